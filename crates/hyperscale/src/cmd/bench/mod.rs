@@ -1,0 +1,27 @@
+//! `hyperscale bench <system>`: the built-in load generators, one module each.
+
+pub mod kv;
+pub mod lsm;
+
+/// Arguments of `hyperscale bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    target: Target,
+}
+
+#[derive(clap::Subcommand)]
+enum Target {
+    /// The LSM storage engine, in process (db_bench's classic workloads).
+    Lsm(lsm::Args),
+    /// A RESP server: ours or any Redis.
+    Kv(kv::Args),
+}
+
+/// Runs the chosen benchmark.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.target {
+        Target::Lsm(args) => lsm::run(args),
+        Target::Kv(args) => kv::run(args),
+    }
+}

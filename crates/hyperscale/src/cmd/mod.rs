@@ -1,0 +1,9 @@
+//! One module per verb of the binary. Each exposes `Args` (clap) and `run`.
+
+pub mod bench;
+pub mod estimate;
+pub mod id;
+pub mod kv;
+pub mod ratelimit;
+pub mod ring;
+pub mod up;

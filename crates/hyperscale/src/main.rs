@@ -1,0 +1,56 @@
+//! `hyperscale`: one binary for every system of the book.
+//!
+//! This file only parses arguments and hands each verb to its module under
+//! `cmd/`; the systems themselves live in their own crates. Errors reach the
+//! user as one line on stderr and a non-zero exit code, never a backtrace.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Every system of *System Design Interview*, built for real.
+#[derive(Parser)]
+#[command(name = "hyperscale", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start every system in one process and serve the web console.
+    Up(cmd::up::Args),
+    /// Back-of-the-envelope estimation (chapter 2).
+    Estimate(cmd::estimate::Args),
+    /// Consistent hashing (chapter 5).
+    Ring(cmd::ring::Args),
+    /// The Redis-compatible key-value server (chapter 6).
+    Kv(cmd::kv::Args),
+    /// Rate limiting rules and algorithms (chapter 4).
+    Ratelimit(cmd::ratelimit::Args),
+    /// Snowflake unique IDs (chapter 7).
+    Id(cmd::id::Args),
+    /// Built-in load generators.
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => cmd::up::run(args),
+        Command::Estimate(args) => cmd::estimate::run(args),
+        Command::Ring(args) => cmd::ring::run(args),
+        Command::Kv(args) => cmd::kv::run(args),
+        Command::Ratelimit(args) => cmd::ratelimit::run(args),
+        Command::Id(args) => cmd::id::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole context chain on one line: "what failed: why".
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The shape every Hyperscale server shares: config, logs, metrics, health, shutdown, supervision
+//!
+//! (Being built.)
+#![warn(missing_docs)]
