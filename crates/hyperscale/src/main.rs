@@ -5,6 +5,7 @@
 //! user as one line on stderr and a non-zero exit code, never a backtrace.
 
 mod cmd;
+mod table;
 
 use clap::{Parser, Subcommand};
 
@@ -14,6 +15,13 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log line format: `human` or `json`.
+    #[arg(long, global = true, default_value = "human")]
+    log_format: service::logging::LogFormat,
+    /// Log level or filter (`debug`, `info,kv=trace`); default from
+    /// HYPERSCALE_LOG or RUST_LOG, else `info`.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -36,6 +44,10 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Err(err) = service::logging::init(cli.log_format, cli.log_level.as_deref()) {
+        eprintln!("error: {err}");
+        return std::process::ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Up(args) => cmd::up::run(args),
         Command::Estimate(args) => cmd::estimate::run(args),

@@ -1,10 +1,145 @@
-//! `hyperscale up` (being built).
+//! `hyperscale up`: every system that exists, in one process, on embedded
+//! storage under `--data-dir`, with the web console in front.
+//!
+//! Listeners are bound before anything starts, so a port in use fails the
+//! whole command at once with a clear line instead of leaving half the
+//! systems running. Each system is then added to one [`Supervisor`], which
+//! serves `/metrics` and `/healthz` on the admin address and stops everything
+//! on Ctrl-C or SIGTERM, draining for at most `--drain-timeout-ms`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use service::{ConfigSources, Supervisor, SystemInfo};
 
 /// Arguments of `hyperscale up`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Directory where every system keeps its data (one sub-directory each).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML file with an `[up]`-level `data_dir`, and one table per system.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address of the web console.
+    #[arg(long)]
+    console_bind: Option<SocketAddr>,
+    /// Address of `/metrics` and `/healthz`.
+    #[arg(long)]
+    admin_bind: Option<SocketAddr>,
+    /// How long systems may take to drain after Ctrl-C.
+    #[arg(long)]
+    drain_timeout_ms: Option<u64>,
+}
 
-/// Runs the verb.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`hyperscale up` is not built yet")
+/// The settings of `hyperscale up`, from file, env (`HYPERSCALE_UP_*`) and flags.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct UpConfig {
+    data_dir: PathBuf,
+    drain_timeout_ms: u64,
+    console: BindConfig,
+    admin: BindConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindConfig {
+    bind: SocketAddr,
+}
+
+impl Default for UpConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            // Short enough that Ctrl-C always returns within five seconds.
+            drain_timeout_ms: 3_000,
+            console: BindConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            },
+            admin: BindConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
+            },
+        }
+    }
+}
+
+/// Runs every system until Ctrl-C.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let sources = ConfigSources::new(args.config.clone(), "HYPERSCALE_UP_")
+        .flag(
+            "data_dir",
+            args.data_dir.map(|dir| dir.display().to_string()),
+        )
+        .flag(
+            "console.bind",
+            args.console_bind.map(|addr| addr.to_string()),
+        )
+        .flag("admin.bind", args.admin_bind.map(|addr| addr.to_string()))
+        .flag(
+            "drain_timeout_ms",
+            args.drain_timeout_ms.map(|ms| ms as i64),
+        );
+    let config: UpConfig = service::config::load(&sources)?;
+    service::net::prepare_data_dir(&config.data_dir)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(up(config))
+}
+
+async fn up(config: UpConfig) -> anyhow::Result<()> {
+    let mut supervisor = Supervisor::new(service::shutdown::on_signals());
+    let admin = service::net::bind(config.admin.bind, "the admin endpoint").await?;
+    let console_listener = service::net::bind(config.console.bind, "the console").await?;
+    let console_addr = console_listener.local_addr()?.to_string();
+    let console = console::Console {
+        directory: supervisor.directory(),
+        metrics: supervisor.metrics_view(),
+    };
+    supervisor.add(console::info(&console_addr), move |ctx| {
+        console::serve(console_listener, console, ctx)
+    });
+    let admin_addr = admin.local_addr()?;
+    print_table(&supervisor.directory().list(), admin_addr, &config);
+    supervisor
+        .run(Some(admin), Duration::from_millis(config.drain_timeout_ms))
+        .await?;
+    println!("Hyperscale stopped.");
+    Ok(())
+}
+
+fn print_table(systems: &[(SystemInfo, service::Status)], admin: SocketAddr, config: &UpConfig) {
+    let mut rows: Vec<[String; 4]> = vec![[
+        "SYSTEM".into(),
+        "PROTOCOL".into(),
+        "ENDPOINT".into(),
+        "OPEN".into(),
+    ]];
+    for (info, _) in systems {
+        let link = info.link.clone().unwrap_or_default();
+        rows.push([
+            info.name.clone(),
+            info.protocol.clone(),
+            info.endpoint.clone(),
+            link,
+        ]);
+    }
+    rows.push([
+        "admin".into(),
+        "HTTP".into(),
+        admin.to_string(),
+        format!("http://{admin}/metrics  http://{admin}/healthz"),
+    ]);
+    let count = systems.len();
+    let noun = if count == 1 { "system" } else { "systems" };
+    println!(
+        "Hyperscale is up: {count} {noun}, data in {}.",
+        config.data_dir.display()
+    );
+    println!();
+    print!("{}", crate::table::render(&rows));
+    println!();
+    println!("Ctrl-C stops everything.");
 }

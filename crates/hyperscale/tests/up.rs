@@ -1,0 +1,164 @@
+//! `hyperscale up` end to end, as a real process: it prints the systems table,
+//! serves the console and the admin endpoint, and exits 0 on SIGINT.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child if the test panics, so no server outlives a failed test.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn get(url: &str) -> (u16, String) {
+    let response = reqwest::blocking_get(url);
+    response
+}
+
+mod reqwest {
+    /// A tiny blocking GET over a raw socket, enough for these checks and
+    /// free of another HTTP client build.
+    pub fn blocking_get(url: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").expect("http URL");
+        let (host, path) = rest
+            .split_once('/')
+            .map(|(h, p)| (h, format!("/{p}")))
+            .unwrap_or((rest, "/".into()));
+        let mut stream = std::net::TcpStream::connect(host).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("read response");
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .expect("status line");
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+#[test]
+fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
+    let data = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+        .args([
+            "up",
+            "--console-bind",
+            "127.0.0.1:0",
+            "--admin-bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(child);
+    let stdout = guard.0.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut console, mut admin) = (None, None);
+    while console.is_none() || admin.is_none() {
+        let line = lines
+            .next()
+            .expect("table printed before stdout closes")
+            .unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.first() {
+            Some(&"console") => console = Some(words[2].to_string()),
+            Some(&"admin") => admin = Some(words[2].to_string()),
+            _ => {}
+        }
+    }
+    let (console, admin) = (console.unwrap(), admin.unwrap());
+    let (status, page) = get(&format!("http://{console}/"));
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<strong>console</strong>"),
+        "console lists itself: {page}"
+    );
+    let (status, health) = get(&format!("http://{admin}/healthz"));
+    assert_eq!(status, 200, "{health}");
+    let (status, metrics) = get(&format!("http://{admin}/metrics"));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("hyperscale_system_up{system=\"console\"} 1"),
+        "{metrics}"
+    );
+
+    let pid = guard.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(status) = guard.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "up must exit within 5 s of Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit}");
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_line_and_a_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+        .args(["up", "--admin-bind", "127.0.0.1:0", "--console-bind"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot bind the console") && stderr.contains("already"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_bad_config_file_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("up.toml");
+    std::fs::write(&config, "[console]\nbindd = \"127.0.0.1:1\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+        .arg("up")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("console.bindd"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
