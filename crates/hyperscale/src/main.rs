@@ -36,6 +36,8 @@ enum Command {
     Kv(cmd::kv::Args),
     /// Rate limiting rules and algorithms (chapter 4).
     Ratelimit(cmd::ratelimit::Args),
+    /// The API gateway: reverse proxy, load balancing, rate limits (chapters 1, 4).
+    Gateway(cmd::gateway::Args),
     /// Snowflake unique IDs (chapter 7).
     Id(cmd::id::Args),
     /// Built-in load generators.
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Ring(args) => cmd::ring::run(args),
         Command::Kv(args) => cmd::kv::run(args),
         Command::Ratelimit(args) => cmd::ratelimit::run(args),
+        Command::Gateway(args) => cmd::gateway::run(args),
         Command::Id(args) => cmd::id::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };

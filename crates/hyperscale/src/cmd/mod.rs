@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod estimate;
+pub mod gateway;
 pub mod id;
 pub mod kv;
 pub mod ratelimit;

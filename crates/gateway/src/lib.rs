@@ -1,0 +1,2 @@
+//! An HTTP reverse proxy and API gateway (being built).
+#![warn(missing_docs)]
