@@ -1,0 +1,265 @@
+//! IDs over HTTP: `GET /api/v1/ids?count=N`, for callers that are not Rust.
+//!
+//! A generator embedded in each service is the fastest way to get IDs, but a
+//! service in another language needs a network hop. This module is that hop:
+//! [`router`] builds the `axum` routes around a shared generator and [`serve`]
+//! runs them on a bound listener until a shutdown future completes, so both
+//! `hyperscale id serve` and `hyperscale up` host the same thing.
+//!
+//! - `GET /api/v1/ids?count=N` → `{"ids": ["…", …]}`, `1 <= N <= count_max`.
+//!   IDs are JSON *strings*: numbers above 2^53 lose precision in JavaScript.
+//! - `GET /api/v1/ids/{id}` → the decoded ID (time, datacenter, machine, sequence).
+//! - Bad input → 400 `{"error": …}`; a generator that must not issue (clock
+//!   stepped back too far, lease lost) → 503 `{"error": …}`; an unknown path →
+//!   404; a missing or wrong bearer token when `auth_token` is set → 401.
+//!
+//! Generating runs inline on the async worker: it blocks at most until the
+//! next millisecond (sequence exhausted) or `backward_wait_ms_max`, a few ms.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Clock, SystemClock};
+use crate::lease::{Lease, LeaseConfig, LeaseError, RespLeaseStore};
+use crate::snowflake::{GenerateError, Generator, GeneratorConfig};
+
+/// The ID service's configuration (`[id]` in a config file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; loopback by default.
+    pub bind: String,
+    /// Most IDs one request may ask for: bounds response size and the time a
+    /// request holds a worker (1,000 IDs ≈ a quarter of a millisecond's quota).
+    pub count_max: usize,
+    /// When set, every request needs `Authorization: Bearer <auth_token>`.
+    pub auth_token: Option<String>,
+    /// The generator: epoch, layout, datacenter, machine.
+    pub generator: GeneratorConfig,
+    /// A RESP store (`redis://host:port`) to lease the machine id from; when
+    /// unset, `generator.machine` is used as configured.
+    pub lease_store: Option<String>,
+    /// How leases are taken and renewed.
+    pub lease: LeaseConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:7070".to_owned(),
+            count_max: 1000,
+            auth_token: None,
+            generator: GeneratorConfig::default(),
+            lease_store: None,
+            lease: LeaseConfig::default(),
+        }
+    }
+}
+
+/// Why the service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The generator config is invalid.
+    #[error(transparent)]
+    Generator(#[from] GenerateError),
+    /// No machine id could be leased.
+    #[error("leasing a machine id: {0}")]
+    Lease(#[from] LeaseError),
+    /// The listener failed.
+    #[error("serving HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the generator `config` describes, leasing a machine id if a lease
+/// store is configured. Blocks on the store: call it off the async runtime.
+pub fn build_generator(config: &ServerConfig) -> Result<Generator<SystemClock>, ServeError> {
+    let Some(url) = &config.lease_store else {
+        return Ok(Generator::new(&config.generator)?);
+    };
+    // A command must finish well within the renewal period (see lease::resp).
+    let timeout = std::time::Duration::from_millis((config.lease.ttl_ms / 6).max(1));
+    let store = RespLeaseStore::open(url, timeout).map_err(LeaseError::Store)?;
+    let layout = config.generator.layout;
+    let lease = Lease::acquire(
+        Arc::new(store),
+        &config.lease,
+        layout,
+        config.generator.datacenter,
+    )?;
+    tracing::info!(
+        key = lease.key(),
+        machine = lease.machine(),
+        "leased machine id"
+    );
+    Ok(Generator::with_lease(
+        &config.generator,
+        SystemClock,
+        lease,
+    )?)
+}
+
+/// Builds the generator (leasing if configured), then serves until
+/// `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let built = config.clone();
+    let generator = tokio::task::spawn_blocking(move || build_generator(&built))
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))??;
+    let app = router(Arc::new(generator), &config);
+    tracing::info!(addr = ?listener.local_addr().ok(), "id service listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// What every handler needs.
+struct AppState<C: Clock> {
+    generator: Arc<Generator<C>>,
+    count_max: usize,
+    /// `Bearer <token>` expected in `Authorization`, if auth is on.
+    bearer: Option<String>,
+}
+
+/// The routes around `generator`.
+pub fn router<C: Clock + 'static>(generator: Arc<Generator<C>>, config: &ServerConfig) -> Router {
+    let state = Arc::new(AppState {
+        generator,
+        count_max: config.count_max,
+        bearer: config.auth_token.as_ref().map(|t| format!("Bearer {t}")),
+    });
+    Router::new()
+        .route("/api/v1/ids", get(next_ids::<C>))
+        .route("/api/v1/ids/{id}", get(decode_id::<C>))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; try GET /api/v1/ids?count=N",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed; use GET",
+            )
+        })
+        .with_state(state)
+}
+
+/// `{"error": message}` with `status`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    #[derive(Serialize)]
+    struct Body {
+        error: String,
+    }
+    (
+        status,
+        Json(Body {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// The 401 to send when auth is on and the bearer token is missing or wrong.
+fn denied<C: Clock>(state: &AppState<C>, headers: &HeaderMap) -> Option<Response> {
+    let expected = state.bearer.as_ref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if given == Some(expected.as_str()) {
+        return None;
+    }
+    Some(error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong bearer token",
+    ))
+}
+
+/// The `ids` reply.
+#[derive(Serialize, Deserialize)]
+struct IdsBody {
+    ids: Vec<String>,
+}
+
+async fn next_ids<C: Clock>(
+    State(state): State<Arc<AppState<C>>>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    if let Some(denied) = denied(&state, &headers) {
+        return denied;
+    }
+    let count = match parse_count(query, state.count_max) {
+        Ok(count) => count,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let mut ids = Vec::with_capacity(count);
+    match state.generator.next_ids(count, &mut ids) {
+        Ok(()) => Json(IdsBody {
+            ids: ids.iter().map(u64::to_string).collect(),
+        })
+        .into_response(),
+        Err(err) => {
+            tracing::error!(%err, "refusing to issue IDs");
+            error(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+        }
+    }
+}
+
+/// `count` from the query string: absent means 1; anything else must be a
+/// whole number in `1..=count_max`, and no other parameter is accepted.
+fn parse_count(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    count_max: usize,
+) -> Result<usize, String> {
+    let Query(params) = query.map_err(|e| format!("bad query string: {e}"))?;
+    if let Some(unknown) = params.keys().find(|k| *k != "count") {
+        return Err(format!(
+            "unknown parameter {unknown:?}; the only one is count"
+        ));
+    }
+    let Some(text) = params.get("count") else {
+        return Ok(1);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=count_max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "count must be a whole number from 1 to {count_max}, got {text:?}"
+        )),
+    }
+}
+
+async fn decode_id<C: Clock>(
+    State(state): State<Arc<AppState<C>>>,
+    headers: HeaderMap,
+    Path(text): Path<String>,
+) -> Response {
+    if let Some(denied) = denied(&state, &headers) {
+        return denied;
+    }
+    let Ok(id) = text.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{text:?} is not a 64-bit unsigned ID"),
+        );
+    };
+    let g = &state.generator;
+    match crate::decode(id, g.layout(), g.epoch_ms()) {
+        Ok(decoded) => Json(decoded).into_response(),
+        Err(err) => error(StatusCode::BAD_REQUEST, err.to_string()),
+    }
+}
