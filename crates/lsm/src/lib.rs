@@ -1,4 +1,99 @@
-//! A log-structured merge-tree storage engine: commit log, memtable, SSTables, compaction (ch. 6)
+//! A log-structured merge-tree (LSM) storage engine: the single-server storage of the
+//! *System Design Interview* chapter "Design a key-value store" (키-값 저장소 설계, ch. 6).
 //!
-//! (Being built.)
+//! The chapter's node stores data along two paths, which this crate builds for real:
+//!
+//! **Write path** (commit log → memory cache → SSTable):
+//! 1. Every write is appended to the *commit log* ([`wal`]) as one checksummed record
+//!    per [`WriteBatch`]. With [`SyncPolicy::Always`] it is fsynced before the write is
+//!    acknowledged; concurrent writers share one fsync (group commit).
+//! 2. The write goes into the *memtable* ([`memtable`]), a sorted concurrent skip list.
+//! 3. When the memtable reaches `memtable_size_bytes` it becomes immutable, a new one
+//!    (and a new log segment) takes over, and a background thread writes it out as a
+//!    sorted, immutable *SSTable* ([`sstable`]) at level 0. The manifest records the new
+//!    table and the log segment is deleted. If flushes fall behind, writers are slowed,
+//!    then stalled: memory stays bounded.
+//!
+//! **Read path** (memory → bloom filter → SSTable): a `get` looks in the memtable, then
+//! the immutable memtables, then the SSTables newest first. Before touching a table on
+//! disk it asks the table's bloom filter (`sketch::bloom`, ~1% false positives by default)
+//! whether the key may be there; data blocks come through a bounded LRU block cache.
+//! Range scans merge all sources in key order ([`DbIter`]); snapshots ([`Snapshot`]) read
+//! at a fixed sequence number so a scan sees one point in time.
+//!
+//! **Deletes and TTL**: a delete writes a tombstone; a put may carry an absolute expiry
+//! (unix ms). Expired keys are invisible at once and dropped by compaction.
+//!
+//! **Compaction** ([`compaction`]): *leveled* (L0 → L1 → ... L6, size ratio 10) — chosen
+//! over size-tiered because the key-value server is read-heavy and latency-sensitive:
+//! a point read probes at most one table per level ≥ 1 and space amplification stays near
+//! 1.1x; the cost is higher write amplification. It runs on a background thread with a
+//! configurable I/O cap.
+//!
+//! **Manifest** ([`manifest`]): the set of live tables changes only by atomic, fsynced
+//! edits, so recovery restores exactly the last committed set; recovery then replays the
+//! commit log, stopping cleanly at a torn or corrupt tail.
+//!
+//! # Knobs ([`Options`])
+//! | knob | default | trade-off |
+//! |---|---|---|
+//! | `sync` | `Always` | durability vs. write latency (`EverySec`, `No`) |
+//! | `memtable_size_bytes` | 32 MiB | memory and recovery time vs. fewer, larger flushes |
+//! | `immutable_memtables_max` | 2 | burst absorption vs. memory bound |
+//! | `block_size_bytes` | 4 KiB | read granularity vs. index size |
+//! | `bloom_fp_rate` | 1% | memory (~9.6 bits/key) vs. wasted disk reads |
+//! | `compression` | none | CPU vs. disk space (LZ4 per block) |
+//! | `block_cache_size_bytes` | 64 MiB | memory vs. read I/O |
+//! | `l0_compaction_trigger` / `l0_slowdown_trigger` / `l0_stop_trigger` | 4 / 12 / 20 | write bursts vs. read cost |
+//! | `level1_size_bytes`, `level_size_multiplier` | 128 MiB, 10 | space vs. write amplification |
+//! | `table_size_bytes` | 32 MiB | compaction granularity |
+//! | `compaction_bytes_per_sec` | unlimited | background I/O vs. foreground latency |
+//! | `key_size_bytes_max`, `value_size_bytes_max` | 64 KiB, 64 MiB | input limits |
+//!
+//! # Using it
+//! ```
+//! # fn main() -> lsm::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = lsm::Db::open(dir.path(), lsm::Options::default())?;
+//! db.put(b"user:1", b"alice")?;
+//! db.put_with_ttl(b"session:9", b"token", std::time::Duration::from_secs(60))?;
+//! assert_eq!(db.get(b"user:1")?, Some(b"alice".to_vec()));
+//! let keys: Vec<_> = db.scan(..)?.map(|kv| kv.map(|kv| kv.key)).collect::<Result<_, _>>()?;
+//! assert_eq!(keys, vec![b"session:9".to_vec(), b"user:1".to_vec()]);
+//! # Ok(()) }
+//! ```
+//!
+//! `Db` is `Send + Sync` (share it as `Arc<Db>`). Its methods do blocking disk I/O: from
+//! async code call them inside `tokio::task::spawn_blocking`. Background flushes and
+//! compactions run on the engine's own threads.
+//!
+//! # Faults
+//! A corrupt block, table or manifest gives [`Error::Corruption`] naming the file, never
+//! wrong data or a panic. A full disk fails the write with [`Error::Io`] and leaves the
+//! store readable (a failed fsync disables writes until reopen: [`Error::WritesDisabled`]).
+//! Opening a directory without a store (and without `create_if_missing`) or with another
+//! format version is an error.
 #![warn(missing_docs)]
+
+mod batch;
+mod cache;
+mod codec;
+pub mod compaction;
+mod db;
+mod error;
+mod iter;
+pub mod manifest;
+pub mod memtable;
+mod options;
+pub mod sstable;
+mod stats;
+mod version;
+pub mod wal;
+
+pub use batch::WriteBatch;
+pub use db::{Db, Snapshot, Ttl};
+pub use error::{Error, Result};
+pub use iter::{DbIter, KeyValue};
+pub use manifest::FORMAT_VERSION;
+pub use options::{Compression, Options, SyncPolicy};
+pub use stats::{LevelStats, Stats};

@@ -1,0 +1,247 @@
+//! Byte-level encoding shared by the commit log, SSTables and the manifest.
+//!
+//! Why a module: one place defines what an entry *is* on disk (kind, sequence number,
+//! expiry, key, value) and the little-endian / varint primitives, so every file format
+//! agrees and every decoder is bounds-checked (bad bytes give `None`, never a panic).
+
+use std::cmp::Ordering;
+
+/// What a versioned entry says about its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A tombstone: the key is deleted as of this sequence number.
+    Delete = 0,
+    /// A value without expiry.
+    Put = 1,
+    /// A value with an absolute expiry time (unix milliseconds).
+    PutExpiring = 2,
+}
+
+impl Kind {
+    /// Decodes the kind byte.
+    pub(crate) fn from_u8(b: u8) -> Option<Kind> {
+        match b {
+            0 => Some(Kind::Delete),
+            1 => Some(Kind::Put),
+            2 => Some(Kind::PutExpiring),
+            _ => None,
+        }
+    }
+}
+
+/// One version of a key: the unit stored in memtables and SSTables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// The user key.
+    pub key: Vec<u8>,
+    /// Sequence number: the global write order; newer versions win.
+    pub seq: u64,
+    /// Put, put with expiry, or tombstone.
+    pub kind: Kind,
+    /// Expiry in unix ms; 0 unless `kind == PutExpiring`.
+    pub expire_at_ms: u64,
+    /// The value (empty for tombstones).
+    pub value: Vec<u8>,
+}
+
+impl Entry {
+    /// True when this version hides the key from readers at time `now_ms`: a tombstone,
+    /// or a value whose expiry has passed (an expired value shadows older versions too,
+    /// as `SET k v EX n` replaces any older value in Redis).
+    pub(crate) fn is_deletion_at(&self, now_ms: u64) -> bool {
+        match self.kind {
+            Kind::Delete => true,
+            Kind::Put => false,
+            Kind::PutExpiring => self.expire_at_ms <= now_ms,
+        }
+    }
+}
+
+/// Internal key order: user key ascending, then sequence number descending, so the
+/// newest version of a key comes first.
+pub(crate) fn cmp_internal(a_key: &[u8], a_seq: u64, b_key: &[u8], b_seq: u64) -> Ordering {
+    a_key.cmp(b_key).then(b_seq.cmp(&a_seq))
+}
+
+/// Appends `v` as a LEB128 varint.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A bounds-checked reader over a byte slice.
+pub(crate) struct Reader<'a> {
+    /// Remaining bytes.
+    pub buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// Reads from the start of `buf`.
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf }
+    }
+
+    /// True when all bytes were consumed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Takes `n` bytes.
+    pub(crate) fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.buf.len() < n {
+            return None;
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Some(head)
+    }
+
+    /// Takes one byte.
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        self.bytes(1).map(|b| b[0])
+    }
+
+    /// Takes a little-endian u32.
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        self.bytes(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    /// Takes a little-endian u64.
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        self.bytes(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    /// Takes a LEB128 varint (at most 10 bytes).
+    pub(crate) fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// Takes a varint length followed by that many bytes.
+    pub(crate) fn len_prefixed(&mut self) -> Option<&'a [u8]> {
+        let n = self.varint()?;
+        self.bytes(usize::try_from(n).ok()?)
+    }
+}
+
+/// Appends a varint length and the bytes.
+pub(crate) fn put_len_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// Encodes one entry: `varint klen | varint vlen | u64 seq<<8|kind | [u64 expiry] | key | value`.
+/// Used inside SSTable data blocks.
+pub(crate) fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
+    put_varint(out, e.key.len() as u64);
+    put_varint(out, e.value.len() as u64);
+    out.extend_from_slice(&((e.seq << 8) | e.kind as u64).to_le_bytes());
+    if e.kind == Kind::PutExpiring {
+        out.extend_from_slice(&e.expire_at_ms.to_le_bytes());
+    }
+    out.extend_from_slice(&e.key);
+    out.extend_from_slice(&e.value);
+}
+
+/// A decoded entry that borrows its key and value from the block.
+pub(crate) struct EntryRef<'a> {
+    /// The user key.
+    pub key: &'a [u8],
+    /// Sequence number.
+    pub seq: u64,
+    /// Kind.
+    pub kind: Kind,
+    /// Expiry (0 unless `PutExpiring`).
+    pub expire_at_ms: u64,
+    /// Value bytes.
+    pub value: &'a [u8],
+}
+
+impl EntryRef<'_> {
+    /// An owned copy.
+    pub(crate) fn to_entry(&self) -> Entry {
+        Entry {
+            key: self.key.to_vec(),
+            seq: self.seq,
+            kind: self.kind,
+            expire_at_ms: self.expire_at_ms,
+            value: self.value.to_vec(),
+        }
+    }
+}
+
+/// Decodes one entry written by [`encode_entry`]; `None` on malformed bytes.
+pub(crate) fn decode_entry<'a>(r: &mut Reader<'a>) -> Option<EntryRef<'a>> {
+    let klen = usize::try_from(r.varint()?).ok()?;
+    let vlen = usize::try_from(r.varint()?).ok()?;
+    let trailer = r.u64()?;
+    let kind = Kind::from_u8((trailer & 0xff) as u8)?;
+    let expire_at_ms = if kind == Kind::PutExpiring {
+        r.u64()?
+    } else {
+        0
+    };
+    let key = r.bytes(klen)?;
+    let value = r.bytes(vlen)?;
+    Some(EntryRef {
+        key,
+        seq: trailer >> 8,
+        kind,
+        expire_at_ms,
+        value,
+    })
+}
+
+/// Current wall-clock time in unix milliseconds (the clock TTLs are measured against).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_round_trips() {
+        let e = Entry {
+            key: b"k".to_vec(),
+            seq: 42,
+            kind: Kind::PutExpiring,
+            expire_at_ms: 7,
+            value: b"v".to_vec(),
+        };
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, &e);
+        let mut r = Reader::new(&buf);
+        assert_eq!(decode_entry(&mut r).unwrap().to_entry(), e);
+        assert!(r.is_empty());
+        // Every truncation is a clean None.
+        for n in 0..buf.len() {
+            assert!(decode_entry(&mut Reader::new(&buf[..n])).is_none());
+        }
+    }
+
+    #[test]
+    fn varint_round_trips() {
+        for v in [0, 1, 127, 128, 300, u64::MAX] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            assert_eq!(Reader::new(&buf).varint(), Some(v));
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The `Db` handle: the public API over the write path, read path and background work.
+//!
+//! Why a module: it owns the shared state every part touches — the current view
+//! (memtable, immutable memtables, version), the writer (log + sequence numbers), the
+//! manifest, and the background threads — and the locking discipline between them:
+//!
+//! * `writer` (mutex): log append + memtable insert + memtable rotation, in sequence order.
+//! * `view` (rwlock over an `Arc`): readers clone the `Arc` and read without locks.
+//! * `manifest` (mutex): every change of the table set — edit, fsync, then view swap.
+//! * `compaction_lock`: one compaction at a time (background or `compact()`).
+
+mod background;
+mod open;
+mod read;
+mod write;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::cache::BlockCache;
+use crate::manifest::{Manifest, ManifestState};
+use crate::memtable::Memtable;
+use crate::options::Options;
+use crate::stats::Counters;
+use crate::version::{BloomCounters, Version};
+use crate::wal::WalWriter;
+
+pub use read::{Snapshot, Ttl};
+
+/// What readers see: the memtables and the tables, swapped atomically as a whole.
+pub(crate) struct View {
+    /// The active memtable.
+    pub mem: Arc<Memtable>,
+    /// Immutable memtables waiting for a flush, newest first.
+    pub imms: Vec<Arc<Memtable>>,
+    /// The live tables.
+    pub version: Arc<Version>,
+}
+
+/// State guarded by the writer lock.
+pub(crate) struct Writer {
+    /// The active log segment.
+    pub wal: WalWriter,
+    /// The memtable the log segment backs (same as `view.mem`).
+    pub mem: Arc<Memtable>,
+    /// Highest sequence number assigned.
+    pub last_seq: u64,
+    /// Set after an unrecoverable log error: writes are refused, reads go on.
+    pub failed: Option<String>,
+}
+
+/// The manifest and the state it describes.
+pub(crate) struct ManifestCtl {
+    /// The open manifest file.
+    pub manifest: Manifest,
+    /// The state after all committed edits.
+    pub state: ManifestState,
+}
+
+/// Coordination of background threads, guarded by `Inner::bg`.
+#[derive(Default)]
+pub(crate) struct BgState {
+    /// Set by `Db::drop`: threads exit.
+    pub shutdown: bool,
+    /// The last background failure, cleared by the next success.
+    pub error: Option<String>,
+    /// Work may be pending for the compaction thread.
+    pub compaction_wanted: bool,
+}
+
+/// Shared state of an open store.
+pub(crate) struct Inner {
+    /// Store directory.
+    pub dir: PathBuf,
+    /// Options it was opened with.
+    pub opts: Options,
+    /// Held for the life of the store: an advisory lock against a second opener.
+    pub _lock: File,
+    /// Decoded-block cache shared by all tables.
+    pub cache: Arc<BlockCache>,
+    /// What readers see.
+    pub view: RwLock<Arc<View>>,
+    /// Log + memtable insertion.
+    pub writer: Mutex<Writer>,
+    /// Highest sequence number readers may see (durable under `SyncPolicy::Always`).
+    pub visible_seq: AtomicU64,
+    /// Serializes group-commit leaders.
+    pub sync_leader: Mutex<()>,
+    /// (segment id, offset) known to be on stable storage.
+    pub synced: Mutex<(u64, u64)>,
+    /// Manifest edits and version installs.
+    pub manifest: Mutex<ManifestCtl>,
+    /// Next file number (tables, log segments, manifests).
+    pub next_file_id: AtomicU64,
+    /// Live snapshots: sequence number → count.
+    pub snapshots: Mutex<BTreeMap<u64, usize>>,
+    /// Background coordination.
+    pub bg: Mutex<BgState>,
+    /// Wakes the flush thread.
+    pub flush_cv: Condvar,
+    /// Wakes the compaction thread.
+    pub compaction_cv: Condvar,
+    /// Wakes stalled writers and `flush()` callers.
+    pub progress_cv: Condvar,
+    /// One compaction at a time.
+    pub compaction_lock: Mutex<()>,
+    /// Round-robin position per level for picking the next table to compact.
+    pub compact_pointer: Mutex<Vec<Vec<u8>>>,
+    /// Counters for `stats()`.
+    pub counters: Counters,
+    /// Bloom counters for `stats()`.
+    pub bloom: BloomCounters,
+}
+
+impl Inner {
+    /// The current view.
+    pub(crate) fn view(&self) -> Arc<View> {
+        self.view.read().clone()
+    }
+
+    /// Allocates a file number.
+    pub(crate) fn new_file_id(&self) -> u64 {
+        self.next_file_id.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// True once `Db` is being dropped.
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.bg.lock().shutdown
+    }
+}
+
+/// An open LSM store. `Send + Sync`: share it with `Arc<Db>`.
+///
+/// Every method blocks the calling thread (disk I/O, or a group-commit fsync under
+/// `SyncPolicy::Always`); from async code call it through
+/// `tokio::task::spawn_blocking` (or `block_in_place`). Flushes and compactions run on
+/// the store's own threads and never block a caller except through write stalls.
+pub struct Db {
+    /// Shared state.
+    inner: Arc<Inner>,
+    /// Background threads, joined on drop.
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Db {
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.inner.bg.lock().shutdown = true;
+        self.inner.flush_cv.notify_all();
+        self.inner.compaction_cv.notify_all();
+        self.inner.progress_cv.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        // A clean close makes everything acknowledged durable, whatever the policy.
+        let w = self.inner.writer.lock();
+        if w.failed.is_none() {
+            let _ = w.wal.file.sync_data();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn db_is_send_and_sync() {
+        assert_send_sync::<Db>();
+        assert_send_sync::<Snapshot>();
+    }
+}
