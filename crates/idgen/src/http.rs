@@ -65,7 +65,8 @@ impl Default for ServerConfig {
     }
 }
 
-/// Why the service could not start or stopped.
+/// Why the service could not start or stopped. (The causes are in the
+/// messages, not chained as sources, so `{:#}` prints each once.)
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The generator config is invalid.
@@ -73,10 +74,22 @@ pub enum ServeError {
     Generator(#[from] GenerateError),
     /// No machine id could be leased.
     #[error("leasing a machine id: {0}")]
-    Lease(#[from] LeaseError),
+    Lease(LeaseError),
     /// The listener failed.
     #[error("serving HTTP: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<LeaseError> for ServeError {
+    fn from(err: LeaseError) -> Self {
+        ServeError::Lease(err)
+    }
+}
+
+impl From<std::io::Error> for ServeError {
+    fn from(err: std::io::Error) -> Self {
+        ServeError::Io(err)
+    }
 }
 
 /// Builds the generator `config` describes, leasing a machine id if a lease

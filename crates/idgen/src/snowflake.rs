@@ -75,7 +75,7 @@ impl Default for GeneratorConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenerateError {
     /// The configuration does not fit the layout.
-    #[error("invalid generator config: {0}")]
+    #[error(transparent)]
     Layout(#[from] LayoutError),
     /// The clock reads earlier than the configured epoch.
     #[error(
