@@ -12,6 +12,7 @@
 //! - [`shutdown`]: SIGINT/SIGTERM cancel one token; servers drain and return;
 //! - [`supervisor`]: several systems in one process (`hyperscale up`), each with
 //!   its name, endpoint and [`Health`];
+//! - [`html`]: escaping for server-rendered pages;
 //! - [`net`]: binding ports and preparing data directories with actionable errors.
 //!
 //! A system plugs in by exposing an async function that takes a bound
@@ -24,6 +25,7 @@
 pub mod admin;
 pub mod config;
 pub mod health;
+pub mod html;
 pub mod logging;
 pub mod metrics;
 pub mod net;

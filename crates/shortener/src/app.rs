@@ -1,0 +1,321 @@
+//! The shortener itself, independent of HTTP: shorten a URL, resolve a code.
+//!
+//! Shorten follows the chapter's flow: validate, look the long URL up first
+//! (an existing code is returned, not a new one), otherwise make a code with
+//! the configured strategy and store it with set-if-absent. Resolve reads the
+//! bounded in-process cache first (hot links are read far more than written:
+//! the chapter's 10:1), then the store.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use lru::LruCache;
+use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
+
+use crate::code::{self, Strategy, UsedCodes};
+use crate::config::Config;
+use crate::store::{Link, LinkStore};
+use crate::validate;
+
+/// A shorten request, as the API receives it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ShortenRequest {
+    /// The URL to shorten.
+    pub long_url: String,
+    /// A custom code instead of a generated one.
+    #[serde(default)]
+    pub alias: Option<String>,
+    /// The link stops resolving after this many seconds.
+    #[serde(default)]
+    pub expires_in_seconds: Option<u64>,
+}
+
+/// Why a request failed; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ShortenError {
+    /// Bad input (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The alias belongs to another URL (409).
+    #[error("alias `{0}` is already taken")]
+    AliasTaken(String),
+    /// The store is down or slow (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<kvclient::Error> for ShortenError {
+    fn from(err: kvclient::Error) -> Self {
+        match err {
+            kvclient::Error::Unavailable(_) => Self::Unavailable(err.to_string()),
+            kvclient::Error::Store(_) => Self::Internal(err.to_string()),
+        }
+    }
+}
+
+/// The outcome of a shorten request.
+#[derive(Debug, Clone)]
+pub struct Shortened {
+    /// The link (new or existing).
+    pub link: Link,
+    /// False when the URL already had this code.
+    pub created: bool,
+}
+
+/// Counters the HTTP layer exposes.
+#[derive(Debug, Clone, Default)]
+pub struct AppMetrics {
+    /// Links created.
+    pub created: Counter,
+    /// Shorten requests answered with an existing code.
+    pub deduplicated: Counter,
+    /// Code lookups answered by the in-process cache.
+    pub cache_hits: Counter,
+    /// Code lookups that went to the store.
+    pub cache_misses: Counter,
+    /// Hash-strategy collisions resolved.
+    pub collisions: Counter,
+}
+
+/// The shortener. Shared by every request handler.
+pub struct App {
+    config: Config,
+    store: LinkStore,
+    cache: Mutex<LruCache<String, Link>>,
+    generator: idgen::snowflake::Generator,
+    used_codes: UsedCodes,
+    own_hosts: Vec<String>,
+    /// Counters for `/metrics`.
+    pub metrics: AppMetrics,
+}
+
+/// Bloom filter size for the hash strategy's used codes; beyond it the false
+/// positive rate rises and each miss costs a store read, still correct.
+const USED_CODES_EXPECTED: usize = 1_000_000;
+
+impl App {
+    /// A shortener over `store` with `config`.
+    pub fn new(config: Config, store: LinkStore) -> Result<Self, String> {
+        config.redirect_status()?;
+        let generator_config = idgen::snowflake::GeneratorConfig {
+            datacenter: config.datacenter,
+            machine: config.machine,
+            ..Default::default()
+        };
+        let generator =
+            idgen::snowflake::Generator::new(&generator_config).map_err(|err| err.to_string())?;
+        let capacity = NonZeroUsize::new(config.cache_entries.max(1)).expect("at least 1");
+        let own_hosts = own_hosts(&config);
+        Ok(Self {
+            store,
+            cache: Mutex::new(LruCache::new(capacity)),
+            generator,
+            used_codes: UsedCodes::new(USED_CODES_EXPECTED),
+            own_hosts,
+            metrics: AppMetrics::default(),
+            config,
+        })
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The link store (for stats).
+    pub fn store(&self) -> &LinkStore {
+        &self.store
+    }
+
+    /// The link `code` resolves to now, if any.
+    pub async fn resolve(&self, code: &str, now_ms: u64) -> Result<Option<Link>, ShortenError> {
+        let cached = self.cache.lock().get(code).cloned();
+        if let Some(link) = cached.filter(|link| !link.expired_at(now_ms)) {
+            self.metrics.cache_hits.inc();
+            return Ok(Some(link));
+        }
+        self.metrics.cache_misses.inc();
+        let link = self
+            .store
+            .by_code(code)
+            .await?
+            .filter(|link| !link.expired_at(now_ms));
+        if let Some(link) = &link {
+            self.cache.lock().put(code.to_string(), link.clone());
+        }
+        Ok(link)
+    }
+
+    /// Shortens a URL. See the module doc.
+    pub async fn shorten(
+        &self,
+        request: ShortenRequest,
+        now_ms: u64,
+    ) -> Result<Shortened, ShortenError> {
+        let url = request.long_url.trim().to_string();
+        validate::long_url(&url, self.config.url_bytes_max, &self.own_hosts)
+            .map_err(|invalid| ShortenError::Invalid(invalid.0))?;
+        let expires_ms = match request.expires_in_seconds {
+            Some(0) => {
+                return Err(ShortenError::Invalid(
+                    "expiresInSeconds must be positive".into(),
+                ));
+            }
+            Some(seconds) => Some(now_ms.saturating_add(seconds.saturating_mul(1000))),
+            None => None,
+        };
+        let link = Link {
+            code: String::new(),
+            long_url: url,
+            created_ms: now_ms,
+            expires_ms,
+            custom: false,
+        };
+        match request.alias {
+            Some(alias) => self.shorten_with_alias(link, alias, now_ms).await,
+            None => self.shorten_generated(link, now_ms).await,
+        }
+    }
+
+    async fn shorten_with_alias(
+        &self,
+        mut link: Link,
+        alias: String,
+        now_ms: u64,
+    ) -> Result<Shortened, ShortenError> {
+        validate::alias(&alias).map_err(|invalid| ShortenError::Invalid(invalid.0))?;
+        link.code = alias;
+        link.custom = true;
+        if self.store.insert_if_absent(&link, now_ms).await? {
+            self.metrics.created.inc();
+            return Ok(Shortened {
+                link,
+                created: true,
+            });
+        }
+        match self.resolve(&link.code, now_ms).await? {
+            // Same alias, same URL: the request is a harmless repeat.
+            Some(existing) if existing.long_url == link.long_url => Ok(Shortened {
+                link: existing,
+                created: false,
+            }),
+            _ => Err(ShortenError::AliasTaken(link.code)),
+        }
+    }
+
+    async fn shorten_generated(
+        &self,
+        mut link: Link,
+        now_ms: u64,
+    ) -> Result<Shortened, ShortenError> {
+        if let Some(code) = self.store.code_for_url(&link.long_url).await? {
+            match self.resolve(&code, now_ms).await? {
+                Some(existing) if existing.long_url == link.long_url => {
+                    self.metrics.deduplicated.inc();
+                    return Ok(Shortened {
+                        link: existing,
+                        created: false,
+                    });
+                }
+                // The old link expired (or was replaced): make a new one.
+                _ => self.store.forget_url(&link.long_url).await?,
+            }
+        }
+        link.code = self.claim_new_code(&link, now_ms).await?;
+        let ttl = link.ttl_at(now_ms);
+        let winner = self
+            .store
+            .claim_url(&link.long_url, &link.code, ttl)
+            .await?;
+        if winner != link.code {
+            // A concurrent request for the same URL won; return its code.
+            if let Some(existing) = self.resolve(&winner, now_ms).await? {
+                if self.config.strategy == Strategy::Snowflake {
+                    self.store.remove(&link.code).await?;
+                }
+                self.metrics.deduplicated.inc();
+                return Ok(Shortened {
+                    link: existing,
+                    created: false,
+                });
+            }
+        }
+        self.metrics.created.inc();
+        Ok(Shortened {
+            link,
+            created: true,
+        })
+    }
+
+    /// Stores `link` under a fresh code and returns the code.
+    async fn claim_new_code(&self, link: &Link, now_ms: u64) -> Result<String, ShortenError> {
+        let mut candidate = link.clone();
+        for attempt in 0..code::HASH_ATTEMPTS_MAX {
+            candidate.code = match self.config.strategy {
+                Strategy::Snowflake => {
+                    let id = self
+                        .generator
+                        .next_id()
+                        .map_err(|err| ShortenError::Internal(err.to_string()))?;
+                    code::snowflake_code(id)
+                }
+                Strategy::Hash => code::hash_code(&link.long_url, attempt),
+            };
+            let maybe_used = self.config.strategy == Strategy::Hash
+                && self.used_codes.may_be_used(&candidate.code);
+            let existing = match maybe_used {
+                true => self.store.by_code(&candidate.code).await?,
+                false => None,
+            };
+            if let Some(existing) = existing {
+                if existing.long_url == link.long_url && !existing.expired_at(now_ms) {
+                    return Ok(existing.code);
+                }
+                self.metrics.collisions.inc();
+                continue;
+            }
+            if self.store.insert_if_absent(&candidate, now_ms).await? {
+                self.used_codes.insert(&candidate.code);
+                return Ok(candidate.code);
+            }
+            // Taken without the filter knowing (another server): learn and retry.
+            self.used_codes.insert(&candidate.code);
+            self.metrics.collisions.inc();
+        }
+        Err(ShortenError::Unavailable(
+            "no free code after repeated collisions; try again".into(),
+        ))
+    }
+}
+
+/// The `host[:port]` forms this shortener is reached under.
+fn own_hosts(config: &Config) -> Vec<String> {
+    let mut hosts = vec![config.bind.to_string()];
+    if config.bind.ip().is_loopback() {
+        hosts.push(format!("localhost:{}", config.bind.port()));
+    }
+    if let Some(rest) = config
+        .public_url
+        .as_deref()
+        .and_then(|url| url.split_once("://"))
+    {
+        let host = rest
+            .1
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !host.is_empty() {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
+/// Shared handle used by the HTTP layer.
+pub type SharedApp = Arc<App>;

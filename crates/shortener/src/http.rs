@@ -1,0 +1,230 @@
+//! The HTTP surface: the chapter's API, the redirect, and the small web page.
+//!
+//! - `POST /api/v1/data/shorten` `{"longUrl": ..., "alias"?: ..., "expiresInSeconds"?: ...}`
+//!   → `201 {"shortUrl", "code", "longUrl", ...}` (or `200` with the existing code);
+//! - `GET /{code}` → `301`/`302` with `Location`, or a 404 page;
+//! - `GET /api/v1/{code}` → the link as JSON; `GET /api/v1/{code}/stats` → clicks;
+//! - `GET /` and `POST /` → the web page and its form.
+//!
+//! Every API error is JSON `{"error": "..."}` with a 4xx/5xx status; a store
+//! outage is a 503, never a hang (the store client bounds every call).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json};
+use serde_json::json;
+
+use crate::analytics::{self, Click, Recorder};
+use crate::app::{App, ShortenError, ShortenRequest, Shortened};
+use crate::page;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The shortener.
+    pub app: Arc<App>,
+    /// Where clicks go; `None` when analytics are off.
+    pub recorder: Option<Recorder>,
+}
+
+/// The routes. Body size is limited to the configured maximum.
+pub fn router(state: HttpState) -> Router {
+    let body_limit = state.app.config().body_bytes_max;
+    Router::new()
+        .route("/", get(index).post(index_form))
+        .route("/api/v1/data/shorten", post(shorten))
+        .route("/api/v1/{code}", get(link_info))
+        .route("/api/v1/{code}/stats", get(link_stats))
+        .route("/stats/{code}", get(stats_page))
+        .route("/{code}", get(redirect))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+fn error_response(err: &ShortenError) -> Response {
+    let status = match err {
+        ShortenError::Invalid(_) => StatusCode::BAD_REQUEST,
+        ShortenError::AliasTaken(_) => StatusCode::CONFLICT,
+        ShortenError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ShortenError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status.is_server_error() {
+        tracing::warn!("shorten failed: {err}");
+    }
+    error(status, err)
+}
+
+fn link_json(app: &App, shortened: &Shortened) -> serde_json::Value {
+    let link = &shortened.link;
+    json!({
+        "shortUrl": format!("{}/{}", app.config().public_base(), link.code),
+        "code": link.code,
+        "longUrl": link.long_url,
+        "createdMs": link.created_ms,
+        "expiresMs": link.expires_ms,
+        "custom": link.custom,
+    })
+}
+
+async fn shorten(
+    State(state): State<HttpState>,
+    body: Result<Json<ShortenRequest>, JsonRejection>,
+) -> Response {
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(JsonRejection::MissingJsonContentType(_)) => {
+            // curl -d sends form content type by default; accept JSON anyway
+            // would hide client bugs, so say what to fix.
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send Content-Type: application/json",
+            );
+        }
+        Err(rejection) => {
+            // axum answers 422 for well-formed JSON of the wrong shape (unknown
+            // field, wrong type); the API promises 400 for every bad body.
+            let status = match rejection.status() {
+                StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                other => other,
+            };
+            return error(status, rejection.body_text());
+        }
+    };
+    match state.app.shorten(request, now_ms()).await {
+        Ok(shortened) => {
+            let status = if shortened.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (status, Json(link_json(&state.app, &shortened))).into_response()
+        }
+        Err(err) => error_response(&err),
+    }
+}
+
+async fn link_info(State(state): State<HttpState>, Path(code): Path<String>) -> Response {
+    match state.app.resolve(&code, now_ms()).await {
+        Ok(Some(link)) => Json(link_json(
+            &state.app,
+            &Shortened {
+                link,
+                created: false,
+            },
+        ))
+        .into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no link with code `{code}`")),
+        Err(err) => error_response(&err),
+    }
+}
+
+async fn link_stats(State(state): State<HttpState>, Path(code): Path<String>) -> Response {
+    match state.app.resolve(&code, now_ms()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no link with code `{code}`")),
+        Err(err) => return error_response(&err),
+    }
+    match analytics::stats(&**state.app.store().kv(), &code).await {
+        Ok(stats) => Json(stats).into_response(),
+        Err(err) => error_response(&err.into()),
+    }
+}
+
+async fn stats_page(State(state): State<HttpState>, Path(code): Path<String>) -> Response {
+    let link = match state.app.resolve(&code, now_ms()).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return (StatusCode::NOT_FOUND, Html(page::not_found(&code))).into_response(),
+        Err(err) => return error_response(&err),
+    };
+    match analytics::stats(&**state.app.store().kv(), &code).await {
+        Ok(stats) => Html(page::stats(&link, &stats)).into_response(),
+        Err(err) => error_response(&err.into()),
+    }
+}
+
+async fn redirect(
+    State(state): State<HttpState>,
+    Path(code): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let now = now_ms();
+    let link = match state.app.resolve(&code, now).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return (StatusCode::NOT_FOUND, Html(page::not_found(&code))).into_response(),
+        Err(err) => return error_response(&err),
+    };
+    if let Some(recorder) = &state.recorder {
+        let header_text = |name| headers.get(name).and_then(|value| value.to_str().ok());
+        recorder.record(Click {
+            code: link.code.clone(),
+            day: now / 86_400_000,
+            referrer_host: header_text(header::REFERER).and_then(analytics::referrer_host),
+            agent: analytics::classify(header_text(header::USER_AGENT), method == Method::HEAD),
+        });
+    }
+    let status = StatusCode::from_u16(state.app.config().redirect_status().unwrap_or(302))
+        .unwrap_or(StatusCode::FOUND);
+    let cache = if status == StatusCode::FOUND {
+        "private, max-age=0"
+    } else {
+        "public, max-age=86400"
+    };
+    (
+        status,
+        [
+            (header::LOCATION, link.long_url.as_str()),
+            (header::CACHE_CONTROL, cache),
+        ],
+    )
+        .into_response()
+}
+
+async fn index() -> Html<String> {
+    Html(page::index(None))
+}
+
+#[derive(serde::Deserialize)]
+struct FormInput {
+    url: String,
+    #[serde(default)]
+    alias: String,
+}
+
+async fn index_form(State(state): State<HttpState>, Form(input): Form<FormInput>) -> Response {
+    let alias = Some(input.alias.trim().to_string()).filter(|alias| !alias.is_empty());
+    let request = ShortenRequest {
+        long_url: input.url,
+        alias,
+        expires_in_seconds: None,
+    };
+    let outcome = match state.app.shorten(request, now_ms()).await {
+        Ok(shortened) => {
+            let short = format!(
+                "{}/{}",
+                state.app.config().public_base(),
+                shortened.link.code
+            );
+            Ok((short, shortened.link))
+        }
+        Err(err) => Err(err.to_string()),
+    };
+    Html(page::index(Some(outcome))).into_response()
+}
