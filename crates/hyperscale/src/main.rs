@@ -40,6 +40,8 @@ enum Command {
     Gateway(cmd::gateway::Args),
     /// Snowflake unique IDs (chapter 7).
     Id(cmd::id::Args),
+    /// The URL shortener (chapter 8).
+    Shortener(cmd::shortener::Args),
     /// Built-in load generators.
     Bench(cmd::bench::Args),
 }
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Ratelimit(args) => cmd::ratelimit::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Id(args) => cmd::id::run(args),
+        Command::Shortener(args) => cmd::shortener::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

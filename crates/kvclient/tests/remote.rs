@@ -2,55 +2,16 @@
 //! test on a free port and killed at the end. The same suite of operations is
 //! what the embedded client is tested with, so both honour one contract.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kvclient::remote::{Remote, RemoteOptions};
 use kvclient::{Error, KvClient};
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_redis() -> RedisServer {
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed (scripts/test installs it: apt-get install redis-server)");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "redis-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    RedisServer { child, port }
-}
+use testkit::{RedisServer, free_port};
 
 #[tokio::test]
 async fn remote_honours_the_contract() {
-    let redis = start_redis();
-    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let redis = RedisServer::start();
+    let url = redis.url();
     let store = Remote::connect(&url, RemoteOptions::default())
         .await
         .unwrap();
@@ -89,8 +50,8 @@ async fn remote_honours_the_contract() {
 
 #[tokio::test]
 async fn a_dead_store_is_unavailable_quickly_not_a_hang() {
-    let redis = start_redis();
-    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let redis = RedisServer::start();
+    let url = redis.url();
     let options = RemoteOptions {
         timeout_ms: 300,
         ..Default::default()

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -34,12 +35,19 @@ pub struct HttpState {
     pub recorder: Option<Recorder>,
 }
 
-/// The routes. Body size is limited to the configured maximum.
-pub fn router(state: HttpState) -> Router {
+/// The routes. Body size is limited to the configured maximum; the two
+/// shorten routes (API and form) sit behind the rate limiter when one is given.
+pub fn router(state: HttpState, limit: Option<ratelimit::RateLimitLayer>) -> Router {
     let body_limit = state.app.config().body_bytes_max;
+    let mut shorten_routes = Router::new()
+        .route("/", post(index_form))
+        .route("/api/v1/data/shorten", post(shorten));
+    if let Some(limit) = limit {
+        shorten_routes = shorten_routes.route_layer(limit);
+    }
     Router::new()
-        .route("/", get(index).post(index_form))
-        .route("/api/v1/data/shorten", post(shorten))
+        .merge(shorten_routes)
+        .route("/", get(index))
         .route("/api/v1/{code}", get(link_info))
         .route("/api/v1/{code}/stats", get(link_stats))
         .route("/stats/{code}", get(stats_page))
@@ -83,29 +91,17 @@ fn link_json(app: &App, shortened: &Shortened) -> serde_json::Value {
     })
 }
 
-async fn shorten(
-    State(state): State<HttpState>,
-    body: Result<Json<ShortenRequest>, JsonRejection>,
-) -> Response {
-    let request = match body {
-        Ok(Json(request)) => request,
-        Err(JsonRejection::MissingJsonContentType(_)) => {
-            // curl -d sends form content type by default; accept JSON anyway
-            // would hide client bugs, so say what to fix.
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "send Content-Type: application/json",
-            );
-        }
-        Err(rejection) => {
-            // axum answers 422 for well-formed JSON of the wrong shape (unknown
-            // field, wrong type); the API promises 400 for every bad body.
-            let status = match rejection.status() {
-                StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-                other => other,
-            };
-            return error(status, rejection.body_text());
-        }
+async fn shorten(State(state): State<HttpState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        // Too large (413) or unreadable: axum's status says which.
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    // The body is parsed as JSON whatever its Content-Type: `curl -d` labels
+    // JSON as a form, and the chapter's API has only one body format.
+    let request: ShortenRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => return error(StatusCode::BAD_REQUEST, format!("bad JSON body: {err}")),
     };
     match state.app.shorten(request, now_ms()).await {
         Ok(shortened) => {

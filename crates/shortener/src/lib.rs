@@ -30,7 +30,9 @@
 //!
 //! **Limits.** Only `http`/`https` URLs up to 2,048 bytes, never one pointing
 //! back at the shortener (a redirect loop); JSON bodies up to 16 KiB; unknown
-//! JSON fields are rejected; a store outage is a 503, never a hang.
+//! JSON fields are rejected; a store outage is a 503, never a hang. Shorten
+//! requests are rate limited per client address (`shorten_per_minute`,
+//! default 60), the main abuse risk the chapter's wrap-up names.
 #![warn(missing_docs)]
 
 pub mod analytics;
@@ -57,6 +59,34 @@ pub use config::Config;
 pub struct Shortener {
     app: Arc<App>,
     recorder: Option<analytics::Recorder>,
+    /// Limits shorten requests per client address; `None` when disabled.
+    limiter: Option<Arc<ratelimit::RateLimiter>>,
+}
+
+/// The limiter of the shorten routes: `per_minute` requests per client
+/// address, sliding-window log (exact: no burst across a window boundary),
+/// counted in process.
+fn shorten_limiter(per_minute: u32) -> anyhow::Result<Option<Arc<ratelimit::RateLimiter>>> {
+    if per_minute == 0 {
+        return Ok(None);
+    }
+    let yaml = format!(
+        "domain: shortener\ndescriptors:\n  - key: remote_address\n    rate_limit:\n      \
+         unit: minute\n      requests_per_unit: {per_minute}\n      algorithm: sliding_window_log\n"
+    );
+    let rules = ratelimit::Rules::parse(&yaml, "shorten_per_minute")
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let store =
+        ratelimit::store::Store::Memory(Arc::new(ratelimit::store::memory::MemoryStore::new(
+            &ratelimit::store::memory::MemoryConfig::default(),
+        )));
+    let limiter = ratelimit::RateLimiter::new(
+        ratelimit::RulesHandle::new(rules),
+        store,
+        ratelimit::metrics::Metrics::new(),
+        ratelimit::FailurePolicy::Open,
+    );
+    Ok(Some(Arc::new(limiter)))
 }
 
 /// Opens the configured store: the embedded engine under `data_dir`, or a
@@ -90,10 +120,12 @@ impl Shortener {
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let kv = open_store(&config).await?;
         let recorder = config.analytics.then(|| analytics::start(kv.clone()).0);
+        let limiter = shorten_limiter(config.shorten_per_minute)?;
         let app = App::new(config, store::LinkStore::new(kv)).map_err(anyhow::Error::msg)?;
         Ok(Self {
             app: Arc::new(app),
             recorder,
+            limiter,
         })
     }
 
@@ -127,6 +159,11 @@ impl Shortener {
             "Hash-code collisions resolved",
             metrics.collisions.clone(),
         );
+        if let Some(limiter) = &self.limiter {
+            limiter
+                .metrics()
+                .register(registry.sub_registry_with_prefix("shorten"));
+        }
         if let Some(recorder) = &self.recorder {
             registry.register(
                 "analytics_dropped",
@@ -137,16 +174,24 @@ impl Shortener {
     }
 
     /// The HTTP routes.
-    pub fn router(&self) -> axum::Router {
-        http::router(http::HttpState {
+    pub fn router(&self) -> anyhow::Result<axum::Router> {
+        let state = http::HttpState {
             app: self.app.clone(),
             recorder: self.recorder.clone(),
-        })
+        };
+        let layer = match &self.limiter {
+            Some(limiter) => Some(ratelimit::RateLimitLayer::new(
+                limiter.clone(),
+                &Default::default(),
+            )?),
+            None => None,
+        };
+        Ok(http::router(state, layer))
     }
 
     /// Serves on `listener` until the context's shutdown.
     pub async fn serve(self, listener: TcpListener, ctx: SystemContext) -> anyhow::Result<()> {
-        let router = self.router();
+        let router = self.router()?;
         ctx.health.set_up();
         axum::serve(
             listener,

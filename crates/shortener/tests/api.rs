@@ -345,3 +345,89 @@ async fn web_page_shortens_through_its_form() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn shorten_is_rate_limited_per_client_but_redirects_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Config {
+        shorten_per_minute: 3,
+        ..config(&dir)
+    })
+    .await;
+    let mut code = String::new();
+    for n in 0..3 {
+        let (status, short) = shorten(
+            &server.base,
+            json!({"longUrl": format!("https://r.com/{n}")}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        code = short["code"].as_str().unwrap().to_string();
+    }
+    let limited = client()
+        .post(format!("{}/api/v1/data/shorten", server.base))
+        .json(&json!({"longUrl": "https://r.com/4"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers()["x-ratelimit-limit"], "3");
+    assert!(limited.headers().contains_key("retry-after"));
+    for _ in 0..10 {
+        let response = client()
+            .get(format!("{}/{code}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::FOUND,
+            "redirects are never limited"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_store_outage_is_a_503_not_a_hang() {
+    let redis = testkit::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Config {
+        store: redis.url(),
+        store_timeout_ms: 300,
+        ..config(&dir)
+    };
+    let server = Server::start(remote).await;
+    let (status, short) =
+        shorten(&server.base, json!({"longUrl": "https://shared.example/x"})).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "works on a remote RESP store: {short}"
+    );
+    drop(redis);
+    let started = std::time::Instant::now();
+    let (status, error) =
+        shorten(&server.base, json!({"longUrl": "https://shared.example/y"})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn curl_style_body_without_json_content_type_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(&dir)).await;
+    // What `curl -d '{...}'` sends: JSON labelled as a form.
+    let response = client()
+        .post(format!("{}/api/v1/data/shorten", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"longUrl":"https://example.com/a"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["code"].as_str().is_some_and(|code| !code.is_empty()));
+    server.stop().await;
+}

@@ -7,4 +7,5 @@ pub mod id;
 pub mod kv;
 pub mod ratelimit;
 pub mod ring;
+pub mod shortener;
 pub mod up;

@@ -43,6 +43,9 @@ struct UpConfig {
     drain_timeout_ms: u64,
     console: BindConfig,
     admin: BindConfig,
+    /// The URL shortener's settings (`[shortener]`); its data directory is
+    /// always `{data_dir}/shortener`.
+    shortener: shortener::Config,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +66,7 @@ impl Default for UpConfig {
             admin: BindConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
             },
+            shortener: shortener::Config::default(),
         }
     }
 }
@@ -101,12 +105,24 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     supervisor.add(console::info(&console_addr), move |ctx| {
         console::serve(console_listener, console, ctx)
     });
+    add_shortener(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
     print_table(&supervisor.directory().list(), admin_addr, &config);
     supervisor
         .run(Some(admin), Duration::from_millis(config.drain_timeout_ms))
         .await?;
     println!("Hyperscale stopped.");
+    Ok(())
+}
+
+async fn add_shortener(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<()> {
+    let mut settings = config.shortener.clone();
+    settings.data_dir = config.data_dir.join("shortener");
+    let listener = service::net::bind(settings.bind, "the shortener").await?;
+    let info = super::shortener::info(&listener.local_addr()?.to_string());
+    let shortener = shortener::Shortener::open(settings).await?;
+    shortener.register_metrics(supervisor.registry().sub_registry_with_prefix("shortener"));
+    supervisor.add(info, move |ctx| shortener.serve(listener, ctx));
     Ok(())
 }
 

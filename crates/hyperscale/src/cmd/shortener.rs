@@ -1,0 +1,112 @@
+//! `hyperscale shortener serve`: the URL shortener of chapter 8 as a server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use service::{ConfigSources, Supervisor, SystemInfo};
+
+/// Arguments of `hyperscale shortener`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(clap::Subcommand)]
+enum Verb {
+    /// Serve the shortener's API, redirects and web page.
+    Serve(ServeArgs),
+}
+
+/// Flags of `serve`; each overrides the same key of `--config`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8081].
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+    /// Directory of the embedded store [default: ./data/shortener].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML file with the shortener's settings.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Redirect status: 301 (cached by browsers) or 302 (every click counted).
+    #[arg(long)]
+    redirect: Option<u16>,
+    /// Code strategy: `snowflake` (base-62 of a unique ID) or `hash`.
+    #[arg(long)]
+    strategy: Option<String>,
+    /// `embedded` or a RESP URL such as redis://127.0.0.1:6379.
+    #[arg(long)]
+    store: Option<String>,
+    /// Base of the short URLs handed out, e.g. https://sho.rt.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Address of `/metrics` and `/healthz` [default: none].
+    #[arg(long)]
+    admin_bind: Option<SocketAddr>,
+}
+
+/// Runs the verb.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.verb {
+        Verb::Serve(args) => serve(args),
+    }
+}
+
+/// Loads the shortener's config from `--config`, `HYPERSCALE_SHORTENER_*` and flags.
+pub fn load_config(args: &ServeArgs) -> anyhow::Result<shortener::Config> {
+    let sources = ConfigSources::new(args.config.clone(), "HYPERSCALE_SHORTENER_")
+        .flag("bind", args.bind.map(|addr| addr.to_string()))
+        .flag(
+            "data_dir",
+            args.data_dir.as_ref().map(|dir| dir.display().to_string()),
+        )
+        .flag("redirect", args.redirect.map(i64::from))
+        .flag("strategy", args.strategy.clone())
+        .flag("store", args.store.clone())
+        .flag("public_url", args.public_url.clone());
+    let config: shortener::Config = service::config::load(&sources)?;
+    config.redirect_status().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    if config.store == "embedded" {
+        service::net::prepare_data_dir(&config.data_dir)?;
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let mut supervisor = Supervisor::new(service::shutdown::on_signals());
+        let admin = match args.admin_bind {
+            Some(addr) => Some(service::net::bind(addr, "the admin endpoint").await?),
+            None => None,
+        };
+        let listener = service::net::bind(config.bind, "the shortener").await?;
+        let info = info(&listener.local_addr()?.to_string());
+        let shortener = shortener::Shortener::open(config).await?;
+        shortener.register_metrics(supervisor.registry().sub_registry_with_prefix("shortener"));
+        println!(
+            "shortener listening on {} ({})",
+            info.endpoint,
+            info.link.clone().unwrap_or_default()
+        );
+        supervisor.add(info, move |ctx| shortener.serve(listener, ctx));
+        supervisor.run(admin, Duration::from_secs(3)).await
+    })
+}
+
+/// How the shortener is listed by `up` and the console.
+pub fn info(endpoint: &str) -> SystemInfo {
+    SystemInfo {
+        name: "shortener".into(),
+        title: "URL shortener".into(),
+        chapter: "ch. 8 URL shortener".into(),
+        protocol: "HTTP".into(),
+        endpoint: endpoint.into(),
+        link: Some(format!("http://{endpoint}/")),
+    }
+}
