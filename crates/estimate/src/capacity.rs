@@ -275,13 +275,19 @@ pub fn estimate(a: &Assumptions) -> Result<Estimate, EstimateError> {
         Volume::PerDay { actions } => (None, actions),
         Volume::PerMonth { actions } => (None, actions / a.days_per_month),
     };
-    let action_qps = actions_per_day * a.requests_per_action / SECONDS_PER_DAY;
-    let (write_qps, read_qps) = match a.mix {
-        Mix::AllWrites => (action_qps, 0.0),
-        Mix::AllReads => (0.0, action_qps),
-        Mix::ReadsPerWrite(reads) => (action_qps, action_qps * reads),
+    // Per-day totals first, divided once, so round inputs stay round.
+    let action_requests = actions_per_day * a.requests_per_action;
+    let (writes_per_day, reads_per_day) = match a.mix {
+        Mix::AllWrites => (action_requests, 0.0),
+        Mix::AllReads => (0.0, action_requests),
+        Mix::ReadsPerWrite(reads) => (action_requests, action_requests * reads),
     };
-    let qps = write_qps + read_qps;
+    let requests_per_day = writes_per_day + reads_per_day;
+    let (write_qps, read_qps) = (
+        writes_per_day / SECONDS_PER_DAY,
+        reads_per_day / SECONDS_PER_DAY,
+    );
+    let qps = requests_per_day / SECONDS_PER_DAY;
     let stored_per_day = actions_per_day * a.stored_share;
     let object_bytes_per_day = stored_per_day * a.object_size_bytes;
     let media_bytes_per_day = stored_per_day * a.media_share * a.media_size_bytes;
@@ -290,7 +296,7 @@ pub fn estimate(a: &Assumptions) -> Result<Estimate, EstimateError> {
     Ok(Estimate {
         dau,
         actions_per_day,
-        requests_per_day: qps * SECONDS_PER_DAY,
+        requests_per_day,
         qps,
         peak_qps: qps * a.peak_factor,
         read_qps,

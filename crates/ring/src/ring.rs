@@ -44,14 +44,18 @@ impl Default for Limits {
 /// holding the id, so a point is 16 bytes whatever the id type is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct VirtualNode {
+    /// Where on the ring it sits: `hash("{id}#{i}")`.
     pub(crate) position: u64,
+    /// Which server it stands for (an index into `Ring::servers`).
     pub(crate) slot: u32,
 }
 
 /// A physical server and how many virtual nodes it has.
 #[derive(Debug, Clone)]
 pub(crate) struct Server<S> {
+    /// The caller's id; its `Display` text is what gets hashed.
     pub(crate) id: S,
+    /// Its virtual node count: its weight on the ring.
     pub(crate) vnodes: u32,
 }
 
@@ -73,6 +77,7 @@ pub struct Ring<S> {
     free_slots: Vec<u32>,
     /// Number of `Some` entries in `servers`.
     server_count: usize,
+    /// Checked on every addition, so memory stays bounded.
     limits: Limits,
 }
 

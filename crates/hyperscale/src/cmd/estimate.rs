@@ -218,9 +218,9 @@ fn run_capacity(args: CapacityArgs) -> anyhow::Result<()> {
     }
     let report = estimate::report(name, assumptions, &notes)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        print!("{}", capacity_text(&report, changed));
+        emit(&capacity_text(&report, changed))?;
     }
     Ok(())
 }
@@ -282,7 +282,7 @@ fn run_availability(args: AvailabilityArgs) -> anyhow::Result<()> {
     };
     let rows = availability::table(&levels);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        emit(&(serde_json::to_string_pretty(&rows)? + "\n"))?;
         return Ok(());
     }
     let mut cells = vec![
@@ -304,8 +304,9 @@ fn run_availability(args: AvailabilityArgs) -> anyhow::Result<()> {
             row.per_year.text(),
         ]);
     }
-    print!("{}", table::render(&cells));
-    println!("\n(downtime allowed; a month is 365.25/12 days, a year 365.25 days)");
+    let mut out = table::render(&cells);
+    out.push_str("\n(downtime allowed; a month is 365.25/12 days, a year 365.25 days)\n");
+    emit(&out)?;
     Ok(())
 }
 
@@ -321,33 +322,44 @@ fn run_latency(args: JsonArgs) -> anyhow::Result<()> {
             table: &latency::TABLE,
             lessons,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        emit(&(serde_json::to_string_pretty(&out)? + "\n"))?;
         return Ok(());
     }
     let mut cells = vec![["operation", "latency", "if an L1 hit took 1 s"].map(String::from)];
     for row in &latency::TABLE {
         cells.push([row.operation.to_owned(), row.text(), row.human_scale_text()]);
     }
-    print!("{}", table::render(&cells));
-    println!("\nLessons:");
+    let mut out = table::render(&cells);
+    out.push_str("\nLessons:\n");
     for lesson in &lessons {
-        println!("- {} ({})", lesson.lesson, lesson.evidence);
+        out.push_str(&format!("- {} ({})\n", lesson.lesson, lesson.evidence));
     }
+    emit(&out)?;
     Ok(())
 }
 
 fn run_presets(args: JsonArgs) -> anyhow::Result<()> {
     let all = presets::all();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        emit(&(serde_json::to_string_pretty(&all)? + "\n"))?;
         return Ok(());
     }
     let mut cells = vec![["preset", "chapter"].map(String::from)];
     for preset in &all {
         cells.push([preset.name.to_owned(), preset.chapter.to_owned()]);
     }
-    print!("{}", table::render(&cells));
+    emit(&table::render(&cells))?;
     Ok(())
+}
+
+/// Prints `text` to stdout. A closed pipe (`| head`) ends output quietly
+/// instead of panicking the way `print!` does.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 #[cfg(test)]

@@ -105,9 +105,9 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let report = simulate(&config).context("cannot run the simulation")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        print!("{}", simulation_text(&report));
+        emit(&simulation_text(&report))?;
     }
     Ok(())
 }
@@ -209,7 +209,7 @@ fn run_locate(args: LocateArgs) -> anyhow::Result<()> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&locations)?);
+        emit(&(serde_json::to_string_pretty(&locations)? + "\n"))?;
         return Ok(());
     }
     let mut rows = vec![["key", "position", "owner", "preference list"].map(String::from)];
@@ -221,7 +221,7 @@ fn run_locate(args: LocateArgs) -> anyhow::Result<()> {
             l.preference_list.join(", "),
         ]);
     }
-    print!("{}", table::render(&rows));
+    emit(&table::render(&rows))?;
     Ok(())
 }
 
@@ -244,7 +244,7 @@ fn run_shares(args: ShareArgs) -> anyhow::Result<()> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&shares)?);
+        emit(&(serde_json::to_string_pretty(&shares)? + "\n"))?;
         return Ok(());
     }
     let total_vnodes = ring.vnode_count() as f64;
@@ -257,8 +257,18 @@ fn run_shares(args: ShareArgs) -> anyhow::Result<()> {
             format!("{:.2}%", f64::from(s.vnodes) / total_vnodes * 100.0),
         ]);
     }
-    print!("{}", table::render(&rows));
+    emit(&table::render(&rows))?;
     Ok(())
+}
+
+/// Prints `text` to stdout. A closed pipe (`| head`) ends output quietly
+/// instead of panicking the way `print!` does.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 #[cfg(test)]
