@@ -62,55 +62,55 @@ struct CapacityArgs {
     #[arg(long, value_parser = presets::NAMES)]
     preset: Option<String>,
     /// Daily active users.
-    #[arg(long, value_parser = parse_count, conflicts_with_all = ["mau", "per_day", "per_month"])]
+    #[arg(long, value_parser = parse_count, value_name = "COUNT", conflicts_with_all = ["mau", "per_day", "per_month"])]
     dau: Option<f64>,
     /// Monthly active users (with --daily-active-ratio).
-    #[arg(long, value_parser = parse_count, requires = "daily_active_ratio", conflicts_with_all = ["per_day", "per_month"])]
+    #[arg(long, value_parser = parse_count, value_name = "COUNT", requires = "daily_active_ratio", conflicts_with_all = ["per_day", "per_month"])]
     mau: Option<f64>,
     /// Share of monthly users active each day.
-    #[arg(long, value_parser = parse_share, requires = "mau")]
+    #[arg(long, value_parser = parse_share, value_name = "SHARE", requires = "mau")]
     daily_active_ratio: Option<f64>,
     /// Actions per day in total, instead of users.
-    #[arg(long, value_parser = parse_count, conflicts_with = "per_month")]
+    #[arg(long, value_parser = parse_count, value_name = "COUNT", conflicts_with = "per_month")]
     per_day: Option<f64>,
     /// Actions per month in total, instead of users.
-    #[arg(long, value_parser = parse_count)]
+    #[arg(long, value_parser = parse_count, value_name = "COUNT")]
     per_month: Option<f64>,
     /// Actions (tweets, clicks, searches) per user per day.
-    #[arg(long, alias = "requests-per-user", value_parser = parse_count)]
+    #[arg(long, alias = "requests-per-user", value_parser = parse_count, value_name = "COUNT")]
     actions_per_user: Option<f64>,
     /// Backend requests per action (autocomplete: one per keystroke).
-    #[arg(long, value_parser = parse_count)]
+    #[arg(long, value_parser = parse_count, value_name = "COUNT")]
     requests_per_action: Option<f64>,
     /// Peak QPS over average QPS.
-    #[arg(long)]
+    #[arg(long, value_name = "NUMBER")]
     peak_factor: Option<f64>,
     /// Reads per write, `10:1` or `10`: actions are writes, reads come on top.
-    #[arg(long, value_parser = parse_ratio, conflicts_with = "reads")]
+    #[arg(long, value_parser = parse_ratio, value_name = "RATIO", conflicts_with = "reads")]
     read_write_ratio: Option<f64>,
     /// Actions are reads (queries), not writes.
     #[arg(long)]
     reads: bool,
     /// Bytes stored per stored action.
-    #[arg(long, value_parser = parse_bytes)]
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
     object_size: Option<f64>,
     /// Share of actions that store an object.
-    #[arg(long, value_parser = parse_share)]
+    #[arg(long, value_parser = parse_share, value_name = "SHARE")]
     stored_share: Option<f64>,
     /// Share of stored actions that carry media.
-    #[arg(long, value_parser = parse_share)]
+    #[arg(long, value_parser = parse_share, value_name = "SHARE")]
     media_share: Option<f64>,
     /// Bytes of media per media-carrying action.
-    #[arg(long, value_parser = parse_bytes)]
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
     media_size: Option<f64>,
     /// Years data is kept.
-    #[arg(long)]
+    #[arg(long, value_name = "NUMBER")]
     retention_years: Option<f64>,
     /// Days in a month.
-    #[arg(long)]
+    #[arg(long, value_name = "NUMBER")]
     days_per_month: Option<f64>,
     /// Days in a year.
-    #[arg(long)]
+    #[arg(long, value_name = "NUMBER")]
     days_per_year: Option<f64>,
     /// What an action is called in the formulas.
     #[arg(long)]
