@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Clock, SystemClock};
 use crate::lease::{Lease, LeaseConfig, LeaseError, RespLeaseStore};
 use crate::snowflake::{GenerateError, Generator, GeneratorConfig};
+use crate::system::Metrics;
 
 /// The ID service's configuration (`[id]` in a config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,10 +128,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let built = config.clone();
-    let generator = tokio::task::spawn_blocking(move || build_generator(&built))
-        .await
-        .map_err(|e| ServeError::Io(std::io::Error::other(e)))??;
+    let generator = build_generator_async(&config).await?;
     let app = router(Arc::new(generator), &config);
     tracing::info!(addr = ?listener.local_addr().ok(), "id service listening");
     axum::serve(listener, app)
@@ -139,18 +137,39 @@ pub async fn serve(
     Ok(())
 }
 
+/// [`build_generator`] on a blocking thread, for async callers.
+pub async fn build_generator_async(
+    config: &ServerConfig,
+) -> Result<Generator<SystemClock>, ServeError> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || build_generator(&config))
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?
+}
+
 /// What every handler needs.
 struct AppState<C: Clock> {
     generator: Arc<Generator<C>>,
+    metrics: Metrics,
     count_max: usize,
     /// `Bearer <token>` expected in `Authorization`, if auth is on.
     bearer: Option<String>,
 }
 
-/// The routes around `generator`.
+/// The routes around `generator`, with metrics nobody scrapes.
 pub fn router<C: Clock + 'static>(generator: Arc<Generator<C>>, config: &ServerConfig) -> Router {
+    router_with_metrics(generator, config, Metrics::default())
+}
+
+/// The routes around `generator`, counting into `metrics`.
+pub fn router_with_metrics<C: Clock + 'static>(
+    generator: Arc<Generator<C>>,
+    config: &ServerConfig,
+    metrics: Metrics,
+) -> Router {
     let state = Arc::new(AppState {
         generator,
+        metrics,
         count_max: config.count_max,
         bearer: config.auth_token.as_ref().map(|t| format!("Bearer {t}")),
     });
@@ -221,12 +240,15 @@ async fn next_ids<C: Clock>(
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let mut ids = Vec::with_capacity(count);
-    match state.generator.next_ids(count, &mut ids) {
+    let result = state.generator.next_ids(count, &mut ids);
+    state.metrics.issued.inc_by(ids.len() as u64);
+    match result {
         Ok(()) => Json(IdsBody {
             ids: ids.iter().map(u64::to_string).collect(),
         })
         .into_response(),
         Err(err) => {
+            state.metrics.refused.inc();
             tracing::error!(%err, "refusing to issue IDs");
             error(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
         }

@@ -40,7 +40,8 @@
 //! - [`decode`]: an ID back into time (ISO-8601 UTC), datacenter, machine,
 //!   sequence.
 //! - [`base62`]: IDs as short text, the URL shortener's codes.
-//! - [`http`]: `GET /api/v1/ids?count=N` for callers in other languages.
+//! - [`http`]: `GET /api/v1/ids?count=N` for callers in other languages;
+//!   [`system`] runs it inside `hyperscale up` with metrics and health.
 //!
 //! # Knobs and trade-offs
 //! - `epoch_ms`: later epoch = longer life (41 bits last 69.7 years).
@@ -61,6 +62,7 @@ pub mod http;
 pub mod layout;
 pub mod lease;
 pub mod snowflake;
+pub mod system;
 pub mod utc;
 
 pub use clock::{Clock, ManualClock, SystemClock};

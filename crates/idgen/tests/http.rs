@@ -216,3 +216,45 @@ async fn serves_over_a_real_socket_and_shuts_down() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn runs_as_a_system_with_metrics_and_health() {
+    let mut registry = service::metrics::Registry::default();
+    let metrics = idgen::system::Metrics::register(&mut registry);
+    let health = service::Health::new(prometheus_client::metrics::gauge::Gauge::default());
+    let shutdown = service::Shutdown::new();
+    let ctx = service::SystemContext {
+        shutdown: shutdown.clone(),
+        health: health.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let info = idgen::system::info(&addr.to_string());
+    assert_eq!(info.name, "id");
+    let server = tokio::spawn(idgen::system::run(
+        listener,
+        ServerConfig::default(),
+        metrics,
+        ctx,
+    ));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let reply = client
+        .get(format!("http://{addr}/api/v1/ids?count=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(health.status(), service::Status::Up);
+    let text = service::metrics::render(&registry);
+    assert!(text.contains("id_issued_total 5"), "{text}");
+    assert!(text.contains("id_refused_total 0"), "{text}");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops on shutdown")
+        .unwrap()
+        .unwrap();
+}
