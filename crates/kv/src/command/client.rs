@@ -1,0 +1,108 @@
+//! `CLIENT`: what a connection says about itself and sees of others.
+//!
+//! `CLIENT SETINFO` matters more than it looks: the `redis` crate (and
+//! other official clients) send it on every connect and treat an error as a
+//! failed handshake in some versions.
+
+use bytes::Bytes;
+
+use super::{Ctx, Spec, is, printable};
+use crate::protocol::Frame;
+
+pub(super) fn specs() -> Vec<Spec> {
+    vec![Spec {
+        name: "client",
+        arity: -2,
+        flags: 0,
+        keys: (0, 0, 0),
+        group: "connection",
+        summary: "Inspects and names connections (ID, SETNAME, GETNAME, SETINFO, LIST, INFO).",
+        handler: client,
+    }]
+}
+
+/// Redis refuses names with spaces or non-printable characters.
+pub(super) fn validate_name(name: &[u8]) -> Result<(), Frame> {
+    if name.iter().all(|&c| (b'!'..=b'~').contains(&c)) {
+        Ok(())
+    } else {
+        Err(Frame::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ))
+    }
+}
+
+fn arity(sub: &str) -> Frame {
+    Frame::error(format!(
+        "ERR wrong number of arguments for 'client|{sub}' command"
+    ))
+}
+
+fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let sub = &args[1];
+    let argc = args.len();
+    let info = ctx.conn.info.clone();
+    if is(sub, "id") {
+        if argc != 2 {
+            return arity("id");
+        }
+        Frame::Integer(info.id as i64)
+    } else if is(sub, "setname") {
+        if argc != 3 {
+            return arity("setname");
+        }
+        if let Err(err) = validate_name(&args[2]) {
+            return err;
+        }
+        *info.name.lock() = args[2].clone();
+        Frame::OK
+    } else if is(sub, "getname") {
+        if argc != 2 {
+            return arity("getname");
+        }
+        let name = info.name.lock().clone();
+        if name.is_empty() {
+            Frame::Null
+        } else {
+            Frame::Bulk(name)
+        }
+    } else if is(sub, "setinfo") {
+        if argc != 4 {
+            return arity("setinfo");
+        }
+        let mut lib = info.lib.lock();
+        if is(&args[2], "lib-name") {
+            lib.0 = args[3].clone();
+        } else if is(&args[2], "lib-ver") {
+            lib.1 = args[3].clone();
+        } else {
+            return Frame::error(format!(
+                "ERR Unrecognized option '{}'",
+                printable(&args[2], 64)
+            ));
+        }
+        Frame::OK
+    } else if is(sub, "list") {
+        let mut text = String::new();
+        for client in ctx.shared.clients.list() {
+            text.push_str(&client.line());
+            text.push('\n');
+        }
+        Frame::Bulk(Bytes::from(text))
+    } else if is(sub, "info") {
+        if argc != 2 {
+            return arity("info");
+        }
+        Frame::Bulk(Bytes::from(format!("{}\n", info.line())))
+    } else if is(sub, "no-evict") || is(sub, "no-touch") {
+        if argc != 3 {
+            return arity("no-evict");
+        }
+        Frame::OK
+    } else {
+        Frame::error(format!(
+            "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+            printable(sub, 128)
+        ))
+    }
+}

@@ -1,0 +1,237 @@
+//! `CONFIG GET` / `CONFIG SET`: the settings, read and changed at run time.
+//!
+//! Names are Redis's (`maxmemory-policy`, not `maxmemory_policy`) so tools
+//! written for Redis work: `redis-benchmark` reads `save` and `appendonly`
+//! at start, operators raise `maxmemory` on a live cache. Settings that only
+//! make sense at start (the address, the engine, its directory) are
+//! readable and refuse to change.
+
+use bytes::Bytes;
+
+use super::{Ctx, Spec, is, printable};
+use crate::config::{Config, parse_size};
+use crate::pattern::glob_match;
+use crate::protocol::Frame;
+
+pub(super) fn specs() -> Vec<Spec> {
+    vec![Spec {
+        name: "config",
+        arity: -2,
+        flags: 0,
+        keys: (0, 0, 0),
+        group: "server",
+        summary: "Reads (GET) and changes (SET) the server's settings.",
+        handler: config,
+    }]
+}
+
+type Getter = fn(&Config) -> String;
+type Setter = fn(&mut Config, &str) -> Result<(), String>;
+
+/// One setting: its Redis name, how to show it, how to change it (`None` =
+/// fixed at start).
+struct Param {
+    name: &'static str,
+    get: Getter,
+    set: Option<Setter>,
+}
+
+fn int<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    parse_size(text).map_err(|_| "argument must be a memory value".to_string())
+}
+
+fn params() -> Vec<Param> {
+    let p = |name, get, set| Param { name, get, set };
+    vec![
+        p("bind", (|c: &Config| c.bind.clone()) as Getter, None),
+        p(
+            "port",
+            |c| c.bind.rsplit(':').next().unwrap_or("0").to_string(),
+            None,
+        ),
+        p("dir", |c| c.data_dir.display().to_string(), None),
+        p("databases", |_| "1".into(), None),
+        p(
+            "appendfsync",
+            |c| format!("{:?}", c.fsync).to_lowercase(),
+            None,
+        ),
+        p("lfu-log-factor", |c| c.lfu_log_factor.to_string(), None),
+        p("lfu-decay-time", |c| c.lfu_decay_time.to_string(), None),
+        p(
+            "maxmemory",
+            |c| c.maxmemory.to_string(),
+            Some(|c, v| {
+                c.maxmemory = size(v)?;
+                Ok(())
+            }),
+        ),
+        p(
+            "maxmemory-policy",
+            |c| c.maxmemory_policy.to_string(),
+            Some(|c, v| {
+                c.maxmemory_policy = v.parse()?;
+                Ok(())
+            }),
+        ),
+        p(
+            "maxmemory-samples",
+            |c| c.maxmemory_samples.to_string(),
+            Some(|c, v| {
+                c.maxmemory_samples = int::<usize>(v)?.clamp(1, 64);
+                Ok(())
+            }),
+        ),
+        p(
+            "requirepass",
+            |c| c.requirepass.clone(),
+            Some(|c, v| {
+                c.requirepass = v.to_string();
+                Ok(())
+            }),
+        ),
+        p(
+            "maxclients",
+            |c| c.maxclients.to_string(),
+            Some(|c, v| {
+                c.maxclients = int::<usize>(v)?.max(1);
+                Ok(())
+            }),
+        ),
+        p(
+            "timeout",
+            |c| c.timeout.to_string(),
+            Some(|c, v| {
+                c.timeout = int(v)?;
+                Ok(())
+            }),
+        ),
+        p(
+            "proto-max-bulk-len",
+            |c| c.proto_max_bulk_len.to_string(),
+            Some(|c, v| {
+                c.proto_max_bulk_len = size(v)?.max(1024 * 1024);
+                Ok(())
+            }),
+        ),
+        p(
+            "client-query-buffer-limit",
+            |c| c.client_query_buffer_limit.to_string(),
+            Some(|c, v| {
+                c.client_query_buffer_limit = size(v)?.max(1024 * 1024);
+                Ok(())
+            }),
+        ),
+        p(
+            "client-output-buffer-limit",
+            |c| {
+                let pubsub = c.client_output_buffer_limit_pubsub;
+                format!("normal 0 0 0 slave 0 0 0 pubsub {pubsub} {pubsub} 0")
+            },
+            None,
+        ),
+        p(
+            "hz",
+            |c| c.hz.to_string(),
+            Some(|c, v| {
+                c.hz = int::<u32>(v)?.clamp(1, 500);
+                Ok(())
+            }),
+        ),
+        p(
+            "save",
+            |c| c.save.clone(),
+            Some(|c, v| {
+                c.save = v.to_string();
+                Ok(())
+            }),
+        ),
+        p(
+            "appendonly",
+            |c| c.appendonly.clone(),
+            Some(|c, v| {
+                if v != "yes" && v != "no" {
+                    return Err("argument must be 'yes' or 'no'".to_string());
+                }
+                c.appendonly = v.to_string();
+                Ok(())
+            }),
+        ),
+    ]
+}
+
+fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let sub = &args[1];
+    if is(sub, "get") {
+        if args.len() < 3 {
+            return Frame::error("ERR wrong number of arguments for 'config|get' command");
+        }
+        let config = ctx.shared.config.read();
+        let pairs = params()
+            .into_iter()
+            .filter(|p| {
+                args[2..]
+                    .iter()
+                    .any(|pattern| glob_match(&pattern.to_ascii_lowercase(), p.name.as_bytes()))
+            })
+            .map(|p| (Frame::bulk(p.name), Frame::bulk((p.get)(&config))))
+            .collect();
+        Frame::Map(pairs)
+    } else if is(sub, "set") {
+        if args.len() < 4 || !args.len().is_multiple_of(2) {
+            return Frame::error("ERR wrong number of arguments for 'config|set' command");
+        }
+        set(ctx, &args[2..])
+    } else if is(sub, "resetstat") && args.len() == 2 {
+        Frame::OK
+    } else if is(sub, "rewrite") && args.len() == 2 {
+        Frame::error("ERR The server is running without a config file")
+    } else {
+        Frame::error(format!(
+            "ERR unknown subcommand '{}'. Try CONFIG HELP.",
+            printable(sub, 128)
+        ))
+    }
+}
+
+/// Applies all pairs or none (Redis 7 semantics), then pushes memory
+/// settings down to the engine.
+fn set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
+    let table = params();
+    let mut updated = ctx.shared.config.read().clone();
+    for pair in pairs.chunks_exact(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let Some(param) = table.iter().find(|p| p.name == name) else {
+            return Frame::error(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                printable(&pair[0], 128)
+            ));
+        };
+        let Some(setter) = param.set else {
+            return Frame::error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+            ));
+        };
+        let value = String::from_utf8_lossy(&pair[1]);
+        if let Err(why) = setter(&mut updated, &value) {
+            return Frame::error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ));
+        }
+    }
+    let (maxmemory, policy, samples) = (
+        updated.maxmemory,
+        updated.maxmemory_policy,
+        updated.maxmemory_samples,
+    );
+    *ctx.shared.config.write() = updated;
+    ctx.ks()
+        .engine_mut()
+        .configure_memory(maxmemory, policy, samples);
+    Frame::OK
+}

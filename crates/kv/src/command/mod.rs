@@ -1,0 +1,272 @@
+//! The command layer: a table of Redis commands and the dispatcher.
+//!
+//! Each command is a [`Spec`]: its name, Redis's arity convention (`n`
+//! exactly n arguments including the name, `-n` at least n), flags, key
+//! positions (for `COMMAND INFO`), a one-line summary (for `COMMAND DOCS`)
+//! and a handler. The dispatcher ([`dispatch`]) applies the rules that hold
+//! for every command, in Redis's order: unknown command, arity, `NOAUTH`,
+//! the RESP2 subscribed context, `MULTI` queueing, `OOM` before writes; then
+//! it runs the handler and records metrics.
+//!
+//! Handlers reach data only through [`Ctx::ks`], which takes the keyspace
+//! lock on first use and holds it until the command ends, so each command is
+//! atomic; `EXEC` takes it once for the whole transaction. The layer knows
+//! nothing about engines, which is what lets data types, scripting and the
+//! cluster be added on top later.
+
+pub mod client;
+pub mod config;
+pub mod info;
+pub mod keys;
+pub mod pubsub;
+pub mod server;
+pub mod string;
+pub mod transaction;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::MutexGuard;
+
+use crate::connection::ConnState;
+use crate::engine::EngineError;
+use crate::keyspace::Keyspace;
+use crate::protocol::{Frame, ProtocolVersion};
+use crate::server::Shared;
+
+/// A command handler: arguments include the command name at index 0.
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Frame;
+
+/// Flag: modifies data (refused under `OOM`, counted as a write).
+pub const WRITE: u32 = 1;
+/// Flag: may add memory, so eviction runs first and `OOM` can refuse it.
+pub const DENYOOM: u32 = 1 << 1;
+/// Flag: allowed before `AUTH`.
+pub const NOAUTH: u32 = 1 << 2;
+/// Flag: allowed in the RESP2 subscribed context.
+pub const PUBSUB_OK: u32 = 1 << 3;
+/// Flag: runs immediately inside `MULTI` instead of being queued.
+pub const TX_CONTROL: u32 = 1 << 4;
+/// Flag: read-only.
+pub const READONLY: u32 = 1 << 5;
+/// Flag: pub/sub command.
+pub const PUBSUB: u32 = 1 << 6;
+
+/// One command's description.
+#[derive(Debug)]
+pub struct Spec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: `n` = exactly n words, `-n` = at least n.
+    pub arity: i32,
+    /// Bit set of the flags above.
+    pub flags: u32,
+    /// Position of the first key (0 = none), the last (-1 = last arg) and the step.
+    pub keys: (i32, i32, i32),
+    /// Redis's command group (`string`, `generic`, `server`, ...).
+    pub group: &'static str,
+    /// One line for `COMMAND DOCS`.
+    pub summary: &'static str,
+    /// The implementation.
+    pub handler: Handler,
+}
+
+impl Spec {
+    /// Whether `argc` words satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+
+    /// Whether the flag is set.
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// Every command, in a fixed order (metrics use the index).
+pub fn table() -> &'static [Spec] {
+    static TABLE: OnceLock<Vec<Spec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut specs = Vec::new();
+        specs.extend(string::specs());
+        specs.extend(keys::specs());
+        specs.extend(server::specs());
+        specs.extend(pubsub::specs());
+        specs.extend(transaction::specs());
+        specs
+    })
+}
+
+/// Finds a command by name, case-insensitively; returns its table index.
+pub fn lookup(name: &[u8]) -> Option<usize> {
+    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        table()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_bytes(), i))
+            .collect()
+    });
+    let mut lower = [0u8; 32];
+    if name.len() > lower.len() {
+        return None;
+    }
+    for (dst, src) in lower.iter_mut().zip(name) {
+        *dst = src.to_ascii_lowercase();
+    }
+    index.get(&lower[..name.len()]).copied()
+}
+
+/// What a handler sees: server state, its client, and lazy keyspace access.
+pub struct Ctx<'a> {
+    /// Server-wide state.
+    pub shared: &'a Shared,
+    /// This client's state.
+    pub conn: &'a mut ConnState,
+    /// The keyspace lock, taken on first use.
+    guard: Option<MutexGuard<'a, Keyspace>>,
+    /// The command's time (Redis freezes the clock per command, and per `EXEC`).
+    pub now_ms: u64,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for one command (or one `EXEC`).
+    pub fn new(shared: &'a Shared, conn: &'a mut ConnState) -> Self {
+        Ctx {
+            shared,
+            conn,
+            guard: None,
+            now_ms: crate::expiry::now_ms(),
+        }
+    }
+
+    /// The keyspace, locked for the rest of this command.
+    pub fn ks(&mut self) -> &mut Keyspace {
+        self.guard.get_or_insert_with(|| self.shared.db.lock())
+    }
+
+    /// Whether the client speaks RESP3.
+    pub fn resp3(&self) -> bool {
+        self.conn.protocol == ProtocolVersion::Resp3
+    }
+}
+
+/// Redis's error for an unknown command.
+pub fn unknown_command(args: &[Bytes]) -> Frame {
+    let mut text = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        printable(&args[0], 128)
+    );
+    for arg in args.iter().skip(1).take(32) {
+        text.push_str(&format!("'{}' ", printable(arg, 128)));
+    }
+    Frame::error(text)
+}
+
+/// Redis's error for a wrong number of arguments.
+pub fn wrong_arity(name: &str) -> Frame {
+    Frame::error(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+/// Renders client bytes for an error line (no CR/LF can escape into it).
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).replace(['\r', '\n'], " ")
+}
+
+/// Maps an engine failure to its reply.
+pub fn engine_error(err: EngineError) -> Frame {
+    match err {
+        EngineError::OutOfMemory => Frame::error(err.to_string()),
+        other => Frame::error(format!("ERR {other}")),
+    }
+}
+
+/// `ERR syntax error`.
+pub fn syntax_error() -> Frame {
+    Frame::error("ERR syntax error")
+}
+
+/// `ERR value is not an integer or out of range`.
+pub fn not_integer() -> Frame {
+    Frame::error("ERR value is not an integer or out of range")
+}
+
+/// Parses an integer argument strictly, as Redis does.
+pub fn int_arg(arg: &[u8]) -> Result<i64, Frame> {
+    crate::protocol::parse::parse_i64_strict(arg).ok_or_else(not_integer)
+}
+
+/// Whether `arg` equals `word` ignoring ASCII case.
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// Runs one command for a client; returns the reply to send.
+pub fn dispatch(shared: &Shared, conn: &mut ConnState, args: Vec<Bytes>) -> Frame {
+    debug_assert!(!args.is_empty(), "the parser never yields empty commands");
+    let Some(index) = lookup(&args[0]) else {
+        conn.flag_multi_error();
+        return unknown_command(&args);
+    };
+    let spec = &table()[index];
+    if !spec.arity_ok(args.len()) {
+        conn.flag_multi_error();
+        return wrong_arity(spec.name);
+    }
+    if !conn.authenticated && !spec.has(NOAUTH) {
+        conn.flag_multi_error();
+        return Frame::error("NOAUTH Authentication required.");
+    }
+    if conn.in_resp2_subscribed_context() && !spec.has(PUBSUB_OK) {
+        return Frame::error(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        ));
+    }
+    if let Some(multi) = conn.multi.as_mut()
+        && !spec.has(TX_CONTROL)
+    {
+        multi.queued.push((index, args));
+        return Frame::Simple("QUEUED");
+    }
+    let mut ctx = Ctx::new(shared, conn);
+    run(&mut ctx, index, &args)
+}
+
+/// Runs a command that passed the checks (also used by `EXEC`).
+pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
+    let spec = &table()[index];
+    if spec.has(DENYOOM)
+        && let Err(err) = ctx.ks().make_room()
+    {
+        return engine_error(err);
+    }
+    let started = Instant::now();
+    let reply = (spec.handler)(ctx, args);
+    if spec.has(DENYOOM) {
+        // Evict after the write too, so memory at rest never exceeds the
+        // limit (before the write only guarantees "at most one write over").
+        let _ = ctx.ks().make_room();
+    }
+    let metrics = &ctx.shared.metrics.commands[index];
+    metrics.latency.observe(started.elapsed().as_secs_f64());
+    metrics.calls.inc();
+    if reply.is_error() {
+        metrics.errors.inc();
+    }
+    reply
+}
+
+/// Shorthand: unwraps a `Result<Frame, Frame>` from `?`-style handler code.
+pub fn reply(result: Result<Frame, Frame>) -> Frame {
+    result.unwrap_or_else(|err| err)
+}

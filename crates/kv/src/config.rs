@@ -1,0 +1,274 @@
+//! The server's settings: one struct, loadable from TOML, env and flags.
+//!
+//! Names follow Redis's `redis.conf` (with `_` for `-`) so an operator's
+//! knowledge carries over: `maxmemory`, `maxmemory_policy`, `requirepass`,
+//! `maxclients`, `timeout`, `proto_max_bulk_len`... Sizes accept `64mb`-style
+//! strings as Redis does. Most of them can also be changed at run time with
+//! `CONFIG SET` (see [`crate::command::server`]).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+
+/// Which storage engine holds the keyspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Everything in RAM, bounded by `maxmemory`: the cache tier.
+    Memory,
+    /// Durable, on the `lsm` crate: the key-value store of chapter 6.
+    #[default]
+    Lsm,
+}
+
+/// When the durable engine makes a write durable (Redis's `appendfsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// Before acknowledging every write: nothing acknowledged is ever lost.
+    Always,
+    /// Once a second in the background: up to ~1 s of writes lost on a crash.
+    #[default]
+    Everysec,
+    /// Never explicitly: the OS decides (data in the page cache survives a
+    /// process crash but not a power loss).
+    No,
+}
+
+/// What to do when a write would push memory over `maxmemory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum EvictionPolicy {
+    /// Refuse writes with an `OOM` error.
+    #[default]
+    #[serde(rename = "noeviction")]
+    NoEviction,
+    /// Evict the least recently used key (sampled).
+    #[serde(rename = "allkeys-lru")]
+    AllKeysLru,
+    /// Evict the least frequently used key (sampled, decaying log counter).
+    #[serde(rename = "allkeys-lfu")]
+    AllKeysLfu,
+    /// Evict the oldest inserted key (sampled).
+    #[serde(rename = "allkeys-fifo")]
+    AllKeysFifo,
+    /// Evict the least recently used key among keys with a TTL.
+    #[serde(rename = "volatile-lru")]
+    VolatileLru,
+    /// Evict the key closest to expiring.
+    #[serde(rename = "volatile-ttl")]
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    /// All policies, with their Redis names.
+    pub const ALL: [(EvictionPolicy, &'static str); 6] = [
+        (EvictionPolicy::NoEviction, "noeviction"),
+        (EvictionPolicy::AllKeysLru, "allkeys-lru"),
+        (EvictionPolicy::AllKeysLfu, "allkeys-lfu"),
+        (EvictionPolicy::AllKeysFifo, "allkeys-fifo"),
+        (EvictionPolicy::VolatileLru, "volatile-lru"),
+        (EvictionPolicy::VolatileTtl, "volatile-ttl"),
+    ];
+
+    /// Whether only keys with a TTL are candidates.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru | EvictionPolicy::VolatileTtl
+        )
+    }
+}
+
+impl fmt::Display for EvictionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = Self::ALL
+            .iter()
+            .find(|(p, _)| p == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?");
+        f.write_str(name)
+    }
+}
+
+impl FromStr for EvictionPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(_, name)| name.eq_ignore_ascii_case(s))
+            .map(|(p, _)| *p)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                format!(
+                    "unknown maxmemory policy '{s}' (expected one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl FromStr for FsyncPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Ok(FsyncPolicy::Always),
+            "everysec" => Ok(FsyncPolicy::Everysec),
+            "no" => Ok(FsyncPolicy::No),
+            _ => Err(format!(
+                "unknown fsync policy '{s}' (expected always, everysec or no)"
+            )),
+        }
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "memory" => Ok(EngineKind::Memory),
+            "lsm" => Ok(EngineKind::Lsm),
+            _ => Err(format!("unknown engine '{s}' (expected memory or lsm)")),
+        }
+    }
+}
+
+/// Every setting of the key-value server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on; loopback by default so nothing is exposed by accident.
+    pub bind: String,
+    /// Storage engine.
+    pub engine: EngineKind,
+    /// Where the durable engine keeps its files.
+    pub data_dir: PathBuf,
+    /// Durability of acknowledged writes on the `lsm` engine.
+    pub fsync: FsyncPolicy,
+    /// Memory limit of the memory engine in bytes (`0` = unlimited, as Redis).
+    #[serde(deserialize_with = "de_size")]
+    pub maxmemory: u64,
+    /// What to evict when over `maxmemory`.
+    pub maxmemory_policy: EvictionPolicy,
+    /// Keys sampled per eviction (Redis's `maxmemory-samples`): more is closer
+    /// to exact LRU/LFU and costs more CPU per eviction.
+    pub maxmemory_samples: usize,
+    /// LFU counter growth: higher needs more hits to saturate (Redis's `lfu-log-factor`).
+    pub lfu_log_factor: u32,
+    /// An idle key's LFU counter drops by one per this many minutes (Redis's `lfu-decay-time`).
+    pub lfu_decay_time: u32,
+    /// Password every client must `AUTH` with; empty = no authentication.
+    pub requirepass: String,
+    /// Most simultaneous clients; the next one gets an error and is closed.
+    pub maxclients: usize,
+    /// Close a client idle for this many seconds (`0` = never, as Redis).
+    pub timeout: u64,
+    /// Largest bulk argument in bytes (Redis's `proto-max-bulk-len`).
+    #[serde(deserialize_with = "de_size")]
+    pub proto_max_bulk_len: u64,
+    /// Largest unparsed input one client may buffer (`client-query-buffer-limit`).
+    #[serde(deserialize_with = "de_size")]
+    pub client_query_buffer_limit: u64,
+    /// Pub/sub messages a slow subscriber may have queued, in bytes, before it
+    /// is disconnected (the hard limit of `client-output-buffer-limit pubsub`).
+    #[serde(deserialize_with = "de_size")]
+    pub client_output_buffer_limit_pubsub: u64,
+    /// Active expiry cycles per second (Redis's `hz`).
+    pub hz: u32,
+    /// Accepted for `CONFIG GET save` (redis-benchmark asks); snapshots are not implemented.
+    pub save: String,
+    /// Accepted for `CONFIG GET appendonly`; the `lsm` engine's log plays that role.
+    pub appendonly: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:6379".into(),
+            engine: EngineKind::default(),
+            data_dir: PathBuf::from("data/kv"),
+            fsync: FsyncPolicy::default(),
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::default(),
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            requirepass: String::new(),
+            maxclients: 10_000,
+            timeout: 0,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            client_output_buffer_limit_pubsub: 32 * 1024 * 1024,
+            hz: 10,
+            save: String::new(),
+            appendonly: "no".into(),
+        }
+    }
+}
+
+/// Parses a Redis-style size: `1024`, `1k`, `1kb`, `64mb`, `2gb` (k = 1000,
+/// kb = 1024, as in `redis.conf`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid size '{text}' (try 100mb)"))?;
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "invalid size unit in '{text}' (use b, k, kb, m, mb, g or gb)"
+            ));
+        }
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("size '{text}' is too large"))
+}
+
+fn de_size<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Number(u64),
+        Text(String),
+    }
+    match Size::deserialize(de)? {
+        Size::Number(n) => Ok(n),
+        Size::Text(text) => parse_size(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_redis_conf() {
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert_eq!(parse_size("1k").unwrap(), 1000);
+        assert_eq!(parse_size("1KB").unwrap(), 1024);
+        assert_eq!(parse_size("64mb").unwrap(), 64 << 20);
+        assert!(parse_size("1tb").is_err());
+        assert!(parse_size("mb").is_err());
+    }
+
+    #[test]
+    fn policies_roundtrip_their_names() {
+        for (policy, name) in EvictionPolicy::ALL {
+            assert_eq!(name.parse::<EvictionPolicy>().unwrap(), policy);
+            assert_eq!(policy.to_string(), name);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! One client connection: read, parse, execute, reply, and push messages.
+//!
+//! The loop is built for pipelining: it reads whatever arrived, executes
+//! every complete command in the buffer, appends all replies to one output
+//! buffer and writes it with a single syscall. With 50 clients sending one
+//! command each that is one read and one write per command; with `-P 16` it
+//! is one read and one write per 16 commands, which is where Redis's
+//! throughput comes from too.
+//!
+//! Limits enforced here: the query buffer (`client-query-buffer-limit`), the
+//! output flushed every [`OUTPUT_FLUSH_BYTES`] so a long pipeline cannot
+//! grow it without bound, the pub/sub byte budget (see [`crate::pubsub`]),
+//! the idle `timeout`, and shutdown. A protocol error gets its `-ERR` line
+//! and the connection is closed, as Redis does: the stream cannot be trusted
+//! after garbage.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::clients::ClientInfo;
+use crate::command::{self, Ctx};
+use crate::keyspace::WatchSet;
+use crate::protocol::{Frame, ParseLimits, ProtocolVersion, RequestParser};
+use crate::pubsub::{Inbox, Message, Subscriber, mailbox};
+use crate::server::Shared;
+
+/// Flush the output buffer mid-pipeline once it holds this much.
+const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+/// Spare room kept in the read buffer before each read.
+const READ_CHUNK_BYTES: usize = 4 * 1024;
+
+/// A transaction being queued.
+#[derive(Debug, Default)]
+pub struct MultiState {
+    /// Queued commands: table index and arguments.
+    pub queued: Vec<(usize, Vec<Bytes>)>,
+    /// A queued command was rejected: `EXEC` must answer `EXECABORT`.
+    pub aborted: bool,
+}
+
+/// Per-connection state the commands read and change.
+#[derive(Debug)]
+pub struct ConnState {
+    /// The client id.
+    pub id: u64,
+    /// RESP2 until `HELLO 3`.
+    pub protocol: ProtocolVersion,
+    /// Whether commands other than `AUTH`/`HELLO` are allowed.
+    pub authenticated: bool,
+    /// What `CLIENT LIST` shows (shared with the registry).
+    pub info: Arc<ClientInfo>,
+    /// `Some` between `MULTI` and `EXEC`/`DISCARD`.
+    pub multi: Option<MultiState>,
+    /// Keys watched for the next `EXEC`.
+    pub watch: WatchSet,
+    /// Subscribed channels.
+    pub channels: HashSet<Bytes>,
+    /// Subscribed patterns.
+    pub patterns: HashSet<Bytes>,
+    /// This client's message queue, as the hub sees it.
+    pub subscriber: Subscriber,
+    /// Set by `QUIT`: close once the reply is written.
+    pub close_after_reply: bool,
+}
+
+impl ConnState {
+    /// Marks the open transaction as failed (a queued command was rejected).
+    pub fn flag_multi_error(&mut self) {
+        if let Some(multi) = self.multi.as_mut() {
+            multi.aborted = true;
+        }
+    }
+
+    /// RESP2 clients with subscriptions may only run pub/sub commands.
+    pub fn in_resp2_subscribed_context(&self) -> bool {
+        self.protocol == ProtocolVersion::Resp2
+            && !(self.channels.is_empty() && self.patterns.is_empty())
+    }
+
+    fn subscribed(&self) -> bool {
+        !(self.channels.is_empty() && self.patterns.is_empty())
+    }
+}
+
+/// Why a connection ended (logged at debug level).
+#[derive(Debug)]
+enum Close {
+    /// The client closed or `QUIT`.
+    Client,
+    /// The server is shutting down.
+    Shutdown,
+    /// The client broke a limit or the protocol.
+    Limit(&'static str),
+    /// The socket failed.
+    Io(std::io::Error),
+}
+
+/// Serves one client until it leaves, breaks a limit or the server stops.
+pub async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientInfo>) {
+    let _ = stream.set_nodelay(true);
+    let (limits, pubsub_limit, requirepass_empty) = {
+        let config = shared.config.read();
+        let limits = ParseLimits {
+            bulk_len_max: config.proto_max_bulk_len as usize,
+            ..ParseLimits::default()
+        };
+        (
+            limits,
+            config.client_output_buffer_limit_pubsub as usize,
+            config.requirepass.is_empty(),
+        )
+    };
+    let (subscriber, mut inbox) = mailbox(info.id, pubsub_limit);
+    let mut state = ConnState {
+        id: info.id,
+        protocol: ProtocolVersion::Resp2,
+        authenticated: requirepass_empty,
+        info,
+        multi: None,
+        watch: WatchSet::default(),
+        channels: HashSet::new(),
+        patterns: HashSet::new(),
+        subscriber,
+        close_after_reply: false,
+    };
+    let mut parser = RequestParser::new(limits);
+    let close = run_loop(&shared, &mut stream, &mut state, &mut parser, &mut inbox).await;
+    match &close {
+        Close::Limit(why) => tracing::info!(client = state.id, reason = why, "closing client"),
+        Close::Io(err) => tracing::debug!(client = state.id, error = %err, "connection failed"),
+        Close::Client | Close::Shutdown => {}
+    }
+    // Leave no trace in the hub or the watch table.
+    {
+        let mut ctx = Ctx::new(&shared, &mut state);
+        command::pubsub::unsubscribe_all(&mut ctx);
+        command::transaction::discard_state(&mut ctx);
+    }
+    let _ = stream.shutdown().await;
+}
+
+async fn run_loop(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    state: &mut ConnState,
+    parser: &mut RequestParser,
+    inbox: &mut Inbox,
+) -> Close {
+    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        if let Err(close) =
+            execute_buffered(shared, stream, state, parser, &mut input, &mut output).await
+        {
+            let _ = write_out(stream, &mut output).await;
+            return close;
+        }
+        while let Some(message) = inbox.try_recv() {
+            encode_message(&message, state.protocol, &mut output);
+        }
+        if let Err(err) = write_out(stream, &mut output).await {
+            return Close::Io(err);
+        }
+        if inbox.overflowed() {
+            return Close::Limit("pub/sub output buffer limit");
+        }
+        if input.len() as u64 > shared.config.read().client_query_buffer_limit {
+            return Close::Limit("client-query-buffer-limit");
+        }
+        if input.capacity() - input.len() < READ_CHUNK_BYTES / 4 {
+            input.reserve(READ_CHUNK_BYTES);
+        }
+        // Subscribers are idle by design; Redis exempts them too.
+        let idle_secs = if state.subscribed() {
+            0
+        } else {
+            shared.config.read().timeout
+        };
+        let idle = async {
+            if idle_secs == 0 {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+        };
+        tokio::select! {
+            read = stream.read_buf(&mut input) => match read {
+                Ok(0) => return Close::Client,
+                Ok(_) => {}
+                Err(err) => return Close::Io(err),
+            },
+            Some(message) = inbox.recv() => encode_message(&message, state.protocol, &mut output),
+            () = shared.shutdown.cancelled() => return Close::Shutdown,
+            () = idle => return Close::Limit("idle timeout"),
+        }
+    }
+}
+
+/// Executes every complete command in `input`, appending replies.
+async fn execute_buffered(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    state: &mut ConnState,
+    parser: &mut RequestParser,
+    input: &mut BytesMut,
+    output: &mut BytesMut,
+) -> Result<(), Close> {
+    loop {
+        let args = match parser.next_command(input, state.authenticated) {
+            Ok(Some(args)) => args,
+            Ok(None) => return Ok(()),
+            Err(err) => {
+                Frame::error(format!("ERR {err}")).encode(state.protocol, output);
+                return Err(Close::Limit("protocol error"));
+            }
+        };
+        let reply = command::dispatch(shared, state, args);
+        reply.encode(state.protocol, output);
+        let age = state.info.connected.elapsed().as_secs();
+        state.info.last_active_secs.store(age, Ordering::Relaxed);
+        if state.close_after_reply {
+            return Err(Close::Client);
+        }
+        if output.len() >= OUTPUT_FLUSH_BYTES {
+            write_out(stream, output).await.map_err(Close::Io)?;
+        }
+    }
+}
+
+async fn write_out(stream: &mut TcpStream, output: &mut BytesMut) -> std::io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(output).await?;
+    output.clear();
+    Ok(())
+}
+
+fn encode_message(message: &Message, protocol: ProtocolVersion, out: &mut BytesMut) {
+    let items = match &message.pattern {
+        None => vec![
+            Frame::bulk("message"),
+            Frame::Bulk(message.channel.clone()),
+            Frame::Bulk(message.payload.clone()),
+        ],
+        Some(pattern) => vec![
+            Frame::bulk("pmessage"),
+            Frame::Bulk(pattern.clone()),
+            Frame::Bulk(message.channel.clone()),
+            Frame::Bulk(message.payload.clone()),
+        ],
+    };
+    Frame::Push(items).encode(protocol, out);
+}

@@ -1,0 +1,413 @@
+//! The memory engine: a hash table of keys over a slab of slots.
+//!
+//! The index maps a key to a slot number; slots live in a `Vec` and freed
+//! slots are reused. Two things fall out of that layout:
+//! - **random sampling in O(1)** (pick a slot number), which approximate
+//!   LRU/LFU eviction and active expiry need, as in Redis; a `HashMap` alone
+//!   cannot pick a random element;
+//! - **a stable `SCAN` cursor**: a key never moves while it lives, so a
+//!   cursor that is a slot number returns every key present for the whole
+//!   scan exactly once. (The slab never shrinks except on `FLUSHALL`; a key
+//!   space that shrank a lot keeps its empty slots, which cost 8 bytes each.)
+//!
+//! Keys with an expiry are also listed in a dense `volatile` vector (with
+//! each slot remembering its position there) so `volatile-*` eviction and
+//! active expiry sample only those keys.
+//!
+//! Memory accounting is an estimate: key and value bytes plus a fixed
+//! per-key overhead ([`KEY_OVERHEAD_BYTES`]) for the index entry and slot.
+//! Like Redis's `used_memory` it ignores allocator fragmentation; unlike it,
+//! it ignores connection buffers. Keys and values are copied into their own
+//! allocations on insert so a stored value never pins a larger read buffer.
+
+mod eviction;
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Engine, EngineError, MemoryStats};
+use crate::config::EvictionPolicy;
+use crate::value::Entry;
+use eviction::{EvictionPool, Lfu, Rng};
+
+/// Estimated bytes each key costs beyond its key and value bytes: the index
+/// entry (key handle + slot number + control byte), the slot (key handle,
+/// entry, bookkeeping) and two allocation headers.
+pub const KEY_OVERHEAD_BYTES: u64 = 160;
+/// Marker for "not in the volatile vector".
+const NOT_VOLATILE: u32 = u32::MAX;
+
+/// One stored key.
+#[derive(Debug)]
+struct Slot {
+    /// The key (shared with the index; one allocation).
+    key: Bytes,
+    /// Value and expiry.
+    entry: Entry,
+    /// Position in `volatile`, or [`NOT_VOLATILE`].
+    volatile_pos: u32,
+    /// Logical time of the last access, for LRU (exact order, no clock calls).
+    access_tick: u64,
+    /// Logical time of insertion, for FIFO.
+    insert_tick: u64,
+    /// Frequency counter for LFU.
+    lfu: Lfu,
+}
+
+impl Slot {
+    fn size_bytes(&self) -> u64 {
+        (self.key.len() + self.entry.value.size_bytes()) as u64 + KEY_OVERHEAD_BYTES
+    }
+}
+
+/// The in-memory engine (see the module docs).
+#[derive(Debug)]
+pub struct MemoryEngine {
+    /// Key to slot number.
+    index: HashMap<Bytes, u32>,
+    /// The slab; `None` slots are free and listed in `free`.
+    slots: Vec<Option<Slot>>,
+    /// Free slot numbers, reused before the slab grows.
+    free: Vec<u32>,
+    /// Slot numbers of keys that have an expiry.
+    volatile: Vec<u32>,
+    /// Estimated memory in use.
+    used_bytes: u64,
+    /// Memory limit, policy and sample size.
+    limit: MemoryStats,
+    /// Logical clock for LRU/FIFO, bumped on every access.
+    tick: u64,
+    /// Candidates kept between eviction rounds (Redis's eviction pool).
+    pool: EvictionPool,
+    /// LFU counter knobs.
+    lfu_log_factor: u32,
+    lfu_decay_minutes: u32,
+    /// Sampling randomness.
+    rng: Rng,
+    /// Reference point for LFU minutes.
+    started: std::time::Instant,
+}
+
+impl MemoryEngine {
+    /// An empty engine with a memory limit (`0` = none) and eviction policy.
+    pub fn new(maxmemory: u64, policy: EvictionPolicy, samples: usize) -> Self {
+        MemoryEngine {
+            index: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            volatile: Vec::new(),
+            used_bytes: 0,
+            limit: MemoryStats {
+                used_bytes: 0,
+                maxmemory,
+                policy,
+                samples: samples.max(1),
+            },
+            tick: 0,
+            pool: EvictionPool::default(),
+            lfu_log_factor: 10,
+            lfu_decay_minutes: 1,
+            rng: Rng::seeded(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Sets the LFU knobs (Redis's `lfu-log-factor`, `lfu-decay-time`).
+    pub fn with_lfu(mut self, log_factor: u32, decay_minutes: u32) -> Self {
+        self.lfu_log_factor = log_factor;
+        self.lfu_decay_minutes = decay_minutes;
+        self
+    }
+
+    fn minutes(&self) -> u32 {
+        (self.started.elapsed().as_secs() / 60) as u32
+    }
+
+    fn touch(&mut self, slot_id: u32) {
+        self.tick += 1;
+        let minutes = self.minutes();
+        let (factor, decay) = (self.lfu_log_factor, self.lfu_decay_minutes);
+        let random = self.rng.next_f64();
+        let tick = self.tick;
+        let slot = self.slots[slot_id as usize]
+            .as_mut()
+            .expect("indexed slot is occupied");
+        slot.access_tick = tick;
+        slot.lfu.access(minutes, decay, factor, random);
+    }
+
+    fn track_volatile(&mut self, slot_id: u32) {
+        let slot = self.slots[slot_id as usize].as_mut().expect("occupied");
+        let wants = slot.entry.expire_at_ms.is_some();
+        let has = slot.volatile_pos != NOT_VOLATILE;
+        if wants && !has {
+            slot.volatile_pos = self.volatile.len() as u32;
+            self.volatile.push(slot_id);
+        } else if !wants && has {
+            let pos = slot.volatile_pos as usize;
+            slot.volatile_pos = NOT_VOLATILE;
+            self.volatile.swap_remove(pos);
+            if let Some(&moved) = self.volatile.get(pos) {
+                self.slots[moved as usize]
+                    .as_mut()
+                    .expect("occupied")
+                    .volatile_pos = pos as u32;
+            }
+        }
+    }
+
+    fn remove_slot(&mut self, slot_id: u32) -> Slot {
+        // Leave the volatile vector first, while the slot still exists.
+        if let Some(slot) = self.slots[slot_id as usize].as_mut() {
+            slot.entry.expire_at_ms = None;
+        }
+        self.track_volatile(slot_id);
+        let slot = self.slots[slot_id as usize].take().expect("occupied");
+        self.index.remove(&slot.key);
+        self.free.push(slot_id);
+        self.used_bytes -= slot.size_bytes();
+        slot
+    }
+
+    /// A uniformly random slot number that is occupied (walks forward from a
+    /// random start past free slots; `None` only if empty).
+    fn random_slot(&mut self) -> Option<u32> {
+        if self.index.is_empty() {
+            return None;
+        }
+        let len = self.slots.len();
+        let start = self.rng.below(len);
+        (0..len)
+            .map(|i| (start + i) % len)
+            .find(|&i| self.slots[i].is_some())
+            .map(|i| i as u32)
+    }
+
+    /// Checks the structure's invariants (tests and debug builds).
+    pub fn check_invariants(&self) {
+        assert_eq!(self.index.len() + self.free.len(), self.slots.len());
+        let mut used = 0;
+        for (key, &id) in &self.index {
+            let slot = self.slots[id as usize]
+                .as_ref()
+                .expect("indexed slot occupied");
+            assert_eq!(&slot.key, key);
+            used += slot.size_bytes();
+            if slot.entry.expire_at_ms.is_some() {
+                assert_eq!(self.volatile[slot.volatile_pos as usize], id);
+            } else {
+                assert_eq!(slot.volatile_pos, NOT_VOLATILE);
+            }
+        }
+        assert_eq!(used, self.used_bytes);
+        assert!(self.volatile.len() <= self.index.len());
+    }
+}
+
+/// Copies `bytes` into an allocation of its own (see the module docs).
+fn own(bytes: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(bytes)
+}
+
+impl Engine for MemoryEngine {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
+        let Some(&id) = self.index.get(key) else {
+            return Ok(None);
+        };
+        self.touch(id);
+        Ok(self.slots[id as usize]
+            .as_ref()
+            .map(|slot| slot.entry.clone()))
+    }
+
+    fn put(&mut self, key: Bytes, entry: Entry) -> Result<(), EngineError> {
+        let entry = match entry.value {
+            crate::value::Value::String(b) => Entry {
+                value: crate::value::Value::String(own(&b)),
+                ..entry
+            },
+        };
+        if let Some(&id) = self.index.get(&key[..]) {
+            let slot = self.slots[id as usize].as_mut().expect("occupied");
+            let old = slot.size_bytes();
+            slot.entry = entry;
+            let new = slot.size_bytes();
+            self.used_bytes = self.used_bytes - old + new;
+            self.track_volatile(id);
+            self.touch(id);
+            return Ok(());
+        }
+        self.tick += 1;
+        let slot = Slot {
+            key: own(&key),
+            entry,
+            volatile_pos: NOT_VOLATILE,
+            access_tick: self.tick,
+            insert_tick: self.tick,
+            lfu: Lfu::new(self.minutes()),
+        };
+        self.used_bytes += slot.size_bytes();
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                assert!(self.slots.len() < u32::MAX as usize - 1, "slab full");
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(slot.key.clone(), id);
+        self.slots[id as usize] = Some(slot);
+        self.track_volatile(id);
+        Ok(())
+    }
+
+    fn modify(&mut self, key: &[u8], f: &mut dyn FnMut(&mut Entry)) -> Result<bool, EngineError> {
+        let Some(&id) = self.index.get(key) else {
+            return Ok(false);
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        let old = slot.size_bytes();
+        f(&mut slot.entry);
+        let new = slot.size_bytes();
+        self.used_bytes = self.used_bytes - old + new;
+        self.track_volatile(id);
+        self.touch(id);
+        Ok(true)
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Result<bool, EngineError> {
+        let Some(&id) = self.index.get(key) else {
+            return Ok(false);
+        };
+        self.remove_slot(id);
+        Ok(true)
+    }
+
+    fn set_expiry(&mut self, key: &[u8], expire_at_ms: Option<u64>) -> Result<bool, EngineError> {
+        let Some(&id) = self.index.get(key) else {
+            return Ok(false);
+        };
+        self.slots[id as usize]
+            .as_mut()
+            .expect("occupied")
+            .entry
+            .expire_at_ms = expire_at_ms;
+        self.track_volatile(id);
+        Ok(true)
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    fn scan(
+        &mut self,
+        cursor: u64,
+        count: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Result<u64, EngineError> {
+        let mut pos = usize::try_from(cursor).unwrap_or(usize::MAX);
+        // Visit a bounded number of slots so a sparse slab cannot make one call slow.
+        let mut budget = count.saturating_mul(10).max(10);
+        let mut found = 0;
+        while pos < self.slots.len() && found < count && budget > 0 {
+            if let Some(slot) = &self.slots[pos] {
+                out.push(slot.key.clone());
+                found += 1;
+            }
+            pos += 1;
+            budget -= 1;
+        }
+        Ok(if pos >= self.slots.len() {
+            0
+        } else {
+            pos as u64
+        })
+    }
+
+    fn random_key(&mut self) -> Result<Option<Bytes>, EngineError> {
+        Ok(self.random_slot().map(|id| {
+            self.slots[id as usize]
+                .as_ref()
+                .expect("occupied")
+                .key
+                .clone()
+        }))
+    }
+
+    fn sample_volatile(
+        &mut self,
+        count: usize,
+        out: &mut Vec<(Bytes, u64)>,
+    ) -> Result<(), EngineError> {
+        for _ in 0..count.min(self.volatile.len()) {
+            let id = self.volatile[self.rng.below(self.volatile.len())];
+            let slot = self.slots[id as usize]
+                .as_ref()
+                .expect("volatile slot occupied");
+            out.push((
+                slot.key.clone(),
+                slot.entry.expire_at_ms.expect("volatile key has expiry"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) -> Result<(), EngineError> {
+        self.index = HashMap::new();
+        self.slots = Vec::new();
+        self.free = Vec::new();
+        self.volatile = Vec::new();
+        self.used_bytes = 0;
+        self.pool = EvictionPool::default();
+        Ok(())
+    }
+
+    fn make_room(&mut self, evicted: &mut Vec<Bytes>) -> Result<(), EngineError> {
+        eviction::make_room(self, evicted)
+    }
+
+    fn memory(&self) -> MemoryStats {
+        MemoryStats {
+            used_bytes: self.used_bytes,
+            ..self.limit
+        }
+    }
+
+    fn configure_memory(&mut self, maxmemory: u64, policy: EvictionPolicy, samples: usize) {
+        self.limit = MemoryStats {
+            used_bytes: 0,
+            maxmemory,
+            policy,
+            samples: samples.max(1),
+        };
+        self.pool = EvictionPool::default();
+    }
+
+    fn sync(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    fn persistence_info(&self) -> Vec<(&'static str, String)> {
+        vec![("engine", "memory".into()), ("durable", "0".into())]
+    }
+}
+
+/// Appends `suffix` to a string value without copying it when it is uniquely
+/// owned (amortised O(suffix), like Redis's sds growth).
+pub fn append_in_place(value: &mut Bytes, suffix: &[u8]) {
+    let taken = std::mem::take(value);
+    let mut grown = taken
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    grown.extend_from_slice(suffix);
+    *value = grown.freeze();
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! The storage engine seam: one trait, two engines.
+//!
+//! Chapter 6 starts from a single-server store ("a hash table in memory")
+//! and notes its limit: not everything fits in memory, so keep hot data in
+//! memory and the rest on disk. The two engines are those two answers:
+//! [`memory::MemoryEngine`] is the hash table, bounded by `maxmemory` and
+//! evicting like the cache tier of chapter 1; [`lsm::LsmEngine`] keeps data
+//! on disk in the `lsm` crate and survives restarts and `kill -9`.
+//!
+//! The trait is deliberately small and value-typed (`get` returns an owned
+//! [`Entry`]) so a disk engine can implement it. Expiry *policy* (lazy checks,
+//! the active cycle) and WATCH bookkeeping live above it in
+//! [`crate::keyspace`], so both engines behave identically; engines only
+//! store expiry times and offer a sample of keys that have one. All methods
+//! take `&mut self`: the keyspace is used under one lock, which is what gives
+//! every command (and every `MULTI`/`EXEC` block) Redis's atomicity.
+
+pub mod lsm;
+pub mod memory;
+
+use bytes::Bytes;
+
+use crate::config::EvictionPolicy;
+use crate::value::Entry;
+
+/// A failure inside an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A write needs memory and nothing can be evicted.
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    OutOfMemory,
+    /// The disk engine failed; the message says what to check.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The engine does not support the operation.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// Memory figures for `INFO memory` and metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryStats {
+    /// Estimated bytes held by keys and values (see the engine for how).
+    pub used_bytes: u64,
+    /// The limit (`0` = none).
+    pub maxmemory: u64,
+    /// The eviction policy in force.
+    pub policy: EvictionPolicy,
+    /// Keys sampled per eviction.
+    pub samples: usize,
+}
+
+/// What a storage engine must do for the command layer.
+pub trait Engine: Send {
+    /// Reads a key, counting it as an access for LRU/LFU.
+    fn get(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError>;
+
+    /// Inserts or replaces a key.
+    fn put(&mut self, key: Bytes, entry: Entry) -> Result<(), EngineError>;
+
+    /// Changes an existing entry in place; `false` if the key is absent.
+    /// Engines that can avoid a copy (memory) override the default.
+    fn modify(&mut self, key: &[u8], f: &mut dyn FnMut(&mut Entry)) -> Result<bool, EngineError> {
+        let Some(mut entry) = self.get(key)? else {
+            return Ok(false);
+        };
+        f(&mut entry);
+        self.put(Bytes::copy_from_slice(key), entry)?;
+        Ok(true)
+    }
+
+    /// Deletes a key; `true` if it existed.
+    fn remove(&mut self, key: &[u8]) -> Result<bool, EngineError>;
+
+    /// Sets or clears a key's expiry; `false` if the key is absent.
+    fn set_expiry(&mut self, key: &[u8], expire_at_ms: Option<u64>) -> Result<bool, EngineError>;
+
+    /// Number of keys (including expired ones not yet collected).
+    fn len(&self) -> usize;
+
+    /// Whether the keyspace is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of keys with an expiry.
+    fn volatile_len(&self) -> usize;
+
+    /// Appends up to about `count` keys from position `cursor` to `out`
+    /// and returns the next cursor (`0` = done). A key present for the whole
+    /// iteration is returned at least once (the `SCAN` guarantee).
+    fn scan(&mut self, cursor: u64, count: usize, out: &mut Vec<Bytes>)
+    -> Result<u64, EngineError>;
+
+    /// A random key, or `None` if empty.
+    fn random_key(&mut self) -> Result<Option<Bytes>, EngineError>;
+
+    /// Appends up to `count` random keys that have an expiry, with it.
+    fn sample_volatile(
+        &mut self,
+        count: usize,
+        out: &mut Vec<(Bytes, u64)>,
+    ) -> Result<(), EngineError>;
+
+    /// Deletes every key.
+    fn clear(&mut self) -> Result<(), EngineError>;
+
+    /// Evicts keys until memory is under the limit, appending what it
+    /// evicted; [`EngineError::OutOfMemory`] if that is impossible.
+    fn make_room(&mut self, evicted: &mut Vec<Bytes>) -> Result<(), EngineError>;
+
+    /// Memory figures.
+    fn memory(&self) -> MemoryStats;
+
+    /// Changes the memory limit, policy and sample size (`CONFIG SET`).
+    fn configure_memory(&mut self, maxmemory: u64, policy: EvictionPolicy, samples: usize);
+
+    /// Makes every acknowledged write durable (the `everysec` tick and shutdown).
+    fn sync(&mut self) -> Result<(), EngineError>;
+
+    /// Lines for `INFO persistence`.
+    fn persistence_info(&self) -> Vec<(&'static str, String)>;
+}

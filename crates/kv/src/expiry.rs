@@ -1,0 +1,104 @@
+//! Expiry: keys with a TTL disappear on time, lazily and actively.
+//!
+//! The cache tier of chapter 1 says expired data must be removed. Two
+//! mechanisms do it, as in Redis:
+//! - **lazy**: every access checks the key's deadline first
+//!   ([`crate::keyspace::Keyspace::lookup`]); a read never sees an expired key;
+//! - **active**: `hz` times a second a background task samples
+//!   [`KEYS_PER_PROBE`] keys that have a TTL and deletes the expired ones,
+//!   repeating while more than [`STALE_PERCENT_MAX`]% of a sample was
+//!   expired and the tick's time budget lasts. That bounds the memory held by
+//!   expired keys nobody reads, at a bounded CPU cost. The lock is released
+//!   between probes so clients are never stalled for a whole cycle.
+//!
+//! Deadlines are absolute Unix milliseconds, as Redis stores them, so they
+//! survive restarts of the durable engine; a wall clock that jumps moves them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::keyspace::Db;
+use crate::server::Shared;
+
+/// Keys sampled per probe (Redis's `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
+pub const KEYS_PER_PROBE: usize = 20;
+/// Keep probing while more than this share of a sample had expired.
+pub const STALE_PERCENT_MAX: usize = 10;
+/// Share of each tick the cycle may spend (Redis's 25%).
+const CYCLE_BUDGET_PERCENT: u32 = 25;
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Runs one active-expiry cycle within `budget`; returns keys expired.
+pub fn active_cycle(db: &Db, budget: Duration) -> usize {
+    let started = Instant::now();
+    let mut expired_total = 0;
+    loop {
+        let (sampled, expired) = match db.lock().expire_sample(KEYS_PER_PROBE, now_ms()) {
+            Ok(counts) => counts,
+            Err(err) => {
+                tracing::warn!(error = %err, "active expiry probe failed");
+                return expired_total;
+            }
+        };
+        expired_total += expired;
+        let stale_enough = sampled > 0 && expired * 100 > sampled * STALE_PERCENT_MAX;
+        if !stale_enough || started.elapsed() >= budget {
+            return expired_total;
+        }
+    }
+}
+
+/// Runs active expiry `hz` times a second until the server shuts down.
+pub async fn run_active_expiry(shared: Arc<Shared>) {
+    let hz = shared.config.read().hz;
+    let period = Duration::from_millis(1000 / u64::from(hz.clamp(1, 500)));
+    let budget = period * CYCLE_BUDGET_PERCENT / 100;
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            _ = ticker.tick() => { active_cycle(&shared.db, budget); }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EvictionPolicy;
+    use crate::engine::memory::MemoryEngine;
+    use crate::keyspace::Keyspace;
+    use crate::value::Entry;
+    use bytes::Bytes;
+
+    #[test]
+    fn active_cycle_collects_expired_keys_nobody_reads() {
+        let mut keyspace = Keyspace::new(Box::new(MemoryEngine::new(
+            0,
+            EvictionPolicy::NoEviction,
+            5,
+        )));
+        let past = now_ms() - 1;
+        for i in 0..1000 {
+            let mut entry = Entry::string(Bytes::from_static(b"v"));
+            entry.expire_at_ms = Some(if i < 900 { past } else { u64::MAX / 2 });
+            keyspace.put(Bytes::from(format!("k{i}")), entry).unwrap();
+        }
+        let db = parking_lot::Mutex::new(keyspace);
+        let mut expired = 0;
+        for _ in 0..100 {
+            expired += active_cycle(&db, Duration::from_secs(1));
+        }
+        assert_eq!(expired, 900);
+        let keyspace = db.lock();
+        assert_eq!(keyspace.len(), 100);
+        assert_eq!(keyspace.stats().expired_keys, 900);
+    }
+}

@@ -1,0 +1,287 @@
+//! The keyspace: an engine plus the rules every engine shares.
+//!
+//! Commands never talk to an engine directly. They go through [`Keyspace`],
+//! which adds what must behave the same on every engine:
+//! - **lazy expiry**: a key whose time has passed is deleted when touched
+//!   and reported as absent (the active half lives in [`crate::expiry`]);
+//! - **WATCH**: every modification, expiry and eviction of a watched key
+//!   flags the watching clients so their `EXEC` fails, as in Redis;
+//! - **statistics** for `INFO` and metrics (hits, misses, expired, evicted).
+//!
+//! The server keeps one `Keyspace` behind one mutex ([`Db`]): Redis's
+//! single-threaded atomicity, without Redis's single thread for I/O.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+
+use crate::engine::{Engine, EngineError};
+use crate::value::Entry;
+
+/// The shared keyspace: one lock around everything (see the module docs).
+pub type Db = parking_lot::Mutex<Keyspace>;
+
+/// Counters reported by `INFO stats` and `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyspaceStats {
+    /// Keys deleted because their TTL passed (lazily or actively).
+    pub expired_keys: u64,
+    /// Keys evicted to stay under `maxmemory`.
+    pub evicted_keys: u64,
+    /// Reads that found their key.
+    pub keyspace_hits: u64,
+    /// Reads that did not.
+    pub keyspace_misses: u64,
+}
+
+/// A client's WATCH state: the flag its `EXEC` checks, and what it watches.
+#[derive(Debug, Default)]
+pub struct WatchSet {
+    /// Set when any watched key is touched.
+    dirty: Arc<AtomicBool>,
+    /// The watched keys (to unregister them later).
+    keys: Vec<Bytes>,
+}
+
+impl WatchSet {
+    /// Whether a watched key changed since `WATCH`.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Whether anything is watched.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// The keyspace (see the module docs).
+pub struct Keyspace {
+    /// Where the data lives.
+    engine: Box<dyn Engine>,
+    /// Watched key → dirty flags of the clients watching it.
+    watches: HashMap<Bytes, Vec<Arc<AtomicBool>>>,
+    /// Counters.
+    stats: KeyspaceStats,
+    /// Reused buffer for keys evicted by one `make_room`.
+    evicted: Vec<Bytes>,
+}
+
+impl Keyspace {
+    /// A keyspace over `engine`.
+    pub fn new(engine: Box<dyn Engine>) -> Self {
+        Keyspace {
+            engine,
+            watches: HashMap::new(),
+            stats: KeyspaceStats::default(),
+            evicted: Vec::new(),
+        }
+    }
+
+    /// The engine, for read-only figures (memory, persistence, sizes).
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
+    }
+
+    /// The engine, for reconfiguration and sync.
+    pub fn engine_mut(&mut self) -> &mut dyn Engine {
+        self.engine.as_mut()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> KeyspaceStats {
+        self.stats
+    }
+
+    fn touch(&self, key: &[u8]) {
+        if let Some(flags) = self.watches.get(key) {
+            for flag in flags {
+                flag.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Reads a live key without counting a hit or miss (lazy expiry applies).
+    pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Entry>, EngineError> {
+        match self.engine.get(key)? {
+            Some(entry) if entry.is_expired(now_ms) => {
+                self.expire(key)?;
+                Ok(None)
+            }
+            found => Ok(found),
+        }
+    }
+
+    /// Reads a live key for a read command, counting a hit or a miss.
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Entry>, EngineError> {
+        let found = self.lookup(key, now_ms)?;
+        match found {
+            Some(_) => self.stats.keyspace_hits += 1,
+            None => self.stats.keyspace_misses += 1,
+        }
+        Ok(found)
+    }
+
+    /// Deletes a key whose TTL passed; `false` if it was already gone.
+    fn expire(&mut self, key: &[u8]) -> Result<bool, EngineError> {
+        let removed = self.engine.remove(key)?;
+        if removed {
+            self.stats.expired_keys += 1;
+            self.touch(key);
+        }
+        Ok(removed)
+    }
+
+    /// Inserts or replaces a key.
+    pub fn put(&mut self, key: Bytes, entry: Entry) -> Result<(), EngineError> {
+        self.touch(&key);
+        self.engine.put(key, entry)
+    }
+
+    /// Changes a live key in place; `false` if absent.
+    pub fn modify(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        f: &mut dyn FnMut(&mut Entry),
+    ) -> Result<bool, EngineError> {
+        if self.lookup(key, now_ms)?.is_none() {
+            return Ok(false);
+        }
+        self.touch(key);
+        self.engine.modify(key, f)
+    }
+
+    /// Deletes a live key; `false` if absent (or already expired).
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Result<bool, EngineError> {
+        if self.lookup(key, now_ms)?.is_none() {
+            return Ok(false);
+        }
+        self.touch(key);
+        self.engine.remove(key)
+    }
+
+    /// Sets or clears the expiry of a live key; `false` if absent.
+    pub fn set_expiry(
+        &mut self,
+        key: &[u8],
+        at_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<bool, EngineError> {
+        if self.lookup(key, now_ms)?.is_none() {
+            return Ok(false);
+        }
+        self.touch(key);
+        self.engine.set_expiry(key, at_ms)
+    }
+
+    /// Evicts keys until memory is under `maxmemory` (before every write
+    /// command, as Redis does); `OutOfMemory` if it cannot.
+    pub fn make_room(&mut self) -> Result<(), EngineError> {
+        let mut evicted = std::mem::take(&mut self.evicted);
+        let result = self.engine.make_room(&mut evicted);
+        self.stats.evicted_keys += evicted.len() as u64;
+        for key in evicted.drain(..) {
+            self.touch(&key);
+        }
+        self.evicted = evicted;
+        result
+    }
+
+    /// Number of keys (including expired ones not yet collected, as Redis's `DBSIZE`).
+    pub fn len(&self) -> usize {
+        self.engine.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.engine.is_empty()
+    }
+
+    /// One `SCAN` step over live keys: appends keys, returns the next cursor.
+    pub fn scan(
+        &mut self,
+        cursor: u64,
+        count: usize,
+        now_ms: u64,
+        out: &mut Vec<Bytes>,
+    ) -> Result<u64, EngineError> {
+        let mut raw = Vec::with_capacity(count);
+        let next = self.engine.scan(cursor, count, &mut raw)?;
+        for key in raw {
+            if self.lookup(&key, now_ms)?.is_some() {
+                out.push(key);
+            }
+        }
+        Ok(next)
+    }
+
+    /// A random live key, trying a bounded number of times past expired ones.
+    pub fn random_key(&mut self, now_ms: u64) -> Result<Option<Bytes>, EngineError> {
+        for _ in 0..100 {
+            let Some(key) = self.engine.random_key()? else {
+                return Ok(None);
+            };
+            if self.lookup(&key, now_ms)?.is_some() {
+                return Ok(Some(key));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes everything and fails every pending `EXEC` that watches anything.
+    pub fn clear(&mut self) -> Result<(), EngineError> {
+        for flags in self.watches.values() {
+            for flag in flags {
+                flag.store(true, Ordering::Release);
+            }
+        }
+        self.engine.clear()
+    }
+
+    /// One active-expiry probe: samples up to `count` keys with a TTL and
+    /// deletes the expired ones. Returns `(sampled, expired)`.
+    pub fn expire_sample(
+        &mut self,
+        count: usize,
+        now_ms: u64,
+    ) -> Result<(usize, usize), EngineError> {
+        let mut sample = Vec::with_capacity(count);
+        self.engine.sample_volatile(count, &mut sample)?;
+        let mut expired = 0;
+        for (key, at_ms) in &sample {
+            // A sample may repeat a key: count each deletion once.
+            if *at_ms <= now_ms && self.expire(key)? {
+                expired += 1;
+            }
+        }
+        Ok((sample.len(), expired))
+    }
+
+    /// Starts watching `key` for the client owning `set`.
+    pub fn watch(&mut self, set: &mut WatchSet, key: Bytes) {
+        if set.keys.contains(&key) {
+            return;
+        }
+        self.watches
+            .entry(key.clone())
+            .or_default()
+            .push(set.dirty.clone());
+        set.keys.push(key);
+    }
+
+    /// Stops watching everything `set` watches and resets it.
+    pub fn unwatch_all(&mut self, set: &mut WatchSet) {
+        for key in set.keys.drain(..) {
+            if let Some(flags) = self.watches.get_mut(&key) {
+                flags.retain(|flag| !Arc::ptr_eq(flag, &set.dirty));
+                if flags.is_empty() {
+                    self.watches.remove(&key);
+                }
+            }
+        }
+        set.dirty = Arc::new(AtomicBool::new(false));
+    }
+}

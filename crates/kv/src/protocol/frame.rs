@@ -1,0 +1,253 @@
+//! Reply frames and their encoding in RESP2 or RESP3.
+//!
+//! Command handlers build one [`Frame`] per reply without knowing which
+//! protocol the client speaks; the connection encodes it for the version the
+//! client chose with `HELLO`. RESP3 types that RESP2 lacks degrade the way
+//! Redis degrades them: maps flatten to arrays, sets become arrays, doubles
+//! become bulk strings, booleans become integers, pushes become arrays and
+//! the typed null becomes `$-1` (or `*-1` for a null array).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// The protocol version a connection speaks (`HELLO 2` / `HELLO 3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtocolVersion {
+    /// RESP2, the default for a new connection.
+    #[default]
+    Resp2,
+    /// RESP3, chosen with `HELLO 3`.
+    Resp3,
+}
+
+/// One reply, independent of the protocol version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// `+OK`: a short status line (must not contain CR or LF).
+    Simple(&'static str),
+    /// A status line built at run time (e.g. `TYPE`'s answer).
+    SimpleOwned(String),
+    /// `-ERR ...`: the text after the dash, including the error code.
+    Error(String),
+    /// `:42`.
+    Integer(i64),
+    /// `$3\r\nfoo`: binary-safe string.
+    Bulk(Bytes),
+    /// The null reply: `$-1` in RESP2, `_` in RESP3.
+    Null,
+    /// The null array: `*-1` in RESP2 (EXEC aborted by WATCH), `_` in RESP3.
+    NullArray,
+    /// `*N` followed by N frames.
+    Array(Vec<Frame>),
+    /// `%N` in RESP3, a flat array of 2N frames in RESP2.
+    Map(Vec<(Frame, Frame)>),
+    /// `~N` in RESP3, an array in RESP2.
+    Set(Vec<Frame>),
+    /// `,1.5` in RESP3, a bulk string in RESP2.
+    Double(f64),
+    /// `#t` in RESP3, `:1` in RESP2.
+    Boolean(bool),
+    /// `>N` in RESP3 (out-of-band pub/sub messages), an array in RESP2.
+    Push(Vec<Frame>),
+    /// Not a RESP type: several replies sent back to back. `SUBSCRIBE a b`
+    /// answers once per channel, so its handler returns one of these.
+    Sequence(Vec<Frame>),
+}
+
+impl Frame {
+    /// `+OK`, the most common reply.
+    pub const OK: Frame = Frame::Simple("OK");
+
+    /// An error reply; `msg` starts with the error code (`ERR`, `WRONGTYPE`...).
+    pub fn error(msg: impl Into<String>) -> Frame {
+        let msg = msg.into();
+        debug_assert!(!msg.contains(['\r', '\n']), "error text must be one line");
+        Frame::Error(msg)
+    }
+
+    /// A bulk string copied from a byte slice.
+    pub fn bulk(data: impl AsRef<[u8]>) -> Frame {
+        Frame::Bulk(Bytes::copy_from_slice(data.as_ref()))
+    }
+
+    /// A bulk string or the null reply.
+    pub fn optional(data: Option<Bytes>) -> Frame {
+        data.map_or(Frame::Null, Frame::Bulk)
+    }
+
+    /// Whether this frame is an error reply (used by `EXEC`'s bookkeeping and metrics).
+    pub fn is_error(&self) -> bool {
+        matches!(self, Frame::Error(_))
+    }
+
+    /// Appends the wire form of this frame, for `version`, to `out`.
+    pub fn encode(&self, version: ProtocolVersion, out: &mut BytesMut) {
+        let resp3 = version == ProtocolVersion::Resp3;
+        match self {
+            Frame::Simple(s) => line(out, b'+', s.as_bytes()),
+            Frame::SimpleOwned(s) => line(out, b'+', s.as_bytes()),
+            Frame::Error(s) => line(out, b'-', s.as_bytes()),
+            Frame::Integer(n) => integer(out, b':', *n),
+            Frame::Bulk(data) => bulk(out, data),
+            Frame::Null if resp3 => out.put_slice(b"_\r\n"),
+            Frame::Null => out.put_slice(b"$-1\r\n"),
+            Frame::NullArray if resp3 => out.put_slice(b"_\r\n"),
+            Frame::NullArray => out.put_slice(b"*-1\r\n"),
+            Frame::Array(items) => aggregate(out, b'*', items, version),
+            Frame::Set(items) => aggregate(out, if resp3 { b'~' } else { b'*' }, items, version),
+            Frame::Push(items) => aggregate(out, if resp3 { b'>' } else { b'*' }, items, version),
+            Frame::Map(pairs) => {
+                if resp3 {
+                    integer(out, b'%', pairs.len() as i64);
+                } else {
+                    integer(out, b'*', 2 * pairs.len() as i64);
+                }
+                for (key, value) in pairs {
+                    key.encode(version, out);
+                    value.encode(version, out);
+                }
+            }
+            Frame::Double(d) => {
+                let text = format_double(*d);
+                if resp3 {
+                    line(out, b',', text.as_bytes());
+                } else {
+                    bulk(out, text.as_bytes());
+                }
+            }
+            Frame::Boolean(b) if resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
+            Frame::Boolean(b) => integer(out, b':', i64::from(*b)),
+            Frame::Sequence(frames) => {
+                for frame in frames {
+                    frame.encode(version, out);
+                }
+            }
+        }
+    }
+}
+
+/// Formats a double the way Redis prints it: shortest round-trip form,
+/// `inf` / `-inf` for infinities.
+pub fn format_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let mut text = format!("{d}");
+    // Rust prints `1e21` style only for huge values; Redis prints integral
+    // doubles without a fractional part too, so the forms agree otherwise.
+    if text == "-0" {
+        text = "0".into();
+    }
+    text
+}
+
+fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
+    out.reserve(text.len() + 3);
+    out.put_u8(prefix);
+    out.put_slice(text);
+    out.put_slice(b"\r\n");
+}
+
+fn integer(out: &mut BytesMut, prefix: u8, n: i64) {
+    let mut buf = itoa_buf(n);
+    line(out, prefix, buf.as_bytes_mut());
+}
+
+fn bulk(out: &mut BytesMut, data: &[u8]) {
+    out.reserve(data.len() + 16);
+    integer(out, b'$', data.len() as i64);
+    out.put_slice(data);
+    out.put_slice(b"\r\n");
+}
+
+fn aggregate(out: &mut BytesMut, prefix: u8, items: &[Frame], version: ProtocolVersion) {
+    integer(out, prefix, items.len() as i64);
+    for item in items {
+        item.encode(version, out);
+    }
+}
+
+/// A stack buffer holding the decimal form of an integer (no allocation on
+/// the hot path: every bulk reply writes its length).
+struct ItoaBuf {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl ItoaBuf {
+    fn as_bytes_mut(&mut self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+fn itoa_buf(n: i64) -> ItoaBuf {
+    let mut buf = ItoaBuf {
+        bytes: [0; 20],
+        start: 20,
+    };
+    let negative = n < 0;
+    let mut value = n.unsigned_abs();
+    loop {
+        buf.start -= 1;
+        buf.bytes[buf.start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    if negative {
+        buf.start -= 1;
+        buf.bytes[buf.start] = b'-';
+    }
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(frame: &Frame, version: ProtocolVersion) -> String {
+        let mut out = BytesMut::new();
+        frame.encode(version, &mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn integers_encode_at_the_extremes() {
+        for n in [0, 7, -7, i64::MAX, i64::MIN] {
+            assert_eq!(
+                wire(&Frame::Integer(n), ProtocolVersion::Resp2),
+                format!(":{n}\r\n")
+            );
+        }
+    }
+
+    #[test]
+    fn resp3_types_degrade_in_resp2() {
+        let map = Frame::Map(vec![(Frame::bulk("a"), Frame::Integer(1))]);
+        assert_eq!(
+            wire(&map, ProtocolVersion::Resp2),
+            "*2\r\n$1\r\na\r\n:1\r\n"
+        );
+        assert_eq!(
+            wire(&map, ProtocolVersion::Resp3),
+            "%1\r\n$1\r\na\r\n:1\r\n"
+        );
+        assert_eq!(wire(&Frame::Null, ProtocolVersion::Resp2), "$-1\r\n");
+        assert_eq!(wire(&Frame::NullArray, ProtocolVersion::Resp2), "*-1\r\n");
+        assert_eq!(wire(&Frame::Null, ProtocolVersion::Resp3), "_\r\n");
+        assert_eq!(
+            wire(&Frame::Double(1.5), ProtocolVersion::Resp2),
+            "$3\r\n1.5\r\n"
+        );
+        assert_eq!(
+            wire(&Frame::Double(1.5), ProtocolVersion::Resp3),
+            ",1.5\r\n"
+        );
+        assert_eq!(
+            wire(&Frame::Boolean(true), ProtocolVersion::Resp2),
+            ":1\r\n"
+        );
+        let push = Frame::Push(vec![Frame::bulk("x")]);
+        assert_eq!(wire(&push, ProtocolVersion::Resp3), ">1\r\n$1\r\nx\r\n");
+    }
+}

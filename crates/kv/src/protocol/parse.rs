@@ -1,0 +1,377 @@
+//! The request parser: RESP multibulk arrays and inline commands, with limits.
+//!
+//! Clients send commands as arrays of bulk strings (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`)
+//! or, from `telnet`/`nc`, as one inline line (`GET k\r\n`). The parser is
+//! *resumable*: a command split over many TCP reads is scanned once, not
+//! re-scanned on every read, because it remembers how far it got. Nothing is
+//! consumed from the buffer until a whole command is there; then the command's
+//! bytes are split off and frozen, so every argument is a zero-copy [`Bytes`]
+//! slice of the read buffer.
+//!
+//! Every length a client announces is checked before the parser believes it,
+//! with Redis's limits and error texts (`proto-max-bulk-len`, 1M arguments,
+//! 64 KiB inline lines, tighter limits before `AUTH`). A protocol error is
+//! fatal for the connection, as in Redis: after garbage the stream cannot be
+//! re-synchronised, so the server replies with the error and closes.
+
+use bytes::{Bytes, BytesMut};
+
+/// Longest inline command or length line accepted (Redis's `PROTO_INLINE_MAX_SIZE`).
+pub const INLINE_LEN_MAX: usize = 64 * 1024;
+/// Most arguments an unauthenticated client may send in one command (as Redis).
+const UNAUTH_MULTIBULK_LEN_MAX: i64 = 10;
+/// Longest argument an unauthenticated client may send (as Redis).
+const UNAUTH_BULK_LEN_MAX: i64 = 16 * 1024;
+/// Above this announced size the parser reserves the whole argument up front,
+/// so a large value is read into one allocation instead of many regrowths.
+const BULK_PREALLOCATE_MIN: usize = 32 * 1024;
+
+/// Limits the parser enforces (see [`crate::config::Config`] for the knobs).
+#[derive(Debug, Clone, Copy)]
+pub struct ParseLimits {
+    /// Largest bulk argument, in bytes (`proto-max-bulk-len`).
+    pub bulk_len_max: usize,
+    /// Most arguments in one command.
+    pub multibulk_len_max: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            bulk_len_max: 512 * 1024 * 1024,
+            multibulk_len_max: 1024 * 1024,
+        }
+    }
+}
+
+/// Why a request could not be parsed; the text is Redis's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// An inline line longer than [`INLINE_LEN_MAX`].
+    #[error("Protocol error: too big inline request")]
+    InlineTooBig,
+    /// An inline line with a quote that never closes.
+    #[error("Protocol error: unbalanced quotes in request")]
+    UnbalancedQuotes,
+    /// A `*N` line too long to be a number.
+    #[error("Protocol error: too big mbulk count string")]
+    MultibulkCountTooBig,
+    /// A `*N` that is not a number or exceeds the limit.
+    #[error("Protocol error: invalid multibulk length")]
+    InvalidMultibulkLength,
+    /// More than 10 arguments before `AUTH`.
+    #[error("Protocol error: unauthenticated multibulk length")]
+    UnauthenticatedMultibulkLength,
+    /// An argument that does not start with `$`.
+    #[error("Protocol error: expected '$', got '{0}'")]
+    ExpectedBulk(char),
+    /// A `$N` line too long to be a number.
+    #[error("Protocol error: too big bulk count string")]
+    BulkCountTooBig,
+    /// A `$N` that is not a number or exceeds `proto-max-bulk-len`.
+    #[error("Protocol error: invalid bulk length")]
+    InvalidBulkLength,
+    /// An argument over 16 KiB before `AUTH`.
+    #[error("Protocol error: unauthenticated bulk length")]
+    UnauthenticatedBulkLength,
+}
+
+/// Progress through a multibulk command that has not fully arrived yet.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Arguments still to come; `None` until the `*N` line has been read.
+    remaining: Option<usize>,
+    /// Offset in the buffer where the next unparsed line starts.
+    pos: usize,
+    /// Byte ranges of the arguments parsed so far.
+    ranges: Vec<(usize, usize)>,
+}
+
+/// A resumable parser for one connection's request stream.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    limits: ParseLimits,
+    progress: Progress,
+}
+
+impl RequestParser {
+    /// A parser enforcing `limits`.
+    pub fn new(limits: ParseLimits) -> Self {
+        RequestParser {
+            limits,
+            progress: Progress::default(),
+        }
+    }
+
+    /// Takes the next whole command off the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when more bytes are needed. Empty commands (`*0`,
+    /// blank inline lines) are skipped, as Redis skips them.
+    pub fn next_command(
+        &mut self,
+        buf: &mut BytesMut,
+        authenticated: bool,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        loop {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let parsed = if buf[0] == b'*' {
+                self.multibulk(buf, authenticated)?
+            } else {
+                inline(buf)?
+            };
+            match parsed {
+                Parsed::Incomplete => return Ok(None),
+                Parsed::Empty => continue,
+                Parsed::Command(args) => return Ok(Some(args)),
+            }
+        }
+    }
+
+    fn multibulk(
+        &mut self,
+        buf: &mut BytesMut,
+        authenticated: bool,
+    ) -> Result<Parsed, ProtocolError> {
+        let progress = &mut self.progress;
+        let remaining = match progress.remaining {
+            Some(n) => n,
+            None => {
+                let Some((count, next)) = length_line(buf, 0, ProtocolError::MultibulkCountTooBig)?
+                else {
+                    return Ok(Parsed::Incomplete);
+                };
+                let count = count.ok_or(ProtocolError::InvalidMultibulkLength)?;
+                if count > self.limits.multibulk_len_max as i64 {
+                    return Err(ProtocolError::InvalidMultibulkLength);
+                }
+                if !authenticated && count > UNAUTH_MULTIBULK_LEN_MAX {
+                    return Err(ProtocolError::UnauthenticatedMultibulkLength);
+                }
+                if count <= 0 {
+                    let _ = buf.split_to(next);
+                    return Ok(Parsed::Empty);
+                }
+                progress.pos = next;
+                // Cap the up-front allocation: the count is the client's claim.
+                progress.ranges = Vec::with_capacity((count as usize).min(1024));
+                count as usize
+            }
+        };
+        progress.remaining = Some(remaining);
+        while progress.remaining != Some(0) {
+            if progress.pos >= buf.len() {
+                return Ok(Parsed::Incomplete);
+            }
+            if buf[progress.pos] != b'$' {
+                return Err(ProtocolError::ExpectedBulk(char::from(buf[progress.pos])));
+            }
+            let Some((len, start)) =
+                length_line(buf, progress.pos, ProtocolError::BulkCountTooBig)?
+            else {
+                return Ok(Parsed::Incomplete);
+            };
+            let len = match len {
+                Some(len) if len >= 0 && len as u64 <= self.limits.bulk_len_max as u64 => len,
+                _ => return Err(ProtocolError::InvalidBulkLength),
+            };
+            if !authenticated && len > UNAUTH_BULK_LEN_MAX {
+                return Err(ProtocolError::UnauthenticatedBulkLength);
+            }
+            let end = start + len as usize;
+            if buf.len() < end + 2 {
+                if len as usize >= BULK_PREALLOCATE_MIN {
+                    buf.reserve(end + 2 - buf.len());
+                }
+                return Ok(Parsed::Incomplete);
+            }
+            // Like Redis, the two bytes after the payload are skipped unchecked.
+            progress.ranges.push((start, end));
+            progress.pos = end + 2;
+            progress.remaining = progress.remaining.map(|n| n - 1);
+        }
+        let frozen = buf.split_to(progress.pos).freeze();
+        let args = progress
+            .ranges
+            .iter()
+            .map(|&(start, end)| frozen.slice(start..end))
+            .collect();
+        *progress = Progress::default();
+        Ok(Parsed::Command(args))
+    }
+}
+
+/// The outcome of one parse attempt.
+enum Parsed {
+    /// More bytes are needed.
+    Incomplete,
+    /// A command with no arguments was consumed and must be skipped.
+    Empty,
+    /// A whole command.
+    Command(Vec<Bytes>),
+}
+
+/// Reads a `*N` / `$N` line starting at `at`: `Ok(None)` if it has not fully
+/// arrived, else the parsed number (`None` if not a strict integer) and the
+/// offset just past the line's CRLF.
+#[allow(clippy::type_complexity)]
+fn length_line(
+    buf: &[u8],
+    at: usize,
+    too_big: ProtocolError,
+) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
+    let window = &buf[at..buf.len().min(at + INLINE_LEN_MAX + 1)];
+    let Some(cr) = memchr(b'\r', window) else {
+        if window.len() > INLINE_LEN_MAX {
+            return Err(too_big);
+        }
+        return Ok(None);
+    };
+    if at + cr + 1 >= buf.len() {
+        return Ok(None); // the LF has not arrived yet
+    }
+    let number = parse_i64_strict(&window[1..cr]);
+    Ok(Some((number, at + cr + 2)))
+}
+
+fn inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
+    let window = &buf[..buf.len().min(INLINE_LEN_MAX + 1)];
+    let Some(lf) = memchr(b'\n', window) else {
+        if window.len() > INLINE_LEN_MAX {
+            return Err(ProtocolError::InlineTooBig);
+        }
+        return Ok(Parsed::Incomplete);
+    };
+    let line = buf.split_to(lf + 1);
+    let mut text = &line[..lf];
+    if text.last() == Some(&b'\r') {
+        text = &text[..text.len() - 1];
+    }
+    let args = split_inline(text)?;
+    Ok(if args.is_empty() {
+        Parsed::Empty
+    } else {
+        Parsed::Command(args)
+    })
+}
+
+/// Splits an inline line into arguments with Redis's `sdssplitargs` rules:
+/// whitespace separates, `"..."` understands `\n \r \t \b \a \\ \" \xHH`,
+/// `'...'` only `\'`, and a closing quote must be followed by a space.
+pub fn split_inline(mut text: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
+    let mut args = Vec::new();
+    loop {
+        while let Some((first, rest)) = text.split_first() {
+            if !first.is_ascii_whitespace() {
+                break;
+            }
+            text = rest;
+        }
+        if text.is_empty() {
+            return Ok(args);
+        }
+        let (arg, rest) = one_inline_arg(text)?;
+        args.push(Bytes::from(arg));
+        text = rest;
+    }
+}
+
+fn one_inline_arg(text: &[u8]) -> Result<(Vec<u8>, &[u8]), ProtocolError> {
+    let mut arg = Vec::new();
+    let mut i = 0;
+    let quote = match text[0] {
+        q @ (b'"' | b'\'') => {
+            i = 1;
+            Some(q)
+        }
+        _ => None,
+    };
+    loop {
+        let Some(&c) = text.get(i) else {
+            return match quote {
+                Some(_) => Err(ProtocolError::UnbalancedQuotes),
+                None => Ok((arg, &text[i..])),
+            };
+        };
+        match quote {
+            None if c.is_ascii_whitespace() => return Ok((arg, &text[i..])),
+            None => arg.push(c),
+            Some(q) if c == q => {
+                // The closing quote must end the argument.
+                if text.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
+                    return Err(ProtocolError::UnbalancedQuotes);
+                }
+                return Ok((arg, &text[i + 1..]));
+            }
+            Some(b'"') if c == b'\\' && i + 3 < text.len() && text[i + 1] == b'x' => {
+                match (hex(text[i + 2]), hex(text[i + 3])) {
+                    (Some(h), Some(l)) => {
+                        arg.push(h * 16 + l);
+                        i += 3;
+                    }
+                    _ => arg.push(c),
+                }
+            }
+            Some(b'"') if c == b'\\' && i + 1 < text.len() => {
+                i += 1;
+                arg.push(match text[i] {
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'b' => 0x08,
+                    b'a' => 0x07,
+                    other => other,
+                });
+            }
+            Some(b'\'') if c == b'\\' && text.get(i + 1) == Some(&b'\'') => {
+                i += 1;
+                arg.push(b'\'');
+            }
+            Some(_) => arg.push(c),
+        }
+        i += 1;
+    }
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+/// Parses a decimal i64 with Redis's `string2ll` strictness: no sign other
+/// than a leading `-`, no leading zeros, no spaces, at most 20 characters.
+pub fn parse_i64_strict(text: &[u8]) -> Option<i64> {
+    if text.is_empty() || text.len() > 20 {
+        return None;
+    }
+    if text == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut value: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    if negative {
+        if value > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((value as i64).wrapping_neg())
+    } else {
+        i64::try_from(value).ok()
+    }
+}

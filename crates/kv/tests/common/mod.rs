@@ -1,0 +1,155 @@
+//! Test harness: an in-process server on port 0, a raw RESP socket, timeouts.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kv::Config;
+use kv::config::EngineKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// Every wait in these tests is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running server; stops when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), kv::Error>>>,
+}
+
+impl TestServer {
+    /// A memory-engine server with default settings.
+    pub async fn start() -> TestServer {
+        Self::with(|_| {}).await
+    }
+
+    /// A server whose config `tweak` adjusts (engine defaults to memory).
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config {
+            engine: EngineKind::Memory,
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let ctx = service::SystemContext {
+            shutdown: shutdown.clone(),
+            health: service::Health::default(),
+        };
+        let task = tokio::spawn(kv::serve(listener, config, kv::new_metrics(), ctx));
+        TestServer {
+            addr,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    pub async fn client(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(self.url()).unwrap();
+        tokio::time::timeout(WAIT, client.get_multiplexed_async_connection())
+            .await
+            .expect("connect in time")
+            .unwrap()
+    }
+
+    pub async fn raw(&self) -> Raw {
+        Raw {
+            stream: TcpStream::connect(self.addr).await.unwrap(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Stops the server and waits for it (bounded).
+    pub async fn stop(mut self) -> Result<(), kv::Error> {
+        self.shutdown.cancel();
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(WAIT, task)
+            .await
+            .expect("server stops in time")
+            .unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A raw TCP client for protocol edge cases.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads until `expected` has arrived in full and returns exactly it
+    /// (panics with what arrived if it differs or times out).
+    pub async fn expect(&mut self, expected: &[u8]) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.buf.len() < expected.len() {
+            let mut chunk = [0u8; 4096];
+            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await;
+            match read {
+                Ok(Ok(0)) | Err(_) => break,
+                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(Err(err)) => panic!("read failed: {err}"),
+            }
+        }
+        let got: Vec<u8> = self
+            .buf
+            .drain(..expected.len().min(self.buf.len()))
+            .collect();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected)
+        );
+    }
+
+    /// Sends a command and expects a reply.
+    pub async fn roundtrip(&mut self, args: &[&str], expected: &str) {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send(&kv::protocol::encode_request(&args)).await;
+        self.expect(expected.as_bytes()).await;
+    }
+
+    /// Waits until the server closes the connection (bounded).
+    pub async fn expect_closed(&mut self) {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(WAIT, self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(_)) => continue,
+                Err(_) => panic!("server did not close the connection"),
+            }
+        }
+    }
+}
+
+/// Polls `check` every 10 ms until it holds (bounded by [`WAIT`]).
+pub async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met in time"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
