@@ -15,56 +15,43 @@ impl Drop for Guard {
     }
 }
 
+/// A tiny blocking GET over a raw socket: enough for these checks, and it
+/// keeps the binary's tests free of another HTTP client build.
 fn get(url: &str) -> (u16, String) {
-    let response = reqwest::blocking_get(url);
-    response
-}
-
-mod reqwest {
-    /// A tiny blocking GET over a raw socket, enough for these checks and
-    /// free of another HTTP client build.
-    pub fn blocking_get(url: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let rest = url.strip_prefix("http://").expect("http URL");
-        let (host, path) = rest
-            .split_once('/')
-            .map(|(h, p)| (h, format!("/{p}")))
-            .unwrap_or((rest, "/".into()));
-        let mut stream = std::net::TcpStream::connect(host).expect("connect");
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-        )
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = match rest.split_once('/') {
+        Some((host, path)) => (host, format!("/{path}")),
+        None => (rest, "/".to_string()),
+    };
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).expect("read response");
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .expect("status line");
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())
-            .unwrap_or_default();
-        (status, body)
-    }
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read response");
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 #[test]
 fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     let data = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
-        .args([
-            "up",
-            "--console-bind",
-            "127.0.0.1:0",
-            "--admin-bind",
-            "127.0.0.1:0",
-        ])
+        .args(["up", "--ephemeral-ports"])
         .arg("--data-dir")
         .arg(data.path())
         .stdout(Stdio::piped())
@@ -94,7 +81,13 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         page.contains("<strong>console</strong>"),
         "console lists itself: {page}"
     );
-    let (status, health) = get(&format!("http://{admin}/healthz"));
+    // Systems report up moments after the table is printed; poll, bounded.
+    let started = Instant::now();
+    let (mut status, mut health) = get(&format!("http://{admin}/healthz"));
+    while status != 200 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+        (status, health) = get(&format!("http://{admin}/healthz"));
+    }
     assert_eq!(status, 200, "{health}");
     let (status, metrics) = get(&format!("http://{admin}/metrics"));
     assert_eq!(status, 200);
@@ -160,5 +153,31 @@ fn a_bad_config_file_names_the_key() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("console.bindd"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+        .args([
+            "up",
+            "--console-bind",
+            "127.0.0.1:0",
+            "--admin-bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not a directory") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
 }

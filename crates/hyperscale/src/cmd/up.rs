@@ -33,6 +33,10 @@ pub struct Args {
     /// How long systems may take to drain after Ctrl-C.
     #[arg(long)]
     drain_timeout_ms: Option<u64>,
+    /// Bind every system to a free port chosen by the OS (the table shows
+    /// which), so several instances or test runs can share one machine.
+    #[arg(long)]
+    ephemeral_ports: bool,
 }
 
 /// The settings of `hyperscale up`, from file, env (`HYPERSCALE_UP_*`) and flags.
@@ -71,6 +75,19 @@ impl Default for UpConfig {
     }
 }
 
+impl UpConfig {
+    /// Port 0 everywhere: the OS picks a free port for each listener.
+    fn use_ephemeral_ports(&mut self) {
+        for addr in [
+            &mut self.console.bind,
+            &mut self.admin.bind,
+            &mut self.shortener.bind,
+        ] {
+            addr.set_port(0);
+        }
+    }
+}
+
 /// Runs every system until Ctrl-C.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let sources = ConfigSources::new(args.config.clone(), "HYPERSCALE_UP_")
@@ -87,7 +104,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "drain_timeout_ms",
             args.drain_timeout_ms.map(|ms| ms as i64),
         );
-    let config: UpConfig = service::config::load(&sources)?;
+    let mut config: UpConfig = service::config::load(&sources)?;
+    if args.ephemeral_ports {
+        config.use_ephemeral_ports();
+    }
     service::net::prepare_data_dir(&config.data_dir)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(up(config))
