@@ -118,6 +118,24 @@ impl Raw {
         );
     }
 
+    /// Reads until `needle` arrives; returns everything up to and including it.
+    pub async fn read_until(&mut self, needle: &[u8]) -> Vec<u8> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(at) = self.buf.windows(needle.len()).position(|w| w == needle) {
+                return self.buf.drain(..at + needle.len()).collect();
+            }
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => self.buf.extend_from_slice(&chunk[..n]),
+                other => panic!(
+                    "{needle:?} never arrived ({other:?}); got {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+        }
+    }
+
     /// Sends a command and expects a reply.
     pub async fn roundtrip(&mut self, args: &[&str], expected: &str) {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
