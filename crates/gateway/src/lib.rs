@@ -1,2 +1,77 @@
-//! An HTTP reverse proxy and API gateway (being built).
+//! An HTTP/1.1 reverse proxy and API gateway: the load balancer of *System
+//! Design Interview* vol. 1, ch. 1 ("사용자 수에 따른 규모 확장": load
+//! balancer, failover, stateless web tier) with the rate limiter of ch. 4
+//! ("처리율 제한 장치의 설계") in front, where the notes say it usually lives
+//! ("클라우드 마이크로서비스의 경우 처리율 제한 장치는 보통 API 게이트웨이라
+//! 불리는 컴포넌트에 구현됨").
+//!
+//! # The design
+//!
+//! Clients connect to the gateway's one public address; it forwards each
+//! request to one server of an upstream *pool* (the notes' load-balancing
+//! set, reached on private addresses) and streams the answer back:
+//!
+//! - [`routes`]: path prefixes choose the pool (longest prefix wins).
+//! - [`balance`]: round robin, least connections, or consistent hashing of
+//!   a request key on the `ring` crate's hash ring (sticky sessions).
+//! - [`upstream`] and [`health`]: upstreams leave rotation after
+//!   consecutive failed requests (passive) or failed probes (active), and
+//!   come back only when probes succeed again.
+//! - [`proxy`]: the forwarding itself, with **failover**: a replayable
+//!   request that fails on one upstream is retried once on another, so
+//!   "server 1 goes down, traffic moves to server 2" costs clients nothing.
+//! - [`headers`]: hop-by-hop removal, `X-Forwarded-For/Proto/Host`, `Via`.
+//! - [`server`]: connection limit, slowloris timeout, graceful drain.
+//! - [`metrics`]: requests by route and status, 429s by rule, upstream
+//!   health and latency.
+//!
+//! # Trade-offs and knobs (`gateway.toml`, see [`config`])
+//!
+//! - Request bodies are buffered (≤ `limits.body_bytes_max`) so a failed
+//!   attempt can be replayed; responses are streamed. Large uploads belong
+//!   on a path with a pool of their own and a higher limit.
+//! - One retry at most, only for replayable requests (idempotent methods,
+//!   `retry.idempotent_header`, or a request that never left: connect
+//!   errors), which bounds the extra load a failing pool receives.
+//! - Upstreams start in rotation: the gateway serves at once, and a dead
+//!   upstream costs at most `eject_after_failures` failed attempts, each
+//!   retried elsewhere.
+//! - When no upstream is in rotation, requests get a 503 at once instead of
+//!   hammering servers known to be down.
+//! - Not supported: TLS (terminate in front or behind), HTTP/2, WebSocket
+//!   upgrades (the `Upgrade` header is hop-by-hop and is dropped).
+//!
+//! # Use
+//!
+//! [`serve`] runs a standalone gateway on a bound listener; [`Gateway::new`]
+//! plus [`Gateway::serve`] lets `hyperscale up` register the metrics in the
+//! process-wide registry and put a gateway in front of other HTTP systems.
 #![warn(missing_docs)]
+
+pub mod balance;
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod headers;
+pub mod health;
+pub mod metrics;
+pub mod proxy;
+pub mod routes;
+pub mod server;
+pub mod upstream;
+
+pub use config::Config;
+pub use handler::{Gateway, MetricsSource};
+pub use server::serve;
+
+/// How `hyperscale up` and the console describe a gateway at `endpoint`.
+pub fn info(endpoint: &str) -> service::SystemInfo {
+    service::SystemInfo {
+        name: "gateway".into(),
+        title: "API gateway (reverse proxy, load balancer, rate limits)".into(),
+        chapter: "ch. 1 load balancer, ch. 4 rate limiter".into(),
+        protocol: "HTTP".into(),
+        endpoint: endpoint.into(),
+        link: Some(format!("http://{endpoint}/")),
+    }
+}

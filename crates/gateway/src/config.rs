@@ -1,0 +1,456 @@
+//! The gateway's settings, as read from `gateway.toml` (plus
+//! `HYPERSCALE_GATEWAY_*` variables and flags, layered by `service::config`).
+//!
+//! Why a separate validation step: serde can check types, but not that a
+//! route names an existing pool, that an upstream address parses, or that a
+//! timeout is not zero. [`Config::validate`] checks all of that once at start
+//! and names the offending key, so a typo fails the start instead of the
+//! first request that hits it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything `hyperscale gateway serve` needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where clients connect. Loopback by default: exposing a proxy to the
+    /// network is a decision the operator makes explicitly.
+    pub bind: SocketAddr,
+    /// Path answered by the gateway itself with Prometheus metrics; empty
+    /// disables it (do that when the port is public and `hyperscale up`'s
+    /// admin endpoint serves the metrics instead).
+    pub metrics_path: String,
+    /// One tracing line per request at target `gateway::access`.
+    pub access_log: bool,
+    /// Bounds on what one client can make the gateway hold.
+    pub limits: Limits,
+    /// Every wait the gateway does is bounded by one of these.
+    pub timeouts: Timeouts,
+    /// When a failed request is tried on another upstream.
+    pub retry: Retry,
+    /// The rate-limit rules file.
+    pub ratelimit: RateLimit,
+    /// Path-prefix routes, longest prefix wins.
+    pub routes: Vec<Route>,
+    /// Upstream pools by name.
+    pub pools: BTreeMap<String, Pool>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            metrics_path: "/metrics".into(),
+            access_log: true,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            retry: Retry::default(),
+            ratelimit: RateLimit::default(),
+            routes: Vec::new(),
+            pools: BTreeMap::new(),
+        }
+    }
+}
+
+/// Size and count limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Client connections held at once; the next one gets a 503 and is
+    /// closed, so a flood cannot exhaust file descriptors or memory.
+    pub connections_max: usize,
+    /// Largest request body (413 beyond). Bodies are buffered before
+    /// forwarding (like nginx's default `proxy_request_buffering on`) so a
+    /// failed attempt can be replayed on another upstream.
+    pub body_bytes_max: u64,
+    /// Largest request head (request line + headers); hyper's minimum is 8 KiB.
+    pub header_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connections_max: 10_000,
+            body_bytes_max: 10 << 20,
+            header_bytes_max: 64 << 10,
+        }
+    }
+}
+
+/// Timeouts, all in milliseconds and all non-zero.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// TCP connect to an upstream. Short: a healthy upstream on a LAN
+    /// accepts in well under a millisecond, and failing fast lets the retry
+    /// reach another upstream while the client still waits.
+    pub connect_ms: u64,
+    /// From the start of a request head (or of an idle keep-alive period) to
+    /// its last header byte. This is the slowloris defence: a client that
+    /// trickles headers is cut off and its connection freed.
+    pub header_read_ms: u64,
+    /// Reading the whole request body.
+    pub body_read_ms: u64,
+    /// From sending a request upstream to receiving its response head (504).
+    pub upstream_response_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: 1_000,
+            header_read_ms: 10_000,
+            body_read_ms: 30_000,
+            upstream_response_ms: 30_000,
+        }
+    }
+}
+
+/// Failover policy: at most one retry, on another upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retry {
+    /// Off: every failure goes back to the client.
+    pub enabled: bool,
+    /// A request carrying this header is retried whatever its method (the
+    /// client vouches it is idempotent); empty disables.
+    pub idempotent_header: String,
+    /// Upstream statuses treated as "this upstream is broken": retried and
+    /// counted as a passive failure.
+    pub statuses: Vec<u16>,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            idempotent_header: "idempotency-key".into(),
+            statuses: vec![502, 503],
+        }
+    }
+}
+
+/// Where the rate-limit rules live.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimit {
+    /// The YAML rules file; relative paths are relative to the config
+    /// file's directory. Unset: no rate limiting.
+    pub rules: Option<PathBuf>,
+}
+
+/// A path-prefix route.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Route {
+    /// Requests whose path starts with this (at a `/` boundary) match.
+    pub prefix: String,
+    /// The pool that serves them.
+    pub pool: String,
+    /// Remove the prefix before forwarding (`/api/users` → `/users`).
+    pub strip_prefix: bool,
+}
+
+/// How a pool picks an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Each upstream in turn: even spread for even requests.
+    #[default]
+    RoundRobin,
+    /// The upstream with the fewest requests in flight: adapts to slow
+    /// requests and slow upstreams.
+    LeastConnections,
+    /// The owner of the request key on a hash ring: the same key sticks to
+    /// the same upstream (sticky sessions, cache affinity).
+    ConsistentHash,
+}
+
+/// A group of interchangeable upstream servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pool {
+    /// `host:port` or `http://host:port` of each upstream.
+    pub upstreams: Vec<String>,
+    /// The load-balancing policy.
+    pub balance: Balance,
+    /// For `consistent_hash`: `client_ip`, `path` or `header:<name>`.
+    pub hash_key: String,
+    /// Virtual nodes per upstream on the hash ring.
+    pub vnodes: u32,
+    /// Active health checks.
+    pub health: HealthCheck,
+    /// Consecutive failed requests that eject an upstream until a health
+    /// check re-admits it; 0 disables passive ejection.
+    pub eject_after_failures: u32,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Self {
+            upstreams: Vec::new(),
+            balance: Balance::RoundRobin,
+            hash_key: "client_ip".into(),
+            vnodes: 160,
+            health: HealthCheck::default(),
+            eject_after_failures: 3,
+        }
+    }
+}
+
+/// Periodic `GET` of a path on every upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheck {
+    /// Off: upstreams ejected passively come back after `interval_ms` × 5.
+    pub enabled: bool,
+    /// The path probed; any 2xx or 3xx answer is healthy.
+    pub path: String,
+    /// Time between probes of one upstream.
+    pub interval_ms: u64,
+    /// A probe not answered in time failed.
+    pub timeout_ms: u64,
+    /// Consecutive failed probes that mark an upstream down.
+    pub unhealthy_threshold: u32,
+    /// Consecutive good probes that bring it back.
+    pub healthy_threshold: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: "/".into(),
+            interval_ms: 2_000,
+            timeout_ms: 1_000,
+            unhealthy_threshold: 2,
+            healthy_threshold: 1,
+        }
+    }
+}
+
+/// A config that parses but cannot work; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("gateway config: {0}")]
+pub struct ConfigError(pub String);
+
+/// What a request key for consistent hashing is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// The client's IP address (the TCP peer, not `X-Forwarded-For`, which
+    /// clients can forge).
+    ClientIp,
+    /// The request path without the query.
+    Path,
+    /// A request header; requests without it fall back to round robin.
+    Header(http::HeaderName),
+}
+
+impl HashKey {
+    /// Parses `client_ip`, `path` or `header:<name>`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "client_ip" => Ok(Self::ClientIp),
+            "path" => Ok(Self::Path),
+            _ => match text.strip_prefix("header:") {
+                Some(name) => http::HeaderName::try_from(name)
+                    .map(Self::Header)
+                    .map_err(|_| format!("`{name}` is not a valid header name")),
+                None => Err(format!(
+                    "unknown hash key `{text}`: use `client_ip`, `path` or `header:<name>`"
+                )),
+            },
+        }
+    }
+}
+
+/// Turns `host:port` or `http://host:port` into an authority (`host:port`).
+pub fn parse_upstream(text: &str) -> Result<http::uri::Authority, String> {
+    let bare = text.strip_prefix("http://").unwrap_or(text);
+    let bare = bare.strip_suffix('/').unwrap_or(bare);
+    if text.starts_with("https://") {
+        return Err(format!(
+            "upstream `{text}`: TLS to upstreams is not supported; use http://"
+        ));
+    }
+    let authority: http::uri::Authority = bare
+        .parse()
+        .map_err(|_| format!("upstream `{text}` is not `host:port`"))?;
+    if authority.port_u16().is_none() {
+        return Err(format!("upstream `{text}` needs a port (`host:port`)"));
+    }
+    Ok(authority)
+}
+
+impl Config {
+    /// Makes a relative rules path relative to `dir` (the config file's
+    /// directory), so the example runs from any working directory.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        if let Some(rules) = &self.ratelimit.rules
+            && rules.is_relative()
+        {
+            self.ratelimit.rules = Some(dir.join(rules));
+        }
+    }
+
+    /// Checks what serde cannot: references, addresses, non-zero values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |message: String| Err(ConfigError(message));
+        if self.routes.is_empty() {
+            return fail("no routes: add a `[[routes]]` table with `prefix` and `pool`".into());
+        }
+        for (index, route) in self.routes.iter().enumerate() {
+            if !route.prefix.starts_with('/') {
+                return fail(format!(
+                    "routes[{index}].prefix `{}` must start with `/`",
+                    route.prefix
+                ));
+            }
+            if !self.pools.contains_key(&route.pool) {
+                return fail(format!(
+                    "routes[{index}].pool `{}` is not a pool: define `[pools.{}]`",
+                    route.pool, route.pool
+                ));
+            }
+        }
+        if !self.metrics_path.is_empty() && !self.metrics_path.starts_with('/') {
+            return fail(format!(
+                "metrics_path `{}` must start with `/`",
+                self.metrics_path
+            ));
+        }
+        self.validate_numbers()?;
+        for (name, pool) in &self.pools {
+            validate_pool(name, pool).map_err(ConfigError)?;
+        }
+        for status in &self.retry.statuses {
+            if !(500..=599).contains(status) {
+                return fail(format!(
+                    "retry.statuses: {status} is not a 5xx status; only server errors may trigger a retry"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_numbers(&self) -> Result<(), ConfigError> {
+        let timeouts = &self.timeouts;
+        let named = [
+            ("timeouts.connect_ms", timeouts.connect_ms),
+            ("timeouts.header_read_ms", timeouts.header_read_ms),
+            ("timeouts.body_read_ms", timeouts.body_read_ms),
+            (
+                "timeouts.upstream_response_ms",
+                timeouts.upstream_response_ms,
+            ),
+            ("limits.connections_max", self.limits.connections_max as u64),
+        ];
+        for (key, value) in named {
+            if value == 0 {
+                return Err(ConfigError(format!("{key} must be greater than 0")));
+            }
+        }
+        if self.limits.header_bytes_max < 8192 {
+            return Err(ConfigError(
+                "limits.header_bytes_max must be at least 8192".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn validate_pool(name: &str, pool: &Pool) -> Result<(), String> {
+    if pool.upstreams.is_empty() {
+        return Err(format!(
+            "pools.{name}.upstreams is empty: list at least one `host:port`"
+        ));
+    }
+    for upstream in &pool.upstreams {
+        parse_upstream(upstream).map_err(|err| format!("pools.{name}.upstreams: {err}"))?;
+    }
+    HashKey::parse(&pool.hash_key).map_err(|err| format!("pools.{name}.hash_key: {err}"))?;
+    if pool.vnodes == 0 || pool.vnodes > 4096 {
+        return Err(format!("pools.{name}.vnodes must be between 1 and 4096"));
+    }
+    let health = &pool.health;
+    if !health.path.starts_with('/') {
+        return Err(format!("pools.{name}.health.path must start with `/`"));
+    }
+    let named = [
+        ("interval_ms", health.interval_ms),
+        ("timeout_ms", health.timeout_ms),
+        ("unhealthy_threshold", u64::from(health.unhealthy_threshold)),
+        ("healthy_threshold", u64::from(health.healthy_threshold)),
+    ];
+    for (key, value) in named {
+        if value == 0 {
+            return Err(format!("pools.{name}.health.{key} must be greater than 0"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> Config {
+        let mut config = Config::default();
+        config.pools.insert(
+            "web".into(),
+            Pool {
+                upstreams: vec!["127.0.0.1:9001".into()],
+                ..Pool::default()
+            },
+        );
+        config.routes.push(Route {
+            prefix: "/".into(),
+            pool: "web".into(),
+            strip_prefix: false,
+        });
+        config
+    }
+
+    #[test]
+    fn minimal_config_is_valid() {
+        minimal().validate().unwrap();
+    }
+
+    #[test]
+    fn route_to_missing_pool_names_it() {
+        let mut config = minimal();
+        config.routes[0].pool = "api".into();
+        let text = config.validate().unwrap_err().to_string();
+        assert!(text.contains("routes[0].pool `api`"), "{text}");
+    }
+
+    #[test]
+    fn bad_upstreams_are_rejected() {
+        for bad in ["127.0.0.1", "https://a:1", "not an address:x"] {
+            assert!(parse_upstream(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_upstream("http://a:1/").unwrap().as_str(), "a:1");
+    }
+
+    #[test]
+    fn zero_timeout_is_rejected() {
+        let mut config = minimal();
+        config.timeouts.connect_ms = 0;
+        let text = config.validate().unwrap_err().to_string();
+        assert!(text.contains("timeouts.connect_ms"), "{text}");
+    }
+
+    #[test]
+    fn hash_keys_parse() {
+        assert_eq!(HashKey::parse("path").unwrap(), HashKey::Path);
+        assert!(matches!(
+            HashKey::parse("header:x-user").unwrap(),
+            HashKey::Header(_)
+        ));
+        assert!(HashKey::parse("cookie").is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! [`Gateway`]: the compiled configuration (routes, pools, client, metrics)
+//! and the per-request entry point, [`Gateway::handle`].
+//!
+//! Everything here is built once at start and shared read-only by every
+//! connection (an `Arc`); the only mutable state is atomics inside the
+//! upstreams and the metrics. That is the notes' stateless web tier applied
+//! to the balancer itself: any number of gateways can run side by side.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::HeaderName;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use service::MetricsView;
+use service::metrics::Registry;
+
+use crate::balance::Pool;
+use crate::config::{Config, ConfigError, HealthCheck};
+use crate::error;
+use crate::metrics::Metrics;
+use crate::proxy::{self, Forwarder, ServedBy, UpstreamClient};
+use crate::routes::Routes;
+
+/// Where `/metrics` is rendered from.
+#[derive(Debug, Clone)]
+pub enum MetricsSource {
+    /// A registry of the gateway's own (standalone `serve`).
+    Own(Arc<Registry>),
+    /// The process-wide registry of a `service::Supervisor`.
+    View(MetricsView),
+}
+
+/// A configured gateway, cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Gateway {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    routes: Routes,
+    pub(crate) pools: Vec<Arc<Pool>>,
+    /// Each pool's health-check settings, by pool index.
+    pub(crate) checks: Vec<HealthCheck>,
+    client: UpstreamClient,
+    pub(crate) metrics: Metrics,
+    /// Set once before serving; `None` serves no `/metrics`.
+    metrics_source: OnceLock<MetricsSource>,
+    retry_statuses: Vec<StatusCode>,
+    idempotent_header: Option<HeaderName>,
+}
+
+impl Gateway {
+    /// Validates `config`, builds pools and routes, and registers the
+    /// metrics into `registry` (pass a sub-registry prefixed `gateway`).
+    pub fn new(config: Config, registry: &mut Registry) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let metrics = Metrics::register(registry);
+        let mut pools = Vec::new();
+        let mut checks = Vec::new();
+        for (name, spec) in &config.pools {
+            pools.push(Arc::new(Pool::new(name, spec, &metrics)?));
+            checks.push(spec.health.clone());
+        }
+        let names: Vec<&String> = config.pools.keys().collect();
+        let routes = Routes::new(&config.routes, |name| {
+            names.iter().position(|candidate| *candidate == name)
+        });
+        let retry_statuses = config
+            .retry
+            .statuses
+            .iter()
+            .filter_map(|code| StatusCode::from_u16(*code).ok())
+            .collect();
+        let idempotent_header = match config.retry.idempotent_header.as_str() {
+            "" => None,
+            name => Some(HeaderName::try_from(name).map_err(|_| {
+                ConfigError(format!(
+                    "retry.idempotent_header `{name}` is not a header name"
+                ))
+            })?),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client: upstream_client(&config),
+                routes,
+                pools,
+                checks,
+                metrics,
+                metrics_source: OnceLock::new(),
+                retry_statuses,
+                idempotent_header,
+                config,
+            }),
+        })
+    }
+
+    /// Serves `metrics_path` from `source` (first call wins).
+    pub fn set_metrics_source(&self, source: MetricsSource) {
+        let _already_set = self.inner.metrics_source.set(source);
+    }
+
+    /// The configuration this gateway runs.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Answers one client request from `client`. Never fails: every error
+    /// becomes a JSON response with the right status.
+    pub async fn handle<B>(&self, request: Request<B>, client: SocketAddr) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let (route, response) = self.dispatch(request, client).await;
+        let status = response.status().as_u16();
+        self.inner.metrics.count_request(route, status);
+        if self.inner.config.access_log {
+            let upstream = response
+                .extensions()
+                .get::<ServedBy>()
+                .map(|s| s.0.as_str());
+            tracing::info!(
+                target: "gateway::access",
+                client = %client.ip(),
+                %method,
+                %uri,
+                status,
+                route,
+                upstream = upstream.unwrap_or("-"),
+                elapsed_us = started.elapsed().as_micros() as u64,
+            );
+        }
+        response
+    }
+
+    /// Routes and forwards; returns the route label with the response.
+    async fn dispatch<B>(&self, request: Request<B>, client: SocketAddr) -> (&str, Response<Body>)
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let inner = &*self.inner;
+        let path = request.uri().path();
+        if !inner.config.metrics_path.is_empty()
+            && path == inner.config.metrics_path
+            && matches!(*request.method(), Method::GET | Method::HEAD)
+        {
+            return ("metrics", self.render_metrics());
+        }
+        let Some(route) = inner.routes.find(path) else {
+            let message = format!("no route for path `{path}`");
+            return ("none", error::json(StatusCode::NOT_FOUND, &message));
+        };
+        let (parts, body) = request.into_parts();
+        let limit = inner.config.limits.body_bytes_max;
+        let timeout = Duration::from_millis(inner.config.timeouts.body_read_ms);
+        let body = match proxy::read_body(&parts, body, limit, timeout).await {
+            Ok(body) => body,
+            Err((response, reason)) => {
+                inner.metrics.count_refusal(reason);
+                return (&route.prefix, response);
+            }
+        };
+        let forwarder = Forwarder {
+            client: &inner.client,
+            response_timeout: Duration::from_millis(inner.config.timeouts.upstream_response_ms),
+            retry_enabled: inner.config.retry.enabled,
+            retry_statuses: &inner.retry_statuses,
+            idempotent_header: inner.idempotent_header.as_ref(),
+            metrics: &inner.metrics,
+        };
+        let pool = &inner.pools[route.pool];
+        let response = forwarder
+            .forward(pool, route, parts, body, client.ip())
+            .await;
+        (&route.prefix, response)
+    }
+
+    fn render_metrics(&self) -> Response<Body> {
+        let text = match self.inner.metrics_source.get() {
+            Some(MetricsSource::Own(registry)) => service::metrics::render(registry),
+            Some(MetricsSource::View(view)) => view.render(),
+            None => String::new(),
+        };
+        let mut response = Response::new(Body::from(text));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(service::metrics::CONTENT_TYPE),
+        );
+        response
+    }
+}
+
+/// The forwarding client: keep-alive pools per upstream, bounded connect.
+fn upstream_client(config: &Config) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_millis(config.timeouts.connect_ms)));
+    // Small requests and responses: Nagle's delay would add latency for nothing.
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        // An idle upstream connection is reused for 30 s (nginx keepalive_timeout
+        // default is 60 s on the upstream side; closing first avoids racing it).
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .build(connector)
+}

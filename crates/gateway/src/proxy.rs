@@ -1,0 +1,332 @@
+//! The reverse proxy: one client request in, one upstream attempt (or two)
+//! out, the upstream's response streamed back.
+//!
+//! The path of a request: match a route (404 if none); read the body within
+//! `body_bytes_max` and `body_read_ms` (413 / 408); pick an upstream with the
+//! pool's policy; forward with rewritten headers ([`crate::headers`]); wait
+//! for the response head within `upstream_response_ms`; stream the body back.
+//!
+//! **Failover.** A failed attempt (connect error, reset, timeout, or a
+//! status in `retry.statuses`) counts against the upstream (passive
+//! ejection) and, if the request may be replayed, is retried once on a
+//! different upstream. Replaying is safe when the request never reached the
+//! upstream (a connect error: any method) or when repeating it changes
+//! nothing (RFC 9110's idempotent methods GET, HEAD, OPTIONS, PUT, DELETE,
+//! TRACE, or a request carrying `retry.idempotent_header`). A POST whose
+//! connection reset mid-way is *not* replayed: it may have been applied.
+//! One retry, not N: with two failures in a row the problem is rarely one
+//! server, and every retry multiplies load on a struggling pool.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::balance::Pool;
+use crate::config::HashKey;
+use crate::error;
+use crate::headers;
+use crate::routes::{self, Compiled};
+use crate::upstream::InFlight;
+
+/// The client the proxy forwards with: pooled keep-alive connections.
+pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Which upstream served a response, left in its extensions for the access log.
+#[derive(Debug, Clone)]
+pub struct ServedBy(pub http::uri::Authority);
+
+/// What the proxy needs from the gateway to forward one request.
+pub struct Forwarder<'a> {
+    /// The upstream client.
+    pub client: &'a UpstreamClient,
+    /// `timeouts.upstream_response_ms`.
+    pub response_timeout: Duration,
+    /// Whether retries are on at all.
+    pub retry_enabled: bool,
+    /// Statuses that count as a failed attempt.
+    pub retry_statuses: &'a [StatusCode],
+    /// The header that marks any request as replayable.
+    pub idempotent_header: Option<&'a header::HeaderName>,
+    /// Counts retries.
+    pub metrics: &'a crate::metrics::Metrics,
+}
+
+/// Reads a request body within `limit_bytes` and `timeout`; the error is the
+/// response to send instead (413, 408 or 400).
+pub async fn read_body<B>(
+    parts: &Parts,
+    body: B,
+    limit_bytes: u64,
+    timeout: Duration,
+) -> Result<Bytes, (Response<Body>, &'static str)>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_large = || {
+        let message = format!("request body larger than {limit_bytes} bytes");
+        (
+            error::json(StatusCode::PAYLOAD_TOO_LARGE, &message),
+            "body_too_large",
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit_bytes) {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(limit_bytes).unwrap_or(usize::MAX);
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(err)) => Err((
+            error::json(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read request body: {err}"),
+            ),
+            "body_unreadable",
+        )),
+        Err(_) => {
+            let message = format!(
+                "request body not received within {} ms",
+                timeout.as_millis()
+            );
+            Err((
+                error::json(StatusCode::REQUEST_TIMEOUT, &message),
+                "body_timeout",
+            ))
+        }
+    }
+}
+
+/// Whether `method` is idempotent per RFC 9110 §9.2.2.
+pub fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// The consistent-hashing key of a request, if the pool hashes.
+fn request_key(key: &HashKey, parts: &Parts, client_ip: IpAddr) -> Option<Vec<u8>> {
+    match key {
+        HashKey::ClientIp => Some(client_ip.to_string().into_bytes()),
+        HashKey::Path => Some(parts.uri.path().as_bytes().to_vec()),
+        HashKey::Header(name) => parts.headers.get(name).map(|v| v.as_bytes().to_vec()),
+    }
+}
+
+/// One failed attempt, turned into the response the client gets if it is
+/// the last one.
+enum Failure {
+    /// The upstream answered with a status in `retry.statuses`.
+    Status(Response<Body>),
+    /// No usable answer; `replayable_anyway` when the request never left.
+    Error {
+        response: Response<Body>,
+        replayable_anyway: bool,
+    },
+}
+
+impl Forwarder<'_> {
+    /// Forwards a request whose body is already read; see the module doc.
+    pub async fn forward(
+        &self,
+        pool: &Pool,
+        route: &Compiled,
+        parts: Parts,
+        body: Bytes,
+        client_ip: IpAddr,
+    ) -> Response<Body> {
+        let key = pool
+            .hash_key()
+            .and_then(|key| request_key(key, &parts, client_ip));
+        let replayable = self.retry_enabled
+            && (is_idempotent(&parts.method)
+                || self
+                    .idempotent_header
+                    .is_some_and(|name| parts.headers.contains_key(name)));
+        let path_and_query = upstream_path_and_query(route, &parts.uri);
+        let mut headers = parts.headers;
+        headers::to_upstream(&mut headers, client_ip);
+        if !body.is_empty() || headers.contains_key(header::CONTENT_LENGTH) {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        let mut exclude = None;
+        let mut last_failure = None;
+        for attempt in 0..2 {
+            let Some(index) = pool.pick(key.as_deref(), exclude) else {
+                break;
+            };
+            if attempt > 0 {
+                self.metrics.retries.inc();
+            }
+            let attempt_headers = if attempt == 0 && replayable {
+                headers.clone()
+            } else {
+                std::mem::take(&mut headers)
+            };
+            let request = Request::builder()
+                .method(parts.method.clone())
+                .uri(upstream_uri(
+                    &pool.upstreams[index].authority,
+                    &path_and_query,
+                ))
+                .body(Full::new(body.clone()));
+            let mut request = match request {
+                Ok(request) => request,
+                Err(err) => return error::json(StatusCode::BAD_REQUEST, &format!("{err}")),
+            };
+            *request.headers_mut() = attempt_headers;
+            match self.attempt(pool, index, request).await {
+                Ok(response) => return response,
+                Err(failure) => {
+                    let may_retry = attempt == 0
+                        && self.retry_enabled
+                        && (replayable
+                            || matches!(
+                                failure,
+                                Failure::Error {
+                                    replayable_anyway: true,
+                                    ..
+                                }
+                            ));
+                    last_failure = Some(failure);
+                    if !may_retry {
+                        break;
+                    }
+                    exclude = Some(index);
+                }
+            }
+        }
+        match last_failure {
+            Some(Failure::Status(response) | Failure::Error { response, .. }) => response,
+            None => error::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("no healthy upstream in pool `{}`", pool.name),
+            ),
+        }
+    }
+
+    /// One attempt on upstream `index`, with passive health bookkeeping.
+    async fn attempt(
+        &self,
+        pool: &Pool,
+        index: usize,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Body>, Failure> {
+        let upstream = &pool.upstreams[index];
+        let in_flight = upstream.start();
+        let started = Instant::now();
+        let outcome =
+            tokio::time::timeout(self.response_timeout, self.client.request(request)).await;
+        let failure = match outcome {
+            Ok(Ok(response)) => {
+                upstream.latency.observe(started.elapsed().as_secs_f64());
+                if !self.retry_statuses.contains(&response.status()) {
+                    upstream.record_success();
+                    return Ok(to_client(response, in_flight, upstream.authority.clone()));
+                }
+                let status = response.status();
+                tracing::warn!(pool = %pool.name, upstream = %upstream.authority, %status, "upstream answered with a failure status");
+                Failure::Status(to_client(response, in_flight, upstream.authority.clone()))
+            }
+            Ok(Err(err)) => {
+                let connect = err.is_connect();
+                tracing::warn!(pool = %pool.name, upstream = %upstream.authority, "upstream request failed: {err:#}");
+                let message = if connect {
+                    "cannot connect to the upstream server"
+                } else {
+                    "the upstream server closed the connection or sent an invalid response"
+                };
+                Failure::Error {
+                    response: error::json(StatusCode::BAD_GATEWAY, message),
+                    replayable_anyway: connect,
+                }
+            }
+            Err(_) => {
+                tracing::warn!(pool = %pool.name, upstream = %upstream.authority, timeout_ms = self.response_timeout.as_millis() as u64, "upstream did not answer in time");
+                let message = format!(
+                    "the upstream server did not answer within {} ms",
+                    self.response_timeout.as_millis()
+                );
+                Failure::Error {
+                    response: error::json(StatusCode::GATEWAY_TIMEOUT, &message),
+                    replayable_anyway: false,
+                }
+            }
+        };
+        pool.upstreams[index].record_failure(pool.eject_after_failures)
+            .then(|| tracing::warn!(pool = %pool.name, upstream = %upstream.authority, "upstream ejected after consecutive failures"));
+        Err(failure)
+    }
+}
+
+fn upstream_path_and_query(route: &Compiled, uri: &Uri) -> String {
+    let path = routes::upstream_path(route, uri.path());
+    match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_string(),
+    }
+}
+
+fn upstream_uri(authority: &http::uri::Authority, path_and_query: &str) -> String {
+    format!("http://{authority}{path_and_query}")
+}
+
+/// The upstream's response, ready for the client: hop-by-hop headers gone,
+/// body streamed, in-flight count held until the body ends.
+fn to_client(
+    response: Response<Incoming>,
+    in_flight: InFlight,
+    upstream: http::uri::Authority,
+) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    headers::to_client(&mut parts.headers);
+    parts.extensions.insert(ServedBy(upstream));
+    Response::from_parts(
+        parts,
+        Body::new(Guarded {
+            body,
+            _in_flight: in_flight,
+        }),
+    )
+}
+
+/// A response body that holds its upstream's in-flight count until it is
+/// finished or dropped, so least-connections sees streaming responses.
+struct Guarded {
+    body: Incoming,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Guarded {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}

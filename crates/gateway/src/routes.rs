@@ -1,0 +1,106 @@
+//! Path-prefix routing: which pool serves a request.
+//!
+//! An API gateway fronts several services; the simplest useful routing is by
+//! path prefix (`/api/users` → the users pool, `/` → the web pool), the
+//! longest prefix winning, as in nginx `location /prefix`. Prefixes match at
+//! segment boundaries: `/api` matches `/api` and `/api/x`, not `/apix`.
+
+use crate::config::Route;
+
+/// A compiled route.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The prefix, also the `route` metric label.
+    pub prefix: String,
+    /// Index of the pool in the gateway's pool list.
+    pub pool: usize,
+    /// Remove the prefix before forwarding.
+    pub strip_prefix: bool,
+}
+
+/// The route table, longest prefix first.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    routes: Vec<Compiled>,
+}
+
+impl Routes {
+    /// Compiles `routes`; `pool_index` maps a pool name to its index (the
+    /// config was validated, so every name resolves).
+    pub fn new(routes: &[Route], pool_index: impl Fn(&str) -> Option<usize>) -> Self {
+        let mut compiled: Vec<Compiled> = routes
+            .iter()
+            .filter_map(|route| {
+                Some(Compiled {
+                    prefix: route.prefix.clone(),
+                    pool: pool_index(&route.pool)?,
+                    strip_prefix: route.strip_prefix,
+                })
+            })
+            .collect();
+        compiled.sort_by_key(|route| std::cmp::Reverse(route.prefix.len()));
+        Self { routes: compiled }
+    }
+
+    /// The route for `path`, if any.
+    pub fn find(&self, path: &str) -> Option<&Compiled> {
+        self.routes
+            .iter()
+            .find(|route| prefix_matches(&route.prefix, path))
+    }
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        None => false,
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+    }
+}
+
+/// The path to forward: `path` without the route's prefix when stripping,
+/// never empty.
+pub fn upstream_path<'a>(route: &Compiled, path: &'a str) -> &'a str {
+    if !route.strip_prefix {
+        return path;
+    }
+    let rest = &path[route.prefix.len().min(path.len())..];
+    if rest.is_empty() { "/" } else { rest }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes() -> Routes {
+        let table = [("/", "web"), ("/api", "api"), ("/api/admin/", "admin")];
+        let config: Vec<Route> = table
+            .iter()
+            .map(|(prefix, pool)| Route {
+                prefix: prefix.to_string(),
+                pool: pool.to_string(),
+                strip_prefix: true,
+            })
+            .collect();
+        Routes::new(&config, |name| {
+            ["web", "api", "admin"].iter().position(|p| *p == name)
+        })
+    }
+
+    #[test]
+    fn longest_prefix_wins_at_segment_boundaries() {
+        let routes = routes();
+        assert_eq!(routes.find("/api/users").unwrap().pool, 1);
+        assert_eq!(routes.find("/api").unwrap().pool, 1);
+        assert_eq!(routes.find("/apix").unwrap().pool, 0);
+        assert_eq!(routes.find("/api/admin/x").unwrap().pool, 2);
+        assert_eq!(routes.find("/").unwrap().pool, 0);
+    }
+
+    #[test]
+    fn stripping_never_leaves_an_empty_path() {
+        let routes = routes();
+        let api = routes.find("/api").unwrap();
+        assert_eq!(upstream_path(api, "/api"), "/");
+        assert_eq!(upstream_path(api, "/api/users"), "/users");
+    }
+}

@@ -1,0 +1,111 @@
+//! The listening side: accepting connections within `connections_max`,
+//! serving HTTP/1.1 on each with hyper under the header-read timeout, and
+//! draining on shutdown.
+//!
+//! Limits at this layer protect the gateway itself, before any request is
+//! parsed: a connection over `connections_max` gets a canned 503 and is
+//! closed (not left to wait in the kernel's accept queue where the client
+//! cannot tell a slow gateway from a dead one); a client that does not
+//! finish its request head within `header_read_ms` (the slowloris attack:
+//! many connections each trickling a header byte at a time) is cut off by
+//! hyper's header-read timer, which also closes idle keep-alive connections.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use service::SystemContext;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::error;
+use crate::handler::Gateway;
+use crate::health;
+
+impl Gateway {
+    /// Serves clients on `listener` until `ctx.shutdown`, then drains open
+    /// connections (the caller bounds the drain). Starts one health checker
+    /// per pool, reports `ctx.health` up once accepting.
+    pub async fn serve(self, listener: TcpListener, ctx: SystemContext) -> anyhow::Result<()> {
+        let inner = self.inner.clone();
+        for (pool, check) in inner.pools.iter().zip(&inner.checks) {
+            tokio::spawn(health::run(
+                pool.clone(),
+                check.clone(),
+                inner.config.timeouts.connect_ms,
+                ctx.shutdown.clone(),
+            ));
+        }
+        let permits = Arc::new(Semaphore::new(inner.config.limits.connections_max));
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(inner.config.timeouts.header_read_ms))
+            .max_buf_size(inner.config.limits.header_bytes_max);
+        ctx.health.set_up();
+        tracing::info!(addr = %listener.local_addr()?, pools = inner.pools.len(), "gateway listening");
+        loop {
+            let (stream, client) = tokio::select! {
+                _ = ctx.shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!("accept failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                inner.metrics.count_refusal("connections_max");
+                tokio::spawn(refuse(stream));
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let gateway = self.clone();
+            let service = service_fn(move |request| {
+                let gateway = gateway.clone();
+                async move { Ok::<_, Infallible>(gateway.handle(request, client).await) }
+            });
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let connections = inner.metrics.connections.clone();
+            connections.inc();
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(%client, "connection ended: {err}");
+                }
+                connections.dec();
+                drop(permit);
+            });
+        }
+        drop(listener);
+        ctx.health.set_down("shutting down");
+        graceful.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Answers a connection over the limit with a 503 and closes it.
+async fn refuse(mut stream: TcpStream) {
+    let write = stream.write_all(error::CONNECTIONS_FULL);
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Starts a standalone gateway: validates `config`, registers metrics in a
+/// registry of its own (served at `config.metrics_path`), and serves.
+pub async fn serve(
+    listener: TcpListener,
+    config: crate::config::Config,
+    ctx: SystemContext,
+) -> anyhow::Result<()> {
+    let mut registry = service::metrics::Registry::with_prefix("hyperscale");
+    let gateway = Gateway::new(config, registry.sub_registry_with_prefix("gateway"))?;
+    gateway.set_metrics_source(crate::handler::MetricsSource::Own(Arc::new(registry)));
+    gateway.serve(listener, ctx).await
+}

@@ -1,0 +1,262 @@
+//! Test fixtures: small upstream servers that can be killed and restarted on
+//! the same port, and a gateway running in-process on port 0.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Bound on every wait in the tests: a bug fails fast instead of hanging CI.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// What an upstream saw, shared with the test.
+#[derive(Default)]
+pub struct Seen {
+    /// Requests per path.
+    pub hits: Mutex<HashMap<String, usize>>,
+    /// Requests currently parked on `/slow`.
+    pub parked: Mutex<usize>,
+    /// Wakes the `/slow` requests.
+    pub release: Notify,
+}
+
+/// A test upstream: answers with its name in `x-upstream` and echoes what
+/// the gateway forwarded. `/slow` parks until released, `/hang` never
+/// answers, `/fail` answers 503.
+pub struct TestUpstream {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub seen: Arc<Seen>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestUpstream {
+    pub async fn start(name: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::on(name, listener, Arc::new(Seen::default()))
+    }
+
+    fn on(name: &str, listener: TcpListener, seen: Arc<Seen>) -> Self {
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(accept_loop(name.to_string(), listener, seen.clone()));
+        Self {
+            name: name.to_string(),
+            addr,
+            seen,
+            task: Some(task),
+        }
+    }
+
+    /// Kills the server and every open connection (like a crashed process).
+    pub async fn kill(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Starts again on the same port.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        let again = Self::on(&self.name, listener, self.seen.clone());
+        self.task = again.into_task();
+    }
+
+    fn into_task(mut self) -> Option<JoinHandle<()>> {
+        self.task.take()
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        *self.seen.hits.lock().unwrap().get(path).unwrap_or(&0)
+    }
+
+    pub fn total_hits(&self) -> usize {
+        self.seen.hits.lock().unwrap().values().sum()
+    }
+}
+
+impl Drop for TestUpstream {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn accept_loop(name: String, listener: TcpListener, seen: Arc<Seen>) {
+    // Connection tasks live in this set: aborting the loop drops the set,
+    // which aborts them and closes their sockets.
+    let mut connections = JoinSet::new();
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let name = name.clone();
+        let seen = seen.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |request| answer(name.clone(), seen.clone(), request));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+async fn answer(
+    name: String,
+    seen: Arc<Seen>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let path = request.uri().path().to_string();
+    *seen.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let echo = |header: &str| {
+        request
+            .headers()
+            .get(header)
+            .map(|v| v.to_str().unwrap_or("?").to_string())
+            .unwrap_or_default()
+    };
+    let forwarded_for = echo("x-forwarded-for");
+    let secret = echo("x-secret");
+    let via = echo("via");
+    let mut status = 200;
+    match path.as_str() {
+        "/slow" => {
+            let released = seen.release.notified();
+            *seen.parked.lock().unwrap() += 1;
+            released.await;
+            *seen.parked.lock().unwrap() -= 1;
+        }
+        "/hang" => std::future::pending::<()>().await,
+        "/fail" => status = 503,
+        _ => {}
+    }
+    let body = request.into_body().collect().await?.to_bytes();
+    Ok(Response::builder()
+        .status(status)
+        .header("x-upstream", &name)
+        .header("x-seen-forwarded-for", forwarded_for)
+        .header("x-seen-secret", secret)
+        .header("x-seen-via", via)
+        .header("x-seen-body-bytes", body.len().to_string())
+        .body(Full::new(Bytes::from(name)))
+        .unwrap())
+}
+
+/// A gateway running in this process; stops when dropped.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    shutdown: service::Shutdown,
+}
+
+impl TestGateway {
+    pub async fn start(config: gateway::Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = service::Shutdown::new();
+        let ctx = service::SystemContext {
+            shutdown: shutdown.clone(),
+            health: service::Health::default(),
+        };
+        tokio::spawn(async move {
+            if let Err(err) = gateway::serve(listener, config, ctx).await {
+                panic!("gateway failed: {err:#}");
+            }
+        });
+        Self { addr, shutdown }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The metrics text.
+    pub async fn metrics(&self) -> String {
+        self.try_metrics().await.expect("cannot fetch /metrics")
+    }
+
+    async fn try_metrics(&self) -> Option<String> {
+        let response = client().get(self.url("/metrics")).send().await.ok()?;
+        response.text().await.ok()
+    }
+
+    /// Waits until the metrics contain `needle`.
+    pub async fn wait_for_metric(&self, needle: &str) {
+        let wait = async {
+            while !self
+                .try_metrics()
+                .await
+                .unwrap_or_default()
+                .contains(needle)
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        if tokio::time::timeout(WAIT, wait).await.is_err() {
+            panic!(
+                "metric `{needle}` never appeared:\n{}",
+                self.metrics().await
+            );
+        }
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A reqwest client that ignores proxy variables and bounds every request.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(WAIT)
+        .build()
+        .unwrap()
+}
+
+/// A config with one pool `web` of `upstreams` on route `/`, fast health
+/// checks, quiet logs.
+pub fn config(upstreams: &[&TestUpstream], balance: gateway::config::Balance) -> gateway::Config {
+    let mut config = gateway::Config {
+        access_log: false,
+        ..Default::default()
+    };
+    let mut pool = gateway::config::Pool {
+        upstreams: upstreams.iter().map(|u| u.addr.to_string()).collect(),
+        balance,
+        ..Default::default()
+    };
+    pool.health.interval_ms = 100;
+    pool.health.timeout_ms = 500;
+    pool.health.path = "/health".into();
+    config.pools.insert("web".into(), pool);
+    config.routes.push(gateway::config::Route {
+        prefix: "/".into(),
+        pool: "web".into(),
+        strip_prefix: false,
+    });
+    config
+}
+
+/// The `up` gauge line for an upstream.
+pub fn up_line(upstream: &TestUpstream, value: u8) -> String {
+    format!(
+        "hyperscale_gateway_upstream_up{{pool=\"web\",upstream=\"{}\"}} {value}",
+        upstream.addr
+    )
+}
