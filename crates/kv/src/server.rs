@@ -3,8 +3,8 @@
 //! [`serve`] takes an already-bound listener, so the caller decides the
 //! address (and tests bind port 0), and a [`service::SystemContext`], so the
 //! same function runs under `hyperscale kv serve` and under `hyperscale up`.
-//! It opens the engine, starts active expiry, metrics refresh and (for the
-//! durable engine) the once-a-second fsync, then accepts clients until the
+//! It opens the engine, starts active expiry and the metrics refresh, then
+//! accepts clients until the
 //! shutdown token fires; then it stops accepting, lets connections finish
 //! the command they are running, waits for them (bounded) and syncs the
 //! engine so nothing acknowledged is lost on a clean stop.
@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clients::Clients;
-use crate::config::{Config, EngineKind, FsyncPolicy};
+use crate::config::{Config, EngineKind};
 use crate::engine::lsm::LsmEngine;
 use crate::engine::memory::MemoryEngine;
 use crate::engine::{Engine, EngineError};
@@ -150,24 +150,7 @@ fn spawn_background(shared: &Arc<Shared>) {
             }
         }
     });
-    let config = shared.config.read();
-    if config.engine == EngineKind::Lsm && config.fsync == FsyncPolicy::Everysec {
-        let syncer = shared.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    () = syncer.shutdown.cancelled() => return,
-                    _ = ticker.tick() => {
-                        let synced = syncer.db.lock().engine_mut().sync();
-                        if let Err(err) = synced {
-                            tracing::error!(error = %err, "background fsync failed");
-                        }
-                    }
-                }
-            }
-        });
-    }
+    // `everysec` needs no task here: the LSM fsyncs its log once a second itself.
 }
 
 async fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, shutdown: &CancellationToken) {

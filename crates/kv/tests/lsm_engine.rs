@@ -1,0 +1,217 @@
+//! The durable engine: Redis semantics on the LSM, restarts, and `kill -9`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestServer, WAIT};
+use kv::config::{EngineKind, FsyncPolicy};
+use redis::AsyncCommands;
+
+async fn lsm_server(dir: &Path, fsync: FsyncPolicy) -> TestServer {
+    let dir = dir.to_path_buf();
+    TestServer::with(move |c| {
+        c.engine = EngineKind::Lsm;
+        c.data_dir = dir;
+        c.fsync = fsync;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_work_on_the_lsm_engine_and_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = lsm_server(dir.path(), FsyncPolicy::Everysec).await;
+    let mut con = server.client().await;
+    for i in 0..300 {
+        let _: () = con.set(format!("k{i:03}"), i).await.unwrap();
+    }
+    let _: () = redis::cmd("SET")
+        .arg("ttl")
+        .arg("v")
+        .arg("EX")
+        .arg(1000)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("gone")
+        .arg("v")
+        .arg("PX")
+        .arg(30)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(con.incr::<_, _, i64>("k001", 5).await.unwrap(), 6);
+    assert_eq!(con.append::<_, _, i64>("k002", "x").await.unwrap(), 2);
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("k*")
+            .arg("COUNT")
+            .arg(50)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        seen.extend(keys);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 300);
+    common::eventually(|| {
+        let mut con = con.clone();
+        async move {
+            redis::cmd("DBSIZE")
+                .query_async::<i64>(&mut con)
+                .await
+                .unwrap()
+                == 301
+        }
+    })
+    .await;
+    assert_eq!(con.del::<_, i64>("k299").await.unwrap(), 1);
+    server.stop().await.unwrap();
+
+    let server = lsm_server(dir.path(), FsyncPolicy::Everysec).await;
+    let mut con = server.client().await;
+    assert_eq!(
+        redis::cmd("DBSIZE")
+            .query_async::<i64>(&mut con)
+            .await
+            .unwrap(),
+        300
+    );
+    assert_eq!(con.get::<_, i64>("k001").await.unwrap(), 6);
+    assert_eq!(con.get::<_, String>("k002").await.unwrap(), "2x");
+    assert_eq!(con.get::<_, Option<String>>("k299").await.unwrap(), None);
+    let ttl: i64 = con.ttl("ttl").await.unwrap();
+    assert!((990..=1000).contains(&ttl), "TTL survives restart: {ttl}");
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.unwrap();
+    assert_eq!(
+        redis::cmd("DBSIZE")
+            .query_async::<i64>(&mut con)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(con.get::<_, Option<String>>("k001").await.unwrap(), None);
+}
+
+/// Kills the child process on drop, so a failing test leaves nothing behind.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts this test binary again as a server process on `dir` (see
+/// `lsm_child_server`) and waits for it to announce its port.
+fn spawn_child(dir: &Path) -> (ChildGuard, u16) {
+    let port_file = dir.join("port");
+    let _ = std::fs::remove_file(&port_file);
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "lsm_child_server",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("KV_CHILD_DATA_DIR", dir.join("data"))
+        .env("KV_CHILD_PORT_FILE", &port_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = ChildGuard(child);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(port) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            return (guard, port);
+        }
+        assert!(Instant::now() < deadline, "child server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_write_survives_kill_9_with_fsync_always() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = spawn_child(dir.path());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let mut acknowledged = Vec::new();
+    for i in 0..200 {
+        let key = format!("key:{i}");
+        let _: () = con.set(&key, format!("value:{i}")).await.unwrap();
+        acknowledged.push(key);
+    }
+    let _: i64 = con.incr("counter", 7).await.unwrap();
+    child.0.kill().unwrap(); // SIGKILL: no shutdown code runs
+    child.0.wait().unwrap();
+
+    let (_child, port) = spawn_child(dir.path());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    for (i, key) in acknowledged.iter().enumerate() {
+        let value: Option<String> = con.get(key).await.unwrap();
+        assert_eq!(
+            value,
+            Some(format!("value:{i}")),
+            "{key} lost after kill -9"
+        );
+    }
+    assert_eq!(con.get::<_, i64>("counter").await.unwrap(), 7);
+    assert_eq!(
+        redis::cmd("DBSIZE")
+            .query_async::<i64>(&mut con)
+            .await
+            .unwrap(),
+        201
+    );
+}
+
+/// Not a test: the server process `every_acknowledged_write_survives_kill_9`
+/// starts and kills. Runs only when `KV_CHILD_DATA_DIR` is set.
+#[test]
+#[ignore = "helper process for the kill -9 test"]
+fn lsm_child_server() {
+    let Some(data_dir) = std::env::var_os("KV_CHILD_DATA_DIR").map(PathBuf::from) else {
+        return;
+    };
+    let port_file = PathBuf::from(std::env::var_os("KV_CHILD_PORT_FILE").unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = kv::Config {
+            engine: EngineKind::Lsm,
+            data_dir,
+            fsync: FsyncPolicy::Always,
+            ..kv::Config::default()
+        };
+        let ctx = service::SystemContext {
+            shutdown: Default::default(),
+            health: service::Health::default(),
+        };
+        let server = tokio::spawn(kv::serve(listener, config, kv::new_metrics(), ctx));
+        // Announce the port only once the engine has had a moment to open.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::fs::write(&port_file, port.to_string()).unwrap();
+        // Exit if the parent test process is gone (bounded life either way).
+        let _ = tokio::time::timeout(Duration::from_secs(120), server).await;
+    });
+}
