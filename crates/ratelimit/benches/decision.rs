@@ -12,25 +12,35 @@ fn decisions(c: &mut Criterion) {
     let quota = Quota::new(1_000, 1_000_000_000).unwrap();
     let mut group = c.benchmark_group("decision");
     for algorithm in Algorithm::ALL {
-        group.bench_with_input(BenchmarkId::new("state", algorithm.name()), &algorithm, |b, &algorithm| {
-            let mut state = State::new(algorithm, &quota, 0);
-            let mut now = 0u64;
-            b.iter(|| {
-                now += 700; // ~1.4 M req/s offered: both paths exercised
-                black_box(state.check(&quota, black_box(now)))
-            });
-        });
-        group.bench_with_input(BenchmarkId::new("memory_store", algorithm.name()), &algorithm, |b, &algorithm| {
-            let store = MemoryStore::new(&MemoryConfig::default());
-            let keys: Vec<String> = (0..1024).map(|i| format!("rl:bench:remote_address=10.0.{}.{}", i / 256, i % 256)).collect();
-            let mut now = 0u64;
-            let mut i = 0usize;
-            b.iter(|| {
-                now += 700;
-                i = (i + 1) & 1023;
-                black_box(store.check(&keys[i], algorithm, &quota, black_box(now)))
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("state", algorithm.name()),
+            &algorithm,
+            |b, &algorithm| {
+                let mut state = State::new(algorithm, &quota, 0);
+                let mut now = 0u64;
+                b.iter(|| {
+                    now += 700; // ~1.4 M req/s offered: both paths exercised
+                    black_box(state.check(&quota, black_box(now)))
+                });
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("memory_store", algorithm.name()),
+            &algorithm,
+            |b, &algorithm| {
+                let store = MemoryStore::new(&MemoryConfig::default());
+                let keys: Vec<String> = (0..1024)
+                    .map(|i| format!("rl:bench:remote_address=10.0.{}.{}", i / 256, i % 256))
+                    .collect();
+                let mut now = 0u64;
+                let mut i = 0usize;
+                b.iter(|| {
+                    now += 700;
+                    i = (i + 1) & 1023;
+                    black_box(store.check(&keys[i], algorithm, &quota, black_box(now)))
+                });
+            },
+        );
     }
     group.finish();
 }

@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 pub mod algorithm;
+pub mod config;
 pub mod layer;
 pub mod limiter;
 pub mod metrics;
@@ -63,6 +64,7 @@ pub mod rules;
 pub mod simulate;
 pub mod store;
 
+pub use config::{RateLimitConfig, Running};
 pub use layer::{LayerConfig, RateLimitLayer};
 pub use limiter::{FailurePolicy, RateLimiter, Verdict};
 pub use rules::reload::{RulesHandle, RulesWatcher};

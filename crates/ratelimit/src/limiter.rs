@@ -160,6 +160,15 @@ impl RateLimiter {
         self.decide(matches).await
     }
 
+    /// Drops idle keys from an in-process store (returns how many); run it
+    /// periodically so memory is returned between bursts.
+    pub fn sweep_idle(&self) -> usize {
+        match &self.store {
+            Store::Memory(store) => store.sweep(self.epoch.elapsed().as_nanos() as Nanos),
+            Store::Redis(_) => 0, // Redis expires keys itself (PEXPIRE).
+        }
+    }
+
     fn on_store_error(&self, rule: &Rule, error: &crate::store::StoreError) -> (Decision, Outcome) {
         tracing::debug!(rule = %rule.name, store = self.store.kind(), %error, policy = ?self.policy, "store failed");
         let allowed = self.policy == FailurePolicy::Open;

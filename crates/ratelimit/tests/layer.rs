@@ -246,3 +246,87 @@ async fn shadow_mode_counts_but_never_blocks() {
             >= 3
     );
 }
+
+const LEAKING: &str = "\
+domain: steady
+descriptors:
+  - key: path
+    rate_limit: { unit: second, requests_per_unit: 20, algorithm: leaking_bucket, burst: 2 }
+";
+
+#[tokio::test]
+async fn a_leaking_bucket_holds_requests_to_a_steady_outflow() {
+    let app = app(
+        limiter(RulesHandle::new(Rules::parse(LEAKING, "l").unwrap())),
+        &LayerConfig::default(),
+    );
+    let started = std::time::Instant::now();
+    let (a, b, c, d) = tokio::join!(
+        app.clone().oneshot(request("/", "192.0.2.1")),
+        app.clone().oneshot(request("/", "192.0.2.1")),
+        app.clone().oneshot(request("/", "192.0.2.1")),
+        app.clone().oneshot(request("/", "192.0.2.1")),
+    );
+    let mut statuses: Vec<_> = [a, b, c, d]
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .collect();
+    statuses.sort();
+    // One released at once, two wait their turn (50 ms apart), the queue is full for the fourth.
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(90),
+        "the queued ones waited"
+    );
+}
+
+#[tokio::test]
+async fn config_starts_watched_rules_and_exports_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yaml");
+    std::fs::write(&path, RULES).unwrap();
+    let config: ratelimit::RateLimitConfig = serde_json::from_value(serde_json::json!({
+        "rules": path, "reload_interval_ms": 100, "failure_policy": "open",
+    }))
+    .unwrap();
+    let metrics = Metrics::new();
+    let running = config.start(metrics.clone()).unwrap();
+    let app = Router::new()
+        .route("/limited/{x}", get(|| async { "ok" }))
+        .layer(running.layer.clone());
+    for _ in 0..11 {
+        app.clone()
+            .oneshot(request("/limited/a", "192.0.2.1"))
+            .await
+            .unwrap();
+    }
+    let mut registry = prometheus_client::registry::Registry::with_prefix("ratelimit");
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(
+            r#"ratelimit_decisions_total{rule="path=/limited/remote_address",outcome="rejected"} 1"#
+        ),
+        "{text}"
+    );
+    assert_eq!(running.limiter.sweep_idle(), 0, "the live key is not idle");
+    let bad = ratelimit::RateLimitConfig {
+        rules: Some(dir.path().join("missing.yaml")),
+        ..Default::default()
+    };
+    assert!(
+        bad.start(Metrics::new())
+            .unwrap_err()
+            .to_string()
+            .contains("missing.yaml")
+    );
+}
