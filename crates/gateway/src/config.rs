@@ -134,13 +134,52 @@ impl Default for Retry {
     }
 }
 
-/// Where the rate-limit rules live.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Rate limiting (ch. 4), driven by a rules file in the `ratelimit` crate's
+/// format and enforced by its tower layer before a request is forwarded.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimit {
     /// The YAML rules file; relative paths are relative to the config
     /// file's directory. Unset: no rate limiting.
     pub rules: Option<PathBuf>,
+    /// How often the rules file is checked for changes; a changed, valid
+    /// file replaces the rules without a restart, an invalid one is logged
+    /// and ignored.
+    pub reload_ms: u64,
+    /// Where counters live: `memory` (this process) or `redis` (shared by
+    /// every gateway; see `redis`).
+    pub store: String,
+    /// The in-process store's bounds.
+    pub memory: ratelimit::store::memory::MemoryConfig,
+    /// The Redis store: URL, timeout, circuit breaker.
+    pub redis: ratelimit::store::redis::RedisConfig,
+    /// When the store cannot answer: `open` admits (the default: the
+    /// limiter must never take the API down), `closed` rejects.
+    pub failure_policy: ratelimit::FailurePolicy,
+    /// Proxies (CIDRs) in front of the gateway whose `X-Forwarded-For` is
+    /// believed for `remote_address`; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Header carrying the `api_key` descriptor.
+    pub api_key_header: String,
+    /// Park rejected requests until their retry-after instead of answering
+    /// 429 at once (bounded); unset: reject at once.
+    pub queue: Option<ratelimit::layer::QueueConfig>,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            rules: None,
+            reload_ms: 1_000,
+            store: "memory".into(),
+            memory: Default::default(),
+            redis: Default::default(),
+            failure_policy: Default::default(),
+            trusted_proxies: Vec::new(),
+            api_key_header: "x-api-key".into(),
+            queue: None,
+        }
+    }
 }
 
 /// A path-prefix route.
@@ -324,6 +363,12 @@ impl Config {
             ));
         }
         self.validate_numbers()?;
+        if !matches!(self.ratelimit.store.as_str(), "memory" | "redis") {
+            return fail(format!(
+                "ratelimit.store `{}` is unknown: use `memory` or `redis`",
+                self.ratelimit.store
+            ));
+        }
         for (name, pool) in &self.pools {
             validate_pool(name, pool).map_err(ConfigError)?;
         }

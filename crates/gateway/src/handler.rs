@@ -6,6 +6,7 @@
 //! upstreams and the metrics. That is the notes' stateless web tier applied
 //! to the balancer itself: any number of gateways can run side by side.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -23,6 +24,7 @@ use service::metrics::Registry;
 use crate::balance::Pool;
 use crate::config::{Config, ConfigError, HealthCheck};
 use crate::error;
+use crate::limit::Limiting;
 use crate::metrics::Metrics;
 use crate::proxy::{self, Forwarder, ServedBy, UpstreamClient};
 use crate::routes::Routes;
@@ -54,6 +56,8 @@ pub(crate) struct Inner {
     metrics_source: OnceLock<MetricsSource>,
     retry_statuses: Vec<StatusCode>,
     idempotent_header: Option<HeaderName>,
+    /// The rate limiter, when a rules file is configured.
+    pub(crate) limiting: Option<Limiting>,
 }
 
 impl Gateway {
@@ -62,6 +66,7 @@ impl Gateway {
     pub fn new(config: Config, registry: &mut Registry) -> Result<Self, ConfigError> {
         config.validate()?;
         let metrics = Metrics::register(registry);
+        let limiting = Limiting::build(&config.ratelimit, registry)?;
         let mut pools = Vec::new();
         let mut checks = Vec::new();
         for (name, spec) in &config.pools {
@@ -96,6 +101,7 @@ impl Gateway {
                 metrics_source: OnceLock::new(),
                 retry_statuses,
                 idempotent_header,
+                limiting,
                 config,
             }),
         })
@@ -115,7 +121,7 @@ impl Gateway {
     /// becomes a JSON response with the right status.
     pub async fn handle<B>(&self, request: Request<B>, client: SocketAddr) -> Response<Body>
     where
-        B: http_body::Body<Data = Bytes>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
@@ -143,10 +149,15 @@ impl Gateway {
         response
     }
 
-    /// Routes and forwards; returns the route label with the response.
-    async fn dispatch<B>(&self, request: Request<B>, client: SocketAddr) -> (&str, Response<Body>)
+    /// Routes, rate-limits and forwards; returns the route label with the
+    /// response.
+    async fn dispatch<B>(
+        &self,
+        mut request: Request<B>,
+        client: SocketAddr,
+    ) -> (&str, Response<Body>)
     where
-        B: http_body::Body<Data = Bytes>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let inner = &*self.inner;
@@ -161,6 +172,40 @@ impl Gateway {
             let message = format!("no route for path `{path}`");
             return ("none", error::json(StatusCode::NOT_FOUND, &message));
         };
+        let label = inner.routes.get(route).prefix.as_str();
+        let Some(limiting) = &inner.limiting else {
+            return (label, self.proxy(request, route, client).await);
+        };
+        // The layer reads the client address from the extensions.
+        request
+            .extensions_mut()
+            .insert(ratelimit::layer::extract::PeerAddr(client));
+        let gateway = self.clone();
+        let proxy = tower::service_fn(move |request: Request<B>| {
+            let gateway = gateway.clone();
+            async move { Ok::<_, Infallible>(gateway.proxy(request, route, client).await) }
+        });
+        let limited = tower::Layer::layer(&limiting.layer, proxy);
+        let response = match tower::ServiceExt::oneshot(limited, request).await {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
+        };
+        (label, response)
+    }
+
+    /// Reads the body and forwards the request along route `route`.
+    async fn proxy<B>(
+        &self,
+        request: Request<B>,
+        route: usize,
+        client: SocketAddr,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let inner = &*self.inner;
+        let route = inner.routes.get(route);
         let (parts, body) = request.into_parts();
         let limit = inner.config.limits.body_bytes_max;
         let timeout = Duration::from_millis(inner.config.timeouts.body_read_ms);
@@ -168,7 +213,7 @@ impl Gateway {
             Ok(body) => body,
             Err((response, reason)) => {
                 inner.metrics.count_refusal(reason);
-                return (&route.prefix, response);
+                return response;
             }
         };
         let forwarder = Forwarder {
@@ -180,10 +225,9 @@ impl Gateway {
             metrics: &inner.metrics,
         };
         let pool = &inner.pools[route.pool];
-        let response = forwarder
+        forwarder
             .forward(pool, route, parts, body, client.ip())
-            .await;
-        (&route.prefix, response)
+            .await
     }
 
     fn render_metrics(&self) -> Response<Body> {

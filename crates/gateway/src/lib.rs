@@ -22,6 +22,8 @@
 //!   "server 1 goes down, traffic moves to server 2" costs clients nothing.
 //! - [`headers`]: hop-by-hop removal, `X-Forwarded-For/Proto/Host`, `Via`.
 //! - [`server`]: connection limit, slowloris timeout, graceful drain.
+//! - [`limit`]: the `ratelimit` crate's rules file, store and tower layer
+//!   (429 with `X-Ratelimit-*` headers), reloaded when the file changes.
 //! - [`metrics`]: requests by route and status, 429s by rule, upstream
 //!   health and latency.
 //!
@@ -54,6 +56,7 @@ pub mod error;
 pub mod handler;
 pub mod headers;
 pub mod health;
+pub mod limit;
 pub mod metrics;
 pub mod proxy;
 pub mod routes;

@@ -1,7 +1,9 @@
 //! The gateway's Prometheus metrics. The notes call for monitoring every tier
 //! ("로그, 메트릭 그리고 자동화"); for a load balancer that means: what it
 //! answered (by route and status), which upstreams are in rotation, how fast
-//! they answer, and what it refused (429s, limits).
+//! they answer, and what it refused (limits). 429s by rule are the
+//! `ratelimit` crate's `decisions_total{rule,outcome}`, registered beside
+//! these by [`crate::limit`].
 //!
 //! Handles for per-upstream series are created once at start and kept in
 //! each [`crate::upstream::Upstream`], so the hot path never looks a label
@@ -33,13 +35,6 @@ pub struct UpstreamLabels {
     pub upstream: String,
 }
 
-/// Labels of rate-limit rejections.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RuleLabels {
-    /// The rule that rejected.
-    pub rule: String,
-}
-
 /// Labels of refusals the gateway makes itself.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -52,8 +47,6 @@ pub struct ReasonLabels {
 pub struct Metrics {
     /// `gateway_requests_total{route,status}`.
     pub requests: Family<RouteLabels, Counter>,
-    /// `gateway_rate_limited_total{rule}`.
-    pub rate_limited: Family<RuleLabels, Counter>,
     /// `gateway_refused_total{reason}`.
     pub refused: Family<ReasonLabels, Counter>,
     /// `gateway_upstream_up{pool,upstream}`.
@@ -79,7 +72,6 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self {
             requests: Family::default(),
-            rate_limited: Family::default(),
             refused: Family::default(),
             upstream_up: Family::default(),
             upstream_failures: Family::default(),
@@ -91,11 +83,6 @@ impl Metrics {
             "requests",
             "Requests answered, by route prefix and status",
             metrics.requests.clone(),
-        );
-        registry.register(
-            "rate_limited",
-            "Requests rejected with 429, by rule",
-            metrics.rate_limited.clone(),
         );
         registry.register(
             "refused",

@@ -42,11 +42,16 @@ impl Routes {
         Self { routes: compiled }
     }
 
-    /// The route for `path`, if any.
-    pub fn find(&self, path: &str) -> Option<&Compiled> {
+    /// The index of the route for `path`, if any.
+    pub fn find(&self, path: &str) -> Option<usize> {
         self.routes
             .iter()
-            .find(|route| prefix_matches(&route.prefix, path))
+            .position(|route| prefix_matches(&route.prefix, path))
+    }
+
+    /// The route at `index` (from [`Routes::find`]).
+    pub fn get(&self, index: usize) -> &Compiled {
+        &self.routes[index]
     }
 }
 
@@ -89,17 +94,18 @@ mod tests {
     #[test]
     fn longest_prefix_wins_at_segment_boundaries() {
         let routes = routes();
-        assert_eq!(routes.find("/api/users").unwrap().pool, 1);
-        assert_eq!(routes.find("/api").unwrap().pool, 1);
-        assert_eq!(routes.find("/apix").unwrap().pool, 0);
-        assert_eq!(routes.find("/api/admin/x").unwrap().pool, 2);
-        assert_eq!(routes.find("/").unwrap().pool, 0);
+        let pool = |path| routes.get(routes.find(path).unwrap()).pool;
+        assert_eq!(pool("/api/users"), 1);
+        assert_eq!(pool("/api"), 1);
+        assert_eq!(pool("/apix"), 0);
+        assert_eq!(pool("/api/admin/x"), 2);
+        assert_eq!(pool("/"), 0);
     }
 
     #[test]
     fn stripping_never_leaves_an_empty_path() {
         let routes = routes();
-        let api = routes.find("/api").unwrap();
+        let api = routes.get(routes.find("/api").unwrap());
         assert_eq!(upstream_path(api, "/api"), "/");
         assert_eq!(upstream_path(api, "/api/users"), "/users");
     }

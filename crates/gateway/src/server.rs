@@ -40,6 +40,9 @@ impl Gateway {
                 ctx.shutdown.clone(),
             ));
         }
+        if let Some(limiting) = &inner.limiting {
+            limiting.start_reloading(ctx.shutdown.clone());
+        }
         let permits = Arc::new(Semaphore::new(inner.config.limits.connections_max));
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
