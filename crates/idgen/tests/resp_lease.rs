@@ -77,7 +77,6 @@ fn store(redis: &Redis) -> Arc<dyn LeaseStore> {
 fn no_renewal(ttl_ms: u64) -> LeaseConfig {
     LeaseConfig {
         ttl_ms,
-        renew_every_ms: 3_600_000,
         ..LeaseConfig::default()
     }
 }
@@ -86,29 +85,29 @@ fn no_renewal(ttl_ms: u64) -> LeaseConfig {
 /// renewal, release, and takeover after expiry.
 fn lease_life_cycle(redis: &Redis) {
     let layout = Layout::new(41, 10, 1, 11).unwrap(); // 2 machine ids
-    let a = Lease::acquire(store(redis), &no_renewal(60_000), layout, 1).unwrap();
-    let b = Lease::acquire(store(redis), &no_renewal(60_000), layout, 1).unwrap();
+    let a = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap();
+    let b = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap();
     assert_ne!(
         a.machine(),
         b.machine(),
         "two live generators, two machine ids"
     );
-    let full = Lease::acquire(store(redis), &no_renewal(60_000), layout, 1).unwrap_err();
+    let full = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap_err();
     assert!(
         matches!(full, LeaseError::AllTaken { count: 2, .. }),
         "{full}"
     );
     a.renew_now().unwrap();
     drop(a); // Releases its key.
-    let c = Lease::acquire(store(redis), &no_renewal(60_000), layout, 1).unwrap();
+    let c = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap();
     assert_ne!(c.machine(), b.machine());
 
     // Takeover: a short-lived lease that is never renewed expires in Redis.
     let single = Layout::new(41, 10, 0, 12).unwrap();
-    let old = Lease::acquire(store(redis), &no_renewal(200), single, 2).unwrap();
+    let old = Lease::acquire_manual(store(redis), &no_renewal(200), single, 2).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let new = loop {
-        match Lease::acquire(store(redis), &no_renewal(60_000), single, 2) {
+        match Lease::acquire_manual(store(redis), &no_renewal(60_000), single, 2) {
             Ok(lease) => break lease,
             Err(LeaseError::AllTaken { .. }) => {
                 assert!(Instant::now() < deadline, "lease never expired");

@@ -69,6 +69,9 @@ pub enum LeaseError {
         /// How many machine ids it has.
         count: u64,
     },
+    /// The lease settings cannot work.
+    #[error("invalid lease config: {0}")]
+    InvalidConfig(String),
     /// The store failed while acquiring.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -107,6 +110,30 @@ pub struct LeaseConfig {
     pub ttl_ms: u64,
     /// Renewal period; 0 means `ttl_ms / 3`.
     pub renew_every_ms: u64,
+}
+
+/// Shortest TTL accepted: below this, one scheduler hiccup loses the lease.
+pub const TTL_MS_MIN: u64 = 30;
+
+impl LeaseConfig {
+    /// Refuses settings under which a healthy generator would lose its lease.
+    pub fn validate(&self) -> Result<(), LeaseError> {
+        if self.ttl_ms < TTL_MS_MIN {
+            return Err(LeaseError::InvalidConfig(format!(
+                "ttl_ms = {} is below the minimum {TTL_MS_MIN}",
+                self.ttl_ms
+            )));
+        }
+        let validity_ms = local_validity_ms(self.ttl_ms);
+        if self.renew_every_ms >= validity_ms {
+            return Err(LeaseError::InvalidConfig(format!(
+                "renew_every_ms = {} must be below 3/4 of ttl_ms ({validity_ms}) or 0 for ttl/3, \
+                 or the lease lapses between renewals",
+                self.renew_every_ms
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for LeaseConfig {
@@ -157,7 +184,29 @@ impl Lease {
         layout: Layout,
         datacenter: u64,
     ) -> Result<Lease, LeaseError> {
-        assert!(config.ttl_ms >= 3, "lease ttl_ms must be at least 3");
+        Self::acquire_inner(store, config, layout, datacenter, true)
+    }
+
+    /// Like [`Lease::acquire`] but without the renewal thread: the caller
+    /// renews with [`Lease::renew_now`] on its own schedule (deterministic
+    /// tests, or an application with its own timer).
+    pub fn acquire_manual(
+        store: Arc<dyn LeaseStore>,
+        config: &LeaseConfig,
+        layout: Layout,
+        datacenter: u64,
+    ) -> Result<Lease, LeaseError> {
+        Self::acquire_inner(store, config, layout, datacenter, false)
+    }
+
+    fn acquire_inner(
+        store: Arc<dyn LeaseStore>,
+        config: &LeaseConfig,
+        layout: Layout,
+        datacenter: u64,
+        renew_in_background: bool,
+    ) -> Result<Lease, LeaseError> {
+        config.validate()?;
         let count = layout.machine_max() + 1;
         let token = random_token();
         // Start at a random id so generators booting together do not all
@@ -178,35 +227,43 @@ impl Lease {
                     lost: AtomicBool::new(false),
                     lost_reason: Mutex::new(String::new()),
                 });
-                return Ok(Self::start(shared, config, datacenter, machine));
+                let lease = Lease {
+                    shared,
+                    datacenter,
+                    machine,
+                    stop: None,
+                    renewer: None,
+                };
+                return Ok(if renew_in_background {
+                    lease.start_renewing(config)
+                } else {
+                    lease
+                });
             }
         }
         Err(LeaseError::AllTaken { datacenter, count })
     }
 
-    fn start(shared: Arc<Shared>, config: &LeaseConfig, datacenter: u64, machine: u64) -> Lease {
+    /// Starts the background renewal thread.
+    fn start_renewing(mut self, config: &LeaseConfig) -> Lease {
         let every_ms = match config.renew_every_ms {
             0 => config.ttl_ms / 3,
             ms => ms,
         };
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread_shared = Arc::clone(&shared);
-        let renewer = std::thread::Builder::new()
+        let shared = Arc::clone(&self.shared);
+        let every = Duration::from_millis(every_ms);
+        self.renewer = std::thread::Builder::new()
             .name("idgen-lease".to_owned())
-            .spawn(move || renew_loop(&thread_shared, &stopped, Duration::from_millis(every_ms)))
+            .spawn(move || renew_loop(&shared, &stopped, every))
             .ok();
-        if renewer.is_none() {
+        if self.renewer.is_none() {
             // No thread, no renewal: the lease simply expires and check()
             // stops the generator with a clear error. Say why up front.
-            tracing::error!(key = %shared.key, "could not start the lease renewal thread");
+            tracing::error!(key = %self.shared.key, "could not start the lease renewal thread");
         }
-        Lease {
-            shared,
-            datacenter,
-            machine,
-            stop: Some(stop),
-            renewer,
-        }
+        self.stop = Some(stop);
+        self
     }
 
     /// The leased machine id.

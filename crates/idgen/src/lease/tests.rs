@@ -19,8 +19,6 @@ fn single_layout() -> Layout {
 fn config(ttl_ms: u64) -> LeaseConfig {
     LeaseConfig {
         ttl_ms,
-        // Long: tests renew by hand unless they test the thread.
-        renew_every_ms: 3_600_000,
         ..LeaseConfig::default()
     }
 }
@@ -35,11 +33,11 @@ fn manual_store() -> (Arc<ManualClock>, Arc<dyn LeaseStore>) {
 fn live_generators_never_share_a_machine_id() {
     let (_, store) = manual_store();
     let leases: Vec<Lease> = (0..4)
-        .map(|_| Lease::acquire(store.clone(), &config(1000), small_layout(), 7).unwrap())
+        .map(|_| Lease::acquire_manual(store.clone(), &config(1000), small_layout(), 7).unwrap())
         .collect();
     let machines: HashSet<u64> = leases.iter().map(Lease::machine).collect();
     assert_eq!(machines.len(), 4, "every lease got its own machine id");
-    let err = Lease::acquire(store.clone(), &config(1000), small_layout(), 7).unwrap_err();
+    let err = Lease::acquire_manual(store.clone(), &config(1000), small_layout(), 7).unwrap_err();
     assert_eq!(
         err,
         LeaseError::AllTaken {
@@ -49,20 +47,20 @@ fn live_generators_never_share_a_machine_id() {
     );
     assert!(err.to_string().contains("more machine bits"));
     // Another datacenter has its own machine ids.
-    assert!(Lease::acquire(store, &config(1000), small_layout(), 8).is_ok());
+    assert!(Lease::acquire_manual(store, &config(1000), small_layout(), 8).is_ok());
 }
 
 #[test]
 fn an_expired_lease_is_taken_over_and_the_old_owner_stops() {
     let (clock, store) = manual_store();
-    let old = Lease::acquire(store.clone(), &config(1000), single_layout(), 0).unwrap();
+    let old = Lease::acquire_manual(store.clone(), &config(1000), single_layout(), 0).unwrap();
     let old_key = old.key().to_owned();
     let g = Generator::with_lease(&GeneratorConfig::default(), crate::SystemClock, old).unwrap();
     g.next_id().unwrap();
 
-    assert!(Lease::acquire(store.clone(), &config(1000), single_layout(), 0).is_err());
+    assert!(Lease::acquire_manual(store.clone(), &config(1000), single_layout(), 0).is_err());
     clock.advance_ms(1001); // The old owner failed to renew in time.
-    let new = Lease::acquire(store.clone(), &config(1000), single_layout(), 0).unwrap();
+    let new = Lease::acquire_manual(store.clone(), &config(1000), single_layout(), 0).unwrap();
     assert_eq!(new.key(), old_key, "the same machine id, taken over");
 
     let lost = g.lease().unwrap().renew_now().unwrap_err();
@@ -76,21 +74,21 @@ fn an_expired_lease_is_taken_over_and_the_old_owner_stops() {
 
     // Dropping the old generator must not delete the new owner's key.
     drop(g);
-    assert!(Lease::acquire(store, &config(1000), single_layout(), 0).is_err());
+    assert!(Lease::acquire_manual(store, &config(1000), single_layout(), 0).is_err());
     assert!(new.check().is_ok());
 }
 
 #[test]
 fn renewal_keeps_the_lease_and_drop_releases_it() {
     let (clock, store) = manual_store();
-    let lease = Lease::acquire(store.clone(), &config(1000), single_layout(), 0).unwrap();
+    let lease = Lease::acquire_manual(store.clone(), &config(1000), single_layout(), 0).unwrap();
     for _ in 0..5 {
         clock.advance_ms(600);
         lease.renew_now().unwrap();
     }
-    assert!(Lease::acquire(store.clone(), &config(1000), single_layout(), 0).is_err());
+    assert!(Lease::acquire_manual(store.clone(), &config(1000), single_layout(), 0).is_err());
     drop(lease);
-    assert!(Lease::acquire(store, &config(1000), single_layout(), 0).is_ok());
+    assert!(Lease::acquire_manual(store, &config(1000), single_layout(), 0).is_ok());
 }
 
 /// A store that is down: every call fails.
@@ -111,7 +109,8 @@ impl LeaseStore for DownStore {
 
 #[test]
 fn an_unrenewed_lease_stops_the_generator_before_the_store_could_expire_it() {
-    let lease = Lease::acquire(Arc::new(DownStore), &config(40), single_layout(), 0).unwrap();
+    let lease =
+        Lease::acquire_manual(Arc::new(DownStore), &config(40), single_layout(), 0).unwrap();
     assert!(lease.check().is_ok());
     assert!(matches!(lease.renew_now(), Err(LeaseError::Store(_))));
     // Local validity is 30 ms of the 40 ms TTL; after 40 ms it must be over.
@@ -132,7 +131,26 @@ fn the_background_thread_renews() {
     // Longer than the TTL: only renewal can keep the key alive.
     std::thread::sleep(Duration::from_millis(2000));
     lease.check().unwrap();
-    assert!(Lease::acquire(store, &renewing, single_layout(), 0).is_err());
+    assert!(Lease::acquire_manual(store, &renewing, single_layout(), 0).is_err());
+}
+
+#[test]
+fn settings_that_would_lose_the_lease_are_refused() {
+    let (_, store) = manual_store();
+    for bad in [
+        LeaseConfig {
+            ttl_ms: 10,
+            ..LeaseConfig::default()
+        },
+        LeaseConfig {
+            ttl_ms: 1000,
+            renew_every_ms: 750,
+            ..LeaseConfig::default()
+        },
+    ] {
+        let err = Lease::acquire(store.clone(), &bad, single_layout(), 0).unwrap_err();
+        assert!(matches!(err, LeaseError::InvalidConfig(_)), "{err}");
+    }
 }
 
 #[test]
