@@ -7,9 +7,11 @@
 //! limit unless clients are pinned (sticky sessions, which the notes advise
 //! against) or the [`super::redis`] store is used.
 //!
-//! Sharding: keys hash (SipHash with a random seed, so clients cannot aim
-//! their values at one shard's table) onto `shards` mutex-protected maps, so
-//! concurrent requests for different keys rarely contend. Memory: each shard
+//! Sharding: keys hash onto `shards` mutex-protected maps, so concurrent
+//! requests for different keys rarely contend. The shard is picked by xxh3
+//! with a per-store random seed (cheap, and clients cannot predict it to pile
+//! keys onto one shard); each shard's map keeps SipHash, std's HashDoS-resistant
+//! default, because its keys embed client-chosen values. Memory: each shard
 //! holds at most `keys_max / shards` keys and `bytes_max / shards` bytes
 //! (key + state, counting sliding-log timestamps). A full shard first drops
 //! every idle key — one whose state equals a fresh one, the notes' EXPIRE —
@@ -64,7 +66,8 @@ struct Shard {
 #[derive(Debug)]
 pub struct MemoryStore {
     shards: Box<[Mutex<Shard>]>,
-    hasher: RandomState,
+    /// Random per store: shard choice is unpredictable to clients.
+    seed: u64,
     keys_per_shard_max: usize,
     bytes_per_shard_max: usize,
 }
@@ -75,7 +78,7 @@ impl MemoryStore {
         let shards = config.shards.max(1);
         MemoryStore {
             shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: RandomState::new(),
+            seed: RandomState::new().hash_one(0u64),
             keys_per_shard_max: (config.keys_max / shards).max(1),
             bytes_per_shard_max: (config.bytes_max / shards).max(1),
         }
@@ -83,7 +86,8 @@ impl MemoryStore {
 
     /// Decides one request for `key` at `now_ns` (atomic per key).
     pub fn check(&self, key: &str, algorithm: Algorithm, quota: &Quota, now_ns: Nanos) -> Decision {
-        let index = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
+        let hash = xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), self.seed);
+        let index = (hash % self.shards.len() as u64) as usize;
         let mut shard = self.shards[index].lock();
         if let Some(entry) = shard.map.get_mut(key) {
             if entry.state.algorithm() != algorithm {
