@@ -194,3 +194,84 @@ fn compare_measures_the_ticket_server() {
     assert!(ticket.sorts_by_time && ticket.numeric);
     assert!(ticket.sample.parse::<u64>().is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_the_service_and_turns_health_down() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    let config = ServerConfig {
+        lease_store: Some(redis.url.clone()),
+        lease: LeaseConfig {
+            ttl_ms: 600,
+            ..LeaseConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let mut registry = service::metrics::Registry::default();
+    let metrics = idgen::system::Metrics::register(&mut registry);
+    let health = service::Health::new(prometheus_client::metrics::gauge::Gauge::default());
+    let shutdown = service::Shutdown::new();
+    let ctx = service::SystemContext {
+        shutdown: shutdown.clone(),
+        health: health.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(idgen::system::run(listener, config, metrics, ctx));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let url = format!("http://{addr}/api/v1/ids");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client
+        .get(&url)
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "service never came up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(health.status(), service::Status::Up);
+
+    // Someone deletes the lease (an operator, a failover that lost the key).
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("hyperscale:idgen:machine:*")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    let _: i64 = redis::cmd("DEL").arg(&keys[0]).query(&mut conn).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = client.get(&url).send().await.unwrap();
+        if reply.status() == 503 {
+            let body: serde_json::Value = reply.json().await.unwrap();
+            assert!(body["error"].as_str().unwrap().contains("lost"), "{body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the generator kept issuing after losing its lease"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health.status() == service::Status::Up {
+        assert!(Instant::now() < deadline, "health stayed up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

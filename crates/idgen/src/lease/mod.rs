@@ -14,6 +14,11 @@
 //! with a clear error. A renewal that finds the key holding someone else's
 //! token marks the lease lost for good.
 //!
+//! The guarantee covers expiry, not tampering: a key deleted by hand is
+//! noticed only at the next renewal (within `renew_every_ms`), and a generator
+//! that grabbed it meanwhile could overlap for that long. Never delete live
+//! lease keys; stop the generator instead (its drop releases the key).
+//!
 //! Why renew at `ttl/3`: two renewal attempts fit before the local deadline,
 //! so one slow or failed request does not stop the generator.
 //!
