@@ -50,6 +50,8 @@ struct UpConfig {
     /// The URL shortener's settings (`[shortener]`); its data directory is
     /// always `{data_dir}/shortener`.
     shortener: shortener::Config,
+    /// The ID service's settings (`[id]`).
+    id: idgen::http::ServerConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,7 +72,13 @@ impl Default for UpConfig {
             admin: BindConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
             },
-            shortener: shortener::Config::default(),
+            // Machine 1: the ID service below is machine 0 of datacenter 0,
+            // and two generators must never share a machine ID.
+            shortener: shortener::Config {
+                machine: 1,
+                ..shortener::Config::default()
+            },
+            id: idgen::http::ServerConfig::default(),
         }
     }
 }
@@ -84,6 +92,10 @@ impl UpConfig {
             &mut self.shortener.bind,
         ] {
             addr.set_port(0);
+        }
+        if let Ok(mut addr) = self.id.bind.parse::<SocketAddr>() {
+            addr.set_port(0);
+            self.id.bind = addr.to_string();
         }
     }
 }
@@ -126,6 +138,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         console::serve(console_listener, console, ctx)
     });
     add_shortener(&mut supervisor, &config).await?;
+    add_id(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
     print_table(&supervisor.directory().list(), admin_addr, &config);
     supervisor
@@ -143,6 +156,22 @@ async fn add_shortener(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow
     let shortener = shortener::Shortener::open(settings).await?;
     shortener.register_metrics(supervisor.registry().sub_registry_with_prefix("shortener"));
     supervisor.add(info, move |ctx| shortener.serve(listener, ctx));
+    Ok(())
+}
+
+async fn add_id(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<()> {
+    let bind: SocketAddr = config
+        .id
+        .bind
+        .parse()
+        .with_context(|| format!("id.bind {:?} is not HOST:PORT", config.id.bind))?;
+    let listener = service::net::bind(bind, "the ID service").await?;
+    let info = idgen::system::info(&listener.local_addr()?.to_string());
+    let metrics = idgen::system::Metrics::register(supervisor.registry());
+    let settings = config.id.clone();
+    supervisor.add(info, move |ctx| {
+        idgen::system::run(listener, settings, metrics, ctx)
+    });
     Ok(())
 }
 
