@@ -31,6 +31,9 @@ pub(crate) enum Source {
         from: Bound<MemKey>,
         /// True once the memtable is exhausted.
         done: bool,
+        /// Size of the next chunk: starts small so a short seek copies little, doubles
+        /// up to `MEM_CHUNK` for long scans.
+        chunk: usize,
     },
     /// One SSTable.
     Table(TableIter),
@@ -59,6 +62,7 @@ impl Source {
             buf: VecDeque::new(),
             from,
             done: false,
+            chunk: 4,
         }
     }
 
@@ -85,6 +89,7 @@ impl Source {
                 buf,
                 from,
                 done,
+                chunk: chunk_len,
             } => {
                 if buf.is_empty() && !*done {
                     let bound = match from {
@@ -92,8 +97,9 @@ impl Source {
                         Bound::Excluded(k) => Bound::Excluded(&*k),
                         Bound::Unbounded => Bound::Unbounded,
                     };
-                    let chunk = mem.chunk(bound, MEM_CHUNK);
-                    *done = chunk.len() < MEM_CHUNK;
+                    let chunk = mem.chunk(bound, *chunk_len);
+                    *done = chunk.len() < *chunk_len;
+                    *chunk_len = (*chunk_len * 2).min(MEM_CHUNK);
                     if let Some(last) = chunk.last() {
                         *from = Bound::Excluded(MemKey {
                             key: last.key.clone(),

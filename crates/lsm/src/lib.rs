@@ -76,6 +76,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+pub mod bench;
 mod cache;
 mod codec;
 pub mod compaction;

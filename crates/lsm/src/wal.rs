@@ -58,6 +58,14 @@ pub(crate) fn parse_records(bytes: &[u8]) -> Records<'_> {
         }
         let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+        if len == 0 {
+            // Segments are preallocated with zeros and no record is empty: all zeros
+            // is the clean end of the log, anything else is damage.
+            if rest.iter().any(|b| *b != 0) {
+                tail_error = Some(format!("zero-length record at offset {pos}"));
+            }
+            break;
+        }
         if len > RECORD_BYTES_MAX || rest.len() - RECORD_HEADER_BYTES < len {
             tail_error = Some(format!("torn record at offset {pos} (length {len})"));
             break;
@@ -98,16 +106,26 @@ pub(crate) struct WalWriter {
 }
 
 impl WalWriter {
-    /// Creates segment `id` (fails if it exists) and fsyncs the directory so the new
-    /// name is durable.
-    pub(crate) fn create(dir: &Path, id: u64) -> Result<Self> {
+    /// Creates segment `id` (fails if it exists), preallocated to `prealloc_bytes` (a
+    /// sparse file: appends inside the file size avoid a metadata update each, which on
+    /// ext4 makes small appends several times faster and steadier); with `durable_name`
+    /// it fsyncs the directory so the new name survives power loss.
+    pub(crate) fn create(
+        dir: &Path,
+        id: u64,
+        prealloc_bytes: u64,
+        durable_name: bool,
+    ) -> Result<Self> {
         let path = segment_path(dir, id);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .at(&path)?;
-        sync_dir(dir)?;
+        file.set_len(prealloc_bytes).at(&path)?;
+        if durable_name {
+            sync_dir(dir)?;
+        }
         Ok(Self {
             path,
             file: Arc::new(file),

@@ -59,7 +59,9 @@ impl Db {
             }
         }
         let counters = Counters::default();
-        let next_id = AtomicU64::new(state.next_file_id.max(1));
+        // Files of an interrupted flush or compaction may carry numbers the manifest
+        // never recorded: start above every number in the directory.
+        let next_id = AtomicU64::new(state.next_file_id.max(max_file_id(&dir)? + 1));
         let (mem, replayed_seq) = replay_logs(&dir, state.log_number, &counters)?;
         let last_seq = state.last_seq.max(replayed_seq);
         if !mem.is_empty() {
@@ -73,7 +75,7 @@ impl Db {
         version.sort();
         let wal_id = next_id.fetch_add(1, Ordering::SeqCst);
         let manifest_id = next_id.fetch_add(1, Ordering::SeqCst);
-        let wal = WalWriter::create(&dir, wal_id)?;
+        let wal = WalWriter::create(&dir, wal_id, wal_prealloc_bytes(&opts), true)?;
         state.log_number = wal_id;
         state.last_seq = last_seq;
         state.next_file_id = next_id.load(Ordering::SeqCst);
@@ -119,6 +121,12 @@ impl Db {
     }
 }
 
+/// Log segment preallocation: one memtable's worth plus slack.
+pub(crate) fn wal_prealloc_bytes(opts: &Options) -> u64 {
+    let m = opts.memtable_size_bytes as u64;
+    m + m / 8 + 4096
+}
+
 /// Takes the store's advisory lock (released when the file closes).
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join("LOCK");
@@ -151,6 +159,24 @@ fn numbered_files(dir: &Path, ext: &str) -> Result<Vec<u64>> {
     }
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// Highest file number of any table, log segment or manifest in `dir` (0 if none).
+fn max_file_id(dir: &Path) -> Result<u64> {
+    let mut max = 0;
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let name = entry.at(dir)?.file_name().to_string_lossy().into_owned();
+        let digits = name
+            .strip_prefix("MANIFEST-")
+            .unwrap_or(&name)
+            .split('.')
+            .next()
+            .unwrap_or("");
+        if let Ok(id) = digits.parse::<u64>() {
+            max = max.max(id);
+        }
+    }
+    Ok(max)
 }
 
 /// Replays log segments `>= log_number` into a memtable; returns it and the highest

@@ -176,8 +176,16 @@ impl Inner {
     /// Called with the writer lock held.
     pub(crate) fn rotate(&self, w: &mut Writer) -> Result<()> {
         let id = self.new_file_id();
-        let wal = WalWriter::create(&self.dir, id)?;
-        if let Err(e) = w.wal.file.sync_data() {
+        // Under `No` the log only has to survive a process crash: no fsyncs here (the
+        // old segment is about to be flushed to an fsynced SSTable anyway).
+        let durable = self.opts.sync != SyncPolicy::No;
+        let wal = WalWriter::create(
+            &self.dir,
+            id,
+            super::open::wal_prealloc_bytes(&self.opts),
+            durable,
+        )?;
+        if durable && let Err(e) = w.wal.file.sync_data() {
             let err = Error::io(&w.wal.path, e);
             w.failed = Some(err.to_string());
             return Err(err);

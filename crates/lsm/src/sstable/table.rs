@@ -200,6 +200,9 @@ pub(crate) struct TableIter {
     block: Option<(Block, usize)>,
     /// Whether blocks read by this iterator go into the cache (off for compaction).
     fill_cache: bool,
+    /// Until the first block is loaded: entries below this key are skipped there
+    /// without copying them.
+    seek_key: Option<Vec<u8>>,
 }
 
 impl TableIter {
@@ -211,11 +214,11 @@ impl TableIter {
             block_index,
             block: None,
             fill_cache,
+            seek_key: Some(key.to_vec()),
         }
     }
 
-    /// The next entry (skipping entries before the seek key inside the first block is
-    /// the caller's job: merging iterators discard keys below their start).
+    /// The next entry in internal order.
     pub(crate) fn next_entry(&mut self) -> Result<Option<Entry>> {
         loop {
             if let Some((block, pos)) = &mut self.block
@@ -233,7 +236,20 @@ impl TableIter {
             }
             let block = self.table.block(self.block_index, self.fill_cache)?;
             self.block_index += 1;
-            self.block = Some((block, 0));
+            let mut pos = 0;
+            if let Some(seek) = self.seek_key.take() {
+                let mut r = Reader::new(&block);
+                while !r.is_empty() {
+                    let before = r.buf.len();
+                    let e = decode_entry(&mut r)
+                        .ok_or_else(|| self.table.bad_block(self.block_index - 1))?;
+                    if e.key >= seek.as_slice() {
+                        break;
+                    }
+                    pos += before - r.buf.len();
+                }
+            }
+            self.block = Some((block, pos));
         }
     }
 }

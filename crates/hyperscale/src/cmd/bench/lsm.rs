@@ -1,10 +1,144 @@
-//! `hyperscale bench lsm` (being built).
+//! `hyperscale bench lsm`: db_bench's classic workloads on the LSM engine, in process.
+//!
+//! The workloads themselves live in `lsm::bench`, so the fjall comparison
+//! (`bench/lsm-fjall`, a bench-only crate CI does not build) runs identical code.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use lsm::bench::{self, Config, Outcome, Workload};
 
 /// Arguments of `hyperscale bench lsm`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Keys written by fillseq / fillrandom / overwrite (and the key space of reads).
+    #[arg(long, default_value_t = 1_000_000)]
+    num: u64,
+    /// Operations of readrandom and seekrandom (default: --num).
+    #[arg(long)]
+    reads: Option<u64>,
+    /// Value size in bytes (keys are 16 bytes).
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Comma-separated workloads: fillseq,fillrandom,overwrite,readrandom,readseq,seekrandom.
+    #[arg(
+        long,
+        default_value = "fillseq,fillrandom,overwrite,readrandom,readseq,seekrandom"
+    )]
+    benchmarks: String,
+    /// Commit-log fsync policy: always, everysec or no.
+    #[arg(long, default_value = "no")]
+    sync: lsm::SyncPolicy,
+    /// Directory for the stores (removed and recreated; default: a temp dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Block cache size in MiB.
+    #[arg(long, default_value_t = 64)]
+    cache_mb: usize,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Print the engine's statistics (levels, amplification, bloom, cache) after each
+    /// workload, on stderr.
+    #[arg(long)]
+    stats: bool,
+}
 
 /// Runs the benchmark.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`hyperscale bench lsm` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let workloads = args
+        .benchmarks
+        .split(',')
+        .map(|w| Workload::parse(w.trim()).with_context(|| format!("unknown benchmark {w:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cfg = Config {
+        num: args.num,
+        reads: args.reads.unwrap_or(args.num),
+        value_size: args.value_size,
+        seed: 42,
+    };
+    let tmp = std::env::temp_dir().join(format!("hyperscale-bench-lsm-{}", std::process::id()));
+    let dir = args.data_dir.clone().unwrap_or_else(|| tmp.clone());
+    let opts = lsm::Options {
+        sync: args.sync,
+        block_cache_size_bytes: args.cache_mb << 20,
+        ..lsm::Options::default()
+    };
+    let mut db: Option<lsm::Db> = None;
+    let mut results = Vec::new();
+    for w in workloads {
+        if w.fresh_store() || db.is_none() {
+            drop(db.take());
+            bench::fresh_dir(&dir).with_context(|| format!("preparing {}", dir.display()))?;
+            db = Some(lsm::Db::open(&dir, opts.clone())?);
+        }
+        let engine = db.as_ref().expect("opened above");
+        let outcome = bench::run(engine, w, &cfg, &mut |done, total| {
+            eprint!(
+                "\r{:<11} {done:>10}/{total} ({:>3}%)",
+                w.name(),
+                done * 100 / total.max(1)
+            );
+            let _ = std::io::stderr().flush();
+        })
+        .map_err(anyhow::Error::msg)?;
+        eprintln!();
+        if args.stats {
+            eprintln!("{:#?}", engine.stats());
+        }
+        results.push(outcome);
+    }
+    drop(db);
+    let _ = std::fs::remove_dir_all(&tmp);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&results, &args))?
+        );
+    } else {
+        print_table(&results);
+    }
+    Ok(())
+}
+
+fn print_table(results: &[Outcome]) {
+    println!(
+        "{:<11} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9}",
+        "workload", "ops", "ops/s", "MB/s", "p50 µs", "p99 µs", "write-amp"
+    );
+    for r in results {
+        let wa = r
+            .write_amplification
+            .map_or("-".to_string(), |w| format!("{w:.2}"));
+        println!(
+            "{:<11} {:>10} {:>12.0} {:>9.1} {:>9.2} {:>9.2} {:>9}",
+            r.workload,
+            r.ops,
+            r.ops_per_sec(),
+            r.mb_per_sec(),
+            r.p50_us,
+            r.p99_us,
+            wa
+        );
+    }
+}
+
+fn to_json(results: &[Outcome], args: &Args) -> serde_json::Value {
+    serde_json::json!({
+        "engine": "hyperscale-lsm",
+        "num": args.num,
+        "value_size": args.value_size,
+        "sync": format!("{:?}", args.sync),
+        "results": results.iter().map(|r| serde_json::json!({
+            "workload": r.workload,
+            "ops": r.ops,
+            "seconds": r.elapsed.as_secs_f64(),
+            "ops_per_sec": r.ops_per_sec(),
+            "mb_per_sec": r.mb_per_sec(),
+            "p50_us": r.p50_us,
+            "p99_us": r.p99_us,
+            "write_amplification": r.write_amplification,
+        })).collect::<Vec<_>>(),
+    })
 }
