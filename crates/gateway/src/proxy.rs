@@ -127,6 +127,24 @@ fn request_key(key: &HashKey, parts: &Parts, client_ip: IpAddr) -> Option<Vec<u8
     }
 }
 
+/// The request line of an attempt on `authority` (the body comes later).
+fn upstream_request(
+    method: &Method,
+    authority: &http::uri::Authority,
+    path_and_query: &str,
+) -> Result<Request<()>, http::uri::InvalidUri> {
+    let uri: Uri = format!("http://{authority}{path_and_query}").parse()?;
+    let mut request = Request::new(());
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri;
+    Ok(request)
+}
+
+fn with_headers<B>(mut request: Request<B>, headers: http::HeaderMap) -> Request<B> {
+    *request.headers_mut() = headers;
+    request
+}
+
 /// One failed attempt, turned into the response the client gets if it is
 /// the last one.
 enum Failure {
@@ -137,6 +155,21 @@ enum Failure {
         response: Response<Body>,
         replayable_anyway: bool,
     },
+}
+
+impl Failure {
+    /// Whether the request may be sent again after this failure:
+    /// `replayable` requests always, others only if they never left.
+    fn may_replay(&self, replayable: bool) -> bool {
+        replayable
+            || matches!(
+                self,
+                Failure::Error {
+                    replayable_anyway: true,
+                    ..
+                }
+            )
+    }
 }
 
 impl Forwarder<'_> {
@@ -177,31 +210,21 @@ impl Forwarder<'_> {
             } else {
                 std::mem::take(&mut headers)
             };
-            let request = Request::builder()
-                .method(parts.method.clone())
-                .uri(upstream_uri(
-                    &pool.upstreams[index].authority,
-                    &path_and_query,
-                ))
-                .body(Full::new(body.clone()));
-            let mut request = match request {
+            let authority = &pool.upstreams[index].authority;
+            let request = match upstream_request(&parts.method, authority, &path_and_query) {
                 Ok(request) => request,
-                Err(err) => return error::json(StatusCode::BAD_REQUEST, &format!("{err}")),
+                Err(err) => {
+                    let message = format!("bad request target: {err}");
+                    return error::json(StatusCode::BAD_REQUEST, &message);
+                }
             };
-            *request.headers_mut() = attempt_headers;
+            let request = request.map(|()| Full::new(body.clone()));
+            let request = with_headers(request, attempt_headers);
             match self.attempt(pool, index, request).await {
                 Ok(response) => return response,
                 Err(failure) => {
-                    let may_retry = attempt == 0
-                        && self.retry_enabled
-                        && (replayable
-                            || matches!(
-                                failure,
-                                Failure::Error {
-                                    replayable_anyway: true,
-                                    ..
-                                }
-                            ));
+                    let may_retry =
+                        attempt == 0 && self.retry_enabled && failure.may_replay(replayable);
                     last_failure = Some(failure);
                     if !may_retry {
                         break;
@@ -279,10 +302,6 @@ fn upstream_path_and_query(route: &Compiled, uri: &Uri) -> String {
         Some(query) => format!("{path}?{query}"),
         None => path.to_string(),
     }
-}
-
-fn upstream_uri(authority: &http::uri::Authority, path_and_query: &str) -> String {
-    format!("http://{authority}{path_and_query}")
 }
 
 /// The upstream's response, ready for the client: hop-by-hop headers gone,

@@ -66,6 +66,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listener = service::net::bind(config.bind, "the gateway").await?;
         let endpoint = listener.local_addr()?.to_string();
+        let metrics_note = match config.metrics_path.as_str() {
+            "" => String::new(),
+            path => format!(" (metrics at {path})"),
+        };
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
         let gateway = gateway::Gateway::new(
             config,
@@ -75,7 +79,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         supervisor.add(gateway::info(&endpoint), move |ctx| {
             gateway.serve(listener, ctx)
         });
-        eprintln!("gateway listening on http://{endpoint}/ (metrics at /metrics)");
+        eprintln!("gateway listening on http://{endpoint}/{metrics_note}");
         supervisor
             .run(None, Duration::from_millis(args.drain_timeout_ms))
             .await
