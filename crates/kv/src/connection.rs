@@ -210,6 +210,10 @@ async fn execute_buffered(
     input: &mut BytesMut,
     output: &mut BytesMut,
 ) -> Result<(), Close> {
+    if !input.is_empty() {
+        let age = state.info.connected.elapsed().as_secs();
+        state.info.last_active_secs.store(age, Ordering::Relaxed);
+    }
     loop {
         let args = match parser.next_command(input, state.authenticated) {
             Ok(Some(args)) => args,
@@ -221,8 +225,6 @@ async fn execute_buffered(
         };
         let reply = command::dispatch(shared, state, args);
         reply.encode(state.protocol, output);
-        let age = state.info.connected.elapsed().as_secs();
-        state.info.last_active_secs.store(age, Ordering::Relaxed);
         if state.close_after_reply {
             return Err(Close::Client);
         }

@@ -114,6 +114,17 @@ impl Keyspace {
         }
     }
 
+    /// Whether a key is live, without counting an access (lazy expiry applies).
+    fn is_live(&mut self, key: &[u8], now_ms: u64) -> Result<bool, EngineError> {
+        match self.engine.peek(key)? {
+            Some(entry) if entry.is_expired(now_ms) => {
+                self.expire(key)?;
+                Ok(false)
+            }
+            found => Ok(found.is_some()),
+        }
+    }
+
     /// Reads a live key for a read command, counting a hit or a miss.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Entry>, EngineError> {
         let found = self.lookup(key, now_ms)?;
@@ -211,7 +222,7 @@ impl Keyspace {
         let mut raw = Vec::with_capacity(count);
         let next = self.engine.scan(cursor, count, &mut raw)?;
         for key in raw {
-            if self.lookup(&key, now_ms)?.is_some() {
+            if self.is_live(&key, now_ms)? {
                 out.push(key);
             }
         }

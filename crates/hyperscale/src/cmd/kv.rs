@@ -60,7 +60,8 @@ struct ServeArgs {
     /// Serve /metrics and /healthz on this address (off when not given).
     #[arg(long)]
     admin_bind: Option<SocketAddr>,
-    /// Worker threads of the async runtime [default: the CPUs this process may use].
+    /// Worker threads of the async runtime; 1 runs a single-threaded event
+    /// loop [default: the CPUs this process may use].
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -98,11 +99,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if config.engine == kv::config::EngineKind::Lsm {
         service::net::prepare_data_dir(&config.data_dir)?;
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        anyhow::ensure!(threads >= 1, "--threads must be at least 1");
-        runtime.worker_threads(threads);
-    }
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = args.threads.unwrap_or(cpus);
+    anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+    // One thread (e.g. pinned with taskset): the single-threaded scheduler
+    // skips the work-stealing machinery, as Redis's one event loop does.
+    let mut runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
     let runtime = runtime
         .enable_all()
         .build()

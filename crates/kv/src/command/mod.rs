@@ -238,6 +238,9 @@ pub fn dispatch(shared: &Shared, conn: &mut ConnState, args: Vec<Bytes>) -> Fram
         multi.queued.push((index, args));
         return Frame::Simple("QUEUED");
     }
+    conn.info
+        .last_command
+        .store(index, std::sync::atomic::Ordering::Relaxed);
     let mut ctx = Ctx::new(shared, conn);
     run(&mut ctx, index, &args)
 }

@@ -309,6 +309,11 @@ fn parse_set_options(args: &[Bytes], now_ms: u64) -> Result<SetOptions, Frame> {
 fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
         let opts = parse_set_options(args, ctx.now_ms)?;
+        if !(opts.nx || opts.xx || opts.get || opts.keep_ttl) {
+            // The common case needs no read of the old value.
+            write(ctx, &args[1], args[2].clone(), opts.expire_at_ms)?;
+            return Ok(Frame::OK);
+        }
         let old = lookup(ctx, &args[1])?;
         let reply_old = |old: Option<(Bytes, Option<u64>)>| Frame::optional(old.map(|(v, _)| v));
         if (opts.nx && old.is_some()) || (opts.xx && old.is_none()) {

@@ -55,6 +55,12 @@ pub trait Engine: Send {
     /// Reads a key, counting it as an access for LRU/LFU.
     fn get(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError>;
 
+    /// Reads a key *without* counting an access (`SCAN`, `KEYS` and
+    /// `RANDOMKEY` must not make every key look recently used).
+    fn peek(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
+        self.get(key)
+    }
+
     /// Inserts or replaces a key.
     fn put(&mut self, key: Bytes, entry: Entry) -> Result<(), EngineError>;
 

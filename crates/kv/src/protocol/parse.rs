@@ -25,6 +25,8 @@ const UNAUTH_BULK_LEN_MAX: i64 = 16 * 1024;
 /// Above this announced size the parser reserves the whole argument up front,
 /// so a large value is read into one allocation instead of many regrowths.
 const BULK_PREALLOCATE_MIN: usize = 32 * 1024;
+/// Most the parser reserves ahead of data actually received.
+const BULK_PREALLOCATE_MAX: usize = 1024 * 1024;
 
 /// Limits the parser enforces (see [`crate::config::Config`] for the knobs).
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +157,9 @@ impl RequestParser {
                 }
                 progress.pos = next;
                 // Cap the up-front allocation: the count is the client's claim.
-                progress.ranges = Vec::with_capacity((count as usize).min(1024));
+                // Reuse the allocation; cap growth by the client's claim.
+                progress.ranges.clear();
+                progress.ranges.reserve((count as usize).min(1024));
                 count as usize
             }
         };
@@ -182,7 +186,9 @@ impl RequestParser {
             let end = start + len as usize;
             if buf.len() < end + 2 {
                 if len as usize >= BULK_PREALLOCATE_MIN {
-                    buf.reserve(end + 2 - buf.len());
+                    // Capped: the length is only the client's claim, and ten
+                    // thousand clients claiming 512 MiB must not reserve it.
+                    buf.reserve((end + 2 - buf.len()).min(BULK_PREALLOCATE_MAX));
                 }
                 return Ok(Parsed::Incomplete);
             }
@@ -197,7 +203,9 @@ impl RequestParser {
             .iter()
             .map(|&(start, end)| frozen.slice(start..end))
             .collect();
-        *progress = Progress::default();
+        progress.remaining = None;
+        progress.pos = 0;
+        progress.ranges.clear();
         Ok(Parsed::Command(args))
     }
 }

@@ -221,6 +221,15 @@ impl Engine for MemoryEngine {
             .map(|slot| slot.entry.clone()))
     }
 
+    fn peek(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
+        let Some(&id) = self.index.get(key) else {
+            return Ok(None);
+        };
+        Ok(self.slots[id as usize]
+            .as_ref()
+            .map(|slot| slot.entry.clone()))
+    }
+
     fn put(&mut self, key: Bytes, entry: Entry) -> Result<(), EngineError> {
         let entry = match entry.value {
             crate::value::Value::String(b) => Entry {

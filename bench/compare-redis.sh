@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Our kv server against Redis (Debian's redis-server) with redis-benchmark.
+#
+# Usage: bench/compare-redis.sh path/to/hyperscale [requests] [runs]
+#   requests  per test (default 1000000), runs  per configuration (default 3)
+#
+# Pins each server to CPU 0 and redis-benchmark to CPU 1 (taskset), runs
+# `redis-benchmark -t set,get,incr,mset -n N -c 50 --csv`, without and with
+# `-P 16`, `runs` times each, and prints a markdown table of medians with our/Redis
+# ratios. Two pairs are compared:
+#   memory:  `hyperscale kv serve --engine memory`  vs  redis-server (no persistence)
+#   durable: `hyperscale kv serve --engine lsm --fsync everysec`
+#            vs  redis-server --appendonly yes --appendfsync everysec
+# Servers are always killed on exit.
+set -euo pipefail
+
+bin=${1:?usage: compare-redis.sh path/to/hyperscale [requests] [runs]}
+requests=${2:-1000000}
+runs=${3:-3}
+for tool in redis-server redis-benchmark redis-cli taskset python3; do
+    command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install redis-server redis-tools util-linux python3)" >&2; exit 1; }
+done
+cpus=$(nproc)
+server_cpu=0
+client_cpu=$((cpus > 1 ? 1 : 0))
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+wait_ready() {
+    for _ in $(seq 200); do
+        redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0
+        sleep 0.05
+    done
+    echo "server on port $1 did not start" >&2
+    return 1
+}
+
+stop_server() {
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
+
+# start_server NAME PORT: starts one of the four servers pinned to the server CPU.
+start_server() {
+    local name=$1 port=$2 dir="$work/$1"
+    rm -rf "$dir" && mkdir -p "$dir"
+    case $name in
+        redis-memory) taskset -c "$server_cpu" redis-server --port "$port" --save '' --appendonly no --dir "$dir" >"$dir/log" 2>&1 & ;;
+        redis-durable) taskset -c "$server_cpu" redis-server --port "$port" --save '' --appendonly yes --appendfsync everysec --dir "$dir" >"$dir/log" 2>&1 & ;;
+        ours-memory) taskset -c "$server_cpu" "$bin" kv serve --engine memory --bind "127.0.0.1:$port" >"$dir/log" 2>&1 & ;;
+        ours-durable) taskset -c "$server_cpu" "$bin" kv serve --engine lsm --fsync everysec --data-dir "$dir/data" --bind "127.0.0.1:$port" >"$dir/log" 2>&1 & ;;
+    esac
+    pid=$!
+    wait_ready "$port"
+}
+
+results="$work/results.csv"
+echo "server,pipeline,run,test,rps,p50,p99" >"$results"
+for pair in memory durable; do
+    for side in redis ours; do
+        name="$side-$pair"
+        for pipeline in 1 16; do
+            for run in $(seq "$runs"); do
+                port=$(free_port)
+                start_server "$name" "$port"
+                echo "$name -P $pipeline run $run" >&2
+                taskset -c "$client_cpu" redis-benchmark -p "$port" -t set,get,incr,mset -n "$requests" -c 50 -P "$pipeline" --csv \
+                    2>/dev/null | tail -n +2 | tr -d '"' | while IFS=, read -r test rps _avg _min p50 _p95 p99 _max; do
+                        echo "$name,$pipeline,$run,$test,$rps,$p50,$p99" >>"$results"
+                    done
+                stop_server
+            done
+        done
+    done
+done
+
+python3 - "$results" "$requests" "$runs" <<'PY'
+import csv, statistics, sys
+from collections import defaultdict
+path, requests, runs = sys.argv[1], sys.argv[2], sys.argv[3]
+data = defaultdict(list)
+for row in csv.DictReader(open(path)):
+    data[(row["server"], row["pipeline"], row["test"])].append(row)
+def med(rows, field):
+    return statistics.median(float(r[field]) for r in rows)
+print(f"redis-benchmark -c 50 -n {requests}, median of {runs} runs; server on CPU 0, client on CPU 1\n")
+print("| pair | test | pipeline | Redis ops/s | ours ops/s | ratio | Redis p50 / p99 ms | ours p50 / p99 ms |")
+print("|---|---|---|---:|---:|---:|---|---|")
+for pair in ["memory", "durable"]:
+    for pipeline in ["1", "16"]:
+        for test in ["SET", "GET", "INCR", "MSET (10 keys)"]:
+            r = data.get((f"redis-{pair}", pipeline, test))
+            o = data.get((f"ours-{pair}", pipeline, test))
+            if not r or not o:
+                continue
+            rr, orps = med(r, "rps"), med(o, "rps")
+            print(f"| {pair} | {test} | {pipeline} | {rr:,.0f} | {orps:,.0f} | {orps / rr:.2f}x | "
+                  f"{med(r, 'p50'):.3f} / {med(r, 'p99'):.3f} | {med(o, 'p50'):.3f} / {med(o, 'p99'):.3f} |")
+PY
