@@ -63,7 +63,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! `Db` is `Send + Sync` (share it as `Arc<Db>`). Its methods do blocking disk I/O: from
+//! `Db` is `Send + Sync` (share it as `Arc<Db>`). A [`Snapshot`] keeps the store open
+//! (and its directory locked) until it is dropped, even after the `Db` is dropped. Its methods do blocking disk I/O: from
 //! async code call them inside `tokio::task::spawn_blocking`. Background flushes and
 //! compactions run on the engine's own threads.
 //!
