@@ -67,6 +67,10 @@ pub struct ConnState {
     pub subscriber: Subscriber,
     /// Set by `QUIT`: close once the reply is written.
     pub close_after_reply: bool,
+    /// The clock for the commands of the current read (one clock read per
+    /// pipelined batch, not per command; Redis caches its clock per event
+    /// loop iteration the same way). `0` = read the clock.
+    pub batch_now_ms: u64,
 }
 
 impl ConnState {
@@ -128,6 +132,7 @@ pub async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, info: 
         patterns: HashSet::new(),
         subscriber,
         close_after_reply: false,
+        batch_now_ms: 0,
     };
     let mut parser = RequestParser::new(limits);
     let close = run_loop(&shared, &mut stream, &mut state, &mut parser, &mut inbox).await;
@@ -213,6 +218,7 @@ async fn execute_buffered(
     if !input.is_empty() {
         let age = state.info.connected.elapsed().as_secs();
         state.info.last_active_secs.store(age, Ordering::Relaxed);
+        state.batch_now_ms = crate::expiry::now_ms();
     }
     loop {
         let args = match parser.next_command(input, state.authenticated) {

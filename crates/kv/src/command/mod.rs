@@ -139,11 +139,15 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// A context for one command (or one `EXEC`).
     pub fn new(shared: &'a Shared, conn: &'a mut ConnState) -> Self {
+        let now_ms = match conn.batch_now_ms {
+            0 => crate::expiry::now_ms(),
+            batch => batch,
+        };
         Ctx {
             shared,
             conn,
             guard: None,
-            now_ms: crate::expiry::now_ms(),
+            now_ms,
         }
     }
 

@@ -126,15 +126,24 @@ impl MemoryEngine {
 
     fn touch(&mut self, slot_id: u32) {
         self.tick += 1;
-        let minutes = self.minutes();
-        let (factor, decay) = (self.lfu_log_factor, self.lfu_decay_minutes);
-        let random = self.rng.next_f64();
         let tick = self.tick;
+        // The LFU counter costs a clock read and a random number per access:
+        // only pay for it under the policy that reads it.
+        let lfu = (self.limit.policy == EvictionPolicy::AllKeysLfu).then(|| {
+            (
+                self.minutes(),
+                self.lfu_decay_minutes,
+                self.lfu_log_factor,
+                self.rng.next_f64(),
+            )
+        });
         let slot = self.slots[slot_id as usize]
             .as_mut()
             .expect("indexed slot is occupied");
         slot.access_tick = tick;
-        slot.lfu.access(minutes, decay, factor, random);
+        if let Some((minutes, decay, factor, random)) = lfu {
+            slot.lfu.access(minutes, decay, factor, random);
+        }
     }
 
     fn track_volatile(&mut self, slot_id: u32) {
