@@ -4,10 +4,10 @@
 //! address (and tests bind port 0), and a [`service::SystemContext`], so the
 //! same function runs under `hyperscale kv serve` and under `hyperscale up`.
 //! It opens the engine, starts active expiry and the metrics refresh, then
-//! accepts clients until the
-//! shutdown token fires; then it stops accepting, lets connections finish
-//! the command they are running, waits for them (bounded) and syncs the
-//! engine so nothing acknowledged is lost on a clean stop.
+//! accepts clients until the shutdown token fires; then it stops accepting,
+//! lets connections finish the command they are running, waits for them
+//! (bounded) and syncs the engine so nothing acknowledged is lost on a clean
+//! stop.
 //!
 //! `maxclients` is enforced at accept: the extra client gets Redis's
 //! `-ERR max number of clients reached` and is closed, so 10,000 idle
