@@ -52,6 +52,9 @@ struct UpConfig {
     shortener: shortener::Config,
     /// The ID service's settings (`[id]`).
     id: idgen::http::ServerConfig,
+    /// The key-value server's settings (`[kv]`); its data directory is
+    /// always `{data_dir}/kv`.
+    kv: kv::Config,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +82,7 @@ impl Default for UpConfig {
                 ..shortener::Config::default()
             },
             id: idgen::http::ServerConfig::default(),
+            kv: kv::Config::default(),
         }
     }
 }
@@ -93,9 +97,11 @@ impl UpConfig {
         ] {
             addr.set_port(0);
         }
-        if let Ok(mut addr) = self.id.bind.parse::<SocketAddr>() {
-            addr.set_port(0);
-            self.id.bind = addr.to_string();
+        for bind in [&mut self.id.bind, &mut self.kv.bind] {
+            if let Ok(mut addr) = bind.parse::<SocketAddr>() {
+                addr.set_port(0);
+                *bind = addr.to_string();
+            }
         }
     }
 }
@@ -139,6 +145,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     });
     add_shortener(&mut supervisor, &config).await?;
     add_id(&mut supervisor, &config).await?;
+    add_kv(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
     print_table(&supervisor.directory().list(), admin_addr, &config);
     supervisor
@@ -171,6 +178,25 @@ async fn add_id(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
     let settings = config.id.clone();
     supervisor.add(info, move |ctx| {
         idgen::system::run(listener, settings, metrics, ctx)
+    });
+    Ok(())
+}
+
+async fn add_kv(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<()> {
+    let mut settings = config.kv.clone();
+    settings.data_dir = config.data_dir.join("kv");
+    let bind: SocketAddr = settings
+        .bind
+        .parse()
+        .with_context(|| format!("kv.bind {:?} is not HOST:PORT", settings.bind))?;
+    let listener = service::net::bind(bind, "the key-value server").await?;
+    let info = kv::info(&listener.local_addr()?.to_string());
+    let metrics = kv::new_metrics();
+    metrics.register(supervisor.registry().sub_registry_with_prefix("kv"));
+    supervisor.add(info, move |ctx| async move {
+        kv::serve(listener, settings, metrics, ctx)
+            .await
+            .map_err(anyhow::Error::from)
     });
     Ok(())
 }
