@@ -5,6 +5,7 @@
 //! user as one line on stderr and a non-zero exit code, never a backtrace.
 
 mod cmd;
+mod output;
 mod table;
 
 use clap::{Parser, Subcommand};

@@ -15,6 +15,7 @@ use estimate::explain::{Line, Unit};
 use estimate::units::{parse_bytes, parse_count, parse_ratio, parse_share};
 use estimate::{EstimateError, NotesFigure, Report, latency, presets};
 
+use crate::output::{emit, emit_json};
 use crate::table;
 
 /// Arguments of `hyperscale estimate`.
@@ -218,7 +219,7 @@ fn run_capacity(args: CapacityArgs) -> anyhow::Result<()> {
     }
     let report = estimate::report(name, assumptions, &notes)?;
     if args.json {
-        emit(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+        emit_json(&report)?;
     } else {
         emit(&capacity_text(&report, changed))?;
     }
@@ -282,7 +283,7 @@ fn run_availability(args: AvailabilityArgs) -> anyhow::Result<()> {
     };
     let rows = availability::table(&levels);
     if args.json {
-        emit(&(serde_json::to_string_pretty(&rows)? + "\n"))?;
+        emit_json(&rows)?;
         return Ok(());
     }
     let mut cells = vec![
@@ -322,7 +323,7 @@ fn run_latency(args: JsonArgs) -> anyhow::Result<()> {
             table: &latency::TABLE,
             lessons,
         };
-        emit(&(serde_json::to_string_pretty(&out)? + "\n"))?;
+        emit_json(&out)?;
         return Ok(());
     }
     let mut cells = vec![["operation", "latency", "if an L1 hit took 1 s"].map(String::from)];
@@ -341,7 +342,7 @@ fn run_latency(args: JsonArgs) -> anyhow::Result<()> {
 fn run_presets(args: JsonArgs) -> anyhow::Result<()> {
     let all = presets::all();
     if args.json {
-        emit(&(serde_json::to_string_pretty(&all)? + "\n"))?;
+        emit_json(&all)?;
         return Ok(());
     }
     let mut cells = vec![["preset", "chapter"].map(String::from)];
@@ -350,16 +351,6 @@ fn run_presets(args: JsonArgs) -> anyhow::Result<()> {
     }
     emit(&table::render(&cells))?;
     Ok(())
-}
-
-/// Prints `text` to stdout. A closed pipe (`| head`) ends output quietly
-/// instead of panicking the way `print!` does.
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
 }
 
 #[cfg(test)]

@@ -164,7 +164,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         }
     }
     print!("{}", render(&rows));
-    let last = verdicts.last().map_or(true, |v| v.allowed);
+    let last = verdicts.last().is_none_or(|v| v.allowed);
     println!(
         "last request: {}",
         if last { "admitted" } else { "rejected (429)" }

@@ -12,6 +12,7 @@ use clap::Subcommand;
 use ring::Ring;
 use ring::simulate::{SimulationConfig, SimulationReport, simulate};
 
+use crate::output::{emit, emit_json};
 use crate::table;
 
 /// Arguments of `hyperscale ring`.
@@ -105,7 +106,7 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let report = simulate(&config).context("cannot run the simulation")?;
     if args.json {
-        emit(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+        emit_json(&report)?;
     } else {
         emit(&simulation_text(&report))?;
     }
@@ -209,7 +210,7 @@ fn run_locate(args: LocateArgs) -> anyhow::Result<()> {
         })
         .collect();
     if args.json {
-        emit(&(serde_json::to_string_pretty(&locations)? + "\n"))?;
+        emit_json(&locations)?;
         return Ok(());
     }
     let mut rows = vec![["key", "position", "owner", "preference list"].map(String::from)];
@@ -244,7 +245,7 @@ fn run_shares(args: ShareArgs) -> anyhow::Result<()> {
         })
         .collect();
     if args.json {
-        emit(&(serde_json::to_string_pretty(&shares)? + "\n"))?;
+        emit_json(&shares)?;
         return Ok(());
     }
     let total_vnodes = ring.vnode_count() as f64;
@@ -259,16 +260,6 @@ fn run_shares(args: ShareArgs) -> anyhow::Result<()> {
     }
     emit(&table::render(&rows))?;
     Ok(())
-}
-
-/// Prints `text` to stdout. A closed pipe (`| head`) ends output quietly
-/// instead of panicking the way `print!` does.
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
 }
 
 #[cfg(test)]
