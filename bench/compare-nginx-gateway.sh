@@ -38,11 +38,13 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
-# start_nginx NAME CPU SERVER-BLOCKS [HTTP-EXTRA]: one nginx, one worker, pinned.
+# start_nginx NAME CPU SERVER-BLOCKS [HTTP-EXTRA] [MASTER]: one nginx, one
+# worker, pinned. MASTER=off runs a single process (so SIGKILL is a crash).
 start_nginx() {
-    local name=$1 cpu=$2 servers=$3 extra=${4:-}
+    local name=$1 cpu=$2 servers=$3 extra=${4:-} master=${5:-on}
     mkdir -p "$work/$name"
     cat > "$work/$name/nginx.conf" <<NGINX
+master_process $master;
 worker_processes 1;
 pid $work/$name/nginx.pid;
 error_log $work/$name/error.log;
@@ -69,7 +71,7 @@ server {
     listen 127.0.0.1:$1;
     keepalive_requests 1000000;
     location / {
-        $2
+        ${2:-}
         proxy_pass http://backend;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
@@ -147,7 +149,7 @@ stop_last
 echo "== rate limit $limit req/s on one key ==" >&2
 limited_port=$(free_port)
 start_nginx limited 0 "$(proxy_block "$limited_port" "limit_req zone=one; limit_req_status 429;")" \
-    "limit_req_zone \$server_name zone=one:1m rate=${limit}r/s;"
+    "limit_req_zone \$server_port zone=one:1m rate=${limit}r/s;"
 wait_port "$limited_port"
 measure nginx_limit_req "http://127.0.0.1:$limited_port/"
 stop_last
@@ -159,7 +161,7 @@ done
 
 echo "== failover: kill one of two upstreams during a run ==" >&2
 second=$(free_port)
-start_nginx second 1 "server { listen 127.0.0.1:$second; keepalive_requests 1000000; location / { return 200 'hello, world\n'; } }"
+start_nginx second 1 "server { listen 127.0.0.1:$second; keepalive_requests 1000000; location / { return 200 'hello, world\n'; } }" "" off
 second_pid=${pids[-1]}
 wait_port "$second"
 port=$(free_port)
@@ -181,8 +183,7 @@ wait_port "$port"
 taskset -c 1 wrk -t1 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$port/" > "$work/failover/wrk.txt" &
 wrk_pid=$!
 sleep "$(awk -v s="$seconds" 'BEGIN { print s / 3 }')"
-pkill -9 -P "$second_pid" || true   # the nginx worker, then its master: a crash
-kill -9 "$second_pid" 2>/dev/null || true
+kill -9 "$second_pid" 2>/dev/null || true   # a crash: no graceful close
 wait "$wrk_pid" || true
 failover_total=$(awk '/ requests in / { print $1 }' "$work/failover/wrk.txt")
 failover_bad=$(awk '/Non-2xx or 3xx responses/ { print $5 } END { }' "$work/failover/wrk.txt")

@@ -56,6 +56,9 @@ pub(crate) struct Inner {
     metrics_source: OnceLock<MetricsSource>,
     retry_statuses: Vec<StatusCode>,
     idempotent_header: Option<HeaderName>,
+    /// Route labels of requests no route serves (`none`) and of `/metrics`.
+    none_label: Arc<String>,
+    metrics_label: Arc<String>,
     /// The rate limiter, when a rules file is configured.
     pub(crate) limiting: Option<Limiting>,
 }
@@ -102,6 +105,8 @@ impl Gateway {
                 retry_statuses,
                 idempotent_header,
                 limiting,
+                none_label: Arc::new("none".into()),
+                metrics_label: Arc::new("metrics".into()),
                 config,
             }),
         })
@@ -125,12 +130,16 @@ impl Gateway {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
-        let method = request.method().clone();
-        let uri = request.uri().clone();
+        // Cloned only when logged: this runs per request.
+        let logged = self
+            .inner
+            .config
+            .access_log
+            .then(|| (request.method().clone(), request.uri().clone()));
         let (route, response) = self.dispatch(request, client).await;
         let status = response.status().as_u16();
         self.inner.metrics.count_request(route, status);
-        if self.inner.config.access_log {
+        if let Some((method, uri)) = logged {
             let upstream = response
                 .extensions()
                 .get::<ServedBy>()
@@ -141,7 +150,7 @@ impl Gateway {
                 %method,
                 %uri,
                 status,
-                route,
+                route = route.as_str(),
                 upstream = upstream.unwrap_or("-"),
                 elapsed_us = started.elapsed().as_micros() as u64,
             );
@@ -155,7 +164,7 @@ impl Gateway {
         &self,
         mut request: Request<B>,
         client: SocketAddr,
-    ) -> (&str, Response<Body>)
+    ) -> (&Arc<String>, Response<Body>)
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -166,13 +175,16 @@ impl Gateway {
             && path == inner.config.metrics_path
             && matches!(*request.method(), Method::GET | Method::HEAD)
         {
-            return ("metrics", self.render_metrics());
+            return (&inner.metrics_label, self.render_metrics());
         }
         let Some(route) = inner.routes.find(path) else {
             let message = format!("no route for path `{path}`");
-            return ("none", error::json(StatusCode::NOT_FOUND, &message));
+            return (
+                &inner.none_label,
+                error::json(StatusCode::NOT_FOUND, &message),
+            );
         };
-        let label = inner.routes.get(route).prefix.as_str();
+        let label = &inner.routes.get(route).label;
         let Some(limiting) = &inner.limiting else {
             return (label, self.proxy(request, route, client).await);
         };

@@ -10,6 +10,8 @@
 //! set up for them; per-route counters are looked up per request (one read
 //! lock and a hash), which is cheap next to a proxied round trip.
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -20,8 +22,9 @@ use service::metrics::Registry;
 /// Labels of request counts.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    /// The matched route's prefix, or `none`.
-    pub route: String,
+    /// The matched route's prefix, or `none`. Shared, so counting a request
+    /// allocates nothing.
+    pub route: Arc<String>,
     /// The status returned to the client.
     pub status: u16,
 }
@@ -118,10 +121,10 @@ impl Metrics {
     }
 
     /// Counts one answered request.
-    pub fn count_request(&self, route: &str, status: u16) {
+    pub fn count_request(&self, route: &Arc<String>, status: u16) {
         self.requests
             .get_or_create(&RouteLabels {
-                route: route.to_string(),
+                route: route.clone(),
                 status,
             })
             .inc();

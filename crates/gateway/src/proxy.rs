@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use bytes::Bytes;
 use http::request::Parts;
+use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -131,12 +132,15 @@ fn request_key(key: &HashKey, parts: &Parts, client_ip: IpAddr) -> Option<Vec<u8
 fn upstream_request(
     method: &Method,
     authority: &http::uri::Authority,
-    path_and_query: &str,
-) -> Result<Request<()>, http::uri::InvalidUri> {
-    let uri: Uri = format!("http://{authority}{path_and_query}").parse()?;
+    target: &PathAndQuery,
+) -> Result<Request<()>, http::Error> {
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(http::uri::Scheme::HTTP);
+    uri.authority = Some(authority.clone());
+    uri.path_and_query = Some(target.clone());
     let mut request = Request::new(());
     *request.method_mut() = method.clone();
-    *request.uri_mut() = uri;
+    *request.uri_mut() = Uri::from_parts(uri)?;
     Ok(request)
 }
 
@@ -190,7 +194,13 @@ impl Forwarder<'_> {
                 || self
                     .idempotent_header
                     .is_some_and(|name| parts.headers.contains_key(name)));
-        let path_and_query = upstream_path_and_query(route, &parts.uri);
+        let target = match routes::upstream_target(route, &parts.uri) {
+            Ok(target) => target,
+            Err(err) => {
+                let message = format!("bad request target: {err}");
+                return error::json(StatusCode::BAD_REQUEST, &message);
+            }
+        };
         let mut headers = parts.headers;
         headers::to_upstream(&mut headers, client_ip);
         if !body.is_empty() || headers.contains_key(header::CONTENT_LENGTH) {
@@ -211,7 +221,7 @@ impl Forwarder<'_> {
                 std::mem::take(&mut headers)
             };
             let authority = &pool.upstreams[index].authority;
-            let request = match upstream_request(&parts.method, authority, &path_and_query) {
+            let request = match upstream_request(&parts.method, authority, &target) {
                 Ok(request) => request,
                 Err(err) => {
                     let message = format!("bad request target: {err}");
@@ -293,14 +303,6 @@ impl Forwarder<'_> {
         pool.upstreams[index].record_failure(pool.eject_after_failures)
             .then(|| tracing::warn!(pool = %pool.name, upstream = %upstream.authority, "upstream ejected after consecutive failures"));
         Err(failure)
-    }
-}
-
-fn upstream_path_and_query(route: &Compiled, uri: &Uri) -> String {
-    let path = routes::upstream_path(route, uri.path());
-    match uri.query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_string(),
     }
 }
 

@@ -5,13 +5,19 @@
 //! longest prefix winning, as in nginx `location /prefix`. Prefixes match at
 //! segment boundaries: `/api` matches `/api` and `/api/x`, not `/apix`.
 
+use std::sync::Arc;
+
+use http::uri::PathAndQuery;
+
 use crate::config::Route;
 
 /// A compiled route.
 #[derive(Debug, Clone)]
 pub struct Compiled {
-    /// The prefix, also the `route` metric label.
+    /// The prefix.
     pub prefix: String,
+    /// The prefix as the `route` metric label.
+    pub label: Arc<String>,
     /// Index of the pool in the gateway's pool list.
     pub pool: usize,
     /// Remove the prefix before forwarding.
@@ -33,6 +39,7 @@ impl Routes {
             .filter_map(|route| {
                 Some(Compiled {
                     prefix: route.prefix.clone(),
+                    label: Arc::new(route.prefix.clone()),
                     pool: pool_index(&route.pool)?,
                     strip_prefix: route.strip_prefix,
                 })
@@ -70,6 +77,25 @@ pub fn upstream_path<'a>(route: &Compiled, path: &'a str) -> &'a str {
     }
     let rest = &path[route.prefix.len().min(path.len())..];
     if rest.is_empty() { "/" } else { rest }
+}
+
+/// The request target to send upstream. Without stripping it is the
+/// client's own (a cheap clone, no re-parsing: this runs per request).
+pub fn upstream_target(
+    route: &Compiled,
+    uri: &http::Uri,
+) -> Result<PathAndQuery, http::uri::InvalidUri> {
+    if !route.strip_prefix {
+        return Ok(uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")));
+    }
+    let path = upstream_path(route, uri.path());
+    match uri.query() {
+        Some(query) => PathAndQuery::try_from(format!("{path}?{query}")),
+        None => PathAndQuery::try_from(path),
+    }
 }
 
 #[cfg(test)]
