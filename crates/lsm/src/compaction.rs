@@ -175,9 +175,28 @@ pub(crate) fn run(inner: &Inner, job: Job) -> Result<()> {
     let (lo, hi) = key_range(&tables);
     let bottom = is_bottom(&v, job.output_level, &lo, &hi);
     let outputs = merge(inner, &tables, bottom)?;
+    if let Err(e) = install_outputs(inner, &job, &outputs) {
+        remove_tables(inner, &outputs);
+        return Err(e);
+    }
+    let read: u64 = tables.iter().map(|t| t.meta.size_bytes).sum();
+    let written: u64 = outputs.iter().map(|m| m.size_bytes).sum();
+    inner
+        .counters
+        .compaction_bytes_read
+        .fetch_add(read, Ordering::Relaxed);
+    inner
+        .counters
+        .compaction_bytes_written
+        .fetch_add(written, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Makes the written outputs durable and commits them in place of the job's inputs.
+fn install_outputs(inner: &Inner, job: &Job, outputs: &[TableMeta]) -> Result<()> {
     sync_dir(&inner.dir)?;
     let mut opened = Vec::with_capacity(outputs.len());
-    for meta in &outputs {
+    for meta in outputs {
         opened.push(Arc::new(Table::open(
             table_path(&inner.dir, meta.id),
             meta.id,
@@ -193,27 +212,38 @@ pub(crate) fn run(inner: &Inner, job: Job) -> Result<()> {
             .collect(),
         ..Default::default()
     };
-    let read: u64 = tables.iter().map(|t| t.meta.size_bytes).sum();
-    let written: u64 = outputs.iter().map(|m| m.size_bytes).sum();
-    if let Err(e) = install(inner, edit, &job, opened, true) {
-        for m in &outputs {
-            let _ = std::fs::remove_file(table_path(&inner.dir, m.id));
-        }
-        return Err(e);
+    install(inner, edit, job, opened, true)
+}
+
+/// Deletes the files of outputs that were not committed. A failed compaction must never
+/// leave finished outputs behind: on a full disk their space is exactly what the retry
+/// needs, and a leak would keep it failing until the store is reopened.
+fn remove_tables(inner: &Inner, outputs: &[TableMeta]) {
+    for m in outputs {
+        let _ = std::fs::remove_file(table_path(&inner.dir, m.id));
     }
-    inner
-        .counters
-        .compaction_bytes_read
-        .fetch_add(read, Ordering::Relaxed);
-    inner
-        .counters
-        .compaction_bytes_written
-        .fetch_add(written, Ordering::Relaxed);
-    Ok(())
 }
 
 /// Merges `tables` into new tables, dropping garbage; returns the outputs' summaries.
+/// On failure no output is left on disk.
 fn merge(inner: &Inner, tables: &[Arc<Table>], bottom: bool) -> Result<Vec<TableMeta>> {
+    let mut outputs = Vec::new();
+    match merge_into(inner, tables, bottom, &mut outputs) {
+        Ok(()) => Ok(outputs),
+        Err(e) => {
+            remove_tables(inner, &outputs);
+            Err(e)
+        }
+    }
+}
+
+/// The merge loop: appends each finished output's summary to `outputs`.
+fn merge_into(
+    inner: &Inner,
+    tables: &[Arc<Table>],
+    bottom: bool,
+    outputs: &mut Vec<TableMeta>,
+) -> Result<()> {
     let o = &inner.opts;
     let sources = tables
         .iter()
@@ -231,7 +261,7 @@ fn merge(inner: &Inner, tables: &[Arc<Table>], bottom: bool) -> Result<Vec<Table
             .unwrap_or(inner.visible_seq.load(Ordering::Acquire))
     };
     let now = now_ms();
-    let (mut outputs, mut builder) = (Vec::new(), None::<TableBuilder>);
+    let mut builder = None::<TableBuilder>;
     let (mut last_key, mut last_seq_for_key) = (None::<Vec<u8>>, u64::MAX);
     let (started, mut written) = (Instant::now(), 0u64);
     while let Some(mut e) = merge.next_entry()? {
@@ -285,7 +315,7 @@ fn merge(inner: &Inner, tables: &[Arc<Table>], bottom: bool) -> Result<Vec<Table
     if let Some(b) = builder.filter(|b| b.entries() > 0) {
         outputs.push(b.finish()?);
     }
-    Ok(outputs)
+    Ok(())
 }
 
 /// Sleeps so that `written` bytes since `started` stay under `bytes_per_sec`.

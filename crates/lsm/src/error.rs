@@ -11,8 +11,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// What went wrong in the storage engine.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An operating-system I/O error on a named file (disk full, permissions, ...).
-    #[error("I/O error on {path}: {source}")]
+    /// An operating-system I/O error on a named file (disk full, permissions, ...). The
+    /// message adds what to do for the errors an operator can fix (full disk, file size
+    /// limit, permissions). A failed write leaves the store readable and consistent.
+    #[error("I/O error on {path}: {source}{}", io_advice(.source))]
     Io {
         /// The file or directory the operation touched.
         path: PathBuf,
@@ -76,6 +78,26 @@ impl Error {
             path: path.to_path_buf(),
             detail: detail.into(),
         }
+    }
+}
+
+/// What the operator can do about an I/O error, as a suffix of the message.
+fn io_advice(err: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match err.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            "; the disk is full (or over quota): free space on it, then retry \
+             (reads still work; reopen the store if writes stay disabled)"
+        }
+        ErrorKind::FileTooLarge => {
+            "; the file reached the file size limit (ulimit -f) or the file system's \
+             largest file: raise the limit or lower memtable_size_bytes / \
+             table_size_bytes, then retry (reads still work)"
+        }
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+            "; check the file's permissions and that the file system is mounted read-write"
+        }
+        _ => "",
     }
 }
 

@@ -70,10 +70,27 @@
 //!
 //! # Faults
 //! A corrupt block, table or manifest gives [`Error::Corruption`] naming the file, never
-//! wrong data or a panic. A full disk fails the write with [`Error::Io`] and leaves the
-//! store readable (a failed fsync disables writes until reopen: [`Error::WritesDisabled`]).
-//! Opening a directory without a store (and without `create_if_missing`) or with another
-//! format version is an error.
+//! wrong data or a panic. Opening a directory without a store (and without
+//! `create_if_missing`) or with another format version is an error.
+//!
+//! A full disk (or a file-size limit, or no inodes left) fails the write with
+//! [`Error::Io`] naming the file and saying what to do, and leaves the store readable
+//! and consistent (`tests/full_disk.rs` proves it with real processes):
+//! * a failed log append is truncated away: the write leaves no trace, later writes
+//!   that fit go on;
+//! * a failed flush or compaction removes its outputs and retries every second; writers
+//!   that need it (memory is bounded) get [`Error::Background`] meanwhile, and writes
+//!   resume by themselves once there is space again;
+//! * a log segment that cannot be created is retried by the next write, which fails
+//!   while it does (the memtable never grows past its size);
+//! * a failed open removes what it wrote, and every open first deletes the files no
+//!   committed manifest references (leftovers of interrupted work), freeing space.
+//!
+//! A failed **fsync** is different: the kernel may have dropped the dirty pages, so the
+//! engine no longer knows what the log holds. Writes (and `flush`) then fail with
+//! [`Error::WritesDisabled`] while reads go on. To recover, fix the disk, drop the `Db`
+//! and [`Db::open`] the store again: recovery replays what the log really holds. A
+//! write whose fsync failed has an unknown outcome; it may or may not be there.
 #![warn(missing_docs)]
 
 mod batch;

@@ -251,17 +251,29 @@ impl Manifest {
             removed: Vec::new(),
         };
         let record = frame(&encode_edit(&snapshot, true));
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .at(&path)?;
-        file.write_all_at(&record, 0).at(&path)?;
-        file.sync_all().at(&path)?;
         let tmp = dir.join("CURRENT.tmp");
-        std::fs::write(&tmp, format!("{}\n", manifest_name(id))).at(&tmp)?;
-        File::open(&tmp).and_then(|f| f.sync_all()).at(&tmp)?;
+        let prepared = (|| {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .at(&path)?;
+            file.write_all_at(&record, 0).at(&path)?;
+            file.sync_all().at(&path)?;
+            std::fs::write(&tmp, format!("{}\n", manifest_name(id))).at(&tmp)?;
+            File::open(&tmp).and_then(|f| f.sync_all()).at(&tmp)?;
+            Ok(file)
+        })();
+        let file = match prepared {
+            Ok(file) => file,
+            Err(e) => {
+                // Nothing points at the new files yet: remove them (disk full).
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
         std::fs::rename(&tmp, current_path(dir)).at(&tmp)?;
         sync_dir(dir)?;
         Ok(Manifest {
@@ -269,6 +281,15 @@ impl Manifest {
             file,
             pos: record.len() as u64,
         })
+    }
+
+    /// False only when CURRENT surely names another manifest than `id`: after a failed
+    /// [`Manifest::create`], the files the new manifest lists may then be removed.
+    pub(crate) fn may_be_current(dir: &Path, id: u64) -> bool {
+        match std::fs::read_to_string(current_path(dir)) {
+            Ok(name) => name.trim_end() == manifest_name(id),
+            Err(_) => true,
+        }
     }
 
     /// Appends and fsyncs one edit: when this returns Ok the edit is committed.

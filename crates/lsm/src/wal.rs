@@ -122,9 +122,16 @@ impl WalWriter {
             .create_new(true)
             .open(&path)
             .at(&path)?;
-        file.set_len(prealloc_bytes).at(&path)?;
-        if durable_name {
-            sync_dir(dir)?;
+        let ready = file
+            .set_len(prealloc_bytes)
+            .at(&path)
+            .and_then(|()| if durable_name { sync_dir(dir) } else { Ok(()) });
+        if let Err(e) = ready {
+            // No room for the preallocation (disk full, file size limit): leave no empty
+            // segment behind; the caller fails or retries with a new number.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
         }
         Ok(Self {
             path,
@@ -158,6 +165,29 @@ impl WalWriter {
     pub(crate) fn broken(&self) -> bool {
         self.broken
     }
+}
+
+/// fsyncs (fdatasync) a log segment. Unit tests can make it fail on the calling thread
+/// (`fail_log_syncs`): no file system fails an fsync on demand, and the failed-fsync
+/// path must be tested all the same.
+pub(crate) fn sync_log(file: &File) -> std::io::Result<()> {
+    #[cfg(test)]
+    if FAIL_LOG_SYNCS.with(std::cell::Cell::get) {
+        return Err(std::io::Error::from_raw_os_error(5)); // EIO, as a dying disk gives
+    }
+    file.sync_data()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by [`fail_log_syncs`]: `sync_log` on this thread fails with EIO.
+    static FAIL_LOG_SYNCS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes every `sync_log` on this thread fail (`true`) or work again (`false`).
+#[cfg(test)]
+pub(crate) fn fail_log_syncs(fail: bool) {
+    FAIL_LOG_SYNCS.with(|f| f.set(fail));
 }
 
 /// fsyncs a directory, making file creations, renames and deletions in it durable.

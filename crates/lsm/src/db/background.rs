@@ -45,17 +45,23 @@ fn inner_dir(name: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("<thread lsm-{name}>"))
 }
 
-/// Records the outcome of a background job and wakes whoever waits on progress.
+/// Records the outcome of a background job (`"flush"` or `"compaction"`) and wakes
+/// whoever waits on progress.
 fn report(inner: &Inner, what: &str, result: Result<bool>) -> bool {
     let mut bg = inner.bg.lock();
+    let slot = if what == "flush" {
+        &mut bg.flush_error
+    } else {
+        &mut bg.compaction_error
+    };
     let did_work = match result {
         Ok(did) => {
-            bg.error = None;
+            *slot = None;
             did
         }
         Err(e) => {
             tracing::error!("background {what} failed, retrying: {e}");
-            bg.error = Some(format!("{what}: {e}"));
+            *slot = Some(format!("{what}: {e}"));
             inner.progress_cv.notify_all();
             inner.flush_cv.wait_for(&mut bg, RETRY_PAUSE);
             false
@@ -90,12 +96,17 @@ fn flush_loop(inner: &Inner) {
 fn flush_memtable(inner: &Inner, imm: &Arc<Memtable>) -> Result<()> {
     let id = inner.new_file_id();
     let meta = super::open::write_memtable(&inner.dir, id, imm, &inner.opts)?;
-    sync_dir(&inner.dir)?;
-    let table = Arc::new(Table::open(
-        table_path(&inner.dir, id),
-        id,
-        inner.cache.clone(),
-    )?);
+    let path = table_path(&inner.dir, id);
+    let opened =
+        sync_dir(&inner.dir).and_then(|()| Table::open(path.clone(), id, inner.cache.clone()));
+    let table = match opened {
+        Ok(table) => Arc::new(table),
+        Err(e) => {
+            // Not committed: free its space for the retry (the disk may be full).
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    };
     let mut m = inner.manifest.lock();
     // The log segment after this memtable's is the oldest one still needed.
     let view = inner.view();
@@ -118,7 +129,7 @@ fn flush_memtable(inner: &Inner, imm: &Arc<Memtable>) -> Result<()> {
     };
     if let Err(e) = m.manifest.append(&edit) {
         drop(table);
-        let _ = std::fs::remove_file(table_path(&inner.dir, id));
+        let _ = std::fs::remove_file(&path);
         return Err(e);
     }
     m.state.apply(&edit);

@@ -68,10 +68,21 @@ pub(crate) struct ManifestCtl {
 pub(crate) struct BgState {
     /// Set by `Db::drop`: threads exit.
     pub shutdown: bool,
-    /// The last background failure, cleared by the next success.
-    pub error: Option<String>,
+    /// The last flush failure, cleared by the next successful flush. Kept apart from
+    /// compaction's so a working flush does not hide a failing compaction (or the
+    /// reverse) from the writers that wait on it.
+    pub flush_error: Option<String>,
+    /// The last compaction failure, cleared by the next successful compaction.
+    pub compaction_error: Option<String>,
     /// Work may be pending for the compaction thread.
     pub compaction_wanted: bool,
+}
+
+impl BgState {
+    /// The error a writer stalled on background work should see, if any.
+    pub(crate) fn error(&self) -> Option<&String> {
+        self.flush_error.as_ref().or(self.compaction_error.as_ref())
+    }
 }
 
 /// Shared state of an open store.
@@ -182,5 +193,45 @@ mod tests {
     fn db_is_send_and_sync() {
         assert_send_sync::<Db>();
         assert_send_sync::<Snapshot>();
+    }
+
+    /// After a failed fsync the log's state on disk is unknown (fsyncgate), so writes are
+    /// latched off until the store is reopened; reads go on meanwhile.
+    #[test]
+    fn failed_log_fsync_disables_writes_until_reopen() {
+        use crate::error::Error;
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options::default(); // SyncPolicy::Always
+        let db = Db::open(dir.path(), opts.clone()).unwrap();
+        db.put(b"acked", b"1").unwrap();
+
+        crate::wal::fail_log_syncs(true);
+        let err = db.put(b"unknown", b"2").unwrap_err();
+        crate::wal::fail_log_syncs(false);
+        assert!(
+            matches!(&err, Error::Io { path, .. } if path.extension().is_some_and(|e| e == "log")),
+            "the error names the log segment: {err}"
+        );
+        // Latched: refused although fsync works again, and the error says what to do.
+        let err = db.put(b"refused", b"3").unwrap_err();
+        assert!(matches!(err, Error::WritesDisabled(_)), "{err}");
+        assert!(err.to_string().contains("reopen the store"), "{err}");
+        assert!(matches!(db.flush(), Err(Error::WritesDisabled(_))));
+        // Reads work and show only acknowledged writes.
+        assert_eq!(db.get(b"acked").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(db.get(b"unknown").unwrap(), None);
+        assert_eq!(db.scan(..).unwrap().count(), 1);
+        drop(db);
+
+        // The operator's way out: fix the disk and reopen. Acknowledged writes are there,
+        // refused ones are not; the one whose fsync failed has an unknown outcome (here
+        // its record reached the file, so the replay brings it back).
+        let db = Db::open(dir.path(), opts).unwrap();
+        assert_eq!(db.get(b"acked").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(db.get(b"refused").unwrap(), None);
+        assert_eq!(db.get(b"unknown").unwrap(), Some(b"2".to_vec()));
+        db.put(b"after", b"4").unwrap();
+        db.flush().unwrap();
+        assert_eq!(db.get(b"after").unwrap(), Some(b"4".to_vec()));
     }
 }

@@ -8,7 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -42,7 +42,13 @@ impl Db {
         std::fs::create_dir_all(&dir).at(&dir)?;
         let lock = lock_dir(&dir)?;
         let mut state = match Manifest::load(&dir)? {
-            Some((state, _)) => state,
+            Some((state, name)) => {
+                // First free the space of files no committed state references (an
+                // interrupted flush, compaction or open): on a full disk it may be what
+                // lets this open succeed.
+                remove_obsolete(&dir, &state, state.log_number, &name);
+                state
+            }
             None if opts.create_if_missing => ManifestState {
                 next_file_id: 1,
                 levels: vec![Vec::new(); LEVELS],
@@ -59,28 +65,13 @@ impl Db {
             }
         }
         let counters = Counters::default();
-        // Files of an interrupted flush or compaction may carry numbers the manifest
-        // never recorded: start above every number in the directory.
-        let next_id = AtomicU64::new(state.next_file_id.max(max_file_id(&dir)? + 1));
-        let (mem, replayed_seq) = replay_logs(&dir, state.log_number, &counters)?;
-        let last_seq = state.last_seq.max(replayed_seq);
-        if !mem.is_empty() {
-            let id = next_id.fetch_add(1, Ordering::SeqCst);
-            let meta = write_memtable(&dir, id, &mem, &opts)?;
-            sync_dir(&dir)?;
-            let table = Table::open(table_path(&dir, id), id, cache.clone())?;
-            version.levels[0].push(Arc::new(table));
-            state.levels[0].push(meta);
-        }
-        version.sort();
-        let wal_id = next_id.fetch_add(1, Ordering::SeqCst);
-        let manifest_id = next_id.fetch_add(1, Ordering::SeqCst);
-        let wal = WalWriter::create(&dir, wal_id, wal_prealloc_bytes(&opts), true)?;
-        state.log_number = wal_id;
-        state.last_seq = last_seq;
-        state.next_file_id = next_id.load(Ordering::SeqCst);
-        let manifest = Manifest::create(&dir, manifest_id, &state)?;
-        remove_obsolete(&dir, &state, wal_id, &manifest_name(manifest_id));
+        let Recovered {
+            wal,
+            manifest,
+            last_seq,
+            next_id,
+        } = recover(&dir, &opts, &cache, &counters, &mut state, &mut version)?;
+        let wal_id = wal.segment_id;
         let mem = Arc::new(Memtable::new(wal_id));
         let inner = Arc::new(Inner {
             view: RwLock::new(Arc::new(View {
@@ -98,7 +89,7 @@ impl Db {
             sync_leader: Mutex::new(()),
             synced: Mutex::new((wal_id, 0)),
             manifest: Mutex::new(ManifestCtl { manifest, state }),
-            next_file_id: next_id,
+            next_file_id: AtomicU64::new(next_id),
             snapshots: Mutex::new(Default::default()),
             bg: Mutex::new(BgState {
                 compaction_wanted: true,
@@ -118,6 +109,83 @@ impl Db {
         });
         let threads = super::background::spawn(&inner)?;
         Ok(Db { inner, threads })
+    }
+}
+
+/// The durable outcome of recovery.
+struct Recovered {
+    /// The fresh log segment new writes go to.
+    wal: WalWriter,
+    /// The fresh manifest, which CURRENT names.
+    manifest: Manifest,
+    /// Highest sequence number in the store.
+    last_seq: u64,
+    /// Next unused file number.
+    next_id: u64,
+}
+
+/// Replays the log segments into a level-0 table (added to `state` and `version`), starts
+/// a fresh log segment and commits a fresh manifest naming both, then deletes what it
+/// superseded. If it fails before the manifest is committed, it removes what it wrote.
+fn recover(
+    dir: &Path,
+    opts: &Options,
+    cache: &Arc<BlockCache>,
+    counters: &Counters,
+    state: &mut ManifestState,
+    version: &mut Version,
+) -> Result<Recovered> {
+    // Files of an interrupted flush or compaction may carry numbers the manifest
+    // never recorded: start above every number in the directory.
+    let next_id = AtomicU64::new(state.next_file_id.max(max_file_id(dir)? + 1));
+    let (mem, replayed_seq) = replay_logs(dir, state.log_number, counters)?;
+    let last_seq = state.last_seq.max(replayed_seq);
+    let mut provisional = Provisional(Vec::new());
+    if !mem.is_empty() {
+        let id = next_id.fetch_add(1, Ordering::SeqCst);
+        let meta = write_memtable(dir, id, &mem, opts)?;
+        provisional.0.push(table_path(dir, id));
+        sync_dir(dir)?;
+        let table = Table::open(table_path(dir, id), id, cache.clone())?;
+        version.levels[0].push(Arc::new(table));
+        state.levels[0].push(meta);
+    }
+    version.sort();
+    let wal_id = next_id.fetch_add(1, Ordering::SeqCst);
+    let manifest_id = next_id.fetch_add(1, Ordering::SeqCst);
+    let wal = WalWriter::create(dir, wal_id, wal_prealloc_bytes(opts), true)?;
+    provisional.0.push(wal.path.clone());
+    state.log_number = wal_id;
+    state.last_seq = last_seq;
+    state.next_file_id = next_id.load(Ordering::SeqCst);
+    let manifest = match Manifest::create(dir, manifest_id, state) {
+        Ok(m) => m,
+        Err(e) => {
+            if Manifest::may_be_current(dir, manifest_id) {
+                provisional.0.clear(); // the new manifest may reference them
+            }
+            return Err(e);
+        }
+    };
+    provisional.0.clear();
+    remove_obsolete(dir, state, wal_id, &manifest_name(manifest_id));
+    Ok(Recovered {
+        wal,
+        manifest,
+        last_seq,
+        next_id: next_id.load(Ordering::SeqCst),
+    })
+}
+
+/// Files an open has written that no manifest references yet. If the open fails (a full
+/// disk) they are removed, so failed attempts leave the directory as it was.
+struct Provisional(Vec<PathBuf>);
+
+impl Drop for Provisional {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

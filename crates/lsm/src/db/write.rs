@@ -17,7 +17,7 @@ use crate::codec::now_ms;
 use crate::error::{Error, Result};
 use crate::memtable::Memtable;
 use crate::options::SyncPolicy;
-use crate::wal::WalWriter;
+use crate::wal::{WalWriter, sync_log};
 
 impl Db {
     /// Sets `key` to `value` (no expiry).
@@ -93,6 +93,12 @@ impl Inner {
             if let Some(e) = &w.failed {
                 return Err(Error::WritesDisabled(e.clone()));
             }
+            if w.mem.size_bytes() >= self.opts.memtable_size_bytes {
+                // The rotation after an earlier write failed (no room for a new log
+                // segment): retry it, and refuse the write while it fails, so the
+                // memtable stays bounded.
+                self.rotate(&mut w)?;
+            }
             let first_seq = w.last_seq + 1;
             let payload = batch.encode(first_seq);
             let end = match w.wal.append(&payload) {
@@ -159,7 +165,7 @@ impl Inner {
                 w.last_seq,
             )
         };
-        if let Err(e) = file.sync_data() {
+        if let Err(e) = sync_log(&file) {
             // After a failed fsync the page cache state is unknown (fsyncgate): refuse
             // further writes rather than acknowledge data that may be gone.
             let err = Error::io(&path, e);
@@ -175,6 +181,11 @@ impl Inner {
     /// Turns the active memtable immutable and starts a new one with a new log segment.
     /// Called with the writer lock held.
     pub(crate) fn rotate(&self, w: &mut Writer) -> Result<()> {
+        if let Some(e) = &w.failed {
+            // The log's durability is unknown; flushing the memtable would make writes
+            // that were refused durable. Reopening replays what the log really holds.
+            return Err(Error::WritesDisabled(e.clone()));
+        }
         let id = self.new_file_id();
         // Under `No` the log only has to survive a process crash: no fsyncs here (the
         // old segment is about to be flushed to an fsynced SSTable anyway).
@@ -185,7 +196,7 @@ impl Inner {
             super::open::wal_prealloc_bytes(&self.opts),
             durable,
         )?;
-        if durable && let Err(e) = w.wal.file.sync_data() {
+        if durable && let Err(e) = sync_log(&w.wal.file) {
             let err = Error::io(&w.wal.path, e);
             w.failed = Some(err.to_string());
             return Err(err);
@@ -237,7 +248,7 @@ impl Inner {
                 self.compaction_cv.notify_all();
             }
             let mut bg = self.bg.lock();
-            if let Some(e) = &bg.error {
+            if let Some(e) = bg.error() {
                 return Err(Error::Background(e.clone()));
             }
             if bg.shutdown || Instant::now() >= deadline {
@@ -251,7 +262,8 @@ impl Inner {
         }
     }
 
-    /// Waits (bounded by `stall_timeout`) until `done(view)` holds.
+    /// Waits (bounded by `stall_timeout`) until `done(view)` holds; fails early if the
+    /// flush it waits for is failing.
     pub(crate) fn wait_for(&self, done: impl Fn(&View) -> bool) -> Result<()> {
         let deadline = Instant::now() + self.opts.stall_timeout;
         loop {
@@ -259,7 +271,7 @@ impl Inner {
                 return Ok(());
             }
             let mut bg = self.bg.lock();
-            if let Some(e) = &bg.error {
+            if let Some(e) = &bg.flush_error {
                 return Err(Error::Background(e.clone()));
             }
             if bg.shutdown || Instant::now() >= deadline {
