@@ -126,24 +126,25 @@ run_wrk() { # url → "requests/s p50_ms p99_ms admitted/s"
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 col() { cut -d' ' -f"$2" "$work/$1.txt" | median; }
 
-measure() { # name url
-    : > "$work/$1.txt"
-    curl -sf -o /dev/null "$2" || true   # warm the upstream connection pool
-    for run in $(seq "$runs"); do
-        result=$(run_wrk "$2")
-        echo "$1 run $run: $result" >&2
-        echo "$result" >> "$work/$1.txt"
-    done
+measure() { # name url: one run appended to $work/name.txt
+    result=$(run_wrk "$2")
+    echo "$1: $result" >&2
+    echo "$result" >> "$work/$1.txt"
 }
 
-echo "== proxying: wrk -c$connections ${seconds}s x $runs, medians ==" >&2
+echo "== proxying: wrk -c$connections ${seconds}s x $runs, alternating, medians ==" >&2
+# Both proxies stay up and runs alternate, so noise from other work on the
+# machine falls on both alike.
 nginx_port=$(free_port)
 start_nginx proxy 0 "$(proxy_block "$nginx_port")"
 wait_port "$nginx_port"
-measure nginx "http://127.0.0.1:$nginx_port/"
-stop_last
 start_gateway plain
-measure ours "http://127.0.0.1:$port/"
+curl -sf -o /dev/null "http://127.0.0.1:$port/" || true   # warm the upstream pool
+for run in $(seq "$runs"); do
+    measure nginx "http://127.0.0.1:$nginx_port/"
+    measure ours "http://127.0.0.1:$port/"
+done
+stop_last
 stop_last
 
 echo "== rate limit $limit req/s on one key ==" >&2
@@ -151,11 +152,11 @@ limited_port=$(free_port)
 start_nginx limited 0 "$(proxy_block "$limited_port" "limit_req zone=one; limit_req_status 429;")" \
     "limit_req_zone \$server_port zone=one:1m rate=${limit}r/s;"
 wait_port "$limited_port"
-measure nginx_limit_req "http://127.0.0.1:$limited_port/"
+for run in $(seq "$runs"); do measure nginx_limit_req "http://127.0.0.1:$limited_port/"; done
 stop_last
 for algorithm in sliding_window_log token_bucket; do
     start_gateway "$algorithm" "$algorithm"
-    measure "ours_$algorithm" "http://127.0.0.1:$port/"
+    for run in $(seq "$runs"); do measure "ours_$algorithm" "http://127.0.0.1:$port/"; done
     stop_last
 done
 
