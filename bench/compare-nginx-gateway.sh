@@ -12,9 +12,9 @@
 # Usage: bench/compare-nginx-gateway.sh [seconds-per-run] [runs] [connections]
 # Needs: nginx, wrk (apt-get install nginx wrk), a release build
 # (cargo build --release -p hyperscale, or HYPERSCALE_BIN=path).
-# Pinning: the proxy under test (nginx with one worker, or our gateway with
-# one tokio worker thread) on CPU 0; the upstream and wrk on CPU 1. Access
-# logs are off on both sides. Each figure is the median of `runs` runs.
+# Pinning: the proxy under test (nginx with one worker, or our gateway
+# single-threaded, `workers = 1`) on CPU 0; the upstream and wrk on CPU 1.
+# Access logs are off on both sides. Each figure is the median of `runs` runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -81,8 +81,8 @@ server {
 BLOCK
 }
 
-# start_gateway NAME [RULES-ALGORITHM]: our gateway on CPU 0, one worker
-# thread; sets $port. (Not called in $(...): the pid must reach `pids`.)
+# start_gateway NAME [RULES-ALGORITHM]: our gateway on CPU 0, single
+# threaded; sets $port. (Not called in $(...): the pid must reach `pids`.)
 start_gateway() {
     local name=$1 algorithm=${2:-}
     port=$(free_port)
@@ -90,6 +90,7 @@ start_gateway() {
     cat > "$work/$name/gateway.toml" <<TOML
 bind = "127.0.0.1:$port"
 access_log = false
+workers = 1
 [[routes]]
 prefix = "/"
 pool = "bench"
@@ -106,7 +107,7 @@ descriptors:
 YAML
         printf '[ratelimit]\nrules = "rules.yaml"\n' >> "$work/$name/gateway.toml"
     fi
-    TOKIO_WORKER_THREADS=1 taskset -c 0 "$bin" gateway serve --config "$work/$name/gateway.toml" >"$work/$name/log" 2>&1 &
+    taskset -c 0 "$bin" gateway serve --config "$work/$name/gateway.toml" >"$work/$name/log" 2>&1 &
     pids+=($!)
     wait_port "$port"
 }
@@ -170,6 +171,7 @@ mkdir -p "$work/failover"
 cat > "$work/failover/gateway.toml" <<TOML
 bind = "127.0.0.1:$port"
 access_log = false
+workers = 1
 [[routes]]
 prefix = "/"
 pool = "bench"
@@ -178,7 +180,7 @@ upstreams = ["127.0.0.1:$upstream", "127.0.0.1:$second"]
 [pools.bench.health]
 interval_ms = 500
 TOML
-TOKIO_WORKER_THREADS=1 taskset -c 0 "$bin" gateway serve --config "$work/failover/gateway.toml" >"$work/failover/log" 2>&1 &
+taskset -c 0 "$bin" gateway serve --config "$work/failover/gateway.toml" >"$work/failover/log" 2>&1 &
 pids+=($!)
 wait_port "$port"
 taskset -c 1 wrk -t1 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$port/" > "$work/failover/wrk.txt" &

@@ -26,6 +26,12 @@ pub struct Config {
     pub metrics_path: String,
     /// One tracing line per request at target `gateway::access`.
     pub access_log: bool,
+    /// Threads serving traffic (used by `hyperscale gateway serve`): 0 = one
+    /// per CPU on tokio's work-stealing scheduler; 1 = a single-threaded
+    /// runtime, which on one core proxies ~40% more requests per second
+    /// than the work-stealing scheduler with one worker (no cross-thread
+    /// wakeups or task stealing bookkeeping; see BENCHMARKS.md).
+    pub workers: usize,
     /// Bounds on what one client can make the gateway hold.
     pub limits: Limits,
     /// Every wait the gateway does is bounded by one of these.
@@ -46,6 +52,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             metrics_path: "/metrics".into(),
             access_log: true,
+            workers: 0,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             retry: Retry::default(),
