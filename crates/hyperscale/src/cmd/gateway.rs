@@ -34,6 +34,10 @@ struct ServeArgs {
     /// Address clients connect to (overrides `bind` in the file).
     #[arg(long)]
     bind: Option<SocketAddr>,
+    /// Threads serving traffic: 0 = one per CPU, 1 = single-threaded
+    /// (overrides `workers` in the file).
+    #[arg(long)]
+    workers: Option<usize>,
     /// Unused: the gateway keeps no data. Accepted so every `serve` verb
     /// takes the same flags.
     #[arg(long)]
@@ -50,9 +54,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
+/// The runtime for `workers` threads: see `gateway::Config::workers`.
+fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    match workers {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Runtime::new(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sources = ConfigSources::new(args.config.clone(), "HYPERSCALE_GATEWAY_")
-        .flag("bind", args.bind.map(|addr| addr.to_string()));
+        .flag("bind", args.bind.map(|addr| addr.to_string()))
+        .flag("workers", args.workers.map(|n| n as i64));
     let mut config: gateway::Config = service::config::load(&sources)?;
     let base = args
         .config
@@ -62,7 +81,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     config.resolve_paths(&base);
     config.validate()?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = runtime(config.workers).context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = service::net::bind(config.bind, "the gateway").await?;
         let endpoint = listener.local_addr()?.to_string();
