@@ -8,8 +8,17 @@
 //!   flags the watching clients so their `EXEC` fails, as in Redis;
 //! - **statistics** for `INFO` and metrics (hits, misses, expired, evicted).
 //!
+//! - **write batches**: [`Keyspace::begin_batch`] / [`Keyspace::commit_batch`]
+//!   make every write in between one atomic unit on the engine (one
+//!   commit-log record on the LSM engine). They nest: only the outermost
+//!   commit writes, so a command's batch inside a pipeline's batch is part of
+//!   the pipeline's. [`Keyspace::savepoint`] / [`Keyspace::rollback_to`] undo a
+//!   failed command's partial writes inside an open batch.
+//!
 //! The server keeps one `Keyspace` behind one mutex ([`Db`]): Redis's
-//! single-threaded atomicity, without Redis's single thread for I/O.
+//! single-threaded atomicity, without Redis's single thread for I/O. A batch
+//! is opened and committed under one hold of that lock, so no other client
+//! ever sees writes that are not yet committed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +76,8 @@ pub struct Keyspace {
     stats: KeyspaceStats,
     /// Reused buffer for keys evicted by one `make_room`.
     evicted: Vec<Bytes>,
+    /// Open `begin_batch` calls; the engine's batch is open while > 0.
+    batch_depth: usize,
 }
 
 impl Keyspace {
@@ -77,7 +88,39 @@ impl Keyspace {
             watches: HashMap::new(),
             stats: KeyspaceStats::default(),
             evicted: Vec::new(),
+            batch_depth: 0,
         }
+    }
+
+    /// Opens a write batch (or joins the one open; see the module docs).
+    pub fn begin_batch(&mut self) {
+        if self.batch_depth == 0 {
+            self.engine.begin_batch();
+        }
+        self.batch_depth += 1;
+    }
+
+    /// Closes a `begin_batch`; the outermost one writes the batch. On error
+    /// nothing of the batch is applied.
+    pub fn commit_batch(&mut self) -> Result<(), EngineError> {
+        assert!(self.batch_depth > 0, "commit_batch without begin_batch");
+        self.batch_depth -= 1;
+        if self.batch_depth == 0 {
+            self.engine.commit_batch()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes staged in the open batch: a savepoint for [`Keyspace::rollback_to`].
+    /// Always 0 on an engine that applies writes directly.
+    pub fn savepoint(&self) -> usize {
+        self.engine.batch_len()
+    }
+
+    /// Undoes the open batch's writes after `savepoint`.
+    pub fn rollback_to(&mut self, savepoint: usize) {
+        self.engine.rollback_batch(savepoint);
     }
 
     /// The engine, for read-only figures (memory, persistence, sizes).

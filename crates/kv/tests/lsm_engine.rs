@@ -184,6 +184,159 @@ async fn every_acknowledged_write_survives_kill_9_with_fsync_always() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mset_cut_by_kill_9_leaves_all_or_none_of_its_keys() {
+    const KEYS: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = spawn_child(dir.path());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    // Each MSET writes generation `g` to every key; the kill lands while the
+    // next one is being written (one commit-log record per key would let it
+    // land between two keys).
+    let writer = tokio::spawn(async move {
+        let mut acknowledged = 0u64;
+        for g in 1u64.. {
+            let mut cmd = redis::cmd("MSET");
+            for k in 0..KEYS {
+                cmd.arg(format!("gen:{k}")).arg(g);
+            }
+            if cmd.query_async::<()>(&mut con).await.is_err() {
+                break;
+            }
+            acknowledged = g;
+        }
+        acknowledged
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let acknowledged = tokio::time::timeout(WAIT, writer).await.unwrap().unwrap();
+    assert!(acknowledged > 0, "no MSET finished before the kill");
+
+    let (_child, port) = spawn_child(dir.path());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = (0..KEYS).map(|k| format!("gen:{k}")).collect();
+    let values: Vec<u64> = con.mget(&keys).await.unwrap();
+    assert!(
+        values.iter().all(|v| *v == values[0]),
+        "a torn MSET survived: {values:?}"
+    );
+    assert!(
+        values[0] >= acknowledged,
+        "acknowledged generation {acknowledged} lost: {}",
+        values[0]
+    );
+    assert_eq!(
+        redis::cmd("DBSIZE")
+            .query_async::<i64>(&mut con)
+            .await
+            .unwrap(),
+        KEYS as i64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_is_one_batch_that_sees_its_own_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = lsm_server(dir.path(), FsyncPolicy::Always).await;
+    let mut con = server.client().await;
+    let _: () = con.set("old", "1").await.unwrap();
+    type Replies = (
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        (u64, Vec<String>),
+        (String, i64),
+    );
+    let (get, incr, deleted, exists, size, scan, exec): Replies = redis::pipe()
+        .cmd("SET")
+        .arg("a")
+        .arg("1")
+        .ignore()
+        .cmd("GET")
+        .arg("a")
+        .cmd("INCRBY")
+        .arg("a")
+        .arg(41)
+        .cmd("DEL")
+        .arg("old")
+        .arg("a")
+        .arg("missing")
+        .cmd("MSET")
+        .arg("b")
+        .arg("2")
+        .arg("c")
+        .arg("3")
+        .ignore()
+        .cmd("EXISTS")
+        .arg("a")
+        .arg("b")
+        .arg("c")
+        .arg("old")
+        .cmd("DBSIZE")
+        .cmd("SCAN")
+        .arg(0)
+        .arg("COUNT")
+        .arg(100)
+        .cmd("MULTI")
+        .ignore()
+        .cmd("SET")
+        .arg("d")
+        .arg("4")
+        .ignore()
+        .cmd("INCR")
+        .arg("b")
+        .ignore()
+        .cmd("EXEC")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(
+        (get.as_str(), incr, deleted, exists, size),
+        ("1", 42, 2, 2, 2)
+    );
+    let mut scanned = scan.1;
+    scanned.sort();
+    assert_eq!(
+        (scan.0, scanned),
+        (0, vec!["b".to_string(), "c".to_string()])
+    );
+    assert_eq!(exec, ("OK".to_string(), 3));
+    // A command that fails halfway writes nothing (the second key is over
+    // the LSM's 64 KiB key limit).
+    let huge_key = "k".repeat((64 << 10) + 1);
+    let err = redis::cmd("MSET")
+        .arg("e")
+        .arg("5")
+        .arg(&huge_key)
+        .arg("6")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("key_size_bytes_max"), "{err}");
+    server.stop().await.unwrap();
+
+    let server = lsm_server(dir.path(), FsyncPolicy::Always).await;
+    let mut con = server.client().await;
+    let keys: Vec<Option<String>> = con
+        .mget(vec!["a", "b", "c", "d", "e", "old"])
+        .await
+        .unwrap();
+    let expected = [None, Some("3"), Some("3"), Some("4"), None, None];
+    assert_eq!(keys, expected.map(|v| v.map(String::from)).to_vec());
+    assert_eq!(
+        redis::cmd("DBSIZE")
+            .query_async::<i64>(&mut con)
+            .await
+            .unwrap(),
+        3
+    );
+}
+
 /// Not a test: the server process `every_acknowledged_write_survives_kill_9`
 /// starts and kills. Runs only when `KV_CHILD_DATA_DIR` is set.
 #[test]

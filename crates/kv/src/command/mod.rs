@@ -9,8 +9,13 @@
 //! it runs the handler and records metrics.
 //!
 //! Handlers reach data only through [`Ctx::ks`], which takes the keyspace
-//! lock on first use and holds it until the command ends, so each command is
-//! atomic; `EXEC` takes it once for the whole transaction. The layer knows
+//! lock on first use and holds it until the command ends (or uses the lock
+//! the connection holds for a whole pipelined batch, [`dispatch_locked`]), so
+//! each command is atomic; `EXEC` takes it once for the whole transaction.
+//! Every write command and `EXEC` also runs inside a keyspace write batch
+//! ([`run`]): its writes reach the engine as one atomic unit (one commit-log
+//! record on the LSM engine, so a crash keeps all of an `MSET` or none), and
+//! a command that fails halfway leaves nothing behind. The layer knows
 //! nothing about engines, which is what lets data types, scripting and the
 //! cluster be added on top later.
 
@@ -124,21 +129,39 @@ pub fn lookup(name: &[u8]) -> Option<usize> {
     index.get(&lower[..name.len()]).copied()
 }
 
+/// How a [`Ctx`] reaches the keyspace.
+enum Lock<'a> {
+    /// Locked on first use, unlocked when the command ends.
+    Lazy(Option<MutexGuard<'a, Keyspace>>),
+    /// Locked by the caller (the connection, for a pipelined batch).
+    Held(&'a mut Keyspace),
+}
+
 /// What a handler sees: server state, its client, and lazy keyspace access.
 pub struct Ctx<'a> {
     /// Server-wide state.
     pub shared: &'a Shared,
     /// This client's state.
     pub conn: &'a mut ConnState,
-    /// The keyspace lock, taken on first use.
-    guard: Option<MutexGuard<'a, Keyspace>>,
+    /// The keyspace lock (see [`Lock`]).
+    lock: Lock<'a>,
     /// The command's time (Redis freezes the clock per command, and per `EXEC`).
     pub now_ms: u64,
 }
 
 impl<'a> Ctx<'a> {
-    /// A context for one command (or one `EXEC`).
+    /// A context for one command (or one `EXEC`) that locks the keyspace
+    /// when it first needs it.
     pub fn new(shared: &'a Shared, conn: &'a mut ConnState) -> Self {
+        Self::with_lock(shared, conn, Lock::Lazy(None))
+    }
+
+    /// A context for one command run under a keyspace lock the caller holds.
+    pub fn locked(shared: &'a Shared, conn: &'a mut ConnState, ks: &'a mut Keyspace) -> Self {
+        Self::with_lock(shared, conn, Lock::Held(ks))
+    }
+
+    fn with_lock(shared: &'a Shared, conn: &'a mut ConnState, lock: Lock<'a>) -> Self {
         let now_ms = match conn.batch_now_ms {
             0 => crate::expiry::now_ms(),
             batch => batch,
@@ -146,14 +169,17 @@ impl<'a> Ctx<'a> {
         Ctx {
             shared,
             conn,
-            guard: None,
+            lock,
             now_ms,
         }
     }
 
     /// The keyspace, locked for the rest of this command.
     pub fn ks(&mut self) -> &mut Keyspace {
-        self.guard.get_or_insert_with(|| self.shared.db.lock())
+        match &mut self.lock {
+            Lock::Lazy(guard) => guard.get_or_insert_with(|| self.shared.db.lock()),
+            Lock::Held(ks) => ks,
+        }
     }
 
     /// Whether the client speaks RESP3.
@@ -216,37 +242,59 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 
 /// Runs one command for a client; returns the reply to send.
 pub fn dispatch(shared: &Shared, conn: &mut ConnState, args: Vec<Bytes>) -> Frame {
+    match admit(conn, args) {
+        Ok((index, args)) => run(&mut Ctx::new(shared, conn), index, &args),
+        Err(reply) => reply,
+    }
+}
+
+/// [`dispatch`] under a keyspace lock the caller holds (the connection holds
+/// it for a pipelined batch and commits the batch's writes at its end).
+pub fn dispatch_locked(
+    shared: &Shared,
+    conn: &mut ConnState,
+    ks: &mut Keyspace,
+    args: Vec<Bytes>,
+) -> Frame {
+    match admit(conn, args) {
+        Ok((index, args)) => run(&mut Ctx::locked(shared, conn, ks), index, &args),
+        Err(reply) => reply,
+    }
+}
+
+/// The checks every command passes before it runs, in Redis's order: its
+/// table index, or the reply that ends it here (an error, or `QUEUED`).
+fn admit(conn: &mut ConnState, args: Vec<Bytes>) -> Result<(usize, Vec<Bytes>), Frame> {
     debug_assert!(!args.is_empty(), "the parser never yields empty commands");
     let Some(index) = lookup(&args[0]) else {
         conn.flag_multi_error();
-        return unknown_command(&args);
+        return Err(unknown_command(&args));
     };
     let spec = &table()[index];
     if !spec.arity_ok(args.len()) {
         conn.flag_multi_error();
-        return wrong_arity(spec.name);
+        return Err(wrong_arity(spec.name));
     }
     if !conn.authenticated && !spec.has(NOAUTH) {
         conn.flag_multi_error();
-        return Frame::error("NOAUTH Authentication required.");
+        return Err(Frame::error("NOAUTH Authentication required."));
     }
     if conn.in_resp2_subscribed_context() && !spec.has(PUBSUB_OK) {
-        return Frame::error(format!(
+        return Err(Frame::error(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
-        ));
+        )));
     }
     if let Some(multi) = conn.multi.as_mut()
         && !spec.has(TX_CONTROL)
     {
         multi.queued.push((index, args));
-        return Frame::Simple("QUEUED");
+        return Err(Frame::Simple("QUEUED"));
     }
     conn.info
         .last_command
         .store(index, std::sync::atomic::Ordering::Relaxed);
-    let mut ctx = Ctx::new(shared, conn);
-    run(&mut ctx, index, &args)
+    Ok((index, args))
 }
 
 /// Runs a command that passed the checks (also used by `EXEC`).
@@ -258,7 +306,11 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
         return engine_error(err);
     }
     let started = Instant::now();
-    let reply = (spec.handler)(ctx, args);
+    let reply = if spec.has(WRITE) || spec.name == "exec" {
+        run_atomic(ctx, spec, args)
+    } else {
+        (spec.handler)(ctx, args)
+    };
     if spec.has(DENYOOM) {
         // Evict after the write too, so memory at rest never exceeds the
         // limit (before the write only guarantees "at most one write over").
@@ -271,6 +323,27 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
         metrics.errors.inc();
     }
     reply
+}
+
+/// Runs a write command (or `EXEC`) as one keyspace write batch: its writes
+/// are committed together, and undone if it fails halfway (an `MSET` whose
+/// 5th key the engine refuses leaves the first 4 unwritten: in Redis an
+/// `MSET` is all or nothing too). `EXEC`'s queued commands each get their
+/// own nested batch, so one failing command is undone alone and the rest of
+/// the transaction stands, as in Redis.
+fn run_atomic(ctx: &mut Ctx<'_>, spec: &Spec, args: &[Bytes]) -> Frame {
+    let ks = ctx.ks();
+    ks.begin_batch();
+    let savepoint = ks.savepoint();
+    let reply = (spec.handler)(ctx, args);
+    let ks = ctx.ks();
+    if reply.is_error() {
+        ks.rollback_to(savepoint);
+    }
+    match ks.commit_batch() {
+        Ok(()) => reply,
+        Err(err) => engine_error(err),
+    }
 }
 
 /// Shorthand: unwraps a `Result<Frame, Frame>` from `?`-style handler code.

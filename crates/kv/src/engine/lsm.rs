@@ -15,13 +15,30 @@
 //!   number naming the last key returned (kept in a bounded table); a key
 //!   present for the whole scan is returned exactly once.
 //!
+//! - **write batches** ([`stage`]): between `begin_batch` and `commit_batch`
+//!   writes collect in an overlay that reads consult first, and the commit
+//!   writes them as one `lsm::WriteBatch`. The connection opens one per
+//!   pipelined read batch, so `MSET`, `DEL k1 k2`, `EXEC` and a whole
+//!   pipeline are each one commit-log record: atomic across a crash, and
+//!   one `write(2)` (one fsync under `always`) instead of one per key.
+//!
+//! The exact count costs a read per write, and we keep it: `DBSIZE` must be
+//! exact, and the alternatives are worse. Keeping every key in RAM would
+//! make this a memory engine; counting lazily (at `DBSIZE`) would cost a full
+//! scan. The read is cheap where it matters: a key written earlier in the
+//! same batch is answered by the overlay, a recent key by the memtable, and
+//! a new key by the bloom filters (no disk read). What the LSM could add is
+//! a `contains` that does not copy the value out.
+//!
 //! Durability follows `--fsync`: `always` fsyncs the commit log before a
 //! write is acknowledged; `everysec` lets the LSM fsync in the background
 //! once a second; `no` leaves it to the OS. The keyspace lock is held across
-//! a write, so under `always` writes are serialised behind each fsync (the
-//! LSM's group commit cannot batch them): correct, and slow on purpose.
-//! `maxmemory` does not apply: the data lives on disk and the LSM bounds its
-//! own memory (memtables, block cache).
+//! a commit, so under `always` connections are serialised behind each fsync
+//! (the LSM's group commit cannot combine them), but one fsync covers a
+//! client's whole pipelined batch. `maxmemory` does not apply: the data lives
+//! on disk and the LSM bounds its own memory (memtables, block cache).
+
+mod stage;
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
@@ -29,6 +46,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+use self::stage::{Stage, Undo};
 use super::{Engine, EngineError, MemoryStats};
 use crate::config::{EvictionPolicy, FsyncPolicy};
 use crate::value::{Entry, Value};
@@ -48,6 +66,10 @@ struct TtlIndex {
 }
 
 impl TtlIndex {
+    fn get(&self, key: &[u8]) -> Option<u64> {
+        self.by_key.get(key).map(|(at, _)| *at)
+    }
+
     fn set(&mut self, key: &[u8], at: Option<u64>) {
         match (self.by_key.get_mut(key), at) {
             (Some(slot), Some(at)) => slot.0 = at,
@@ -82,6 +104,13 @@ pub struct LsmEngine {
     fsync: FsyncPolicy,
     /// Accepted by `CONFIG SET` and reported, not enforced (data is on disk).
     limit: MemoryStats,
+    /// The open write batch (see [`stage`]).
+    stage: Stage,
+    /// The LSM's size limits, checked when a write is staged so one oversized
+    /// value fails its own command, not the whole batch at commit.
+    key_size_bytes_max: usize,
+    /// See `key_size_bytes_max`.
+    value_size_bytes_max: usize,
 }
 
 impl LsmEngine {
@@ -96,6 +125,8 @@ impl LsmEngine {
             sync,
             ..lsm::Options::default()
         };
+        let (key_size_bytes_max, value_size_bytes_max) =
+            (options.key_size_bytes_max, options.value_size_bytes_max);
         let db = lsm::Db::open(dir, options).map_err(storage)?;
         let mut engine = LsmEngine {
             db,
@@ -106,6 +137,9 @@ impl LsmEngine {
             rng: crate::expiry::now_ms() | 1,
             fsync,
             limit: MemoryStats::default(),
+            stage: Stage::default(),
+            key_size_bytes_max,
+            value_size_bytes_max,
         };
         for item in engine.db.scan(..).map_err(storage)? {
             let item = item.map_err(storage)?;
@@ -122,8 +156,149 @@ impl LsmEngine {
         self.rng
     }
 
+    /// Whether `key` counts in `len`: staged state first, then the LSM (or
+    /// the TTL index, for a key the LSM already hides as expired).
     fn exists(&self, key: &[u8]) -> Result<bool, EngineError> {
+        if let Some(state) = self.stage.overlay.get(key) {
+            return Ok(state.is_some());
+        }
         Ok(self.db.get(key).map_err(storage)?.is_some() || self.ttl.by_key.contains_key(key))
+    }
+
+    /// The newest state of `key`: staged, else on disk. `None` means absent
+    /// (or hidden as expired by the LSM).
+    fn current(&self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
+        if let Some(state) = self.stage.overlay.get(key) {
+            return Ok(state.clone());
+        }
+        match self.db.get(key).map_err(storage)? {
+            Some(raw) => Entry::decode(Bytes::from(raw)).map(Some).map_err(storage),
+            None => Ok(None),
+        }
+    }
+
+    /// Stages a put (`Some`) or delete (`None`) of `key`, keeping the count
+    /// and the TTL index; outside a batch it is committed at once.
+    fn write(
+        &mut self,
+        key: Bytes,
+        entry: Option<Entry>,
+        existed: bool,
+    ) -> Result<(), EngineError> {
+        if let Some(entry) = &entry {
+            self.check_size(&key, entry)?;
+        }
+        self.stage.undo.push(Undo {
+            key: key.clone(),
+            overlay_before: self.stage.overlay.get(&key).cloned(),
+            ttl_before: self.ttl.get(&key),
+            len_before: self.len,
+        });
+        match &entry {
+            Some(entry) => {
+                self.len += usize::from(!existed);
+                self.ttl.set(&key, entry.expire_at_ms);
+            }
+            None => {
+                debug_assert!(existed, "only existing keys are deleted");
+                self.len -= usize::from(existed);
+                self.ttl.set(&key, None);
+            }
+        }
+        self.stage.overlay.insert(key, entry);
+        if self.stage.active {
+            Ok(())
+        } else {
+            self.commit_stage()
+        }
+    }
+
+    /// The LSM's limits, checked before staging (same wording as the LSM's).
+    fn check_size(&self, key: &[u8], entry: &Entry) -> Result<(), EngineError> {
+        // `Entry::encode`'s header: tag, flags and, with an expiry, 8 bytes.
+        let header_len = if entry.expire_at_ms.is_some() { 10 } else { 2 };
+        let value_len = entry.value.size_bytes() + header_len;
+        if key.len() > self.key_size_bytes_max {
+            return Err(EngineError::Storage(format!(
+                "invalid argument: key of {} bytes exceeds key_size_bytes_max ({})",
+                key.len(),
+                self.key_size_bytes_max
+            )));
+        }
+        if value_len > self.value_size_bytes_max {
+            return Err(EngineError::Storage(format!(
+                "invalid argument: value of {value_len} bytes exceeds value_size_bytes_max ({})",
+                self.value_size_bytes_max
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes everything staged as one LSM batch; on failure undoes it all.
+    fn commit_stage(&mut self) -> Result<(), EngineError> {
+        if self.stage.is_empty() {
+            return Ok(());
+        }
+        match self.db.write(&self.stage.to_write_batch()) {
+            Ok(()) => {
+                self.stage.clear();
+                Ok(())
+            }
+            Err(err) => {
+                self.rollback_batch(0);
+                Err(storage(err))
+            }
+        }
+    }
+
+    /// Appends up to `count` live keys after `start` (the LSM's, merged in
+    /// key order with the open batch's) and returns the last one if the
+    /// scan stopped at `count` (so there may be more).
+    fn scan_merged(
+        &self,
+        start: Option<&Bytes>,
+        count: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Result<Option<Bytes>, EngineError> {
+        let lower = start.map_or(Bound::Unbounded, |k| Bound::Excluded(k.as_ref()));
+        let mut disk = self.db.scan((lower, Bound::Unbounded)).map_err(storage)?;
+        let mut next_disk = || -> Result<Option<Bytes>, EngineError> {
+            let item = disk.next().transpose().map_err(storage)?;
+            Ok(item.map(|kv| Bytes::from(kv.key)))
+        };
+        let mut staged = self.stage.after(start);
+        let (mut from_disk, mut from_stage) = (next_disk()?, staged.next());
+        let mut taken = 0;
+        while taken < count {
+            let key = match (&from_disk, from_stage) {
+                (None, None) => return Ok(None),
+                (Some(disk_key), Some((key, state))) if key <= disk_key => {
+                    if key == disk_key {
+                        from_disk = next_disk()?;
+                    }
+                    from_stage = staged.next();
+                    match state {
+                        Some(_) => key.clone(),
+                        None => continue, // deleted in the open batch
+                    }
+                }
+                (None, Some((key, state))) => {
+                    from_stage = staged.next();
+                    match state {
+                        Some(_) => key.clone(),
+                        None => continue,
+                    }
+                }
+                (Some(disk_key), _) => {
+                    let key = disk_key.clone();
+                    from_disk = next_disk()?;
+                    key
+                }
+            };
+            out.push(key);
+            taken += 1;
+        }
+        Ok(out.last().cloned())
     }
 
     fn remember_cursor(&mut self, last: Bytes) -> u64 {
@@ -138,49 +313,40 @@ impl LsmEngine {
 
 impl Engine for LsmEngine {
     fn get(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
-        match self.db.get(key).map_err(storage)? {
-            Some(raw) => Entry::decode(Bytes::from(raw)).map(Some).map_err(storage),
+        match self.current(key)? {
+            Some(entry) => Ok(Some(entry)),
             // The LSM hides a key the moment its TTL passes. Report it as
             // expired (deadline 0) so the keyspace deletes it, counts the
             // expiry and keeps our count exact.
-            None if self.ttl.by_key.contains_key(key) => Ok(Some(Entry {
-                value: Value::String(Bytes::new()),
-                expire_at_ms: Some(0),
-            })),
+            None if !self.stage.overlay.contains_key(key) && self.ttl.by_key.contains_key(key) => {
+                Ok(Some(Entry {
+                    value: Value::String(Bytes::new()),
+                    expire_at_ms: Some(0),
+                }))
+            }
             None => Ok(None),
         }
     }
 
     fn put(&mut self, key: Bytes, entry: Entry) -> Result<(), EngineError> {
         let existed = self.exists(&key)?;
-        let encoded = entry.encode();
-        match entry.expire_at_ms {
-            Some(at) => self.db.put_with_expiry(&key, &encoded, at),
-            None => self.db.put(&key, &encoded),
-        }
-        .map_err(storage)?;
-        self.len += usize::from(!existed);
-        self.ttl.set(&key, entry.expire_at_ms);
-        Ok(())
+        self.write(key, Some(entry), existed)
     }
 
     fn remove(&mut self, key: &[u8]) -> Result<bool, EngineError> {
         if !self.exists(key)? {
             return Ok(false);
         }
-        self.db.delete(key).map_err(storage)?;
-        self.len -= 1;
-        self.ttl.set(key, None);
+        self.write(Bytes::copy_from_slice(key), None, true)?;
         Ok(true)
     }
 
     fn set_expiry(&mut self, key: &[u8], expire_at_ms: Option<u64>) -> Result<bool, EngineError> {
-        let Some(raw) = self.db.get(key).map_err(storage)? else {
+        let Some(mut entry) = self.current(key)? else {
             return Ok(false);
         };
-        let mut entry = Entry::decode(Bytes::from(raw)).map_err(storage)?;
         entry.expire_at_ms = expire_at_ms;
-        self.put(Bytes::copy_from_slice(key), entry)?;
+        self.write(Bytes::copy_from_slice(key), Some(entry), true)?;
         Ok(true)
     }
 
@@ -208,21 +374,10 @@ impl Engine for LsmEngine {
                 .map(|(_, key)| key.clone());
             Some(found.ok_or(EngineError::Unsupported("invalid cursor"))?)
         };
-        let lower = start.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        let mut last = None;
-        for item in self
-            .db
-            .scan((lower, Bound::Unbounded))
-            .map_err(storage)?
-            .take(count)
-        {
-            let key = Bytes::from(item.map_err(storage)?.key);
-            last = Some(key.clone());
-            out.push(key);
-        }
+        let last = self.scan_merged(start.as_ref(), count, out)?;
         match last {
-            Some(last) if out.len() >= count => Ok(self.remember_cursor(last)),
-            _ => Ok(0),
+            Some(last) => Ok(self.remember_cursor(last)),
+            None => Ok(0),
         }
     }
 
@@ -242,9 +397,13 @@ impl Engine for LsmEngine {
             Some(item) => Some(item),
             None => self.db.scan(..).map_err(storage)?.next(),
         };
-        item.transpose()
-            .map(|kv| kv.map(|kv| Bytes::from(kv.key)))
-            .map_err(storage)
+        match item.transpose().map_err(storage)? {
+            // A key deleted in the open batch is skipped by the keyspace's
+            // retry (its lookup finds it absent).
+            Some(kv) => Ok(Some(Bytes::from(kv.key))),
+            // Everything may still be staged (a new store in mid-batch).
+            None => Ok(self.stage.first_live()),
+        }
     }
 
     fn sample_volatile(
@@ -262,6 +421,9 @@ impl Engine for LsmEngine {
     }
 
     fn clear(&mut self) -> Result<(), EngineError> {
+        // Staged writes would be deleted by the clear: never writing them is
+        // the same outcome (and no reply was sent for them yet).
+        self.stage.clear();
         let mut batch = lsm::WriteBatch::new();
         for item in self.db.scan(..).map_err(storage)? {
             batch.delete(&item.map_err(storage)?.key);
@@ -299,7 +461,34 @@ impl Engine for LsmEngine {
     fn sync(&mut self) -> Result<(), EngineError> {
         // Writes the memtable out: everything acknowledged is on disk and the
         // next start has no log to replay.
+        self.commit_stage()?;
         self.db.flush().map_err(storage)
+    }
+
+    fn begin_batch(&mut self) {
+        debug_assert!(self.stage.is_empty(), "a batch is open already");
+        self.stage.active = true;
+    }
+
+    fn batch_len(&self) -> usize {
+        self.stage.undo.len()
+    }
+
+    fn rollback_batch(&mut self, len: usize) {
+        while self.stage.undo.len() > len {
+            let undo = self.stage.undo.pop().expect("longer than len");
+            match undo.overlay_before {
+                Some(state) => self.stage.overlay.insert(undo.key.clone(), state),
+                None => self.stage.overlay.remove(&undo.key),
+            };
+            self.ttl.set(&undo.key, undo.ttl_before);
+            self.len = undo.len_before;
+        }
+    }
+
+    fn commit_batch(&mut self) -> Result<(), EngineError> {
+        self.stage.active = false;
+        self.commit_stage()
     }
 
     fn persistence_info(&self) -> Vec<(&'static str, String)> {
@@ -313,3 +502,6 @@ impl Engine for LsmEngine {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -124,6 +124,28 @@ pub trait Engine: Send {
     /// Makes every acknowledged write durable (the `everysec` tick and shutdown).
     fn sync(&mut self) -> Result<(), EngineError>;
 
+    /// Starts collecting writes into one atomic unit, written by
+    /// [`Engine::commit_batch`]. Reads see collected writes at once. An engine
+    /// without a commit log (memory) applies writes directly and ignores it.
+    fn begin_batch(&mut self) {}
+
+    /// Writes collected since [`Engine::begin_batch`] and not yet committed: a
+    /// savepoint for [`Engine::rollback_batch`].
+    fn batch_len(&self) -> usize {
+        0
+    }
+
+    /// Undoes the collected writes after the first `len` (a failed command's
+    /// partial writes). Writes already committed stay.
+    fn rollback_batch(&mut self, _len: usize) {}
+
+    /// Writes the collected writes as one atomic unit (one commit-log record,
+    /// one fsync under `always`) and stops collecting. On error none of them
+    /// is applied: the engine is as it was at [`Engine::begin_batch`].
+    fn commit_batch(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// Lines for `INFO persistence`.
     fn persistence_info(&self) -> Vec<(&'static str, String)>;
 }
