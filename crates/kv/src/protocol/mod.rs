@@ -87,6 +87,44 @@ mod tests {
         );
     }
 
+    /// Fuzzer find (`parse`): a CR or LF where `$` belongs went into the
+    /// error line verbatim, so the reply broke mid-line. Redis 7 answers
+    /// `-ERR Protocol error: expected '$', got ' '` here.
+    #[test]
+    fn expected_bulk_error_stays_one_line() {
+        for input in [&b"*1\r\n\r\n"[..], b"*2\r\n$1\r\nk\r\n\nx"] {
+            let err = parse_all(input, ParseLimits::default()).unwrap_err();
+            assert_eq!(err, ProtocolError::ExpectedBulk(' '), "{input:?}");
+            assert_eq!(err.to_string(), "Protocol error: expected '$', got ' '");
+        }
+    }
+
+    /// Fuzzer finds (`inline_args`, against a port of `sdssplitargs`), each
+    /// checked against Redis 7: quotes open mid-argument, a `\` before a
+    /// non-hex `x` is dropped, vertical tab and form feed separate arguments
+    /// but do not end an unquoted one.
+    #[test]
+    fn inline_splitting_matches_sdssplitargs() {
+        let cases: &[(&[u8], &[&[u8]])] = &[
+            (b"set a\"b c\" d", &[b"set", b"ab c", b"d"]),
+            (b"x'y z'", &[b"xy z"]),
+            (b"echo \"\\xZZ\" \"\\x4\"", &[b"echo", b"xZZ", b"x4"]),
+            (b"echo a\x0cb", &[b"echo", b"a\x0cb"]),
+            (b"\x0becho x\x0b", &[b"echo", b"x\x0b"]),
+            (b"echo \"a\"\x0bb", &[b"echo", b"a", b"b"]),
+            (b"echo \"a\\", &[]),
+        ];
+        for (line, want) in cases {
+            let got = parse::split_inline(line);
+            if want.is_empty() {
+                assert_eq!(got, Err(ProtocolError::UnbalancedQuotes), "{line:?}");
+                continue;
+            }
+            let want: Vec<Bytes> = want.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+            assert_eq!(got.as_ref(), Ok(&want), "{line:?}");
+        }
+    }
+
     #[test]
     fn unauthenticated_clients_get_tighter_limits() {
         let mut parser = RequestParser::new(ParseLimits::default());

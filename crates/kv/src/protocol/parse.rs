@@ -169,7 +169,7 @@ impl RequestParser {
                 return Ok(Parsed::Incomplete);
             }
             if buf[progress.pos] != b'$' {
-                return Err(ProtocolError::ExpectedBulk(char::from(buf[progress.pos])));
+                return Err(ProtocolError::ExpectedBulk(error_char(buf[progress.pos])));
             }
             let Some((len, start)) =
                 length_line(buf, progress.pos, ProtocolError::BulkCountTooBig)?
@@ -265,13 +265,18 @@ fn inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
 }
 
 /// Splits an inline line into arguments with Redis's `sdssplitargs` rules:
-/// whitespace separates, `"..."` understands `\n \r \t \b \a \\ \" \xHH`,
-/// `'...'` only `\'`, and a closing quote must be followed by a space.
+/// C `isspace` separates arguments, but only space, tab, CR and LF end an
+/// unquoted one; a quote starts a quoted part even mid-argument
+/// (`a"b c"` is `ab c`); `"..."` understands `\n \r \t \b \a \xHH` and
+/// `\` before any other byte (`"\xZZ"` is `xZZ`), `'...'` only `\'`; a
+/// closing quote must be followed by whitespace or the end of the line.
+/// Unlike Redis, which reads the line as a C string, NUL is an ordinary byte.
+/// The fuzz target `inline_args` checks this against a port of the C code.
 pub fn split_inline(mut text: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
     let mut args = Vec::new();
     loop {
         while let Some((first, rest)) = text.split_first() {
-            if !first.is_ascii_whitespace() {
+            if !is_c_space(*first) {
                 break;
             }
             text = rest;
@@ -285,16 +290,17 @@ pub fn split_inline(mut text: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
     }
 }
 
+/// C's `isspace` in the C locale, which `sdssplitargs` skips between
+/// arguments and requires after a closing quote (Rust's
+/// `is_ascii_whitespace` lacks the vertical tab).
+fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
 fn one_inline_arg(text: &[u8]) -> Result<(Vec<u8>, &[u8]), ProtocolError> {
     let mut arg = Vec::new();
+    let mut quote = None;
     let mut i = 0;
-    let quote = match text[0] {
-        q @ (b'"' | b'\'') => {
-            i = 1;
-            Some(q)
-        }
-        _ => None,
-    };
     loop {
         let Some(&c) = text.get(i) else {
             return match quote {
@@ -303,42 +309,65 @@ fn one_inline_arg(text: &[u8]) -> Result<(Vec<u8>, &[u8]), ProtocolError> {
             };
         };
         match quote {
-            None if c.is_ascii_whitespace() => return Ok((arg, &text[i..])),
-            None => arg.push(c),
+            None => match c {
+                b' ' | b'\t' | b'\r' | b'\n' => return Ok((arg, &text[i..])),
+                b'"' | b'\'' => quote = Some(c),
+                _ => arg.push(c),
+            },
             Some(q) if c == q => {
                 // The closing quote must end the argument.
-                if text.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
+                if text.get(i + 1).is_some_and(|&n| !is_c_space(n)) {
                     return Err(ProtocolError::UnbalancedQuotes);
                 }
                 return Ok((arg, &text[i + 1..]));
             }
-            Some(b'"') if c == b'\\' && i + 3 < text.len() && text[i + 1] == b'x' => {
-                match (hex(text[i + 2]), hex(text[i + 3])) {
-                    (Some(h), Some(l)) => {
-                        arg.push(h * 16 + l);
-                        i += 3;
-                    }
-                    _ => arg.push(c),
-                }
-            }
-            Some(b'"') if c == b'\\' && i + 1 < text.len() => {
-                i += 1;
-                arg.push(match text[i] {
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    b't' => b'\t',
-                    b'b' => 0x08,
-                    b'a' => 0x07,
-                    other => other,
-                });
-            }
-            Some(b'\'') if c == b'\\' && text.get(i + 1) == Some(&b'\'') => {
+            Some(b'"') if c == b'\\' => i += double_quoted_escape(&text[i..], &mut arg),
+            Some(_) if c == b'\\' && text.get(i + 1) == Some(&b'\'') => {
                 i += 1;
                 arg.push(b'\'');
             }
             Some(_) => arg.push(c),
         }
         i += 1;
+    }
+}
+
+/// Decodes the escape starting at the backslash `text[0]` inside double
+/// quotes into `arg`; returns how many bytes after the backslash it used.
+fn double_quoted_escape(text: &[u8], arg: &mut Vec<u8>) -> usize {
+    debug_assert_eq!(text[0], b'\\');
+    let digit = |i: usize| text.get(i).and_then(|&c| hex(c));
+    match (text.get(1), digit(2), digit(3)) {
+        (Some(b'x'), Some(high), Some(low)) => {
+            arg.push(high * 16 + low);
+            3
+        }
+        (Some(&escaped), _, _) => {
+            arg.push(match escaped {
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'b' => 0x08,
+                b'a' => 0x07,
+                other => other,
+            });
+            1
+        }
+        // A trailing backslash is literal; the missing quote errors next.
+        (None, _, _) => {
+            arg.push(b'\\');
+            0
+        }
+    }
+}
+
+/// A client's byte as shown in an error reply. CR or LF would end the reply
+/// line early and desynchronise the client, so they become spaces, as
+/// Redis's `addReplyErrorFormat` does (found by the fuzz target).
+fn error_char(byte: u8) -> char {
+    match byte {
+        b'\r' | b'\n' => ' ',
+        other => char::from(other),
     }
 }
 
