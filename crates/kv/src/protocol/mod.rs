@@ -125,6 +125,42 @@ mod tests {
         }
     }
 
+    /// Fuzzer find (`parse`, a timeout): a line arriving one byte per read
+    /// was searched from its start on every read, so one 64 KiB line cost
+    /// ~2^31 comparisons. Counted, not timed: each byte is searched once.
+    #[test]
+    fn slow_lines_are_searched_once() {
+        let long = parse::INLINE_LEN_MAX - 16;
+        let mut inline = vec![b'a'; long];
+        inline.extend_from_slice(b" b\r\n");
+        let mut count = b"*".to_vec();
+        count.extend(std::iter::repeat_n(b'1', long));
+        count.extend_from_slice(b"\r\n");
+        let mut bulk = b"*1\r\n$".to_vec();
+        bulk.extend(std::iter::repeat_n(b'2', long));
+        bulk.extend_from_slice(b"\r\n");
+        for (stream, last) in [
+            (inline, Ok(Some(2))),
+            (count, Err(ProtocolError::InvalidMultibulkLength)),
+            (bulk, Err(ProtocolError::InvalidBulkLength)),
+        ] {
+            parse::BYTES_SEARCHED.with(|n| n.set(0));
+            let mut parser = RequestParser::new(ParseLimits::default());
+            let mut buf = BytesMut::new();
+            for (i, &byte) in stream.iter().enumerate() {
+                buf.extend_from_slice(&[byte]);
+                let got = parser.next_command(&mut buf, true);
+                if i + 1 < stream.len() {
+                    assert_eq!(got, Ok(None), "byte {i}");
+                } else {
+                    assert_eq!(got.map(|c| c.map(|args| args.len())), last);
+                }
+            }
+            let searched = parse::BYTES_SEARCHED.with(|n| n.get());
+            assert!(searched <= 2 * stream.len(), "{searched} bytes searched");
+        }
+    }
+
     #[test]
     fn unauthenticated_clients_get_tighter_limits() {
         let mut parser = RequestParser::new(ParseLimits::default());

@@ -87,6 +87,11 @@ struct Progress {
     pos: usize,
     /// Byte ranges of the arguments parsed so far.
     ranges: Vec<(usize, usize)>,
+    /// How many bytes of the line being read (inline, `*N` or `$N`) were
+    /// already searched for its end. Without it a line arriving one byte
+    /// per read is searched from its start every time: quadratic, 2^31
+    /// comparisons for one 64 KiB line (found by the fuzz target).
+    scanned: usize,
 }
 
 /// A resumable parser for one connection's request stream.
@@ -121,7 +126,7 @@ impl RequestParser {
             let parsed = if buf[0] == b'*' {
                 self.multibulk(buf, authenticated)?
             } else {
-                inline(buf)?
+                inline(buf, &mut self.progress.scanned)?
             };
             match parsed {
                 Parsed::Incomplete => return Ok(None),
@@ -140,7 +145,8 @@ impl RequestParser {
         let remaining = match progress.remaining {
             Some(n) => n,
             None => {
-                let Some((count, next)) = length_line(buf, 0, ProtocolError::MultibulkCountTooBig)?
+                let too_big = ProtocolError::MultibulkCountTooBig;
+                let Some((count, next)) = length_line(buf, 0, &mut progress.scanned, too_big)?
                 else {
                     return Ok(Parsed::Incomplete);
                 };
@@ -171,8 +177,9 @@ impl RequestParser {
             if buf[progress.pos] != b'$' {
                 return Err(ProtocolError::ExpectedBulk(error_char(buf[progress.pos])));
             }
+            let too_big = ProtocolError::BulkCountTooBig;
             let Some((len, start)) =
-                length_line(buf, progress.pos, ProtocolError::BulkCountTooBig)?
+                length_line(buf, progress.pos, &mut progress.scanned, too_big)?
             else {
                 return Ok(Parsed::Incomplete);
             };
@@ -203,6 +210,10 @@ impl RequestParser {
             .iter()
             .map(|&(start, end)| frozen.slice(start..end))
             .collect();
+        debug_assert_eq!(
+            progress.scanned, 0,
+            "every line of the command was consumed"
+        );
         progress.remaining = None;
         progress.pos = 0;
         progress.ranges.clear();
@@ -220,6 +231,37 @@ enum Parsed {
     Command(Vec<Bytes>),
 }
 
+/// Where the end of a line is, as far as the buffer tells.
+enum LineEnd {
+    /// The terminator is at this offset from the line's start.
+    Found(usize),
+    /// Not yet arrived, and the line may still end within the limit.
+    Pending,
+    /// Over [`INLINE_LEN_MAX`] bytes without a terminator.
+    TooLong,
+}
+
+/// Searches the line starting at `at` for `needle`, skipping the `*scanned`
+/// bytes earlier reads already searched, so every byte of a slowly arriving
+/// line is searched once. The caller resets `*scanned` when the line is
+/// consumed.
+fn find_line_end(buf: &[u8], at: usize, needle: u8, scanned: &mut usize) -> LineEnd {
+    debug_assert!(at < buf.len(), "a line starts inside the buffer");
+    let end = buf.len().min(at + INLINE_LEN_MAX + 1);
+    let from = (at + *scanned).min(end);
+    match memchr(needle, &buf[from..end]) {
+        Some(i) => {
+            *scanned = from + i - at;
+            LineEnd::Found(from + i - at)
+        }
+        None if end - at > INLINE_LEN_MAX => LineEnd::TooLong,
+        None => {
+            *scanned = end - at;
+            LineEnd::Pending
+        }
+    }
+}
+
 /// Reads a `*N` / `$N` line starting at `at`: `Ok(None)` if it has not fully
 /// arrived, else the parsed number (`None` if not a strict integer) and the
 /// offset just past the line's CRLF.
@@ -227,30 +269,31 @@ enum Parsed {
 fn length_line(
     buf: &[u8],
     at: usize,
+    scanned: &mut usize,
     too_big: ProtocolError,
 ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
-    let window = &buf[at..buf.len().min(at + INLINE_LEN_MAX + 1)];
-    let Some(cr) = memchr(b'\r', window) else {
-        if window.len() > INLINE_LEN_MAX {
-            return Err(too_big);
-        }
-        return Ok(None);
+    let cr = match find_line_end(buf, at, b'\r', scanned) {
+        LineEnd::Found(cr) => cr,
+        LineEnd::Pending => return Ok(None),
+        LineEnd::TooLong => return Err(too_big),
     };
     if at + cr + 1 >= buf.len() {
         return Ok(None); // the LF has not arrived yet
     }
-    let number = parse_i64_strict(&window[1..cr]);
+    // The line is done; a payload still to come re-reads only this short
+    // (at most 21-digit, else invalid) line.
+    *scanned = 0;
+    let number = parse_i64_strict(&buf[at + 1..at + cr]);
     Ok(Some((number, at + cr + 2)))
 }
 
-fn inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
-    let window = &buf[..buf.len().min(INLINE_LEN_MAX + 1)];
-    let Some(lf) = memchr(b'\n', window) else {
-        if window.len() > INLINE_LEN_MAX {
-            return Err(ProtocolError::InlineTooBig);
-        }
-        return Ok(Parsed::Incomplete);
+fn inline(buf: &mut BytesMut, scanned: &mut usize) -> Result<Parsed, ProtocolError> {
+    let lf = match find_line_end(buf, 0, b'\n', scanned) {
+        LineEnd::Found(lf) => lf,
+        LineEnd::Pending => return Ok(Parsed::Incomplete),
+        LineEnd::TooLong => return Err(ProtocolError::InlineTooBig),
     };
+    *scanned = 0;
     let line = buf.split_to(lf + 1);
     let mut text = &line[..lf];
     if text.last() == Some(&b'\r') {
@@ -375,7 +418,16 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
+/// Bytes handed to [`memchr`] on this thread, for the test that line
+/// scanning stays linear.
+#[cfg(test)]
+thread_local! {
+    pub(crate) static BYTES_SEARCHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    #[cfg(test)]
+    BYTES_SEARCHED.with(|n| n.set(n.get() + haystack.len()));
     haystack.iter().position(|&b| b == needle)
 }
 
