@@ -418,10 +418,10 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Bytes handed to [`memchr`] on this thread, for the test that line
-/// scanning stays linear.
 #[cfg(test)]
 thread_local! {
+    /// Bytes handed to [`memchr`] on this thread, for the test that line
+    /// scanning stays linear.
     pub(crate) static BYTES_SEARCHED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
