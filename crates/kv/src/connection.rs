@@ -268,6 +268,7 @@ fn execute_batch(
     output: &mut BytesMut,
 ) -> Step {
     let mut ks = shared.db.lock();
+    ks.recover_abandoned_batch();
     ks.begin_batch();
     // The output offset of the first reply whose command staged a write,
     // and how many replies start there: what a failed commit takes back.

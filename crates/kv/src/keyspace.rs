@@ -112,6 +112,25 @@ impl Keyspace {
         }
     }
 
+    /// Called right after taking the lock at the top level (a connection's
+    /// batch, a command's lazy lock): a batch still open here was left by a
+    /// holder that panicked mid-command. None of its writes was acknowledged
+    /// (replies go out only after the commit), so it is undone, never
+    /// committed by the next holder.
+    pub fn recover_abandoned_batch(&mut self) {
+        if self.batch_depth == 0 {
+            return;
+        }
+        tracing::error!(
+            staged = self.engine.batch_len(),
+            "undoing a write batch left open by a panicked command"
+        );
+        self.engine.rollback_batch(0);
+        let committed = self.engine.commit_batch();
+        debug_assert!(committed.is_ok(), "an empty batch commits");
+        self.batch_depth = 0;
+    }
+
     /// Writes staged in the open batch: a savepoint for [`Keyspace::rollback_to`].
     /// Always 0 on an engine that applies writes directly.
     pub fn savepoint(&self) -> usize {
@@ -302,16 +321,29 @@ impl Keyspace {
         count: usize,
         now_ms: u64,
     ) -> Result<(usize, usize), EngineError> {
+        self.recover_abandoned_batch();
         let mut sample = Vec::with_capacity(count);
         self.engine.sample_volatile(count, &mut sample)?;
+        // The probe's deletions are one write batch (one log record), not
+        // one per key.
+        self.begin_batch();
         let mut expired = 0;
+        let mut result = Ok(());
         for (key, at_ms) in &sample {
+            if *at_ms > now_ms {
+                continue;
+            }
             // A sample may repeat a key: count each deletion once.
-            if *at_ms <= now_ms && self.expire(key)? {
-                expired += 1;
+            match self.expire(key) {
+                Ok(removed) => expired += usize::from(removed),
+                Err(err) => {
+                    result = Err(err);
+                    break;
+                }
             }
         }
-        Ok((sample.len(), expired))
+        self.commit_batch()?;
+        result.map(|()| (sample.len(), expired))
     }
 
     /// Starts watching `key` for the client owning `set`.

@@ -177,7 +177,11 @@ impl<'a> Ctx<'a> {
     /// The keyspace, locked for the rest of this command.
     pub fn ks(&mut self) -> &mut Keyspace {
         match &mut self.lock {
-            Lock::Lazy(guard) => guard.get_or_insert_with(|| self.shared.db.lock()),
+            Lock::Lazy(guard) => guard.get_or_insert_with(|| {
+                let mut ks = self.shared.db.lock();
+                ks.recover_abandoned_batch();
+                ks
+            }),
             Lock::Held(ks) => ks,
         }
     }
