@@ -55,6 +55,10 @@ struct UpConfig {
     /// The key-value server's settings (`[kv]`); its data directory is
     /// always `{data_dir}/kv`.
     kv: kv::Config,
+    /// The gateway's settings (`[gateway]`). With no routes configured it
+    /// fronts the HTTP systems of this process: `/api/v1/ids` to the ID
+    /// service, everything else to the shortener.
+    gateway: gateway::Config,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +87,7 @@ impl Default for UpConfig {
             },
             id: idgen::http::ServerConfig::default(),
             kv: kv::Config::default(),
+            gateway: gateway::Config::default(),
         }
     }
 }
@@ -143,8 +148,9 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     supervisor.add(console::info(&console_addr), move |ctx| {
         console::serve(console_listener, console, ctx)
     });
-    add_shortener(&mut supervisor, &config).await?;
-    add_id(&mut supervisor, &config).await?;
+    let shortener = add_shortener(&mut supervisor, &config).await?;
+    let id = add_id(&mut supervisor, &config).await?;
+    add_gateway(&mut supervisor, &config, shortener, id).await?;
     add_kv(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
     print_table(&supervisor.directory().list(), admin_addr, &config);
@@ -155,31 +161,36 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn add_shortener(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<()> {
+async fn add_shortener(
+    supervisor: &mut Supervisor,
+    config: &UpConfig,
+) -> anyhow::Result<SocketAddr> {
     let mut settings = config.shortener.clone();
     settings.data_dir = config.data_dir.join("shortener");
     let listener = service::net::bind(settings.bind, "the shortener").await?;
-    let info = super::shortener::info(&listener.local_addr()?.to_string());
+    let addr = listener.local_addr()?;
+    let info = super::shortener::info(&addr.to_string());
     let shortener = shortener::Shortener::open(settings).await?;
     shortener.register_metrics(supervisor.registry().sub_registry_with_prefix("shortener"));
     supervisor.add(info, move |ctx| shortener.serve(listener, ctx));
-    Ok(())
+    Ok(addr)
 }
 
-async fn add_id(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<()> {
+async fn add_id(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<SocketAddr> {
     let bind: SocketAddr = config
         .id
         .bind
         .parse()
         .with_context(|| format!("id.bind {:?} is not HOST:PORT", config.id.bind))?;
     let listener = service::net::bind(bind, "the ID service").await?;
-    let info = idgen::system::info(&listener.local_addr()?.to_string());
+    let addr = listener.local_addr()?;
+    let info = idgen::system::info(&addr.to_string());
     let metrics = idgen::system::Metrics::register(supervisor.registry());
     let settings = config.id.clone();
     supervisor.add(info, move |ctx| {
         idgen::system::run(listener, settings, metrics, ctx)
     });
-    Ok(())
+    Ok(addr)
 }
 
 async fn add_kv(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<()> {
@@ -199,6 +210,51 @@ async fn add_kv(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
             .map_err(anyhow::Error::from)
     });
     Ok(())
+}
+
+/// The gateway in front of this process's HTTP systems (chapter 1's load
+/// balancer, chapter 4's rate limiter), unless `[gateway]` sets its own routes.
+async fn add_gateway(
+    supervisor: &mut Supervisor,
+    config: &UpConfig,
+    shortener: SocketAddr,
+    id: SocketAddr,
+) -> anyhow::Result<()> {
+    let mut settings = config.gateway.clone();
+    // The admin endpoint already serves every metric of the process.
+    settings.metrics_path = String::new();
+    if settings.routes.is_empty() && settings.pools.is_empty() {
+        front_local_systems(&mut settings, shortener, id);
+    }
+    let listener = service::net::bind(settings.bind, "the gateway").await?;
+    let info = gateway::info(&listener.local_addr()?.to_string());
+    let gateway = gateway::Gateway::new(
+        settings,
+        supervisor.registry().sub_registry_with_prefix("gateway"),
+    )?;
+    supervisor.add(info, move |ctx| gateway.serve(listener, ctx));
+    Ok(())
+}
+
+fn front_local_systems(settings: &mut gateway::Config, shortener: SocketAddr, id: SocketAddr) {
+    let pool = |upstream: SocketAddr, health_path: &str| gateway::config::Pool {
+        upstreams: vec![upstream.to_string()],
+        health: gateway::config::HealthCheck {
+            path: health_path.into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    settings.pools.insert("id".into(), pool(id, "/api/v1/ids"));
+    settings
+        .pools
+        .insert("shortener".into(), pool(shortener, "/"));
+    let route = |prefix: &str, pool: &str| gateway::config::Route {
+        prefix: prefix.into(),
+        pool: pool.into(),
+        strip_prefix: false,
+    };
+    settings.routes = vec![route("/api/v1/ids", "id"), route("/", "shortener")];
 }
 
 fn print_table(systems: &[(SystemInfo, service::Status)], admin: SocketAddr, config: &UpConfig) {
