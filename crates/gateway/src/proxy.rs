@@ -277,7 +277,7 @@ impl Forwarder<'_> {
             }
             Ok(Err(err)) => {
                 let connect = err.is_connect();
-                tracing::warn!(pool = %pool.name, upstream = %upstream.authority, "upstream request failed: {err:#}");
+                tracing::warn!(pool = %pool.name, upstream = %upstream.authority, "upstream request failed: {}", error_chain(&err));
                 let message = if connect {
                     "cannot connect to the upstream server"
                 } else {
@@ -350,4 +350,17 @@ impl http_body::Body for Guarded {
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
     }
+}
+
+/// `err` and its causes on one line ("client error (Connect): tcp connect
+/// error: Connection refused"): the legacy client's own message hides why.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
