@@ -128,6 +128,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.drain_timeout_ms.map(|ms| ms as i64),
         );
     let mut config: UpConfig = service::config::load(&sources)?;
+    // Files named in the config (the gateway's rules) are relative to it.
+    if let Some(dir) = args.config.as_deref().and_then(std::path::Path::parent) {
+        config.gateway.resolve_paths(dir);
+    }
     if args.ephemeral_ports {
         config.use_ephemeral_ports();
     }
