@@ -45,6 +45,10 @@ pub struct Config {
     /// Shorten requests admitted per client IP per minute (0: no limit). The
     /// chapter's wrap-up names a flood of shorten requests as the main abuse.
     pub shorten_per_minute: u32,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` names the real client for the
+    /// rate limit, e.g. the gateway in front of us. Empty: the peer address
+    /// is the client, whatever the header says.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -64,6 +68,7 @@ impl Default for Config {
             datacenter: 0,
             machine: 0,
             shorten_per_minute: 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -180,10 +180,16 @@ impl Shortener {
             recorder: self.recorder.clone(),
         };
         let layer = match &self.limiter {
-            Some(limiter) => Some(ratelimit::RateLimitLayer::new(
-                limiter.clone(),
-                &Default::default(),
-            )?),
+            Some(limiter) => {
+                let layer_config = ratelimit::LayerConfig {
+                    trusted_proxies: self.app.config().trusted_proxies.clone(),
+                    ..Default::default()
+                };
+                Some(ratelimit::RateLimitLayer::new(
+                    limiter.clone(),
+                    &layer_config,
+                )?)
+            }
             None => None,
         };
         Ok(http::router(state, layer))

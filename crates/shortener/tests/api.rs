@@ -431,3 +431,49 @@ async fn curl_style_body_without_json_content_type_works() {
     assert!(body["code"].as_str().is_some_and(|code| !code.is_empty()));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn forwarded_clients_get_their_own_limit_only_behind_a_trusted_proxy() {
+    async fn statuses(base: &str, client_ip: &str) -> Vec<u16> {
+        let mut out = Vec::new();
+        for n in 0..3 {
+            let response = client()
+                .post(format!("{base}/api/v1/data/shorten"))
+                .header("x-forwarded-for", client_ip)
+                .json(&json!({"longUrl": format!("https://f.com/{client_ip}/{n}")}))
+                .send()
+                .await
+                .unwrap();
+            out.push(response.status().as_u16());
+        }
+        out
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = Config {
+        shorten_per_minute: 2,
+        trusted_proxies: vec!["127.0.0.1/32".into()],
+        ..config(&dir)
+    };
+    let server = Server::start(trusted).await;
+    assert_eq!(statuses(&server.base, "203.0.113.1").await, [201, 201, 429]);
+    assert_eq!(
+        statuses(&server.base, "203.0.113.2").await,
+        [201, 201, 429],
+        "own bucket"
+    );
+    server.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let untrusted = Config {
+        shorten_per_minute: 2,
+        ..config(&dir)
+    };
+    let server = Server::start(untrusted).await;
+    assert_eq!(statuses(&server.base, "203.0.113.1").await, [201, 201, 429]);
+    assert_eq!(
+        statuses(&server.base, "203.0.113.2").await,
+        [429, 429, 429],
+        "a spoofed header buys nothing"
+    );
+    server.stop().await;
+}

@@ -171,6 +171,11 @@ async fn add_shortener(
 ) -> anyhow::Result<SocketAddr> {
     let mut settings = config.shortener.clone();
     settings.data_dir = config.data_dir.join("shortener");
+    // The gateway fronts the shortener on loopback: believe its
+    // X-Forwarded-For, or every proxied client would share one rate limit.
+    if settings.trusted_proxies.is_empty() {
+        settings.trusted_proxies = vec!["127.0.0.1/32".into()];
+    }
     let listener = service::net::bind(settings.bind, "the shortener").await?;
     let addr = listener.local_addr()?;
     let info = super::shortener::info(&addr.to_string());
