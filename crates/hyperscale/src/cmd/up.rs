@@ -142,8 +142,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn up(config: UpConfig) -> anyhow::Result<()> {
     let mut supervisor = Supervisor::new(service::shutdown::on_signals());
-    let admin = service::net::bind(config.admin.bind, "the admin endpoint").await?;
-    let console_listener = service::net::bind(config.console.bind, "the console").await?;
+    let admin = bind_system(config.admin.bind, "the admin endpoint", "admin").await?;
+    let console_listener = bind_system(config.console.bind, "the console", "console").await?;
     let console_addr = console_listener.local_addr()?.to_string();
     let console = console::Console {
         directory: supervisor.directory(),
@@ -165,6 +165,22 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Binds a system's listener; on failure, says how to move that one system
+/// (`up` runs many, so "choose another address" alone is not enough).
+async fn bind_system(
+    addr: SocketAddr,
+    what: &str,
+    table: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    service::net::bind(addr, what).await.map_err(|err| {
+        let variable = format!("HYPERSCALE_UP_{}__BIND", table.to_ascii_uppercase());
+        anyhow::anyhow!(
+            "{err:#}; to move it, set {variable}=127.0.0.1:PORT or `[{table}] bind` in --config, \
+             or run `hyperscale up --ephemeral-ports`"
+        )
+    })
+}
+
 async fn add_shortener(
     supervisor: &mut Supervisor,
     config: &UpConfig,
@@ -176,7 +192,7 @@ async fn add_shortener(
     if settings.trusted_proxies.is_empty() {
         settings.trusted_proxies = vec!["127.0.0.1/32".into()];
     }
-    let listener = service::net::bind(settings.bind, "the shortener").await?;
+    let listener = bind_system(settings.bind, "the shortener", "shortener").await?;
     let addr = listener.local_addr()?;
     let info = super::shortener::info(&addr.to_string());
     let shortener = shortener::Shortener::open(settings).await?;
@@ -191,7 +207,7 @@ async fn add_id(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
         .bind
         .parse()
         .with_context(|| format!("id.bind {:?} is not HOST:PORT", config.id.bind))?;
-    let listener = service::net::bind(bind, "the ID service").await?;
+    let listener = bind_system(bind, "the ID service", "id").await?;
     let addr = listener.local_addr()?;
     let info = idgen::system::info(&addr.to_string());
     let metrics = idgen::system::Metrics::register(supervisor.registry());
@@ -209,7 +225,7 @@ async fn add_kv(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
         .bind
         .parse()
         .with_context(|| format!("kv.bind {:?} is not HOST:PORT", settings.bind))?;
-    let listener = service::net::bind(bind, "the key-value server").await?;
+    let listener = bind_system(bind, "the key-value server", "kv").await?;
     let info = kv::info(&listener.local_addr()?.to_string());
     let metrics = kv::new_metrics();
     metrics.register(supervisor.registry().sub_registry_with_prefix("kv"));
@@ -235,7 +251,7 @@ async fn add_gateway(
     if settings.routes.is_empty() && settings.pools.is_empty() {
         front_local_systems(&mut settings, shortener, id);
     }
-    let listener = service::net::bind(settings.bind, "the gateway").await?;
+    let listener = bind_system(settings.bind, "the gateway", "gateway").await?;
     let info = gateway::info(&listener.local_addr()?.to_string());
     let gateway = gateway::Gateway::new(
         settings,
