@@ -221,12 +221,9 @@ async fn serves_over_a_real_socket_and_shuts_down() {
 async fn runs_as_a_system_with_metrics_and_health() {
     let mut registry = service::metrics::Registry::default();
     let metrics = idgen::system::Metrics::register(&mut registry);
-    let health = service::Health::new(prometheus_client::metrics::gauge::Gauge::default());
     let shutdown = service::Shutdown::new();
-    let ctx = service::SystemContext {
-        shutdown: shutdown.clone(),
-        health: health.clone(),
-    };
+    let ctx = service::SystemContext::new(shutdown.clone());
+    let health = ctx.health.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let info = idgen::system::info(&addr.to_string());

@@ -210,12 +210,9 @@ async fn a_lost_lease_stops_the_service_and_turns_health_down() {
     };
     let mut registry = service::metrics::Registry::default();
     let metrics = idgen::system::Metrics::register(&mut registry);
-    let health = service::Health::new(prometheus_client::metrics::gauge::Gauge::default());
     let shutdown = service::Shutdown::new();
-    let ctx = service::SystemContext {
-        shutdown: shutdown.clone(),
-        health: health.clone(),
-    };
+    let ctx = service::SystemContext::new(shutdown.clone());
+    let health = ctx.health.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(idgen::system::run(listener, config, metrics, ctx));

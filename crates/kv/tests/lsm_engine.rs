@@ -356,10 +356,7 @@ fn lsm_child_server() {
             fsync: FsyncPolicy::Always,
             ..kv::Config::default()
         };
-        let ctx = service::SystemContext {
-            shutdown: Default::default(),
-            health: service::Health::default(),
-        };
+        let ctx = service::SystemContext::new(Default::default());
         let server = tokio::spawn(kv::serve(listener, config, kv::new_metrics(), ctx));
         // Announce the port only once the engine has had a moment to open.
         tokio::time::sleep(Duration::from_millis(100)).await;

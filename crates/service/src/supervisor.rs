@@ -110,6 +110,18 @@ pub struct SystemContext {
     pub health: Health,
 }
 
+impl SystemContext {
+    /// A context obeying `shutdown`, with a fresh health that no supervisor
+    /// watches: what a system run outside a [`Supervisor`] (a test, an
+    /// embedding) needs. [`Supervisor::add`] builds its own.
+    pub fn new(shutdown: Shutdown) -> Self {
+        Self {
+            shutdown,
+            health: Health::default(),
+        }
+    }
+}
+
 type Task = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

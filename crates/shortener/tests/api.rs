@@ -24,10 +24,7 @@ impl Server {
         };
         let shortener = Shortener::open(config).await.unwrap();
         let shutdown = service::Shutdown::new();
-        let ctx = service::SystemContext {
-            shutdown: shutdown.clone(),
-            health: service::Health::default(),
-        };
+        let ctx = service::SystemContext::new(shutdown.clone());
         let task = tokio::spawn(shortener.serve(listener, ctx));
         Self {
             base: format!("http://{addr}"),

@@ -167,10 +167,7 @@ impl TestGateway {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = service::Shutdown::new();
-        let ctx = service::SystemContext {
-            shutdown: shutdown.clone(),
-            health: service::Health::default(),
-        };
+        let ctx = service::SystemContext::new(shutdown.clone());
         tokio::spawn(async move {
             if let Err(err) = gateway::serve(listener, config, ctx).await {
                 panic!("gateway failed: {err:#}");

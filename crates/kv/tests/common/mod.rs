@@ -36,10 +36,7 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let ctx = service::SystemContext {
-            shutdown: shutdown.clone(),
-            health: service::Health::default(),
-        };
+        let ctx = service::SystemContext::new(shutdown.clone());
         let task = tokio::spawn(kv::serve(listener, config, kv::new_metrics(), ctx));
         TestServer {
             addr,
