@@ -1,77 +1,18 @@
 //! Machine-id leases and the ticket server against a real `redis-server`
-//! (apt package `redis-server`). Skipped with a note when it is not installed.
+//! (apt package `redis-server`, which scripts/test installs), started per test
+//! by `testkit` on a free port and killed on drop.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use idgen::compare::{CompareOptions, compare};
 use idgen::http::{ServerConfig, build_generator};
+use testkit::RedisServer;
+
 use idgen::{Layout, Lease, LeaseConfig, LeaseError, LeaseStore, RespLeaseStore};
 
-/// A redis-server child on a free loopback port, killed on drop (also on panic).
-struct Redis {
-    child: Child,
-    url: String,
-}
-
-impl Redis {
-    /// Starts one, or `None` when redis-server is not installed.
-    fn start(extra: &[&str]) -> Option<Redis> {
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
-        let spawned = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(child) = spawned else {
-            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-            return None;
-        };
-        let redis = Redis {
-            child,
-            url: format!("redis://127.0.0.1:{port}"),
-        };
-        let client = redis::Client::open(redis.url.as_str()).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let pong = client
-                .get_connection_with_timeout(Duration::from_millis(200))
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-            if pong.is_ok() {
-                return Some(redis);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn store(redis: &Redis) -> Arc<dyn LeaseStore> {
-    Arc::new(RespLeaseStore::open(&redis.url, Duration::from_secs(2)).unwrap())
+fn store(redis: &RedisServer) -> Arc<dyn LeaseStore> {
+    Arc::new(RespLeaseStore::open(&redis.url(), Duration::from_secs(2)).unwrap())
 }
 
 fn no_renewal(ttl_ms: u64) -> LeaseConfig {
@@ -83,7 +24,7 @@ fn no_renewal(ttl_ms: u64) -> LeaseConfig {
 
 /// The whole lease life cycle on one server: distinct ids, exhaustion,
 /// renewal, release, and takeover after expiry.
-fn lease_life_cycle(redis: &Redis) {
+fn lease_life_cycle(redis: &RedisServer) {
     let layout = Layout::new(41, 10, 1, 11).unwrap(); // 2 machine ids
     let a = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap();
     let b = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap();
@@ -124,19 +65,15 @@ fn lease_life_cycle(redis: &Redis) {
 
 #[test]
 fn leases_on_redis_with_lua() {
-    let Some(redis) = Redis::start(&[]) else {
-        return;
-    };
+    let redis = RedisServer::start_with(&[]);
     lease_life_cycle(&redis);
 }
 
 #[test]
 fn leases_on_a_server_without_eval_use_the_fallback() {
     // Our own kv server may lack EVAL: rename it away to prove the fallback.
-    let Some(redis) = Redis::start(&["--rename-command", "EVAL", ""]) else {
-        return;
-    };
-    let mut conn = redis::Client::open(redis.url.as_str())
+    let redis = RedisServer::start_with(&["--rename-command", "EVAL", ""]);
+    let mut conn = redis::Client::open(redis.url().as_str())
         .unwrap()
         .get_connection()
         .unwrap();
@@ -164,11 +101,9 @@ fn an_unreachable_store_fails_fast_with_a_clear_error() {
 
 #[test]
 fn the_id_service_leases_its_machine_id() {
-    let Some(redis) = Redis::start(&[]) else {
-        return;
-    };
+    let redis = RedisServer::start_with(&[]);
     let config = ServerConfig {
-        lease_store: Some(redis.url.clone()),
+        lease_store: Some(redis.url()),
         ..ServerConfig::default()
     };
     let first = build_generator(&config).unwrap();
@@ -180,12 +115,10 @@ fn the_id_service_leases_its_machine_id() {
 
 #[test]
 fn compare_measures_the_ticket_server() {
-    let Some(redis) = Redis::start(&[]) else {
-        return;
-    };
+    let redis = RedisServer::start_with(&[]);
     let options = CompareOptions {
         duration: Duration::from_millis(50),
-        ticket_server: Some(redis.url.clone()),
+        ticket_server: Some(redis.url()),
         ..CompareOptions::default()
     };
     let rows = compare(&options);
@@ -197,11 +130,9 @@ fn compare_measures_the_ticket_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_lease_stops_the_service_and_turns_health_down() {
-    let Some(redis) = Redis::start(&[]) else {
-        return;
-    };
+    let redis = RedisServer::start_with(&[]);
     let config = ServerConfig {
-        lease_store: Some(redis.url.clone()),
+        lease_store: Some(redis.url()),
         lease: LeaseConfig {
             ttl_ms: 600,
             ..LeaseConfig::default()
@@ -235,7 +166,7 @@ async fn a_lost_lease_stops_the_service_and_turns_health_down() {
     assert_eq!(health.status(), service::Status::Up);
 
     // Someone deletes the lease (an operator, a failover that lost the key).
-    let mut conn = redis::Client::open(redis.url.as_str())
+    let mut conn = redis::Client::open(redis.url().as_str())
         .unwrap()
         .get_connection()
         .unwrap();

@@ -57,9 +57,16 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one; panics with an install hint if `redis-server` is missing.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with extra `redis-server` arguments (e.g.
+    /// `["--rename-command", "EVAL", ""]` to play an older or locked-down server).
+    pub fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed: scripts/test installs it (apt-get install redis-server)");
