@@ -16,7 +16,6 @@
 //! Generating runs inline on the async worker: it blocks at most until the
 //! next millisecond (sequence exhausted) or `backward_wait_ms_max`, a few ms.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -41,6 +40,7 @@ pub struct ServerConfig {
     pub bind: String,
     /// Most IDs one request may ask for: bounds response size and the time a
     /// request holds a worker (1,000 IDs ≈ a quarter of a millisecond's quota).
+    /// From 1 to [`COUNT_MAX_LIMIT`].
     pub count_max: usize,
     /// When set, every request needs `Authorization: Bearer <auth_token>`.
     pub auth_token: Option<String>,
@@ -66,6 +66,24 @@ impl Default for ServerConfig {
     }
 }
 
+/// The largest `count_max` accepted: 100,000 IDs hold an async worker for
+/// about 25 ms (4,096 IDs per ms) and make a 2.5 MB reply.
+pub const COUNT_MAX_LIMIT: usize = 100_000;
+
+impl ServerConfig {
+    /// Refuses settings under which the service could not serve a request.
+    pub fn validate(&self) -> Result<(), ServeError> {
+        if !(1..=COUNT_MAX_LIMIT).contains(&self.count_max) {
+            return Err(ServeError::InvalidConfig(format!(
+                "count_max = {} must be from 1 to {COUNT_MAX_LIMIT} \
+                 (the most IDs one request may ask for)",
+                self.count_max
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Why the service could not start or stopped. (The causes are in the
 /// messages, not chained as sources, so `{:#}` prints each once.)
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +91,9 @@ pub enum ServeError {
     /// The generator config is invalid.
     #[error(transparent)]
     Generator(#[from] GenerateError),
+    /// A service setting is invalid.
+    #[error("invalid ID service config: {0}")]
+    InvalidConfig(String),
     /// No machine id could be leased.
     #[error("leasing a machine id: {0}")]
     Lease(LeaseError),
@@ -96,6 +117,7 @@ impl From<std::io::Error> for ServeError {
 /// Builds the generator `config` describes, leasing a machine id if a lease
 /// store is configured. Blocks on the store: call it off the async runtime.
 pub fn build_generator(config: &ServerConfig) -> Result<Generator<SystemClock>, ServeError> {
+    config.validate()?;
     let Some(url) = &config.lease_store else {
         return Ok(Generator::new(&config.generator)?);
     };
@@ -230,12 +252,15 @@ struct IdsBody {
 async fn next_ids<C: Clock>(
     State(state): State<Arc<AppState<C>>>,
     headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
     if let Some(denied) = denied(&state, &headers) {
         return denied;
     }
-    let count = match parse_count(query, state.count_max) {
+    let parsed = query
+        .map_err(|e| format!("bad query string: {e}"))
+        .and_then(|Query(params)| parse_count(&params, state.count_max));
+    let count = match parsed {
         Ok(count) => count,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
@@ -255,19 +280,19 @@ async fn next_ids<C: Clock>(
     }
 }
 
-/// `count` from the query string: absent means 1; anything else must be a
-/// whole number in `1..=count_max`, and no other parameter is accepted.
-fn parse_count(
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    count_max: usize,
-) -> Result<usize, String> {
-    let Query(params) = query.map_err(|e| format!("bad query string: {e}"))?;
-    if let Some(unknown) = params.keys().find(|k| *k != "count") {
-        return Err(format!(
-            "unknown parameter {unknown:?}; the only one is count"
-        ));
+/// `count` from the query pairs: absent means 1; otherwise it must appear
+/// once, as a whole number in `1..=count_max`; no other parameter is accepted.
+fn parse_count(params: &[(String, String)], count_max: usize) -> Result<usize, String> {
+    let mut count = None;
+    for (key, value) in params {
+        if key != "count" {
+            return Err(format!("unknown parameter {key:?}; the only one is count"));
+        }
+        if count.replace(value).is_some() {
+            return Err("parameter count is given more than once; give it once".to_owned());
+        }
     }
-    let Some(text) = params.get("count") else {
+    let Some(text) = count else {
         return Ok(1);
     };
     match text.parse::<usize>() {

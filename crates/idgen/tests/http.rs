@@ -93,6 +93,39 @@ async fn bad_counts_get_400_with_a_reason() {
 }
 
 #[tokio::test]
+async fn a_repeated_count_is_refused_not_last_one_wins() {
+    let app = app();
+    for query in ["count=1&count=2", "count=5&count=5"] {
+        let (status, body) = get(&app, &format!("/api/v1/ids?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            message.contains("count") && message.contains("more than once"),
+            "{query}: the error names the parameter: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn count_max_out_of_range_is_refused_at_startup() {
+    for count_max in [0, idgen::http::COUNT_MAX_LIMIT + 1] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let config = ServerConfig {
+            count_max,
+            ..ServerConfig::default()
+        };
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(10),
+            serve(listener, config, std::future::pending()),
+        )
+        .await
+        .expect("refuses at once instead of serving requests that all fail");
+        let message = outcome.expect_err("count_max {count_max}").to_string();
+        assert!(message.contains("count_max"), "{message}");
+    }
+}
+
+#[tokio::test]
 async fn decodes_ids() {
     let app = app();
     let (_, body) = get(&app, "/api/v1/ids").await;
