@@ -233,7 +233,7 @@ async fn execute_buffered(
     }
     let age = state.info.connected.elapsed().as_secs();
     state.info.last_active_secs.store(age, Ordering::Relaxed);
-    state.batch_now_ms = crate::expiry::now_ms();
+    state.batch_now_ms = clock::now_ms();
     loop {
         match execute_batch(shared, state, parser, input, output) {
             Step::Drained => return Ok(()),

@@ -15,7 +15,7 @@
 //! survive restarts of the durable engine; a wall clock that jumps moves them.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::keyspace::Db;
 use crate::server::Shared;
@@ -27,19 +27,12 @@ pub const STALE_PERCENT_MAX: usize = 10;
 /// Share of each tick the cycle may spend (Redis's 25%).
 const CYCLE_BUDGET_PERCENT: u32 = 25;
 
-/// The current time in Unix milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Runs one active-expiry cycle within `budget`; returns keys expired.
 pub fn active_cycle(db: &Db, budget: Duration) -> usize {
     let started = Instant::now();
     let mut expired_total = 0;
     loop {
-        let (sampled, expired) = match db.lock().expire_sample(KEYS_PER_PROBE, now_ms()) {
+        let (sampled, expired) = match db.lock().expire_sample(KEYS_PER_PROBE, clock::now_ms()) {
             Ok(counts) => counts,
             Err(err) => {
                 tracing::warn!(error = %err, "active expiry probe failed");
@@ -85,7 +78,7 @@ mod tests {
             EvictionPolicy::NoEviction,
             5,
         )));
-        let past = now_ms() - 1;
+        let past = clock::now_ms() - 1;
         for i in 0..1000 {
             let mut entry = Entry::string(Bytes::from_static(b"v"));
             entry.expire_at_ms = Some(if i < 900 { past } else { u64::MAX / 2 });

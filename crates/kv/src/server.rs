@@ -115,7 +115,7 @@ pub async fn serve(
         metrics,
         clients: Clients::default(),
         started: Instant::now(),
-        started_unix_ms: crate::expiry::now_ms(),
+        started_unix_ms: clock::now_ms(),
         port,
         shutdown: ctx.shutdown.child_token(),
         config: RwLock::new(config),

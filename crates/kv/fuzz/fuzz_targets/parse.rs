@@ -80,16 +80,11 @@ fn decode(data: &[u8]) -> Option<Case> {
         cuts.push(stream.len());
         cuts
     } else {
-        let mut rng = u64::from(seed) << 32 | u64::from(run) << 16 | stream.len() as u64 | 1;
-        let mut cuts: Vec<usize> = (0..seed & 7)
-            .map(|_| {
-                // xorshift64: deterministic cut points from the seed.
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                (rng % (stream.len() as u64 + 1)) as usize
-            })
-            .collect();
+        // Deterministic cut points from the seed.
+        let mut rng = fastrand::Rng::with_seed(
+            u64::from(seed) << 32 | u64::from(run) << 16 | stream.len() as u64,
+        );
+        let mut cuts: Vec<usize> = (0..seed & 7).map(|_| rng.usize(..=stream.len())).collect();
         cuts.push(stream.len());
         cuts.sort_unstable();
         cuts

@@ -163,7 +163,7 @@ impl<'a> Ctx<'a> {
 
     fn with_lock(shared: &'a Shared, conn: &'a mut ConnState, lock: Lock<'a>) -> Self {
         let now_ms = match conn.batch_now_ms {
-            0 => crate::expiry::now_ms(),
+            0 => clock::now_ms(),
             batch => batch,
         };
         Ctx {

@@ -263,12 +263,10 @@ fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn time(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let (secs, micros) = clock::now_secs_and_micros();
     Frame::Array(vec![
-        Frame::bulk(now.as_secs().to_string()),
-        Frame::bulk(now.subsec_micros().to_string()),
+        Frame::bulk(secs.to_string()),
+        Frame::bulk(micros.to_string()),
     ])
 }
 

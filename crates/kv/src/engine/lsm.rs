@@ -99,8 +99,8 @@ pub struct LsmEngine {
     /// SCAN cursor number → last key returned.
     cursors: VecDeque<(u64, Bytes)>,
     next_cursor: u64,
-    /// Sampling randomness (xorshift; speed over quality).
-    rng: u64,
+    /// Sampling randomness.
+    rng: fastrand::Rng,
     fsync: FsyncPolicy,
     /// Accepted by `CONFIG SET` and reported, not enforced (data is on disk).
     limit: MemoryStats,
@@ -134,7 +134,7 @@ impl LsmEngine {
             ttl: TtlIndex::default(),
             cursors: VecDeque::new(),
             next_cursor: 0,
-            rng: crate::expiry::now_ms() | 1,
+            rng: fastrand::Rng::new(),
             fsync,
             limit: MemoryStats::default(),
             stage: Stage::default(),
@@ -147,13 +147,6 @@ impl LsmEngine {
             engine.ttl.set(&item.key, item.expires_at_ms);
         }
         Ok(Box::new(engine))
-    }
-
-    fn random(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
     }
 
     /// Whether `key` counts in `len`: staged state first, then the LSM (or
@@ -387,7 +380,7 @@ impl Engine for LsmEngine {
         }
         // Seek to a random 8-byte point and take the next key (wrapping):
         // cheap, and uniform enough for RANDOMKEY's purposes.
-        let probe = self.random().to_be_bytes();
+        let probe = self.rng.u64(..).to_be_bytes();
         let after = self
             .db
             .scan((Bound::Included(&probe[..]), Bound::Unbounded))
@@ -412,7 +405,7 @@ impl Engine for LsmEngine {
         out: &mut Vec<(Bytes, u64)>,
     ) -> Result<(), EngineError> {
         for _ in 0..count.min(self.ttl.keys.len()) {
-            let pos = (self.random() % self.ttl.keys.len() as u64) as usize;
+            let pos = self.rng.usize(..self.ttl.keys.len());
             let key = self.ttl.keys[pos].clone();
             let at = self.ttl.by_key[&key].0;
             out.push((key, at));

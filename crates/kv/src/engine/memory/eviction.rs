@@ -78,36 +78,6 @@ impl Lfu {
     }
 }
 
-/// A small, fast PRNG (splitmix64); sampling needs speed, not secrecy.
-#[derive(Debug)]
-pub(super) struct Rng(pub(super) u64);
-
-impl Rng {
-    pub(super) fn seeded() -> Self {
-        use std::hash::{BuildHasher, RandomState};
-        Rng(RandomState::new().hash_one(std::time::Instant::now()))
-    }
-
-    pub(super) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub(super) fn below(&mut self, n: usize) -> usize {
-        debug_assert!(n > 0);
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub(super) fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// One eviction candidate.
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -170,7 +140,7 @@ fn fill_pool(engine: &mut MemoryEngine, policy: EvictionPolicy) -> bool {
             if engine.volatile.is_empty() {
                 break;
             }
-            engine.volatile[engine.rng.below(engine.volatile.len())]
+            engine.volatile[engine.rng.usize(..engine.volatile.len())]
         } else {
             match engine.random_slot() {
                 Some(id) => id,

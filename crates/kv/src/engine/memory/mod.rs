@@ -29,7 +29,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Engine, EngineError, MemoryStats};
 use crate::config::EvictionPolicy;
 use crate::value::Entry;
-use eviction::{EvictionPool, Lfu, Rng};
+use eviction::{EvictionPool, Lfu};
 
 /// Estimated bytes each key costs beyond its key and value bytes: the index
 /// entry (key handle + slot number + control byte), the slot (key handle,
@@ -84,7 +84,7 @@ pub struct MemoryEngine {
     lfu_log_factor: u32,
     lfu_decay_minutes: u32,
     /// Sampling randomness.
-    rng: Rng,
+    rng: fastrand::Rng,
     /// Reference point for LFU minutes.
     started: std::time::Instant,
 }
@@ -108,7 +108,7 @@ impl MemoryEngine {
             pool: EvictionPool::default(),
             lfu_log_factor: 10,
             lfu_decay_minutes: 1,
-            rng: Rng::seeded(),
+            rng: fastrand::Rng::new(),
             started: std::time::Instant::now(),
         }
     }
@@ -134,7 +134,7 @@ impl MemoryEngine {
                 self.minutes(),
                 self.lfu_decay_minutes,
                 self.lfu_log_factor,
-                self.rng.next_f64(),
+                self.rng.f64(),
             )
         });
         let slot = self.slots[slot_id as usize]
@@ -186,7 +186,7 @@ impl MemoryEngine {
             return None;
         }
         let len = self.slots.len();
-        let start = self.rng.below(len);
+        let start = self.rng.usize(..len);
         (0..len)
             .map(|i| (start + i) % len)
             .find(|&i| self.slots[i].is_some())
@@ -364,7 +364,7 @@ impl Engine for MemoryEngine {
         out: &mut Vec<(Bytes, u64)>,
     ) -> Result<(), EngineError> {
         for _ in 0..count.min(self.volatile.len()) {
-            let id = self.volatile[self.rng.below(self.volatile.len())];
+            let id = self.volatile[self.rng.usize(..self.volatile.len())];
             let slot = self.slots[id as usize]
                 .as_ref()
                 .expect("volatile slot occupied");
