@@ -2,7 +2,20 @@
 //!
 //! Shorten follows the chapter's flow: validate, look the long URL up first
 //! (an existing code is returned, not a new one), otherwise make a code with
-//! the configured strategy and store it with set-if-absent. Resolve reads the
+//! the configured strategy and store it with set-if-absent.
+//!
+//! **Dedup keeps expiry semantics.** A code is only reused for a request that
+//! would have made the same link: permanent requests share the URL's one
+//! permanent code (the URL index, `s:url:…`, holds permanent codes only), and
+//! an expiring request always gets a code that expires exactly when it asked
+//! — never a permanent code (its link must stop working) nor another
+//! expiring code with a different lifetime (it would expire early, or late).
+//! With the hash strategy the expiry is part of the hashed input, so two
+//! requests for the same URL and the same expiry instant share a code. Every
+//! reply carries the returned link as stored, so `expiresMs` is always the
+//! real expiry of the code handed out.
+//!
+//! Resolve reads the
 //! bounded in-process cache first (hot links are read far more than written:
 //! the chapter's 10:1), then the store.
 
@@ -208,53 +221,63 @@ impl App {
         }
     }
 
-    async fn shorten_generated(
-        &self,
-        mut link: Link,
-        now_ms: u64,
-    ) -> Result<Shortened, ShortenError> {
+    async fn shorten_generated(&self, link: Link, now_ms: u64) -> Result<Shortened, ShortenError> {
+        if link.expires_ms.is_some() {
+            // Expiring links are not in the URL index: each one lives exactly
+            // as long as its request asked (see the module doc).
+            let shortened = self.claim_new_code(link, now_ms).await?;
+            if shortened.created {
+                self.metrics.created.inc();
+            }
+            return Ok(shortened);
+        }
         if let Some(code) = self.store.code_for_url(&link.long_url).await? {
             match self.resolve(&code, now_ms).await? {
-                Some(existing) if existing.long_url == link.long_url => {
+                Some(existing)
+                    if existing.long_url == link.long_url && existing.expires_ms.is_none() =>
+                {
                     self.metrics.deduplicated.inc();
                     return Ok(Shortened {
                         link: existing,
                         created: false,
                     });
                 }
-                // The old link expired (or was replaced): make a new one.
+                // Expired, replaced, or (in stores written before expiring
+                // links left the index) an expiring code: make a permanent one.
                 _ => self.store.forget_url(&link.long_url).await?,
             }
         }
-        link.code = self.claim_new_code(&link, now_ms).await?;
-        let ttl = link.ttl_at(now_ms);
+        let ours = self.claim_new_code(link, now_ms).await?;
         let winner = self
             .store
-            .claim_url(&link.long_url, &link.code, ttl)
+            .claim_url(&ours.link.long_url, &ours.link.code, None)
             .await?;
-        if winner != link.code {
-            // A concurrent request for the same URL won; return its code.
-            if let Some(existing) = self.resolve(&winner, now_ms).await? {
-                if self.config.strategy == Strategy::Snowflake {
-                    self.store.remove(&link.code).await?;
-                }
-                self.metrics.deduplicated.inc();
-                return Ok(Shortened {
-                    link: existing,
-                    created: false,
-                });
+        // A concurrent request for the same URL may have won; return its code.
+        if winner != ours.link.code
+            && let Some(existing) = self.resolve(&winner, now_ms).await?
+            && existing.long_url == ours.link.long_url
+            && existing.expires_ms.is_none()
+        {
+            if ours.created && self.config.strategy == Strategy::Snowflake {
+                self.store.remove(&ours.link.code).await?;
             }
+            self.metrics.deduplicated.inc();
+            return Ok(Shortened {
+                link: existing,
+                created: false,
+            });
         }
-        self.metrics.created.inc();
-        Ok(Shortened {
-            link,
-            created: true,
-        })
+        if ours.created {
+            self.metrics.created.inc();
+        }
+        Ok(ours)
     }
 
-    /// Stores `link` under a fresh code and returns the code.
-    async fn claim_new_code(&self, link: &Link, now_ms: u64) -> Result<String, ShortenError> {
-        let mut candidate = link.clone();
+    /// Stores `link` under a fresh code, or (hash strategy) finds the code
+    /// that already holds the same URL with the same expiry.
+    async fn claim_new_code(&self, link: Link, now_ms: u64) -> Result<Shortened, ShortenError> {
+        let hash_input = code::hash_input(&link.long_url, link.expires_ms);
+        let mut candidate = link;
         for attempt in 0..code::HASH_ATTEMPTS_MAX {
             candidate.code = match self.config.strategy {
                 Strategy::Snowflake => {
@@ -264,7 +287,7 @@ impl App {
                         .map_err(|err| ShortenError::Internal(err.to_string()))?;
                     code::snowflake_code(id)
                 }
-                Strategy::Hash => code::hash_code(&link.long_url, attempt),
+                Strategy::Hash => code::hash_code(&hash_input, attempt),
             };
             let maybe_used = self.config.strategy == Strategy::Hash
                 && self.used_codes.may_be_used(&candidate.code);
@@ -273,15 +296,24 @@ impl App {
                 false => None,
             };
             if let Some(existing) = existing {
-                if existing.long_url == link.long_url && !existing.expired_at(now_ms) {
-                    return Ok(existing.code);
+                let same = existing.long_url == candidate.long_url
+                    && existing.expires_ms == candidate.expires_ms;
+                if same && !existing.expired_at(now_ms) {
+                    self.metrics.deduplicated.inc();
+                    return Ok(Shortened {
+                        link: existing,
+                        created: false,
+                    });
                 }
                 self.metrics.collisions.inc();
                 continue;
             }
             if self.store.insert_if_absent(&candidate, now_ms).await? {
                 self.used_codes.insert(&candidate.code);
-                return Ok(candidate.code);
+                return Ok(Shortened {
+                    link: candidate,
+                    created: true,
+                });
             }
             // Taken without the filter knowing (another server): learn and retry.
             self.used_codes.insert(&candidate.code);

@@ -39,6 +39,17 @@ pub const COLLISION_SUFFIX: &str = "#hyperscale-collision";
 /// real URL never gets close, so reaching it means the space is nearly full.
 pub const HASH_ATTEMPTS_MAX: usize = 16;
 
+/// What the hash strategy hashes for a link: the URL for a permanent link;
+/// the URL and its expiry instant for an expiring one, so links that differ
+/// only in expiry get different codes (a code is only shared by identical
+/// links, see `app`).
+pub fn hash_input(long_url: &str, expires_ms: Option<u64>) -> String {
+    match expires_ms {
+        None => long_url.to_string(),
+        Some(expires_ms) => format!("{long_url}#hyperscale-expires-{expires_ms}"),
+    }
+}
+
 /// The hash code of `long_url` after `attempt` collisions.
 pub fn hash_code(long_url: &str, attempt: usize) -> String {
     let mut input = long_url.to_string();
@@ -99,6 +110,18 @@ mod tests {
         fn snowflake_codes_round_trip(id in any::<u64>()) {
             prop_assert_eq!(idgen::base62::decode(&snowflake_code(id)).unwrap(), id);
         }
+    }
+
+    #[test]
+    fn hash_input_separates_expiry() {
+        let url = "https://example.com/";
+        assert_eq!(
+            hash_input(url, None),
+            url,
+            "permanent codes are the chapter's hash"
+        );
+        assert_ne!(hash_code(&hash_input(url, Some(1)), 0), hash_code(url, 0));
+        assert_ne!(hash_input(url, Some(1)), hash_input(url, Some(2)));
     }
 
     #[test]

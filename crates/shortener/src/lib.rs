@@ -10,7 +10,9 @@
 //! `GET /{code}`. Codes come from one of two strategies ([`code`]): base 62
 //! of a snowflake ID (default: unique without coordination) or the first 7
 //! base-62 characters of a hash with collision resolution behind a bloom
-//! filter. Shortening looks the long URL up first, so one URL keeps one code.
+//! filter. Shortening looks the long URL up first, so one URL keeps one
+//! permanent code; an expiring link never shares a code with a link of
+//! another lifetime, and every reply states the real `expiresMs` ([`app`]).
 //! Links live in a key-value store ([`store`]) reached through the
 //! `kvclient` trait: the embedded LSM engine by default, or any RESP server
 //! (our `kv`, real Redis) with `--store redis://...`, which is what lets

@@ -5,9 +5,11 @@
 //!
 //! - `s:code:{code}` → the [`Link`] as JSON (with the link's TTL, if any), read
 //!   on every redirect;
-//! - `s:url:{hash of the long URL}` → the code, read on every shorten request
-//!   so the same long URL gets its existing code back (the chapter's
-//!   "lookup first" flow). The key holds a hash because long URLs may be 2 KB.
+//! - `s:url:{hash of the long URL}` → the URL's permanent code, read on every
+//!   permanent shorten request so the same long URL gets its existing code
+//!   back (the chapter's "lookup first" flow). Expiring links are not indexed:
+//!   a code is only shared by requests with the same expiry (see `app`). The
+//!   key holds a hash because long URLs may be 2 KB.
 //!
 //! Both writes use set-if-absent, so two servers racing to shorten the same
 //! URL or to claim the same alias cannot both win.
