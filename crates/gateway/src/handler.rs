@@ -24,6 +24,7 @@ use service::metrics::Registry;
 use crate::balance::Pool;
 use crate::config::{Config, ConfigError, HealthCheck};
 use crate::error;
+use crate::head;
 use crate::limit::Limiting;
 use crate::metrics::Metrics;
 use crate::proxy::{self, Forwarder, ServedBy, UpstreamClient};
@@ -158,8 +159,9 @@ impl Gateway {
         response
     }
 
-    /// Routes, rate-limits and forwards; returns the route label with the
-    /// response.
+    /// Checks the head ([`crate::head`]: Host, Transfer-Encoding, canonical
+    /// path), then routes, rate-limits and forwards; returns the route label
+    /// with the response.
     async fn dispatch<B>(
         &self,
         mut request: Request<B>,
@@ -170,6 +172,10 @@ impl Gateway {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let inner = &*self.inner;
+        if let Err(err) = head::prepare(&mut request) {
+            inner.metrics.count_refusal(err.reason());
+            return (&inner.none_label, err.response());
+        }
         let path = request.uri().path();
         if !inner.config.metrics_path.is_empty()
             && path == inner.config.metrics_path

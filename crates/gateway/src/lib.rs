@@ -11,6 +11,11 @@
 //! request to one server of an upstream *pool* (the notes' load-balancing
 //! set, reached on private addresses) and streams the answer back:
 //!
+//! - [`head`] and [`normalize`]: a strict look at the request head first
+//!   (one `Host`, required on HTTP/1.1, absolute-form target wins; only
+//!   `chunked` transfer coding, else 501) and one canonical path (decoded,
+//!   dot segments removed, slashes merged, `..` above the root refused), so
+//!   routes, rate limits and upstreams all see the same path.
 //! - [`routes`]: path prefixes choose the pool (longest prefix wins).
 //! - [`balance`]: round robin, least connections, or consistent hashing of
 //!   a request key on the `ring` crate's hash ring (sticky sessions).
@@ -54,10 +59,12 @@ pub mod balance;
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod head;
 pub mod headers;
 pub mod health;
 pub mod limit;
 pub mod metrics;
+pub mod normalize;
 pub mod proxy;
 pub mod routes;
 pub mod server;

@@ -75,7 +75,14 @@ pub fn upstream_path<'a>(route: &Compiled, path: &'a str) -> &'a str {
     if !route.strip_prefix {
         return path;
     }
-    let rest = &path[route.prefix.len().min(path.len())..];
+    // A prefix ending in `/` keeps that slash for the rest (`/api/` strips
+    // `/api/users` to `/users`, not `users`).
+    let cut = route
+        .prefix
+        .strip_suffix('/')
+        .unwrap_or(&route.prefix)
+        .len();
+    let rest = &path[cut.min(path.len())..];
     if rest.is_empty() { "/" } else { rest }
 }
 
@@ -134,5 +141,8 @@ mod tests {
         let api = routes.get(routes.find("/api").unwrap());
         assert_eq!(upstream_path(api, "/api"), "/");
         assert_eq!(upstream_path(api, "/api/users"), "/users");
+        let admin = routes.get(routes.find("/api/admin/x").unwrap());
+        assert_eq!(upstream_path(admin, "/api/admin/x"), "/x");
+        assert_eq!(upstream_path(admin, "/api/admin/"), "/");
     }
 }

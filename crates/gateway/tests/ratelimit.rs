@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use gateway::config::Balance;
-use support::{TestGateway, TestUpstream, WAIT, client, config};
+use support::{TestGateway, TestUpstream, WAIT, client, config, header_of, raw, status_of};
 
 fn rules(limit: u32) -> String {
     format!(
@@ -98,6 +98,74 @@ async fn twelve_requests_get_ten_answers_then_429s_and_reload_raises_the_limit()
     .await
     .expect("the raised limit never took effect");
     assert_eq!(admitted.headers()["x-ratelimit-limit"], "100");
+}
+
+/// Every spelling of `/limited/` an upstream resolves to the same file
+/// shares the one limit: raw bytes over TCP, so nothing normalizes the path
+/// on the client side (what `curl --path-as-is` sends).
+#[tokio::test]
+async fn path_variants_are_counted_against_the_same_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_path = dir.path().join("ratelimit.yaml");
+    write_rules(&rules_path, 10);
+    let a = TestUpstream::start("a").await;
+    let mut config = config(&[&a], Balance::RoundRobin);
+    config.ratelimit.rules = Some(rules_path);
+    let gateway = TestGateway::start(config).await;
+    let variants = [
+        "/limited/",
+        "//limited/",
+        "/./limited/",
+        "/x/../limited/",
+        "/%6cimited/",
+        "/%2flimited/",
+    ];
+    let mut statuses = Vec::new();
+    for index in 0..12 {
+        let target = variants[index % variants.len()];
+        let request = format!("GET {target} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+        let answer = raw(gateway.addr, request.as_bytes()).await;
+        let status = status_of(&answer);
+        if status == 200 {
+            assert_eq!(
+                header_of(&answer, "x-seen-path"),
+                Some("/limited/"),
+                "{target} was not forwarded normalized: {answer}"
+            );
+        }
+        assert_eq!(
+            header_of(&answer, "x-ratelimit-limit"),
+            Some("10"),
+            "{target}: {answer}"
+        );
+        statuses.push((target, status));
+    }
+    let admitted = statuses.iter().filter(|(_, status)| *status == 200).count();
+    assert_eq!(admitted, 10, "{statuses:?}");
+    assert!(
+        statuses[10..].iter().all(|(_, status)| *status == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(a.hits("/limited/"), 10, "{statuses:?}");
+    assert_eq!(
+        a.total_hits() - health_probes(&a),
+        10,
+        "a variant reached the upstream unnormalized"
+    );
+
+    // Traversal above the root never reaches an upstream.
+    let answer = raw(
+        gateway.addr,
+        b"GET /../../../../etc/passwd HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&answer), 400, "{answer}");
+    assert!(answer.contains("above the root"), "{answer}");
+    assert_eq!(a.total_hits() - health_probes(&a), 10);
+}
+
+fn health_probes(upstream: &TestUpstream) -> usize {
+    upstream.hits("/health")
 }
 
 #[tokio::test]

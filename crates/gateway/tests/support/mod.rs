@@ -121,6 +121,11 @@ async fn answer(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let path = request.uri().path().to_string();
+    let request_path = request
+        .uri()
+        .path_and_query()
+        .map(|target| target.as_str().to_string())
+        .unwrap_or_default();
     *seen.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
     let echo = |header: &str| {
         request
@@ -132,6 +137,8 @@ async fn answer(
     let forwarded_for = echo("x-forwarded-for");
     let secret = echo("x-secret");
     let via = echo("via");
+    let host = echo("host");
+    let hosts = request.headers().get_all("host").iter().count();
     let mut status = 200;
     match path.as_str() {
         "/slow" => {
@@ -151,6 +158,9 @@ async fn answer(
         .header("x-seen-forwarded-for", forwarded_for)
         .header("x-seen-secret", secret)
         .header("x-seen-via", via)
+        .header("x-seen-host", host)
+        .header("x-seen-host-count", hosts.to_string())
+        .header("x-seen-path", request_path)
         .header("x-seen-body-bytes", body.len().to_string())
         .body(Full::new(Bytes::from(name)))
         .unwrap())
@@ -215,6 +225,41 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Sends raw `request` bytes on a fresh connection (so no client library
+/// rewrites the target) and returns everything the gateway answers until it
+/// closes the connection. The request should say `connection: close`.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut received = Vec::new();
+        let _ = stream.read_to_end(&mut received).await;
+        String::from_utf8_lossy(&received).into_owned()
+    };
+    tokio::time::timeout(WAIT, exchange)
+        .await
+        .expect("the gateway never closed the connection")
+}
+
+/// The status code of a raw HTTP/1.1 answer.
+pub fn status_of(answer: &str) -> u16 {
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+}
+
+/// A header of a raw HTTP/1.1 answer (lowercase `name`).
+pub fn header_of<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    let (head, _) = answer.split_once("\r\n\r\n")?;
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
 }
 
 /// A reqwest client that ignores proxy variables and bounds every request.
