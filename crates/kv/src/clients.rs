@@ -59,14 +59,13 @@ impl ClientInfo {
         }
     }
 
-    /// One `CLIENT LIST` line (without the newline), in Redis's field order.
-    pub fn line(&self) -> String {
+    /// One `CLIENT LIST` line (without the newline), in Redis's field order;
+    /// `command_name` names a command table index (the registry sits below
+    /// the command layer and does not know the table).
+    pub fn line(&self, command_name: fn(usize) -> &'static str) -> String {
         let age = self.connected.elapsed().as_secs();
         let idle = age.saturating_sub(self.last_active_secs.load(Ordering::Relaxed));
-        let cmd = match self.last_command.load(Ordering::Relaxed) {
-            usize::MAX => "NULL",
-            i => crate::command::table().get(i).map_or("NULL", |s| s.name),
-        };
+        let cmd = command_name(self.last_command.load(Ordering::Relaxed));
         let show = |a: Option<SocketAddr>| a.map_or_else(String::new, |a| a.to_string());
         let name = String::from_utf8_lossy(&self.name.lock()).into_owned();
         let (lib_name, lib_ver) = {

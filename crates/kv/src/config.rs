@@ -4,7 +4,7 @@
 //! knowledge carries over: `maxmemory`, `maxmemory_policy`, `requirepass`,
 //! `maxclients`, `timeout`, `proto_max_bulk_len`... Sizes accept `64mb`-style
 //! strings as Redis does. Most of them can also be changed at run time with
-//! `CONFIG SET` (see [`crate::command::server`]).
+//! `CONFIG SET` (see `command::config`).
 
 use std::fmt;
 use std::path::PathBuf;

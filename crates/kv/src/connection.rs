@@ -23,21 +23,21 @@
 //! and the connection is closed, as Redis does: the stream cannot be trusted
 //! after garbage.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 use crate::clients::ClientInfo;
 use crate::command::{self, Ctx};
-use crate::keyspace::WatchSet;
 use crate::protocol::{Frame, ParseLimits, ProtocolVersion, RequestParser};
-use crate::pubsub::{Inbox, Message, Subscriber, mailbox};
-use crate::server::Shared;
+use crate::pubsub::{Inbox, Message, mailbox};
+use crate::state::State;
+use crate::state::session::ConnState;
 
 /// Flush the output buffer mid-pipeline once it holds this much.
 const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
@@ -47,63 +47,6 @@ const READ_CHUNK_BYTES: usize = 4 * 1024;
 /// most: a huge pipeline is committed and the lock released every so often,
 /// so other clients are not starved behind it.
 const BATCH_COMMANDS_MAX: usize = 1024;
-
-/// A transaction being queued.
-#[derive(Debug, Default)]
-pub struct MultiState {
-    /// Queued commands: table index and arguments.
-    pub queued: Vec<(usize, Vec<Bytes>)>,
-    /// A queued command was rejected: `EXEC` must answer `EXECABORT`.
-    pub aborted: bool,
-}
-
-/// Per-connection state the commands read and change.
-#[derive(Debug)]
-pub struct ConnState {
-    /// The client id.
-    pub id: u64,
-    /// RESP2 until `HELLO 3`.
-    pub protocol: ProtocolVersion,
-    /// Whether commands other than `AUTH`/`HELLO` are allowed.
-    pub authenticated: bool,
-    /// What `CLIENT LIST` shows (shared with the registry).
-    pub info: Arc<ClientInfo>,
-    /// `Some` between `MULTI` and `EXEC`/`DISCARD`.
-    pub multi: Option<MultiState>,
-    /// Keys watched for the next `EXEC`.
-    pub watch: WatchSet,
-    /// Subscribed channels.
-    pub channels: HashSet<Bytes>,
-    /// Subscribed patterns.
-    pub patterns: HashSet<Bytes>,
-    /// This client's message queue, as the hub sees it.
-    pub subscriber: Subscriber,
-    /// Set by `QUIT`: close once the reply is written.
-    pub close_after_reply: bool,
-    /// The clock for the commands of the current read (one clock read per
-    /// pipelined batch, not per command; Redis caches its clock per event
-    /// loop iteration the same way). `0` = read the clock.
-    pub batch_now_ms: u64,
-}
-
-impl ConnState {
-    /// Marks the open transaction as failed (a queued command was rejected).
-    pub fn flag_multi_error(&mut self) {
-        if let Some(multi) = self.multi.as_mut() {
-            multi.aborted = true;
-        }
-    }
-
-    /// RESP2 clients with subscriptions may only run pub/sub commands.
-    pub fn in_resp2_subscribed_context(&self) -> bool {
-        self.protocol == ProtocolVersion::Resp2
-            && !(self.channels.is_empty() && self.patterns.is_empty())
-    }
-
-    fn subscribed(&self) -> bool {
-        !(self.channels.is_empty() && self.patterns.is_empty())
-    }
-}
 
 /// Why a connection ended (logged at debug level).
 #[derive(Debug)]
@@ -118,8 +61,13 @@ enum Close {
     Io(std::io::Error),
 }
 
-/// Serves one client until it leaves, breaks a limit or the server stops.
-pub async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientInfo>) {
+/// Serves one client until it leaves, breaks a limit or `shutdown` fires.
+pub(crate) async fn serve_connection(
+    shared: Arc<State>,
+    shutdown: CancellationToken,
+    mut stream: TcpStream,
+    info: Arc<ClientInfo>,
+) {
     let _ = stream.set_nodelay(true);
     let (limits, pubsub_limit, requirepass_empty) = {
         let config = shared.config.read();
@@ -134,21 +82,17 @@ pub async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, info: 
         )
     };
     let (subscriber, mut inbox) = mailbox(info.id, pubsub_limit);
-    let mut state = ConnState {
-        id: info.id,
-        protocol: ProtocolVersion::Resp2,
-        authenticated: requirepass_empty,
-        info,
-        multi: None,
-        watch: WatchSet::default(),
-        channels: HashSet::new(),
-        patterns: HashSet::new(),
-        subscriber,
-        close_after_reply: false,
-        batch_now_ms: 0,
-    };
+    let mut state = ConnState::new(info, subscriber, requirepass_empty);
     let mut parser = RequestParser::new(limits);
-    let close = run_loop(&shared, &mut stream, &mut state, &mut parser, &mut inbox).await;
+    let close = run_loop(
+        &shared,
+        &shutdown,
+        &mut stream,
+        &mut state,
+        &mut parser,
+        &mut inbox,
+    )
+    .await;
     match &close {
         Close::Limit(why) => tracing::info!(client = state.id, reason = why, "closing client"),
         Close::Io(err) => tracing::debug!(client = state.id, error = %err, "connection failed"),
@@ -164,7 +108,8 @@ pub async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, info: 
 }
 
 async fn run_loop(
-    shared: &Shared,
+    shared: &State,
+    shutdown: &CancellationToken,
     stream: &mut TcpStream,
     state: &mut ConnState,
     parser: &mut RequestParser,
@@ -213,7 +158,7 @@ async fn run_loop(
                 Err(err) => return Close::Io(err),
             },
             Some(message) = inbox.recv() => encode_message(&message, state.protocol, &mut output),
-            () = shared.shutdown.cancelled() => return Close::Shutdown,
+            () = shutdown.cancelled() => return Close::Shutdown,
             () = idle => return Close::Limit("idle timeout"),
         }
     }
@@ -221,7 +166,7 @@ async fn run_loop(
 
 /// Executes every complete command in `input`, appending replies.
 async fn execute_buffered(
-    shared: &Shared,
+    shared: &State,
     stream: &mut TcpStream,
     state: &mut ConnState,
     parser: &mut RequestParser,
@@ -261,7 +206,7 @@ enum Step {
 /// as one write batch, and commits it (see the module docs). Synchronous:
 /// the lock is never held across an `.await`.
 fn execute_batch(
-    shared: &Shared,
+    shared: &State,
     state: &mut ConnState,
     parser: &mut RequestParser,
     input: &mut BytesMut,

@@ -3,7 +3,7 @@
 //! Commands never talk to an engine directly. They go through [`Keyspace`],
 //! which adds what must behave the same on every engine:
 //! - **lazy expiry**: a key whose time has passed is deleted when touched
-//!   and reported as absent (the active half lives in [`crate::expiry`]);
+//!   and reported as absent (the active half lives in `state::expiry`);
 //! - **WATCH**: every modification, expiry and eviction of a watched key
 //!   flags the watching clients so their `EXEC` fails, as in Redis;
 //! - **statistics** for `INFO` and metrics (hits, misses, expired, evicted).

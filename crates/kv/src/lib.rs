@@ -16,16 +16,50 @@
 //!             │                                    │            (expiry,     ├─ memory (hash table + eviction)
 //!             └── pub/sub inbox ◀── Hub ◀── PUBLISH ┘             WATCH)      └─ lsm (durable, on `lsm`)
 //! ```
+//!
+//! # Layers
+//! Modules depend one way, as in tokio's mini-redis: each uses only the
+//! layers below it (the unit test in `layers.rs` reads the sources and fails
+//! on an upward `crate::` path, so a cycle cannot come back unnoticed).
+//! ```text
+//!  server        accept loop, maxclients, background tasks, shutdown ([`Server`])
+//!    │
+//!  connection    one socket: read, parse, run a pipelined batch, write, push messages
+//!    │
+//!  command       the table, dispatch (Redis's checks in Redis's order), one module
+//!    │           per group; a command = f(State, arguments, ConnState), no socket
+//!  state         State (keyspace, hub, config, metrics, clients, start time, port),
+//!    │           session::ConnState (one client's protocol, MULTI, WATCH, subscriptions),
+//!    │           expiry (the active-expiry loop)
+//!  pubsub, clients   the message hub with per-subscriber budgets; the client registry
+//!    │
+//!  metrics       Prometheus handles, refreshed from the keyspace
+//!    │
+//!  keyspace      lazy expiry, WATCH, stats, write batches over any engine
+//!    │
+//!  engine        memory (slab + sampling eviction) | lsm (on the `lsm` crate)
+//!    │
+//!  leaves        protocol (RESP frames, parser), value, pattern, config;
+//!                and the workspace's `clock` crate (one `now_ms`)
+//! ```
 //! - [`protocol`]: RESP2/RESP3 frames and a resumable, limit-checking parser
 //!   (inline commands too, so `nc` and `telnet` work);
-//! - [`command`]: the command table and one module per command group, with
-//!   Redis's reply shapes and error texts; it never sees an engine;
-//! - [`keyspace`]: lazy expiry, WATCH bookkeeping and statistics on top of
-//!   any [`engine::Engine`]; [`expiry`] runs the active half;
-//! - [`engine::memory`]: the cache tier (`maxmemory`, six eviction
-//!   policies by sampling); [`engine::lsm`]: the durable store;
-//! - [`pubsub`], [`clients`], [`metrics`], [`server`] (accept loop,
+//! - `command`: the command table and one module per command group, with
+//!   Redis's reply shapes and error texts; it never opens a socket, so its
+//!   unit tests run commands through a socket-less client
+//!   (`command::local::LocalClient`, public with the `fuzzing` feature for
+//!   the fuzz targets);
+//! - `keyspace`: lazy expiry, WATCH bookkeeping and statistics on top of
+//!   any engine; `state::expiry` runs the active half;
+//! - `engine::memory`: the cache tier (`maxmemory`, six eviction
+//!   policies by sampling); `engine::lsm`: the durable store;
+//! - `pubsub`, `clients`, `metrics`, `server` (accept loop,
 //!   `maxclients`, idle timeout, graceful shutdown).
+//!
+//! Public surface: [`serve`] / [`Server`] (open, then serve), [`Config`] and
+//! [`config`]'s enums, [`new_metrics`] / [`Metrics`], [`info`], and
+//! [`protocol`] (used by the tests and the fuzz targets). Everything else is
+//! crate-private.
 //!
 //! # Trade-offs and knobs
 //! - **One lock, many threads.** The keyspace sits behind one mutex, held
@@ -47,22 +81,33 @@
 //!   about; replication and the Dynamo-style cluster come in later issues.
 #![warn(missing_docs)]
 
-pub mod clients;
-pub mod command;
+// Leaves.
 pub mod config;
-pub mod connection;
-pub mod engine;
-pub mod expiry;
-pub mod keyspace;
-pub mod metrics;
-pub mod pattern;
+mod pattern;
 pub mod protocol;
-pub mod pubsub;
-pub mod server;
-pub mod value;
+mod value;
+// Storage, then the rules every engine shares.
+mod engine;
+mod keyspace;
+mod metrics;
+// Shared state: what a command needs, and nothing of the network.
+mod clients;
+mod pubsub;
+mod state;
+// Commands, then the network.
+mod command;
+mod connection;
+mod server;
 
+#[cfg(test)]
+mod layers;
+
+#[cfg(feature = "fuzzing")]
+pub use command::local::LocalClient;
+pub use command::new_metrics;
 pub use config::Config;
-pub use server::{Error, new_metrics, serve};
+pub use metrics::Metrics;
+pub use server::{Error, Server, serve};
 
 /// How `hyperscale up` lists this system.
 pub fn info(endpoint: &str) -> service::SystemInfo {

@@ -1,4 +1,4 @@
-//! The server: shared state, the accept loop, background tasks, shutdown.
+//! The server: the accept loop, background tasks, shutdown.
 //!
 //! [`serve`] takes an already-bound listener, so the caller decides the
 //! address (and tests bind port 0), and a [`service::SystemContext`], so the
@@ -16,20 +16,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
 use service::SystemContext;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::clients::Clients;
 use crate::config::{Config, EngineKind};
+use crate::connection::serve_connection;
 use crate::engine::lsm::LsmEngine;
 use crate::engine::memory::MemoryEngine;
 use crate::engine::{Engine, EngineError};
-use crate::keyspace::{Db, Keyspace};
 use crate::metrics::Metrics;
-use crate::pubsub::Hub;
+use crate::state::State;
+use crate::state::expiry::run_active_expiry;
 
 /// How long shutdown waits for connections to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -52,30 +51,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// State shared by every connection.
-pub struct Shared {
-    /// The keyspace behind its lock.
-    pub db: Db,
-    /// Pub/sub routing.
-    pub hub: Hub,
-    /// Settings; `CONFIG SET` writes here.
-    pub config: RwLock<Config>,
-    /// Metrics handles.
-    pub metrics: Arc<Metrics>,
-    /// Connected clients.
-    pub clients: Clients,
-    /// Start time (uptime).
-    pub started: Instant,
-    /// Start time as Unix ms (`LASTSAVE`).
-    pub started_unix_ms: u64,
-    /// The listening port (`INFO server`).
-    pub port: u16,
-    /// Fires on shutdown.
-    pub shutdown: CancellationToken,
-}
-
 /// Opens the engine `config` names.
-pub fn open_engine(config: &Config) -> Result<Box<dyn Engine>, Error> {
+fn open_engine(config: &Config) -> Result<Box<dyn Engine>, Error> {
     match config.engine {
         EngineKind::Memory => Ok(Box::new(
             MemoryEngine::new(
@@ -94,58 +71,81 @@ pub fn open_engine(config: &Config) -> Result<Box<dyn Engine>, Error> {
     }
 }
 
-/// Metrics for the full command table (register them before serving).
-pub fn new_metrics() -> Arc<Metrics> {
-    let names: Vec<&str> = crate::command::table().iter().map(|s| s.name).collect();
-    Arc::new(Metrics::new(&names))
+/// A server whose engine is open and which is ready to serve.
+///
+/// Opening is separate from serving so a caller can fail early, before it
+/// announces anything: `hyperscale kv serve` on a data directory another
+/// server holds reports that once and never prints a listening banner.
+pub struct Server {
+    config: Config,
+    engine: Box<dyn Engine>,
 }
 
-/// Serves RESP on `listener` until `ctx.shutdown` fires (see the module docs).
+impl Server {
+    /// Opens the engine `config` names (blocking: the lsm engine reads its
+    /// directory; call it outside async worker threads, or use [`serve`]).
+    pub fn open(config: Config) -> Result<Server, Error> {
+        let engine = open_engine(&config)?;
+        Ok(Server { config, engine })
+    }
+
+    /// Serves RESP on `listener` until `ctx.shutdown` fires (see the module docs).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        metrics: Arc<Metrics>,
+        ctx: SystemContext,
+    ) -> Result<(), Error> {
+        let port = listener.local_addr()?.port();
+        let state = Arc::new(State::new(self.config, self.engine, metrics, port));
+        let shutdown = ctx.shutdown.child_token();
+        spawn_background(&state, &shutdown);
+        ctx.health.set_up();
+        tracing::info!(addr = %listener.local_addr()?, engine = ?state.config.read().engine, "kv server listening");
+        accept_loop(&state, &listener, &ctx.shutdown, &shutdown).await;
+        ctx.health.set_down("shutting down");
+        shutdown.cancel();
+        drop(listener);
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while state.clients.count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let state_for_sync = state.clone();
+        let synced =
+            tokio::task::spawn_blocking(move || state_for_sync.db.lock().engine_mut().sync())
+                .await
+                .map_err(|err| Error::Io(std::io::Error::other(err)))?;
+        synced.map_err(|source| Error::Engine {
+            engine: "configured",
+            source,
+        })
+    }
+}
+
+/// Opens the engine `config` names and serves RESP on `listener` until
+/// `ctx.shutdown` fires: [`Server::open`] (off the async workers) then
+/// [`Server::serve`].
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     metrics: Arc<Metrics>,
     ctx: SystemContext,
 ) -> Result<(), Error> {
-    let engine = open_engine(&config)?;
-    let port = listener.local_addr()?.port();
-    let shared = Arc::new(Shared {
-        db: parking_lot::Mutex::new(Keyspace::new(engine)),
-        hub: Hub::default(),
-        metrics,
-        clients: Clients::default(),
-        started: Instant::now(),
-        started_unix_ms: clock::now_ms(),
-        port,
-        shutdown: ctx.shutdown.child_token(),
-        config: RwLock::new(config),
-    });
-    spawn_background(&shared);
-    ctx.health.set_up();
-    tracing::info!(addr = %listener.local_addr()?, engine = ?shared.config.read().engine, "kv server listening");
-    accept_loop(&shared, &listener, &ctx.shutdown).await;
-    ctx.health.set_down("shutting down");
-    shared.shutdown.cancel();
-    drop(listener);
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    while shared.clients.count() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let synced = shared.db.lock().engine_mut().sync();
-    synced.map_err(|source| Error::Engine {
-        engine: "configured",
-        source,
-    })
+    let server = tokio::task::spawn_blocking(move || Server::open(config))
+        .await
+        .map_err(|err| Error::Io(std::io::Error::other(err)))??;
+    server.serve(listener, metrics, ctx).await
 }
 
-fn spawn_background(shared: &Arc<Shared>) {
-    tokio::spawn(crate::expiry::run_active_expiry(shared.clone()));
-    let refresher = shared.clone();
+fn spawn_background(state: &Arc<State>, shutdown: &CancellationToken) {
+    tokio::spawn(run_active_expiry(state.clone(), shutdown.clone()));
+    let refresher = state.clone();
+    let stop = shutdown.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(METRICS_REFRESH);
         loop {
             tokio::select! {
-                () = refresher.shutdown.cancelled() => return,
+                () = stop.cancelled() => return,
                 _ = ticker.tick() => refresher.metrics.refresh(&refresher.db.lock()),
             }
         }
@@ -153,10 +153,15 @@ fn spawn_background(shared: &Arc<Shared>) {
     // `everysec` needs no task here: the LSM fsyncs its log once a second itself.
 }
 
-async fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, shutdown: &CancellationToken) {
+async fn accept_loop(
+    shared: &Arc<State>,
+    listener: &TcpListener,
+    stop_accepting: &CancellationToken,
+    shutdown: &CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = stop_accepting.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let (mut stream, peer) = match accepted {
@@ -184,9 +189,10 @@ async fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, shutdown: &Ca
         shared.metrics.connections_accepted.inc();
         shared.metrics.connections.inc();
         let shared = shared.clone();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let id = info.id;
-            crate::connection::serve_connection(shared.clone(), stream, info).await;
+            serve_connection(shared.clone(), shutdown, stream, info).await;
             shared.clients.unregister(id);
             shared.metrics.connections.dec();
         });

@@ -84,8 +84,8 @@ fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Frame::OK
     } else if is(sub, "list") {
         let mut text = String::new();
-        for client in ctx.shared.clients.list() {
-            text.push_str(&client.line());
+        for client in ctx.state.clients.list() {
+            text.push_str(&client.line(super::name_of));
             text.push('\n');
         }
         Frame::Bulk(Bytes::from(text))
@@ -93,7 +93,7 @@ fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         if argc != 2 {
             return arity("info");
         }
-        Frame::Bulk(Bytes::from(format!("{}\n", info.line())))
+        Frame::Bulk(Bytes::from(format!("{}\n", info.line(super::name_of))))
     } else if is(sub, "no-evict") || is(sub, "no-touch") {
         if argc != 3 {
             return arity("no-evict");

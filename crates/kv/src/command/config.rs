@@ -171,7 +171,7 @@ fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         if args.len() < 3 {
             return Frame::error("ERR wrong number of arguments for 'config|get' command");
         }
-        let config = ctx.shared.config.read();
+        let config = ctx.state.config.read();
         let pairs = params()
             .into_iter()
             .filter(|p| {
@@ -203,7 +203,7 @@ fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// settings down to the engine.
 fn set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
     let table = params();
-    let mut updated = ctx.shared.config.read().clone();
+    let mut updated = ctx.state.config.read().clone();
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
         let Some(param) = table.iter().find(|p| p.name == name) else {
@@ -229,7 +229,7 @@ fn set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
         updated.maxmemory_policy,
         updated.maxmemory_samples,
     );
-    *ctx.shared.config.write() = updated;
+    *ctx.state.config.write() = updated;
     ctx.ks()
         .engine_mut()
         .configure_memory(maxmemory, policy, samples);

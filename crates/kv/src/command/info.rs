@@ -51,10 +51,10 @@ pub(super) fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn fields(ctx: &mut Ctx<'_>, section: &str) -> Vec<(&'static str, String)> {
-    let shared = ctx.shared;
+    let state = ctx.state;
     match section {
         "server" => {
-            let uptime = shared.started.elapsed().as_secs();
+            let uptime = state.started.elapsed().as_secs();
             vec![
                 ("redis_version", super::server::REDIS_VERSION.into()),
                 ("hyperscale_version", env!("CARGO_PKG_VERSION").into()),
@@ -62,19 +62,19 @@ fn fields(ctx: &mut Ctx<'_>, section: &str) -> Vec<(&'static str, String)> {
                 ("os", std::env::consts::OS.into()),
                 ("arch_bits", (usize::BITS).to_string()),
                 ("process_id", std::process::id().to_string()),
-                ("tcp_port", shared.port.to_string()),
+                ("tcp_port", state.port.to_string()),
                 ("uptime_in_seconds", uptime.to_string()),
                 ("uptime_in_days", (uptime / 86_400).to_string()),
-                ("hz", shared.config.read().hz.to_string()),
+                ("hz", state.config.read().hz.to_string()),
                 ("executable", "hyperscale".into()),
             ]
         }
         "clients" => vec![
-            ("connected_clients", shared.clients.count().to_string()),
-            ("maxclients", shared.config.read().maxclients.to_string()),
+            ("connected_clients", state.clients.count().to_string()),
+            ("maxclients", state.config.read().maxclients.to_string()),
             (
                 "pubsub_clients",
-                shared.clients.subscribed_count().to_string(),
+                state.clients.subscribed_count().to_string(),
             ),
             ("blocked_clients", "0".into()),
         ],
@@ -100,7 +100,7 @@ fn fields(ctx: &mut Ctx<'_>, section: &str) -> Vec<(&'static str, String)> {
         }
         "stats" => {
             let stats = ctx.ks().stats();
-            let metrics = &shared.metrics;
+            let metrics = &state.metrics;
             let commands: u64 = metrics.commands.iter().map(|c| c.calls.get()).sum();
             vec![
                 (
@@ -118,9 +118,9 @@ fn fields(ctx: &mut Ctx<'_>, section: &str) -> Vec<(&'static str, String)> {
                 ("keyspace_misses", stats.keyspace_misses.to_string()),
                 (
                     "pubsub_channels",
-                    shared.hub.channels(None).len().to_string(),
+                    state.hub.channels(None).len().to_string(),
                 ),
-                ("pubsub_patterns", shared.hub.numpat().to_string()),
+                ("pubsub_patterns", state.hub.numpat().to_string()),
             ]
         }
         "keyspace" => {

@@ -3,7 +3,7 @@
 //! Each command is a [`Spec`]: its name, Redis's arity convention (`n`
 //! exactly n arguments including the name, `-n` at least n), flags, key
 //! positions (for `COMMAND INFO`), a one-line summary (for `COMMAND DOCS`)
-//! and a handler. The dispatcher ([`dispatch`]) applies the rules that hold
+//! and a handler. The dispatcher (`dispatch`, [`dispatch_locked`]) applies the rules that hold
 //! for every command, in Redis's order: unknown command, arity, `NOAUTH`,
 //! the RESP2 subscribed context, `MULTI` queueing, `OOM` before writes; then
 //! it runs the handler and records metrics.
@@ -19,27 +19,32 @@
 //! nothing about engines, which is what lets data types, scripting and the
 //! cluster be added on top later.
 
-pub mod client;
-pub mod config;
-pub mod info;
-pub mod keys;
-pub mod pubsub;
-pub mod server;
-pub mod string;
-pub mod transaction;
+mod client;
+mod config;
+mod info;
+mod keys;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod local;
+pub(crate) mod pubsub;
+mod server;
+mod string;
+#[cfg(test)]
+mod tests;
+pub(crate) mod transaction;
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::MutexGuard;
 
-use crate::connection::ConnState;
 use crate::engine::EngineError;
 use crate::keyspace::Keyspace;
+use crate::metrics::Metrics;
 use crate::protocol::{Frame, ProtocolVersion};
-use crate::server::Shared;
+use crate::state::State;
+use crate::state::session::ConnState;
 
 /// A command handler: arguments include the command name at index 0.
 pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Frame;
@@ -109,6 +114,18 @@ pub fn table() -> &'static [Spec] {
     })
 }
 
+/// Metrics for the full command table (register them before serving).
+pub fn new_metrics() -> Arc<Metrics> {
+    let names: Vec<&str> = table().iter().map(|s| s.name).collect();
+    Arc::new(Metrics::new(&names))
+}
+
+/// The name of the command at table `index` (`NULL` for none, as `CLIENT
+/// LIST` shows a client that has not run one).
+pub(crate) fn name_of(index: usize) -> &'static str {
+    table().get(index).map_or("NULL", |s| s.name)
+}
+
 /// Finds a command by name, case-insensitively; returns its table index.
 pub fn lookup(name: &[u8]) -> Option<usize> {
     static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
@@ -140,7 +157,7 @@ enum Lock<'a> {
 /// What a handler sees: server state, its client, and lazy keyspace access.
 pub struct Ctx<'a> {
     /// Server-wide state.
-    pub shared: &'a Shared,
+    pub state: &'a State,
     /// This client's state.
     pub conn: &'a mut ConnState,
     /// The keyspace lock (see [`Lock`]).
@@ -152,22 +169,22 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// A context for one command (or one `EXEC`) that locks the keyspace
     /// when it first needs it.
-    pub fn new(shared: &'a Shared, conn: &'a mut ConnState) -> Self {
-        Self::with_lock(shared, conn, Lock::Lazy(None))
+    pub fn new(state: &'a State, conn: &'a mut ConnState) -> Self {
+        Self::with_lock(state, conn, Lock::Lazy(None))
     }
 
     /// A context for one command run under a keyspace lock the caller holds.
-    pub fn locked(shared: &'a Shared, conn: &'a mut ConnState, ks: &'a mut Keyspace) -> Self {
-        Self::with_lock(shared, conn, Lock::Held(ks))
+    pub fn locked(state: &'a State, conn: &'a mut ConnState, ks: &'a mut Keyspace) -> Self {
+        Self::with_lock(state, conn, Lock::Held(ks))
     }
 
-    fn with_lock(shared: &'a Shared, conn: &'a mut ConnState, lock: Lock<'a>) -> Self {
+    fn with_lock(state: &'a State, conn: &'a mut ConnState, lock: Lock<'a>) -> Self {
         let now_ms = match conn.batch_now_ms {
             0 => clock::now_ms(),
             batch => batch,
         };
         Ctx {
-            shared,
+            state,
             conn,
             lock,
             now_ms,
@@ -178,7 +195,7 @@ impl<'a> Ctx<'a> {
     pub fn ks(&mut self) -> &mut Keyspace {
         match &mut self.lock {
             Lock::Lazy(guard) => guard.get_or_insert_with(|| {
-                let mut ks = self.shared.db.lock();
+                let mut ks = self.state.db.lock();
                 ks.recover_abandoned_batch();
                 ks
             }),
@@ -245,23 +262,24 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 }
 
 /// Runs one command for a client; returns the reply to send.
-pub fn dispatch(shared: &Shared, conn: &mut ConnState, args: Vec<Bytes>) -> Frame {
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn dispatch(state: &State, conn: &mut ConnState, args: Vec<Bytes>) -> Frame {
     match admit(conn, args) {
-        Ok((index, args)) => run(&mut Ctx::new(shared, conn), index, &args),
+        Ok((index, args)) => run(&mut Ctx::new(state, conn), index, &args),
         Err(reply) => reply,
     }
 }
 
-/// [`dispatch`] under a keyspace lock the caller holds (the connection holds
+/// `dispatch` under a keyspace lock the caller holds (the connection holds
 /// it for a pipelined batch and commits the batch's writes at its end).
 pub fn dispatch_locked(
-    shared: &Shared,
+    state: &State,
     conn: &mut ConnState,
     ks: &mut Keyspace,
     args: Vec<Bytes>,
 ) -> Frame {
     match admit(conn, args) {
-        Ok((index, args)) => run(&mut Ctx::locked(shared, conn, ks), index, &args),
+        Ok((index, args)) => run(&mut Ctx::locked(state, conn, ks), index, &args),
         Err(reply) => reply,
     }
 }
@@ -320,7 +338,7 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
         // limit (before the write only guarantees "at most one write over").
         let _ = ctx.ks().make_room();
     }
-    let metrics = &ctx.shared.metrics.commands[index];
+    let metrics = &ctx.state.metrics.commands[index];
     metrics.latency.observe(started.elapsed().as_secs_f64());
     metrics.calls.inc();
     if reply.is_error() {

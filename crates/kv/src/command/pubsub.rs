@@ -92,7 +92,7 @@ fn publish_counts(ctx: &Ctx<'_>) {
 fn subscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind) -> Frame {
     let mut replies = Vec::with_capacity(args.len() - 1);
     for name in &args[1..] {
-        ctx.shared
+        ctx.state
             .hub
             .subscribe(kind, name.clone(), &ctx.conn.subscriber);
         match kind {
@@ -131,7 +131,7 @@ fn unsubscribe_generic(ctx: &mut Ctx<'_>, names: &[Bytes], kind: Kind) -> Frame 
     }
     let mut replies = Vec::with_capacity(names.len());
     for name in names {
-        ctx.shared.hub.unsubscribe(kind, &name, ctx.conn.id);
+        ctx.state.hub.unsubscribe(kind, &name, ctx.conn.id);
         match kind {
             Kind::Channel => ctx.conn.channels.remove(&name),
             Kind::Pattern => ctx.conn.patterns.remove(&name),
@@ -165,11 +165,11 @@ fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    Frame::Integer(ctx.shared.hub.publish(args[1].clone(), args[2].clone()) as i64)
+    Frame::Integer(ctx.state.hub.publish(args[1].clone(), args[2].clone()) as i64)
 }
 
 fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let hub = &ctx.shared.hub;
+    let hub = &ctx.state.hub;
     let sub = &args[1];
     if is(sub, "channels") && args.len() <= 3 {
         let channels = hub.channels(args.get(2).map(|p| &p[..]));

@@ -143,7 +143,7 @@ fn password_matches(given: &[u8], expected: &str) -> bool {
 
 /// Checks `AUTH`-style credentials; `Err` is the reply to send.
 fn check_credentials(ctx: &mut Ctx<'_>, user: Option<&[u8]>, password: &[u8]) -> Result<(), Frame> {
-    let required = ctx.shared.config.read().requirepass.clone();
+    let required = ctx.state.config.read().requirepass.clone();
     let user_ok = user.is_none_or(|u| u == b"default");
     if user_ok && (required.is_empty() || password_matches(password, &required)) {
         ctx.conn.authenticated = true;
@@ -158,7 +158,7 @@ fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if args.len() > 3 {
         return syntax_error();
     }
-    if args.len() == 2 && ctx.shared.config.read().requirepass.is_empty() {
+    if args.len() == 2 && ctx.state.config.read().requirepass.is_empty() {
         return Frame::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         );
@@ -234,7 +234,7 @@ fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     super::pubsub::unsubscribe_all(ctx);
     ctx.conn.protocol = ProtocolVersion::Resp2;
     *ctx.conn.info.name.lock() = Bytes::new();
-    ctx.conn.authenticated = ctx.shared.config.read().requirepass.is_empty();
+    ctx.conn.authenticated = ctx.state.config.read().requirepass.is_empty();
     Frame::Simple("RESET")
 }
 
@@ -271,7 +271,7 @@ fn time(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
 }
 
 fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
-    Frame::Integer((ctx.shared.started_unix_ms / 1000) as i64)
+    Frame::Integer((ctx.state.started_unix_ms / 1000) as i64)
 }
 
 /// `COMMAND INFO`'s entry for one command (Redis 7's ten fields).

@@ -518,7 +518,7 @@ fn too_big() -> Frame {
 
 fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
-        let limit = ctx.shared.config.read().proto_max_bulk_len;
+        let limit = ctx.state.config.read().proto_max_bulk_len;
         let Some((current, _)) = lookup(ctx, &args[1])? else {
             write(ctx, &args[1], args[2].clone(), None)?;
             return Ok(Frame::Integer(args[2].len() as i64));
@@ -578,7 +578,7 @@ fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         if patch.is_empty() {
             return Ok(Frame::Integer(current.len() as i64));
         }
-        let limit = ctx.shared.config.read().proto_max_bulk_len;
+        let limit = ctx.state.config.read().proto_max_bulk_len;
         let end = (offset as u64)
             .checked_add(patch.len() as u64)
             .filter(|&e| e <= limit)

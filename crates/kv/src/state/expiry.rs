@@ -17,18 +17,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
+
+use super::State;
 use crate::keyspace::Db;
-use crate::server::Shared;
 
 /// Keys sampled per probe (Redis's `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
-pub const KEYS_PER_PROBE: usize = 20;
+pub(crate) const KEYS_PER_PROBE: usize = 20;
 /// Keep probing while more than this share of a sample had expired.
-pub const STALE_PERCENT_MAX: usize = 10;
+pub(crate) const STALE_PERCENT_MAX: usize = 10;
 /// Share of each tick the cycle may spend (Redis's 25%).
 const CYCLE_BUDGET_PERCENT: u32 = 25;
 
 /// Runs one active-expiry cycle within `budget`; returns keys expired.
-pub fn active_cycle(db: &Db, budget: Duration) -> usize {
+pub(crate) fn active_cycle(db: &Db, budget: Duration) -> usize {
     let started = Instant::now();
     let mut expired_total = 0;
     loop {
@@ -47,17 +49,17 @@ pub fn active_cycle(db: &Db, budget: Duration) -> usize {
     }
 }
 
-/// Runs active expiry `hz` times a second until the server shuts down.
-pub async fn run_active_expiry(shared: Arc<Shared>) {
-    let hz = shared.config.read().hz;
+/// Runs active expiry `hz` times a second until `shutdown` fires.
+pub(crate) async fn run_active_expiry(state: Arc<State>, shutdown: CancellationToken) {
+    let hz = state.config.read().hz;
     let period = Duration::from_millis(1000 / u64::from(hz.clamp(1, 500)));
     let budget = period * CYCLE_BUDGET_PERCENT / 100;
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = shared.shutdown.cancelled() => return,
-            _ = ticker.tick() => { active_cycle(&shared.db, budget); }
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => { active_cycle(&state.db, budget); }
         }
     }
 }

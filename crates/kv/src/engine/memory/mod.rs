@@ -193,7 +193,8 @@ impl MemoryEngine {
             .map(|i| i as u32)
     }
 
-    /// Checks the structure's invariants (tests and debug builds).
+    /// Checks the structure's invariants (tests).
+    #[cfg(test)]
     pub fn check_invariants(&self) {
         assert_eq!(self.index.len() + self.free.len(), self.slots.len());
         let mut used = 0;

@@ -1,0 +1,92 @@
+//! One client's state, as the commands see it: protocol version,
+//! authentication, the open transaction, watched keys, subscriptions.
+//!
+//! It lives below the command layer (not in the connection) so that a
+//! command is a function of (state, arguments, this) that runs without a
+//! socket: the connection owns a [`ConnState`] and hands it to each command,
+//! and a unit test or the fuzz target builds one with [`ConnState::new`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::clients::ClientInfo;
+use crate::keyspace::WatchSet;
+use crate::protocol::ProtocolVersion;
+use crate::pubsub::Subscriber;
+
+/// A transaction being queued.
+#[derive(Debug, Default)]
+pub(crate) struct MultiState {
+    /// Queued commands: table index and arguments.
+    pub(crate) queued: Vec<(usize, Vec<Bytes>)>,
+    /// A queued command was rejected: `EXEC` must answer `EXECABORT`.
+    pub(crate) aborted: bool,
+}
+
+/// Per-connection state the commands read and change.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    /// The client id.
+    pub(crate) id: u64,
+    /// RESP2 until `HELLO 3`.
+    pub(crate) protocol: ProtocolVersion,
+    /// Whether commands other than `AUTH`/`HELLO` are allowed.
+    pub(crate) authenticated: bool,
+    /// What `CLIENT LIST` shows (shared with the registry).
+    pub(crate) info: Arc<ClientInfo>,
+    /// `Some` between `MULTI` and `EXEC`/`DISCARD`.
+    pub(crate) multi: Option<MultiState>,
+    /// Keys watched for the next `EXEC`.
+    pub(crate) watch: WatchSet,
+    /// Subscribed channels.
+    pub(crate) channels: HashSet<Bytes>,
+    /// Subscribed patterns.
+    pub(crate) patterns: HashSet<Bytes>,
+    /// This client's message queue, as the hub sees it.
+    pub(crate) subscriber: Subscriber,
+    /// Set by `QUIT`: close once the reply is written.
+    pub(crate) close_after_reply: bool,
+    /// The clock for the commands of the current read (one clock read per
+    /// pipelined batch, not per command; Redis caches its clock per event
+    /// loop iteration the same way). `0` = read the clock.
+    pub(crate) batch_now_ms: u64,
+}
+
+impl ConnState {
+    /// A fresh client: RESP2, no transaction, no subscriptions;
+    /// `authenticated` when the server has no `requirepass`.
+    pub(crate) fn new(info: Arc<ClientInfo>, subscriber: Subscriber, authenticated: bool) -> Self {
+        ConnState {
+            id: info.id,
+            protocol: ProtocolVersion::Resp2,
+            authenticated,
+            info,
+            multi: None,
+            watch: WatchSet::default(),
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            subscriber,
+            close_after_reply: false,
+            batch_now_ms: 0,
+        }
+    }
+
+    /// Marks the open transaction as failed (a queued command was rejected).
+    pub(crate) fn flag_multi_error(&mut self) {
+        if let Some(multi) = self.multi.as_mut() {
+            multi.aborted = true;
+        }
+    }
+
+    /// RESP2 clients with subscriptions may only run pub/sub commands.
+    pub(crate) fn in_resp2_subscribed_context(&self) -> bool {
+        self.protocol == ProtocolVersion::Resp2 && self.subscribed()
+    }
+
+    /// Whether the client has any channel or pattern subscription.
+    pub(crate) fn subscribed(&self) -> bool {
+        !(self.channels.is_empty() && self.patterns.is_empty())
+    }
+}
