@@ -25,9 +25,11 @@ use std::sync::Arc;
 use lru::LruCache;
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
+use url::Url;
 
 use crate::code::{self, Strategy, UsedCodes};
 use crate::config::Config;
+use crate::host::{self, OwnAddresses};
 use crate::store::{Link, LinkStore};
 use crate::validate;
 
@@ -102,7 +104,7 @@ pub struct App {
     cache: Mutex<LruCache<String, Link>>,
     generator: idgen::snowflake::Generator,
     used_codes: UsedCodes,
-    own_hosts: Vec<String>,
+    own: OwnAddresses,
     /// Counters for `/metrics`.
     pub metrics: AppMetrics,
 }
@@ -123,13 +125,13 @@ impl App {
         let generator =
             idgen::snowflake::Generator::new(&generator_config).map_err(|err| err.to_string())?;
         let capacity = NonZeroUsize::new(config.cache_entries.max(1)).expect("at least 1");
-        let own_hosts = own_hosts(&config);
+        let own = own_addresses(&config)?;
         Ok(Self {
             store,
             cache: Mutex::new(LruCache::new(capacity)),
             generator,
             used_codes: UsedCodes::new(USED_CODES_EXPECTED),
-            own_hosts,
+            own,
             metrics: AppMetrics::default(),
             config,
         })
@@ -171,7 +173,7 @@ impl App {
         now_ms: u64,
     ) -> Result<Shortened, ShortenError> {
         let url = request.long_url.trim().to_string();
-        validate::long_url(&url, self.config.url_bytes_max, &self.own_hosts)
+        validate::long_url(&url, self.config.url_bytes_max, &self.own)
             .map_err(|invalid| ShortenError::Invalid(invalid.0))?;
         let expires_ms = match request.expires_in_seconds {
             Some(0) => {
@@ -325,28 +327,23 @@ impl App {
     }
 }
 
-/// The `host[:port]` forms this shortener is reached under.
-fn own_hosts(config: &Config) -> Vec<String> {
-    let mut hosts = vec![config.bind.to_string()];
-    if config.bind.ip().is_loopback() {
-        hosts.push(format!("localhost:{}", config.bind.port()));
-    }
-    if let Some(rest) = config
-        .public_url
-        .as_deref()
-        .and_then(|url| url.split_once("://"))
-    {
-        let host = rest
-            .1
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if !host.is_empty() {
-            hosts.push(host);
-        }
-    }
-    hosts
+/// Where this shortener answers, for the loop check (see [`host`]).
+fn own_addresses(config: &Config) -> Result<OwnAddresses, String> {
+    let public_url = match &config.public_url {
+        Some(text) => Some(Url::parse(text).map_err(|err| {
+            format!("public_url `{text}` is not a URL ({err}); give one like https://sho.rt")
+        })?),
+        None => None,
+    };
+    let interfaces = match config.bind.ip().is_unspecified() {
+        true => host::interface_ips(),
+        false => Vec::new(),
+    };
+    Ok(OwnAddresses::new(
+        config.bind,
+        &interfaces,
+        public_url.as_ref(),
+    ))
 }
 
 /// Shared handle used by the HTTP layer.

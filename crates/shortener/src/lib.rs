@@ -31,7 +31,9 @@
 //! people.
 //!
 //! **Limits.** Only `http`/`https` URLs up to 2,048 bytes, never one pointing
-//! back at the shortener (a redirect loop); JSON bodies up to 16 KiB; unknown
+//! back at the shortener under any spelling a browser would resolve to it
+//! (`127.1`, `0x7f000001`, `[::ffff:127.0.0.1]`, `localhost.`, ...: a
+//! redirect loop; [`host`] has the rule); JSON bodies up to 16 KiB; unknown
 //! JSON fields are rejected; a store outage is a 503, never a hang. Shorten
 //! requests are rate limited per client address (`shorten_per_minute`,
 //! default 60), the main abuse risk the chapter's wrap-up names.
@@ -41,6 +43,7 @@ pub mod analytics;
 pub mod app;
 pub mod code;
 pub mod config;
+pub mod host;
 pub mod http;
 pub mod page;
 pub mod store;

@@ -4,8 +4,14 @@
 //! would hurt it or its users: schemes other than `http`/`https` (`javascript:`
 //! links become stored XSS on the stats page), URLs longer than browsers and
 //! proxies reliably handle, and URLs pointing back at the shortener itself,
-//! which would make redirect loops. Custom aliases are limited to characters
+//! which would make redirect loops ([`crate::host`] says what "us" is). URLs
+//! are parsed with the `url` crate, the URL standard's parser, so what is
+//! judged here is what a browser will request. Custom aliases are limited to characters
 //! that survive in a path without escaping.
+
+use url::Url;
+
+use crate::host::OwnAddresses;
 
 /// Why a long URL or alias was refused; the text is shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +26,10 @@ impl std::fmt::Display for Invalid {
 /// Longest alias accepted; short links are meant to be short.
 pub const ALIAS_CHARS_MAX: usize = 64;
 
-/// Checks a long URL: scheme, length, a host, and not our own host.
-/// `own_hosts` are the `host[:port]` forms under which the shortener is reached.
-pub fn long_url(url: &str, url_bytes_max: usize, own_hosts: &[String]) -> Result<(), Invalid> {
+/// Checks a long URL: length, parses it as browsers do (WHATWG, the `url`
+/// crate), then scheme, host, and not pointing at us ([`crate::host`]).
+/// Returns the parsed URL.
+pub fn long_url(url: &str, url_bytes_max: usize, own: &OwnAddresses) -> Result<Url, Invalid> {
     if url.len() > url_bytes_max {
         return Err(Invalid(format!(
             "longUrl is {} bytes; the limit is {url_bytes_max}",
@@ -34,52 +41,23 @@ pub fn long_url(url: &str, url_bytes_max: usize, own_hosts: &[String]) -> Result
             "longUrl must not contain spaces or control characters".into(),
         ));
     }
-    let (default_port, rest) = scheme_rest(url)
-        .ok_or_else(|| Invalid("longUrl must start with http:// or https://".into()))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    // Drop any user:password@ so `http://evil@us/` is judged by its real host.
-    let host_port = authority
-        .rsplit('@')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if host_port.is_empty() || host_port.starts_with(':') {
-        return Err(Invalid("longUrl has no host".into()));
-    }
-    let (host, port) = split_port(&host_port);
-    let port = port.unwrap_or(default_port);
-    let points_at_us = own_hosts.iter().any(|own| {
-        let own = own.to_ascii_lowercase();
-        let (own_host, own_port) = split_port(&own);
-        // An own host given without a port (a public name) matches any port.
-        own_host == host && own_port.is_none_or(|own_port| own_port == port)
-    });
-    if points_at_us {
+    let parsed = Url::parse(url).map_err(|err| Invalid(format!("longUrl is not a URL: {err}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Invalid(
-            "longUrl points at this shortener, which would loop".into(),
+            "longUrl must start with http:// or https://".into(),
         ));
     }
-    Ok(())
-}
-
-/// The scheme's default port and what follows `scheme://`.
-fn scheme_rest(url: &str) -> Option<(u16, &str)> {
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    if lower.starts_with("https://") {
-        Some((443, &url[8..]))
-    } else if lower.starts_with("http://") {
-        Some((80, &url[7..]))
-    } else {
-        None
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(Invalid("longUrl has no host".into()));
     }
-}
-
-/// Splits `host[:port]`; IPv6 literals keep their brackets.
-fn split_port(host_port: &str) -> (&str, Option<u16>) {
-    match host_port.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => (host, port.parse().ok()),
-        _ => (host_port, None),
+    if own.contains_url(&parsed) {
+        return Err(Invalid(
+            "longUrl points at this shortener, which would loop; \
+             shorten the link's destination instead"
+                .into(),
+        ));
     }
+    Ok(parsed)
 }
 
 /// Checks a custom alias: 1 to 64 of `A-Z a-z 0-9 - _`, not a reserved path.
@@ -110,8 +88,9 @@ pub fn alias(alias: &str) -> Result<(), Invalid> {
 mod tests {
     use super::*;
 
-    fn own() -> Vec<String> {
-        vec!["sho.rt".to_string(), "127.0.0.1:8081".to_string()]
+    fn own() -> OwnAddresses {
+        let public = Url::parse("https://sho.rt").unwrap();
+        OwnAddresses::new("127.0.0.1:8081".parse().unwrap(), &[], Some(&public))
     }
 
     #[test]
