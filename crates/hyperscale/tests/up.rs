@@ -1,56 +1,19 @@
 //! `hyperscale up` end to end, as a real process: it prints the systems table,
 //! serves the console and the admin endpoint, and exits 0 on SIGINT.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Kills the child if the test panics, so no server outlives a failed test.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A tiny blocking GET over a raw socket: enough for these checks, and it
-/// keeps the binary's tests free of another HTTP client build.
-fn get(url: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = match rest.split_once('/') {
-        Some((host, path)) => (host, format!("/{path}")),
-        None => (rest, "/".to_string()),
-    };
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read response");
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("status line");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
+use common::{Guard, Lines, get};
 
 #[test]
 fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     let data = tempfile::tempdir().unwrap();
+    let locks = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+        .env("TMPDIR", locks.path())
         .args(["up", "--ephemeral-ports"])
         .arg("--data-dir")
         .arg(data.path())
@@ -59,22 +22,25 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         .spawn()
         .unwrap();
     let mut guard = Guard(child);
-    let stdout = guard.0.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut console, mut admin) = (None, None);
-    while console.is_none() || admin.is_none() {
-        let line = lines
-            .next()
-            .expect("table printed before stdout closes")
-            .unwrap();
+    let lines = Lines::new(guard.0.stdout.take().unwrap());
+    let (mut console, mut admin, mut id_claim) = (None, None, None);
+    while console.is_none() || admin.is_none() || id_claim.is_none() {
+        let line = lines.next_within(Duration::from_secs(60));
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.first() {
             Some(&"console") => console = Some(words[2].to_string()),
             Some(&"admin") => admin = Some(words[2].to_string()),
+            Some(&"id:") => id_claim = Some(line.clone()),
             _ => {}
         }
     }
     let (console, admin) = (console.unwrap(), admin.unwrap());
+    // The ID service claimed its machine id out of the box, and says how.
+    let id_claim = id_claim.unwrap();
+    assert!(
+        id_claim.contains("machine id") && id_claim.contains("lock file"),
+        "{id_claim}"
+    );
     let (status, page) = get(&format!("http://{console}/"));
     assert_eq!(status, 200);
     assert!(

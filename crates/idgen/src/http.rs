@@ -17,6 +17,7 @@
 //! next millisecond (sequence exhausted) or `backward_wait_ms_max`, a few ms.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -27,8 +28,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{Clock, SystemClock};
-use crate::lease::{Lease, LeaseConfig, LeaseError, RespLeaseStore};
+use crate::clock::Clock;
+use crate::lease::{LeaseConfig, LeaseError};
+use crate::machine::{Claimed, MachineClaim};
 use crate::snowflake::{GenerateError, Generator, GeneratorConfig};
 use crate::system::Metrics;
 
@@ -47,8 +49,16 @@ pub struct ServerConfig {
     /// The generator: epoch, layout, datacenter, machine.
     pub generator: GeneratorConfig,
     /// A RESP store (`redis://host:port`) to lease the machine id from; when
-    /// unset, `generator.machine` is used as configured.
+    /// unset, the id is claimed as `machine_claim` says.
     pub lease_store: Option<String>,
+    /// How the machine id is claimed without a lease store: `"lock"` (a lock
+    /// file per id in `lock_dir`) or `"fixed"` (`generator.machine`). See
+    /// [`crate::machine`].
+    pub machine_claim: MachineClaim,
+    /// Where `machine_claim = "lock"` keeps its lock files; default
+    /// [`crate::machine::default_lock_dir`]. Servers see each other's claims
+    /// only through the same directory.
+    pub lock_dir: Option<PathBuf>,
     /// How leases are taken and renewed.
     pub lease: LeaseConfig,
 }
@@ -61,6 +71,8 @@ impl Default for ServerConfig {
             auth_token: None,
             generator: GeneratorConfig::default(),
             lease_store: None,
+            machine_claim: MachineClaim::Lock,
+            lock_dir: None,
             lease: LeaseConfig::default(),
         }
     }
@@ -94,6 +106,9 @@ pub enum ServeError {
     /// A service setting is invalid.
     #[error("invalid ID service config: {0}")]
     InvalidConfig(String),
+    /// No machine id could be claimed (lock files).
+    #[error("claiming a machine id: {0}")]
+    Claim(String),
     /// No machine id could be leased.
     #[error("leasing a machine id: {0}")]
     Lease(LeaseError),
@@ -114,59 +129,30 @@ impl From<std::io::Error> for ServeError {
     }
 }
 
-/// Builds the generator `config` describes, leasing a machine id if a lease
-/// store is configured. Blocks on the store: call it off the async runtime.
-pub fn build_generator(config: &ServerConfig) -> Result<Generator<SystemClock>, ServeError> {
-    config.validate()?;
-    let Some(url) = &config.lease_store else {
-        return Ok(Generator::new(&config.generator)?);
-    };
-    // A command must finish well within the renewal period (see lease::resp).
-    let timeout = std::time::Duration::from_millis((config.lease.ttl_ms / 6).max(1));
-    let store = RespLeaseStore::open(url, timeout).map_err(LeaseError::Store)?;
-    let layout = config.generator.layout;
-    let lease = Lease::acquire(
-        Arc::new(store),
-        &config.lease,
-        layout,
-        config.generator.datacenter,
-    )?;
-    tracing::info!(
-        key = lease.key(),
-        machine = lease.machine(),
-        "leased machine id"
-    );
-    Ok(Generator::with_lease(
-        &config.generator,
-        SystemClock,
-        lease,
-    )?)
-}
-
-/// Builds the generator (leasing if configured), then serves until
+/// Claims a machine id (see [`crate::machine`]), then serves until
 /// `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let generator = build_generator_async(&config).await?;
-    let app = router(Arc::new(generator), &config);
+    let claimed = crate::machine::claim_async(&config).await?;
+    serve_claimed(listener, &claimed, &config, shutdown).await
+}
+
+/// Serves IDs from an already claimed generator until `shutdown` completes.
+pub async fn serve_claimed(
+    listener: tokio::net::TcpListener,
+    claimed: &Claimed,
+    config: &ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let app = router(claimed.generator.clone(), config);
     tracing::info!(addr = ?listener.local_addr().ok(), "id service listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
-}
-
-/// [`build_generator`] on a blocking thread, for async callers.
-pub async fn build_generator_async(
-    config: &ServerConfig,
-) -> Result<Generator<SystemClock>, ServeError> {
-    let config = config.clone();
-    tokio::task::spawn_blocking(move || build_generator(&config))
-        .await
-        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?
 }
 
 /// What every handler needs.

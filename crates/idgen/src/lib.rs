@@ -37,6 +37,9 @@
 //!   (`SET NX PX`, renewed at ttl/3) so two live generators never share one —
 //!   the collision the notes warn about. A generator that loses its lease stops
 //!   issuing with a clear error.
+//! - [`machine`]: how a server claims its machine id before issuing any ID:
+//!   leased, fixed by the operator (`--machine-id`), or by default the lowest
+//!   id whose lock file no other process on the host holds; printed at startup.
 //! - [`decode`]: an ID back into time (ISO-8601 UTC), datacenter, machine,
 //!   sequence.
 //! - [`base62`]: IDs as short text, the URL shortener's codes.
@@ -61,6 +64,7 @@ pub mod decode;
 pub mod http;
 pub mod layout;
 pub mod lease;
+pub mod machine;
 pub mod snowflake;
 pub mod system;
 pub mod utc;

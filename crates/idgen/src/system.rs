@@ -7,7 +7,6 @@
 //! operator of an ID service watches: IDs issued, requests refused, and health
 //! that turns down when the machine-id lease is lost or lapses.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -15,7 +14,8 @@ use service::metrics::Registry;
 use service::{SystemContext, SystemInfo};
 use tokio::net::TcpListener;
 
-use crate::http::{ServerConfig, build_generator_async, router_with_metrics};
+use crate::http::{ServerConfig, router_with_metrics};
+use crate::machine::Claimed;
 
 /// Name, metrics prefix and console entry of the ID service.
 pub const NAME: &str = "id";
@@ -59,15 +59,17 @@ pub fn info(endpoint: &str) -> SystemInfo {
     }
 }
 
-/// Runs the ID service on `listener` until `ctx.shutdown`; health is up while
-/// the generator may issue IDs.
+/// Runs the ID service on `listener` with the generator of `claimed` (see
+/// [`crate::machine::claim`]) until `ctx.shutdown`; health is up while the
+/// generator may issue IDs. The claim is held until this returns.
 pub async fn run(
     listener: TcpListener,
+    claimed: Claimed,
     config: ServerConfig,
     metrics: Metrics,
     ctx: SystemContext,
 ) -> anyhow::Result<()> {
-    let generator = Arc::new(build_generator_async(&config).await?);
+    let generator = claimed.generator.clone();
     let app = router_with_metrics(generator.clone(), &config, metrics);
     ctx.health.set_up();
     if generator.lease().is_some() {
@@ -85,5 +87,6 @@ pub async fn run(
     axum::serve(listener, app)
         .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
         .await?;
+    drop(claimed);
     Ok(())
 }

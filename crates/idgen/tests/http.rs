@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use idgen::http::{ServerConfig, router, serve};
+use idgen::machine::MachineClaim;
 use idgen::{Clock, Generator, GeneratorConfig, ManualClock};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -211,6 +212,7 @@ async fn serves_over_a_real_socket_and_shuts_down() {
             machine: 9,
             ..Default::default()
         },
+        machine_claim: MachineClaim::Fixed,
         ..ServerConfig::default()
     };
     let server = tokio::spawn(serve(listener, config, async {
@@ -261,12 +263,13 @@ async fn runs_as_a_system_with_metrics_and_health() {
     let addr = listener.local_addr().unwrap();
     let info = idgen::system::info(&addr.to_string());
     assert_eq!(info.name, "id");
-    let server = tokio::spawn(idgen::system::run(
-        listener,
-        ServerConfig::default(),
-        metrics,
-        ctx,
-    ));
+    let locks = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        lock_dir: Some(locks.path().to_path_buf()),
+        ..ServerConfig::default()
+    };
+    let claimed = idgen::machine::claim_async(&config).await.unwrap();
+    let server = tokio::spawn(idgen::system::run(listener, claimed, config, metrics, ctx));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use idgen::compare::{CompareOptions, compare};
-use idgen::http::{ServerConfig, build_generator};
+use idgen::http::ServerConfig;
+use idgen::machine::claim;
 use testkit::RedisServer;
 
 use idgen::{Layout, Lease, LeaseConfig, LeaseError, LeaseStore, RespLeaseStore};
@@ -106,11 +107,14 @@ fn the_id_service_leases_its_machine_id() {
         lease_store: Some(redis.url()),
         ..ServerConfig::default()
     };
-    let first = build_generator(&config).unwrap();
-    let second = build_generator(&config).unwrap();
-    assert_ne!(first.machine(), second.machine());
-    assert!(first.next_id().unwrap() != second.next_id().unwrap());
-    assert!(first.lease().is_some());
+    let first = claim(&config).unwrap();
+    let second = claim(&config).unwrap();
+    let (first_id, second_id) = (&first.generator, &second.generator);
+    assert_ne!(first_id.machine(), second_id.machine());
+    assert!(first_id.next_id().unwrap() != second_id.next_id().unwrap());
+    assert!(first_id.lease().is_some());
+    let line = first.to_string();
+    assert!(line.contains("from lease store redis://"), "{line}");
 }
 
 #[test]
@@ -146,7 +150,8 @@ async fn a_lost_lease_stops_the_service_and_turns_health_down() {
     let health = ctx.health.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(idgen::system::run(listener, config, metrics, ctx));
+    let claimed = idgen::machine::claim_async(&config).await.unwrap();
+    let server = tokio::spawn(idgen::system::run(listener, claimed, config, metrics, ctx));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

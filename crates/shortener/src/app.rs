@@ -172,18 +172,17 @@ impl App {
         request: ShortenRequest,
         now_ms: u64,
     ) -> Result<Shortened, ShortenError> {
-        let url = request.long_url.trim().to_string();
-        validate::long_url(&url, self.config.url_bytes_max, &self.own)
-            .map_err(|invalid| ShortenError::Invalid(invalid.0))?;
-        let expires_ms = match request.expires_in_seconds {
-            Some(0) => {
-                return Err(ShortenError::Invalid(
-                    "expiresInSeconds must be positive".into(),
-                ));
-            }
-            Some(seconds) => Some(now_ms.saturating_add(seconds.saturating_mul(1000))),
-            None => None,
-        };
+        let url: String = validate::long_url(
+            request.long_url.trim(),
+            self.config.url_bytes_max,
+            &self.own,
+        )
+        .map_err(|invalid| ShortenError::Invalid(invalid.0))?
+        .into();
+        let expires_ms = request
+            .expires_in_seconds
+            .map(|seconds| expires_ms(seconds, now_ms))
+            .transpose()?;
         let link = Link {
             code: String::new(),
             long_url: url,
@@ -325,6 +324,36 @@ impl App {
             "no free code after repeated collisions; try again".into(),
         ))
     }
+}
+
+/// The largest number a JavaScript client reads exactly
+/// (`Number.MAX_SAFE_INTEGER`); every timestamp we return stays below it.
+pub const JS_SAFE_INTEGER_MAX: u64 = (1 << 53) - 1;
+
+/// Longest lifetime a link may ask for: 100 Julian years (36,525 days). With it,
+/// `expiresMs` stays a few thousand years below [`JS_SAFE_INTEGER_MAX`]
+/// (≈ year 287,000), so JSON clients never round it.
+pub const EXPIRES_IN_SECONDS_MAX: u64 = 36_525 * 86_400;
+
+/// When a link asked to live `seconds` expires, in ms since the epoch.
+fn expires_ms(seconds: u64, now_ms: u64) -> Result<u64, ShortenError> {
+    if seconds == 0 {
+        return Err(ShortenError::Invalid(
+            "expiresInSeconds must be positive".into(),
+        ));
+    }
+    let expires_ms = seconds
+        .checked_mul(1000)
+        .and_then(|lifetime_ms| now_ms.checked_add(lifetime_ms))
+        .filter(|&expires_ms| {
+            seconds <= EXPIRES_IN_SECONDS_MAX && expires_ms <= JS_SAFE_INTEGER_MAX
+        });
+    expires_ms.ok_or_else(|| {
+        ShortenError::Invalid(format!(
+            "expiresInSeconds must be at most {EXPIRES_IN_SECONDS_MAX} (100 years); \
+             leave it out for a link that never expires"
+        ))
+    })
 }
 
 /// Where this shortener answers, for the loop check (see [`host`]).

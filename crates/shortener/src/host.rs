@@ -34,6 +34,9 @@
 //! through us, whatever it would lead to (what Bitly-like services do). Other
 //! ports on loopback are other local services and stay allowed.
 //!
+//! [`unicode_host`] turns a stored punycode host back into Unicode for the
+//! stats page; links are stored and redirected in ASCII only.
+//!
 //! Not covered: names we are not told about that resolve to us (wildcard DNS
 //! such as `127.0.0.1.nip.io`; resolving every target is slow and changes
 //! over time), and loops through another service that proxies to us under a
@@ -75,6 +78,18 @@ pub fn canonical(host: Host<&str>) -> Canonical {
 /// The canonical host of `url`, if it has one.
 pub fn canonical_host(url: &Url) -> Option<Canonical> {
     url.host().map(canonical)
+}
+
+/// The Unicode form of `url`'s host when it differs from the stored ASCII
+/// (punycode) one, for people to read: `xn--bcher-kva.example` →
+/// `bücher.example`. Never used for redirects or comparisons.
+pub fn unicode_host(url: &str) -> Option<String> {
+    let parsed = Url::parse(url).ok()?;
+    let Some(Host::Domain(ascii)) = parsed.host() else {
+        return None;
+    };
+    let (unicode, outcome) = idna::domain_to_unicode(ascii);
+    (outcome.is_ok() && unicode != ascii).then_some(unicode)
 }
 
 /// Whether `name` is `localhost` or a subdomain of it (RFC 6761: loopback).
@@ -229,6 +244,16 @@ mod tests {
             host_of("http://BÜCHER.example/"),
             Canonical::Domain("xn--bcher-kva.example".into())
         );
+    }
+
+    #[test]
+    fn unicode_host_is_for_display_only() {
+        assert_eq!(
+            unicode_host("http://xn--bcher-kva.example/x").as_deref(),
+            Some("bücher.example")
+        );
+        assert_eq!(unicode_host("http://example.com/x"), None);
+        assert_eq!(unicode_host("http://127.0.0.1/x"), None);
     }
 
     fn loopback_server() -> OwnAddresses {

@@ -33,7 +33,12 @@
 //! **Limits.** Only `http`/`https` URLs up to 2,048 bytes, never one pointing
 //! back at the shortener under any spelling a browser would resolve to it
 //! (`127.1`, `0x7f000001`, `[::ffff:127.0.0.1]`, `localhost.`, ...: a
-//! redirect loop; [`host`] has the rule); JSON bodies up to 16 KiB; unknown
+//! redirect loop; [`host`] has the rule), never one with `user:pass@`
+//! credentials (a phishing staple). URLs are stored and sent in `Location` as
+//! the URL standard serializes them: ASCII only, internationalized hosts as
+//! punycode (the stats page also shows the Unicode form). `expiresInSeconds`
+//! is at most 100 years, so every timestamp we return is exact in a
+//! JavaScript number. JSON bodies up to 16 KiB; unknown
 //! JSON fields are rejected; a store outage is a 503, never a hang. Shorten
 //! requests are rate limited per client address (`shorten_per_minute`,
 //! default 60), the main abuse risk the chapter's wrap-up names.

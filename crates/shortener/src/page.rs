@@ -5,6 +5,7 @@
 use service::html::escape;
 
 use crate::analytics::Stats;
+use crate::host;
 use crate::store::Link;
 
 const STYLE: &str = "
@@ -54,7 +55,8 @@ pub fn index(outcome: Option<Result<(String, Link), String>>) -> String {
     layout("URL shortener", &body)
 }
 
-/// A link's click statistics.
+/// A link's click statistics, with the target's host in Unicode when it is
+/// an internationalized (punycode) one.
 pub fn stats(link: &Link, stats: &Stats) -> String {
     let rows = |list: &[(String, i64)]| -> String {
         if list.is_empty() {
@@ -66,12 +68,15 @@ pub fn stats(link: &Link, stats: &Stats) -> String {
     };
     let body = format!(
         "<p><a href=\"/\">&larr; shorten another</a></p><h1>/{code}</h1>\
-         <p>&rarr; <a href=\"{long}\">{long}</a></p><p><strong>{clicks}</strong> clicks by people \
+         <p>&rarr; <a href=\"{long}\">{long}</a>{unicode}</p><p><strong>{clicks}</strong> clicks by people \
          <small>(bots and link previews are counted apart)</small></p>\
          <h3>By day</h3><table>{days}</table><h3>Referrers</h3><table>{refs}</table>\
          <h3>Browsers</h3><table>{agents}</table><h3>Bots and previews</h3><table>{bots}</table>",
         code = escape(&link.code),
         long = escape(&link.long_url),
+        unicode = host::unicode_host(&link.long_url)
+            .map(|host| format!("<br><small>host in Unicode: {}</small>", escape(&host)))
+            .unwrap_or_default(),
         clicks = stats.clicks,
         days = rows(&stats.by_day),
         refs = rows(&stats.referrers),

@@ -3,7 +3,8 @@
 //! The chapter's shortener takes any long URL; a real one must refuse what
 //! would hurt it or its users: schemes other than `http`/`https` (`javascript:`
 //! links become stored XSS on the stats page), URLs longer than browsers and
-//! proxies reliably handle, and URLs pointing back at the shortener itself,
+//! proxies reliably handle, URLs with credentials (`https://paypal.com@evil.example/`
+//! shows a trusted name before the real host: a phishing staple), and URLs pointing back at the shortener itself,
 //! which would make redirect loops ([`crate::host`] says what "us" is). URLs
 //! are parsed with the `url` crate, the URL standard's parser, so what is
 //! judged here is what a browser will request. Custom aliases are limited to characters
@@ -27,8 +28,10 @@ impl std::fmt::Display for Invalid {
 pub const ALIAS_CHARS_MAX: usize = 64;
 
 /// Checks a long URL: length, parses it as browsers do (WHATWG, the `url`
-/// crate), then scheme, host, and not pointing at us ([`crate::host`]).
-/// Returns the parsed URL.
+/// crate), then scheme, host, no credentials, length once encoded, and not
+/// pointing at us ([`crate::host`]). Returns the parsed URL, whose
+/// serialization is what gets stored and sent in `Location`: ASCII only
+/// (IDNA hosts as punycode, other non-ASCII percent-encoded).
 pub fn long_url(url: &str, url_bytes_max: usize, own: &OwnAddresses) -> Result<Url, Invalid> {
     if url.len() > url_bytes_max {
         return Err(Invalid(format!(
@@ -49,6 +52,20 @@ pub fn long_url(url: &str, url_bytes_max: usize, own: &OwnAddresses) -> Result<U
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(Invalid("longUrl has no host".into()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Invalid(
+            "longUrl must not contain a user name or password (`user:pass@host`): \
+             such links are a phishing staple; remove the part before `@`"
+                .into(),
+        ));
+    }
+    if parsed.as_str().len() > url_bytes_max {
+        return Err(Invalid(format!(
+            "longUrl is {} bytes once encoded (punycode host, percent-encoded path); \
+             the limit is {url_bytes_max}",
+            parsed.as_str().len()
+        )));
     }
     if own.contains_url(&parsed) {
         return Err(Invalid(
@@ -109,6 +126,12 @@ mod tests {
         assert!(long_url(&long, 2048, &own()).is_err());
         assert!(long_url("https://sho.rt/abc", 2048, &own()).is_err());
         assert!(long_url("http://user@127.0.0.1:8081/x", 2048, &own()).is_err());
+        assert!(long_url("http://user:pw@example.com/x", 2048, &own()).is_err());
+        let encoded_long = format!("https://a.com/{}", "ü".repeat(500));
+        assert!(
+            long_url(&encoded_long, 2048, &own()).is_err(),
+            "1 KB of text, 3 KB percent-encoded"
+        );
         assert!(long_url("http://sho.rt:80/x", 2048, &own()).is_err());
         assert!(long_url("https://SHO.RT/x", 2048, &own()).is_err());
         assert!(

@@ -270,7 +270,10 @@ async fn web_page_shortens_through_its_form() {
     assert!(page.contains("<form") && page.contains("name=\"url\""));
     let result = client()
         .post(&server.base)
-        .form(&[("url", "https://example.com/<script>"), ("alias", "")])
+        .form(&[
+            ("url", "https://example.com/<script>?a=1&b=2"),
+            ("alias", ""),
+        ])
         .send()
         .await
         .unwrap()
@@ -279,7 +282,7 @@ async fn web_page_shortens_through_its_form() {
         .unwrap();
     assert!(
         result.contains("Copy")
-            && result.contains("&lt;script&gt;")
+            && result.contains("%3Cscript%3E?a=1&amp;b=2")
             && !result.contains("<script>"),
         "{result}"
     );

@@ -2,7 +2,9 @@
 //!
 //! - `next [--count N]`: IDs from a generator in this process;
 //! - `decode ID`: the time (ISO-8601 UTC), datacenter, machine and sequence;
-//! - `serve`: `GET /api/v1/ids?count=N` over HTTP;
+//! - `serve`: `GET /api/v1/ids?count=N` over HTTP, under a claimed machine
+//!   id (`--machine-id N`, `--lease-store URL`, or by default a lock file no
+//!   other process on the host holds; see `idgen::machine`), printed first;
 //! - `compare`: the notes' four approaches, measured here.
 //!
 //! The generator settings (epoch, layout, datacenter, machine) come from
@@ -18,6 +20,9 @@ use idgen::compare::{Approach, CompareOptions};
 use idgen::http::ServerConfig;
 use idgen::{Generator, Layout};
 use service::ConfigSources;
+
+use crate::output::{emit, emit_json};
+use crate::table;
 
 /// Arguments of `hyperscale id`.
 #[derive(clap::Args)]
@@ -60,6 +65,11 @@ enum Verb {
         /// Lease the machine id from this RESP store (`redis://host:port`).
         #[arg(long)]
         lease_store: Option<String>,
+        /// Without `--machine-id` or `--lease-store`, claim the lowest machine
+        /// id no other process holds a lock file for in this directory
+        /// (default: `hyperscale-idgen` in the temp dir, one per host).
+        #[arg(long)]
+        lock_dir: Option<PathBuf>,
         /// Largest `count` one request may ask for.
         #[arg(long)]
         count_max: Option<usize>,
@@ -92,8 +102,9 @@ struct GeneratorFlags {
     /// Datacenter id.
     #[arg(long)]
     datacenter: Option<u64>,
-    /// Machine id.
-    #[arg(long)]
+    /// Machine id. For `serve`, a fixed id you vouch no other generator
+    /// uses; without it `serve` claims one (see `--lock-dir`).
+    #[arg(long, visible_alias = "machine-id")]
     machine: Option<u64>,
     /// Epoch in ms since 1970 (default 2024-01-01; Twitter's is 1288834974657).
     #[arg(long)]
@@ -155,12 +166,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bind,
             data_dir: _,
             lease_store,
+            lock_dir,
             count_max,
             generator,
         } => {
+            // An id given on the command line is fixed by the operator.
+            let fixed = generator.machine.map(|_| "fixed");
             let config = generator.load(|s| {
                 s.flag("bind", bind.map(|b| b.to_string()))
                     .flag("lease_store", lease_store)
+                    .flag("lock_dir", lock_dir.map(|d| d.display().to_string()))
+                    .flag("machine_claim", fixed)
                     .flag("count_max", count_max.map(|n| n as i64))
             })?;
             serve(config)
@@ -191,12 +207,10 @@ fn next(count: usize, flags: &GeneratorFlags, json: bool) -> anyhow::Result<()> 
     generator.next_ids(count, &mut ids)?;
     if json {
         let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
-        println!("{}", serde_json::json!({ "ids": ids }));
+        emit_json(&serde_json::json!({ "ids": ids }))
     } else {
-        let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
-        print!("{text}");
+        emit(&ids.iter().map(|id| format!("{id}\n")).collect::<String>())
     }
-    Ok(())
 }
 
 fn decode(text: &str, flags: &GeneratorFlags, json: bool) -> anyhow::Result<()> {
@@ -208,16 +222,17 @@ fn decode(text: &str, flags: &GeneratorFlags, json: bool) -> anyhow::Result<()> 
     let g = &config.generator;
     let decoded = idgen::decode(id, g.layout, g.epoch_ms)?;
     if json {
-        println!("{}", serde_json::to_string(&decoded)?);
-    } else {
-        println!("id          {}", decoded.id);
-        println!("time        {}", decoded.time);
-        println!("unix_ms     {}", decoded.unix_ms);
-        println!("datacenter  {}", decoded.datacenter);
-        println!("machine     {}", decoded.machine);
-        println!("sequence    {}", decoded.sequence);
+        return emit_json(&decoded);
     }
-    Ok(())
+    let rows = [
+        ["id".to_owned(), decoded.id.to_string()],
+        ["time".to_owned(), decoded.time.clone()],
+        ["unix_ms".to_owned(), decoded.unix_ms.to_string()],
+        ["datacenter".to_owned(), decoded.datacenter.to_string()],
+        ["machine".to_owned(), decoded.machine.to_string()],
+        ["sequence".to_owned(), decoded.sequence.to_string()],
+    ];
+    emit(&table::render(&rows))
 }
 
 fn serve(config: ServerConfig) -> anyhow::Result<()> {
@@ -226,44 +241,56 @@ fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("bind address {:?} is not HOST:PORT", config.bind))?;
     service::logging::init(service::logging::LogFormat::Human, None).map_err(anyhow::Error::msg)?;
+    // Before anything listens: no request is served under an unclaimed id.
+    let claimed = idgen::machine::claim(&config)?;
+    emit(&format!("{claimed}\n"))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = service::net::bind(addr, "the ID service").await?;
         let shutdown = service::shutdown::on_signals();
-        println!("id service on http://{}/api/v1/ids", listener.local_addr()?);
-        idgen::http::serve(listener, config, shutdown.cancelled_owned()).await?;
+        emit(&format!(
+            "id service on http://{}/api/v1/ids\n",
+            listener.local_addr()?
+        ))?;
+        idgen::http::serve_claimed(listener, &claimed, &config, shutdown.cancelled_owned()).await?;
         Ok(())
     })
 }
 
 fn print_comparison(rows: &[Approach], json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(rows)?);
-        return Ok(());
+        return emit_json(&rows);
     }
-    let yes_no = |b: bool| if b { "yes" } else { "no" };
-    println!(
-        "{:<22} {:>4}  {:<13} {:<7} {:>14}  coordination",
-        "approach", "bits", "sorts by time", "numeric", "IDs/s (1 thr)"
-    );
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let mut cells = vec![
+        [
+            "approach",
+            "bits",
+            "sorts by time",
+            "numeric",
+            "IDs/s (1 thr)",
+            "coordination",
+        ]
+        .map(str::to_owned),
+    ];
     for row in rows {
         let rate = row
             .ids_per_sec
-            .map_or_else(|| "-".to_owned(), |r| format!("{:.0}", r));
-        println!(
-            "{:<22} {:>4}  {:<13} {:<7} {:>14}  {}",
-            row.name,
-            row.bits,
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:.0}"));
+        cells.push([
+            row.name.to_string(),
+            row.bits.to_string(),
             yes_no(row.sorts_by_time),
             yes_no(row.numeric),
             rate,
-            row.coordination
-        );
+            row.coordination.to_string(),
+        ]);
     }
+    let mut out = table::render(&cells);
     for row in rows {
         if let Some(note) = &row.note {
-            println!("note: {}: {note}", row.name);
+            out.push_str(&format!("note: {}: {note}\n", row.name));
         }
     }
-    Ok(())
+    emit(&out)
 }

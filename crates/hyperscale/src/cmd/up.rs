@@ -15,6 +15,8 @@ use anyhow::Context;
 use serde::Deserialize;
 use service::{ConfigSources, Supervisor, SystemInfo};
 
+use crate::output::emit;
+
 /// Arguments of `hyperscale up`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -79,8 +81,9 @@ impl Default for UpConfig {
             admin: BindConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
             },
-            // Machine 1: the ID service below is machine 0 of datacenter 0,
-            // and two generators must never share a machine ID.
+            // Machine 1: the ID service below claims the lowest free machine
+            // id by lock file (0 unless another server on this host holds
+            // it), and two generators must never share a machine ID.
             shortener: shortener::Config {
                 machine: 1,
                 ..shortener::Config::default()
@@ -153,16 +156,20 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         console::serve(console_listener, console, ctx)
     });
     let shortener = add_shortener(&mut supervisor, &config).await?;
-    let id = add_id(&mut supervisor, &config).await?;
+    let (id, id_claim) = add_id(&mut supervisor, &config).await?;
     add_gateway(&mut supervisor, &config, shortener, id).await?;
     add_kv(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
-    print_table(&supervisor.directory().list(), admin_addr, &config);
+    print_table(
+        &supervisor.directory().list(),
+        admin_addr,
+        &config,
+        &id_claim,
+    )?;
     supervisor
         .run(Some(admin), Duration::from_millis(config.drain_timeout_ms))
         .await?;
-    println!("Hyperscale stopped.");
-    Ok(())
+    emit("Hyperscale stopped.\n")
 }
 
 /// Binds a system's listener; on failure, says how to move that one system
@@ -201,7 +208,12 @@ async fn add_shortener(
     Ok(addr)
 }
 
-async fn add_id(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<SocketAddr> {
+/// Adds the ID service; returns its address and how it claimed its machine
+/// id (the same way as `hyperscale id serve`: see `idgen::machine`).
+async fn add_id(
+    supervisor: &mut Supervisor,
+    config: &UpConfig,
+) -> anyhow::Result<(SocketAddr, String)> {
     let bind: SocketAddr = config
         .id
         .bind
@@ -212,10 +224,14 @@ async fn add_id(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
     let info = idgen::system::info(&addr.to_string());
     let metrics = idgen::system::Metrics::register(supervisor.registry());
     let settings = config.id.clone();
+    let claimed = idgen::machine::claim_async(&settings)
+        .await
+        .context("the ID service")?;
+    let claim = claimed.to_string();
     supervisor.add(info, move |ctx| {
-        idgen::system::run(listener, settings, metrics, ctx)
+        idgen::system::run(listener, claimed, settings, metrics, ctx)
     });
-    Ok(addr)
+    Ok((addr, claim))
 }
 
 async fn add_kv(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<()> {
@@ -282,7 +298,12 @@ fn front_local_systems(settings: &mut gateway::Config, shortener: SocketAddr, id
     settings.routes = vec![route("/api/v1/ids", "id"), route("/", "shortener")];
 }
 
-fn print_table(systems: &[(SystemInfo, service::Status)], admin: SocketAddr, config: &UpConfig) {
+fn print_table(
+    systems: &[(SystemInfo, service::Status)],
+    admin: SocketAddr,
+    config: &UpConfig,
+    id_claim: &str,
+) -> anyhow::Result<()> {
     let mut rows: Vec<[String; 4]> = vec![[
         "SYSTEM".into(),
         "PROTOCOL".into(),
@@ -306,12 +327,9 @@ fn print_table(systems: &[(SystemInfo, service::Status)], admin: SocketAddr, con
     ]);
     let count = systems.len();
     let noun = if count == 1 { "system" } else { "systems" };
-    println!(
-        "Hyperscale is up: {count} {noun}, data in {}.",
-        config.data_dir.display()
-    );
-    println!();
-    print!("{}", crate::table::render(&rows));
-    println!();
-    println!("Ctrl-C stops everything.");
+    emit(&format!(
+        "Hyperscale is up: {count} {noun}, data in {}.\n\n{}\nid: {id_claim}\nCtrl-C stops everything.\n",
+        config.data_dir.display(),
+        crate::table::render(&rows),
+    ))
 }

@@ -68,3 +68,13 @@ pub async fn shorten(base: &str, body: Value) -> (StatusCode, Value) {
     let status = response.status();
     (status, response.json().await.unwrap())
 }
+
+/// `GET url` without following redirects.
+pub async fn get(url: &str) -> reqwest::Response {
+    client().get(url).send().await.unwrap()
+}
+
+/// The body of `GET url`.
+pub async fn get_text(url: &str) -> String {
+    get(url).await.text().await.unwrap()
+}
