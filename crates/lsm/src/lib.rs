@@ -28,7 +28,10 @@
 //! over size-tiered because the key-value server is read-heavy and latency-sensitive:
 //! a point read probes at most one table per level ≥ 1 and space amplification stays near
 //! 1.1x; the cost is higher write amplification. It runs on a background thread with a
-//! configurable I/O cap.
+//! configurable I/O cap. As in fjall, the decisions are plain functions unit-tested apart
+//! from the I/O: *which* tables merge (`compaction::choose`, over options, version and
+//! round-robin pointers) and *which versions* survive (`compaction::keep`, per entry:
+//! sequence number, kind, expiry, clock, oldest snapshot, bottom level or not).
 //!
 //! **Manifest** ([`manifest`]): the set of live tables changes only by atomic, fsynced
 //! edits, so recovery restores exactly the last committed set; recovery then replays the
@@ -72,6 +75,15 @@
 //! A corrupt block, table or manifest gives [`Error::Corruption`] naming the file, never
 //! wrong data or a panic. Opening a directory without a store (and without
 //! `create_if_missing`) or with another format version is an error.
+//!
+//! Checksums only prove the bytes are the ones written, so what lookups rely on is
+//! re-checked on both sides of the disk (as TigerBeetle does): the table builder asserts
+//! key order as it writes; a data block coming off the disk must hold strictly
+//! increasing keys that end where the table's index says; a table's index must be
+//! ordered and agree with the manifest's summary; the manifest's levels ≥ 1 must not
+//! overlap. Each is an [`Error::Corruption`] naming the file (and the tables). A
+//! compaction whose result would make a level overlap (a bug) is refused before it is
+//! committed and reported like a failing compaction.
 //!
 //! A full disk (or a file-size limit, or no inodes left) fails the write with
 //! [`Error::Io`] naming the file and saying what to do, and leaves the store readable

@@ -9,7 +9,8 @@
 //! first torn or corrupt record: exactly the last committed set.
 //!
 //! Record payload: a sequence of tagged fields (see `Tag`); the first record of every
-//! manifest carries the store's format version.
+//! manifest carries the store's format version. A replayed state whose levels ≥ 1 hold
+//! overlapping tables is corruption (an error naming the manifest and the tables).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::codec::{Reader, put_len_prefixed, put_varint};
 use crate::error::{Error, IoContext, Result};
 use crate::sstable::TableMeta;
+use crate::version::find_overlap;
 use crate::wal::{frame, parse_records, sync_dir};
 
 /// Format version of the whole store (manifest, log and table layouts).
@@ -232,6 +234,14 @@ impl Manifest {
         if records.payloads.is_empty() {
             return Err(Error::corruption(&path, "manifest holds no edits"));
         }
+        // Lookups in levels >= 1 probe one table per level: overlapping tables there
+        // would hide data. Refuse the state rather than answer wrongly.
+        if let Some(overlap) = find_overlap(&state.levels) {
+            return Err(Error::corruption(
+                &path,
+                format!("{overlap}; restore the store from a replica or backup"),
+            ));
+        }
         Ok(Some((state, name)))
     }
 
@@ -306,5 +316,63 @@ impl Manifest {
         }
         self.pos += record.len() as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(id: u64, smallest: &str, largest: &str) -> TableMeta {
+        TableMeta {
+            id,
+            size_bytes: 100,
+            smallest: smallest.as_bytes().to_vec(),
+            largest: largest.as_bytes().to_vec(),
+            seq_min: 1,
+            seq_max: id,
+            entries: 1,
+        }
+    }
+
+    fn state(levels: Vec<Vec<TableMeta>>) -> ManifestState {
+        let mut levels = levels;
+        levels.resize(LEVELS, Vec::new());
+        ManifestState {
+            log_number: 1,
+            next_file_id: 100,
+            last_seq: 10,
+            levels,
+        }
+    }
+
+    #[test]
+    fn overlapping_tables_in_a_level_below_0_are_corruption_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        // Overlap in level 0 is normal.
+        let l0 = vec![meta(7, "a", "m"), meta(8, "c", "z")];
+        Manifest::create(dir.path(), 1, &state(vec![l0.clone()])).unwrap();
+        assert_eq!(Manifest::load(dir.path()).unwrap().unwrap().0.levels[0], l0);
+
+        // Level 2: 000012 ["f", "k"] and 000011 ["a", "f"] share key "f".
+        let l2 = vec![meta(12, "f", "k"), meta(11, "a", "f"), meta(13, "x", "z")];
+        Manifest::create(dir.path(), 2, &state(vec![vec![], vec![], l2])).unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err();
+        let Error::Corruption { path, detail } = &err else {
+            panic!("not a corruption error: {err}");
+        };
+        assert_eq!(path.file_name().unwrap(), "MANIFEST-000002");
+        assert!(
+            detail.contains("000011.sst")
+                && detail.contains("000012.sst")
+                && detail.contains("level 2"),
+            "{err}"
+        );
+
+        // A table whose smallest key is after its largest.
+        let bad = vec![meta(21, "q", "p")];
+        Manifest::create(dir.path(), 3, &state(vec![vec![], bad])).unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("000021.sst"), "{err}");
     }
 }

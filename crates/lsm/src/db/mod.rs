@@ -164,6 +164,12 @@ impl Db {
     pub fn path(&self) -> &Path {
         &self.inner.dir
     }
+
+    /// The shared state, for unit tests that drive internals (compaction) directly.
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
 }
 
 impl Drop for Db {

@@ -61,6 +61,15 @@ impl Db {
         for (level, metas) in state.levels.iter().enumerate() {
             for meta in metas {
                 let table = Table::open(table_path(&dir, meta.id), meta.id, cache.clone())?;
+                // The version is built from the tables' own summaries, and the manifest's
+                // level checks were made on its copies: they must agree.
+                if table.meta != *meta {
+                    return Err(Error::corruption(
+                        &table.path,
+                        "the table's own summary (key range, sequence numbers, size or \
+                         entry count) differs from the manifest's record of it",
+                    ));
+                }
                 version.levels[level].push(Arc::new(table));
             }
         }

@@ -16,7 +16,8 @@
 //!
 //! Every block ends with `u8 compression | u32 crc32c(payload + compression byte)`, so
 //! every byte read from disk is verified before use; a mismatch is an error naming the
-//! file and offset, never wrong data.
+//! file and offset, never wrong data. A data block read from disk is also checked for
+//! key order against the index before it is used or cached (see `table`).
 
 mod block;
 mod builder;

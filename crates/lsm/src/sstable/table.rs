@@ -4,6 +4,15 @@
 //! Why a module: the read path's last stop. The index and the bloom filter are loaded in
 //! memory when the table opens; data blocks are read on demand through the shared block
 //! cache, each one verified by its checksum.
+//!
+//! Lookups rely on order (a point read stops at the first entry at or after its key), so
+//! the order is checked on both sides of the disk, as TigerBeetle does: the builder
+//! asserts it when writing, and a reader re-checks it when a block comes off the disk,
+//! before the block enters the cache — entries strictly increasing in internal order,
+//! the first after the previous block's last, the last the one the index names. The
+//! index itself is checked (ordered, blocks back to back) when the table opens. A block
+//! whose checksum is right but whose order is wrong (a bug, a misdirected write) is
+//! corruption naming the file, never a wrong answer.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -93,6 +102,7 @@ impl Table {
             .map_err(|e| corrupt(&path, &format!("bloom block: {e}")))?;
         let meta = parse_meta(&read_block(&file, &path, meta_h)?, id, size)
             .ok_or_else(|| corrupt(&path, "malformed meta block"))?;
+        check_index(&index, &meta, index_h.offset).map_err(|what| corrupt(&path, &what))?;
         Ok(Table {
             path,
             file,
@@ -115,6 +125,7 @@ impl Table {
             return Ok(b);
         }
         let block = Arc::new(read_block(&self.file, &self.path, handle)?);
+        self.check_block(i, &block)?;
         if fill_cache {
             self.cache
                 .insert(self.meta.id, handle.offset, block.clone());
@@ -145,6 +156,39 @@ impl Table {
         Ok(None)
     }
 
+    /// Verifies what lookups rely on in data block `i`, fresh from the disk: every
+    /// entry decodes, in strictly increasing internal order, the first after the previous
+    /// block's last (as the index has it; for block 0, the table's smallest key), and
+    /// the last is the one the index names.
+    fn check_block(&self, i: usize, block: &[u8]) -> Result<()> {
+        let out_of_order = |what: &str| {
+            let offset = self.index[i].handle.offset;
+            corrupt(&self.path, &format!("{what} in block at offset {offset}"))
+        };
+        let mut prev = i
+            .checked_sub(1)
+            .map(|p| (&self.index[p].key[..], self.index[p].seq));
+        let mut r = Reader::new(block);
+        while !r.is_empty() {
+            let e = decode_entry(&mut r).ok_or_else(|| self.bad_block(i))?;
+            match prev {
+                Some((key, seq)) if !cmp_internal(key, seq, e.key, e.seq).is_lt() => {
+                    return Err(out_of_order("entries out of order"));
+                }
+                None if e.key != self.meta.smallest => {
+                    return Err(out_of_order("first key is not the table's smallest key"));
+                }
+                _ => {}
+            }
+            prev = Some((e.key, e.seq));
+        }
+        let last = &self.index[i];
+        if prev != Some((&last.key[..], last.seq)) {
+            return Err(out_of_order("last entry differs from the index"));
+        }
+        Ok(())
+    }
+
     fn bad_block(&self, i: usize) -> Error {
         corrupt(
             &self.path,
@@ -169,6 +213,43 @@ fn parse_index(bytes: &[u8]) -> Option<Vec<IndexEntry>> {
         out.push(IndexEntry { key, seq, handle });
     }
     Some(out)
+}
+
+/// Checks the index `open` relies on: entries strictly increasing in internal order,
+/// data blocks back to back from offset 0 up to the index block, the last key the
+/// table's largest. Returns what is wrong.
+fn check_index(
+    index: &[IndexEntry],
+    meta: &TableMeta,
+    index_offset: u64,
+) -> std::result::Result<(), String> {
+    let mut end = 0u64;
+    for (i, e) in index.iter().enumerate() {
+        if e.handle.offset != end {
+            return Err(format!(
+                "index entry {i}: block at offset {} should start at {end}",
+                e.handle.offset
+            ));
+        }
+        end = end.saturating_add(u64::from(e.handle.size));
+        if i > 0 && !cmp_internal(&index[i - 1].key, index[i - 1].seq, &e.key, e.seq).is_lt() {
+            return Err(format!("index entries {} and {i} out of order", i - 1));
+        }
+    }
+    if end != index_offset {
+        return Err(format!(
+            "data blocks end at {end}, the index block starts at {index_offset}"
+        ));
+    }
+    match index.last() {
+        None if meta.entries == 0 => Ok(()),
+        Some(last)
+            if meta.entries > 0 && last.key == meta.largest && meta.smallest <= meta.largest =>
+        {
+            Ok(())
+        }
+        _ => Err("index and meta block disagree on the key range".to_string()),
+    }
 }
 
 fn parse_meta(bytes: &[u8], id: u64, size_bytes: u64) -> Option<TableMeta> {
@@ -251,5 +332,123 @@ impl TableIter {
             }
             self.block = Some((block, pos));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Kind, encode_entry};
+    use crate::options::Compression;
+    use crate::sstable::TableBuilder;
+    use crate::sstable::block::frame_block;
+    use crate::sstable::table_path;
+
+    const SEQ_MAX: u64 = u64::MAX >> 8;
+
+    fn put(key: &str, seq: u64) -> Entry {
+        Entry {
+            key: key.as_bytes().to_vec(),
+            seq,
+            kind: Kind::Put,
+            expire_at_ms: 0,
+            value: format!("value of {key}").into_bytes(),
+        }
+    }
+
+    fn open(path: &Path) -> Arc<Table> {
+        // A fresh cache each time: a block cached from an earlier open must not hide
+        // what is on disk now.
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        Arc::new(Table::open(path.to_path_buf(), 1, cache).unwrap())
+    }
+
+    /// Writes table 1 of `entries` in `dir` (one data block) and opens it.
+    fn build(dir: &Path, entries: &[Entry]) -> (PathBuf, Arc<Table>) {
+        let mut builder = TableBuilder::create(dir, 1, 4096, Compression::None, 0.01).unwrap();
+        for e in entries {
+            builder.add(e).unwrap();
+        }
+        builder.finish().unwrap();
+        let path = table_path(dir, 1);
+        let table = open(&path);
+        (path, table)
+    }
+
+    fn scan(table: &Arc<Table>) -> Result<Vec<Vec<u8>>> {
+        let mut it = TableIter::seek(table.clone(), b"", false);
+        let mut keys = Vec::new();
+        while let Some(e) = it.next_entry()? {
+            keys.push(e.key);
+        }
+        Ok(keys)
+    }
+
+    /// Rewrites data block 0 with `entries` in the given order, framed with a correct
+    /// checksum (the same length, so the index still points at it): what a bug or a
+    /// misdirected write could leave, and what a checksum cannot catch.
+    fn rewrite_block_0(path: &Path, table: &Table, entries: &[&Entry]) {
+        let mut payload = Vec::new();
+        for e in entries {
+            encode_entry(&mut payload, e);
+        }
+        let framed = frame_block(&payload, Compression::None);
+        let handle = table.index[0].handle;
+        assert_eq!(
+            framed.len(),
+            handle.size as usize,
+            "same length as the original"
+        );
+        let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.write_all_at(&framed, handle.offset).unwrap();
+    }
+
+    #[test]
+    fn a_block_out_of_order_with_a_valid_checksum_is_corruption_not_a_wrong_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = [put("a", 4), put("b", 3), put("c", 2), put("d", 1)];
+        let (path, intact) = build(dir.path(), &entries);
+        assert_eq!(intact.index.len(), 1, "one data block");
+        assert_eq!(intact.get(b"b", SEQ_MAX).unwrap(), Some(entries[1].clone()));
+        assert_eq!(scan(&intact).unwrap().len(), 4);
+
+        // "b" moved behind "c": a point read of "b" would stop at "c" and answer "no
+        // such key", a scan would go backwards.
+        let [a, b, c, d] = &entries;
+        rewrite_block_0(&path, &intact, &[a, c, b, d]);
+        let damaged = open(&path); // index, bloom and meta are intact: it opens
+        let is_order_corruption = |r: Result<_>| match r {
+            Err(Error::Corruption { path: p, detail }) => {
+                p == path && detail.contains("out of order") && detail.contains("offset 0")
+            }
+            _ => false,
+        };
+        assert!(is_order_corruption(damaged.get(b"b", SEQ_MAX).map(|_| ())));
+        assert!(is_order_corruption(damaged.get(b"a", SEQ_MAX).map(|_| ())));
+        assert!(is_order_corruption(scan(&damaged).map(|_| ())));
+
+        // Two versions of a key in the wrong order (older first).
+        let (b_new, b_old) = (put("b", 9), put("b", 8));
+        let ordered = [put("a", 7), b_new.clone(), b_old.clone(), put("d", 6)];
+        let dir = tempfile::tempdir().unwrap();
+        let (path, intact) = build(dir.path(), &ordered);
+        rewrite_block_0(&path, &intact, &[&ordered[0], &b_old, &b_new, &ordered[3]]);
+        let err = open(&path).get(b"b", SEQ_MAX).unwrap_err();
+        assert!(err.to_string().contains("out of order"), "{err}");
+    }
+
+    #[test]
+    fn a_block_that_does_not_end_where_the_index_says_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = [put("a", 4), put("b", 3), put("c", 2), put("e", 1)];
+        let (path, intact) = build(dir.path(), &entries);
+        // In order, same length, but its last key is "d" where the index says "e".
+        let [a, b, c, _] = &entries;
+        rewrite_block_0(&path, &intact, &[a, b, c, &put("d", 1)]);
+        let err = open(&path).get(b"a", SEQ_MAX).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corruption { detail, .. } if detail.contains("differs from the index")),
+            "{err}"
+        );
     }
 }
