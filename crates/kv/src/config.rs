@@ -170,10 +170,12 @@ pub struct Config {
     /// Largest unparsed input one client may buffer (`client-query-buffer-limit`).
     #[serde(deserialize_with = "de_size")]
     pub client_query_buffer_limit: u64,
-    /// Pub/sub messages a slow subscriber may have queued, in bytes, before it
-    /// is disconnected (the hard limit of `client-output-buffer-limit pubsub`).
-    #[serde(deserialize_with = "de_size")]
-    pub client_output_buffer_limit_pubsub: u64,
+    /// How far a subscriber may fall behind before it is disconnected
+    /// (`client-output-buffer-limit pubsub`): `"32mb 8mb 60"` in Redis's
+    /// syntax (hard limit, soft limit, seconds over the soft limit), or one
+    /// size for a hard limit alone.
+    #[serde(deserialize_with = "de_output_limits")]
+    pub client_output_buffer_limit_pubsub: OutputLimits,
     /// Active expiry cycles per second (Redis's `hz`).
     pub hz: u32,
     /// Accepted for `CONFIG GET save` (redis-benchmark asks); snapshots are not implemented.
@@ -199,7 +201,7 @@ impl Default for Config {
             timeout: 0,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
-            client_output_buffer_limit_pubsub: 32 * 1024 * 1024,
+            client_output_buffer_limit_pubsub: OutputLimits::PUBSUB_DEFAULT,
             hz: 10,
             save: String::new(),
             appendonly: "no".into(),
@@ -237,6 +239,119 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size '{text}' is too large"))
 }
 
+/// One class of Redis's `client-output-buffer-limit`: a client whose
+/// pending output reaches `hard_bytes`, or stays at or over `soft_bytes` for
+/// more than `soft_seconds`, is disconnected. `0` disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// Disconnect at once at this many pending bytes (`0` = no hard limit).
+    pub hard_bytes: u64,
+    /// Disconnect after `soft_seconds` at or over this (`0` = no soft limit).
+    pub soft_bytes: u64,
+    /// How long a client may stay over the soft limit.
+    pub soft_seconds: u64,
+}
+
+impl OutputLimits {
+    /// Redis's default for the pubsub class: `32mb 8mb 60`.
+    pub const PUBSUB_DEFAULT: OutputLimits = OutputLimits {
+        hard_bytes: 32 * 1024 * 1024,
+        soft_bytes: 8 * 1024 * 1024,
+        soft_seconds: 60,
+    };
+}
+
+impl fmt::Display for OutputLimits {
+    /// As `CONFIG GET` shows it: `33554432 8388608 60`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.hard_bytes, self.soft_bytes, self.soft_seconds
+        )
+    }
+}
+
+/// Redis's errors for a malformed `client-output-buffer-limit` value.
+pub(crate) const OUTPUT_LIMIT_ARITY: &str =
+    "Wrong number of arguments in buffer limit configuration.";
+const OUTPUT_LIMIT_CLASS: &str = "Invalid client class specified in buffer limit configuration.";
+const OUTPUT_LIMIT_VALUE: &str =
+    "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+
+/// Parses Redis's `client-output-buffer-limit` value (`<class> <hard> <soft>
+/// <seconds>`, repeated) into the pubsub class's limits, starting from
+/// `current` (classes not named keep their values, as in Redis). Only the
+/// pubsub class has limits here: replies to normal clients are flushed every
+/// 64 KiB and there are no replicas, so `normal` and `replica` (`slave`)
+/// must be `0 0 0`, what `CONFIG GET` reports for them.
+pub(crate) fn parse_output_limits(
+    text: &str,
+    current: OutputLimits,
+) -> Result<OutputLimits, String> {
+    let words: Vec<&str> = text.split_ascii_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err(OUTPUT_LIMIT_ARITY.into());
+    }
+    let mut pubsub = current;
+    for group in words.chunks_exact(4) {
+        let class = group[0].to_ascii_lowercase();
+        if !matches!(class.as_str(), "normal" | "replica" | "slave" | "pubsub") {
+            return Err(OUTPUT_LIMIT_CLASS.into());
+        }
+        let hard = parse_size(group[1]).map_err(|_| OUTPUT_LIMIT_VALUE.to_string())?;
+        let soft = parse_size(group[2]).map_err(|_| OUTPUT_LIMIT_VALUE.to_string())?;
+        let seconds = group[3]
+            .parse::<u64>()
+            .ok()
+            .filter(|&s| s <= i32::MAX as u64)
+            .ok_or_else(|| OUTPUT_LIMIT_VALUE.to_string())?;
+        let limits = OutputLimits {
+            hard_bytes: hard,
+            soft_bytes: soft,
+            soft_seconds: seconds,
+        };
+        if class == "pubsub" {
+            pubsub = limits;
+        } else if limits
+            != (OutputLimits {
+                hard_bytes: 0,
+                soft_bytes: 0,
+                soft_seconds: 0,
+            })
+        {
+            return Err(format!(
+                "only the pubsub class has output buffer limits on this server ({class} must be 0 0 0)"
+            ));
+        }
+    }
+    Ok(pubsub)
+}
+
+fn de_output_limits<'de, D: Deserializer<'de>>(de: D) -> Result<OutputLimits, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Limits {
+        Number(u64),
+        Text(String),
+    }
+    let hard_only = |hard_bytes| OutputLimits {
+        hard_bytes,
+        soft_bytes: 0,
+        soft_seconds: 0,
+    };
+    match Limits::deserialize(de)? {
+        Limits::Number(n) => Ok(hard_only(n)),
+        Limits::Text(text) if !text.trim().contains(' ') => parse_size(&text)
+            .map(hard_only)
+            .map_err(serde::de::Error::custom),
+        Limits::Text(text) => {
+            parse_output_limits(&format!("pubsub {text}"), OutputLimits::PUBSUB_DEFAULT)
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
 fn de_size<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -262,6 +377,42 @@ mod tests {
         assert_eq!(parse_size("64mb").unwrap(), 64 << 20);
         assert!(parse_size("1tb").is_err());
         assert!(parse_size("mb").is_err());
+    }
+
+    #[test]
+    fn output_limits_parse_redis_syntax() {
+        let current = OutputLimits::PUBSUB_DEFAULT;
+        let set = |text| parse_output_limits(text, current);
+        assert_eq!(
+            set("pubsub 1mb 256kb 5").unwrap(),
+            OutputLimits {
+                hard_bytes: 1 << 20,
+                soft_bytes: 256 << 10,
+                soft_seconds: 5
+            }
+        );
+        assert_eq!(set("normal 0 0 0 slave 0 0 0").unwrap(), current);
+        assert_eq!(set("pubsub 1mb").unwrap_err(), OUTPUT_LIMIT_ARITY);
+        assert_eq!(set("master 0 0 0").unwrap_err(), OUTPUT_LIMIT_CLASS);
+        assert_eq!(set("pubsub -1 0 0").unwrap_err(), OUTPUT_LIMIT_VALUE);
+        assert_eq!(set("pubsub 0 0 1x").unwrap_err(), OUTPUT_LIMIT_VALUE);
+        assert!(
+            set("replica 256mb 64mb 60")
+                .unwrap_err()
+                .contains("only the pubsub class")
+        );
+        assert_eq!(current.to_string(), "33554432 8388608 60");
+    }
+
+    #[test]
+    fn output_limits_load_from_redis_text_or_one_size() {
+        use serde::de::value::{Error, StrDeserializer, U64Deserializer};
+        let text = |t| de_output_limits(StrDeserializer::<Error>::new(t));
+        assert_eq!(text("2mb 1mb 10").unwrap().soft_seconds, 10);
+        assert_eq!(text("64kb").unwrap().hard_bytes, 64 << 10);
+        assert!(text("2mb 1mb").is_err());
+        let number = de_output_limits(U64Deserializer::<Error>::new(1000)).unwrap();
+        assert_eq!((number.hard_bytes, number.soft_bytes), (1000, 0));
     }
 
     #[test]

@@ -39,6 +39,8 @@ use crate::pubsub::{Inbox, Message, mailbox};
 use crate::state::State;
 use crate::state::session::ConnState;
 
+/// Why a subscriber that fell too far behind is closed.
+const PUBSUB_LIMIT: &str = "client-output-buffer-limit pubsub";
 /// Flush the output buffer mid-pipeline once it holds this much.
 const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
 /// Spare room kept in the read buffer before each read.
@@ -69,19 +71,15 @@ pub(crate) async fn serve_connection(
     info: Arc<ClientInfo>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (limits, pubsub_limit, requirepass_empty) = {
+    let (limits, requirepass_empty) = {
         let config = shared.config.read();
         let limits = ParseLimits {
             bulk_len_max: config.proto_max_bulk_len as usize,
             ..ParseLimits::default()
         };
-        (
-            limits,
-            config.client_output_buffer_limit_pubsub as usize,
-            config.requirepass.is_empty(),
-        )
+        (limits, config.requirepass.is_empty())
     };
-    let (subscriber, mut inbox) = mailbox(info.id, pubsub_limit);
+    let (subscriber, mut inbox) = mailbox(info.id);
     let mut state = ConnState::new(info, subscriber, requirepass_empty);
     let mut parser = RequestParser::new(limits);
     let close = run_loop(
@@ -117,21 +115,30 @@ async fn run_loop(
 ) -> Close {
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let condemned = inbox.condemned().clone();
     loop {
-        if let Err(close) =
-            execute_buffered(shared, stream, state, parser, &mut input, &mut output).await
+        if let Err(close) = execute_buffered(
+            shared,
+            stream,
+            state,
+            parser,
+            &mut input,
+            &mut output,
+            &condemned,
+        )
+        .await
         {
-            let _ = write_out(stream, &mut output).await;
+            let _ = write_out(stream, &mut output, &condemned).await;
             return close;
         }
         while let Some(message) = inbox.try_recv() {
             encode_message(&message, state.protocol, &mut output);
         }
-        if let Err(err) = write_out(stream, &mut output).await {
-            return Close::Io(err);
+        if let Err(close) = write_out(stream, &mut output, &condemned).await {
+            return close;
         }
         if inbox.overflowed() {
-            return Close::Limit("pub/sub output buffer limit");
+            return Close::Limit(PUBSUB_LIMIT);
         }
         if input.len() as u64 > shared.config.read().client_query_buffer_limit {
             return Close::Limit("client-query-buffer-limit");
@@ -159,6 +166,7 @@ async fn run_loop(
             },
             Some(message) = inbox.recv() => encode_message(&message, state.protocol, &mut output),
             () = shutdown.cancelled() => return Close::Shutdown,
+            () = condemned.cancelled() => return Close::Limit(PUBSUB_LIMIT),
             () = idle => return Close::Limit("idle timeout"),
         }
     }
@@ -172,6 +180,7 @@ async fn execute_buffered(
     parser: &mut RequestParser,
     input: &mut BytesMut,
     output: &mut BytesMut,
+    condemned: &CancellationToken,
 ) -> Result<(), Close> {
     if input.is_empty() {
         return Ok(());
@@ -185,7 +194,7 @@ async fn execute_buffered(
             Step::Close(close) => return Err(close),
             Step::More => {
                 if output.len() >= OUTPUT_FLUSH_BYTES {
-                    write_out(stream, output).await.map_err(Close::Io)?;
+                    write_out(stream, output, condemned).await?;
                 }
             }
         }
@@ -266,11 +275,21 @@ fn execute_batch(
     step
 }
 
-async fn write_out(stream: &mut TcpStream, output: &mut BytesMut) -> std::io::Result<()> {
+/// Writes and clears `output`. Gives up when `condemned` fires: a
+/// subscriber that stopped reading blocks this write forever otherwise, and
+/// would never be disconnected (while `PUBLISH` kept counting it).
+async fn write_out(
+    stream: &mut TcpStream,
+    output: &mut BytesMut,
+    condemned: &CancellationToken,
+) -> Result<(), Close> {
     if output.is_empty() {
         return Ok(());
     }
-    stream.write_all(output).await?;
+    tokio::select! {
+        written = stream.write_all(output) => written.map_err(Close::Io)?,
+        () = condemned.cancelled() => return Err(Close::Limit(PUBSUB_LIMIT)),
+    }
     output.clear();
     Ok(())
 }

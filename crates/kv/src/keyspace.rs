@@ -29,6 +29,12 @@ use bytes::Bytes;
 use crate::engine::{Engine, EngineError};
 use crate::value::Entry;
 
+/// Most keys one `SCAN` call looks at, whatever `COUNT` says: the call holds
+/// the keyspace lock, so its work must stay small (`COUNT` is a hint in
+/// Redis too; a client just continues from the cursor). Without it,
+/// `SCAN 0 COUNT 1000000000` asked for a 32 GB buffer.
+pub const SCAN_COUNT_MAX: usize = 10_000;
+
 /// The shared keyspace: one lock around everything (see the module docs).
 pub type Db = parking_lot::Mutex<Keyspace>;
 
@@ -274,6 +280,8 @@ impl Keyspace {
     }
 
     /// One `SCAN` step over live keys: appends keys, returns the next cursor.
+    /// `count` is a hint capped at [`SCAN_COUNT_MAX`], so one call does
+    /// bounded work and allocation whatever the client asked.
     pub fn scan(
         &mut self,
         cursor: u64,
@@ -281,6 +289,7 @@ impl Keyspace {
         now_ms: u64,
         out: &mut Vec<Bytes>,
     ) -> Result<u64, EngineError> {
+        let count = count.clamp(1, SCAN_COUNT_MAX);
         let mut raw = Vec::with_capacity(count);
         let next = self.engine.scan(cursor, count, &mut raw)?;
         for key in raw {

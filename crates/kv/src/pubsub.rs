@@ -5,21 +5,26 @@
 //! channel → subscribers and pattern → subscribers; `PUBLISH` delivers to
 //! the channel's subscribers and to every pattern that glob-matches.
 //!
-//! Delivery is an unbounded queue per client *with a byte budget*: each
-//! subscriber's queued bytes are counted, and a subscriber that falls more
-//! than `client-output-buffer-limit pubsub` behind is marked overflowed and
-//! disconnected by its connection, exactly Redis's hard limit. A slow
-//! reader therefore cannot make the server buffer without bound, and a
-//! publisher never blocks on a slow subscriber.
+//! Delivery is an unbounded queue per client *with Redis's output limits*
+//! (`client-output-buffer-limit pubsub`, default `32mb 8mb 60`): each
+//! subscriber's queued bytes are counted, and one that reaches the hard
+//! limit, or stays over the soft limit for longer than its seconds, is
+//! condemned: it gets nothing more, `PUBLISH` stops counting it, and its
+//! connection closes at once, even while it is blocked writing to a client
+//! that stopped reading. A slow reader therefore cannot make the server
+//! buffer without bound, and a publisher never blocks on a slow subscriber.
+//! The limits live in the hub, so `CONFIG SET` changes them for everyone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
+use crate::config::OutputLimits;
 use crate::pattern::glob_match;
 
 /// Per-message bookkeeping overhead counted against the byte budget.
@@ -37,12 +42,23 @@ pub struct Message {
 }
 
 impl Message {
-    fn size_bytes(&self) -> usize {
-        self.pattern.as_ref().map_or(0, Bytes::len)
+    fn size_bytes(&self) -> u64 {
+        (self.pattern.as_ref().map_or(0, Bytes::len)
             + self.channel.len()
             + self.payload.len()
-            + MESSAGE_OVERHEAD_BYTES
+            + MESSAGE_OVERHEAD_BYTES) as u64
     }
+}
+
+/// What both ends of one client's queue share.
+#[derive(Debug, Default)]
+struct Budget {
+    /// Bytes queued and not yet taken by the connection.
+    pending_bytes: AtomicU64,
+    /// When the queue went over the soft limit (Unix ms), `0` if it is not.
+    soft_since_ms: AtomicU64,
+    /// Cancelled when the client broke a limit: the connection must close.
+    condemned: CancellationToken,
 }
 
 /// The sending side of one client's message queue.
@@ -51,93 +67,127 @@ pub struct Subscriber {
     /// The client id (the key in the hub's maps).
     id: u64,
     tx: mpsc::UnboundedSender<Arc<Message>>,
-    /// Bytes queued and not yet written to the socket.
-    pending_bytes: Arc<AtomicUsize>,
-    /// Set when the budget was exceeded: the connection must close.
-    overflowed: Arc<AtomicBool>,
-    /// The budget.
-    limit_bytes: usize,
+    budget: Arc<Budget>,
 }
 
 /// The receiving side, owned by the connection.
 #[derive(Debug)]
 pub struct Inbox {
     rx: mpsc::UnboundedReceiver<Arc<Message>>,
-    pending_bytes: Arc<AtomicUsize>,
-    overflowed: Arc<AtomicBool>,
+    budget: Arc<Budget>,
 }
 
 impl Inbox {
     /// Waits for the next message.
     pub async fn recv(&mut self) -> Option<Arc<Message>> {
         let message = self.rx.recv().await?;
-        self.pending_bytes
-            .fetch_sub(message.size_bytes(), Ordering::AcqRel);
+        self.taken(&message);
         Some(message)
     }
 
     /// A message already queued, without waiting.
     pub fn try_recv(&mut self) -> Option<Arc<Message>> {
         let message = self.rx.try_recv().ok()?;
-        self.pending_bytes
-            .fetch_sub(message.size_bytes(), Ordering::AcqRel);
+        self.taken(&message);
         Some(message)
     }
 
-    /// Whether this client fell too far behind and must be disconnected.
+    fn taken(&self, message: &Message) {
+        self.budget
+            .pending_bytes
+            .fetch_sub(message.size_bytes(), Ordering::AcqRel);
+    }
+
+    /// Whether this client broke its output limit and must be disconnected.
     pub fn overflowed(&self) -> bool {
-        self.overflowed.load(Ordering::Acquire)
+        self.budget.condemned.is_cancelled()
+    }
+
+    /// Fires when this client breaks its output limit: the connection
+    /// selects on it around every socket write, so a client that stopped
+    /// reading is closed even while a write to it is blocked.
+    pub fn condemned(&self) -> &CancellationToken {
+        &self.budget.condemned
     }
 }
 
-/// A new queue for client `id` with a byte budget.
-pub fn mailbox(id: u64, limit_bytes: usize) -> (Subscriber, Inbox) {
+/// A new queue for client `id`.
+pub fn mailbox(id: u64) -> (Subscriber, Inbox) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let pending_bytes = Arc::new(AtomicUsize::new(0));
-    let overflowed = Arc::new(AtomicBool::new(false));
+    let budget = Arc::new(Budget::default());
     let sub = Subscriber {
         id,
         tx,
-        pending_bytes: pending_bytes.clone(),
-        overflowed: overflowed.clone(),
-        limit_bytes,
+        budget: budget.clone(),
     };
-    (
-        sub,
-        Inbox {
-            rx,
-            pending_bytes,
-            overflowed,
-        },
-    )
+    (sub, Inbox { rx, budget })
+}
+
+/// Redis's rule (`checkClientOutputBufferLimits`): over the limits with
+/// `pending_bytes` queued at `now_ms`? The hard limit trips at once; the soft
+/// limit only once the queue has stayed at or over it for more than
+/// `soft_seconds` (`soft_since_ms` remembers when it went over; `0` = not
+/// over, and going under resets it).
+pub fn over_limit(
+    limits: OutputLimits,
+    pending_bytes: u64,
+    soft_since_ms: &mut u64,
+    now_ms: u64,
+) -> bool {
+    let hard = limits.hard_bytes > 0 && pending_bytes >= limits.hard_bytes;
+    let over_soft = limits.soft_bytes > 0 && pending_bytes >= limits.soft_bytes;
+    let soft = if !over_soft {
+        *soft_since_ms = 0;
+        false
+    } else if *soft_since_ms == 0 {
+        *soft_since_ms = now_ms.max(1);
+        false
+    } else {
+        let elapsed_secs = now_ms.saturating_sub(*soft_since_ms) / 1000;
+        elapsed_secs > limits.soft_seconds
+    };
+    hard || soft
 }
 
 impl Subscriber {
-    fn deliver(&self, message: &Arc<Message>) {
+    /// Queues `message` unless this client is (or now becomes) over its
+    /// limits; returns whether it was queued (what `PUBLISH` counts).
+    fn deliver(&self, message: &Arc<Message>, limits: OutputLimits, now_ms: u64) -> bool {
+        let budget = &self.budget;
+        if budget.condemned.is_cancelled() {
+            return false;
+        }
         let size = message.size_bytes();
-        let queued = self.pending_bytes.fetch_add(size, Ordering::AcqRel) + size;
-        if self.overflowed.load(Ordering::Acquire) {
-            self.pending_bytes.fetch_sub(size, Ordering::AcqRel);
-            return; // already condemned: queue nothing more
+        let pending = budget.pending_bytes.fetch_add(size, Ordering::AcqRel) + size;
+        let mut since = budget.soft_since_ms.load(Ordering::Acquire);
+        let over = over_limit(limits, pending, &mut since, now_ms);
+        budget.soft_since_ms.store(since, Ordering::Release);
+        if over || self.tx.send(message.clone()).is_err() {
+            budget.pending_bytes.fetch_sub(size, Ordering::AcqRel);
+            if over {
+                budget.condemned.cancel();
+            }
+            return false;
         }
-        if self.limit_bytes > 0 && queued > self.limit_bytes {
-            // This last message is still queued so the connection wakes up,
-            // sees the flag and closes: memory stays under limit + one message.
-            self.overflowed.store(true, Ordering::Release);
-        }
-        if self.tx.send(message.clone()).is_err() {
-            self.pending_bytes.fetch_sub(size, Ordering::AcqRel);
-        }
+        true
     }
 }
 
 type Subscribers = HashMap<Bytes, HashMap<u64, Subscriber>>;
 
 /// The hub (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
     channels: RwLock<Subscribers>,
     patterns: RwLock<Subscribers>,
+    /// `client-output-buffer-limit pubsub`, for every subscriber.
+    limits: RwLock<OutputLimits>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new(OutputLimits::PUBSUB_DEFAULT)
+    }
 }
 
 /// Whether a subscription is to a channel or a pattern.
@@ -150,6 +200,20 @@ pub enum Kind {
 }
 
 impl Hub {
+    /// A hub whose subscribers are held to `limits`.
+    pub fn new(limits: OutputLimits) -> Self {
+        Hub {
+            channels: RwLock::default(),
+            patterns: RwLock::default(),
+            limits: RwLock::new(limits),
+        }
+    }
+
+    /// Changes the limits (`CONFIG SET client-output-buffer-limit`).
+    pub fn set_limits(&self, limits: OutputLimits) {
+        *self.limits.write() = limits;
+    }
+
     fn map(&self, kind: Kind) -> &RwLock<Subscribers> {
         match kind {
             Kind::Channel => &self.channels,
@@ -180,8 +244,11 @@ impl Hub {
         removed
     }
 
-    /// Delivers a message; returns how many clients received it.
+    /// Delivers a message; returns how many clients received it (a
+    /// subscriber over its output limit is skipped and not counted).
     pub fn publish(&self, channel: Bytes, payload: Bytes) -> usize {
+        let limits = *self.limits.read();
+        let now_ms = clock::now_ms();
         let mut receivers = 0;
         if let Some(subs) = self.channels.read().get(&channel[..]) {
             let message = Arc::new(Message {
@@ -190,8 +257,7 @@ impl Hub {
                 payload: payload.clone(),
             });
             for sub in subs.values() {
-                sub.deliver(&message);
-                receivers += 1;
+                receivers += usize::from(sub.deliver(&message, limits, now_ms));
             }
         }
         for (pattern, subs) in self.patterns.read().iter() {
@@ -204,8 +270,7 @@ impl Hub {
                 payload: payload.clone(),
             });
             for sub in subs.values() {
-                sub.deliver(&message);
-                receivers += 1;
+                receivers += usize::from(sub.deliver(&message, limits, now_ms));
             }
         }
         receivers
@@ -235,11 +300,19 @@ impl Hub {
 mod tests {
     use super::*;
 
+    fn hard_only(hard_bytes: u64) -> OutputLimits {
+        OutputLimits {
+            hard_bytes,
+            soft_bytes: 0,
+            soft_seconds: 0,
+        }
+    }
+
     #[tokio::test]
     async fn publish_reaches_channels_and_patterns() {
-        let hub = Hub::default();
-        let (a, mut inbox_a) = mailbox(1, 0);
-        let (b, mut inbox_b) = mailbox(2, 0);
+        let hub = Hub::new(hard_only(0));
+        let (a, mut inbox_a) = mailbox(1);
+        let (b, mut inbox_b) = mailbox(2);
         hub.subscribe(Kind::Channel, Bytes::from("news.tech"), &a);
         hub.subscribe(Kind::Pattern, Bytes::from("news.*"), &b);
         assert_eq!(hub.publish(Bytes::from("news.tech"), Bytes::from("hi")), 2);
@@ -254,14 +327,52 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_subscriber_overflows_instead_of_growing() {
-        let hub = Hub::default();
-        let (sub, inbox) = mailbox(1, 1000);
+    fn a_slow_subscriber_is_condemned_and_no_longer_counted() {
+        let hub = Hub::new(hard_only(1000));
+        let (sub, inbox) = mailbox(1);
         hub.subscribe(Kind::Channel, Bytes::from("c"), &sub);
-        for _ in 0..100 {
-            hub.publish(Bytes::from("c"), Bytes::from(vec![0u8; 100]));
-        }
+        let counts: Vec<usize> = (0..100)
+            .map(|_| hub.publish(Bytes::from("c"), Bytes::from(vec![0u8; 100])))
+            .collect();
         assert!(inbox.overflowed());
-        assert!(inbox.pending_bytes.load(Ordering::Acquire) <= 1000 + 100 + MESSAGE_OVERHEAD_BYTES);
+        assert!(inbox.condemned().is_cancelled());
+        // Counted while queued, never again once over the limit (before the
+        // fix a condemned subscriber was still counted by every PUBLISH).
+        let delivered = counts.iter().take_while(|&&n| n == 1).count();
+        assert!((1..10).contains(&delivered), "{counts:?}");
+        assert!(counts[delivered..].iter().all(|&n| n == 0), "{counts:?}");
+        assert!(inbox.budget.pending_bytes.load(Ordering::Acquire) < 1000);
+    }
+
+    #[test]
+    fn the_soft_limit_needs_to_last_longer_than_its_seconds() {
+        let limits = OutputLimits {
+            hard_bytes: 1000,
+            soft_bytes: 100,
+            soft_seconds: 2,
+        };
+        let mut since = 0;
+        assert!(!over_limit(limits, 50, &mut since, 10_000));
+        assert!(
+            !over_limit(limits, 150, &mut since, 10_000),
+            "starts the clock"
+        );
+        assert_eq!(since, 10_000);
+        assert!(
+            !over_limit(limits, 150, &mut since, 12_999),
+            "2 s: not more than 2"
+        );
+        assert!(
+            over_limit(limits, 150, &mut since, 13_000),
+            "3 s over the soft limit"
+        );
+        // Dropping under the soft limit resets the clock.
+        let mut since = 10_000;
+        assert!(!over_limit(limits, 99, &mut since, 20_000));
+        assert_eq!(since, 0);
+        assert!(!over_limit(limits, 150, &mut since, 20_000));
+        // The hard limit trips at once; 0 disables a limit.
+        assert!(over_limit(limits, 1000, &mut 0, 0));
+        assert!(!over_limit(hard_only(0), u64::MAX, &mut 0, 0));
     }
 }

@@ -49,6 +49,9 @@ pub enum Error {
     /// The listener failed.
     #[error("network error: {0}")]
     Io(#[from] std::io::Error),
+    /// The settings cannot work together; the message says what to change.
+    #[error("invalid settings: {0}")]
+    Config(String),
 }
 
 /// Opens the engine `config` names.
@@ -84,8 +87,10 @@ pub struct Server {
 impl Server {
     /// Opens the engine `config` names (blocking: the lsm engine reads its
     /// directory; call it outside async worker threads, or use [`serve`]).
-    pub fn open(config: Config) -> Result<Server, Error> {
+    pub fn open(mut config: Config) -> Result<Server, Error> {
         let engine = open_engine(&config)?;
+        config.proto_max_bulk_len =
+            proto_max_bulk_len(config.proto_max_bulk_len, engine.value_bytes_max())?;
         Ok(Server { config, engine })
     }
 
@@ -119,6 +124,25 @@ impl Server {
             engine: "configured",
             source,
         })
+    }
+}
+
+/// `proto-max-bulk-len` on an engine that stores values up to
+/// `engine_max` bytes: Redis's default (512 MB) becomes the engine's limit,
+/// so `CONFIG GET` tells clients the truth and oversized writes get Redis's
+/// errors; a larger value set on purpose is refused at start.
+fn proto_max_bulk_len(configured: u64, engine_max: Option<u64>) -> Result<u64, Error> {
+    match engine_max {
+        Some(max) if configured > max => {
+            if configured == Config::default().proto_max_bulk_len {
+                Ok(max)
+            } else {
+                Err(Error::Config(format!(
+                    "proto_max_bulk_len is {configured} bytes, but this engine stores values of at most {max} bytes; lower it or use the memory engine"
+                )))
+            }
+        }
+        _ => Ok(configured),
     }
 }
 

@@ -8,6 +8,9 @@
 
 use bytes::{BufMut, Bytes};
 
+/// The longest header [`Entry::encode`] writes: tag, flags, expiry.
+pub const ENCODED_HEADER_BYTES_MAX: usize = 10;
+
 /// A stored value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -67,7 +70,7 @@ impl Entry {
     /// The encoded form: `tag, flags, [expire_at_ms u64 LE], payload`.
     pub fn encode(&self) -> Vec<u8> {
         let Value::String(payload) = &self.value;
-        let mut out = Vec::with_capacity(payload.len() + 10);
+        let mut out = Vec::with_capacity(payload.len() + ENCODED_HEADER_BYTES_MAX);
         out.put_u8(TAG_STRING);
         match self.expire_at_ms {
             Some(at) => {
@@ -78,6 +81,15 @@ impl Entry {
         }
         out.extend_from_slice(payload);
         out
+    }
+
+    /// The length of [`Entry::encode`]'s header for this entry.
+    pub fn encoded_header_bytes(&self) -> usize {
+        if self.expire_at_ms.is_some() {
+            ENCODED_HEADER_BYTES_MAX
+        } else {
+            2
+        }
     }
 
     /// Decodes what [`Entry::encode`] wrote.

@@ -104,6 +104,68 @@ async fn commands_work_on_the_lsm_engine_and_survive_restart() {
     assert_eq!(con.get::<_, Option<String>>("k001").await.unwrap(), None);
 }
 
+/// The lsm engine stores values up to 64 MiB; `proto-max-bulk-len` said
+/// 512 MB, so a client learned the limit from a storage error naming the
+/// wrong size. Now the setting is the engine's limit, and writes over it get
+/// Redis's own errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proto_max_bulk_len_is_the_lsm_engines_value_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = lsm_server(dir.path(), FsyncPolicy::No).await;
+    let mut con = server.client().await;
+    let limit: (String, String) = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("proto-max-bulk-len")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(limit.1, (64 << 20).to_string());
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("proto-max-bulk-len")
+        .arg("512mb")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "argument must be between 1048576 and 67108864 inclusive (the largest value this engine stores)"
+        ),
+        "{err}"
+    );
+    let err = redis::cmd("SETRANGE")
+        .arg("k")
+        .arg(64 << 20)
+        .arg("x")
+        .query_async::<i64>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("string exceeds maximum allowed size (proto-max-bulk-len)"),
+        "{err}"
+    );
+    server.stop().await.unwrap();
+
+    // Asking for more than the engine stores is refused at start.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = kv::Config {
+        engine: EngineKind::Lsm,
+        data_dir: dir.path().to_path_buf(),
+        proto_max_bulk_len: 100 << 20,
+        ..kv::Config::default()
+    };
+    let ctx = service::SystemContext::new(tokio_util::sync::CancellationToken::new());
+    let err = kv::serve(listener, config, kv::new_metrics(), ctx)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("stores values of at most 67108864 bytes"),
+        "{err}"
+    );
+}
+
 /// Kills the child process on drop, so a failing test leaves nothing behind.
 struct ChildGuard(Child);
 
@@ -317,7 +379,11 @@ async fn a_pipeline_is_one_batch_that_sees_its_own_writes() {
         .query_async::<()>(&mut con)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("key_size_bytes_max"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("exceeds the lsm engine's key limit of 65536 bytes"),
+        "{err}"
+    );
     server.stop().await.unwrap();
 
     let server = lsm_server(dir.path(), FsyncPolicy::Always).await;

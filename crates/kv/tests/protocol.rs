@@ -249,7 +249,8 @@ async fn thousands_of_idle_connections_do_not_disturb_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_subscriber_is_cut_off_at_its_output_limit() {
-    let server = TestServer::with(|c| c.client_output_buffer_limit_pubsub = 64 * 1024).await;
+    let server =
+        TestServer::with(|c| c.client_output_buffer_limit_pubsub.hard_bytes = 64 * 1024).await;
     let mut sub = server.raw().await;
     sub.roundtrip(
         &["SUBSCRIBE", "firehose"],
@@ -296,4 +297,62 @@ async fn graceful_shutdown_returns_and_closes_clients() {
     let _ = raw.stream.write_all(b"").await;
     server.stop().await.unwrap();
     raw.expect_closed().await;
+}
+
+/// A subscriber that stops reading fills the socket first; the server then
+/// blocks writing to it. It must still be cut off at the hard limit, and
+/// PUBLISH must stop counting it (before the fix it was neither
+/// disconnected nor skipped: the connection waited on the write forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_blocked_in_a_write_is_cut_off_and_not_counted() {
+    let server = TestServer::with(|c| {
+        c.client_output_buffer_limit_pubsub = kv::config::OutputLimits {
+            hard_bytes: 2 * 1024 * 1024,
+            soft_bytes: 0,
+            soft_seconds: 0,
+        }
+    })
+    .await;
+    let mut sub = server.raw().await;
+    sub.roundtrip(
+        &["SUBSCRIBE", "firehose"],
+        "*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n",
+    )
+    .await;
+    let mut con = server.client().await;
+    let payload = "x".repeat(256 * 1024);
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    let mut published = 0u64;
+    loop {
+        let receivers: i64 = redis::cmd("PUBLISH")
+            .arg("firehose")
+            .arg(&payload)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        published += 1;
+        if receivers == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still counted after {published} messages of 256 KiB"
+        );
+    }
+    let subs: (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("firehose")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(subs.1, 0);
+    // Its socket is closed: reading drains what was sent, then EOF.
+    let mut sink = vec![0u8; 1 << 20];
+    loop {
+        match tokio::time::timeout_at(deadline, sub.stream.read(&mut sink)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the condemned subscriber was never closed"),
+        }
+    }
 }

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use super::{Ctx, Spec, is, printable};
-use crate::config::{Config, parse_size};
+use crate::config::{Config, parse_output_limits, parse_size};
 use crate::pattern::glob_match;
 use crate::protocol::Frame;
 
@@ -44,6 +44,26 @@ fn int<T: std::str::FromStr>(text: &str) -> Result<T, String> {
 fn size(text: &str) -> Result<u64, String> {
     parse_size(text).map_err(|_| "argument must be a memory value".to_string())
 }
+
+/// Redis's bounds check for a numeric setting (`numericBoundaryCheck`):
+/// out-of-range values are refused, never silently clamped.
+fn within(value: u64, min: u64, max: u64) -> Result<u64, String> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ))
+    }
+}
+
+/// Redis's bounds: `proto-max-bulk-len` and `client-query-buffer-limit` are
+/// 1mb..LONG_MAX, `maxclients` 1..UINT_MAX, `maxmemory-samples` 1..64,
+/// `timeout` and `hz` 0..INT_MAX.
+const MB: u64 = 1024 * 1024;
+const LONG_MAX: u64 = i64::MAX as u64;
+const UINT_MAX: u64 = u32::MAX as u64;
+const INT_MAX: u64 = i32::MAX as u64;
 
 fn params() -> Vec<Param> {
     let p = |name, get, set| Param { name, get, set };
@@ -83,7 +103,7 @@ fn params() -> Vec<Param> {
             "maxmemory-samples",
             |c| c.maxmemory_samples.to_string(),
             Some(|c, v| {
-                c.maxmemory_samples = int::<usize>(v)?.clamp(1, 64);
+                c.maxmemory_samples = within(int(v)?, 1, 64)? as usize;
                 Ok(())
             }),
         ),
@@ -99,7 +119,7 @@ fn params() -> Vec<Param> {
             "maxclients",
             |c| c.maxclients.to_string(),
             Some(|c, v| {
-                c.maxclients = int::<usize>(v)?.max(1);
+                c.maxclients = within(int(v)?, 1, UINT_MAX)? as usize;
                 Ok(())
             }),
         ),
@@ -107,7 +127,7 @@ fn params() -> Vec<Param> {
             "timeout",
             |c| c.timeout.to_string(),
             Some(|c, v| {
-                c.timeout = int(v)?;
+                c.timeout = within(int(v)?, 0, INT_MAX)?;
                 Ok(())
             }),
         ),
@@ -115,7 +135,7 @@ fn params() -> Vec<Param> {
             "proto-max-bulk-len",
             |c| c.proto_max_bulk_len.to_string(),
             Some(|c, v| {
-                c.proto_max_bulk_len = size(v)?.max(1024 * 1024);
+                c.proto_max_bulk_len = within(size(v)?, MB, LONG_MAX)?;
                 Ok(())
             }),
         ),
@@ -123,7 +143,7 @@ fn params() -> Vec<Param> {
             "client-query-buffer-limit",
             |c| c.client_query_buffer_limit.to_string(),
             Some(|c, v| {
-                c.client_query_buffer_limit = size(v)?.max(1024 * 1024);
+                c.client_query_buffer_limit = within(size(v)?, MB, LONG_MAX)?;
                 Ok(())
             }),
         ),
@@ -131,15 +151,20 @@ fn params() -> Vec<Param> {
             "client-output-buffer-limit",
             |c| {
                 let pubsub = c.client_output_buffer_limit_pubsub;
-                format!("normal 0 0 0 slave 0 0 0 pubsub {pubsub} {pubsub} 0")
+                format!("normal 0 0 0 slave 0 0 0 pubsub {pubsub}")
             },
-            None,
+            Some(|c, v| {
+                c.client_output_buffer_limit_pubsub =
+                    parse_output_limits(v, c.client_output_buffer_limit_pubsub)?;
+                Ok(())
+            }),
         ),
         p(
             "hz",
             |c| c.hz.to_string(),
             Some(|c, v| {
-                c.hz = int::<u32>(v)?.clamp(1, 500);
+                // Redis accepts 0..INT_MAX and runs at 1..500 (`updateHZ`).
+                c.hz = within(int(v)?, 0, INT_MAX)?.clamp(1, 500) as u32;
                 Ok(())
             }),
         ),
@@ -224,11 +249,22 @@ fn set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
             ));
         }
     }
+    // The engine's value limit caps proto-max-bulk-len (see `Server::open`).
+    if let Some(max) = ctx.ks().engine().value_bytes_max()
+        && updated.proto_max_bulk_len > max
+    {
+        return Frame::error(format!(
+            "ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between {MB} and {max} inclusive (the largest value this engine stores)"
+        ));
+    }
     let (maxmemory, policy, samples) = (
         updated.maxmemory,
         updated.maxmemory_policy,
         updated.maxmemory_samples,
     );
+    ctx.state
+        .hub
+        .set_limits(updated.client_output_buffer_limit_pubsub);
     *ctx.state.config.write() = updated;
     ctx.ks()
         .engine_mut()

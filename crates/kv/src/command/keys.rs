@@ -4,7 +4,7 @@
 //! becomes an API: `EXPIRE` and friends (with Redis 7's `NX`/`XX`/`GT`/`LT`
 //! conditions), `TTL`/`PTTL` to read the deadline back, `PERSIST` to drop it.
 //! `SCAN` iterates without blocking the server (a cursor, a bounded amount of
-//! work per call); `KEYS` walks everything at once and is meant for
+//! work per call: `COUNT` is capped at `keyspace::SCAN_COUNT_MAX`); `KEYS` walks everything at once and is meant for
 //! debugging, as in Redis.
 
 use bytes::Bytes;

@@ -43,14 +43,8 @@ impl LocalClient {
             .clients
             .register(usize::MAX, None, None)
             .expect("no client limit");
-        let (authenticated, limits) = {
-            let config = state.config.read();
-            (
-                config.requirepass.is_empty(),
-                config.client_output_buffer_limit_pubsub as usize,
-            )
-        };
-        let (subscriber, inbox) = mailbox(info.id, limits);
+        let authenticated = state.config.read().requirepass.is_empty();
+        let (subscriber, inbox) = mailbox(info.id);
         let conn = ConnState::new(info, subscriber, authenticated);
         LocalClient { state, conn, inbox }
     }

@@ -120,3 +120,140 @@ fn publish_reaches_a_local_subscriber() {
         "a dropped client leaves the hub"
     );
 }
+
+#[test]
+fn scan_count_is_bounded_before_anything_is_allocated() {
+    let mut c = client();
+    for i in 0..30 {
+        let key = format!("k{i}");
+        assert_eq!(c.run(&[b"SET", key.as_bytes(), b"v"]), Frame::OK);
+    }
+    // i64::MAX reached `Vec::with_capacity` and panicked; 1e9 asked for a
+    // 32 GB buffer and aborted the process.
+    for count in [&b"9223372036854775807"[..], b"1000000000"] {
+        let Frame::Array(reply) = c.run(&[b"SCAN", b"0", b"COUNT", count]) else {
+            panic!("SCAN replies with an array");
+        };
+        assert_eq!(reply[0], bulk("0"), "30 keys fit one capped call");
+        assert!(matches!(&reply[1], Frame::Array(keys) if keys.len() == 30));
+    }
+    assert_eq!(
+        c.run(&[b"SCAN", b"0", b"COUNT", b"0"]),
+        Frame::error("ERR syntax error")
+    );
+}
+
+fn config_get(c: &mut LocalClient, name: &str) -> Frame {
+    let Frame::Map(pairs) = c.run(&[b"CONFIG", b"GET", name.as_bytes()]) else {
+        panic!("CONFIG GET replies with a map");
+    };
+    assert_eq!(pairs.len(), 1, "{name}");
+    pairs[0].1.clone()
+}
+
+#[test]
+fn config_set_refuses_out_of_range_values_with_redis_errors() {
+    let mut c = client();
+    let failed = |name: &str, why: &str| {
+        Frame::error(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
+    };
+    // Accepted before (maxclients 0 locks everyone out; a 1-byte bulk limit
+    // was silently raised to 1mb).
+    assert_eq!(
+        c.run(&[b"CONFIG", b"SET", b"maxclients", b"0"]),
+        failed(
+            "maxclients",
+            "argument must be between 1 and 4294967295 inclusive"
+        )
+    );
+    assert_eq!(
+        c.run(&[b"CONFIG", b"SET", b"proto-max-bulk-len", b"1"]),
+        failed(
+            "proto-max-bulk-len",
+            "argument must be between 1048576 and 9223372036854775807 inclusive"
+        )
+    );
+    assert_eq!(
+        c.run(&[b"CONFIG", b"SET", b"client-query-buffer-limit", b"1k"]),
+        failed(
+            "client-query-buffer-limit",
+            "argument must be between 1048576 and 9223372036854775807 inclusive"
+        )
+    );
+    assert_eq!(
+        c.run(&[b"CONFIG", b"SET", b"maxmemory-samples", b"65"]),
+        failed(
+            "maxmemory-samples",
+            "argument must be between 1 and 64 inclusive"
+        )
+    );
+    // All or nothing: a bad pair leaves the good one unapplied.
+    assert!(
+        c.run(&[b"CONFIG", b"SET", b"timeout", b"5", b"maxclients", b"0"])
+            .is_error()
+    );
+    assert_eq!(config_get(&mut c, "timeout"), bulk("0"));
+    assert_eq!(config_get(&mut c, "maxclients"), bulk("10000"));
+    // The bounds themselves are fine.
+    assert_eq!(c.run(&[b"CONFIG", b"SET", b"maxclients", b"1"]), Frame::OK);
+    assert_eq!(
+        c.run(&[b"CONFIG", b"SET", b"proto-max-bulk-len", b"1mb"]),
+        Frame::OK
+    );
+    assert_eq!(config_get(&mut c, "proto-max-bulk-len"), bulk("1048576"));
+}
+
+#[test]
+fn client_output_buffer_limit_is_set_and_read_in_redis_syntax() {
+    let mut c = client();
+    assert_eq!(
+        config_get(&mut c, "client-output-buffer-limit"),
+        bulk("normal 0 0 0 slave 0 0 0 pubsub 33554432 8388608 60")
+    );
+    assert_eq!(
+        c.run(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"pubsub 1mb 512kb 10"
+        ]),
+        Frame::OK
+    );
+    assert_eq!(
+        config_get(&mut c, "client-output-buffer-limit"),
+        bulk("normal 0 0 0 slave 0 0 0 pubsub 1048576 524288 10")
+    );
+    assert_eq!(
+        c.run(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"pubsub 1mb"
+        ]),
+        Frame::error(
+            "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Wrong number of arguments in buffer limit configuration."
+        )
+    );
+}
+
+#[test]
+fn publish_skips_a_subscriber_over_a_limit_set_at_run_time() {
+    let mut sub = client();
+    let mut publisher = sub.connect();
+    assert!(!sub.run(&[b"SUBSCRIBE", b"c"]).is_error());
+    let limit = b"pubsub 1000 0 0";
+    assert_eq!(
+        publisher.run(&[b"CONFIG", b"SET", b"client-output-buffer-limit", limit]),
+        Frame::OK
+    );
+    let payload = [b'x'; 400];
+    let counts: Vec<Frame> = (0..5)
+        .map(|_| publisher.run(&[b"PUBLISH", b"c", &payload]))
+        .collect();
+    let one = Frame::Integer(1);
+    let zero = Frame::Integer(0);
+    assert_eq!(counts, [one.clone(), one, zero.clone(), zero.clone(), zero]);
+    assert_eq!(sub.messages().len(), 2);
+}

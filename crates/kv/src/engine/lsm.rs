@@ -49,7 +49,14 @@ use bytes::Bytes;
 use self::stage::{Stage, Undo};
 use super::{Engine, EngineError, MemoryStats};
 use crate::config::{EvictionPolicy, FsyncPolicy};
-use crate::value::{Entry, Value};
+use crate::value::{ENCODED_HEADER_BYTES_MAX, Entry, Value};
+
+/// The largest value this engine stores, in payload bytes (64 MiB, the
+/// LSM's default value limit, plus our header on top). The server caps
+/// `proto-max-bulk-len` to it on this engine (Redis's default is 512 MB):
+/// a value is one LSM entry, written whole into the commit log and the
+/// memtable, so much larger values would cost a memtable each.
+pub const VALUE_BYTES_MAX: u64 = 64 << 20;
 
 /// SCAN cursors remembered at once; older ones answer "invalid cursor".
 const CURSORS_MAX: usize = 4096;
@@ -106,11 +113,9 @@ pub struct LsmEngine {
     limit: MemoryStats,
     /// The open write batch (see [`stage`]).
     stage: Stage,
-    /// The LSM's size limits, checked when a write is staged so one oversized
-    /// value fails its own command, not the whole batch at commit.
+    /// The LSM's key size limit, checked when a write is staged so one
+    /// oversized key fails its own command, not the whole batch at commit.
     key_size_bytes_max: usize,
-    /// See `key_size_bytes_max`.
-    value_size_bytes_max: usize,
 }
 
 impl LsmEngine {
@@ -121,12 +126,15 @@ impl LsmEngine {
             FsyncPolicy::Everysec => lsm::SyncPolicy::EverySec,
             FsyncPolicy::No => lsm::SyncPolicy::No,
         };
+        let defaults = lsm::Options::default();
         let options = lsm::Options {
             sync,
-            ..lsm::Options::default()
+            // Room for our header, so a value of exactly the advertised
+            // maximum (VALUE_BYTES_MAX, proto-max-bulk-len here) fits.
+            value_size_bytes_max: VALUE_BYTES_MAX as usize + ENCODED_HEADER_BYTES_MAX,
+            ..defaults
         };
-        let (key_size_bytes_max, value_size_bytes_max) =
-            (options.key_size_bytes_max, options.value_size_bytes_max);
+        let key_size_bytes_max = options.key_size_bytes_max;
         let db = lsm::Db::open(dir, options).map_err(storage)?;
         let mut engine = LsmEngine {
             db,
@@ -139,7 +147,6 @@ impl LsmEngine {
             limit: MemoryStats::default(),
             stage: Stage::default(),
             key_size_bytes_max,
-            value_size_bytes_max,
         };
         for item in engine.db.scan(..).map_err(storage)? {
             let item = item.map_err(storage)?;
@@ -206,24 +213,26 @@ impl LsmEngine {
         }
     }
 
-    /// The LSM's limits, checked before staging (same wording as the LSM's).
+    /// The size limits, checked before staging; the errors name the sizes
+    /// a client sent (the value without our header) and the limit.
     fn check_size(&self, key: &[u8], entry: &Entry) -> Result<(), EngineError> {
-        // `Entry::encode`'s header: tag, flags and, with an expiry, 8 bytes.
-        let header_len = if entry.expire_at_ms.is_some() { 10 } else { 2 };
-        let value_len = entry.value.size_bytes() + header_len;
         if key.len() > self.key_size_bytes_max {
-            return Err(EngineError::Storage(format!(
-                "invalid argument: key of {} bytes exceeds key_size_bytes_max ({})",
+            return Err(EngineError::TooLarge(format!(
+                "key of {} bytes exceeds the lsm engine's key limit of {} bytes",
                 key.len(),
                 self.key_size_bytes_max
             )));
         }
-        if value_len > self.value_size_bytes_max {
-            return Err(EngineError::Storage(format!(
-                "invalid argument: value of {value_len} bytes exceeds value_size_bytes_max ({})",
-                self.value_size_bytes_max
+        let value_len = entry.value.size_bytes() as u64;
+        if value_len > VALUE_BYTES_MAX {
+            return Err(EngineError::TooLarge(format!(
+                "value of {value_len} bytes exceeds the lsm engine's value limit of {VALUE_BYTES_MAX} bytes"
             )));
         }
+        debug_assert!(
+            value_len as usize + entry.encoded_header_bytes()
+                <= VALUE_BYTES_MAX as usize + ENCODED_HEADER_BYTES_MAX
+        );
         Ok(())
     }
 
@@ -482,6 +491,10 @@ impl Engine for LsmEngine {
     fn commit_batch(&mut self) -> Result<(), EngineError> {
         self.stage.active = false;
         self.commit_stage()
+    }
+
+    fn value_bytes_max(&self) -> Option<u64> {
+        Some(VALUE_BYTES_MAX)
     }
 
     fn persistence_info(&self) -> Vec<(&'static str, String)> {

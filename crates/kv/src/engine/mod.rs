@@ -35,6 +35,10 @@ pub enum EngineError {
     /// The engine does not support the operation.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// A key or value is larger than the engine stores; the message names
+    /// the size and the limit.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// Memory figures for `INFO memory` and metrics.
@@ -144,6 +148,13 @@ pub trait Engine: Send {
     /// is applied: the engine is as it was at [`Engine::begin_batch`].
     fn commit_batch(&mut self) -> Result<(), EngineError> {
         Ok(())
+    }
+
+    /// The largest value (payload bytes) the engine stores, if it has a
+    /// limit: `proto-max-bulk-len` is capped to it, so a client learns the
+    /// limit from `CONFIG GET` and gets Redis's own errors at it.
+    fn value_bytes_max(&self) -> Option<u64> {
+        None
     }
 
     /// Lines for `INFO persistence`.

@@ -55,7 +55,7 @@ impl State {
     ) -> Self {
         State {
             db: parking_lot::Mutex::new(Keyspace::new(engine)),
-            hub: Hub::default(),
+            hub: Hub::new(config.client_output_buffer_limit_pubsub),
             config: RwLock::new(config),
             metrics,
             clients: Clients::default(),

@@ -134,8 +134,29 @@ fn an_oversized_key_fails_alone_when_staged() {
     engine.put(key("ok"), entry("1", None)).unwrap();
     let huge = Bytes::from(vec![b'k'; (64 << 10) + 1]);
     let err = engine.put(huge, entry("1", None)).unwrap_err();
-    assert!(err.to_string().contains("key_size_bytes_max"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "key of 65537 bytes exceeds the lsm engine's key limit of 65536 bytes"
+    );
     assert_eq!((engine.len(), engine.batch_len()), (1, 1));
     engine.commit_batch().unwrap();
     assert_eq!(value_of(engine.as_mut(), "ok"), Some(entry("1", None)));
+}
+
+#[test]
+fn an_oversized_value_error_names_its_own_size_and_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = LsmEngine::open(dir.path(), FsyncPolicy::No).unwrap();
+    assert_eq!(engine.value_bytes_max(), Some(64 << 20));
+    let value = Bytes::from(vec![b'v'; (64 << 20) + 1]);
+    let mut entry = Entry::string(value);
+    entry.expire_at_ms = Some(u64::MAX / 2);
+    let err = engine.put(key("big"), entry).unwrap_err();
+    // Before: "value of 67108875 bytes exceeds value_size_bytes_max
+    // (67108864)", the client's size plus our 10-byte header.
+    assert_eq!(
+        err.to_string(),
+        "value of 67108865 bytes exceeds the lsm engine's value limit of 67108864 bytes"
+    );
+    assert_eq!(engine.len(), 0);
 }
