@@ -39,12 +39,14 @@ const METRICS_REFRESH: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The engine could not be opened.
-    #[error("cannot open the {engine} engine: {source}")]
+    // `reason` is in the message and deliberately not a `source`: callers
+    // that print the error chain (`{:#}`) would otherwise print it twice.
+    #[error("cannot open the {engine} engine: {reason}")]
     Engine {
         /// Which engine.
         engine: &'static str,
         /// Why.
-        source: EngineError,
+        reason: EngineError,
     },
     /// The listener failed.
     #[error("network error: {0}")]
@@ -66,9 +68,9 @@ fn open_engine(config: &Config) -> Result<Box<dyn Engine>, Error> {
             .with_lfu(config.lfu_log_factor, config.lfu_decay_time),
         )),
         EngineKind::Lsm => {
-            LsmEngine::open(&config.data_dir, config.fsync).map_err(|source| Error::Engine {
+            LsmEngine::open(&config.data_dir, config.fsync).map_err(|reason| Error::Engine {
                 engine: "lsm",
-                source,
+                reason,
             })
         }
     }
@@ -120,9 +122,9 @@ impl Server {
             tokio::task::spawn_blocking(move || state_for_sync.db.lock().engine_mut().sync())
                 .await
                 .map_err(|err| Error::Io(std::io::Error::other(err)))?;
-        synced.map_err(|source| Error::Engine {
+        synced.map_err(|reason| Error::Engine {
             engine: "configured",
-            source,
+            reason,
         })
     }
 }

@@ -99,6 +99,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if config.engine == kv::config::EngineKind::Lsm {
         service::net::prepare_data_dir(&config.data_dir)?;
     }
+    // Open the engine before binding or announcing anything: a data
+    // directory another server holds fails here, reported once by main.
+    let engine = config.engine;
+    let server = kv::Server::open(config)?;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = args.threads.unwrap_or(cpus);
     anyhow::ensure!(threads >= 1, "--threads must be at least 1");
@@ -125,9 +129,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(admin) => Some(service::net::bind(admin, "the admin endpoint").await?),
             None => None,
         };
-        println!("kv server ({:?} engine) on {endpoint}", config.engine);
+        println!("kv server ({engine:?} engine) on {endpoint}");
         supervisor.add(kv::info(&endpoint), move |ctx| async move {
-            kv::serve(listener, config, metrics, ctx)
+            server
+                .serve(listener, metrics, ctx)
                 .await
                 .map_err(anyhow::Error::from)
         });
