@@ -50,7 +50,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Err(err) = service::logging::init(cli.log_format, cli.log_level.as_deref()) {
-        eprintln!("error: {err}");
+        output::note(&format!("error: {err}\n"));
         return std::process::ExitCode::FAILURE;
     }
     let result = match cli.command {
@@ -68,7 +68,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line: "what failed: why".
-            eprintln!("error: {err:#}");
+            output::note(&format!("error: {err:#}\n"));
             std::process::ExitCode::FAILURE
         }
     }

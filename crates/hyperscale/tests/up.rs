@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Guard, Lines, get};
+use common::{Guard, Lines, get, interrupt_and_wait};
 
 #[test]
 fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
@@ -62,25 +62,7 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         "{metrics}"
     );
 
-    let pid = guard.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(status) = guard.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "up must exit within 5 s of Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = interrupt_and_wait(&mut guard, Duration::from_secs(5));
     assert!(exit.success(), "exit status {exit}");
 }
 

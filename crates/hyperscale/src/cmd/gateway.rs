@@ -98,7 +98,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         supervisor.add(gateway::info(&endpoint), move |ctx| {
             gateway.serve(listener, ctx)
         });
-        eprintln!("gateway listening on http://{endpoint}/{metrics_note}");
+        crate::output::note(&format!(
+            "gateway listening on http://{endpoint}/{metrics_note}\n"
+        ));
         supervisor
             .run(None, Duration::from_millis(args.drain_timeout_ms))
             .await

@@ -129,7 +129,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(admin) => Some(service::net::bind(admin, "the admin endpoint").await?),
             None => None,
         };
-        println!("kv server ({engine:?} engine) on {endpoint}");
+        crate::output::emit(&format!("kv server ({engine:?} engine) on {endpoint}\n"))?;
         supervisor.add(kv::info(&endpoint), move |ctx| async move {
             server
                 .serve(listener, metrics, ctx)

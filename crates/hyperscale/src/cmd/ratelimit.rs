@@ -21,6 +21,9 @@ use ratelimit::{Descriptors, FailurePolicy, RateLimiter, Rules, RulesHandle, Ver
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::output::{emit, emit_json};
+use crate::table;
+
 /// Arguments of `hyperscale ratelimit`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -130,12 +133,10 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
             .enumerate()
             .map(|(i, v)| verdict_json(i + 1, v))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
-        return Ok(());
+        return emit_json(&json);
     }
     if verdicts.first().is_none_or(|v| v.limits.is_empty()) {
-        println!("no limit matches this request: it is never limited");
-        return Ok(());
+        return emit("no limit matches this request: it is never limited\n");
     }
     let mut rows = vec![header(&[
         "request",
@@ -163,13 +164,12 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
             ]);
         }
     }
-    print!("{}", render(&rows));
     let last = verdicts.last().is_none_or(|v| v.allowed);
-    println!(
-        "last request: {}",
+    emit(&format!(
+        "{}last request: {}\n",
+        table::render(&rows),
         if last { "admitted" } else { "rejected (429)" }
-    );
-    Ok(())
+    ))
 }
 
 fn verdict_json(request: usize, verdict: &Verdict) -> serde_json::Value {
@@ -208,20 +208,8 @@ fn rules(args: RulesArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "domain": rules.domain, "limits": list })
-            )?
-        );
-        return Ok(());
+        return emit_json(&serde_json::json!({ "domain": rules.domain, "limits": list }));
     }
-    println!(
-        "{}: valid, domain {:?}, {} limit(s)",
-        args.rules.display(),
-        rules.domain,
-        rules.all.len()
-    );
     let mut rows = vec![header(&[
         "rule",
         "algorithm",
@@ -240,8 +228,13 @@ fn rules(args: RulesArgs) -> anyhow::Result<()> {
             r.shadow.to_string(),
         ]);
     }
-    print!("{}", render(&rows));
-    Ok(())
+    emit(&format!(
+        "{}: valid, domain {:?}, {} limit(s)\n{}",
+        args.rules.display(),
+        rules.domain,
+        rules.all.len(),
+        table::render(&rows)
+    ))
 }
 
 fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
@@ -262,16 +255,14 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         .context("--burst-pattern")?;
     let sim = simulate::run(&algorithms, &quota, &bursts, tick_ns);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&sim)?);
-        return Ok(());
+        return emit_json(&sim);
     }
-    print_simulation(&sim, &args);
-    Ok(())
+    emit(&simulation_text(&sim, &args))
 }
 
-fn print_simulation(sim: &Simulation, args: &SimulateArgs) {
-    println!(
-        "{} requests per {} (burst {}); admitted per tick of {}:",
+fn simulation_text(sim: &Simulation, args: &SimulateArgs) -> String {
+    let title = format!(
+        "{} requests per {} (burst {}); admitted per tick of {}:\n",
         args.rate,
         args.window,
         args.burst.unwrap_or(args.rate),
@@ -292,35 +283,12 @@ fn print_simulation(sim: &Simulation, args: &SimulateArgs) {
     let mut peak = vec![format!("max in any {}", args.window), "".to_owned()];
     peak.extend(sim.max_in_any_window.iter().map(u64::to_string));
     rows.push(peak);
-    print!("{}", render(&rows));
-    println!("(leaking bucket: admitted requests wait in its queue; its peak counts departures)");
+    format!(
+        "{title}{}(leaking bucket: admitted requests wait in its queue; its peak counts departures)\n",
+        table::render(&rows)
+    )
 }
 
 fn header(cells: &[&str]) -> Vec<String> {
     cells.iter().map(|c| (*c).to_owned()).collect()
-}
-
-/// Left-aligned columns, two spaces apart (rows may have any width).
-fn render(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }

@@ -89,11 +89,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let info = info(&listener.local_addr()?.to_string());
         let shortener = shortener::Shortener::open(config).await?;
         shortener.register_metrics(supervisor.registry().sub_registry_with_prefix("shortener"));
-        println!(
-            "shortener listening on {} ({})",
+        crate::output::emit(&format!(
+            "shortener listening on {} ({})\n",
             info.endpoint,
             info.link.clone().unwrap_or_default()
-        );
+        ))?;
         supervisor.add(info, move |ctx| shortener.serve(listener, ctx));
         supervisor.run(admin, Duration::from_secs(3)).await
     })

@@ -102,6 +102,7 @@ impl UpConfig {
             &mut self.console.bind,
             &mut self.admin.bind,
             &mut self.shortener.bind,
+            &mut self.gateway.bind,
         ] {
             addr.set_port(0);
         }
@@ -166,6 +167,8 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         &config,
         &id_claim,
     )?;
+    // The same news for whoever reads logs rather than stdout.
+    tracing::info!(console = %console_addr, admin = %admin_addr, "hyperscale is up");
     supervisor
         .run(Some(admin), Duration::from_millis(config.drain_timeout_ms))
         .await?;

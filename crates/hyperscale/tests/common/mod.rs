@@ -4,7 +4,7 @@
 #![allow(dead_code)] // Each test file uses its own subset.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdout, Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -18,15 +18,16 @@ impl Drop for Guard {
     }
 }
 
-/// Lines of a child's stdout, read on a thread so every wait is bounded.
+/// Lines of a child's stdout or stderr, read on a thread so every wait is
+/// bounded.
 pub struct Lines(mpsc::Receiver<String>);
 
 impl Lines {
-    /// Starts reading `stdout` line by line.
-    pub fn new(stdout: ChildStdout) -> Self {
+    /// Starts reading `pipe` line by line.
+    pub fn new(pipe: impl Read + Send + 'static) -> Self {
         let (send, receive) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
+            for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { return };
                 if send.send(line).is_err() {
                     return;
@@ -36,11 +37,24 @@ impl Lines {
         Lines(receive)
     }
 
-    /// The next line; panics if none comes within `timeout` or stdout closes.
+    /// The next line; panics if none comes within `timeout` or the pipe closes.
     pub fn next_within(&self, timeout: Duration) -> String {
         self.0
             .recv_timeout(timeout)
-            .expect("a line on stdout in time (did the process exit?)")
+            .expect("a line in time (did the process exit?)")
+    }
+
+    /// Every remaining line until the pipe closes, waiting at most `timeout`.
+    pub fn rest_within(&self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut rest = Vec::new();
+        while let Ok(line) = self
+            .0
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            rest.push(line);
+        }
+        rest
     }
 }
 
@@ -68,6 +82,28 @@ pub fn wait_output(child: Child, timeout: Duration) -> Output {
         status: guard.0.wait().expect("wait"),
         stdout,
         stderr: stderr.into_bytes(),
+    }
+}
+
+/// Sends SIGINT (Ctrl-C) to the child and waits at most `timeout` for it
+/// to exit.
+pub fn interrupt_and_wait(guard: &mut Guard, timeout: Duration) -> ExitStatus {
+    let pid = guard.0.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -INT {pid}");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = guard.0.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "did not exit within {timeout:?} of Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

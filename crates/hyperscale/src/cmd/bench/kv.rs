@@ -8,7 +8,6 @@
 //! as a table or `--json`. Keep the load generator on other cores than the
 //! server (`taskset`) or it measures their fight for the CPU.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::output::{emit, emit_json, note};
+use crate::table;
 
 /// Arguments of `hyperscale bench kv`.
 #[derive(clap::Args)]
@@ -75,15 +77,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = runtime.block_on(bench(&args))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit_json(&report)?;
     } else {
-        println!("requests   {}", report.requests);
-        println!("errors     {}", report.errors);
-        println!("seconds    {:.2}", report.seconds);
-        println!("ops/s      {:.0}", report.ops_per_sec);
-        println!("p50        {:.3} ms", report.p50_ms);
-        println!("p99        {:.3} ms", report.p99_ms);
-        println!("p99.9      {:.3} ms", report.p999_ms);
+        let rows = [
+            ("requests", report.requests.to_string()),
+            ("errors", report.errors.to_string()),
+            ("seconds", format!("{:.2}", report.seconds)),
+            ("ops/s", format!("{:.0}", report.ops_per_sec)),
+            ("p50", format!("{:.3} ms", report.p50_ms)),
+            ("p99", format!("{:.3} ms", report.p99_ms)),
+            ("p99.9", format!("{:.3} ms", report.p999_ms)),
+        ]
+        .map(|(name, value)| [name.to_owned(), value]);
+        emit(&table::render(&rows))?;
     }
     anyhow::ensure!(report.errors == 0, "{} commands failed", report.errors);
     Ok(())
@@ -113,7 +119,7 @@ async fn bench(args: &Args) -> anyhow::Result<Report> {
         errors += err;
     }
     progress.abort();
-    eprintln!();
+    note("\n");
     let seconds = started.elapsed().as_secs_f64();
     latencies_us.sort_unstable();
     let pct = |p: f64| {
@@ -139,11 +145,10 @@ async fn show_progress(done: Arc<AtomicU64>, total: u64) {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let n = done.load(Ordering::Relaxed);
         let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        eprint!(
+        note(&format!(
             "\r{n}/{total} ({:.0}%), {rate:.0} ops/s   ",
             100.0 * n as f64 / total.max(1) as f64
-        );
-        let _ = std::io::stderr().flush();
+        ));
     }
 }
 

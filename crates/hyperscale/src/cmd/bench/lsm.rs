@@ -3,11 +3,13 @@
 //! The workloads themselves live in `lsm::bench`, so the fjall comparison
 //! (`bench/lsm-fjall`, a bench-only crate CI does not build) runs identical code.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use lsm::bench::{self, Config, Outcome, Workload};
+
+use crate::output::{emit, emit_json, note};
+use crate::table;
 
 /// Arguments of `hyperscale bench lsm`.
 #[derive(clap::Args)]
@@ -75,53 +77,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let engine = db.as_ref().expect("opened above");
         let outcome = bench::run(engine, w, &cfg, &mut |done, total| {
-            eprint!(
+            note(&format!(
                 "\r{:<11} {done:>10}/{total} ({:>3}%)",
                 w.name(),
                 done * 100 / total.max(1)
-            );
-            let _ = std::io::stderr().flush();
+            ));
         })
         .map_err(anyhow::Error::msg)?;
-        eprintln!();
+        note("\n");
         if args.stats {
-            eprintln!("{:#?}", engine.stats());
+            note(&format!("{:#?}\n", engine.stats()));
         }
         results.push(outcome);
     }
     drop(db);
     let _ = std::fs::remove_dir_all(&tmp);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&results, &args))?
-        );
+        emit_json(&to_json(&results, &args))
     } else {
-        print_table(&results);
+        emit(&results_table(&results))
     }
-    Ok(())
 }
 
-fn print_table(results: &[Outcome]) {
-    println!(
-        "{:<11} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9}",
-        "workload", "ops", "ops/s", "MB/s", "p50 µs", "p99 µs", "write-amp"
-    );
+fn results_table(results: &[Outcome]) -> String {
+    let mut rows = vec![
+        [
+            "workload",
+            "ops",
+            "ops/s",
+            "MB/s",
+            "p50 µs",
+            "p99 µs",
+            "write-amp",
+        ]
+        .map(str::to_owned),
+    ];
     for r in results {
         let wa = r
             .write_amplification
             .map_or("-".to_string(), |w| format!("{w:.2}"));
-        println!(
-            "{:<11} {:>10} {:>12.0} {:>9.1} {:>9.2} {:>9.2} {:>9}",
-            r.workload,
-            r.ops,
-            r.ops_per_sec(),
-            r.mb_per_sec(),
-            r.p50_us,
-            r.p99_us,
-            wa
-        );
+        rows.push([
+            r.workload.to_string(),
+            r.ops.to_string(),
+            format!("{:.0}", r.ops_per_sec()),
+            format!("{:.1}", r.mb_per_sec()),
+            format!("{:.2}", r.p50_us),
+            format!("{:.2}", r.p99_us),
+            wa,
+        ]);
     }
+    table::render(&rows)
 }
 
 fn to_json(results: &[Outcome], args: &Args) -> serde_json::Value {
