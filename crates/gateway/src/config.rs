@@ -70,10 +70,21 @@ pub struct Limits {
     /// Client connections held at once; the next one gets a 503 and is
     /// closed, so a flood cannot exhaust file descriptors or memory.
     pub connections_max: usize,
-    /// Largest request body (413 beyond). Bodies are buffered before
-    /// forwarding (like nginx's default `proxy_request_buffering on`) so a
-    /// failed attempt can be replayed on another upstream.
+    /// Largest request body (413 beyond), streamed or buffered.
     pub body_bytes_max: u64,
+    /// A body that may be replayed on another upstream (see `[retry]`) is
+    /// buffered in memory up to this many bytes, then in a temporary file
+    /// in `body_spill_dir`. Bodies that will not be replayed are streamed
+    /// to the upstream as they arrive and never buffered.
+    pub body_memory_bytes_max: u64,
+    /// Bytes all buffered bodies together may hold, in memory and on disk.
+    /// A replayable body that does not fit is streamed without replay (it
+    /// loses failover, not service); 0 never buffers.
+    pub body_buffer_total_bytes_max: u64,
+    /// Where bodies over `body_memory_bytes_max` are spilled (anonymous
+    /// files, deleted by the OS when the request ends). Unset: the OS
+    /// temp dir (`$TMPDIR`, else `/tmp`). Relative to the config file.
+    pub body_spill_dir: Option<PathBuf>,
     /// Largest request head (request line + headers); hyper's minimum is 8 KiB.
     pub header_bytes_max: usize,
 }
@@ -83,6 +94,9 @@ impl Default for Limits {
         Self {
             connections_max: 10_000,
             body_bytes_max: 10 << 20,
+            body_memory_bytes_max: 1 << 20,
+            body_buffer_total_bytes_max: 64 << 20,
+            body_spill_dir: None,
             header_bytes_max: 64 << 10,
         }
     }
@@ -340,6 +354,11 @@ impl Config {
             && rules.is_relative()
         {
             self.ratelimit.rules = Some(dir.join(rules));
+        }
+        if let Some(spill) = &self.limits.body_spill_dir
+            && spill.is_relative()
+        {
+            self.limits.body_spill_dir = Some(dir.join(spill));
         }
     }
 

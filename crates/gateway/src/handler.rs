@@ -22,12 +22,13 @@ use service::MetricsView;
 use service::metrics::Registry;
 
 use crate::balance::Pool;
+use crate::body::{self, BodyPolicy, Budget};
 use crate::config::{Config, ConfigError, HealthCheck};
 use crate::error;
 use crate::head;
 use crate::limit::Limiting;
 use crate::metrics::Metrics;
-use crate::proxy::{self, Forwarder, ServedBy, UpstreamClient};
+use crate::proxy::{Forwarder, ServedBy, UpstreamClient};
 use crate::routes::Routes;
 
 /// Where `/metrics` is rendered from.
@@ -62,6 +63,9 @@ pub(crate) struct Inner {
     metrics_label: Arc<String>,
     /// The rate limiter, when a rules file is configured.
     pub(crate) limiting: Option<Limiting>,
+    /// How request bodies are taken, and the bound on buffered ones.
+    body_policy: BodyPolicy,
+    body_budget: Arc<Budget>,
 }
 
 impl Gateway {
@@ -95,8 +99,21 @@ impl Gateway {
                 ))
             })?),
         };
+        let limits = &config.limits;
+        let body_policy = BodyPolicy {
+            bytes_max: limits.body_bytes_max,
+            read_timeout: Duration::from_millis(config.timeouts.body_read_ms),
+            memory_bytes_max: limits.body_memory_bytes_max,
+            spill_dir: limits
+                .body_spill_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
+        };
+        let body_budget = Budget::new(limits.body_buffer_total_bytes_max, metrics.clone());
         Ok(Self {
             inner: Arc::new(Inner {
+                body_policy,
+                body_budget,
                 client: upstream_client(&config),
                 routes,
                 pools,
@@ -211,7 +228,8 @@ impl Gateway {
         (label, response)
     }
 
-    /// Reads the body and forwards the request along route `route`.
+    /// Takes the body ([`crate::body`]) and forwards the request along
+    /// route `route`.
     async fn proxy<B>(
         &self,
         request: Request<B>,
@@ -219,21 +237,11 @@ impl Gateway {
         client: SocketAddr,
     ) -> Response<Body>
     where
-        B: http_body::Body<Data = Bytes>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let inner = &*self.inner;
         let route = inner.routes.get(route);
-        let (parts, body) = request.into_parts();
-        let limit = inner.config.limits.body_bytes_max;
-        let timeout = Duration::from_millis(inner.config.timeouts.body_read_ms);
-        let body = match proxy::read_body(&parts, body, limit, timeout).await {
-            Ok(body) => body,
-            Err((response, reason)) => {
-                inner.metrics.count_refusal(reason);
-                return response;
-            }
-        };
         let forwarder = Forwarder {
             client: &inner.client,
             response_timeout: Duration::from_millis(inner.config.timeouts.upstream_response_ms),
@@ -242,9 +250,25 @@ impl Gateway {
             idempotent_header: inner.idempotent_header.as_ref(),
             metrics: &inner.metrics,
         };
+        let (parts, body) = request.into_parts();
+        let replayable = forwarder.replayable(&parts);
+        let prepared = body::prepare(
+            &parts,
+            body,
+            replayable,
+            &inner.body_policy,
+            &inner.body_budget,
+        );
+        let payload = match prepared.await {
+            Ok(payload) => payload,
+            Err(fault) => {
+                inner.metrics.count_refusal(fault.reason());
+                return fault.response();
+            }
+        };
         let pool = &inner.pools[route.pool];
         forwarder
-            .forward(pool, route, parts, body, client.ip())
+            .forward(pool, route, parts, payload, client.ip())
             .await
     }
 

@@ -34,9 +34,11 @@
 //!
 //! # Trade-offs and knobs (`gateway.toml`, see [`config`])
 //!
-//! - Request bodies are buffered (≤ `limits.body_bytes_max`) so a failed
-//!   attempt can be replayed; responses are streamed. Large uploads belong
-//!   on a path with a pool of their own and a higher limit.
+//! - Request bodies ([`body`]) are streamed unless the request may be
+//!   retried; those are buffered (memory up to `limits.body_memory_bytes_max`,
+//!   then a temporary file) so a failed attempt can be replayed, with all
+//!   buffered bodies bounded by `limits.body_buffer_total_bytes_max` (beyond
+//!   it, streamed without replay). Responses are always streamed.
 //! - One retry at most, only for replayable requests (idempotent methods,
 //!   `retry.idempotent_header`, or a request that never left: connect
 //!   errors), which bounds the extra load a failing pool receives.
@@ -56,6 +58,7 @@
 #![warn(missing_docs)]
 
 pub mod balance;
+pub mod body;
 pub mod config;
 pub mod error;
 pub mod handler;

@@ -45,6 +45,21 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// Labels of buffered request-body bytes.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StorageLabels {
+    /// `memory` or `disk` (current bytes); `memory` or `total` (peaks).
+    pub storage: &'static str,
+}
+
+/// Labels of request-body counts.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HandlingLabels {
+    /// `memory`, `disk` (buffered for replay), `streamed` (not replayable),
+    /// `over_budget` (replayable, streamed because the buffers were full).
+    pub handling: &'static str,
+}
+
 /// Every metric, cheap to clone (each is an `Arc` inside).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -62,6 +77,14 @@ pub struct Metrics {
     pub retries: Counter,
     /// `gateway_connections_active`.
     pub connections: Gauge,
+    /// `gateway_request_body_buffered_bytes{storage}`: bytes of request
+    /// bodies held for replay now.
+    pub body_buffered: Family<StorageLabels, Gauge>,
+    /// `gateway_request_body_buffered_peak_bytes{storage}`: the most ever
+    /// held at once, in memory and in total (memory + disk).
+    pub body_buffered_peak: Family<StorageLabels, Gauge>,
+    /// `gateway_request_bodies_total{handling}`.
+    pub bodies: Family<HandlingLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -81,6 +104,9 @@ impl Metrics {
             upstream_latency: Family::new_with_constructor(latency_histogram),
             retries: Counter::default(),
             connections: Gauge::default(),
+            body_buffered: Family::default(),
+            body_buffered_peak: Family::default(),
+            bodies: Family::default(),
         };
         registry.register(
             "requests",
@@ -117,7 +143,43 @@ impl Metrics {
             "Client connections open",
             metrics.connections.clone(),
         );
+        registry.register(
+            "request_body_buffered_bytes",
+            "Bytes of request bodies held for a possible retry, by storage",
+            metrics.body_buffered.clone(),
+        );
+        registry.register(
+            "request_body_buffered_peak_bytes",
+            "Most request-body bytes ever held at once (memory, and total of memory and disk)",
+            metrics.body_buffered_peak.clone(),
+        );
+        registry.register(
+            "request_bodies",
+            "Request bodies by handling: buffered in memory or on disk, or streamed",
+            metrics.bodies.clone(),
+        );
         metrics
+    }
+
+    /// The gauge of body bytes held in `storage` now.
+    pub fn body_bytes(&self, storage: &'static str) -> Gauge {
+        self.body_buffered
+            .get_or_create(&StorageLabels { storage })
+            .clone()
+    }
+
+    /// The high-water gauge of body bytes held in `storage`.
+    pub fn body_peak_bytes(&self, storage: &'static str) -> Gauge {
+        self.body_buffered_peak
+            .get_or_create(&StorageLabels { storage })
+            .clone()
+    }
+
+    /// Counts one request body by how it was handled.
+    pub fn count_body(&self, handling: &'static str) {
+        self.bodies
+            .get_or_create(&HandlingLabels { handling })
+            .inc();
     }
 
     /// Counts one answered request.

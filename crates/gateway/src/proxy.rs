@@ -1,10 +1,11 @@
 //! The reverse proxy: one client request in, one upstream attempt (or two)
 //! out, the upstream's response streamed back.
 //!
-//! The path of a request: match a route (404 if none); read the body within
-//! `body_bytes_max` and `body_read_ms` (413 / 408); pick an upstream with the
-//! pool's policy; forward with rewritten headers ([`crate::headers`]); wait
-//! for the response head within `upstream_response_ms`; stream the body back.
+//! The path of a request: match a route (404 if none); take the body
+//! ([`crate::body`]: streamed, or buffered when it may be replayed; 413 /
+//! 408); pick an upstream with the pool's policy; forward with rewritten
+//! headers ([`crate::headers`]); once the body is sent, wait for the
+//! response head within `upstream_response_ms`; stream the response back.
 //!
 //! **Failover.** A failed attempt (connect error, reset, timeout, or a
 //! status in `retry.statuses`) counts against the upstream (passive
@@ -14,6 +15,8 @@
 //! nothing (RFC 9110's idempotent methods GET, HEAD, OPTIONS, PUT, DELETE,
 //! TRACE, or a request carrying `retry.idempotent_header`). A POST whose
 //! connection reset mid-way is *not* replayed: it may have been applied.
+//! Only replayable requests have their body buffered; a streamed body can
+//! go to a second upstream only if no byte of it was read yet.
 //! One retry, not N: with two failures in a row the problem is rarely one
 //! server, and every retry multiplies load on a struggling pool.
 
@@ -25,12 +28,12 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::balance::Pool;
+use crate::body::{Payload, UpstreamBody};
 use crate::config::HashKey;
 use crate::error;
 use crate::headers;
@@ -38,7 +41,7 @@ use crate::routes::{self, Compiled};
 use crate::upstream::InFlight;
 
 /// The client the proxy forwards with: pooled keep-alive connections.
-pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
+pub type UpstreamClient = Client<HttpConnector, UpstreamBody>;
 
 /// Which upstream served a response, left in its extensions for the access log.
 #[derive(Debug, Clone)]
@@ -58,57 +61,6 @@ pub struct Forwarder<'a> {
     pub idempotent_header: Option<&'a header::HeaderName>,
     /// Counts retries.
     pub metrics: &'a crate::metrics::Metrics,
-}
-
-/// Reads a request body within `limit_bytes` and `timeout`; the error is the
-/// response to send instead (413, 408 or 400).
-pub async fn read_body<B>(
-    parts: &Parts,
-    body: B,
-    limit_bytes: u64,
-    timeout: Duration,
-) -> Result<Bytes, (Response<Body>, &'static str)>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let too_large = || {
-        let message = format!("request body larger than {limit_bytes} bytes");
-        (
-            error::json(StatusCode::PAYLOAD_TOO_LARGE, &message),
-            "body_too_large",
-        )
-    };
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit_bytes) {
-        return Err(too_large());
-    }
-    let limit = usize::try_from(limit_bytes).unwrap_or(usize::MAX);
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(err)) => Err((
-            error::json(
-                StatusCode::BAD_REQUEST,
-                &format!("cannot read request body: {err}"),
-            ),
-            "body_unreadable",
-        )),
-        Err(_) => {
-            let message = format!(
-                "request body not received within {} ms",
-                timeout.as_millis()
-            );
-            Err((
-                error::json(StatusCode::REQUEST_TIMEOUT, &message),
-                "body_timeout",
-            ))
-        }
-    }
 }
 
 /// Whether `method` is idempotent per RFC 9110 §9.2.2.
@@ -177,23 +129,29 @@ impl Failure {
 }
 
 impl Forwarder<'_> {
-    /// Forwards a request whose body is already read; see the module doc.
+    /// Whether a failed attempt of this request may be repeated on another
+    /// upstream after it reached the first (see the module doc).
+    pub fn replayable(&self, parts: &Parts) -> bool {
+        self.retry_enabled
+            && (is_idempotent(&parts.method)
+                || self
+                    .idempotent_header
+                    .is_some_and(|name| parts.headers.contains_key(name)))
+    }
+
+    /// Forwards a request with its body `payload`; see the module doc.
     pub async fn forward(
         &self,
         pool: &Pool,
         route: &Compiled,
         parts: Parts,
-        body: Bytes,
+        payload: Payload,
         client_ip: IpAddr,
     ) -> Response<Body> {
         let key = pool
             .hash_key()
             .and_then(|key| request_key(key, &parts, client_ip));
-        let replayable = self.retry_enabled
-            && (is_idempotent(&parts.method)
-                || self
-                    .idempotent_header
-                    .is_some_and(|name| parts.headers.contains_key(name)));
+        let replayable = self.replayable(&parts);
         let target = match routes::upstream_target(route, &parts.uri) {
             Ok(target) => target,
             Err(err) => {
@@ -203,8 +161,9 @@ impl Forwarder<'_> {
         };
         let mut headers = parts.headers;
         headers::to_upstream(&mut headers, client_ip);
-        if !body.is_empty() || headers.contains_key(header::CONTENT_LENGTH) {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        if let Some(length) = payload.buffered_length() {
+            // A chunked body that was buffered goes out with its length.
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
         }
         let mut exclude = None;
         let mut last_failure = None;
@@ -215,10 +174,14 @@ impl Forwarder<'_> {
             if attempt > 0 {
                 self.metrics.retries.inc();
             }
-            let attempt_headers = if attempt == 0 && replayable {
+            // Any request may get a second attempt (after a connect error).
+            let attempt_headers = if attempt == 0 && self.retry_enabled {
                 headers.clone()
             } else {
                 std::mem::take(&mut headers)
+            };
+            let Some(body) = payload.attempt_body() else {
+                break;
             };
             let authority = &pool.upstreams[index].authority;
             let request = match upstream_request(&parts.method, authority, &target) {
@@ -228,10 +191,10 @@ impl Forwarder<'_> {
                     return error::json(StatusCode::BAD_REQUEST, &message);
                 }
             };
-            let request = request.map(|()| Full::new(body.clone()));
-            let request = with_headers(request, attempt_headers);
-            match self.attempt(pool, index, request).await {
+            let request = with_headers(request.map(|()| body), attempt_headers);
+            match self.attempt(pool, index, request, &payload).await {
                 Ok(response) => return response,
+                Err(_) if payload.fault().is_some() => break,
                 Err(failure) => {
                     let may_retry =
                         attempt == 0 && self.retry_enabled && failure.may_replay(replayable);
@@ -242,6 +205,12 @@ impl Forwarder<'_> {
                     exclude = Some(index);
                 }
             }
+        }
+        if let Some(fault) = payload.fault() {
+            // The client's body broke a limit while streaming: its fault,
+            // not the upstream's.
+            self.metrics.count_refusal(fault.reason());
+            return fault.response();
         }
         match last_failure {
             Some(Failure::Status(response) | Failure::Error { response, .. }) => response,
@@ -257,13 +226,30 @@ impl Forwarder<'_> {
         &self,
         pool: &Pool,
         index: usize,
-        request: Request<Full<Bytes>>,
+        request: Request<UpstreamBody>,
+        payload: &Payload,
     ) -> Result<Response<Body>, Failure> {
         let upstream = &pool.upstreams[index];
         let in_flight = upstream.start();
         let started = Instant::now();
-        let outcome =
-            tokio::time::timeout(self.response_timeout, self.client.request(request)).await;
+        let exchange = self.client.request(request);
+        tokio::pin!(exchange);
+        // The response timeout starts once the client's body is sent: a slow
+        // upload is bounded by `body_read_ms`, not blamed on the upstream.
+        // An upstream that stops reading the body is given the body's time
+        // plus its own before it is timed out.
+        let stalled = payload
+            .read_deadline()
+            .map(|deadline| deadline + self.response_timeout);
+        let outcome = tokio::select! {
+            answered = &mut exchange => Ok(answered),
+            () = payload.read_to_end() => {
+                tokio::time::timeout(self.response_timeout, &mut exchange)
+                    .await
+                    .map_err(drop)
+            }
+            () = sleep_until(stalled) => Err(()),
+        };
         let failure = match outcome {
             Ok(Ok(response)) => {
                 upstream.latency.observe(started.elapsed().as_secs_f64());
@@ -303,6 +289,14 @@ impl Forwarder<'_> {
         pool.upstreams[index].record_failure(pool.eject_after_failures)
             .then(|| tracing::warn!(pool = %pool.name, upstream = %upstream.authority, "upstream ejected after consecutive failures"));
         Err(failure)
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -13,7 +13,7 @@ async fn served_by(response: reqwest::Response) -> String {
     assert_eq!(response.status(), 200);
     response.headers()["x-upstream"]
         .to_str()
-        .unwrap()
+        .expect("x-upstream is the upstream's ASCII name")
         .to_string()
 }
 

@@ -60,7 +60,13 @@ async fn oversized_bodies_get_413_declared_or_chunked() {
     stream.write_all(request.as_bytes()).await.unwrap();
     let answer = read_to_close(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert_eq!(a.hits("/up"), 1, "an oversized body reached the upstream");
+    // A POST is streamed: the upstream may see the start of the body, but
+    // the request is aborted before it is complete.
+    assert_eq!(
+        a.completed("/up"),
+        1,
+        "an oversized body reached the upstream"
+    );
 }
 
 #[tokio::test]

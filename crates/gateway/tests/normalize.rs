@@ -48,8 +48,10 @@ fn decisions(routes: &Routes, rules: &Rules, path: &str) -> (String, Vec<String>
         .into_iter()
         .map(|found| found.counter_key)
         .collect();
-    let uri: http::Uri = path.parse().unwrap();
-    let target = routes::upstream_target(compiled, &uri).unwrap().to_string();
+    let uri: http::Uri = path.parse().expect("a normalized path is a valid target");
+    let target = routes::upstream_target(compiled, &uri)
+        .expect("a normalized path forwards")
+        .to_string();
     (compiled.prefix.clone(), counters, target)
 }
 

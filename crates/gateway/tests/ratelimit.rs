@@ -28,8 +28,8 @@ fn rules(limit: u32) -> String {
 fn write_rules(path: &Path, limit: u32) {
     // Write then rename: the watcher never sees a half-written file.
     let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, rules(limit)).unwrap();
-    std::fs::rename(&temporary, path).unwrap();
+    std::fs::write(&temporary, rules(limit)).expect("cannot write the rules file");
+    std::fs::rename(&temporary, path).expect("cannot replace the rules file");
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Test fixtures: small upstream servers that can be killed and restarted on
 //! the same port, and a gateway running in-process on port 0.
 #![allow(dead_code)]
+// Fixtures, not code under test: a failed setup should panic the test.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,6 +31,12 @@ pub struct Seen {
     pub parked: Mutex<usize>,
     /// Wakes the `/slow` requests.
     pub release: Notify,
+    /// Requests per path whose whole body arrived.
+    pub completed: Mutex<HashMap<String, usize>>,
+    /// Every non-empty body received whole.
+    pub bodies: Mutex<Vec<Bytes>>,
+    /// When set, every request but `/health` is answered 503.
+    pub fail: std::sync::atomic::AtomicBool,
 }
 
 /// A test upstream: answers with its name in `x-upstream` and echoes what
@@ -80,6 +88,11 @@ impl TestUpstream {
 
     pub fn hits(&self, path: &str) -> usize {
         *self.seen.hits.lock().unwrap().get(path).unwrap_or(&0)
+    }
+
+    /// Requests to `path` whose body arrived whole.
+    pub fn completed(&self, path: &str) -> usize {
+        *self.seen.completed.lock().unwrap().get(path).unwrap_or(&0)
     }
 
     pub fn total_hits(&self) -> usize {
@@ -152,6 +165,18 @@ async fn answer(
         _ => {}
     }
     let body = request.into_body().collect().await?.to_bytes();
+    *seen
+        .completed
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default() += 1;
+    if !body.is_empty() {
+        seen.bodies.lock().unwrap().push(body.clone());
+    }
+    if path != "/health" && seen.fail.load(std::sync::atomic::Ordering::SeqCst) {
+        status = 503;
+    }
     Ok(Response::builder()
         .status(status)
         .header("x-upstream", &name)
