@@ -74,9 +74,15 @@
 //! - **Durability** (`--engine lsm --fsync always|everysec|no`): `always`
 //!   survives `kill -9` with every acknowledged write; `everysec` may lose
 //!   about a second; `no` leaves it to the OS.
-//! - **Limits**: `proto-max-bulk-len`, 1M arguments per command, 64 KiB
-//!   inline lines, `client-query-buffer-limit`, the pub/sub output budget,
-//!   `maxclients`, `timeout`, `requirepass`. Bind is 127.0.0.1 by default.
+//! - **Limits**: `proto-max-bulk-len` (512 MB as in Redis on the memory
+//!   engine; on the lsm engine it is the engine's 64 MiB value limit, and
+//!   `CONFIG SET` refuses more), 1M arguments per command, 64 KiB inline
+//!   lines, `client-query-buffer-limit`, `client-output-buffer-limit pubsub`
+//!   (hard, soft and soft seconds, Redis's `32mb 8mb 60`), `maxclients`,
+//!   `timeout`, `requirepass`; `SCAN` looks at most 10,000 keys per call
+//!   whatever `COUNT` says. Every number a client sends is bounded before it
+//!   sizes an allocation, and `CONFIG SET` refuses out-of-range values with
+//!   Redis's errors instead of clamping them. Bind is 127.0.0.1 by default.
 //! - The server is a single node: it *is* the SPOF the cache-tier notes warn
 //!   about; replication and the Dynamo-style cluster come in later issues.
 #![warn(missing_docs)]

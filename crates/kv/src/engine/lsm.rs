@@ -37,6 +37,13 @@
 //! (the LSM's group commit cannot combine them), but one fsync covers a
 //! client's whole pipelined batch. `maxmemory` does not apply: the data lives
 //! on disk and the LSM bounds its own memory (memtables, block cache).
+//!
+//! Sizes: keys up to the LSM's 64 KiB, values up to [`VALUE_BYTES_MAX`]
+//! (64 MiB; a value is one LSM entry, written whole into the log and a
+//! memtable). The server lowers `proto-max-bulk-len` to that limit on this
+//! engine, so clients see it in `CONFIG GET` and get Redis's own errors at
+//! it; the engine's own check is the backstop, and its error names the
+//! client's size and the limit.
 
 mod stage;
 
