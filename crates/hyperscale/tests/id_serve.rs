@@ -29,8 +29,8 @@ fn serve(tmp: &Path, extra: &[&str]) -> Server {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
-    let lines = Lines::new(child.stdout.take().unwrap());
+        .expect("start hyperscale id serve");
+    let lines = Lines::new(child.stdout.take().expect("stdout is piped"));
     let guard = Guard(child);
     let claim = lines.next_within(Duration::from_secs(30));
     let listening = lines.next_within(Duration::from_secs(30));
@@ -61,9 +61,11 @@ fn fetch_ids(server: &Server, count: usize) -> Vec<u64> {
     while ids.len() < count {
         let (status, body) = get(&format!("http://{}/api/v1/ids?count=1000", server.addr));
         assert_eq!(status, 200, "{body}");
-        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-        for id in body["ids"].as_array().unwrap() {
-            ids.push(id.as_str().unwrap().parse().unwrap());
+        let body: serde_json::Value = serde_json::from_str(&body).expect("JSON reply");
+        let issued = body["ids"].as_array().expect("an ids array");
+        for id in issued {
+            let id = id.as_str().expect("IDs are strings");
+            ids.push(id.parse().expect("IDs are decimal numbers"));
         }
     }
     ids

@@ -5,6 +5,10 @@
 //! The snowflake ceiling is 4,096 IDs per ms per generator (4.096 M/s); the
 //! target is >= 3.5 M/s per generator, i.e. the generator itself must cost
 //! well under 244 ns per ID so the limit is the sequence width, not the code.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark is a test harness: a failed unwrap aborts it with a backtrace"
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -20,18 +20,23 @@ async fn get_with(app: &axum::Router, uri: &str, auth: Option<&str>) -> (StatusC
     }
     let response = app
         .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
+        .oneshot(request.body(Body::empty()).expect("a valid request"))
         .await
-        .unwrap();
+        .expect("the router always answers");
     let status = response.status();
     let content_type = response.headers().get("content-type").cloned();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("read the body")
+        .to_bytes();
     assert_eq!(
         content_type.as_ref().and_then(|v| v.to_str().ok()),
         Some("application/json"),
         "{uri}: every reply is JSON"
     );
-    (status, serde_json::from_slice(&bytes).unwrap())
+    (status, serde_json::from_slice(&bytes).expect("a JSON body"))
 }
 
 async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
@@ -40,16 +45,19 @@ async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
 
 fn app() -> axum::Router {
     let config = ServerConfig::default();
-    let generator = Generator::new(&config.generator).unwrap();
+    let generator = Generator::new(&config.generator).expect("default generator");
     router(Arc::new(generator), &config)
 }
 
 fn ids(body: &Value) -> Vec<u64> {
     body["ids"]
         .as_array()
-        .unwrap()
+        .expect("an ids array")
         .iter()
-        .map(|v| v.as_str().expect("ids are strings").parse().unwrap())
+        .map(|v| {
+            let id = v.as_str().expect("ids are strings");
+            id.parse().expect("ids are decimal numbers")
+        })
         .collect()
 }
 

@@ -13,7 +13,7 @@ use testkit::RedisServer;
 use idgen::{Layout, Lease, LeaseConfig, LeaseError, LeaseStore, RespLeaseStore};
 
 fn store(redis: &RedisServer) -> Arc<dyn LeaseStore> {
-    Arc::new(RespLeaseStore::open(&redis.url(), Duration::from_secs(2)).unwrap())
+    Arc::new(RespLeaseStore::open(&redis.url(), Duration::from_secs(2)).expect("open the store"))
 }
 
 fn no_renewal(ttl_ms: u64) -> LeaseConfig {
@@ -26,27 +26,28 @@ fn no_renewal(ttl_ms: u64) -> LeaseConfig {
 /// The whole lease life cycle on one server: distinct ids, exhaustion,
 /// renewal, release, and takeover after expiry.
 fn lease_life_cycle(redis: &RedisServer) {
-    let layout = Layout::new(41, 10, 1, 11).unwrap(); // 2 machine ids
-    let a = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap();
-    let b = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap();
+    let layout = Layout::new(41, 10, 1, 11).expect("valid layout"); // 2 machine ids
+    let lease = || Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1);
+    let a = lease().expect("first lease");
+    let b = lease().expect("second lease");
     assert_ne!(
         a.machine(),
         b.machine(),
         "two live generators, two machine ids"
     );
-    let full = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap_err();
+    let full = lease().expect_err("both ids are leased");
     assert!(
         matches!(full, LeaseError::AllTaken { count: 2, .. }),
         "{full}"
     );
-    a.renew_now().unwrap();
+    a.renew_now().expect("renew a live lease");
     drop(a); // Releases its key.
-    let c = Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1).unwrap();
+    let c = lease().expect("the released id");
     assert_ne!(c.machine(), b.machine());
 
     // Takeover: a short-lived lease that is never renewed expires in Redis.
-    let single = Layout::new(41, 10, 0, 12).unwrap();
-    let old = Lease::acquire_manual(store(redis), &no_renewal(200), single, 2).unwrap();
+    let single = Layout::new(41, 10, 0, 12).expect("valid layout");
+    let old = Lease::acquire_manual(store(redis), &no_renewal(200), single, 2).expect("lease");
     let deadline = Instant::now() + Duration::from_secs(10);
     let new = loop {
         match Lease::acquire_manual(store(redis), &no_renewal(60_000), single, 2) {
@@ -61,7 +62,7 @@ fn lease_life_cycle(redis: &RedisServer) {
     assert_eq!(new.key(), old.key());
     assert!(matches!(old.renew_now(), Err(LeaseError::Lost { .. })));
     drop(old); // Must not delete the new owner's key.
-    new.renew_now().unwrap();
+    new.renew_now().expect("the new owner renews");
 }
 
 #[test]

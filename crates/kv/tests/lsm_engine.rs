@@ -181,7 +181,7 @@ impl Drop for ChildGuard {
 fn spawn_child(dir: &Path) -> (ChildGuard, u16) {
     let port_file = dir.join("port");
     let _ = std::fs::remove_file(&port_file);
-    let child = Command::new(std::env::current_exe().unwrap())
+    let child = Command::new(std::env::current_exe().expect("the test binary's path"))
         .args([
             "lsm_child_server",
             "--exact",
@@ -194,7 +194,7 @@ fn spawn_child(dir: &Path) -> (ChildGuard, u16) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .expect("start the child server");
     let guard = ChildGuard(child);
     let deadline = Instant::now() + WAIT;
     loop {

@@ -9,7 +9,7 @@ use ratelimit::store::memory::{MemoryConfig, MemoryStore};
 
 fn decisions(c: &mut Criterion) {
     // 1000 per second: the state sees a realistic mix of admits and rejects.
-    let quota = Quota::new(1_000, 1_000_000_000).unwrap();
+    let quota = Quota::new(1_000, 1_000_000_000).expect("a valid quota");
     let mut group = c.benchmark_group("decision");
     for algorithm in Algorithm::ALL {
         group.bench_with_input(

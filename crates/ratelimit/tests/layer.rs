@@ -32,12 +32,14 @@ fn app(limiter: Arc<RateLimiter>, config: &LayerConfig) -> Router {
     Router::new()
         .route("/", get(|| async { "home" }))
         .route("/limited/{item}", get(|| async { "limited" }))
-        .layer(RateLimitLayer::new(limiter, config).unwrap())
+        .layer(RateLimitLayer::new(limiter, config).expect("a valid layer config"))
 }
 
 fn request(path: &str, client: &str) -> Request<Body> {
-    let mut request = Request::get(path).body(Body::empty()).unwrap();
-    let addr: SocketAddr = format!("{client}:40000").parse().unwrap();
+    let mut request = Request::get(path)
+        .body(Body::empty())
+        .expect("a valid request");
+    let addr: SocketAddr = format!("{client}:40000").parse().expect("an IP address");
     request.extensions_mut().insert(ConnectInfo(addr));
     request
 }
@@ -46,7 +48,7 @@ fn header(response: &http::Response<impl Sized>, name: &str) -> String {
     response
         .headers()
         .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
+        .map(|v| v.to_str().expect("an ASCII header").to_owned())
         .unwrap_or_default()
 }
 

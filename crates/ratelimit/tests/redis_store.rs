@@ -22,15 +22,15 @@ struct RedisServer {
 impl RedisServer {
     fn start() -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
+            .expect("bind port 0")
             .local_addr()
-            .unwrap()
+            .expect("a bound listener has an address")
             .port();
         RedisServer::start_on(port)
     }
 
     fn start_on(port: u16) -> RedisServer {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("a temp dir");
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
@@ -47,7 +47,7 @@ impl RedisServer {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        let client = redis::Client::open(server.url()).unwrap();
+        let client = redis::Client::open(server.url()).expect("a valid URL");
         while client
             .get_connection()
             .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
@@ -81,7 +81,7 @@ fn store(url: String, metrics: Metrics) -> Arc<RedisStore> {
         breaker_failures: 3,
         breaker_cooldown_ms: 200,
     };
-    Arc::new(RedisStore::new(config, metrics).unwrap())
+    Arc::new(RedisStore::new(config, metrics).expect("a valid store config"))
 }
 
 #[tokio::test]
@@ -175,7 +175,8 @@ descriptors:
 
 fn request() -> Descriptors {
     let mut d = Descriptors::new();
-    d.parse_pair("remote_address=192.0.2.1").unwrap();
+    d.parse_pair("remote_address=192.0.2.1")
+        .expect("a valid descriptor");
     d
 }
 

@@ -20,7 +20,8 @@ fn cluster() -> impl Strategy<Value = Vec<(String, u32)>> {
 fn build(servers: &[(String, u32)]) -> Ring<String> {
     let mut ring = Ring::new();
     for (name, vnodes) in servers {
-        ring.add_server(name.clone(), *vnodes).unwrap();
+        ring.add_server(name.clone(), *vnodes)
+            .expect("distinct names, valid vnode counts");
     }
     ring
 }

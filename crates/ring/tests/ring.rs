@@ -6,7 +6,8 @@ use ring::{Limits, Ring, RingError, key_position};
 fn ring_of(names: &[&str], vnodes: u32) -> Ring<String> {
     let mut ring = Ring::new();
     for name in names {
-        ring.add_server((*name).to_owned(), vnodes).unwrap();
+        ring.add_server((*name).to_owned(), vnodes)
+            .expect("distinct names, valid vnode counts");
     }
     ring
 }

@@ -17,8 +17,15 @@ fn info(name: &str) -> SystemInfo {
 }
 
 async fn admin_listener() -> (tokio::net::TcpListener, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    );
     (listener, url)
 }
 

@@ -34,7 +34,9 @@ impl TestServer {
         };
         tweak(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let addr = listener.local_addr().unwrap();
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let shutdown = CancellationToken::new();
         let ctx = service::SystemContext::new(shutdown.clone());
         let task = tokio::spawn(kv::serve(listener, config, kv::new_metrics(), ctx));
@@ -50,16 +52,16 @@ impl TestServer {
     }
 
     pub async fn client(&self) -> redis::aio::MultiplexedConnection {
-        let client = redis::Client::open(self.url()).unwrap();
+        let client = redis::Client::open(self.url()).expect("a valid URL");
         tokio::time::timeout(WAIT, client.get_multiplexed_async_connection())
             .await
             .expect("connect in time")
-            .unwrap()
+            .expect("connect")
     }
 
     pub async fn raw(&self) -> Raw {
         Raw {
-            stream: TcpStream::connect(self.addr).await.unwrap(),
+            stream: TcpStream::connect(self.addr).await.expect("connect"),
             buf: Vec::new(),
         }
     }
@@ -67,11 +69,11 @@ impl TestServer {
     /// Stops the server and waits for it (bounded).
     pub async fn stop(mut self) -> Result<(), kv::Error> {
         self.shutdown.cancel();
-        let task = self.task.take().unwrap();
+        let task = self.task.take().expect("stop runs once");
         tokio::time::timeout(WAIT, task)
             .await
             .expect("server stops in time")
-            .unwrap()
+            .expect("the server task does not panic")
     }
 }
 
@@ -89,7 +91,7 @@ pub struct Raw {
 
 impl Raw {
     pub async fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.unwrap();
+        self.stream.write_all(bytes).await.expect("send");
     }
 
     /// Reads until `expected` has arrived in full and returns exactly it
