@@ -286,6 +286,11 @@ impl Forwarder<'_> {
                 }
             }
         };
+        if payload.fault().is_some() {
+            // The client's streamed body broke a limit: not the upstream's
+            // failure, so it must not count towards ejecting it.
+            return Err(failure);
+        }
         pool.upstreams[index].record_failure(pool.eject_after_failures)
             .then(|| tracing::warn!(pool = %pool.name, upstream = %upstream.authority, "upstream ejected after consecutive failures"));
         Err(failure)

@@ -98,6 +98,7 @@ async fn thirty_concurrent_large_uploads_stay_under_the_buffer_bound() {
     for storage in ["memory", "disk"] {
         let series =
             format!("hyperscale_gateway_request_body_buffered_bytes{{storage=\"{storage}\"}}");
+        assert!(text.contains(&series), "{text}");
         assert_eq!(metric(&text, &series), 0, "{text}");
     }
 }
@@ -169,4 +170,38 @@ async fn a_body_that_stops_arriving_gets_408_streamed_or_buffered() {
         assert!(answer.starts_with("HTTP/1.1 408"), "{method}: {answer}");
     }
     assert_eq!(a.completed("/slow-body"), 0);
+}
+
+#[tokio::test]
+async fn a_client_breaking_a_streamed_body_limit_does_not_count_against_the_upstream() {
+    let a = TestUpstream::start("a").await;
+    let mut config = config(&[&a], Balance::RoundRobin);
+    config.limits.body_bytes_max = 1024;
+    let gateway = TestGateway::start(config).await;
+    let chunk = "x".repeat(1000);
+    let mut request = String::from(
+        "POST /up HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+    );
+    for _ in 0..3 {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("0\r\n\r\n");
+    for _ in 0..3 {
+        let answer = support::raw(gateway.addr, request.as_bytes()).await;
+        assert_eq!(support::status_of(&answer), 413, "{answer}");
+    }
+    let text = gateway.metrics().await;
+    let series = format!(
+        "hyperscale_gateway_upstream_failures_total{{pool=\"web\",upstream=\"{}\"}}",
+        a.addr
+    );
+    assert!(text.contains(&series), "{text}");
+    assert_eq!(metric(&text, &series), 0, "{text}");
+    assert!(
+        text.contains(&format!(
+            "hyperscale_gateway_upstream_up{{pool=\"web\",upstream=\"{}\"}} 1",
+            a.addr
+        )),
+        "{text}"
+    );
 }
