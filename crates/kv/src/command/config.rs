@@ -244,6 +244,8 @@ fn set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
         };
         let value = String::from_utf8_lossy(&pair[1]);
         if let Err(why) = setter(&mut updated, &value) {
+            // `why` may quote the client's value: keep the reply one line.
+            let why = printable(why.as_bytes(), 256);
             return Frame::error(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
             ));

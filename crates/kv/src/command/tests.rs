@@ -257,3 +257,19 @@ fn publish_skips_a_subscriber_over_a_limit_set_at_run_time() {
     assert_eq!(counts, [one.clone(), one, zero.clone(), zero.clone(), zero]);
     assert_eq!(sub.messages().len(), 2);
 }
+
+/// Found by the `commands` fuzz target: a setter's error quoted the
+/// client's value, and a newline in it broke the reply line (debug builds
+/// hit `Frame::error`'s one-line assertion).
+#[test]
+fn config_set_errors_stay_one_line_whatever_the_value() {
+    let mut c = client();
+    let reply = c.run(&[b"CONFIG", b"SET", b"maxmemory-policy", b"no\r\n+OK"]);
+    let Frame::Error(text) = reply else {
+        panic!("an error reply");
+    };
+    assert!(!text.contains(['\r', '\n']), "{text:?}");
+    assert!(text.starts_with(
+        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - unknown maxmemory policy 'no  +OK'"
+    ), "{text:?}");
+}
