@@ -117,7 +117,21 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes a LEB128 varint (at most 10 bytes).
+    #[inline]
     pub(crate) fn varint(&mut self) -> Option<u64> {
+        // Fast path: the lengths in data blocks almost always fit one byte. Reads decode
+        // every entry of a block they load (to check its order), so this is hot.
+        if let Some((&b, rest)) = self.buf.split_first()
+            && b < 0x80
+        {
+            self.buf = rest;
+            return Some(u64::from(b));
+        }
+        self.varint_multi_byte()
+    }
+
+    /// [`Reader::varint`] for two bytes or more.
+    fn varint_multi_byte(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for i in 0..10 {
             let b = self.u8()?;

@@ -118,19 +118,27 @@ impl Table {
         self.bloom.may_contain_hash(hash)
     }
 
-    /// Reads data block `i`, through the cache when `fill_cache`.
-    fn block(&self, i: usize, fill_cache: bool) -> Result<Block> {
+    /// Reads data block `i` through the cache (filling it when `fill_cache`). A block
+    /// from the disk is checked by [`Table::check_block`] before anyone uses it; that
+    /// pass also finds the first entry at or after `seek`, returned as its offset (one
+    /// pass over the block instead of two). `None` for a cached block: search it.
+    fn block(
+        &self,
+        i: usize,
+        fill_cache: bool,
+        seek: Option<(&[u8], u64)>,
+    ) -> Result<(Block, Option<usize>)> {
         let handle = self.index[i].handle;
         if let Some(b) = self.cache.get(self.meta.id, handle.offset) {
-            return Ok(b);
+            return Ok((b, None));
         }
         let block = Arc::new(read_block(&self.file, &self.path, handle)?);
-        self.check_block(i, &block)?;
+        let found = self.check_block(i, &block, seek)?;
         if fill_cache {
             self.cache
                 .insert(self.meta.id, handle.offset, block.clone());
         }
-        Ok(block)
+        Ok((block, Some(found)))
     }
 
     /// Index of the first block whose last internal key is >= (key, seq).
@@ -145,22 +153,26 @@ impl Table {
         if i == self.index.len() {
             return Ok(None);
         }
-        let block = self.block(i, true)?;
-        let mut r = Reader::new(&block);
-        while !r.is_empty() {
-            let e = decode_entry(&mut r).ok_or_else(|| self.bad_block(i))?;
-            if cmp_internal(e.key, e.seq, key, snapshot).is_ge() {
-                return Ok((e.key == key).then(|| e.to_entry()));
-            }
+        let seek = (key, snapshot);
+        let (block, found) = self.block(i, true, Some(seek))?;
+        let pos = match found {
+            Some(pos) => pos,
+            None => seek_in_block(&block, seek).ok_or_else(|| self.bad_block(i))?,
+        };
+        let mut r = Reader::new(&block[pos..]);
+        if r.is_empty() {
+            return Ok(None);
         }
-        Ok(None)
+        let e = decode_entry(&mut r).ok_or_else(|| self.bad_block(i))?;
+        Ok((e.key == key).then(|| e.to_entry()))
     }
 
     /// Verifies what lookups rely on in data block `i`, fresh from the disk: every
     /// entry decodes, in strictly increasing internal order, the first after the previous
     /// block's last (as the index has it; for block 0, the table's smallest key), and
-    /// the last is the one the index names.
-    fn check_block(&self, i: usize, block: &[u8]) -> Result<()> {
+    /// the last is the one the index names. Returns the offset of the first entry at or
+    /// after `seek` (the block's length when there is none, or no `seek`).
+    fn check_block(&self, i: usize, block: &[u8], seek: Option<(&[u8], u64)>) -> Result<usize> {
         let out_of_order = |what: &str| {
             let offset = self.index[i].handle.offset;
             corrupt(&self.path, &format!("{what} in block at offset {offset}"))
@@ -168,8 +180,10 @@ impl Table {
         let mut prev = i
             .checked_sub(1)
             .map(|p| (&self.index[p].key[..], self.index[p].seq));
+        let mut found = None;
         let mut r = Reader::new(block);
         while !r.is_empty() {
+            let at = block.len() - r.buf.len();
             let e = decode_entry(&mut r).ok_or_else(|| self.bad_block(i))?;
             match prev {
                 Some((key, seq)) if !cmp_internal(key, seq, e.key, e.seq).is_lt() => {
@@ -180,13 +194,19 @@ impl Table {
                 }
                 _ => {}
             }
+            if found.is_none()
+                && let Some((key, seq)) = seek
+                && cmp_internal(e.key, e.seq, key, seq).is_ge()
+            {
+                found = Some(at);
+            }
             prev = Some((e.key, e.seq));
         }
         let last = &self.index[i];
         if prev != Some((&last.key[..], last.seq)) {
             return Err(out_of_order("last entry differs from the index"));
         }
-        Ok(())
+        Ok(found.unwrap_or(block.len()))
     }
 
     fn bad_block(&self, i: usize) -> Error {
@@ -198,6 +218,20 @@ impl Table {
             ),
         )
     }
+}
+
+/// Offset of the first entry of a (checked) block at or after `seek` in internal order
+/// (the block's length when none is); `None` on a malformed entry.
+fn seek_in_block(block: &[u8], (key, seq): (&[u8], u64)) -> Option<usize> {
+    let mut r = Reader::new(block);
+    while !r.is_empty() {
+        let at = block.len() - r.buf.len();
+        let e = decode_entry(&mut r)?;
+        if cmp_internal(e.key, e.seq, key, seq).is_ge() {
+            return Some(at);
+        }
+    }
+    Some(block.len())
 }
 
 fn parse_index(bytes: &[u8]) -> Option<Vec<IndexEntry>> {
@@ -315,7 +349,7 @@ impl TableIter {
             if self.block_index >= self.table.index.len() {
                 return Ok(None);
             }
-            let block = self.table.block(self.block_index, self.fill_cache)?;
+            let (block, _) = self.table.block(self.block_index, self.fill_cache, None)?;
             self.block_index += 1;
             let mut pos = 0;
             if let Some(seek) = self.seek_key.take() {
