@@ -95,6 +95,7 @@ enum Verb {
 #[derive(clap::Args)]
 struct GeneratorFlags {
     /// TOML file: `bind`, `count_max`, `auth_token`, `lease_store`,
+    /// `machine_claim` (`"lock"` or `"fixed"`), `lock_dir`,
     /// `[generator]` (`epoch_ms`, `datacenter`, `machine`,
     /// `backward_wait_ms_max`, `[generator.layout]`), `[lease]`.
     #[arg(long)]
