@@ -5,6 +5,9 @@
 //! The child is this same test binary, re-executed to run `crash_child` with the store
 //! directory in `LSM_CRASH_CHILD_DIR` (without it, `crash_child` does nothing). The
 //! default is 20 kills; set `LSM_CRASH_ROUNDS=500` for a longer soak.
+// Test code: a failed unwrap is the failure report (clippy.toml's
+// allow-unwrap-in-tests does not reach helper functions outside #[test]).
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

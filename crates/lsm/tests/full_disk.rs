@@ -28,6 +28,9 @@
 //! acknowledged write, `FD-err <text>` for each failed one and `FD-done` at the end.
 //! A failed fsync, which no file system here produces on demand, is tested by fault
 //! injection in the unit test `db::tests::failed_log_fsync_disables_writes_until_reopen`.
+// Test code: a failed unwrap is the failure report (clippy.toml's
+// allow-unwrap-in-tests does not reach helper functions outside #[test]).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,8 @@
 //! Model-based property test: random sequences of put / delete / batch / scan /
 //! snapshot / flush / compact / reopen, checked against a `BTreeMap` after every step.
+// Test code: a failed unwrap is the failure report (clippy.toml's
+// allow-unwrap-in-tests does not reach helper functions outside #[test]).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 

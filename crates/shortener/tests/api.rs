@@ -1,5 +1,8 @@
 //! The shortener over real HTTP (reqwest), on the embedded store in a temp
 //! directory: the chapter's flow end to end, bad input, expiry, restarts.
+// Test code: a failed unwrap is the failure report (clippy.toml's
+// allow-unwrap-in-tests does not reach helper functions outside #[test]).
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
