@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Guard, Lines, get, interrupt_and_wait};
+use common::{Guard, Lines, get, interrupt_and_wait, post_json};
 
 #[test]
 fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
@@ -23,13 +23,14 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         .unwrap();
     let mut guard = Guard(child);
     let lines = Lines::new(guard.0.stdout.take().unwrap());
-    let (mut console, mut admin, mut id_claim) = (None, None, None);
-    while console.is_none() || admin.is_none() || id_claim.is_none() {
+    let (mut console, mut admin, mut id_claim, mut gateway) = (None, None, None, None);
+    while console.is_none() || admin.is_none() || id_claim.is_none() || gateway.is_none() {
         let line = lines.next_within(Duration::from_secs(60));
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.first() {
             Some(&"console") => console = Some(words[2].to_string()),
             Some(&"admin") => admin = Some(words[2].to_string()),
+            Some(&"gateway") => gateway = Some(words[2].to_string()),
             Some(&"id:") => id_claim = Some(line.clone()),
             _ => {}
         }
@@ -61,6 +62,18 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         metrics.contains("hyperscale_system_up{system=\"console\"} 1"),
         "{metrics}"
     );
+
+    // The shortener behind the gateway hands out links on the gateway's
+    // address, and refuses a long URL that leads back through the gateway
+    // (a redirect loop) -- issue 9, item 5.
+    let gateway = gateway.unwrap();
+    let shorten = format!("http://{gateway}/api/v1/data/shorten");
+    let (status, reply) = post_json(&shorten, r#"{"longUrl":"https://example.com/a"}"#);
+    assert_eq!(status, 201, "{reply}");
+    assert!(reply.contains(&format!("http://{gateway}/")), "{reply}");
+    let looping = format!(r#"{{"longUrl":"http://{gateway}/abc"}}"#);
+    let (status, reply) = post_json(&shorten, &looping);
+    assert_eq!(status, 400, "{reply}");
 
     let exit = interrupt_and_wait(&mut guard, Duration::from_secs(5));
     assert!(exit.success(), "exit status {exit}");

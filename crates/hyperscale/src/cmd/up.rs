@@ -156,9 +156,13 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     supervisor.add(console::info(&console_addr), move |ctx| {
         console::serve(console_listener, console, ctx)
     });
-    let shortener = add_shortener(&mut supervisor, &config).await?;
+    // The gateway is bound first: the shortener must know the address its
+    // short links are served on (and refuse long URLs that lead back to it).
+    let gateway_listener = bind_system(config.gateway.bind, "the gateway", "gateway").await?;
+    let gateway_addr = gateway_listener.local_addr()?;
+    let shortener = add_shortener(&mut supervisor, &config, gateway_addr).await?;
     let (id, id_claim) = add_id(&mut supervisor, &config).await?;
-    add_gateway(&mut supervisor, &config, shortener, id).await?;
+    add_gateway(&mut supervisor, &config, gateway_listener, shortener, id).await?;
     add_kv(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
     print_table(
@@ -194,9 +198,19 @@ async fn bind_system(
 async fn add_shortener(
     supervisor: &mut Supervisor,
     config: &UpConfig,
+    gateway: SocketAddr,
 ) -> anyhow::Result<SocketAddr> {
     let mut settings = config.shortener.clone();
     settings.data_dir = config.data_dir.join("shortener");
+    // Users reach the shortener through the gateway (unless [gateway] routes
+    // elsewhere): its short links point there, and a long URL naming the
+    // gateway is a redirect loop the shortener refuses.
+    if settings.public_url.is_none()
+        && config.gateway.routes.is_empty()
+        && config.gateway.pools.is_empty()
+    {
+        settings.public_url = Some(format!("http://{gateway}"));
+    }
     // The gateway fronts the shortener on loopback: believe its
     // X-Forwarded-For, or every proxied client would share one rate limit.
     if settings.trusted_proxies.is_empty() {
@@ -261,6 +275,7 @@ async fn add_kv(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
 async fn add_gateway(
     supervisor: &mut Supervisor,
     config: &UpConfig,
+    listener: tokio::net::TcpListener,
     shortener: SocketAddr,
     id: SocketAddr,
 ) -> anyhow::Result<()> {
@@ -270,7 +285,6 @@ async fn add_gateway(
     if settings.routes.is_empty() && settings.pools.is_empty() {
         front_local_systems(&mut settings, shortener, id);
     }
-    let listener = bind_system(settings.bind, "the gateway", "gateway").await?;
     let info = gateway::info(&listener.local_addr()?.to_string());
     let gateway = gateway::Gateway::new(
         settings,

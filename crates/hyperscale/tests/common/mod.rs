@@ -115,6 +115,15 @@ pub fn hyperscale() -> Command {
 /// A tiny blocking GET over a raw socket: enough for these checks, and it
 /// keeps the binary's tests free of another HTTP client build.
 pub fn get(url: &str) -> (u16, String) {
+    request("GET", url, "")
+}
+
+/// A tiny blocking POST of a JSON body (see [`get`]).
+pub fn post_json(url: &str, body: &str) -> (u16, String) {
+    request("POST", url, body)
+}
+
+fn request(method: &str, url: &str, body: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = match rest.split_once('/') {
         Some((host, path)) => (host, format!("/{path}")),
@@ -124,9 +133,17 @@ pub fn get(url: &str) -> (u16, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("set timeout");
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{content}Connection: close\r\n\r\n{body}"
     )
     .expect("send request");
     let mut text = String::new();
