@@ -23,7 +23,10 @@ fn a_second_server_on_a_locked_dir_fails_once_without_a_banner() {
     let lines = Lines::new(first.stdout.take().unwrap());
     let _first = Guard(first);
     let banner = lines.next_within(Duration::from_secs(30));
-    assert!(banner.starts_with("kv server (Lsm engine) on "), "{banner:?}");
+    assert!(
+        banner.starts_with("kv server (Lsm engine) on "),
+        "{banner:?}"
+    );
 
     let second = hyperscale()
         .args(["kv", "serve", "--bind", "127.0.0.1:0", "--data-dir", data])
