@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A source of wall-clock milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync {
@@ -56,10 +56,7 @@ impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         // Before 1970 only on a badly broken host; 0 then makes the generator
         // refuse with "clock is before the epoch" instead of panicking here.
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        ::clock::now_ms()
     }
 
     fn wait_until(&self, target_ms: u64) -> u64 {

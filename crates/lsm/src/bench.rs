@@ -121,19 +121,6 @@ impl Outcome {
     }
 }
 
-/// SplitMix64: a tiny, fast, seedable generator (no dependency for a benchmark).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// The 16-byte key of number `k`.
 pub fn key(k: u64) -> [u8; 16] {
     let mut out = [b'0'; 16];
@@ -149,10 +136,10 @@ pub fn run(
     cfg: &Config,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Outcome, String> {
-    let mut rng = Rng(cfg.seed ^ workload as u64);
+    let mut rng = fastrand::Rng::with_seed(cfg.seed ^ workload as u64);
     let mut value = vec![0u8; cfg.value_size + 64];
     for chunk in value.chunks_mut(8) {
-        let r = rng.next().to_le_bytes();
+        let r = rng.u64(..).to_le_bytes();
         chunk.copy_from_slice(&r[..chunk.len()]);
     }
     let total = match workload {
@@ -180,13 +167,13 @@ pub fn run(
     for i in 0..total {
         let k = match workload {
             Workload::FillSeq => i,
-            _ => rng.next() % cfg.num.max(1),
+            _ => rng.u64(..) % cfg.num.max(1),
         };
         let key = key(k);
         let t = Instant::now();
         match workload {
             Workload::FillSeq | Workload::FillRandom | Workload::Overwrite => {
-                let off = (rng.next() % 64) as usize;
+                let off = (rng.u64(..) % 64) as usize;
                 engine.put(&key, &value[off..off + cfg.value_size])?;
                 bytes += (16 + cfg.value_size) as u64;
             }

@@ -218,13 +218,10 @@ pub(crate) fn decode_entry<'a>(r: &mut Reader<'a>) -> Option<EntryRef<'a>> {
     })
 }
 
-/// Current wall-clock time in unix milliseconds (the clock TTLs are measured against).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Current wall-clock time in unix milliseconds (the clock TTLs are measured
+/// against): the workspace's one clock, shared with the kv server that
+/// stores its key deadlines here.
+pub(crate) use clock::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,8 @@
 //! Every API error is JSON `{"error": "..."}` with a 4xx/5xx status; a store
 //! outage is a 503, never a hang (the store client bounds every call).
 
+use clock::now_ms;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -54,12 +54,6 @@ pub fn router(state: HttpState, limit: Option<ratelimit::RateLimitLayer>) -> Rou
         .route("/{code}", get(redirect))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64)
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
