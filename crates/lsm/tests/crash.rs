@@ -128,13 +128,10 @@ fn acknowledged_writes_survive_sigkill() {
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     let mut acked_total = Vec::new();
-    // A deterministic spread of kill moments (10-300 ms) without a random-number crate.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    // A deterministic spread of kill moments (10-300 ms).
+    let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15);
     for round in 0..rounds {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let kill_after = Duration::from_millis(10 + x % 290);
+        let kill_after = Duration::from_millis(rng.u64(10..300));
         let acked = run_round(dir.path(), round, kill_after);
         acked_total.extend(acked);
         let db = Db::open(dir.path(), opts()).expect("store must reopen after SIGKILL");

@@ -160,7 +160,7 @@ struct Client {
     value: Vec<u8>,
     read_ratio: f64,
     password: Option<String>,
-    rng: u64,
+    rng: fastrand::Rng,
     done: Arc<AtomicU64>,
 }
 
@@ -174,21 +174,14 @@ impl Client {
             value: vec![b'x'; args.value_size],
             read_ratio: args.read_ratio,
             password: args.password.clone(),
-            rng: 0x9E37_79B9_7F4A_7C15 ^ (id + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            rng: fastrand::Rng::with_seed(id + 1),
             done,
         }
     }
 
-    fn random(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
-    }
-
     fn push_command(&mut self, out: &mut Vec<u8>) {
-        let key = format!("key:{:012}", self.random() % self.keyspace);
-        let read = (self.random() >> 11) as f64 / (1u64 << 53) as f64 <= self.read_ratio;
+        let key = format!("key:{:012}", self.rng.u64(..self.keyspace));
+        let read = self.rng.f64() < self.read_ratio;
         if read {
             out.extend_from_slice(
                 format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).as_bytes(),
