@@ -6,7 +6,15 @@
 //! **Write path** (commit log → memory cache → SSTable):
 //! 1. Every write is appended to the *commit log* ([`wal`]) as one checksummed record
 //!    per [`WriteBatch`]. With [`SyncPolicy::Always`] it is fsynced before the write is
-//!    acknowledged; concurrent writers share one fsync (group commit).
+//!    acknowledged; concurrent writers share one fsync (group commit, counted by
+//!    `Stats::wal_syncs`). A caller that serialises writes under a lock of its own
+//!    (the key-value server's keyspace lock) splits the two steps:
+//!    [`Db::write_nosync`] appends and applies under its lock and returns the batch's
+//!    sequence number, and [`Db::sync_to`] waits, after the lock is released, until the
+//!    log is durable up to it, so many callers' commits ride one fsync. Such a write is
+//!    visible to readers *before* it is durable (a crash may still take it back); the
+//!    caller must not acknowledge it before `sync_to` returns `Ok`. [`Db::write`] keeps
+//!    the stricter rule: readers see it only once durable.
 //! 2. The write goes into the *memtable* ([`memtable`]), a sorted concurrent skip list.
 //! 3. When the memtable reaches `memtable_size_bytes` it becomes immutable, a new one
 //!    (and a new log segment) takes over, and a background thread writes it out as a
@@ -102,7 +110,9 @@
 //! engine no longer knows what the log holds. Writes (and `flush`) then fail with
 //! [`Error::WritesDisabled`] while reads go on. To recover, fix the disk, drop the `Db`
 //! and [`Db::open`] the store again: recovery replays what the log really holds. A
-//! write whose fsync failed has an unknown outcome; it may or may not be there.
+//! write whose fsync failed has an unknown outcome; it may or may not be there. Every
+//! caller waiting on that group fsync (and every later [`Db::sync_to`]) gets the error:
+//! no write is reported durable unless an fsync that covered it succeeded.
 #![warn(missing_docs)]
 
 mod batch;

@@ -28,6 +28,8 @@ pub(crate) struct Counters {
     pub stalls: AtomicU64,
     /// Commit-log bytes dropped at recovery (torn or corrupt tail).
     pub wal_tail_dropped_bytes: AtomicU64,
+    /// Commit-log fsyncs (group commits and rotations).
+    pub wal_syncs: AtomicU64,
 }
 
 /// One level of the tree.
@@ -88,4 +90,9 @@ pub struct Stats {
     pub write_stalls: u64,
     /// Commit-log bytes dropped at the last recovery (torn or corrupt tail).
     pub wal_tail_dropped_bytes: u64,
+    /// Commit-log fsyncs since open. With concurrent writers under
+    /// `SyncPolicy::Always` it stays below the number of writes: that is group commit.
+    pub wal_syncs: u64,
+    /// Highest sequence number known durable (its log record fsynced, or recovered).
+    pub durable_sequence: u64,
 }

@@ -167,27 +167,12 @@ impl WalWriter {
     }
 }
 
-/// fsyncs (fdatasync) a log segment. Unit tests can make it fail on the calling thread
-/// (`fail_log_syncs`): no file system fails an fsync on demand, and the failed-fsync
-/// path must be tested all the same.
+/// fsyncs (fdatasync) a log segment. The store calls it through `Inner::sync_log`,
+/// which counts fsyncs and lets unit tests make them fail (`Inner::fail_log_syncs`):
+/// no file system fails an fsync on demand, and the failed-fsync path must be tested
+/// all the same.
 pub(crate) fn sync_log(file: &File) -> std::io::Result<()> {
-    #[cfg(test)]
-    if FAIL_LOG_SYNCS.with(std::cell::Cell::get) {
-        return Err(std::io::Error::from_raw_os_error(5)); // EIO, as a dying disk gives
-    }
     file.sync_data()
-}
-
-#[cfg(test)]
-thread_local! {
-    /// Set by [`fail_log_syncs`]: `sync_log` on this thread fails with EIO.
-    static FAIL_LOG_SYNCS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Makes every `sync_log` on this thread fail (`true`) or work again (`false`).
-#[cfg(test)]
-pub(crate) fn fail_log_syncs(fail: bool) {
-    FAIL_LOG_SYNCS.with(|f| f.set(fail));
 }
 
 /// fsyncs a directory, making file creations, renames and deletions in it durable.

@@ -197,10 +197,7 @@ fn everysec_loop(inner: &Inner) {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let target = {
-            let w = inner.writer.lock();
-            (w.wal.segment_id, w.wal.pos)
-        };
+        let target = inner.writer.lock().last_seq;
         if let Err(e) = inner.sync_to(target) {
             tracing::error!("everysec log fsync failed: {e}");
         }

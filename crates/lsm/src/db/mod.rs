@@ -103,8 +103,11 @@ pub(crate) struct Inner {
     pub visible_seq: AtomicU64,
     /// Serializes group-commit leaders.
     pub sync_leader: Mutex<()>,
-    /// (segment id, offset) known to be on stable storage.
-    pub synced: Mutex<(u64, u64)>,
+    /// Highest sequence number known to be on stable storage (its log record fsynced).
+    pub synced_seq: AtomicU64,
+    /// Test hook: every log fsync of this store fails with EIO while set.
+    #[cfg(test)]
+    pub fail_log_syncs: std::sync::atomic::AtomicBool,
     /// Manifest edits and version installs.
     pub manifest: Mutex<ManifestCtl>,
     /// Next file number (tables, log segments, manifests).
@@ -211,9 +214,9 @@ mod tests {
         let db = Db::open(dir.path(), opts.clone()).unwrap();
         db.put(b"acked", b"1").unwrap();
 
-        crate::wal::fail_log_syncs(true);
+        db.inner().fail_log_syncs.store(true, Ordering::Relaxed);
         let err = db.put(b"unknown", b"2").unwrap_err();
-        crate::wal::fail_log_syncs(false);
+        db.inner().fail_log_syncs.store(false, Ordering::Relaxed);
         assert!(
             matches!(&err, Error::Io { path, .. } if path.extension().is_some_and(|e| e == "log")),
             "the error names the log segment: {err}"
@@ -239,5 +242,47 @@ mod tests {
         db.put(b"after", b"4").unwrap();
         db.flush().unwrap();
         assert_eq!(db.get(b"after").unwrap(), Some(b"4".to_vec()));
+    }
+
+    /// A failed group fsync fails every waiter, not only the thread that ran it: the
+    /// leader gets the I/O error, the others (and later callers) `WritesDisabled`, and
+    /// none of them is told its write is durable.
+    #[test]
+    fn failed_group_fsync_fails_every_waiter() {
+        use crate::batch::WriteBatch;
+        use crate::error::Error;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        let seqs: Vec<u64> = (0..8)
+            .map(|i| {
+                let key = format!("k{i}");
+                db.write_nosync(WriteBatch::new().put(key.as_bytes(), b"v"))
+                    .unwrap()
+            })
+            .collect();
+        db.inner().fail_log_syncs.store(true, Ordering::Relaxed);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = seqs
+                .iter()
+                .map(|&seq| {
+                    let db = &db;
+                    s.spawn(move || db.sync_to(seq))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        db.inner().fail_log_syncs.store(false, Ordering::Relaxed);
+        let io = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::Io { .. })))
+            .count();
+        let disabled = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::WritesDisabled(_))))
+            .count();
+        assert_eq!((io, disabled), (1, seqs.len() - 1), "{results:?}");
+        assert!(db.stats().durable_sequence < seqs[0]);
+        // Latched: a waiter arriving after the failure fails too, with fsync working.
+        assert!(matches!(db.sync_to(seqs[0]), Err(Error::WritesDisabled(_))));
     }
 }

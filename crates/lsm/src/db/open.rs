@@ -96,7 +96,10 @@ impl Db {
             }),
             visible_seq: AtomicU64::new(last_seq),
             sync_leader: Mutex::new(()),
-            synced: Mutex::new((wal_id, 0)),
+            // Recovery wrote the replayed log into an fsynced table.
+            synced_seq: AtomicU64::new(last_seq),
+            #[cfg(test)]
+            fail_log_syncs: Default::default(),
             manifest: Mutex::new(ManifestCtl { manifest, state }),
             next_file_id: AtomicU64::new(next_id),
             snapshots: Mutex::new(Default::default()),

@@ -163,6 +163,8 @@ impl Db {
             write_slowdowns: load(&c.slowdowns),
             write_stalls: load(&c.stalls),
             wal_tail_dropped_bytes: load(&c.wal_tail_dropped_bytes),
+            wal_syncs: load(&c.wal_syncs),
+            durable_sequence: i.synced_seq.load(Ordering::Acquire),
         }
     }
 }

@@ -2,10 +2,19 @@
 //!
 //! A write encodes its batch, takes the writer lock, appends one log record, inserts the
 //! versions into the memtable and releases the lock. Under `SyncPolicy::Always` it then
-//! joins a group commit: the first waiting writer becomes the leader, fsyncs the log up
-//! to everything appended so far and publishes the new visible sequence number; writers
-//! whose records that fsync covered return without an fsync of their own. Readers see a
-//! write only once it is durable, so no reader ever observes data a crash could take back.
+//! joins a group commit ([`Db::sync_to`]): the first waiting writer becomes the leader,
+//! fsyncs the log up to everything appended so far and publishes the new durable (and
+//! visible) sequence number; writers whose records that fsync covered return without an
+//! fsync of their own. Readers see a [`Db::write`] only once it is durable, so no reader
+//! ever observes data a crash could take back.
+//!
+//! A durable write is two steps, and callers that hold a lock of their own can take them
+//! apart: [`Db::write_nosync`] appends and applies (the write is visible at once and gets
+//! its sequence number), and [`Db::sync_to`] waits until the log is durable up to that
+//! sequence number. A server releases its own lock between the two, so many clients'
+//! commits ride one fsync; it must not acknowledge a write before `sync_to` returns `Ok`.
+//! The price is visibility: another reader may see a `write_nosync` (and every write
+//! before it) whose fsync has not finished, and that a crash could still take back.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -43,8 +52,33 @@ impl Db {
     }
 
     /// Applies `batch` atomically: after a crash all of it or none of it is there.
+    /// Under `SyncPolicy::Always` it returns once the batch is durable.
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
         self.inner.write(batch)
+    }
+
+    /// Appends `batch` to the log and applies it, *without* waiting for an fsync
+    /// whatever the policy; returns the sequence number of its last write (0 for an
+    /// empty batch). The write is visible to readers at once, and so is every write
+    /// before it, durable or not (see the module docs). To make it durable before
+    /// acknowledging it, call [`Db::sync_to`] with the returned number.
+    pub fn write_nosync(&self, batch: &WriteBatch) -> Result<u64> {
+        let seq = self.inner.append(batch)?;
+        self.inner.visible_seq.fetch_max(seq, Ordering::AcqRel);
+        Ok(seq)
+    }
+
+    /// Returns once the log is durable up to sequence number `seq` (a number returned
+    /// by [`Db::write_nosync`]): at once if an fsync already covered it, otherwise after
+    /// leading or joining one group fsync (one thread fsyncs for every writer waiting).
+    /// If that fsync fails every waiter gets an error, nothing is acknowledged, and
+    /// writes are disabled until the store is reopened (see the crate docs on faults).
+    /// Under `SyncPolicy::No` the log is never fsynced and this returns at once.
+    pub fn sync_to(&self, seq: u64) -> Result<()> {
+        if self.inner.opts.sync == SyncPolicy::No {
+            return Ok(());
+        }
+        self.inner.sync_to(seq)
     }
 
     /// Writes the memtable (and any waiting immutable ones) to SSTables and waits until
@@ -83,12 +117,25 @@ impl Inner {
     }
 
     pub(crate) fn write(&self, batch: &WriteBatch) -> Result<()> {
+        let seq = self.append(batch)?;
+        if self.opts.sync == SyncPolicy::Always {
+            self.sync_to(seq)?;
+        } else {
+            self.visible_seq.fetch_max(seq, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Appends `batch` to the log and inserts it into the memtable, without an fsync
+    /// and without publishing it to readers; returns its last sequence number (0 for an
+    /// empty batch, which writes nothing).
+    pub(crate) fn append(&self, batch: &WriteBatch) -> Result<u64> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         self.check_limits(batch)?;
         self.throttle()?;
-        let target = {
+        let last_seq = {
             let mut w = self.writer.lock();
             if let Some(e) = &w.failed {
                 return Err(Error::WritesDisabled(e.clone()));
@@ -101,15 +148,15 @@ impl Inner {
             }
             let first_seq = w.last_seq + 1;
             let payload = batch.encode(first_seq);
-            let end = match w.wal.append(&payload) {
-                Ok(end) => end,
+            match w.wal.append(&payload) {
+                Ok(_end) => {}
                 Err(e) => {
                     if w.wal.broken() {
                         w.failed = Some(e.to_string());
                     }
                     return Err(e);
                 }
-            };
+            }
             for (i, op) in batch::ops(batch).enumerate() {
                 w.mem.insert(
                     op.key,
@@ -126,56 +173,67 @@ impl Inner {
             self.counters
                 .wal_bytes
                 .fetch_add((payload.len() + 8) as u64, Ordering::Relaxed);
-            if self.opts.sync != SyncPolicy::Always {
-                self.visible_seq.store(w.last_seq, Ordering::Release);
-            }
-            let target = (w.wal.segment_id, end);
+            let last_seq = w.last_seq;
             if w.mem.size_bytes() >= self.opts.memtable_size_bytes
                 && let Err(e) = self.rotate(&mut w)
             {
                 // The write itself is logged; rotation is retried by the next write.
                 tracing::warn!("memtable rotation failed: {e}");
             }
-            target
+            last_seq
         };
-        if self.opts.sync == SyncPolicy::Always {
-            self.sync_to(target)?;
-        }
-        Ok(())
+        Ok(last_seq)
     }
 
-    /// Group commit: returns once the log is durable up to `target` (segment, offset).
-    pub(crate) fn sync_to(&self, target: (u64, u64)) -> Result<()> {
-        if *self.synced.lock() >= target {
+    /// Group commit: returns once the log is durable up to sequence number `seq`.
+    ///
+    /// Leader/follower: waiters queue on `sync_leader`; the one holding it fsyncs the
+    /// active segment up to everything appended so far (older segments were fsynced
+    /// when they were rotated out) and raises `synced_seq`; a waiter that finds its
+    /// number covered when its turn comes returns without an fsync. A failed fsync
+    /// latches writes off, so every later waiter fails too instead of being told that
+    /// a write is durable.
+    pub(crate) fn sync_to(&self, seq: u64) -> Result<()> {
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
         let _leader = self.sync_leader.lock();
-        if *self.synced.lock() >= target {
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
             return Ok(()); // another leader's fsync covered our record
         }
-        let (file, path, pos, last_seq) = {
+        let (file, path, last_seq) = {
             let w = self.writer.lock();
             if let Some(e) = &w.failed {
                 return Err(Error::WritesDisabled(e.clone()));
             }
-            (
-                w.wal.file.clone(),
-                w.wal.path.clone(),
-                (w.wal.segment_id, w.wal.pos),
-                w.last_seq,
-            )
+            (w.wal.file.clone(), w.wal.path.clone(), w.last_seq)
         };
-        if let Err(e) = sync_log(&file) {
+        if seq > last_seq {
+            return Err(Error::InvalidArgument(format!(
+                "sync_to({seq}): no write has that sequence number yet (last is {last_seq})"
+            )));
+        }
+        if let Err(e) = self.sync_log(&file) {
             // After a failed fsync the page cache state is unknown (fsyncgate): refuse
             // further writes rather than acknowledge data that may be gone.
             let err = Error::io(&path, e);
             self.writer.lock().failed = Some(err.to_string());
             return Err(err);
         }
-        let mut synced = self.synced.lock();
-        *synced = (*synced).max(pos);
+        self.synced_seq.fetch_max(last_seq, Ordering::AcqRel);
         self.visible_seq.fetch_max(last_seq, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// fsyncs a log segment, counting it (`Stats::wal_syncs`). Unit tests can make it
+    /// fail for this store (`fail_log_syncs`): no file system fails an fsync on demand.
+    pub(crate) fn sync_log(&self, file: &std::fs::File) -> std::io::Result<()> {
+        self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        #[cfg(test)]
+        if self.fail_log_syncs.load(Ordering::Relaxed) {
+            return Err(std::io::Error::from_raw_os_error(5)); // EIO, as a dying disk gives
+        }
+        sync_log(file)
     }
 
     /// Turns the active memtable immutable and starts a new one with a new log segment.
@@ -196,15 +254,15 @@ impl Inner {
             super::open::wal_prealloc_bytes(&self.opts),
             durable,
         )?;
-        if durable && let Err(e) = sync_log(&w.wal.file) {
+        if durable && let Err(e) = self.sync_log(&w.wal.file) {
             let err = Error::io(&w.wal.path, e);
             w.failed = Some(err.to_string());
             return Err(err);
         }
-        let old = std::mem::replace(&mut w.wal, wal);
-        {
-            let mut synced = self.synced.lock();
-            *synced = (*synced).max((old.segment_id, old.pos)).max((id, 0));
+        drop(std::mem::replace(&mut w.wal, wal));
+        if durable {
+            // Everything up to here is in the segment just fsynced (or older ones).
+            self.synced_seq.fetch_max(w.last_seq, Ordering::AcqRel);
         }
         self.visible_seq.fetch_max(w.last_seq, Ordering::AcqRel);
         let mem = Arc::new(Memtable::new(id));
