@@ -9,12 +9,27 @@
 //!
 //! The commands of one read run under one hold of the keyspace lock as one
 //! write batch ([`execute_batch`]): their writes are committed together (one
-//! commit-log record, one fsync under `--fsync always`) *before* any of their
-//! replies is written, so an acknowledged write is always a durable one, and
-//! a pipeline of 16 `SET`s costs one log write instead of 16. Redis does the
-//! same: it writes the AOF for a whole event-loop iteration before sending
-//! the replies. If the commit fails, every reply from the batch's first write
-//! on becomes the storage error (none of those writes happened).
+//! commit-log record) *before* any of their replies is written, so an
+//! acknowledged write is always a durable one, and a pipeline of 16 `SET`s
+//! costs one log write instead of 16. Redis does the same: it writes the AOF
+//! for a whole event-loop iteration before sending the replies. If the
+//! commit fails, every reply from the batch's first write on becomes the
+//! storage error (none of those writes happened).
+//!
+//! Under `--fsync always` the commit is split in two ([`Keyspace::commit_batch_deferred`]):
+//! under the lock the batch is appended to the log and applied; then the
+//! lock is *released* and the connection awaits the fsync (done by the lsm
+//! engine's fsync thread, never on an async worker) before writing the
+//! replies. Meanwhile other clients commit, and their waits join the same
+//! group fsync: 50 clients share fsyncs instead of queueing behind the lock
+//! for one each. If the fsync fails, the batch's write replies become the
+//! storage error, exactly as for a failed commit (the writes' outcome is
+//! unknown, and the engine refuses writes from then on). The price: another
+//! client may read a write whose fsync has not finished (and that a crash
+//! could still take back) before its writer is acknowledged; Redis with
+//! `appendfsync always` has the same window.
+//!
+//! [`Keyspace::commit_batch_deferred`]: crate::keyspace::Keyspace::commit_batch_deferred
 //!
 //! Limits enforced here: the query buffer (`client-query-buffer-limit`), the
 //! output flushed every [`OUTPUT_FLUSH_BYTES`] so a long pipeline cannot
@@ -34,6 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clients::ClientInfo;
 use crate::command::{self, Ctx};
+use crate::engine::{EngineError, PendingSync};
 use crate::protocol::{Frame, ParseLimits, ProtocolVersion, RequestParser};
 use crate::pubsub::{Inbox, Message, mailbox};
 use crate::state::State;
@@ -189,7 +205,18 @@ async fn execute_buffered(
     state.info.last_active_secs.store(age, Ordering::Relaxed);
     state.batch_now_ms = clock::now_ms();
     loop {
-        match execute_batch(shared, state, parser, input, output) {
+        let (step, deferred) = execute_batch(shared, state, parser, input, output);
+        if let Some(deferred) = deferred {
+            // The lock is released: other clients commit meanwhile and share
+            // the fsync. Nothing of this batch is written before it resolves.
+            if let Err(err) = deferred.pending.wait().await {
+                tracing::warn!(client = state.id, error = %err, "write batch fsync failed");
+                if let Some(writes) = &deferred.writes {
+                    writes.take_back(err, state.protocol, output);
+                }
+            }
+        }
+        match step {
             Step::Drained => return Ok(()),
             Step::Close(close) => return Err(close),
             Step::More => {
@@ -211,16 +238,52 @@ enum Step {
     Close(Close),
 }
 
+/// The replies of a batch's writes: from the first reply whose command
+/// staged a write to the end of the batch's replies.
+struct WriteReplies {
+    /// Output offset of the first write's reply.
+    offset: usize,
+    /// Replies from there on.
+    replies: usize,
+    /// Output offset just past the batch's last reply.
+    end: usize,
+}
+
+impl WriteReplies {
+    /// Replaces every reply from the first write on with `err`: the commit
+    /// failed, so none of those writes may be acknowledged. Output after the
+    /// batch's replies (a protocol error) stays.
+    fn take_back(&self, err: EngineError, protocol: ProtocolVersion, output: &mut BytesMut) {
+        assert!(self.offset <= self.end && self.end <= output.len());
+        let after = output.split_off(self.end);
+        output.truncate(self.offset);
+        let reply = command::engine_error(err);
+        for _ in 0..self.replies {
+            reply.encode(protocol, output);
+        }
+        output.unsplit(after);
+    }
+}
+
+/// A committed batch whose durability is pending (`--fsync always`).
+struct Deferred {
+    /// Resolves when the batch is durable (or the fsync failed).
+    pending: PendingSync,
+    /// What a failed fsync takes back (always there: only writes defer).
+    writes: Option<WriteReplies>,
+}
+
 /// Runs complete commands from `input` under one hold of the keyspace lock,
 /// as one write batch, and commits it (see the module docs). Synchronous:
-/// the lock is never held across an `.await`.
+/// the lock is never held across an `.await`. Under `--fsync always` the
+/// batch's durability is returned, to be awaited before the output is written.
 fn execute_batch(
     shared: &State,
     state: &mut ConnState,
     parser: &mut RequestParser,
     input: &mut BytesMut,
     output: &mut BytesMut,
-) -> Step {
+) -> (Step, Option<Deferred>) {
     let mut ks = shared.db.lock();
     ks.recover_abandoned_batch();
     ks.begin_batch();
@@ -257,22 +320,28 @@ fn execute_batch(
             break;
         }
     }
-    if let Err(err) = ks.commit_batch()
-        && let Some((offset, replies)) = first_write
-    {
-        tracing::warn!(client = state.id, error = %err, "write batch failed");
-        output.truncate(offset);
-        let reply = command::engine_error(err);
-        for _ in 0..replies {
-            reply.encode(state.protocol, output);
-        }
-    }
+    let writes = first_write.map(|(offset, replies)| WriteReplies {
+        offset,
+        replies,
+        end: output.len(),
+    });
+    let committed = ks.commit_batch_deferred();
     drop(ks);
+    let deferred = match (committed, writes) {
+        (Ok(pending), writes) => pending.map(|pending| Deferred { pending, writes }),
+        (Err(err), writes) => {
+            tracing::warn!(client = state.id, error = %err, "write batch failed");
+            if let Some(writes) = writes {
+                writes.take_back(err, state.protocol, output);
+            }
+            None
+        }
+    };
     if let Some(err) = protocol_error {
         Frame::error(format!("ERR {err}")).encode(state.protocol, output);
         step = Step::Close(Close::Limit("protocol error"));
     }
-    step
+    (step, deferred)
 }
 
 /// Writes and clears `output`. Gives up when `condemned` fires: a

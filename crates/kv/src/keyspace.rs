@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, PendingSync};
 use crate::value::Entry;
 
 /// Most keys one `SCAN` call looks at, whatever `COUNT` says: the call holds
@@ -115,6 +115,22 @@ impl Keyspace {
             self.engine.commit_batch()
         } else {
             Ok(())
+        }
+    }
+
+    /// [`Keyspace::commit_batch`] for a caller that releases the lock before
+    /// acknowledging the writes: the outermost commit applies them and
+    /// returns what durability is still pending (`--fsync always` on the lsm
+    /// engine), to be awaited *after* the lock is released and before any
+    /// reply of the batch is sent. Other clients may read the writes
+    /// meanwhile (see the crate docs on durability).
+    pub fn commit_batch_deferred(&mut self) -> Result<Option<PendingSync>, EngineError> {
+        assert!(self.batch_depth > 0, "commit_batch without begin_batch");
+        self.batch_depth -= 1;
+        if self.batch_depth == 0 {
+            self.engine.commit_batch_deferred()
+        } else {
+            Ok(None)
         }
     }
 

@@ -72,8 +72,18 @@
 //!   per-key overhead), so leave headroom under the real RAM limit
 //!   (the chapter's overprovisioning advice).
 //! - **Durability** (`--engine lsm --fsync always|everysec|no`): `always`
-//!   survives `kill -9` with every acknowledged write; `everysec` may lose
-//!   about a second; `no` leaves it to the OS.
+//!   survives `kill -9` and power loss with every acknowledged write;
+//!   `everysec` may lose about a second; `no` leaves it to the OS. Under
+//!   `always` a batch is applied under the lock, and its fsync is awaited
+//!   after the lock is released, off the async workers (one fsync thread),
+//!   before its replies go out: concurrent clients share one group fsync.
+//!   The trade-off: between the apply and the fsync another client can read
+//!   the write (and act on it) although a crash could still take it back and
+//!   its writer has not been told it succeeded. Redis with `appendfsync
+//!   always` has the same window (it writes the AOF before replying, but
+//!   other clients' reads in the same event-loop turn see the data). Reads
+//!   that must not see undurable data would have to wait for the fsync in
+//!   flight as well; we do not make every read pay that.
 //! - **Limits**: `proto-max-bulk-len` (512 MB as in Redis on the memory
 //!   engine; on the lsm engine it is the engine's 64 MiB value limit, and
 //!   `CONFIG SET` refuses more), 1M arguments per command, 64 KiB inline

@@ -246,6 +246,60 @@ async fn every_acknowledged_write_survives_kill_9_with_fsync_always() {
     );
 }
 
+/// Twenty clients write at once, so their commits share group fsyncs after
+/// the keyspace lock is released; SIGKILL lands mid-load. Every write any
+/// client saw acknowledged is there after the restart, with its value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_acknowledged_writes_survive_kill_9() {
+    const CLIENTS: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = spawn_child(dir.path());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for c in 0..CLIENTS {
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let acked = acked.clone();
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0.. {
+                let (key, value) = (format!("c{c}:{i}"), format!("v{c}:{i}"));
+                let reply: redis::RedisResult<()> = con.set(&key, &value).await;
+                if reply.is_err() {
+                    break; // the server is gone; this write's outcome is unknown
+                }
+                acknowledged.push((key, value));
+                acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            acknowledged
+        }));
+    }
+    // Kill once the load is well under way (bounded wait, not a timing).
+    let deadline = Instant::now() + WAIT;
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < 20 * CLIENTS {
+        assert!(Instant::now() < deadline, "the clients made no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(tokio::time::timeout(WAIT, writer).await.unwrap().unwrap());
+    }
+    assert!(acknowledged.len() >= 20 * CLIENTS);
+
+    let (_child, port) = spawn_child(dir.path());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    for chunk in acknowledged.chunks(500) {
+        let keys: Vec<&String> = chunk.iter().map(|(k, _)| k).collect();
+        let values: Vec<Option<String>> = con.mget(&keys).await.unwrap();
+        for ((key, value), found) in chunk.iter().zip(values) {
+            assert_eq!(found.as_ref(), Some(value), "{key} lost after kill -9");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mset_cut_by_kill_9_leaves_all_or_none_of_its_keys() {
     const KEYS: usize = 50;

@@ -32,11 +32,18 @@
 //!
 //! Durability follows `--fsync`: `always` fsyncs the commit log before a
 //! write is acknowledged; `everysec` lets the LSM fsync in the background
-//! once a second; `no` leaves it to the OS. The keyspace lock is held across
-//! a commit, so under `always` connections are serialised behind each fsync
-//! (the LSM's group commit cannot combine them), but one fsync covers a
-//! client's whole pipelined batch. `maxmemory` does not apply: the data lives
-//! on disk and the LSM bounds its own memory (memtables, block cache).
+//! once a second; `no` leaves it to the OS. Under `always` a connection's
+//! batch is committed in two steps ([`Engine::commit_batch_deferred`]):
+//! under the keyspace lock `lsm::Db::write_nosync` appends and applies it
+//! and numbers it; the lock is released, and the connection awaits the
+//! fsync thread ([`syncer`]), which makes the log durable up to the highest
+//! number queued with one `lsm::Db::sync_to` for every waiting client. So
+//! concurrent clients share fsyncs (before, the lock was held through each
+//! fsync and clients took turns), and one fsync still covers a client's whole
+//! pipelined batch. Other commits (background expiry, `FLUSHALL`, the
+//! socket-less client) still wait inside `commit_batch`, under the lock.
+//! `maxmemory` does not apply: the data lives on disk and the LSM bounds its
+//! own memory (memtables, block cache).
 //!
 //! Sizes: keys up to the LSM's 64 KiB, values up to [`VALUE_BYTES_MAX`]
 //! (64 MiB; a value is one LSM entry, written whole into the log and a
@@ -46,15 +53,18 @@
 //! client's size and the limit.
 
 mod stage;
+mod syncer;
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use self::stage::{Stage, Undo};
-use super::{Engine, EngineError, MemoryStats};
+use self::syncer::Syncer;
+use super::{Engine, EngineError, MemoryStats, PendingSync};
 use crate::config::{EvictionPolicy, FsyncPolicy};
 use crate::value::{ENCODED_HEADER_BYTES_MAX, Entry, Value};
 
@@ -106,7 +116,10 @@ impl TtlIndex {
 
 /// The LSM-backed engine (see the module docs).
 pub struct LsmEngine {
-    db: lsm::Db,
+    /// Shared with the fsync thread.
+    db: Arc<lsm::Db>,
+    /// The fsync thread (`--fsync always` only; see [`syncer`]).
+    syncer: Option<Syncer>,
     /// Live keys (exact; see the module docs).
     len: usize,
     ttl: TtlIndex,
@@ -142,9 +155,17 @@ impl LsmEngine {
             ..defaults
         };
         let key_size_bytes_max = options.key_size_bytes_max;
-        let db = lsm::Db::open(dir, options).map_err(storage)?;
+        let db = Arc::new(lsm::Db::open(dir, options).map_err(storage)?);
+        let syncer = match fsync {
+            FsyncPolicy::Always => Some(
+                Syncer::start(db.clone())
+                    .map_err(|e| storage(format!("cannot start the fsync thread: {e}")))?,
+            ),
+            FsyncPolicy::Everysec | FsyncPolicy::No => None,
+        };
         let mut engine = LsmEngine {
             db,
+            syncer,
             len: 0,
             ttl: TtlIndex::default(),
             cursors: VecDeque::new(),
@@ -243,15 +264,26 @@ impl LsmEngine {
         Ok(())
     }
 
-    /// Writes everything staged as one LSM batch; on failure undoes it all.
+    /// Writes everything staged as one LSM batch (durably, as `--fsync`
+    /// says); on failure undoes it all.
     fn commit_stage(&mut self) -> Result<(), EngineError> {
+        self.commit_stage_with(|db, batch| db.write(batch))
+            .map(|_| ())
+    }
+
+    /// Writes everything staged with `write` (unless nothing is staged:
+    /// `None`); on failure undoes it all.
+    fn commit_stage_with<T>(
+        &mut self,
+        write: impl FnOnce(&lsm::Db, &lsm::WriteBatch) -> lsm::Result<T>,
+    ) -> Result<Option<T>, EngineError> {
         if self.stage.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        match self.db.write(&self.stage.to_write_batch()) {
-            Ok(()) => {
+        match write(&self.db, &self.stage.to_write_batch()) {
+            Ok(done) => {
                 self.stage.clear();
-                Ok(())
+                Ok(Some(done))
             }
             Err(err) => {
                 self.rollback_batch(0);
@@ -498,6 +530,15 @@ impl Engine for LsmEngine {
     fn commit_batch(&mut self) -> Result<(), EngineError> {
         self.stage.active = false;
         self.commit_stage()
+    }
+
+    fn commit_batch_deferred(&mut self) -> Result<Option<PendingSync>, EngineError> {
+        if self.syncer.is_none() {
+            return self.commit_batch().map(|()| None);
+        }
+        self.stage.active = false;
+        let seq = self.commit_stage_with(|db, batch| db.write_nosync(batch))?;
+        Ok(seq.map(|seq| self.syncer.as_ref().expect("checked above").submit(seq)))
     }
 
     fn value_bytes_max(&self) -> Option<u64> {

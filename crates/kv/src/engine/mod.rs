@@ -24,7 +24,7 @@ use crate::config::EvictionPolicy;
 use crate::value::Entry;
 
 /// A failure inside an engine.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
     /// A write needs memory and nothing can be evicted.
     #[error("OOM command not allowed when used memory > 'maxmemory'.")]
@@ -39,6 +39,32 @@ pub enum EngineError {
     /// the size and the limit.
     #[error("{0}")]
     TooLarge(String),
+}
+
+/// A commit whose writes are applied but not yet durable (`--fsync always`
+/// on the lsm engine): resolves once the commit log is durable up to it. The
+/// holder must not acknowledge any of the commit's writes before it resolves
+/// `Ok`; it waits *after* releasing the keyspace lock, so other clients'
+/// commits can share the fsync.
+#[must_use = "a deferred commit is not durable until waited for"]
+#[derive(Debug)]
+pub struct PendingSync(tokio::sync::oneshot::Receiver<Result<(), EngineError>>);
+
+impl PendingSync {
+    /// Waits (without blocking the async worker) for the fsync's outcome.
+    pub async fn wait(self) -> Result<(), EngineError> {
+        self.0.await.unwrap_or_else(|_| Err(sync_stopped()))
+    }
+}
+
+/// The error of a [`PendingSync`] nobody could answer (its fsync thread is
+/// gone): the write's durability is unknown, so it is not acknowledged.
+pub(crate) fn sync_stopped() -> EngineError {
+    EngineError::Storage(
+        "the fsync thread stopped before confirming the write; it may not be durable \
+         (see the server log, then restart the server)"
+            .into(),
+    )
 }
 
 /// Memory figures for `INFO memory` and metrics.
@@ -148,6 +174,15 @@ pub trait Engine: Send {
     /// is applied: the engine is as it was at [`Engine::begin_batch`].
     fn commit_batch(&mut self) -> Result<(), EngineError> {
         Ok(())
+    }
+
+    /// [`Engine::commit_batch`] without waiting for durability: the writes
+    /// are applied (visible to every client) and, if the engine still has to
+    /// make them durable, the returned [`PendingSync`] says when it has. The
+    /// default (memory engine, and any policy but `--fsync always`) commits
+    /// as `commit_batch` does and returns `None`: nothing to wait for.
+    fn commit_batch_deferred(&mut self) -> Result<Option<PendingSync>, EngineError> {
+        self.commit_batch().map(|()| None)
     }
 
     /// The largest value (payload bytes) the engine stores, if it has a
