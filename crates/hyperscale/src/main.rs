@@ -35,6 +35,8 @@ enum Command {
     Ring(cmd::ring::Args),
     /// The Redis-compatible key-value server (chapter 6).
     Kv(cmd::kv::Args),
+    /// The Kafka-compatible message queue (vol. 2).
+    Mq(cmd::mq::Args),
     /// Rate limiting rules and algorithms (chapter 4).
     Ratelimit(cmd::ratelimit::Args),
     /// The API gateway: reverse proxy, load balancing, rate limits (chapters 1, 4).
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Estimate(args) => cmd::estimate::run(args),
         Command::Ring(args) => cmd::ring::run(args),
         Command::Kv(args) => cmd::kv::run(args),
+        Command::Mq(args) => cmd::mq::run(args),
         Command::Ratelimit(args) => cmd::ratelimit::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Id(args) => cmd::id::run(args),

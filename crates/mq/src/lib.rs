@@ -1,6 +1,98 @@
 //! A Kafka-compatible log broker (vol. 2, "distributed message queue").
 //!
-//! (The design overview is written as the crate grows: storage in [`log`].)
+//! Unmodified Kafka clients (librdkafka/kcat, rskafka, kafka-python) produce
+//! to and consume from it: it speaks the Kafka wire protocol, so a system
+//! built on it moves to a real Kafka cluster by changing an address.
+//!
+//! # The chapter's design, as built
+//!
+//! - **Topics, partitions, brokers.** A topic is split into partitions
+//!   (the notes' sharding: capacity grows with the partition count); each
+//!   partition is an ordered, append-only log where a message is found by
+//!   (topic, partition, offset). One broker holds them all for now; the
+//!   cluster (controller, replication with ISR) is a later step of issue 11.
+//! - **Data store: a write-ahead log, not a database.** Traffic is
+//!   sequential reads and writes with no updates or deletes, so each
+//!   partition is a directory of segment files appended to in order
+//!   ([`log`], written by the storage side), with the fsync policy as the
+//!   latency/durability knob (`fsync = always | interval | os`).
+//! - **A message format that never changes in transit.** Producers send v2
+//!   record batches (key, value, timestamp, headers, CRC-32C, compression);
+//!   the broker checks the CRC and stores the batch byte for byte, only
+//!   assigning offsets, and consumers receive the same bytes: no
+//!   re-encoding, batching end to end (the notes' batching argument).
+//! - **Pull with long polling.** Consumers pull at their own pace; a Fetch
+//!   that finds nothing waits until data arrives or `max_wait_ms` passes
+//!   ([`api::fetch`]).
+//! - **Consumer groups.** Within a group each partition is read by one
+//!   consumer; the coordinator ([`group`]) runs the join/sync/heartbeat
+//!   protocol, the group's leader computes the assignment client-side and
+//!   the broker relays it. A member that leaves or stops heartbeating
+//!   triggers a rebalance.
+//! - **State store and metadata store.** Committed offsets
+//!   ([`group::offsets`]) and topic metadata ([`topics`]) are small,
+//!   consistency-critical and rarely large: each is kept in small files
+//!   replaced atomically ([`durable`]), where the book uses ZooKeeper and
+//!   Kafka now uses its own internal topics. With one broker there is
+//!   nothing to agree on; the cluster step moves them to a replicated store.
+//! - **Delivery semantics** come from the clients: `acks=0` is at-most-once
+//!   (no answer is even sent), `acks=1`/`all` with retries at-least-once;
+//!   committing before or after processing does the same on the consumer
+//!   side. InitProducerId hands out producer ids, but per-partition sequence
+//!   checks (dropping duplicates, refusing gaps: exactly-once produce) are
+//!   not done yet, nor transactions.
+//!
+//! # Trade-offs
+//!
+//! - Kafka's protocol, not our own: clients and tools exist in every
+//!   language, at the price of its versioned encodings, handled by the
+//!   `kafka-protocol` crate (patched: see `vendor/kafka-protocol/PATCHED.md`).
+//!   We advertise the non-flexible versions ([`versions`]); clients pick
+//!   them through ApiVersions.
+//! - One request at a time per connection, in order, as Kafka brokers do:
+//!   simple and correct for pipelining clients; parallelism comes from
+//!   connections and partitions.
+//! - Storage calls (which may fsync) never run on async workers: every one
+//!   goes through `spawn_blocking` ([`partition`]).
+//! - Everything a client sends is bounded before it is used: frame size
+//!   (`socket_request_max_bytes`), batch size (`message_max_bytes`), fetch
+//!   size and wait, topics, partitions, groups, members, connections.
+//! - Authentication (SASL/PLAIN) is not implemented yet: the broker binds
+//!   127.0.0.1 by default.
+//!
+//! # Layers
+//!
+//! [`frame`] (length-prefixed frames) → [`api`] (decode, dispatch, encode)
+//! → [`broker`] (shared state: [`topics`], [`partition`], [`group`]) →
+//! [`log`] (storage). [`server`] runs it all; [`config`] and [`metrics`]
+//! plug it into the `service` crate like every Hyperscale system.
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod durable;
+pub mod frame;
+pub mod group;
 pub mod log;
+pub mod metrics;
+pub mod partition;
+pub mod server;
+pub mod topics;
+pub mod versions;
+
+pub use config::Config;
+pub use metrics::Metrics;
+pub use server::{Server, serve};
+
+/// How `hyperscale up` and the console describe this system.
+pub fn info(endpoint: &str) -> service::SystemInfo {
+    service::SystemInfo {
+        name: "mq".into(),
+        title: "Message queue (Kafka protocol)".into(),
+        chapter: "vol. 2 distributed message queue".into(),
+        protocol: "Kafka".into(),
+        endpoint: endpoint.into(),
+        link: None,
+    }
+}

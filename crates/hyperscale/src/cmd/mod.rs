@@ -5,6 +5,7 @@ pub mod estimate;
 pub mod gateway;
 pub mod id;
 pub mod kv;
+pub mod mq;
 pub mod ratelimit;
 pub mod ring;
 pub mod shortener;

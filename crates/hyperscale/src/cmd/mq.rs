@@ -1,0 +1,115 @@
+//! `hyperscale mq`: the Kafka-compatible message queue (vol. 2).
+//!
+//! `serve` layers the settings (TOML file, `HYPERSCALE_MQ_*` env, flags),
+//! binds the address, opens the data directory (recovering every partition
+//! log) and runs `mq::Server` under a supervisor of one, so it stops cleanly
+//! on Ctrl-C/SIGTERM and can serve `/metrics` and `/healthz` on
+//! `--admin-bind`. Clients are any Kafka client: `kcat -b 127.0.0.1:9092 -L`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use service::{ConfigSources, Supervisor};
+
+/// Arguments of `hyperscale mq`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(clap::Subcommand)]
+enum Verb {
+    /// Run a broker (Kafka protocol on --bind, default 127.0.0.1:9092).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:9092].
+    #[arg(long)]
+    bind: Option<String>,
+    /// HOST:PORT clients are told to connect to, when it differs from --bind.
+    #[arg(long)]
+    advertised_address: Option<String>,
+    /// Directory of topics, partition logs and committed offsets [default: data/mq].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML file with any of the settings (num_partitions = 3, fsync = "always", ...).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// When appends reach the disk: always, interval or os [default: interval].
+    #[arg(long)]
+    fsync: Option<String>,
+    /// Partitions of auto-created topics [default: 1].
+    #[arg(long)]
+    num_partitions: Option<i64>,
+    /// Create topics on first use [default: true].
+    #[arg(long)]
+    auto_create_topics: Option<bool>,
+    /// Most simultaneous connections [default: 10000].
+    #[arg(long)]
+    connections_max: Option<i64>,
+    /// Serve /metrics and /healthz on this address (off when not given).
+    #[arg(long)]
+    admin_bind: Option<SocketAddr>,
+}
+
+/// Runs the verb.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.verb {
+        Verb::Serve(args) => serve(args),
+    }
+}
+
+fn load_config(args: &ServeArgs) -> anyhow::Result<mq::Config> {
+    let sources = ConfigSources::new(args.config.clone(), "HYPERSCALE_MQ_")
+        .flag("bind", args.bind.clone())
+        .flag("advertised_address", args.advertised_address.clone())
+        .flag(
+            "data_dir",
+            args.data_dir.as_ref().map(|d| d.display().to_string()),
+        )
+        .flag("fsync", args.fsync.clone())
+        .flag("num_partitions", args.num_partitions)
+        .flag("auto_create_topics", args.auto_create_topics)
+        .flag("connections_max", args.connections_max);
+    Ok(service::config::load(&sources)?)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    config
+        .validate()
+        .map_err(|err| anyhow::anyhow!("invalid settings: {err}"))?;
+    let addr: SocketAddr = config
+        .bind
+        .parse()
+        .with_context(|| format!("bind address {:?} is not IP:PORT", config.bind))?;
+    service::net::prepare_data_dir(&config.data_dir)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = service::net::bind(addr, "the mq broker").await?;
+        let endpoint = listener.local_addr()?.to_string();
+        let mut supervisor = Supervisor::new(service::shutdown::on_signals());
+        let metrics = std::sync::Arc::new(mq::Metrics::new());
+        metrics.register(supervisor.registry().sub_registry_with_prefix("mq"));
+        let admin = match args.admin_bind {
+            Some(admin) => Some(service::net::bind(admin, "the admin endpoint").await?),
+            None => None,
+        };
+        // Open (and recover) the data directory before announcing anything.
+        let data_dir = config.data_dir.clone();
+        let server =
+            tokio::task::spawn_blocking(move || mq::Server::open(config, listener, metrics))
+                .await??;
+        crate::output::emit(&format!(
+            "mq broker on {endpoint}, data in {}\n",
+            data_dir.display()
+        ))?;
+        supervisor.add(mq::info(&endpoint), move |ctx| server.serve(ctx));
+        supervisor.run(admin, Duration::from_secs(5)).await
+    })
+}

@@ -1,0 +1,102 @@
+//! The broker's shared state: what every connection's requests read and
+//! change (topics, groups, committed offsets), and how it is opened from a
+//! data directory.
+//!
+//! Layout under `data_dir`: `topics/` (metadata store), `logs/` (partition
+//! logs), `offsets/` (committed offsets). Opening reads them all and
+//! recovers every partition log; it blocks, so it runs before serving
+//! (`Broker::open`) and off the async workers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::config::{Config, split_host_port};
+use crate::group::state::Limits;
+use crate::group::{Coordinator, OffsetStore};
+use crate::metrics::Metrics;
+use crate::topics::{TopicLimits, Topics};
+
+/// Everything a request handler may need.
+pub struct Broker {
+    /// The settings.
+    pub config: Config,
+    /// The metadata store and partition logs.
+    pub topics: Topics,
+    /// Consumer groups.
+    pub groups: Coordinator,
+    /// Committed offsets.
+    pub offsets: OffsetStore,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Host clients are told to connect to.
+    pub advertised_host: String,
+    /// Port clients are told to connect to.
+    pub advertised_port: i32,
+    next_producer_id: AtomicI64,
+}
+
+impl Broker {
+    /// Opens the data directory (blocking). The advertised address is
+    /// `config.advertised_address`, or `bound` when that is empty.
+    pub fn open(
+        config: Config,
+        bound: std::net::SocketAddr,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Broker> {
+        config
+            .validate()
+            .map_err(|err| anyhow::anyhow!("invalid settings: {err}"))?;
+        let limits = TopicLimits {
+            topics_max: config.topics_max,
+            partitions_max: config.partitions_max,
+        };
+        let topics = Topics::open(&config.data_dir, config.log_config(), limits)?;
+        let offsets = OffsetStore::open(&config.data_dir.join("offsets"))?;
+        let groups = Coordinator::new(
+            Limits {
+                session_timeout_min_ms: config.group_min_session_timeout_ms,
+                session_timeout_max_ms: config.group_max_session_timeout_ms,
+                members_max: config.group_max_size,
+            },
+            config.groups_max,
+        );
+        let (advertised_host, advertised_port) = match split_host_port(&config.advertised_address) {
+            Some((host, port)) => (host, i32::from(port)),
+            None => (bound.ip().to_string(), i32::from(bound.port())),
+        };
+        // Producer ids must not repeat across restarts: start from the
+        // clock (milliseconds since 1970 fit easily in an i64 with room for
+        // millions of producers per millisecond of downtime).
+        let seed = i64::try_from(crate::group::coordinator::now_ms())
+            .unwrap_or(0)
+            .saturating_mul(1000);
+        Ok(Broker {
+            config,
+            topics,
+            groups,
+            offsets,
+            metrics,
+            advertised_host,
+            advertised_port,
+            next_producer_id: AtomicI64::new(seed),
+        })
+    }
+
+    /// A fresh producer id (InitProducerId).
+    pub fn new_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs blocking `work` on a blocking thread.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Broker) -> T + Send + 'static,
+    ) -> T {
+        let broker = self.clone();
+        match tokio::task::spawn_blocking(move || work(&broker)).await {
+            Ok(value) => value,
+            // A panic in storage code is a bug; keep it loud.
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
+    }
+}

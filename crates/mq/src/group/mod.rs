@@ -1,0 +1,15 @@
+//! Consumer groups: the coordinator ([`coordinator`]) runs the rebalance
+//! state machine ([`state`]) for each group, and committed offsets live in
+//! the state store ([`offsets`]).
+//!
+//! The notes' "state store" holds two things: which consumer reads which
+//! partition (here: in memory, rebuilt by a rebalance after a restart, as
+//! Kafka's coordinator rebuilds it when it loads a group) and each group's
+//! committed offset per partition (here: durable, see [`offsets`]).
+
+pub mod coordinator;
+pub mod offsets;
+pub mod state;
+
+pub use coordinator::Coordinator;
+pub use offsets::OffsetStore;

@@ -1,0 +1,93 @@
+//! One partition as the broker serves it: the storage helper's
+//! [`PartitionLog`] behind a lock, plus what the network side needs without
+//! touching the disk.
+//!
+//! The log is only ever called from blocking threads (an append may fsync;
+//! a read may hit the disk): callers use `spawn_blocking`. The log end and
+//! start offsets are mirrored in a `watch` channel and an atomic, so
+//! Metadata, ListOffsets and the long-polling Fetch read them without
+//! waiting for a lock an fsync may hold. Every append publishes the new end
+//! offset on the watch channel, which wakes the fetches parked on it.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::log::{Appended, LogError, PartitionLog};
+
+/// One partition of a topic.
+pub struct Partition {
+    /// The partition's index in its topic.
+    pub index: i32,
+    log: Mutex<PartitionLog>,
+    end: watch::Sender<i64>,
+    start: AtomicI64,
+}
+
+impl Partition {
+    /// Wraps an opened log.
+    pub fn new(index: i32, log: PartitionLog) -> Self {
+        let (end, _) = watch::channel(log.end_offset());
+        let start = AtomicI64::new(log.start_offset());
+        Partition {
+            index,
+            log: Mutex::new(log),
+            end,
+            start,
+        }
+    }
+
+    /// Appends one record batch (blocking: call from a blocking thread).
+    pub fn append_blocking(&self, batch: &[u8], now_ms: i64) -> Result<Appended, LogError> {
+        let mut log = self.log.lock();
+        let appended = log.append(batch, now_ms)?;
+        self.publish(&log);
+        Ok(appended)
+    }
+
+    /// Whole batches from `offset`, up to about `max_bytes` (blocking).
+    pub fn read_blocking(&self, offset: i64, max_bytes: usize) -> Result<Vec<Bytes>, LogError> {
+        self.log.lock().read(offset, max_bytes)
+    }
+
+    /// The first offset whose timestamp is `>= timestamp_ms` (blocking).
+    pub fn offset_for_timestamp_blocking(&self, timestamp_ms: i64) -> Option<i64> {
+        self.log.lock().offset_for_timestamp(timestamp_ms)
+    }
+
+    /// fsyncs what was appended (blocking).
+    pub fn flush_blocking(&self) -> Result<(), LogError> {
+        self.log.lock().flush()
+    }
+
+    /// Deletes segments beyond retention (blocking).
+    pub fn enforce_retention_blocking(&self, now_ms: i64) -> Result<(), LogError> {
+        let mut log = self.log.lock();
+        log.enforce_retention(now_ms)?;
+        self.publish(&log);
+        Ok(())
+    }
+
+    fn publish(&self, log: &PartitionLog) {
+        self.start.store(log.start_offset(), Ordering::Release);
+        self.end.send_replace(log.end_offset());
+    }
+
+    /// The log end offset (next offset to assign); also the high watermark
+    /// on a single broker.
+    pub fn end_offset(&self) -> i64 {
+        *self.end.borrow()
+    }
+
+    /// The log start offset.
+    pub fn start_offset(&self) -> i64 {
+        self.start.load(Ordering::Acquire)
+    }
+
+    /// A receiver that changes whenever the end offset does (long polling).
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.end.subscribe()
+    }
+}
