@@ -379,3 +379,6 @@ fn encode_message(message: &Message, protocol: ProtocolVersion, out: &mut BytesM
     };
     Frame::Push(items).encode(protocol, out);
 }
+
+#[cfg(test)]
+mod tests;

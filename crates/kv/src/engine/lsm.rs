@@ -545,6 +545,11 @@ impl Engine for LsmEngine {
         Some(VALUE_BYTES_MAX)
     }
 
+    #[cfg(test)]
+    fn fail_log_syncs(&self, fail: bool) {
+        self.db.fail_log_syncs(fail);
+    }
+
     fn persistence_info(&self) -> Vec<(&'static str, String)> {
         let fsync = format!("{:?}", self.fsync).to_lowercase();
         vec![

@@ -192,6 +192,11 @@ pub trait Engine: Send {
         None
     }
 
+    /// Test hook: makes the engine's commit-log fsyncs fail (`true`) or work
+    /// again; engines without a log ignore it.
+    #[cfg(test)]
+    fn fail_log_syncs(&self, _fail: bool) {}
+
     /// Lines for `INFO persistence`.
     fn persistence_info(&self) -> Vec<(&'static str, String)>;
 }

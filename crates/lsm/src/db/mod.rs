@@ -106,7 +106,7 @@ pub(crate) struct Inner {
     /// Highest sequence number known to be on stable storage (its log record fsynced).
     pub synced_seq: AtomicU64,
     /// Test hook: every log fsync of this store fails with EIO while set.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fault-injection"))]
     pub fail_log_syncs: std::sync::atomic::AtomicBool,
     /// Manifest edits and version installs.
     pub manifest: Mutex<ManifestCtl>,
@@ -166,6 +166,15 @@ impl Db {
     /// The store directory.
     pub fn path(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// Makes every commit-log fsync of this store fail with EIO (`true`) or work
+    /// again (`false`): a dying disk on demand, for callers' tests of what they
+    /// do when durability fails (the `fault-injection` feature; not for production).
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn fail_log_syncs(&self, fail: bool) {
+        self.inner.fail_log_syncs.store(fail, Ordering::Relaxed);
     }
 
     /// The shared state, for unit tests that drive internals (compaction) directly.

@@ -98,7 +98,7 @@ impl Db {
             sync_leader: Mutex::new(()),
             // Recovery wrote the replayed log into an fsynced table.
             synced_seq: AtomicU64::new(last_seq),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "fault-injection"))]
             fail_log_syncs: Default::default(),
             manifest: Mutex::new(ManifestCtl { manifest, state }),
             next_file_id: AtomicU64::new(next_id),

@@ -229,7 +229,7 @@ impl Inner {
     /// fail for this store (`fail_log_syncs`): no file system fails an fsync on demand.
     pub(crate) fn sync_log(&self, file: &std::fs::File) -> std::io::Result<()> {
         self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
-        #[cfg(test)]
+        #[cfg(any(test, feature = "fault-injection"))]
         if self.fail_log_syncs.load(Ordering::Relaxed) {
             return Err(std::io::Error::from_raw_os_error(5)); // EIO, as a dying disk gives
         }
