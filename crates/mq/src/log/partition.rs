@@ -468,11 +468,3 @@ impl PartitionLog {
             .collect()
     }
 }
-
-impl PartitionLog {
-    /// `cleanup.policy=compact`: rewrites sealed segments keeping the last value per key
-    /// (see [`super::compaction`]).
-    pub fn compact(&mut self) -> Result<super::CompactionReport, LogError> {
-        Ok(super::CompactionReport::default())
-    }
-}

@@ -544,7 +544,7 @@ impl Segment {
         Ok(())
     }
 
-    fn rebuild_by_scan(&mut self) -> Result<(), LogError> {
+    pub(crate) fn rebuild_by_scan(&mut self) -> Result<(), LogError> {
         let batches = match self.scan_all() {
             Ok(b) => b,
             Err(e) => {
