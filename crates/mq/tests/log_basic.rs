@@ -3,27 +3,10 @@
 //! byte budget; a reopened log has the same content; bad batches are refused.
 #![allow(clippy::unwrap_used)]
 
-use mq::log::records::{NewRecord, encode_batch};
+mod log_support;
+
+use log_support::{batch, with_base};
 use mq::log::{BatchHeader, Compression, LogConfig, LogError, PartitionLog};
-
-fn batch(n: usize, tag: &str, ts: i64) -> Vec<u8> {
-    let values: Vec<String> = (0..n).map(|i| format!("{tag}-{i}")).collect();
-    let recs: Vec<NewRecord<'_>> = values
-        .iter()
-        .map(|v| NewRecord {
-            key: None,
-            value: Some(v.as_bytes()),
-            timestamp_ms: ts,
-        })
-        .collect();
-    encode_batch(&recs, Compression::None).unwrap()
-}
-
-/// The batch as stored: the producer's bytes with baseOffset set.
-fn with_base(mut b: Vec<u8>, base: i64) -> Vec<u8> {
-    b[..8].copy_from_slice(&base.to_be_bytes());
-    b
-}
 
 #[test]
 fn append_assigns_offsets_and_read_returns_the_same_bytes() {

@@ -7,7 +7,7 @@
 //! is 8 kills (a few seconds); set `MQ_CRASH_ROUNDS=200` for a longer soak.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+mod log_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -33,7 +33,7 @@ fn config() -> LogConfig {
 /// (round, i), so the parent can rebuild the expected bytes from an acknowledgement.
 fn batch_for(round: u64, i: u64) -> Vec<u8> {
     let records = 1 + (i % 7) as usize;
-    support::batch(
+    log_support::batch(
         records,
         &format!("r{round}-i{i}-{}", "x".repeat((i % 13) as usize)),
         (round * 1_000_000 + i) as i64,
@@ -130,7 +130,7 @@ fn acknowledged_batches_survive_sigkill() {
             let got = log
                 .read(base, 1)
                 .unwrap_or_else(|e| panic!("round {round}: reading offset {base}: {e}"));
-            let want = support::with_base(batch_for(r, i), base);
+            let want = log_support::with_base(batch_for(r, i), base);
             assert_eq!(
                 got[0][..],
                 want[..],

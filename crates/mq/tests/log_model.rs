@@ -4,12 +4,12 @@
 //! start and end offsets match; a reopen changes nothing.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+mod log_support;
 
+use log_support::{batch, with_base};
 use mq::log::retention::{SegmentStat, segments_to_delete};
 use mq::log::{FlushPolicy, LogConfig, PartitionLog};
 use proptest::prelude::*;
-use support::{batch, with_base};
 
 #[derive(Clone, Debug)]
 enum Op {

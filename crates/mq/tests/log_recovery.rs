@@ -3,13 +3,13 @@
 //! appending; a bit flip in the middle is never served: the read names the file.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+mod log_support;
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
+use log_support::{batch, with_base};
 use mq::log::{LogConfig, LogError, PartitionLog};
-use support::{batch, with_base};
 
 fn config() -> LogConfig {
     LogConfig {
