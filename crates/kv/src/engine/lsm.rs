@@ -40,8 +40,9 @@
 //! number queued with one `lsm::Db::sync_to` for every waiting client. So
 //! concurrent clients share fsyncs (before, the lock was held through each
 //! fsync and clients took turns), and one fsync still covers a client's whole
-//! pipelined batch. Other commits (background expiry, `FLUSHALL`, the
-//! socket-less client) still wait inside `commit_batch`, under the lock.
+//! pipelined batch. Active expiry commits the same way but never waits (a
+//! lost expiry delete is redone); `FLUSHALL` and the socket-less client
+//! still wait inside `commit_batch`, under the lock.
 //! `maxmemory` does not apply: the data lives on disk and the LSM bounds its
 //! own memory (memtables, block cache).
 //!
