@@ -76,6 +76,19 @@ async fn a_failed_fsync_fails_every_waiting_write_and_acknowledges_none() {
         clients.push(stream);
     }
 
+    let fsyncs = |state: &State| -> u64 {
+        let info = state.db.lock().engine().persistence_info();
+        let (_, n) = info
+            .iter()
+            .find(|(k, _)| *k == "wal_fsyncs")
+            .expect("reported");
+        n.parse().expect("a number")
+    };
+    assert!(
+        fsyncs(&state) <= CLIENTS as u64,
+        "at most one fsync per write"
+    );
+
     state.db.lock().engine().fail_log_syncs(true);
     let writers: Vec<_> = clients
         .into_iter()
