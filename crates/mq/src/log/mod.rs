@@ -65,6 +65,7 @@ mod partition;
 pub mod records;
 pub mod recovery;
 pub mod retention;
+mod scan;
 mod segment;
 
 pub use batch::{BatchHeader, Compression};

@@ -14,6 +14,7 @@
 
 use super::LogError;
 use super::batch::BatchHeader;
+use super::scan::FULL_SCAN_WINDOW_BYTES;
 use super::segment::{BatchInfo, ChunkReader, Segment, header_at};
 
 /// What recovery found and did.
@@ -41,7 +42,12 @@ pub(crate) fn recover_active(segment: &mut Segment) -> Result<RecoveryReport, Lo
     let mut batches: Vec<BatchInfo> = Vec::new();
     let mut pos = 0u64;
     {
-        let mut reader = ChunkReader::new(segment.file(), segment.log_path(), file_len);
+        let mut reader = ChunkReader::new(
+            segment.file(),
+            segment.log_path(),
+            file_len,
+            FULL_SCAN_WINDOW_BYTES,
+        );
         let mut prev = None;
         while pos < file_len {
             let h = match header_at(&mut reader, pos, prev) {

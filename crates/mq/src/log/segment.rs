@@ -18,104 +18,14 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::LogError;
-use super::batch::{BatchHeader, HEADER_BYTES};
+use super::batch::BatchHeader;
 use super::index::{self, OffsetEntry, TimeEntry};
-
-/// Reads are done in windows of this size when scanning headers (one syscall per window).
-const SCAN_WINDOW_BYTES: usize = 64 << 10;
-
-/// Where one batch is and what it holds, as found by scanning headers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct BatchInfo {
-    /// Byte position of the batch in the segment's log file.
-    pub position: u64,
-    /// The batch's base offset.
-    pub base_offset: i64,
-    /// The batch's last offset.
-    pub last_offset: i64,
-    /// The batch's max timestamp.
-    pub max_timestamp_ms: i64,
-    /// The batch's total size (`12 + batchLength`).
-    pub size_bytes: u64,
-}
+pub(crate) use super::scan::{BatchInfo, ChunkReader, header_at};
+use super::scan::{FULL_SCAN_WINDOW_BYTES, SEEK_WINDOW_BYTES};
 
 /// The file names of a segment.
 pub(crate) fn file_name(base_offset: i64, ext: &str) -> String {
     format!("{base_offset:020}.{ext}")
-}
-
-/// Positioned reads through a window buffer, so scanning many small headers costs one
-/// `pread` per window rather than one per header. Every read is bounded by the file size.
-pub(crate) struct ChunkReader<'a> {
-    file: &'a File,
-    path: &'a Path,
-    file_len: u64,
-    buf: Vec<u8>,
-    buf_pos: u64,
-}
-
-impl<'a> ChunkReader<'a> {
-    pub(crate) fn new(file: &'a File, path: &'a Path, file_len: u64) -> ChunkReader<'a> {
-        ChunkReader {
-            file,
-            path,
-            file_len,
-            buf: Vec::new(),
-            buf_pos: 0,
-        }
-    }
-
-    /// `len` bytes at `pos`; the caller has checked `pos + len <= file_len`.
-    pub(crate) fn get(&mut self, pos: u64, len: usize) -> Result<&[u8], LogError> {
-        debug_assert!(pos + len as u64 <= self.file_len);
-        let end = self.buf_pos + self.buf.len() as u64;
-        if pos < self.buf_pos || pos + len as u64 > end {
-            let want = len
-                .max(SCAN_WINDOW_BYTES)
-                .min((self.file_len - pos) as usize);
-            self.buf.resize(want, 0);
-            self.file
-                .read_exact_at(&mut self.buf, pos)
-                .map_err(LogError::io("reading", self.path))?;
-            self.buf_pos = pos;
-        }
-        let at = (pos - self.buf_pos) as usize;
-        Ok(&self.buf[at..at + len])
-    }
-}
-
-/// Parses the batch header at `pos` and checks the structure around it: the whole batch
-/// fits in the file and its base offset is above `prev_last_offset`. The error says what
-/// is wrong (the caller decides between "torn tail" and "corrupt").
-pub(crate) fn header_at(
-    reader: &mut ChunkReader<'_>,
-    pos: u64,
-    prev_last_offset: Option<i64>,
-) -> Result<BatchHeader, String> {
-    let remaining = reader.file_len - pos;
-    if remaining < HEADER_BYTES as u64 {
-        return Err(format!("{remaining} bytes left, less than a batch header"));
-    }
-    let bytes = reader.get(pos, HEADER_BYTES).map_err(|e| e.to_string())?;
-    let h = BatchHeader::parse(bytes).map_err(|e| e.to_string())?;
-    if h.total_bytes() > remaining {
-        return Err(format!(
-            "batch of {} bytes runs past the end of the file ({remaining} bytes left)",
-            h.total_bytes()
-        ));
-    }
-    if let Some(prev) = prev_last_offset
-        && h.base_offset <= prev
-    {
-        return Err(format!(
-            "base offset {} does not follow the previous batch's last offset {prev}",
-            h.base_offset
-        ));
-    }
-    if h.base_offset < 0 {
-        return Err(format!("negative base offset {}", h.base_offset));
-    }
-    Ok(h)
 }
 
 /// One open segment.
@@ -355,7 +265,7 @@ impl Segment {
     /// Scans the headers of every batch from byte 0 (structure only, no CRC).
     pub(crate) fn scan_all(&self) -> Result<Vec<BatchInfo>, LogError> {
         let mut out = Vec::new();
-        self.scan_from(0, None, |b| {
+        self.scan_from(0, None, FULL_SCAN_WINDOW_BYTES, |b| {
             out.push(b);
             true
         })?;
@@ -368,9 +278,10 @@ impl Segment {
         &self,
         position: u64,
         prev_last_offset: Option<i64>,
+        window: usize,
         mut visit: impl FnMut(BatchInfo) -> bool,
     ) -> Result<(), LogError> {
-        let mut reader = ChunkReader::new(&self.file, &self.log_path, self.size_bytes);
+        let mut reader = ChunkReader::new(&self.file, &self.log_path, self.size_bytes, window);
         let mut pos = position;
         let mut prev = prev_last_offset;
         while pos < self.size_bytes {
@@ -409,7 +320,7 @@ impl Segment {
             index::lookup_offset(&self.index, rel).map_or(0, |e| u64::from(e.position))
         };
         let mut found = None;
-        self.scan_from(start, None, |b| {
+        self.scan_from(start, None, SEEK_WINDOW_BYTES, |b| {
             if b.last_offset >= offset {
                 found = Some(b);
                 false
@@ -434,15 +345,22 @@ impl Segment {
         let mut batches = Vec::new();
         let mut total = 0u64;
         let mut reached_end = true;
-        self.scan_from(first.position, None, |b| {
-            if total + b.size_bytes > budget_bytes as u64 && !(at_least_one && batches.is_empty()) {
-                reached_end = false;
-                return false;
-            }
-            total += b.size_bytes;
-            batches.push(b);
-            true
-        })?;
+        self.scan_from(
+            first.position,
+            None,
+            budget_bytes.clamp(SEEK_WINDOW_BYTES, FULL_SCAN_WINDOW_BYTES),
+            |b| {
+                if total + b.size_bytes > budget_bytes as u64
+                    && !(at_least_one && batches.is_empty())
+                {
+                    reached_end = false;
+                    return false;
+                }
+                total += b.size_bytes;
+                batches.push(b);
+                true
+            },
+        )?;
         if batches.is_empty() {
             return Ok((0, reached_end));
         }
@@ -477,7 +395,7 @@ impl Segment {
             .and_then(|t| index::lookup_offset(&self.index, t.rel_offset))
             .map_or(0, |e| u64::from(e.position));
         let mut found = None;
-        self.scan_from(start, None, |b| {
+        self.scan_from(start, None, SEEK_WINDOW_BYTES, |b| {
             if b.max_timestamp_ms >= timestamp_ms {
                 found = Some(b);
                 false
@@ -516,7 +434,7 @@ impl Segment {
         };
         let tail_start = offsets.last().map_or(0, |e| u64::from(e.position));
         let mut tail = Vec::new();
-        let scanned = self.scan_from(tail_start, None, |b| {
+        let scanned = self.scan_from(tail_start, None, SEEK_WINDOW_BYTES, |b| {
             tail.push(b);
             true
         });
@@ -550,7 +468,7 @@ impl Segment {
             Err(e) => {
                 tracing::warn!(error = %e, "sealed segment is damaged; indexing the part before it");
                 let mut ok = Vec::new();
-                let _ = self.scan_from(0, None, |b| {
+                let _ = self.scan_from(0, None, FULL_SCAN_WINDOW_BYTES, |b| {
                     ok.push(b);
                     true
                 });
