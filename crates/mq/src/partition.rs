@@ -24,6 +24,8 @@ pub struct Partition {
     log: Mutex<PartitionLog>,
     end: watch::Sender<i64>,
     start: AtomicI64,
+    /// The end offset at the last explicit flush (so idle logs are not fsynced).
+    flushed: AtomicI64,
 }
 
 impl Partition {
@@ -31,11 +33,13 @@ impl Partition {
     pub fn new(index: i32, log: PartitionLog) -> Self {
         let (end, _) = watch::channel(log.end_offset());
         let start = AtomicI64::new(log.start_offset());
+        let flushed = AtomicI64::new(log.end_offset());
         Partition {
             index,
             log: Mutex::new(log),
             end,
             start,
+            flushed,
         }
     }
 
@@ -59,7 +63,19 @@ impl Partition {
 
     /// fsyncs what was appended (blocking).
     pub fn flush_blocking(&self) -> Result<(), LogError> {
-        self.log.lock().flush()
+        let mut log = self.log.lock();
+        log.flush()?;
+        self.flushed.store(log.end_offset(), Ordering::Release);
+        Ok(())
+    }
+
+    /// [`Self::flush_blocking`] when something was appended since the last
+    /// one (the `fsync = interval` timer); returns whether it flushed.
+    pub fn flush_if_appended_blocking(&self) -> Result<bool, LogError> {
+        if self.flushed.load(Ordering::Acquire) == self.end_offset() {
+            return Ok(false);
+        }
+        self.flush_blocking().map(|()| true)
     }
 
     /// Deletes segments beyond retention (blocking).
@@ -89,5 +105,33 @@ impl Partition {
     /// A receiver that changes whenever the end offset does (long polling).
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.end.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::records::{NewRecord, encode_batch};
+    use crate::log::{Compression, LogConfig};
+
+    #[test]
+    fn only_appended_partitions_are_flushed_and_appends_wake_watchers() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        let partition = Partition::new(0, log);
+        let mut watcher = partition.subscribe();
+        assert!(!partition.flush_if_appended_blocking().unwrap(), "nothing appended yet");
+        let record = NewRecord {
+            key: None,
+            value: Some(b"v"),
+            timestamp_ms: 1,
+        };
+        let batch = encode_batch(&[record], Compression::None).unwrap();
+        let appended = partition.append_blocking(&batch, 1).unwrap();
+        assert_eq!((appended.base_offset, partition.end_offset()), (0, 1));
+        assert!(watcher.has_changed().unwrap(), "an append publishes the new end");
+        assert_eq!(*watcher.borrow_and_update(), 1);
+        assert!(partition.flush_if_appended_blocking().unwrap());
+        assert!(!partition.flush_if_appended_blocking().unwrap());
     }
 }

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Outcome, handle};
 use crate::broker::Broker;
-use crate::config::Config;
+use crate::config::{Config, Fsync};
 use crate::frame::{FrameError, read_frame, write_frame};
 use crate::group::coordinator::{TICK, now_ms};
 use crate::metrics::Metrics;
@@ -119,6 +119,21 @@ fn spawn_background(broker: &Arc<Broker>, stop: &CancellationToken) {
             }
         }
     });
+    if broker.config.fsync == Fsync::Interval {
+        // The log fsyncs on an append once the interval has passed; this
+        // timer covers the last appends before a quiet period.
+        let (b, s) = (broker.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut ticker =
+                tokio::time::interval(Duration::from_millis(b.config.fsync_interval_ms.max(1)));
+            loop {
+                tokio::select! {
+                    () = s.cancelled() => return,
+                    _ = ticker.tick() => b.blocking(flush_appended).await,
+                }
+            }
+        });
+    }
     let (b, s) = (broker.clone(), stop.clone());
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(RETENTION_CHECK);
@@ -140,6 +155,16 @@ fn spawn_background(broker: &Arc<Broker>, stop: &CancellationToken) {
             }
         }
     });
+}
+
+fn flush_appended(broker: &Broker) {
+    for topic in broker.topics.list() {
+        for partition in &topic.partitions {
+            if let Err(err) = partition.flush_if_appended_blocking() {
+                tracing::error!(topic = %topic.name, partition = partition.index, error = %err, "fsync failed");
+            }
+        }
+    }
 }
 
 async fn accept_loop(
