@@ -48,11 +48,9 @@ pub struct PartitionLog {
     scratch: Vec<u8>,
 }
 
-/// Wall-clock milliseconds, for the places the caller gives no clock.
+/// The workspace clock as Kafka's signed milliseconds, where the caller gives no clock.
 pub(crate) fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    i64::try_from(clock::now_ms()).unwrap_or(i64::MAX)
 }
 
 /// fsyncs a directory, so created, renamed and deleted files survive power loss.
