@@ -62,6 +62,10 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         metrics.contains("hyperscale_system_up{system=\"console\"} 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("hyperscale_system_up{system=\"mq\"} 1"),
+        "the Kafka-protocol broker runs under up too: {metrics}"
+    );
 
     // The shortener behind the gateway hands out links on the gateway's
     // address, and refuses a long URL that leads back through the gateway

@@ -57,6 +57,9 @@ struct UpConfig {
     /// The key-value server's settings (`[kv]`); its data directory is
     /// always `{data_dir}/kv`.
     kv: kv::Config,
+    /// The message queue's settings (`[mq]`); its data directory is always
+    /// `{data_dir}/mq`.
+    mq: mq::Config,
     /// The gateway's settings (`[gateway]`). With no routes configured it
     /// fronts the HTTP systems of this process: `/api/v1/ids` to the ID
     /// service, everything else to the shortener.
@@ -90,6 +93,7 @@ impl Default for UpConfig {
             },
             id: idgen::http::ServerConfig::default(),
             kv: kv::Config::default(),
+            mq: mq::Config::default(),
             gateway: gateway::Config::default(),
         }
     }
@@ -106,7 +110,7 @@ impl UpConfig {
         ] {
             addr.set_port(0);
         }
-        for bind in [&mut self.id.bind, &mut self.kv.bind] {
+        for bind in [&mut self.id.bind, &mut self.kv.bind, &mut self.mq.bind] {
             if let Ok(mut addr) = bind.parse::<SocketAddr>() {
                 addr.set_port(0);
                 *bind = addr.to_string();
@@ -164,6 +168,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     let (id, id_claim) = add_id(&mut supervisor, &config).await?;
     add_gateway(&mut supervisor, &config, gateway_listener, shortener, id).await?;
     add_kv(&mut supervisor, &config).await?;
+    add_mq(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
     print_table(
         &supervisor.directory().list(),
@@ -267,6 +272,25 @@ async fn add_kv(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
             .await
             .map_err(anyhow::Error::from)
     });
+    Ok(())
+}
+
+async fn add_mq(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<()> {
+    let mut settings = config.mq.clone();
+    settings.data_dir = config.data_dir.join("mq");
+    let bind: SocketAddr = settings
+        .bind
+        .parse()
+        .with_context(|| format!("mq.bind {:?} is not HOST:PORT", settings.bind))?;
+    let listener = bind_system(bind, "the message queue", "mq").await?;
+    let info = mq::info(&listener.local_addr()?.to_string());
+    let metrics = std::sync::Arc::new(mq::Metrics::new());
+    metrics.register(supervisor.registry().sub_registry_with_prefix("mq"));
+    // Opening recovers every partition log: blocking, so off the workers.
+    let server = tokio::task::spawn_blocking(move || mq::Server::open(settings, listener, metrics))
+        .await?
+        .context("the message queue")?;
+    supervisor.add(info, move |ctx| server.serve(ctx));
     Ok(())
 }
 
