@@ -10,11 +10,12 @@
 mod log_support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mq::log::{BatchHeader, FlushPolicy, LogConfig, PartitionLog};
+use testkit::ChildGuard;
 
 const CHILD_DIR_ENV: &str = "MQ_CRASH_CHILD_DIR";
 const CHILD_ROUND_ENV: &str = "MQ_CRASH_CHILD_ROUND";
@@ -38,16 +39,6 @@ fn batch_for(round: u64, i: u64) -> Vec<u8> {
         &format!("r{round}-i{i}-{}", "x".repeat((i % 13) as usize)),
         (round * 1_000_000 + i) as i64,
     )
-}
-
-/// Kills the child on drop, so a failing assertion never leaves it running.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The child: appends forever, printing `ack <round> <i> <base offset>` after each append.
@@ -75,7 +66,7 @@ fn run_round(dir: &std::path::Path, round: u64, kill_after: Duration) -> Vec<(u6
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut child = KillOnDrop(child);
+    let mut child = ChildGuard(child);
     let stdout = child.0.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {

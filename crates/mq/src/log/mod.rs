@@ -17,7 +17,7 @@
 //!   records per write) becomes large sequential disk writes for free. Each record inside
 //!   keeps the fields the notes list: key, value, offset (base + delta), timestamp, size
 //!   (length prefix), with topic/partition given by the directory and CRC per batch.
-//! - **Segments** ([`segment`]): the active segment takes appends; it rolls when it would
+//! - **Segments** (`segment`): the active segment takes appends; it rolls when it would
 //!   exceed `segment_bytes` or is older than `segment_ms`. Old data leaves a whole segment
 //!   at a time ([`retention`]), which is a file deletion instead of a rewrite; and a crash
 //!   can only tear the active segment, so recovery scans one file, not the partition.
@@ -50,6 +50,25 @@
 //! A batch is the v2 record batch ([`batch`] gives the header layout): 61 header bytes
 //! then the records (varint-encoded, possibly compressed). All integers big-endian.
 //! Index files are never fsynced: they are rebuilt from the log when damaged.
+//!
+//! # Modules
+//! [`batch`] (the v2 header), [`records`] and [`codec`] (inside a batch: only compaction
+//! and ListOffsets-by-time look there), [`index`], `scan` (header walks), `segment`,
+//! [`recovery`], [`retention`] (a pure plan), [`compaction`], `partition`
+//! ([`PartitionLog`]).
+//!
+//! # Limits (known, deliberate for now)
+//! - Every segment's sparse indexes live in memory (~0.5% of the log's size at the
+//!   default 4 KiB interval); Kafka memory-maps them instead.
+//! - Timestamps are the producer's (CreateTime); LogAppendTime is not implemented
+//!   (`Appended::log_append_time_ms` is -1, as Kafka answers for CreateTime topics).
+//! - `FlushPolicy::IntervalMs` is checked on append; an idle log is synced by the
+//!   broker calling [`PartitionLog::flush`] on a timer.
+//! - Compaction holds every distinct key in memory, compacts all sealed segments each
+//!   time (no dirty ratio, no minimum lag), never merges small segments, and expires a
+//!   tombstone by its own timestamp (Kafka 3 records a delete horizon in the batch).
+//! - A broken *header* in the middle of the active segment cuts the log there on
+//!   recovery (as Kafka does); damage to a batch's body is kept and reported on read.
 //!
 //! # Invariants (asserted)
 //! Offsets strictly increase across batches; index entries strictly increase in offset

@@ -319,14 +319,21 @@ impl Segment {
             let rel = (offset - self.base_offset).min(i64::from(u32::MAX)) as u32;
             index::lookup_offset(&self.index, rel).map_or(0, |e| u64::from(e.position))
         };
+        self.first_from(start, |b| b.last_offset >= offset)
+    }
+
+    /// The first batch at or after byte `start` that satisfies `want`.
+    fn first_from(
+        &self,
+        start: u64,
+        want: impl Fn(&BatchInfo) -> bool,
+    ) -> Result<Option<BatchInfo>, LogError> {
         let mut found = None;
         self.scan_from(start, None, SEEK_WINDOW_BYTES, |b| {
-            if b.last_offset >= offset {
+            if want(&b) {
                 found = Some(b);
-                false
-            } else {
-                true
             }
+            found.is_none()
         })?;
         Ok(found)
     }
@@ -394,16 +401,7 @@ impl Segment {
         let start = index::lookup_time(&self.time_index, timestamp_ms)
             .and_then(|t| index::lookup_offset(&self.index, t.rel_offset))
             .map_or(0, |e| u64::from(e.position));
-        let mut found = None;
-        self.scan_from(start, None, SEEK_WINDOW_BYTES, |b| {
-            if b.max_timestamp_ms >= timestamp_ms {
-                found = Some(b);
-                false
-            } else {
-                true
-            }
-        })?;
-        Ok(found)
+        self.first_from(start, |b| b.max_timestamp_ms >= timestamp_ms)
     }
 
     /// Loads a sealed segment's state: validated indexes (rebuilt from the log when
