@@ -120,7 +120,8 @@ impl PartitionLog {
             let old_size = seg.size_bytes;
             let seg = self.segments.remove(&base).expect("present");
             let new_seg = self.install(seg, &rewritten)?;
-            report.bytes_reclaimed += old_size - rewritten.len() as u64;
+            // Recompressing fewer records can, rarely, take more bytes: count no negative gain.
+            report.bytes_reclaimed += old_size.saturating_sub(rewritten.len() as u64);
             match new_seg {
                 Some(s) => {
                     report.segments_rewritten += 1;
