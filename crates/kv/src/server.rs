@@ -114,14 +114,23 @@ impl Server {
         shutdown.cancel();
         drop(listener);
         let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while state.clients.count() > 0 && Instant::now() < deadline {
+        // A connection leaves the client list a moment before its task lets
+        // go of the state; wait for the tasks too, so the engine (and the lsm
+        // directory's lock) is released when `serve` returns and a server
+        // restarted on the same directory can open it at once.
+        while (state.clients.count() > 0 || Arc::strong_count(&state) > 1)
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let state_for_sync = state.clone();
-        let synced =
-            tokio::task::spawn_blocking(move || state_for_sync.db.lock().engine_mut().sync())
-                .await
-                .map_err(|err| Error::Io(std::io::Error::other(err)))?;
+        let synced = tokio::task::spawn_blocking(move || {
+            let synced = state.db.lock().engine_mut().sync();
+            // Closing the engine is disk work too (the lsm joins its threads).
+            drop(state);
+            synced
+        })
+        .await
+        .map_err(|err| Error::Io(std::io::Error::other(err)))?;
         synced.map_err(|reason| Error::Engine {
             engine: "configured",
             reason,

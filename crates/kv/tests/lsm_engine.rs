@@ -166,6 +166,30 @@ async fn proto_max_bulk_len_is_the_lsm_engines_value_limit() {
     );
 }
 
+/// When `serve` returns, the engine is closed: a server restarted on the
+/// same directory at once opens it. (A connection left the client list a
+/// moment before its task dropped the state, so the directory's lock was
+/// sometimes still held: "locked by another process".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_releases_its_directory_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..10 {
+        let server = lsm_server(dir.path(), FsyncPolicy::Always).await;
+        let mut con = server.client().await; // still open during the stop
+        let _: () = con.set(format!("k{round}"), round).await.unwrap();
+        server.stop().await.unwrap();
+        let config = kv::Config {
+            engine: EngineKind::Lsm,
+            data_dir: dir.path().to_path_buf(),
+            ..kv::Config::default()
+        };
+        let reopened = tokio::task::spawn_blocking(move || kv::Server::open(config).map(drop))
+            .await
+            .unwrap();
+        assert!(reopened.is_ok(), "round {round}: {reopened:?}");
+    }
+}
+
 /// Kills the child process on drop, so a failing test leaves nothing behind.
 struct ChildGuard(Child);
 
