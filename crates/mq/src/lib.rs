@@ -38,9 +38,10 @@
 //! - **Delivery semantics** come from the clients: `acks=0` is at-most-once
 //!   (no answer is even sent), `acks=1`/`all` with retries at-least-once;
 //!   committing before or after processing does the same on the consumer
-//!   side. InitProducerId hands out producer ids, but per-partition sequence
-//!   checks (dropping duplicates, refusing gaps: exactly-once produce) are
-//!   not done yet, nor transactions.
+//!   side. Exactly-once produce comes from the idempotent producer
+//!   ([`idempotence`]): InitProducerId hands out producer ids, and each
+//!   partition drops retried batches and refuses sequence gaps and fenced
+//!   epochs. Transactions are not served yet.
 //!
 //! # Trade-offs
 //!
@@ -74,6 +75,7 @@ pub mod config;
 pub mod durable;
 pub mod frame;
 pub mod group;
+pub mod idempotence;
 pub mod log;
 pub mod metrics;
 pub mod partition;

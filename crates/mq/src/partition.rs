@@ -15,13 +15,30 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::log::{Appended, LogError, PartitionLog};
+use crate::idempotence::{Decision, Producers};
+use crate::log::{Appended, BatchHeader, LogError, PartitionLog};
+
+/// What became of a produced batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appending {
+    /// Appended now.
+    Appended(Appended),
+    /// An idempotent producer's retry of a batch appended before at this offset.
+    Duplicate(i64),
+    /// Refused by the idempotent-producer checks with this Kafka error code.
+    Refused(i16),
+}
+
+struct Inner {
+    log: PartitionLog,
+    producers: Producers,
+}
 
 /// One partition of a topic.
 pub struct Partition {
     /// The partition's index in its topic.
     pub index: i32,
-    log: Mutex<PartitionLog>,
+    inner: Mutex<Inner>,
     end: watch::Sender<i64>,
     start: AtomicI64,
     /// The end offset at the last explicit flush (so idle logs are not fsynced).
@@ -36,36 +53,56 @@ impl Partition {
         let flushed = AtomicI64::new(log.end_offset());
         Partition {
             index,
-            log: Mutex::new(log),
+            inner: Mutex::new(Inner {
+                log,
+                producers: Producers::default(),
+            }),
             end,
             start,
             flushed,
         }
     }
 
-    /// Appends one record batch (blocking: call from a blocking thread).
-    pub fn append_blocking(&self, batch: &[u8], now_ms: i64) -> Result<Appended, LogError> {
-        let mut log = self.log.lock();
-        let appended = log.append(batch, now_ms)?;
-        self.publish(&log);
-        Ok(appended)
+    /// Appends one record batch (blocking: call from a blocking thread),
+    /// after the idempotent-producer checks (see `idempotence`), which run
+    /// under the same lock as the append.
+    pub fn append_blocking(&self, batch: &[u8], now_ms: i64) -> Result<Appending, LogError> {
+        let mut inner = self.inner.lock();
+        // A batch whose header does not parse is refused by the log itself.
+        let header = BatchHeader::parse(batch).ok();
+        if let Some(header) = &header {
+            match inner.producers.check(header) {
+                Decision::Append => {}
+                Decision::Duplicate { base_offset } => {
+                    return Ok(Appending::Duplicate(base_offset));
+                }
+                Decision::Refuse(code) => return Ok(Appending::Refused(code)),
+            }
+        }
+        let appended = inner.log.append(batch, now_ms)?;
+        if let Some(header) = &header {
+            inner.producers.record(header, appended.base_offset);
+        }
+        self.publish(&inner.log);
+        Ok(Appending::Appended(appended))
     }
 
     /// Whole batches from `offset`, up to about `max_bytes` (blocking).
     pub fn read_blocking(&self, offset: i64, max_bytes: usize) -> Result<Vec<Bytes>, LogError> {
-        self.log.lock().read(offset, max_bytes)
+        self.inner.lock().log.read(offset, max_bytes)
     }
 
     /// The first offset whose timestamp is `>= timestamp_ms` (blocking).
     pub fn offset_for_timestamp_blocking(&self, timestamp_ms: i64) -> Option<i64> {
-        self.log.lock().offset_for_timestamp(timestamp_ms)
+        self.inner.lock().log.offset_for_timestamp(timestamp_ms)
     }
 
     /// fsyncs what was appended (blocking).
     pub fn flush_blocking(&self) -> Result<(), LogError> {
-        let mut log = self.log.lock();
-        log.flush()?;
-        self.flushed.store(log.end_offset(), Ordering::Release);
+        let mut inner = self.inner.lock();
+        inner.log.flush()?;
+        self.flushed
+            .store(inner.log.end_offset(), Ordering::Release);
         Ok(())
     }
 
@@ -80,9 +117,9 @@ impl Partition {
 
     /// Deletes segments beyond retention (blocking).
     pub fn enforce_retention_blocking(&self, now_ms: i64) -> Result<(), LogError> {
-        let mut log = self.log.lock();
-        log.enforce_retention(now_ms)?;
-        self.publish(&log);
+        let mut inner = self.inner.lock();
+        inner.log.enforce_retention(now_ms)?;
+        self.publish(&inner.log);
         Ok(())
     }
 
@@ -120,7 +157,10 @@ mod tests {
         let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
         let partition = Partition::new(0, log);
         let mut watcher = partition.subscribe();
-        assert!(!partition.flush_if_appended_blocking().unwrap(), "nothing appended yet");
+        assert!(
+            !partition.flush_if_appended_blocking().unwrap(),
+            "nothing appended yet"
+        );
         let record = NewRecord {
             key: None,
             value: Some(b"v"),
@@ -128,8 +168,12 @@ mod tests {
         };
         let batch = encode_batch(&[record], Compression::None).unwrap();
         let appended = partition.append_blocking(&batch, 1).unwrap();
-        assert_eq!((appended.base_offset, partition.end_offset()), (0, 1));
-        assert!(watcher.has_changed().unwrap(), "an append publishes the new end");
+        assert!(matches!(appended, Appending::Appended(a) if a.base_offset == 0));
+        assert_eq!(partition.end_offset(), 1);
+        assert!(
+            watcher.has_changed().unwrap(),
+            "an append publishes the new end"
+        );
         assert_eq!(*watcher.borrow_and_update(), 1);
         assert!(partition.flush_if_appended_blocking().unwrap());
         assert!(!partition.flush_if_appended_blocking().unwrap());

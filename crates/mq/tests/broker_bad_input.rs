@@ -196,6 +196,11 @@ fn batch(value: &[u8]) -> Vec<u8> {
 }
 
 fn produce(stream: &mut TcpStream, topic: &str, records: Vec<u8>) -> i16 {
+    produce_at(stream, topic, records).0
+}
+
+/// Produces one partition's records; returns (error code, base offset).
+fn produce_at(stream: &mut TcpStream, topic: &str, records: Vec<u8>) -> (i16, i64) {
     let body = ProduceRequest::default()
         .with_acks(1)
         .with_timeout_ms(5_000)
@@ -210,7 +215,72 @@ fn produce(stream: &mut TcpStream, topic: &str, records: Vec<u8>) -> i16 {
         ]);
     request(stream, ApiKey::Produce, 7, &body);
     let answer: ProduceResponse = response(stream, ApiKey::Produce, 7);
-    answer.responses[0].partition_responses[0].error_code
+    let partition = &answer.responses[0].partition_responses[0];
+    (partition.error_code, partition.base_offset)
+}
+
+fn create_topic(stream: &mut TcpStream, name: &str) {
+    let create = kafka_protocol::messages::CreateTopicsRequest::default().with_topics(vec![
+        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.into())))
+            .with_num_partitions(1)
+            .with_replication_factor(1),
+    ]);
+    request(stream, ApiKey::CreateTopics, 4, &create);
+    let created: kafka_protocol::messages::CreateTopicsResponse =
+        response(stream, ApiKey::CreateTopics, 4);
+    assert_eq!(created.topics[0].error_code, 0);
+}
+
+/// A batch of an idempotent producer: `records` records from `sequence`.
+fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, records: usize) -> Vec<u8> {
+    let values: Vec<Vec<u8>> = (0..records).map(|i| format!("r{i}").into_bytes()).collect();
+    let list: Vec<NewRecord<'_>> = values
+        .iter()
+        .map(|v| NewRecord {
+            key: None,
+            value: Some(v),
+            timestamp_ms: now_ms(),
+        })
+        .collect();
+    let plain = encode_batch(&list, Compression::None).unwrap();
+    let (mut header, raw) = mq::log::records::batch_payload(&plain).unwrap();
+    header.producer_id = producer_id;
+    header.producer_epoch = epoch;
+    header.base_sequence = sequence;
+    mq::log::records::build_batch(&header, &raw, header.records_count).unwrap()
+}
+
+#[test]
+fn an_idempotent_producer_retry_is_not_appended_twice() {
+    let broker = TestBroker::start();
+    let mut stream = connect(&broker);
+    create_topic(&mut stream, "idem");
+    assert_eq!(
+        produce_at(&mut stream, "idem", idempotent_batch(42, 0, 0, 3)),
+        (0, 0)
+    );
+    assert_eq!(
+        produce_at(&mut stream, "idem", idempotent_batch(42, 0, 3, 2)),
+        (0, 3)
+    );
+    // The first batch again (a retry after a lost answer): its original offset, no new copy.
+    assert_eq!(
+        produce_at(&mut stream, "idem", idempotent_batch(42, 0, 0, 3)),
+        (0, 0)
+    );
+    assert_eq!(broker_partition_end(&broker, "idem"), 5);
+    // A gap (sequence 9 after 4) would lose data: refused.
+    let (error, _) = produce_at(&mut stream, "idem", idempotent_batch(42, 0, 9, 1));
+    assert_eq!(error, ResponseError::OutOfOrderSequenceNumber.code());
+    // A newer epoch of the producer fences the old one.
+    assert_eq!(
+        produce_at(&mut stream, "idem", idempotent_batch(42, 1, 0, 1)),
+        (0, 5)
+    );
+    let (error, _) = produce_at(&mut stream, "idem", idempotent_batch(42, 0, 5, 1));
+    assert_eq!(error, ResponseError::InvalidProducerEpoch.code());
+    assert_eq!(broker_partition_end(&broker, "idem"), 6);
 }
 
 #[test]
@@ -225,16 +295,7 @@ fn bad_batches_get_per_partition_errors() {
         ResponseError::UnknownTopicOrPartition.code()
     );
     // Auto-creation is off: create the topic explicitly.
-    let create = kafka_protocol::messages::CreateTopicsRequest::default().with_topics(vec![
-        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_static_str("t")))
-            .with_num_partitions(1)
-            .with_replication_factor(1),
-    ]);
-    request(&mut stream, ApiKey::CreateTopics, 4, &create);
-    let created: kafka_protocol::messages::CreateTopicsResponse =
-        response(&mut stream, ApiKey::CreateTopics, 4);
-    assert_eq!(created.topics[0].error_code, 0);
+    create_topic(&mut stream, "t");
 
     assert_eq!(produce(&mut stream, "t", batch(b"fine")), 0);
     let mut damaged = batch(b"damaged in transit");

@@ -44,7 +44,12 @@ fn spawn_with(mut command: Command, stdin: Stdio, stderr: Stdio) -> ChildGuard {
 
 /// Produces `lines` to `topic` and waits for kcat to finish (it flushes on EOF).
 fn produce(broker: &TestBroker, topic: &str, lines: &[String]) {
-    let mut child = spawn(kcat(broker, &["-P", "-t", topic]), Stdio::piped());
+    produce_with(broker, &["-P", "-t", topic], lines);
+}
+
+/// [`produce`] with kcat arguments of the caller's choosing.
+fn produce_with(broker: &TestBroker, args: &[&str], lines: &[String]) {
+    let mut child = spawn(kcat(broker, args), Stdio::piped());
     let mut stdin = child.0.stdin.take().unwrap();
     for line in lines {
         writeln!(stdin, "{line}").unwrap();
@@ -122,6 +127,25 @@ fn kcat_produces_and_consumes() {
     assert!(wait_exit(&mut consumer, "kcat -C -e").success());
     let received: Vec<String> = lines.try_iter().collect();
     assert_eq!(received, sent);
+}
+
+#[test]
+fn kcat_idempotent_producer_round_trips() {
+    let broker = TestBroker::start();
+    let sent = numbered(0..500);
+    // librdkafka asks InitProducerId, then numbers its batches per partition.
+    produce_with(
+        &broker,
+        &["-X", "enable.idempotence=true", "-P", "-t", "idem"],
+        &sent,
+    );
+    let mut consumer = spawn(
+        kcat(&broker, &["-C", "-t", "idem", "-e", "-q"]),
+        Stdio::null(),
+    );
+    let lines = lines_of(&mut consumer);
+    assert!(wait_exit(&mut consumer, "kcat -C -e").success());
+    assert_eq!(lines.try_iter().collect::<Vec<_>>(), sent);
 }
 
 #[test]

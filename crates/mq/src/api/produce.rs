@@ -7,7 +7,8 @@
 //! each one (magic, CRC-32C, size) and assigns its offsets. Appends run on a
 //! blocking thread, under the fsync policy, before the answer: `acks=1`
 //! and `acks=-1` (all in-sync replicas: just us) are answered after the
-//! append; `acks=0` gets no answer at all, as the protocol says.
+//! append; `acks=0` gets no answer at all, as the protocol says. Batches of
+//! idempotent producers go through the sequence checks of `idempotence`.
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::broker::Broker;
 use crate::log::LogError;
+use crate::partition::Appending;
 
 /// Bytes of a batch before and including its length field.
 const BATCH_LENGTH_END: usize = 12;
@@ -82,8 +84,30 @@ fn append_all(
     let mut base_offset = -1;
     for batch in batches {
         match log.append_blocking(&batch, now_ms) {
-            Ok(appended) if base_offset < 0 => base_offset = appended.base_offset,
-            Ok(_) => {}
+            Ok(Appending::Appended(appended)) => {
+                if base_offset < 0 {
+                    base_offset = appended.base_offset;
+                }
+                broker.metrics.produce_bytes.inc_by(batch.len() as u64);
+            }
+            Ok(Appending::Duplicate(offset)) => {
+                tracing::debug!(
+                    topic,
+                    partition,
+                    offset,
+                    "duplicate batch from an idempotent producer"
+                );
+                if base_offset < 0 {
+                    base_offset = offset;
+                }
+            }
+            Ok(Appending::Refused(error)) => {
+                return Outcome {
+                    error,
+                    base_offset: -1,
+                    log_start_offset: log.start_offset(),
+                };
+            }
             Err(err) => {
                 tracing::debug!(topic, partition, error = %err, "produce refused");
                 broker.metrics.requests_invalid.inc();
@@ -94,7 +118,6 @@ fn append_all(
                 };
             }
         }
-        broker.metrics.produce_bytes.inc_by(batch.len() as u64);
     }
     Outcome {
         error: 0,
