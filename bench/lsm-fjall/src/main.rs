@@ -3,7 +3,12 @@
 //! `PersistMode::Buffer` per write; survives `kill -9`), `--sync always` = fsync before
 //! each write returns (fjall: `persist(SyncData)` after each insert).
 //!
-//! Usage: `lsm-fjall-bench [--num N] [--reads N] [--sync no|always] [--json]`
+//! Usage: `lsm-fjall-bench [--num N] [--reads N] [--sync no|always] [--json]
+//! [--benchmarks a,b] [--engines ours,fjall] [--data-dir D] [--keep-data]`
+//!
+//! `--keep-data` leaves the stores in `--data-dir` and reopens them when the first
+//! workload is not a fill: fill once, then profile the reads alone
+//! (`--benchmarks readseq,seekrandom --engines ours`).
 
 use std::path::{Path, PathBuf};
 
@@ -73,6 +78,8 @@ struct Args {
     json: bool,
     dir: PathBuf,
     workloads: Vec<Workload>,
+    engines: Vec<String>,
+    keep_data: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -87,6 +94,8 @@ fn parse_args() -> Result<Args, String> {
         json: false,
         dir: std::env::temp_dir().join(format!("lsm-fjall-bench-{}", std::process::id())),
         workloads: Workload::ALL.to_vec(),
+        engines: vec!["ours".into(), "fjall".into()],
+        keep_data: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -103,6 +112,8 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?
             }
             "--json" => a.json = true,
+            "--engines" => a.engines = val()?.split(',').map(str::to_string).collect(),
+            "--keep-data" => a.keep_data = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -123,7 +134,9 @@ fn suite(
     for &w in &args.workloads {
         if w.fresh_store() || engine.is_none() {
             drop(engine.take());
-            bench::fresh_dir(&dir).map_err(|e| e.to_string())?;
+            if w.fresh_store() || !args.keep_data || !dir.exists() {
+                bench::fresh_dir(&dir).map_err(|e| e.to_string())?;
+            }
             engine = Some(open(&dir)?);
         }
         let e = engine.as_deref().expect("opened");
@@ -134,7 +147,9 @@ fn suite(
         out.push(r);
     }
     drop(engine);
-    let _ = std::fs::remove_dir_all(&dir);
+    if !args.keep_data {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(out)
 }
 
@@ -149,24 +164,47 @@ fn real_main() -> Result<(), String> {
     let args = parse_args()?;
     let cache = 64u64 << 20;
     let sync = args.sync;
-    let ours = suite("ours", &args, &|dir| {
-        let opts = lsm::Options {
-            sync: if sync {
-                lsm::SyncPolicy::Always
-            } else {
-                lsm::SyncPolicy::No
-            },
-            block_cache_size_bytes: cache as usize,
-            ..lsm::Options::default()
-        };
-        Ok(Box::new(
-            lsm::Db::open(dir, opts).map_err(|e| e.to_string())?,
-        ))
-    })?;
-    let theirs = suite("fjall", &args, &|dir| {
-        Ok(Box::new(Fjall::open(dir, sync, cache)?))
-    })?;
-    let _ = std::fs::remove_dir_all(&args.dir);
+    let wants = |name: &str| args.engines.iter().any(|e| e == name);
+    let ours = if !wants("ours") {
+        Vec::new()
+    } else {
+        suite("ours", &args, &|dir| {
+            let opts = lsm::Options {
+                sync: if sync {
+                    lsm::SyncPolicy::Always
+                } else {
+                    lsm::SyncPolicy::No
+                },
+                block_cache_size_bytes: cache as usize,
+                ..lsm::Options::default()
+            };
+            Ok(Box::new(
+                lsm::Db::open(dir, opts).map_err(|e| e.to_string())?,
+            ))
+        })?
+    };
+    let theirs = if !wants("fjall") {
+        Vec::new()
+    } else {
+        suite("fjall", &args, &|dir| {
+            Ok(Box::new(Fjall::open(dir, sync, cache)?))
+        })?
+    };
+    if !args.keep_data {
+        let _ = std::fs::remove_dir_all(&args.dir);
+    }
+    if ours.is_empty() || theirs.is_empty() {
+        for o in ours.iter().chain(&theirs) {
+            println!(
+                "{:<11} {:>11.0} ops/s p50 {:.2} p99 {:.2}",
+                o.workload,
+                o.ops_per_sec(),
+                o.p50_us,
+                o.p99_us
+            );
+        }
+        return Ok(());
+    }
     if args.json {
         let rows: Vec<String> = ours
             .iter()

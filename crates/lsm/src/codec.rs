@@ -49,10 +49,17 @@ impl Entry {
     /// or a value whose expiry has passed (an expired value shadows older versions too,
     /// as `SET k v EX n` replaces any older value in Redis).
     pub(crate) fn is_deletion_at(&self, now_ms: u64) -> bool {
-        match self.kind {
-            Kind::Delete => true,
-            Kind::Put => false,
-            Kind::PutExpiring => self.expire_at_ms <= now_ms,
+        self.as_ref().is_deletion_at(now_ms)
+    }
+
+    /// A borrowed view.
+    pub(crate) fn as_ref(&self) -> EntryRef<'_> {
+        EntryRef {
+            key: &self.key,
+            seq: self.seq,
+            kind: self.kind,
+            expire_at_ms: self.expire_at_ms,
+            value: &self.value,
         }
     }
 }
@@ -156,8 +163,9 @@ pub(crate) fn put_len_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Encodes one entry: `varint klen | varint vlen | u64 seq<<8|kind | [u64 expiry] | key | value`.
-/// Used inside SSTable data blocks.
+/// Encodes one entry: `varint klen | varint vlen | u64 seq<<8|kind | [u64 expiry] | key | value`:
+/// the entries of format-1 SSTable data blocks (now only read; tests write them).
+#[cfg(test)]
 pub(crate) fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
     put_varint(out, e.key.len() as u64);
     put_varint(out, e.value.len() as u64);
@@ -170,6 +178,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
 }
 
 /// A decoded entry that borrows its key and value from the block.
+#[derive(Clone, Copy)]
 pub(crate) struct EntryRef<'a> {
     /// The user key.
     pub key: &'a [u8],
@@ -184,8 +193,17 @@ pub(crate) struct EntryRef<'a> {
 }
 
 impl EntryRef<'_> {
+    /// [`Entry::is_deletion_at`] without a copy.
+    pub(crate) fn is_deletion_at(&self, now_ms: u64) -> bool {
+        match self.kind {
+            Kind::Delete => true,
+            Kind::Put => false,
+            Kind::PutExpiring => self.expire_at_ms <= now_ms,
+        }
+    }
+
     /// An owned copy.
-    pub(crate) fn to_entry(&self) -> Entry {
+    pub(crate) fn to_entry(self) -> Entry {
         Entry {
             key: self.key.to_vec(),
             seq: self.seq,
@@ -196,28 +214,6 @@ impl EntryRef<'_> {
     }
 }
 
-/// Decodes one entry written by [`encode_entry`]; `None` on malformed bytes.
-pub(crate) fn decode_entry<'a>(r: &mut Reader<'a>) -> Option<EntryRef<'a>> {
-    let klen = usize::try_from(r.varint()?).ok()?;
-    let vlen = usize::try_from(r.varint()?).ok()?;
-    let trailer = r.u64()?;
-    let kind = Kind::from_u8((trailer & 0xff) as u8)?;
-    let expire_at_ms = if kind == Kind::PutExpiring {
-        r.u64()?
-    } else {
-        0
-    };
-    let key = r.bytes(klen)?;
-    let value = r.bytes(vlen)?;
-    Some(EntryRef {
-        key,
-        seq: trailer >> 8,
-        kind,
-        expire_at_ms,
-        value,
-    })
-}
-
 /// Current wall-clock time in unix milliseconds (the clock TTLs are measured
 /// against): the workspace's one clock, shared with the kv server that
 /// stores its key deadlines here.
@@ -226,26 +222,6 @@ pub(crate) use clock::now_ms;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entry_round_trips() {
-        let e = Entry {
-            key: b"k".to_vec(),
-            seq: 42,
-            kind: Kind::PutExpiring,
-            expire_at_ms: 7,
-            value: b"v".to_vec(),
-        };
-        let mut buf = Vec::new();
-        encode_entry(&mut buf, &e);
-        let mut r = Reader::new(&buf);
-        assert_eq!(decode_entry(&mut r).unwrap().to_entry(), e);
-        assert!(r.is_empty());
-        // Every truncation is a clean None.
-        for n in 0..buf.len() {
-            assert!(decode_entry(&mut Reader::new(&buf[..n])).is_none());
-        }
-    }
 
     #[test]
     fn varint_round_trips() {

@@ -6,26 +6,27 @@
 //! [`DbIter`] then keeps, per key, the newest version visible at its snapshot and hides
 //! tombstones and expired values. Compaction uses the same merge but keeps more versions.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::codec::{Entry, cmp_internal};
+use crate::codec::{Entry, EntryRef, cmp_internal};
 use crate::error::Result;
 use crate::memtable::{MemKey, Memtable};
 use crate::sstable::{Table, TableIter};
+use crate::version::Version;
 
 /// Entries fetched from a memtable per refill.
 const MEM_CHUNK: usize = 256;
 
-/// One sorted input of a merge.
+/// One sorted input of a merge: a cursor on its current entry, which the merge
+/// compares in place (borrowed from a memtable chunk or a table block, never copied).
 pub(crate) enum Source {
     /// A memtable, read in chunks.
     Mem {
         /// The memtable.
         mem: Arc<Memtable>,
-        /// Buffered entries.
+        /// Buffered entries; the front is the current one.
         buf: VecDeque<Entry>,
         /// Where the next chunk starts.
         from: Bound<MemKey>,
@@ -35,12 +36,25 @@ pub(crate) enum Source {
         /// up to `MEM_CHUNK` for long scans.
         chunk: usize,
     },
-    /// One SSTable.
-    Table(TableIter),
+    /// One SSTable; the cursor is created by the first `seek_start`.
+    Table {
+        /// The table.
+        table: Arc<Table>,
+        /// Where to start.
+        start: Vec<u8>,
+        /// Whether reads fill the block cache.
+        fill_cache: bool,
+        /// The cursor, once positioned.
+        it: Option<TableIter>,
+    },
     /// The disjoint, sorted tables of one level ≥ 1, opened one after the other.
     Level {
-        /// Remaining tables, in key order.
-        tables: VecDeque<Arc<Table>>,
+        /// The version holding the level (pinned, not copied).
+        version: Arc<Version>,
+        /// The level.
+        level: usize,
+        /// Index of the next table to open.
+        next: usize,
         /// The table being read.
         current: Option<TableIter>,
         /// Seek key for the first table.
@@ -68,110 +82,143 @@ impl Source {
 
     /// A table source starting at `start`.
     pub(crate) fn table(table: Arc<Table>, start: &[u8], fill_cache: bool) -> Source {
-        Source::Table(TableIter::seek(table, start, fill_cache))
+        Source::Table {
+            table,
+            start: start.to_vec(),
+            fill_cache,
+            it: None,
+        }
     }
 
-    /// A level source over disjoint sorted tables.
-    pub(crate) fn level(tables: Vec<Arc<Table>>, start: &[u8], fill_cache: bool) -> Source {
+    /// A source over level `level` (≥ 1) of `version`, from its first table whose
+    /// largest key is at or after `start`.
+    pub(crate) fn level(
+        version: Arc<Version>,
+        level: usize,
+        start: &[u8],
+        fill_cache: bool,
+    ) -> Source {
+        let next = version.levels[level].partition_point(|t| t.meta.largest.as_slice() < start);
         Source::Level {
-            tables: tables.into(),
+            version,
+            level,
+            next,
             current: None,
             start: start.to_vec(),
             fill_cache,
         }
     }
 
-    /// The next entry in internal order.
-    pub(crate) fn next_entry(&mut self) -> Result<Option<Entry>> {
+    /// Positions the source at its start (called once, before `current`).
+    fn seek_start(&mut self) -> Result<()> {
         match self {
-            Source::Mem {
-                mem,
-                buf,
-                from,
-                done,
-                chunk: chunk_len,
-            } => {
-                if buf.is_empty() && !*done {
-                    let bound = match from {
-                        Bound::Included(k) => Bound::Included(&*k),
-                        Bound::Excluded(k) => Bound::Excluded(&*k),
-                        Bound::Unbounded => Bound::Unbounded,
-                    };
-                    let chunk = mem.chunk(bound, *chunk_len);
-                    *done = chunk.len() < *chunk_len;
-                    *chunk_len = (*chunk_len * 2).min(MEM_CHUNK);
-                    if let Some(last) = chunk.last() {
-                        *from = Bound::Excluded(MemKey {
-                            key: last.key.clone(),
-                            seq: last.seq,
-                        });
-                    }
-                    buf.extend(chunk);
-                }
-                Ok(buf.pop_front())
-            }
-            Source::Table(it) => it.next_entry(),
-            Source::Level {
-                tables,
-                current,
+            Source::Mem { .. } => self.refill(),
+            Source::Table {
+                table,
                 start,
                 fill_cache,
-            } => loop {
-                if let Some(it) = current
-                    && let Some(e) = it.next_entry()?
-                {
-                    return Ok(Some(e));
+                it,
+            } => {
+                *it = Some(TableIter::seek(table.clone(), start, *fill_cache)?);
+                Ok(())
+            }
+            Source::Level { .. } => self.next_table(),
+        }
+    }
+
+    /// Memtable: fetches the next chunk when the buffer ran dry.
+    fn refill(&mut self) -> Result<()> {
+        if let Source::Mem {
+            mem,
+            buf,
+            from,
+            done,
+            chunk: chunk_len,
+        } = self
+            && buf.is_empty()
+            && !*done
+        {
+            let bound = match from {
+                Bound::Included(k) => Bound::Included(&*k),
+                Bound::Excluded(k) => Bound::Excluded(&*k),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            let chunk = mem.chunk(bound, *chunk_len);
+            *done = chunk.len() < *chunk_len;
+            *chunk_len = (*chunk_len * 2).min(MEM_CHUNK);
+            if let Some(last) = chunk.last() {
+                *from = Bound::Excluded(MemKey {
+                    key: last.key.clone(),
+                    seq: last.seq,
+                });
+            }
+            buf.extend(chunk);
+        }
+        Ok(())
+    }
+
+    /// Level: opens tables until one has an entry at or after the start.
+    fn next_table(&mut self) -> Result<()> {
+        if let Source::Level {
+            version,
+            level,
+            next,
+            current,
+            start,
+            fill_cache,
+        } = self
+        {
+            loop {
+                if current.as_ref().is_some_and(|it| it.current().is_some()) {
+                    return Ok(());
                 }
-                let Some(t) = tables.pop_front() else {
-                    return Ok(None);
+                let Some(t) = version.levels[*level].get(*next) else {
+                    *current = None;
+                    return Ok(());
                 };
-                *current = Some(TableIter::seek(t, start, *fill_cache));
-            },
+                *next += 1;
+                *current = Some(TableIter::seek(t.clone(), start, *fill_cache)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The current entry; `None` when exhausted.
+    fn current(&self) -> Option<EntryRef<'_>> {
+        match self {
+            Source::Mem { buf, .. } => buf.front().map(Entry::as_ref),
+            Source::Table { it, .. } => it.as_ref().and_then(TableIter::current),
+            Source::Level { current, .. } => current.as_ref().and_then(TableIter::current),
+        }
+    }
+
+    /// Moves past the current entry.
+    fn advance(&mut self) -> Result<()> {
+        match self {
+            Source::Mem { buf, .. } => {
+                buf.pop_front();
+                self.refill()
+            }
+            Source::Table { it, .. } => it.as_mut().map_or(Ok(()), TableIter::advance),
+            Source::Level { current, .. } => {
+                if let Some(it) = current {
+                    it.advance()?;
+                }
+                self.next_table()
+            }
         }
     }
 }
 
-/// Heap item: an entry and the index of the source it came from.
-struct HeapItem {
-    entry: Entry,
-    source: usize,
-}
-
-impl Ord for HeapItem {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: reverse so the smallest internal key pops first;
-        // on a tie the lower source index (the newer source) wins.
-        cmp_internal(
-            &other.entry.key,
-            other.entry.seq,
-            &self.entry.key,
-            self.entry.seq,
-        )
-        .then(other.source.cmp(&self.source))
-    }
-}
-
-impl PartialOrd for HeapItem {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for HeapItem {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for HeapItem {}
-
-/// K-way merge of sources (index 0 = newest), yielding every version in internal order.
+/// K-way merge of sources (index 0 = newest), yielding every version in internal
+/// order: a binary min-heap of source indices, ordered by each source's current
+/// entry, compared in place (on equal internal keys the newer source comes first).
 pub(crate) struct MergeIter {
     /// The inputs.
     sources: Vec<Source>,
-    /// One pending entry per non-exhausted source.
-    heap: BinaryHeap<HeapItem>,
-    /// False until every source contributed its first entry.
+    /// Indices of the non-exhausted sources, a min-heap.
+    heap: Vec<usize>,
+    /// False until every source is positioned.
     primed: bool,
 }
 
@@ -179,32 +226,89 @@ impl MergeIter {
     /// Merges `sources`, newest first.
     pub(crate) fn new(sources: Vec<Source>) -> Self {
         Self {
-            heap: BinaryHeap::with_capacity(sources.len()),
+            heap: Vec::with_capacity(sources.len()),
             sources,
             primed: false,
         }
     }
 
-    /// The next version in internal order.
-    pub(crate) fn next_entry(&mut self) -> Result<Option<Entry>> {
+    /// True when source `a`'s entry comes before source `b`'s.
+    fn before(&self, a: usize, b: usize) -> bool {
+        let (x, y) = (self.sources[a].current(), self.sources[b].current());
+        let (x, y) = (x.expect("heap sources have entries"), y.expect("same"));
+        cmp_internal(x.key, x.seq, y.key, y.seq)
+            .then(a.cmp(&b))
+            .is_lt()
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut min = i;
+            if l < self.heap.len() && self.before(self.heap[l], self.heap[min]) {
+                min = l;
+            }
+            if r < self.heap.len() && self.before(self.heap[r], self.heap[min]) {
+                min = r;
+            }
+            if min == i {
+                return;
+            }
+            self.heap.swap(i, min);
+            i = min;
+        }
+    }
+
+    fn prime(&mut self) -> Result<()> {
         if !self.primed {
             for i in 0..self.sources.len() {
-                if let Some(entry) = self.sources[i].next_entry()? {
-                    self.heap.push(HeapItem { entry, source: i });
+                self.sources[i].seek_start()?;
+                if self.sources[i].current().is_some() {
+                    self.heap.push(i);
                 }
+            }
+            for i in (0..self.heap.len() / 2).rev() {
+                self.sift_down(i);
             }
             self.primed = true;
         }
-        let Some(top) = self.heap.pop() else {
+        Ok(())
+    }
+
+    /// The smallest entry not yet consumed (positions every source on the first call).
+    pub(crate) fn current(&mut self) -> Result<Option<EntryRef<'_>>> {
+        self.prime()?;
+        Ok(self
+            .heap
+            .first()
+            .and_then(|&top| self.sources[top].current()))
+    }
+
+    /// Consumes the current entry.
+    pub(crate) fn advance(&mut self) -> Result<()> {
+        self.prime()?;
+        let Some(&top) = self.heap.first() else {
+            return Ok(());
+        };
+        self.sources[top].advance()?;
+        if self.sources[top].current().is_none() {
+            let last = self.heap.pop().expect("non-empty");
+            if self.heap.is_empty() {
+                return Ok(());
+            }
+            self.heap[0] = last;
+        }
+        self.sift_down(0);
+        Ok(())
+    }
+
+    /// The next version in internal order, copied (compaction owns what it writes).
+    pub(crate) fn next_entry(&mut self) -> Result<Option<Entry>> {
+        let Some(e) = self.current()?.map(|e| e.to_entry()) else {
             return Ok(None);
         };
-        if let Some(entry) = self.sources[top.source].next_entry()? {
-            self.heap.push(HeapItem {
-                entry,
-                source: top.source,
-            });
-        }
-        Ok(Some(top.entry))
+        self.advance()?;
+        Ok(Some(e))
     }
 }
 
@@ -234,8 +338,14 @@ pub struct DbIter {
     start: Bound<Vec<u8>>,
     /// End bound.
     end: Bound<Vec<u8>>,
-    /// Last user key emitted or skipped: older versions of it are skipped.
-    last_key: Option<Vec<u8>>,
+    /// Last user key emitted or skipped (valid when `has_last`): older versions of it
+    /// are skipped. A reused buffer.
+    last_key: Vec<u8>,
+    /// Whether `last_key` holds a key.
+    has_last: bool,
+    /// The merge's current entry was consumed; advance before the next look (lazily,
+    /// so a scan that takes one entry does not pay for positioning on a second).
+    consumed: bool,
     /// Set after the end bound or an error.
     done: bool,
 }
@@ -254,42 +364,52 @@ impl DbIter {
             now_ms,
             start,
             end,
-            last_key: None,
+            last_key: Vec::new(),
+            has_last: false,
+            consumed: false,
             done: false,
         }
     }
 
     fn step(&mut self) -> Result<Option<KeyValue>> {
-        while let Some(e) = self.merge.next_entry()? {
-            if e.seq > self.snapshot || self.last_key.as_deref() == Some(&e.key[..]) {
+        loop {
+            if self.consumed {
+                self.merge.advance()?;
+            }
+            let Some(e) = self.merge.current()? else {
+                return Ok(None);
+            };
+            self.consumed = true;
+            if e.seq > self.snapshot || (self.has_last && self.last_key == e.key) {
                 continue;
             }
             let before_start = match &self.start {
-                Bound::Included(s) => e.key < *s,
-                Bound::Excluded(s) => e.key <= *s,
+                Bound::Included(s) => e.key < s.as_slice(),
+                Bound::Excluded(s) => e.key <= s.as_slice(),
                 Bound::Unbounded => false,
             };
             let past_end = match &self.end {
-                Bound::Included(s) => e.key > *s,
-                Bound::Excluded(s) => e.key >= *s,
+                Bound::Included(s) => e.key > s.as_slice(),
+                Bound::Excluded(s) => e.key >= s.as_slice(),
                 Bound::Unbounded => false,
             };
             if past_end {
                 return Ok(None);
             }
-            self.last_key = Some(e.key.clone());
+            self.last_key.clear();
+            self.last_key.extend_from_slice(e.key);
+            self.has_last = true;
             if before_start || e.is_deletion_at(self.now_ms) {
                 continue;
             }
             let expires_at_ms =
                 (e.kind == crate::codec::Kind::PutExpiring).then_some(e.expire_at_ms);
             return Ok(Some(KeyValue {
-                key: e.key,
-                value: e.value,
+                key: e.key.to_vec(),
+                value: e.value.to_vec(),
                 expires_at_ms,
             }));
         }
-        Ok(None)
     }
 }
 

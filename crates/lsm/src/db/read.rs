@@ -223,10 +223,12 @@ impl Inner {
                 .iter()
                 .map(|t| Source::table(t.clone(), seek, true)),
         );
-        for level in &view.version.levels[1..] {
-            let from = level.partition_point(|t| t.meta.largest.as_slice() < seek);
-            if from < level.len() {
-                sources.push(Source::level(level[from..].to_vec(), seek, true));
+        for (l, level) in view.version.levels.iter().enumerate().skip(1) {
+            if level
+                .last()
+                .is_some_and(|t| t.meta.largest.as_slice() >= seek)
+            {
+                sources.push(Source::level(view.version.clone(), l, seek, true));
             }
         }
         Ok(DbIter::new(

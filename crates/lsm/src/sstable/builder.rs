@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use sketch::{BloomFilter, KeyHash};
 
 use super::block::{BlockHandle, frame_block, table_path};
+use super::data_block::BlockBuilder;
 use super::{TABLE_FORMAT_VERSION, TABLE_MAGIC, TableMeta};
-use crate::codec::{Entry, Kind, cmp_internal, encode_entry, put_len_prefixed, put_varint};
+use crate::codec::{Entry, Kind, cmp_internal, put_len_prefixed, put_varint};
 use crate::error::{IoContext, Result};
 use crate::options::Compression;
 
@@ -31,7 +32,7 @@ pub(crate) struct TableBuilder {
     /// Bloom target false-positive rate.
     bloom_fp_rate: f64,
     /// The block being filled.
-    block: Vec<u8>,
+    block: BlockBuilder,
     /// Index entries: (last key, last seq, handle).
     index: Vec<(Vec<u8>, u64, BlockHandle)>,
     /// Hashes of distinct user keys, for the bloom filter sized at the end.
@@ -66,7 +67,7 @@ impl TableBuilder {
             block_size_bytes,
             compression,
             bloom_fp_rate,
-            block: Vec::with_capacity(block_size_bytes + 1024),
+            block: BlockBuilder::default(),
             index: Vec::new(),
             key_hashes: Vec::new(),
             last: None,
@@ -101,13 +102,13 @@ impl TableBuilder {
         if new_key {
             self.key_hashes.push(KeyHash::of(&e.key));
         }
-        encode_entry(&mut self.block, e);
+        self.block.add(e);
         self.last = Some((e.key.clone(), e.seq));
         self.meta.entries += 1;
         self.meta.seq_min = self.meta.seq_min.min(e.seq);
         self.meta.seq_max = self.meta.seq_max.max(e.seq);
         self.tombstones += u64::from(e.kind == Kind::Delete);
-        if self.block.len() >= self.block_size_bytes {
+        if self.block.size_bytes() >= self.block_size_bytes {
             self.cut_block()?;
         }
         Ok(())
@@ -115,7 +116,12 @@ impl TableBuilder {
 
     /// Bytes written to the file so far plus the open block (for output splitting).
     pub(crate) fn size_bytes(&self) -> u64 {
-        self.offset + self.block.len() as u64
+        self.offset
+            + if self.block.is_empty() {
+                0
+            } else {
+                self.block.size_bytes() as u64
+            }
     }
 
     /// Number of entries added.
@@ -139,10 +145,8 @@ impl TableBuilder {
         if self.block.is_empty() {
             return Ok(());
         }
-        let block = std::mem::take(&mut self.block);
+        let block = self.block.finish();
         let handle = self.write_block(&block, self.compression)?;
-        self.block = block;
-        self.block.clear();
         let (key, seq) = self
             .last
             .clone()

@@ -7,7 +7,8 @@
 //! File layout (all integers little-endian):
 //!
 //! ```text
-//! data block*   entries (see codec::encode_entry), ~block_size_bytes each
+//! data block*   prefix-compressed entries + restart array (see `data_block`),
+//!               ~block_size_bytes each
 //! index block   per data block: last internal key (key, seq), offset, size
 //! bloom block   sketch::BloomFilter over the table's user keys
 //! meta block    entry count, tombstones, min/max seq, smallest/largest user key
@@ -21,14 +22,17 @@
 
 mod block;
 mod builder;
+mod data_block;
+mod index;
 mod table;
 
 pub(crate) use block::table_path;
 pub(crate) use builder::TableBuilder;
 pub(crate) use table::{Table, TableIter};
 
-/// SSTable format version written in every footer.
-pub(crate) const TABLE_FORMAT_VERSION: u32 = 1;
+/// SSTable format version written in every footer: 2 since data blocks have restart
+/// points and prefix-compressed keys. Tables of version 1 (plain entries) are still read.
+pub(crate) const TABLE_FORMAT_VERSION: u32 = 2;
 /// Magic number at the end of every SSTable ("HSLSMSST").
 pub(crate) const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"HSLSMSST");
 
