@@ -25,6 +25,7 @@ const WAIT: Duration = Duration::from_secs(20);
 fn connect(broker: &TestBroker) -> TcpStream {
     let stream = TcpStream::connect(broker.addr).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.set_nodelay(true).unwrap();
     stream
 }
 

@@ -258,3 +258,26 @@ fn wait_for_log(log: &mpsc::Receiver<String>, needle: &str, count: usize) {
         found += usize::from(line.contains(needle));
     }
 }
+
+#[test]
+fn committed_offsets_survive_a_broker_restart() {
+    let broker = TestBroker::start();
+    produce(&broker, "kept", &numbered(0..6));
+    let args = ["-G", "g3", "-X", "auto.offset.reset=earliest", "-e", "kept"];
+    let mut first = spawn(kcat(&broker, &args), Stdio::null());
+    let lines = lines_of(&mut first);
+    assert!(wait_exit(&mut first, "kcat -G -e").success());
+    assert_eq!(lines.try_iter().count(), 6);
+
+    let dir = broker.stop();
+    let config = mq::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..mq::Config::default()
+    };
+    let broker = TestBroker::start_in(dir, config);
+    produce(&broker, "kept", &numbered(6..8));
+    let mut second = spawn(kcat(&broker, &args), Stdio::null());
+    let lines = lines_of(&mut second);
+    assert!(wait_exit(&mut second, "kcat -G -e").success());
+    assert_eq!(lines.try_iter().collect::<Vec<_>>(), numbered(6..8));
+}
