@@ -12,7 +12,7 @@ use std::time::Duration;
 use broker_support::TestBroker;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// Sends `request` at `version` and decodes the answer as `Resp`.
 fn roundtrip<Resp: Decodable>(
@@ -21,6 +21,16 @@ fn roundtrip<Resp: Decodable>(
     version: i16,
     request: &impl Encodable,
 ) {
+    exchange::<Resp>(stream, key, version, request);
+}
+
+/// [`roundtrip`], returning the answer.
+fn exchange<Resp: Decodable>(
+    stream: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    request: &impl Encodable,
+) -> Resp {
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(version)
@@ -45,9 +55,35 @@ fn roundtrip<Resp: Decodable>(
         answer.correlation_id, header.correlation_id,
         "{key:?} v{version}"
     );
-    Resp::decode(&mut body, version)
+    let decoded = Resp::decode(&mut body, version)
         .unwrap_or_else(|e| panic!("{key:?} v{version}: undecodable answer ({e})"));
     assert!(body.is_empty(), "{key:?} v{version}: trailing bytes");
+    decoded
+}
+
+#[test]
+fn clients_are_told_the_advertised_address() {
+    let broker = TestBroker::start_with(|c| c.advertised_address = "mq.example.test:19092".into());
+    let mut stream = TcpStream::connect(broker.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.set_nodelay(true).unwrap();
+    let metadata: MetadataResponse = exchange(
+        &mut stream,
+        ApiKey::Metadata,
+        8,
+        &MetadataRequest::default(),
+    );
+    let me = &metadata.brokers[0];
+    assert_eq!((me.host.as_str(), me.port), ("mq.example.test", 19092));
+    let request = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"));
+    let coordinator: FindCoordinatorResponse =
+        exchange(&mut stream, ApiKey::FindCoordinator, 2, &request);
+    assert_eq!(
+        (coordinator.host.as_str(), coordinator.port),
+        ("mq.example.test", 19092)
+    );
 }
 
 #[test]
