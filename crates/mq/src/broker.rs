@@ -32,6 +32,8 @@ pub struct Broker {
     pub advertised_host: String,
     /// Port clients are told to connect to.
     pub advertised_port: i32,
+    /// Request bytes in memory across connections (`queued_max_request_bytes`).
+    pub request_budget: tokio::sync::Semaphore,
     next_producer_id: AtomicI64,
 }
 
@@ -70,6 +72,7 @@ impl Broker {
         let seed = i64::try_from(crate::group::coordinator::now_ms())
             .unwrap_or(0)
             .saturating_mul(1000);
+        let request_budget = tokio::sync::Semaphore::new(config.queued_max_request_bytes);
         Ok(Broker {
             config,
             topics,
@@ -78,6 +81,7 @@ impl Broker {
             metrics,
             advertised_host,
             advertised_port,
+            request_budget,
             next_producer_id: AtomicI64::new(seed),
         })
     }

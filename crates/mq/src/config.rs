@@ -58,6 +58,10 @@ pub struct Config {
     /// Largest request frame (Kafka's `socket.request.max.bytes`, 100 MiB);
     /// checked on the length prefix, before anything is allocated.
     pub socket_request_max_bytes: usize,
+    /// Bytes of requests all connections together may hold in memory
+    /// (Kafka's `queued.max.request.bytes`); a connection whose next frame
+    /// does not fit waits before reading it.
+    pub queued_max_request_bytes: usize,
     /// Largest record batch a producer may send (Kafka's `message.max.bytes`).
     pub message_max_bytes: usize,
     /// Upper bound on one Fetch response whatever the client asks (`fetch.max.bytes`).
@@ -100,6 +104,7 @@ impl Default for Config {
             connections_max: 10_000,
             connections_max_idle_ms: 10 * 60 * 1000,
             socket_request_max_bytes: 100 * 1024 * 1024,
+            queued_max_request_bytes: 512 * 1024 * 1024,
             message_max_bytes: log.batch_bytes_max,
             fetch_max_bytes: 55 * 1024 * 1024,
             fetch_max_wait_ms: 30_000,
@@ -143,6 +148,14 @@ impl Config {
         }
         if self.socket_request_max_bytes < 64 || self.socket_request_max_bytes > i32::MAX as usize {
             return Err("socket_request_max_bytes must be between 64 and 2147483647".into());
+        }
+        if self.queued_max_request_bytes < self.socket_request_max_bytes
+            || self.queued_max_request_bytes > u32::MAX as usize
+        {
+            return Err(format!(
+                "queued_max_request_bytes ({}) must be at least socket_request_max_bytes ({}) and at most 4294967295",
+                self.queued_max_request_bytes, self.socket_request_max_bytes
+            ));
         }
         if self.message_max_bytes + 1024 > self.socket_request_max_bytes {
             return Err(format!(

@@ -51,6 +51,15 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_bytes: usize,
 ) -> Result<Bytes, FrameError> {
+    let len = read_length(reader, max_bytes).await?;
+    read_body(reader, len).await
+}
+
+/// Reads and checks a frame's length prefix.
+pub async fn read_length<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_bytes: usize,
+) -> Result<usize, FrameError> {
     let mut prefix = [0u8; 4];
     match reader.read_exact(&mut prefix).await {
         Ok(_) => {}
@@ -59,7 +68,14 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         }
         Err(err) => return Err(err.into()),
     }
-    let len = check_length(i32::from_be_bytes(prefix), max_bytes)?;
+    check_length(i32::from_be_bytes(prefix), max_bytes)
+}
+
+/// Reads a frame body of `len` bytes (already checked by [`read_length`]).
+pub async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    len: usize,
+) -> Result<Bytes, FrameError> {
     // Grow with the data: never trust the prefix with an allocation.
     let mut body = BytesMut::with_capacity(len.min(64 * 1024));
     let mut limited = reader.take(len as u64);

@@ -56,7 +56,8 @@
 //! - Storage calls (which may fsync) never run on async workers: every one
 //!   goes through `spawn_blocking` ([`partition`]).
 //! - Everything a client sends is bounded before it is used: frame size
-//!   (`socket_request_max_bytes`), batch size (`message_max_bytes`), fetch
+//!   (`socket_request_max_bytes`) and request memory over all connections
+//!   (`queued_max_request_bytes`), batch size (`message_max_bytes`), fetch
 //!   size and wait, topics, partitions, groups, members, connections.
 //! - Authentication (SASL/PLAIN) is not implemented yet: the broker binds
 //!   127.0.0.1 by default.

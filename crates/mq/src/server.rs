@@ -9,7 +9,9 @@
 //! Each connection handles its requests one at a time, in order, as a Kafka
 //! broker does (clients pipeline, and responses must come back in request
 //! order). `connections_max` is enforced at accept by closing the extra
-//! connection; an idle connection is closed after `connections_max_idle_ms`.
+//! connection; an idle connection is closed after `connections_max_idle_ms`;
+//! request bodies held in memory are bounded over all connections by
+//! `queued_max_request_bytes` (a semaphore acquired before a body is read).
 //! On shutdown the listener closes, connections finish the request they are
 //! handling (bounded), and every partition is fsynced.
 
@@ -25,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{Outcome, handle};
 use crate::broker::Broker;
 use crate::config::{Config, Fsync};
-use crate::frame::{FrameError, read_frame, write_frame};
+use crate::frame::{FrameError, read_body, read_length, write_frame};
 use crate::group::coordinator::{TICK, now_ms};
 use crate::metrics::Metrics;
 
@@ -217,17 +219,29 @@ async fn serve_connection(
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let max_bytes = broker.config.socket_request_max_bytes;
     loop {
-        let frame = tokio::select! {
+        let len = tokio::select! {
             () = stop.cancelled() => return Ok(()),
-            read = tokio::time::timeout(idle, read_frame(&mut reader, max_bytes)) => match read {
+            read = tokio::time::timeout(idle, read_length(&mut reader, max_bytes)) => match read {
                 Err(_) => return Err("idle for connections_max_idle_ms".into()),
                 Ok(Err(FrameError::Closed)) => return Ok(()),
                 Ok(Err(err)) => {
                     broker.metrics.requests_invalid.inc();
                     return Err(err.to_string());
                 }
-                Ok(Ok(frame)) => frame,
+                Ok(Ok(len)) => len,
             },
+        };
+        // Held until the response is written: bounds request memory overall.
+        let permits = u32::try_from(len).map_err(|_| "frame length above u32".to_string())?;
+        let _budget = broker
+            .request_budget
+            .acquire_many(permits)
+            .await
+            .map_err(|_| "request budget closed".to_string())?;
+        let frame = match tokio::time::timeout(idle, read_body(&mut reader, len)).await {
+            Err(_) => return Err("stalled mid-request for connections_max_idle_ms".into()),
+            Ok(Err(err)) => return Err(err.to_string()),
+            Ok(Ok(frame)) => frame,
         };
         broker.metrics.bytes_in.inc_by(frame.len() as u64 + 4);
         match handle(broker, frame).await {

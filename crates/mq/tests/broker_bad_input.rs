@@ -381,3 +381,38 @@ fn connections_beyond_the_limit_are_closed() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn request_memory_is_bounded_across_connections() {
+    let broker = TestBroker::start_with(|c| {
+        c.message_max_bytes = 64 * 1024;
+        c.socket_request_max_bytes = 1024 * 1024;
+        c.queued_max_request_bytes = 1024 * 1024;
+    });
+    // A announces a frame as large as the whole budget and sends only part of it.
+    let mut hog = connect(&broker);
+    hog.write_all(&(1024 * 1024i32).to_be_bytes()).unwrap();
+    hog.write_all(&[0, 18, 0, 0, 0, 0, 0, 1]).unwrap();
+    // B's small request waits for budget: no answer while A holds it...
+    let mut waiting = connect(&broker);
+    request(
+        &mut waiting,
+        ApiKey::ApiVersions,
+        0,
+        &ApiVersionsRequest::default(),
+    );
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = waiting.read(&mut byte);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "answered while the budget was taken: {early:?}"
+    );
+    // ...and is served once A goes away.
+    drop(hog);
+    waiting.set_read_timeout(Some(WAIT)).unwrap();
+    let answer = read_frame(&mut waiting).expect("answered once the budget is free");
+    assert!(answer.len() > 4);
+}
