@@ -6,13 +6,12 @@
 //! [`DbIter`] then keeps, per key, the newest version visible at its snapshot and hides
 //! tombstones and expired values. Compaction uses the same merge but keeps more versions.
 
-use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::codec::{Entry, EntryRef, cmp_internal};
 use crate::error::Result;
-use crate::memtable::{MemKey, Memtable};
+use crate::memtable::{MemChunk, MemKey, Memtable};
 use crate::sstable::{Table, TableIter};
 use crate::version::Version;
 
@@ -27,7 +26,7 @@ pub(crate) enum Source {
         /// The memtable.
         mem: Arc<Memtable>,
         /// Buffered entries; the front is the current one.
-        buf: VecDeque<Entry>,
+        buf: MemChunk,
         /// Where the next chunk starts.
         from: Bound<MemKey>,
         /// True once the memtable is exhausted.
@@ -73,7 +72,7 @@ impl Source {
         });
         Source::Mem {
             mem,
-            buf: VecDeque::new(),
+            buf: MemChunk::default(),
             from,
             done: false,
             chunk: 4,
@@ -143,16 +142,19 @@ impl Source {
                 Bound::Excluded(k) => Bound::Excluded(&*k),
                 Bound::Unbounded => Bound::Unbounded,
             };
-            let chunk = mem.chunk(bound, *chunk_len);
-            *done = chunk.len() < *chunk_len;
+            let n = mem.chunk_into(bound, *chunk_len, buf);
+            *done = n < *chunk_len;
             *chunk_len = (*chunk_len * 2).min(MEM_CHUNK);
-            if let Some(last) = chunk.last() {
-                *from = Bound::Excluded(MemKey {
-                    key: last.key.clone(),
-                    seq: last.seq,
-                });
+            if let Some((key, seq)) = buf.last() {
+                // Reuse the bound's key buffer.
+                let mut k = match std::mem::replace(from, Bound::Unbounded) {
+                    Bound::Included(m) | Bound::Excluded(m) => m.key,
+                    Bound::Unbounded => Vec::new(),
+                };
+                k.clear();
+                k.extend_from_slice(key);
+                *from = Bound::Excluded(MemKey { key: k, seq });
             }
-            buf.extend(chunk);
         }
         Ok(())
     }
@@ -186,7 +188,7 @@ impl Source {
     /// The current entry; `None` when exhausted.
     fn current(&self) -> Option<EntryRef<'_>> {
         match self {
-            Source::Mem { buf, .. } => buf.front().map(Entry::as_ref),
+            Source::Mem { buf, .. } => buf.front(),
             Source::Table { it, .. } => it.as_ref().and_then(TableIter::current),
             Source::Level { current, .. } => current.as_ref().and_then(TableIter::current),
         }

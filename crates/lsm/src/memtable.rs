@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 
 use crossbeam_skiplist::SkipMap;
 
-use crate::codec::{Entry, Kind, cmp_internal};
+use crate::codec::{Entry, EntryRef, Kind, cmp_internal};
 
 /// Skip-list key: user key ascending, newest version first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,6 +127,77 @@ impl Memtable {
             .take(limit)
             .map(|e| to_entry(e.key(), e.value()))
             .collect()
+    }
+}
+
+/// Versions copied out of a memtable into one reused buffer: what a scan reads the
+/// memtable through, with no allocation per entry (the buffers are kept across refills).
+#[derive(Default)]
+pub(crate) struct MemChunk {
+    /// Keys and values back to back.
+    bytes: Vec<u8>,
+    /// Per entry: key start, key length, value length, sequence number, kind, expiry.
+    entries: Vec<(usize, usize, usize, u64, Kind, u64)>,
+    /// Index of the current entry.
+    pos: usize,
+}
+
+impl MemChunk {
+    /// The current entry.
+    pub(crate) fn front(&self) -> Option<EntryRef<'_>> {
+        let &(at, klen, vlen, seq, kind, expire_at_ms) = self.entries.get(self.pos)?;
+        Some(EntryRef {
+            key: &self.bytes[at..at + klen],
+            seq,
+            kind,
+            expire_at_ms,
+            value: &self.bytes[at + klen..at + klen + vlen],
+        })
+    }
+
+    /// Moves past the current entry.
+    pub(crate) fn pop_front(&mut self) {
+        self.pos = (self.pos + 1).min(self.entries.len());
+    }
+
+    /// True when every entry was consumed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos == self.entries.len()
+    }
+
+    /// The last entry's key and sequence number.
+    pub(crate) fn last(&self) -> Option<(&[u8], u64)> {
+        let &(at, klen, _, seq, _, _) = self.entries.last()?;
+        Some((&self.bytes[at..at + klen], seq))
+    }
+}
+
+impl Memtable {
+    /// Replaces `out` with up to `limit` versions starting at `from`, in internal
+    /// order; returns how many.
+    pub(crate) fn chunk_into(
+        &self,
+        from: Bound<&MemKey>,
+        limit: usize,
+        out: &mut MemChunk,
+    ) -> usize {
+        out.bytes.clear();
+        out.entries.clear();
+        out.pos = 0;
+        for e in self.map.range((from, Bound::Unbounded)).take(limit) {
+            let (k, v) = (e.key(), e.value());
+            out.entries.push((
+                out.bytes.len(),
+                k.key.len(),
+                v.value.len(),
+                k.seq,
+                v.kind,
+                v.expire_at_ms,
+            ));
+            out.bytes.extend_from_slice(&k.key);
+            out.bytes.extend_from_slice(&v.value);
+        }
+        out.entries.len()
     }
 }
 

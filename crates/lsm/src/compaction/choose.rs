@@ -6,10 +6,12 @@
 //! choice (`run`) never decides anything.
 //!
 //! The rules (leveled, LevelDB/RocksDB style):
-//! * When level 0 holds `l0_compaction_trigger` tables, all of them merge with the
-//!   level-1 tables overlapping their combined key range, into level 1. All of level 0
-//!   goes at once: its tables overlap, and moving only some would put older versions of
-//!   a key above newer ones.
+//! * When level 0 holds `l0_compaction_trigger` tables, an L0 table whose key range
+//!   overlaps no other L0 table and no level-1 table is moved down alone, as a manifest
+//!   edit (the oldest such table first): sequential or partitioned writes then reach
+//!   level 1 without a rewrite. Otherwise all of level 0 merges with the level-1 tables
+//!   overlapping its combined key range, into level 1, at once: its tables overlap, and
+//!   merging only some would put older versions of a key above newer ones.
 //! * Otherwise the level `n ≥ 1` whose size most exceeds its target
 //!   (`level1_size_bytes · multiplier^(n-1)`, score = size / target, picked when ≥ 1)
 //!   gives one table: the first that starts after the level's pointer (wrapping to the
@@ -60,6 +62,9 @@ pub(crate) fn choose<T: HasMeta + Clone>(
     debug_assert_eq!(levels.len(), LEVELS);
     debug_assert_eq!(pointers.len(), LEVELS);
     if levels[0].len() >= opts.l0_compaction_trigger {
+        if let Some(alone) = l0_movable(levels) {
+            return Some(finish(levels, vec![(0, alone)], 1, true, None));
+        }
         let (lo, hi) = key_range(&levels[0]);
         let mut inputs: Vec<_> = levels[0].iter().map(|t| (0, t.clone())).collect();
         inputs.extend(
@@ -89,6 +94,25 @@ pub(crate) fn choose<T: HasMeta + Clone>(
     let mut inputs = vec![(level, table)];
     inputs.extend(below.into_iter().map(|t| (level + 1, t)));
     Some(finish(levels, inputs, level + 1, true, pointer))
+}
+
+/// The oldest level-0 table whose key range meets no other level-0 table and no
+/// level-1 table: it holds the only versions of its keys above level 2, so it can move
+/// to level 1 unchanged.
+fn l0_movable<T: HasMeta + Clone>(levels: &[Vec<T>]) -> Option<T> {
+    let meets = |a: &T, b: &T| {
+        let (a, b) = (a.meta(), b.meta());
+        a.smallest <= b.largest && b.smallest <= a.largest
+    };
+    let l0 = &levels[0];
+    (0..l0.len())
+        .rev()
+        .find(|&i| {
+            let t = &l0[i];
+            l0.iter().enumerate().all(|(j, u)| j == i || !meets(t, u))
+                && overlapping(&levels[1], &t.meta().smallest, &t.meta().largest).is_empty()
+        })
+        .map(|i| l0[i].clone())
 }
 
 /// The full compaction of `Db::compact`: every table merges into the deepest non-empty
@@ -328,5 +352,42 @@ mod tests {
         let c = choose_full(&version(vec![vec![t(10, "c", "d", 1)]])).unwrap();
         assert_eq!((c.output_level, c.trivial_move), (1, false));
         assert_eq!(choose_full(&version(vec![])), None::<Choice<TableMeta>>);
+    }
+
+    #[test]
+    fn an_l0_table_that_overlaps_nothing_moves_to_l1_alone_oldest_first() {
+        // Sequential writes: disjoint L0 tables above everything in L1.
+        let l1 = vec![t(1, "a", "c", 1), t(2, "d", "f", 1)];
+        let l0 = vec![
+            t(13, "s", "t", 1),
+            t(12, "p", "q", 1),
+            t(11, "j", "m", 1),
+            t(10, "g", "h", 1),
+        ];
+        let v = version(vec![l0.clone(), l1.clone()]);
+        let c = choose(&opts(), &v, &no_pointers()).expect("4 L0 tables trigger");
+        assert_eq!(input_ids(&c), vec![(0, 10)], "the oldest first");
+        assert!(c.trivial_move && c.output_level == 1);
+        // The oldest overlaps another L0 table and the next one overlaps L1: the
+        // newest, which overlaps nothing, moves.
+        let l0 = vec![
+            t(13, "s", "t", 1),
+            t(12, "e", "q", 1),
+            t(11, "j", "m", 1),
+            t(10, "k", "l", 1),
+        ];
+        let c = choose(&opts(), &version(vec![l0, l1.clone()]), &no_pointers()).unwrap();
+        assert_eq!(input_ids(&c), vec![(0, 13)]);
+        assert!(c.trivial_move);
+        // A table touching an L1 table at one key is no move: all of L0 merges.
+        let l0 = vec![
+            t(13, "f", "g", 1), // shares "f" with L1 table 2
+            t(12, "h", "i", 1),
+            t(11, "h", "i", 1),
+            t(10, "h", "j", 1),
+        ];
+        let c = choose(&opts(), &version(vec![l0, l1]), &no_pointers()).unwrap();
+        assert!(!c.trivial_move);
+        assert_eq!(c.inputs.len(), 5);
     }
 }
