@@ -4,7 +4,8 @@
 //! each write returns (fjall: `persist(SyncData)` after each insert).
 //!
 //! Usage: `lsm-fjall-bench [--num N] [--reads N] [--sync no|always] [--json]
-//! [--benchmarks a,b] [--engines ours,fjall] [--data-dir D] [--keep-data]`
+//! [--benchmarks a,b] [--engines ours,fjall] [--data-dir D] [--keep-data] [--stats]`
+//! (`--stats`: our engine's statistics on stderr when its suite ends)
 //!
 //! `--keep-data` leaves the stores in `--data-dir` and reopens them when the first
 //! workload is not a fill: fill once, then profile the reads alone
@@ -72,6 +73,38 @@ impl Engine for Fjall {
     }
 }
 
+/// Our engine, printing its statistics when dropped if asked (`--stats`).
+struct Ours {
+    db: lsm::Db,
+    stats: bool,
+}
+
+impl Engine for Ours {
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        Engine::put(&self.db, key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        Engine::get(&self.db, key)
+    }
+
+    fn scan(&self, start: &[u8], limit: usize) -> Result<(usize, u64), String> {
+        Engine::scan(&self.db, start, limit)
+    }
+
+    fn write_amplification(&self) -> Option<f64> {
+        Engine::write_amplification(&self.db)
+    }
+}
+
+impl Drop for Ours {
+    fn drop(&mut self) {
+        if self.stats {
+            eprintln!("{:#?}", self.db.stats());
+        }
+    }
+}
+
 struct Args {
     cfg: Config,
     sync: bool,
@@ -80,6 +113,7 @@ struct Args {
     workloads: Vec<Workload>,
     engines: Vec<String>,
     keep_data: bool,
+    stats: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -96,6 +130,7 @@ fn parse_args() -> Result<Args, String> {
         workloads: Workload::ALL.to_vec(),
         engines: vec!["ours".into(), "fjall".into()],
         keep_data: false,
+        stats: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -114,6 +149,7 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = true,
             "--engines" => a.engines = val()?.split(',').map(str::to_string).collect(),
             "--keep-data" => a.keep_data = true,
+            "--stats" => a.stats = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -178,9 +214,10 @@ fn real_main() -> Result<(), String> {
                 block_cache_size_bytes: cache as usize,
                 ..lsm::Options::default()
             };
-            Ok(Box::new(
-                lsm::Db::open(dir, opts).map_err(|e| e.to_string())?,
-            ))
+            Ok(Box::new(Ours {
+                db: lsm::Db::open(dir, opts).map_err(|e| e.to_string())?,
+                stats: args.stats,
+            }))
         })?
     };
     let theirs = if !wants("fjall") {

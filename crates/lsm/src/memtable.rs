@@ -16,7 +16,8 @@ use crossbeam_skiplist::SkipMap;
 
 use crate::codec::{Entry, EntryRef, Kind, cmp_internal};
 
-/// Skip-list key: user key ascending, newest version first.
+/// A position in a memtable (where a chunk starts): user key ascending, newest
+/// version first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct MemKey {
     /// The user key.
@@ -37,6 +38,95 @@ impl PartialOrd for MemKey {
     }
 }
 
+/// Key bytes up to this length live in the skip-list node itself.
+const INLINE_KEY_BYTES: usize = 30;
+
+/// A key's bytes as a skip-list node stores them: inline when short (most keys), so a
+/// search compares without following a second pointer, and an insert allocates once
+/// less; on the heap otherwise.
+#[derive(Debug)]
+enum NodeBytes {
+    /// Length and bytes.
+    Inline(u8, [u8; INLINE_KEY_BYTES]),
+    /// A long key.
+    Heap(Box<[u8]>),
+}
+
+impl NodeBytes {
+    fn new(key: &[u8]) -> NodeBytes {
+        if key.len() <= INLINE_KEY_BYTES {
+            let mut buf = [0u8; INLINE_KEY_BYTES];
+            buf[..key.len()].copy_from_slice(key);
+            NodeBytes::Inline(key.len() as u8, buf)
+        } else {
+            NodeBytes::Heap(key.into())
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            NodeBytes::Inline(len, buf) => &buf[..*len as usize],
+            NodeBytes::Heap(b) => b,
+        }
+    }
+}
+
+/// The skip list's key: [`MemKey`]'s order, with the bytes inline when short.
+#[derive(Debug)]
+struct NodeKey {
+    /// The user key.
+    key: NodeBytes,
+    /// Sequence number of this version.
+    seq: u64,
+}
+
+impl NodeKey {
+    fn new(key: &[u8], seq: u64) -> NodeKey {
+        NodeKey {
+            key: NodeBytes::new(key),
+            seq,
+        }
+    }
+
+    fn of(k: &MemKey) -> NodeKey {
+        NodeKey::new(&k.key, k.seq)
+    }
+}
+
+impl Ord for NodeKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        cmp_internal(
+            self.key.as_slice(),
+            self.seq,
+            other.key.as_slice(),
+            other.seq,
+        )
+    }
+}
+
+impl PartialOrd for NodeKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for NodeKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for NodeKey {}
+
+/// The bound `b` as a skip-list key.
+fn node_bound(b: Bound<&MemKey>) -> Bound<NodeKey> {
+    match b {
+        Bound::Included(k) => Bound::Included(NodeKey::of(k)),
+        Bound::Excluded(k) => Bound::Excluded(NodeKey::of(k)),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
 /// Skip-list value.
 #[derive(Debug)]
 pub(crate) struct MemValue {
@@ -51,7 +141,7 @@ pub(crate) struct MemValue {
 /// A sorted, concurrent, append-only table of versions.
 pub(crate) struct Memtable {
     /// The versions.
-    map: SkipMap<MemKey, MemValue>,
+    map: SkipMap<NodeKey, MemValue>,
     /// Approximate bytes used (keys + values + per-entry overhead); drives rotation.
     size_bytes: AtomicUsize,
     /// Id of the log segment holding this memtable's writes; once the memtable is in an
@@ -79,10 +169,7 @@ impl Memtable {
     pub(crate) fn insert(&self, key: &[u8], seq: u64, kind: Kind, expire_at_ms: u64, value: &[u8]) {
         let charge = key.len() + value.len() + ENTRY_OVERHEAD_BYTES;
         self.map.insert(
-            MemKey {
-                key: key.to_vec(),
-                seq,
-            },
+            NodeKey::new(key, seq),
             MemValue {
                 kind,
                 expire_at_ms,
@@ -110,20 +197,17 @@ impl Memtable {
 
     /// The newest version of `key` with `seq <= snapshot`.
     pub(crate) fn get(&self, key: &[u8], snapshot: u64) -> Option<Entry> {
-        // `MemKey` owns its key, so the probe allocates once; cheap next to a disk read.
-        let probe = MemKey {
-            key: key.to_vec(),
-            seq: snapshot,
-        };
+        // A short key's probe lives on the stack.
+        let probe = NodeKey::new(key, snapshot);
         let found = self.map.lower_bound(Bound::Included(&probe))?;
-        (found.key().key == key).then(|| to_entry(found.key(), found.value()))
+        (found.key().key.as_slice() == key).then(|| to_entry(found.key(), found.value()))
     }
 
     /// Up to `limit` versions starting at `from` (inclusive or exclusive), in internal
     /// order. Iterators refill in chunks so they own no borrow of the skip list.
     pub(crate) fn chunk(&self, from: Bound<&MemKey>, limit: usize) -> Vec<Entry> {
         self.map
-            .range((from, Bound::Unbounded))
+            .range((node_bound(from), Bound::Unbounded))
             .take(limit)
             .map(|e| to_entry(e.key(), e.value()))
             .collect()
@@ -184,26 +268,36 @@ impl Memtable {
         out.bytes.clear();
         out.entries.clear();
         out.pos = 0;
-        for e in self.map.range((from, Bound::Unbounded)).take(limit) {
+        for e in self
+            .map
+            .range((node_bound(from), Bound::Unbounded))
+            .take(limit)
+        {
             let (k, v) = (e.key(), e.value());
+            let key = k.key.as_slice();
+            if out.entries.is_empty() {
+                out.bytes
+                    .reserve(limit.min(64) * (key.len() + v.value.len()));
+                out.entries.reserve(limit.min(64));
+            }
             out.entries.push((
                 out.bytes.len(),
-                k.key.len(),
+                key.len(),
                 v.value.len(),
                 k.seq,
                 v.kind,
                 v.expire_at_ms,
             ));
-            out.bytes.extend_from_slice(&k.key);
+            out.bytes.extend_from_slice(key);
             out.bytes.extend_from_slice(&v.value);
         }
         out.entries.len()
     }
 }
 
-fn to_entry(k: &MemKey, v: &MemValue) -> Entry {
+fn to_entry(k: &NodeKey, v: &MemValue) -> Entry {
     Entry {
-        key: k.key.clone(),
+        key: k.key.as_slice().to_vec(),
         seq: k.seq,
         kind: v.kind,
         expire_at_ms: v.expire_at_ms,
@@ -226,5 +320,36 @@ mod tests {
         assert!(m.get(b"a", 0).is_none());
         assert_eq!(m.get(b"b", 9).unwrap().kind, Kind::Delete);
         assert!(m.get(b"c", 9).is_none());
+    }
+
+    #[test]
+    fn short_inline_and_long_heap_keys_order_and_read_alike() {
+        let m = Memtable::new(1);
+        let keys: Vec<Vec<u8>> = [0, 1, 29, 30, 31, 45, 200]
+            .iter()
+            .map(|&n| vec![b'k'; n])
+            .collect();
+        for (i, k) in keys.iter().enumerate().rev() {
+            m.insert(k, i as u64 + 1, Kind::Put, 0, k);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let e = m.get(k, 99).unwrap();
+            assert_eq!((&e.key, e.seq, &e.value), (k, i as u64 + 1, k));
+        }
+        let all: Vec<Vec<u8>> = m
+            .chunk(Bound::Unbounded, 100)
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(all, keys, "byte order across inline and heap keys");
+        let mut chunk = MemChunk::default();
+        let from = MemKey {
+            key: vec![b'k'; 30],
+            seq: 0, // after every version of that key
+        };
+        assert_eq!(m.chunk_into(Bound::Excluded(&from), 2, &mut chunk), 2);
+        assert_eq!(chunk.front().unwrap().key, &keys[4][..]);
+        chunk.pop_front();
+        assert_eq!(chunk.last(), Some((&keys[5][..], 6)));
     }
 }

@@ -232,7 +232,7 @@ impl Inner {
             }
         }
         Ok(DbIter::new(
-            MergeIter::new(sources),
+            MergeIter::from_key(sources, seek),
             snapshot,
             now_ms(),
             start,

@@ -159,7 +159,7 @@ impl BlockIter {
             next: 0,
             at: 0,
             valid: false,
-            key: Vec::new(),
+            key: Vec::with_capacity(32),
             seq: 0,
             kind: Kind::Put,
             expire_at_ms: 0,
@@ -213,11 +213,15 @@ impl BlockIter {
     /// length. `None` when malformed (a shared prefix longer than the previous key).
     fn decode_next(&mut self) -> Option<usize> {
         let h = self.header(self.next)?;
-        let (shared, end) = (h.shared, h.end);
-        if shared > self.key.len() || (!self.valid && shared > 0) {
+        self.apply(h)
+    }
+
+    /// Makes the entry `h` (at `self.next`) the current one.
+    fn apply(&mut self, h: Header) -> Option<usize> {
+        if h.shared > self.key.len() || (!self.valid && h.shared > 0) {
             return None;
         }
-        self.key.truncate(shared);
+        self.key.truncate(h.shared);
         self.key
             .extend_from_slice(&self.block[h.suffix.0..h.suffix.1]);
         self.seq = h.seq;
@@ -225,9 +229,9 @@ impl BlockIter {
         self.expire_at_ms = h.expire_at_ms;
         self.value = h.value;
         self.at = self.next;
-        self.next = end;
+        self.next = h.end;
         self.valid = true;
-        Some(shared)
+        Some(h.shared)
     }
 
     /// Moves to the next entry (the first one on a fresh cursor). `Ok(false)` at the
@@ -306,12 +310,20 @@ pub(crate) fn verify(block: &Block, v2: bool) -> Result<Bounds, &'static str> {
     if it.restart(0) != 0 {
         return Err("first restart point is not at offset 0");
     }
-    let mut prev: Vec<u8> = Vec::new();
-    let mut prev_seq = 0;
     let mut first = None;
     let mut restart = 0;
     while it.next < it.data_end {
-        let shared = it.decode_next().ok_or("malformed entry")?;
+        let h = it.header(it.next).ok_or("malformed entry")?;
+        // Against the previous key without copying it: both share `h.shared` bytes, so
+        // the rest decides (then the sequence number, descending).
+        if it.valid {
+            let rest = it.key.get(h.shared..).ok_or("malformed entry")?;
+            let suffix = &block[h.suffix.0..h.suffix.1];
+            if !suffix.cmp(rest).then(it.seq.cmp(&h.seq)).is_gt() {
+                return Err("entries out of order");
+            }
+        }
+        let shared = it.apply(h).ok_or("malformed entry")?;
         if restart < it.restarts && it.restart(restart) == it.at {
             if shared != 0 {
                 return Err("restart point at an entry with a shared prefix");
@@ -322,12 +334,7 @@ pub(crate) fn verify(block: &Block, v2: bool) -> Result<Bounds, &'static str> {
         }
         if first.is_none() {
             first = Some((it.key.clone(), it.seq));
-        } else if !cmp_internal(&prev, prev_seq, &it.key, it.seq).is_lt() {
-            return Err("entries out of order");
         }
-        prev.clear();
-        prev.extend_from_slice(&it.key);
-        prev_seq = it.seq;
     }
     if v2 && restart != it.restarts {
         return Err("restart point past the last entry");
@@ -335,7 +342,7 @@ pub(crate) fn verify(block: &Block, v2: bool) -> Result<Bounds, &'static str> {
     let first = first.ok_or("empty block")?;
     Ok(Bounds {
         first,
-        last: (prev, prev_seq),
+        last: (it.key, it.seq),
     })
 }
 
