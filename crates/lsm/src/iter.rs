@@ -187,23 +187,27 @@ impl Source {
         Ok(())
     }
 
-    /// True when this source surely holds no version of `key` (its key range or its
-    /// bloom filter says so): every entry it has at or after `key` is after it.
-    fn lacks(&self, key: &[u8], hash: KeyHash) -> bool {
-        let lacks = |t: &Table| {
-            key < t.meta.smallest.as_slice()
+    /// For a source that may wait unpositioned in the merge: a sequence number `s` such
+    /// that all its entries at or after `(key, newest)` are at or after `(key, s)` in
+    /// internal order. 0 when it surely holds no version of `key` (its key range or
+    /// bloom filter says so: then its entries there are after `key`), else the table's
+    /// largest sequence number. `None` for a memtable: it is positioned at once.
+    fn lower_bound_seq(&self, key: &[u8], hash: KeyHash) -> Option<u64> {
+        let bound = |t: &Table| {
+            let lacks = key < t.meta.smallest.as_slice()
                 || key > t.meta.largest.as_slice()
-                || !t.may_contain(hash)
+                || !t.may_contain(hash);
+            if lacks { 0 } else { t.meta.seq_max }
         };
         match self {
-            Source::Mem { .. } => false,
-            Source::Table { table, .. } => lacks(table),
+            Source::Mem { .. } => None,
+            Source::Table { table, .. } => Some(bound(table)),
             Source::Level {
                 version,
                 level,
                 next,
                 ..
-            } => version.levels[*level].get(*next).is_none_or(|t| lacks(t)),
+            } => Some(version.levels[*level].get(*next).map_or(0, |t| bound(t))),
         }
     }
 
@@ -238,21 +242,24 @@ impl Source {
 /// order: a binary min-heap of source indices, ordered by each source's current
 /// entry, compared in place (on equal internal keys the newer source comes first).
 ///
-/// A scan that starts at a key positions lazily: a table source that surely lacks the
-/// start key (range or bloom filter) enters the heap unpositioned, standing for "after
-/// the start key", and reads its block only if the merge gets there. A scan whose start
-/// key exists, and which stops early (a seek reading a few entries), never touches
-/// those tables' blocks.
+/// A scan that starts at a key positions table sources lazily: each enters the heap
+/// unpositioned, standing for a lower bound of its first entry — `(start, 0)` when its
+/// range or bloom filter says it lacks the start key, else `(start, its largest
+/// sequence number)` — and reads a block only when that bound reaches the top. A seek
+/// whose key exists reads the block of the newest table holding it and no other (older
+/// versions of that key are skipped anyway, and a scan that stops early never needs
+/// what comes after them).
 pub(crate) struct MergeIter {
     /// The inputs.
     sources: Vec<Source>,
     /// Indices of the non-exhausted sources, a min-heap.
     heap: Vec<usize>,
-    /// Per source: in the heap unpositioned, somewhere after `start`.
-    deferred: Vec<bool>,
-    /// The start key, when positioning may be deferred.
+    /// Per source: in the heap unpositioned, its first entry at or after
+    /// `(start, this sequence number)`.
+    pending: Vec<Option<u64>>,
+    /// The start key, when table sources may wait unpositioned.
     start: Option<Vec<u8>>,
-    /// False until every source is positioned or deferred.
+    /// False until every source is positioned or pending.
     primed: bool,
 }
 
@@ -261,7 +268,7 @@ impl MergeIter {
     pub(crate) fn new(sources: Vec<Source>) -> Self {
         Self {
             heap: Vec::with_capacity(sources.len()),
-            deferred: vec![false; sources.len()],
+            pending: vec![None; sources.len()],
             sources,
             start: None,
             primed: false,
@@ -276,33 +283,25 @@ impl MergeIter {
         }
     }
 
-    /// True when source `a` comes before source `b`.
+    /// True when source `a` comes before source `b`: by internal key (a pending
+    /// source by its bound), a positioned source before a pending one at the same
+    /// place (its real entry can only be later), then the newer source.
     fn before(&self, a: usize, b: usize) -> bool {
-        let order = match (self.deferred[a], self.deferred[b]) {
-            (false, false) => {
-                let (x, y) = (self.sources[a].current(), self.sources[b].current());
-                let (x, y) = (x.expect("heap sources have entries"), y.expect("same"));
-                cmp_internal(x.key, x.seq, y.key, y.seq)
+        let start = self.start.as_deref().unwrap_or_default();
+        let position = |i: usize| match self.pending[i] {
+            Some(seq) => (start, seq),
+            None => {
+                let e = self.sources[i]
+                    .current()
+                    .expect("heap sources have entries");
+                (e.key, e.seq)
             }
-            (true, true) => std::cmp::Ordering::Equal,
-            // A deferred source's entries are all after the start key; a positioned
-            // entry at the start key comes first.
-            (true, false) => self.after_start(b).reverse(),
-            (false, true) => self.after_start(a),
         };
-        order.then(a.cmp(&b)).is_lt()
-    }
-
-    /// Where positioned source `i`'s entry is relative to "after the start key".
-    fn after_start(&self, i: usize) -> std::cmp::Ordering {
-        let key = self.sources[i]
-            .current()
-            .expect("heap sources have entries")
-            .key;
-        match key.cmp(self.start.as_deref().unwrap_or_default()) {
-            std::cmp::Ordering::Greater => std::cmp::Ordering::Greater,
-            _ => std::cmp::Ordering::Less,
-        }
+        let ((ka, sa), (kb, sb)) = (position(a), position(b));
+        cmp_internal(ka, sa, kb, sb)
+            .then(self.pending[a].is_some().cmp(&self.pending[b].is_some()))
+            .then(a.cmp(&b))
+            .is_lt()
     }
 
     fn sift_down(&mut self, mut i: usize) {
@@ -328,9 +327,9 @@ impl MergeIter {
             let hash = self.start.as_deref().map(KeyHash::of);
             for i in 0..self.sources.len() {
                 if let (Some(start), Some(hash)) = (&self.start, hash)
-                    && self.sources[i].lacks(start, hash)
+                    && let Some(seq) = self.sources[i].lower_bound_seq(start, hash)
                 {
-                    self.deferred[i] = true;
+                    self.pending[i] = Some(seq);
                     self.heap.push(i);
                     continue;
                 }
@@ -356,18 +355,17 @@ impl MergeIter {
         }
     }
 
-    /// Positions deferred sources that reached the top, until a positioned one is there.
+    /// Positions pending sources that reached the top, until a positioned one is there.
     fn settle(&mut self) -> Result<()> {
         self.prime()?;
         while let Some(&top) = self.heap.first()
-            && self.deferred[top]
+            && self.pending[top].take().is_some()
         {
-            self.deferred[top] = false;
             self.sources[top].seek_start()?;
             if self.sources[top].current().is_none() {
                 self.pop_top();
             } else {
-                // Its entry is after the start key: it can only move down.
+                // Its entry is at or after its bound: it can only move down.
                 self.sift_down(0);
             }
         }
@@ -533,11 +531,12 @@ mod tests {
             .collect()
     }
 
-    /// Three level-0 tables with interleaved keys, each lacking the others' keys: a
-    /// seek to a key that exists reads one block (the tables that lack it stay
-    /// unpositioned), and scans from present and absent keys still merge every table.
+    /// Level-0 tables with interleaved keys, each lacking the others' keys, and a newest
+    /// one with a second version of one key: a seek to that key reads one block (the
+    /// tables that lack it, and the one with its older version, stay unpositioned), and
+    /// scans from present and absent keys still merge every table.
     #[test]
-    fn a_seek_reads_no_block_of_tables_that_lack_its_key_and_scans_merge_them_all() {
+    fn a_seek_reads_only_the_newest_table_holding_its_key_and_scans_merge_them_all() {
         let dir = tempfile::tempdir().unwrap();
         let opts = Options {
             l0_compaction_trigger: 100, // keep the three tables apart
@@ -552,14 +551,24 @@ mod tests {
             }
             db.flush().unwrap();
         }
+        // A fourth table with a newer version of k5 (the second holds the older one).
+        db.put(b"k5", b"new").unwrap();
+        db.flush().unwrap();
         drop(db);
         let db = Db::open(dir.path(), opts).unwrap(); // a cold cache
-        assert_eq!(db.stats().levels[0].tables, 3);
+        assert_eq!(db.stats().levels[0].tables, 4);
         let misses = || db.stats().block_cache_misses;
         let before = misses();
         let first = db.scan(&b"k5"[..]..).unwrap().next().unwrap().unwrap();
-        assert_eq!(first.key, b"k5");
-        assert_eq!(misses() - before, 1, "only the table holding k5 was read");
+        assert_eq!(
+            (&first.key[..], &first.value[..]),
+            (&b"k5"[..], &b"new"[..])
+        );
+        assert_eq!(
+            misses() - before,
+            1,
+            "only the newest table holding k5 was read"
+        );
         assert_eq!(
             keys(db.scan(&b"k5"[..]..).unwrap()),
             ["k5", "k6", "k7", "k8", "k9"]
@@ -570,5 +579,12 @@ mod tests {
         );
         assert_eq!(keys(db.scan(&b"k0"[..]..&b"k3"[..]).unwrap()), ["k1", "k2"]);
         assert_eq!(keys(db.scan(..).unwrap()).len(), 9);
+        let from_k4: Vec<_> = db
+            .scan(&b"k4"[..]..)
+            .unwrap()
+            .map(|kv| kv.unwrap())
+            .collect();
+        assert_eq!(from_k4[1].value, b"new", "the newest version, once");
+        assert_eq!(from_k4.len(), 6);
     }
 }
