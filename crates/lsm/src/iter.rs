@@ -41,8 +41,6 @@ pub(crate) enum Source {
     Table {
         /// The table.
         table: Arc<Table>,
-        /// Where to start.
-        start: Vec<u8>,
         /// Whether reads fill the block cache.
         fill_cache: bool,
         /// The cursor, once positioned.
@@ -58,8 +56,6 @@ pub(crate) enum Source {
         next: usize,
         /// The table being read.
         current: Option<TableIter>,
-        /// Seek key for the first table.
-        start: Vec<u8>,
         /// Whether reads fill the block cache.
         fill_cache: bool,
     },
@@ -77,15 +73,14 @@ impl Source {
             buf: MemChunk::default(),
             from,
             done: false,
-            chunk: 4,
+            chunk: 1,
         }
     }
 
-    /// A table source starting at `start`.
-    pub(crate) fn table(table: Arc<Table>, start: &[u8], fill_cache: bool) -> Source {
+    /// A table source (the merge's start key says where it starts).
+    pub(crate) fn table(table: Arc<Table>, fill_cache: bool) -> Source {
         Source::Table {
             table,
-            start: start.to_vec(),
             fill_cache,
             it: None,
         }
@@ -105,25 +100,24 @@ impl Source {
             level,
             next,
             current: None,
-            start: start.to_vec(),
             fill_cache,
         }
     }
 
-    /// Positions the source at its start (called once, before `current`).
-    fn seek_start(&mut self) -> Result<()> {
+    /// Positions the source at `start` (called once, before `current`; a memtable
+    /// source was given its start when made).
+    fn seek_start(&mut self, start: &[u8]) -> Result<()> {
         match self {
             Source::Mem { .. } => self.refill(),
             Source::Table {
                 table,
-                start,
                 fill_cache,
                 it,
             } => {
                 *it = Some(TableIter::seek(table.clone(), start, *fill_cache)?);
                 Ok(())
             }
-            Source::Level { .. } => self.next_table(),
+            Source::Level { .. } => self.next_table(start),
         }
     }
 
@@ -161,14 +155,13 @@ impl Source {
         Ok(())
     }
 
-    /// Level: opens tables until one has an entry at or after the start.
-    fn next_table(&mut self) -> Result<()> {
+    /// Level: opens tables, from `start`, until one has an entry.
+    fn next_table(&mut self, start: &[u8]) -> Result<()> {
         if let Source::Level {
             version,
             level,
             next,
             current,
-            start,
             fill_cache,
         } = self
         {
@@ -232,7 +225,8 @@ impl Source {
                 if let Some(it) = current {
                     it.advance()?;
                 }
-                self.next_table()
+                // Later tables of the level start after the merge's start key.
+                self.next_table(&[])
             }
         }
     }
@@ -257,8 +251,10 @@ pub(crate) struct MergeIter {
     /// Per source: in the heap unpositioned, its first entry at or after
     /// `(start, this sequence number)`.
     pending: Vec<Option<u64>>,
-    /// The start key, when table sources may wait unpositioned.
-    start: Option<Vec<u8>>,
+    /// Where every source starts (empty: at the beginning).
+    start: Vec<u8>,
+    /// Whether table sources may wait unpositioned (scans; compaction reads all).
+    lazy: bool,
     /// False until every source is positioned or pending.
     primed: bool,
 }
@@ -270,15 +266,18 @@ impl MergeIter {
             heap: Vec::with_capacity(sources.len()),
             pending: vec![None; sources.len()],
             sources,
-            start: None,
+            start: Vec::new(),
+            lazy: false,
             primed: false,
         }
     }
 
-    /// Merges `sources` (each made to start at `start`), positioning lazily.
+    /// Merges `sources` from `start` (memtable sources made to start there),
+    /// positioning table sources lazily.
     pub(crate) fn from_key(sources: Vec<Source>, start: &[u8]) -> Self {
         Self {
-            start: Some(start.to_vec()),
+            start: start.to_vec(),
+            lazy: true,
             ..Self::new(sources)
         }
     }
@@ -287,7 +286,7 @@ impl MergeIter {
     /// source by its bound), a positioned source before a pending one at the same
     /// place (its real entry can only be later), then the newer source.
     fn before(&self, a: usize, b: usize) -> bool {
-        let start = self.start.as_deref().unwrap_or_default();
+        let start = &self.start[..];
         let position = |i: usize| match self.pending[i] {
             Some(seq) => (start, seq),
             None => {
@@ -324,16 +323,16 @@ impl MergeIter {
 
     fn prime(&mut self) -> Result<()> {
         if !self.primed {
-            let hash = self.start.as_deref().map(KeyHash::of);
+            let hash = self.lazy.then(|| KeyHash::of(&self.start));
             for i in 0..self.sources.len() {
-                if let (Some(start), Some(hash)) = (&self.start, hash)
-                    && let Some(seq) = self.sources[i].lower_bound_seq(start, hash)
+                if let Some(hash) = hash
+                    && let Some(seq) = self.sources[i].lower_bound_seq(&self.start, hash)
                 {
                     self.pending[i] = Some(seq);
                     self.heap.push(i);
                     continue;
                 }
-                self.sources[i].seek_start()?;
+                self.sources[i].seek_start(&self.start)?;
                 if self.sources[i].current().is_some() {
                     self.heap.push(i);
                 }
@@ -361,7 +360,7 @@ impl MergeIter {
         while let Some(&top) = self.heap.first()
             && self.pending[top].take().is_some()
         {
-            self.sources[top].seek_start()?;
+            self.sources[top].seek_start(&self.start)?;
             if self.sources[top].current().is_none() {
                 self.pop_top();
             } else {

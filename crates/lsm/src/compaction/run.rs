@@ -112,7 +112,7 @@ fn merge_into(
     let o = &inner.opts;
     let sources = tables
         .iter()
-        .map(|t| Source::table(t.clone(), &[], false))
+        .map(|t| Source::table(t.clone(), false))
         .collect();
     let mut merge = MergeIter::new(sources);
     // Versions newer than the oldest snapshot must stay; read it under the snapshot lock

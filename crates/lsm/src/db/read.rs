@@ -221,7 +221,7 @@ impl Inner {
         sources.extend(
             view.version.levels[0]
                 .iter()
-                .map(|t| Source::table(t.clone(), seek, true)),
+                .map(|t| Source::table(t.clone(), true)),
         );
         for (l, level) in view.version.levels.iter().enumerate().skip(1) {
             if level

@@ -109,15 +109,17 @@ impl BlockIndex {
         }
         let p = prefix64(key, self.common);
         let lo = self.prefixes.partition_point(|&x| x < p);
-        let hi = lo + self.prefixes[lo..].partition_point(|&x| x == p);
-        if hi - lo <= 8 {
-            // Ties are rare (equal 8-byte windows): compare the whole keys in order.
-            (lo..hi)
-                .find(|&i| cmp_internal(self.key(i), self.seqs[i], key, seq).is_ge())
-                .unwrap_or(hi)
-        } else {
-            self.search(lo, hi, key, seq)
+        // Ties are rare (equal 8-byte windows): compare a few whole keys in order.
+        for i in lo..(lo + 8).min(n) {
+            if self.prefixes[i] != p {
+                return i;
+            }
+            if cmp_internal(self.key(i), self.seqs[i], key, seq).is_ge() {
+                return i;
+            }
         }
+        let hi = lo + self.prefixes[lo..].partition_point(|&x| x == p);
+        self.search(lo, hi, key, seq)
     }
 
     /// [`BlockIndex::seek`] within `lo..hi` by whole-key comparisons.
