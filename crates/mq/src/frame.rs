@@ -13,6 +13,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes every request starts with: api key (2), api version (2), correlation id (4).
 pub const REQUEST_PREFIX_BYTES: usize = 8;
+/// Bytes every response starts with: its correlation id.
+pub const RESPONSE_PREFIX_BYTES: usize = 4;
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -21,13 +23,13 @@ pub enum FrameError {
     #[error("connection closed")]
     Closed,
     /// The length prefix is negative, too small or above the limit.
-    #[error(
-        "request frame of {length} bytes is outside [{REQUEST_PREFIX_BYTES}, {max_bytes}] (socket_request_max_bytes)"
-    )]
+    #[error("frame of {length} bytes is outside [{min_bytes}, {max_bytes}]")]
     BadLength {
         /// The announced length.
         length: i64,
-        /// The limit.
+        /// The smallest frame.
+        min_bytes: usize,
+        /// The limit (`socket_request_max_bytes` for requests).
         max_bytes: usize,
     },
     /// The socket failed or closed in the middle of a frame.
@@ -37,10 +39,19 @@ pub enum FrameError {
 
 /// Checks an announced request length: a pure decision, separate from I/O.
 pub fn check_length(length: i32, max_bytes: usize) -> Result<usize, FrameError> {
+    check_length_within(length, REQUEST_PREFIX_BYTES, max_bytes)
+}
+
+fn check_length_within(
+    length: i32,
+    min_bytes: usize,
+    max_bytes: usize,
+) -> Result<usize, FrameError> {
     match usize::try_from(length) {
-        Ok(len) if (REQUEST_PREFIX_BYTES..=max_bytes).contains(&len) => Ok(len),
+        Ok(len) if (min_bytes..=max_bytes).contains(&len) => Ok(len),
         _ => Err(FrameError::BadLength {
             length: i64::from(length),
+            min_bytes,
             max_bytes,
         }),
     }
@@ -60,6 +71,23 @@ pub async fn read_length<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_bytes: usize,
 ) -> Result<usize, FrameError> {
+    read_length_within(reader, REQUEST_PREFIX_BYTES, max_bytes).await
+}
+
+/// Reads one response frame (without its length prefix): the client side.
+pub async fn read_response<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_bytes: usize,
+) -> Result<Bytes, FrameError> {
+    let len = read_length_within(reader, RESPONSE_PREFIX_BYTES, max_bytes).await?;
+    read_body(reader, len).await
+}
+
+async fn read_length_within<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    min_bytes: usize,
+    max_bytes: usize,
+) -> Result<usize, FrameError> {
     let mut prefix = [0u8; 4];
     match reader.read_exact(&mut prefix).await {
         Ok(_) => {}
@@ -68,7 +96,7 @@ pub async fn read_length<R: AsyncRead + Unpin>(
         }
         Err(err) => return Err(err.into()),
     }
-    check_length(i32::from_be_bytes(prefix), max_bytes)
+    check_length_within(i32::from_be_bytes(prefix), min_bytes, max_bytes)
 }
 
 /// Reads a frame body of `len` bytes (already checked by [`read_length`]).

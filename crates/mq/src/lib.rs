@@ -66,12 +66,14 @@
 //!
 //! [`frame`] (length-prefixed frames) → [`api`] (decode, dispatch, encode)
 //! → [`broker`] (shared state: [`topics`], [`partition`], [`group`]) →
-//! [`log`] (storage). [`server`] runs it all; [`config`] and [`metrics`]
+//! [`log`] (storage). [`server`] runs it all; [`client`] is the small Kafka
+//! client of `hyperscale mq topics|produce|consume|groups`; [`config`] and [`metrics`]
 //! plug it into the `service` crate like every Hyperscale system.
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod broker;
+pub mod client;
 pub mod config;
 pub mod durable;
 pub mod frame;

@@ -92,6 +92,11 @@ impl Partition {
         self.inner.lock().log.read(offset, max_bytes)
     }
 
+    /// Bytes of the log on disk, over all its segments (blocking).
+    pub fn size_bytes_blocking(&self) -> u64 {
+        self.inner.lock().log.size_bytes()
+    }
+
     /// The first offset whose timestamp is `>= timestamp_ms` (blocking).
     pub fn offset_for_timestamp_blocking(&self, timestamp_ms: i64) -> Option<i64> {
         self.inner.lock().log.offset_for_timestamp(timestamp_ms)

@@ -3,7 +3,8 @@
 //! Clients (librdkafka, kafka-python, rskafka) first ask ApiVersions, then use
 //! for each API the highest version both sides know. We advertise the
 //! non-flexible versions (before KIP-482's compact encodings) of each API the
-//! chapter needs, which every client of the last years still speaks; the
+//! chapter needs (plus ListGroups v3–4 and DescribeGroups v5, flexible, which
+//! admin tools ask for), which every client of the last years still speaks; the
 //! codec (`kafka-protocol`) handles all of them, so raising a maximum is a
 //! matter of checking the handler's new fields.
 
@@ -27,6 +28,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 4),
     (ApiKey::DeleteTopics, 1, 3),
     (ApiKey::InitProducerId, 0, 1),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DescribeLogDirs, 1, 1),
 ];
 
 /// Whether `api` at `version` is served.
@@ -76,6 +80,7 @@ mod tests {
         assert!(is_supported(ApiKey::Fetch, 11));
         assert!(!is_supported(ApiKey::Fetch, 12));
         assert!(!is_supported(ApiKey::Produce, 2));
-        assert!(!is_supported(ApiKey::DescribeGroups, 0));
+        assert!(!is_supported(ApiKey::DescribeGroups, 6));
+        assert!(!is_supported(ApiKey::DescribeAcls, 0));
     }
 }

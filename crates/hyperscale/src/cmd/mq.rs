@@ -5,6 +5,12 @@
 //! log) and runs `mq::Server` under a supervisor of one, so it stops cleanly
 //! on Ctrl-C/SIGTERM and can serve `/metrics` and `/healthz` on
 //! `--admin-bind`. Clients are any Kafka client: `kcat -b 127.0.0.1:9092 -L`.
+//!
+//! `topics`, `produce`, `consume` and `groups` are small Kafka clients for
+//! the shell (see `tools`): they speak the Kafka protocol to `--bootstrap`,
+//! so they work against this broker or a real Kafka.
+
+mod tools;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +30,14 @@ pub struct Args {
 enum Verb {
     /// Run a broker (Kafka protocol on --bind, default 127.0.0.1:9092).
     Serve(ServeArgs),
+    /// Create, list, describe or delete topics.
+    Topics(tools::TopicsArgs),
+    /// Send lines of stdin as records (`KEY<sep>VALUE` with --key-separator).
+    Produce(tools::ProduceArgs),
+    /// Print a topic's records, alone or as a member of a consumer group.
+    Consume(tools::ConsumeArgs),
+    /// List consumer groups, or describe one with its lag per partition.
+    Groups(tools::GroupsArgs),
 }
 
 #[derive(clap::Args)]
@@ -61,6 +75,10 @@ struct ServeArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
         Verb::Serve(args) => serve(args),
+        Verb::Topics(args) => tools::topics(args),
+        Verb::Produce(args) => tools::produce(args),
+        Verb::Consume(args) => tools::consume(args),
+        Verb::Groups(args) => tools::groups(args),
     }
 }
 

@@ -10,8 +10,10 @@
 //! the connection) and the handler of that API runs. Handlers live in one
 //! module per concern: [`meta`] (ApiVersions, Metadata, topics admin,
 //! FindCoordinator, InitProducerId), [`produce`], [`fetch`] (Fetch,
-//! ListOffsets), [`groups`] (the group and offset APIs).
+//! ListOffsets), [`groups`] (the group and offset APIs), [`admin`]
+//! (ListGroups, DescribeGroups, DescribeLogDirs).
 
+pub mod admin;
 pub mod fetch;
 pub mod groups;
 pub mod meta;
@@ -191,6 +193,19 @@ async fn dispatch(
             v,
             id,
             &groups::offset_fetch(broker, v, decode(body, v)?),
+        ),
+        ApiKey::ListGroups => encode(key, v, id, &admin::list_groups(broker, decode(body, v)?)),
+        ApiKey::DescribeGroups => encode(
+            key,
+            v,
+            id,
+            &admin::describe_groups(broker, v, decode(body, v)?),
+        ),
+        ApiKey::DescribeLogDirs => encode(
+            key,
+            v,
+            id,
+            &admin::describe_log_dirs(broker, decode(body, v)?).await,
         ),
         other => return Err(format!("{other:?} is not served")),
     })

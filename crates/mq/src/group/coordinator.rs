@@ -186,6 +186,23 @@ impl Coordinator {
         }
     }
 
+    /// A copy of the group `group_id` as the coordinator holds it (None when
+    /// it never had members since this broker started).
+    pub fn describe(&self, group_id: &str) -> Option<Group> {
+        let slots = self.slots.lock();
+        slots.get(group_id).and_then(|slot| slot.group.clone())
+    }
+
+    /// Every group the coordinator holds: (id, protocol type, state).
+    pub fn list(&self) -> Vec<(String, Option<String>, state::State)> {
+        let slots = self.slots.lock();
+        slots
+            .values()
+            .filter_map(|slot| slot.group.as_ref())
+            .map(|g| (g.id.clone(), g.protocol_type.clone(), g.state))
+            .collect()
+    }
+
     /// Number of groups with members, and of members (for metrics).
     pub fn counts(&self) -> (usize, usize) {
         let slots = self.slots.lock();

@@ -124,6 +124,11 @@ impl OffsetStore {
             .cloned()
     }
 
+    /// Every group with committed offsets.
+    pub fn groups(&self) -> Vec<String> {
+        self.groups.lock().keys().cloned().collect()
+    }
+
     /// Every committed offset of `group`, by topic then partition.
     pub fn all(&self, group: &str) -> Vec<(String, i32, Committed)> {
         let groups = self.groups.lock();

@@ -39,6 +39,18 @@ pub enum State {
     Stable,
 }
 
+impl State {
+    /// The name Kafka gives this state (ListGroups, DescribeGroups).
+    pub fn kafka_name(self) -> &'static str {
+        match self {
+            State::Empty => "Empty",
+            State::PreparingRebalance => "PreparingRebalance",
+            State::CompletingRebalance => "CompletingRebalance",
+            State::Stable => "Stable",
+        }
+    }
+}
+
 /// One member of a group.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -46,6 +58,8 @@ pub struct Member {
     pub id: String,
     /// Static membership id (KIP-345), echoed back only.
     pub instance_id: Option<String>,
+    /// The client's id (DescribeGroups shows it).
+    pub client_id: String,
     /// Dropped when silent for this long.
     pub session_timeout_ms: u64,
     /// How long a rebalance waits for this member to rejoin.
@@ -181,6 +195,17 @@ impl SyncResponse {
     }
 }
 
+impl Member {
+    /// Its subscription metadata for `protocol` (empty if it has none).
+    pub fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(name, _)| name == protocol)
+            .map(|(_, metadata)| metadata.clone())
+            .unwrap_or_default()
+    }
+}
+
 impl Group {
     /// A new, empty group.
     pub fn new(id: &str) -> Self {
@@ -276,6 +301,7 @@ pub fn join(
         .or_insert_with(|| Member {
             id: member_id.clone(),
             instance_id: None,
+            client_id: String::new(),
             session_timeout_ms: 0,
             rebalance_timeout_ms: 0,
             protocols: Vec::new(),
@@ -285,6 +311,7 @@ pub fn join(
             awaiting_sync: false,
         });
     member.instance_id = request.instance_id;
+    member.client_id = request.client_id;
     member.session_timeout_ms = request.session_timeout_ms;
     member.rebalance_timeout_ms = request.rebalance_timeout_ms.max(1);
     member.protocols = request.protocols;
@@ -555,13 +582,11 @@ fn join_response(group: &Group, member_id: &str) -> JoinResponse {
             .members
             .values()
             .map(|m| {
-                let metadata = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| n == protocol)
-                    .map(|(_, meta)| meta.clone())
-                    .unwrap_or_default();
-                (m.id.clone(), m.instance_id.clone(), metadata)
+                (
+                    m.id.clone(),
+                    m.instance_id.clone(),
+                    m.metadata_for(protocol),
+                )
             })
             .collect()
     } else {
