@@ -2,6 +2,7 @@
 //! `hyperscale mq serve` child: the operator's round trip (create, list,
 //! produce, consume in a group, lag 0, produce more, lag 3), every `--json`
 //! parses, and failures are one line on stderr with a non-zero exit.
+#![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
 
 mod common;
 
