@@ -91,6 +91,25 @@ impl Broker {
         self.next_producer_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Every group's lag in every partition it committed that still exists:
+    /// (group, topic, partition, end offset - committed offset).
+    pub fn consumer_lags(&self) -> Vec<(String, String, i32, i64)> {
+        let mut lags = Vec::new();
+        for group in self.offsets.groups() {
+            for (topic, index, committed) in self.offsets.all(&group) {
+                let Some(partition) = self.topics.partition(&topic, index) else {
+                    continue;
+                };
+                if let Some(lag) =
+                    crate::group::offsets::lag(Some(committed.offset), partition.end_offset())
+                {
+                    lags.push((group.clone(), topic, index, lag));
+                }
+            }
+        }
+        lags
+    }
+
     /// Runs blocking `work` on a blocking thread.
     pub async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,

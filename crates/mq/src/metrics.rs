@@ -20,6 +20,17 @@ struct ApiLabel {
     api: String,
 }
 
+/// Labels of a consumer group's lag in one partition.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LagLabel {
+    /// The group id.
+    pub group: String,
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+}
+
 /// Handles for one API.
 #[derive(Debug, Clone)]
 pub struct ApiMetrics {
@@ -54,6 +65,9 @@ pub struct Metrics {
     pub groups: Gauge,
     /// Members over all groups.
     pub group_members: Gauge,
+    /// End offset minus committed offset, per group and partition
+    /// (refreshed by the broker every few seconds).
+    pub consumer_lag: Family<LagLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -96,6 +110,7 @@ impl Metrics {
             requests_invalid: Counter::default(),
             groups: Gauge::default(),
             group_members: Gauge::default(),
+            consumer_lag: Family::default(),
         }
     }
 
@@ -153,5 +168,24 @@ impl Metrics {
             "Members over all consumer groups",
             self.group_members.clone(),
         );
+        registry.register(
+            "consumer_lag",
+            "Records a consumer group has yet to commit, by group, topic and partition",
+            self.consumer_lag.clone(),
+        );
+    }
+
+    /// Replaces the consumer-lag series with `lags` (group, topic,
+    /// partition, lag), so deleted groups and topics disappear.
+    pub fn set_consumer_lags(&self, lags: Vec<(String, String, i32, i64)>) {
+        self.consumer_lag.clear();
+        for (group, topic, partition, lag) in lags {
+            let label = LagLabel {
+                group,
+                topic,
+                partition,
+            };
+            self.consumer_lag.get_or_create(&label).set(lag);
+        }
     }
 }

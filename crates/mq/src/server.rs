@@ -33,6 +33,8 @@ use crate::metrics::Metrics;
 
 /// How long shutdown waits for connections to finish their request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the consumer-lag metric is refreshed.
+const LAG_REFRESH: Duration = Duration::from_secs(5);
 /// How often retention runs (Kafka's `log.retention.check.interval.ms`).
 const RETENTION_CHECK: Duration = Duration::from_secs(300);
 
@@ -109,6 +111,7 @@ fn spawn_background(broker: &Arc<Broker>, stop: &CancellationToken) {
     let (b, s) = (broker.clone(), stop.clone());
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(TICK);
+        let mut lag_refreshed = tokio::time::Instant::now() - LAG_REFRESH;
         loop {
             tokio::select! {
                 () = s.cancelled() => return,
@@ -117,6 +120,11 @@ fn spawn_background(broker: &Arc<Broker>, stop: &CancellationToken) {
                     let (groups, members) = b.groups.counts();
                     b.metrics.groups.set(groups as i64);
                     b.metrics.group_members.set(members as i64);
+                    // In-memory maps and atomics only: cheap enough for a worker.
+                    if lag_refreshed.elapsed() >= LAG_REFRESH {
+                        lag_refreshed = tokio::time::Instant::now();
+                        b.metrics.set_consumer_lags(b.consumer_lags());
+                    }
                 }
             }
         }

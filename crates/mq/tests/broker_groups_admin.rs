@@ -42,7 +42,8 @@ async fn produce(client: &mut Client, count: usize) {
     producer.send(client, &records, None).await.unwrap();
 }
 
-async fn scenario(bootstrap: String) {
+async fn scenario(broker: &TestBroker) {
+    let bootstrap = broker.bootstrap();
     let mut admin = Client::connect(&bootstrap).await.unwrap();
     admin
         .create_topic("events", 4, &BTreeMap::new())
@@ -103,6 +104,16 @@ async fn scenario(bootstrap: String) {
     let described = admin.describe_group("pair").await.unwrap();
     let lag: i64 = described.partitions.iter().filter_map(|p| p.lag).sum();
     assert_eq!(lag, 4);
+    // The same lag on /metrics, once the broker refreshes it (every 5 s).
+    let mut metric_lag = None;
+    for _ in 0..100 {
+        metric_lag = metric_lag_sum(&broker.metrics_text(), "pair");
+        if metric_lag == Some(4) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(metric_lag, Some(4), "{}", broker.metrics_text());
 
     let groups = admin.list_groups().await.unwrap();
     assert_eq!(groups.len(), 1);
@@ -151,10 +162,21 @@ async fn scenario(bootstrap: String) {
     );
 }
 
+/// The sum of `mq_consumer_lag` over `group`'s partitions, if it has any.
+fn metric_lag_sum(text: &str, group: &str) -> Option<i64> {
+    let prefix = format!("mq_consumer_lag{{group=\"{group}\"");
+    let values: Vec<i64> = text
+        .lines()
+        .filter(|line| line.starts_with(&prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_are_listed_and_described_with_members_assignments_and_lag() {
     let broker = TestBroker::start();
-    tokio::time::timeout(WAIT * 2, scenario(broker.bootstrap()))
+    tokio::time::timeout(WAIT * 2, scenario(&broker))
         .await
         .expect("the scenario finishes in time");
 }

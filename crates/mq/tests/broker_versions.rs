@@ -149,6 +149,22 @@ fn every_supported_version_is_answered() {
                     v,
                     &InitProducerIdRequest::default(),
                 ),
+                ApiKey::ListGroups => {
+                    roundtrip::<ListGroupsResponse>(s, key, v, &ListGroupsRequest::default())
+                }
+                ApiKey::DescribeGroups => roundtrip::<DescribeGroupsResponse>(
+                    s,
+                    key,
+                    v,
+                    &DescribeGroupsRequest::default()
+                        .with_groups(vec![GroupId(StrBytes::from_static_str("g"))]),
+                ),
+                ApiKey::DescribeLogDirs => roundtrip::<DescribeLogDirsResponse>(
+                    s,
+                    key,
+                    v,
+                    &DescribeLogDirsRequest::default(),
+                ),
                 other => panic!("{other:?} is advertised but this test does not know it"),
             }
         }

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use super::{Client, PartitionInfo, check_code, check_code_with};
 use crate::api::meta::{text, topic_name};
+pub use crate::group::offsets::lag;
 
 /// How long the broker may take to create or delete a topic.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
@@ -118,13 +119,6 @@ pub struct GroupDescription {
     pub members: Vec<MemberDescription>,
     /// Every partition it committed or is assigned, by topic and partition.
     pub partitions: Vec<PartitionLag>,
-}
-
-/// The lag of one partition (a pure function, so its rule is tested alone).
-pub fn lag(committed_offset: Option<i64>, end_offset: i64) -> Option<i64> {
-    committed_offset
-        .filter(|&c| c >= 0)
-        .map(|c| end_offset.saturating_sub(c).max(0))
 }
 
 /// Decodes a consumer's assignment as the consumer protocol encodes it

@@ -49,6 +49,16 @@ struct Entry {
 
 type Offsets = BTreeMap<(String, i32), Committed>;
 
+/// A group's lag in one partition: the end offset (next to be written)
+/// minus the committed offset (next to be read); None when nothing is
+/// committed, since where the group starts then depends on its
+/// `auto.offset.reset`.
+pub fn lag(committed_offset: Option<i64>, end_offset: i64) -> Option<i64> {
+    committed_offset
+        .filter(|&c| c >= 0)
+        .map(|c| end_offset.saturating_sub(c).max(0))
+}
+
 /// Every group's committed offsets, durable under one directory.
 pub struct OffsetStore {
     dir: PathBuf,
