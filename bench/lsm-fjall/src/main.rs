@@ -242,17 +242,23 @@ fn real_main() -> Result<(), String> {
         }
         return Ok(());
     }
+    let cpu = |o: &Outcome| {
+        o.cpu_us_per_op()
+            .map_or("null".into(), |c| format!("{c:.3}"))
+    };
     if args.json {
         let rows: Vec<String> = ours
             .iter()
             .zip(&theirs)
             .map(|(o, t)| {
                 format!(
-                    "{{\"workload\":\"{}\",\"ours_ops_per_sec\":{:.0},\"fjall_ops_per_sec\":{:.0},\"ratio\":{:.3},\"ours_p50_us\":{:.2},\"ours_p99_us\":{:.2},\"fjall_p50_us\":{:.2},\"fjall_p99_us\":{:.2},\"ours_write_amp\":{}}}",
+                    "{{\"workload\":\"{}\",\"ours_ops_per_sec\":{:.0},\"fjall_ops_per_sec\":{:.0},\"ratio\":{:.3},\"ours_cpu_us_per_op\":{},\"fjall_cpu_us_per_op\":{},\"ours_p50_us\":{:.2},\"ours_p99_us\":{:.2},\"fjall_p50_us\":{:.2},\"fjall_p99_us\":{:.2},\"ours_write_amp\":{}}}",
                     o.workload,
                     o.ops_per_sec(),
                     t.ops_per_sec(),
                     o.ops_per_sec() / t.ops_per_sec(),
+                    cpu(o),
+                    cpu(t),
                     o.p50_us,
                     o.p99_us,
                     t.p50_us,

@@ -107,6 +107,9 @@ pub struct Outcome {
     pub p99_us: f64,
     /// Engine write amplification after the workload, if reported.
     pub write_amplification: Option<f64>,
+    /// CPU time of the calling thread (user + system) during the workload, where the
+    /// platform reports it: unlike wall time, barely moved by other processes' load.
+    pub cpu: Option<Duration>,
 }
 
 impl Outcome {
@@ -115,10 +118,28 @@ impl Outcome {
         self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// Calling-thread CPU microseconds per operation, if measured.
+    pub fn cpu_us_per_op(&self) -> Option<f64> {
+        self.cpu
+            .map(|c| c.as_secs_f64() * 1e6 / self.ops.max(1) as f64)
+    }
+
     /// MB/s of key + value bytes.
     pub fn mb_per_sec(&self) -> f64 {
         self.bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
     }
+}
+
+/// CPU time the calling thread has used (user + system), from Linux's
+/// `/proc/thread-self/stat` (10 ms ticks); `None` elsewhere.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15, in USER_HZ (100 on Linux) ticks.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// The 16-byte key of number `k`.
@@ -148,6 +169,7 @@ pub fn run(
     };
     let mut lat_ns = Vec::with_capacity(total as usize);
     let mut bytes = 0u64;
+    let cpu_before = thread_cpu_time();
     let started = Instant::now();
     if workload == Workload::ReadSeq {
         let t = Instant::now();
@@ -162,6 +184,7 @@ pub fn run(
             bytes,
             lat_ns,
             engine,
+            cpu_before,
         ));
     }
     for i in 0..total {
@@ -198,6 +221,7 @@ pub fn run(
         bytes,
         lat_ns,
         engine,
+        cpu_before,
     ))
 }
 
@@ -208,7 +232,11 @@ fn finish(
     bytes: u64,
     mut lat_ns: Vec<u64>,
     engine: &dyn Engine,
+    cpu_before: Option<Duration>,
 ) -> Outcome {
+    let cpu = thread_cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     lat_ns.sort_unstable();
     let pct = |p: f64| {
         lat_ns
@@ -225,6 +253,7 @@ fn finish(
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         write_amplification: engine.write_amplification(),
+        cpu,
     }
 }
 

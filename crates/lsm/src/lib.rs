@@ -25,9 +25,14 @@
 //! **Read path** (memory → bloom filter → SSTable): a `get` looks in the memtable, then
 //! the immutable memtables, then the SSTables newest first. Before touching a table on
 //! disk it asks the table's bloom filter (`sketch::bloom`, ~1% false positives by default)
-//! whether the key may be there; data blocks come through a bounded LRU block cache.
-//! Range scans merge all sources in key order ([`DbIter`]); snapshots ([`Snapshot`]) read
-//! at a fixed sequence number so a scan sees one point in time.
+//! whether the key may be there; data blocks come through a bounded CLOCK block cache.
+//! Data blocks store keys prefix-compressed with a restart point every 16 keys (table
+//! format 2; format-1 tables of older stores are still read), so a seek binary-searches
+//! a block's restart keys and walks at most 16 entries.
+//! Range scans merge all sources in key order ([`DbIter`]), comparing entries in place in
+//! the blocks (no copy per entry), and position table sources lazily: a seek whose key
+//! exists reads only the newest table holding it. Snapshots ([`Snapshot`]) read at a
+//! fixed sequence number so a scan sees one point in time.
 //!
 //! **Deletes and TTL**: a delete writes a tombstone; a put may carry an absolute expiry
 //! (unix ms). Expired keys are invisible at once and dropped by compaction.

@@ -16,7 +16,8 @@
 //!   whole into level 1; otherwise the level most over its size target
 //!   (`level1_size_bytes · multiplier^(n-1)`) gives one table, round-robin over the key
 //!   space, to merge with the overlapping tables below. A table with no overlap below
-//!   is moved without rewriting it ("trivial move").
+//!   is moved without rewriting it ("trivial move"), and so is an L0 table that
+//!   overlaps no other L0 table and nothing in L1 (sequential writes reach L1 unrewritten).
 //! * `keep`: *what* survives the merge — a pure rule per entry: a version is dropped
 //!   when a newer version of the same key is visible to every live snapshot; expired
 //!   values become tombstones; tombstones (and expired values) are dropped once every
