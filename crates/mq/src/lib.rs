@@ -28,7 +28,10 @@
 //!   consumer; the coordinator ([`group`]) runs the join/sync/heartbeat
 //!   protocol, the group's leader computes the assignment client-side and
 //!   the broker relays it. A member that leaves or stops heartbeating
-//!   triggers a rebalance.
+//!   triggers a rebalance. A group's lag (end offset minus committed
+//!   offset, per partition) is what an operator watches: ListGroups and
+//!   DescribeGroups ([`api::admin`]) answer `hyperscale mq groups describe`,
+//!   and `/metrics` carries it as `mq_consumer_lag`.
 //! - **State store and metadata store.** Committed offsets
 //!   ([`group::offsets`]) and topic metadata ([`topics`]) are small,
 //!   consistency-critical and rarely large: each is kept in small files

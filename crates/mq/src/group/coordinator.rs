@@ -1,4 +1,4 @@
-//! The group coordinator: [`state`](super::state)'s functions behind a lock,
+//! The group coordinator: [`state`]'s functions behind a lock,
 //! plus what they cannot do themselves, which is waiting.
 //!
 //! A JoinGroup or SyncGroup may have to wait for other members; the
