@@ -2,19 +2,18 @@
 //! prints every acknowledged key; the parent SIGKILLs it at a random moment, reopens the
 //! store and checks that every acknowledged key is there with its value.
 //!
-//! The child is this same test binary, re-executed to run `crash_child` with the store
-//! directory in `LSM_CRASH_CHILD_DIR` (without it, `crash_child` does nothing). The
+//! The child is this same test binary, re-executed (by `testkit::crash`) to run
+//! `crash_child` with the store directory in `LSM_CRASH_CHILD_DIR` (without it,
+//! `crash_child` does nothing). Keys never contain spaces or newlines. The
 //! default is 20 kills; set `LSM_CRASH_ROUNDS=500` for a longer soak.
 // Test code: a failed unwrap is the failure report (clippy.toml's
 // allow-unwrap-in-tests does not reach helper functions outside #[test]).
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lsm::{Db, Options, SyncPolicy};
+use testkit::crash::run_child_until_killed;
 
 const CHILD_DIR_ENV: &str = "LSM_CRASH_CHILD_DIR";
 const CHILD_ROUND_ENV: &str = "LSM_CRASH_CHILD_ROUND";
@@ -36,16 +35,6 @@ fn opts() -> Options {
 
 fn value_for(key: &str) -> Vec<u8> {
     format!("{key}:").repeat(1 + key.len() % 5).into_bytes()
-}
-
-/// Kills the child on drop, so a failing assertion never leaves it running.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The child: writes forever from several threads, printing each acknowledged key.
@@ -79,45 +68,13 @@ fn crash_child() {
     }
 }
 
+/// One round: runs the child until SIGKILL, returning the keys it acknowledged.
 fn run_round(dir: &std::path::Path, round: u64, kill_after: Duration) -> Vec<String> {
-    let exe = std::env::current_exe().unwrap();
-    let child = Command::new(exe)
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR_ENV, dir)
-        .env(CHILD_ROUND_ENV, round.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Wait (bounded) for the child to open the store, then let it write a while.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("child never became ready");
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    std::thread::sleep(kill_after);
-    child.0.kill().unwrap(); // SIGKILL
-    child.0.wait().unwrap();
-    reader.join().unwrap();
-    // libtest may print its own text before the first line; keys never contain spaces.
-    rx.try_iter()
-        .filter_map(|l| l.split_once("ack ").map(|(_, k)| k.to_string()))
-        .collect()
+    let envs = [
+        (CHILD_DIR_ENV, dir.as_os_str().to_owned()),
+        (CHILD_ROUND_ENV, round.to_string().into()),
+    ];
+    run_child_until_killed("crash_child", envs, kill_after)
 }
 
 #[test]

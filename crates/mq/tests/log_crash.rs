@@ -2,20 +2,18 @@
 //! prints every acknowledged batch; the parent SIGKILLs it at a random moment, reopens the
 //! log and checks that every acknowledged batch is there, byte for byte, at its offset.
 //!
-//! The child is this same test binary, re-executed to run `crash_child` with the log
-//! directory in `MQ_CRASH_CHILD_DIR` (without it, `crash_child` does nothing). The default
+//! The child is this same test binary, re-executed (by `testkit::crash`) to run
+//! `crash_child` with the log directory in `MQ_CRASH_CHILD_DIR` (without it,
+//! `crash_child` does nothing). The default
 //! is 8 kills (a few seconds); set `MQ_CRASH_ROUNDS=200` for a longer soak.
 #![allow(clippy::unwrap_used)]
 
 mod log_support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mq::log::{BatchHeader, FlushPolicy, LogConfig, PartitionLog};
-use testkit::ChildGuard;
+use testkit::crash::run_child_until_killed;
 
 const CHILD_DIR_ENV: &str = "MQ_CRASH_CHILD_DIR";
 const CHILD_ROUND_ENV: &str = "MQ_CRASH_CHILD_ROUND";
@@ -56,44 +54,17 @@ fn crash_child() {
     }
 }
 
+/// One round: runs the child until SIGKILL, returning its acknowledgements as
+/// (round, i, base offset).
 fn run_round(dir: &std::path::Path, round: u64, kill_after: Duration) -> Vec<(u64, u64, i64)> {
-    let exe = std::env::current_exe().unwrap();
-    let child = Command::new(exe)
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR_ENV, dir)
-        .env(CHILD_ROUND_ENV, round.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = ChildGuard(child);
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("child never became ready");
-        if line.ends_with("ready") {
-            break;
-        }
-    }
-    std::thread::sleep(kill_after);
-    child.0.kill().unwrap(); // SIGKILL
-    child.0.wait().unwrap();
-    reader.join().unwrap();
-    rx.try_iter()
-        .filter_map(|l| {
-            let (_, rest) = l.split_once("ack ")?;
-            let mut f = rest.split(' ').map(|s| s.parse::<i64>().ok());
+    let envs = [
+        (CHILD_DIR_ENV, dir.as_os_str().to_owned()),
+        (CHILD_ROUND_ENV, round.to_string().into()),
+    ];
+    run_child_until_killed("crash_child", envs, kill_after)
+        .iter()
+        .filter_map(|ack| {
+            let mut f = ack.split(' ').map(|s| s.parse::<i64>().ok());
             Some((f.next()?? as u64, f.next()?? as u64, f.next()??))
         })
         .collect()

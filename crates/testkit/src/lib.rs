@@ -3,9 +3,12 @@
 //! Interop tests run real third-party programs (`redis-server` today) beside
 //! our code. Each test starts its own instance on a free port, waits for it
 //! with a bounded timeout, and kills it when the guard drops, also when the
-//! test panics, so tests stay parallel-safe and never leak processes. Written
-//! once here rather than copied into every crate's tests.
+//! test panics, so tests stay parallel-safe and never leak processes. Crash
+//! tests re-execute their own binary as a child and SIGKILL it ([`crash`]).
+//! Written once here rather than copied into every crate's tests.
 #![warn(missing_docs)]
+
+pub mod crash;
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
