@@ -184,7 +184,8 @@ impl Source {
     /// that all its entries at or after `(key, newest)` are at or after `(key, s)` in
     /// internal order. 0 when it surely holds no version of `key` (its key range or
     /// bloom filter says so: then its entries there are after `key`), else the table's
-    /// largest sequence number. `None` for a memtable: it is positioned at once.
+    /// largest sequence number. `None`: position it now (a memtable whose key filter
+    /// says it may hold `key`).
     fn lower_bound_seq(&self, key: &[u8], hash: KeyHash) -> Option<u64> {
         let bound = |t: &Table| {
             let lacks = key < t.meta.smallest.as_slice()
@@ -193,7 +194,8 @@ impl Source {
             if lacks { 0 } else { t.meta.seq_max }
         };
         match self {
-            Source::Mem { .. } => None,
+            // Unfiltered, a memtable would be the newest pending source: positioned first.
+            Source::Mem { mem, .. } => (!mem.may_contain(key)).then_some(0),
             Source::Table { table, .. } => Some(bound(table)),
             Source::Level {
                 version,

@@ -128,6 +128,7 @@ pub mod compaction;
 mod db;
 mod error;
 mod iter;
+mod key_filter;
 pub mod manifest;
 pub mod memtable;
 mod options;

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use crossbeam_skiplist::SkipMap;
 
 use crate::codec::{Entry, EntryRef, Kind, cmp_internal};
+use crate::key_filter::KeyFilter;
 
 /// A position in a memtable (where a chunk starts): user key ascending, newest
 /// version first.
@@ -149,6 +150,8 @@ pub(crate) struct Memtable {
     pub wal_segment_id: u64,
     /// Highest sequence number inserted (0 if empty).
     max_seq: AtomicU64,
+    /// Which user keys may be here: lets reads skip the skip list.
+    filter: KeyFilter,
 }
 
 /// Per-entry bookkeeping charged to the size (skip-list node, vec headers).
@@ -162,12 +165,14 @@ impl Memtable {
             size_bytes: AtomicUsize::new(0),
             wal_segment_id,
             max_seq: AtomicU64::new(0),
+            filter: KeyFilter::new(),
         }
     }
 
     /// Inserts one version. Callers insert under the writer lock, in sequence order.
     pub(crate) fn insert(&self, key: &[u8], seq: u64, kind: Kind, expire_at_ms: u64, value: &[u8]) {
         let charge = key.len() + value.len() + ENTRY_OVERHEAD_BYTES;
+        self.filter.insert(key);
         self.map.insert(
             NodeKey::new(key, seq),
             MemValue {
@@ -178,6 +183,11 @@ impl Memtable {
         );
         self.size_bytes.fetch_add(charge, AtomicOrdering::Relaxed);
         self.max_seq.fetch_max(seq, AtomicOrdering::Release);
+    }
+
+    /// False when `key` surely has no version here.
+    pub(crate) fn may_contain(&self, key: &[u8]) -> bool {
+        self.filter.may_contain(key)
     }
 
     /// Approximate memory used.
@@ -197,6 +207,9 @@ impl Memtable {
 
     /// The newest version of `key` with `seq <= snapshot`.
     pub(crate) fn get(&self, key: &[u8], snapshot: u64) -> Option<Entry> {
+        if !self.filter.may_contain(key) {
+            return None;
+        }
         // A short key's probe lives on the stack.
         let probe = NodeKey::new(key, snapshot);
         let found = self.map.lower_bound(Bound::Included(&probe))?;
