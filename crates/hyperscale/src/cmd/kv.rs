@@ -125,10 +125,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
         let metrics = kv::new_metrics();
         metrics.register(supervisor.registry().sub_registry_with_prefix("kv"));
-        let admin = match args.admin_bind {
-            Some(admin) => Some(service::net::bind(admin, "the admin endpoint").await?),
-            None => None,
-        };
+        let admin = super::serve::bind_admin(args.admin_bind).await?;
         crate::output::emit(&format!("kv server ({engine:?} engine) on {endpoint}\n"))?;
         supervisor.add(kv::info(&endpoint), move |ctx| async move {
             server

@@ -1,4 +1,5 @@
-//! One module per verb of the binary. Each exposes `Args` (clap) and `run`.
+//! One module per verb of the binary. Each exposes `Args` (clap) and `run`;
+//! `serve` holds what the systems' `serve` subcommands share.
 
 pub mod bench;
 pub mod estimate;
@@ -8,5 +9,6 @@ pub mod kv;
 pub mod mq;
 pub mod ratelimit;
 pub mod ring;
+pub mod serve;
 pub mod shortener;
 pub mod up;

@@ -114,10 +114,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
         let metrics = std::sync::Arc::new(mq::Metrics::new());
         metrics.register(supervisor.registry().sub_registry_with_prefix("mq"));
-        let admin = match args.admin_bind {
-            Some(admin) => Some(service::net::bind(admin, "the admin endpoint").await?),
-            None => None,
-        };
+        let admin = super::serve::bind_admin(args.admin_bind).await?;
         // Open (and recover) the data directory before announcing anything.
         let data_dir = config.data_dir.clone();
         let server =

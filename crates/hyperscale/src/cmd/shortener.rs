@@ -81,10 +81,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
-        let admin = match args.admin_bind {
-            Some(addr) => Some(service::net::bind(addr, "the admin endpoint").await?),
-            None => None,
-        };
+        let admin = super::serve::bind_admin(args.admin_bind).await?;
         let listener = service::net::bind(config.bind, "the shortener").await?;
         let info = info(&listener.local_addr()?.to_string());
         let shortener = shortener::Shortener::open(config).await?;
