@@ -92,10 +92,7 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<kv::Config> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
-    let addr: SocketAddr = config
-        .bind
-        .parse()
-        .with_context(|| format!("bind address {:?} is not IP:PORT", config.bind))?;
+    let addr = super::serve::parse_bind(&config.bind)?;
     if config.engine == kv::config::EngineKind::Lsm {
         service::net::prepare_data_dir(&config.data_dir)?;
     }

@@ -102,10 +102,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config
         .validate()
         .map_err(|err| anyhow::anyhow!("invalid settings: {err}"))?;
-    let addr: SocketAddr = config
-        .bind
-        .parse()
-        .with_context(|| format!("bind address {:?} is not IP:PORT", config.bind))?;
+    let addr = super::serve::parse_bind(&config.bind)?;
     service::net::prepare_data_dir(&config.data_dir)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 
+use anyhow::Context;
 use tokio::net::TcpListener;
 
 /// Binds `--admin-bind` (`/metrics` and `/healthz`) when given; `None`
@@ -15,4 +16,11 @@ pub async fn bind_admin(addr: Option<SocketAddr>) -> anyhow::Result<Option<TcpLi
         Some(addr) => Ok(Some(service::net::bind(addr, "the admin endpoint").await?)),
         None => Ok(None),
     }
+}
+
+/// Parses the `bind` setting (a string, as TOML and env give it) into the
+/// address to listen on, naming the bad value when it is not `IP:PORT`.
+pub fn parse_bind(bind: &str) -> anyhow::Result<SocketAddr> {
+    bind.parse()
+        .with_context(|| format!("bind address {bind:?} is not IP:PORT"))
 }
