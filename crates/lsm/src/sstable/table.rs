@@ -33,6 +33,12 @@ use crate::error::{Error, IoContext, Result};
 const FOOTER_BYTES: u64 = 52;
 /// The first format, still read: data blocks without shared prefixes or restarts.
 const FORMAT_V1: u32 = 1;
+/// Blocks an iterator puts into the block cache before it stops filling it: a short
+/// scan (a hash's fields, a page of a sorted set) is cached for the next reader, while a
+/// long one-pass scan does not evict the working set of point reads (and skips the
+/// cost of inserting and evicting every block it passes), as Postgres' ring buffers
+/// keep sequential scans out of its buffer pool.
+const SCAN_FILL_BLOCKS: usize = 8;
 /// Largest sequence number (56 bits): seeking to (key, this) finds a key's newest version.
 const SEQ_MAX: u64 = u64::MAX >> 8;
 
@@ -220,8 +226,11 @@ pub(crate) struct TableIter {
     next_block: usize,
     /// The current block's cursor; `None` once past the end.
     block: Option<BlockIter>,
-    /// Whether blocks read by this iterator go into the cache (off for compaction).
+    /// Whether blocks read by this iterator go into the cache (off for compaction, and
+    /// after `SCAN_FILL_BLOCKS` blocks).
     fill_cache: bool,
+    /// Blocks this iterator has entered.
+    blocks_read: usize,
 }
 
 impl TableIter {
@@ -234,6 +243,7 @@ impl TableIter {
             next_block: i,
             block: None,
             fill_cache,
+            blocks_read: 1,
         };
         if i < it.table.index.len() {
             let mut b = it.table.block_iter(i, fill_cache)?;
@@ -269,7 +279,9 @@ impl TableIter {
                 self.block = None;
                 return Ok(());
             }
-            self.block = Some(self.table.block_iter(self.next_block, self.fill_cache)?);
+            self.blocks_read += 1;
+            let fill = self.fill_cache && self.blocks_read <= SCAN_FILL_BLOCKS;
+            self.block = Some(self.table.block_iter(self.next_block, fill)?);
             self.next_block += 1;
         }
     }
@@ -486,6 +498,45 @@ mod tests {
         assert!(
             err.contains("format version 9") && err.contains("reads 1 to 2"),
             "{err}"
+        );
+    }
+
+    /// A long scan caches only its first blocks (it would evict the working set), while
+    /// point reads cache every block they read.
+    #[test]
+    fn a_long_scan_fills_the_cache_with_its_first_blocks_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder =
+            TableBuilder::create(dir.path(), 1, 256, Compression::None, 0.01).unwrap();
+        let entries: Vec<Entry> = (0..2000u64)
+            .map(|i| put(&format!("key{i:05}"), i + 1))
+            .collect();
+        for e in &entries {
+            builder.add(e).unwrap();
+        }
+        builder.finish().unwrap();
+        let cache = Arc::new(BlockCache::new(64 << 20));
+        let table = Arc::new(Table::open(table_path(dir.path(), 1), 1, cache.clone()).unwrap());
+        assert!(table.index.len() > 100);
+        let mut it = TableIter::seek(table.clone(), b"", true).unwrap();
+        let mut n = 0;
+        while it.current().is_some() {
+            n += 1;
+            it.advance().unwrap();
+        }
+        assert_eq!(n, entries.len());
+        let block_bytes_max = 256 + 64;
+        assert!(
+            cache.used_bytes() <= SCAN_FILL_BLOCKS * block_bytes_max,
+            "{}",
+            cache.used_bytes()
+        );
+        for e in entries.iter().step_by(10) {
+            assert_eq!(table.get(&e.key, SEQ_MAX).unwrap().as_ref(), Some(e));
+        }
+        assert!(
+            cache.used_bytes() > 100 * 200,
+            "point reads cache their blocks"
         );
     }
 }
