@@ -1,4 +1,5 @@
-//! Test harness: an in-process server on port 0, a raw RESP socket, timeouts.
+//! Test harness: an in-process server on port 0, a raw RESP socket, timeouts,
+//! and helpers for the `redis` crate client.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -169,4 +170,26 @@ where
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Sends `args` as one command through the `redis` crate's connection.
+pub async fn cmd<T: redis::FromRedisValue>(
+    con: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> redis::RedisResult<T> {
+    let mut command = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        command.arg(*arg);
+    }
+    command.query_async(con).await
+}
+
+/// A `redis` crate error as the server's text (`ERR ...`).
+pub fn error_text(err: redis::RedisError) -> String {
+    // The client splits "ERR text" into a kind and a detail; join them back.
+    format!(
+        "{} {}",
+        err.code().unwrap_or("?"),
+        err.detail().unwrap_or("")
+    )
 }
