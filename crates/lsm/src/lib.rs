@@ -23,7 +23,8 @@
 //!    then stalled: memory stays bounded.
 //!
 //! **Read path** (memory → bloom filter → SSTable): a `get` looks in the memtable, then
-//! the immutable memtables, then the SSTables newest first. Before touching a table on
+//! the immutable memtables (each skipped when its whole-key filter says the key is
+//! absent), then the SSTables newest first. Before touching a table on
 //! disk it asks the table's bloom filter (`sketch::bloom`, ~1% false positives by default)
 //! whether the key may be there; data blocks come through a bounded CLOCK block cache.
 //! Data blocks store keys prefix-compressed with a restart point every 16 keys (table
