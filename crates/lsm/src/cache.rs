@@ -13,11 +13,13 @@
 //! first unreferenced one: close to LRU's hit ratio, as in RocksDB's clock cache.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
+// FxHash: one multiply per word. The keys are (table id, offset) pairs of our
+// own, not attacker-chosen, and SipHash, the default, showed in seek profiles.
+use rustc_hash::FxBuildHasher;
 
 /// A decoded (checksummed, decompressed) data block.
 pub(crate) type Block = Arc<Vec<u8>>;
@@ -27,27 +29,6 @@ type BlockKey = (u64, u64);
 
 /// Number of independently locked shards.
 const SHARDS: usize = 16;
-
-/// Hashes a [`BlockKey`] (two integers of our own, not attacker-chosen) with one
-/// multiply per word, as FxHash does: SipHash, the default, showed in seek profiles.
-#[derive(Default, Clone, Copy)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 /// A cached block and its CLOCK bit.
 struct Slot {
@@ -61,7 +42,7 @@ struct Slot {
 #[derive(Default)]
 struct Shard {
     /// Cached blocks.
-    map: HashMap<BlockKey, Slot, BuildHasherDefault<KeyHasher>>,
+    map: HashMap<BlockKey, Slot, FxBuildHasher>,
     /// Every key of `map` once, the hand at the front.
     ring: VecDeque<BlockKey>,
     /// Bytes charged.

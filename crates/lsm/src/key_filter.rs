@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Bits in a filter (256 KiB).
 const FILTER_BITS: u64 = 1 << 21;
 /// Bits set per key.
-const PROBES: u64 = 4;
+const PROBES: u32 = 4;
 
 /// A concurrent bloom filter over user keys.
 pub(crate) struct KeyFilter {
@@ -25,27 +25,10 @@ pub(crate) struct KeyFilter {
     words: Box<[AtomicU64]>,
 }
 
-/// A 64-bit hash of `key`: word-at-a-time multiply-rotate, then a full avalanche.
-fn hash(key: &[u8]) -> u64 {
-    let mut h = 0x9E37_79B9_7F4A_7C15 ^ key.len() as u64;
-    for chunk in key.chunks(8) {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    // SplitMix64's finalizer: every input bit reaches every output bit.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// The bit positions of `key` (double hashing).
+/// The bit positions of `key`: sketch's XXH3-128 double hashing, the same
+/// rule as the SSTables' bloom filters.
 fn probes(key: &[u8]) -> impl Iterator<Item = u64> {
-    let h = hash(key);
-    let (h1, h2) = (h, h.rotate_left(32) | 1);
-    (0..PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % FILTER_BITS)
+    sketch::bloom::KeyHash::of(key).probes(PROBES, FILTER_BITS)
 }
 
 impl KeyFilter {

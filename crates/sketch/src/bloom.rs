@@ -192,6 +192,14 @@ impl KeyHash {
             h2: ((h >> 64) as u64) | 1,
         }
     }
+
+    /// The bit positions of this key in a filter of `bits` bits probed
+    /// `hashes` times (the one double-hashing rule, also used by filters
+    /// that keep their bits elsewhere, such as the LSM's concurrent memtable
+    /// filter).
+    pub fn probes(self, hashes: u32, bits: u64) -> impl Iterator<Item = u64> {
+        (0..u64::from(hashes)).map(move |i| probe(self.h1, self.h2, i, bits))
+    }
 }
 
 /// Bit index of probe `i`.
