@@ -20,6 +20,8 @@
 //! is opened and committed under one hold of that lock, so no other client
 //! ever sees writes that are not yet committed.
 
+pub mod collection;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,6 +86,8 @@ pub struct Keyspace {
     evicted: Vec<Bytes>,
     /// Open `begin_batch` calls; the engine's batch is open while > 0.
     batch_depth: usize,
+    /// The last collection version handed out (see `collection`).
+    last_version: u64,
 }
 
 impl Keyspace {
@@ -95,6 +99,7 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             evicted: Vec::new(),
             batch_depth: 0,
+            last_version: 0,
         }
     }
 

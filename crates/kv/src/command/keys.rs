@@ -10,8 +10,10 @@
 use bytes::Bytes;
 
 use super::{Ctx, READONLY, Spec, WRITE, engine_error, int_arg, is, reply, syntax_error};
+use crate::keyspace::collection::Collection;
 use crate::pattern::glob_match;
 use crate::protocol::Frame;
+use crate::value::Value;
 
 pub(super) fn specs() -> Vec<Spec> {
     let s = |name, arity, flags, keys, summary, handler| Spec {
@@ -410,8 +412,24 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> Result<bool, F
     if nx && ctx.ks().lookup(dst, now).map_err(engine_error)?.is_some() {
         return Ok(false);
     }
-    ctx.ks().remove(src, now).map_err(engine_error)?;
-    ctx.ks().put(dst.clone(), entry).map_err(engine_error)?;
+    match entry.value {
+        Value::Collection(meta) => {
+            // Subkeys are addressed by key: the destination needs its own.
+            let source = Collection {
+                key: src.clone(),
+                meta,
+                expire_at_ms: entry.expire_at_ms,
+            };
+            let ks = ctx.ks();
+            ks.copy_collection(&source, dst.clone(), entry.expire_at_ms)
+                .map_err(engine_error)?;
+            ks.remove(src, now).map_err(engine_error)?;
+        }
+        Value::String(_) => {
+            ctx.ks().remove(src, now).map_err(engine_error)?;
+            ctx.ks().put(dst.clone(), entry).map_err(engine_error)?;
+        }
+    }
     Ok(true)
 }
 

@@ -38,6 +38,13 @@ impl LocalClient {
         LocalClient::of(Arc::new(state))
     }
 
+    /// A new server state over `engine` (e.g. an lsm engine in a temp
+    /// dir, to run a test on both engines), and its first client.
+    pub fn with_engine(config: Config, engine: Box<dyn crate::engine::Engine>) -> LocalClient {
+        let state = State::new(config, engine, new_metrics(), 0);
+        LocalClient::of(Arc::new(state))
+    }
+
     fn of(state: Arc<State>) -> LocalClient {
         let info = state
             .clients

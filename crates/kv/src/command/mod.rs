@@ -19,18 +19,27 @@
 //! nothing about engines, which is what lets data types, scripting and the
 //! cluster be added on top later.
 
+mod bits;
 mod client;
 mod config;
+mod geo;
+mod hash;
+mod hll;
 mod info;
 mod keys;
+mod list;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod local;
 pub(crate) mod pubsub;
+mod scripting;
 mod server;
+mod set;
+mod stream;
 mod string;
 #[cfg(test)]
 mod tests;
 pub(crate) mod transaction;
+mod zset;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -41,6 +50,7 @@ use parking_lot::MutexGuard;
 
 use crate::engine::EngineError;
 use crate::keyspace::Keyspace;
+use crate::keyspace::collection::KeyError;
 use crate::metrics::Metrics;
 use crate::protocol::{Frame, ProtocolVersion};
 use crate::state::State;
@@ -110,6 +120,15 @@ pub fn table() -> &'static [Spec] {
         specs.extend(server::specs());
         specs.extend(pubsub::specs());
         specs.extend(transaction::specs());
+        specs.extend(bits::specs());
+        specs.extend(hash::specs());
+        specs.extend(list::specs());
+        specs.extend(set::specs());
+        specs.extend(zset::specs());
+        specs.extend(geo::specs());
+        specs.extend(hll::specs());
+        specs.extend(stream::specs());
+        specs.extend(scripting::specs());
         specs
     })
 }
@@ -238,6 +257,19 @@ pub fn engine_error(err: EngineError) -> Frame {
     match err {
         EngineError::OutOfMemory => Frame::error(err.to_string()),
         other => Frame::error(format!("ERR {other}")),
+    }
+}
+
+/// Redis's error for a key of the wrong type.
+pub fn wrong_type() -> Frame {
+    Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value")
+}
+
+/// Maps a collection failure to its reply.
+pub fn key_error(err: KeyError) -> Frame {
+    match err {
+        KeyError::WrongType => wrong_type(),
+        KeyError::Engine(err) => engine_error(err),
     }
 }
 

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{
     Ctx, DENYOOM, READONLY, Spec, WRITE, engine_error, int_arg, is, reply, syntax_error,
-    wrong_arity,
+    wrong_arity, wrong_type,
 };
 use crate::engine::memory::append_in_place;
 use crate::protocol::Frame;
@@ -186,11 +186,12 @@ pub(super) fn specs() -> Vec<Spec> {
     ]
 }
 
-/// The string inside a value (every value is a string until data types land;
-/// then this is where `WRONGTYPE` is answered).
+/// The string inside a value, or `WRONGTYPE`.
 fn as_string(value: Value) -> Result<Bytes, Frame> {
-    let Value::String(bytes) = value;
-    Ok(bytes)
+    match value {
+        Value::String(bytes) => Ok(bytes),
+        Value::Collection(_) => Err(wrong_type()),
+    }
 }
 
 /// Reads a live string key for a read command.
@@ -532,8 +533,9 @@ fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         let suffix = &args[2];
         ctx.ks()
             .modify(&args[1], now, &mut |entry| {
-                let Value::String(bytes) = &mut entry.value;
-                append_in_place(bytes, suffix);
+                if let Value::String(bytes) = &mut entry.value {
+                    append_in_place(bytes, suffix);
+                }
             })
             .map_err(engine_error)?;
         Ok(Frame::Integer(total as i64))

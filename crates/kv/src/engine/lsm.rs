@@ -65,7 +65,7 @@ use bytes::Bytes;
 
 use self::stage::{Stage, Undo};
 use self::syncer::Syncer;
-use super::{Engine, EngineError, MemoryStats, PendingSync};
+use super::{Engine, EngineError, MemoryStats, PendingSync, SubRange};
 use crate::config::{EvictionPolicy, FsyncPolicy};
 use crate::value::{ENCODED_HEADER_BYTES_MAX, Entry, Value};
 
@@ -75,6 +75,10 @@ use crate::value::{ENCODED_HEADER_BYTES_MAX, Entry, Value};
 /// a value is one LSM entry, written whole into the commit log and the
 /// memtable, so much larger values would cost a memtable each.
 pub const VALUE_BYTES_MAX: u64 = 64 << 20;
+
+/// Until the subkey encoding lands here.
+const NO_COLLECTIONS_YET: EngineError =
+    EngineError::Unsupported("collections are not stored by the lsm engine yet");
 
 /// SCAN cursors remembered at once; older ones answer "invalid cursor".
 const CURSORS_MAX: usize = 4096;
@@ -390,6 +394,39 @@ impl Engine for LsmEngine {
         entry.expire_at_ms = expire_at_ms;
         self.write(Bytes::copy_from_slice(key), Some(entry), true)?;
         Ok(true)
+    }
+
+    fn sub_get(
+        &mut self,
+        _key: &[u8],
+        _version: u64,
+        _sub: &[u8],
+    ) -> Result<Option<Bytes>, EngineError> {
+        Err(NO_COLLECTIONS_YET)
+    }
+
+    fn sub_put(
+        &mut self,
+        _key: &[u8],
+        _version: u64,
+        _sub: &[u8],
+        _value: &[u8],
+    ) -> Result<(), EngineError> {
+        Err(NO_COLLECTIONS_YET)
+    }
+
+    fn sub_remove(&mut self, _key: &[u8], _version: u64, _sub: &[u8]) -> Result<(), EngineError> {
+        Err(NO_COLLECTIONS_YET)
+    }
+
+    fn sub_range(
+        &mut self,
+        _key: &[u8],
+        _version: u64,
+        _range: &SubRange<'_>,
+        _out: &mut Vec<(Bytes, Bytes)>,
+    ) -> Result<(), EngineError> {
+        Err(NO_COLLECTIONS_YET)
     }
 
     fn len(&self) -> usize {

@@ -18,6 +18,8 @@
 pub mod lsm;
 pub mod memory;
 
+use std::ops::Bound;
+
 use bytes::Bytes;
 
 use crate::config::EvictionPolicy;
@@ -67,6 +69,72 @@ pub(crate) fn sync_stopped() -> EngineError {
     )
 }
 
+/// Which subkeys of one collection a [`Engine::sub_range`] reads: those
+/// between `lower` and `upper` (in byte order), from the low end or (with
+/// `reverse`) the high end, at most `limit` of them.
+#[derive(Debug, Clone, Copy)]
+pub struct SubRange<'a> {
+    /// The low bound.
+    pub lower: Bound<&'a [u8]>,
+    /// The high bound.
+    pub upper: Bound<&'a [u8]>,
+    /// Start from the high end and go down.
+    pub reverse: bool,
+    /// Most subkeys returned.
+    pub limit: usize,
+}
+
+impl<'a> SubRange<'a> {
+    /// Every subkey, in order, up to `limit`.
+    pub fn all(limit: usize) -> SubRange<'static> {
+        SubRange {
+            lower: Bound::Unbounded,
+            upper: Bound::Unbounded,
+            reverse: false,
+            limit,
+        }
+    }
+
+    /// Subkeys from `lower` (inclusive) up, at most `limit`.
+    pub fn from(lower: &'a [u8], limit: usize) -> SubRange<'a> {
+        SubRange {
+            lower: Bound::Included(lower),
+            upper: Bound::Unbounded,
+            reverse: false,
+            limit,
+        }
+    }
+
+    /// Whether `sub` lies within the bounds.
+    pub fn contains(&self, sub: &[u8]) -> bool {
+        let above = match self.lower {
+            Bound::Included(l) => sub >= l,
+            Bound::Excluded(l) => sub > l,
+            Bound::Unbounded => true,
+        };
+        let below = match self.upper {
+            Bound::Included(u) => sub <= u,
+            Bound::Excluded(u) => sub < u,
+            Bound::Unbounded => true,
+        };
+        above && below
+    }
+}
+
+/// The smallest byte string greater than every string starting with
+/// `prefix` (for an exclusive upper bound), or `None` if there is none
+/// (`prefix` is empty or all `0xff`).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last != 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// Memory figures for `INFO memory` and metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemoryStats {
@@ -110,6 +178,41 @@ pub trait Engine: Send {
 
     /// Sets or clears a key's expiry; `false` if the key is absent.
     fn set_expiry(&mut self, key: &[u8], expire_at_ms: Option<u64>) -> Result<bool, EngineError>;
+
+    /// Reads subkey `sub` of the collection stored at `key` with `version`
+    /// (see [`crate::value`] for the model). A subkey of another version
+    /// (a deleted predecessor of the key) is never returned.
+    fn sub_get(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+    ) -> Result<Option<Bytes>, EngineError>;
+
+    /// Inserts or replaces subkey `sub` of the collection at `key`. The
+    /// key's metadata with this `version` must be stored already (the
+    /// memory engine keeps the subkeys with it). Part of the open write
+    /// batch, like every write.
+    fn sub_put(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+        value: &[u8],
+    ) -> Result<(), EngineError>;
+
+    /// Deletes subkey `sub` (nothing if absent).
+    fn sub_remove(&mut self, key: &[u8], version: u64, sub: &[u8]) -> Result<(), EngineError>;
+
+    /// Appends the subkeys of the collection in `range`, in order (or in
+    /// reverse), with their values, up to `range.limit`.
+    fn sub_range(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        range: &SubRange<'_>,
+        out: &mut Vec<(Bytes, Bytes)>,
+    ) -> Result<(), EngineError>;
 
     /// Number of keys (including expired ones not yet collected).
     fn len(&self) -> usize;

@@ -22,19 +22,22 @@
 
 mod eviction;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Engine, EngineError, MemoryStats};
+use super::{Engine, EngineError, MemoryStats, SubRange};
 use crate::config::EvictionPolicy;
-use crate::value::Entry;
+use crate::value::{Entry, Value};
 use eviction::{EvictionPool, Lfu};
 
 /// Estimated bytes each key costs beyond its key and value bytes: the index
 /// entry (key handle + slot number + control byte), the slot (key handle,
 /// entry, bookkeeping) and two allocation headers.
 pub const KEY_OVERHEAD_BYTES: u64 = 160;
+/// Estimated bytes each subkey (field, member, element) costs beyond its
+/// own bytes: the tree node's share and two allocation headers.
+pub const SUBKEY_OVERHEAD_BYTES: u64 = 48;
 /// Marker for "not in the volatile vector".
 const NOT_VOLATILE: u32 = u32::MAX;
 
@@ -53,11 +56,52 @@ struct Slot {
     insert_tick: u64,
     /// Frequency counter for LFU.
     lfu: Lfu,
+    /// A collection's subkeys (see [`crate::value`]), kept with its key so
+    /// deleting the key frees them.
+    subs: Option<Box<Subs>>,
+}
+
+/// The subkeys of one collection, in byte order.
+#[derive(Debug, Default)]
+struct Subs {
+    /// The collection version they belong to.
+    version: u64,
+    map: BTreeMap<Bytes, Bytes>,
+    /// Their estimated size (bytes plus [`SUBKEY_OVERHEAD_BYTES`] each).
+    bytes: u64,
+}
+
+fn sub_size(sub: &[u8], value: &[u8]) -> u64 {
+    (sub.len() + value.len()) as u64 + SUBKEY_OVERHEAD_BYTES
 }
 
 impl Slot {
     fn size_bytes(&self) -> u64 {
-        (self.key.len() + self.entry.value.size_bytes()) as u64 + KEY_OVERHEAD_BYTES
+        (self.key.len() + self.entry.value.size_bytes()) as u64
+            + KEY_OVERHEAD_BYTES
+            + self.subs.as_ref().map_or(0, |s| s.bytes)
+    }
+
+    /// The slot's subkeys if it holds the collection `version`.
+    fn subs_of(&mut self, version: u64) -> Option<&mut Subs> {
+        match (&self.entry.value, self.subs.as_deref_mut()) {
+            (Value::Collection(meta), Some(subs)) if meta.version == version => {
+                debug_assert_eq!(subs.version, version);
+                Some(subs)
+            }
+            _ => None,
+        }
+    }
+
+    /// Drops subkeys that no longer belong to the entry (after a put).
+    fn prune_subs(&mut self) {
+        let keep = matches!(
+            (&self.entry.value, &self.subs),
+            (Value::Collection(meta), Some(subs)) if meta.version == subs.version
+        );
+        if !keep {
+            self.subs = None;
+        }
     }
 }
 
@@ -242,8 +286,12 @@ impl Engine for MemoryEngine {
 
     fn put(&mut self, key: Bytes, entry: Entry) -> Result<(), EngineError> {
         let entry = match entry.value {
-            crate::value::Value::String(b) => Entry {
-                value: crate::value::Value::String(own(&b)),
+            Value::String(b) => Entry {
+                value: Value::String(own(&b)),
+                ..entry
+            },
+            collection @ Value::Collection(_) => Entry {
+                value: collection,
                 ..entry
             },
         };
@@ -251,6 +299,7 @@ impl Engine for MemoryEngine {
             let slot = self.slots[id as usize].as_mut().expect("occupied");
             let old = slot.size_bytes();
             slot.entry = entry;
+            slot.prune_subs();
             let new = slot.size_bytes();
             self.used_bytes = self.used_bytes - old + new;
             self.track_volatile(id);
@@ -265,6 +314,7 @@ impl Engine for MemoryEngine {
             access_tick: self.tick,
             insert_tick: self.tick,
             lfu: Lfu::new(self.minutes()),
+            subs: None,
         };
         self.used_bytes += slot.size_bytes();
         let id = match self.free.pop() {
@@ -288,11 +338,103 @@ impl Engine for MemoryEngine {
         let slot = self.slots[id as usize].as_mut().expect("occupied");
         let old = slot.size_bytes();
         f(&mut slot.entry);
+        slot.prune_subs();
         let new = slot.size_bytes();
         self.used_bytes = self.used_bytes - old + new;
         self.track_volatile(id);
         self.touch(id);
         Ok(true)
+    }
+
+    fn sub_get(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+    ) -> Result<Option<Bytes>, EngineError> {
+        let Some(&id) = self.index.get(key) else {
+            return Ok(None);
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        Ok(slot
+            .subs_of(version)
+            .and_then(|subs| subs.map.get(sub).cloned()))
+    }
+
+    fn sub_put(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+        value: &[u8],
+    ) -> Result<(), EngineError> {
+        let Some(&id) = self.index.get(key) else {
+            debug_assert!(false, "sub_put before the collection's metadata");
+            return Err(EngineError::Storage(
+                "subkey written without its key".into(),
+            ));
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        let Value::Collection(meta) = &slot.entry.value else {
+            debug_assert!(false, "sub_put on a string");
+            return Err(EngineError::Storage("subkey written under a string".into()));
+        };
+        assert_eq!(meta.version, version, "sub_put for another version");
+        let subs = slot.subs.get_or_insert_with(|| {
+            Box::new(Subs {
+                version,
+                ..Subs::default()
+            })
+        });
+        let added = sub_size(sub, value);
+        let removed = match subs.map.insert(own(sub), own(value)) {
+            Some(old) => sub_size(sub, &old),
+            None => 0,
+        };
+        subs.bytes = subs.bytes + added - removed;
+        self.used_bytes = self.used_bytes + added - removed;
+        Ok(())
+    }
+
+    fn sub_remove(&mut self, key: &[u8], version: u64, sub: &[u8]) -> Result<(), EngineError> {
+        let Some(&id) = self.index.get(key) else {
+            return Ok(());
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        if let Some(subs) = slot.subs_of(version)
+            && let Some(old) = subs.map.remove(sub)
+        {
+            let size = sub_size(sub, &old);
+            subs.bytes -= size;
+            self.used_bytes -= size;
+        }
+        Ok(())
+    }
+
+    fn sub_range(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        range: &SubRange<'_>,
+        out: &mut Vec<(Bytes, Bytes)>,
+    ) -> Result<(), EngineError> {
+        let Some(&id) = self.index.get(key) else {
+            return Ok(());
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        let Some(subs) = slot.subs_of(version) else {
+            return Ok(());
+        };
+        let items = subs
+            .map
+            .range::<[u8], _>((range.lower, range.upper))
+            .map(|(k, v)| (k.clone(), v.clone()));
+        if range.reverse {
+            out.extend(items.rev().take(range.limit));
+        } else {
+            out.extend(items.take(range.limit));
+        }
+        Ok(())
     }
 
     fn remove(&mut self, key: &[u8]) -> Result<bool, EngineError> {

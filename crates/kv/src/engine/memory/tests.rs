@@ -61,14 +61,16 @@ proptest! {
                 }
                 Op::Append(k, v) => {
                     let modified = engine.modify(&key(k.into()), &mut |entry| {
-                        let Value::String(b) = &mut entry.value;
-                        append_in_place(b, &[v]);
+                        if let Value::String(b) = &mut entry.value {
+                            append_in_place(b, &[v]);
+                        }
                     }).unwrap();
                     let Some(m) = model.get_mut(&key(k.into())) else { prop_assert!(!modified); continue };
-                    let Value::String(b) = &mut m.value;
-                    let mut grown = b.to_vec();
-                    grown.push(v);
-                    *b = Bytes::from(grown);
+                    if let Value::String(b) = &mut m.value {
+                        let mut grown = b.to_vec();
+                        grown.push(v);
+                        *b = Bytes::from(grown);
+                    }
                 }
             }
             engine.check_invariants();
