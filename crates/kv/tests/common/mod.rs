@@ -2,6 +2,8 @@
 //! and helpers for the `redis` crate client.
 #![allow(dead_code)]
 
+pub mod diff;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,0 +1,214 @@
+//! Differential testing against a real `redis-server`: the same commands go
+//! to Redis and to our server, and the replies must be byte-for-byte equal
+//! (raw RESP, so a score's last digit, an error's exact text and a reply's
+//! RESP2/RESP3 shape all count).
+//!
+//! Each family's test file (`tests/diff_*.rs`) generates command streams
+//! (seeded, so a failure names its seed) and calls [`Pair::check`] or
+//! [`Pair::run_stream`]. Commands whose replies are random by design
+//! (`SPOP`, `SRANDMEMBER`, `RANDOMKEY`, ids from `XADD *`...) are either left
+//! out of streams or compared by a property (e.g. a reply's length) with
+//! [`Pair::both`].
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use kv::config::EngineKind;
+
+use super::TestServer;
+
+/// One blocking RESP connection that returns each reply's raw bytes.
+pub struct RespConn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RespConn {
+    /// Connects (bounded by a 10 s timeout on every read).
+    pub fn connect(addr: SocketAddr) -> RespConn {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        RespConn {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            writer: stream,
+        }
+    }
+
+    /// Sends one command without reading.
+    pub fn send(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.writer.write_all(&out).expect("send");
+    }
+
+    /// Sends one command and returns its reply's raw bytes.
+    pub fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(args);
+        self.read_reply()
+    }
+
+    /// Reads one complete reply (any RESP2/RESP3 type, nested).
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.read_into(&mut out);
+        out
+    }
+
+    fn read_line(&mut self, out: &mut Vec<u8>) -> Vec<u8> {
+        let mut line = Vec::new();
+        self.reader
+            .read_until(b'\n', &mut line)
+            .expect("read a reply line");
+        assert!(line.ends_with(b"\r\n"), "truncated reply: {line:?}");
+        out.extend_from_slice(&line);
+        line[1..line.len() - 2].to_vec()
+    }
+
+    fn read_into(&mut self, out: &mut Vec<u8>) {
+        let line = self.read_line(out);
+        let kind = *out.get(out.len() - line.len() - 3).expect("a type byte");
+        let number = || -> i64 {
+            std::str::from_utf8(&line)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(-1)
+        };
+        match kind {
+            b'$' | b'=' | b'!' | b'?' => {
+                let len = number();
+                if len >= 0 {
+                    let mut body = vec![0; len as usize + 2];
+                    self.reader.read_exact(&mut body).expect("bulk body");
+                    out.extend_from_slice(&body);
+                }
+            }
+            b'*' | b'~' | b'>' => {
+                for _ in 0..number().max(0) {
+                    self.read_into(out);
+                }
+            }
+            b'%' | b'|' => {
+                for _ in 0..number().max(0) * 2 {
+                    self.read_into(out);
+                }
+                if kind == b'|' {
+                    self.read_into(out); // the attributed reply itself
+                }
+            }
+            _ => {} // + - : , # _ (
+        }
+    }
+}
+
+/// A real Redis and our server side by side (see the module docs).
+pub struct Pair {
+    /// Connection to `redis-server`.
+    pub redis: RespConn,
+    /// Connection to our server.
+    pub ours: RespConn,
+    _redis_server: testkit::RedisServer,
+    _server: TestServer,
+    _runtime: tokio::runtime::Runtime,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Pair {
+    /// Starts both, ours on `engine` (lsm in a temp dir, `--fsync no`).
+    pub fn start(engine: EngineKind) -> Pair {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = (engine == EngineKind::Lsm).then(|| tempfile::tempdir().expect("tempdir"));
+        let data_dir = dir.as_ref().map(|d| d.path().to_path_buf());
+        let server = runtime.block_on(TestServer::with(|config| {
+            config.engine = engine;
+            if let Some(data_dir) = data_dir {
+                config.data_dir = data_dir;
+                config.fsync = kv::config::FsyncPolicy::No;
+            }
+        }));
+        let redis_server = testkit::RedisServer::start();
+        let redis = RespConn::connect(
+            format!("127.0.0.1:{}", redis_server.port)
+                .parse()
+                .expect("addr"),
+        );
+        let ours = RespConn::connect(server.addr);
+        Pair {
+            redis,
+            ours,
+            _redis_server: redis_server,
+            _server: server,
+            _runtime: runtime,
+            _dir: dir,
+        }
+    }
+
+    /// Both engines, one after the other.
+    pub fn engines() -> [EngineKind; 2] {
+        [EngineKind::Memory, EngineKind::Lsm]
+    }
+
+    /// Runs one command on both; panics (with `context`) unless the raw
+    /// replies are equal. Returns the reply.
+    pub fn check(&mut self, args: &[&[u8]], context: &str) -> Vec<u8> {
+        let expected = self.redis.call(args);
+        let got = self.ours.call(args);
+        assert!(
+            expected == got,
+            "reply differs from redis-server for {}\n  redis: {:?}\n  ours:  {:?}\n{context}",
+            show(args),
+            String::from_utf8_lossy(&expected),
+            String::from_utf8_lossy(&got),
+        );
+        got
+    }
+
+    /// Runs one command on both and returns both replies (for replies that
+    /// are random by design: compare a property of them).
+    pub fn both(&mut self, args: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
+        (self.redis.call(args), self.ours.call(args))
+    }
+
+    /// Runs a command stream, checking every reply; a mismatch reports the
+    /// seed and the last commands before it.
+    pub fn run_stream(&mut self, seed: u64, commands: &[Vec<Vec<u8>>]) {
+        for (i, command) in commands.iter().enumerate() {
+            let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            let from = i.saturating_sub(15);
+            let history: Vec<String> = commands[from..i]
+                .iter()
+                .map(|c| show(&c.iter().map(Vec::as_slice).collect::<Vec<_>>()))
+                .collect();
+            let context = format!(
+                "seed {seed}, command #{i}; the commands before it:\n    {}",
+                history.join("\n    ")
+            );
+            self.check(&args, &context);
+        }
+    }
+}
+
+/// A command as one readable line.
+pub fn show(args: &[&[u8]]) -> String {
+    args.iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A command from words.
+pub fn cmd(words: &[&str]) -> Vec<Vec<u8>> {
+    words.iter().map(|w| w.as_bytes().to_vec()).collect()
+}
