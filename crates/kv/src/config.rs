@@ -178,6 +178,10 @@ pub struct Config {
     pub client_output_buffer_limit_pubsub: OutputLimits,
     /// Active expiry cycles per second (Redis's `hz`).
     pub hz: u32,
+    /// Which keyspace events are published (Redis's `notify-keyspace-events`
+    /// flags, e.g. `"KEA"`; empty = none, the default).
+    #[serde(deserialize_with = "de_notify")]
+    pub notify_keyspace_events: NotifyFlags,
     /// Accepted for `CONFIG GET save` (redis-benchmark asks); snapshots are not implemented.
     pub save: String,
     /// Accepted for `CONFIG GET appendonly`; the `lsm` engine's log plays that role.
@@ -203,6 +207,7 @@ impl Default for Config {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit_pubsub: OutputLimits::PUBSUB_DEFAULT,
             hz: 10,
+            notify_keyspace_events: NotifyFlags::default(),
             save: String::new(),
             appendonly: "no".into(),
         }
@@ -349,6 +354,127 @@ fn de_output_limits<'de, D: Deserializer<'de>>(de: D) -> Result<OutputLimits, D:
             parse_output_limits(&format!("pubsub {text}"), OutputLimits::PUBSUB_DEFAULT)
                 .map_err(serde::de::Error::custom)
         }
+    }
+}
+
+fn de_notify<'de, D: Deserializer<'de>>(de: D) -> Result<NotifyFlags, D::Error> {
+    let text = String::deserialize(de)?;
+    NotifyFlags::parse(&text).map_err(serde::de::Error::custom)
+}
+
+/// The event classes of keyspace notifications (`notify-keyspace-events`),
+/// as bits. Keyspace (`K`) and keyevent (`E`) say *where* events are
+/// published; the classes say *which*; nothing is published unless both a
+/// channel kind and the event's class are on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotifyFlags(pub u32);
+
+impl NotifyFlags {
+    /// `K`: `__keyspace@0__:<key>` channels.
+    pub const KEYSPACE: u32 = 1;
+    /// `E`: `__keyevent@0__:<event>` channels.
+    pub const KEYEVENT: u32 = 1 << 1;
+    /// `g`: generic commands (DEL, EXPIRE, RENAME...).
+    pub const GENERIC: u32 = 1 << 2;
+    /// `$`: string commands.
+    pub const STRING: u32 = 1 << 3;
+    /// `l`: list commands.
+    pub const LIST: u32 = 1 << 4;
+    /// `s`: set commands.
+    pub const SET: u32 = 1 << 5;
+    /// `h`: hash commands.
+    pub const HASH: u32 = 1 << 6;
+    /// `z`: sorted-set commands.
+    pub const ZSET: u32 = 1 << 7;
+    /// `x`: keys expired.
+    pub const EXPIRED: u32 = 1 << 8;
+    /// `e`: keys evicted.
+    pub const EVICTED: u32 = 1 << 9;
+    /// `t`: stream commands.
+    pub const STREAM: u32 = 1 << 10;
+    /// `m`: key misses (not published by this server yet).
+    pub const KEY_MISS: u32 = 1 << 11;
+    /// `d`: module events (no modules here; accepted for compatibility).
+    pub const MODULE: u32 = 1 << 12;
+    /// `n`: new keys (not published by this server yet).
+    pub const NEW: u32 = 1 << 13;
+    /// `A`: the alias for `g$lshzxetd`.
+    pub const ALL: u32 = Self::GENERIC
+        | Self::STRING
+        | Self::LIST
+        | Self::SET
+        | Self::HASH
+        | Self::ZSET
+        | Self::EXPIRED
+        | Self::EVICTED
+        | Self::STREAM
+        | Self::MODULE;
+
+    const CLASSES: [(char, u32); 11] = [
+        ('g', Self::GENERIC),
+        ('$', Self::STRING),
+        ('l', Self::LIST),
+        ('s', Self::SET),
+        ('h', Self::HASH),
+        ('z', Self::ZSET),
+        ('x', Self::EXPIRED),
+        ('e', Self::EVICTED),
+        ('t', Self::STREAM),
+        ('d', Self::MODULE),
+        ('n', Self::NEW),
+    ];
+
+    /// Parses Redis's flag string; the error is Redis's text.
+    pub fn parse(text: &str) -> Result<NotifyFlags, String> {
+        let mut flags = 0;
+        for c in text.chars() {
+            flags |= match c {
+                'A' => Self::ALL,
+                'K' => Self::KEYSPACE,
+                'E' => Self::KEYEVENT,
+                'm' => Self::KEY_MISS,
+                other => match Self::CLASSES.iter().find(|(name, _)| *name == other) {
+                    Some((_, bit)) => *bit,
+                    None => {
+                        return Err(
+                            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
+                        );
+                    }
+                },
+            };
+        }
+        Ok(NotifyFlags(flags))
+    }
+
+    /// Whether an event of `class` is published anywhere.
+    pub fn wants(self, class: u32) -> bool {
+        self.0 & class != 0 && self.0 & (Self::KEYSPACE | Self::KEYEVENT) != 0
+    }
+}
+
+impl fmt::Display for NotifyFlags {
+    /// Redis's canonical form (`CONFIG GET` shows `AKE` for `KEA`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flags = self.0;
+        if flags & Self::ALL == Self::ALL {
+            f.write_str("A")?;
+        } else {
+            for (name, bit) in Self::CLASSES {
+                if flags & bit != 0 {
+                    write!(f, "{name}")?;
+                }
+            }
+        }
+        for (name, bit) in [
+            ('K', Self::KEYSPACE),
+            ('E', Self::KEYEVENT),
+            ('m', Self::KEY_MISS),
+        ] {
+            if flags & bit != 0 {
+                write!(f, "{name}")?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -53,6 +53,18 @@ pub struct KeyspaceStats {
     pub keyspace_misses: u64,
 }
 
+/// A keyspace event for notifications (see `state::notify`): what happened
+/// to which key, and the event's class bit (`config::NotifyFlags`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// The class bit.
+    pub class: u32,
+    /// Redis's event name (`expired`, `del`, `hset`...).
+    pub event: &'static str,
+    /// The key.
+    pub key: Bytes,
+}
+
 /// A client's WATCH state: the flag its `EXEC` checks, and what it watches.
 #[derive(Debug, Default)]
 pub struct WatchSet {
@@ -88,6 +100,12 @@ pub struct Keyspace {
     batch_depth: usize,
     /// The last collection version handed out (see `collection`).
     last_version: u64,
+    /// The `notify-keyspace-events` bits (0 = record nothing: no cost).
+    notify: u32,
+    /// Keys modified since [`Keyspace::take_touched`] (only while `notify` is on).
+    touched: Vec<Bytes>,
+    /// Events the keyspace itself raised (expired, evicted, emptied collections).
+    events: Vec<KeyEvent>,
 }
 
 impl Keyspace {
@@ -100,6 +118,9 @@ impl Keyspace {
             evicted: Vec::new(),
             batch_depth: 0,
             last_version: 0,
+            notify: 0,
+            touched: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -184,12 +205,57 @@ impl Keyspace {
         self.stats
     }
 
-    fn touch(&self, key: &[u8]) {
+    /// A key was modified: flags its watchers, remembers it for notifications.
+    fn touch(&mut self, key: &[u8]) {
+        self.flag_watchers(key);
+        if self.notify != 0 {
+            self.touched.push(Bytes::copy_from_slice(key));
+        }
+    }
+
+    fn flag_watchers(&self, key: &[u8]) {
         if let Some(flags) = self.watches.get(key) {
             for flag in flags {
                 flag.store(true, Ordering::Release);
             }
         }
+    }
+
+    /// Records an event the keyspace raised itself, if its class is on.
+    pub(crate) fn raise(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.notify & class != 0 {
+            self.events.push(KeyEvent {
+                class,
+                event,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// Sets the `notify-keyspace-events` bits (0 turns recording off).
+    pub fn set_notify(&mut self, flags: u32) {
+        let channels = crate::config::NotifyFlags::KEYSPACE | crate::config::NotifyFlags::KEYEVENT;
+        self.notify = if flags & channels == 0 { 0 } else { flags };
+        self.touched.clear();
+        self.events.clear();
+    }
+
+    /// Whether notifications are recorded.
+    pub fn notifying(&self) -> bool {
+        self.notify != 0
+    }
+
+    /// The keys modified since the last call, each once, in first-touch order.
+    pub fn take_touched(&mut self) -> Vec<Bytes> {
+        let mut keys = std::mem::take(&mut self.touched);
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        keys.retain(|k| seen.insert(k.clone()));
+        keys
+    }
+
+    /// The events raised since the last call.
+    pub fn take_events(&mut self) -> Vec<KeyEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// Reads a live key without counting a hit or miss (lazy expiry applies).
@@ -229,7 +295,8 @@ impl Keyspace {
         let removed = self.engine.remove(key)?;
         if removed {
             self.stats.expired_keys += 1;
-            self.touch(key);
+            self.flag_watchers(key);
+            self.raise(crate::config::NotifyFlags::EXPIRED, "expired", key);
         }
         Ok(removed)
     }
@@ -284,7 +351,8 @@ impl Keyspace {
         let result = self.engine.make_room(&mut evicted);
         self.stats.evicted_keys += evicted.len() as u64;
         for key in evicted.drain(..) {
-            self.touch(&key);
+            self.flag_watchers(&key);
+            self.raise(crate::config::NotifyFlags::EVICTED, "evicted", &key);
         }
         self.evicted = evicted;
         result

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use super::{Ctx, Spec, is, printable};
-use crate::config::{Config, parse_output_limits, parse_size};
+use crate::config::{Config, NotifyFlags, parse_output_limits, parse_size};
 use crate::pattern::glob_match;
 use crate::protocol::Frame;
 
@@ -169,6 +169,14 @@ fn params() -> Vec<Param> {
             }),
         ),
         p(
+            "notify-keyspace-events",
+            |c| c.notify_keyspace_events.to_string(),
+            Some(|c, v| {
+                c.notify_keyspace_events = NotifyFlags::parse(v)?;
+                Ok(())
+            }),
+        ),
+        p(
             "save",
             |c| c.save.clone(),
             Some(|c, v| {
@@ -259,10 +267,11 @@ fn set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
             "ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between {MB} and {max} inclusive (the largest value this engine stores)"
         ));
     }
-    let (maxmemory, policy, samples) = (
+    let (maxmemory, policy, samples, notify) = (
         updated.maxmemory,
         updated.maxmemory_policy,
         updated.maxmemory_samples,
+        updated.notify_keyspace_events,
     );
     ctx.state
         .hub
@@ -271,5 +280,6 @@ fn set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
     ctx.ks()
         .engine_mut()
         .configure_memory(maxmemory, policy, samples);
+    ctx.ks().set_notify(notify.0);
     Frame::OK
 }

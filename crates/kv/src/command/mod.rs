@@ -53,8 +53,8 @@ use crate::keyspace::Keyspace;
 use crate::keyspace::collection::KeyError;
 use crate::metrics::Metrics;
 use crate::protocol::{Frame, ProtocolVersion};
-use crate::state::State;
 use crate::state::session::ConnState;
+use crate::state::{State, notify};
 
 /// A command handler: arguments include the command name at index 0.
 pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Frame;
@@ -222,6 +222,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The keyspace if this command has locked it already.
+    fn locked_ks(&mut self) -> Option<&mut Keyspace> {
+        match &mut self.lock {
+            Lock::Lazy(guard) => guard.as_deref_mut(),
+            Lock::Held(ks) => Some(ks),
+        }
+    }
+
     /// Whether the client speaks RESP3.
     pub fn resp3(&self) -> bool {
         self.conn.protocol == ProtocolVersion::Resp3
@@ -266,6 +274,7 @@ pub fn wrong_type() -> Frame {
 }
 
 /// Maps a collection failure to its reply.
+#[allow(dead_code)] // until the data-type commands that use it land
 pub fn key_error(err: KeyError) -> Frame {
     match err {
         KeyError::WrongType => wrong_type(),
@@ -370,6 +379,7 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
         // limit (before the write only guarantees "at most one write over").
         let _ = ctx.ks().make_room();
     }
+    notify_after(ctx, spec, &reply);
     let metrics = &ctx.state.metrics.commands[index];
     metrics.latency.observe(started.elapsed().as_secs_f64());
     metrics.calls.inc();
@@ -377,6 +387,27 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
         metrics.errors.inc();
     }
     reply
+}
+
+/// Publishes the keyspace notifications a command caused (see
+/// `state::notify`); a failed write raised none (it was rolled back).
+fn notify_after(ctx: &mut Ctx<'_>, spec: &Spec, reply: &Frame) {
+    let Some(ks) = ctx.locked_ks() else {
+        return;
+    };
+    if !ks.notifying() {
+        return;
+    }
+    let events = if spec.has(WRITE) && !reply.is_error() {
+        notify::collect(ks, spec.name, spec.group)
+    } else {
+        ks.take_touched();
+        ks.take_events()
+    };
+    if !events.is_empty() {
+        let flags = ctx.state.config.read().notify_keyspace_events;
+        notify::publish(ctx.state, flags, events);
+    }
 }
 
 /// Runs a write command (or `EXEC`) as one keyspace write batch: its writes

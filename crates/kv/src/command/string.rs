@@ -313,6 +313,9 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         if !(opts.nx || opts.xx || opts.get || opts.keep_ttl) {
             // The common case needs no read of the old value.
             write(ctx, &args[1], args[2].clone(), opts.expire_at_ms)?;
+            if opts.expire_at_ms.is_some() {
+                raise_expire(ctx, &args[1]);
+            }
             return Ok(Frame::OK);
         }
         let old = lookup(ctx, &args[1])?;
@@ -330,6 +333,9 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             opts.expire_at_ms
         };
         write(ctx, &args[1], args[2].clone(), ttl)?;
+        if !opts.keep_ttl && opts.expire_at_ms.is_some() {
+            raise_expire(ctx, &args[1]);
+        }
         Ok(if opts.get { reply_old(old) } else { Frame::OK })
     })())
 }
@@ -348,8 +354,15 @@ fn set_with_expiry(ctx: &mut Ctx<'_>, args: &[Bytes], kind: ExpireArg, command: 
     reply((|| {
         let at = deadline(kind, &args[2], ctx.now_ms, command)?;
         write(ctx, &args[1], args[3].clone(), Some(at))?;
+        raise_expire(ctx, &args[1]);
         Ok(Frame::OK)
     })())
+}
+
+/// A `SET` with a TTL also raises `expire` (after its `set`), as in Redis.
+fn raise_expire(ctx: &mut Ctx<'_>, key: &[u8]) {
+    ctx.ks()
+        .raise(crate::config::NotifyFlags::GENERIC, "expire", key);
 }
 
 fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {

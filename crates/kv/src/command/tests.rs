@@ -273,3 +273,32 @@ fn config_set_errors_stay_one_line_whatever_the_value() {
         "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - unknown maxmemory policy 'no  +OK'"
     ), "{text:?}");
 }
+
+#[test]
+fn keyspace_notifications_reach_subscribers_without_a_socket() {
+    let config = Config {
+        notify_keyspace_events: crate::config::NotifyFlags::parse("KEA").expect("flags"),
+        ..Config::default()
+    };
+    let engine = crate::engine::memory::MemoryEngine::new(0, Default::default(), 5);
+    let mut writer = LocalClient::with_engine(config, Box::new(engine));
+    let mut sub = writer.connect();
+    sub.run(&[b"PSUBSCRIBE", b"__key*__:*"]);
+    assert_eq!(writer.run(&[b"INCR", b"n"]), Frame::Integer(1));
+    let got: Vec<(Bytes, Bytes)> = sub
+        .messages()
+        .into_iter()
+        .map(|(_, channel, payload)| (channel, payload))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Bytes::from("__keyspace@0__:n"), Bytes::from("incrby")),
+            (Bytes::from("__keyevent@0__:incrby"), Bytes::from("n")),
+        ]
+    );
+    // Off: nothing is published.
+    writer.run(&[b"CONFIG", b"SET", b"notify-keyspace-events", b""]);
+    writer.run(&[b"INCR", b"n"]);
+    assert!(sub.messages().is_empty());
+}

@@ -166,7 +166,9 @@ impl Keyspace {
     pub fn save_collection(&mut self, c: &Collection) -> Result<bool, EngineError> {
         if c.meta.len == 0 {
             self.touch(&c.key);
-            self.engine.remove(&c.key)?;
+            if self.engine.remove(&c.key)? {
+                self.raise(crate::config::NotifyFlags::GENERIC, "del", &c.key);
+            }
             return Ok(false);
         }
         self.put_meta(c)?;

@@ -59,7 +59,14 @@ pub(crate) async fn run_active_expiry(state: Arc<State>, shutdown: CancellationT
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = ticker.tick() => { active_cycle(&state.db, budget); }
+            _ = ticker.tick() => {
+                active_cycle(&state.db, budget);
+                let events = state.db.lock().take_events();
+                if !events.is_empty() {
+                    let flags = state.config.read().notify_keyspace_events;
+                    super::notify::publish(&state, flags, events);
+                }
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 //! (`command` → `connection` → `server`) only ever look down.
 
 pub(crate) mod expiry;
+pub(crate) mod notify;
 pub(crate) mod session;
 
 use std::sync::Arc;
@@ -53,8 +54,10 @@ impl State {
         metrics: Arc<Metrics>,
         port: u16,
     ) -> Self {
+        let mut keyspace = Keyspace::new(engine);
+        keyspace.set_notify(config.notify_keyspace_events.0);
         State {
-            db: parking_lot::Mutex::new(Keyspace::new(engine)),
+            db: parking_lot::Mutex::new(keyspace),
             hub: Hub::new(config.client_output_buffer_limit_pubsub),
             config: RwLock::new(config),
             metrics,

@@ -155,6 +155,18 @@ impl Pair {
         }
     }
 
+    /// The real Redis's address (for extra connections).
+    pub fn redis_addr(&self) -> SocketAddr {
+        format!("127.0.0.1:{}", self._redis_server.port)
+            .parse()
+            .expect("addr")
+    }
+
+    /// Our server's address.
+    pub fn ours_addr(&self) -> SocketAddr {
+        self._server.addr
+    }
+
     /// Both engines, one after the other.
     pub fn engines() -> [EngineKind; 2] {
         [EngineKind::Memory, EngineKind::Lsm]
