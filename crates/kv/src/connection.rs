@@ -287,6 +287,7 @@ fn execute_batch(
     let mut ks = shared.db.lock();
     ks.recover_abandoned_batch();
     ks.begin_batch();
+    state.batch_clock = None;
     // The output offset of the first reply whose command staged a write,
     // and how many replies start there: what a failed commit takes back.
     let mut first_write: Option<(usize, usize)> = None;

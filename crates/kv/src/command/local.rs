@@ -73,6 +73,7 @@ impl LocalClient {
     /// Stops after a command that closes the connection (`QUIT`).
     pub fn run_batch(&mut self, commands: Vec<Vec<Bytes>>) -> Vec<Frame> {
         self.conn.batch_now_ms = clock::now_ms();
+        self.conn.batch_clock = None;
         let mut ks = self.state.db.lock();
         ks.recover_abandoned_batch();
         ks.begin_batch();
