@@ -66,6 +66,7 @@
 //! | `table_size_bytes` | 32 MiB | compaction granularity |
 //! | `compaction_bytes_per_sec` | unlimited | background I/O vs. foreground latency |
 //! | `key_size_bytes_max`, `value_size_bytes_max` | 64 KiB, 64 MiB | input limits |
+//! | `compaction_filter` | none | lets the user drop entries it knows are dead ([`CompactionFilter`]) |
 //!
 //! # Using it
 //! ```
@@ -139,6 +140,7 @@ mod version;
 pub mod wal;
 
 pub use batch::WriteBatch;
+pub use compaction::filter::{CompactionFilter, FilterRun, Lookup};
 pub use db::{Db, Snapshot, Ttl};
 pub use error::{Error, Result};
 pub use iter::{DbIter, KeyValue};
