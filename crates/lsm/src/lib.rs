@@ -143,7 +143,7 @@ mod version;
 pub mod wal;
 
 pub use batch::WriteBatch;
-pub use compaction::filter::{CompactionFilter, FilterRun, Lookup};
+pub use compaction::filter::{CompactionFilter, FilterRun, Looked, Lookup};
 pub use db::{Db, Snapshot, Ttl};
 pub use error::{Error, Result};
 pub use iter::{DbIter, KeyValue};

@@ -202,15 +202,25 @@ impl Inner {
         key: &[u8],
         snapshot: u64,
     ) -> Result<Option<(Vec<u8>, Option<u64>)>> {
+        Ok(self
+            .newest_at(key, snapshot)?
+            .and_then(|(e, _)| live(e, now_ms())))
+    }
+
+    /// The newest version of `key` at `snapshot` (tombstones and expired values
+    /// included) and whether it was found in a table (durable) rather than a memtable.
+    pub(crate) fn newest_at(&self, key: &[u8], snapshot: u64) -> Result<Option<(Entry, bool)>> {
         let view = self.view();
-        let found = match view.mem.get(key, snapshot) {
-            Some(e) => Some(e),
-            None => match view.imms.iter().find_map(|m| m.get(key, snapshot)) {
-                Some(e) => Some(e),
-                None => view.version.get(key, snapshot, &self.bloom)?,
-            },
-        };
-        Ok(found.and_then(|e| live(e, now_ms())))
+        if let Some(e) = view.mem.get(key, snapshot) {
+            return Ok(Some((e, false)));
+        }
+        if let Some(e) = view.imms.iter().find_map(|m| m.get(key, snapshot)) {
+            return Ok(Some((e, false)));
+        }
+        Ok(view
+            .version
+            .get(key, snapshot, &self.bloom)?
+            .map(|e| (e, true)))
     }
 
     /// A reverse scan of `range` at `snapshot` over the current view.
