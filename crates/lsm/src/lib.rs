@@ -32,7 +32,9 @@
 //! a block's restart keys and walks at most 16 entries.
 //! Range scans merge all sources in key order ([`DbIter`]), comparing entries in place in
 //! the blocks (no copy per entry), and position table sources lazily: a seek whose key
-//! exists reads only the newest table holding it. Snapshots ([`Snapshot`]) read at a
+//! exists reads only the newest table holding it. [`Db::scan_rev`] reads a range from the high end
+//! down ([`DbIterRev`]), a block or a memtable chunk per source at a time, so the last
+//! ten keys of a big range cost a few block reads. Snapshots ([`Snapshot`]) read at a
 //! fixed sequence number so a scan sees one point in time.
 //!
 //! **Deletes and TTL**: a delete writes a tombstone; a put may carry an absolute expiry
@@ -66,6 +68,7 @@
 //! | `table_size_bytes` | 32 MiB | compaction granularity |
 //! | `compaction_bytes_per_sec` | unlimited | background I/O vs. foreground latency |
 //! | `key_size_bytes_max`, `value_size_bytes_max` | 64 KiB, 64 MiB | input limits |
+//! | `compaction_filter` | none | lets the user drop entries it knows are dead ([`CompactionFilter`]) |
 //!
 //! # Using it
 //! ```
@@ -129,6 +132,7 @@ pub mod compaction;
 mod db;
 mod error;
 mod iter;
+mod iter_rev;
 mod key_filter;
 pub mod manifest;
 pub mod memtable;
@@ -139,9 +143,11 @@ mod version;
 pub mod wal;
 
 pub use batch::WriteBatch;
+pub use compaction::filter::{CompactionFilter, FilterRun, Looked, Lookup};
 pub use db::{Db, Snapshot, Ttl};
 pub use error::{Error, Result};
 pub use iter::{DbIter, KeyValue};
+pub use iter_rev::DbIterRev;
 pub use manifest::FORMAT_VERSION;
 pub use options::{Compression, Options, SyncPolicy};
 pub use stats::{LevelStats, Stats};

@@ -227,6 +227,19 @@ impl Memtable {
     }
 }
 
+impl Memtable {
+    /// Up to `limit` versions before `upper` (inclusive or exclusive), in reverse
+    /// internal order (key descending, oldest version first).
+    pub(crate) fn chunk_rev(&self, upper: Bound<&MemKey>, limit: usize) -> Vec<Entry> {
+        self.map
+            .range((Bound::Unbounded, node_bound(upper)))
+            .rev()
+            .take(limit)
+            .map(|e| to_entry(e.key(), e.value()))
+            .collect()
+    }
+}
+
 /// Versions copied out of a memtable into one reused buffer: what a scan reads the
 /// memtable through, with no allocation per entry (the buffers are kept across refills).
 #[derive(Default)]

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::compaction::filter::CompactionFilter;
+
 /// When the commit log is forced to stable storage (the durability knob).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SyncPolicy {
@@ -92,6 +94,9 @@ pub struct Options {
     pub value_size_bytes_max: usize,
     /// How long a stalled writer waits for background work before failing.
     pub stall_timeout: Duration,
+    /// Asked during compaction whether live entries are still wanted (see
+    /// [`CompactionFilter`]); `None` keeps everything the engine's own rules keep.
+    pub compaction_filter: Option<CompactionFilter>,
 }
 
 impl Default for Options {
@@ -115,6 +120,7 @@ impl Default for Options {
             key_size_bytes_max: 64 << 10,
             value_size_bytes_max: 64 << 20,
             stall_timeout: Duration::from_secs(60),
+            compaction_filter: None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Model-based property test: random sequences of put / delete / batch / scan /
-//! snapshot / flush / compact / reopen, checked against a `BTreeMap` after every step.
+//! reverse scan / snapshot / flush / compact / reopen, checked against a `BTreeMap` after every step.
 // Test code: a failed unwrap is the failure report (clippy.toml's
 // allow-unwrap-in-tests does not reach helper functions outside #[test]).
 #![allow(clippy::unwrap_used)]
@@ -22,6 +22,8 @@ enum Op {
     Batch(Vec<(u8, Option<u16>)>),
     Get(u8),
     Scan(u8, u8),
+    /// From `.1` down to `.0`; the high end excluded when `.2`.
+    ScanRev(u8, u8, bool),
     Snapshot,
     DropSnapshot,
     Flush,
@@ -49,7 +51,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => k.clone().prop_map(Op::Delete),
         2 => proptest::collection::vec((k.clone(), proptest::option::of(any::<u16>())), 1..8).prop_map(Op::Batch),
         3 => k.clone().prop_map(Op::Get),
-        2 => (k.clone(), k).prop_map(|(a, b)| Op::Scan(a.min(b), a.max(b))),
+        2 => (k.clone(), k.clone()).prop_map(|(a, b)| Op::Scan(a.min(b), a.max(b))),
+        2 => (k.clone(), k, any::<bool>()).prop_map(|(a, b, x)| Op::ScanRev(a.min(b), a.max(b), x)),
         1 => Just(Op::Snapshot),
         1 => Just(Op::DropSnapshot),
         1 => Just(Op::Flush),
@@ -78,6 +81,27 @@ fn check_scan(iter: lsm::DbIter, model: &Model, lo: &[u8], hi: &[u8]) -> Result<
         .unwrap();
     let want: Vec<_> = model
         .range(lo.to_vec()..=hi.to_vec())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    prop_assert_eq!(got, want);
+    Ok(())
+}
+
+/// A reverse scan returns the forward scan's entries, reversed.
+fn check_scan_rev(
+    iter: lsm::DbIterRev,
+    model: &Model,
+    lo: &[u8],
+    hi: std::ops::Bound<&[u8]>,
+) -> Result<(), TestCaseError> {
+    let got: Vec<_> = iter
+        .map(|kv| kv.map(|kv| (kv.key, kv.value)))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let hi = hi.map(<[u8]>::to_vec);
+    let want: Vec<_> = model
+        .range((std::ops::Bound::Included(lo.to_vec()), hi))
+        .rev()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     prop_assert_eq!(got, want);
@@ -132,6 +156,18 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 &key(a),
                 &key(b),
             )?,
+            Op::ScanRev(a, b, exclusive) => {
+                let (lo, hi) = (key(a), key(b));
+                let hi = if exclusive {
+                    std::ops::Bound::Excluded(&hi[..])
+                } else {
+                    std::ops::Bound::Included(&hi[..])
+                };
+                let iter = d
+                    .scan_rev((std::ops::Bound::Included(&lo[..]), hi))
+                    .unwrap();
+                check_scan_rev(iter, &model, &lo, hi)?;
+            }
             Op::Snapshot => snaps.push((d.snapshot(), model.clone())),
             Op::DropSnapshot => drop(snaps.pop()),
             Op::Flush => d.flush().unwrap(),
@@ -144,10 +180,22 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         for (snap, at) in &snaps {
             check_scan(snap.scan(..).unwrap(), at, b"", b"\xff")?;
+            check_scan_rev(
+                snap.scan_rev(..).unwrap(),
+                at,
+                b"",
+                std::ops::Bound::Unbounded,
+            )?;
         }
     }
     let d = db.as_ref().unwrap();
     check_scan(d.scan(..).unwrap(), &model, b"", b"\xff")?;
+    check_scan_rev(
+        d.scan_rev(..).unwrap(),
+        &model,
+        b"",
+        std::ops::Bound::Unbounded,
+    )?;
     for k in 0..40 {
         prop_assert_eq!(d.get(&key(k)).unwrap(), model.get(&key(k)).cloned());
     }

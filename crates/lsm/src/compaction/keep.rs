@@ -63,6 +63,29 @@ pub(crate) fn verdict(
     }
 }
 
+/// Whether the user's compaction filter may judge this version (see
+/// `compaction::filter`): only the newest version of its key, seen by every reader, and
+/// only a live value the engine itself keeps.
+pub(crate) fn filterable(
+    rules: &Rules,
+    newer_seq: Option<u64>,
+    seq: u64,
+    v: Verdict,
+    kind: Kind,
+) -> bool {
+    newer_seq.is_none() && seq <= rules.horizon_seq && v == Verdict::Keep && kind != Kind::Delete
+}
+
+/// What becomes of a version the filter rejected: at the bottom it goes; above it stays
+/// as a tombstone, so older versions below stay shadowed.
+pub(crate) fn rejected(rules: &Rules) -> Verdict {
+    if rules.bottom {
+        Verdict::Drop
+    } else {
+        Verdict::KeepAsTombstone
+    }
+}
+
 /// Applies [`verdict`] along a merged stream, where all versions of a key come
 /// together, newest first.
 pub(crate) struct Retain {
@@ -89,7 +112,12 @@ impl Retain {
     /// first version written (outputs are split only there, never inside a key). When
     /// a key's newest version is dropped all its versions are, so the first version
     /// written is always the first version of the key in the stream.
-    pub(crate) fn judge(&mut self, e: &mut Entry) -> Option<bool> {
+    /// `unwanted` is the user's filter, asked only when [`filterable`] says so.
+    pub(crate) fn judge(
+        &mut self,
+        e: &mut Entry,
+        unwanted: impl FnOnce(&Entry) -> bool,
+    ) -> Option<bool> {
         let first = self.last_key.as_deref() != Some(&e.key[..]);
         let newer_seq = if first {
             self.last_key = Some(e.key.clone());
@@ -98,7 +126,11 @@ impl Retain {
             Some(self.last_seq)
         };
         self.last_seq = e.seq;
-        match verdict(&self.rules, newer_seq, e.seq, e.kind, e.expire_at_ms) {
+        let mut v = verdict(&self.rules, newer_seq, e.seq, e.kind, e.expire_at_ms);
+        if filterable(&self.rules, newer_seq, e.seq, v, e.kind) && unwanted(e) {
+            v = rejected(&self.rules);
+        }
+        match v {
             Verdict::Drop => None,
             Verdict::KeepAsTombstone => {
                 (e.kind, e.expire_at_ms, e.value) = (Kind::Delete, 0, Vec::new());
@@ -222,7 +254,7 @@ mod tests {
         stream
             .into_iter()
             .filter_map(|mut e| {
-                let first = retain.judge(&mut e)?;
+                let first = retain.judge(&mut e, |_| false)?;
                 Some((String::from_utf8(e.key).unwrap(), e.seq, e.kind, first))
             })
             .collect()
@@ -262,10 +294,61 @@ mod tests {
     }
 
     #[test]
+    fn the_filter_judges_only_the_newest_version_every_reader_sees() {
+        let r = rules(100, false);
+        assert!(filterable(&r, None, 90, Verdict::Keep, Kind::Put));
+        assert!(filterable(&r, None, 90, Verdict::Keep, Kind::PutExpiring));
+        // An older version: the engine's own rule decides (it is shadowed or kept
+        // for a snapshot).
+        assert!(!filterable(&r, Some(95), 90, Verdict::Keep, Kind::Put));
+        // A snapshot older than it may not see it yet.
+        assert!(!filterable(&r, None, 120, Verdict::Keep, Kind::Put));
+        assert!(!filterable(&r, None, 90, Verdict::Keep, Kind::Delete));
+        assert!(!filterable(
+            &r,
+            None,
+            90,
+            Verdict::KeepAsTombstone,
+            Kind::PutExpiring
+        ));
+        assert_eq!(rejected(&r), Verdict::KeepAsTombstone);
+        assert_eq!(rejected(&rules(100, true)), Verdict::Drop);
+    }
+
+    #[test]
+    fn a_rejected_entry_shadows_its_older_versions_or_goes_with_them() {
+        let stream = || {
+            vec![
+                entry("a", 9, Kind::Put, 0),
+                entry("a", 5, Kind::Put, 0),
+                entry("b", 8, Kind::Put, 0),
+            ]
+        };
+        let judge = |r: Rules| {
+            let mut retain = Retain::new(r);
+            stream()
+                .into_iter()
+                .filter_map(|mut e| {
+                    retain.judge(&mut e, |e| e.key == b"a")?;
+                    Some((String::from_utf8(e.key).unwrap(), e.seq, e.kind))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            judge(rules(10, false)),
+            [
+                ("a".to_string(), 9, Kind::Delete),
+                ("b".to_string(), 8, Kind::Put)
+            ]
+        );
+        assert_eq!(judge(rules(10, true)), [("b".to_string(), 8, Kind::Put)]);
+    }
+
+    #[test]
     fn a_tombstone_rewritten_from_an_expired_value_sheds_its_value() {
         let mut retain = Retain::new(rules(100, false));
         let mut e = entry("k", 90, Kind::PutExpiring, NOW_MS);
-        assert_eq!(retain.judge(&mut e), Some(true));
+        assert_eq!(retain.judge(&mut e, |_| false), Some(true));
         assert_eq!(
             (e.kind, e.expire_at_ms, e.value.len()),
             (Kind::Delete, 0, 0)

@@ -25,8 +25,11 @@
 //! * `run`: the I/O — merging, writing outputs of about `table_size_bytes` (never
 //!   splitting a key's versions), throttled to `compaction_bytes_per_sec`, and the
 //!   atomic install, which refuses a result that would make a level ≥ 1 overlap.
+//! * `filter`: the user's say ([`crate::CompactionFilter`]): entries the store's user
+//!   knows are garbage (elements of a deleted collection) are dropped as they pass.
 
 mod choose;
+pub(crate) mod filter;
 mod keep;
 mod run;
 

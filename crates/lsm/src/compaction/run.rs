@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::choose::Choice;
+use super::filter::Lookup;
 use super::keep::{Retain, Rules};
 use crate::codec::now_ms;
 use crate::db::{Inner, View};
@@ -130,10 +131,17 @@ fn merge_into(
         horizon_seq,
         bottom,
     });
+    let mut filter = o.compaction_filter.as_ref().map(|f| f.start());
+    let lookup = Lookup::new(inner);
     let mut builder = None::<TableBuilder>;
     let (started, mut written) = (Instant::now(), 0u64);
     while let Some(mut e) = merge.next_entry()? {
-        let Some(first_of_key) = retain.judge(&mut e) else {
+        let unwanted = |e: &crate::codec::Entry| {
+            filter
+                .as_mut()
+                .is_some_and(|keep| !keep(&e.key, &e.value, &lookup))
+        };
+        let Some(first_of_key) = retain.judge(&mut e, unwanted) else {
             continue;
         };
         if first_of_key

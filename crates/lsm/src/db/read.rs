@@ -15,6 +15,7 @@ use super::{Db, Inner};
 use crate::codec::{Entry, Kind, now_ms};
 use crate::error::Result;
 use crate::iter::{DbIter, MergeIter, Source};
+use crate::iter_rev::{DbIterRev, RevSource};
 use crate::stats::{LevelStats, Stats};
 
 /// The remaining time to live of a key (Redis `TTL` semantics: -2, -1, or seconds).
@@ -51,6 +52,11 @@ impl Snapshot {
     /// An ordered scan as of the snapshot.
     pub fn scan<'a>(&self, range: impl RangeBounds<&'a [u8]>) -> Result<DbIter> {
         self.inner.scan_at(range, self.seq)
+    }
+
+    /// A reverse scan (from the high end down) as of the snapshot.
+    pub fn scan_rev<'a>(&self, range: impl RangeBounds<&'a [u8]>) -> Result<DbIterRev> {
+        self.inner.scan_rev_at(range, self.seq)
     }
 }
 
@@ -95,6 +101,14 @@ impl Db {
     pub fn scan<'a>(&self, range: impl RangeBounds<&'a [u8]>) -> Result<DbIter> {
         self.inner
             .scan_at(range, self.inner.visible_seq.load(Ordering::Acquire))
+    }
+
+    /// Live keys in `range`, from the highest down, at the moment of the call. The
+    /// work is proportional to what is read (a block or a memtable chunk per source
+    /// at a time), not to the size of the range.
+    pub fn scan_rev<'a>(&self, range: impl RangeBounds<&'a [u8]>) -> Result<DbIterRev> {
+        self.inner
+            .scan_rev_at(range, self.inner.visible_seq.load(Ordering::Acquire))
     }
 
     /// Live keys starting with `prefix`, in order.
@@ -188,15 +202,48 @@ impl Inner {
         key: &[u8],
         snapshot: u64,
     ) -> Result<Option<(Vec<u8>, Option<u64>)>> {
+        Ok(self
+            .newest_at(key, snapshot)?
+            .and_then(|(e, _)| live(e, now_ms())))
+    }
+
+    /// The newest version of `key` at `snapshot` (tombstones and expired values
+    /// included) and whether it was found in a table (durable) rather than a memtable.
+    pub(crate) fn newest_at(&self, key: &[u8], snapshot: u64) -> Result<Option<(Entry, bool)>> {
         let view = self.view();
-        let found = match view.mem.get(key, snapshot) {
-            Some(e) => Some(e),
-            None => match view.imms.iter().find_map(|m| m.get(key, snapshot)) {
-                Some(e) => Some(e),
-                None => view.version.get(key, snapshot, &self.bloom)?,
-            },
-        };
-        Ok(found.and_then(|e| live(e, now_ms())))
+        if let Some(e) = view.mem.get(key, snapshot) {
+            return Ok(Some((e, false)));
+        }
+        if let Some(e) = view.imms.iter().find_map(|m| m.get(key, snapshot)) {
+            return Ok(Some((e, false)));
+        }
+        Ok(view
+            .version
+            .get(key, snapshot, &self.bloom)?
+            .map(|e| (e, true)))
+    }
+
+    /// A reverse scan of `range` at `snapshot` over the current view.
+    pub(crate) fn scan_rev_at<'a>(
+        &self,
+        range: impl RangeBounds<&'a [u8]>,
+        snapshot: u64,
+    ) -> Result<DbIterRev> {
+        let (start, end) = owned_bounds(&range);
+        let view = self.view();
+        let mut sources = vec![RevSource::mem(view.mem.clone(), &end)];
+        sources.extend(view.imms.iter().map(|m| RevSource::mem(m.clone(), &end)));
+        sources.extend(
+            view.version.levels[0]
+                .iter()
+                .map(|t| RevSource::tables(vec![t.clone()], &end, true)),
+        );
+        for level in view.version.levels.iter().skip(1) {
+            if !level.is_empty() {
+                sources.push(RevSource::tables(level.clone(), &end, true));
+            }
+        }
+        Ok(DbIterRev::new(sources, snapshot, now_ms(), start, end))
     }
 
     /// A scan of `range` at `snapshot` over the current view.
@@ -205,12 +252,7 @@ impl Inner {
         range: impl RangeBounds<&'a [u8]>,
         snapshot: u64,
     ) -> Result<DbIter> {
-        let own = |b: Bound<&&[u8]>| match b {
-            Bound::Included(k) => Bound::Included(k.to_vec()),
-            Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let (start, end) = (own(range.start_bound()), own(range.end_bound()));
+        let (start, end) = owned_bounds(&range);
         let seek: &[u8] = match &start {
             Bound::Included(k) | Bound::Excluded(k) => k,
             Bound::Unbounded => &[],
@@ -239,6 +281,16 @@ impl Inner {
             end,
         ))
     }
+}
+
+/// A range's bounds, owned.
+fn owned_bounds<'a>(range: &impl RangeBounds<&'a [u8]>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let own = |b: Bound<&&[u8]>| match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (own(range.start_bound()), own(range.end_bound()))
 }
 
 /// The visible value of a found version, if it is a live put.

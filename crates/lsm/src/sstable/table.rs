@@ -149,6 +149,32 @@ impl Table {
         BlockIter::new(self.block(i, fill_cache)?, self.v2).ok_or_else(|| self.bad_block(i))
     }
 
+    /// Number of data blocks.
+    pub(crate) fn block_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The only block that can hold position `(key, seq)`: the first whose last entry
+    /// is at or after it (`block_count()` when it is past the table).
+    pub(crate) fn seek_block(&self, key: &[u8], seq: u64) -> usize {
+        self.index.seek(key, seq)
+    }
+
+    /// Appends copies of every entry of data block `i`, in internal order (the reverse
+    /// scan reads a block at a time and walks it backwards).
+    pub(crate) fn block_entries(
+        &self,
+        i: usize,
+        fill_cache: bool,
+        out: &mut Vec<Entry>,
+    ) -> Result<()> {
+        let mut it = self.block_iter(i, fill_cache)?;
+        while it.advance().map_err(|()| self.bad_block(i))? {
+            out.push(it.entry().to_entry());
+        }
+        Ok(())
+    }
+
     /// The newest version of `key` with sequence number <= `snapshot` (no bloom check).
     pub(crate) fn get(&self, key: &[u8], snapshot: u64) -> Result<Option<Entry>> {
         let i = self.index.seek(key, snapshot);

@@ -1,34 +1,60 @@
 //! The durable engine, on the `lsm` crate (chapter 6's storage node).
 //!
-//! Every key is one LSM entry whose value is [`Entry::encode`]'s bytes (a
-//! type tag, so later data types fit, and the expiry). Keys with a TTL are
-//! also written with the LSM's own expiry, so compaction drops them even if
-//! nobody deletes them. What the LSM does not offer, this engine adds:
+//! Every top-level key (a string, or a collection's metadata) is one LSM
+//! entry whose value is [`Entry::encode`]'s bytes (a type tag and the
+//! expiry); keys with a TTL are also written with the LSM's own expiry, so
+//! compaction drops them even if nobody deletes them. A collection's fields,
+//! members and elements are one LSM entry each, a *subkey* (Kvrocks's layout
+//! of Redis types on RocksDB). Both live in one LSM key space, apart by their
+//! first byte ([`keys`]):
+//!
+//! ```text
+//!  LSM key                                               LSM value
+//!  'k' "user:1"                                          Meta{Hash, version 17, len 2}
+//!  'k' "greeting"                                        String "hello"
+//!  's' 00000006 "user:1" 0000000000000011 "born"         "1815"
+//!  's' 00000006 "user:1" 0000000000000011 "name"         "ada"
+//!       └ key length u32   └ version u64 (17)  └ subkey bytes
+//!
+//!  HSET user:1 name x      writes 2 entries: the subkey, the Meta (len)
+//!  DEL user:1              writes 1 entry: a tombstone for 'k' "user:1"
+//!  later, in compaction    the filter sees 's' .. version 17 without a Meta
+//!                          of version 17 and drops it (garbage)
+//! ```
+//!
+//! So `HSET` on a million-field hash writes a few small entries, a range read
+//! (`HGETALL`, `ZRANGE`, `LRANGE`) is one LSM range scan, forward or backward
+//! ([`subkeys`]), and deleting, replacing or expiring a collection of any size
+//! costs its caller one write: the old subkeys carry a version no metadata
+//! has any more, and the LSM's compaction drops them in the background
+//! ([`garbage`]). `SCAN`, `RANDOMKEY`, `DBSIZE`, `FLUSHALL` and the scan at
+//! open read the `'k'` range only ([`scan`]). The store lives in `<dir>/v2`;
+//! a store written before namespaces (raw keys in `<dir>`) is migrated once
+//! at open ([`layout`]).
+//!
+//! What the LSM does not offer, this engine adds:
 //! - **an exact key count** (`DBSIZE`): counted by one scan at open, then
 //!   maintained on every write, which therefore reads the key first (a
 //!   memtable hit or a bloom-filtered miss, usually no disk read);
-//! - **a TTL index in memory** (key → deadline, plus a dense vector for
-//!   random sampling), rebuilt by the same scan at open, so active expiry and
-//!   `volatile-*` style sampling work as on the memory engine. It costs
-//!   memory per key *with a TTL*; keys without one cost nothing in RAM;
-//! - **SCAN cursors**: the LSM iterates in key order, so a cursor is a
-//!   number naming the last key returned (kept in a bounded table); a key
-//!   present for the whole scan is returned exactly once.
-//!
+//! - **a TTL index in memory** ([`ttl`]), rebuilt by the same scan at open,
+//!   so active expiry and `volatile-*` style sampling work as on the memory
+//!   engine. It costs memory per key *with a TTL*; keys without one cost
+//!   nothing in RAM;
+//! - **SCAN cursors** ([`scan`]);
 //! - **write batches** ([`stage`]): between `begin_batch` and `commit_batch`
-//!   writes collect in an overlay that reads consult first, and the commit
-//!   writes them as one `lsm::WriteBatch`. The connection opens one per
-//!   pipelined read batch, so `MSET`, `DEL k1 k2`, `EXEC` and a whole
-//!   pipeline are each one commit-log record: atomic across a crash, and
-//!   one `write(2)` (one fsync under `always`) instead of one per key.
+//!   writes (of keys and subkeys) collect in an overlay that reads consult
+//!   first, and the commit writes them as one `lsm::WriteBatch`. The
+//!   connection opens one per pipelined read batch, so `MSET`, `DEL k1 k2`,
+//!   an `HSET` (metadata and fields), `EXEC` and a whole pipeline are each one
+//!   commit-log record: atomic across a crash, and one `write(2)` (one fsync
+//!   under `always`) instead of one per key.
 //!
 //! The exact count costs a read per write, and we keep it: `DBSIZE` must be
 //! exact, and the alternatives are worse. Keeping every key in RAM would
 //! make this a memory engine; counting lazily (at `DBSIZE`) would cost a full
 //! scan. The read is cheap where it matters: a key written earlier in the
 //! same batch is answered by the overlay, a recent key by the memtable, and
-//! a new key by the bloom filters (no disk read). What the LSM could add is
-//! a `contains` that does not copy the value out.
+//! a new key by the bloom filters (no disk read).
 //!
 //! Durability follows `--fsync`: `always` fsyncs the commit log before a
 //! write is acknowledged; `everysec` lets the LSM fsync in the background
@@ -38,26 +64,31 @@
 //! and numbers it; the lock is released, and the connection awaits the
 //! fsync thread ([`syncer`]), which makes the log durable up to the highest
 //! number queued with one `lsm::Db::sync_to` for every waiting client. So
-//! concurrent clients share fsyncs (before, the lock was held through each
-//! fsync and clients took turns), and one fsync still covers a client's whole
-//! pipelined batch. Active expiry commits the same way but never waits (a
-//! lost expiry delete is redone); `FLUSHALL` and the socket-less client
+//! concurrent clients share fsyncs, and one fsync still covers a client's
+//! whole pipelined batch. Active expiry commits the same way but never waits
+//! (a lost expiry delete is redone); `FLUSHALL` and the socket-less client
 //! still wait inside `commit_batch`, under the lock.
 //! `maxmemory` does not apply: the data lives on disk and the LSM bounds its
 //! own memory (memtables, block cache).
 //!
-//! Sizes: keys up to the LSM's 64 KiB, values up to [`VALUE_BYTES_MAX`]
-//! (64 MiB; a value is one LSM entry, written whole into the log and a
-//! memtable). The server lowers `proto-max-bulk-len` to that limit on this
-//! engine, so clients see it in `CONFIG GET` and get Redis's own errors at
-//! it; the engine's own check is the backstop, and its error names the
-//! client's size and the limit.
+//! Sizes: keys, and subkeys, up to [`KEY_BYTES_MAX`] (64 KiB), values up to
+//! [`VALUE_BYTES_MAX`] (64 MiB; a value is one LSM entry, written whole into
+//! the log and a memtable). The server lowers `proto-max-bulk-len` to that
+//! limit on this engine, so clients see it in `CONFIG GET` and get Redis's
+//! own errors at it; the engine's own check is the backstop, made when a
+//! write is staged, and its error names the client's size and the limit.
 
+mod garbage;
+mod keys;
+mod layout;
+mod merge;
+mod scan;
 mod stage;
+mod subkeys;
 mod syncer;
+mod ttl;
 
-use std::collections::{HashMap, VecDeque};
-use std::ops::Bound;
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -65,9 +96,14 @@ use bytes::Bytes;
 
 use self::stage::{Stage, Undo};
 use self::syncer::Syncer;
+use self::ttl::TtlIndex;
 use super::{Engine, EngineError, MemoryStats, PendingSync, SubRange};
 use crate::config::{EvictionPolicy, FsyncPolicy};
 use crate::value::{ENCODED_HEADER_BYTES_MAX, Entry, Value};
+
+/// The longest key this engine stores (as before namespaces: the LSM's
+/// default key limit). Subkeys have the same limit.
+pub const KEY_BYTES_MAX: usize = 64 << 10;
 
 /// The largest value this engine stores, in payload bytes (64 MiB, the
 /// LSM's default value limit, plus our header on top). The server caps
@@ -76,47 +112,8 @@ use crate::value::{ENCODED_HEADER_BYTES_MAX, Entry, Value};
 /// memtable, so much larger values would cost a memtable each.
 pub const VALUE_BYTES_MAX: u64 = 64 << 20;
 
-/// Until the subkey encoding lands here.
-const NO_COLLECTIONS_YET: EngineError =
-    EngineError::Unsupported("collections are not stored by the lsm engine yet");
-
-/// SCAN cursors remembered at once; older ones answer "invalid cursor".
-const CURSORS_MAX: usize = 4096;
-
 fn storage(err: impl std::fmt::Display) -> EngineError {
     EngineError::Storage(err.to_string())
-}
-
-/// Keys with a TTL: deadline by key, and a dense list for sampling.
-#[derive(Debug, Default)]
-struct TtlIndex {
-    by_key: HashMap<Bytes, (u64, usize)>,
-    keys: Vec<Bytes>,
-}
-
-impl TtlIndex {
-    fn get(&self, key: &[u8]) -> Option<u64> {
-        self.by_key.get(key).map(|(at, _)| *at)
-    }
-
-    fn set(&mut self, key: &[u8], at: Option<u64>) {
-        match (self.by_key.get_mut(key), at) {
-            (Some(slot), Some(at)) => slot.0 = at,
-            (None, Some(at)) => {
-                let key = Bytes::copy_from_slice(key);
-                self.by_key.insert(key.clone(), (at, self.keys.len()));
-                self.keys.push(key);
-            }
-            (Some(_), None) => {
-                let (_, pos) = self.by_key.remove(key).expect("present");
-                self.keys.swap_remove(pos);
-                if let Some(moved) = self.keys.get(pos) {
-                    self.by_key.get_mut(moved).expect("indexed").1 = pos;
-                }
-            }
-            (None, None) => {}
-        }
-    }
 }
 
 /// The LSM-backed engine (see the module docs).
@@ -138,9 +135,6 @@ pub struct LsmEngine {
     limit: MemoryStats,
     /// The open write batch (see [`stage`]).
     stage: Stage,
-    /// The LSM's key size limit, checked when a write is staged so one
-    /// oversized key fails its own command, not the whole batch at commit.
-    key_size_bytes_max: usize,
 }
 
 impl LsmEngine {
@@ -151,16 +145,20 @@ impl LsmEngine {
             FsyncPolicy::Everysec => lsm::SyncPolicy::EverySec,
             FsyncPolicy::No => lsm::SyncPolicy::No,
         };
-        let defaults = lsm::Options::default();
         let options = lsm::Options {
             sync,
             // Room for our header, so a value of exactly the advertised
             // maximum (VALUE_BYTES_MAX, proto-max-bulk-len here) fits.
             value_size_bytes_max: VALUE_BYTES_MAX as usize + ENCODED_HEADER_BYTES_MAX,
-            ..defaults
+            // The longest subkey: tag, key length, key, version, subkey.
+            key_size_bytes_max: keys::SUB_OVERHEAD_BYTES
+                + KEY_BYTES_MAX
+                + subkeys::SUBKEY_BYTES_MAX,
+            compaction_filter: Some(garbage::filter()),
+            ..lsm::Options::default()
         };
-        let key_size_bytes_max = options.key_size_bytes_max;
-        let db = Arc::new(lsm::Db::open(dir, options).map_err(storage)?);
+        let store = layout::prepare(dir, &options)?;
+        let db = Arc::new(lsm::Db::open(&store, options).map_err(storage)?);
         let syncer = match fsync {
             FsyncPolicy::Always => Some(
                 Syncer::start(db.clone())
@@ -179,12 +177,14 @@ impl LsmEngine {
             fsync,
             limit: MemoryStats::default(),
             stage: Stage::default(),
-            key_size_bytes_max,
         };
-        for item in engine.db.scan(..).map_err(storage)? {
+        let everything = keys::top_range(std::ops::Bound::Unbounded);
+        for item in engine.db.scan(keys::slices(&everything)).map_err(storage)? {
             let item = item.map_err(storage)?;
+            let key = keys::user_key(&item.key)
+                .ok_or_else(|| storage("a subkey in the top-level key range"))?;
             engine.len += 1;
-            engine.ttl.set(&item.key, item.expires_at_ms);
+            engine.ttl.set(key, item.expires_at_ms);
         }
         Ok(Box::new(engine))
     }
@@ -195,7 +195,8 @@ impl LsmEngine {
         if let Some(state) = self.stage.overlay.get(key) {
             return Ok(state.is_some());
         }
-        Ok(self.db.get(key).map_err(storage)?.is_some() || self.ttl.by_key.contains_key(key))
+        Ok(self.db.get(&keys::top(key)).map_err(storage)?.is_some()
+            || self.ttl.by_key.contains_key(key))
     }
 
     /// The newest state of `key`: staged, else on disk. `None` means absent
@@ -204,7 +205,7 @@ impl LsmEngine {
         if let Some(state) = self.stage.overlay.get(key) {
             return Ok(state.clone());
         }
-        match self.db.get(key).map_err(storage)? {
+        match self.db.get(&keys::top(key)).map_err(storage)? {
             Some(raw) => Entry::decode(Bytes::from(raw)).map(Some).map_err(storage),
             None => Ok(None),
         }
@@ -221,7 +222,7 @@ impl LsmEngine {
         if let Some(entry) = &entry {
             self.check_size(&key, entry)?;
         }
-        self.stage.undo.push(Undo {
+        self.stage.undo.push(Undo::Top {
             key: key.clone(),
             overlay_before: self.stage.overlay.get(&key).cloned(),
             ttl_before: self.ttl.get(&key),
@@ -249,23 +250,24 @@ impl LsmEngine {
     /// The size limits, checked before staging; the errors name the sizes
     /// a client sent (the value without our header) and the limit.
     fn check_size(&self, key: &[u8], entry: &Entry) -> Result<(), EngineError> {
-        if key.len() > self.key_size_bytes_max {
-            return Err(EngineError::TooLarge(format!(
-                "key of {} bytes exceeds the lsm engine's key limit of {} bytes",
-                key.len(),
-                self.key_size_bytes_max
-            )));
-        }
-        let value_len = entry.value.size_bytes() as u64;
-        if value_len > VALUE_BYTES_MAX {
-            return Err(EngineError::TooLarge(format!(
-                "value of {value_len} bytes exceeds the lsm engine's value limit of {VALUE_BYTES_MAX} bytes"
-            )));
-        }
+        self.check_key_size(key)?;
+        let value_len = entry.value.size_bytes();
+        subkeys::check_value_size(value_len)?;
         debug_assert!(
-            value_len as usize + entry.encoded_header_bytes()
+            value_len + entry.encoded_header_bytes()
                 <= VALUE_BYTES_MAX as usize + ENCODED_HEADER_BYTES_MAX
         );
+        Ok(())
+    }
+
+    /// The key limit, with an error naming the key's size and the limit.
+    fn check_key_size(&self, key: &[u8]) -> Result<(), EngineError> {
+        if key.len() > KEY_BYTES_MAX {
+            return Err(EngineError::TooLarge(format!(
+                "key of {} bytes exceeds the lsm engine's key limit of {KEY_BYTES_MAX} bytes",
+                key.len(),
+            )));
+        }
         Ok(())
     }
 
@@ -295,65 +297,6 @@ impl LsmEngine {
                 Err(storage(err))
             }
         }
-    }
-
-    /// Appends up to `count` live keys after `start` (the LSM's, merged in
-    /// key order with the open batch's) and returns the last one if the
-    /// scan stopped at `count` (so there may be more).
-    fn scan_merged(
-        &self,
-        start: Option<&Bytes>,
-        count: usize,
-        out: &mut Vec<Bytes>,
-    ) -> Result<Option<Bytes>, EngineError> {
-        let lower = start.map_or(Bound::Unbounded, |k| Bound::Excluded(k.as_ref()));
-        let mut disk = self.db.scan((lower, Bound::Unbounded)).map_err(storage)?;
-        let mut next_disk = || -> Result<Option<Bytes>, EngineError> {
-            let item = disk.next().transpose().map_err(storage)?;
-            Ok(item.map(|kv| Bytes::from(kv.key)))
-        };
-        let mut staged = self.stage.after(start);
-        let (mut from_disk, mut from_stage) = (next_disk()?, staged.next());
-        let mut taken = 0;
-        while taken < count {
-            let key = match (&from_disk, from_stage) {
-                (None, None) => return Ok(None),
-                (Some(disk_key), Some((key, state))) if key <= disk_key => {
-                    if key == disk_key {
-                        from_disk = next_disk()?;
-                    }
-                    from_stage = staged.next();
-                    match state {
-                        Some(_) => key.clone(),
-                        None => continue, // deleted in the open batch
-                    }
-                }
-                (None, Some((key, state))) => {
-                    from_stage = staged.next();
-                    match state {
-                        Some(_) => key.clone(),
-                        None => continue,
-                    }
-                }
-                (Some(disk_key), _) => {
-                    let key = disk_key.clone();
-                    from_disk = next_disk()?;
-                    key
-                }
-            };
-            out.push(key);
-            taken += 1;
-        }
-        Ok(out.last().cloned())
-    }
-
-    fn remember_cursor(&mut self, last: Bytes) -> u64 {
-        self.next_cursor += 1;
-        if self.cursors.len() >= CURSORS_MAX {
-            self.cursors.pop_front();
-        }
-        self.cursors.push_back((self.next_cursor, last));
-        self.next_cursor
     }
 }
 
@@ -398,35 +341,35 @@ impl Engine for LsmEngine {
 
     fn sub_get(
         &mut self,
-        _key: &[u8],
-        _version: u64,
-        _sub: &[u8],
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
     ) -> Result<Option<Bytes>, EngineError> {
-        Err(NO_COLLECTIONS_YET)
+        self.sub_read(key, version, sub)
     }
 
     fn sub_put(
         &mut self,
-        _key: &[u8],
-        _version: u64,
-        _sub: &[u8],
-        _value: &[u8],
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+        value: &[u8],
     ) -> Result<(), EngineError> {
-        Err(NO_COLLECTIONS_YET)
+        self.sub_write(key, version, sub, Some(value))
     }
 
-    fn sub_remove(&mut self, _key: &[u8], _version: u64, _sub: &[u8]) -> Result<(), EngineError> {
-        Err(NO_COLLECTIONS_YET)
+    fn sub_remove(&mut self, key: &[u8], version: u64, sub: &[u8]) -> Result<(), EngineError> {
+        self.sub_write(key, version, sub, None)
     }
 
     fn sub_range(
         &mut self,
-        _key: &[u8],
-        _version: u64,
-        _range: &SubRange<'_>,
-        _out: &mut Vec<(Bytes, Bytes)>,
+        key: &[u8],
+        version: u64,
+        range: &SubRange<'_>,
+        out: &mut Vec<(Bytes, Bytes)>,
     ) -> Result<(), EngineError> {
-        Err(NO_COLLECTIONS_YET)
+        self.sub_scan(key, version, range, out)
     }
 
     fn len(&self) -> usize {
@@ -464,25 +407,7 @@ impl Engine for LsmEngine {
         if self.len == 0 {
             return Ok(None);
         }
-        // Seek to a random 8-byte point and take the next key (wrapping):
-        // cheap, and uniform enough for RANDOMKEY's purposes.
-        let probe = self.rng.u64(..).to_be_bytes();
-        let after = self
-            .db
-            .scan((Bound::Included(&probe[..]), Bound::Unbounded))
-            .map_err(storage)?
-            .next();
-        let item = match after {
-            Some(item) => Some(item),
-            None => self.db.scan(..).map_err(storage)?.next(),
-        };
-        match item.transpose().map_err(storage)? {
-            // A key deleted in the open batch is skipped by the keyspace's
-            // retry (its lookup finds it absent).
-            Some(kv) => Ok(Some(Bytes::from(kv.key))),
-            // Everything may still be staged (a new store in mid-batch).
-            None => Ok(self.stage.first_live()),
-        }
+        self.random_top_key()
     }
 
     fn sample_volatile(
@@ -503,17 +428,7 @@ impl Engine for LsmEngine {
         // Staged writes would be deleted by the clear: never writing them is
         // the same outcome (and no reply was sent for them yet).
         self.stage.clear();
-        let mut batch = lsm::WriteBatch::new();
-        for item in self.db.scan(..).map_err(storage)? {
-            batch.delete(&item.map_err(storage)?.key);
-            if batch.len() >= 1024 {
-                self.db.write(&batch).map_err(storage)?;
-                batch.clear();
-            }
-        }
-        if !batch.is_empty() {
-            self.db.write(&batch).map_err(storage)?;
-        }
+        self.clear_top_keys()?;
         self.len = 0;
         self.ttl = TtlIndex::default();
         self.cursors.clear();
@@ -555,13 +470,30 @@ impl Engine for LsmEngine {
 
     fn rollback_batch(&mut self, len: usize) {
         while self.stage.undo.len() > len {
-            let undo = self.stage.undo.pop().expect("longer than len");
-            match undo.overlay_before {
-                Some(state) => self.stage.overlay.insert(undo.key.clone(), state),
-                None => self.stage.overlay.remove(&undo.key),
-            };
-            self.ttl.set(&undo.key, undo.ttl_before);
-            self.len = undo.len_before;
+            match self.stage.undo.pop().expect("longer than len") {
+                Undo::Top {
+                    key,
+                    overlay_before,
+                    ttl_before,
+                    len_before,
+                } => {
+                    match overlay_before {
+                        Some(state) => self.stage.overlay.insert(key.clone(), state),
+                        None => self.stage.overlay.remove(&key),
+                    };
+                    self.ttl.set(&key, ttl_before);
+                    self.len = len_before;
+                }
+                Undo::Sub {
+                    raw,
+                    overlay_before,
+                } => {
+                    match overlay_before {
+                        Some(state) => self.stage.subs.insert(raw, state),
+                        None => self.stage.subs.remove(&raw),
+                    };
+                }
+            }
         }
     }
 
