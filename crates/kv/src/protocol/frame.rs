@@ -42,8 +42,12 @@ pub enum Frame {
     Map(Vec<(Frame, Frame)>),
     /// `~N` in RESP3, an array in RESP2.
     Set(Vec<Frame>),
-    /// `,1.5` in RESP3, a bulk string in RESP2.
+    /// `,1.5` in RESP3, a bulk string in RESP2, printed as Redis 7.0's
+    /// `addReplyDouble` prints it ([`format_double_reply`]).
     Double(f64),
+    /// A double Redis formats its own way (GEO coordinates: `%.17Lf` with
+    /// trailing zeros cut): `,text` in RESP3, a bulk string in RESP2.
+    DoubleText(String),
     /// `#t` in RESP3, `:1` in RESP2.
     Boolean(bool),
     /// `>N` in RESP3 (out-of-band pub/sub messages), an array in RESP2.
@@ -107,13 +111,15 @@ impl Frame {
                 }
             }
             Frame::Double(d) => {
-                let text = format_double(*d);
+                let text = format_double_reply(*d);
                 if resp3 {
                     line(out, b',', text.as_bytes());
                 } else {
                     bulk(out, text.as_bytes());
                 }
             }
+            Frame::DoubleText(text) if resp3 => line(out, b',', text.as_bytes()),
+            Frame::DoubleText(text) => bulk(out, text.as_bytes()),
             Frame::Boolean(b) if resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
             Frame::Boolean(b) => integer(out, b':', i64::from(*b)),
             Frame::Sequence(frames) => {
@@ -138,6 +144,47 @@ pub fn format_double(d: f64) -> String {
         text = "0".into();
     }
     text
+}
+
+/// Formats a double as Redis 7.0's `addReplyDouble` does (scores, `ZSCORE`,
+/// `ZRANGE ... WITHSCORES`): C's `%.17g` (17 significant digits, trailing
+/// zeros removed, exponent form below 1e-4 and from 1e17), `inf` / `-inf`,
+/// `nan`. So `1.1` prints as `1.1000000000000001`, exactly as Redis 7.0
+/// does (7.2 switched to the shortest round-trip form).
+pub fn format_double_reply(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    format_g(d, 17)
+}
+
+/// C's `%.{precision}g` for a finite double (precision at least 1).
+pub fn format_g(d: f64, precision: usize) -> String {
+    let precision = precision.max(1);
+    // Scientific form with `precision` significant digits, correctly
+    // rounded (Rust's formatting is exact, like glibc's printf).
+    let sci = format!("{:.*e}", precision - 1, d);
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if exponent < -4 || exponent >= precision as i32 {
+        let mantissa = trim_fraction(mantissa);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.unsigned_abs())
+    } else {
+        let decimals = (precision as i32 - 1 - exponent).max(0) as usize;
+        trim_fraction(&format!("{d:.decimals$}")).to_string()
+    }
+}
+
+/// Removes trailing zeros after a decimal point, and the point if bare.
+fn trim_fraction(text: &str) -> &str {
+    if !text.contains('.') {
+        return text;
+    }
+    text.trim_end_matches('0').trim_end_matches('.')
 }
 
 fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
@@ -249,5 +296,34 @@ mod tests {
         );
         let push = Frame::Push(vec![Frame::bulk("x")]);
         assert_eq!(wire(&push, ProtocolVersion::Resp3), ">1\r\n$1\r\nx\r\n");
+    }
+
+    #[test]
+    fn doubles_print_as_redis_7_0_prints_them() {
+        // Each expected text is what redis-server 7.0 replies to ZSCORE.
+        for (d, text) in [
+            (1.1, "1.1000000000000001"),
+            (0.1, "0.10000000000000001"),
+            (3.0, "3"),
+            (-2.5, "-2.5"),
+            (1e21, "1e+21"),
+            (1e17, "1e+17"),
+            (1e16, "10000000000000000"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (1e-5, "1.0000000000000001e-05"),
+            (0.0001, "0.0001"),
+            (-0.0, "-0"),
+            (0.0, "0"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "4.9406564584124654e-324"),
+        ] {
+            assert_eq!(format_double_reply(d), text, "{d:e}");
+        }
+        assert_eq!(
+            wire(&Frame::Double(1.1), ProtocolVersion::Resp3),
+            ",1.1000000000000001\r\n"
+        );
     }
 }
