@@ -29,7 +29,12 @@ fn parse(raw: &[u8], at: &mut usize) -> Resp {
     let kind = raw[*at];
     let text = raw[*at + 1..end].to_vec();
     *at = end + 2;
-    let n = || -> i64 { std::str::from_utf8(&text).unwrap().parse().unwrap() };
+    let n = || -> i64 {
+        std::str::from_utf8(&text)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .expect("a length")
+    };
     match kind {
         b'$' | b'=' | b'!' => {
             let len = n();
@@ -157,236 +162,7 @@ fn words(lines: &str) -> Vec<Vec<Vec<u8>>> {
 }
 
 /// Hand-written cases: options, bad input, error texts, edge ids.
-const CASES: &str = r#"
-XADD s 1-1 a 1
-XADD s 1-1 a 1
-XADD s 0-0 a 1
-XADD s 0-* a 1
-XADD s 1-* b 2
-XADD s 5 c 3
-XADD s 5-* d 4
-XADD s 18446744073709551615-0 e 5
-XADD s 18446744073709551615-* f 6
-XADD s 18446744073709551615-18446744073709551615 f 6
-XADD s 99-1 a
-XADD s
-XADD s NOMKSTREAM
-XADD missing NOMKSTREAM 1-1 a 1
-XADD s MAXLEN
-XADD s MAXLEN -1 1-1 a 1
-XADD s MAXLEN abc 1-1 a 1
-XADD s MAXLEN 1 MINID 1 1-1 a 1
-XADD s LIMIT 5 2-2 a 1
-XADD s MAXLEN 5 LIMIT 5 2-2 a 1
-XADD s MAXLEN ~ 5 LIMIT -1 2-2 a 1
-XADD s bad-id a 1
-XADD s 1-x a 1
-XADD s + a 1
-XADD s - a 1
-XADD s (1 a 1
-XLEN s
-XRANGE s - +
-XREVRANGE s + -
-XRANGE s - + COUNT 2
-XRANGE s - + COUNT 0
-XRANGE s - + COUNT -5
-XRANGE s - + COUNT
-XRANGE s - + FOO 1
-XRANGE s (1-1 +
-XRANGE s - (5-0
-XRANGE s (18446744073709551615-18446744073709551615 +
-XRANGE s - (0-0
-XRANGE s (- +
-XRANGE s 1 1
-XRANGE s 5 5
-XRANGE missing - +
-XRANGE missing - + COUNT 0
-XRANGE s x +
-XLEN missing
-SET str v
-XADD str * a 1
-XLEN str
-XRANGE str - +
-XDEL str 1-1
-XDEL s 1-1 1-1 9-9
-XDEL s bad
-XDEL missing 1-1
-XLEN s
-XINFO STREAM s
-XTRIM s
-XTRIM s MAXLEN
-XTRIM s MAXLEN 1 LIMIT 1
-XTRIM s FOO 1
-XTRIM missing MAXLEN 0
-XTRIM s MAXLEN = 3
-XTRIM s MINID = 1-1000
-XTRIM s MINID 18446744073709551615-0
-XLEN s
-XINFO STREAM s
-XDEL s 18446744073709551615-0
-XLEN s
-XINFO STREAM s
-XADD s 1-1 a 1
-XSETID s 1-1
-XSETID s 1-1 ENTRIESADDED -1
-XSETID s 1-1 MAXDELETEDID 2-2
-XSETID missing 1-1
-XSETID s 18446744073709551615-18446744073709551615 ENTRIESADDED 5 MAXDELETEDID 7-7
-XINFO STREAM s
-XADD s * a 1
-XSETID s 100-100 ENTRIESADDED 0
-XSETID s 100-100 FOO
-XSETID str 1-1
-DEL s
-XADD t 1-0 f v
-XADD t 2-0 f v g w
-XADD t 3-0 f v
-XREAD STREAMS t 0
-XREAD COUNT 2 STREAMS t 0
-XREAD COUNT 2 STREAMS t missing 0 0
-XREAD STREAMS t $
-XREAD STREAMS missing $
-XREAD STREAMS t
-XREAD STREAMS t t 0
-XREAD STREAMS t >
-XREAD STREAMS t +
-XREAD STREAMS t x
-XREAD GROUP g c STREAMS t 0
-XREAD NOACK STREAMS t 0
-XREAD COUNT x STREAMS t 0
-XREAD FOO STREAMS t 0
-XREAD COUNT 1
-XREAD STREAMS str 0
-XREAD STREAMS t 3-0
-XREAD STREAMS t 2
-XGROUP
-XGROUP FOO
-XGROUP HELP
-XGROUP HELP x
-XGROUP CREATE t
-XGROUP CREATE missing g 0
-XGROUP CREATE missing g 0 MKSTREAM
-XLEN missing
-XINFO STREAM missing
-XGROUP CREATE t g 0
-XGROUP CREATE t g 0
-XGROUP CREATE t g2 $ ENTRIESREAD 3
-XGROUP CREATE t g3 0 ENTRIESREAD -2
-XGROUP CREATE t g3 0 ENTRIESREAD x
-XGROUP CREATE t g3 0 FOO
-XGROUP CREATE t g3 + 
-XGROUP CREATE t g3 bad
-XGROUP CREATE str g 0
-XGROUP SETID t nog 0
-XGROUP SETID t g2 0 MKSTREAM
-XGROUP CREATECONSUMER t g c1
-XGROUP CREATECONSUMER t g c1
-XGROUP CREATECONSUMER t nog c1
-XGROUP DELCONSUMER t g nobody
-XGROUP DESTROY t nog
-XGROUP DESTROY t g2 extra
-XINFO GROUPS t
-XREADGROUP GROUP g c1 STREAMS t >
-XREADGROUP GROUP g c1 STREAMS t >
-XREADGROUP GROUP g c1 STREAMS t 0
-XREADGROUP GROUP g c2 STREAMS t 0
-XREADGROUP GROUP g c1 STREAMS t $
-XREADGROUP GROUP nog c1 STREAMS t >
-XREADGROUP GROUP g c1 STREAMS missing >
-XREADGROUP STREAMS t >
-XREADGROUP GROUP g c1 STREAMS str >
-XREADGROUP GROUP g c1 COUNT 1 STREAMS t 0
-XPENDING t g
-XPENDING t g - + 10
-XPENDING t g - + 10 c1
-XPENDING t g - + 10 nobody
-XPENDING t g IDLE 0 - + 10
-XPENDING t g IDLE 0 - + 10 c1
-XPENDING t g IDLE x - + 10
-XPENDING t g IDLE 0 - +
-XPENDING t g - + x
-XPENDING t g - +
-XPENDING t g x + 10
-XPENDING t g (- + 10
-XPENDING t nog
-XPENDING missing g
-XPENDING str g
-XINFO CONSUMERS t g
-XINFO CONSUMERS t nog
-XINFO GROUPS t
-XINFO STREAM t
-XINFO STREAM t FULL
-XINFO STREAM t FULL COUNT 1
-XINFO STREAM t FULL COUNT 0
-XINFO STREAM t FULL COUNT -1
-XINFO STREAM t FOO
-XINFO STREAM t FULL FOO 1
-XINFO STREAM t FULL COUNT x
-XINFO FOO
-XINFO HELP
-XINFO HELP x
-XINFO GROUPS
-XINFO GROUPS missing
-XINFO GROUPS str
-XACK t g 1-0 1-0 9-0
-XACK t g bad
-XACK t nog bad
-XACK missing g 1-0
-XACK str g 1-0
-XPENDING t g
-XCLAIM t g c2 0 2-0
-XCLAIM t g c2 0 2-0 JUSTID
-XCLAIM t g c2 0 3-0 RETRYCOUNT 7 JUSTID
-XCLAIM t g c2 0 1-0 FORCE
-XCLAIM t g c2 0 1-0 FORCE JUSTID
-XCLAIM t g c3 0 9-0 FORCE
-XCLAIM t g c3 x 1-0
-XCLAIM t g c3 0 1-0 IDLE x
-XCLAIM t g c3 0 1-0 TIME x
-XCLAIM t g c3 0 1-0 RETRYCOUNT x
-XCLAIM t g c3 0 1-0 LASTID x
-XCLAIM t g c3 0 1-0 BOGUS
-XCLAIM t g c3 0 1-0 IDLE
-XCLAIM t nog c3 0 1-0
-XCLAIM missing g c3 0 1-0
-XCLAIM t g c3 3600000 1-0 2-0
-XPENDING t g - + 10
-XINFO CONSUMERS t g
-XAUTOCLAIM t g c4 0 0
-XAUTOCLAIM t g c4 0 0 COUNT 1
-XAUTOCLAIM t g c4 0 0 COUNT 1 JUSTID
-XAUTOCLAIM t g c4 0 (1-0 COUNT 1 JUSTID
-XAUTOCLAIM t g c4 0 0 COUNT 0
-XAUTOCLAIM t g c4 0 0 COUNT x
-XAUTOCLAIM t g c4 0 0 COUNT 1000000000000000000000
-XAUTOCLAIM t g c4 0 0 FOO
-XAUTOCLAIM t g c4 x 0
-XAUTOCLAIM t g c4 0 x
-XAUTOCLAIM t nog c4 0 0
-XAUTOCLAIM t g c4 3600000 0
-XDEL t 2-0
-XAUTOCLAIM t g c4 0 0
-XPENDING t g
-XREADGROUP GROUP g c4 STREAMS t 0
-XGROUP DELCONSUMER t g c4
-XPENDING t g
-XINFO GROUPS t
-XGROUP SETID t g 0
-XREADGROUP GROUP g c5 COUNT 1 STREAMS t >
-XPENDING t g - + 10
-XINFO GROUPS t
-XGROUP SETID t g $ ENTRIESREAD 2
-XINFO GROUPS t
-XGROUP SETID t g - ENTRIESREAD -1
-XINFO GROUPS t
-XREADGROUP GROUP g c6 NOACK STREAMS t >
-XPENDING t g
-XINFO STREAM t FULL
-XGROUP DESTROY t g
-XGROUP DESTROY t g
-XINFO GROUPS t
-XINFO STREAM t
-"#;
+const CASES: &str = include_str!("diff_stream_cases.txt");
 
 /// The engines to run on (both once the lsm engine stores subkeys).
 fn engines() -> Vec<kv::config::EngineKind> {
@@ -417,5 +193,286 @@ fn edge_cases_match_redis_in_resp2_and_resp3() {
     }
 }
 
-#[allow(dead_code)]
-fn unused(_: RespConn) {}
+/// A random command stream over 2 streams, 2 groups and 3 consumers, with
+/// explicit ids (mostly increasing, so most `XADD`s succeed).
+fn random_stream(seed: u64, len: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let keys = ["s1", "s2"];
+    let groups = ["g1", "g2"];
+    let consumers = ["c1", "c2", "c3"];
+    let mut next_ms = [1u64, 1];
+    let mut out = Vec::with_capacity(len);
+    for _ in 0..len {
+        let k = rng.usize(..keys.len());
+        let key = keys[k];
+        let other = keys[1 - k];
+        let g = groups[rng.usize(..groups.len())];
+        let c = consumers[rng.usize(..consumers.len())];
+        let top = next_ms[k];
+        let id = |rng: &mut fastrand::Rng| -> String {
+            match rng.u8(..10) {
+                0 => "-".into(),
+                1 => "+".into(),
+                2 => format!("({}", rng.u64(0..top + 2)),
+                _ => format!("{}-{}", rng.u64(0..top + 2), rng.u64(0..3)),
+            }
+        };
+        let plain_id =
+            |rng: &mut fastrand::Rng| format!("{}-{}", rng.u64(0..top + 2), rng.u64(0..3));
+        let n = rng.u64(0..6).to_string();
+        let words: Vec<String> = match rng.u8(..30) {
+            0..=7 => {
+                let mut w = vec!["XADD".to_string(), key.to_string()];
+                match rng.u8(..8) {
+                    0 => w.extend(["MAXLEN".into(), "=".into(), rng.u64(0..8).to_string()]),
+                    1 => w.extend(["MAXLEN".into(), "~".into(), rng.u64(0..8).to_string()]),
+                    2 => w.extend(["MINID".into(), plain_id(&mut rng)]),
+                    3 => w.push("NOMKSTREAM".into()),
+                    _ => {}
+                }
+                let ms = next_ms[k];
+                next_ms[k] += rng.u64(0..3);
+                w.push(match rng.u8(..4) {
+                    0 => format!("{ms}-*"),
+                    1 => ms.to_string(),
+                    _ => format!("{ms}-{}", rng.u64(0..4)),
+                });
+                for f in 0..rng.usize(1..3) {
+                    w.push(format!("f{f}"));
+                    w.push(rng.u32(0..100).to_string());
+                }
+                w
+            }
+            8 => vec![
+                "XDEL".into(),
+                key.into(),
+                plain_id(&mut rng),
+                plain_id(&mut rng),
+            ],
+            9 => vec![
+                "XRANGE".into(),
+                key.into(),
+                id(&mut rng),
+                id(&mut rng),
+                "COUNT".into(),
+                n,
+            ],
+            10 => vec!["XREVRANGE".into(), key.into(), id(&mut rng), id(&mut rng)],
+            11 => vec!["XLEN".into(), key.into()],
+            12 => vec![
+                "XTRIM".into(),
+                key.into(),
+                "MAXLEN".into(),
+                rng.u64(0..10).to_string(),
+            ],
+            13 => vec![
+                "XTRIM".into(),
+                key.into(),
+                "MINID".into(),
+                plain_id(&mut rng),
+            ],
+            14 => {
+                let since = if rng.bool() {
+                    "$".to_string()
+                } else {
+                    plain_id(&mut rng)
+                };
+                vec![
+                    "XREAD".into(),
+                    "COUNT".into(),
+                    n,
+                    "STREAMS".into(),
+                    key.into(),
+                    other.into(),
+                    since,
+                    "0".into(),
+                ]
+            }
+            15 => {
+                let start = ["0", "$", "1-1"][rng.usize(..3)];
+                let mut w = vec![
+                    "XGROUP".into(),
+                    "CREATE".into(),
+                    key.into(),
+                    g.into(),
+                    start.into(),
+                ];
+                if rng.bool() {
+                    w.push("MKSTREAM".into());
+                }
+                w
+            }
+            16 => vec![
+                "XGROUP".into(),
+                "SETID".into(),
+                key.into(),
+                g.into(),
+                plain_id(&mut rng),
+            ],
+            17 => match rng.u8(..3) {
+                0 => vec!["XGROUP".into(), "DESTROY".into(), key.into(), g.into()],
+                1 => vec![
+                    "XGROUP".into(),
+                    "CREATECONSUMER".into(),
+                    key.into(),
+                    g.into(),
+                    c.into(),
+                ],
+                _ => vec![
+                    "XGROUP".into(),
+                    "DELCONSUMER".into(),
+                    key.into(),
+                    g.into(),
+                    c.into(),
+                ],
+            },
+            18..=20 => {
+                let mut w = vec!["XREADGROUP".into(), "GROUP".into(), g.into(), c.into()];
+                if rng.bool() {
+                    w.extend(["COUNT".into(), rng.u64(1..4).to_string()]);
+                }
+                if rng.u8(..5) == 0 {
+                    w.push("NOACK".into());
+                }
+                let since = if rng.u8(..3) == 0 {
+                    "0".to_string()
+                } else {
+                    ">".to_string()
+                };
+                w.extend(["STREAMS".into(), key.into(), since]);
+                w
+            }
+            21 => vec![
+                "XACK".into(),
+                key.into(),
+                g.into(),
+                plain_id(&mut rng),
+                plain_id(&mut rng),
+            ],
+            22 => match rng.u8(..3) {
+                0 => vec!["XPENDING".into(), key.into(), g.into()],
+                1 => vec![
+                    "XPENDING".into(),
+                    key.into(),
+                    g.into(),
+                    "-".into(),
+                    "+".into(),
+                    n,
+                ],
+                _ => vec![
+                    "XPENDING".into(),
+                    key.into(),
+                    g.into(),
+                    "-".into(),
+                    "+".into(),
+                    n,
+                    c.into(),
+                ],
+            },
+            23 => {
+                let mut w = vec!["XCLAIM".into(), key.into(), g.into(), c.into(), "0".into()];
+                w.push(plain_id(&mut rng));
+                w.push(plain_id(&mut rng));
+                match rng.u8(..4) {
+                    0 => w.push("JUSTID".into()),
+                    1 => w.extend(["RETRYCOUNT".into(), n]),
+                    2 => w.push("FORCE".into()),
+                    _ => {}
+                }
+                w
+            }
+            24 => {
+                let mut w = vec![
+                    "XAUTOCLAIM".into(),
+                    key.into(),
+                    g.into(),
+                    c.into(),
+                    "0".into(),
+                    plain_id(&mut rng),
+                ];
+                w.extend(["COUNT".into(), rng.u64(1..4).to_string()]);
+                if rng.bool() {
+                    w.push("JUSTID".into());
+                }
+                w
+            }
+            25 => match rng.u8(..4) {
+                0 => vec!["XINFO".into(), "STREAM".into(), key.into()],
+                1 => vec!["XINFO".into(), "STREAM".into(), key.into(), "FULL".into()],
+                2 => vec!["XINFO".into(), "GROUPS".into(), key.into()],
+                _ => vec!["XINFO".into(), "CONSUMERS".into(), key.into(), g.into()],
+            },
+            26 => {
+                next_ms[k] += 1;
+                vec!["XSETID".into(), key.into(), format!("{}-5", next_ms[k] - 1)]
+            }
+            27 if rng.u8(..4) == 0 => vec!["DEL".into(), key.into()],
+            _ => vec![
+                "XADD".into(),
+                key.into(),
+                format!("{}-*", next_ms[k]),
+                "f".into(),
+                "v".into(),
+            ],
+        };
+        out.push(words.iter().map(|w| w.as_bytes().to_vec()).collect());
+    }
+    out
+}
+
+#[test]
+fn random_streams_match_redis_in_resp2_and_resp3() {
+    for engine in engines() {
+        let mut pair = Pair::start(engine);
+        for seed in 0..30 {
+            let resp3 = seed % 2 == 1;
+            pair.both(&[b"HELLO", if resp3 { b"3" } else { b"2" }]);
+            pair.both(&[b"FLUSHALL"]);
+            run(
+                &mut pair,
+                &random_stream(seed, 300),
+                &format!("{engine:?} seed {seed}"),
+            );
+        }
+    }
+}
+
+/// Reads a subscriber's messages up to the reply of a `PING` sent after
+/// the commands.
+fn drain(sub: &mut RespConn) -> Vec<String> {
+    sub.send(&[b"PING"]);
+    std::iter::from_fn(|| {
+        let text = String::from_utf8_lossy(&sub.read_reply()).into_owned();
+        (!text.contains("pong")).then_some(text)
+    })
+    .collect()
+}
+
+#[test]
+fn stream_events_match_redis() {
+    for engine in engines() {
+        let mut pair = Pair::start(engine);
+        pair.check(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"], "");
+        let mut subs = [pair.redis_addr(), pair.ours_addr()].map(|addr| {
+            let mut sub = RespConn::connect(addr);
+            sub.call(&[b"PSUBSCRIBE", b"__key*@0__:*"]);
+            sub
+        });
+        let cases = words(
+            "XADD s 1-0 f v\nXADD s MAXLEN 1 2-0 f v\nXTRIM s MAXLEN 0\nXTRIM s MAXLEN 0\n\
+             XADD s 3-0 f v\nXDEL s 3-0 9-0\nXDEL s 9-0\nXSETID s 5-0\n\
+             XGROUP CREATE s g 0\nXGROUP CREATE t g 0 MKSTREAM\nXGROUP SETID s g 0\n\
+             XADD s 6-0 f v\nXGROUP CREATECONSUMER s g a\nXGROUP CREATECONSUMER s g a\n\
+             XREADGROUP GROUP g b STREAMS s >\nXREADGROUP GROUP g b STREAMS s 0\n\
+             XACK s g 6-0\nXCLAIM s g c 0 6-0 FORCE\nXAUTOCLAIM s g d 0 0\n\
+             XGROUP DELCONSUMER s g a\nXGROUP DELCONSUMER s g zz\nXGROUP DESTROY s g\n\
+             XGROUP DESTROY s g\nXADD s 1-0 f v",
+        );
+        for case in &cases {
+            let args: Vec<&[u8]> = case.iter().map(Vec::as_slice).collect();
+            check(&mut pair, &args, "");
+            let [theirs, ours] = &mut subs;
+            assert_eq!(drain(ours), drain(theirs), "after {}", show(&args));
+        }
+    }
+}

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 
-use super::id::{Id, IdRules, parse_id};
+use super::id::{Id, IdRules, parse_id, parse_ids};
+use super::raise;
 use super::store::{NODE_ENTRIES, PAGE, Stream};
 use crate::command::{Ctx, int_arg, is, reply, syntax_error, wrong_arity};
 use crate::keyspace::Keyspace;
@@ -227,10 +228,17 @@ pub(super) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             )
         })?;
         s.append(ks, id, fields)?;
-        if let Some(t) = parsed.trim {
-            trim(ks, &mut s, &t)?;
-        }
+        let trimmed = match parsed.trim {
+            Some(t) => trim(ks, &mut s, &t)?,
+            None => 0,
+        };
         s.save(ks)?;
+        let events: &[_] = if trimmed > 0 {
+            &["xadd", "xtrim"]
+        } else {
+            &["xadd"]
+        };
+        raise(ks, &args[1], events);
         Ok(id.frame())
     })())
 }
@@ -250,6 +258,7 @@ pub(super) fn xtrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         let deleted = trim(ks, &mut s, &t)?;
         if deleted > 0 {
             s.save(ks)?;
+            raise(ks, &args[1], &["xtrim"]);
         }
         Ok(Frame::Integer(deleted as i64))
     })())
@@ -263,10 +272,7 @@ pub(super) fn xdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         let Some(mut s) = Stream::existing(ks, &args[1], now)? else {
             return Ok(Frame::Integer(0));
         };
-        let ids = args[2..]
-            .iter()
-            .map(|arg| parse_id(arg, IdRules::STRICT).map(|(id, _)| id))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = parse_ids(&args[2..])?;
         let mut deleted = 0;
         let mut first = false;
         for id in ids {
@@ -281,6 +287,7 @@ pub(super) fn xdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 s.refresh_first_id(ks)?;
             }
             s.save(ks)?;
+            raise(ks, &args[1], &["xdel"]);
         }
         Ok(Frame::Integer(deleted))
     })())
@@ -348,6 +355,7 @@ pub(super) fn xsetid(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             s.meta.max_deleted = max_deleted;
         }
         s.save(ks)?;
+        raise(ks, &args[1], &["xsetid"]);
         Ok(Frame::OK)
     })())
 }

@@ -4,9 +4,10 @@
 
 use bytes::Bytes;
 
-use super::id::{Id, IdRules, parse_id};
-use super::store::{Consumer, Group, Nack, PAGE, Stream};
-use super::subcommand;
+use super::id::{Id, IdRules, parse_id, parse_ids};
+use super::pel::{Consumer, Group, Nack};
+use super::store::{PAGE, Stream};
+use super::{raise, subcommand};
 use crate::command::{Ctx, int_arg, is, printable, reply};
 use crate::keyspace::Keyspace;
 use crate::protocol::Frame;
@@ -303,6 +304,7 @@ pub(super) fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 s.put_group(ks, &group)?;
                 s.meta.groups += 1;
                 s.save(ks)?;
+                raise(ks, key, &["xgroup-create"]);
                 Ok(Frame::OK)
             }
             "setid" if args.len() == 5 || args.len() == 7 => {
@@ -315,12 +317,14 @@ pub(super) fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 };
                 group.entries_read = entries_read;
                 s.put_group(ks, &group)?;
+                raise(ks, key, &["xgroup-setid"]);
                 Ok(Frame::OK)
             }
             "destroy" => match (s.as_mut(), group) {
                 (Some(s), Some(_)) => {
                     s.remove_group(ks, name)?;
                     s.save(ks)?;
+                    raise(ks, key, &["xgroup-destroy"]);
                     Ok(Frame::Integer(1))
                 }
                 _ => Ok(Frame::Integer(0)),
@@ -335,6 +339,7 @@ pub(super) fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 let consumer = touch_consumer(ks, &s, &mut group, &args[4], now)?;
                 s.put_consumer(ks, name, &consumer)?;
                 s.put_group(ks, &group)?;
+                raise(ks, key, &["xgroup-createconsumer"]);
                 Ok(Frame::Integer(1))
             }
             "delconsumer" => {
@@ -346,6 +351,7 @@ pub(super) fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 };
                 let pending = delete_consumer(ks, &s, &mut group, &consumer)?;
                 s.put_group(ks, &group)?;
+                raise(ks, key, &["xgroup-delconsumer"]);
                 Ok(Frame::Integer(pending as i64))
             }
             _ => Err(syntax()),
@@ -388,10 +394,7 @@ pub(super) fn xack(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         let Some(mut group) = s.group(ks, &args[2])? else {
             return Ok(Frame::Integer(0));
         };
-        let ids = args[3..]
-            .iter()
-            .map(|arg| parse_id(arg, IdRules::STRICT).map(|(id, _)| id))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids = parse_ids(&args[3..])?;
         let mut acked = 0;
         for id in ids {
             if ack(ks, &s, &mut group, id)? {
@@ -401,6 +404,7 @@ pub(super) fn xack(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         if acked > 0 {
             s.put_group(ks, &group)?;
         }
+        raise(ks, &args[1], &[]);
         Ok(Frame::Integer(acked))
     })())
 }

@@ -140,6 +140,13 @@ pub(super) fn parse_id(arg: &[u8], rules: IdRules) -> Result<(Id, bool), Frame> 
     }
 }
 
+/// Parses every argument as a strict id (`XDEL`, `XACK`): all or an error.
+pub(super) fn parse_ids(args: &[Bytes]) -> Result<Vec<Id>, Frame> {
+    args.iter()
+        .map(|arg| parse_id(arg, IdRules::STRICT).map(|(id, _)| id))
+        .collect()
+}
+
 /// Parses a range bound (`XRANGE`, `XPENDING`, `XAUTOCLAIM`): `(` makes it
 /// exclusive (and then `-`/`+` are refused). Returns the id and whether it
 /// was exclusive.

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use super::entries::head;
 use super::groups::{UNKNOWN_READS, lag, nogroup};
 use super::id::Id;
-use super::store::{Group, PAGE, Stream};
+use super::pel::Group;
+use super::store::{PAGE, Stream};
 use super::{help, subcommand, subcommand_syntax_error};
 use crate::command::{Ctx, int_arg, is, reply};
 use crate::keyspace::Keyspace;
@@ -102,7 +103,7 @@ fn each_consumer(
     ks: &mut Keyspace,
     s: &Stream,
     group: &Group,
-    mut f: impl FnMut(&super::store::Consumer),
+    mut f: impl FnMut(&super::pel::Consumer),
 ) -> Result<(), Frame> {
     let mut after: Option<Bytes> = None;
     loop {

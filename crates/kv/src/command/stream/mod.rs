@@ -16,6 +16,7 @@ mod entries;
 mod groups;
 mod id;
 mod info;
+mod pel;
 mod pending;
 mod read;
 mod store;
@@ -23,6 +24,9 @@ mod store;
 mod tests;
 
 use bytes::Bytes;
+
+use crate::config::NotifyFlags;
+use crate::keyspace::Keyspace;
 
 use super::{DENYOOM, READONLY, Spec, WRITE, printable, wrong_arity};
 use crate::protocol::Frame;
@@ -193,6 +197,25 @@ fn subcommand_syntax_error(args: &[Bytes]) -> Frame {
         printable(&args[1], 128),
         printable(&args[0], 128).to_ascii_uppercase()
     ))
+}
+
+/// Raises Redis's stream events for `key` (`xadd`, `xgroup-create`...)
+/// instead of the dispatcher's default (the command's name on every key it
+/// touched): a stream command's events depend on what it did (`XACK`
+/// raises none, `XREADGROUP` only `xgroup-createconsumer` when it made one).
+fn raise(ks: &mut Keyspace, key: &[u8], events: &[&'static str]) {
+    if !ks.notifying() {
+        return;
+    }
+    ks.take_touched();
+    for event in events {
+        ks.raise(NotifyFlags::STREAM, event, key);
+    }
+}
+
+/// One more stream event (after [`raise`]).
+fn raise_more(ks: &mut Keyspace, key: &[u8], event: &'static str) {
+    ks.raise(NotifyFlags::STREAM, event, key);
 }
 
 /// A `HELP` reply: status lines.

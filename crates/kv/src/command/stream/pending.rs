@@ -5,7 +5,9 @@ use bytes::Bytes;
 
 use super::groups::{advance_group_to, assign, nogroup_key, touch_consumer};
 use super::id::{Id, IdRules, parse_id, range_end, range_start};
-use super::store::{Consumer, Group, Nack, PAGE, Stream};
+use super::pel::{Consumer, Group, Nack};
+use super::raise;
+use super::store::{PAGE, Stream};
 use crate::command::{Ctx, int_arg, is, printable, reply, syntax_error};
 use crate::keyspace::Keyspace;
 use crate::protocol::Frame;
@@ -192,11 +194,26 @@ impl Claimer<'_> {
         Ok(())
     }
 
-    fn finish(self, ks: &mut Keyspace, s: &Stream, group: &Group) -> Result<(), Frame> {
+    /// Saves the consumer and group; raises `xgroup-createconsumer` if
+    /// the consumer is new (`consumers`: the group's count before).
+    fn finish(
+        self,
+        ks: &mut Keyspace,
+        s: &Stream,
+        group: &Group,
+        consumers: u64,
+    ) -> Result<(), Frame> {
         if let Some(c) = &self.consumer {
             s.put_consumer(ks, &group.name, c)?;
         }
-        s.put_group(ks, group)
+        s.put_group(ks, group)?;
+        let events: &[_] = if group.consumers > consumers {
+            &["xgroup-createconsumer"]
+        } else {
+            &[]
+        };
+        raise(ks, &s.coll.key, events);
+        Ok(())
     }
 }
 
@@ -214,6 +231,7 @@ pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         let now = ctx.now_ms;
         let ks = ctx.ks();
         let (s, mut group) = stream_and_group(ks, args, now)?;
+        let consumers = group.consumers;
         let min_idle = parse_i64_strict(&args[4])
             .ok_or_else(|| Frame::error("ERR Invalid min-idle-time argument for XCLAIM"))?
             .max(0);
@@ -302,7 +320,7 @@ pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             claimer.claim(ks, &s, &mut group, id, old.as_ref(), &mut nack)?;
             out.push(claimed(ks, &s, id, justid)?);
         }
-        claimer.finish(ks, &s, &group)?;
+        claimer.finish(ks, &s, &group, consumers)?;
         Ok(Frame::Array(out))
     })())
 }
@@ -336,6 +354,7 @@ pub(super) fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         let now = ctx.now_ms;
         let ks = ctx.ks();
         let (s, mut group) = stream_and_group(ks, args, now)?;
+        let consumers = group.consumers;
         let mut attempts = count.saturating_mul(10);
         let mut left = count;
         let mut claimer = Claimer {
@@ -377,7 +396,7 @@ pub(super) fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 break Id::MIN;
             }
         };
-        claimer.finish(ks, &s, &group)?;
+        claimer.finish(ks, &s, &group, consumers)?;
         Ok(Frame::Array(vec![
             cursor.frame(),
             Frame::Array(out),

@@ -5,7 +5,9 @@ use bytes::Bytes;
 
 use super::groups::{advance_group, deliver, nogroup_read, touch_consumer};
 use super::id::{Id, IdRules, parse_id, range_end, range_start};
-use super::store::{Group, Stream};
+use super::pel::Group;
+use super::store::Stream;
+use super::{raise, raise_more};
 use crate::command::{Ctx, int_arg, is, reply, syntax_error};
 use crate::keyspace::Keyspace;
 use crate::protocol::Frame;
@@ -197,6 +199,7 @@ fn read_generic(ctx: &mut Ctx<'_>, args: &[Bytes], group_cmd: bool) -> Frame {
             });
         }
         let mut served = Vec::new();
+        let mut new_consumers = Vec::new();
         for (key, from) in keys.iter().zip(froms) {
             let Some(mut s) = Stream::read(ks, key, now)? else {
                 continue;
@@ -211,11 +214,21 @@ fn read_generic(ctx: &mut Ctx<'_>, args: &[Bytes], group_cmd: bool) -> Frame {
                         noack: parsed.noack,
                         now,
                     };
-                    read_group(ks, &mut s, from, &opts)?
+                    let (entries, created) = read_group(ks, &mut s, from, &opts)?;
+                    if created {
+                        new_consumers.push(key);
+                    }
+                    entries
                 }
             };
             if let Some(entries) = entries {
                 served.push((Frame::Bulk(key.clone()), Frame::Array(entries)));
+            }
+        }
+        if group_cmd {
+            raise(ks, b"", &[]);
+            for key in new_consumers {
+                raise_more(ks, key, "xgroup-createconsumer");
             }
         }
         if served.is_empty() {
@@ -270,23 +283,25 @@ struct GroupRead<'a> {
     now: u64,
 }
 
-/// `XREADGROUP` of one stream: `None` if nothing is served.
+/// `XREADGROUP` of one stream: `None` if nothing is served; whether it
+/// created the consumer.
 fn read_group(
     ks: &mut Keyspace,
     s: &mut Stream,
     from: From,
     opts: &GroupRead<'_>,
-) -> Result<Option<Vec<Frame>>, Frame> {
+) -> Result<(Option<Vec<Frame>>, bool), Frame> {
     let Some(mut group) = s.group(ks, opts.group)? else {
-        return Ok(None);
+        return Ok((None, false));
     };
-    match from {
+    let consumers = group.consumers;
+    let served = match from {
         From::History(start) => {
             let consumer = touch_consumer(ks, s, &mut group, opts.consumer, opts.now)?;
             let out = history(ks, s, &group, &consumer.name, start, opts)?;
             s.put_consumer(ks, opts.group, &consumer)?;
             s.put_group(ks, &group)?;
-            Ok(Some(out))
+            Some(out)
         }
         From::New | From::After(_) => {
             let top = match s.len() {
@@ -294,7 +309,7 @@ fn read_group(
                 _ => s.edge(ks, true)?.map(|e| e.id),
             };
             if top.is_none_or(|top| top <= group.last_id) {
-                return Ok(None);
+                return Ok((None, false));
             }
             let mut consumer = touch_consumer(ks, s, &mut group, opts.consumer, opts.now)?;
             let mut out = Vec::new();
@@ -310,9 +325,10 @@ fn read_group(
             })?;
             s.put_consumer(ks, opts.group, &consumer)?;
             s.put_group(ks, &group)?;
-            Ok(Some(out))
+            Some(out)
         }
-    }
+    };
+    Ok((served, group.consumers > consumers))
 }
 
 /// A consumer's own pending entries from `start` (Redis's
