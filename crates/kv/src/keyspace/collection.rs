@@ -12,7 +12,9 @@
 //! - a new collection gets a fresh version (unique per store, never reused,
 //!   so it cannot see subkeys of a deleted predecessor on the lsm engine);
 //! - an empty collection does not exist: saving one with `len == 0` deletes
-//!   the key, as Redis does;
+//!   the key, as Redis does — except a stream, which Redis keeps when empty
+//!   (`XDEL` of its last entry, `XGROUP CREATE ... MKSTREAM`): its last id
+//!   and consumer groups live on;
 //! - every subkey write touches the key for `WATCH`.
 //!
 //! Subkey layout within a collection (e.g. a sorted set's member and score
@@ -161,10 +163,10 @@ impl Keyspace {
     }
 
     /// Writes the collection's metadata back (after its length or extra
-    /// fields changed); deletes the key if it is empty. Returns whether the
-    /// key still exists.
+    /// fields changed); deletes the key if it is empty (a stream excepted,
+    /// see the module docs). Returns whether the key still exists.
     pub fn save_collection(&mut self, c: &Collection) -> Result<bool, EngineError> {
-        if c.meta.len == 0 {
+        if c.meta.len == 0 && c.meta.kind != Kind::Stream {
             self.touch(&c.key);
             if self.engine.remove(&c.key)? {
                 self.raise(crate::config::NotifyFlags::GENERIC, "del", &c.key);
