@@ -548,7 +548,7 @@ fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply(read(ctx, &args[1]).map(|v| Frame::Integer(v.map_or(0, |v| v.len() as i64))))
 }
 
-fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+pub(super) fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
         let (mut start, mut end) = (int_arg(&args[2])?, int_arg(&args[3])?);
         let value = read(ctx, &args[1])?.unwrap_or_default();
