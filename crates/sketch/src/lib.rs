@@ -1,4 +1,5 @@
-//! Probabilistic and hashing sketches: the bloom filter of the key-value store chapter
+//! Probabilistic and hashing sketches: the bloom filter of the key-value store chapter,
+//! Redis's HyperLogLog (distinct counts in 12 KB, byte-compatible with Redis: see [`hll`])
 //! (later: Merkle trees for anti-entropy).
 //!
 //! The key-value chapter's read path goes "memory → bloom filter → SSTable": before an
@@ -13,5 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod bloom;
+pub mod hll;
 
 pub use bloom::{BloomError, BloomFilter, KeyHash};
+pub use hll::{Hll, HllError};

@@ -195,7 +195,7 @@ fn as_string(value: Value) -> Result<Bytes, Frame> {
 }
 
 /// Reads a live string key for a read command.
-fn read(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Frame> {
+pub(super) fn read(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Frame> {
     let now = ctx.now_ms;
     match ctx.ks().get(key, now).map_err(engine_error)? {
         Some(entry) => as_string(entry.value).map(Some),
@@ -204,7 +204,7 @@ fn read(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Frame> {
 }
 
 /// Reads a live key with its expiry, without counting a hit.
-fn lookup(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<(Bytes, Option<u64>)>, Frame> {
+pub(super) fn lookup(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<(Bytes, Option<u64>)>, Frame> {
     let now = ctx.now_ms;
     match ctx.ks().lookup(key, now).map_err(engine_error)? {
         Some(entry) => Ok(Some((as_string(entry.value)?, entry.expire_at_ms))),
@@ -212,7 +212,8 @@ fn lookup(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<(Bytes, Option<u64>)>,
     }
 }
 
-fn write(
+/// Stores a string value at `key` with `expire_at_ms`.
+pub(super) fn write(
     ctx: &mut Ctx<'_>,
     key: &Bytes,
     value: Bytes,
@@ -526,7 +527,8 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     })())
 }
 
-fn too_big() -> Frame {
+/// Redis's error for a string that would exceed `proto-max-bulk-len`.
+pub(super) fn too_big() -> Frame {
     Frame::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 }
 
@@ -559,7 +561,7 @@ fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply(read(ctx, &args[1]).map(|v| Frame::Integer(v.map_or(0, |v| v.len() as i64))))
 }
 
-fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+pub(super) fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
         let (mut start, mut end) = (int_arg(&args[2])?, int_arg(&args[3])?);
         let value = read(ctx, &args[1])?.unwrap_or_default();

@@ -289,6 +289,12 @@ pub trait Engine: Send {
         self.commit_batch().map(|()| None)
     }
 
+    /// The key's LFU access counter after decay (`OBJECT FREQ`), if the
+    /// engine keeps one (the memory engine under `allkeys-lfu`).
+    fn lfu_counter(&mut self, _key: &[u8]) -> Option<u8> {
+        None
+    }
+
     /// The largest value (payload bytes) the engine stores, if it has a
     /// limit: `proto-max-bulk-len` is capped to it, so a client learns the
     /// limit from `CONFIG GET` and gets Redis's own errors at it.

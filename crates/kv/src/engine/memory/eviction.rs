@@ -49,7 +49,7 @@ impl Lfu {
     }
 
     /// The counter after applying decay for the minutes idle since `minute`.
-    fn decayed(self, now_minute: u32, decay_minutes: u32) -> u8 {
+    pub(super) fn decayed(self, now_minute: u32, decay_minutes: u32) -> u8 {
         if decay_minutes == 0 {
             return self.counter;
         }

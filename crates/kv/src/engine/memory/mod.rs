@@ -265,6 +265,13 @@ fn own(bytes: &[u8]) -> Bytes {
 }
 
 impl Engine for MemoryEngine {
+    fn lfu_counter(&mut self, key: &[u8]) -> Option<u8> {
+        let &id = self.index.get(key)?;
+        let minutes = self.minutes();
+        let slot = self.slots[id as usize].as_ref()?;
+        Some(slot.lfu.decayed(minutes, self.lfu_decay_minutes))
+    }
+
     fn get(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
         let Some(&id) = self.index.get(key) else {
             return Ok(None);
