@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 
-use super::super::EngineError;
+use crate::engine::EngineError;
 
 /// One entry of the merged order.
 pub(super) enum Merged<'a, V> {
