@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Our kv server against Redis (Debian's redis-server) with redis-benchmark.
 #
-# Usage: bench/compare-redis.sh path/to/hyperscale [requests] [runs]
-#   requests  per test (default 1000000), runs  per configuration (default 3)
+# Usage: bench/compare-redis.sh path/to/hyperscale [requests] [runs] [tests]
+#   requests  per test (default 200000), runs  per configuration (default 3),
+#   tests     redis-benchmark -t list (default: its whole default list)
 #
 # Pins each server to CPU 0 and redis-benchmark to CPU 1 (taskset), runs
-# `redis-benchmark -t set,get,incr,mset -n N -c 50 --csv`, without and with
+# `redis-benchmark -t TESTS -n N -c 50 --csv`, without and with
 # `-P 16`, `runs` times each, and prints a markdown table of medians with our/Redis
 # ratios. Two pairs are compared:
 #   memory:  `hyperscale kv serve --engine memory`  vs  redis-server (no persistence)
@@ -15,8 +16,9 @@
 set -euo pipefail
 
 bin=${1:?usage: compare-redis.sh path/to/hyperscale [requests] [runs]}
-requests=${2:-1000000}
+requests=${2:-200000}
 runs=${3:-3}
+tests=${4:-ping_inline,ping_mbulk,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange,mset,xadd}
 for tool in redis-server redis-benchmark redis-cli taskset python3; do
     command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install redis-server redis-tools util-linux python3)" >&2; exit 1; }
 done
@@ -73,7 +75,7 @@ for pair in memory durable; do
                 port=$(free_port)
                 start_server "$name" "$port"
                 echo "$name -P $pipeline run $run" >&2
-                taskset -c "$client_cpu" redis-benchmark -p "$port" -t set,get,incr,mset -n "$requests" -c 50 -P "$pipeline" --csv \
+                taskset -c "$client_cpu" redis-benchmark -p "$port" -t "$tests" -n "$requests" -c 50 -P "$pipeline" --csv \
                     2>/dev/null | tail -n +2 | tr -d '"' | while IFS=, read -r test rps _avg _min p50 _p95 p99 _max; do
                         echo "$name,$pipeline,$run,$test,$rps,$p50,$p99" >>"$results"
                     done
@@ -88,8 +90,11 @@ import csv, statistics, sys
 from collections import defaultdict
 path, requests, runs = sys.argv[1], sys.argv[2], sys.argv[3]
 data = defaultdict(list)
+order = []
 for row in csv.DictReader(open(path)):
     data[(row["server"], row["pipeline"], row["test"])].append(row)
+    if row["test"] not in order:
+        order.append(row["test"])
 def med(rows, field):
     return statistics.median(float(r[field]) for r in rows)
 print(f"redis-benchmark -c 50 -n {requests}, median of {runs} runs; server on CPU 0, client on CPU 1\n")
@@ -97,7 +102,7 @@ print("| pair | test | pipeline | Redis ops/s | ours ops/s | ratio | Redis p50 /
 print("|---|---|---|---:|---:|---:|---|---|")
 for pair in ["memory", "durable"]:
     for pipeline in ["1", "16"]:
-        for test in ["SET", "GET", "INCR", "MSET (10 keys)"]:
+        for test in order:
             r = data.get((f"redis-{pair}", pipeline, test))
             o = data.get((f"ours-{pair}", pipeline, test))
             if not r or not o:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the real redis-cli and redis-benchmark (Debian package redis-tools)
-# against `hyperscale kv serve`, asserting every reply.
+# and redis-py (PyPI) against `hyperscale kv serve`, asserting every reply;
+# redis-benchmark's whole default test list runs on both engines.
 #
 # Usage: scripts/kv-interop.sh path/to/hyperscale [benchmark-requests]
 # Starts the server on a free loopback port with the memory engine, always
@@ -15,8 +16,10 @@ command -v redis-benchmark >/dev/null || { echo "redis-benchmark not found: apt-
 work=$(mktemp -d)
 server_pid=""
 sub_pid=""
+lsm_pid=""
 cleanup() {
     [ -n "$sub_pid" ] && kill "$sub_pid" 2>/dev/null || true
+    [ -n "$lsm_pid" ] && kill "$lsm_pid" 2>/dev/null || true
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -81,26 +84,55 @@ check "SUBSCRIBE receives" $'subscribe\nnews\n1\nmessage\nnews\nbreaking' cat "$
 kill "$sub_pid" 2>/dev/null || true
 sub_pid=""
 
-echo "redis-benchmark -t ping,set,get,incr,mset -n $requests -q"
-if ! timeout 600 redis-benchmark -p "$port" -t ping,set,get,incr,mset -n "$requests" -q >"$work/bench.out" 2>&1; then
+# redis-py (PyPI), a second-language client with its own reply parsers.
+total=$((total + 1))
+if python3 "$(dirname "$0")/kv_redis_py.py" "$port"; then
+    echo "ok   redis-py suite"
+else
+    echo "FAIL redis-py suite" >&2
     failures=$((failures + 1))
-    echo "FAIL redis-benchmark exited non-zero" >&2
 fi
-tr '\r' '\n' <"$work/bench.out" | grep "requests per second" || true
-for test in PING_INLINE PING_MBULK SET GET INCR "MSET (10 keys)"; do
-    total=$((total + 1))
-    if tr '\r' '\n' <"$work/bench.out" | grep -q "^$test: .* requests per second"; then
-        echo "ok   redis-benchmark $test"
-    else
-        echo "FAIL redis-benchmark $test did not complete" >&2
+
+# redis-benchmark's whole default test list must complete without errors
+# on both engines. bench_engine NAME PORT
+bench_engine() {
+    local name=$1 bench_port=$2 out="$work/bench-$1.out"
+    echo "redis-benchmark (default tests) -n $requests -q against the $name engine"
+    if ! timeout 900 redis-benchmark -p "$bench_port" -n "$requests" -q >"$out" 2>&1; then
+        failures=$((failures + 1))
+        echo "FAIL redis-benchmark exited non-zero ($name)" >&2
+    fi
+    tr '\r' '\n' <"$out" | grep "requests per second" || true
+    for test in PING_INLINE PING_MBULK SET GET INCR LPUSH RPUSH LPOP RPOP SADD HSET SPOP ZADD ZPOPMIN \
+        "LPUSH (needed to benchmark LRANGE)" "LRANGE_100 (first 100 elements)" "LRANGE_300 (first 300 elements)" \
+        "LRANGE_500 (first 500 elements)" "LRANGE_600 (first 600 elements)" "MSET (10 keys)" XADD; do
+        total=$((total + 1))
+        if tr '\r' '\n' <"$out" | grep -F "$test: " | grep -q "requests per second"; then
+            echo "ok   redis-benchmark $test ($name)"
+        else
+            echo "FAIL redis-benchmark $test did not complete ($name)" >&2
+            failures=$((failures + 1))
+        fi
+    done
+    if tr '\r' '\n' <"$out" | grep -qi "error"; then
+        echo "FAIL redis-benchmark reported errors ($name):" >&2
+        tr '\r' '\n' <"$out" | grep -i error | head -5 >&2
         failures=$((failures + 1))
     fi
+}
+bench_engine memory "$port"
+
+lsm_port=$(free_port)
+"$bin" kv serve --engine lsm --fsync everysec --bind "127.0.0.1:$lsm_port" --data-dir "$work/lsm" >"$work/lsm.log" 2>&1 &
+lsm_pid=$!
+for _ in $(seq 100); do
+    redis-cli -p "$lsm_port" PING 2>/dev/null | grep -q PONG && break
+    sleep 0.1
 done
-if tr '\r' '\n' <"$work/bench.out" | grep -qi "error"; then
-    echo "FAIL redis-benchmark reported errors:" >&2
-    tr '\r' '\n' <"$work/bench.out" | grep -i error >&2
-    failures=$((failures + 1))
-fi
+bench_engine lsm "$lsm_port"
+kill "$lsm_pid" 2>/dev/null || true
+wait "$lsm_pid" 2>/dev/null || true
+lsm_pid=""
 
 kill -0 "$server_pid" 2>/dev/null || { echo "FAIL server died" >&2; failures=$((failures + 1)); }
 passed=$((total - failures))

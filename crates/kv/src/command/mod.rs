@@ -276,7 +276,6 @@ pub fn wrong_type() -> Frame {
 }
 
 /// Maps a collection failure to its reply.
-#[allow(dead_code)] // until the data-type commands that use it land
 pub fn key_error(err: KeyError) -> Frame {
     match err {
         KeyError::WrongType => wrong_type(),

@@ -124,7 +124,6 @@ impl<'a> SubRange<'a> {
 /// The smallest byte string greater than every string starting with
 /// `prefix` (for an exclusive upper bound), or `None` if there is none
 /// (`prefix` is empty or all `0xff`).
-#[allow(dead_code)] // until the data-type commands that use it land
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
