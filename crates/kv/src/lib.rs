@@ -35,8 +35,9 @@
 //!    │
 //!  metrics       Prometheus handles, refreshed from the keyspace
 //!    │
-//!  keyspace      lazy expiry, WATCH, stats, write batches over any engine
-//!    │
+//!  keyspace      lazy expiry, WATCH, stats, write batches over any engine;
+//!    │           keyspace::collection: every data type's metadata rules
+//!    │           (WRONGTYPE, versions, empty = deleted), subkey access
 //!  engine        memory (slab + sampling eviction) | lsm (on the `lsm` crate)
 //!    │
 //!  leaves        protocol (RESP frames, parser), value, pattern, config;
@@ -50,7 +51,33 @@
 //!   (`command::local::LocalClient`, public with the `fuzzing` feature for
 //!   the fuzz targets);
 //! - `keyspace`: lazy expiry, WATCH bookkeeping and statistics on top of
-//!   any engine; `state::expiry` runs the active half;
+//!   any engine; `state::expiry` runs the active half; `state::notify`
+//!   publishes keyspace notifications (`notify-keyspace-events`);
+//!
+//! # Data types: a key plus subkeys
+//! Strings are one engine entry. Every other type (hash, list, set, sorted
+//! set, stream) is stored the way Kvrocks stores Redis types on RocksDB: the
+//! key holds only metadata (type, *version*, length, a few type fields) and
+//! each field, member, element or stream entry is its own *subkey*,
+//! addressed by (key, version, subkey bytes):
+//! ```text
+//!  "board"              → Meta { kind: ZSet, version: 1733140000123456, len: 2 }
+//!  ("board", v, m+"ann") → 3.5            member → score
+//!  ("board", v, m+"bob") → 1
+//!  ("board", v, s+⟨1⟩+"bob")  → ""        score index, in score order
+//!  ("board", v, s+⟨3.5⟩+"ann") → ""
+//! ```
+//! So a write to a million-field hash writes two small entries (the field
+//! and the metadata), and `DEL`/expiry of any collection removes one key:
+//! its subkeys belong to a version no metadata names any more, and the lsm
+//! engine's compaction filter drops them later. Subkeys come back in byte
+//! order, so each type chooses subkey bytes whose order is the order it
+//! needs (big-endian list indexes, an order-preserving score encoding,
+//! stream ids). The memory engine keeps the subkeys in a B-tree next to the
+//! key; the lsm engine in the same LSM tree under a separate namespace. One
+//! implementation of every command serves both engines. The price: ranks
+//! (`ZRANK`, `LINDEX` after inserts in the middle) walk subkeys instead of
+//! using Redis's skiplist spans, and a `RENAME` copies the subkeys.
 //! - `engine::memory`: the cache tier (`maxmemory`, six eviction
 //!   policies by sampling); `engine::lsm`: the durable store;
 //! - `pubsub`, `clients`, `metrics`, `server` (accept loop,
