@@ -165,21 +165,8 @@ pub(super) fn subkey_wanted(raw: &[u8], meta: Option<&[u8]>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::{Kind, Meta};
+    use crate::engine::lsm::test_meta as meta;
     use proptest::prelude::*;
-
-    fn meta(version: u64) -> Vec<u8> {
-        Entry {
-            value: Value::Collection(Meta {
-                kind: Kind::Hash,
-                version,
-                len: 1,
-                extra: Bytes::new(),
-            }),
-            expire_at_ms: None,
-        }
-        .encode()
-    }
 
     proptest! {
         #[test]
@@ -213,8 +200,11 @@ mod tests {
     #[test]
     fn a_subkey_is_garbage_once_its_key_holds_no_collection_of_its_version() {
         let raw = sub(b"h", 7, b"field");
-        assert!(subkey_wanted(&raw, Some(&meta(7))));
-        assert!(!subkey_wanted(&raw, Some(&meta(8))), "recreated");
+        assert!(subkey_wanted(&raw, Some(&meta(7, 1).encode())));
+        assert!(
+            !subkey_wanted(&raw, Some(&meta(8, 1).encode())),
+            "recreated"
+        );
         assert!(!subkey_wanted(&raw, None), "deleted or expired");
         let string = Entry::string(Bytes::from_static(b"v")).encode();
         assert!(

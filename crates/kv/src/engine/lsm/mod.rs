@@ -140,6 +140,11 @@ pub struct LsmEngine {
 impl LsmEngine {
     /// Opens (or creates) the store under `dir` and indexes it.
     pub fn open(dir: &Path, fsync: FsyncPolicy) -> Result<Box<dyn Engine>, EngineError> {
+        Ok(Box::new(Self::open_engine(dir, fsync)?))
+    }
+
+    /// [`LsmEngine::open`], unboxed (tests reach the LSM through it).
+    fn open_engine(dir: &Path, fsync: FsyncPolicy) -> Result<LsmEngine, EngineError> {
         let sync = match fsync {
             FsyncPolicy::Always => lsm::SyncPolicy::Always,
             FsyncPolicy::Everysec => lsm::SyncPolicy::EverySec,
@@ -186,7 +191,7 @@ impl LsmEngine {
             engine.len += 1;
             engine.ttl.set(key, item.expires_at_ms);
         }
-        Ok(Box::new(engine))
+        Ok(engine)
     }
 
     /// Whether `key` counts in `len`: staged state first, then the LSM (or
@@ -535,5 +540,26 @@ impl Engine for LsmEngine {
     }
 }
 
+/// A collection's metadata entry (a hash of `len` fields, version
+/// `version`), for the tests.
+#[cfg(test)]
+fn test_meta(version: u64, len: u64) -> Entry {
+    Entry {
+        value: Value::Collection(crate::value::Meta {
+            kind: crate::value::Kind::Hash,
+            version,
+            len,
+            extra: Bytes::new(),
+        }),
+        expire_at_ms: None,
+    }
+}
+
+#[cfg(test)]
+mod collection_tests;
+#[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;
