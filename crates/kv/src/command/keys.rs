@@ -461,10 +461,7 @@ fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
-        let cursor = std::str::from_utf8(&args[1])
-            .ok()
-            .and_then(|text| text.parse::<u64>().ok())
-            .ok_or_else(|| Frame::error("ERR invalid cursor"))?;
+        let cursor = super::members::parse_cursor(&args[1])?;
         let (mut pattern, mut count, mut type_filter) = (None, 10usize, None);
         let mut options = args[2..].chunks(2);
         for option in options.by_ref() {

@@ -30,6 +30,7 @@ mod keys;
 mod list;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod local;
+mod members;
 pub(crate) mod pubsub;
 mod scripting;
 mod server;

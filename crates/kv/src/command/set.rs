@@ -1,8 +1,0 @@
-//! Sets: unordered unique members (SADD, SINTER, SSCAN...).
-
-use super::Spec;
-
-/// The commands of this group.
-pub(super) fn specs() -> Vec<Spec> {
-    Vec::new()
-}
