@@ -7,6 +7,8 @@
 //! - **WATCH**: every modification, expiry and eviction of a watched key
 //!   flags the watching clients so their `EXEC` fails, as in Redis;
 //! - **statistics** for `INFO` and metrics (hits, misses, expired, evicted).
+//! - **blocked clients**: every modification of a key also wakes the first
+//!   client blocked on it (`BLPOP`...; see [`blocking`]).
 //!
 //! - **write batches**: [`Keyspace::begin_batch`] / [`Keyspace::commit_batch`]
 //!   make every write in between one atomic unit on the engine (one
@@ -20,6 +22,7 @@
 //! is opened and committed under one hold of that lock, so no other client
 //! ever sees writes that are not yet committed.
 
+pub mod blocking;
 pub mod collection;
 
 use std::collections::HashMap;
@@ -88,6 +91,8 @@ pub struct Keyspace {
     batch_depth: usize,
     /// The last collection version handed out (see `collection`).
     last_version: u64,
+    /// Clients blocked on keys (see `blocking`).
+    blocked: blocking::Blocked,
 }
 
 impl Keyspace {
@@ -100,6 +105,7 @@ impl Keyspace {
             evicted: Vec::new(),
             batch_depth: 0,
             last_version: 0,
+            blocked: blocking::Blocked::default(),
         }
     }
 
@@ -185,6 +191,7 @@ impl Keyspace {
     }
 
     fn touch(&self, key: &[u8]) {
+        self.blocked.touched(key);
         if let Some(flags) = self.watches.get(key) {
             for flag in flags {
                 flag.store(true, Ordering::Release);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::blocking::{BlockRequest, Blocked};
 use crate::clients::ClientInfo;
 use crate::keyspace::WatchSet;
 use crate::protocol::ProtocolVersion;
@@ -52,6 +53,11 @@ pub(crate) struct ConnState {
     /// pipelined batch, not per command; Redis caches its clock per event
     /// loop iteration the same way). `0` = read the clock.
     pub(crate) batch_now_ms: u64,
+    /// Set by a blocking command that found nothing (see
+    /// [`super::blocking`]); taken by the connection right after it.
+    pub(crate) block_request: Option<BlockRequest>,
+    /// `Some` while the client waits on keys.
+    pub(crate) blocked: Option<Blocked>,
 }
 
 impl ConnState {
@@ -70,6 +76,8 @@ impl ConnState {
             subscriber,
             close_after_reply: false,
             batch_now_ms: 0,
+            block_request: None,
+            blocked: None,
         }
     }
 
