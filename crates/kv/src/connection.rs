@@ -50,9 +50,12 @@ use tokio_util::sync::CancellationToken;
 use crate::clients::ClientInfo;
 use crate::command::{self, Ctx};
 use crate::engine::{EngineError, PendingSync};
+use crate::keyspace::Keyspace;
+use crate::keyspace::blocking::{Unblock, Waiter};
 use crate::protocol::{Frame, ParseLimits, ProtocolVersion, RequestParser};
 use crate::pubsub::{Inbox, Message, mailbox};
 use crate::state::State;
+use crate::state::blocking::Blocked;
 use crate::state::session::ConnState;
 
 /// Why a subscriber that fell too far behind is closed.
@@ -112,7 +115,10 @@ pub(crate) async fn serve_connection(
         Close::Io(err) => tracing::debug!(client = state.id, error = %err, "connection failed"),
         Close::Client | Close::Shutdown => {}
     }
-    // Leave no trace in the hub or the watch table.
+    // Leave no trace in the hub, the watch table or the blocked-key queues.
+    if let Some(blocked) = state.blocked.take() {
+        shared.db.lock().unblock(&blocked.waiter);
+    }
     {
         let mut ctx = Ctx::new(&shared, &mut state);
         command::pubsub::unsubscribe_all(&mut ctx);
@@ -162,6 +168,24 @@ async fn run_loop(
         if input.capacity() - input.len() < READ_CHUNK_BYTES / 4 {
             input.reserve(READ_CHUNK_BYTES);
         }
+        if let Some(blocked) = &state.blocked {
+            if let Err(close) = wait_blocked(
+                shared,
+                shutdown,
+                stream,
+                state,
+                &mut input,
+                &mut output,
+                inbox,
+                &condemned,
+                blocked.waiter.clone(),
+            )
+            .await
+            {
+                return close;
+            }
+            continue;
+        }
         // Subscribers are idle by design; Redis exempts them too.
         let idle_secs = if state.subscribed() {
             0
@@ -188,6 +212,61 @@ async fn run_loop(
     }
 }
 
+/// Waits while the client is blocked (see [`crate::state::blocking`]) for a
+/// wake (then the next [`execute_buffered`] re-runs the command), its
+/// deadline (the timeout reply is appended), a message to push, or the end
+/// of the connection. Input that arrives meanwhile is buffered, not run.
+#[allow(clippy::too_many_arguments)]
+async fn wait_blocked(
+    shared: &State,
+    shutdown: &CancellationToken,
+    stream: &mut TcpStream,
+    state: &mut ConnState,
+    input: &mut BytesMut,
+    output: &mut BytesMut,
+    inbox: &mut Inbox,
+    condemned: &CancellationToken,
+    waiter: Arc<Waiter>,
+) -> Result<(), Close> {
+    let deadline = state.blocked.as_ref().and_then(|b| b.deadline_ms);
+    let timeout = async {
+        match deadline {
+            Some(at) => {
+                let left = at.saturating_sub(clock::now_ms());
+                tokio::time::sleep(Duration::from_millis(left)).await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = waiter.woken() => {
+            if let Some(blocked) = state.blocked.as_mut() {
+                blocked.woken = true;
+            }
+        }
+        () = timeout => {
+            if let Some(blocked) = state.blocked.take() {
+                shared.db.lock().unblock(&blocked.waiter);
+                blocked.timeout_reply.encode(state.protocol, output);
+            }
+        }
+        read = stream.read_buf(input) => match read {
+            Ok(0) => return Err(Close::Client),
+            Ok(_) => {}
+            Err(err) => return Err(Close::Io(err)),
+        },
+        Some(message) = inbox.recv() => encode_message(&message, state.protocol, output),
+        () = shutdown.cancelled() => return Err(Close::Shutdown),
+        () = condemned.cancelled() => return Err(Close::Limit(PUBSUB_LIMIT)),
+    }
+    Ok(())
+}
+
+/// Whether the client waits on keys and has not been woken.
+fn waiting(state: &ConnState) -> bool {
+    state.blocked.as_ref().is_some_and(|b| !b.woken)
+}
+
 /// Executes every complete command in `input`, appending replies.
 async fn execute_buffered(
     shared: &State,
@@ -198,7 +277,7 @@ async fn execute_buffered(
     output: &mut BytesMut,
     condemned: &CancellationToken,
 ) -> Result<(), Close> {
-    if input.is_empty() {
+    if waiting(state) || (input.is_empty() && state.blocked.is_none()) {
         return Ok(());
     }
     let age = state.info.connected.elapsed().as_secs();
@@ -294,19 +373,39 @@ fn execute_batch(
     let mut step = Step::More;
     let mut protocol_error = None;
     for _ in 0..BATCH_COMMANDS_MAX {
-        let args = match parser.next_command(input, state.authenticated) {
-            Ok(Some(args)) => args,
-            Ok(None) => {
-                step = Step::Drained;
-                break;
-            }
-            Err(err) => {
-                protocol_error = Some(err);
-                break;
-            }
-        };
+        if waiting(state) {
+            // Later commands wait for the blocked one, as in Redis.
+            step = Step::Drained;
+            break;
+        }
         let (offset, staged) = (output.len(), ks.savepoint());
-        let reply = command::dispatch_locked(shared, state, &mut ks, args);
+        let reply = if state.blocked.is_some() {
+            match rerun_blocked(shared, state, &mut ks) {
+                Some(reply) => reply,
+                None => continue,
+            }
+        } else {
+            let args = match parser.next_command(input, state.authenticated) {
+                Ok(Some(args)) => args,
+                Ok(None) => {
+                    step = Step::Drained;
+                    break;
+                }
+                Err(err) => {
+                    protocol_error = Some(err);
+                    break;
+                }
+            };
+            let reply = command::dispatch_locked(shared, state, &mut ks, args);
+            if let Some(request) = state.block_request.take()
+                && let Some(index) = command::lookup(&request.args[0])
+            {
+                let waiter = ks.block(state.id, &request.keys);
+                state.blocked = Some(Blocked::new(index, request, reply, waiter));
+                continue;
+            }
+            reply
+        };
         reply.encode(state.protocol, output);
         match &mut first_write {
             Some((_, replies)) => *replies += 1,
@@ -343,6 +442,33 @@ fn execute_batch(
         step = Step::Close(Close::Limit("protocol error"));
     }
     (step, deferred)
+}
+
+/// Re-runs a woken blocked client's command under the batch's lock: its
+/// reply if it is done (served, failed, or `CLIENT UNBLOCK`ed), `None` if
+/// it must wait again (its place in the queues kept).
+fn rerun_blocked(shared: &State, state: &mut ConnState, ks: &mut Keyspace) -> Option<Frame> {
+    let blocked = state.blocked.as_mut()?;
+    blocked.woken = false;
+    let reply = match blocked.waiter.unblocked() {
+        Some(Unblock::Timeout) => blocked.timeout_reply.clone(),
+        Some(Unblock::Error) => Blocked::unblocked_error(),
+        None => {
+            let (index, args) = (blocked.index, blocked.args.clone());
+            let reply = command::rerun_locked(shared, state, ks, index, &args);
+            if state.block_request.take().is_some() {
+                if let Some(blocked) = &state.blocked {
+                    ks.pass_on(&blocked.waiter);
+                }
+                return None;
+            }
+            reply
+        }
+    };
+    if let Some(blocked) = state.blocked.take() {
+        ks.unblock(&blocked.waiter);
+    }
+    Some(reply)
 }
 
 /// Writes and clears `output`. Gives up when `condemned` fires: a

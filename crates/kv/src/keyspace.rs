@@ -7,6 +7,8 @@
 //! - **WATCH**: every modification, expiry and eviction of a watched key
 //!   flags the watching clients so their `EXEC` fails, as in Redis;
 //! - **statistics** for `INFO` and metrics (hits, misses, expired, evicted).
+//! - **blocked clients**: every modification of a key also wakes the first
+//!   client blocked on it (`BLPOP`...; see [`blocking`]).
 //!
 //! - **write batches**: [`Keyspace::begin_batch`] / [`Keyspace::commit_batch`]
 //!   make every write in between one atomic unit on the engine (one
@@ -20,6 +22,7 @@
 //! is opened and committed under one hold of that lock, so no other client
 //! ever sees writes that are not yet committed.
 
+pub mod blocking;
 pub mod collection;
 
 use std::collections::HashMap;
@@ -106,6 +109,8 @@ pub struct Keyspace {
     touched: Vec<Bytes>,
     /// Events the keyspace itself raised (expired, evicted, emptied collections).
     events: Vec<KeyEvent>,
+    /// Clients blocked on keys (see `blocking`).
+    blocked: blocking::Blocked,
 }
 
 impl Keyspace {
@@ -121,6 +126,7 @@ impl Keyspace {
             notify: 0,
             touched: Vec::new(),
             events: Vec::new(),
+            blocked: blocking::Blocked::default(),
         }
     }
 
@@ -207,6 +213,7 @@ impl Keyspace {
 
     /// A key was modified: flags its watchers, remembers it for notifications.
     fn touch(&mut self, key: &[u8]) {
+        self.blocked.touched(key);
         self.flag_watchers(key);
         if self.notify != 0 {
             self.touched.push(Bytes::copy_from_slice(key));

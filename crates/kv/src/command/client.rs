@@ -16,7 +16,7 @@ pub(super) fn specs() -> Vec<Spec> {
         flags: 0,
         keys: (0, 0, 0),
         group: "connection",
-        summary: "Inspects and names connections (ID, SETNAME, GETNAME, SETINFO, LIST, INFO).",
+        summary: "Inspects and names connections (ID, SETNAME, GETNAME, SETINFO, LIST, INFO, UNBLOCK).",
         handler: client,
     }]
 }
@@ -99,10 +99,42 @@ fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             return arity("no-evict");
         }
         Frame::OK
+    } else if is(sub, "unblock") {
+        unblock(ctx, args)
     } else {
         Frame::error(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             printable(sub, 128)
         ))
     }
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends a blocked client's wait (see
+/// `crate::state::blocking`); `1` if it was blocked.
+fn unblock(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    use crate::keyspace::blocking::Unblock;
+    match args.len() {
+        2 => return arity("unblock"),
+        3 | 4 => {}
+        _ => {
+            return Frame::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                printable(&args[1], 128)
+            ));
+        }
+    }
+    let id = match super::int_arg(&args[2]) {
+        Ok(id) => id,
+        Err(err) => return err,
+    };
+    let how = match args.get(3) {
+        None => Unblock::Timeout,
+        Some(arg) if is(arg, "timeout") => Unblock::Timeout,
+        Some(arg) if is(arg, "error") => Unblock::Error,
+        Some(_) => {
+            return Frame::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+        }
+    };
+    let unblocked = u64::try_from(id).is_ok_and(|id| ctx.ks().unblock_client(id, how));
+    Frame::Integer(i64::from(unblocked))
 }

@@ -76,7 +76,7 @@ fn fields(ctx: &mut Ctx<'_>, section: &str) -> Vec<(&'static str, String)> {
                 "pubsub_clients",
                 state.clients.subscribed_count().to_string(),
             ),
-            ("blocked_clients", "0".into()),
+            ("blocked_clients", ctx.ks().blocked_clients().to_string()),
         ],
         "memory" => {
             let memory = ctx.ks().engine().memory();

@@ -65,7 +65,10 @@ impl LocalClient {
     pub fn run(&mut self, args: &[&[u8]]) -> Frame {
         let args = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         self.conn.batch_now_ms = 0;
-        dispatch(&self.state, &mut self.conn, args)
+        let reply = dispatch(&self.state, &mut self.conn, args);
+        // No socket to wait on: a blocking command answers as on timeout.
+        self.conn.block_request = None;
+        reply
     }
 
     /// Runs commands as one pipelined read: under one hold of the keyspace
@@ -82,6 +85,7 @@ impl LocalClient {
         for args in commands {
             let staged = ks.savepoint();
             replies.push(dispatch_locked(&self.state, &mut self.conn, &mut ks, args));
+            self.conn.block_request = None;
             if first_write.is_none() && ks.savepoint() > staged {
                 first_write = Some(replies.len() - 1);
             }

@@ -20,6 +20,7 @@
 //! cluster be added on top later.
 
 mod bits;
+pub(crate) mod blocking;
 mod client;
 mod config;
 mod geo;
@@ -186,6 +187,9 @@ pub struct Ctx<'a> {
     lock: Lock<'a>,
     /// The command's time (Redis freezes the clock per command, and per `EXEC`).
     pub now_ms: u64,
+    /// Commands running in this context: 1 for the connection's own
+    /// command, more inside `EXEC` (or a script), where nothing may block.
+    depth: u8,
 }
 
 impl<'a> Ctx<'a> {
@@ -210,6 +214,7 @@ impl<'a> Ctx<'a> {
             conn,
             lock,
             now_ms,
+            depth: 0,
         }
     }
 
@@ -327,6 +332,18 @@ pub fn dispatch_locked(
     }
 }
 
+/// Re-runs a blocked client's command after a wake (see
+/// `crate::state::blocking`), under the connection's lock.
+pub fn rerun_locked(
+    state: &State,
+    conn: &mut ConnState,
+    ks: &mut Keyspace,
+    index: usize,
+    args: &[Bytes],
+) -> Frame {
+    run(&mut Ctx::locked(state, conn, ks), index, args)
+}
+
 /// The checks every command passes before it runs, in Redis's order: its
 /// table index, or the reply that ends it here (an error, or `QUEUED`).
 fn admit(conn: &mut ConnState, args: Vec<Bytes>) -> Result<(usize, Vec<Bytes>), Frame> {
@@ -373,11 +390,13 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
     // In a pipelined batch a command starts where the previous one ended
     // (one clock read per command; see `ConnState::batch_clock`).
     let started = ctx.conn.batch_clock.unwrap_or_else(Instant::now);
+    ctx.depth = ctx.depth.saturating_add(1);
     let reply = if spec.has(WRITE) || spec.name == "exec" {
         run_atomic(ctx, spec, args)
     } else {
         (spec.handler)(ctx, args)
     };
+    ctx.depth -= 1;
     if spec.has(DENYOOM) {
         // Evict after the write too, so memory at rest never exceeds the
         // limit (before the write only guarantees "at most one write over").

@@ -10,6 +10,7 @@
 //! with a memory engine in one call, and the layers above it
 //! (`command` → `connection` → `server`) only ever look down.
 
+pub(crate) mod blocking;
 pub(crate) mod expiry;
 pub(crate) mod notify;
 pub(crate) mod session;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::blocking::{BlockRequest, Blocked};
 use crate::clients::ClientInfo;
 use crate::keyspace::WatchSet;
 use crate::protocol::ProtocolVersion;
@@ -56,6 +57,11 @@ pub(crate) struct ConnState {
     /// start for its latency metric (one clock read per command instead of
     /// two). `None` at the start of each batch.
     pub(crate) batch_clock: Option<std::time::Instant>,
+    /// Set by a blocking command that found nothing (see
+    /// [`super::blocking`]); taken by the connection right after it.
+    pub(crate) block_request: Option<BlockRequest>,
+    /// `Some` while the client waits on keys.
+    pub(crate) blocked: Option<Blocked>,
 }
 
 impl ConnState {
@@ -75,6 +81,8 @@ impl ConnState {
             close_after_reply: false,
             batch_now_ms: 0,
             batch_clock: None,
+            block_request: None,
+            blocked: None,
         }
     }
 

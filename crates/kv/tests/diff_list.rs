@@ -1,0 +1,232 @@
+//! Differential tests of list commands against a real `redis-server` (see
+//! `common/diff.rs`): random command streams over a few keys, every reply
+//! compared byte for byte in RESP2 and RESP3, on both engines.
+
+mod common;
+
+use common::diff::{Pair, cmd};
+
+/// A random stream of list commands over 3 list keys and a string key.
+fn stream(seed: u64, len: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let keys = ["a", "b", "c", "s"];
+    let values = ["x", "y", "z", "", "hello", "1"];
+    let ends = ["LEFT", "RIGHT", "left", "up"];
+    let mut out = Vec::with_capacity(len);
+    for _ in 0..len {
+        let k = keys[rng.usize(..3)];
+        // Now and then a key of the wrong type or a missing one.
+        let k = if rng.u8(..12) == 0 { keys[3] } else { k };
+        let k2 = keys[rng.usize(..keys.len())];
+        let v = values[rng.usize(..values.len())];
+        let n = rng.i64(-8..8).to_string();
+        let m = rng.i64(-8..8).to_string();
+        let odd = rng.u8(..10) == 0;
+        let e1 = ends[rng.usize(..if odd { 4 } else { 3 })];
+        let e2 = ends[rng.usize(..3)];
+        let count = rng.i64(-1..5).to_string();
+        let command = match rng.u8(..30) {
+            0..=3 => cmd(&["RPUSH", k, v, values[rng.usize(..values.len())]]),
+            4..=5 => cmd(&["LPUSH", k, v]),
+            6 => cmd(&["LPUSHX", k, v, v]),
+            7 => cmd(&["RPUSHX", k, v]),
+            8 => cmd(&["LPOP", k]),
+            9 => cmd(&["RPOP", k, &count]),
+            10 => cmd(&["LRANGE", k, &n, &m]),
+            11 => cmd(&["LRANGE", k, "0", "-1"]),
+            12 => cmd(&["LLEN", k]),
+            13 => cmd(&["LINDEX", k, &n]),
+            14 => cmd(&["LSET", k, &n, v]),
+            15 => cmd(&[
+                "LINSERT",
+                k,
+                ["BEFORE", "AFTER", "after"][rng.usize(..3)],
+                v,
+                "ins",
+            ]),
+            16 => cmd(&["LREM", k, &n, v]),
+            17 => cmd(&["LTRIM", k, &n, &m]),
+            18 => cmd(&["LPOS", k, v]),
+            19 => cmd(&["LPOS", k, v, "RANK", &n, "COUNT", &count, "MAXLEN", &m]),
+            20 => cmd(&["LMOVE", k, k2, e1, e2]),
+            21 => cmd(&["RPOPLPUSH", k, k2]),
+            22 => cmd(&["LMPOP", "2", k, k2, e1, "COUNT", &count]),
+            23 => cmd(&["BLPOP", k, k2, "0.01"]),
+            24 => cmd(&["BRPOP", k, "0.01"]),
+            25 => cmd(&["BLMOVE", k, k2, e1, e2, "0.01"]),
+            26 => cmd(&["BLMPOP", "0.01", "1", k, e1]),
+            27 => cmd(&["DEL", k]),
+            28 => cmd(&["SET", "s", v]),
+            _ => cmd(&["TYPE", k]),
+        };
+        out.push(command);
+    }
+    out
+}
+
+#[test]
+fn list_streams_match_redis_on_both_engines() {
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        for seed in 0..24 {
+            if seed == 12 {
+                pair.both(&[b"HELLO", b"3"]); // differs in version and id
+            }
+            pair.run_stream(seed, &stream(seed, 250));
+        }
+    }
+}
+
+/// Bad input: every error text and edge reply, in both protocols.
+#[test]
+fn list_bad_input_matches_redis() {
+    let cases: &[&[&str]] = &[
+        &["RPUSH", "l", "a", "b", "c", "a", "b", "c"],
+        &["SET", "s", "x"],
+        &["LPOP", "l", "-1"],
+        &["LPOP", "l", "x"],
+        &["LPOP", "l", "0"],
+        &["LPOP", "nokey", "0"],
+        &["LPOP", "l", "1", "2"],
+        &["RPOP", "s"],
+        &["LPUSH", "s", "a"],
+        &["LPUSHX", "nokey", "a"],
+        &["LRANGE", "l", "x", "1"],
+        &["LRANGE", "l", "-9223372036854775808", "9223372036854775807"],
+        &["LRANGE", "l", "9223372036854775807", "-9223372036854775808"],
+        &["LINDEX", "l", "-9223372036854775808"],
+        &["LINDEX", "l", "x"],
+        &["LSET", "nokey", "0", "x"],
+        &["LSET", "l", "100", "x"],
+        &["LSET", "l", "-100", "x"],
+        &["LSET", "l", "x", "x"],
+        &["LSET", "s", "0", "x"],
+        &["LINSERT", "l", "middle", "a", "x"],
+        &["LINSERT", "nokey", "before", "a", "x"],
+        &["LINSERT", "l", "before", "zz", "x"],
+        &["LREM", "l", "x", "a"],
+        &["LREM", "l", "-9223372036854775808", "a"],
+        &["LTRIM", "l", "0", "x"],
+        &["LTRIM", "s", "0", "1"],
+        &["LPOS", "l", "a", "RANK", "0"],
+        &["LPOS", "l", "a", "RANK", "-9223372036854775808"],
+        &["LPOS", "l", "a", "RANK", "9223372036854775807"],
+        &["LPOS", "l", "a", "COUNT", "-1"],
+        &["LPOS", "l", "a", "COUNT", "x"],
+        &["LPOS", "l", "a", "MAXLEN", "-1"],
+        &["LPOS", "l", "a", "foo"],
+        &["LPOS", "l", "a", "RANK"],
+        &["LPOS", "l", "a", "RANK", "x"],
+        &["LPOS", "l", "b", "COUNT", "0"],
+        &[
+            "LPOS",
+            "l",
+            "b",
+            "COUNT",
+            "0",
+            "RANK",
+            "-1",
+            "MAXLEN",
+            "9223372036854775807",
+        ],
+        &["LPOS", "nokey", "a", "COUNT", "0"],
+        &["LPOS", "nokey", "a"],
+        &["LPOS", "s", "a"],
+        &["LMOVE", "l", "d", "up", "left"],
+        &["LMOVE", "l", "s", "left", "left"],
+        &["LMOVE", "s", "l", "left", "left"],
+        &["LMOVE", "l", "l", "left", "right"],
+        &["LMPOP", "0", "l", "left"],
+        &["LMPOP", "-1", "l", "left"],
+        &["LMPOP", "2", "l", "left"],
+        &["LMPOP", "1", "l", "up"],
+        &["LMPOP", "1", "l", "left", "count", "0"],
+        &["LMPOP", "1", "l", "left", "count", "x"],
+        &["LMPOP", "1", "l", "left", "foo", "1"],
+        &["LMPOP", "1", "l", "left", "count"],
+        &["LMPOP", "1", "l", "left", "count", "1", "count", "2"],
+        &["LMPOP", "9223372036854775807", "l", "left"],
+        &["LMPOP", "x", "l", "left"],
+        &["LMPOP", "1", "nokey", "left"],
+        &["LMPOP", "2", "s", "l", "left"],
+        &[
+            "LMPOP",
+            "2",
+            "nokey",
+            "l",
+            "right",
+            "count",
+            "9223372036854775807",
+        ],
+        &["BLPOP", "nokey", "nope"],
+        &["BLPOP", "nokey", "-1"],
+        &["BLPOP", "nokey", "inf"],
+        &["BLPOP", "nokey", "nan"],
+        &["BLPOP", "nokey", ""],
+        &["BLPOP", "nokey", "0.001"],
+        &["BLPOP", "s", "0.001"],
+        &["BLMOVE", "nokey", "d", "up", "left", "x"],
+        &["BLMOVE", "nokey", "d", "left", "left", "x"],
+        &["BLMOVE", "nokey", "d", "left", "left", "0.001"],
+        &["BRPOPLPUSH", "nokey", "d", "0.001"],
+        &["BLMPOP", "0", "0", "l", "left"],
+        &["BLMPOP", "x", "1", "l", "left"],
+        &["BLMPOP", "0.001", "1", "nokey", "left", "COUNT", "0"],
+        &["BLMPOP", "0.001", "1", "nokey", "left"],
+        &["RPUSH", "l", "a", "b"],
+        &["MULTI"],
+        &["BLPOP", "nokey", "0"],
+        &["BLMOVE", "nokey", "d", "left", "left", "0"],
+        &["BRPOPLPUSH", "nokey", "d", "0"],
+        &["BLMPOP", "0", "1", "nokey", "left"],
+        &["BLPOP", "l", "0"],
+        &["EXEC"],
+        &["CLIENT", "UNBLOCK", "x"],
+        &["CLIENT", "UNBLOCK", "1", "foo"],
+        &["CLIENT", "UNBLOCK", "999999"],
+        &["CLIENT", "UNBLOCK", "999999", "ERROR"],
+        &["CLIENT", "UNBLOCK", "1", "2", "3"],
+    ];
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        for protocol in ["2", "3"] {
+            pair.both(&[b"HELLO", protocol.as_bytes()]);
+            pair.check(&[b"FLUSHALL"], "reset");
+            for case in cases {
+                let args: Vec<&[u8]> = case.iter().map(|a| a.as_bytes()).collect();
+                pair.check(&args, &format!("RESP{protocol}"));
+            }
+        }
+    }
+}
+
+/// Long lists: pages, shifts and trims over more than one range read.
+#[test]
+fn long_lists_match_redis() {
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        let mut rng = fastrand::Rng::with_seed(7);
+        let values: Vec<String> = (0..3000).map(|i| (i % 37).to_string()).collect();
+        let mut args: Vec<&[u8]> = vec![b"RPUSH", b"big"];
+        args.extend(values.iter().map(|v| v.as_bytes()));
+        pair.check(&args, "fill");
+        for round in 0..60 {
+            let v = (rng.u32(..40)).to_string();
+            let n = rng.i64(-3000..3000).to_string();
+            let command = match round % 6 {
+                0 => cmd(&["LINSERT", "big", "AFTER", &v, "new"]),
+                1 => cmd(&["LREM", "big", &rng.i64(-3..3).to_string(), &v]),
+                2 => cmd(&["LPOS", "big", &v, "RANK", "-2", "COUNT", "0"]),
+                3 => cmd(&["LINDEX", "big", &n]),
+                4 => cmd(&["LINSERT", "big", "BEFORE", &v, "new"]),
+                _ => cmd(&["LRANGE", "big", &n, "-1"]),
+            };
+            let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            pair.check(&args, &format!("round {round}"));
+        }
+        pair.check(&[b"LTRIM", b"big", b"1000", b"-1000"], "trim");
+        pair.check(&[b"LRANGE", b"big", b"0", b"-1"], "after trim");
+        pair.check(&[b"RPOP", b"big", b"5000"], "pop all");
+        pair.check(&[b"EXISTS", b"big"], "gone");
+    }
+}
