@@ -153,7 +153,7 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         let lfu = policy == EvictionPolicy::AllKeysLfu;
         let lfu_note = "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
         Ok(match name {
-            "encoding" => Frame::Simple(encoding(ctx, &args[2], entry.value)?),
+            "encoding" => Frame::bulk(encoding(ctx, &args[2], entry.value)?),
             "refcount" => {
                 let lru_or_lfu = !matches!(
                     policy,

@@ -226,7 +226,7 @@ fn copy_and_object() {
     assert_eq!(c.run(&[b"COPY", b"s", b"t"]), int(0));
     assert_eq!(c.run(&[b"COPY", b"s", b"t", b"REPLACE"]), int(1));
     assert_eq!(c.run(&[b"COPY", b"none", b"t"]), int(0));
-    assert_eq!(c.run(&[b"OBJECT", b"ENCODING", b"s"]), Frame::Simple("int"));
+    assert_eq!(c.run(&[b"OBJECT", b"ENCODING", b"s"]), Frame::bulk("int"));
     assert_eq!(c.run(&[b"OBJECT", b"REFCOUNT", b"s"]), int(2147483647));
     assert_eq!(c.run(&[b"OBJECT", b"ENCODING", b"none"]), Frame::Null);
     assert_eq!(
@@ -245,4 +245,27 @@ fn copy_and_object() {
         c.run(&[b"OBJECT", b"FREQ", b"s"]),
         Frame::Integer(_)
     ));
+}
+
+/// The lsm engine stores values up to its own limit: a bit offset past it
+/// is refused up front, whatever `proto-max-bulk-len` says.
+#[test]
+fn bit_offsets_past_the_lsm_value_limit_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = crate::engine::lsm::LsmEngine::open(dir.path(), crate::config::FsyncPolicy::No)
+        .expect("open");
+    let limit = crate::engine::lsm::VALUE_BYTES_MAX;
+    let mut c = LocalClient::with_engine(Config::default(), engine);
+    let past = (limit * 8).to_string();
+    assert_eq!(
+        c.run(&[b"SETBIT", b"k", past.as_bytes(), b"1"]),
+        err("ERR bit offset is not an integer or out of range")
+    );
+    let fields = format!("#{}", limit);
+    assert_eq!(
+        c.run(&[b"BITFIELD", b"k", b"SET", b"u8", fields.as_bytes(), b"1"]),
+        err("ERR bit offset is not an integer or out of range")
+    );
+    assert_eq!(c.run(&[b"SETBIT", b"k", b"100", b"1"]), int(0));
+    assert_eq!(c.run(&[b"BITCOUNT", b"k"]), int(1));
 }

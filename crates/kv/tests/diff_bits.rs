@@ -1,0 +1,250 @@
+//! Differential tests of the bit commands, LCS, SUBSTR, COPY and OBJECT
+//! against a real `redis-server` (see `common/diff.rs`): seeded random
+//! streams, every reply compared byte for byte, on both engines.
+
+mod common;
+
+use common::diff::{Pair, cmd};
+
+fn pick<'a>(rng: &mut fastrand::Rng, items: &[&'a str]) -> &'a str {
+    items[rng.usize(..items.len())]
+}
+
+/// A number near the interesting edges (0, ±1, type limits, offsets).
+fn number(rng: &mut fastrand::Rng) -> String {
+    match rng.u8(..6) {
+        0 => rng.i64(-3..4).to_string(),
+        1 => rng.i64(-300..300).to_string(),
+        2 => pick(
+            rng,
+            &[
+                "127",
+                "128",
+                "-128",
+                "-129",
+                "255",
+                "256",
+                "32767",
+                "-32768",
+                "65535",
+                "9223372036854775807",
+                "-9223372036854775808",
+                "4294967295",
+            ],
+        )
+        .to_string(),
+        3 => rng.i64(..).to_string(),
+        4 => pick(rng, &["x", "", "1.5", "+1", "01", " 1"]).to_string(),
+        _ => rng.i64(0..64).to_string(),
+    }
+}
+
+fn bit_type(rng: &mut fastrand::Rng) -> String {
+    match rng.u8(..10) {
+        0 => pick(rng, &["u64", "i65", "i0", "x8", "U8", "u", "i"]).to_string(),
+        1..=4 => format!("u{}", rng.u32(1..64)),
+        _ => format!("i{}", rng.u32(1..65)),
+    }
+}
+
+fn offset(rng: &mut fastrand::Rng) -> String {
+    match rng.u8(..10) {
+        0 => pick(rng, &["-1", "x", "4294967296", "#-1", "#"]).to_string(),
+        1 => format!("#{}", rng.u32(..6)),
+        _ => rng.u32(..80).to_string(),
+    }
+}
+
+/// A random stream of bit and string commands over 4 keys.
+fn stream(seed: u64, len: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let keys = ["a", "b", "c", "d"];
+    let values = [
+        "",
+        "foobar",
+        "\u{7f}\u{1}",
+        "abc",
+        "ohmytext",
+        "mynewtext",
+        "12",
+        "\u{0}\u{0}\u{ff}",
+    ];
+    (0..len)
+        .map(|_| {
+            let k = pick(&mut rng, &keys);
+            let k2 = pick(&mut rng, &keys);
+            let n1 = number(&mut rng);
+            let n2 = number(&mut rng);
+            match rng.u8(..16) {
+                0 => cmd(&["SET", k, pick(&mut rng, &values)]),
+                1 => cmd(&["GET", k]),
+                2 => {
+                    let bit = pick(&mut rng, &["0", "1", "1", "2", "-1"]);
+                    cmd(&["SETBIT", k, &offset(&mut rng), bit])
+                }
+                3 => cmd(&["GETBIT", k, &offset(&mut rng)]),
+                4 => match rng.u8(..4) {
+                    0 => cmd(&["BITCOUNT", k]),
+                    1 => cmd(&["BITCOUNT", k, &n1, &n2]),
+                    2 => cmd(&[
+                        "BITCOUNT",
+                        k,
+                        &n1,
+                        &n2,
+                        pick(&mut rng, &["BIT", "BYTE", "bit", "X"]),
+                    ]),
+                    _ => cmd(&["BITCOUNT", k, &n1]),
+                },
+                5 => {
+                    let bit = pick(&mut rng, &["0", "1", "1", "0", "2"]);
+                    match rng.u8(..4) {
+                        0 => cmd(&["BITPOS", k, bit]),
+                        1 => cmd(&["BITPOS", k, bit, &n1]),
+                        2 => cmd(&["BITPOS", k, bit, &n1, &n2]),
+                        _ => cmd(&[
+                            "BITPOS",
+                            k,
+                            bit,
+                            &n1,
+                            &n2,
+                            pick(&mut rng, &["BIT", "BYTE", "X"]),
+                        ]),
+                    }
+                }
+                6 => {
+                    let op = pick(&mut rng, &["AND", "OR", "XOR", "NOT", "not", "NAND"]);
+                    if rng.bool() {
+                        cmd(&["BITOP", op, k, k2])
+                    } else {
+                        cmd(&["BITOP", op, k, k2, pick(&mut rng, &keys)])
+                    }
+                }
+                7 | 8 => {
+                    let name = if rng.u8(..5) == 0 {
+                        "BITFIELD_RO"
+                    } else {
+                        "BITFIELD"
+                    };
+                    let mut c = cmd(&[name, k]);
+                    for _ in 0..rng.usize(0..4) {
+                        let op = match rng.u8(..8) {
+                            0 => vec![
+                                "OVERFLOW".to_string(),
+                                pick(&mut rng, &["WRAP", "SAT", "FAIL", "sat", "NOPE"]).to_string(),
+                            ],
+                            1 | 2 => vec!["GET".into(), bit_type(&mut rng), offset(&mut rng)],
+                            3 | 4 => vec![
+                                "SET".into(),
+                                bit_type(&mut rng),
+                                offset(&mut rng),
+                                number(&mut rng),
+                            ],
+                            5 | 6 => vec![
+                                "INCRBY".into(),
+                                bit_type(&mut rng),
+                                offset(&mut rng),
+                                number(&mut rng),
+                            ],
+                            _ => vec![pick(&mut rng, &["GET", "BOGUS"]).to_string()],
+                        };
+                        c.extend(op.into_iter().map(String::into_bytes));
+                    }
+                    c
+                }
+                9 => {
+                    let mut c = cmd(&["LCS", k, k2]);
+                    for _ in 0..rng.usize(0..3) {
+                        match rng.u8(..5) {
+                            0 => c.push(b"LEN".to_vec()),
+                            1 | 2 => c.push(b"IDX".to_vec()),
+                            3 => c.push(b"WITHMATCHLEN".to_vec()),
+                            _ => c.extend(cmd(&[
+                                "MINMATCHLEN",
+                                pick(&mut rng, &["0", "2", "-1", "x"]),
+                            ])),
+                        }
+                    }
+                    c
+                }
+                10 => cmd(&["SUBSTR", k, &n1, &n2]),
+                11 => match rng.u8(..3) {
+                    0 => cmd(&["COPY", k, k2]),
+                    1 => cmd(&["COPY", k, k2, "REPLACE"]),
+                    _ => cmd(&[
+                        "COPY",
+                        k,
+                        k2,
+                        pick(&mut rng, &["DB", "x"]),
+                        pick(&mut rng, &["0", "-1", "x"]),
+                    ]),
+                },
+                12 => cmd(&["STRLEN", k]),
+                13 => cmd(&["OBJECT", pick(&mut rng, &["FREQ", "NOPE"]), k]),
+                14 => cmd(&["EXISTS", k, k2]),
+                _ => cmd(&["DEL", k]),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn bit_streams_match_redis_on_both_engines() {
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        for seed in 0..25 {
+            pair.check(&[b"FLUSHALL"], "reset");
+            pair.run_stream(seed, &stream(seed, 300));
+        }
+    }
+}
+
+/// `OBJECT ENCODING` of values set with `SET` (what Redis encodes them
+/// as), `OBJECT HELP`, and RESP3 shapes of `LCS IDX` and `BITFIELD`.
+#[test]
+fn object_encodings_and_resp3_shapes_match_redis() {
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        let long = "x".repeat(45);
+        for value in [
+            "1",
+            "-5",
+            "12345678901234567890",
+            "99999999999999999999",
+            "abc",
+            long.as_str(),
+            &long[..44],
+            "01",
+            "1.5",
+        ] {
+            pair.check(&[b"SET", b"s", value.as_bytes()], "set");
+            pair.check(&[b"OBJECT", b"ENCODING", b"s"], value);
+            pair.check(&[b"OBJECT", b"REFCOUNT", b"s"], value);
+        }
+        pair.check(&[b"PFADD", b"h", b"a"], "hll");
+        pair.check(&[b"OBJECT", b"ENCODING", b"h"], "hll is raw");
+        pair.check(&[b"OBJECT", b"ENCODING", b"none"], "missing");
+        pair.check(&[b"OBJECT", b"HELP"], "help");
+        pair.check(&[b"OBJECT"], "arity");
+        pair.check(&[b"OBJECT", b"ENCODING"], "arity");
+        pair.check(&[b"OBJECT", b"HELP", b"x"], "arity");
+        for conn in [&mut pair.redis, &mut pair.ours] {
+            conn.call(&[b"HELLO", b"3"]);
+        }
+        pair.check(&[b"MSET", b"a", b"ohmytext", b"b", b"mynewtext"], "mset");
+        pair.check(&[b"LCS", b"a", b"b", b"IDX", b"WITHMATCHLEN"], "resp3 map");
+        pair.check(
+            &[
+                b"BITFIELD",
+                b"a",
+                b"OVERFLOW",
+                b"FAIL",
+                b"INCRBY",
+                b"u2",
+                b"0",
+                b"9",
+            ],
+            "resp3 null",
+        );
+        pair.check(&[b"OBJECT", b"ENCODING", b"none"], "resp3 null");
+    }
+}
