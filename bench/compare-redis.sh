@@ -18,7 +18,7 @@ set -euo pipefail
 bin=${1:?usage: compare-redis.sh path/to/hyperscale [requests] [runs]}
 requests=${2:-200000}
 runs=${3:-3}
-tests=${4:-ping_inline,ping_mbulk,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange,mset,xadd}
+tests=${4:-ping_inline,ping_mbulk,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange,mset}
 for tool in redis-server redis-benchmark redis-cli taskset python3; do
     command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install redis-server redis-tools util-linux python3)" >&2; exit 1; }
 done
