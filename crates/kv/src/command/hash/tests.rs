@@ -366,3 +366,34 @@ fn hrandfield_on_a_big_hash_samples_widely() {
         assert_eq!(texts(&run(c, "HRANDFIELD h 2500")).len(), 2500);
     });
 }
+
+#[test]
+fn writes_keep_the_ttl_and_the_last_field_takes_it_away() {
+    each_engine(|c| {
+        run(c, "HSET h a 1");
+        run(c, "EXPIRE h 100");
+        run(c, "HSET h b 2");
+        run(c, "HINCRBY h n 1");
+        run(c, "HINCRBYFLOAT h n 1.5");
+        run(c, "HDEL h a");
+        assert_eq!(run(c, "TTL h"), Frame::Integer(100));
+        run(c, "HDEL h b n");
+        assert_eq!(run(c, "TTL h"), Frame::Integer(-2));
+        run(c, "HSET h a 1");
+        assert_eq!(run(c, "TTL h"), Frame::Integer(-1), "a new hash has no TTL");
+        // MULTI/EXEC: a failing HINCRBY is undone alone.
+        run(c, "MULTI");
+        run(c, "HSET h x 1");
+        run(c, "HINCRBY h a x");
+        run(c, "HINCRBY h x 1");
+        assert_eq!(
+            run(c, "EXEC"),
+            Frame::Array(vec![
+                Frame::Integer(1),
+                err("ERR value is not an integer or out of range"),
+                Frame::Integer(2)
+            ])
+        );
+        assert_eq!(run(c, "HLEN h"), Frame::Integer(2));
+    });
+}
