@@ -295,9 +295,9 @@ fn srandmember_counts() {
         for i in 0..2000 {
             run(c, &format!("SADD big {i}"));
         }
-        let drawn = texts(&run(c, "SRANDMEMBER big -2000"));
-        assert_eq!(drawn.len(), 2000);
-        assert!(drawn.iter().collect::<HashSet<_>>().len() > 500);
+        let drawn = texts(&run(c, "SRANDMEMBER big -600"));
+        assert_eq!(drawn.len(), 600);
+        assert!(drawn.iter().collect::<HashSet<_>>().len() > 200);
         let distinct = texts(&run(c, "SRANDMEMBER big 300"));
         assert_eq!(distinct.iter().collect::<HashSet<_>>().len(), 300);
     });
