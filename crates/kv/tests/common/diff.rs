@@ -224,3 +224,124 @@ pub fn show(args: &[&[u8]]) -> String {
 pub fn cmd(words: &[&str]) -> Vec<Vec<u8>> {
     words.iter().map(|w| w.as_bytes().to_vec()).collect()
 }
+
+/// The length of the first complete reply in `raw` (any RESP2/RESP3 type).
+fn reply_len(raw: &[u8]) -> usize {
+    let line_end = raw
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("a reply line")
+        + 2;
+    let number = || -> i64 {
+        std::str::from_utf8(&raw[1..line_end - 2])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1)
+    };
+    match raw[0] {
+        b'$' | b'=' | b'!' | b'?' if number() >= 0 => line_end + number() as usize + 2,
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n = number().max(0) as usize;
+            let n = match raw[0] {
+                b'%' => 2 * n,
+                b'|' => 2 * n + 1,
+                _ => n,
+            };
+            let mut at = line_end;
+            for _ in 0..n {
+                at += reply_len(&raw[at..]);
+            }
+            at
+        }
+        _ => line_end,
+    }
+}
+
+/// The raw top-level elements of an aggregate reply (empty for others).
+pub fn elements(raw: &[u8]) -> Vec<Vec<u8>> {
+    if !matches!(raw.first(), Some(b'*' | b'~' | b'>' | b'%')) {
+        return Vec::new();
+    }
+    let mut at = raw.windows(2).position(|w| w == b"\r\n").expect("a line") + 2;
+    let mut out = Vec::new();
+    while at < raw.len() {
+        let len = reply_len(&raw[at..]);
+        out.push(raw[at..at + len].to_vec());
+        at += len;
+    }
+    out
+}
+
+/// The payload of a bulk string reply.
+pub fn bulk_value(raw: &[u8]) -> Option<Vec<u8>> {
+    if raw.first() != Some(&b'$') {
+        return None;
+    }
+    let line_end = raw.windows(2).position(|w| w == b"\r\n")? + 2;
+    raw.get(line_end..raw.len() - 2).map(<[u8]>::to_vec)
+}
+
+/// A reply with its top-level elements sorted, single ones or (`pairs`:
+/// a map, or a flat field/value array) two by two: the form to compare
+/// replies whose order Redis does not specify (`SMEMBERS`, `HGETALL`...).
+pub fn canonical(raw: &[u8], pairs: bool) -> Vec<u8> {
+    let items = elements(raw);
+    if items.is_empty() {
+        return raw.to_vec();
+    }
+    let header_len = raw.windows(2).position(|w| w == b"\r\n").expect("a line") + 2;
+    let mut groups: Vec<Vec<u8>> = items
+        .chunks(if pairs { 2 } else { 1 })
+        .map(|group| group.concat())
+        .collect();
+    groups.sort();
+    let mut out = raw[..header_len].to_vec();
+    out.extend(groups.concat());
+    out
+}
+
+/// A reply's shape: its types and lengths, with bulk payloads left out
+/// (the form to compare replies that are random by design).
+pub fn shape(raw: &[u8]) -> String {
+    let line_end = raw.windows(2).position(|w| w == b"\r\n").expect("a line");
+    let line = String::from_utf8_lossy(&raw[..line_end]).into_owned();
+    match raw[0] {
+        b'$' | b'=' | b'!' | b'?' if line != "$-1" => "$".to_string(),
+        b'*' | b'~' | b'>' | b'%' => {
+            let inner: Vec<String> = elements(raw).iter().map(|e| shape(e)).collect();
+            format!("{line}[{}]", inner.join(","))
+        }
+        _ => line,
+    }
+}
+
+impl Pair {
+    /// [`Pair::check`] for a reply whose order Redis does not specify: the
+    /// replies must be equal once put in [`canonical`] form.
+    pub fn check_unordered(&mut self, args: &[&[u8]], pairs: bool, context: &str) -> Vec<u8> {
+        let (expected, got) = self.both(args);
+        let (expected, got) = (canonical(&expected, pairs), canonical(&got, pairs));
+        assert!(
+            expected == got,
+            "reply differs from redis-server (order aside) for {}\n  redis: {:?}\n  ours:  {:?}\n{context}",
+            show(args),
+            String::from_utf8_lossy(&expected),
+            String::from_utf8_lossy(&got),
+        );
+        got
+    }
+
+    /// [`Pair::check`] for a reply that is random by design: the replies
+    /// must have the same [`shape`].
+    pub fn check_shape(&mut self, args: &[&[u8]], context: &str) -> (Vec<u8>, Vec<u8>) {
+        let (expected, got) = self.both(args);
+        assert!(
+            shape(&expected) == shape(&got),
+            "reply shape differs from redis-server for {}\n  redis: {:?}\n  ours:  {:?}\n{context}",
+            show(args),
+            String::from_utf8_lossy(&expected),
+            String::from_utf8_lossy(&got),
+        );
+        (expected, got)
+    }
+}

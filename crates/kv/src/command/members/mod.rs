@@ -11,6 +11,8 @@ mod random;
 mod scan;
 #[cfg(test)]
 pub(super) mod testing;
+#[cfg(test)]
+mod tests;
 
 use std::ops::Bound;
 

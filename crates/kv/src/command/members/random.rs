@@ -1,16 +1,17 @@
 //! Random picks (`SPOP`, `SRANDMEMBER`, `HRANDFIELD`) whose work and
 //! memory are bounded whatever count the client sends.
 //!
-//! A collection of at most [`READ_ALL_MAX`] elements is read whole and
-//! sampled uniformly. A bigger one is sampled by descending its byte-ordered
-//! subkeys: at each branch point (the first byte where the lowest and
-//! highest subkey under the current prefix differ) one of the bytes that
-//! occur there is drawn (a uniform byte between the two, drawn again while
-//! it does not occur) and the walk goes on below it. That costs a few seeks
-//! per branch point and no memory, and every element can be drawn, but not
-//! uniformly: each branch is as likely as its siblings whatever it holds, so
-//! an element in a small branch is drawn more often (Redis's own picks from
-//! a hash table are only roughly fair either).
+//! A collection of at most [`READ_ALL_MAX`] elements, or at most 3 times
+//! the count asked for, is read whole and sampled uniformly (its memory is
+//! then at most 3 times the reply's). A bigger one is sampled by descending
+//! its byte-ordered subkeys: at each branch point (the first byte where the
+//! lowest and highest subkey under the current prefix differ) one of the
+//! bytes that occur there is drawn (a uniform byte between the two, drawn
+//! again while it does not occur) and the walk goes on below it. That costs
+//! a few seeks per branch point and no memory, and every element can be
+//! drawn, but not uniformly: each branch is as likely as its siblings
+//! whatever it holds, so an element in a small branch is drawn more often
+//! (Redis's own picks from a hash table are only roughly fair either).
 
 use std::collections::HashSet;
 use std::ops::Bound;
@@ -75,7 +76,8 @@ pub fn pick_repeated(
 ) -> Result<Vec<(Bytes, Bytes)>, Frame> {
     debug_assert!(count <= REPEAT_MAX);
     let mut out = Vec::with_capacity(count.min(REPEAT_MAX) as usize);
-    if c.len() <= READ_ALL_MAX {
+    if c.len() <= READ_ALL_MAX || c.len() <= count.saturating_mul(3) {
+        // Uniform, and cheaper than a descent per pick (at most 3x the reply).
         let items = all(ks, c)?;
         if !items.is_empty() {
             for _ in 0..count {
