@@ -453,3 +453,6 @@ fn pop(ctx: &mut Ctx<'_>, list: &mut List, end: End, count: u64) -> Result<Vec<B
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
