@@ -31,53 +31,50 @@ fn one(rng: &mut fastrand::Rng) -> Vec<Vec<u8>> {
     let keys = ["a", "b", "c", "s"];
     let values = ["x", "y", "z", "", "hello", "1"];
     let ends = ["LEFT", "RIGHT", "left", "up"];
-    {
-        let k = keys[rng.usize(..3)];
-        // Now and then a key of the wrong type or a missing one.
-        let k = if rng.u8(..12) == 0 { keys[3] } else { k };
-        let k2 = keys[rng.usize(..keys.len())];
-        let v = values[rng.usize(..values.len())];
-        let n = rng.i64(-8..8).to_string();
-        let m = rng.i64(-8..8).to_string();
-        let odd = rng.u8(..10) == 0;
-        let e1 = ends[rng.usize(..if odd { 4 } else { 3 })];
-        let e2 = ends[rng.usize(..3)];
-        let count = rng.i64(-1..5).to_string();
-        let command = match rng.u8(..30) {
-            0..=3 => cmd(&["RPUSH", k, v, values[rng.usize(..values.len())]]),
-            4..=5 => cmd(&["LPUSH", k, v]),
-            6 => cmd(&["LPUSHX", k, v, v]),
-            7 => cmd(&["RPUSHX", k, v]),
-            8 => cmd(&["LPOP", k]),
-            9 => cmd(&["RPOP", k, &count]),
-            10 => cmd(&["LRANGE", k, &n, &m]),
-            11 => cmd(&["LRANGE", k, "0", "-1"]),
-            12 => cmd(&["LLEN", k]),
-            13 => cmd(&["LINDEX", k, &n]),
-            14 => cmd(&["LSET", k, &n, v]),
-            15 => cmd(&[
-                "LINSERT",
-                k,
-                ["BEFORE", "AFTER", "after"][rng.usize(..3)],
-                v,
-                "ins",
-            ]),
-            16 => cmd(&["LREM", k, &n, v]),
-            17 => cmd(&["LTRIM", k, &n, &m]),
-            18 => cmd(&["LPOS", k, v]),
-            19 => cmd(&["LPOS", k, v, "RANK", &n, "COUNT", &count, "MAXLEN", &m]),
-            20 => cmd(&["LMOVE", k, k2, e1, e2]),
-            21 => cmd(&["RPOPLPUSH", k, k2]),
-            22 => cmd(&["LMPOP", "2", k, k2, e1, "COUNT", &count]),
-            23 => cmd(&["BLPOP", k, k2, "0.01"]),
-            24 => cmd(&["BRPOP", k, "0.01"]),
-            25 => cmd(&["BLMOVE", k, k2, e1, e2, "0.01"]),
-            26 => cmd(&["BLMPOP", "0.01", "1", k, e1]),
-            27 => cmd(&["DEL", k]),
-            28 => cmd(&["SET", "s", v]),
-            _ => cmd(&["TYPE", k]),
-        };
-        command
+    let k = keys[rng.usize(..3)];
+    // Now and then a key of the wrong type or a missing one.
+    let k = if rng.u8(..12) == 0 { keys[3] } else { k };
+    let k2 = keys[rng.usize(..keys.len())];
+    let v = values[rng.usize(..values.len())];
+    let n = rng.i64(-8..8).to_string();
+    let m = rng.i64(-8..8).to_string();
+    let odd = rng.u8(..10) == 0;
+    let e1 = ends[rng.usize(..if odd { 4 } else { 3 })];
+    let e2 = ends[rng.usize(..3)];
+    let count = rng.i64(-1..5).to_string();
+    match rng.u8(..30) {
+        0..=3 => cmd(&["RPUSH", k, v, values[rng.usize(..values.len())]]),
+        4..=5 => cmd(&["LPUSH", k, v]),
+        6 => cmd(&["LPUSHX", k, v, v]),
+        7 => cmd(&["RPUSHX", k, v]),
+        8 => cmd(&["LPOP", k]),
+        9 => cmd(&["RPOP", k, &count]),
+        10 => cmd(&["LRANGE", k, &n, &m]),
+        11 => cmd(&["LRANGE", k, "0", "-1"]),
+        12 => cmd(&["LLEN", k]),
+        13 => cmd(&["LINDEX", k, &n]),
+        14 => cmd(&["LSET", k, &n, v]),
+        15 => cmd(&[
+            "LINSERT",
+            k,
+            ["BEFORE", "AFTER", "after"][rng.usize(..3)],
+            v,
+            "ins",
+        ]),
+        16 => cmd(&["LREM", k, &n, v]),
+        17 => cmd(&["LTRIM", k, &n, &m]),
+        18 => cmd(&["LPOS", k, v]),
+        19 => cmd(&["LPOS", k, v, "RANK", &n, "COUNT", &count, "MAXLEN", &m]),
+        20 => cmd(&["LMOVE", k, k2, e1, e2]),
+        21 => cmd(&["RPOPLPUSH", k, k2]),
+        22 => cmd(&["LMPOP", "2", k, k2, e1, "COUNT", &count]),
+        23 => cmd(&["BLPOP", k, k2, "0.01"]),
+        24 => cmd(&["BRPOP", k, "0.01"]),
+        25 => cmd(&["BLMOVE", k, k2, e1, e2, "0.01"]),
+        26 => cmd(&["BLMPOP", "0.01", "1", k, e1]),
+        27 => cmd(&["DEL", k]),
+        28 => cmd(&["SET", "s", v]),
+        _ => cmd(&["TYPE", k]),
     }
 }
 
