@@ -215,7 +215,6 @@ impl Keyspace {
     fn touch(&mut self, key: &[u8]) {
         self.blocked.touched(key);
         self.flag_watchers(key);
-        self.blocked.touched(key);
         if self.notify != 0 {
             self.touched.push(Bytes::copy_from_slice(key));
         }
