@@ -259,3 +259,83 @@ fn bad_input_gets_redis_errors() {
         assert!(String::from_utf8_lossy(&info).contains("blocked_clients:0"));
     }
 }
+
+/// Random list commands with hostile arguments never panic, and the
+/// length always agrees with what a full range read returns.
+#[test]
+fn random_commands_with_hostile_arguments_keep_lists_consistent() {
+    const NAMES: &[&str] = &[
+        "LPUSH",
+        "RPUSH",
+        "LPUSHX",
+        "RPUSHX",
+        "LPOP",
+        "RPOP",
+        "LRANGE",
+        "LLEN",
+        "LINDEX",
+        "LSET",
+        "LINSERT",
+        "LREM",
+        "LTRIM",
+        "LPOS",
+        "LMOVE",
+        "RPOPLPUSH",
+        "LMPOP",
+        "BLPOP",
+        "BRPOP",
+        "BLMOVE",
+        "BRPOPLPUSH",
+        "BLMPOP",
+    ];
+    const WORDS: &[&str] = &[
+        "l",
+        "m",
+        "s",
+        "0",
+        "1",
+        "2",
+        "-1",
+        "-2",
+        "3",
+        "100",
+        "0.5",
+        "-0.5",
+        "inf",
+        "nan",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "18446744073709551616",
+        "LEFT",
+        "RIGHT",
+        "BEFORE",
+        "AFTER",
+        "RANK",
+        "COUNT",
+        "MAXLEN",
+        "x",
+        "",
+    ];
+    for (mut c, _dir) in clients() {
+        let mut rng = fastrand::Rng::with_seed(42);
+        run(&mut c, &["SET", "s", "string"]);
+        for _ in 0..3_000 {
+            let mut words = vec![NAMES[rng.usize(..NAMES.len())]];
+            for _ in 0..rng.usize(1..8) {
+                words.push(WORDS[rng.usize(..WORDS.len())]);
+            }
+            let reply = run(&mut c, &words);
+            let mut out = bytes::BytesMut::new();
+            reply.encode(crate::protocol::ProtocolVersion::Resp3, &mut out);
+            for key in ["l", "m"] {
+                let Frame::Integer(len) = run(&mut c, &["LLEN", key]) else {
+                    panic!("LLEN after {words:?}")
+                };
+                match range(&mut c, key) {
+                    Frame::Array(items) => assert_eq!(items.len() as i64, len, "{words:?}"),
+                    other => panic!("LRANGE after {words:?}: {other:?}"),
+                }
+            }
+        }
+    }
+}
