@@ -235,7 +235,8 @@ async fn disconnect_and_client_unblock_leave_nothing_behind() {
         send(&mut waiter, &["CLIENT", "ID"]).await;
         let id = String::from_utf8(waiter.read_until(b"\r\n").await).expect("utf-8");
         let id = id.trim_start_matches(':').trim_end().to_string();
-        send(&mut waiter, &["BLPOP", "none", "0"]).await;
+        // A timeout of 292 thousand years is a long wait, not a panic.
+        send(&mut waiter, &["BLPOP", "none", "9223372036854.775"]).await;
         blocked(&mut admin, 1).await;
         admin.roundtrip(&["CLIENT", "UNBLOCK", &id], ":1\r\n").await;
         waiter.expect(b"*-1\r\n").await;
@@ -275,4 +276,42 @@ async fn commands_pipelined_behind_a_blocked_one_wait_for_it() {
         c.expect(format!("{}:1\r\n+PONG\r\n", popped("k", "a")).as_bytes())
             .await;
     }
+}
+
+/// Under `--fsync always` a served waiter's pop is committed (and its fsync
+/// awaited) like any write before the reply goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_is_served_under_fsync_always() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_path_buf();
+    let server = TestServer::with(|config| {
+        config.engine = EngineKind::Lsm;
+        config.data_dir = data_dir;
+        config.fsync = kv::config::FsyncPolicy::Always;
+    })
+    .await;
+    let mut admin = server.raw().await;
+    let mut waiter = server.raw().await;
+    send(
+        &mut waiter,
+        &["BLMOVE", "jobs", "taken", "RIGHT", "LEFT", "0"],
+    )
+    .await;
+    blocked(&mut admin, 1).await;
+    admin
+        .roundtrip(&["LPUSH", "jobs", "j1", "j2"], ":2\r\n")
+        .await;
+    waiter.expect(bulk("j1").as_bytes()).await;
+    admin
+        .roundtrip(
+            &["LRANGE", "taken", "0", "-1"],
+            &format!("*1\r\n{}", bulk("j1")),
+        )
+        .await;
+    admin
+        .roundtrip(
+            &["LRANGE", "jobs", "0", "-1"],
+            &format!("*1\r\n{}", bulk("j2")),
+        )
+        .await;
 }
