@@ -148,9 +148,18 @@ fn long_lists_page_through_ranges_trims_and_searches() {
         assert_eq!(run(c, &["LINDEX", "l", "1501"]), bulk("x"));
         assert_eq!(run(c, &["LINDEX", "l", "-1"]), bulk("2499"));
         assert_eq!(run(c, &["LREM", "l", "-1", "x"]), Frame::Integer(1));
+        // Keeping less than is dropped rebuilds the list under a new
+        // version: same elements, same TTL.
+        assert_eq!(run(c, &["EXPIRE", "l", "1000"]), Frame::Integer(1));
         assert_eq!(run(c, &["LTRIM", "l", "1000", "-1001"]), Frame::OK);
         assert_eq!(run(c, &["LLEN", "l"]), Frame::Integer(500));
         assert_eq!(run(c, &["LINDEX", "l", "0"]), bulk("1000"));
+        assert_eq!(run(c, &["LINDEX", "l", "-1"]), bulk("1499"));
+        assert_eq!(run(c, &["TTL", "l"]), Frame::Integer(1000));
+        assert_eq!(run(c, &["LPUSH", "l", "first"]), Frame::Integer(501));
+        assert_eq!(run(c, &["LTRIM", "l", "0", "-2"]), Frame::OK);
+        assert_eq!(run(c, &["LINDEX", "l", "0"]), bulk("first"));
+        assert_eq!(run(c, &["LINDEX", "l", "-1"]), bulk("1498"));
         assert_eq!(run(c, &["LTRIM", "l", "1", "0"]), Frame::OK);
         assert_eq!(run(c, &["EXISTS", "l"]), Frame::Integer(0));
     }
