@@ -30,12 +30,12 @@
 //!    │           per group; a command = f(State, arguments, ConnState), no socket
 //!  state         State (keyspace, hub, config, metrics, clients, start time, port),
 //!    │           session::ConnState (one client's protocol, MULTI, WATCH, subscriptions),
-//!    │           expiry (the active-expiry loop)
+//!    │           expiry (the active-expiry loop), blocking (how BLPOP & co. wait)
 //!  pubsub, clients   the message hub with per-subscriber budgets; the client registry
 //!    │
 //!  metrics       Prometheus handles, refreshed from the keyspace
 //!    │
-//!  keyspace      lazy expiry, WATCH, stats, write batches over any engine;
+//!  keyspace      lazy expiry, WATCH, blocked-key queues, stats, write batches;
 //!    │           keyspace::collection: every data type's metadata rules
 //!    │           (WRONGTYPE, versions, empty = deleted), subkey access
 //!  engine        memory (slab + sampling eviction) | lsm (on the `lsm` crate)
@@ -76,8 +76,9 @@
 //! stream ids). The memory engine keeps the subkeys in a B-tree next to the
 //! key; the lsm engine in the same LSM tree under a separate namespace. One
 //! implementation of every command serves both engines. The price: ranks
-//! (`ZRANK`, `LINDEX` after inserts in the middle) walk subkeys instead of
-//! using Redis's skiplist spans, and a `RENAME` copies the subkeys.
+//! (`ZRANK`) walk subkeys instead of using Redis's skiplist spans, a list
+//! keeps its indexes dense (so `LINDEX` is one seek) at the cost of shifting
+//! elements on `LINSERT`/`LREM`, and a `RENAME` copies the subkeys.
 //! - `engine::memory`: the cache tier (`maxmemory`, six eviction
 //!   policies by sampling); `engine::lsm`: the durable store;
 //! - `pubsub`, `clients`, `metrics`, `server` (accept loop,

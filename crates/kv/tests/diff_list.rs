@@ -4,64 +4,78 @@
 
 mod common;
 
-use common::diff::{Pair, cmd};
+use common::diff::{Pair, RespConn, cmd};
 
-/// A random stream of list commands over 3 list keys and a string key.
+/// A random stream of list commands over 3 list keys and a string key,
+/// now and then a few of them in a `MULTI` block (where blocking commands
+/// answer at once).
 fn stream(seed: u64, len: usize) -> Vec<Vec<Vec<u8>>> {
     let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        if rng.u8(..25) == 0 {
+            out.push(cmd(&["MULTI"]));
+            for _ in 0..rng.usize(1..5) {
+                out.push(one(&mut rng));
+            }
+            out.push(cmd(&[if rng.bool() { "EXEC" } else { "DISCARD" }]));
+        } else {
+            out.push(one(&mut rng));
+        }
+    }
+    out
+}
+
+/// One random list command.
+fn one(rng: &mut fastrand::Rng) -> Vec<Vec<u8>> {
     let keys = ["a", "b", "c", "s"];
     let values = ["x", "y", "z", "", "hello", "1"];
     let ends = ["LEFT", "RIGHT", "left", "up"];
-    let mut out = Vec::with_capacity(len);
-    for _ in 0..len {
-        let k = keys[rng.usize(..3)];
-        // Now and then a key of the wrong type or a missing one.
-        let k = if rng.u8(..12) == 0 { keys[3] } else { k };
-        let k2 = keys[rng.usize(..keys.len())];
-        let v = values[rng.usize(..values.len())];
-        let n = rng.i64(-8..8).to_string();
-        let m = rng.i64(-8..8).to_string();
-        let odd = rng.u8(..10) == 0;
-        let e1 = ends[rng.usize(..if odd { 4 } else { 3 })];
-        let e2 = ends[rng.usize(..3)];
-        let count = rng.i64(-1..5).to_string();
-        let command = match rng.u8(..30) {
-            0..=3 => cmd(&["RPUSH", k, v, values[rng.usize(..values.len())]]),
-            4..=5 => cmd(&["LPUSH", k, v]),
-            6 => cmd(&["LPUSHX", k, v, v]),
-            7 => cmd(&["RPUSHX", k, v]),
-            8 => cmd(&["LPOP", k]),
-            9 => cmd(&["RPOP", k, &count]),
-            10 => cmd(&["LRANGE", k, &n, &m]),
-            11 => cmd(&["LRANGE", k, "0", "-1"]),
-            12 => cmd(&["LLEN", k]),
-            13 => cmd(&["LINDEX", k, &n]),
-            14 => cmd(&["LSET", k, &n, v]),
-            15 => cmd(&[
-                "LINSERT",
-                k,
-                ["BEFORE", "AFTER", "after"][rng.usize(..3)],
-                v,
-                "ins",
-            ]),
-            16 => cmd(&["LREM", k, &n, v]),
-            17 => cmd(&["LTRIM", k, &n, &m]),
-            18 => cmd(&["LPOS", k, v]),
-            19 => cmd(&["LPOS", k, v, "RANK", &n, "COUNT", &count, "MAXLEN", &m]),
-            20 => cmd(&["LMOVE", k, k2, e1, e2]),
-            21 => cmd(&["RPOPLPUSH", k, k2]),
-            22 => cmd(&["LMPOP", "2", k, k2, e1, "COUNT", &count]),
-            23 => cmd(&["BLPOP", k, k2, "0.01"]),
-            24 => cmd(&["BRPOP", k, "0.01"]),
-            25 => cmd(&["BLMOVE", k, k2, e1, e2, "0.01"]),
-            26 => cmd(&["BLMPOP", "0.01", "1", k, e1]),
-            27 => cmd(&["DEL", k]),
-            28 => cmd(&["SET", "s", v]),
-            _ => cmd(&["TYPE", k]),
-        };
-        out.push(command);
+    let k = keys[rng.usize(..3)];
+    // Now and then a key of the wrong type or a missing one.
+    let k = if rng.u8(..12) == 0 { keys[3] } else { k };
+    let k2 = keys[rng.usize(..keys.len())];
+    let v = values[rng.usize(..values.len())];
+    let n = rng.i64(-8..8).to_string();
+    let m = rng.i64(-8..8).to_string();
+    let odd = rng.u8(..10) == 0;
+    let e1 = ends[rng.usize(..if odd { 4 } else { 3 })];
+    let e2 = ends[rng.usize(..3)];
+    let count = rng.i64(-1..5).to_string();
+    match rng.u8(..30) {
+        0..=3 => cmd(&["RPUSH", k, v, values[rng.usize(..values.len())]]),
+        4..=5 => cmd(&["LPUSH", k, v]),
+        6 => cmd(&["LPUSHX", k, v, v]),
+        7 => cmd(&["RPUSHX", k, v]),
+        8 => cmd(&["LPOP", k]),
+        9 => cmd(&["RPOP", k, &count]),
+        10 => cmd(&["LRANGE", k, &n, &m]),
+        11 => cmd(&["LRANGE", k, "0", "-1"]),
+        12 => cmd(&["LLEN", k]),
+        13 => cmd(&["LINDEX", k, &n]),
+        14 => cmd(&["LSET", k, &n, v]),
+        15 => cmd(&[
+            "LINSERT",
+            k,
+            ["BEFORE", "AFTER", "after"][rng.usize(..3)],
+            v,
+            "ins",
+        ]),
+        16 => cmd(&["LREM", k, &n, v]),
+        17 => cmd(&["LTRIM", k, &n, &m]),
+        18 => cmd(&["LPOS", k, v]),
+        19 => cmd(&["LPOS", k, v, "RANK", &n, "COUNT", &count, "MAXLEN", &m]),
+        20 => cmd(&["LMOVE", k, k2, e1, e2]),
+        21 => cmd(&["RPOPLPUSH", k, k2]),
+        22 => cmd(&["LMPOP", "2", k, k2, e1, "COUNT", &count]),
+        23 => cmd(&["BLPOP", k, k2, "0.01"]),
+        24 => cmd(&["BRPOP", k, "0.01"]),
+        25 => cmd(&["BLMOVE", k, k2, e1, e2, "0.01"]),
+        26 => cmd(&["BLMPOP", "0.01", "1", k, e1]),
+        27 => cmd(&["DEL", k]),
+        28 => cmd(&["SET", "s", v]),
+        _ => cmd(&["TYPE", k]),
     }
-    out
 }
 
 #[test]
@@ -228,5 +242,117 @@ fn long_lists_match_redis() {
         pair.check(&[b"LRANGE", b"big", b"0", b"-1"], "after trim");
         pair.check(&[b"RPOP", b"big", b"5000"], "pop all");
         pair.check(&[b"EXISTS", b"big"], "gone");
+    }
+}
+
+/// One more client on both servers.
+struct Client {
+    redis: RespConn,
+    ours: RespConn,
+}
+
+impl Client {
+    fn connect(pair: &Pair, protocol: &str) -> Client {
+        let mut client = Client {
+            redis: RespConn::connect(pair.redis_addr()),
+            ours: RespConn::connect(pair.ours_addr()),
+        };
+        client.send(&["HELLO", protocol]);
+        client.redis.read_reply();
+        client.ours.read_reply();
+        client
+    }
+
+    /// Sends a command to both without reading (it may block).
+    fn send(&mut self, words: &[&str]) {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.redis.send(&args);
+        self.ours.send(&args);
+    }
+
+    /// Reads one reply from both and compares them.
+    fn expect_same(&mut self, context: &str) {
+        let (expected, got) = (self.redis.read_reply(), self.ours.read_reply());
+        assert!(
+            expected == got,
+            "reply differs from redis-server ({context})\n  redis: {:?}\n  ours:  {:?}",
+            String::from_utf8_lossy(&expected),
+            String::from_utf8_lossy(&got),
+        );
+    }
+}
+
+/// Waits until both servers have `n` blocked clients.
+fn wait_blocked(pair: &mut Pair, n: usize) {
+    let want = format!("blocked_clients:{n}\r\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for conn in [&mut pair.redis, &mut pair.ours] {
+        while !String::from_utf8_lossy(&conn.call(&[b"INFO", b"clients"])).contains(&want) {
+            assert!(std::time::Instant::now() < deadline, "never {n} blocked");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+/// Blocked clients against real Redis: who is served with what, in which
+/// order and reply shape, by plain writes, `MULTI`/`EXEC` and moves, in
+/// RESP2 and RESP3.
+#[test]
+fn blocked_clients_are_served_as_redis_serves_them() {
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        for protocol in ["2", "3"] {
+            pair.both(&[b"HELLO", protocol.as_bytes()]);
+            pair.check(&[b"FLUSHALL"], "reset");
+            let mut waiters: Vec<Client> =
+                (0..3).map(|_| Client::connect(&pair, protocol)).collect();
+            // FIFO across three clients, one push of three elements.
+            for (i, w) in waiters.iter_mut().enumerate() {
+                w.send(&["BLPOP", "other", "q", "0"]);
+                wait_blocked(&mut pair, i + 1);
+            }
+            pair.check(&[b"RPUSH", b"q", b"a", b"b", b"c", b"d"], "push");
+            for w in &mut waiters {
+                w.expect_same("FIFO BLPOP");
+            }
+            pair.check(&[b"LRANGE", b"q", b"0", b"-1"], "what is left");
+            // BLMOVE, then the moved element serves a BRPOP on the destination.
+            let [w1, w2, w3] = &mut waiters[..] else {
+                unreachable!()
+            };
+            w1.send(&["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]);
+            wait_blocked(&mut pair, 1);
+            w2.send(&["BRPOP", "dst", "0"]);
+            wait_blocked(&mut pair, 2);
+            pair.check(&[b"RPUSH", b"src", b"job"], "push to src");
+            w1.expect_same("BLMOVE");
+            w2.expect_same("BRPOP of the moved element");
+            // BLMPOP served by a transaction; BRPOPLPUSH served by LMOVE.
+            w1.send(&["BLMPOP", "0", "2", "a", "b", "RIGHT", "COUNT", "2"]);
+            wait_blocked(&mut pair, 1);
+            w3.send(&["BRPOPLPUSH", "c", "d", "0"]);
+            wait_blocked(&mut pair, 2);
+            pair.check(&[b"MULTI"], "multi");
+            pair.check(&[b"RPUSH", b"b", b"1", b"2", b"3"], "queued");
+            pair.check(&[b"LPUSH", b"x", b"moved"], "queued");
+            pair.check(&[b"LMOVE", b"x", b"c", b"LEFT", b"LEFT"], "queued");
+            pair.check(&[b"EXEC"], "exec");
+            w1.expect_same("BLMPOP");
+            w3.expect_same("BRPOPLPUSH");
+            pair.check(&[b"LRANGE", b"b", b"0", b"-1"], "left in b");
+            pair.check(&[b"LRANGE", b"d", b"0", b"-1"], "moved to d");
+            // A key that turns into a string keeps its waiter blocked.
+            w2.send(&["BLPOP", "k", "0"]);
+            wait_blocked(&mut pair, 1);
+            pair.check(&[b"SET", b"k", b"str"], "set");
+            pair.check(&[b"DEL", b"k"], "del");
+            pair.check(&[b"LPUSH", b"k", b"v"], "push");
+            w2.expect_same("BLPOP after a type change");
+            // Timeouts.
+            w1.send(&["BRPOPLPUSH", "none", "d", "0.02"]);
+            w1.expect_same("BRPOPLPUSH timeout");
+            w1.send(&["BLMPOP", "0.02", "1", "none", "LEFT"]);
+            w1.expect_same("BLMPOP timeout");
+        }
     }
 }

@@ -8,12 +8,15 @@
 //! its command found nothing, so a write can never slip in between unseen.
 //!
 //! The rules (the whole mechanism is described in `crate::state::blocking`):
-//! - a write to a key wakes the *first* waiter of its queue;
+//! - a write to a key gives the *turn* on it to the first waiter of its
+//!   queue, and wakes it;
 //! - a waiter that leaves the queue (served, timed out, disconnected,
-//!   `CLIENT UNBLOCK`ed) or that retried and must wait again hands the turn
-//!   on: it wakes the waiter after it, if the key still exists. So one push
-//!   of 3 elements serves 3 waiters in FIFO order, and a list emptied by the
-//!   first ends the chain.
+//!   `CLIENT UNBLOCK`ed) or that re-ran and must wait again hands each turn
+//!   it holds on: to the waiter after it in that key's queue, if the key
+//!   still exists. So one push of 3 elements serves 3 waiters in FIFO
+//!   order, a list emptied by the first ends the chain, and a wake walks
+//!   only the queue of the key that was written, once (queues keep the
+//!   order in which clients blocked, so a turn only ever moves back).
 //!
 //! Waking is a `tokio::sync::Notify` permit: a wake that arrives while the
 //! waiter's connection is busy is kept, never lost. Spurious wakes are
@@ -38,6 +41,10 @@ pub struct Waiter {
     notify: tokio::sync::Notify,
     /// Set by `CLIENT UNBLOCK` (see [`Unblock`]), `0` otherwise.
     unblocked: AtomicU8,
+    /// The keys whose turn this waiter holds: written while it waited, or
+    /// handed on to it. Only read and written under the keyspace lock (the
+    /// mutex is for `Sync`, never contended).
+    turns: parking_lot::Mutex<Vec<Bytes>>,
 }
 
 /// How `CLIENT UNBLOCK` ends a wait.
@@ -50,6 +57,16 @@ pub enum Unblock {
 }
 
 impl Waiter {
+    /// Gives this waiter the turn on `key` and wakes it.
+    fn give_turn(&self, key: &Bytes) {
+        let mut turns = self.turns.lock();
+        if !turns.contains(key) {
+            turns.push(key.clone());
+        }
+        drop(turns);
+        self.notify.notify_one();
+    }
+
     /// Resolves when the client should re-run its command (a write to one of
     /// its keys, its turn handed on, or `CLIENT UNBLOCK`).
     pub async fn woken(&self) {
@@ -81,13 +98,16 @@ pub(super) struct Blocked {
 }
 
 impl Blocked {
-    /// Called by every modification of `key`: wakes its first waiter.
+    /// Called by every modification of `key`: gives its first waiter the
+    /// turn on it.
     pub(super) fn touched(&self, key: &[u8]) {
         if self.by_key.is_empty() {
             return;
         }
-        if let Some(first) = self.by_key.get(key).and_then(VecDeque::front) {
-            first.notify.notify_one();
+        if let Some((key, queue)) = self.by_key.get_key_value(key)
+            && let Some(first) = queue.front()
+        {
+            first.give_turn(key);
         }
     }
 }
@@ -108,6 +128,7 @@ impl Keyspace {
             keys: unique,
             notify: tokio::sync::Notify::new(),
             unblocked: AtomicU8::new(0),
+            turns: parking_lot::Mutex::new(Vec::new()),
         });
         for key in &waiter.keys {
             self.blocked
@@ -120,10 +141,12 @@ impl Keyspace {
         waiter
     }
 
-    /// Wakes the waiter queued right after `waiter` on each of its keys that
-    /// still exists (see the module docs); with `leave`, `waiter` also
-    /// leaves every queue.
+    /// Hands each turn `waiter` holds to the waiter queued right after it on
+    /// that key, if the key still exists (see the module docs); with
+    /// `leave`, `waiter` also leaves every queue. Only turns move on: a key
+    /// nobody wrote wakes nobody.
     fn hand_on(&mut self, waiter: &Arc<Waiter>, leave: bool) {
+        let turns = std::mem::take(&mut *waiter.turns.lock());
         for key in &waiter.keys {
             let Some(queue) = self.blocked.by_key.get_mut(key) else {
                 continue;
@@ -133,20 +156,20 @@ impl Keyspace {
             };
             let next = if leave {
                 queue.remove(at);
-                if queue.is_empty() {
-                    self.blocked.by_key.remove(key);
-                    continue;
-                }
                 at
             } else {
                 at + 1
             };
-            let Some(next) = queue.get(next).cloned() else {
+            let next = queue.get(next).cloned();
+            if queue.is_empty() {
+                self.blocked.by_key.remove(key);
+            }
+            let Some(next) = next.filter(|_| turns.contains(key)) else {
                 continue;
             };
             // An engine error counts as "exists": a spurious wake is harmless.
             if !matches!(self.engine.peek(key), Ok(None)) {
-                next.notify.notify_one();
+                next.give_turn(key);
             }
         }
     }
@@ -244,6 +267,35 @@ mod tests {
         ks.unblock(&c);
         assert_eq!(ks.blocked_clients(), 0);
         assert!(ks.blocked.by_key.is_empty(), "nothing left behind");
+    }
+
+    #[test]
+    fn only_the_written_key_passes_its_turn_on() {
+        let mut ks = keyspace();
+        let (k1, k2) = (Bytes::from_static(b"k1"), Bytes::from_static(b"k2"));
+        let a = ks.block(1, &[k1.clone(), k2.clone()]);
+        let b = ks.block(2, std::slice::from_ref(&k2));
+        let c = ks.block(3, &[k2.clone(), k1.clone()]);
+        // Keys of another type: nobody can be served, every re-run passes on.
+        let string = || Entry::string(Bytes::from_static(b"v"));
+        ks.put(k2.clone(), string()).expect("put");
+        ks.put(k1.clone(), string()).expect("put");
+        assert!(woken(&a) && !woken(&b) && !woken(&c), "the first waiter");
+        ks.pass_on(&a);
+        assert!(woken(&b) && woken(&c), "k2's turn to b, k1's to c");
+        ks.pass_on(&b);
+        assert!(woken(&c), "k2's turn to c");
+        ks.pass_on(&c);
+        assert!(
+            !woken(&a) && !woken(&b),
+            "c is last everywhere: the walk ends"
+        );
+        ks.pass_on(&a);
+        assert!(!woken(&b) && !woken(&c), "a holds no turn: it wakes nobody");
+        for w in [&a, &b, &c] {
+            ks.unblock(w);
+        }
+        assert!(ks.blocked.by_key.is_empty());
     }
 
     #[test]

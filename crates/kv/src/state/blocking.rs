@@ -20,9 +20,10 @@
 //!     nothing: ks.pass_on ────────▶ keep my place, wake the next if k exists
 //!  deadline ─▶ lock, ks.unblock, send the timeout reply
 //! ```
-//! - **Who is woken**: a write to a key (any modification: `touch`) wakes
-//!   the first waiter in its FIFO queue; every waiter that is served, gives
-//!   up, or re-runs without being served wakes the one after it. So waiters
+//! - **Who is woken**: a write to a key (any modification: `touch`) gives
+//!   the turn on that key to the first waiter in its FIFO queue and wakes
+//!   it; every waiter that is served, gives up, or re-runs without being
+//!   served hands its turns on to the one after it. So waiters
 //!   are served in the order they blocked (an `RPUSH k a b c` with three
 //!   waiters gives `a`, `b`, `c` to the first, second, third), and a list
 //!   emptied by the first stops the chain. Readiness is always re-checked

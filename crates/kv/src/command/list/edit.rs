@@ -4,9 +4,10 @@
 use bytes::Bytes;
 
 use super::push_pop::positive;
-use super::{List, PAGE, existing_list, get, put, read_list, remove, save, scan, walk};
-use crate::command::{Ctx, int_arg, is, reply, syntax_error};
+use super::{End, List, PAGE, existing_list, get, push, put, read_list, remove, save, scan, walk};
+use crate::command::{Ctx, engine_error, int_arg, is, reply, syntax_error};
 use crate::protocol::Frame;
+use crate::value::Kind;
 
 /// `LRANGE key start stop`.
 pub(super) fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
@@ -222,6 +223,27 @@ pub(super) fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Some((first, last)) => {
                 let (keep_from, keep_to) = (list.head + first, list.head + last + 1);
                 if keep_from == list.head && keep_to == list.tail {
+                    return Ok(Frame::OK);
+                }
+                let kept = keep_to - keep_from;
+                if kept < list.len() - kept {
+                    // Keeping less than is dropped: copy what is kept into a
+                    // new version of the list (O(kept)); the old version's
+                    // subkeys go the way of a deleted key's. Trimming 10
+                    // million elements to 10 then writes 10, not 10 million
+                    // deletions in one write batch.
+                    let mut values = Vec::with_capacity(kept.min(PAGE as u64) as usize);
+                    walk(ctx, &list, (first, last), false, &mut |_, value| {
+                        values.push(value);
+                        true
+                    })?;
+                    let (key, expiry) = (list.coll.key.clone(), list.coll.expire_at_ms);
+                    let fresh = ctx.ks().create_collection(key, Kind::List, expiry);
+                    let mut fresh = List::of(fresh.map_err(engine_error)?);
+                    for value in &values {
+                        push(ctx, &mut fresh, End::Right, value)?;
+                    }
+                    save(ctx, &mut fresh)?;
                     return Ok(Frame::OK);
                 }
                 for i in (list.head..keep_from).chain(keep_to..list.tail) {

@@ -18,7 +18,9 @@
 //! (`head + i`), and `LRANGE` is one range read. `LINSERT` and `LREM`
 //! shift the elements on one side of the change by one index each (O(N),
 //! as in Kvrocks); deleting a whole list (`DEL`, a pop or trim that empties
-//! it) is O(1): the key goes and its subkeys are never seen again.
+//! it) is O(1): the key goes and its subkeys are never seen again. An
+//! `LTRIM` that keeps less than it drops copies the kept elements into a new
+//! version of the list the same way, so its work is O(kept), not O(dropped).
 //!
 //! Every count and index a client sends is clamped to the list's length
 //! before anything is read or allocated, and long scans read in pages of
@@ -453,3 +455,6 @@ fn pop(ctx: &mut Ctx<'_>, list: &mut List, end: End, count: u64) -> Result<Vec<B
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
