@@ -295,19 +295,3 @@ fn zset_streams_match_redis_on_both_engines() {
         }
     }
 }
-
-#[test]
-#[ignore]
-fn print_stream() {
-    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
-    let n: usize = std::env::var("N").unwrap().parse().unwrap();
-    for c in stream(seed, 300).iter().take(n) {
-        println!(
-            "{}",
-            c.iter()
-                .map(|w| String::from_utf8_lossy(w).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-    }
-}

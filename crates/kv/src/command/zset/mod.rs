@@ -22,7 +22,7 @@ pub(super) mod parse;
 mod range;
 mod read;
 pub(super) mod store;
-mod write;
+pub(super) mod write;
 
 use bytes::Bytes;
 
@@ -373,4 +373,4 @@ pub(super) fn items_reply(resp3: bool, items: Vec<Item>, withscores: bool) -> Fr
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

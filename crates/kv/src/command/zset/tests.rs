@@ -14,7 +14,7 @@ use crate::protocol::Frame;
 
 /// A client per engine whose collections work (the lsm engine's subkeys
 /// are checked by asking it for one).
-fn clients() -> Vec<(LocalClient, Option<tempfile::TempDir>)> {
+pub(in crate::command) fn clients() -> Vec<(LocalClient, Option<tempfile::TempDir>)> {
     let config = Config::default();
     let memory: Box<dyn Engine> = Box::new(MemoryEngine::new(
         config.maxmemory,
@@ -30,16 +30,16 @@ fn clients() -> Vec<(LocalClient, Option<tempfile::TempDir>)> {
     out
 }
 
-fn run(c: &mut LocalClient, words: &[&str]) -> Frame {
+pub(in crate::command) fn run(c: &mut LocalClient, words: &[&str]) -> Frame {
     let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
     c.run(&args)
 }
 
-fn bulk(s: &str) -> Frame {
+pub(in crate::command) fn bulk(s: &str) -> Frame {
     Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
 }
 
-fn err(text: &str) -> Frame {
+pub(in crate::command) fn err(text: &str) -> Frame {
     Frame::Error(text.into())
 }
 
