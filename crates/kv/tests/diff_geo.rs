@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::diff::{Pair, cmd};
+use common::diff::{Pair, stream_of};
 
 const MEMBERS: [&str; 12] = [
     "Palermo",
@@ -183,40 +183,18 @@ impl Gen {
     }
 }
 
-fn stream(seed: u64, len: usize) -> Vec<Vec<Vec<u8>>> {
+fn stream(seed: u64) -> Vec<Vec<Vec<u8>>> {
     let mut g = Gen {
         rng: fastrand::Rng::with_seed(seed),
     };
-    (0..len)
-        .map(|_| {
-            let words = g.command();
-            let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-            cmd(&refs)
-        })
-        .collect()
-}
-
-/// The engines whose collections are ready (see `diff_zset.rs`).
-fn engines() -> Vec<kv::config::EngineKind> {
-    Pair::engines()
-        .into_iter()
-        .filter(|e| *e == kv::config::EngineKind::Memory || std::env::var_os("ZSET_LSM").is_some())
-        .collect()
+    stream_of(250, || g.command())
 }
 
 #[test]
 fn geo_streams_match_redis_on_both_engines() {
-    for engine in engines() {
-        let mut pair = Pair::start(engine);
-        for seed in 0..40 {
-            pair.run_stream(seed, &stream(seed, 250));
-            pair.check(&[b"FLUSHALL"], "reset");
-        }
-        pair.both(&[b"HELLO", b"3"]);
-        for seed in 100..115 {
-            pair.run_stream(seed, &stream(seed, 250));
-            pair.check(&[b"FLUSHALL"], "reset");
-        }
+    for engine in Pair::engines() {
+        // RESP2, then RESP3 (scores as doubles, pairs nested).
+        Pair::start(engine).run_seeds(0..40, 100..115, &stream);
     }
 }
 

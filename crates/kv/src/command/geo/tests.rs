@@ -2,7 +2,8 @@
 //! values for known points, and its errors for bad input. (Agreement with
 //! Redis on random points and searches is `tests/diff_geo.rs`.)
 
-use crate::command::zset::tests::{bulk, clients, err, run};
+use crate::command::members::testing::each_engine;
+use crate::command::zset::tests::{bulk, err, run};
 use crate::protocol::Frame;
 
 fn sicily(c: &mut crate::command::local::LocalClient) {
@@ -24,8 +25,7 @@ fn sicily(c: &mut crate::command::local::LocalClient) {
 
 #[test]
 fn points_scores_and_distances_are_redis_values() {
-    for (mut c, _dir) in clients() {
-        let c = &mut c;
+    each_engine(|c| {
         sicily(c);
         // Values from redis-server 7.0.
         assert_eq!(
@@ -140,13 +140,12 @@ fn points_scores_and_distances_are_redis_values() {
             Frame::Integer(2),
             "XX adds nothing new"
         );
-    }
+    });
 }
 
 #[test]
 fn bad_geo_input_gets_redis_errors() {
-    for (mut c, _dir) in clients() {
-        let c = &mut c;
+    each_engine(|c| {
         sicily(c);
         run(c, &["SET", "s", "x"]);
         for (args, text) in [
@@ -308,5 +307,5 @@ fn bad_geo_input_gets_redis_errors() {
             ),
             Frame::Array(vec![])
         );
-    }
+    });
 }
