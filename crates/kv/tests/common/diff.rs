@@ -234,6 +234,22 @@ impl Pair {
     }
 }
 
+/// Runs `cases` in order on a fresh pair per engine, in RESP2 and then
+/// RESP3 (each from an emptied keyspace), checking every reply.
+pub fn check_cases(cases: &[&[&str]]) {
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        for protocol in ["2", "3"] {
+            pair.both(&[b"HELLO", protocol.as_bytes()]);
+            pair.check(&[b"FLUSHALL"], "reset");
+            for case in cases {
+                let args: Vec<&[u8]> = case.iter().map(|a| a.as_bytes()).collect();
+                pair.check(&args, &format!("RESP{protocol}"));
+            }
+        }
+    }
+}
+
 /// A stream of `len` commands, each made by `next` as words.
 pub fn stream_of(len: usize, mut next: impl FnMut() -> Vec<String>) -> Vec<Vec<Vec<u8>>> {
     (0..len)

@@ -15,9 +15,11 @@
 //! - [`range`]: `ZRANGE` (by rank, score, lex), its legacy spellings, `ZRANGESTORE`;
 //! - [`read`]: `ZCARD ZSCORE ZMSCORE ZRANK ZREVRANK ZCOUNT ZLEXCOUNT ZRANDMEMBER ZSCAN`;
 //! - [`write`]: `ZADD ZINCRBY ZREM ZREMRANGEBY* ZPOPMIN ZPOPMAX ZMPOP`;
+//! - [`blocking`]: `BZPOPMIN BZPOPMAX BZMPOP`;
 //! - [`algebra`]: `ZUNION ZINTER ZDIFF` (and `*STORE`), `ZINTERCARD`.
 
 mod algebra;
+mod blocking;
 pub(super) mod parse;
 mod range;
 mod read;
@@ -230,6 +232,30 @@ pub(super) fn specs() -> Vec<Spec> {
             movable,
             "Pops members from the first non-empty sorted set.",
             write::zmpop,
+        ),
+        s(
+            "bzpopmin",
+            -3,
+            WRITE,
+            (1, -2, 1),
+            "Pops the lowest-scored member of the first non-empty set, or waits for one.",
+            blocking::bzpopmin,
+        ),
+        s(
+            "bzpopmax",
+            -3,
+            WRITE,
+            (1, -2, 1),
+            "Pops the highest-scored member of the first non-empty set, or waits for one.",
+            blocking::bzpopmax,
+        ),
+        s(
+            "bzmpop",
+            -5,
+            WRITE,
+            movable,
+            "Pops members from the first non-empty set of several, or waits.",
+            blocking::bzmpop,
         ),
         s(
             "zunion",
