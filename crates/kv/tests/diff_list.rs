@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::diff::{Pair, RespConn, cmd};
+use common::diff::{Pair, RespConn, check_cases, cmd};
 
 /// A random stream of list commands over 3 list keys and a string key,
 /// now and then a few of them in a `MULTI` block (where blocking commands
@@ -201,17 +201,7 @@ fn list_bad_input_matches_redis() {
         &["CLIENT", "UNBLOCK", "999999", "ERROR"],
         &["CLIENT", "UNBLOCK", "1", "2", "3"],
     ];
-    for engine in Pair::engines() {
-        let mut pair = Pair::start(engine);
-        for protocol in ["2", "3"] {
-            pair.both(&[b"HELLO", protocol.as_bytes()]);
-            pair.check(&[b"FLUSHALL"], "reset");
-            for case in cases {
-                let args: Vec<&[u8]> = case.iter().map(|a| a.as_bytes()).collect();
-                pair.check(&args, &format!("RESP{protocol}"));
-            }
-        }
-    }
+    check_cases(cases);
 }
 
 /// Long lists: pages, shifts and trims over more than one range read.

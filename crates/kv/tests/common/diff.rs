@@ -212,6 +212,51 @@ impl Pair {
     }
 }
 
+impl Pair {
+    /// Runs `generate(seed)`'s stream for each seed of `resp2`, each on an
+    /// emptied keyspace; then switches both connections to RESP3 and does
+    /// the same for `resp3` (the connections stay in RESP3).
+    pub fn run_seeds(
+        &mut self,
+        resp2: std::ops::Range<u64>,
+        resp3: std::ops::Range<u64>,
+        generate: &dyn Fn(u64) -> Vec<Vec<Vec<u8>>>,
+    ) {
+        for seed in resp2 {
+            self.run_stream(seed, &generate(seed));
+            self.check(&[b"FLUSHALL"], "reset");
+        }
+        self.both(&[b"HELLO", b"3"]);
+        for seed in resp3 {
+            self.run_stream(seed, &generate(seed));
+            self.check(&[b"FLUSHALL"], "reset");
+        }
+    }
+}
+
+/// Runs `cases` in order on a fresh pair per engine, in RESP2 and then
+/// RESP3 (each from an emptied keyspace), checking every reply.
+pub fn check_cases(cases: &[&[&str]]) {
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        for protocol in ["2", "3"] {
+            pair.both(&[b"HELLO", protocol.as_bytes()]);
+            pair.check(&[b"FLUSHALL"], "reset");
+            for case in cases {
+                let args: Vec<&[u8]> = case.iter().map(|a| a.as_bytes()).collect();
+                pair.check(&args, &format!("RESP{protocol}"));
+            }
+        }
+    }
+}
+
+/// A stream of `len` commands, each made by `next` as words.
+pub fn stream_of(len: usize, mut next: impl FnMut() -> Vec<String>) -> Vec<Vec<Vec<u8>>> {
+    (0..len)
+        .map(|_| next().into_iter().map(String::into_bytes).collect())
+        .collect()
+}
+
 /// A command as one readable line.
 pub fn show(args: &[&[u8]]) -> String {
     args.iter()

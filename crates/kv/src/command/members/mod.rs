@@ -21,7 +21,7 @@ use bytes::Bytes;
 pub(super) use random::{
     REPEAT_MAX, out_of_range, pick_distinct, pick_one, pick_repeated, random_count,
 };
-pub(super) use scan::{parse_cursor, parse_scan_options, scan_page, scan_reply};
+pub(super) use scan::{parse_cursor, parse_scan_options, scan_page, scan_page_within, scan_reply};
 
 use super::engine_error;
 use crate::engine::SubRange;

@@ -11,12 +11,14 @@
 //! none. Cursors stay below 2^53, so clients that parse them as a
 //! JavaScript number or a double lose nothing.
 
+use std::ops::Bound;
+
 use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::all;
 use crate::command::{engine_error, int_arg, is, syntax_error};
-use crate::engine::SubRange;
+use crate::engine::{SubRange, prefix_end};
 use crate::keyspace::collection::Collection;
 use crate::keyspace::{Keyspace, SCAN_COUNT_MAX};
 use crate::protocol::Frame;
@@ -119,18 +121,55 @@ pub fn scan_page(
     cursor: u64,
     count: usize,
 ) -> Result<(Vec<(Bytes, Bytes)>, u64), Frame> {
+    scan_page_within(ks, c, &[], cursor, count)
+}
+
+/// [`scan_page`] over the subkeys that start with `prefix` only (a type
+/// with several subkey namespaces scans one: a sorted set its score index,
+/// so a small set comes back in score order, as from Redis).
+pub fn scan_page_within(
+    ks: &mut Keyspace,
+    c: &Collection,
+    prefix: &[u8],
+    cursor: u64,
+    count: usize,
+) -> Result<(Vec<(Bytes, Bytes)>, u64), Frame> {
+    let end = prefix_end(prefix);
+    let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
     if cursor == 0 && c.len() <= SCAN_WHOLE_MAX {
-        return Ok((all(ks, c)?, 0));
+        if prefix.is_empty() {
+            return Ok((all(ks, c)?, 0));
+        }
+        let mut page = Vec::new();
+        let range = SubRange {
+            lower: Bound::Included(prefix),
+            upper,
+            reverse: false,
+            limit: SCAN_WHOLE_MAX as usize,
+        };
+        ks.sub_range(c, &range, &mut page).map_err(engine_error)?;
+        return Ok((page, 0));
     }
     let position = if cursor == 0 {
         Bytes::new()
     } else {
         resume(cursor)
     };
+    // A made-up cursor may point before the namespace: start at it.
+    let position = if position.as_ref() < prefix {
+        Bytes::copy_from_slice(prefix)
+    } else {
+        position
+    };
     let count = count.clamp(1, SCAN_COUNT_MAX);
     let mut page = Vec::with_capacity(count + 1);
-    ks.sub_range(c, &SubRange::from(&position, count + 1), &mut page)
-        .map_err(engine_error)?;
+    let range = SubRange {
+        lower: Bound::Included(&position),
+        upper,
+        reverse: false,
+        limit: count + 1,
+    };
+    ks.sub_range(c, &range, &mut page).map_err(engine_error)?;
     let next = if page.len() > count {
         let (next, _) = page.pop().expect("count + 1 subkeys");
         remember(&next)

@@ -15,14 +15,16 @@
 //! - [`range`]: `ZRANGE` (by rank, score, lex), its legacy spellings, `ZRANGESTORE`;
 //! - [`read`]: `ZCARD ZSCORE ZMSCORE ZRANK ZREVRANK ZCOUNT ZLEXCOUNT ZRANDMEMBER ZSCAN`;
 //! - [`write`]: `ZADD ZINCRBY ZREM ZREMRANGEBY* ZPOPMIN ZPOPMAX ZMPOP`;
+//! - [`blocking`]: `BZPOPMIN BZPOPMAX BZMPOP`;
 //! - [`algebra`]: `ZUNION ZINTER ZDIFF` (and `*STORE`), `ZINTERCARD`.
 
 mod algebra;
+mod blocking;
 pub(super) mod parse;
 mod range;
 mod read;
 pub(super) mod store;
-mod write;
+pub(super) mod write;
 
 use bytes::Bytes;
 
@@ -232,6 +234,30 @@ pub(super) fn specs() -> Vec<Spec> {
             write::zmpop,
         ),
         s(
+            "bzpopmin",
+            -3,
+            WRITE,
+            (1, -2, 1),
+            "Pops the lowest-scored member of the first non-empty set, or waits for one.",
+            blocking::bzpopmin,
+        ),
+        s(
+            "bzpopmax",
+            -3,
+            WRITE,
+            (1, -2, 1),
+            "Pops the highest-scored member of the first non-empty set, or waits for one.",
+            blocking::bzpopmax,
+        ),
+        s(
+            "bzmpop",
+            -5,
+            WRITE,
+            movable,
+            "Pops members from the first non-empty set of several, or waits.",
+            blocking::bzmpop,
+        ),
+        s(
             "zunion",
             -3,
             READONLY,
@@ -373,4 +399,4 @@ pub(super) fn items_reply(resp3: bool, items: Vec<Item>, withscores: bool) -> Fr
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -6,16 +6,11 @@ use bytes::Bytes;
 use super::parse::{LexRange, ScoreRange};
 use super::store::{self, Item, Span};
 use super::{items_reply, read_zset};
-use crate::command::{Ctx, engine_error, int_arg, is, reply, syntax_error, wrong_arity};
-use crate::keyspace::SCAN_COUNT_MAX;
-use crate::keyspace::collection::SUB_RANGE_LIMIT_MAX;
+use crate::command::members::{self, REPEAT_MAX};
+use crate::command::{Ctx, engine_error, is, reply, syntax_error, wrong_arity};
 use crate::pattern::glob_match;
 use crate::protocol::Frame;
 use crate::protocol::frame::format_double_reply;
-
-/// Redis keeps sets up to this many members in one listpack, and `ZSCAN`
-/// returns such a set whole in one call, whatever the cursor and `COUNT`.
-const ZSCAN_WHOLE_MAX: u64 = 128;
 
 pub(super) fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply(read_zset(ctx, &args[1]).map(|c| Frame::Integer(c.map_or(0, |c| c.len() as i64))))
@@ -107,9 +102,9 @@ fn count(ctx: &mut Ctx<'_>, key: &[u8], span: &Span) -> Result<Frame, Frame> {
 }
 
 /// `ZRANDMEMBER key [count [WITHSCORES]]`. Members are picked by rank, so
-/// one call walks the set once (O(n)); a negative count (repeats allowed)
-/// is bounded by [`SUB_RANGE_LIMIT_MAX`] replies, since Redis would build a
-/// reply of any size a client asks for.
+/// one call walks the set once (O(n)); a count beyond
+/// [`members::REPEAT_MAX`] is refused as for `SRANDMEMBER` (Redis would
+/// build a reply of any size a client asks for).
 pub(super) fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
         let Some(count_arg) = args.get(2) else {
@@ -124,12 +119,7 @@ pub(super) fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 .next()
                 .map_or(Frame::Null, |i| Frame::Bulk(i.member)));
         };
-        let n = int_arg(count_arg)?;
-        if n == i64::MIN {
-            return Err(Frame::error(
-                "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-            ));
-        }
+        let n = members::random_count(count_arg)?;
         if args.len() > 4 || (args.len() == 4 && !is(&args[3], "withscores")) {
             return Err(syntax_error());
         }
@@ -152,10 +142,8 @@ pub(super) fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 store::collect(ctx.ks(), &c, &Span::all(true), 0, len).map_err(engine_error)?;
             return Ok(items_reply(ctx.resp3(), all, withscores));
         }
-        if wanted > SUB_RANGE_LIMIT_MAX as u64 {
-            return Err(Frame::error(format!(
-                "ERR count is too large: at most {SUB_RANGE_LIMIT_MAX} random members per call"
-            )));
+        if wanted > REPEAT_MAX {
+            return Err(members::out_of_range());
         }
         // Ranks to pick: with repeats for a negative count, distinct otherwise.
         let mut ranks: Vec<u64> = if n < 0 {
@@ -214,61 +202,31 @@ fn pick_ranks(
     Ok(out)
 }
 
-/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`. The cursor is a
-/// position in score order: members present for the whole iteration are
-/// returned once each; one call reads at most `COUNT` (capped) members
-/// after walking to the cursor. A set of at most 128 members comes back
-/// whole in one call, as Redis returns a small (listpack) set.
+/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: the shared scan
+/// cursors (`command::members`) over the score index, so a small set comes
+/// back whole and in score order, as from Redis.
 pub(super) fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
-        let cursor = std::str::from_utf8(&args[2])
-            .ok()
-            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty())
-            .and_then(|t| t.parse::<u64>().ok())
-            .ok_or_else(|| Frame::error("ERR invalid cursor"))?;
+        let cursor = members::parse_cursor(&args[2])?;
         let Some(c) = read_zset(ctx, &args[1])? else {
-            return Ok(scan_reply(0, Vec::new()));
+            return Ok(members::scan_reply(0, Vec::new()));
         };
-        let (mut pattern, mut count) = (None, 10u64);
-        let mut i = 3;
-        while i < args.len() {
-            let more = args.len() - i >= 2;
-            if is(&args[i], "count") && more {
-                count = u64::try_from(int_arg(&args[i + 1])?)
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or_else(syntax_error)?;
-            } else if is(&args[i], "match") && more {
-                pattern = Some(args[i + 1].clone());
-            } else {
-                return Err(syntax_error());
+        let options = members::parse_scan_options(&args[3..], false)?;
+        let (page, next) =
+            members::scan_page_within(ctx.ks(), &c, &[store::SCORES], cursor, options.count)?;
+        let mut flat = Vec::with_capacity(page.len() * 2);
+        for (sub, value) in &page {
+            let item = Item::from_subkey(sub, value);
+            if options
+                .pattern
+                .as_ref()
+                .is_some_and(|p| !glob_match(p, &item.member))
+            {
+                continue;
             }
-            i += 2;
-        }
-        let (skip, take) = if c.len() <= ZSCAN_WHOLE_MAX {
-            (0, c.len())
-        } else {
-            (cursor, count.min(SCAN_COUNT_MAX as u64))
-        };
-        let mut items =
-            store::collect(ctx.ks(), &c, &Span::all(false), skip, take).map_err(engine_error)?;
-        let next = if c.len() <= ZSCAN_WHOLE_MAX || skip + (items.len() as u64) >= c.len() {
-            0
-        } else {
-            skip + items.len() as u64
-        };
-        if let Some(p) = &pattern {
-            items.retain(|item| glob_match(p, &item.member));
-        }
-        let mut flat = Vec::with_capacity(items.len() * 2);
-        for item in items {
             flat.push(Frame::Bulk(item.member));
             flat.push(Frame::bulk(format_double_reply(item.score)));
         }
-        Ok(scan_reply(next, flat))
+        Ok(members::scan_reply(next, flat))
     })())
-}
-
-fn scan_reply(cursor: u64, items: Vec<Frame>) -> Frame {
-    Frame::Array(vec![Frame::bulk(cursor.to_string()), Frame::Array(items)])
 }

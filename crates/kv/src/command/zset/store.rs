@@ -94,7 +94,7 @@ pub(in crate::command) struct Item {
 
 impl Item {
     /// The item a subkey of either namespace describes.
-    fn from_subkey(sub: &Bytes, value: &[u8]) -> Item {
+    pub fn from_subkey(sub: &Bytes, value: &[u8]) -> Item {
         if sub.first() == Some(&SCORES) && sub.len() >= 9 {
             Item {
                 member: sub.slice(9..),

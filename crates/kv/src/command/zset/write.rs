@@ -29,7 +29,7 @@ pub(in crate::command) struct AddFlags {
 
 /// What one [`add`] did.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(in crate::command) enum Added {
+enum Added {
     /// A new member.
     New(f64),
     /// An existing member got this score.
@@ -42,7 +42,7 @@ pub(in crate::command) enum Added {
 
 /// Adds or updates one member, with Redis's `zsetAdd` rules; the error is
 /// `INCR` producing NaN.
-pub(in crate::command) fn add(
+fn add(
     ctx: &mut Ctx<'_>,
     c: &mut Collection,
     member: &[u8],
@@ -140,47 +140,60 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], mut f: AddFlags) -> Frame {
             .chunks_exact(2)
             .map(|p| score_arg(&p[0]).ok_or_else(not_float))
             .collect::<Result<Vec<f64>, Frame>>()?;
-        let now = ctx.now_ms;
-        let existing = existing_zset(ctx, &args[1])?;
-        let mut c = match existing {
-            Some(c) => c,
-            None if f.xx => {
-                return Ok(if f.incr {
-                    Frame::Null
-                } else {
-                    Frame::Integer(0)
-                });
-            }
-            None => ctx
-                .ks()
-                .write_collection(&args[1], Kind::ZSet, now)
-                .map_err(key_error)?,
-        };
-        let (mut added, mut updated) = (0, 0);
-        let mut last = None;
-        for (pair, score) in pairs.chunks_exact(2).zip(scores) {
-            match add(ctx, &mut c, &pair[1], score, f)? {
-                Added::New(s) => {
-                    added += 1;
-                    last = Some(s);
-                }
-                Added::Updated(s) => {
-                    updated += 1;
-                    last = Some(s);
-                }
-                Added::Same(s) => last = Some(s),
-                Added::Skipped => {}
-            }
-        }
-        if added + updated > 0 || c.is_empty() {
-            save(ctx, &c)?;
-        }
-        Ok(if f.incr {
-            last.map_or(Frame::Null, Frame::Double)
-        } else {
-            Frame::Integer(if ch { added + updated } else { added })
-        })
+        let members = pairs.chunks_exact(2).map(|p| &p[1]);
+        add_all(ctx, &args[1], f, ch, scores.into_iter().zip(members))
     })())
+}
+
+/// Adds `(score, member)` pairs to the set at `key` (created if absent,
+/// unless `XX`), as `ZADD` does after parsing (`GEOADD` comes here too);
+/// replies as `ZADD` replies.
+pub(in crate::command) fn add_all<'a>(
+    ctx: &mut Ctx<'_>,
+    key: &Bytes,
+    f: AddFlags,
+    ch: bool,
+    pairs: impl Iterator<Item = (f64, &'a Bytes)>,
+) -> Result<Frame, Frame> {
+    let now = ctx.now_ms;
+    let mut c = match existing_zset(ctx, key)? {
+        Some(c) => c,
+        None if f.xx => {
+            return Ok(if f.incr {
+                Frame::Null
+            } else {
+                Frame::Integer(0)
+            });
+        }
+        None => ctx
+            .ks()
+            .write_collection(key, Kind::ZSet, now)
+            .map_err(key_error)?,
+    };
+    let (mut added, mut updated) = (0, 0);
+    let mut last = None;
+    for (score, member) in pairs {
+        match add(ctx, &mut c, member, score, f)? {
+            Added::New(s) => {
+                added += 1;
+                last = Some(s);
+            }
+            Added::Updated(s) => {
+                updated += 1;
+                last = Some(s);
+            }
+            Added::Same(s) => last = Some(s),
+            Added::Skipped => {}
+        }
+    }
+    if added + updated > 0 || c.is_empty() {
+        save(ctx, &c)?;
+    }
+    Ok(if f.incr {
+        last.map_or(Frame::Null, Frame::Double)
+    } else {
+        Frame::Integer(if ch { added + updated } else { added })
+    })
 }
 
 pub(super) fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
