@@ -345,3 +345,69 @@ fn sort_streams_match_redis_on_both_engines() {
         }
     }
 }
+
+/// `OBJECT ENCODING` of collections at Redis 7.0's default thresholds, and
+/// `COPY` of every collection type (the copy is compared element by
+/// element, and is independent of its source).
+#[test]
+fn collection_encodings_and_copies_match_redis() {
+    let long = "x".repeat(65);
+    let mut setup: Vec<Vec<Vec<u8>>> = vec![
+        cmd(&["RPUSH", "l", "a", "b", "c"]),
+        cmd(&["HSET", "h", "f", "v"]),
+        cmd(&["HSET", "hv", "f", &long]),
+        cmd(&["HSET", "hf", &long, "v"]),
+        cmd(&["SADD", "si", "1", "2", "-9223372036854775808"]),
+        cmd(&["SADD", "ss", "1", "a"]),
+        cmd(&["SADD", "s0", "01"]),
+        cmd(&["ZADD", "z", "1", "a", "2", "b"]),
+        cmd(&["ZADD", "zl", "1", &long]),
+    ];
+    let mut big_hash = cmd(&["HSET", "hb"]);
+    let mut big_set = cmd(&["SADD", "sb"]);
+    let mut big_zset = cmd(&["ZADD", "zb"]);
+    for i in 0..600 {
+        big_hash.extend(cmd(&[&format!("f{i}"), "v"]));
+        if i < 129 {
+            big_zset.extend(cmd(&[&i.to_string(), &format!("m{i}")]));
+        }
+        big_set.push(i.to_string().into_bytes());
+    }
+    setup.extend([big_hash, big_set, big_zset]);
+    let keys = [
+        "l", "h", "hv", "hf", "si", "ss", "s0", "z", "zl", "hb", "sb", "zb",
+    ];
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        pair.run_stream(0, &setup);
+        for key in keys {
+            pair.check(&[b"OBJECT", b"ENCODING", key.as_bytes()], key);
+            let copy = format!("{key}_copy");
+            pair.check(&[b"COPY", key.as_bytes(), copy.as_bytes()], key);
+            pair.check(&[b"COPY", key.as_bytes(), copy.as_bytes()], "exists");
+            pair.check(&[b"TYPE", copy.as_bytes()], key);
+        }
+        pair.check(&[b"COPY", b"l", b"h_copy", b"REPLACE"], "replace a hash");
+        pair.check(&[b"RPUSH", b"l", b"d"], "source changes");
+        for check in [
+            cmd(&["LRANGE", "h_copy", "0", "-1"]),
+            cmd(&["LRANGE", "l_copy", "0", "-1"]),
+            cmd(&["HGETALL", "hv_copy"]),
+            cmd(&["SORT", "sb_copy", "LIMIT", "590", "20"]),
+            cmd(&["SORT", "ss_copy", "ALPHA"]),
+            cmd(&["ZRANGE", "zb_copy", "0", "-1", "WITHSCORES"]),
+            cmd(&["SCARD", "sb_copy"]),
+            cmd(&["PFADD", "l", "x"]),
+            cmd(&["PFCOUNT", "z"]),
+            cmd(&["PFMERGE", "d", "z"]),
+            cmd(&["SETBIT", "l", "1", "1"]),
+            cmd(&["BITCOUNT", "h"]),
+            cmd(&["BITFIELD", "z", "GET", "u8", "0"]),
+            cmd(&["LCS", "l", "h"]),
+            cmd(&["BITOP", "AND", "d", "l"]),
+        ] {
+            let args: Vec<&[u8]> = check.iter().map(Vec::as_slice).collect();
+            pair.check(&args, "after copies");
+        }
+    }
+}
