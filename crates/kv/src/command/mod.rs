@@ -414,11 +414,19 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
     // (one clock read per command; see `ConnState::batch_clock`).
     let started = ctx.conn.batch_clock.unwrap_or_else(Instant::now);
     ctx.depth = ctx.depth.saturating_add(1);
+    // `CLIENT NO-TOUCH`: reads leave eviction data alone, except `TOUCH`.
+    let no_touch = ctx.conn.no_touch && spec.name != "touch";
+    if no_touch {
+        ctx.ks().set_no_touch(true);
+    }
     let reply = if spec.has(WRITE) || spec.name == "exec" {
         run_atomic(ctx, spec, args)
     } else {
         (spec.handler)(ctx, args)
     };
+    if no_touch {
+        ctx.ks().set_no_touch(false);
+    }
     ctx.depth -= 1;
     if spec.has(DENYOOM) {
         // Evict after the write too, so memory at rest never exceeds the

@@ -70,8 +70,8 @@ pub(crate) struct ConnState {
     pub(crate) reply_skip_next: bool,
     /// `CLIENT NO-EVICT` (accepted; this server never evicts clients).
     pub(crate) no_evict: bool,
-    /// `CLIENT NO-TOUCH` (recorded; key access times are not tracked per
-    /// client, see `OBJECT IDLETIME`).
+    /// `CLIENT NO-TOUCH`: this client's reads do not count as accesses for
+    /// eviction (LRU/LFU), except `TOUCH`.
     pub(crate) no_touch: bool,
 }
 

@@ -142,8 +142,14 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 HELP.iter().map(|l| Frame::Simple(l)).collect(),
             ));
         }
+        // As in Redis, looking at a key is not an access to it.
         let now = ctx.now_ms;
-        let Some(entry) = ctx.ks().lookup(&args[2], now).map_err(engine_error)? else {
+        let no_touch = ctx.conn.no_touch;
+        let ks = ctx.ks();
+        ks.set_no_touch(true);
+        let found = ks.lookup(&args[2], now);
+        ks.set_no_touch(no_touch);
+        let Some(entry) = found.map_err(engine_error)? else {
             return Ok(Frame::Null);
         };
         let (maxmemory, policy) = {

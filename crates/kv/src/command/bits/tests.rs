@@ -326,3 +326,34 @@ fn sort_options_and_bad_input() {
         bulk(&["1", "2", "3"])
     );
 }
+
+/// `CLIENT NO-TOUCH ON`: reads no longer raise a key's LFU counter (and
+/// `OBJECT` never does); `TOUCH` still does.
+#[test]
+fn no_touch_clients_leave_access_frequency_alone() {
+    let mut config = Config::default();
+    config.maxmemory_policy = crate::config::EvictionPolicy::AllKeysLfu;
+    config.lfu_log_factor = 0; // every access counts
+    let mut c = LocalClient::memory(config);
+    c.run(&[b"SET", b"k", b"v"]);
+    let freq = |c: &mut LocalClient| match c.run(&[b"OBJECT", b"FREQ", b"k"]) {
+        Frame::Integer(n) => n,
+        other => panic!("{other:?}"),
+    };
+    let start = freq(&mut c);
+    assert_eq!(freq(&mut c), start, "OBJECT does not touch");
+    c.run(&[b"GET", b"k"]);
+    let touched = freq(&mut c);
+    assert!(touched > start);
+    assert_eq!(c.run(&[b"CLIENT", b"NO-TOUCH", b"ON"]), Frame::OK);
+    for _ in 0..5 {
+        c.run(&[b"GET", b"k"]);
+    }
+    assert_eq!(freq(&mut c), touched, "NO-TOUCH reads do not count");
+    c.run(&[b"TOUCH", b"k"]);
+    assert!(freq(&mut c) > touched, "TOUCH counts even under NO-TOUCH");
+    assert_eq!(
+        c.run(&[b"CLIENT", b"NO-TOUCH", b"MAYBE"]),
+        err("ERR syntax error")
+    );
+}
