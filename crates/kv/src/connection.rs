@@ -247,7 +247,9 @@ async fn wait_blocked(
         () = timeout => {
             if let Some(blocked) = state.blocked.take() {
                 shared.db.lock().unblock(&blocked.waiter);
-                blocked.timeout_reply.encode(state.protocol, output);
+                if state.reply_wanted() {
+                    blocked.timeout_reply.encode(state.protocol, output);
+                }
             }
         }
         read = stream.read_buf(input) => match read {
@@ -406,10 +408,15 @@ fn execute_batch(
             }
             reply
         };
-        reply.encode(state.protocol, output);
+        // `CLIENT REPLY OFF|SKIP` drop replies; a failed commit takes back
+        // only those sent.
+        let sent = state.reply_wanted();
+        if sent {
+            reply.encode(state.protocol, output);
+        }
         match &mut first_write {
-            Some((_, replies)) => *replies += 1,
-            None if ks.savepoint() > staged => first_write = Some((offset, 1)),
+            Some((_, replies)) => *replies += usize::from(sent),
+            None if ks.savepoint() > staged => first_write = Some((offset, usize::from(sent))),
             None => {}
         }
         if state.close_after_reply {

@@ -103,6 +103,9 @@ pub struct Keyspace {
     batch_depth: usize,
     /// The last collection version handed out (see `collection`).
     last_version: u64,
+    /// Reads do not count as accesses for eviction (`CLIENT NO-TOUCH`, set
+    /// by the command layer for the command running now).
+    no_touch: bool,
     /// The `notify-keyspace-events` bits (0 = record nothing: no cost).
     notify: u32,
     /// Keys modified since [`Keyspace::take_touched`] (only while `notify` is on).
@@ -123,6 +126,7 @@ impl Keyspace {
             evicted: Vec::new(),
             batch_depth: 0,
             last_version: 0,
+            no_touch: false,
             notify: 0,
             touched: Vec::new(),
             events: Vec::new(),
@@ -267,13 +271,24 @@ impl Keyspace {
 
     /// Reads a live key without counting a hit or miss (lazy expiry applies).
     pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Entry>, EngineError> {
-        match self.engine.get(key)? {
+        let found = if self.no_touch {
+            self.engine.peek(key)?
+        } else {
+            self.engine.get(key)?
+        };
+        match found {
             Some(entry) if entry.is_expired(now_ms) => {
                 self.expire(key)?;
                 Ok(None)
             }
             found => Ok(found),
         }
+    }
+
+    /// Makes the following reads leave the keys' access time and frequency
+    /// alone (`CLIENT NO-TOUCH`, `OBJECT`), or count again.
+    pub fn set_no_touch(&mut self, on: bool) {
+        self.no_touch = on;
     }
 
     /// Whether a key is live, without counting an access (lazy expiry applies).

@@ -7,6 +7,7 @@
 //! (evictions, expirations, hits) are copied in by a refresh task, so
 //! scraping never takes the keyspace lock.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -32,7 +33,14 @@ pub struct CommandMetrics {
     pub errors: Counter,
     /// Execution time in seconds (excluding network time).
     pub latency: Histogram,
+    /// Total execution time in microseconds (`INFO commandstats` `usec`).
+    pub usec: Counter,
+    /// Calls refused before running (arity, `OOM`): `rejected_calls`.
+    pub rejected: Counter,
 }
+
+/// Most distinct error codes `INFO errorstats` tracks (Redis's limit).
+pub const ERROR_CODES_MAX: usize = 128;
 
 /// Every metric of one server.
 #[derive(Debug)]
@@ -66,6 +74,11 @@ pub struct Metrics {
     pub keyspace_misses: Counter,
     /// Last copied values of the keyspace's own counters (to add deltas).
     last_seen: [AtomicU64; 4],
+    /// Error replies by code (the first word: `ERR`, `WRONGTYPE`...), for
+    /// `INFO errorstats`; at most [`ERROR_CODES_MAX`] codes.
+    error_codes: parking_lot::Mutex<BTreeMap<String, u64>>,
+    /// Every error reply (`total_error_replies`).
+    pub error_replies: Counter,
 }
 
 impl Metrics {
@@ -87,6 +100,8 @@ impl Metrics {
                     calls: calls.get_or_create(&label).clone(),
                     errors: errors.get_or_create(&label).clone(),
                     latency: latency.get_or_create(&label).clone(),
+                    usec: Counter::default(),
+                    rejected: Counter::default(),
                 }
             })
             .collect();
@@ -107,7 +122,31 @@ impl Metrics {
             keyspace_hits: Counter::default(),
             keyspace_misses: Counter::default(),
             last_seen: Default::default(),
+            error_codes: parking_lot::Mutex::new(BTreeMap::new()),
+            error_replies: Counter::default(),
         }
+    }
+
+    /// Counts one error reply under its code (its first word), as Redis's
+    /// `INFO errorstats` does.
+    pub fn count_error(&self, text: &str) {
+        self.error_replies.inc();
+        let code = text.split(' ').next().unwrap_or_default();
+        let mut codes = self.error_codes.lock();
+        if let Some(count) = codes.get_mut(code) {
+            *count += 1;
+        } else if codes.len() < ERROR_CODES_MAX {
+            codes.insert(code.to_string(), 1);
+        }
+    }
+
+    /// The error counts by code, in code order.
+    pub fn error_codes(&self) -> Vec<(String, u64)> {
+        self.error_codes
+            .lock()
+            .iter()
+            .map(|(code, count)| (code.clone(), *count))
+            .collect()
     }
 
     /// Registers everything into `registry` (give it a `kv` sub-registry).

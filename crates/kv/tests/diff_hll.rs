@@ -80,6 +80,17 @@ fn hll_bytes_interoperate_and_bad_values_match_redis() {
             );
             pair.check(&[b"GET", b"copy"], "bytes after the add");
             pair.check(&[b"PFCOUNT", b"copy", b"src"], "union");
+            for sub in [
+                &b"ENCODING"[..],
+                b"DECODE",
+                b"GETREG",
+                b"ENCODING",
+                b"TODENSE",
+                b"DECODE",
+            ] {
+                pair.check(&[b"PFDEBUG", sub, b"copy"], "pfdebug");
+            }
+            pair.check(&[b"GET", b"copy"], "dense after PFDEBUG");
         }
         for bad in [
             &b"plain"[..],
@@ -97,6 +108,11 @@ fn hll_bytes_interoperate_and_bad_values_match_redis() {
             pair.check(&[b"PFADD", b"bad"], "bad add");
             pair.check(&[b"GET", b"bad"], "bad bytes");
         }
+        pair.check(&[b"PFDEBUG", b"ENCODING", b"none"], "pfdebug missing key");
+        pair.check(&[b"PFDEBUG", b"NOPE", b"src"], "pfdebug unknown");
+        pair.check(&[b"PFDEBUG", b"getreg", b"src", b"x"], "pfdebug arity");
+        pair.check(&[b"PFDEBUG", b"ENCODING", b"bad"], "pfdebug not hll");
+        pair.check(&[b"PFSELFTEST"], "selftest");
         pair.check(&[b"PFADD"], "arity");
         pair.check(&[b"PFCOUNT"], "arity");
         pair.check(&[b"PFMERGE"], "arity");

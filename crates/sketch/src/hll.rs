@@ -478,6 +478,26 @@ impl Hll {
         Ok(histo)
     }
 
+    /// The sparse opcodes as Redis's `PFDEBUG DECODE` prints them
+    /// (`z:len`, `Z:len`, `v:value,len`); `None` for a dense HyperLogLog.
+    pub fn decode_sparse(&self) -> Option<String> {
+        if self.is_dense() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut p = HEADER_BYTES;
+        while p < self.bytes.len() {
+            let op = Op::at(&self.bytes, p);
+            out.push(match op {
+                Op::Zero(n) => format!("z:{n}"),
+                Op::XZero(n) => format!("Z:{n}"),
+                Op::Val(v, n) => format!("v:{v},{n}"),
+            });
+            p += op.len();
+        }
+        Some(out.join(" "))
+    }
+
     /// The value of every register (for debugging: `PFDEBUG GETREG`).
     pub fn registers(&self) -> Result<Vec<u8>, HllError> {
         let mut max = [0u8; REGISTERS];

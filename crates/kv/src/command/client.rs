@@ -16,7 +16,7 @@ pub(super) fn specs() -> Vec<Spec> {
         flags: 0,
         keys: (0, 0, 0),
         group: "connection",
-        summary: "Inspects and names connections (ID, SETNAME, GETNAME, SETINFO, LIST, INFO, UNBLOCK).",
+        summary: "Inspects and names connections (ID, SETNAME, GETNAME, SETINFO, LIST, INFO, UNBLOCK, REPLY, NO-EVICT, NO-TOUCH).",
         handler: client,
     }]
 }
@@ -36,6 +36,26 @@ fn arity(sub: &str) -> Frame {
     Frame::error(format!(
         "ERR wrong number of arguments for 'client|{sub}' command"
     ))
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP` (the connection drops the replies: see
+/// `ConnState::reply_wanted`). `OFF` and `SKIP` send no reply themselves.
+fn reply_mode(ctx: &mut Ctx<'_>, mode: &[u8]) -> Frame {
+    let conn = &mut *ctx.conn;
+    if is(mode, "on") {
+        conn.reply_off = false;
+        conn.reply_skip = false;
+    } else if is(mode, "off") {
+        conn.reply_off = true;
+    } else if is(mode, "skip") {
+        if !conn.reply_off {
+            conn.reply_skip = true;
+            conn.reply_skip_next = true;
+        }
+    } else {
+        return super::syntax_error();
+    }
+    Frame::OK
 }
 
 fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
@@ -94,9 +114,31 @@ fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             return arity("info");
         }
         Frame::Bulk(Bytes::from(format!("{}\n", info.line(super::name_of))))
-    } else if is(sub, "no-evict") || is(sub, "no-touch") {
+    } else if is(sub, "reply") {
         if argc != 3 {
-            return arity("no-evict");
+            return arity("reply");
+        }
+        reply_mode(ctx, &args[2])
+    } else if is(sub, "no-evict") || is(sub, "no-touch") {
+        let name = if is(sub, "no-evict") {
+            "no-evict"
+        } else {
+            "no-touch"
+        };
+        if argc != 3 {
+            return arity(name);
+        }
+        let on = if is(&args[2], "on") {
+            true
+        } else if is(&args[2], "off") {
+            false
+        } else {
+            return super::syntax_error();
+        };
+        if name == "no-evict" {
+            ctx.conn.no_evict = on;
+        } else {
+            ctx.conn.no_touch = on;
         }
         Frame::OK
     } else if is(sub, "unblock") {

@@ -1,4 +1,5 @@
-//! HyperLogLog: cardinality estimates in 12 KB (PFADD, PFCOUNT, PFMERGE).
+//! HyperLogLog: cardinality estimates in 12 KB (PFADD, PFCOUNT, PFMERGE,
+//! and Redis's PFDEBUG and PFSELFTEST).
 //!
 //! The sketch itself is [`sketch::hll`]; here it is stored as a plain
 //! string value in Redis's own byte format, so `GET`/`SET` of a HyperLogLog
@@ -40,6 +41,22 @@ pub(super) fn specs() -> Vec<Spec> {
             (1, -1, 1),
             "Returns the approximated cardinality of the union of HyperLogLog keys.",
             pfcount,
+        ),
+        s(
+            "pfdebug",
+            3,
+            WRITE,
+            (2, 2, 1),
+            "Internal commands for debugging HyperLogLog values (GETREG, DECODE, ENCODING, TODENSE).",
+            pfdebug,
+        ),
+        s(
+            "pfselftest",
+            1,
+            0,
+            (0, 0, 0),
+            "Checks the HyperLogLog implementation against itself.",
+            pfselftest,
         ),
         s(
             "pfmerge",
@@ -137,6 +154,78 @@ fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     })())
 }
 
+fn pfdebug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    reply((|| {
+        let Some((mut hll, ttl)) = load(ctx, &args[2])? else {
+            return Err(Frame::error("ERR The specified key does not exist"));
+        };
+        let sub = &args[1];
+        let name = String::from_utf8_lossy(sub);
+        let was_dense = hll.is_dense();
+        let reply = if super::is(sub, "getreg") {
+            hll.to_dense().map_err(hll_error)?;
+            let registers = hll.registers().map_err(hll_error)?;
+            Frame::Array(
+                registers
+                    .into_iter()
+                    .map(|r| Frame::Integer(i64::from(r)))
+                    .collect(),
+            )
+        } else if super::is(sub, "decode") {
+            match hll.decode_sparse() {
+                Some(text) => Frame::Bulk(Bytes::from(text)),
+                None => return Err(Frame::error("ERR HLL encoding is not sparse")),
+            }
+        } else if super::is(sub, "encoding") {
+            Frame::Simple(if was_dense { "dense" } else { "sparse" })
+        } else if super::is(sub, "todense") {
+            hll.to_dense().map_err(hll_error)?;
+            Frame::Integer(i64::from(!was_dense))
+        } else {
+            return Err(Frame::error(format!(
+                "ERR Unknown PFDEBUG subcommand '{name}'"
+            )));
+        };
+        if hll.is_dense() != was_dense {
+            // GETREG and TODENSE store the dense form, as in Redis.
+            write(ctx, &args[2], Bytes::from(hll.into_bytes()), ttl)?;
+        }
+        Ok(reply)
+    })())
+}
+
+/// Redis's `PFSELFTEST` checks its register macros and estimator; here: a
+/// sparse and a dense HyperLogLog fed the same elements hold the same
+/// registers and the same estimate, within the error bound.
+fn pfselftest(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    let mut sparse = Hll::new();
+    let mut dense = Hll::new();
+    if dense.to_dense().is_err() {
+        return Frame::error("ERR TESTFAILED cannot convert to dense");
+    }
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    for n in 1..=10_000u32 {
+        let element = rng.u64(..).to_le_bytes();
+        if sparse.add(&element).is_err() || dense.add(&element).is_err() {
+            return Frame::error("ERR TESTFAILED corrupt sketch");
+        }
+        if n % 1000 == 0 {
+            sparse.invalidate_cache();
+            dense.invalidate_cache();
+            let (Ok((a, _)), Ok((b, _))) = (sparse.count(), dense.count()) else {
+                return Frame::error("ERR TESTFAILED count failed");
+            };
+            let error = (a as f64 - f64::from(n)).abs() / f64::from(n);
+            if a != b || sparse.registers() != dense.registers() || error > 5.0 * 0.0081 {
+                return Frame::error(format!(
+                    "ERR TESTFAILED after {n} elements: sparse {a}, dense {b}"
+                ));
+            }
+        }
+    }
+    Frame::OK
+}
+
 #[cfg(test)]
 mod tests {
     use crate::command::local::LocalClient;
@@ -174,6 +263,44 @@ mod tests {
         assert_eq!(c.run(&[b"PFCOUNT", b"bad", b"h"]), corrupt);
         assert_eq!(c.run(&[b"PFMERGE", b"h", b"bad"]), corrupt);
         assert_eq!(c.run(&[b"PFCOUNT", b"h"]), Frame::Integer(3));
+    }
+
+    #[test]
+    fn pfdebug_and_pfselftest() {
+        let mut c = LocalClient::memory(Config::default());
+        assert_eq!(
+            c.run(&[b"PFDEBUG", b"ENCODING", b"h"]),
+            Frame::error("ERR The specified key does not exist")
+        );
+        c.run(&[b"PFADD", b"h", b"a"]);
+        assert_eq!(
+            c.run(&[b"PFDEBUG", b"ENCODING", b"h"]),
+            Frame::Simple("sparse")
+        );
+        assert!(matches!(
+            c.run(&[b"PFDEBUG", b"DECODE", b"h"]),
+            Frame::Bulk(_)
+        ));
+        assert_eq!(
+            c.run(&[b"PFDEBUG", b"NOPE", b"h"]),
+            Frame::error("ERR Unknown PFDEBUG subcommand 'NOPE'")
+        );
+        assert_eq!(
+            c.run(&[b"PFDEBUG", b"getreg", b"h", b"x"]),
+            Frame::error("ERR wrong number of arguments for 'pfdebug' command")
+        );
+        assert_eq!(c.run(&[b"PFDEBUG", b"TODENSE", b"h"]), Frame::Integer(1));
+        assert_eq!(c.run(&[b"PFDEBUG", b"TODENSE", b"h"]), Frame::Integer(0));
+        assert_eq!(c.run(&[b"STRLEN", b"h"]), Frame::Integer(12304));
+        assert_eq!(
+            c.run(&[b"PFDEBUG", b"DECODE", b"h"]),
+            Frame::error("ERR HLL encoding is not sparse")
+        );
+        let Frame::Array(registers) = c.run(&[b"PFDEBUG", b"GETREG", b"h"]) else {
+            panic!("an array")
+        };
+        assert_eq!(registers.len(), 16384);
+        assert_eq!(c.run(&[b"PFSELFTEST"]), Frame::OK);
     }
 
     #[test]

@@ -312,7 +312,7 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 /// Runs one command for a client; returns the reply to send.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn dispatch(state: &State, conn: &mut ConnState, args: Vec<Bytes>) -> Frame {
-    match admit(conn, args) {
+    match admit(state, conn, args) {
         Ok((index, args)) => run(&mut Ctx::new(state, conn), index, &args),
         Err(reply) => reply,
     }
@@ -326,7 +326,7 @@ pub fn dispatch_locked(
     ks: &mut Keyspace,
     args: Vec<Bytes>,
 ) -> Frame {
-    match admit(conn, args) {
+    match admit(state, conn, args) {
         Ok((index, args)) => run(&mut Ctx::locked(state, conn, ks), index, &args),
         Err(reply) => reply,
     }
@@ -346,7 +346,24 @@ pub fn rerun_locked(
 
 /// The checks every command passes before it runs, in Redis's order: its
 /// table index, or the reply that ends it here (an error, or `QUEUED`).
-fn admit(conn: &mut ConnState, args: Vec<Bytes>) -> Result<(usize, Vec<Bytes>), Frame> {
+fn admit(
+    state: &State,
+    conn: &mut ConnState,
+    args: Vec<Bytes>,
+) -> Result<(usize, Vec<Bytes>), Frame> {
+    let admitted = admit_checks(state, conn, args);
+    if let Err(Frame::Error(text)) = &admitted {
+        state.metrics.count_error(text);
+    }
+    admitted
+}
+
+/// [`admit`]'s checks.
+fn admit_checks(
+    state: &State,
+    conn: &mut ConnState,
+    args: Vec<Bytes>,
+) -> Result<(usize, Vec<Bytes>), Frame> {
     debug_assert!(!args.is_empty(), "the parser never yields empty commands");
     let Some(index) = lookup(&args[0]) else {
         conn.flag_multi_error();
@@ -355,6 +372,7 @@ fn admit(conn: &mut ConnState, args: Vec<Bytes>) -> Result<(usize, Vec<Bytes>), 
     let spec = &table()[index];
     if !spec.arity_ok(args.len()) {
         conn.flag_multi_error();
+        state.metrics.commands[index].rejected.inc();
         return Err(wrong_arity(spec.name));
     }
     if !conn.authenticated && !spec.has(NOAUTH) {
@@ -385,17 +403,30 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
     if spec.has(DENYOOM)
         && let Err(err) = ctx.ks().make_room()
     {
-        return engine_error(err);
+        let reply = engine_error(err);
+        ctx.state.metrics.commands[index].rejected.inc();
+        if let Frame::Error(text) = &reply {
+            ctx.state.metrics.count_error(text);
+        }
+        return reply;
     }
     // In a pipelined batch a command starts where the previous one ended
     // (one clock read per command; see `ConnState::batch_clock`).
     let started = ctx.conn.batch_clock.unwrap_or_else(Instant::now);
     ctx.depth = ctx.depth.saturating_add(1);
+    // `CLIENT NO-TOUCH`: reads leave eviction data alone, except `TOUCH`.
+    let no_touch = ctx.conn.no_touch && spec.name != "touch";
+    if no_touch {
+        ctx.ks().set_no_touch(true);
+    }
     let reply = if spec.has(WRITE) || spec.name == "exec" {
         run_atomic(ctx, spec, args)
     } else {
         (spec.handler)(ctx, args)
     };
+    if no_touch {
+        ctx.ks().set_no_touch(false);
+    }
     ctx.depth -= 1;
     if spec.has(DENYOOM) {
         // Evict after the write too, so memory at rest never exceeds the
@@ -408,12 +439,13 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
         ctx.conn.batch_clock = Some(ended);
     }
     let metrics = &ctx.state.metrics.commands[index];
-    metrics
-        .latency
-        .observe(ended.saturating_duration_since(started).as_secs_f64());
+    let elapsed = ended.saturating_duration_since(started);
+    metrics.latency.observe(elapsed.as_secs_f64());
+    metrics.usec.inc_by(elapsed.as_micros() as u64);
     metrics.calls.inc();
-    if reply.is_error() {
+    if let Frame::Error(text) = &reply {
         metrics.errors.inc();
+        ctx.state.metrics.count_error(text);
     }
     reply
 }

@@ -62,6 +62,17 @@ pub(crate) struct ConnState {
     pub(crate) block_request: Option<BlockRequest>,
     /// `Some` while the client waits on keys.
     pub(crate) blocked: Option<Blocked>,
+    /// `CLIENT REPLY OFF`: no reply is sent until `CLIENT REPLY ON`.
+    pub(crate) reply_off: bool,
+    /// The reply of the command running now is dropped (`CLIENT REPLY SKIP`).
+    pub(crate) reply_skip: bool,
+    /// The reply of the next command is dropped (set by `CLIENT REPLY SKIP`).
+    pub(crate) reply_skip_next: bool,
+    /// `CLIENT NO-EVICT` (accepted; this server never evicts clients).
+    pub(crate) no_evict: bool,
+    /// `CLIENT NO-TOUCH`: this client's reads do not count as accesses for
+    /// eviction (LRU/LFU), except `TOUCH`.
+    pub(crate) no_touch: bool,
 }
 
 impl ConnState {
@@ -83,7 +94,20 @@ impl ConnState {
             batch_clock: None,
             block_request: None,
             blocked: None,
+            reply_off: false,
+            reply_skip: false,
+            reply_skip_next: false,
+            no_evict: false,
+            no_touch: false,
         }
+    }
+
+    /// Called once per command after it ran: whether its reply is sent
+    /// (`CLIENT REPLY`), and a `SKIP` moves on to the next command.
+    pub(crate) fn reply_wanted(&mut self) -> bool {
+        let send = !self.reply_off && !self.reply_skip;
+        self.reply_skip = std::mem::take(&mut self.reply_skip_next);
+        send
     }
 
     /// Marks the open transaction as failed (a queued command was rejected).

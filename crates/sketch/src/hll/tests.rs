@@ -185,3 +185,18 @@ proptest! {
         prop_assert_eq!(hll.count().unwrap().0, count_registers(&model));
     }
 }
+
+#[test]
+fn decode_prints_redis_pfdebug_text() {
+    let mut hll = Hll::new();
+    assert_eq!(hll.decode_sparse().as_deref(), Some("Z:16384"));
+    hll.set_register(0, 3).unwrap();
+    hll.set_register(1, 3).unwrap();
+    hll.set_register(100, 1).unwrap();
+    assert_eq!(
+        hll.decode_sparse().as_deref(),
+        Some("v:3,2 Z:98 v:1,1 Z:16283")
+    );
+    hll.to_dense().unwrap();
+    assert_eq!(hll.decode_sparse(), None);
+}

@@ -1,6 +1,6 @@
 //! Strings, completed: bit operations (`SETBIT` `GETBIT` `BITCOUNT` `BITPOS`
 //! `BITOP`, and `BITFIELD` in [`bitfield`]), `LCS` ([`lcs`]), `SUBSTR`,
-//! `COPY` and `OBJECT` ([`object`]).
+//! `COPY` and `OBJECT` ([`object`]), `SORT` and `SORT_RO` ([`sort`]).
 //!
 //! A bitmap is an ordinary string whose bit 0 is the most significant bit
 //! of byte 0, as in Redis, so `SETBIT` and `GET` see the same bytes. Every
@@ -12,6 +12,7 @@
 mod bitfield;
 mod lcs;
 mod object;
+mod sort;
 
 use bytes::{Bytes, BytesMut};
 
@@ -89,6 +90,7 @@ pub(super) fn specs() -> Vec<Spec> {
     specs.extend(bitfield::specs());
     specs.extend(lcs::specs());
     specs.extend(object::specs());
+    specs.extend(sort::specs());
     specs
 }
 

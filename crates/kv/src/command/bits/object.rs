@@ -142,8 +142,14 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 HELP.iter().map(|l| Frame::Simple(l)).collect(),
             ));
         }
+        // As in Redis, looking at a key is not an access to it.
         let now = ctx.now_ms;
-        let Some(entry) = ctx.ks().lookup(&args[2], now).map_err(engine_error)? else {
+        let no_touch = ctx.conn.no_touch;
+        let ks = ctx.ks();
+        ks.set_no_touch(true);
+        let found = ks.lookup(&args[2], now);
+        ks.set_no_touch(no_touch);
+        let Some(entry) = found.map_err(engine_error)? else {
             return Ok(Frame::Null);
         };
         let (maxmemory, policy) = {
@@ -206,33 +212,58 @@ fn encoding(ctx: &mut Ctx<'_>, key: &Bytes, value: Value) -> Result<&'static str
         }
         Value::Collection(meta) => meta,
     };
-    let small = |limit: u64| meta.len <= limit;
-    Ok(match meta.kind {
+    let kind = meta.kind;
+    let len = meta.len;
+    let c = Collection {
+        key: key.clone(),
+        meta,
+        expire_at_ms: None,
+    };
+    // Redis 7.0's defaults: `hash-max-listpack-entries 512`,
+    // `zset-max-listpack-entries 128`, `*-max-listpack-value 64`,
+    // `set-max-intset-entries 512`; lists are always quicklists.
+    let fits = |subs: &[(Bytes, Bytes)], skip: usize| {
+        subs.iter()
+            .all(|(sub, value)| sub.len().saturating_sub(skip) <= 64 && value.len() <= 64)
+    };
+    Ok(match kind {
         Kind::List => "quicklist",
         Kind::Stream => "stream",
-        Kind::Hash if small(128) => "listpack",
+        Kind::Hash if len <= 512 && fits(&subkeys(ctx, &c, b"", 512)?, 0) => "listpack",
         Kind::Hash => "hashtable",
-        Kind::ZSet if small(128) => "listpack",
+        // A sorted set's members are its `m`-prefixed subkeys (zset::store).
+        Kind::ZSet if len <= 128 && fits(&subkeys(ctx, &c, b"m", 128)?, 1) => "listpack",
         Kind::ZSet => "skiplist",
-        Kind::Set if small(512) => {
-            let set = Collection {
-                key: key.clone(),
-                meta,
-                expire_at_ms: None,
-            };
-            let mut members = Vec::new();
-            ctx.ks()
-                .sub_range(&set, &SubRange::all(512), &mut members)
-                .map_err(engine_error)?;
-            if members
+        Kind::Set if len <= 512 => {
+            let members = subkeys(ctx, &c, b"", 512)?;
+            let integers = members
                 .iter()
-                .all(|(member, _)| member.len() <= 20 && parse_i64_strict(member).is_some())
-            {
-                "intset"
-            } else {
-                "hashtable"
-            }
+                .all(|(member, _)| member.len() <= 20 && parse_i64_strict(member).is_some());
+            if integers { "intset" } else { "hashtable" }
         }
         Kind::Set => "hashtable",
     })
+}
+
+/// Up to `limit` subkeys of `c` starting with `prefix`.
+fn subkeys(
+    ctx: &mut Ctx<'_>,
+    c: &Collection,
+    prefix: &[u8],
+    limit: usize,
+) -> Result<Vec<(Bytes, Bytes)>, Frame> {
+    let upper = crate::engine::prefix_end(prefix);
+    let range = SubRange {
+        lower: std::ops::Bound::Included(prefix),
+        upper: upper
+            .as_deref()
+            .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+        reverse: false,
+        limit,
+    };
+    let mut out = Vec::new();
+    ctx.ks()
+        .sub_range(c, &range, &mut out)
+        .map_err(engine_error)?;
+    Ok(out)
 }

@@ -269,3 +269,91 @@ fn bit_offsets_past_the_lsm_value_limit_are_refused() {
     assert_eq!(c.run(&[b"SETBIT", b"k", b"100", b"1"]), int(0));
     assert_eq!(c.run(&[b"BITCOUNT", b"k"]), int(1));
 }
+
+#[test]
+fn sort_options_and_bad_input() {
+    let mut c = LocalClient::memory(Config::default());
+    c.run(&[b"RPUSH", b"l", b"3", b"1", b"2"]);
+    let bulk = |items: &[&str]| Frame::Array(items.iter().map(Frame::bulk).collect());
+    assert_eq!(c.run(&[b"SORT", b"l"]), bulk(&["1", "2", "3"]));
+    assert_eq!(
+        c.run(&[b"SORT", b"l", b"DESC", b"LIMIT", b"0", b"2"]),
+        bulk(&["3", "2"])
+    );
+    assert_eq!(
+        c.run(&[b"SORT", b"l", b"BY", b"nosort", b"DESC"]),
+        bulk(&["2", "1", "3"])
+    );
+    c.run(&[b"MSET", b"w_1", b"30", b"w_2", b"20", b"w_3", b"10"]);
+    assert_eq!(
+        c.run(&[b"SORT", b"l", b"BY", b"w_*", b"GET", b"#", b"GET", b"w_*"]),
+        bulk(&["3", "10", "2", "20", "1", "30"])
+    );
+    assert_eq!(c.run(&[b"SORT", b"l", b"STORE", b"dst"]), int(3));
+    assert_eq!(
+        c.run(&[b"LRANGE", b"dst", b"0", b"-1"]),
+        bulk(&["1", "2", "3"])
+    );
+    assert_eq!(c.run(&[b"SORT", b"none", b"STORE", b"dst"]), int(0));
+    assert_eq!(c.run(&[b"EXISTS", b"dst"]), int(0));
+    assert_eq!(
+        c.run(&[b"SORT_RO", b"l", b"STORE", b"dst"]),
+        err("ERR syntax error")
+    );
+    assert_eq!(
+        c.run(&[b"SORT", b"l", b"LIMIT", b"0", b"x"]),
+        err("ERR value is not an integer or out of range")
+    );
+    c.run(&[b"SET", b"s", b"x"]);
+    assert_eq!(
+        c.run(&[b"SORT", b"s"]),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+    c.run(&[b"RPUSH", b"words", b"b", b"a"]);
+    assert_eq!(
+        c.run(&[b"SORT", b"words"]),
+        err("ERR One or more scores can't be converted into double")
+    );
+    assert_eq!(c.run(&[b"SORT", b"words", b"ALPHA"]), bulk(&["a", "b"]));
+    assert_eq!(
+        c.run(&[
+            b"SORT",
+            b"l",
+            b"LIMIT",
+            b"-9223372036854775808",
+            b"9223372036854775807"
+        ]),
+        bulk(&["1", "2", "3"])
+    );
+}
+
+/// `CLIENT NO-TOUCH ON`: reads no longer raise a key's LFU counter (and
+/// `OBJECT` never does); `TOUCH` still does.
+#[test]
+fn no_touch_clients_leave_access_frequency_alone() {
+    let mut config = Config::default();
+    config.maxmemory_policy = crate::config::EvictionPolicy::AllKeysLfu;
+    config.lfu_log_factor = 0; // every access counts
+    let mut c = LocalClient::memory(config);
+    c.run(&[b"SET", b"k", b"v"]);
+    let freq = |c: &mut LocalClient| match c.run(&[b"OBJECT", b"FREQ", b"k"]) {
+        Frame::Integer(n) => n,
+        other => panic!("{other:?}"),
+    };
+    let start = freq(&mut c);
+    assert_eq!(freq(&mut c), start, "OBJECT does not touch");
+    c.run(&[b"GET", b"k"]);
+    let touched = freq(&mut c);
+    assert!(touched > start);
+    assert_eq!(c.run(&[b"CLIENT", b"NO-TOUCH", b"ON"]), Frame::OK);
+    for _ in 0..5 {
+        c.run(&[b"GET", b"k"]);
+    }
+    assert_eq!(freq(&mut c), touched, "NO-TOUCH reads do not count");
+    c.run(&[b"TOUCH", b"k"]);
+    assert!(freq(&mut c) > touched, "TOUCH counts even under NO-TOUCH");
+    assert_eq!(
+        c.run(&[b"CLIENT", b"NO-TOUCH", b"MAYBE"]),
+        err("ERR syntax error")
+    );
+}

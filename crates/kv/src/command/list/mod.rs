@@ -316,6 +316,17 @@ fn save(ctx: &mut Ctx<'_>, list: &mut List) -> Result<(), Frame> {
     Ok(())
 }
 
+/// Replaces whatever is at `key` with a list of `items` in order (`SORT
+/// ... STORE`); no items deletes the key.
+pub(super) fn store(ctx: &mut Ctx<'_>, key: &Bytes, items: &[Bytes]) -> Result<(), Frame> {
+    let coll = ctx.ks().create_collection(key.clone(), Kind::List, None);
+    let mut list = List::of(coll.map_err(engine_error)?);
+    for item in items {
+        push(ctx, &mut list, End::Right, item)?;
+    }
+    save(ctx, &mut list)
+}
+
 /// The element at `offset` from the head.
 fn get(ctx: &mut Ctx<'_>, list: &List, offset: u64) -> Result<Bytes, Frame> {
     let found = ctx
