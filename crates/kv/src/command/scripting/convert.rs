@@ -141,6 +141,10 @@ pub(crate) fn frame_to_lua(lua: &Lua, frame: &Frame, resp3: bool) -> mlua::Resul
         }
         Frame::Double(d) if resp3 => single("double", Value::Number(*d))?,
         Frame::Double(d) => Value::String(lua.create_string(format_double(*d))?),
+        Frame::DoubleText(text) if resp3 => {
+            single("double", Value::Number(text.parse().unwrap_or(f64::NAN)))?
+        }
+        Frame::DoubleText(text) => Value::String(lua.create_string(text)?),
         Frame::Boolean(b) if resp3 => Value::Boolean(*b),
         Frame::Boolean(b) => Value::Number(f64::from(u8::from(*b))),
     })
