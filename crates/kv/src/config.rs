@@ -186,6 +186,10 @@ pub struct Config {
     pub save: String,
     /// Accepted for `CONFIG GET appendonly`; the `lsm` engine's log plays that role.
     pub appendonly: String,
+    /// Milliseconds a script may run before other clients get `BUSY` and
+    /// `SCRIPT KILL` / `FUNCTION KILL` are served (Redis's
+    /// `busy-reply-threshold`, alias `lua-time-limit`; `0` = never).
+    pub busy_reply_threshold: u64,
 }
 
 impl Default for Config {
@@ -210,6 +214,7 @@ impl Default for Config {
             notify_keyspace_events: NotifyFlags::default(),
             save: String::new(),
             appendonly: "no".into(),
+            busy_reply_threshold: 5000,
         }
     }
 }

@@ -365,7 +365,10 @@ fn execute_batch(
     input: &mut BytesMut,
     output: &mut BytesMut,
 ) -> (Step, Option<Deferred>) {
-    let mut ks = shared.db.lock();
+    // A script past `busy-reply-threshold` holds the lock: answer without it.
+    let Some(mut ks) = command::wait_for_keyspace(shared) else {
+        return (busy_command(shared, state, parser, input, output), None);
+    };
     ks.recover_abandoned_batch();
     ks.begin_batch();
     state.batch_clock = None;
@@ -476,6 +479,28 @@ fn rerun_blocked(shared: &State, state: &mut ConnState, ks: &mut Keyspace) -> Op
         ks.unblock(&blocked.waiter);
     }
     Some(reply)
+}
+
+/// Answers the next command in `input` while a script is busy (`BUSY`,
+/// or `SCRIPT KILL` / `FUNCTION KILL`), without the keyspace lock.
+fn busy_command(
+    shared: &State,
+    state: &mut ConnState,
+    parser: &mut RequestParser,
+    input: &mut BytesMut,
+    output: &mut BytesMut,
+) -> Step {
+    match parser.next_command(input, state.authenticated) {
+        Ok(Some(args)) => {
+            command::busy_reply(shared, state, &args).encode(state.protocol, output);
+            Step::More
+        }
+        Ok(None) => Step::Drained,
+        Err(err) => {
+            Frame::error(format!("ERR {err}")).encode(state.protocol, output);
+            Step::Close(Close::Limit("protocol error"))
+        }
+    }
 }
 
 /// Writes and clears `output`. Gives up when `condemned` fires: a

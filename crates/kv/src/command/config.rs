@@ -177,6 +177,22 @@ fn params() -> Vec<Param> {
             }),
         ),
         p(
+            "busy-reply-threshold",
+            |c| c.busy_reply_threshold.to_string(),
+            Some(|c, v| {
+                c.busy_reply_threshold = within(int(v)?, 0, LONG_MAX)?;
+                Ok(())
+            }),
+        ),
+        p(
+            "lua-time-limit",
+            |c| c.busy_reply_threshold.to_string(),
+            Some(|c, v| {
+                c.busy_reply_threshold = within(int(v)?, 0, LONG_MAX)?;
+                Ok(())
+            }),
+        ),
+        p(
             "save",
             |c| c.save.clone(),
             Some(|c, v| {

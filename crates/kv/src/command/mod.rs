@@ -43,6 +43,8 @@ mod tests;
 pub(crate) mod transaction;
 mod zset;
 
+pub(crate) use scripting::{busy_reply, wait_for_keyspace};
+
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 

@@ -13,6 +13,7 @@
 pub(crate) mod blocking;
 pub(crate) mod expiry;
 pub(crate) mod notify;
+pub(crate) mod scripts;
 pub(crate) mod session;
 
 use std::sync::Arc;
@@ -45,6 +46,9 @@ pub(crate) struct State {
     pub(crate) started_unix_ms: u64,
     /// The listening port, as `INFO server` reports it (`0` without a socket).
     pub(crate) port: u16,
+    /// Lua interpreters, the script cache, function libraries, and the
+    /// flags other clients read while a script runs.
+    pub(crate) scripts: scripts::Scripts,
 }
 
 impl State {
@@ -66,6 +70,7 @@ impl State {
             started: Instant::now(),
             started_unix_ms: clock::now_ms(),
             port,
+            scripts: scripts::Scripts::default(),
         }
     }
 }
