@@ -13,6 +13,7 @@ mod tests;
 use bytes::Bytes;
 
 use super::members::{self, REPEAT_MAX};
+use super::zset::parse::strtod;
 use super::{
     Ctx, DENYOOM, READONLY, Spec, WRITE, engine_error, int_arg, is, key_error, reply, syntax_error,
     wrong_arity,
@@ -306,16 +307,16 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// Longest float text Redis parses (`MAX_LONG_DOUBLE_CHARS`).
 const FLOAT_TEXT_MAX: usize = 5 * 1024;
 
-/// Parses a float as Redis's `string2ld` accepts it: no leading space, no
-/// trailing garbage, not NaN (`inf` parses; callers reject it where Redis
-/// does). Redis computes in `long double`; this uses `f64` (see
-/// [`human_float`]).
+/// Parses a float as Redis's `string2ld` accepts it: C's `strtold` over
+/// the whole text, no leading space, not NaN, not out of range (`inf`
+/// parses; callers reject it where Redis does). Redis reads a `long
+/// double`; this reads a double (see [`human_float`]).
 fn parse_float(text: &[u8]) -> Option<f64> {
     if text.is_empty() || text.len() >= FLOAT_TEXT_MAX || text[0].is_ascii_whitespace() {
         return None;
     }
-    let value: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
-    (!value.is_nan()).then_some(value)
+    let (value, read, out_of_range) = strtod(text);
+    (read == text.len() && !out_of_range && !value.is_nan()).then_some(value)
 }
 
 /// Formats a float as Redis's `ld2string(.., LD_STR_HUMAN)` does: fixed

@@ -158,13 +158,15 @@ fn hincrbyfloat_formats_like_redis() {
         assert_eq!(run(c, "HINCRBYFLOAT h tiny 1.5e-30"), bulk("0"));
         assert_eq!(run(c, "HINCRBYFLOAT h i 5."), bulk("5"));
         assert_eq!(run(c, "HINCRBYFLOAT h i .5"), bulk("5.5"));
+        assert_eq!(run(c, "HINCRBYFLOAT h i 0x10"), bulk("21.5"), "C reads hex");
+        assert_eq!(run(c, "HINCRBYFLOAT h i +1E1"), bulk("31.5"));
         run(c, "HSET h text abc sp 1 n 3");
         assert_eq!(run(c, "HINCRBYFLOAT h n 1.5"), bulk("4.5"));
         assert_eq!(
             run(c, "HINCRBYFLOAT h text 1"),
             err("ERR hash value is not a float")
         );
-        for bad in ["x", "nan", "", " 1", "1 ", "1e"] {
+        for bad in ["x", "nan", "", " 1", "1 ", "1e", "nan(1)", "0x"] {
             assert_eq!(
                 c.run(&[b"HINCRBYFLOAT", b"h", b"f", bad.as_bytes()]),
                 err("ERR value is not a valid float"),
