@@ -109,8 +109,11 @@ fn set_pairs(ctx: &mut Ctx<'_>, key: &Bytes, pairs: &[Bytes]) -> Result<i64, Fra
         }
         ks.sub_put(&c, &pair[0], &pair[1]).map_err(engine_error)?;
     }
-    c.meta.len += added;
-    ks.save_collection(&c).map_err(engine_error)?;
+    if added > 0 {
+        // Only a new field changes the metadata (a new key always has one).
+        c.meta.len += added;
+        ks.save_collection(&c).map_err(engine_error)?;
+    }
     Ok(added as i64)
 }
 
@@ -259,8 +262,8 @@ fn update_field(
     ks.sub_put(&c, &args[2], &value).map_err(engine_error)?;
     if current.is_none() {
         c.meta.len += 1;
+        ks.save_collection(&c).map_err(engine_error)?;
     }
-    ks.save_collection(&c).map_err(engine_error)?;
     Ok(answer)
 }
 

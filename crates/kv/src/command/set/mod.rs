@@ -169,7 +169,10 @@ fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         for member in &args[2..] {
             added += i64::from(add(ctx, &mut c, member)?);
         }
-        save(ctx, &c)?;
+        if added > 0 {
+            // Members already there change nothing (not even for WATCH).
+            save(ctx, &c)?;
+        }
         Ok(Frame::Integer(added))
     })())
 }
@@ -264,9 +267,10 @@ fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         let picked = members::pick_distinct(ctx.ks(), &c, count)?;
         if picked.len() as u64 >= c.len() {
-            // All of it: deleting the key drops every member at once.
-            let now = ctx.now_ms;
-            ctx.ks().remove(&c.key, now).map_err(engine_error)?;
+            // All of it: saving it empty deletes the key, and with it every
+            // member at once.
+            c.meta.len = 0;
+            save(ctx, &c)?;
         } else {
             for (member, _) in &picked {
                 ctx.ks().sub_remove(&c, member).map_err(engine_error)?;

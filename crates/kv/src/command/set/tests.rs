@@ -378,3 +378,43 @@ fn smove_keeps_the_destination_ttl() {
         assert_eq!(run(c, "TTL src"), Frame::Integer(-2));
     });
 }
+
+#[test]
+fn writes_that_change_nothing_leave_watch_alone() {
+    each_engine(|c| {
+        let mut other = c.connect();
+        run(c, "SADD s a b");
+        run(c, "HSET h f v");
+        for noop in [
+            "SADD s a",
+            "SREM s zz",
+            "SMOVE s t zz",
+            "HSETNX h f w",
+            "HDEL h zz",
+            "SPOP s 0",
+        ] {
+            run(c, "WATCH s h");
+            run(&mut other, noop);
+            run(c, "MULTI");
+            run(c, "PING");
+            assert_eq!(
+                run(c, "EXEC"),
+                Frame::Array(vec![Frame::Simple("PONG")]),
+                "{noop}"
+            );
+        }
+        for change in [
+            "SADD s c",
+            "SREM s c",
+            "HSET h f v",
+            "HINCRBY h n 1",
+            "SPOP s 1",
+        ] {
+            run(c, "WATCH s h");
+            run(&mut other, change);
+            run(c, "MULTI");
+            run(c, "PING");
+            assert_eq!(run(c, "EXEC"), Frame::NullArray, "{change}");
+        }
+    });
+}
