@@ -441,8 +441,21 @@ pub struct DbIter {
     /// The merge's current entry was consumed; advance before the next look (lazily,
     /// so a scan that takes one entry does not pay for positioning on a second).
     consumed: bool,
+    /// The merge's current entry is the live pair [`DbIter::peek`] returns.
+    ready: bool,
     /// Set after the end bound or an error.
     done: bool,
+}
+
+/// A live key-value pair borrowed from a scan ([`DbIter::peek`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyValueRef<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The value.
+    pub value: &'a [u8],
+    /// Expiry in unix milliseconds, if the key has a TTL.
+    pub expires_at_ms: Option<u64>,
 }
 
 impl DbIter {
@@ -462,17 +475,20 @@ impl DbIter {
             last_key: Vec::new(),
             has_last: false,
             consumed: false,
+            ready: false,
             done: false,
         }
     }
 
-    fn step(&mut self) -> Result<Option<KeyValue>> {
+    /// Moves to the next live entry in range, leaving it current in the merge;
+    /// `false` at the end.
+    fn position(&mut self) -> Result<bool> {
         loop {
             if self.consumed {
                 self.merge.advance()?;
             }
             let Some(e) = self.merge.current()? else {
-                return Ok(None);
+                return Ok(false);
             };
             self.consumed = true;
             if e.seq > self.snapshot || (self.has_last && self.last_key == e.key) {
@@ -489,7 +505,7 @@ impl DbIter {
                 Bound::Unbounded => false,
             };
             if past_end {
-                return Ok(None);
+                return Ok(false);
             }
             self.last_key.clear();
             self.last_key.extend_from_slice(e.key);
@@ -497,14 +513,55 @@ impl DbIter {
             if before_start || e.is_deletion_at(self.now_ms) {
                 continue;
             }
-            let expires_at_ms =
-                (e.kind == crate::codec::Kind::PutExpiring).then_some(e.expire_at_ms);
-            return Ok(Some(KeyValue {
-                key: e.key.to_vec(),
-                value: e.value.to_vec(),
-                expires_at_ms,
-            }));
+            return Ok(true);
         }
+    }
+
+    /// The next live key-value pair, borrowed from the scan's buffers (no copy), without
+    /// moving past it: [`DbIter::skip`] does. The same pair until then; `None` at the end
+    /// (or after an error, which is returned once).
+    pub fn peek(&mut self) -> Result<Option<KeyValueRef<'_>>> {
+        if self.done {
+            return Ok(None);
+        }
+        if !self.ready {
+            match self.position() {
+                Ok(true) => self.ready = true,
+                Ok(false) => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Err(err) => {
+                    self.done = true;
+                    return Err(err);
+                }
+            }
+        }
+        let e = self.merge.current()?.expect("positioned on a live entry");
+        let expires_at_ms = (e.kind == crate::codec::Kind::PutExpiring).then_some(e.expire_at_ms);
+        Ok(Some(KeyValueRef {
+            key: e.key,
+            value: e.value,
+            expires_at_ms,
+        }))
+    }
+
+    /// Moves past the pair [`DbIter::peek`] returned.
+    pub fn skip(&mut self) {
+        self.ready = false;
+    }
+
+    fn step(&mut self) -> Result<Option<KeyValue>> {
+        let Some(kv) = self.peek()? else {
+            return Ok(None);
+        };
+        let kv = KeyValue {
+            key: kv.key.to_vec(),
+            value: kv.value.to_vec(),
+            expires_at_ms: kv.expires_at_ms,
+        };
+        self.skip();
+        Ok(Some(kv))
     }
 }
 
@@ -512,14 +569,7 @@ impl Iterator for DbIter {
     type Item = Result<KeyValue>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let item = self.step().transpose();
-        if !matches!(item, Some(Ok(_))) {
-            self.done = true;
-        }
-        item
+        self.step().transpose()
     }
 }
 

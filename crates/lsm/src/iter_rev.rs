@@ -24,7 +24,9 @@ use crate::iter::KeyValue;
 use crate::memtable::{MemKey, Memtable};
 use crate::sstable::Table;
 
-/// Versions fetched from a memtable per refill.
+/// Most versions fetched from a memtable per refill. Chunks start at one version and
+/// double up to this, so a short read (`RPOP`, `ZREVRANGE key 0 0`) copies and
+/// searches for little (each step back in the skip list is a search from its top).
 const MEM_CHUNK: usize = 64;
 
 /// One input of the reverse merge. `buf` holds fetched entries in internal order; its
@@ -38,6 +40,10 @@ pub(crate) enum RevSource {
         buf: Vec<Entry>,
         /// Where the next chunk ends (exclusive after the first).
         upper: Bound<MemKey>,
+        /// The scan's low end: no chunk reaches below it.
+        lower: Bound<MemKey>,
+        /// Size of the next chunk (see [`MEM_CHUNK`]).
+        chunk: usize,
         /// True once the memtable is exhausted.
         done: bool,
     },
@@ -46,6 +52,8 @@ pub(crate) enum RevSource {
     Tables {
         /// The tables, ascending.
         tables: Vec<Arc<Table>>,
+        /// The lowest table that may hold keys at or above the scan's low end.
+        first: usize,
         /// The table being read (`None`: exhausted).
         table: Option<usize>,
         /// The next block of it to read, downwards (`None`: move to the table below).
@@ -74,6 +82,23 @@ fn mem_upper(end: &Bound<Vec<u8>>) -> Bound<MemKey> {
     }
 }
 
+/// The internal position of the first version of a key at or above `start`, as a
+/// memtable bound.
+fn mem_lower(start: &Bound<Vec<u8>>) -> Bound<MemKey> {
+    match start {
+        // A key's versions run newest (highest seq) first.
+        Bound::Included(k) => Bound::Included(MemKey {
+            key: k.clone(),
+            seq: u64::MAX,
+        }),
+        Bound::Excluded(k) => Bound::Excluded(MemKey {
+            key: k.clone(),
+            seq: 0,
+        }),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
 /// Whether `key` lies above `end`.
 fn above(key: &[u8], end: &Bound<Vec<u8>>) -> bool {
     match end {
@@ -84,30 +109,45 @@ fn above(key: &[u8], end: &Bound<Vec<u8>>) -> bool {
 }
 
 impl RevSource {
-    /// A memtable source ending at `end`.
-    pub(crate) fn mem(mem: Arc<Memtable>, end: &Bound<Vec<u8>>) -> RevSource {
+    /// A memtable source over `start..end`.
+    pub(crate) fn mem(
+        mem: Arc<Memtable>,
+        start: &Bound<Vec<u8>>,
+        end: &Bound<Vec<u8>>,
+    ) -> RevSource {
         RevSource::Mem {
             mem,
             buf: Vec::new(),
             upper: mem_upper(end),
+            lower: mem_lower(start),
+            chunk: 1,
             done: false,
         }
     }
 
-    /// A source over `tables` (ascending, disjoint), ending at `end`.
+    /// A source over those of `tables` (ascending, disjoint) that overlap
+    /// `start..end`.
     pub(crate) fn tables(
         tables: Vec<Arc<Table>>,
+        start: &Bound<Vec<u8>>,
         end: &Bound<Vec<u8>>,
         fill_cache: bool,
     ) -> RevSource {
-        // Tables that start above the end hold nothing for this scan.
+        // Tables that start above the end, or end below the start, hold nothing for
+        // this scan: none of their blocks is read.
         let below = match end {
             Bound::Included(k) | Bound::Excluded(k) => {
                 tables.partition_point(|t| t.meta.smallest.as_slice() <= k.as_slice())
             }
             Bound::Unbounded => tables.len(),
         };
-        let table = below.checked_sub(1);
+        let first = match start {
+            Bound::Included(k) | Bound::Excluded(k) => {
+                tables.partition_point(|t| t.meta.largest.as_slice() < k.as_slice())
+            }
+            Bound::Unbounded => 0,
+        };
+        let table = below.checked_sub(1).filter(|&t| t >= first);
         let block = table.map(|t| {
             let last = tables[t].block_count().saturating_sub(1);
             match end {
@@ -117,6 +157,7 @@ impl RevSource {
         });
         RevSource::Tables {
             tables,
+            first,
             table,
             block,
             buf: Vec::new(),
@@ -131,6 +172,8 @@ impl RevSource {
                 mem,
                 buf,
                 upper,
+                lower,
+                chunk: chunk_len,
                 done,
             } => {
                 if buf.is_empty() && !*done {
@@ -139,8 +182,14 @@ impl RevSource {
                         Bound::Excluded(k) => Bound::Excluded(k),
                         Bound::Unbounded => Bound::Unbounded,
                     };
-                    let mut chunk = mem.chunk_rev(bound, MEM_CHUNK);
-                    *done = chunk.len() < MEM_CHUNK;
+                    let low = match &*lower {
+                        Bound::Included(k) => Bound::Included(k),
+                        Bound::Excluded(k) => Bound::Excluded(k),
+                        Bound::Unbounded => Bound::Unbounded,
+                    };
+                    let mut chunk = mem.chunk_rev(low, bound, *chunk_len);
+                    *done = chunk.len() < *chunk_len;
+                    *chunk_len = (*chunk_len * 2).min(MEM_CHUNK);
                     if let Some(last) = chunk.last() {
                         *upper = Bound::Excluded(MemKey {
                             key: last.key.clone(),
@@ -153,6 +202,7 @@ impl RevSource {
             }
             RevSource::Tables {
                 tables,
+                first,
                 table,
                 block,
                 buf,
@@ -167,7 +217,7 @@ impl RevSource {
                             *block = b.checked_sub(1);
                         }
                         _ => {
-                            *table = t.checked_sub(1);
+                            *table = t.checked_sub(1).filter(|t| *t >= *first);
                             *block = table.map(|t| tables[t].block_count().saturating_sub(1));
                         }
                     }
@@ -319,6 +369,55 @@ impl Iterator for DbIterRev {
 #[cfg(test)]
 mod tests {
     use crate::{Db, Options};
+
+    /// A reverse read of one key range reads no block of a table that lies wholly
+    /// below it, and a memtable walked backwards stops at the range's low end (a bounded
+    /// read of the high end of one collection: `RPOP`, `ZREVRANGE key 0 0`).
+    #[test]
+    fn reverse_reads_skip_tables_below_the_range_and_respect_the_low_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            l0_compaction_trigger: 100, // keep the tables apart, in level 0
+            l0_slowdown_trigger: 100,
+            l0_stop_trigger: 100,
+            ..Options::default()
+        };
+        let db = Db::open(dir.path(), opts).unwrap();
+        for prefix in ["a", "b"] {
+            for i in 0..2000u32 {
+                db.put(format!("{prefix}:{i:05}").as_bytes(), &[b'v'; 40])
+                    .unwrap();
+            }
+            db.flush().unwrap();
+        }
+        assert_eq!(db.stats().levels[0].tables, 2);
+        let blocks = |db: &Db| {
+            let s = db.stats();
+            s.block_cache_hits + s.block_cache_misses
+        };
+        let before = blocks(&db);
+        let (lo, hi) = (b"b:".as_slice(), b"b;".as_slice());
+        let last = db.scan_rev(lo..hi).unwrap().next().unwrap().unwrap();
+        assert_eq!(last.key, b"b:01999");
+        assert_eq!(blocks(&db) - before, 1, "only the b table's last block");
+        // The memtable, walked backwards, from a bounded range in its middle, with
+        // both kinds of low bound.
+        for i in 0..100u32 {
+            db.put(format!("m:{i:03}").as_bytes(), b"x").unwrap();
+        }
+        let keys = |lo: std::ops::Bound<&[u8]>| -> Vec<String> {
+            db.scan_rev((lo, std::ops::Bound::Excluded(b"m:020".as_slice())))
+                .unwrap()
+                .map(|kv| String::from_utf8(kv.unwrap().key).unwrap())
+                .collect()
+        };
+        let inclusive = keys(std::ops::Bound::Included(b"m:010"));
+        assert_eq!(inclusive.len(), 10);
+        assert_eq!((&inclusive[0][..], &inclusive[9][..]), ("m:019", "m:010"));
+        let exclusive = keys(std::ops::Bound::Excluded(b"m:010"));
+        assert_eq!(exclusive.len(), 9);
+        assert_eq!(exclusive[8], "m:011");
+    }
 
     /// The last ten keys of a big store cost a few block reads, not a pass over it.
     #[test]

@@ -146,7 +146,7 @@ pub use batch::WriteBatch;
 pub use compaction::filter::{CompactionFilter, FilterRun, Looked, Lookup};
 pub use db::{Db, Snapshot, Ttl};
 pub use error::{Error, Result};
-pub use iter::{DbIter, KeyValue};
+pub use iter::{DbIter, KeyValue, KeyValueRef};
 pub use iter_rev::DbIterRev;
 pub use manifest::FORMAT_VERSION;
 pub use options::{Compression, Options, SyncPolicy};

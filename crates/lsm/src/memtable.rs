@@ -229,10 +229,15 @@ impl Memtable {
 
 impl Memtable {
     /// Up to `limit` versions before `upper` (inclusive or exclusive), in reverse
-    /// internal order (key descending, oldest version first).
-    pub(crate) fn chunk_rev(&self, upper: Bound<&MemKey>, limit: usize) -> Vec<Entry> {
+    /// internal order (key descending, oldest version first), none below `lower`.
+    pub(crate) fn chunk_rev(
+        &self,
+        lower: Bound<&MemKey>,
+        upper: Bound<&MemKey>,
+        limit: usize,
+    ) -> Vec<Entry> {
         self.map
-            .range((Bound::Unbounded, node_bound(upper)))
+            .range((node_bound(lower), node_bound(upper)))
             .rev()
             .take(limit)
             .map(|e| to_entry(e.key(), e.value()))

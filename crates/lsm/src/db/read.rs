@@ -231,16 +231,20 @@ impl Inner {
     ) -> Result<DbIterRev> {
         let (start, end) = owned_bounds(&range);
         let view = self.view();
-        let mut sources = vec![RevSource::mem(view.mem.clone(), &end)];
-        sources.extend(view.imms.iter().map(|m| RevSource::mem(m.clone(), &end)));
+        let mut sources = vec![RevSource::mem(view.mem.clone(), &start, &end)];
+        sources.extend(
+            view.imms
+                .iter()
+                .map(|m| RevSource::mem(m.clone(), &start, &end)),
+        );
         sources.extend(
             view.version.levels[0]
                 .iter()
-                .map(|t| RevSource::tables(vec![t.clone()], &end, true)),
+                .map(|t| RevSource::tables(vec![t.clone()], &start, &end, true)),
         );
         for level in view.version.levels.iter().skip(1) {
             if !level.is_empty() {
-                sources.push(RevSource::tables(level.clone(), &end, true));
+                sources.push(RevSource::tables(level.clone(), &start, &end, true));
             }
         }
         Ok(DbIterRev::new(sources, snapshot, now_ms(), start, end))

@@ -11,11 +11,67 @@ use std::cmp::Ordering;
 use crate::engine::EngineError;
 
 /// One entry of the merged order.
-pub(super) enum Merged<'a, V> {
-    /// From the LSM (not staged): key and value.
-    Disk(Vec<u8>, Vec<u8>),
+pub(super) enum Merged<'d, 'a, V> {
+    /// From the LSM (not staged): key and value, borrowed from the scan.
+    Disk(&'d [u8], &'d [u8]),
     /// From the overlay: a staged live value.
     Staged(&'a [u8], &'a V),
+}
+
+/// A key and value borrowed from a scan.
+pub(super) type Pair<'c> = (&'c [u8], &'c [u8]);
+
+/// The disk side of a merge: a position in an ordered scan that lends its
+/// current pair (so a forward scan's entries are read in place, never copied
+/// into owned buffers on the way).
+pub(super) trait Cursor {
+    /// The current pair (the same until [`Cursor::skip`]); `None` at the end.
+    fn peek(&mut self) -> Result<Option<Pair<'_>>, EngineError>;
+    /// Moves past the current pair.
+    fn skip(&mut self);
+}
+
+impl Cursor for lsm::DbIter {
+    fn peek(&mut self) -> Result<Option<Pair<'_>>, EngineError> {
+        let kv = lsm::DbIter::peek(self).map_err(super::storage)?;
+        Ok(kv.map(|kv| (kv.key, kv.value)))
+    }
+
+    fn skip(&mut self) {
+        lsm::DbIter::skip(self);
+    }
+}
+
+/// A [`Cursor`] over an iterator of owned pairs (the reverse scan, which
+/// copies anyway, and the tests).
+pub(super) struct Owned<I> {
+    iter: I,
+    current: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl<I> Owned<I> {
+    pub(super) fn new(iter: I) -> Self {
+        Owned {
+            iter,
+            current: None,
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<(Vec<u8>, Vec<u8>), EngineError>>> Cursor for Owned<I> {
+    fn peek(&mut self) -> Result<Option<Pair<'_>>, EngineError> {
+        if self.current.is_none() {
+            self.current = self.iter.next().transpose()?;
+        }
+        Ok(self
+            .current
+            .as_ref()
+            .map(|(k, v)| (k.as_slice(), v.as_slice())))
+    }
+
+    fn skip(&mut self) {
+        self.current = None;
+    }
 }
 
 /// Calls `take` on each live entry of `disk` and `staged` (both ordered the
@@ -23,25 +79,24 @@ pub(super) enum Merged<'a, V> {
 /// state winning over the disk's for the same key, until both end or `take`
 /// returns `false`. The disk is read only as far as needed.
 pub(super) fn merge<'a, V: 'a>(
-    mut disk: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), EngineError>>,
+    disk: &mut impl Cursor,
     mut staged: impl Iterator<Item = (&'a [u8], &'a Option<V>)>,
     reverse: bool,
-    mut take: impl FnMut(Merged<'a, V>) -> bool,
+    mut take: impl FnMut(Merged<'_, 'a, V>) -> bool,
 ) -> Result<(), EngineError> {
-    let mut from_disk = disk.next().transpose()?;
     let mut from_stage = staged.next();
     loop {
-        let stage_first = match (&from_disk, &from_stage) {
+        let stage_first = match (disk.peek()?, &from_stage) {
             (None, None) => return Ok(()),
             (Some(_), None) => false,
             (None, Some(_)) => true,
             (Some((disk_key, _)), Some((staged_key, _))) => {
-                let order = staged_key.cmp(&disk_key.as_slice());
+                let order = staged_key.cmp(&disk_key);
                 match if reverse { order.reverse() } else { order } {
                     Ordering::Less => true,
                     Ordering::Equal => {
                         // The staged state replaces the disk's.
-                        from_disk = disk.next().transpose()?;
+                        disk.skip();
                         true
                     }
                     Ordering::Greater => false,
@@ -56,12 +111,10 @@ pub(super) fn merge<'a, V: 'a>(
                 None => true, // deleted in the open batch
             }
         } else {
-            let (key, value) = from_disk.take().expect("checked");
-            if !take(Merged::Disk(key, value)) {
-                return Ok(());
-            }
-            from_disk = disk.next().transpose()?;
-            true
+            let (key, value) = disk.peek()?.expect("checked");
+            let more = take(Merged::Disk(key, value));
+            disk.skip();
+            more
         };
         if !more {
             return Ok(());
@@ -79,21 +132,22 @@ mod tests {
         reverse: bool,
         limit: usize,
     ) -> Vec<String> {
-        let disk = disk
-            .iter()
-            .map(|k| Ok((k.as_bytes().to_vec(), b"disk".to_vec())));
+        let mut disk = Owned::new(
+            disk.iter()
+                .map(|k| Ok((k.as_bytes().to_vec(), b"disk".to_vec()))),
+        );
         let staged: Vec<(Vec<u8>, Option<&str>)> = staged
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), *v))
             .collect();
         let mut out = Vec::new();
         merge(
-            disk,
+            &mut disk,
             staged.iter().map(|(k, v)| (k.as_slice(), v)),
             reverse,
             |m| {
                 out.push(match m {
-                    Merged::Disk(k, _) => format!("{}=disk", String::from_utf8(k).unwrap()),
+                    Merged::Disk(k, _) => format!("{}=disk", String::from_utf8_lossy(k)),
                     Merged::Staged(k, v) => format!("{}={v}", String::from_utf8_lossy(k)),
                 });
                 out.len() < limit

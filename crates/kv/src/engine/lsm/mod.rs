@@ -135,6 +135,12 @@ pub struct LsmEngine {
     limit: MemoryStats,
     /// The open write batch (see [`stage`]).
     stage: Stage,
+    /// The last top-level key read from the LSM and what it held: a command
+    /// reads its key, then writes it (and a write reads it again, to keep
+    /// the count exact), so the second read is answered here instead of by
+    /// another memtable search. Only commits change what the LSM holds for a
+    /// key (staged writes are consulted first), so a commit forgets it.
+    last_read: std::cell::RefCell<Option<(Bytes, Option<Entry>)>>,
 }
 
 impl LsmEngine {
@@ -182,6 +188,7 @@ impl LsmEngine {
             fsync,
             limit: MemoryStats::default(),
             stage: Stage::default(),
+            last_read: std::cell::RefCell::new(None),
         };
         let everything = keys::top_range(std::ops::Bound::Unbounded);
         for item in engine.db.scan(keys::slices(&everything)).map_err(storage)? {
@@ -200,8 +207,22 @@ impl LsmEngine {
         if let Some(state) = self.stage.overlay.get(key) {
             return Ok(state.is_some());
         }
-        Ok(self.db.get(&keys::top(key)).map_err(storage)?.is_some()
-            || self.ttl.by_key.contains_key(key))
+        Ok(self.read_disk(key)?.is_some() || self.ttl.by_key.contains_key(key))
+    }
+
+    /// What the LSM holds for `key` (see `last_read`).
+    fn read_disk(&self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
+        if let Some((last, state)) = &*self.last_read.borrow()
+            && last.as_ref() == key
+        {
+            return Ok(state.clone());
+        }
+        let state = match self.db.get(&keys::top(key)).map_err(storage)? {
+            Some(raw) => Some(Entry::decode(Bytes::from(raw)).map_err(storage)?),
+            None => None,
+        };
+        *self.last_read.borrow_mut() = Some((Bytes::copy_from_slice(key), state.clone()));
+        Ok(state)
     }
 
     /// The newest state of `key`: staged, else on disk. `None` means absent
@@ -210,10 +231,7 @@ impl LsmEngine {
         if let Some(state) = self.stage.overlay.get(key) {
             return Ok(state.clone());
         }
-        match self.db.get(&keys::top(key)).map_err(storage)? {
-            Some(raw) => Entry::decode(Bytes::from(raw)).map(Some).map_err(storage),
-            None => Ok(None),
-        }
+        self.read_disk(key)
     }
 
     /// Stages a put (`Some`) or delete (`None`) of `key`, keeping the count
@@ -292,6 +310,8 @@ impl LsmEngine {
         if self.stage.is_empty() {
             return Ok(None);
         }
+        // Whatever happens, what the LSM holds may change.
+        self.last_read.get_mut().take();
         match write(&self.db, &self.stage.to_write_batch()) {
             Ok(done) => {
                 self.stage.clear();
@@ -433,6 +453,7 @@ impl Engine for LsmEngine {
         // Staged writes would be deleted by the clear: never writing them is
         // the same outcome (and no reply was sent for them yet).
         self.stage.clear();
+        self.last_read.get_mut().take();
         self.clear_top_keys()?;
         self.len = 0;
         self.ttl = TtlIndex::default();

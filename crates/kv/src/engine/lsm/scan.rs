@@ -10,12 +10,32 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::merge::merge;
+use super::merge::{Cursor, Merged, Pair, merge};
 use super::{LsmEngine, keys, storage};
 use crate::engine::EngineError;
 
 /// SCAN cursors remembered at once; older ones answer "invalid cursor".
 pub(super) const CURSORS_MAX: usize = 4096;
+
+/// A scan of the top-level namespace as a [`Cursor`] of user keys.
+struct TopKeys<'s>(&'s mut lsm::DbIter);
+
+impl Cursor for TopKeys<'_> {
+    fn peek(&mut self) -> Result<Option<Pair<'_>>, EngineError> {
+        match Cursor::peek(self.0)? {
+            Some((raw, value)) => {
+                let key = keys::user_key(raw)
+                    .ok_or_else(|| storage("a subkey in the top-level key range"))?;
+                Ok(Some((key, value)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn skip(&mut self) {
+        Cursor::skip(self.0);
+    }
+}
 
 impl LsmEngine {
     /// Appends up to `count` live keys after `start` (the LSM's, merged in
@@ -32,23 +52,18 @@ impl LsmEngine {
         }
         let lower = start.map_or(Bound::Unbounded, |k| Bound::Excluded(k.as_ref()));
         let range = keys::top_range(lower);
-        let disk = self.db.scan(keys::slices(&range)).map_err(storage)?;
-        let disk = disk.map(|item| {
-            let kv = item.map_err(storage)?;
-            let key = keys::user_key(&kv.key)
-                .ok_or_else(|| storage("a subkey in the top-level key range"))?
-                .to_vec();
-            Ok((key, Vec::new()))
-        });
+        let mut disk = self.db.scan(keys::slices(&range)).map_err(storage)?;
+        // The staged keys are user keys: compare the disk's without their tag.
+        let mut disk = TopKeys(&mut disk);
         let staged = self
             .stage
             .after(start)
             .map(|(key, state)| (key.as_ref(), state));
         let mut taken = 0;
-        merge(disk, staged, false, |item| {
+        merge(&mut disk, staged, false, |item| {
             out.push(match item {
-                super::merge::Merged::Disk(key, _) => Bytes::from(key),
-                super::merge::Merged::Staged(key, _) => Bytes::copy_from_slice(key),
+                Merged::Disk(key, _) => Bytes::copy_from_slice(key),
+                Merged::Staged(key, _) => Bytes::copy_from_slice(key),
             });
             taken += 1;
             taken < count

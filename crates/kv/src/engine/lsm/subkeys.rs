@@ -13,7 +13,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::merge::{Merged, merge};
+use super::merge::{Merged, Owned, merge};
 use super::{LsmEngine, keys, storage};
 use crate::engine::{EngineError, SubRange};
 
@@ -81,12 +81,6 @@ impl LsmEngine {
         let prefix = keys::sub_prefix(key, version);
         let owned = keys::sub_range(&prefix, range.lower, range.upper);
         let bounds = keys::slices(&owned);
-        let disk: Box<dyn Iterator<Item = lsm::Result<lsm::KeyValue>>> = if range.reverse {
-            Box::new(self.db.scan_rev(bounds).map_err(storage)?)
-        } else {
-            Box::new(self.db.scan(bounds).map_err(storage)?)
-        };
-        let disk = disk.map(|item| item.map(|kv| (kv.key, kv.value)).map_err(storage));
         let staged = self.stage.subs.range::<[u8], _>(bounds);
         let staged: Box<dyn Iterator<Item = (&Vec<u8>, &Option<Bytes>)>> = if range.reverse {
             Box::new(staged.rev())
@@ -94,23 +88,80 @@ impl LsmEngine {
             Box::new(staged)
         };
         let staged = staged.map(|(raw, state)| (raw.as_slice(), state));
-        let (start, mut taken) = (out.len(), 0);
-        merge(disk, staged, range.reverse, |item| {
-            let (sub, value) = match item {
-                Merged::Disk(raw, value) => (
-                    Bytes::copy_from_slice(&raw[prefix.len()..]),
-                    Bytes::from(value),
-                ),
+        let start = out.len();
+        let mut page = Page::default();
+        let mut take = |item: Merged<'_, '_, Bytes>| {
+            match item {
+                Merged::Disk(raw, value) => page.push(&raw[prefix.len()..], Ok(value), out),
                 Merged::Staged(raw, value) => {
-                    (Bytes::copy_from_slice(&raw[prefix.len()..]), value.clone())
+                    page.push(&raw[prefix.len()..], Err(value.clone()), out)
                 }
-            };
-            out.push((sub, value));
-            taken += 1;
-            taken < range.limit
-        })?;
+            }
+            out.len() - start + page.items.len() < range.limit
+        };
+        if range.reverse {
+            let disk = self.db.scan_rev(bounds).map_err(storage)?;
+            let mut disk =
+                Owned::new(disk.map(|item| item.map(|kv| (kv.key, kv.value)).map_err(storage)));
+            merge(&mut disk, staged, true, &mut take)?;
+        } else {
+            let mut disk = self.db.scan(bounds).map_err(storage)?;
+            merge(&mut disk, staged, false, &mut take)?;
+        }
+        page.finish(out);
         debug_assert!(out.len() - start <= range.limit);
         Ok(())
+    }
+}
+
+/// Most bytes one [`Page`] buffer holds before it is handed out and a new
+/// one started (so one kept element pins at most this much).
+const PAGE_BYTES_MAX: usize = 256 << 10;
+
+/// The subkeys and values a range read returns, copied into one shared
+/// buffer and handed out as slices of it: one allocation per page instead of
+/// two per element (a `Bytes` slice of a shared buffer is a reference count).
+#[derive(Default)]
+struct Page {
+    buf: Vec<u8>,
+    /// Per element: where its subkey starts, where its value starts, and its
+    /// value's end in `buf` (or a staged value, already shared).
+    items: Vec<(usize, usize, Result<usize, Bytes>)>,
+}
+
+impl Page {
+    /// Adds one element; hands the page out first if it is full.
+    fn push(&mut self, sub: &[u8], value: Result<&[u8], Bytes>, out: &mut Vec<(Bytes, Bytes)>) {
+        if self.buf.len() >= PAGE_BYTES_MAX {
+            self.finish(out);
+        }
+        let at = self.buf.len();
+        self.buf.extend_from_slice(sub);
+        let value_at = self.buf.len();
+        let value = match value {
+            Ok(bytes) => {
+                self.buf.extend_from_slice(bytes);
+                Ok(self.buf.len())
+            }
+            Err(shared) => Err(shared),
+        };
+        self.items.push((at, value_at, value));
+    }
+
+    /// Appends the elements collected so far to `out` and starts over.
+    fn finish(&mut self, out: &mut Vec<(Bytes, Bytes)>) {
+        if self.items.is_empty() {
+            return;
+        }
+        let all = Bytes::from(std::mem::take(&mut self.buf));
+        out.reserve(self.items.len());
+        for (at, value_at, value) in self.items.drain(..) {
+            let value = match value {
+                Ok(end) => all.slice(value_at..end),
+                Err(shared) => shared,
+            };
+            out.push((all.slice(at..value_at), value));
+        }
     }
 }
 
