@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::diff::{Pair, RespConn, check_cases, cmd};
+use common::diff::{Client, Pair, check_cases, cmd, wait_blocked};
 
 /// A random stream of list commands over 3 list keys and a string key,
 /// now and then a few of them in a `MULTI` block (where blocking commands
@@ -232,55 +232,6 @@ fn long_lists_match_redis() {
         pair.check(&[b"LRANGE", b"big", b"0", b"-1"], "after trim");
         pair.check(&[b"RPOP", b"big", b"5000"], "pop all");
         pair.check(&[b"EXISTS", b"big"], "gone");
-    }
-}
-
-/// One more client on both servers.
-struct Client {
-    redis: RespConn,
-    ours: RespConn,
-}
-
-impl Client {
-    fn connect(pair: &Pair, protocol: &str) -> Client {
-        let mut client = Client {
-            redis: RespConn::connect(pair.redis_addr()),
-            ours: RespConn::connect(pair.ours_addr()),
-        };
-        client.send(&["HELLO", protocol]);
-        client.redis.read_reply();
-        client.ours.read_reply();
-        client
-    }
-
-    /// Sends a command to both without reading (it may block).
-    fn send(&mut self, words: &[&str]) {
-        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
-        self.redis.send(&args);
-        self.ours.send(&args);
-    }
-
-    /// Reads one reply from both and compares them.
-    fn expect_same(&mut self, context: &str) {
-        let (expected, got) = (self.redis.read_reply(), self.ours.read_reply());
-        assert!(
-            expected == got,
-            "reply differs from redis-server ({context})\n  redis: {:?}\n  ours:  {:?}",
-            String::from_utf8_lossy(&expected),
-            String::from_utf8_lossy(&got),
-        );
-    }
-}
-
-/// Waits until both servers have `n` blocked clients.
-fn wait_blocked(pair: &mut Pair, n: usize) {
-    let want = format!("blocked_clients:{n}\r\n");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    for conn in [&mut pair.redis, &mut pair.ours] {
-        while !String::from_utf8_lossy(&conn.call(&[b"INFO", b"clients"])).contains(&want) {
-            assert!(std::time::Instant::now() < deadline, "never {n} blocked");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
     }
 }
 
