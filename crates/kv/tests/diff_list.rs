@@ -195,6 +195,18 @@ fn list_bad_input_matches_redis() {
         &["BLMPOP", "0", "1", "nokey", "left"],
         &["BLPOP", "l", "0"],
         &["EXEC"],
+        // A script never blocks: it gets the timeout reply at once.
+        &["EVAL", "return redis.call('BLPOP', 'nokey', 0)", "0"],
+        &[
+            "EVAL",
+            "return redis.call('BLMOVE', 'nokey', 'd', 'LEFT', 'LEFT', 0)",
+            "0",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('BLMPOP', 0, 1, 'l', 'LEFT', 'COUNT', 5)",
+            "0",
+        ],
         &["CLIENT", "UNBLOCK", "x"],
         &["CLIENT", "UNBLOCK", "1", "foo"],
         &["CLIENT", "UNBLOCK", "999999"],
@@ -289,6 +301,19 @@ fn blocked_clients_are_served_as_redis_serves_them() {
             pair.check(&[b"DEL", b"k"], "del");
             pair.check(&[b"LPUSH", b"k", b"v"], "push");
             w2.expect_same("BLPOP after a type change");
+            // A script's push serves a waiter too.
+            w3.send(&["BRPOP", "scripted", "0"]);
+            wait_blocked(&mut pair, 1);
+            pair.check(
+                &[
+                    b"EVAL",
+                    b"return redis.call('RPUSH', KEYS[1], 'from-lua')",
+                    b"1",
+                    b"scripted",
+                ],
+                "script push",
+            );
+            w3.expect_same("BRPOP served by a script");
             // Timeouts.
             w1.send(&["BRPOPLPUSH", "none", "d", "0.02"]);
             w1.expect_same("BRPOPLPUSH timeout");
