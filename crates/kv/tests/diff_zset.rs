@@ -83,7 +83,12 @@ impl Gen {
         let n = self.rng.usize(1..4);
         words.push(n.to_string());
         for _ in 0..n {
-            let k = self.key();
+            // Sometimes a plain set: the algebra reads its members with score 1.
+            let k = if self.rng.u8(..6) == 0 {
+                "st"
+            } else {
+                self.key()
+            };
             words.push(k.into());
         }
         n
@@ -244,7 +249,8 @@ impl Gen {
                 self.limit(&mut w);
             }
             _ => {
-                w = match self.rng.u8(..4) {
+                w = match self.rng.u8(..5) {
+                    4 => s(&["SADD", "st", self.member(), self.member()]),
                     0 => s(&[
                         "ZREMRANGEBYLEX",
                         "lx",
