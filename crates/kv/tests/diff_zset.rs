@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::diff::{Pair, check_cases, stream_of};
+use common::diff::{Pair, check_cases, cmd, stream_of};
 
 const KEYS: [&str; 3] = ["z1", "z2", "z3"];
 const MEMBERS: [&str; 9] = ["a", "b", "c", "d", "e", "f", "10", "2", "ab"];
@@ -353,6 +353,98 @@ fn blocked_pops_are_woken_in_order_as_in_redis() {
         assert_eq!(
             replies[1], replies[3],
             "the timeout reply differs from redis-server"
+        );
+    }
+}
+
+/// A set past Redis's listpack size (a skiplist there): ranks, ranges,
+/// limits and removals over more than one page of our score index.
+#[test]
+fn long_sets_match_redis() {
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut words: Vec<String> = vec!["ZADD".into(), "big".into()];
+        for i in 0..2000 {
+            words.push((rng.i64(-50..50) as f64 / 4.0).to_string());
+            words.push(format!("m{i}"));
+        }
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        pair.check(&args, "fill");
+        for round in 0..80 {
+            let a = rng.i64(-15..15).to_string();
+            let b = rng.i64(-15..15).to_string();
+            let i = rng.i64(-2100..2100).to_string();
+            let m = format!("m{}", rng.u32(..2100));
+            let command = match round % 10 {
+                0 => cmd(&["ZRANK", "big", &m]),
+                1 => cmd(&["ZREVRANK", "big", &m]),
+                2 => cmd(&["ZCOUNT", "big", &format!("({a}"), &b]),
+                3 => cmd(&[
+                    "ZRANGE",
+                    "big",
+                    &i,
+                    &(rng.i64(-2100..2100)).to_string(),
+                    "WITHSCORES",
+                ]),
+                4 => cmd(&[
+                    "ZRANGEBYSCORE",
+                    "big",
+                    &a,
+                    &b,
+                    "LIMIT",
+                    &rng.u32(..600).to_string(),
+                    "7",
+                ]),
+                5 => cmd(&[
+                    "ZREVRANGEBYSCORE",
+                    "big",
+                    &b,
+                    &a,
+                    "WITHSCORES",
+                    "LIMIT",
+                    "530",
+                    "3",
+                ]),
+                6 => cmd(&[
+                    "ZREMRANGEBYRANK",
+                    "big",
+                    &i,
+                    &rng.i64(-2100..2100).to_string(),
+                ]),
+                7 => cmd(&["ZPOPMIN", "big", &rng.u32(..700).to_string()]),
+                8 => cmd(&["ZADD", "big", "INCR", &a, &m]),
+                _ => cmd(&[
+                    "ZREMRANGEBYSCORE",
+                    "big",
+                    &format!("({a}"),
+                    &format!("({b}"),
+                ]),
+            };
+            let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            pair.check(&args, &format!("round {round}"));
+        }
+        pair.check(&[b"ZCARD", b"big"], "card");
+        pair.check(
+            &[b"ZRANDMEMBER", b"big", b"100000", b"WITHSCORES"],
+            "all, highest first",
+        );
+        pair.check(
+            &[
+                b"ZUNIONSTORE",
+                b"u",
+                b"2",
+                b"big",
+                b"big",
+                b"WEIGHTS",
+                b"1",
+                b"-2",
+            ],
+            "union",
+        );
+        pair.check(
+            &[b"ZRANGE", b"u", b"0", b"-1", b"WITHSCORES"],
+            "union contents",
         );
     }
 }
