@@ -309,6 +309,20 @@ fn blocking_pop_replies_match_redis() {
         &["BZMPOP", "0", "1", "nokey", "MIN"],
         &["BZPOPMIN", "z", "0"],
         &["EXEC"],
+        // A script sees a score as Redis 7.0 prints it (%.17g).
+        &["ZADD", "f", "1.1", "a"],
+        &[
+            "EVAL",
+            "return redis.call('ZSCORE', KEYS[1], 'a')",
+            "1",
+            "f",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')",
+            "1",
+            "f",
+        ],
     ];
     check_cases(cases);
 }
