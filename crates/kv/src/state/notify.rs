@@ -59,6 +59,8 @@ pub(crate) fn command_event(name: &'static str) -> (&'static str, &'static str) 
         "zincrby" => one("zincr"),
         "bzpopmin" => one("zpopmin"),
         "bzpopmax" => one("zpopmax"),
+        "geoadd" => one("zadd"),
+        "georadius" | "georadiusbymember" => one("georadiusstore"),
         "pfmerge" => one("pfadd"),
         "bitop" => one("set"),
         "bitfield" => one("setbit"),

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use mlua::{Lua, Table, Value};
 
 use crate::protocol::Frame;
-use crate::protocol::frame::format_double;
+use crate::protocol::frame::format_double_reply;
 
 /// Deepest table nesting converted; deeper (or cyclic) tables end in an
 /// error reply instead of exhausting the stack.
@@ -140,7 +140,7 @@ pub(crate) fn frame_to_lua(lua: &Lua, frame: &Frame, resp3: bool) -> mlua::Resul
             Value::Table(table)
         }
         Frame::Double(d) if resp3 => single("double", Value::Number(*d))?,
-        Frame::Double(d) => Value::String(lua.create_string(format_double(*d))?),
+        Frame::Double(d) => Value::String(lua.create_string(format_double_reply(*d))?),
         Frame::DoubleText(text) if resp3 => {
             single("double", Value::Number(text.parse().unwrap_or(f64::NAN)))?
         }
