@@ -64,7 +64,8 @@ fn strip_zeros(text: &str) -> &str {
 /// A Lua number as Redis sends it: `(long long)` of the double (x86's
 /// conversion gives `i64::MIN` for NaN and out-of-range values).
 pub(crate) fn number_to_integer(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if !(-LIMIT..LIMIT).contains(&n) {
         i64::MIN
     } else {
         n as i64
