@@ -77,6 +77,7 @@
 pub mod api;
 pub mod broker;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod durable;
 pub mod frame;
