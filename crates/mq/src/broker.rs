@@ -128,6 +128,18 @@ impl Broker {
         }
     }
 
+    /// The error for a partition this broker does not hold: in a cluster,
+    /// one the metadata knows is led elsewhere (NOT_LEADER_OR_FOLLOWER, so
+    /// the client refreshes its metadata), else UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn missing_partition(&self, topic: &str, partition: i32) -> kafka_protocol::ResponseError {
+        match &self.cluster {
+            Some(node) if node.image().partition(topic, partition).is_some() => {
+                kafka_protocol::ResponseError::NotLeaderOrFollower
+            }
+            _ => kafka_protocol::ResponseError::UnknownTopicOrPartition,
+        }
+    }
+
     /// Every group's lag in every partition it committed that still exists:
     /// (group, topic, partition, end offset - committed offset).
     pub fn consumer_lags(&self) -> Vec<(String, String, i32, i64)> {

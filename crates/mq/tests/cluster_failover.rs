@@ -178,6 +178,63 @@ impl Cluster {
     }
 }
 
+/// Sends one record to broker `to` for `topic`-0 with `acks`; the partition's error code.
+async fn raw_produce(cluster: &Cluster, to: i32, topic: &str, acks: i16) -> i16 {
+    use kafka_protocol::messages::ProduceRequest;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let record = mq::log::records::NewRecord {
+        key: None,
+        value: Some(b"raw"),
+        timestamp_ms: i64::try_from(clock::now_ms()).unwrap(),
+    };
+    let batch = mq::log::records::encode_batch(&[record], mq::log::Compression::None).unwrap();
+    let request = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(mq::api::meta::topic_name(topic))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch.into())),
+                ]),
+        ]);
+    let mut client =
+        mq::client::Client::connect(&format!("127.0.0.1:{}", cluster.kafka_ports[&to]))
+            .await
+            .unwrap();
+    let response = client
+        .broker(to)
+        .await
+        .unwrap()
+        .send(&request, Duration::ZERO)
+        .await
+        .unwrap();
+    response.responses[0].partition_responses[0].error_code
+}
+
+/// Creates `name` (1 partition, replication factor 3 by the brokers'
+/// default), retrying while the quorum settles.
+async fn create_topic(cluster: &Cluster, name: &str, min_insync: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let created = async {
+            let mut client = mq::client::Client::connect(&cluster.bootstrap(None)[0]).await?;
+            let configs =
+                BTreeMap::from([("min.insync.replicas".to_string(), min_insync.to_string())]);
+            client.create_topic(name, 1, &configs).await
+        };
+        match tokio::time::timeout(Duration::from_secs(5), created).await {
+            Ok(Ok(())) => return,
+            other => {
+                assert!(Instant::now() < deadline, "topic creation: {other:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
 fn record(value: String) -> Record {
     Record {
         key: None,
@@ -311,25 +368,23 @@ fn assert_all_acked_present(acked: &BTreeMap<String, i64>, log: &[(i64, String)]
 async fn three_brokers_lose_no_acknowledged_record_when_the_leader_is_killed() {
     let started = Instant::now();
     let mut cluster = Cluster::start();
-    // A topic of replication factor 3 (the brokers' default) and min.insync.replicas=2.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let created = async {
-            let mut client = mq::client::Client::connect(&cluster.bootstrap(None)[0]).await?;
-            let configs = BTreeMap::from([("min.insync.replicas".to_string(), "2".to_string())]);
-            client.create_topic(TOPIC, 1, &configs).await
-        };
-        match tokio::time::timeout(Duration::from_secs(5), created).await {
-            Ok(Ok(())) => break,
-            other => {
-                assert!(Instant::now() < deadline, "topic creation: {other:?}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
+    // A topic of replication factor 3 (the brokers' default) and
+    // min.insync.replicas=2, and a strict one that needs all three.
+    create_topic(&cluster, TOPIC, "2").await;
+    create_topic(&cluster, "strict", "3").await;
     let leader = cluster
         .wait_for(None, 3, "a leader with 3 in-sync replicas")
         .await;
+    // Metadata names every broker; a follower refuses writes so clients go to the leader.
+    let mut client = mq::client::Client::connect(&cluster.bootstrap(None)[0])
+        .await
+        .unwrap();
+    assert_eq!(client.metadata(None).await.unwrap().brokers.len(), 3);
+    let follower = [1, 2, 3].into_iter().find(|b| *b != leader).unwrap();
+    assert_eq!(
+        raw_produce(&cluster, follower, TOPIC, -1).await,
+        kafka_protocol::ResponseError::NotLeaderOrFollower.code()
+    );
 
     // Produce and consume while the leader is killed.
     let acked: Acked = Arc::default();
@@ -397,6 +452,29 @@ async fn three_brokers_lose_no_acknowledged_record_when_the_leader_is_killed() {
     let acked = acked.lock().unwrap().clone();
     let log = read_all(cluster.bootstrap(Some(leader))).await;
     assert_all_acked_present(&acked, &log);
+
+    // With one broker fenced, the strict topic (min.insync.replicas=3)
+    // refuses acks=all but still takes acks=1.
+    let strict_leader = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut client = mq::client::Client::connect(&cluster.bootstrap(Some(leader))[0])
+                .await
+                .unwrap();
+            let meta = client.metadata(Some(&["strict"])).await.unwrap();
+            let p = &meta.topics[0].partitions[0];
+            if p.isr_nodes.len() == 2 && p.leader_id.0 != leader && p.leader_id.0 >= 0 {
+                break p.leader_id.0;
+            }
+            assert!(Instant::now() < deadline, "the strict topic's ISR shrinks");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert_eq!(
+        raw_produce(&cluster, strict_leader, "strict", -1).await,
+        kafka_protocol::ResponseError::NotEnoughReplicas.code()
+    );
+    assert_eq!(raw_produce(&cluster, strict_leader, "strict", 1).await, 0);
 
     // The old leader returns: it cuts any divergent tail, catches up and rejoins the ISR.
     cluster.spawn(leader);

@@ -64,7 +64,7 @@ fn read_once(
                     let Some(log) = broker.topics.partition(&want.topic.0, index) else {
                         failed = true;
                         return data
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_error_code(broker.missing_partition(&want.topic.0, index).code())
                             .with_high_watermark(-1)
                             .with_last_stable_offset(-1);
                     };
@@ -201,7 +201,7 @@ pub async fn list_offsets(
                             let Some(log) = b.topics.partition(&topic.name.0, p.partition_index)
                             else {
                                 return answer.with_error_code(
-                                    ResponseError::UnknownTopicOrPartition.code(),
+                                    b.missing_partition(&topic.name.0, p.partition_index).code(),
                                 );
                             };
                             let Some(epoch) = log.leader_epoch() else {

@@ -105,7 +105,7 @@ fn append_all(
 ) -> Outcome {
     let fail = |error: ResponseError| Outcome::failed(error.code(), -1);
     let Some(log) = broker.topics.partition(topic, partition) else {
-        return fail(ResponseError::UnknownTopicOrPartition);
+        return fail(broker.missing_partition(topic, partition));
     };
     let records = records.unwrap_or_default();
     if records.len() > broker.config.message_max_bytes {

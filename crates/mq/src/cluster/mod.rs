@@ -28,6 +28,21 @@
 //! - **Transport** ([`transport`]): brokers talk over their own internal
 //!   listener (the quorum address), not the Kafka port; see there why.
 //!
+//! # Not yet
+//!
+//! - Every broker is a voter (no broker-only or controller-only roles), and
+//!   the voter set is fixed (no membership change); the Raft log is never
+//!   compacted (no snapshots).
+//! - No preferred-leader election: a returning broker rejoins the ISR but
+//!   leadership stays where failover put it.
+//! - No reassignment: replicas stay where they were placed at creation.
+//! - Consumer groups and committed offsets stay per broker (every broker
+//!   answers FindCoordinator with itself); idempotent-producer state is not
+//!   replicated, so a retry across a failover may be appended twice.
+//! - A topic deleted while a broker was down is deleted there only if that
+//!   broker saw it exist after restarting; a follower that fell below the
+//!   leader's log start (retention) is not reset.
+//!
 //! Decisions are plain functions of state ([`raft::Raft`], [`controller`],
 //! [`isr`], [`epochs`]), tested without sockets; [`node`] and
 //! [`replication`] do the I/O.
