@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Outcome, handle};
 use crate::broker::Broker;
+use crate::cluster::node::FetchHandler;
+use crate::cluster::replication::{self, serve_fetch};
 use crate::config::{Config, Fsync};
 use crate::frame::{FrameError, read_body, read_length, write_frame};
 use crate::group::coordinator::{TICK, now_ms};
@@ -70,6 +72,7 @@ impl Server {
         let Server { broker, listener } = self;
         let stop = ctx.shutdown.child_token();
         spawn_background(&broker, &stop);
+        spawn_cluster(&broker, &stop)?;
         ctx.health.set_up();
         tracing::info!(addr = %listener.local_addr()?, data_dir = %broker.config.data_dir.display(), "mq broker listening");
         let open = Arc::new(AtomicUsize::new(0));
@@ -165,6 +168,35 @@ fn spawn_background(broker: &Arc<Broker>, stop: &CancellationToken) {
             }
         }
     });
+}
+
+/// In a cluster: the Raft driver, the internal listener, heartbeats to the
+/// controller and the replication reconciler.
+fn spawn_cluster(broker: &Arc<Broker>, stop: &CancellationToken) -> anyhow::Result<()> {
+    let (Some(node), Some((driver, internal))) =
+        (broker.cluster.clone(), broker.cluster_parts.lock().take())
+    else {
+        return Ok(());
+    };
+    let internal = TcpListener::from_std(internal)?;
+    let s = stop.clone();
+    tokio::spawn(async move {
+        if let Err(err) = driver.run(s.clone()).await {
+            // The Raft state cannot be persisted: this broker must not vote on.
+            tracing::error!(error = %err, "controller quorum driver failed: stopping it");
+        }
+    });
+    let b = broker.clone();
+    let fetch: FetchHandler = Arc::new(move |request| Box::pin(serve_fetch(b.clone(), request)));
+    tokio::spawn(node.clone().serve_internal(internal, fetch, stop.clone()));
+    tokio::spawn(node.clone().run_heartbeats(
+        broker.advertised_host.clone(),
+        broker.advertised_port,
+        stop.clone(),
+    ));
+    let lag = broker.config.replica_lag_time_max_ms;
+    tokio::spawn(replication::run(broker.clone(), node, lag, stop.clone()));
+    Ok(())
 }
 
 fn flush_appended(broker: &Broker) {
