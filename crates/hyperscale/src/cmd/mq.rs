@@ -112,7 +112,10 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<mq::Config> {
         .flag("connections_max", args.connections_max)
         .flag("broker_id", args.broker_id)
         .flag("controller_quorum", args.controller_quorum.clone())
-        .flag("default_replication_factor", args.default_replication_factor)
+        .flag(
+            "default_replication_factor",
+            args.default_replication_factor,
+        )
         .flag("min_insync_replicas", args.min_insync_replicas);
     Ok(service::config::load(&sources)?)
 }
