@@ -447,6 +447,7 @@ fn notifications_match_redis() {
             cmd(&["PFADD", "h", "a"]),
             cmd(&["PFCOUNT", "h"]),
             cmd(&["PFMERGE", "m", "h"]),
+            cmd(&["PFDEBUG", "TODENSE", "m"]),
             cmd(&["COPY", "h", "h2"]),
             cmd(&["COPY", "b", "h2", "REPLACE"]),
             cmd(&["RPUSH", "l", "3", "1", "2"]),
