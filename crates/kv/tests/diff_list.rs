@@ -265,10 +265,27 @@ fn blocked_clients_are_served_as_redis_serves_them() {
                 wait_blocked(&mut pair, i + 1);
             }
             pair.check(&[b"RPUSH", b"q", b"a", b"b", b"c", b"d"], "push");
+            // Blocked clients are served before the next command runs.
+            pair.check(&[b"LRANGE", b"q", b"0", b"-1"], "what is left");
             for w in &mut waiters {
                 w.expect_same("FIFO BLPOP");
             }
-            pair.check(&[b"LRANGE", b"q", b"0", b"-1"], "what is left");
+            // Also within one pipeline: the push, then a read.
+            waiters[0].send(&["BLPOP", "p", "0"]);
+            wait_blocked(&mut pair, 1);
+            for conn in [&mut pair.redis, &mut pair.ours] {
+                conn.send(&[b"RPUSH", b"p", b"x", b"y"]);
+                conn.send(&[b"LRANGE", b"p", b"0", b"-1"]);
+            }
+            for what in ["pipelined push", "pipelined read"] {
+                let (expected, got) = (pair.redis.read_reply(), pair.ours.read_reply());
+                assert_eq!(
+                    String::from_utf8_lossy(&expected),
+                    String::from_utf8_lossy(&got),
+                    "{what}"
+                );
+            }
+            waiters[0].expect_same("BLPOP served inside a pipeline");
             // BLMOVE, then the moved element serves a BRPOP on the destination.
             let [w1, w2, w3] = &mut waiters[..] else {
                 unreachable!()
