@@ -139,6 +139,12 @@ async fn run_loop(
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let condemned = inbox.condemned().clone();
     loop {
+        // Messages published before this client's next commands ran go out
+        // before their replies, as Redis orders them (it appends a message
+        // to the output buffer the moment it is published).
+        while let Some(message) = inbox.try_recv() {
+            encode_message(&message, state.protocol, &mut output);
+        }
         if let Err(close) = execute_buffered(
             shared,
             stream,
