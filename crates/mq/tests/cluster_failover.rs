@@ -42,8 +42,10 @@ fn cluster_broker_child() {
         fsync: mq::config::Fsync::Os,
         controller_election_timeout_ms: 300,
         broker_heartbeat_interval_ms: 100,
-        broker_session_timeout_ms: 1_500,
-        replica_lag_time_max_ms: 3_000,
+        broker_session_timeout_ms: std::env::var("MQ_CLUSTER_CHILD_SESSION_MS")
+            .map_or(1_500, |v| v.parse().unwrap()),
+        replica_lag_time_max_ms: std::env::var("MQ_CLUSTER_CHILD_LAG_MS")
+            .map_or(3_000, |v| v.parse().unwrap()),
         ..mq::Config::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +66,8 @@ fn cluster_broker_child() {
 }
 
 struct Cluster {
+    /// (session timeout, replica lag) in ms, for every child.
+    timeouts: (u64, u64),
     kafka_ports: BTreeMap<i32, u16>,
     quorum: String,
     dirs: BTreeMap<i32, tempfile::TempDir>,
@@ -72,6 +76,10 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
+        Self::start_with((1_500, 3_000))
+    }
+
+    fn start_with(timeouts: (u64, u64)) -> Cluster {
         let ids = [1, 2, 3];
         let kafka_ports: BTreeMap<i32, u16> = ids.iter().map(|&id| (id, free_port())).collect();
         let quorum = ids
@@ -84,6 +92,7 @@ impl Cluster {
             .map(|&id| (id, tempfile::tempdir().unwrap()))
             .collect();
         let mut cluster = Cluster {
+            timeouts,
             kafka_ports,
             quorum,
             dirs,
@@ -114,12 +123,23 @@ impl Cluster {
             )
             .env("MQ_CLUSTER_CHILD_DIR", self.dirs[&id].path())
             .env("MQ_CLUSTER_CHILD_QUORUM", &self.quorum)
-            .env("RUST_LOG", "warn")
+            .env("MQ_CLUSTER_CHILD_SESSION_MS", self.timeouts.0.to_string())
+            .env("MQ_CLUSTER_CHILD_LAG_MS", self.timeouts.1.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         self.children.insert(id, ChildGuard(child));
+    }
+
+    /// Sends `signal` (STOP, CONT) to broker `id`.
+    fn signal(&self, id: i32, signal: &str) {
+        let pid = self.children[&id].0.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
     }
 
     /// SIGKILL (Child::kill sends SIGKILL on Unix).
@@ -498,4 +518,45 @@ async fn three_brokers_lose_no_acknowledged_record_when_the_leader_is_killed() {
         "bounded wall time: {:?}",
         started.elapsed()
     );
+}
+
+/// A follower that stops fetching (SIGSTOP, while the controller's session
+/// timeout is long enough not to fence it) leaves the ISR after
+/// `replica_lag_time_max_ms`, by the leader's own decision; `acks=all`
+/// writes go on with the other two; once resumed (SIGCONT) it catches up
+/// and rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_follower_leaves_the_isr_and_rejoins_when_caught_up() {
+    let mut cluster = Cluster::start_with((60_000, 1_000));
+    create_topic(&cluster, TOPIC, "2").await;
+    let leader = cluster.wait_for(None, 3, "3 in-sync replicas").await;
+    let follower = [1, 2, 3].into_iter().find(|b| *b != leader).unwrap();
+    cluster.signal(follower, "STOP");
+    let shrunk = async {
+        loop {
+            if let Some((l, isr)) = cluster.partition_state(Some(follower)).await
+                && l == leader
+                && isr.len() == 2
+            {
+                assert!(
+                    !isr.contains(&follower),
+                    "the stalled follower left: {isr:?}"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), shrunk)
+        .await
+        .expect("the ISR shrinks");
+    // acks=all with min.insync.replicas=2 still works while it is out.
+    for _ in 0..5 {
+        assert_eq!(raw_produce(&cluster, leader, TOPIC, -1).await, 0);
+    }
+    cluster.signal(follower, "CONT");
+    cluster
+        .wait_for(None, 3, "the follower back in the ISR")
+        .await;
+    cluster.kill(follower);
 }
