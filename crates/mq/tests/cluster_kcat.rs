@@ -1,7 +1,10 @@
 //! An unmodified librdkafka client (Debian's kcat) against a three-broker
 //! cluster: it learns every broker and each partition's leader from
 //! Metadata, produces with `acks=all` to leaders spread over the three
-//! brokers, and reads everything back through another broker.
+//! brokers, and reads everything back through another broker; a consumer
+//! group resumes after its committed offsets whichever broker it
+//! bootstraps from (one coordinator per group). `KCAT_DEBUG=1` shows
+//! kcat's stderr.
 #![allow(clippy::unwrap_used)]
 
 mod cluster_support;
@@ -28,7 +31,11 @@ fn kcat(bootstrap: &str, args: &[&str], stdin: &str) -> String {
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(if std::env::var("KCAT_DEBUG").is_ok() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .expect("kcat must be installed: scripts/test installs it (apt-get install kcat)");
     let mut child = ChildGuard(child);
@@ -83,8 +90,10 @@ async fn kcat_routes_to_leaders_spread_over_three_brokers() {
 
     let lines: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
     let produced = tokio::task::spawn_blocking({
-        let (b, input) = (bootstrap[0].clone(), lines.join("\n") + "\n");
-        move || kcat(&b, &["-P", "-t", "spread", "-X", "acks=all"], &input)
+        // Keyed, so librdkafka's partitioner spreads them over the three leaders.
+        let input: String = lines.iter().map(|l| format!("{l}:{l}\n")).collect();
+        let b = bootstrap[0].clone();
+        move || kcat(&b, &["-P", "-t", "spread", "-K:", "-X", "acks=all"], &input)
     });
     produced.await.unwrap();
     let consumed = tokio::task::spawn_blocking({
@@ -96,4 +105,34 @@ async fn kcat_routes_to_leaders_spread_over_three_brokers() {
     let got: BTreeSet<&str> = consumed.lines().collect();
     let want: BTreeSet<&str> = lines.iter().map(String::as_str).collect();
     assert_eq!(got, want, "every record comes back, from three leaders");
+
+    // A consumer group: whichever broker a member bootstraps from, the
+    // group has one coordinator, so a second run through another broker
+    // resumes after the first run's committed offsets.
+    let group = |b: String, extra: &'static [&'static str]| {
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec!["-G", "g1", "-e", "-q"];
+            args.extend_from_slice(extra);
+            args.push("spread");
+            kcat(&b, &args, "")
+        })
+    };
+    let first = group(bootstrap[0].clone(), &["-X", "auto.offset.reset=earliest"])
+        .await
+        .unwrap();
+    assert_eq!(first.lines().count(), 300, "the first run reads everything");
+    let more: Vec<String> = (0..5).map(|i| format!("late{i}")).collect();
+    tokio::task::spawn_blocking({
+        let (b, input) = (bootstrap[1].clone(), more.join("\n") + "\n");
+        move || kcat(&b, &["-P", "-t", "spread", "-X", "acks=all"], &input)
+    })
+    .await
+    .unwrap();
+    let second = group(bootstrap[2].clone(), &[]).await.unwrap();
+    let got: BTreeSet<&str> = second.lines().collect();
+    assert_eq!(
+        got,
+        more.iter().map(String::as_str).collect(),
+        "the second run resumes after the committed offsets"
+    );
 }
