@@ -128,6 +128,39 @@ impl Broker {
         }
     }
 
+    /// The broker coordinating consumer group `group`: (id, host, port).
+    /// Alone, this broker. In a cluster, rendezvous hashing over the live
+    /// brokers: each group goes to the broker with the highest
+    /// hash(group, broker), so a broker's death moves only its own groups.
+    /// Committed offsets stay with the coordinator (not replicated yet).
+    pub fn coordinator(&self, group: &str) -> (i32, String, i32) {
+        let me = || {
+            (
+                self.config.broker_id,
+                self.advertised_host.clone(),
+                self.advertised_port,
+            )
+        };
+        let Some(node) = &self.cluster else {
+            return me();
+        };
+        let image = node.image();
+        let weight =
+            |id: i32| crc32c::crc32c_append(crc32c::crc32c(group.as_bytes()), &id.to_be_bytes());
+        image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .max_by_key(|b| (weight(b.id), b.id))
+            .map_or_else(me, |b| (b.id, b.host.clone(), b.port))
+    }
+
+    /// NOT_COORDINATOR when another broker coordinates `group`.
+    pub fn not_coordinator(&self, group: &str) -> Option<i16> {
+        (self.coordinator(group).0 != self.config.broker_id)
+            .then(|| kafka_protocol::ResponseError::NotCoordinator.code())
+    }
+
     /// The error for a partition this broker does not hold: in a cluster,
     /// one the metadata knows is led elsewhere (NOT_LEADER_OR_FOLLOWER, so
     /// the client refreshes its metadata), else UNKNOWN_TOPIC_OR_PARTITION.

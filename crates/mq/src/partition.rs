@@ -332,6 +332,11 @@ impl Partition {
         }
     }
 
+    /// Led here with fewer in-sync replicas than replicas.
+    pub fn under_replicated(&self) -> bool {
+        matches!(&*self.role.lock(), ReplicaRole::Leader(state) if state.isr.len() < state.replicas.len())
+    }
+
     /// The ISR size while leading (0 otherwise).
     pub fn isr_len(&self) -> usize {
         match &*self.role.lock() {

@@ -71,12 +71,16 @@ impl Server {
     pub async fn serve(self, ctx: SystemContext) -> anyhow::Result<()> {
         let Server { broker, listener } = self;
         let stop = ctx.shutdown.child_token();
+        // Cancelled by a shutdown, or when the cluster's Raft state cannot
+        // be persisted (this broker must then stop serving, not linger).
+        let stop_accepting = ctx.shutdown.child_token();
+        let failed = Arc::new(parking_lot::Mutex::new(None));
         spawn_background(&broker, &stop);
-        spawn_cluster(&broker, &stop)?;
+        spawn_cluster(&broker, &stop, &stop_accepting, &failed)?;
         ctx.health.set_up();
         tracing::info!(addr = %listener.local_addr()?, data_dir = %broker.config.data_dir.display(), "mq broker listening");
         let open = Arc::new(AtomicUsize::new(0));
-        accept_loop(&broker, &listener, &ctx.shutdown, &stop, &open).await;
+        accept_loop(&broker, &listener, &stop_accepting, &stop, &open).await;
         ctx.health.set_down("shutting down");
         stop.cancel();
         drop(listener);
@@ -94,7 +98,10 @@ impl Server {
                 Ok::<(), crate::log::LogError>(())
             })
             .await?;
-        Ok(())
+        match failed.lock().take() {
+            Some(reason) => Err(anyhow::anyhow!(reason)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -172,18 +179,26 @@ fn spawn_background(broker: &Arc<Broker>, stop: &CancellationToken) {
 
 /// In a cluster: the Raft driver, the internal listener, heartbeats to the
 /// controller and the replication reconciler.
-fn spawn_cluster(broker: &Arc<Broker>, stop: &CancellationToken) -> anyhow::Result<()> {
+fn spawn_cluster(
+    broker: &Arc<Broker>,
+    stop: &CancellationToken,
+    stop_accepting: &CancellationToken,
+    failed: &Arc<parking_lot::Mutex<Option<String>>>,
+) -> anyhow::Result<()> {
     let (Some(node), Some((driver, internal))) =
         (broker.cluster.clone(), broker.cluster_parts.lock().take())
     else {
         return Ok(());
     };
     let internal = TcpListener::from_std(internal)?;
-    let s = stop.clone();
+    let (s, halt, failed) = (stop.clone(), stop_accepting.clone(), failed.clone());
     tokio::spawn(async move {
-        if let Err(err) = driver.run(s.clone()).await {
-            // The Raft state cannot be persisted: this broker must not vote on.
-            tracing::error!(error = %err, "controller quorum driver failed: stopping it");
+        if let Err(err) = driver.run(s).await {
+            // The Raft state cannot be persisted: this broker must not vote
+            // on, nor keep leading partitions with nobody fencing it.
+            tracing::error!(error = %err, "controller quorum driver failed: the broker stops");
+            *failed.lock() = Some(format!("controller quorum driver failed: {err}"));
+            halt.cancel();
         }
     });
     let b = broker.clone();

@@ -228,8 +228,8 @@ pub async fn delete_topics(
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-/// FindCoordinator: this broker coordinates every group; transactions are
-/// not served yet.
+/// FindCoordinator: this broker coordinates every group (in a cluster, the
+/// broker `Broker::coordinator` picks); transactions are not served yet.
 pub fn find_coordinator(
     broker: &Arc<Broker>,
     version: i16,
@@ -245,10 +245,11 @@ pub fn find_coordinator(
         }
         return response;
     }
+    let (id, host, port) = broker.coordinator(&request.key);
     response
-        .with_node_id(BrokerId(broker.config.broker_id))
-        .with_host(text(&broker.advertised_host))
-        .with_port(broker.advertised_port)
+        .with_node_id(BrokerId(id))
+        .with_host(text(&host))
+        .with_port(port)
 }
 
 /// InitProducerId: a fresh producer id at epoch 0 for idempotent producers.

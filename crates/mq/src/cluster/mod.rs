@@ -36,9 +36,12 @@
 //! - No preferred-leader election: a returning broker rejoins the ISR but
 //!   leadership stays where failover put it.
 //! - No reassignment: replicas stay where they were placed at creation.
-//! - Consumer groups and committed offsets stay per broker (every broker
-//!   answers FindCoordinator with itself); idempotent-producer state is not
-//!   replicated, so a retry across a failover may be appended twice.
+//! - Each consumer group has one coordinator, chosen by rendezvous hashing
+//!   over the live brokers (`Broker::coordinator`), but its committed
+//!   offsets are not replicated: when its coordinator dies, the group moves
+//!   and starts from `auto.offset.reset` (Kafka replicates them in the
+//!   `__consumer_offsets` topic). Idempotent-producer state is not
+//!   replicated either, so a retry across a failover may be appended twice.
 //! - A topic deleted while a broker was down is deleted there only if that
 //!   broker saw it exist after restarting; a follower that fell below the
 //!   leader's log start (retention) is not reset.

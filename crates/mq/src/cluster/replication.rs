@@ -262,8 +262,10 @@ pub fn reconcile(broker: &Broker, image: &Image, previous: &Image, me: BrokerId)
 
 /// Asks the controller for the ISR changes this broker's leaders want.
 fn maintain_isr(broker: &Arc<Broker>, node: &Arc<Node>, lag_max_ms: u64) {
+    let mut under_replicated = 0;
     for topic in broker.topics.list() {
         for partition in &topic.partitions {
+            under_replicated += i64::from(partition.under_replicated());
             let Some((isr, leader_epoch, partition_epoch)) =
                 partition.isr_change(now_ms(), lag_max_ms)
             else {
@@ -291,6 +293,10 @@ fn maintain_isr(broker: &Arc<Broker>, node: &Arc<Node>, lag_max_ms: u64) {
             });
         }
     }
+    broker
+        .metrics
+        .under_replicated_partitions
+        .set(under_replicated);
 }
 
 /// Keeps the local partitions in line with the metadata until `stop` (see the module doc).
