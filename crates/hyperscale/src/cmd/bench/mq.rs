@@ -349,6 +349,7 @@ async fn bench(args: &Args) -> anyhow::Result<Report> {
         expected: if args.consumers == 0 { 0 } else { args.records },
         idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
     });
+    let started = Instant::now();
     let progress = tokio::spawn(show_progress(shared.clone(), args.records));
     let outcome = match args.system {
         System::Kafka => kafka::run(args, plans(args), shared.clone()).await,
@@ -360,6 +361,7 @@ async fn bench(args: &Args) -> anyhow::Result<Report> {
         )),
     };
     progress.abort();
+    note_progress(&shared, args.records, started);
     note("\n");
     let mut outcome = outcome?;
     outcome.acks.sort_unstable();
@@ -447,14 +449,19 @@ async fn show_progress(shared: Arc<Shared>, total: u64) {
     let started = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let produced = shared.produced.load(Ordering::Relaxed);
-        let consumed = shared.consumed.load(Ordering::Relaxed);
-        let rate = produced as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        note(&format!(
-            "\rproduced {produced}/{total} ({:.0}%, {rate:.0} records/s), consumed {consumed}   ",
-            100.0 * produced as f64 / total.max(1) as f64
-        ));
+        note_progress(&shared, total, started);
     }
+}
+
+/// One progress line (over the last one) on stderr.
+fn note_progress(shared: &Shared, total: u64, started: Instant) {
+    let produced = shared.produced.load(Ordering::Relaxed);
+    let consumed = shared.consumed.load(Ordering::Relaxed);
+    let rate = produced as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    note(&format!(
+        "\rproduced {produced}/{total} ({:.0}%, {rate:.0} records/s), consumed {consumed}   ",
+        100.0 * produced as f64 / total.max(1) as f64
+    ));
 }
 
 #[cfg(test)]
