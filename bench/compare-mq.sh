@@ -5,8 +5,13 @@
 # Usage: bench/compare-mq.sh path/to/hyperscale [records] [runs] [rdkafka_performance]
 #   hyperscale  built with `cargo build --release -p hyperscale --features nats-bench`
 #   records     per throughput run (default 1000000), runs  per configuration (default 3)
-#   rdkafka_performance  path to librdkafka's example (optional; see BENCHMARKS.md
-#               for building it from the rdkafka-sys crate's source)
+#   rdkafka_performance  path to librdkafka's example (optional). Built from the
+#               source in the rdkafka-sys crate, linked to Debian's librdkafka:
+#                 apt-get install librdkafka-dev   # and `cargo fetch` a crate needing rdkafka-sys 4.10
+#                 cp -r ~/.cargo/registry/src/*/rdkafka-sys-4.10.0+2.12.1/librdkafka /tmp/rdk && cd /tmp/rdk
+#                 ./configure --disable-ssl --disable-gssapi --disable-sasl --disable-curl --disable-zstd --disable-lz4-ext
+#                 gcc -O2 -I src -o rdkafka_performance examples/rdkafka_performance.c -lrdkafka -lm -lpthread
+#               (configure only writes the config.h its internal headers include)
 #
 # Pins each server to CPU 0 and the load generator to CPU 1 (taskset). Every
 # measurement gets a fresh server and data directory; runs are interleaved
@@ -19,7 +24,7 @@
 # (NATS: 1000 pipelined publishes per acknowledgement wait), 5 in flight:
 #   produce   1 producer, no consumer: producer throughput
 #   pubsub    1 producer, 1 consumer: throughput and end-to-end latency
-#   rate      1 producer, 1 consumer at 50000 records/s (linger 5 ms): latency
+#   rate      1 producer, 1 consumer at 20000 records/s (linger 5 ms): latency
 # Prints a markdown table of medians; servers are always killed on exit.
 set -euo pipefail
 
@@ -33,7 +38,7 @@ done
 cpus=$(nproc)
 server_cpu=0
 client_cpu=$((cpus > 1 ? 1 : 0))
-rate=50000
+rate=20000
 rate_records=$((rate * 5))
 
 work=$(mktemp -d)

@@ -33,7 +33,14 @@ fn bench_mq_produces_and_consumes_every_record() {
         .to_string();
     let bench = hyperscale()
         .args(["bench", "mq", "--bootstrap", &bootstrap])
-        .args(["--records", "3000", "--batch-size", "100", "--partitions", "3"])
+        .args([
+            "--records",
+            "3000",
+            "--batch-size",
+            "100",
+            "--partitions",
+            "3",
+        ])
         .args(["--producers", "2", "--consumers", "2", "--acks", "all"])
         .args(["--compression", "lz4", "--idle-timeout-secs", "5", "--json"])
         .stdout(Stdio::piped())
@@ -43,7 +50,10 @@ fn bench_mq_produces_and_consumes_every_record() {
     let output = wait_output(bench, WAIT);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench failed: {stderr}");
-    assert!(stderr.contains("produced"), "no progress on stderr: {stderr}");
+    assert!(
+        stderr.contains("produced"),
+        "no progress on stderr: {stderr}"
+    );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["produced"], 3000, "{report}");
     assert_eq!(report["consumed"], 3000, "{report}");

@@ -14,8 +14,7 @@ use bytes::BytesMut;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, ProduceRequest, ProduceResponse, RequestHeader,
-    ResponseHeader,
+    ApiKey, BrokerId, FetchRequest, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use mq::api::meta::topic_name;
@@ -157,10 +156,15 @@ impl Producer {
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let connection = client.broker(partition.leader).await?;
                     let version = connection.version(ApiKey::Produce).ok_or_else(|| {
-                        anyhow!("the broker at {} speaks no Produce version", connection.addr())
+                        anyhow!(
+                            "the broker at {} speaks no Produce version",
+                            connection.addr()
+                        )
                     })?;
                     let addr = connection.addr().to_string();
-                    e.insert(Pipe::open(&addr, version, self.acks, self.in_flight, &self.shared).await?)
+                    e.insert(
+                        Pipe::open(&addr, version, self.acks, self.in_flight, &self.shared).await?,
+                    )
                 }
             };
             let timestamp_ms = SystemTime::now()
@@ -206,6 +210,8 @@ type Pending = (i32, Instant, usize, OwnedSemaphorePermit);
 /// in order by a task of their own.
 struct Pipe {
     writer: BufWriter<OwnedWriteHalf>,
+    /// The request being encoded (reused: no page faults per batch).
+    buf: BytesMut,
     version: i16,
     next_id: i32,
     acks: i16,
@@ -238,6 +244,7 @@ impl Pipe {
         };
         Ok(Pipe {
             writer: BufWriter::with_capacity(256 << 10, write),
+            buf: BytesMut::new(),
             version,
             next_id: 0,
             acks,
@@ -257,15 +264,18 @@ impl Pipe {
             .with_request_api_version(self.version)
             .with_correlation_id(id)
             .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-        let mut buf = BytesMut::new();
-        header.encode(&mut buf, ApiKey::Produce.request_header_version(self.version))?;
-        request.encode(&mut buf, self.version)?;
+        self.buf.clear();
+        header.encode(
+            &mut self.buf,
+            ApiKey::Produce.request_header_version(self.version),
+        )?;
+        request.encode(&mut self.buf, self.version)?;
         if let Some(pending) = &self.pending {
             pending
                 .send((id, Instant::now(), records, slot))
                 .map_err(|_| anyhow!("the connection's reader stopped"))?;
         }
-        let written = write_frame(&mut self.writer, &buf).await;
+        let written = write_frame(&mut self.writer, &self.buf).await;
         if let Err(err) = written {
             // The reader's error (the broker's answer) says more than a broken pipe.
             if let Some(reader) = self.reader.take() {
@@ -303,10 +313,8 @@ async fn read_answers(
         let mut body = read_response(&mut reader, RESPONSE_MAX_BYTES)
             .await
             .context("the broker closed the connection")?;
-        let header = ResponseHeader::decode(
-            &mut body,
-            ApiKey::Produce.response_header_version(version),
-        )?;
+        let header =
+            ResponseHeader::decode(&mut body, ApiKey::Produce.response_header_version(version))?;
         ensure!(
             header.correlation_id == id,
             "answer to request {} instead of {id}",
@@ -319,9 +327,7 @@ async fn read_answers(
             }
         }
         latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-        shared
-            .produced
-            .fetch_add(records as u64, Ordering::Relaxed);
+        shared.produced.fetch_add(records as u64, Ordering::Relaxed);
         drop(slot);
     }
     Ok(latencies)
@@ -376,7 +382,10 @@ async fn consume(
             let now = super::now_us();
             for t in response.responses {
                 for p in t.partitions {
-                    mq::client::check_code(p.error_code, &format!("fetch {topic}-{}", p.partition_index))?;
+                    mq::client::check_code(
+                        p.error_code,
+                        &format!("fetch {topic}-{}", p.partition_index),
+                    )?;
                     let Some(from) = positions.get_mut(&p.partition_index) else {
                         continue;
                     };

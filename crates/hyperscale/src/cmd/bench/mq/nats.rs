@@ -130,7 +130,8 @@ async fn produce(
 async fn settle((sent, acks): Batch, shared: &Shared) -> anyhow::Result<u32> {
     let count = acks.len() as u64;
     for ack in acks {
-        ack.await.map_err(|err| anyhow!("publish acknowledgement: {err}"))?;
+        ack.await
+            .map_err(|err| anyhow!("publish acknowledgement: {err}"))?;
     }
     shared.produced.fetch_add(count, Ordering::Relaxed);
     Ok(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32)
