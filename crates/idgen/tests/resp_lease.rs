@@ -144,11 +144,11 @@ fn the_id_service_leases_from(url: String) {
         lease_store: Some(url),
         ..ServerConfig::default()
     };
-    let first = claim(&config).unwrap();
-    let second = claim(&config).unwrap();
+    let first = claim(&config).expect("first claim");
+    let second = claim(&config).expect("second claim");
     let (first_id, second_id) = (&first.generator, &second.generator);
     assert_ne!(first_id.machine(), second_id.machine());
-    assert!(first_id.next_id().unwrap() != second_id.next_id().unwrap());
+    assert!(first_id.next_id().expect("an id") != second_id.next_id().expect("an id"));
     assert!(first_id.lease().is_some());
     let line = first.to_string();
     assert!(line.contains("from lease store redis://"), "{line}");

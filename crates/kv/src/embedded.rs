@@ -55,7 +55,9 @@ impl EmbeddedServer {
                             return;
                         }
                     };
-                    if let Err(err) = serve(listener, config, crate::new_metrics(), ctx).await {
+                    if let Err(err) =
+                        serve(listener, config, crate::command::new_metrics(), ctx).await
+                    {
                         tracing::error!(error = %err, "embedded kv server stopped");
                     }
                 });
