@@ -34,6 +34,9 @@ use super::transport::{Pool, ReplicaFetch, Request, Response, Rpc, read_frame, w
 const TICK: Duration = Duration::from_millis(20);
 /// How often the controller looks for brokers whose heartbeats stopped.
 const LIVENESS_CHECK_MS: u64 = 100;
+/// How often the controller moves leaderships back to preferred replicas
+/// (Kafka's `leader.imbalance.check.interval.seconds`, 300 s there).
+const PREFERRED_LEADER_CHECK_MS: u64 = 5_000;
 
 /// Settings of a node.
 #[derive(Debug, Clone)]
@@ -90,6 +93,7 @@ pub struct Driver {
     liveness: Liveness,
     leader_since: u64,
     next_liveness_check: u64,
+    next_preferred_check: u64,
     was_leader: bool,
     started: Instant,
     peers: BTreeMap<BrokerId, mpsc::UnboundedSender<Message<Command>>>,
@@ -120,6 +124,7 @@ impl Node {
             liveness: Liveness::default(),
             leader_since: 0,
             next_liveness_check: 0,
+            next_preferred_check: 0,
             was_leader: false,
             started: Instant::now(),
             peers: BTreeMap::new(),
@@ -435,6 +440,20 @@ impl Driver {
         self.next_liveness_check = now + LIVENESS_CHECK_MS;
         let timeout = self.node.config.session_timeout_ms;
         let mut image = self.projected();
+        if now >= self.next_preferred_check {
+            self.next_preferred_check = now + PREFERRED_LEADER_CHECK_MS;
+            let moves = controller::preferred_leaders(&image);
+            if !moves.is_empty() {
+                tracing::info!(
+                    partitions = moves.len(),
+                    "moving leaderships back to preferred replicas"
+                );
+                for c in &moves {
+                    image.apply(image.applied, c);
+                }
+                self.propose(moves, None);
+            }
+        }
         for broker in self
             .liveness
             .expired(&image, now, self.leader_since, timeout)
