@@ -87,6 +87,23 @@ async fn kcat_routes_to_leaders_spread_over_three_brokers() {
     let leaders: BTreeSet<i32> = partitions.iter().map(|p| p.leader_id.0).collect();
     assert_eq!(leaders.len(), 3, "leaders are spread: {leaders:?}");
     assert!(partitions.iter().all(|p| p.replica_nodes.len() == 3));
+    // `hyperscale mq topics describe` shows them (offsets asked of each leader).
+    // A new leader may answer NOT_LEADER_OR_FOLLOWER until it has applied
+    // the metadata: retry as clients do.
+    let described = loop {
+        match client.describe_topic("spread").await {
+            Ok(described) => break described,
+            Err(err) => assert!(Instant::now() < deadline, "describe: {err}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        described
+            .partitions
+            .iter()
+            .all(|p| p.replicas.len() == 3 && p.isr.len() == 3 && p.end_offset == 0),
+        "{described:?}"
+    );
 
     let lines: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
     let produced = tokio::task::spawn_blocking({

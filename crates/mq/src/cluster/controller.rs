@@ -133,6 +133,22 @@ pub fn register(image: &Image, broker: BrokerId, host: String, port: i32) -> Vec
     out
 }
 
+/// Preferred-leader election (Kafka's `auto.leader.rebalance.enable`): a
+/// partition led by another broker while its first replica is live and in
+/// sync moves back to it, so leaderships spread again once a failed broker
+/// has returned and caught up.
+pub fn preferred_leaders(image: &Image) -> Vec<Command> {
+    changes(image, |info| {
+        let preferred = *info.replicas.first()?;
+        let eligible = info.isr.contains(&preferred)
+            && image.brokers.get(&preferred).is_some_and(|b| !b.fenced);
+        (eligible && info.leader != preferred).then(|| PartitionInfo {
+            leader: preferred,
+            ..info.clone()
+        })
+    })
+}
+
 /// A partition leader's request to change its ISR (Kafka's AlterPartition):
 /// accepted only from the current leader at the current epochs, keeping the
 /// leader in, adding only live replicas.
@@ -285,6 +301,27 @@ mod tests {
         let back = image.partition("t", 0).unwrap();
         assert_eq!(back.leader, 1);
         assert_eq!(back.leader_epoch, p.leader_epoch + 1);
+    }
+
+    #[test]
+    fn leadership_returns_to_the_preferred_replica_once_it_is_back_in_sync() {
+        let mut image = image(&[1, 2, 3], &[1, 2, 3]);
+        assert!(preferred_leaders(&image).is_empty(), "already preferred");
+        let commands = fence(&image, 1);
+        apply_all(&mut image, &commands);
+        assert!(preferred_leaders(&image).is_empty(), "1 is fenced");
+        let commands = register(&image, 1, "h".into(), 9001);
+        apply_all(&mut image, &commands);
+        assert!(preferred_leaders(&image).is_empty(), "1 is not in sync yet");
+        let Ok(expand) = alter_isr(&image, "t", 0, 2, 1, 1, vec![1, 2, 3]) else {
+            panic!("the leader adds 1 back")
+        };
+        apply_all(&mut image, &[expand]);
+        let commands = preferred_leaders(&image);
+        apply_all(&mut image, &commands);
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!((p.leader, p.leader_epoch), (1, 2));
+        assert_eq!(p.isr, vec![1, 2, 3]);
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!   leader/replicas/ISR, so unmodified clients route to leaders.
 //! - **Controller** ([`controller`]): replica placement, clean leader
 //!   election from the ISR when a broker's heartbeats stop
-//!   (`broker_session_timeout_ms`), ISR changes asked by leaders.
+//!   (`broker_session_timeout_ms`), ISR changes asked by leaders, and
+//!   leaderships moved back to preferred replicas once they are in sync.
 //! - **Replication** ([`replication`], [`isr`], [`epochs`]): followers pull
 //!   from the leader (the notes' "followers copy the leader per the replica
 //!   distribution plan"); the high watermark is the offset every ISR member
@@ -33,8 +34,6 @@
 //! - Every broker is a voter (no broker-only or controller-only roles), and
 //!   the voter set is fixed (no membership change); the Raft log is never
 //!   compacted (no snapshots).
-//! - No preferred-leader election: a returning broker rejoins the ISR but
-//!   leadership stays where failover put it.
 //! - No reassignment: replicas stay where they were placed at creation.
 //! - Each consumer group has one coordinator, chosen by rendezvous hashing
 //!   over the live brokers (`Broker::coordinator`), but its committed

@@ -30,8 +30,13 @@ use super::raft::storage::Storage;
 use super::raft::{Message, Raft, Role, Timing};
 use super::transport::{Pool, ReplicaFetch, Request, Response, Rpc, read_frame, write_frame};
 
-/// How often the driver ticks (elections, heartbeats, liveness checks).
+/// How often the driver ticks (elections, heartbeats).
 const TICK: Duration = Duration::from_millis(20);
+/// How often the controller looks for brokers whose heartbeats stopped.
+const LIVENESS_CHECK_MS: u64 = 100;
+/// How often the controller moves leaderships back to preferred replicas
+/// (Kafka's `leader.imbalance.check.interval.seconds`, 300 s there).
+const PREFERRED_LEADER_CHECK_MS: u64 = 5_000;
 
 /// Settings of a node.
 #[derive(Debug, Clone)]
@@ -87,6 +92,8 @@ pub struct Driver {
     pending: BTreeMap<u64, (u64, Option<oneshot::Sender<Response>>)>,
     liveness: Liveness,
     leader_since: u64,
+    next_liveness_check: u64,
+    next_preferred_check: u64,
     was_leader: bool,
     started: Instant,
     peers: BTreeMap<BrokerId, mpsc::UnboundedSender<Message<Command>>>,
@@ -116,6 +123,8 @@ impl Node {
             pending: BTreeMap::new(),
             liveness: Liveness::default(),
             leader_since: 0,
+            next_liveness_check: 0,
+            next_preferred_check: 0,
             was_leader: false,
             started: Instant::now(),
             peers: BTreeMap::new(),
@@ -425,11 +434,26 @@ impl Driver {
     }
 
     fn controller_tick(&mut self, now: u64) {
-        if self.raft.role() != Role::Leader {
+        if self.raft.role() != Role::Leader || now < self.next_liveness_check {
             return;
         }
+        self.next_liveness_check = now + LIVENESS_CHECK_MS;
         let timeout = self.node.config.session_timeout_ms;
         let mut image = self.projected();
+        if now >= self.next_preferred_check {
+            self.next_preferred_check = now + PREFERRED_LEADER_CHECK_MS;
+            let moves = controller::preferred_leaders(&image);
+            if !moves.is_empty() {
+                tracing::info!(
+                    partitions = moves.len(),
+                    "moving leaderships back to preferred replicas"
+                );
+                for c in &moves {
+                    image.apply(image.applied, c);
+                }
+                self.propose(moves, None);
+            }
+        }
         for broker in self
             .liveness
             .expired(&image, now, self.leader_since, timeout)

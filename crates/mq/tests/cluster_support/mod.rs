@@ -3,7 +3,7 @@
 //! which calls [`child`]), killed when the [`Cluster`] drops, also on failure.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,6 +63,15 @@ pub struct Cluster {
     quorum: String,
     dirs: BTreeMap<i32, tempfile::TempDir>,
     children: HashMap<i32, ChildGuard>,
+    /// Held while this cluster runs (one cluster per test binary at a time).
+    _turn: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+/// One cluster at a time per test binary.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Cluster {
@@ -70,12 +79,33 @@ impl Cluster {
         Self::start_with((1_500, 3_000))
     }
 
+    /// Starts three brokers with (session timeout, replica lag) in ms.
+    /// Clusters of one test binary start one at a time (two at once would
+    /// race for free ports and share two cores); a start whose broker died
+    /// (a port taken meanwhile) is retried on fresh ports.
     pub fn start_with(timeouts: (u64, u64)) -> Cluster {
+        let turn = turn();
+        for _ in 0..3 {
+            if let Some(mut cluster) = Self::try_start(timeouts) {
+                cluster._turn = Some(turn);
+                return cluster;
+            }
+        }
+        panic!("three brokers did not start in three attempts");
+    }
+
+    fn try_start(timeouts: (u64, u64)) -> Option<Cluster> {
         let ids = [1, 2, 3];
-        let kafka_ports: BTreeMap<i32, u16> = ids.iter().map(|&id| (id, free_port())).collect();
+        let mut ports = BTreeSet::new();
+        while ports.len() < 6 {
+            ports.insert(free_port());
+        }
+        let mut ports = ports.into_iter();
+        let kafka_ports: BTreeMap<i32, u16> =
+            ids.iter().map(|&id| (id, ports.next().unwrap())).collect();
         let quorum = ids
             .iter()
-            .map(|id| format!("{id}@127.0.0.1:{}", free_port()))
+            .map(|id| format!("{id}@127.0.0.1:{}", ports.next().unwrap()))
             .collect::<Vec<_>>()
             .join(",");
         let dirs = ids
@@ -88,6 +118,7 @@ impl Cluster {
             quorum,
             dirs,
             children: HashMap::new(),
+            _turn: None,
         };
         for id in ids {
             cluster.spawn(id);
@@ -95,7 +126,14 @@ impl Cluster {
         for (id, port) in &cluster.kafka_ports {
             wait_for_port(*port, Duration::from_secs(20), &format!("broker {id}"));
         }
-        cluster
+        std::thread::sleep(Duration::from_millis(200));
+        for (id, child) in &mut cluster.children {
+            if child.0.try_wait().unwrap().is_some() {
+                eprintln!("broker {id} exited at start (a port taken?): retrying");
+                return None;
+            }
+        }
+        Some(cluster)
     }
 
     pub fn spawn(&mut self, id: i32) {
