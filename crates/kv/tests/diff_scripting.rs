@@ -55,7 +55,7 @@ const SCRIPTS: &[&str] = &[
     "return tostring(1e15), tostring(0.1)",
     "return {tostring(1e15), tostring(0.1), tostring(2^53)}",
     "return math.floor(7.9)",
-    "return type(cjson), type(bit), type(redis)",
+    "return type(bit), type(redis)",
     "return bit.band(0xff, 0x0f) + bit.lshift(1, 4)",
     "return bit.tohex(65535)",
     "redis.setresp(3) return redis.call('GET', 'missing') == nil",
@@ -63,9 +63,9 @@ const SCRIPTS: &[&str] = &[
     "redis.setresp(3) return true",
     "redis.setresp(3) return false",
     "redis.setresp(4)",
-    "return redis.setresp()",
+    "redis.setresp() return 1",
     "redis.log(redis.LOG_WARNING, 'from a script') return 1",
-    "return redis.log(99, 'x')",
+    "redis.log(99, 'x') return 1",
     "return {redis.REPL_ALL, redis.LOG_NOTICE}",
     "#!lua flags=no-writes\nreturn redis.call('GET', 'a')",
     "#!lua flags=no-writes\nreturn redis.call('SET', 'a', 1)",
@@ -87,18 +87,17 @@ fn run_all(pair: &mut Pair, context: &str) {
 }
 
 #[test]
-#[ignore = "written, not yet run against redis-server (see the wt/script report)"]
 fn script_replies_and_errors_match_redis_on_both_engines() {
     for engine in Pair::engines() {
         let mut pair = Pair::start(engine);
         run_all(&mut pair, "RESP2");
-        pair.check(&[b"HELLO", b"3"], "switch to RESP3").len();
+        // HELLO's own reply names the server version and client id: not compared.
+        pair.both(&[b"HELLO", b"3"]);
         run_all(&mut pair, "RESP3");
     }
 }
 
 #[test]
-#[ignore = "written, not yet run against redis-server (see the wt/script report)"]
 fn cache_commands_match_redis() {
     let mut pair = Pair::start(kv::config::EngineKind::Memory);
     let commands = [
