@@ -12,8 +12,8 @@ use testkit::RedisServer;
 
 use idgen::{Layout, Lease, LeaseConfig, LeaseError, LeaseStore, RespLeaseStore};
 
-fn store(redis: &RedisServer) -> Arc<dyn LeaseStore> {
-    Arc::new(RespLeaseStore::open(&redis.url(), Duration::from_secs(2)).expect("open the store"))
+fn store(url: &str) -> Arc<dyn LeaseStore> {
+    Arc::new(RespLeaseStore::open(url, Duration::from_secs(2)).expect("open the store"))
 }
 
 fn no_renewal(ttl_ms: u64) -> LeaseConfig {
@@ -25,9 +25,9 @@ fn no_renewal(ttl_ms: u64) -> LeaseConfig {
 
 /// The whole lease life cycle on one server: distinct ids, exhaustion,
 /// renewal, release, and takeover after expiry.
-fn lease_life_cycle(redis: &RedisServer) {
+fn lease_life_cycle(url: &str) {
     let layout = Layout::new(41, 10, 1, 11).expect("valid layout"); // 2 machine ids
-    let lease = || Lease::acquire_manual(store(redis), &no_renewal(60_000), layout, 1);
+    let lease = || Lease::acquire_manual(store(url), &no_renewal(60_000), layout, 1);
     let a = lease().expect("first lease");
     let b = lease().expect("second lease");
     assert_ne!(
@@ -47,10 +47,10 @@ fn lease_life_cycle(redis: &RedisServer) {
 
     // Takeover: a short-lived lease that is never renewed expires in Redis.
     let single = Layout::new(41, 10, 0, 12).expect("valid layout");
-    let old = Lease::acquire_manual(store(redis), &no_renewal(200), single, 2).expect("lease");
+    let old = Lease::acquire_manual(store(url), &no_renewal(200), single, 2).expect("lease");
     let deadline = Instant::now() + Duration::from_secs(10);
     let new = loop {
-        match Lease::acquire_manual(store(redis), &no_renewal(60_000), single, 2) {
+        match Lease::acquire_manual(store(url), &no_renewal(60_000), single, 2) {
             Ok(lease) => break lease,
             Err(LeaseError::AllTaken { .. }) => {
                 assert!(Instant::now() < deadline, "lease never expired");
@@ -68,7 +68,33 @@ fn lease_life_cycle(redis: &RedisServer) {
 #[test]
 fn leases_on_redis_with_lua() {
     let redis = RedisServer::start_with(&[]);
-    lease_life_cycle(&redis);
+    lease_life_cycle(&redis.url());
+}
+
+/// The same life cycle against our own `hyperscale kv` (embedded, memory
+/// engine), which runs the lease scripts with its own Lua.
+#[test]
+fn leases_on_hyperscale_kv_with_lua() {
+    let server = hyperscale_kv();
+    let mut conn = redis::Client::open(server.url().as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let lua: i64 = redis::cmd("EVAL")
+        .arg("return 1")
+        .arg(0)
+        .query(&mut conn)
+        .expect("our server runs Lua");
+    assert_eq!(lua, 1);
+    lease_life_cycle(&server.url());
+}
+
+fn hyperscale_kv() -> kv::EmbeddedServer {
+    let config = kv::Config {
+        engine: kv::config::EngineKind::Memory,
+        ..kv::Config::default()
+    };
+    kv::EmbeddedServer::start(config).expect("start the embedded kv server")
 }
 
 #[test]
@@ -84,7 +110,7 @@ fn leases_on_a_server_without_eval_use_the_fallback() {
         .arg(0)
         .query::<i64>(&mut conn);
     assert!(refused.is_err(), "EVAL should be disabled");
-    lease_life_cycle(&redis);
+    lease_life_cycle(&redis.url());
 }
 
 #[test]
@@ -104,15 +130,25 @@ fn an_unreachable_store_fails_fast_with_a_clear_error() {
 #[test]
 fn the_id_service_leases_its_machine_id() {
     let redis = RedisServer::start_with(&[]);
+    the_id_service_leases_from(redis.url());
+}
+
+#[test]
+fn the_id_service_leases_its_machine_id_from_hyperscale_kv() {
+    let server = hyperscale_kv();
+    the_id_service_leases_from(server.url());
+}
+
+fn the_id_service_leases_from(url: String) {
     let config = ServerConfig {
-        lease_store: Some(redis.url()),
+        lease_store: Some(url),
         ..ServerConfig::default()
     };
-    let first = claim(&config).unwrap();
-    let second = claim(&config).unwrap();
+    let first = claim(&config).expect("first claim");
+    let second = claim(&config).expect("second claim");
     let (first_id, second_id) = (&first.generator, &second.generator);
     assert_ne!(first_id.machine(), second_id.machine());
-    assert!(first_id.next_id().unwrap() != second_id.next_id().unwrap());
+    assert!(first_id.next_id().expect("an id") != second_id.next_id().expect("an id"));
     assert!(first_id.lease().is_some());
     let line = first.to_string();
     assert!(line.contains("from lease store redis://"), "{line}");

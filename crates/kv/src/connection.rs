@@ -139,6 +139,12 @@ async fn run_loop(
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let condemned = inbox.condemned().clone();
     loop {
+        // Messages published before this client's next commands ran go out
+        // before their replies, as Redis orders them (it appends a message
+        // to the output buffer the moment it is published).
+        while let Some(message) = inbox.try_recv() {
+            encode_message(&message, state.protocol, &mut output);
+        }
         if let Err(close) = execute_buffered(
             shared,
             stream,
@@ -285,8 +291,10 @@ async fn execute_buffered(
     let age = state.info.connected.elapsed().as_secs();
     state.info.last_active_secs.store(age, Ordering::Relaxed);
     state.batch_now_ms = clock::now_ms();
+    let mut gate_open = false;
     loop {
-        let (step, deferred) = execute_batch(shared, state, parser, input, output);
+        let (step, deferred) = execute_batch(shared, state, parser, input, output, gate_open);
+        gate_open = false;
         if let Some(deferred) = deferred {
             // The lock is released: other clients commit meanwhile and share
             // the fsync. Nothing of this batch is written before it resolves.
@@ -300,6 +308,19 @@ async fn execute_buffered(
         match step {
             Step::Drained => return Ok(()),
             Step::Close(close) => return Err(close),
+            Step::Held => {
+                // Woken blocked clients go first (see `state::blocking`);
+                // then at least one command runs, whatever the gate says.
+                write_out(stream, output, condemned).await?;
+                shared.turns.wait().await;
+                gate_open = true;
+                state.batch_now_ms = clock::now_ms();
+            }
+            Step::Busy => {
+                write_out(stream, output, condemned).await?;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                state.batch_now_ms = clock::now_ms();
+            }
             Step::More => {
                 if output.len() >= OUTPUT_FLUSH_BYTES {
                     write_out(stream, output, condemned).await?;
@@ -315,6 +336,12 @@ enum Step {
     Drained,
     /// Stopped early (output to flush, or the command cap): call again.
     More,
+    /// Woken blocked clients have turns to use: wait for them (bounded),
+    /// then call again.
+    Held,
+    /// A woken blocked client cannot re-run while a script is busy: call
+    /// again a little later.
+    Busy,
     /// Close the connection once the output is written.
     Close(Close),
 }
@@ -358,15 +385,23 @@ struct Deferred {
 /// as one write batch, and commits it (see the module docs). Synchronous:
 /// the lock is never held across an `.await`. Under `--fsync always` the
 /// batch's durability is returned, to be awaited before the output is written.
+/// It stops before a command while woken blocked clients hold turns
+/// ([`Step::Held`]), unless `gate_open` lets the first command through.
 fn execute_batch(
     shared: &State,
     state: &mut ConnState,
     parser: &mut RequestParser,
     input: &mut BytesMut,
     output: &mut BytesMut,
+    mut gate_open: bool,
 ) -> (Step, Option<Deferred>) {
     // A script past `busy-reply-threshold` holds the lock: answer without it.
     let Some(mut ks) = command::wait_for_keyspace(shared) else {
+        if state.blocked.is_some() {
+            // A woken blocked client re-runs once the script is done; the
+            // commands behind it wait too.
+            return (Step::Busy, None);
+        }
         return (busy_command(shared, state, parser, input, output), None);
     };
     ks.recover_abandoned_batch();
@@ -390,6 +425,11 @@ fn execute_batch(
                 None => continue,
             }
         } else {
+            if !gate_open && shared.turns.closed() {
+                step = Step::Held;
+                break;
+            }
+            gate_open = false;
             let args = match parser.next_command(input, state.authenticated) {
                 Ok(Some(args)) => args,
                 Ok(None) => {

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first (the index is the rank).
-const LAYERS: [&[&str]; 9] = [
+const LAYERS: [&[&str]; 10] = [
     &["protocol", "value", "pattern", "config"],
     &["engine"],
     &["keyspace"],
@@ -21,6 +21,7 @@ const LAYERS: [&[&str]; 9] = [
     &["command"],
     &["connection"],
     &["server"],
+    &["embedded"],
 ];
 
 fn rank(module: &str) -> Option<usize> {

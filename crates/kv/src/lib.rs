@@ -141,6 +141,7 @@ mod state;
 // Commands, then the network.
 mod command;
 mod connection;
+mod embedded;
 mod server;
 
 #[cfg(test)]
@@ -150,6 +151,7 @@ mod layers;
 pub use command::local::LocalClient;
 pub use command::new_metrics;
 pub use config::Config;
+pub use embedded::EmbeddedServer;
 pub use metrics::Metrics;
 pub use server::{Error, Server, serve};
 

@@ -411,3 +411,68 @@ fn collection_encodings_and_copies_match_redis() {
         }
     }
 }
+
+/// Keyspace notifications of these commands equal Redis's: a
+/// `PSUBSCRIBE __key*@0__:*` subscriber on each server, messages compared
+/// after every command (a `PING` marks the end of each command's events).
+#[test]
+fn notifications_match_redis() {
+    fn events(sub: &mut common::diff::RespConn) -> Vec<Vec<u8>> {
+        sub.send(&[b"PING"]);
+        let mut out = Vec::new();
+        loop {
+            let reply = sub.read_reply();
+            if String::from_utf8_lossy(&reply).contains("pong") {
+                return out;
+            }
+            out.push(reply);
+        }
+    }
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        pair.check(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"], "");
+        let mut subs = [pair.redis_addr(), pair.ours_addr()].map(|addr| {
+            let mut sub = common::diff::RespConn::connect(addr);
+            sub.call(&[b"PSUBSCRIBE", b"__key*@0__:*"]);
+            sub
+        });
+        let commands = [
+            cmd(&["SETBIT", "b", "7", "1"]),
+            cmd(&["SETBIT", "b", "7", "1"]),
+            cmd(&["BITFIELD", "b", "SET", "u8", "8", "200"]),
+            cmd(&["BITFIELD", "b", "GET", "u8", "8"]),
+            cmd(&["BITOP", "NOT", "n", "b"]),
+            cmd(&["BITOP", "OR", "n", "nothing"]),
+            cmd(&["PFADD", "h", "a", "b"]),
+            cmd(&["PFADD", "h", "a"]),
+            cmd(&["PFCOUNT", "h"]),
+            cmd(&["PFMERGE", "m", "h"]),
+            cmd(&["PFDEBUG", "TODENSE", "m"]),
+            cmd(&["COPY", "h", "h2"]),
+            cmd(&["COPY", "b", "h2", "REPLACE"]),
+            cmd(&["RPUSH", "l", "3", "1", "2"]),
+            cmd(&["SORT", "l", "STORE", "sorted"]),
+            cmd(&["SORT", "l", "LIMIT", "0", "1"]),
+            cmd(&["SORT", "l", "LIMIT", "5", "1", "STORE", "sorted"]),
+            cmd(&["SORT", "l", "LIMIT", "5", "1", "STORE", "sorted"]),
+            cmd(&["LCS", "b", "h"]),
+        ];
+        for command in &commands {
+            let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+            pair.check(&args, "");
+            let [theirs, ours] = &mut subs;
+            let (theirs, ours) = (events(theirs), events(ours));
+            assert_eq!(
+                ours.iter()
+                    .map(|m| String::from_utf8_lossy(m))
+                    .collect::<Vec<_>>(),
+                theirs
+                    .iter()
+                    .map(|m| String::from_utf8_lossy(m))
+                    .collect::<Vec<_>>(),
+                "events after {}",
+                common::diff::show(&args)
+            );
+        }
+    }
+}

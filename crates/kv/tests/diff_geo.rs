@@ -426,3 +426,53 @@ fn geo_errors_match_redis() {
         pair.check(&args, "error case");
     }
 }
+
+/// Many points (a skiplist in Redis), searched from many centres with
+/// every shape and option: results, their order (unsorted ones follow the
+/// cells), distances and coordinates to the last digit.
+#[test]
+fn dense_searches_match_redis() {
+    for engine in Pair::engines() {
+        let mut pair = Pair::start(engine);
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut words: Vec<String> = vec!["GEOADD".into(), "g".into()];
+        for i in 0..800 {
+            words.push(format!("{:.6}", 13.0 + rng.f64() * 2.0));
+            words.push(format!("{:.6}", 37.0 + rng.f64() * 1.5));
+            words.push(format!("p{i}"));
+        }
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        pair.check(&args, "fill");
+        for round in 0..150 {
+            let lon = format!("{:.5}", 12.8 + rng.f64() * 2.4);
+            let lat = format!("{:.5}", 36.8 + rng.f64() * 1.9);
+            let r = ["0.5", "3", "10", "25", "60", "150"][rng.usize(..6)];
+            let mut w: Vec<String> = ["GEOSEARCH", "g"].map(String::from).to_vec();
+            if round % 3 == 0 {
+                w.extend(["FROMMEMBER".into(), format!("p{}", rng.u32(..800))]);
+            } else {
+                w.extend(["FROMLONLAT".into(), lon, lat]);
+            }
+            if rng.bool() {
+                w.extend(["BYRADIUS".into(), r.into(), "km".into()]);
+            } else {
+                let h = ["1", "8", "40", "120"][rng.usize(..4)];
+                w.extend(["BYBOX".into(), r.into(), h.into(), "km".into()]);
+            }
+            match rng.u8(..4) {
+                0 => w.push("ASC".into()),
+                1 => w.push("DESC".into()),
+                _ => {}
+            }
+            if rng.bool() {
+                w.extend(["COUNT".into(), rng.u32(1..30).to_string()]);
+                if rng.u8(..3) == 0 {
+                    w.push("ANY".into());
+                }
+            }
+            w.extend(["WITHDIST", "WITHCOORD", "WITHHASH"].map(String::from));
+            let args: Vec<&[u8]> = w.iter().map(|x| x.as_bytes()).collect();
+            pair.check(&args, &format!("round {round}"));
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::diff::{Pair, RespConn, check_cases, cmd};
+use common::diff::{Client, Pair, check_cases, cmd, wait_blocked};
 
 /// A random stream of list commands over 3 list keys and a string key,
 /// now and then a few of them in a `MULTI` block (where blocking commands
@@ -195,6 +195,18 @@ fn list_bad_input_matches_redis() {
         &["BLMPOP", "0", "1", "nokey", "left"],
         &["BLPOP", "l", "0"],
         &["EXEC"],
+        // A script never blocks: it gets the timeout reply at once.
+        &["EVAL", "return redis.call('BLPOP', 'nokey', 0)", "0"],
+        &[
+            "EVAL",
+            "return redis.call('BLMOVE', 'nokey', 'd', 'LEFT', 'LEFT', 0)",
+            "0",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('BLMPOP', 0, 1, 'l', 'LEFT', 'COUNT', 5)",
+            "0",
+        ],
         &["CLIENT", "UNBLOCK", "x"],
         &["CLIENT", "UNBLOCK", "1", "foo"],
         &["CLIENT", "UNBLOCK", "999999"],
@@ -235,55 +247,6 @@ fn long_lists_match_redis() {
     }
 }
 
-/// One more client on both servers.
-struct Client {
-    redis: RespConn,
-    ours: RespConn,
-}
-
-impl Client {
-    fn connect(pair: &Pair, protocol: &str) -> Client {
-        let mut client = Client {
-            redis: RespConn::connect(pair.redis_addr()),
-            ours: RespConn::connect(pair.ours_addr()),
-        };
-        client.send(&["HELLO", protocol]);
-        client.redis.read_reply();
-        client.ours.read_reply();
-        client
-    }
-
-    /// Sends a command to both without reading (it may block).
-    fn send(&mut self, words: &[&str]) {
-        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
-        self.redis.send(&args);
-        self.ours.send(&args);
-    }
-
-    /// Reads one reply from both and compares them.
-    fn expect_same(&mut self, context: &str) {
-        let (expected, got) = (self.redis.read_reply(), self.ours.read_reply());
-        assert!(
-            expected == got,
-            "reply differs from redis-server ({context})\n  redis: {:?}\n  ours:  {:?}",
-            String::from_utf8_lossy(&expected),
-            String::from_utf8_lossy(&got),
-        );
-    }
-}
-
-/// Waits until both servers have `n` blocked clients.
-fn wait_blocked(pair: &mut Pair, n: usize) {
-    let want = format!("blocked_clients:{n}\r\n");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    for conn in [&mut pair.redis, &mut pair.ours] {
-        while !String::from_utf8_lossy(&conn.call(&[b"INFO", b"clients"])).contains(&want) {
-            assert!(std::time::Instant::now() < deadline, "never {n} blocked");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    }
-}
-
 /// Blocked clients against real Redis: who is served with what, in which
 /// order and reply shape, by plain writes, `MULTI`/`EXEC` and moves, in
 /// RESP2 and RESP3.
@@ -302,10 +265,27 @@ fn blocked_clients_are_served_as_redis_serves_them() {
                 wait_blocked(&mut pair, i + 1);
             }
             pair.check(&[b"RPUSH", b"q", b"a", b"b", b"c", b"d"], "push");
+            // Blocked clients are served before the next command runs.
+            pair.check(&[b"LRANGE", b"q", b"0", b"-1"], "what is left");
             for w in &mut waiters {
                 w.expect_same("FIFO BLPOP");
             }
-            pair.check(&[b"LRANGE", b"q", b"0", b"-1"], "what is left");
+            // Also within one pipeline: the push, then a read.
+            waiters[0].send(&["BLPOP", "p", "0"]);
+            wait_blocked(&mut pair, 1);
+            for conn in [&mut pair.redis, &mut pair.ours] {
+                conn.send(&[b"RPUSH", b"p", b"x", b"y"]);
+                conn.send(&[b"LRANGE", b"p", b"0", b"-1"]);
+            }
+            for what in ["pipelined push", "pipelined read"] {
+                let (expected, got) = (pair.redis.read_reply(), pair.ours.read_reply());
+                assert_eq!(
+                    String::from_utf8_lossy(&expected),
+                    String::from_utf8_lossy(&got),
+                    "{what}"
+                );
+            }
+            waiters[0].expect_same("BLPOP served inside a pipeline");
             // BLMOVE, then the moved element serves a BRPOP on the destination.
             let [w1, w2, w3] = &mut waiters[..] else {
                 unreachable!()
@@ -338,6 +318,19 @@ fn blocked_clients_are_served_as_redis_serves_them() {
             pair.check(&[b"DEL", b"k"], "del");
             pair.check(&[b"LPUSH", b"k", b"v"], "push");
             w2.expect_same("BLPOP after a type change");
+            // A script's push serves a waiter too.
+            w3.send(&["BRPOP", "scripted", "0"]);
+            wait_blocked(&mut pair, 1);
+            pair.check(
+                &[
+                    b"EVAL",
+                    b"return redis.call('RPUSH', KEYS[1], 'from-lua')",
+                    b"1",
+                    b"scripted",
+                ],
+                "script push",
+            );
+            w3.expect_same("BRPOP served by a script");
             // Timeouts.
             w1.send(&["BRPOPLPUSH", "none", "d", "0.02"]);
             w1.expect_same("BRPOPLPUSH timeout");

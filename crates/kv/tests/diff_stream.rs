@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::diff::{Pair, RespConn, cmd, show};
+use common::diff::{Client, Pair, RespConn, cmd, show, wait_blocked};
 
 /// A parsed reply, enough to mask unstable numbers.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,14 +164,9 @@ fn words(lines: &str) -> Vec<Vec<Vec<u8>>> {
 /// Hand-written cases: options, bad input, error texts, edge ids.
 const CASES: &str = include_str!("diff_stream_cases.txt");
 
-/// The engines to run on (both once the lsm engine stores subkeys).
-fn engines() -> Vec<kv::config::EngineKind> {
+/// The engines to run on.
+fn engines() -> [kv::config::EngineKind; 2] {
     Pair::engines()
-        .into_iter()
-        .filter(|e| {
-            std::env::var("STREAM_DIFF_ALL").is_ok() || *e == kv::config::EngineKind::Memory
-        })
-        .collect()
 }
 
 fn hello3(pair: &mut Pair) {
@@ -473,6 +468,84 @@ fn stream_events_match_redis() {
             check(&mut pair, &args, "");
             let [theirs, ours] = &mut subs;
             assert_eq!(drain(ours), drain(theirs), "after {}", show(&args));
+        }
+    }
+}
+
+/// Blocked `XREAD`/`XREADGROUP` clients against real Redis: served by an
+/// `XADD` (also one inside `MULTI`), `$` meaning "after the last id when I
+/// blocked", groups handing each entry to one waiter, timeouts, and
+/// `BLOCK` inside `MULTI` answering at once; RESP2 and RESP3.
+#[test]
+fn blocked_readers_are_served_as_redis_serves_them() {
+    for engine in engines() {
+        let mut pair = Pair::start(engine);
+        for protocol in ["2", "3"] {
+            pair.both(&[b"HELLO", protocol.as_bytes()]);
+            pair.check(&[b"FLUSHALL"], "reset");
+            let mut w: Vec<Client> = (0..3).map(|_| Client::connect(&pair, protocol)).collect();
+            pair.check(&[b"XADD", b"s", b"1-0", b"f", b"old"], "seed");
+            w[0].send(&["XREAD", "BLOCK", "0", "STREAMS", "other", "s", "$", "$"]);
+            wait_blocked(&mut pair, 1);
+            w[1].send(&["XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", "1-0"]);
+            wait_blocked(&mut pair, 2);
+            pair.check(&[b"XADD", b"s", b"2-0", b"f", b"new"], "wake");
+            w[0].expect_same("XREAD $");
+            w[1].expect_same("XREAD after 1-0");
+            // A group: two consumers waiting on `>` get one entry each.
+            pair.check(&[b"XGROUP", b"CREATE", b"s", b"g", b"$"], "group");
+            for (i, consumer) in ["a", "b"].into_iter().enumerate() {
+                let line = format!("XREADGROUP GROUP g {consumer} COUNT 1 BLOCK 0 STREAMS s >");
+                w[i].send(&line.split(' ').collect::<Vec<_>>());
+                wait_blocked(&mut pair, i + 1);
+            }
+            pair.check(&[b"MULTI"], "multi");
+            pair.check(&[b"XADD", b"s", b"3-0", b"f", b"x"], "queued");
+            pair.check(&[b"XADD", b"s", b"4-0", b"f", b"y"], "queued");
+            pair.check(&[b"EXEC"], "exec");
+            w[0].expect_same("XREADGROUP a");
+            w[1].expect_same("XREADGROUP b");
+            check(
+                &mut pair,
+                &[b"XPENDING", b"s", b"g", b"-", b"+", b"10", b"a"],
+                "a's",
+            );
+            // Timeouts, and BLOCK inside MULTI answers at once.
+            w[2].send(&["XREAD", "BLOCK", "20", "STREAMS", "s", "$"]);
+            w[2].expect_same("XREAD timeout");
+            w[2].send(&[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "20",
+                "STREAMS",
+                "s",
+                ">",
+            ]);
+            w[2].expect_same("XREADGROUP timeout");
+            pair.check(&[b"MULTI"], "multi");
+            pair.check(
+                &[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"],
+                "queued",
+            );
+            pair.check(&[b"EXEC"], "BLOCK in MULTI");
+            // A destroyed group ends its waiter with NOGROUP.
+            w[0].send(&[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "a",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "s",
+                ">",
+            ]);
+            wait_blocked(&mut pair, 1);
+            pair.check(&[b"XGROUP", b"DESTROY", b"s", b"g"], "destroy");
+            w[0].expect_same("XREADGROUP of a destroyed group");
         }
     }
 }

@@ -324,6 +324,86 @@ async fn concurrent_clients_acknowledged_writes_survive_kill_9() {
     }
 }
 
+/// A stream is a durable work queue: every `XADD` acknowledged before a
+/// SIGKILL (landing mid-load) is there after the restart with its fields,
+/// in order, and so is the consumer group's acknowledged state (what
+/// `XREADGROUP` delivered and `XACK` confirmed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_stream_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = spawn_child(dir.path());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let x = |words: &str| {
+        let mut c = redis::cmd(words.split(' ').next().unwrap());
+        c.arg(words.split(' ').skip(1).collect::<Vec<_>>());
+        c
+    };
+    x("XGROUP CREATE q g $ MKSTREAM")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap();
+    let mut acked: Vec<(String, String)> = Vec::new();
+    for i in 0..10 {
+        let id: String = x(&format!("XADD q * n {i}"))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        acked.push((id, i.to_string()));
+    }
+    let read: redis::Value = x("XREADGROUP GROUP g c COUNT 10 STREAMS q >")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(matches!(read, redis::Value::Array(_)));
+    let done: i64 = x(&format!("XACK q g {} {}", acked[0].0, acked[1].0))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(done, 2);
+    let writer = tokio::spawn(async move {
+        for i in 10.. {
+            let reply: redis::RedisResult<String> =
+                x(&format!("XADD q * n {i}")).query_async(&mut con).await;
+            match reply {
+                Ok(id) => acked.push((id, i.to_string())),
+                Err(_) => break, // the server is gone; this write's outcome is unknown
+            }
+        }
+        acked
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let acked = tokio::time::timeout(WAIT, writer).await.unwrap().unwrap();
+    assert!(acked.len() > 10, "no XADD finished during the load");
+
+    let (_child, port) = spawn_child(dir.path());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let found: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("q")
+        .arg("-")
+        .arg(&acked.last().unwrap().0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let found: Vec<(String, String)> = found
+        .into_iter()
+        .map(|(id, mut fields)| (id, fields.pop().map(|(_, v)| v).unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        found, acked,
+        "acknowledged entries lost or changed after kill -9"
+    );
+    let pending: (i64, String, String, redis::Value) =
+        x("XPENDING q g").query_async(&mut con).await.unwrap();
+    assert_eq!(
+        (pending.0, &pending.1, &pending.2),
+        (8, &acked[2].0, &acked[9].0)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mset_cut_by_kill_9_leaves_all_or_none_of_its_keys() {
     const KEYS: usize = 50;

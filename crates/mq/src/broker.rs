@@ -3,13 +3,15 @@
 //! data directory.
 //!
 //! Layout under `data_dir`: `topics/` (metadata store), `logs/` (partition
-//! logs), `offsets/` (committed offsets). Opening reads them all and
+//! logs), `offsets/` (committed offsets), and in a cluster `raft/` (the
+//! controller quorum's log, see `cluster`). Opening reads them all and
 //! recovers every partition log; it blocks, so it runs before serving
 //! (`Broker::open`) and off the async workers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use crate::cluster::node::{Driver, Node};
 use crate::config::{Config, split_host_port};
 use crate::group::state::Limits;
 use crate::group::{Coordinator, OffsetStore};
@@ -35,6 +37,10 @@ pub struct Broker {
     /// Request bytes in memory across connections (`queued_max_request_bytes`).
     pub request_budget: tokio::sync::Semaphore,
     next_producer_id: AtomicI64,
+    /// In a cluster: this broker's node (metadata, controller access).
+    pub cluster: Option<Arc<Node>>,
+    /// Taken by the server: the Raft driver and the bound internal listener.
+    pub(crate) cluster_parts: parking_lot::Mutex<Option<(Driver, std::net::TcpListener)>>,
 }
 
 impl Broker {
@@ -52,7 +58,30 @@ impl Broker {
             topics_max: config.topics_max,
             partitions_max: config.partitions_max,
         };
-        let topics = Topics::open(&config.data_dir, config.log_config(), limits)?;
+        let (cluster, cluster_parts) = match config.node_config() {
+            Some(node_config) => {
+                let addr = node_config
+                    .voters
+                    .get(&config.broker_id)
+                    .cloned()
+                    .unwrap_or_default();
+                let internal = std::net::TcpListener::bind(&addr).map_err(|err| {
+                    anyhow::anyhow!(
+                        "cannot bind the internal (controller) listener on {addr}: {err}"
+                    )
+                })?;
+                internal.set_nonblocking(true)?;
+                let (node, driver) = Node::open(node_config)?;
+                (Some(node), Some((driver, internal)))
+            }
+            None => (None, None),
+        };
+        let topics = Topics::open_with(
+            &config.data_dir,
+            config.log_config(),
+            limits,
+            cluster.is_some(),
+        )?;
         let offsets = OffsetStore::open(&config.data_dir.join("offsets"))?;
         let groups = Coordinator::new(
             Limits {
@@ -83,12 +112,65 @@ impl Broker {
             advertised_port,
             request_budget,
             next_producer_id: AtomicI64::new(seed),
+            cluster,
+            cluster_parts: parking_lot::Mutex::new(cluster_parts),
         })
     }
 
     /// A fresh producer id (InitProducerId).
     pub fn new_producer_id(&self) -> i64 {
-        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+        let next = self.next_producer_id.fetch_add(1, Ordering::Relaxed);
+        match self.cluster {
+            // Brokers hand out ids independently: the broker id in the low
+            // bits keeps them apart (Kafka has the controller hand out blocks).
+            Some(_) => next.saturating_mul(1024) + i64::from(self.config.broker_id & 1023),
+            None => next,
+        }
+    }
+
+    /// The broker coordinating consumer group `group`: (id, host, port).
+    /// Alone, this broker. In a cluster, rendezvous hashing over the live
+    /// brokers: each group goes to the broker with the highest
+    /// hash(group, broker), so a broker's death moves only its own groups.
+    /// Committed offsets stay with the coordinator (not replicated yet).
+    pub fn coordinator(&self, group: &str) -> (i32, String, i32) {
+        let me = || {
+            (
+                self.config.broker_id,
+                self.advertised_host.clone(),
+                self.advertised_port,
+            )
+        };
+        let Some(node) = &self.cluster else {
+            return me();
+        };
+        let image = node.image();
+        let weight =
+            |id: i32| crc32c::crc32c_append(crc32c::crc32c(group.as_bytes()), &id.to_be_bytes());
+        image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .max_by_key(|b| (weight(b.id), b.id))
+            .map_or_else(me, |b| (b.id, b.host.clone(), b.port))
+    }
+
+    /// NOT_COORDINATOR when another broker coordinates `group`.
+    pub fn not_coordinator(&self, group: &str) -> Option<i16> {
+        (self.coordinator(group).0 != self.config.broker_id)
+            .then(|| kafka_protocol::ResponseError::NotCoordinator.code())
+    }
+
+    /// The error for a partition this broker does not hold: in a cluster,
+    /// one the metadata knows is led elsewhere (NOT_LEADER_OR_FOLLOWER, so
+    /// the client refreshes its metadata), else UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn missing_partition(&self, topic: &str, partition: i32) -> kafka_protocol::ResponseError {
+        match &self.cluster {
+            Some(node) if node.image().partition(topic, partition).is_some() => {
+                kafka_protocol::ResponseError::NotLeaderOrFollower
+            }
+            _ => kafka_protocol::ResponseError::UnknownTopicOrPartition,
+        }
     }
 
     /// Every group's lag in every partition it committed that still exists:

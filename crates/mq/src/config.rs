@@ -86,6 +86,22 @@ pub struct Config {
     pub group_max_size: usize,
     /// Most consumer groups.
     pub groups_max: usize,
+    /// The cluster's voters, `id@host:port,...` (each broker's internal
+    /// listener; this broker binds its own entry). Empty: a single broker.
+    pub controller_quorum: String,
+    /// Copies of each partition of auto-created topics (and CreateTopics with -1).
+    pub default_replication_factor: i32,
+    /// Fewest in-sync replicas an `acks=all` produce needs (topic config
+    /// `min.insync.replicas` overrides it).
+    pub min_insync_replicas: usize,
+    /// A follower not caught up with its leader this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// A broker whose heartbeats stop this long is fenced and loses its leaderships.
+    pub broker_session_timeout_ms: u64,
+    /// How often a broker heartbeats the controller.
+    pub broker_heartbeat_interval_ms: u64,
+    /// Raft's shortest election timeout (the longest is twice it).
+    pub controller_election_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -117,6 +133,13 @@ impl Default for Config {
             group_max_session_timeout_ms: 30 * 60 * 1000,
             group_max_size: 1_000,
             groups_max: 10_000,
+            controller_quorum: String::new(),
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
+            replica_lag_time_max_ms: 10_000,
+            broker_session_timeout_ms: 6_000,
+            broker_heartbeat_interval_ms: 500,
+            controller_election_timeout_ms: 1_000,
         }
     }
 }
@@ -176,7 +199,50 @@ impl Config {
                 self.advertised_address
             ));
         }
+        if !self.controller_quorum.is_empty() {
+            let voters = crate::cluster::parse_quorum(&self.controller_quorum)?;
+            if !voters.contains_key(&self.broker_id) {
+                return Err(format!(
+                    "controller_quorum must name this broker (broker_id {})",
+                    self.broker_id
+                ));
+            }
+            if self.broker_heartbeat_interval_ms == 0
+                || self.broker_heartbeat_interval_ms * 2 > self.broker_session_timeout_ms
+            {
+                return Err("broker_heartbeat_interval_ms must be above 0 and at most half of broker_session_timeout_ms".into());
+            }
+            if self.controller_election_timeout_ms < 50 {
+                return Err("controller_election_timeout_ms must be at least 50".into());
+            }
+        }
+        if self.default_replication_factor < 1 || self.min_insync_replicas < 1 {
+            return Err(
+                "default_replication_factor and min_insync_replicas must be at least 1".into(),
+            );
+        }
         Ok(())
+    }
+
+    /// The cluster settings when `controller_quorum` is set.
+    pub fn node_config(&self) -> Option<crate::cluster::node::NodeConfig> {
+        let voters = crate::cluster::parse_quorum(&self.controller_quorum).ok()?;
+        if voters.is_empty() {
+            return None;
+        }
+        let election = self.controller_election_timeout_ms;
+        Some(crate::cluster::node::NodeConfig {
+            broker_id: self.broker_id,
+            voters,
+            raft_dir: self.data_dir.join("raft"),
+            timing: crate::cluster::raft::Timing {
+                election_min_ms: election,
+                election_max_ms: election * 2,
+                heartbeat_ms: (election / 5).max(10),
+            },
+            session_timeout_ms: self.broker_session_timeout_ms,
+            heartbeat_interval_ms: self.broker_heartbeat_interval_ms,
+        })
     }
 }
 

@@ -9,8 +9,12 @@
 //! - **Topics, partitions, brokers.** A topic is split into partitions
 //!   (the notes' sharding: capacity grows with the partition count); each
 //!   partition is an ordered, append-only log where a message is found by
-//!   (topic, partition, offset). One broker holds them all for now; the
-//!   cluster (controller, replication with ISR) is a later step of issue 11.
+//!   (topic, partition, offset). One broker may hold them all, or a
+//!   cluster of brokers ([`cluster`]) spreads and replicates them: an
+//!   elected controller (Raft) holds the metadata, followers pull from
+//!   partition leaders, the high watermark is what every in-sync replica
+//!   holds, `acks=all` waits for it, and a dead leader is replaced by an
+//!   in-sync replica.
 //! - **Data store: a write-ahead log, not a database.** Traffic is
 //!   sequential reads and writes with no updates or deletes, so each
 //!   partition is a directory of segment files appended to in order
@@ -36,8 +40,9 @@
 //!   ([`group::offsets`]) and topic metadata ([`topics`]) are small,
 //!   consistency-critical and rarely large: each is kept in small files
 //!   replaced atomically ([`durable`]), where the book uses ZooKeeper and
-//!   Kafka now uses its own internal topics. With one broker there is
-//!   nothing to agree on; the cluster step moves them to a replicated store.
+//!   Kafka now uses its own internal topics. In a cluster the metadata is
+//!   the controller quorum's replicated log ([`cluster::metadata`]);
+//!   committed offsets are still per broker (not replicated yet).
 //! - **Delivery semantics** come from the clients: `acks=0` is at-most-once
 //!   (no answer is even sent), `acks=1`/`all` with retries at-least-once;
 //!   committing before or after processing does the same on the consumer
@@ -68,8 +73,8 @@
 //! # Layers
 //!
 //! [`frame`] (length-prefixed frames) → [`api`] (decode, dispatch, encode)
-//! → [`broker`] (shared state: [`topics`], [`partition`], [`group`]) →
-//! [`log`] (storage). [`server`] runs it all; [`client`] is the small Kafka
+//! → [`broker`] (shared state: [`topics`], [`partition`], [`group`], and
+//! in a cluster [`cluster`]) → [`log`] (storage). [`server`] runs it all; [`client`] is the small Kafka
 //! client of `hyperscale mq topics|produce|consume|groups`; [`config`] and [`metrics`]
 //! plug it into the `service` crate like every Hyperscale system.
 #![warn(missing_docs)]
@@ -77,6 +82,7 @@
 pub mod api;
 pub mod broker;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod durable;
 pub mod frame;

@@ -68,6 +68,10 @@ pub struct Metrics {
     /// End offset minus committed offset, per group and partition
     /// (refreshed by the broker every few seconds).
     pub consumer_lag: Family<LagLabel, Gauge>,
+    /// ISR changes (shrinks and expands) asked by this broker's partition leaders.
+    pub isr_changes: Counter,
+    /// Partitions this broker leads whose ISR is smaller than their replica set.
+    pub under_replicated_partitions: Gauge,
 }
 
 impl Default for Metrics {
@@ -111,6 +115,8 @@ impl Metrics {
             groups: Gauge::default(),
             group_members: Gauge::default(),
             consumer_lag: Family::default(),
+            isr_changes: Counter::default(),
+            under_replicated_partitions: Gauge::default(),
         }
     }
 
@@ -172,6 +178,16 @@ impl Metrics {
             "consumer_lag",
             "Records a consumer group has yet to commit, by group, topic and partition",
             self.consumer_lag.clone(),
+        );
+        registry.register(
+            "isr_changes",
+            "ISR shrinks and expands asked by this broker's partition leaders",
+            self.isr_changes.clone(),
+        );
+        registry.register(
+            "under_replicated_partitions",
+            "Partitions led here whose ISR is smaller than their replica set",
+            self.under_replicated_partitions.clone(),
         );
     }
 

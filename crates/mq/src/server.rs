@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Outcome, handle};
 use crate::broker::Broker;
+use crate::cluster::node::FetchHandler;
+use crate::cluster::replication::{self, serve_fetch};
 use crate::config::{Config, Fsync};
 use crate::frame::{FrameError, read_body, read_length, write_frame};
 use crate::group::coordinator::{TICK, now_ms};
@@ -69,11 +71,16 @@ impl Server {
     pub async fn serve(self, ctx: SystemContext) -> anyhow::Result<()> {
         let Server { broker, listener } = self;
         let stop = ctx.shutdown.child_token();
+        // Cancelled by a shutdown, or when the cluster's Raft state cannot
+        // be persisted (this broker must then stop serving, not linger).
+        let stop_accepting = ctx.shutdown.child_token();
+        let failed = Arc::new(parking_lot::Mutex::new(None));
         spawn_background(&broker, &stop);
+        spawn_cluster(&broker, &stop, &stop_accepting, &failed)?;
         ctx.health.set_up();
         tracing::info!(addr = %listener.local_addr()?, data_dir = %broker.config.data_dir.display(), "mq broker listening");
         let open = Arc::new(AtomicUsize::new(0));
-        accept_loop(&broker, &listener, &ctx.shutdown, &stop, &open).await;
+        accept_loop(&broker, &listener, &stop_accepting, &stop, &open).await;
         ctx.health.set_down("shutting down");
         stop.cancel();
         drop(listener);
@@ -91,7 +98,10 @@ impl Server {
                 Ok::<(), crate::log::LogError>(())
             })
             .await?;
-        Ok(())
+        match failed.lock().take() {
+            Some(reason) => Err(anyhow::anyhow!(reason)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -165,6 +175,43 @@ fn spawn_background(broker: &Arc<Broker>, stop: &CancellationToken) {
             }
         }
     });
+}
+
+/// In a cluster: the Raft driver, the internal listener, heartbeats to the
+/// controller and the replication reconciler.
+fn spawn_cluster(
+    broker: &Arc<Broker>,
+    stop: &CancellationToken,
+    stop_accepting: &CancellationToken,
+    failed: &Arc<parking_lot::Mutex<Option<String>>>,
+) -> anyhow::Result<()> {
+    let (Some(node), Some((driver, internal))) =
+        (broker.cluster.clone(), broker.cluster_parts.lock().take())
+    else {
+        return Ok(());
+    };
+    let internal = TcpListener::from_std(internal)?;
+    let (s, halt, failed) = (stop.clone(), stop_accepting.clone(), failed.clone());
+    tokio::spawn(async move {
+        if let Err(err) = driver.run(s).await {
+            // The Raft state cannot be persisted: this broker must not vote
+            // on, nor keep leading partitions with nobody fencing it.
+            tracing::error!(error = %err, "controller quorum driver failed: the broker stops");
+            *failed.lock() = Some(format!("controller quorum driver failed: {err}"));
+            halt.cancel();
+        }
+    });
+    let b = broker.clone();
+    let fetch: FetchHandler = Arc::new(move |request| Box::pin(serve_fetch(b.clone(), request)));
+    tokio::spawn(node.clone().serve_internal(internal, fetch, stop.clone()));
+    tokio::spawn(node.clone().run_heartbeats(
+        broker.advertised_host.clone(),
+        broker.advertised_port,
+        stop.clone(),
+    ));
+    let lag = broker.config.replica_lag_time_max_ms;
+    tokio::spawn(replication::run(broker.clone(), node, lag, stop.clone()));
+    Ok(())
 }
 
 fn flush_appended(broker: &Broker) {

@@ -7,8 +7,9 @@
 //! created, so the file is the commit point: a crash mid-creation leaves
 //! orphan directories that the next creation of that name clears, never a
 //! topic with missing partitions. Partition logs live in
-//! `logs/<topic>-<partition>/` as in Kafka. Replication and a controller
-//! quorum holding this metadata are a later step of issue 11.
+//! `logs/<topic>-<partition>/` as in Kafka. In a cluster the controller's
+//! Raft log is the metadata store (`cluster::metadata`) and these files are
+//! only the local copy each broker creates as the metadata tells it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -114,17 +115,44 @@ pub fn topic_log_config(
             "max.message.bytes" => {
                 config.batch_bytes_max = usize::try_from(number()?).map_err(|_| invalid())?
             }
+            // Read by Produce (acks=all), not by the log.
+            "min.insync.replicas" => {
+                if number()? < 1 {
+                    return Err(invalid());
+                }
+            }
             _ => {
                 return Err(TopicError::new(
                     ResponseError::InvalidConfig,
                     format!(
-                        "unsupported topic config {key} (supported: cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes)"
+                        "unsupported topic config {key} (supported: cleanup.policy, retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, min.insync.replicas)"
                     ),
                 ));
             }
         }
     }
     Ok(config)
+}
+
+/// The checks of a creation that need no local state (name, partition
+/// count, configs): a cluster's broker runs them before asking the controller.
+pub fn check_create_request(
+    config: &crate::config::Config,
+    name: &str,
+    partitions: i32,
+    configs: &BTreeMap<String, String>,
+) -> Result<(), TopicError> {
+    validate_name(name)?;
+    if !(1..=config.partitions_max).contains(&partitions) {
+        return Err(TopicError::new(
+            ResponseError::InvalidPartitions,
+            format!(
+                "{partitions} partitions: a topic has 1 to {} (partitions_max)",
+                config.partitions_max
+            ),
+        ));
+    }
+    topic_log_config(&config.log_config(), configs).map(|_| ())
 }
 
 /// Bounds on what clients may create.
@@ -144,11 +172,24 @@ pub struct Topics {
     limits: TopicLimits,
     map: RwLock<HashMap<String, Arc<Topic>>>,
     changing: Mutex<()>,
+    /// In a cluster: partitions are replicas (see `cluster`).
+    replicated: bool,
 }
 
 impl Topics {
     /// Loads every topic under `data_dir` and opens (recovers) its partition logs. Blocking.
     pub fn open(data_dir: &Path, base: LogConfig, limits: TopicLimits) -> anyhow::Result<Topics> {
+        Self::open_with(data_dir, base, limits, false)
+    }
+
+    /// [`Topics::open`]; `replicated` in a cluster, where partitions are
+    /// replicas that lead or follow as the metadata says.
+    pub fn open_with(
+        data_dir: &Path,
+        base: LogConfig,
+        limits: TopicLimits,
+        replicated: bool,
+    ) -> anyhow::Result<Topics> {
         let dir = data_dir.join("topics");
         let logs_dir = data_dir.join("logs");
         std::fs::create_dir_all(&dir)?;
@@ -160,6 +201,7 @@ impl Topics {
             limits,
             map: RwLock::new(HashMap::new()),
             changing: Mutex::new(()),
+            replicated,
         };
         for entry in std::fs::read_dir(&topics.dir)? {
             let path = entry?.path();
@@ -178,7 +220,7 @@ impl Topics {
                 let log = PartitionLog::open(&log_dir, config.clone()).map_err(|err| {
                     anyhow::anyhow!("cannot open partition {}-{index}: {err}", file.name)
                 })?;
-                partitions.push(Arc::new(Partition::new(index, log)));
+                partitions.push(Arc::new(topics.wrap(index, log)?));
             }
             let topic = Topic {
                 name: file.name.clone(),
@@ -188,6 +230,14 @@ impl Topics {
             topics.map.write().insert(file.name, Arc::new(topic));
         }
         Ok(topics)
+    }
+
+    fn wrap(&self, index: i32, log: PartitionLog) -> Result<Partition, crate::log::LogError> {
+        if self.replicated {
+            Partition::replicated(index, log)
+        } else {
+            Ok(Partition::new(index, log))
+        }
     }
 
     fn log_dir(&self, topic: &str, partition: i32) -> PathBuf {
@@ -273,7 +323,9 @@ impl Topics {
             }
             let log =
                 PartitionLog::open(&dir, config.clone()).map_err(|e| storage(e.to_string()))?;
-            opened.push(Arc::new(Partition::new(index, log)));
+            opened.push(Arc::new(
+                self.wrap(index, log).map_err(|e| storage(e.to_string()))?,
+            ));
         }
         sync_dir(&self.logs_dir).map_err(|e| storage(e.to_string()))?;
         let file = TopicFile {

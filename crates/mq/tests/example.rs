@@ -19,3 +19,20 @@ fn the_example_config_is_valid() {
         .validate()
         .expect("the example's log settings fit the on-disk format");
 }
+
+#[test]
+fn the_cluster_examples_are_valid_and_agree() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mq-cluster");
+    let mut quorums = Vec::new();
+    for id in 1..=3 {
+        let file = dir.join(format!("broker{id}.toml"));
+        let sources = service::ConfigSources::new(Some(file), "");
+        let config: mq::Config = service::config::load(&sources).expect("the example loads");
+        assert_eq!(config.broker_id, id);
+        config.validate().expect("the example is consistent");
+        let node = config.node_config().expect("a cluster member");
+        assert_eq!(node.voters.len(), 3);
+        quorums.push(config.controller_quorum.clone());
+    }
+    assert!(quorums.windows(2).all(|w| w[0] == w[1]), "one quorum line");
+}

@@ -1,4 +1,6 @@
-//! The Redis store against a real `redis-server` this test starts and kills.
+//! The Redis store against a real `redis-server` this test starts and kills,
+//! and the same suites against our own `hyperscale kv` (an embedded server,
+//! memory engine): the store's Lua scripts must behave identically on both.
 //!
 //! Needs `redis-server` on PATH (Debian: `apt-get install redis-server`).
 
@@ -84,10 +86,29 @@ fn store(url: String, metrics: Metrics) -> Arc<RedisStore> {
     Arc::new(RedisStore::new(config, metrics).expect("a valid store config"))
 }
 
+/// Our kv server, memory engine, on a free port.
+fn hyperscale_kv() -> kv::EmbeddedServer {
+    let config = kv::Config {
+        engine: kv::config::EngineKind::Memory,
+        ..kv::Config::default()
+    };
+    kv::EmbeddedServer::start(config).expect("start the embedded kv server")
+}
+
 #[tokio::test]
 async fn every_algorithm_runs_atomically_in_redis() {
     let server = RedisServer::start();
-    let store = store(server.url(), Metrics::new());
+    every_algorithm_runs_atomically(server.url()).await;
+}
+
+#[tokio::test]
+async fn every_algorithm_runs_atomically_in_hyperscale_kv() {
+    let server = hyperscale_kv();
+    every_algorithm_runs_atomically(server.url()).await;
+}
+
+async fn every_algorithm_runs_atomically(url: String) {
+    let store = store(url.clone(), Metrics::new());
     let quota = Quota::with_burst(3, 60_000_000_000, 2).unwrap();
     for algorithm in Algorithm::ALL {
         let key = format!("test:{algorithm}");
@@ -111,7 +132,7 @@ async fn every_algorithm_runs_atomically_in_redis() {
         );
     }
     // SCRIPT FLUSH: EVALSHA answers NOSCRIPT and the store falls back to EVAL.
-    let client = redis::Client::open(server.url()).unwrap();
+    let client = redis::Client::open(url).unwrap();
     let _: () = redis::cmd("SCRIPT")
         .arg("FLUSH")
         .query(&mut client.get_connection().unwrap())
@@ -126,13 +147,23 @@ async fn every_algorithm_runs_atomically_in_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clients_racing_on_one_key_never_exceed_a_hard_limit() {
     let server = RedisServer::start();
+    racing_clients_never_exceed_a_hard_limit(server.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_racing_on_one_key_never_exceed_a_hard_limit_in_hyperscale_kv() {
+    let server = hyperscale_kv();
+    racing_clients_never_exceed_a_hard_limit(server.url()).await;
+}
+
+async fn racing_clients_never_exceed_a_hard_limit(url: String) {
     let hour = 3_600_000_000_000;
     for algorithm in Algorithm::ALL {
         let quota = Quota::new(40, hour).unwrap();
         let mut tasks = Vec::new();
         for _ in 0..8 {
             // Separate stores = separate connections, like separate gateways.
-            let store = store(server.url(), Metrics::new());
+            let store = store(url.clone(), Metrics::new());
             tasks.push(tokio::spawn(async move {
                 let mut admitted = 0u64;
                 for _ in 0..20 {
@@ -159,7 +190,7 @@ async fn concurrent_clients_racing_on_one_key_never_exceed_a_hard_limit() {
             Algorithm::TokenBucket => assert!((40..=41).contains(&total), "{algorithm}: {total}"),
             _ => assert_eq!(total, 40, "{algorithm}"),
         }
-        let client = redis::Client::open(server.url()).unwrap();
+        let client = redis::Client::open(url.clone()).unwrap();
         let _: () = redis::cmd("FLUSHALL")
             .query(&mut client.get_connection().unwrap())
             .unwrap();

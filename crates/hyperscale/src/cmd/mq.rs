@@ -1,5 +1,8 @@
 //! `hyperscale mq`: the Kafka-compatible message queue (vol. 2).
 //!
+//! `serve --broker-id N --controller-quorum 1@host:port,2@...,3@...` makes
+//! the broker one of a cluster (see `examples/mq-cluster/`).
+//!
 //! `serve` layers the settings (TOML file, `HYPERSCALE_MQ_*` env, flags),
 //! binds the address, opens the data directory (recovering every partition
 //! log) and runs `mq::Server` under a supervisor of one, so it stops cleanly
@@ -69,6 +72,19 @@ struct ServeArgs {
     /// Serve /metrics and /healthz on this address (off when not given).
     #[arg(long)]
     admin_bind: Option<SocketAddr>,
+    /// This broker's id in the cluster (`node.id`) [default: 0].
+    #[arg(long)]
+    broker_id: Option<i64>,
+    /// The cluster's voters, ID@HOST:PORT,... (each broker's internal
+    /// listener; this broker binds its own). Not given: a single broker.
+    #[arg(long)]
+    controller_quorum: Option<String>,
+    /// Copies of each partition of auto-created topics [default: 1].
+    #[arg(long)]
+    default_replication_factor: Option<i64>,
+    /// Fewest in-sync replicas an acks=all produce needs [default: 1].
+    #[arg(long)]
+    min_insync_replicas: Option<i64>,
 }
 
 /// Runs the verb.
@@ -93,7 +109,14 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<mq::Config> {
         .flag("fsync", args.fsync.clone())
         .flag("num_partitions", args.num_partitions)
         .flag("auto_create_topics", args.auto_create_topics)
-        .flag("connections_max", args.connections_max);
+        .flag("connections_max", args.connections_max)
+        .flag("broker_id", args.broker_id)
+        .flag("controller_quorum", args.controller_quorum.clone())
+        .flag(
+            "default_replication_factor",
+            args.default_replication_factor,
+        )
+        .flag("min_insync_replicas", args.min_insync_replicas);
     Ok(service::config::load(&sources)?)
 }
 

@@ -29,7 +29,6 @@ pub(crate) fn timeout_secs(arg: &[u8], now_ms: u64) -> Result<Option<u64>, Frame
 
 /// Parses a timeout in milliseconds (`XREAD BLOCK ms`): an integer >= 0,
 /// `0` = forever. Returns the deadline in Unix ms (`None` = forever).
-#[allow(dead_code)] // for `XREAD BLOCK` (streams)
 pub(crate) fn timeout_ms(arg: &[u8], now_ms: u64) -> Result<Option<u64>, Frame> {
     let ms = crate::protocol::parse::parse_i64_strict(arg)
         .ok_or_else(|| Frame::error("ERR timeout is not an integer or out of range"))?;

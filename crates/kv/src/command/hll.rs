@@ -187,8 +187,10 @@ fn pfdebug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             )));
         };
         if hll.is_dense() != was_dense {
-            // GETREG and TODENSE store the dense form, as in Redis.
+            // GETREG and TODENSE store the dense form, as in Redis (which
+            // raises no keyspace event for it).
             write(ctx, &args[2], Bytes::from(hll.into_bytes()), ttl)?;
+            ctx.ks().take_touched();
         }
         Ok(reply)
     })())

@@ -24,7 +24,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -57,14 +57,17 @@ pub enum Unblock {
 }
 
 impl Waiter {
-    /// Gives this waiter the turn on `key` and wakes it.
-    fn give_turn(&self, key: &Bytes) {
+    /// Gives this waiter the turn on `key` and wakes it; `true` if it held
+    /// no turn before.
+    fn give_turn(&self, key: &Bytes) -> bool {
         let mut turns = self.turns.lock();
+        let was_idle = turns.is_empty();
         if !turns.contains(key) {
             turns.push(key.clone());
         }
         drop(turns);
         self.notify.notify_one();
+        was_idle
     }
 
     /// Resolves when the client should re-run its command (a write to one of
@@ -95,6 +98,10 @@ pub(super) struct Blocked {
     by_key: HashMap<Bytes, VecDeque<Arc<Waiter>>>,
     /// Client id → its waiter (one at a time per client).
     by_client: HashMap<u64, Arc<Waiter>>,
+    /// Waiters holding a turn they have not used yet (see
+    /// [`Keyspace::turns_pending`]); shared so connections can wait for
+    /// it to drop without taking the keyspace lock.
+    pending: Arc<AtomicUsize>,
 }
 
 impl Blocked {
@@ -106,8 +113,9 @@ impl Blocked {
         }
         if let Some((key, queue)) = self.by_key.get_key_value(key)
             && let Some(first) = queue.front()
+            && first.give_turn(key)
         {
-            first.give_turn(key);
+            self.pending.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
@@ -147,6 +155,9 @@ impl Keyspace {
     /// nobody wrote wakes nobody.
     fn hand_on(&mut self, waiter: &Arc<Waiter>, leave: bool) {
         let turns = std::mem::take(&mut *waiter.turns.lock());
+        if !turns.is_empty() {
+            self.blocked.pending.fetch_sub(1, Ordering::AcqRel);
+        }
         for key in &waiter.keys {
             let Some(queue) = self.blocked.by_key.get_mut(key) else {
                 continue;
@@ -168,8 +179,8 @@ impl Keyspace {
                 continue;
             };
             // An engine error counts as "exists": a spurious wake is harmless.
-            if !matches!(self.engine.peek(key), Ok(None)) {
-                next.give_turn(key);
+            if !matches!(self.engine.peek(key), Ok(None)) && next.give_turn(key) {
+                self.blocked.pending.fetch_add(1, Ordering::AcqRel);
             }
         }
     }
@@ -207,6 +218,14 @@ impl Keyspace {
         waiter.unblocked.store(code, Ordering::Release);
         waiter.notify.notify_one();
         true
+    }
+
+    /// How many blocked clients hold a turn they have not used: while any
+    /// does, connections hold back their next command (briefly; see
+    /// `crate::state::blocking`), so a woken client is served before others
+    /// run, as in Redis. Readable without the keyspace lock.
+    pub fn turns_pending(&self) -> Arc<AtomicUsize> {
+        self.blocked.pending.clone()
     }
 
     /// Clients blocked on keys (`INFO clients`' `blocked_clients`).
@@ -267,6 +286,7 @@ mod tests {
         ks.unblock(&c);
         assert_eq!(ks.blocked_clients(), 0);
         assert!(ks.blocked.by_key.is_empty(), "nothing left behind");
+        assert_eq!(ks.turns_pending().load(Ordering::Acquire), 0);
     }
 
     #[test]
@@ -296,6 +316,7 @@ mod tests {
             ks.unblock(w);
         }
         assert!(ks.blocked.by_key.is_empty());
+        assert_eq!(ks.turns_pending().load(Ordering::Acquire), 0);
     }
 
     #[test]

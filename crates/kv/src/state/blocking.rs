@@ -43,13 +43,20 @@
 //!   with a mark; a pipelined command after a blocking one waits its turn,
 //!   as in Redis.
 //!
-//! One difference from Redis remains: Redis serves blocked clients right
-//! after the write that readied the key, before any other command runs; here
-//! the woken client re-runs at its next turn at the lock, so a client that
-//! is not blocked can take the element in between (Kvrocks behaves the same
-//! way). Among blocked clients the order is FIFO, as in Redis.
+//! - **Served before anyone else runs**: Redis serves blocked clients right
+//!   after the write that readied their key, before any other command. Here
+//!   the woken client re-runs on its own connection, so while any blocked
+//!   client holds an unused turn, every connection holds back its next
+//!   command ([`TurnGate`]): a `RPUSH k x` pipelined with `LLEN k` answers
+//!   `0` when a client was waiting on `k`, as in Redis, and a client that
+//!   comes back for more (`BRPOP` in a loop) queues behind those already
+//!   waiting. The hold is bounded ([`GATE_WAIT`]): a woken client that does
+//!   not re-run in time (its socket stuck) opens the gate until no turn is
+//!   pending, so it can slow others once, never stall them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -108,5 +115,92 @@ impl Blocked {
     /// The error a `CLIENT UNBLOCK id ERROR` ends the wait with.
     pub(crate) fn unblocked_error() -> Frame {
         Frame::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+    }
+}
+
+/// Longest a connection holds back its next command for woken blocked
+/// clients to be served (see the module docs).
+pub(crate) const GATE_WAIT: Duration = Duration::from_millis(100);
+
+/// Holds connections back while blocked clients have turns to use (see the
+/// module docs).
+#[derive(Debug)]
+pub(crate) struct TurnGate {
+    /// Blocked clients holding an unused turn (`Keyspace::turns_pending`).
+    pending: Arc<AtomicUsize>,
+    /// A hold ran out: stay open until no turn is pending.
+    waited_out: AtomicBool,
+}
+
+impl TurnGate {
+    /// A gate over the keyspace's pending-turn count.
+    pub(crate) fn new(pending: Arc<AtomicUsize>) -> TurnGate {
+        TurnGate {
+            pending,
+            waited_out: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a connection should wait before its next command.
+    pub(crate) fn closed(&self) -> bool {
+        if self.pending.load(Ordering::Acquire) == 0 {
+            if self.waited_out.load(Ordering::Relaxed) {
+                self.waited_out.store(false, Ordering::Relaxed);
+            }
+            return false;
+        }
+        !self.waited_out.load(Ordering::Relaxed)
+    }
+
+    /// Waits until no blocked client holds an unused turn, at most
+    /// [`GATE_WAIT`]; past that the gate stays open until none does.
+    pub(crate) async fn wait(&self) {
+        let deadline = Instant::now() + GATE_WAIT;
+        let mut yields = 0;
+        while self.pending.load(Ordering::Acquire) > 0 {
+            if Instant::now() >= deadline {
+                self.waited_out.store(true, Ordering::Relaxed);
+                return;
+            }
+            // The woken clients usually re-run within a few task switches.
+            if yields < 64 {
+                yields += 1;
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_gate_holds_while_turns_are_pending_and_never_for_long() {
+        let pending = Arc::new(AtomicUsize::new(0));
+        let gate = TurnGate::new(pending.clone());
+        assert!(!gate.closed());
+        pending.store(1, Ordering::Release);
+        assert!(gate.closed());
+        let started = Instant::now();
+        gate.wait().await;
+        assert!(started.elapsed() >= GATE_WAIT, "held until the bound");
+        assert!(!gate.closed(), "a stuck turn opens the gate");
+        pending.store(0, Ordering::Release);
+        assert!(!gate.closed());
+        pending.store(1, Ordering::Release);
+        assert!(gate.closed(), "closes again once no turn was pending");
+        let releaser = {
+            let pending = pending.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                pending.store(0, Ordering::Release);
+            })
+        };
+        gate.wait().await;
+        assert_eq!(pending.load(Ordering::Acquire), 0);
+        releaser.await.expect("no panic");
     }
 }

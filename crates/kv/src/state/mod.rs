@@ -49,6 +49,8 @@ pub(crate) struct State {
     /// Lua interpreters, the script cache, function libraries, and the
     /// flags other clients read while a script runs.
     pub(crate) scripts: scripts::Scripts,
+    /// Holds connections back while woken blocked clients are served.
+    pub(crate) turns: blocking::TurnGate,
 }
 
 impl State {
@@ -61,6 +63,7 @@ impl State {
     ) -> Self {
         let mut keyspace = Keyspace::new(engine);
         keyspace.set_notify(config.notify_keyspace_events.0);
+        let turns = blocking::TurnGate::new(keyspace.turns_pending());
         State {
             db: parking_lot::Mutex::new(keyspace),
             hub: Hub::new(config.client_output_buffer_limit_pubsub),
@@ -71,6 +74,7 @@ impl State {
             started_unix_ms: clock::now_ms(),
             port,
             scripts: scripts::Scripts::default(),
+            turns,
         }
     }
 }

@@ -59,9 +59,12 @@ pub(crate) fn command_event(name: &'static str) -> (&'static str, &'static str) 
         "zincrby" => one("zincr"),
         "bzpopmin" => one("zpopmin"),
         "bzpopmax" => one("zpopmax"),
+        "geoadd" => one("zadd"),
+        "georadius" | "georadiusbymember" => one("georadiusstore"),
         "pfmerge" => one("pfadd"),
         "bitop" => one("set"),
         "bitfield" => one("setbit"),
+        "sort" => one("sortstore"),
         other => one(other),
     }
 }
@@ -75,7 +78,12 @@ pub(crate) fn collect(ks: &mut Keyspace, name: &'static str, group: &str) -> Vec
         .take_events()
         .into_iter()
         .partition(|e| e.class & (NotifyFlags::EXPIRED | NotifyFlags::EVICTED) != 0);
-    let class = group_class(group);
+    // `SORT ... STORE` is a generic command that stores a list.
+    let class = if name == "sort" {
+        NotifyFlags::LIST
+    } else {
+        group_class(group)
+    };
     let (first, rest) = command_event(name);
     for (i, key) in ks.take_touched().into_iter().enumerate() {
         events.push(KeyEvent {

@@ -390,3 +390,55 @@ impl Pair {
         (expected, got)
     }
 }
+
+/// One more client on both servers.
+pub struct Client {
+    /// The connection to `redis-server`.
+    pub redis: RespConn,
+    /// The connection to our server.
+    pub ours: RespConn,
+}
+
+impl Client {
+    /// Connects to both and says `HELLO protocol`.
+    pub fn connect(pair: &Pair, protocol: &str) -> Client {
+        let mut client = Client {
+            redis: RespConn::connect(pair.redis_addr()),
+            ours: RespConn::connect(pair.ours_addr()),
+        };
+        client.send(&["HELLO", protocol]);
+        client.redis.read_reply();
+        client.ours.read_reply();
+        client
+    }
+
+    /// Sends a command to both without reading (it may block).
+    pub fn send(&mut self, words: &[&str]) {
+        let args: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        self.redis.send(&args);
+        self.ours.send(&args);
+    }
+
+    /// Reads one reply from both and compares them.
+    pub fn expect_same(&mut self, context: &str) {
+        let (expected, got) = (self.redis.read_reply(), self.ours.read_reply());
+        assert!(
+            expected == got,
+            "reply differs from redis-server ({context})\n  redis: {:?}\n  ours:  {:?}",
+            String::from_utf8_lossy(&expected),
+            String::from_utf8_lossy(&got),
+        );
+    }
+}
+
+/// Waits until both servers have `n` blocked clients.
+pub fn wait_blocked(pair: &mut Pair, n: usize) {
+    let want = format!("blocked_clients:{n}\r\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for conn in [&mut pair.redis, &mut pair.ours] {
+        while !String::from_utf8_lossy(&conn.call(&[b"INFO", b"clients"])).contains(&want) {
+            assert!(std::time::Instant::now() < deadline, "never {n} blocked");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}

@@ -6,6 +6,11 @@
 //! appended to one of its partitions (each partition publishes its end
 //! offset on a `watch` channel) or `max_wait_ms` passes. Whole batches are
 //! returned, as stored; the client skips the records before its offset.
+//!
+//! Consumers see only what is below the high watermark (in a cluster: what
+//! every in-sync replica holds, so a failover never takes back a record a
+//! consumer saw), and only from the partition's leader; another replica
+//! answers NOT_LEADER_OR_FOLLOWER.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,11 +64,18 @@ fn read_once(
                     let Some(log) = broker.topics.partition(&want.topic.0, index) else {
                         failed = true;
                         return data
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_error_code(broker.missing_partition(&want.topic.0, index).code())
                             .with_high_watermark(-1)
                             .with_last_stable_offset(-1);
                     };
-                    let high_watermark = log.end_offset();
+                    if log.leader_epoch().is_none() {
+                        failed = true;
+                        return data
+                            .with_error_code(ResponseError::NotLeaderOrFollower.code())
+                            .with_high_watermark(-1)
+                            .with_last_stable_offset(-1);
+                    }
+                    let high_watermark = log.high_watermark();
                     data = data
                         .with_high_watermark(high_watermark)
                         .with_last_stable_offset(high_watermark)
@@ -75,7 +87,7 @@ fn read_once(
                     if limit == 0 || offset == high_watermark {
                         return data.with_records(Some(Bytes::new()));
                     }
-                    match log.read_blocking(offset, limit) {
+                    match log.read_committed_blocking(offset, limit) {
                         Ok(batches) => {
                             let mut records = BytesMut::new();
                             for batch in &batches {
@@ -186,17 +198,21 @@ pub async fn list_offsets(
                                 .with_partition_index(p.partition_index)
                                 .with_timestamp(-1)
                                 .with_offset(-1);
-                            if version >= 4 {
-                                answer.leader_epoch = 0;
-                            }
                             let Some(log) = b.topics.partition(&topic.name.0, p.partition_index)
                             else {
                                 return answer.with_error_code(
-                                    ResponseError::UnknownTopicOrPartition.code(),
+                                    b.missing_partition(&topic.name.0, p.partition_index).code(),
                                 );
                             };
+                            let Some(epoch) = log.leader_epoch() else {
+                                return answer
+                                    .with_error_code(ResponseError::NotLeaderOrFollower.code());
+                            };
+                            if version >= 4 {
+                                answer.leader_epoch = epoch;
+                            }
                             match p.timestamp {
-                                LATEST => answer.with_offset(log.end_offset()),
+                                LATEST => answer.with_offset(log.high_watermark()),
                                 EARLIEST => answer.with_offset(log.start_offset()),
                                 ts if ts >= 0 => match log.offset_for_timestamp_blocking(ts) {
                                     Some(offset) => answer.with_offset(offset).with_timestamp(ts),

@@ -32,9 +32,12 @@ use crate::group::state::JoinRequest;
 /// Longest group id accepted (Kafka has none; this bounds memory and file names).
 pub const GROUP_ID_MAX_BYTES: usize = 255;
 
-fn group_id_error(group_id: &str) -> Option<i16> {
-    (group_id.is_empty() || group_id.len() > GROUP_ID_MAX_BYTES)
-        .then(|| ResponseError::InvalidGroupId.code())
+/// An invalid group id, or (in a cluster) a group another broker coordinates.
+fn group_id_error(broker: &Broker, group_id: &str) -> Option<i16> {
+    if group_id.is_empty() || group_id.len() > GROUP_ID_MAX_BYTES {
+        return Some(ResponseError::InvalidGroupId.code());
+    }
+    broker.not_coordinator(group_id)
 }
 
 /// JoinGroup.
@@ -45,7 +48,7 @@ pub async fn join(
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
-    if let Some(error) = group_id_error(&group_id) {
+    if let Some(error) = group_id_error(broker, &group_id) {
         return JoinGroupResponse::default()
             .with_error_code(error)
             .with_generation_id(-1)
@@ -102,6 +105,9 @@ pub async fn join(
 /// SyncGroup.
 pub async fn sync(broker: &Arc<Broker>, request: SyncGroupRequest) -> SyncGroupResponse {
     let group_id = request.group_id.0.to_string();
+    if let Some(error) = broker.not_coordinator(&group_id) {
+        return SyncGroupResponse::default().with_error_code(error);
+    }
     let assignments = request
         .assignments
         .into_iter()
@@ -123,6 +129,9 @@ pub async fn sync(broker: &Arc<Broker>, request: SyncGroupRequest) -> SyncGroupR
 
 /// Heartbeat.
 pub fn heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> HeartbeatResponse {
+    if let Some(error) = broker.not_coordinator(&request.group_id.0) {
+        return HeartbeatResponse::default().with_error_code(error);
+    }
     let error = broker.groups.heartbeat(
         &request.group_id.0,
         &request.member_id,
@@ -134,6 +143,9 @@ pub fn heartbeat(broker: &Arc<Broker>, request: HeartbeatRequest) -> HeartbeatRe
 /// LeaveGroup: one member (v0–2) or a batch of members (v3+, KIP-345).
 pub fn leave(broker: &Arc<Broker>, version: i16, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let group_id = request.group_id.0.to_string();
+    if let Some(error) = broker.not_coordinator(&group_id) {
+        return LeaveGroupResponse::default().with_error_code(error);
+    }
     if version < 3 {
         let error = broker.groups.leave(&group_id, &request.member_id);
         return LeaveGroupResponse::default().with_error_code(error);
@@ -160,7 +172,7 @@ pub async fn offset_commit(
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let group_id = request.group_id.0.to_string();
-    let check = group_id_error(&group_id).unwrap_or_else(|| {
+    let check = group_id_error(broker, &group_id).unwrap_or_else(|| {
         broker.groups.check_commit(
             &group_id,
             &request.member_id,
@@ -288,7 +300,7 @@ pub fn offset_fetch(
     };
     let mut response = OffsetFetchResponse::default().with_topics(topics);
     if version >= 2 {
-        response.error_code = group_id_error(&group_id).unwrap_or(0);
+        response.error_code = group_id_error(broker, &group_id).unwrap_or(0);
     }
     response
 }

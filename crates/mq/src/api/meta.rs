@@ -3,7 +3,8 @@
 //!
 //! A single broker is every partition's leader, its only replica and in-sync
 //! replica, the controller and every group's coordinator; the answers say
-//! so, with the advertised address.
+//! so, with the advertised address. In a cluster, Metadata and topic
+//! administration are answered by [`super::cluster`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,7 +57,8 @@ fn topic_metadata(broker: &Broker, version: i16, topic: &Topic) -> MetadataRespo
         .with_partitions(partitions)
 }
 
-fn topic_error(name: &str, code: i16) -> MetadataResponseTopic {
+/// A topic's Metadata entry carrying only an error.
+pub fn topic_error(name: &str, code: i16) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(name)))
         .with_error_code(code)
@@ -69,18 +71,12 @@ pub async fn metadata(
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
-    let asked: Option<Vec<String>> = match request.topics {
-        None => None,
-        Some(list) if version == 0 && list.is_empty() => None,
-        Some(list) => Some(
-            list.into_iter()
-                .filter_map(|t| t.name)
-                .map(|n| n.0.to_string())
-                .collect(),
-        ),
-    };
     let create =
         broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let asked = super::cluster::asked_topics(version, request);
+    if let Some(node) = &broker.cluster {
+        return super::cluster::metadata(broker, node, version, asked, create).await;
+    }
     let topics = match asked {
         None => broker
             .topics
@@ -145,6 +141,9 @@ pub async fn create_topics(
     version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    if let Some(node) = &broker.cluster {
+        return super::cluster::create_topics(broker, node, version, request).await;
+    }
     let default_partitions = broker.config.num_partitions;
     let validate_only = request.validate_only;
     let results = broker
@@ -206,6 +205,9 @@ pub async fn delete_topics(
     _version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
+    if let Some(node) = &broker.cluster {
+        return super::cluster::delete_topics(node, request).await;
+    }
     let responses = broker
         .blocking(move |b| {
             request
@@ -226,8 +228,8 @@ pub async fn delete_topics(
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-/// FindCoordinator: this broker coordinates every group; transactions are
-/// not served yet.
+/// FindCoordinator: this broker coordinates every group (in a cluster, the
+/// broker `Broker::coordinator` picks); transactions are not served yet.
 pub fn find_coordinator(
     broker: &Arc<Broker>,
     version: i16,
@@ -243,10 +245,11 @@ pub fn find_coordinator(
         }
         return response;
     }
+    let (id, host, port) = broker.coordinator(&request.key);
     response
-        .with_node_id(BrokerId(broker.config.broker_id))
-        .with_host(text(&broker.advertised_host))
-        .with_port(broker.advertised_port)
+        .with_node_id(BrokerId(id))
+        .with_host(text(&host))
+        .with_port(port)
 }
 
 /// InitProducerId: a fresh producer id at epoch 0 for idempotent producers.

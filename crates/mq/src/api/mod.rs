@@ -14,6 +14,7 @@
 //! (ListGroups, DescribeGroups, DescribeLogDirs).
 
 pub mod admin;
+pub mod cluster;
 pub mod fetch;
 pub mod groups;
 pub mod meta;

@@ -50,6 +50,10 @@ pub struct PartitionDescription {
     pub partition: i32,
     /// The broker that leads it.
     pub leader: i32,
+    /// Brokers holding a copy.
+    pub replicas: Vec<i32>,
+    /// The in-sync replicas.
+    pub isr: Vec<i32>,
     /// The first offset still in the log.
     pub start_offset: i64,
     /// The next offset to be written.
@@ -321,6 +325,8 @@ impl Client {
             .map(|p| PartitionDescription {
                 partition: p.index,
                 leader: p.leader,
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
                 start_offset: starts.get(&p.index).copied().unwrap_or(-1),
                 end_offset: ends.get(&p.index).copied().unwrap_or(-1),
                 size_bytes: sizes.get(&p.index).copied(),

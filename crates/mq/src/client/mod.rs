@@ -215,6 +215,10 @@ pub struct PartitionInfo {
     pub index: i32,
     /// The broker that leads it.
     pub leader: i32,
+    /// Brokers holding a copy.
+    pub replicas: Vec<i32>,
+    /// The in-sync replicas.
+    pub isr: Vec<i32>,
 }
 
 /// Connections to a cluster, found from one bootstrap address.
@@ -293,6 +297,8 @@ impl Client {
             .map(|p| PartitionInfo {
                 index: p.partition_index,
                 leader: p.leader_id.0,
+                replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                isr: p.isr_nodes.iter().map(|b| b.0).collect(),
             })
             .collect();
         partitions.sort_by_key(|p| p.index);

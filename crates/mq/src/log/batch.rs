@@ -124,6 +124,12 @@ pub fn set_base_offset(bytes: &mut [u8], base_offset: i64) {
     bytes[..8].copy_from_slice(&base_offset.to_be_bytes());
 }
 
+/// Rewrites `partitionLeaderEpoch` (bytes 12..16, outside the CRC, like the base offset):
+/// the leader stamps its epoch on what it appends (see `cluster::epochs`).
+pub fn set_partition_leader_epoch(bytes: &mut [u8], epoch: i32) {
+    bytes[12..16].copy_from_slice(&epoch.to_be_bytes());
+}
+
 impl BatchHeader {
     /// Parses the header from the first [`HEADER_BYTES`] of `bytes` (the records need not
     /// be there). Checks magic == 2, a sane `batchLength`, a known codec and non-negative

@@ -196,6 +196,17 @@ impl PartitionLog {
     /// Appends ONE v2 record batch exactly as the producer sent it, after checking its
     /// CRC; assigns offsets by rewriting the baseOffset field (the CRC does not cover it).
     pub fn append(&mut self, batch: &[u8], now_ms: i64) -> Result<Appended, LogError> {
+        self.append_in_epoch(batch, now_ms, None)
+    }
+
+    /// [`PartitionLog::append`] by a replicated partition's leader, which also stamps its
+    /// `leader_epoch` into the batch's `partitionLeaderEpoch` (not covered by the CRC).
+    pub fn append_in_epoch(
+        &mut self,
+        batch: &[u8],
+        now_ms: i64,
+        leader_epoch: Option<i32>,
+    ) -> Result<Appended, LogError> {
         let mut header = self.check_batch(batch)?;
         if header.records_count == 0 || header.last_offset_delta != header.records_count - 1 {
             return Err(LogError::InvalidBatch(format!(
@@ -208,6 +219,10 @@ impl PartitionLog {
         scratch.clear();
         scratch.extend_from_slice(batch);
         batch::set_base_offset(&mut scratch, header.base_offset);
+        if let Some(epoch) = leader_epoch {
+            batch::set_partition_leader_epoch(&mut scratch, epoch);
+            header.partition_leader_epoch = epoch;
+        }
         let result = self.write_batch(&scratch, &header, now_ms);
         self.scratch = scratch;
         result

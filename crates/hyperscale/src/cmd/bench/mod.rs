@@ -2,6 +2,7 @@
 
 pub mod kv;
 pub mod lsm;
+pub mod mq;
 
 /// Arguments of `hyperscale bench`.
 #[derive(clap::Args)]
@@ -16,6 +17,8 @@ enum Target {
     Lsm(lsm::Args),
     /// A RESP server: ours or any Redis.
     Kv(kv::Args),
+    /// A message queue: our broker or any Kafka (NATS JetStream with `--features nats-bench`).
+    Mq(mq::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -23,5 +26,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.target {
         Target::Lsm(args) => lsm::run(args),
         Target::Kv(args) => kv::run(args),
+        Target::Mq(args) => mq::run(args),
     }
 }

@@ -236,15 +236,21 @@ pub fn topics(args: TopicsArgs) -> anyhow::Result<()> {
             let mut rows = vec![row(&[
                 &"PARTITION",
                 &"LEADER",
+                &"REPLICAS",
+                &"ISR",
                 &"START",
                 &"END",
                 &"SIZE_BYTES",
             ])];
             rows.extend(description.partitions.iter().map(|p| {
                 let size = p.size_bytes.map_or("?".to_string(), |s| s.to_string());
+                let list =
+                    |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
                 row(&[
                     &p.partition,
                     &p.leader,
+                    &list(&p.replicas),
+                    &list(&p.isr),
                     &p.start_offset,
                     &p.end_offset,
                     &size,

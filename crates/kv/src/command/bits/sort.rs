@@ -208,8 +208,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Result<Fr
         Some(dest) => {
             let values: Vec<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
             if values.is_empty() {
-                let now = ctx.now_ms;
-                ctx.ks().remove(dest, now).map_err(engine_error)?;
+                super::delete(ctx, dest)?;
             } else {
                 crate::command::list::store(ctx, dest, &values)?;
             }

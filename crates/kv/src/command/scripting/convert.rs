@@ -17,7 +17,7 @@ use bytes::Bytes;
 use mlua::{Lua, Table, Value};
 
 use crate::protocol::Frame;
-use crate::protocol::frame::format_double;
+use crate::protocol::frame::format_double_reply;
 
 /// Deepest table nesting converted; deeper (or cyclic) tables end in an
 /// error reply instead of exhausting the stack.
@@ -64,7 +64,8 @@ fn strip_zeros(text: &str) -> &str {
 /// A Lua number as Redis sends it: `(long long)` of the double (x86's
 /// conversion gives `i64::MIN` for NaN and out-of-range values).
 pub(crate) fn number_to_integer(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if !(-LIMIT..LIMIT).contains(&n) {
         i64::MIN
     } else {
         n as i64
@@ -140,7 +141,7 @@ pub(crate) fn frame_to_lua(lua: &Lua, frame: &Frame, resp3: bool) -> mlua::Resul
             Value::Table(table)
         }
         Frame::Double(d) if resp3 => single("double", Value::Number(*d))?,
-        Frame::Double(d) => Value::String(lua.create_string(format_double(*d))?),
+        Frame::Double(d) => Value::String(lua.create_string(format_double_reply(*d))?),
         Frame::DoubleText(text) if resp3 => {
             single("double", Value::Number(text.parse().unwrap_or(f64::NAN)))?
         }

@@ -217,7 +217,12 @@ pub(super) fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         let id = match parsed.id {
             Some((id, true)) => Some(id),
-            Some((id, false)) if id.ms == last.ms => last.next().filter(|_| last.seq != u64::MAX),
+            // Redis 7.0 fails this one with whatever `errno` held, which
+            // is ERANGE from parsing: its "too large" text.
+            Some((id, false)) if id.ms == last.ms && last.seq == u64::MAX => {
+                return Err(Frame::error("ERR Elements are too large to be stored"));
+            }
+            Some((id, false)) if id.ms == last.ms => last.next(),
             Some((id, false)) => Some(id),
             None if now > last.ms => Some(Id::new(now, 0)),
             None => last.next(),

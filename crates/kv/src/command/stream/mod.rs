@@ -9,8 +9,10 @@
 //! engine an acknowledged `XADD` or `XACK` survives a crash like any write.
 //!
 //! Replies and error texts are Redis 7.0's, in RESP2 and RESP3.
-//! `XREAD`/`XREADGROUP` with `BLOCK` answer at once (with nil when there is
-//! nothing to read, as an expired block would): blocking is not wired yet.
+//! `XREAD`/`XREADGROUP ... BLOCK ms` with nothing to read wait through
+//! `Ctx::block` (see `state::blocking`) and re-run when a stream key is
+//! written, with `$` pinned to the id it meant at the first run; inside
+//! `MULTI` they answer nil at once, as Redis does.
 
 mod entries;
 mod groups;

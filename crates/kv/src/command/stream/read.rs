@@ -8,7 +8,8 @@ use super::id::{Id, IdRules, parse_id, range_end, range_start};
 use super::pel::Group;
 use super::store::Stream;
 use super::{raise, raise_more};
-use crate::command::{Ctx, int_arg, is, reply, syntax_error};
+use crate::command::blocking::timeout_ms;
+use crate::command::{Ctx, int_arg, is, reply, syntax_error, wrong_type};
 use crate::keyspace::Keyspace;
 use crate::protocol::Frame;
 
@@ -62,7 +63,8 @@ fn range_generic(ctx: &mut Ctx<'_>, args: &[Bytes], rev: bool) -> Frame {
 /// What `XREAD`/`XREADGROUP` asked for.
 struct ReadArgs {
     count: usize,
-    block: Option<u64>,
+    /// `BLOCK`: the deadline (Unix ms, `None` = forever), if given.
+    block: Option<Option<u64>>,
     group: Option<(Bytes, Bytes)>,
     noack: bool,
     /// Index of the first key.
@@ -72,7 +74,7 @@ struct ReadArgs {
 }
 
 /// Parses the options as Redis's `xreadCommand` does.
-fn parse_read(args: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Frame> {
+fn parse_read(args: &[Bytes], group_cmd: bool, now_ms: u64) -> Result<ReadArgs, Frame> {
     let mut out = ReadArgs {
         count: 0,
         block: None,
@@ -87,12 +89,7 @@ fn parse_read(args: &[Bytes], group_cmd: bool) -> Result<ReadArgs, Frame> {
         let opt = &args[i];
         if is(opt, "block") && more > 0 {
             i += 1;
-            let ms = crate::protocol::parse::parse_i64_strict(&args[i])
-                .ok_or_else(|| Frame::error("ERR timeout is not an integer or out of range"))?;
-            if ms < 0 {
-                return Err(Frame::error("ERR timeout is negative"));
-            }
-            out.block = Some(ms as u64);
+            out.block = Some(timeout_ms(&args[i], now_ms)?);
         } else if is(opt, "count") && more > 0 {
             i += 1;
             out.count = usize::try_from(int_arg(&args[i])?.max(0)).unwrap_or(usize::MAX);
@@ -157,20 +154,31 @@ pub(super) fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 fn read_generic(ctx: &mut Ctx<'_>, args: &[Bytes], group_cmd: bool) -> Frame {
     reply((|| {
-        let parsed = parse_read(args, group_cmd)?;
+        let now = ctx.now_ms;
+        let parsed = parse_read(args, group_cmd, now)?;
         let keys = &args[parsed.streams..parsed.streams + parsed.n];
         let ids = &args[parsed.streams + parsed.n..];
-        let now = ctx.now_ms;
         let resp3 = ctx.resp3();
+        let retrying = ctx.retrying();
         let ks = ctx.ks();
         let mut froms = Vec::with_capacity(parsed.n.min(1024));
         for (key, arg) in keys.iter().zip(ids) {
-            let s = Stream::read(ks, key, now)?;
+            // A key that changed type while a client waited on it reads as
+            // absent on the re-run (Redis 7.0 keeps such a reader blocked).
+            let s = match Stream::read(ks, key, now) {
+                Err(err) if retrying && err == wrong_type() => None,
+                found => found?,
+            };
             if let Some((group, _)) = &parsed.group {
                 let found = match &s {
                     Some(s) => s.group(ks, group)?,
                     None => None,
                 };
+                if found.is_none() && retrying {
+                    return Err(Frame::error(
+                        "NOGROUP the consumer group this client was blocked on no longer exists",
+                    ));
+                }
                 if found.is_none() {
                     return Err(nogroup_read(key, group));
                 }
@@ -200,8 +208,9 @@ fn read_generic(ctx: &mut Ctx<'_>, args: &[Bytes], group_cmd: bool) -> Frame {
         }
         let mut served = Vec::new();
         let mut new_consumers = Vec::new();
+        let rerun = rerun_args(args, &parsed, &froms);
         for (key, from) in keys.iter().zip(froms) {
-            let Some(mut s) = Stream::read(ks, key, now)? else {
+            let Some(mut s) = Stream::read(ks, key, now).ok().flatten() else {
                 continue;
             };
             let entries = match &parsed.group {
@@ -232,9 +241,11 @@ fn read_generic(ctx: &mut Ctx<'_>, args: &[Bytes], group_cmd: bool) -> Frame {
             }
         }
         if served.is_empty() {
-            // Blocking is not available yet: a BLOCK read with nothing to
-            // serve answers as its timeout would.
-            let _ = parsed.block;
+            // Nothing to read: wait (a client that may not block, in MULTI
+            // or a script, gets the timeout's answer at once).
+            if let Some(deadline) = parsed.block {
+                ctx.block(keys, deadline, &rerun);
+            }
             return Ok(Frame::NullArray);
         }
         Ok(if resp3 {
@@ -248,6 +259,28 @@ fn read_generic(ctx: &mut Ctx<'_>, args: &[Bytes], group_cmd: bool) -> Frame {
             )
         })
     })())
+}
+
+/// The arguments a blocked read re-runs with: `$` replaced by the last id
+/// it stood for, and `COUNT 1000` if no count was given (Redis serves a
+/// woken reader at most that many entries per stream).
+fn rerun_args(args: &[Bytes], parsed: &ReadArgs, froms: &[From]) -> Vec<Bytes> {
+    if parsed.block.is_none() {
+        return Vec::new();
+    }
+    let mut out = args[..parsed.streams - 1].to_vec();
+    if parsed.count == 0 {
+        out.extend([Bytes::from_static(b"COUNT"), Bytes::from_static(b"1000")]);
+    }
+    out.extend_from_slice(&args[parsed.streams - 1..parsed.streams + parsed.n]);
+    let ids = &args[parsed.streams + parsed.n..];
+    for (arg, from) in ids.iter().zip(froms) {
+        out.push(match from {
+            From::After(id) if arg.as_ref() == b"$" => Bytes::from(id.to_string()),
+            _ => arg.clone(),
+        });
+    }
+    out
 }
 
 /// `XREAD` of one stream: the entries after an id, or `None` if there are none.
