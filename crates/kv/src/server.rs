@@ -181,7 +181,12 @@ fn spawn_background(state: &Arc<State>, shutdown: &CancellationToken) {
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                _ = ticker.tick() => refresher.metrics.refresh(&refresher.db.lock()),
+                _ = ticker.tick() => {
+                    // Skips a turn rather than block a worker behind a long script.
+                    if let Some(ks) = refresher.db.try_lock_for(crate::state::expiry::BACKGROUND_LOCK_WAIT) {
+                        refresher.metrics.refresh(&ks);
+                    }
+                }
             }
         }
     });

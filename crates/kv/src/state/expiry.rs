@@ -29,12 +29,24 @@ pub(crate) const STALE_PERCENT_MAX: usize = 10;
 /// Share of each tick the cycle may spend (Redis's 25%).
 const CYCLE_BUDGET_PERCENT: u32 = 25;
 
-/// Runs one active-expiry cycle within `budget`; returns keys expired.
+/// How long a background task waits for the keyspace lock before it skips
+/// its turn: the lock may be held by a long script, and a background task
+/// blocked on it would hold a runtime worker that the connections need to
+/// answer `BUSY` and take `SCRIPT KILL`.
+pub(crate) const BACKGROUND_LOCK_WAIT: Duration = Duration::from_millis(5);
+
+/// Runs one active-expiry cycle within `budget`; returns keys expired (a
+/// cycle that cannot get the lock soon skips its turn).
 pub(crate) fn active_cycle(db: &Db, budget: Duration) -> usize {
     let started = Instant::now();
     let mut expired_total = 0;
     loop {
-        let (sampled, expired) = match db.lock().expire_sample(KEYS_PER_PROBE, clock::now_ms()) {
+        let Some(mut ks) = db.try_lock_for(BACKGROUND_LOCK_WAIT) else {
+            return expired_total;
+        };
+        let probe = ks.expire_sample(KEYS_PER_PROBE, clock::now_ms());
+        drop(ks);
+        let (sampled, expired) = match probe {
             Ok(counts) => counts,
             Err(err) => {
                 tracing::warn!(error = %err, "active expiry probe failed");
@@ -61,7 +73,11 @@ pub(crate) async fn run_active_expiry(state: Arc<State>, shutdown: CancellationT
             () = shutdown.cancelled() => return,
             _ = ticker.tick() => {
                 active_cycle(&state.db, budget);
-                let events = state.db.lock().take_events();
+                let events = state
+                    .db
+                    .try_lock_for(BACKGROUND_LOCK_WAIT)
+                    .map(|mut ks| ks.take_events())
+                    .unwrap_or_default();
                 if !events.is_empty() {
                     let flags = state.config.read().notify_keyspace_events;
                     super::notify::publish(&state, flags, events);
