@@ -107,6 +107,7 @@ async fn every_algorithm_runs_atomically_in_hyperscale_kv() {
     every_algorithm_runs_atomically(server.url()).await;
 }
 
+#[allow(clippy::unwrap_used)] // a test body shared by two #[tokio::test]s
 async fn every_algorithm_runs_atomically(url: String) {
     let store = store(url.clone(), Metrics::new());
     let quota = Quota::with_burst(3, 60_000_000_000, 2).unwrap();
@@ -156,6 +157,7 @@ async fn concurrent_clients_racing_on_one_key_never_exceed_a_hard_limit_in_hyper
     racing_clients_never_exceed_a_hard_limit(server.url()).await;
 }
 
+#[allow(clippy::unwrap_used)] // a test body shared by two #[tokio::test]s
 async fn racing_clients_never_exceed_a_hard_limit(url: String) {
     let hour = 3_600_000_000_000;
     for algorithm in Algorithm::ALL {
