@@ -438,6 +438,9 @@ fn index_space() -> Frame {
 /// Removes and returns up to `count` elements from `end` (the caller saves
 /// the list). Emptying the list deletes no subkey: saving it deletes the
 /// key, and its subkeys go with its version.
+/// Pops of at most this many elements read them one by one.
+const POP_POINT_READS_MAX: u64 = 16;
+
 fn pop(ctx: &mut Ctx<'_>, list: &mut List, end: End, count: u64) -> Result<Vec<Bytes>, Frame> {
     let count = count.min(list.len());
     if count == 0 {
@@ -450,13 +453,29 @@ fn pop(ctx: &mut Ctx<'_>, list: &mut List, end: End, count: u64) -> Result<Vec<B
     };
     let mut indexes = Vec::new();
     let emptied = count == list.len();
-    walk(ctx, list, span, end == End::Right, &mut |offset, value| {
-        out.push(value);
-        if !emptied {
-            indexes.push(offset);
+    if count <= POP_POINT_READS_MAX {
+        // Indexes are dense: a few point reads cost less than a range walk
+        // (a range read sets up a merge over every source; callgrind put
+        // it at a third of an LPOP on the lsm engine).
+        for i in 0..count {
+            let offset = match end {
+                End::Left => i,
+                End::Right => list.len() - 1 - i,
+            };
+            out.push(get(ctx, list, offset)?);
+            if !emptied {
+                indexes.push(offset);
+            }
         }
-        true
-    })?;
+    } else {
+        walk(ctx, list, span, end == End::Right, &mut |offset, value| {
+            out.push(value);
+            if !emptied {
+                indexes.push(offset);
+            }
+            true
+        })?;
+    }
     for offset in indexes {
         remove(ctx, list, list.head + offset)?;
     }
