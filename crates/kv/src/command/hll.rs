@@ -16,15 +16,7 @@ use crate::protocol::Frame;
 use crate::value::Value;
 
 pub(super) fn specs() -> Vec<Spec> {
-    let s = |name, arity, flags, keys, summary, handler| Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        group: "hyperloglog",
-        summary,
-        handler,
-    };
+    let s = super::in_group("hyperloglog");
     vec![
         s(
             "pfadd",

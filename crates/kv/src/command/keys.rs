@@ -16,15 +16,7 @@ use crate::protocol::Frame;
 use crate::value::Value;
 
 pub(super) fn specs() -> Vec<Spec> {
-    let s = |name, arity, flags, keys, summary, handler| Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        group: "generic",
-        summary,
-        handler,
-    };
+    let s = super::in_group("generic");
     vec![
         s("del", -2, WRITE, (1, -1, 1), "Deletes keys.", del),
         s(

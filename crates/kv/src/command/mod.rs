@@ -97,6 +97,22 @@ pub struct Spec {
     pub handler: Handler,
 }
 
+/// A constructor of the specs of one command group (each group module's
+/// table is a list of `s(name, arity, flags, keys, summary, handler)`).
+pub(crate) fn in_group(
+    group: &'static str,
+) -> impl Fn(&'static str, i32, u32, (i32, i32, i32), &'static str, Handler) -> Spec {
+    move |name, arity, flags, keys, summary, handler| Spec {
+        name,
+        arity,
+        flags,
+        keys,
+        group,
+        summary,
+        handler,
+    }
+}
+
 impl Spec {
     /// Whether `argc` words satisfy the arity.
     pub fn arity_ok(&self, argc: usize) -> bool {

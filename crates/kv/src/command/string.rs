@@ -19,15 +19,7 @@ use crate::protocol::parse::parse_i64_strict;
 use crate::value::{Entry, Value};
 
 pub(super) fn specs() -> Vec<Spec> {
-    let s = |name, arity, flags, keys, summary, handler| Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        group: "string",
-        summary,
-        handler,
-    };
+    let s = super::in_group("string");
     let w = WRITE | DENYOOM;
     vec![
         s(

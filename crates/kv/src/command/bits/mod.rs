@@ -24,15 +24,7 @@ use crate::value::Value;
 
 /// The commands of this group.
 pub(super) fn specs() -> Vec<Spec> {
-    let s = |name, arity, flags, keys, summary, handler| Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        group: "bitmap",
-        summary,
-        handler,
-    };
+    let s = crate::command::in_group("bitmap");
     let w = WRITE | DENYOOM;
     let mut specs = vec![
         s(

@@ -30,15 +30,7 @@ use crate::value::Kind;
 
 /// The commands of this group.
 pub(super) fn specs() -> Vec<Spec> {
-    let s = |name, arity, flags, keys, summary, handler| Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        group: "geo",
-        summary,
-        handler,
-    };
+    let s = crate::command::in_group("geo");
     let w = WRITE | DENYOOM;
     let one = (1, 1, 1);
     vec![

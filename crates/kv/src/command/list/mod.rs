@@ -49,15 +49,7 @@ pub(super) const PAGE: usize = 1024;
 
 /// The commands of this group.
 pub(super) fn specs() -> Vec<Spec> {
-    let s = |name, arity, flags, keys, summary, handler| Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        group: "list",
-        summary,
-        handler,
-    };
+    let s = crate::command::in_group("list");
     let w = WRITE | DENYOOM;
     let mut specs = vec![
         s(

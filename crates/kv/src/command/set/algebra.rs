@@ -13,7 +13,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use super::{read, save, spec};
+use super::{read, save};
 use crate::command::members::{self, for_each_page};
 use crate::command::{
     Ctx, DENYOOM, READONLY, Spec, WRITE, engine_error, int_arg, is, reply, syntax_error,
@@ -25,7 +25,7 @@ use crate::protocol::Frame;
 use crate::value::Kind;
 
 pub(super) fn specs() -> Vec<Spec> {
-    let s = spec;
+    let s = crate::command::in_group("set");
     let all = (1, -1, 1);
     let w = WRITE | DENYOOM;
     vec![

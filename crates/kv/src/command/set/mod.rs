@@ -14,37 +14,15 @@ mod tests;
 use bytes::Bytes;
 
 use super::members::{self, REPEAT_MAX};
-use super::{
-    Ctx, DENYOOM, Handler, READONLY, Spec, WRITE, engine_error, key_error, reply, syntax_error,
-};
+use super::{Ctx, DENYOOM, READONLY, Spec, WRITE, engine_error, key_error, reply, syntax_error};
 use crate::keyspace::collection::Collection;
 use crate::protocol::Frame;
 use crate::protocol::parse::parse_i64_strict;
 use crate::value::Kind;
 
-/// A command of the `set` group.
-fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    summary: &'static str,
-    handler: Handler,
-) -> Spec {
-    Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        group: "set",
-        summary,
-        handler,
-    }
-}
-
 /// The commands of this group.
 pub(super) fn specs() -> Vec<Spec> {
-    let s = spec;
+    let s = crate::command::in_group("set");
     let one = (1, 1, 1);
     let mut specs = vec![
         s("sadd", -3, WRITE | DENYOOM, one, "Adds members.", sadd),

@@ -35,15 +35,7 @@ use crate::protocol::Frame;
 
 /// The commands of this group.
 pub(super) fn specs() -> Vec<Spec> {
-    let s = |name, arity, flags, keys, summary, handler| Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        group: "stream",
-        summary,
-        handler,
-    };
+    let s = crate::command::in_group("stream");
     let one = (1, 1, 1);
     let none = (0, 0, 0);
     vec![

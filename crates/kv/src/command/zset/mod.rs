@@ -36,15 +36,7 @@ use store::Item;
 
 /// The commands of this group.
 pub(super) fn specs() -> Vec<Spec> {
-    let s = |name, arity, flags, keys, summary, handler| Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        group: "sorted-set",
-        summary,
-        handler,
-    };
+    let s = crate::command::in_group("sorted-set");
     let w = WRITE | DENYOOM;
     let one = (1, 1, 1);
     let movable = (0, 0, 0);
