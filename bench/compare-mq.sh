@@ -27,6 +27,8 @@
 #   rate      1 producer, 1 consumer at 20000 records/s (linger 5 ms): latency
 # Prints a markdown table of medians; servers are always killed on exit.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 bin=${1:?usage: compare-mq.sh path/to/hyperscale [records] [runs] [rdkafka_performance]}
 records=${2:-1000000}
@@ -48,23 +50,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-wait_port() {
-    for _ in $(seq 200); do
-        python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
-
-stop_server() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-}
 
 # start_server NAME PORT: a fresh server pinned to the server CPU.
 start_server() {

@@ -14,6 +14,8 @@
 #            vs  redis-server --appendonly yes --appendfsync everysec
 # Servers are always killed on exit.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 bin=${1:?usage: compare-redis.sh path/to/hyperscale [requests] [runs]}
 requests=${2:-200000}
@@ -29,27 +31,10 @@ client_cpu=$((cpus > 1 ? 1 : 0))
 work=$(mktemp -d)
 pid=""
 cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    stop_server
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-wait_ready() {
-    for _ in $(seq 200); do
-        redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
-
-stop_server() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-}
 
 # start_server NAME PORT: starts one of the four servers pinned to the server CPU.
 start_server() {
@@ -62,7 +47,7 @@ start_server() {
         ours-durable) taskset -c "$server_cpu" "$bin" kv serve --engine lsm --fsync everysec --data-dir "$dir/data" --bind "127.0.0.1:$port" >"$dir/log" 2>&1 & ;;
     esac
     pid=$!
-    wait_ready "$port"
+    wait_port "$port"
 }
 
 results="$work/results.csv"

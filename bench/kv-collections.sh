@@ -12,6 +12,8 @@
 # each big key, timed (O(1) for the caller on our lsm engine: the subkeys
 # are dropped by compaction later). Server on CPU 0, client on CPU 1.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 bin=${1:?usage: kv-collections.sh path/to/hyperscale [requests] [runs]}
 requests=${2:-1000000}
@@ -24,19 +26,10 @@ client_cpu=$((cpus > 1 ? 1 : 0))
 work=$(mktemp -d)
 pid=""
 cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    stop_server
     rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_ready() {
-    for _ in $(seq 200); do
-        redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
 rps() { # rps PORT ARGS... -> requests per second
     local port=$1
     shift
@@ -62,7 +55,7 @@ for side in redis ours; do
             ours) taskset -c 0 "$bin" kv serve --engine lsm --fsync everysec --data-dir "$dir/data" --bind "127.0.0.1:$port" >"$dir/log" 2>&1 & ;;
         esac
         pid=$!
-        wait_ready "$port"
+        wait_port "$port"
         hset=$(rps "$port" HSET big field:__rand_int__ v)
         hget=$(rps "$port" HGET big field:__rand_int__)
         zadd=$(rps "$port" ZADD bigz __rand_int__ m:__rand_int__)
@@ -72,8 +65,6 @@ for side in redis ours; do
         del_hash=$(ms -p "$port" DEL big)
         del_zset=$(ms -p "$port" DEL bigz)
         echo "$side,$run,$hset,$hget,$zadd,$zrange,$hlen,$zcard,$del_hash,$del_zset"
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        pid=""
+        stop_server
     done
 done
