@@ -104,7 +104,7 @@
 //!
 //! A full disk (or a file-size limit, or no inodes left) fails the write with
 //! [`Error::Io`] naming the file and saying what to do, and leaves the store readable
-//! and consistent (`tests/full_disk.rs` proves it with real processes):
+//! and consistent (`tests/it/full_disk.rs` proves it with real processes):
 //! * a failed log append is truncated away: the write leaves no trace, later writes
 //!   that fit go on;
 //! * a failed flush or compaction removes its outputs and retries every second; writers

@@ -1,5 +1,5 @@
 //! Lease tests on the in-memory store (the RESP store has its own, against
-//! a real Redis, in `tests/resp_lease.rs`).
+//! a real Redis, in `tests/it/resp_lease.rs`).
 
 use super::*;
 use crate::clock::{Clock, ManualClock};

@@ -1,6 +1,6 @@
 //! GEO commands through a socket-less client, on both engines: Redis's
 //! values for known points, and its errors for bad input. (Agreement with
-//! Redis on random points and searches is `tests/diff_geo.rs`.)
+//! Redis on random points and searches is `tests/it/diff_geo.rs`.)
 
 use crate::command::members::testing::each_engine;
 use crate::command::zset::tests::{bulk, err, run};

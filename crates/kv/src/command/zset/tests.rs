@@ -1,7 +1,7 @@
 //! Sorted-set commands through a socket-less client, on both engines:
 //! replies, Redis's errors for bad input, and bounds on what a client's
 //! numbers can make the server do. (Byte-for-byte agreement with Redis on
-//! random streams is `tests/diff_zset.rs`.)
+//! random streams is `tests/it/diff_zset.rs`.)
 
 use bytes::Bytes;
 

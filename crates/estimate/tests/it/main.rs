@@ -1,0 +1,7 @@
+//! The integration tests of `estimate`, one binary: each module was a test binary
+//! of its own; one link instead of 2 keeps CI's disk and build time small.
+// Tests may unwrap: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod presets;
+mod properties;

@@ -1,0 +1,13 @@
+//! The integration tests of `hyperscale`, one binary: each module was a test binary
+//! of its own; one link instead of 6 keeps CI's disk and build time small.
+// Tests may unwrap: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod bench_mq;
+mod closed_pipe;
+mod id_serve;
+mod kv_locked_dir;
+mod mq_cli;
+mod up;

@@ -1,0 +1,148 @@
+//! `hyperscale up` end to end, as a real process: it prints the systems table,
+//! serves the console and the admin endpoint, and exits 0 on SIGINT.
+
+use crate::common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Guard, Lines, get, interrupt_and_wait, post_json};
+
+#[test]
+fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
+    let data = tempfile::tempdir().unwrap();
+    let locks = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+        .env("TMPDIR", locks.path())
+        .args(["up", "--ephemeral-ports"])
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard(child);
+    let lines = Lines::new(guard.0.stdout.take().unwrap());
+    let (mut console, mut admin, mut id_claim, mut gateway) = (None, None, None, None);
+    while console.is_none() || admin.is_none() || id_claim.is_none() || gateway.is_none() {
+        let line = lines.next_within(Duration::from_secs(60));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.first() {
+            Some(&"console") => console = Some(words[2].to_string()),
+            Some(&"admin") => admin = Some(words[2].to_string()),
+            Some(&"gateway") => gateway = Some(words[2].to_string()),
+            Some(&"id:") => id_claim = Some(line.clone()),
+            _ => {}
+        }
+    }
+    let (console, admin) = (console.unwrap(), admin.unwrap());
+    // The ID service claimed its machine id out of the box, and says how.
+    let id_claim = id_claim.unwrap();
+    assert!(
+        id_claim.contains("machine id") && id_claim.contains("lock file"),
+        "{id_claim}"
+    );
+    let (status, page) = get(&format!("http://{console}/"));
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<strong>console</strong>"),
+        "console lists itself: {page}"
+    );
+    // Systems report up moments after the table is printed; poll, bounded.
+    let started = Instant::now();
+    let (mut status, mut health) = get(&format!("http://{admin}/healthz"));
+    while status != 200 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+        (status, health) = get(&format!("http://{admin}/healthz"));
+    }
+    assert_eq!(status, 200, "{health}");
+    let (status, metrics) = get(&format!("http://{admin}/metrics"));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("hyperscale_system_up{system=\"console\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hyperscale_system_up{system=\"mq\"} 1"),
+        "the Kafka-protocol broker runs under up too: {metrics}"
+    );
+
+    // The shortener behind the gateway hands out links on the gateway's
+    // address, and refuses a long URL that leads back through the gateway
+    // (a redirect loop) -- issue 9, item 5.
+    let gateway = gateway.unwrap();
+    let shorten = format!("http://{gateway}/api/v1/data/shorten");
+    let (status, reply) = post_json(&shorten, r#"{"longUrl":"https://example.com/a"}"#);
+    assert_eq!(status, 201, "{reply}");
+    assert!(reply.contains(&format!("http://{gateway}/")), "{reply}");
+    let looping = format!(r#"{{"longUrl":"http://{gateway}/abc"}}"#);
+    let (status, reply) = post_json(&shorten, &looping);
+    assert_eq!(status, 400, "{reply}");
+
+    let exit = interrupt_and_wait(&mut guard, Duration::from_secs(5));
+    assert!(exit.success(), "exit status {exit}");
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_line_and_a_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+        .args(["up", "--admin-bind", "127.0.0.1:0", "--console-bind"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot bind the console") && stderr.contains("already"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_bad_config_file_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("up.toml");
+    std::fs::write(&config, "[console]\nbindd = \"127.0.0.1:1\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+        .arg("up")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("console.bindd"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+        .args([
+            "up",
+            "--console-bind",
+            "127.0.0.1:0",
+            "--admin-bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not a directory") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}

@@ -1,0 +1,25 @@
+//! The integration tests of `kv`, one binary: each module was a test binary
+//! of its own; one link instead of 18 keeps CI's disk and build time small.
+// Tests may unwrap: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod blocking;
+mod diff_bits;
+mod diff_client;
+mod diff_geo;
+mod diff_hash_set;
+mod diff_hll;
+mod diff_list;
+mod diff_notify;
+mod diff_scripting;
+mod diff_stream;
+mod diff_strings;
+mod diff_zset;
+mod lsm_engine;
+mod protocol;
+mod redis_client;
+mod redis_client_lists;
+mod redis_client_session;
+mod scripting_busy;
