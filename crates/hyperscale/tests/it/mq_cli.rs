@@ -6,11 +6,12 @@
 
 use crate::common;
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::{Guard, Lines, hyperscale, wait_output};
+use common::{Guard, hyperscale, serve, wait_output};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -24,16 +25,9 @@ struct Broker {
 fn start_broker() -> Broker {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = hyperscale()
-        .args(["mq", "serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(child.stdout.take().unwrap());
-    let guard = Guard(child);
-    let banner = lines.next_within(WAIT);
+    let args = ["mq", "serve", "--bind", "127.0.0.1:0", "--data-dir"];
+    let args = args.iter().map(OsStr::new).chain([data.as_os_str()]);
+    let (guard, _lines, banner) = serve(args, WAIT);
     let bootstrap = banner
         .strip_prefix("mq broker on ")
         .and_then(|rest| rest.split(',').next())

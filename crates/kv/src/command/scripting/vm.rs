@@ -172,6 +172,9 @@ pub(crate) fn new(mode: Mode, busy: Arc<Busy>) -> mlua::Result<Lua> {
             if busy.kill_requested() {
                 return Err(mlua::Error::runtime(KILLED));
             }
+            if busy.offload_due() {
+                super::offload::hand_off_worker();
+            }
             if let Some(deadline) = lua.app_data_ref::<LoadDeadline>()
                 && deadline.0.is_some_and(|d| Instant::now() >= d)
             {
