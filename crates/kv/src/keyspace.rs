@@ -120,12 +120,12 @@ impl Keyspace {
     /// A keyspace over `engine`.
     pub fn new(engine: Box<dyn Engine>) -> Self {
         Keyspace {
+            last_version: engine.version_floor(),
             engine,
             watches: HashMap::new(),
             stats: KeyspaceStats::default(),
             evicted: Vec::new(),
             batch_depth: 0,
-            last_version: 0,
             no_touch: false,
             notify: 0,
             touched: Vec::new(),
@@ -525,5 +525,32 @@ mod tests {
         );
         assert_eq!(ks.len(), 0);
         ks.engine().fail_log_syncs(false);
+    }
+
+    /// Collection versions never repeat across a restart, also when the
+    /// clock went back: a store written while the clock was ten hours ahead
+    /// (the same as ours set back ten hours since) keeps its reserve, and
+    /// new versions start above it.
+    #[test]
+    fn versions_stay_above_the_reserve_after_the_clock_went_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let future = clock::now_us() + 10 * 3600 * 1_000_000;
+        {
+            let mut engine = LsmEngine::open(dir.path(), FsyncPolicy::No).expect("open");
+            engine.begin_batch();
+            engine.reserve_version(future).expect("reserve");
+            engine.commit_batch().expect("commit");
+        }
+        let engine = LsmEngine::open(dir.path(), FsyncPolicy::No).expect("reopen");
+        assert!(engine.version_floor() >= future);
+        let mut ks = Keyspace::new(engine);
+        let created = ks
+            .create_collection(Bytes::from_static(b"h"), crate::value::Kind::Hash, None)
+            .expect("create");
+        assert!(
+            created.meta.version > future,
+            "version {} is in the old store's range",
+            created.meta.version
+        );
     }
 }

@@ -204,6 +204,21 @@ pub trait Engine: Send {
     /// Deletes subkey `sub` (nothing if absent).
     fn sub_remove(&mut self, key: &[u8], version: u64, sub: &[u8]) -> Result<(), EngineError>;
 
+    /// The highest collection version this store may already hold (a
+    /// durable reserve; see `keyspace::collection`): new versions start
+    /// above it. 0 for a store that keeps nothing across restarts.
+    fn version_floor(&self) -> u64 {
+        0
+    }
+
+    /// Records that collection version `version` is about to be used, so
+    /// that it is never handed out again, even after a restart with the
+    /// clock set back. Part of the open write batch, like every write (the
+    /// lsm engine raises its durable reserve in the same commit).
+    fn reserve_version(&mut self, _version: u64) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// Appends the subkeys of the collection in `range`, in order (or in
     /// reverse), with their values, up to `range.limit`.
     fn sub_range(
