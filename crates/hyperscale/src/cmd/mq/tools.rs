@@ -174,14 +174,10 @@ fn parse_acks(acks: &str) -> anyhow::Result<i16> {
 /// Splits a line into key and value at the first `separator`.
 fn split_line(line: &str, separator: Option<&str>) -> Outgoing {
     match separator.and_then(|sep| line.split_once(sep)) {
-        Some((key, value)) => Outgoing {
-            key: Some(key.as_bytes().to_vec()),
-            value: value.as_bytes().to_vec(),
-        },
-        None => Outgoing {
-            key: None,
-            value: line.as_bytes().to_vec(),
-        },
+        Some((key, value)) => {
+            Outgoing::new(Some(key.as_bytes().to_vec()), value.as_bytes().to_vec())
+        }
+        None => Outgoing::new(None, line.as_bytes().to_vec()),
     }
 }
 
@@ -327,22 +323,20 @@ pub fn produce(args: ProduceArgs) -> anyhow::Result<()> {
 /// batch, so at most the last batch is read again by the group).
 pub fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let options = ConsumeOptions {
-        topic: args.topic.clone(),
+        topics: vec![args.topic.clone()],
         group: args.group.clone(),
         from_beginning: args.from_beginning,
         max_messages: args.max_messages,
         idle_timeout: args.timeout_ms.map(Duration::from_millis),
+        ..ConsumeOptions::default()
     };
     let json = args.connect.json;
-    let topic = args.topic.clone();
     block_on(async move {
         let mut client = Client::connect(&args.connect.bootstrap).await?;
         let consumer = Consumer::start(&mut client, options).await?;
         let print = |m: &mq::client::consumer::Message| {
             if json {
-                let mut value = serde_json::to_value(m)?;
-                value["topic"] = serde_json::Value::from(topic.as_str());
-                emit(&format!("{value}\n"))
+                emit(&format!("{}\n", serde_json::to_value(m)?))
             } else {
                 let text = m
                     .value
