@@ -10,4 +10,5 @@ mod closed_pipe;
 mod id_serve;
 mod kv_locked_dir;
 mod mq_cli;
+mod mq_retry;
 mod up;

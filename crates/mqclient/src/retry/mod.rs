@@ -202,6 +202,7 @@ impl Router {
 
     /// Creates `<topic>.retry` and `<topic>.dlq` if absent.
     pub async fn ensure_topics(&self, topic: &str, partitions: i32) -> Result<()> {
+        crate::validate::topic(topic)?;
         self.client
             .ensure_topic(&retry_topic(topic), partitions)
             .await?;
@@ -262,6 +263,7 @@ impl DeadLetter {
 /// The dead letters of `topic` (its `.dlq` topic read from the start
 /// without a group, so listing moves nothing), at most `limit` of them.
 pub async fn dead_letters(client: &dyn MqClient, topic: &str, limit: usize) -> Result<Vec<DeadLetter>> {
+    crate::validate::topic(topic)?;
     let dlq = dlq_topic(topic);
     let mut reader = client.subscribe(ConsumerConfig::no_group(&[&dlq])).await?;
     let mut letters = Vec::new();

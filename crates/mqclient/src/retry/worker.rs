@@ -113,6 +113,7 @@ impl Worker {
     /// the run.
     pub async fn run(&self, stop: CancellationToken) -> Result<Stats> {
         let topic = &self.config.topic;
+        crate::validate::topic(topic)?;
         let retry = retry_topic(topic);
         let partitions = self.config.partitions;
         self.client.ensure_topic(&retry, partitions).await?;

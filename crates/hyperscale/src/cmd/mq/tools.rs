@@ -22,13 +22,13 @@ const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
 const PRODUCE_BATCH_MAX: usize = 1000;
 
 #[derive(clap::Args)]
-struct Connect {
+pub(super) struct Connect {
     /// A broker to reach the cluster through (HOST:PORT).
     #[arg(long, default_value = DEFAULT_BOOTSTRAP)]
-    bootstrap: String,
+    pub(super) bootstrap: String,
     /// Print JSON instead of text.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// Arguments of `hyperscale mq topics`.
@@ -138,7 +138,7 @@ enum GroupsVerb {
     },
 }
 
-fn block_on<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(super) fn block_on<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -146,7 +146,7 @@ fn block_on<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<
         .block_on(work)
 }
 
-fn row(cells: &[&dyn ToString]) -> Vec<String> {
+pub(super) fn row(cells: &[&dyn ToString]) -> Vec<String> {
     cells.iter().map(|c| c.to_string()).collect()
 }
 
