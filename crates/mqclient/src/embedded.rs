@@ -74,7 +74,10 @@ impl Embedded {
             .await
             .map_err(|err| Error::Unavailable(format!("opening the broker failed: {err}")))?
             .map_err(|err| {
-                Error::Unavailable(format!("cannot open the broker in {}: {err:#}", dir.display()))
+                Error::Unavailable(format!(
+                    "cannot open the broker in {}: {err:#}",
+                    dir.display()
+                ))
             })?;
         let broker = Arc::new(broker);
         let stop = CancellationToken::new();

@@ -145,12 +145,16 @@ impl Wire {
 /// Creates `topic` unless it exists, then waits until every partition has
 /// a leader; returns the partition count.
 async fn ensure(client: &mut Client, topic: &str, partitions: i32) -> Result<i32> {
-    let count = |found: &[mq::client::PartitionInfo]| i32::try_from(found.len()).unwrap_or(i32::MAX);
+    let count =
+        |found: &[mq::client::PartitionInfo]| i32::try_from(found.len()).unwrap_or(i32::MAX);
     match client.partitions(topic).await {
         Ok(found) if found.iter().all(|p| p.leader >= 0) => return Ok(count(&found)),
         Ok(_) => {}
         Err(err) if error_code(&err) == Some(UNKNOWN_TOPIC) => {
-            match client.create_topic(topic, partitions, &BTreeMap::new()).await {
+            match client
+                .create_topic(topic, partitions, &BTreeMap::new())
+                .await
+            {
                 Ok(()) => {}
                 Err(err) if error_code(&err) == Some(TOPIC_ALREADY_EXISTS) => {}
                 Err(err) => return Err(classify(&err)),

@@ -459,7 +459,10 @@ impl Client {
 
 /// Asks for a group's committed offsets of some partitions of some topics
 /// (used by the consumer to resume).
-pub fn offset_fetch_request(group: &str, topics: &BTreeMap<String, Vec<i32>>) -> OffsetFetchRequest {
+pub fn offset_fetch_request(
+    group: &str,
+    topics: &BTreeMap<String, Vec<i32>>,
+) -> OffsetFetchRequest {
     OffsetFetchRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
         .with_topics(Some(

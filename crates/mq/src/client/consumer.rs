@@ -16,6 +16,7 @@
 
 pub mod assign;
 mod records;
+pub mod requests;
 
 pub use assign::range_assign;
 pub use records::{Message, decode_records};
@@ -26,19 +27,12 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedPartitions;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, ConsumerProtocolAssignment, ConsumerProtocolSubscription, FetchRequest,
-    GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
-    SyncGroupRequest,
+    ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupId, HeartbeatRequest,
+    LeaveGroupRequest, SyncGroupRequest,
 };
-use kafka_protocol::protocol::StrBytes;
 
 use super::admin::{decode_assignment, offset_fetch_request};
 use super::{Client, PartitionInfo, check_code};
@@ -47,8 +41,6 @@ use assign::{decode_subscription, with_version};
 
 /// How long [`Consumer::poll`] waits for data.
 const FETCH_WAIT: Duration = Duration::from_millis(500);
-/// Bytes asked per partition per Fetch.
-const PARTITION_FETCH_BYTES: i32 = 1 << 20;
 /// Session timeout asked of the coordinator by default.
 pub const SESSION_TIMEOUT_MS: i32 = 10_000;
 /// How often a member heartbeats (when it polls).
@@ -106,7 +98,9 @@ pub struct Consumer {
 }
 
 /// Partitions grouped by topic.
-fn by_topic<'a>(partitions: impl IntoIterator<Item = &'a TopicPartition>) -> BTreeMap<String, Vec<i32>> {
+fn by_topic<'a>(
+    partitions: impl IntoIterator<Item = &'a TopicPartition>,
+) -> BTreeMap<String, Vec<i32>> {
     let mut out: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     for (topic, index) in partitions {
         out.entry(topic.clone()).or_default().push(*index);
@@ -210,7 +204,11 @@ impl Consumer {
         self.positions = mine
             .into_iter()
             .map(|tp| {
-                let at = committed.get(&tp).or(defaults.get(&tp)).copied().unwrap_or(0);
+                let at = committed
+                    .get(&tp)
+                    .or(defaults.get(&tp))
+                    .copied()
+                    .unwrap_or(0);
                 (tp, at)
             })
             .collect();
@@ -218,7 +216,11 @@ impl Consumer {
         Ok(())
     }
 
-    async fn join(&mut self, client: &mut Client, group: &str) -> anyhow::Result<Vec<TopicPartition>> {
+    async fn join(
+        &mut self,
+        client: &mut Client,
+        group: &str,
+    ) -> anyhow::Result<Vec<TopicPartition>> {
         let coordinator = client.coordinator(group).await?;
         let subscription = with_version(
             0,
@@ -233,18 +235,13 @@ impl Consumer {
         let session_timeout_ms = self.options.session_timeout_ms;
         let wait = Duration::from_millis(u64::try_from(session_timeout_ms).unwrap_or(0));
         let joined = loop {
-            let request = JoinGroupRequest::default()
-                .with_group_id(GroupId(text(group)))
-                .with_session_timeout_ms(session_timeout_ms)
-                .with_rebalance_timeout_ms(session_timeout_ms)
-                .with_member_id(text(&member_id))
-                .with_protocol_type(text("consumer"))
-                .with_protocols(vec![
-                    JoinGroupRequestProtocol::default()
-                        .with_name(text("range"))
-                        .with_metadata(subscription.clone()),
-                ]);
-            let response = client.broker(coordinator).await?.send(&request, wait).await?;
+            let request =
+                requests::join(group, &member_id, session_timeout_ms, subscription.clone());
+            let response = client
+                .broker(coordinator)
+                .await?
+                .send(&request, wait)
+                .await?;
             if response.error_code == ResponseError::MemberIdRequired.code() && member_id.is_empty()
             {
                 member_id = response.member_id.to_string();
@@ -296,7 +293,11 @@ impl Consumer {
             .with_protocol_type(Some(text("consumer")))
             .with_protocol_name(joined.protocol_name.clone())
             .with_assignments(assignments);
-        let synced = client.broker(coordinator).await?.send(&request, wait).await?;
+        let synced = client
+            .broker(coordinator)
+            .await?
+            .send(&request, wait)
+            .await?;
         check_code(synced.error_code, &format!("syncing group {group}"))?;
         let mut mine = Vec::new();
         for (topic, partitions) in decode_assignment(&synced.assignment)? {
@@ -362,7 +363,7 @@ impl Consumer {
             } else {
                 Duration::ZERO
             };
-            let request = self.fetch_request(&topics, left);
+            let request = requests::fetch(&topics, &self.positions, left);
             let response = client.broker(leader).await?.send(&request, left).await?;
             check_code(response.error_code, "fetch")?;
             for t in response.responses {
@@ -389,35 +390,6 @@ impl Consumer {
         Ok(messages)
     }
 
-    fn fetch_request(&self, topics: &BTreeMap<String, Vec<i32>>, wait: Duration) -> FetchRequest {
-        let fetch_topics = topics
-            .iter()
-            .map(|(topic, indexes)| {
-                let partitions = indexes
-                    .iter()
-                    .map(|&i| {
-                        FetchPartition::default()
-                            .with_partition(i)
-                            .with_current_leader_epoch(-1)
-                            .with_fetch_offset(self.positions[&(topic.clone(), i)])
-                            .with_log_start_offset(-1)
-                            .with_partition_max_bytes(PARTITION_FETCH_BYTES)
-                    })
-                    .collect();
-                FetchTopic::default()
-                    .with_topic(topic_name(topic))
-                    .with_partitions(partitions)
-            })
-            .collect();
-        FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(i32::try_from(wait.as_millis()).unwrap_or(i32::MAX))
-            .with_min_bytes(1)
-            .with_max_bytes(16 << 20)
-            .with_session_epoch(-1)
-            .with_topics(fetch_topics)
-    }
-
     /// Moves a partition whose position left the log to its start or end.
     async fn reset(&mut self, client: &mut Client, tp: &TopicPartition) -> anyhow::Result<()> {
         let info: Vec<PartitionInfo> = self.partitions[&tp.0]
@@ -438,8 +410,10 @@ impl Consumer {
     /// Marks everything up to (and including) `message` of its partition as
     /// consumed, so a commit records it.
     pub fn consumed(&mut self, message: &Message) {
-        self.positions
-            .insert((message.topic.clone(), message.partition), message.offset + 1);
+        self.positions.insert(
+            (message.topic.clone(), message.partition),
+            message.offset + 1,
+        );
     }
 
     /// Commits the positions that moved (a no-op without a group).
@@ -456,31 +430,7 @@ impl Consumer {
         if moved.is_empty() {
             return Ok(());
         }
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for ((topic, partition), offset) in &moved {
-            topics.entry(topic).or_default().push(
-                OffsetCommitRequestPartition::default()
-                    .with_partition_index(*partition)
-                    .with_committed_offset(*offset)
-                    .with_committed_leader_epoch(-1)
-                    .with_committed_metadata(Some(StrBytes::from_static_str(""))),
-            );
-        }
-        let request = OffsetCommitRequest::default()
-            .with_group_id(GroupId(text(&m.group)))
-            .with_generation_id_or_member_epoch(m.generation)
-            .with_member_id(text(&m.member_id))
-            .with_retention_time_ms(-1)
-            .with_topics(
-                topics
-                    .into_iter()
-                    .map(|(topic, partitions)| {
-                        OffsetCommitRequestTopic::default()
-                            .with_name(topic_name(topic))
-                            .with_partitions(partitions)
-                    })
-                    .collect(),
-            );
+        let request = requests::commit(&m.group, m.generation, &m.member_id, &moved);
         let response = client.send_to(m.coordinator, &request).await?;
         for t in response.topics {
             for p in t.partitions {

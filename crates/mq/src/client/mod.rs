@@ -241,7 +241,12 @@ impl Connection {
     }
 
     /// Sends a frame and returns the answer's frame.
-    async fn round_trip(&mut self, key: ApiKey, version: i16, frame: BytesMut) -> anyhow::Result<Bytes> {
+    async fn round_trip(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        frame: BytesMut,
+    ) -> anyhow::Result<Bytes> {
         let closed = || {
             format!(
                 "the broker at {} closed the connection on {key:?} v{version}",

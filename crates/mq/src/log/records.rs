@@ -131,7 +131,9 @@ fn parse_record<'a>(body: &'a [u8], raw: &'a [u8]) -> Result<RecordView<'a>, Str
     let value = get_bytes(&mut b, "value")?;
     let header_count = get_i32_varint(&mut b, "header count")?;
     if header_count < 0 || header_count as usize > b.len() {
-        return Err(format!("header count {header_count} does not fit the record"));
+        return Err(format!(
+            "header count {header_count} does not fit the record"
+        ));
     }
     let headers = b;
     for _ in 0..header_count {

@@ -206,7 +206,9 @@ impl Router {
         self.client
             .ensure_topic(&retry_topic(topic), partitions)
             .await?;
-        self.client.ensure_topic(&dlq_topic(topic), partitions).await?;
+        self.client
+            .ensure_topic(&dlq_topic(topic), partitions)
+            .await?;
         Ok(())
     }
 
@@ -262,7 +264,11 @@ impl DeadLetter {
 
 /// The dead letters of `topic` (its `.dlq` topic read from the start
 /// without a group, so listing moves nothing), at most `limit` of them.
-pub async fn dead_letters(client: &dyn MqClient, topic: &str, limit: usize) -> Result<Vec<DeadLetter>> {
+pub async fn dead_letters(
+    client: &dyn MqClient,
+    topic: &str,
+    limit: usize,
+) -> Result<Vec<DeadLetter>> {
     crate::validate::topic(topic)?;
     let dlq = dlq_topic(topic);
     let mut reader = client.subscribe(ConsumerConfig::no_group(&[&dlq])).await?;
@@ -316,7 +322,8 @@ mod tests {
             delay_ms: 500,
         };
         let trace = ("trace".to_string(), Some(b"t1".to_vec()));
-        let Plan { topic, record, .. } = plan(&failed(vec![trace.clone()]), "boom", &policy, 10_000);
+        let Plan { topic, record, .. } =
+            plan(&failed(vec![trace.clone()]), "boom", &policy, 10_000);
         assert_eq!(topic, "orders.retry");
         assert_eq!(record.key.as_deref(), Some(&b"k"[..]));
         assert_eq!(record.value, b"v");
@@ -324,7 +331,10 @@ mod tests {
         assert_eq!(header(&record, ATTEMPT_HEADER).as_deref(), Some("1"));
         assert_eq!(header(&record, NOT_BEFORE_HEADER).as_deref(), Some("10500"));
         assert_eq!(header(&record, ERROR_HEADER).as_deref(), Some("boom"));
-        assert_eq!(header(&record, ORIGIN_HEADER).as_deref(), Some("orders/2/40"));
+        assert_eq!(
+            header(&record, ORIGIN_HEADER).as_deref(),
+            Some("orders/2/40")
+        );
     }
 
     #[test]
@@ -340,9 +350,16 @@ mod tests {
         ];
         let Plan { topic, record, .. } = plan(&failed(before), &"é".repeat(2000), &policy, 10_000);
         assert_eq!(topic, "orders.dlq");
-        assert_eq!(header(&record, NOT_BEFORE_HEADER), None, "a dead letter is never due");
+        assert_eq!(
+            header(&record, NOT_BEFORE_HEADER),
+            None,
+            "a dead letter is never due"
+        );
         assert_eq!(header(&record, ATTEMPT_HEADER).as_deref(), Some("3"));
-        assert_eq!(header(&record, ORIGIN_HEADER).as_deref(), Some("orders/0/7"));
+        assert_eq!(
+            header(&record, ORIGIN_HEADER).as_deref(),
+            Some("orders/0/7")
+        );
         let count = |name: &str| record.headers.iter().filter(|(k, _)| k == name).count();
         assert_eq!((count(ATTEMPT_HEADER), count(ORIGIN_HEADER)), (1, 1));
         let error = header(&record, ERROR_HEADER).unwrap();
@@ -351,7 +368,10 @@ mod tests {
             headers: record.headers.clone(),
             ..failed(Vec::new())
         });
-        assert_eq!((dead.attempts, dead.origin.as_deref()), (3, Some("orders/0/7")));
+        assert_eq!(
+            (dead.attempts, dead.origin.as_deref()),
+            (3, Some("orders/0/7"))
+        );
     }
 
     #[test]

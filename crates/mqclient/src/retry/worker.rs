@@ -117,7 +117,9 @@ impl Worker {
         let retry = retry_topic(topic);
         let partitions = self.config.partitions;
         self.client.ensure_topic(&retry, partitions).await?;
-        self.client.ensure_topic(&dlq_topic(topic), partitions).await?;
+        self.client
+            .ensure_topic(&dlq_topic(topic), partitions)
+            .await?;
         let mut consumer = self
             .client
             .subscribe(ConsumerConfig::group(&self.config.group, &[&retry]))
@@ -141,7 +143,11 @@ impl Worker {
                 }
                 Err(err) => break Err(err),
             };
-            if self.config.idle_timeout.is_some_and(|t| active.elapsed() >= t) {
+            if self
+                .config
+                .idle_timeout
+                .is_some_and(|t| active.elapsed() >= t)
+            {
                 break Ok(());
             }
             if let Some(nap) = nap {
@@ -184,7 +190,9 @@ impl Worker {
         // (at-least-once), never loses.
         if !onward.is_empty() {
             let n = onward.len() as u64;
-            self.client.produce_batch(&self.config.topic, onward).await?;
+            self.client
+                .produce_batch(&self.config.topic, onward)
+                .await?;
             stats.redelivered += n;
         }
         if !dead.is_empty() {
@@ -244,15 +252,26 @@ mod tests {
         };
         assert_eq!(record.key.as_deref(), Some(&b"k"[..]));
         assert!(record.headers.iter().all(|(k, _)| k != NOT_BEFORE_HEADER));
-        assert!(record.headers.iter().any(|(k, v)| k == ATTEMPT_HEADER && v.as_deref() == Some(&b"1"[..])));
+        assert!(
+            record
+                .headers
+                .iter()
+                .any(|(k, v)| k == ATTEMPT_HEADER && v.as_deref() == Some(&b"1"[..]))
+        );
     }
 
     #[test]
     fn foreign_records_count_one_attempt_and_absurd_due_times_are_capped() {
-        assert_eq!(decide(&retried(&[], 1_000), &POLICY, 1_000), Decision::Wait(1_100));
+        assert_eq!(
+            decide(&retried(&[], 1_000), &POLICY, 1_000),
+            Decision::Wait(1_100)
+        );
         let far = retried(&[(NOT_BEFORE_HEADER, "99999999999999")], 1_000);
         assert_eq!(decide(&far, &POLICY, 1_000), Decision::Wait(1_100));
-        assert!(matches!(decide(&far, &POLICY, 1_100), Decision::Redeliver(_)));
+        assert!(matches!(
+            decide(&far, &POLICY, 1_100),
+            Decision::Redeliver(_)
+        ));
     }
 
     #[test]

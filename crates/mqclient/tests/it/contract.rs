@@ -47,7 +47,10 @@ async fn order_and_routing(h: Harness) {
         for (k, d) in deliveries.iter().enumerate() {
             let key = format!("k{k}");
             let partition = *placed.entry(key.clone()).or_insert(d.partition);
-            assert_eq!(d.partition, partition, "{key} always lands in one partition");
+            assert_eq!(
+                d.partition, partition,
+                "{key} always lands in one partition"
+            );
             let expected = mq::client::producer::partition_for_key(key.as_bytes(), 3) as i32;
             assert_eq!(d.partition, expected, "{key}: Kafka's murmur2 partitioner");
             let previous = last_offset.insert(d.partition, d.offset);
@@ -56,14 +59,21 @@ async fn order_and_routing(h: Harness) {
         }
     }
     assert!(
-        placed.values().collect::<std::collections::BTreeSet<_>>().len() > 1,
+        placed
+            .values()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1,
         "ten keys spread over more than one partition"
     );
     let explicit = client
         .produce("orders", Record::new("pinned").key("k0").partition(2))
         .await
         .unwrap();
-    assert_eq!(explicit.partition, 2, "an explicit partition wins over the key");
+    assert_eq!(
+        explicit.partition, 2,
+        "an explicit partition wins over the key"
+    );
 
     let mut consumer = client
         .subscribe(ConsumerConfig::group("readers", &["orders"]))
@@ -86,10 +96,17 @@ async fn order_and_routing(h: Harness) {
         rounds.entry(key).or_default().push(value.parse().unwrap());
     }
     for (partition, offsets) in &offsets {
-        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "partition {partition} in order");
+        assert!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "partition {partition} in order"
+        );
     }
     for (key, seen) in &rounds {
-        assert_eq!(seen, &(0..6).collect::<Vec<u32>>(), "{key} in produce order");
+        assert_eq!(
+            seen,
+            &(0..6).collect::<Vec<u32>>(),
+            "{key} in produce order"
+        );
     }
     consumer.commit().await.unwrap();
     consumer.close().await.unwrap();
@@ -98,7 +115,11 @@ async fn order_and_routing(h: Harness) {
 async fn commit_and_resume(mut h: Harness) {
     let client = h.client();
     client.ensure_topic("jobs", 2).await.unwrap();
-    let batch = |from: u32| (from..from + 10).map(|i| Record::new(format!("{i}"))).collect();
+    let batch = |from: u32| {
+        (from..from + 10)
+            .map(|i| Record::new(format!("{i}")))
+            .collect()
+    };
     client.produce_batch("jobs", batch(0)).await.unwrap();
     let mut consumer = client
         .subscribe(ConsumerConfig::group("workers", &["jobs"]))
@@ -112,7 +133,11 @@ async fn commit_and_resume(mut h: Harness) {
     assert_eq!(second.len(), 10);
     // Polled but never committed: the process "crashes" here.
     let positions: Vec<Option<i64>> = (0..2).map(|p| consumer.position("jobs", p)).collect();
-    assert_eq!(positions.iter().flatten().sum::<i64>(), 20, "positions past all 20");
+    assert_eq!(
+        positions.iter().flatten().sum::<i64>(),
+        20,
+        "positions past all 20"
+    );
     consumer.close().await.unwrap();
     drop(client);
     h.restart().await;
@@ -125,10 +150,18 @@ async fn commit_and_resume(mut h: Harness) {
     let again = drain(consumer.as_mut(), 10).await;
     let mut values: Vec<u32> = again
         .iter()
-        .map(|m| String::from_utf8_lossy(m.value.as_deref().unwrap()).parse().unwrap())
+        .map(|m| {
+            String::from_utf8_lossy(m.value.as_deref().unwrap())
+                .parse()
+                .unwrap()
+        })
         .collect();
     values.sort_unstable();
-    assert_eq!(values, (10..20).collect::<Vec<_>>(), "resumes at the commit, redelivers the rest");
+    assert_eq!(
+        values,
+        (10..20).collect::<Vec<_>>(),
+        "resumes at the commit, redelivers the rest"
+    );
     consumer.commit().await.unwrap();
     let nothing = consumer.poll(Duration::from_millis(300)).await.unwrap();
     assert!(nothing.is_empty(), "nothing else: {nothing:?}");
@@ -145,7 +178,10 @@ async fn headers_and_seek(h: Harness) {
     let mut with_null = record.clone();
     with_null.headers.push(("null".into(), None));
     client.produce("events", with_null.clone()).await.unwrap();
-    client.produce("events", Record::new("second")).await.unwrap();
+    client
+        .produce("events", Record::new("second"))
+        .await
+        .unwrap();
     let mut consumer = client
         .subscribe(ConsumerConfig::group("h", &["events"]))
         .await
@@ -160,8 +196,14 @@ async fn headers_and_seek(h: Harness) {
     consumer.seek("events", 0, 1).unwrap();
     let again = drain(consumer.as_mut(), 1).await;
     assert_eq!(again[0].value.as_deref(), Some(&b"second"[..]));
-    assert!(matches!(consumer.seek("events", 7, 0), Err(Error::InvalidInput(_))));
-    assert!(matches!(consumer.seek("events", 0, -1), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        consumer.seek("events", 7, 0),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        consumer.seek("events", 0, -1),
+        Err(Error::InvalidInput(_))
+    ));
     consumer.close().await.unwrap();
 }
 
@@ -175,12 +217,18 @@ async fn empty_poll(h: Harness) {
     let started = Instant::now();
     let got = consumer.poll(Duration::from_millis(300)).await.unwrap();
     assert!(got.is_empty());
-    assert!(started.elapsed() < Duration::from_secs(10), "bounded by its timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by its timeout"
+    );
     // A record produced during a poll ends the wait (long polling).
     let producer = client.clone();
     let late = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        producer.produce("quiet", Record::new("late")).await.unwrap();
+        producer
+            .produce("quiet", Record::new("late"))
+            .await
+            .unwrap();
     });
     let got = drain(consumer.as_mut(), 1).await;
     assert_eq!(got.len(), 1);
@@ -198,17 +246,38 @@ async fn bad_input(h: Harness) {
     assert!(invalid(client.ensure_topic("a/b", 1).await));
     assert!(invalid(client.ensure_topic("fine", 0).await));
     assert!(invalid(client.produce("", Record::new("v")).await));
-    assert!(invalid(client.subscribe(ConsumerConfig::group("g", &[""])).await.map(|_| ())));
-    assert!(invalid(client.subscribe(ConsumerConfig::group("", &["fine"])).await.map(|_| ())));
+    assert!(invalid(
+        client
+            .subscribe(ConsumerConfig::group("g", &[""]))
+            .await
+            .map(|_| ())
+    ));
+    assert!(invalid(
+        client
+            .subscribe(ConsumerConfig::group("", &["fine"]))
+            .await
+            .map(|_| ())
+    ));
     let unknown = client.produce("missing", Record::new("v")).await;
-    assert!(matches!(unknown, Err(Error::UnknownTopic(_))), "{unknown:?}");
-    let unknown = client.subscribe(ConsumerConfig::group("g", &["missing"])).await;
+    assert!(
+        matches!(unknown, Err(Error::UnknownTopic(_))),
+        "{unknown:?}"
+    );
+    let unknown = client
+        .subscribe(ConsumerConfig::group("g", &["missing"]))
+        .await;
     assert!(matches!(unknown.map(|_| ()), Err(Error::UnknownTopic(_))));
 
     client.ensure_topic("fine", 2).await.unwrap();
     let limit = h.options.max_record_bytes;
-    assert!(invalid(client.produce("fine", Record::new(vec![7; limit + 1])).await));
-    assert!(invalid(client.produce("fine", Record::new("v").partition(2)).await));
+    assert!(invalid(
+        client
+            .produce("fine", Record::new(vec![7; limit + 1]))
+            .await
+    ));
+    assert!(invalid(
+        client.produce("fine", Record::new("v").partition(2)).await
+    ));
     let fine = client.produce("fine", Record::new("v")).await.unwrap();
     assert!(fine.offset >= 0, "the client goes on after errors");
 
@@ -220,9 +289,17 @@ async fn bad_input(h: Harness) {
     let wide = Harness::start_with(h.kind, roomy).await;
     let wide_client = wide.client();
     wide_client.ensure_topic("big", 1).await.unwrap();
-    let refused = wide_client.produce("big", Record::new(vec![1; 2 << 20])).await;
-    assert!(matches!(refused, Err(Error::InvalidInput(_))), "{refused:?}");
-    wide_client.produce("big", Record::new("small")).await.unwrap();
+    let refused = wide_client
+        .produce("big", Record::new(vec![1; 2 << 20]))
+        .await;
+    assert!(
+        matches!(refused, Err(Error::InvalidInput(_))),
+        "{refused:?}"
+    );
+    wide_client
+        .produce("big", Record::new("small"))
+        .await
+        .unwrap();
     if h.kind == Kind::Kafka {
         assert!(h.bootstrap().is_some());
     }
@@ -246,5 +323,9 @@ async fn no_group(h: Harness) {
         .subscribe(ConsumerConfig::no_group(&["all"]))
         .await
         .unwrap();
-    assert_eq!(drain(again.as_mut(), 9).await.len(), 9, "no group, no memory");
+    assert_eq!(
+        drain(again.as_mut(), 9).await.len(),
+        9,
+        "no group, no memory"
+    );
 }

@@ -27,7 +27,10 @@ async fn until_assigned(consumer: &mut dyn Consumer, count: usize) -> Vec<Messag
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut read = Vec::new();
     while consumer.assignment().len() != count {
-        assert!(tokio::time::Instant::now() < deadline, "no rebalance to {count} partitions");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no rebalance to {count} partitions"
+        );
         read.extend(consumer.poll(Duration::from_millis(200)).await.unwrap());
     }
     read
@@ -60,7 +63,10 @@ async fn split_and_take_over(h: Harness) {
     assert!(a.is_disjoint(&b), "a partition has one reader: {a:?} {b:?}");
 
     let records = (0..40).map(|i| Record::new(format!("{i}")).key(format!("key-{i}")));
-    client.produce_batch("tasks", records.collect()).await.unwrap();
+    client
+        .produce_batch("tasks", records.collect())
+        .await
+        .unwrap();
     let mut from_a = Vec::new();
     let mut from_b = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -68,8 +74,16 @@ async fn split_and_take_over(h: Harness) {
         from_a.extend(first.poll(Duration::from_millis(100)).await.unwrap());
         from_b.extend(second.poll(Duration::from_millis(100)).await.unwrap());
     }
-    assert!(from_a.iter().all(|m| a.contains(&(m.topic.clone(), m.partition))));
-    assert!(from_b.iter().all(|m| b.contains(&(m.topic.clone(), m.partition))));
+    assert!(
+        from_a
+            .iter()
+            .all(|m| a.contains(&(m.topic.clone(), m.partition)))
+    );
+    assert!(
+        from_b
+            .iter()
+            .all(|m| b.contains(&(m.topic.clone(), m.partition)))
+    );
     assert_eq!(from_a.len() + from_b.len(), 40, "each record read once");
     let all: BTreeSet<String> = values(&from_a).union(&values(&from_b)).cloned().collect();
     assert_eq!(all.len(), 40);
@@ -82,8 +96,18 @@ async fn split_and_take_over(h: Harness) {
     let rest = drain(first.as_mut(), from_b.len().saturating_sub(taken.len())).await;
     let mut redelivered = values(&taken);
     redelivered.extend(values(&rest));
-    assert_eq!(redelivered, values(&from_b), "uncommitted records come again");
+    assert_eq!(
+        redelivered,
+        values(&from_b),
+        "uncommitted records come again"
+    );
     first.commit().await.unwrap();
-    assert!(first.poll(Duration::from_millis(300)).await.unwrap().is_empty());
+    assert!(
+        first
+            .poll(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     first.close().await.unwrap();
 }

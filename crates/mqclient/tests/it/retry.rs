@@ -67,9 +67,16 @@ async fn retry_then_dead_letter(h: Harness) {
             let value = String::from_utf8(m.value.clone().unwrap()).unwrap();
             let attempts = retry::attempts(&m);
             if let Some(&not_before) = due.get(&value) {
-                assert!(clock::now_ms() >= not_before, "{value} came back before its delay");
+                assert!(
+                    clock::now_ms() >= not_before,
+                    "{value} came back before its delay"
+                );
             }
-            assert_eq!(m.header("trace"), m.key.as_deref(), "headers survive the detour");
+            assert_eq!(
+                m.header("trace"),
+                m.key.as_deref(),
+                "headers survive the detour"
+            );
             let failure = match value.as_str() {
                 "fail-once" if attempts == 0 => Some("timeout"),
                 "fail-always" => Some("card declined"),
@@ -80,7 +87,11 @@ async fn retry_then_dead_letter(h: Harness) {
                     processed.insert(value, attempts);
                 }
                 Some(error) => match router.fail(&m, error).await.unwrap() {
-                    Routed::Retry { attempt, not_before_ms, .. } => {
+                    Routed::Retry {
+                        attempt,
+                        not_before_ms,
+                        ..
+                    } => {
                         assert_eq!(attempt, attempts + 1);
                         due.insert(value, not_before_ms);
                     }
@@ -95,20 +106,34 @@ async fn retry_then_dead_letter(h: Harness) {
     }
     app.close().await.unwrap();
     assert_eq!(processed.get("ok"), Some(&0));
-    assert_eq!(processed.get("fail-once"), Some(&1), "processed on its second delivery");
+    assert_eq!(
+        processed.get("fail-once"),
+        Some(&1),
+        "processed on its second delivery"
+    );
     assert_eq!(dead_routed, 1);
 
     // The worker's dead letter (the foreign record) may trail the app's.
     let mut letters = Vec::new();
     while letters.len() < 2 && tokio::time::Instant::now() < deadline {
-        letters = retry::dead_letters(client.as_ref(), "payments", 100).await.unwrap();
+        letters = retry::dead_letters(client.as_ref(), "payments", 100)
+            .await
+            .unwrap();
     }
     let by_value: BTreeMap<String, &retry::DeadLetter> = letters
         .iter()
-        .map(|l| (String::from_utf8_lossy(l.message.value.as_deref().unwrap()).into_owned(), l))
+        .map(|l| {
+            (
+                String::from_utf8_lossy(l.message.value.as_deref().unwrap()).into_owned(),
+                l,
+            )
+        })
         .collect();
     let always = by_value["fail-always"];
-    assert_eq!((always.attempts, always.error.as_str()), (3, "card declined"));
+    assert_eq!(
+        (always.attempts, always.error.as_str()),
+        (3, "card declined")
+    );
     let origin = always.origin.clone().unwrap();
     assert!(origin.starts_with("payments/"), "{origin}");
     let given_up = by_value["given-up"];
@@ -116,7 +141,11 @@ async fn retry_then_dead_letter(h: Harness) {
     assert!(given_up.error.contains("gave up"), "{}", given_up.error);
 
     stop.cancel();
-    let stats = tokio::time::timeout(WAIT, worker).await.unwrap().unwrap().unwrap();
+    let stats = tokio::time::timeout(WAIT, worker)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(stats.redelivered, 3, "fail-once once, fail-always twice");
     assert_eq!(stats.dead, 1, "the foreign record");
 }

@@ -58,7 +58,10 @@ async fn keys_land_where_kafka_python_puts_them() {
         .collect();
     assert_eq!(theirs.len(), keys.len());
     let spread: std::collections::BTreeSet<_> = theirs.values().collect();
-    assert!(spread.len() > 3, "the keys use several partitions: {spread:?}");
+    assert!(
+        spread.len() > 3,
+        "the keys use several partitions: {spread:?}"
+    );
     for key in &keys {
         let ours = client
             .produce("routed", Record::new("ours").key(key.clone()))
@@ -73,7 +76,10 @@ async fn keys_land_where_kafka_python_puts_them() {
         .unwrap();
     let got = drain(reader.as_mut(), 2 * keys.len()).await;
     let mut seen = 0;
-    for m in got.iter().filter(|m| m.value.as_deref() != Some(&b"ours"[..])) {
+    for m in got
+        .iter()
+        .filter(|m| m.value.as_deref() != Some(&b"ours"[..]))
+    {
         let key = String::from_utf8(m.key.clone().unwrap()).unwrap();
         assert_eq!(m.partition, theirs[&key]);
         seen += 1;

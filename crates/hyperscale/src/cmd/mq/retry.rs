@@ -129,7 +129,10 @@ pub fn retry(args: RetryArgs) -> anyhow::Result<()> {
 }
 
 fn lossy(bytes: Option<&[u8]>) -> String {
-    bytes.map(String::from_utf8_lossy).unwrap_or_default().into_owned()
+    bytes
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default()
+        .into_owned()
 }
 
 /// Runs `hyperscale mq dlq`.

@@ -80,8 +80,7 @@ pub fn decode_records(
         }
         let (batch, rest) = data.split_at(total);
         data = rest;
-        let header =
-            BatchHeader::parse(batch).map_err(|e| anyhow!("{topic}-{partition}: {e}"))?;
+        let header = BatchHeader::parse(batch).map_err(|e| anyhow!("{topic}-{partition}: {e}"))?;
         if header.is_control() {
             continue;
         }
@@ -102,7 +101,12 @@ pub fn decode_records(
             let headers = r
                 .headers()
                 .into_iter()
-                .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.map(<[u8]>::to_vec)))
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(k).into_owned(),
+                        v.map(<[u8]>::to_vec),
+                    )
+                })
                 .collect();
             out.push(Message {
                 topic: topic.to_string(),
@@ -146,6 +150,9 @@ mod tests {
         let mut corrupt = batch.clone();
         let last = corrupt.len() - 1;
         corrupt[last] ^= 1;
-        assert!(decode_records("t", 0, &corrupt, 0).is_err(), "CRC is checked");
+        assert!(
+            decode_records("t", 0, &corrupt, 0).is_err(),
+            "CRC is checked"
+        );
     }
 }
