@@ -169,7 +169,10 @@ pub trait Consumer: Send {
     fn poll(&mut self, timeout: Duration) -> BoxFuture<'_, Result<Vec<Message>>>;
 
     /// Commits the current positions (past everything polled, unless
-    /// [`Consumer::seek`] moved them): call it after processing.
+    /// [`Consumer::seek`] moved them): call it after processing. It fails
+    /// when the group rebalanced meanwhile ([`Error::Broker`]); the member
+    /// then rejoins on its next poll and the uncommitted records come again
+    /// (to it or to their partition's new owner): keep polling.
     fn commit(&mut self) -> BoxFuture<'_, Result<()>>;
 
     /// Moves the position of an assigned partition: the next poll reads

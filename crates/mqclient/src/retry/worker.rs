@@ -109,8 +109,8 @@ impl Worker {
     }
 
     /// Serves until `stop` is cancelled or the idle timeout passes; returns
-    /// what it moved. An unreachable broker is waited for; other errors end
-    /// the run.
+    /// what it moved. An unreachable broker or a rebalance is waited out;
+    /// bad input or a missing topic ends the run.
     pub async fn run(&self, stop: CancellationToken) -> Result<Stats> {
         let topic = &self.config.topic;
         crate::validate::topic(topic)?;
@@ -137,8 +137,11 @@ impl Worker {
                     }
                     nap
                 }
-                Err(Error::Unavailable(why)) => {
-                    tracing::warn!(topic = %retry, "retry worker: broker unavailable ({why}); trying again");
+                // The broker is away, or the group moved on (a commit
+                // refused mid-rebalance): the consumer rejoins on the next
+                // poll and what was not committed comes again.
+                Err(err @ (Error::Unavailable(_) | Error::Broker { .. })) => {
+                    tracing::warn!(topic = %retry, error = %err, "retry worker: trying again");
                     Some(BACKOFF)
                 }
                 Err(err) => break Err(err),
