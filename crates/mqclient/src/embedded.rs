@@ -1,4 +1,4 @@
-//! [`Embedded`]: the [`MqClient`] over an `mq` broker in this process.
+//! [`Embedded`]: the [`crate::MqClient`] over an `mq` broker in this process.
 //!
 //! [`Embedded::open`] opens a broker's data directory (recovering every
 //! partition log, off the async workers) and starts what a broker runs
@@ -25,9 +25,7 @@ use mq::broker::Broker;
 use tokio_util::sync::CancellationToken;
 
 use crate::wire::{Connector, Wire};
-use crate::{
-    BoxFuture, ClientOptions, Consumer, ConsumerConfig, Delivery, Error, MqClient, Record, Result,
-};
+use crate::{ClientOptions, Error, Result};
 
 /// An in-process broker and a client of it.
 pub struct Embedded {
@@ -125,20 +123,4 @@ impl Drop for Embedded {
     }
 }
 
-impl MqClient for Embedded {
-    fn ensure_topic<'a>(&'a self, topic: &'a str, partitions: i32) -> BoxFuture<'a, Result<i32>> {
-        Box::pin(self.wire.ensure_topic(topic, partitions))
-    }
-
-    fn produce_batch<'a>(
-        &'a self,
-        topic: &'a str,
-        records: Vec<Record>,
-    ) -> BoxFuture<'a, Result<Vec<Delivery>>> {
-        Box::pin(self.wire.produce_batch(topic, records))
-    }
-
-    fn subscribe(&self, config: ConsumerConfig) -> BoxFuture<'_, Result<Box<dyn Consumer>>> {
-        Box::pin(self.wire.subscribe(config))
-    }
-}
+crate::wire::delegate_to_wire!(Embedded);

@@ -1,4 +1,4 @@
-//! [`Kafka`]: the [`MqClient`] over the Kafka wire protocol, to any broker
+//! [`Kafka`]: the [`crate::MqClient`] over the Kafka wire protocol, to any broker
 //! that speaks it: `hyperscale mq serve` (one broker or a cluster) or
 //! Apache Kafka / Redpanda, found from one bootstrap address.
 //!
@@ -9,9 +9,7 @@
 //! when its broker is away.
 
 use crate::wire::{Connector, Wire};
-use crate::{
-    BoxFuture, ClientOptions, Consumer, ConsumerConfig, Delivery, MqClient, Record, Result,
-};
+use crate::{ClientOptions, Result};
 
 /// A Kafka-protocol client. Cheap to share behind an `Arc`.
 pub struct Kafka {
@@ -51,20 +49,4 @@ impl Kafka {
     }
 }
 
-impl MqClient for Kafka {
-    fn ensure_topic<'a>(&'a self, topic: &'a str, partitions: i32) -> BoxFuture<'a, Result<i32>> {
-        Box::pin(self.wire.ensure_topic(topic, partitions))
-    }
-
-    fn produce_batch<'a>(
-        &'a self,
-        topic: &'a str,
-        records: Vec<Record>,
-    ) -> BoxFuture<'a, Result<Vec<Delivery>>> {
-        Box::pin(self.wire.produce_batch(topic, records))
-    }
-
-    fn subscribe(&self, config: ConsumerConfig) -> BoxFuture<'_, Result<Box<dyn Consumer>>> {
-        Box::pin(self.wire.subscribe(config))
-    }
-}
+crate::wire::delegate_to_wire!(Kafka);

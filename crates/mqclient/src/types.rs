@@ -1,73 +1,12 @@
 //! The values that cross the [`crate::MqClient`] trait: what an application
-//! sends ([`Record`]), what it is told back ([`Delivery`]), how a consumer
+//! sends ([`Record`], `mq`'s own record type), what it is told back ([`Delivery`]), how a consumer
 //! is set up ([`ConsumerConfig`]) and the client's knobs ([`ClientOptions`]).
 
-use mq::client::producer::Outgoing;
-
-/// A record to produce.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Record {
-    /// Its key: records with one key keep their order (one partition).
-    pub key: Option<Vec<u8>>,
-    /// Its value.
-    pub value: Vec<u8>,
-    /// Headers, in order (metadata beside the value: trace ids, retry counts).
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-    /// A partition chosen by the caller instead of the key's.
-    pub partition: Option<i32>,
-}
-
-impl Record {
-    /// An unkeyed record with this value.
-    pub fn new(value: impl Into<Vec<u8>>) -> Record {
-        Record {
-            value: value.into(),
-            ..Record::default()
-        }
-    }
-
-    /// The same record with a key.
-    #[must_use]
-    pub fn key(mut self, key: impl Into<Vec<u8>>) -> Record {
-        self.key = Some(key.into());
-        self
-    }
-
-    /// The same record with one more header.
-    #[must_use]
-    pub fn header(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Record {
-        self.headers.push((key.into(), Some(value.into())));
-        self
-    }
-
-    /// The same record sent to `partition`.
-    #[must_use]
-    pub fn partition(mut self, partition: i32) -> Record {
-        self.partition = Some(partition);
-        self
-    }
-
-    /// Bytes this record takes on the wire, about (key, value, headers and
-    /// each field's length prefix): what `max_record_bytes` bounds.
-    pub fn size_bytes(&self) -> usize {
-        const FIELD_OVERHEAD: usize = 5;
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 2 * FIELD_OVERHEAD)
-            .sum();
-        self.key.as_ref().map_or(0, Vec::len) + self.value.len() + headers + 4 * FIELD_OVERHEAD
-    }
-
-    pub(crate) fn into_outgoing(self) -> Outgoing {
-        Outgoing {
-            key: self.key,
-            value: self.value,
-            headers: self.headers,
-            partition: self.partition,
-        }
-    }
-}
+/// A record to produce: key (records with one key keep their order in one
+/// partition), value, headers (metadata beside the value: trace ids, retry
+/// counts) and an optional partition chosen by the caller. Build it with
+/// `Record::new(value).key(k).header(name, v).partition(p)`.
+pub use mq::client::producer::Outgoing as Record;
 
 /// Where a produced record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,7 +69,7 @@ impl ConsumerConfig {
 pub struct ClientOptions {
     /// Acknowledgements a produce waits for: 0, 1 or -1 (all in-sync replicas).
     pub acks: i16,
-    /// Largest record sent ([`Record::size_bytes`]); bigger ones are
+    /// Largest record sent (`Record::size_bytes`); bigger ones are
     /// [`crate::Error::InvalidInput`] before anything is sent (Kafka's
     /// `max.request.size`, 1 MiB). The broker has its own limit
     /// (`message_max_bytes`), answered the same way.

@@ -65,6 +65,38 @@ pub(crate) struct Wire {
     session: Mutex<Option<Session>>,
 }
 
+/// Implements [`crate::MqClient`] for a type with a `wire: Wire` field:
+/// [`crate::Kafka`] and [`crate::Embedded`] differ only in their connector.
+macro_rules! delegate_to_wire {
+    ($client:ty) => {
+        impl $crate::MqClient for $client {
+            fn ensure_topic<'a>(
+                &'a self,
+                topic: &'a str,
+                partitions: i32,
+            ) -> $crate::BoxFuture<'a, $crate::Result<i32>> {
+                Box::pin(self.wire.ensure_topic(topic, partitions))
+            }
+
+            fn produce_batch<'a>(
+                &'a self,
+                topic: &'a str,
+                records: Vec<$crate::Record>,
+            ) -> $crate::BoxFuture<'a, $crate::Result<Vec<$crate::Delivery>>> {
+                Box::pin(self.wire.produce_batch(topic, records))
+            }
+
+            fn subscribe(
+                &self,
+                config: $crate::ConsumerConfig,
+            ) -> $crate::BoxFuture<'_, $crate::Result<Box<dyn $crate::Consumer>>> {
+                Box::pin(self.wire.subscribe(config))
+            }
+        }
+    };
+}
+pub(crate) use delegate_to_wire;
+
 /// Keeps `session` unless `outcome` failed for a reason other than bad input.
 fn settle<T>(session: &mut Option<Session>, outcome: Result<T>) -> Result<T> {
     if matches!(&outcome, Err(err) if !matches!(err, Error::InvalidInput(_))) {
@@ -208,9 +240,8 @@ async fn produce(
             "partition {p} does not exist: topic {topic} has {count}"
         )));
     }
-    let outgoing: Vec<_> = records.into_iter().map(Record::into_outgoing).collect();
     let placed = producer
-        .send_each(&mut session.client, &outgoing, None)
+        .send_each(&mut session.client, &records, None)
         .await
         .map_err(|err| classify(&err))?;
     Ok(placed

@@ -28,6 +28,25 @@ fn consumed(bootstrap: &str, topic: &str, count: usize) -> Vec<Value> {
         .collect()
 }
 
+/// Runs the retry worker of `payments` in group `rw` until 2 s without work.
+fn run_worker(bootstrap: &str, max_attempts: &str, delay_ms: &str) -> Value {
+    let args = [
+        "retry",
+        "--topic",
+        "payments",
+        "--group",
+        "rw",
+        "--max-attempts",
+        max_attempts,
+        "--delay-ms",
+        delay_ms,
+        "--timeout-ms",
+        "2000",
+        "--json",
+    ];
+    json(&mq(bootstrap, &args, ""))
+}
+
 #[test]
 fn the_retry_worker_redelivers_after_the_delay_and_dead_letters_after_the_last_attempt() {
     let broker = start_broker();
@@ -46,21 +65,7 @@ fn the_retry_worker_redelivers_after_the_delay_and_dead_letters_after_the_last_a
         "order-1:charge 10\n",
     ));
 
-    let worker = [
-        "retry",
-        "--topic",
-        "payments",
-        "--group",
-        "rw",
-        "--max-attempts",
-        "3",
-        "--delay-ms",
-        "400",
-        "--timeout-ms",
-        "2000",
-        "--json",
-    ];
-    let stats = json(&mq(b, &worker, ""));
+    let stats = run_worker(b, "3", "400");
     assert_eq!(
         (stats["redelivered"].as_i64(), stats["dead"].as_i64()),
         (Some(1), Some(0))
@@ -84,19 +89,7 @@ fn the_retry_worker_redelivers_after_the_delay_and_dead_letters_after_the_last_a
         &["produce", "payments.retry", "--key-separator", ":"],
         "order-2:charge 99\n",
     ));
-    let strict = [
-        "retry",
-        "--topic",
-        "payments",
-        "--group",
-        "rw",
-        "--max-attempts",
-        "1",
-        "--timeout-ms",
-        "2000",
-        "--json",
-    ];
-    let stats = json(&mq(b, &strict, ""));
+    let stats = run_worker(b, "1", "400");
     assert_eq!(
         (stats["redelivered"].as_i64(), stats["dead"].as_i64()),
         (Some(0), Some(1))

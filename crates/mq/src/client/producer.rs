@@ -36,13 +36,45 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// A record with this key and value, no headers, routed by key.
-    pub fn new(key: Option<Vec<u8>>, value: Vec<u8>) -> Outgoing {
+    /// An unkeyed record with this value (no headers, routed round-robin).
+    pub fn new(value: impl Into<Vec<u8>>) -> Outgoing {
         Outgoing {
-            key,
-            value,
+            value: value.into(),
             ..Outgoing::default()
         }
+    }
+
+    /// The same record with a key (routed by it: murmur2, as Kafka's default).
+    #[must_use]
+    pub fn key(mut self, key: impl Into<Vec<u8>>) -> Outgoing {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The same record with one more header.
+    #[must_use]
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Outgoing {
+        self.headers.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// The same record sent to `partition`.
+    #[must_use]
+    pub fn partition(mut self, partition: i32) -> Outgoing {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Bytes this record takes on the wire, about (key, value, headers and
+    /// each field's length prefix).
+    pub fn size_bytes(&self) -> usize {
+        const FIELD_OVERHEAD: usize = 5;
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 2 * FIELD_OVERHEAD)
+            .sum();
+        self.key.as_ref().map_or(0, Vec::len) + self.value.len() + headers + 4 * FIELD_OVERHEAD
     }
 }
 

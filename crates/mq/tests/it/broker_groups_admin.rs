@@ -33,7 +33,7 @@ fn options(group: &str) -> ConsumeOptions {
 async fn produce(client: &mut Client, count: usize) {
     let mut producer = Producer::new(client, "events", -1).await.unwrap();
     let records: Vec<Outgoing> = (0..count)
-        .map(|i| Outgoing::new(Some(format!("k{i}").into_bytes()), b"v".to_vec()))
+        .map(|i| Outgoing::new("v").key(format!("k{i}")))
         .collect();
     producer.send(client, &records, None).await.unwrap();
 }

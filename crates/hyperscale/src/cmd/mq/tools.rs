@@ -174,10 +174,8 @@ fn parse_acks(acks: &str) -> anyhow::Result<i16> {
 /// Splits a line into key and value at the first `separator`.
 fn split_line(line: &str, separator: Option<&str>) -> Outgoing {
     match separator.and_then(|sep| line.split_once(sep)) {
-        Some((key, value)) => {
-            Outgoing::new(Some(key.as_bytes().to_vec()), value.as_bytes().to_vec())
-        }
-        None => Outgoing::new(None, line.as_bytes().to_vec()),
+        Some((key, value)) => Outgoing::new(value).key(key),
+        None => Outgoing::new(line),
     }
 }
 
