@@ -192,6 +192,16 @@ impl Broker {
         lags
     }
 
+    /// fsyncs every partition (blocking): the last step of a shutdown.
+    pub fn flush_all_blocking(&self) -> Result<(), crate::log::LogError> {
+        for topic in self.topics.list() {
+            for partition in &topic.partitions {
+                partition.flush_blocking()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs blocking `work` on a blocking thread.
     pub async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,

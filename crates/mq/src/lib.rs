@@ -75,7 +75,8 @@
 //! [`frame`] (length-prefixed frames) → [`api`] (decode, dispatch, encode)
 //! → [`broker`] (shared state: [`topics`], [`partition`], [`group`], and
 //! in a cluster [`cluster`]) → [`log`] (storage). [`server`] runs it all; [`client`] is the small Kafka
-//! client of `hyperscale mq topics|produce|consume|groups`; [`config`] and [`metrics`]
+//! client of `hyperscale mq topics|produce|consume|groups` and of the `mqclient` crate (over TCP, or
+//! in-process straight into [`api::handle`] for an embedded broker); [`config`] and [`metrics`]
 //! plug it into the `service` crate like every Hyperscale system.
 #![warn(missing_docs)]
 

@@ -11,4 +11,5 @@ mod id_serve;
 mod kv_busy;
 mod kv_locked_dir;
 mod mq_cli;
+mod mq_retry;
 mod up;

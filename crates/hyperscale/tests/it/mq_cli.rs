@@ -16,13 +16,13 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-struct Broker {
-    bootstrap: String,
+pub(crate) struct Broker {
+    pub(crate) bootstrap: String,
     _guard: Guard,
     _dir: tempfile::TempDir,
 }
 
-fn start_broker() -> Broker {
+pub(crate) fn start_broker() -> Broker {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let args = ["mq", "serve", "--bind", "127.0.0.1:0", "--data-dir"];
@@ -41,7 +41,7 @@ fn start_broker() -> Broker {
 }
 
 /// Runs `hyperscale mq ARGS --bootstrap B` with `stdin`, bounded in time.
-fn mq(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn mq(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
     let mut child = hyperscale()
         .arg("mq")
         .args(args)
@@ -57,7 +57,7 @@ fn mq(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
     wait_output(child, WAIT)
 }
 
-fn ok(output: &Output) -> String {
+pub(crate) fn ok(output: &Output) -> String {
     assert!(
         output.status.success(),
         "failed: {}",
@@ -66,7 +66,7 @@ fn ok(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-fn json(output: &Output) -> Value {
+pub(crate) fn json(output: &Output) -> Value {
     let text = ok(output);
     serde_json::from_str(&text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
 }
@@ -186,7 +186,7 @@ fn create_produce_consume_in_a_group_and_watch_the_lag() {
     );
 }
 
-fn fails_with_one_line(output: &Output, needle: &str) {
+pub(crate) fn fails_with_one_line(output: &Output, needle: &str) {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
