@@ -47,7 +47,9 @@ pub enum Error {
     Full(String),
     /// An earlier fsync or append failed, so what the files hold is unknown; writes
     /// are refused (reads go on). Fix the disk and reopen the node.
-    #[error("writes are disabled after an earlier I/O error ({0}); fix the disk and reopen the node")]
+    #[error(
+        "writes are disabled after an earlier I/O error ({0}); fix the disk and reopen the node"
+    )]
     WritesDisabled(String),
     /// The mapping names a data file that is not on disk (deleted by hand, or a lost
     /// disk): the object is gone from this node; restore it from another copy.

@@ -113,7 +113,10 @@ mod tests {
     fn generated_ids_are_uuid_v7_and_time_ordered() {
         let a = ObjectId::from_parts(1_700_000_000_000, u128::MAX);
         let b = ObjectId::from_parts(1_700_000_000_001, 0);
-        assert!(a < b, "a later millisecond sorts after, whatever the random bits");
+        assert!(
+            a < b,
+            "a later millisecond sorts after, whatever the random bits"
+        );
         let s = a.to_string();
         assert_eq!(s.len(), 36);
         assert_eq!(&s[14..15], "7", "version nibble");

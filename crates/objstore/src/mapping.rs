@@ -286,14 +286,30 @@ mod tests {
     #[test]
     fn next_state_of_each_op() {
         let (a, b, c) = (loc(1, 16, 10), loc(2, 16, 10), loc(3, 16, 10));
-        let put = Op::Put { id: id(1), to: b, fresh: false };
+        let put = Op::Put {
+            id: id(1),
+            to: b,
+            fresh: false,
+        };
         assert_eq!(next(None, &put), Some(b));
         assert_eq!(next(Some(a), &put), Some(b), "an overwrite");
         assert_eq!(next(Some(a), &Op::Delete { id: id(1) }), None);
-        let mv = Op::Move { id: id(1), from: a, to: c };
+        let mv = Op::Move {
+            id: id(1),
+            from: a,
+            to: c,
+        };
         assert_eq!(next(Some(a), &mv), Some(c));
-        assert_eq!(next(Some(b), &mv), Some(b), "overwritten during the copy: stays");
-        assert_eq!(next(None, &mv), None, "deleted during the copy: stays deleted");
+        assert_eq!(
+            next(Some(b), &mv),
+            Some(b),
+            "overwritten during the copy: stays"
+        );
+        assert_eq!(
+            next(None, &mv),
+            None,
+            "deleted during the copy: stays deleted"
+        );
     }
 
     #[test]
@@ -301,8 +317,16 @@ mod tests {
         let (a, b, c) = (loc(1, 16, 10), loc(2, 16, 20), loc(2, 66, 30));
         let mut disk = HashMap::from([(id(1), a)]);
         let ops = [
-            Op::Move { id: id(1), from: a, to: b },
-            Op::Put { id: id(2), to: c, fresh: true },
+            Op::Move {
+                id: id(1),
+                from: a,
+                to: b,
+            },
+            Op::Put {
+                id: id(2),
+                to: c,
+                fresh: true,
+            },
             Op::Delete { id: id(2) },
             Op::Delete { id: id(9) },
         ];
@@ -312,11 +336,30 @@ mod tests {
             Ok(disk.remove(&i))
         })
         .unwrap();
-        assert_eq!(lookups, vec![id(1), id(9)], "no lookup for a fresh put or a staged id");
+        assert_eq!(
+            lookups,
+            vec![id(1), id(9)],
+            "no lookup for a fresh put or a staged id"
+        );
         assert_eq!(s.outcomes, vec![true, false, true, false]);
-        assert_eq!(s.writes, vec![(id(1), Some(b)), (id(2), Some(c)), (id(2), None)]);
-        assert_eq!(s.deltas[&1], Delta { bytes: -50, objects: -1 });
-        assert_eq!(s.deltas[&2], Delta { bytes: 60, objects: 1 });
+        assert_eq!(
+            s.writes,
+            vec![(id(1), Some(b)), (id(2), Some(c)), (id(2), None)]
+        );
+        assert_eq!(
+            s.deltas[&1],
+            Delta {
+                bytes: -50,
+                objects: -1
+            }
+        );
+        assert_eq!(
+            s.deltas[&2],
+            Delta {
+                bytes: 60,
+                objects: 1
+            }
+        );
     }
 
     #[test]
@@ -325,7 +368,8 @@ mod tests {
         let (a, b) = (loc(1, 16, 10), loc(1, 66, 5));
         {
             let m = Mapping::open(dir.path(), 1 << 20).unwrap();
-            m.commit(&[(id(1), Some(a)), (id(2), Some(b)), (id(3), Some(b))]).unwrap();
+            m.commit(&[(id(1), Some(a)), (id(2), Some(b)), (id(3), Some(b))])
+                .unwrap();
             m.commit(&[(id(3), None)]).unwrap();
         }
         let m = Mapping::open(dir.path(), 1 << 20).unwrap();
@@ -335,7 +379,11 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(
             s[&1],
-            FileSummary { live_bytes: 50 + 45, live_objects: 2, max_end: b.end() }
+            FileSummary {
+                live_bytes: 50 + 45,
+                live_objects: 2,
+                max_end: b.end()
+            }
         );
     }
 

@@ -174,7 +174,10 @@ pub fn parse_footer(f: &[u8; FOOTER_BYTES as usize], file_len: u64) -> Option<(u
 /// the largest object fits in an empty file).
 pub fn must_roll(end: u64, record_bytes: u64, file_size_bytes_max: u64) -> bool {
     end > FILE_HEADER_BYTES
-        && end.saturating_add(record_bytes).saturating_add(FOOTER_BYTES) > file_size_bytes_max
+        && end
+            .saturating_add(record_bytes)
+            .saturating_add(FOOTER_BYTES)
+            > file_size_bytes_max
 }
 
 #[cfg(test)]
@@ -217,9 +220,17 @@ mod tests {
         let id = ObjectId::from_parts(42, 7);
         let (r, crc) = record(id, b"abc");
         let other = ObjectId::from_parts(42, 8);
-        assert!(check_record(&r, other, 3, crc).unwrap_err().contains("holds object"));
+        assert!(
+            check_record(&r, other, 3, crc)
+                .unwrap_err()
+                .contains("holds object")
+        );
         assert!(check_record(&r, id, 4, crc).unwrap_err().contains("length"));
-        assert!(check_record(&r, id, 3, crc ^ 1).unwrap_err().contains("mapping"));
+        assert!(
+            check_record(&r, id, 3, crc ^ 1)
+                .unwrap_err()
+                .contains("mapping")
+        );
         assert!(check_record(&r[..10], id, 3, crc).is_err());
     }
 
@@ -232,11 +243,19 @@ mod tests {
         };
         assert_eq!(RecordHeader::decode(&h.encode()), Ok(h));
         let flagged = RecordHeader { flags: 1, ..h }.encode();
-        assert!(RecordHeader::decode(&flagged).unwrap_err().contains("flags"));
+        assert!(
+            RecordHeader::decode(&flagged)
+                .unwrap_err()
+                .contains("flags")
+        );
         let mut bad = h.encode();
         bad[25] ^= 4; // the length
         assert!(RecordHeader::decode(&bad).unwrap_err().contains("checksum"));
-        assert!(RecordHeader::decode(&[0; 36]).unwrap_err().contains("magic"));
+        assert!(
+            RecordHeader::decode(&[0; 36])
+                .unwrap_err()
+                .contains("magic")
+        );
     }
 
     #[test]
@@ -253,7 +272,10 @@ mod tests {
     #[test]
     fn roll_when_the_record_and_footer_would_pass_the_cap() {
         let cap = 1000;
-        assert!(!must_roll(FILE_HEADER_BYTES, 2000, cap), "an empty file takes any record");
+        assert!(
+            !must_roll(FILE_HEADER_BYTES, 2000, cap),
+            "an empty file takes any record"
+        );
         assert!(!must_roll(100, 876, cap));
         assert!(must_roll(100, 877, cap));
         assert!(must_roll(100, u64::MAX, cap));

@@ -261,11 +261,20 @@ pub fn seal(file: &File, path: &Path, data_end: u64, file_crc: u32) -> Result<()
 pub fn verify_sealed(path: &Path) -> Result<u64> {
     let file = File::open(path).at(path)?;
     let len = file.metadata().at(path)?.len();
-    let (data_end, file_crc) = read_footer(&file, path, len)?
-        .ok_or_else(|| Error::corrupt(path, len.saturating_sub(FOOTER_BYTES), "no valid seal footer"))?;
+    let (data_end, file_crc) = read_footer(&file, path, len)?.ok_or_else(|| {
+        Error::corrupt(
+            path,
+            len.saturating_sub(FOOTER_BYTES),
+            "no valid seal footer",
+        )
+    })?;
     let crc = crc_of_prefix(&file, path, data_end)?;
     if crc != file_crc {
-        return Err(Error::corrupt(path, 0, format!("file checksum mismatch (footer {file_crc:#010x}, computed {crc:#010x})")));
+        return Err(Error::corrupt(
+            path,
+            0,
+            format!("file checksum mismatch (footer {file_crc:#010x}, computed {crc:#010x})"),
+        ));
     }
     Ok(data_end)
 }
@@ -307,7 +316,10 @@ impl Iterator for Scan<'_> {
             Some(Err(Error::corrupt(this.path, at, detail)))
         };
         if self.data_end - at < RECORD_HEADER_BYTES {
-            return fail(self, "a partial record header at the end of the data".into());
+            return fail(
+                self,
+                "a partial record header at the end of the data".into(),
+            );
         }
         let mut h = [0u8; RECORD_HEADER_BYTES as usize];
         if let Err(e) = self.file.read_exact_at(&mut h, at) {
@@ -319,7 +331,10 @@ impl Iterator for Scan<'_> {
             Err(detail) => return fail(self, detail),
         };
         if header.record_bytes() > self.data_end - at {
-            return fail(self, format!("record of {} bytes runs past the data", header.len));
+            return fail(
+                self,
+                format!("record of {} bytes runs past the data", header.len),
+            );
         }
         self.pos = at + header.record_bytes();
         Some(Ok((at, header)))
@@ -335,7 +350,12 @@ mod tests {
         assert_eq!(file_name(255), "00000000000000ff.dat");
         assert_eq!(parse_file_name("00000000000000ff.dat"), Some(255));
         assert!(file_name(9) < file_name(10));
-        for other in ["ff.dat", "00000000000000ff.tmp", "0000000000000xff.dat", "LOCK"] {
+        for other in [
+            "ff.dat",
+            "00000000000000ff.tmp",
+            "0000000000000xff.dat",
+            "LOCK",
+        ] {
             assert_eq!(parse_file_name(other), None, "{other}");
         }
     }
@@ -345,26 +365,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut active = ActiveFile::create(dir.path(), 7).unwrap();
         assert!(active.is_empty());
-        assert!(ActiveFile::create(dir.path(), 7).is_err(), "never reuses a file");
+        assert!(
+            ActiveFile::create(dir.path(), 7).is_err(),
+            "never reuses a file"
+        );
         let (file, path) = (active.file.clone(), active.path.clone());
         let mut locs = Vec::new();
         let big = vec![9u8; 100 << 10];
         for (i, data) in [&b"one"[..], b"", &big, b"four"].into_iter().enumerate() {
             let id = ObjectId::from_parts(1, i as u128);
             let loc = active.append(id, data).unwrap();
-            assert_eq!(read_object(&file, &path, id, &loc, 0..loc.len).unwrap(), data);
+            assert_eq!(
+                read_object(&file, &path, id, &loc, 0..loc.len).unwrap(),
+                data
+            );
             locs.push((id, loc));
         }
         let end = active.end;
         let (id, loc) = locs[3];
         assert_eq!(read_object(&file, &path, id, &loc, 1..3).unwrap(), b"ou");
         let scanned: Vec<u64> = Scan::new(&file, &path, end).map(|r| r.unwrap().0).collect();
-        assert_eq!(scanned, locs.iter().map(|(_, l)| l.offset).collect::<Vec<_>>());
+        assert_eq!(
+            scanned,
+            locs.iter().map(|(_, l)| l.offset).collect::<Vec<_>>()
+        );
         assert_eq!(read_footer(&file, &path, end).unwrap(), None);
         let crc = crc_of_prefix(&file, &path, end).unwrap();
         assert_eq!(crc, active.crc, "the running crc is the file's");
         seal(&file, &path, end, crc).unwrap();
-        assert_eq!(read_footer(&file, &path, end + FOOTER_BYTES).unwrap(), Some((end, crc)));
+        assert_eq!(
+            read_footer(&file, &path, end + FOOTER_BYTES).unwrap(),
+            Some((end, crc))
+        );
         assert_eq!(verify_sealed(&path).unwrap(), end);
         // A flipped bit anywhere before the footer fails the whole-file check.
         file.write_all_at(&[0xFF], 20).unwrap();

@@ -72,7 +72,11 @@ struct Pacer {
 impl Pacer {
     fn pace(&mut self, inner: &Inner, bytes: u64) {
         self.bytes += bytes;
-        let wait = plan::pause(self.bytes, inner.opts.gc_bytes_per_sec, self.started.elapsed());
+        let wait = plan::pause(
+            self.bytes,
+            inner.opts.gc_bytes_per_sec,
+            self.started.elapsed(),
+        );
         if !wait.is_zero() {
             let mut closing = inner.closing.lock();
             if !*closing {
@@ -141,7 +145,11 @@ pub(crate) fn background(inner: Arc<Inner>) {
 
 /// Compacts sealed file `file_id`: moves its live objects, then deletes it.
 fn compact(inner: &Inner, file_id: u64, pacer: &mut Pacer, report: &mut GcReport) -> Result<()> {
-    let Some(info) = inner.files.get(file_id).filter(|f| f.state == FileState::Sealed) else {
+    let Some(info) = inner
+        .files
+        .get(file_id)
+        .filter(|f| f.state == FileState::Sealed)
+    else {
         return Ok(());
     };
     let path = inner.files.path(file_id);
@@ -217,7 +225,10 @@ impl Copier<'_> {
                 .inner
                 .mapping
                 .scan()?
-                .filter(|r| r.as_ref().map_or(true, |(_, l)| l.file_id == file_id && l.offset >= from))
+                .filter(|r| {
+                    r.as_ref()
+                        .map_or(true, |(_, l)| l.file_id == file_id && l.offset >= from)
+                })
                 .collect::<Result<_>>()?;
             for (id, loc) in live {
                 self.copy(id, loc)?;

@@ -130,12 +130,19 @@ mod tests {
             copy_bytes_max: 1,
             ..POLICY
         };
-        assert_eq!(choose(&files, &tiny), vec![3], "one file even over the budget");
+        assert_eq!(
+            choose(&files, &tiny),
+            vec![3],
+            "one file even over the budget"
+        );
         let off = Policy {
             live_ratio_max: 0.0,
             ..POLICY
         };
-        assert!(choose(&files, &off).is_empty(), "ratio 0 turns compaction off");
+        assert!(
+            choose(&files, &off).is_empty(),
+            "ratio 0 turns compaction off"
+        );
     }
 
     #[test]

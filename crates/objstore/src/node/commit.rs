@@ -104,7 +104,9 @@ impl Inner {
                 }
                 let ops = staged.outcomes.len() as u64;
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
-                self.counters.committed_ops.fetch_add(ops, Ordering::Relaxed);
+                self.counters
+                    .committed_ops
+                    .fetch_add(ops, Ordering::Relaxed);
                 let mut outcomes = staged.outcomes.into_iter();
                 for p in round.queue {
                     let outcome = match p.op {
@@ -152,4 +154,103 @@ impl Inner {
 /// fsyncs a directory, making file creations and deletions in it durable.
 pub(crate) fn sync_dir(dir: &std::path::Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ObjectId;
+    use crate::mapping::Op;
+    use crate::options::Options;
+
+    /// Everything queued while the commit thread is busy is one group: one data fsync
+    /// and one mapping batch for a hundred puts and deletes. (The thread is started
+    /// after the ops are queued, so the count is exact, not a timing.)
+    #[test]
+    fn ops_queued_before_a_round_share_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            gc_interval_ms: 0,
+            ..Options::default()
+        };
+        let inner = Arc::new(crate::node::open::open(dir.path(), opts).unwrap());
+        let mut slots = Vec::new();
+        let mut ids = Vec::new();
+        for i in 0..100u8 {
+            let id = ObjectId::generate();
+            ids.push(id);
+            let slot = inner
+                .append(id, &[i; 100], false, |to| Op::Put {
+                    id,
+                    to,
+                    fresh: true,
+                })
+                .unwrap();
+            slots.push(slot);
+        }
+        slots.push(inner.submit(Some(Op::Delete { id: ids[0] })).unwrap());
+        assert_eq!(
+            inner.mapping.get(ids[1]).unwrap(),
+            None,
+            "not visible before the commit"
+        );
+        let syncs_before = inner.mapping.lsm_stats().wal_syncs;
+        let committer = {
+            let inner = inner.clone();
+            std::thread::spawn(move || run(inner))
+        };
+        let outcomes: Vec<bool> = slots.iter().map(|s| s.wait(&inner).unwrap()).collect();
+        assert_eq!(
+            outcomes.iter().filter(|&&o| o).count(),
+            1,
+            "only the delete found its id"
+        );
+        assert_eq!(inner.counters.commits.load(Ordering::Relaxed), 1);
+        assert_eq!(inner.counters.committed_ops.load(Ordering::Relaxed), 101);
+        assert_eq!(inner.counters.data_fsyncs.load(Ordering::Relaxed), 1);
+        assert_eq!(inner.mapping.lsm_stats().wal_syncs, syncs_before + 1);
+        assert_eq!(inner.mapping.get(ids[0]).unwrap(), None);
+        assert!(inner.mapping.get(ids[1]).unwrap().is_some());
+        let live = inner.files.snapshot()[0].live_objects;
+        assert_eq!(live, 99);
+        inner.writer.lock().shutdown = true;
+        inner.work_cv.notify_all();
+        committer.join().unwrap();
+    }
+
+    /// A failed commit fails every waiter of its group, and every later write, until
+    /// the node is reopened: nothing is acknowledged that might not be on disk.
+    #[test]
+    fn a_failed_round_fails_its_group_and_latches_writes_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            gc_interval_ms: 0,
+            ..Options::default()
+        };
+        let inner = Arc::new(crate::node::open::open(dir.path(), opts).unwrap());
+        let id = ObjectId::generate();
+        let slot = inner
+            .append(id, b"doomed", false, |to| Op::Put {
+                id,
+                to,
+                fresh: true,
+            })
+            .unwrap();
+        // The data directory vanishes: the round's directory fsync fails.
+        std::fs::remove_dir_all(inner.files.dir()).unwrap();
+        let committer = {
+            let inner = inner.clone();
+            std::thread::spawn(move || run(inner))
+        };
+        let err = slot.wait(&inner).unwrap_err();
+        assert!(matches!(err, crate::Error::WritesDisabled(_)), "{err}");
+        assert_eq!(inner.mapping.get(id).unwrap(), None, "nothing committed");
+        let again = inner.submit(None).err().unwrap();
+        assert!(matches!(again, crate::Error::WritesDisabled(_)), "{again}");
+        inner.writer.lock().shutdown = true;
+        inner.work_cv.notify_all();
+        committer.join().unwrap();
+    }
 }

@@ -156,8 +156,23 @@ mod tests {
         assert!(files.reader(3).unwrap().is_none());
         std::fs::remove_file(dir.path().join(file_name(1))).unwrap();
         files.fds.lock().clear();
-        assert!(files.reader(1).unwrap().is_none(), "gone from disk: look again");
-        files.apply([(&2, &Delta { bytes: -50, objects: -2 })]);
-        assert_eq!((files.get(2).unwrap().live_bytes, files.get(2).unwrap().live_objects), (0, 0));
+        assert!(
+            files.reader(1).unwrap().is_none(),
+            "gone from disk: look again"
+        );
+        files.apply([(
+            &2,
+            &Delta {
+                bytes: -50,
+                objects: -2,
+            },
+        )]);
+        assert_eq!(
+            (
+                files.get(2).unwrap().live_bytes,
+                files.get(2).unwrap().live_objects
+            ),
+            (0, 0)
+        );
     }
 }

@@ -40,8 +40,8 @@ use crate::options::Options;
 
 pub(crate) use commit::sync_dir;
 pub(crate) use files::Files;
-pub use stats::Stats;
 pub(crate) use stats::Counters;
+pub use stats::Stats;
 pub(crate) use write::{Slot, Writer};
 
 /// Shared state of an open node.
@@ -119,7 +119,11 @@ impl Node {
     /// are on stable storage (fsynced; concurrent puts share the fsyncs).
     pub fn put(&self, data: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::generate();
-        let slot = self.inner.append(id, data, false, |to| Op::Put { id, to, fresh: true })?;
+        let slot = self.inner.append(id, data, false, |to| Op::Put {
+            id,
+            to,
+            fresh: true,
+        })?;
         slot.wait(&self.inner)?;
         self.inner.counters.put(data.len());
         Ok(id)
@@ -129,7 +133,11 @@ impl Node {
     /// replacing any object stored under it; the replaced record becomes garbage.
     /// Durable when it returns, like [`Node::put`].
     pub fn put_with_id(&self, id: ObjectId, data: &[u8]) -> Result<()> {
-        let slot = self.inner.append(id, data, false, |to| Op::Put { id, to, fresh: false })?;
+        let slot = self.inner.append(id, data, false, |to| Op::Put {
+            id,
+            to,
+            fresh: false,
+        })?;
         slot.wait(&self.inner)?;
         self.inner.counters.put(data.len());
         Ok(())
@@ -245,7 +253,10 @@ impl Drop for Node {
 }
 
 /// The byte range `bounds` selects in an object of `len` bytes, or why it is invalid.
-pub fn resolve_range(bounds: (Bound<u64>, Bound<u64>), len: u64) -> std::result::Result<Range<u64>, String> {
+pub fn resolve_range(
+    bounds: (Bound<u64>, Bound<u64>),
+    len: u64,
+) -> std::result::Result<Range<u64>, String> {
     let start = match bounds.0 {
         Bound::Included(s) => Some(s),
         Bound::Excluded(s) => s.checked_add(1),
@@ -258,7 +269,9 @@ pub fn resolve_range(bounds: (Bound<u64>, Bound<u64>), len: u64) -> std::result:
     };
     match (start, end) {
         (Some(s), Some(e)) if s <= e && e <= len => Ok(s..e),
-        _ => Err(format!("range {bounds:?} is outside the object's {len} bytes")),
+        _ => Err(format!(
+            "range {bounds:?} is outside the object's {len} bytes"
+        )),
     }
 }
 

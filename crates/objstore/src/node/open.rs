@@ -135,7 +135,9 @@ fn list_data_files(dir: &Path) -> Result<Vec<u64>> {
         let name = entry.file_name();
         match name.to_str().and_then(parse_file_name) {
             Some(id) => ids.push(id),
-            None => tracing::warn!(file = ?name, dir = %dir.display(), "ignoring a file that is not a data file"),
+            None => {
+                tracing::warn!(file = ?name, dir = %dir.display(), "ignoring a file that is not a data file")
+            }
         }
     }
     ids.sort_unstable();

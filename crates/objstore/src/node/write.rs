@@ -124,7 +124,12 @@ impl Inner {
             None => true,
             Some(a) => must_roll(a.end, record_bytes, self.opts.file_size_bytes_max),
         };
-        let needed = record_bytes + if roll { FILE_HEADER_BYTES + FOOTER_BYTES } else { 0 };
+        let needed = record_bytes
+            + if roll {
+                FILE_HEADER_BYTES + FOOTER_BYTES
+            } else {
+                0
+            };
         if !gc_copy && w.disk_bytes.saturating_add(needed) > self.opts.capacity_bytes_max {
             return Err(Error::Full(format!(
                 "{} bytes of data files, {needed} more would pass capacity_bytes_max ({})",
