@@ -94,8 +94,10 @@ fn main() {
             "object size {} B, {} s per row, load before {load_before}",
             args.size, args.seconds
         );
-        println!("| writers | puts/s | MiB/s | p50 µs | p99 µs | puts per group commit |");
-        println!("|---|---|---|---|---|---|");
+        println!(
+            "| writers | puts/s | MiB/s | p50 µs | p99 µs | puts per group commit | objects / data files |"
+        );
+        println!("|---|---|---|---|---|---|---|");
     }
     let mut rows = Vec::new();
     for &w in &args.writers {
@@ -103,19 +105,21 @@ fn main() {
             Ok(r) => {
                 if args.json {
                     rows.push(format!(
-                        "{{\"writers\":{},\"object_size_bytes\":{},\"puts\":{},\"seconds\":{:.3},\"puts_per_sec\":{:.1},\"mib_per_sec\":{:.2},\"p50_us\":{},\"p99_us\":{},\"commits\":{},\"data_fsyncs\":{},\"mapping_fsyncs\":{}}}",
+                        "{{\"writers\":{},\"object_size_bytes\":{},\"puts\":{},\"seconds\":{:.3},\"puts_per_sec\":{:.1},\"mib_per_sec\":{:.2},\"p50_us\":{},\"p99_us\":{},\"commits\":{},\"data_fsyncs\":{},\"mapping_fsyncs\":{},\"files\":{}}}",
                         r.writers, r.object_size_bytes, r.puts, r.seconds, r.puts_per_sec,
-                        r.mib_per_sec, r.p50_us, r.p99_us, r.commits, r.data_fsyncs, r.mapping_fsyncs
+                        r.mib_per_sec, r.p50_us, r.p99_us, r.commits, r.data_fsyncs, r.mapping_fsyncs, r.files
                     ));
                 } else {
                     println!(
-                        "| {} | {:.0} | {:.1} | {} | {} | {:.1} |",
+                        "| {} | {:.0} | {:.1} | {} | {} | {:.1} | {} / {} |",
                         r.writers,
                         r.puts_per_sec,
                         r.mib_per_sec,
                         r.p50_us,
                         r.p99_us,
-                        r.puts_per_commit()
+                        r.puts_per_commit(),
+                        r.puts,
+                        r.files
                     );
                 }
             }

@@ -46,6 +46,8 @@ pub struct PutReport {
     pub data_fsyncs: u64,
     /// Mapping commit-log fsyncs during the run.
     pub mapping_fsyncs: u64,
+    /// Data files on disk at the end (the small-object claim: objects per file).
+    pub files: u64,
 }
 
 impl PutReport {
@@ -122,6 +124,7 @@ pub fn run_puts(node: &Node, bench: PutBench) -> Result<PutReport> {
         commits: after.commits - before.commits,
         data_fsyncs: after.data_fsyncs - before.data_fsyncs,
         mapping_fsyncs: after.mapping_fsyncs - before.mapping_fsyncs,
+        files: after.files,
     })
 }
 

@@ -23,8 +23,8 @@
 //! node appends objects to one large **read-write file**, like a write-ahead log, until
 //! it reaches a size cap (`file_size_bytes_max`, 1 GiB by default); the file is then
 //! **sealed** (read-only) and a new one started. A million 4 KiB objects take four
-//! 1 GiB files here, against a million files and inodes; the `tests/it/gc.rs` test
-//! and the benchmark report the count.
+//! 1 GiB files here, against a million files and inodes (`tests/it/gc.rs` checks the
+//! count at a small scale; the benchmark reports objects per data file).
 //!
 //! ```text
 //!   put(bytes) ─┐         ┌───────────────── data node directory ─────────────────┐

@@ -99,6 +99,19 @@ pub fn record_crc(header: &[u8], data: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(header), data)
 }
 
+/// The two parts around the object bytes in the record of `id` holding `data`: the
+/// header in front and the record crc after.
+pub fn frame(id: ObjectId, data: &[u8]) -> ([u8; RECORD_HEADER_BYTES as usize], u32) {
+    let header = RecordHeader {
+        id,
+        flags: 0,
+        len: data.len() as u64,
+    }
+    .encode();
+    let crc = record_crc(&header, data);
+    (header, crc)
+}
+
 /// Checks a whole record read back from disk (`record` = header ‖ object ‖ crc):
 /// it must be the record of `id`, of `len` object bytes, and its crc must match both
 /// the bytes and `expected_crc` (the mapping's copy). Returns the object's byte range
@@ -185,13 +198,7 @@ mod tests {
     use super::*;
 
     fn record(id: ObjectId, data: &[u8]) -> (Vec<u8>, u32) {
-        let h = RecordHeader {
-            id,
-            flags: 0,
-            len: data.len() as u64,
-        }
-        .encode();
-        let crc = record_crc(&h, data);
+        let (h, crc) = frame(id, data);
         let mut r = h.to_vec();
         r.extend_from_slice(data);
         r.extend_from_slice(&crc.to_le_bytes());

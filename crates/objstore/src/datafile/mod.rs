@@ -23,7 +23,7 @@ use crate::ObjectId;
 use crate::error::{Error, IoContext, Result};
 use format::{
     FILE_HEADER_BYTES, FOOTER_BYTES, RECORD_HEADER_BYTES, RecordHeader, check_record, footer,
-    parse_footer, record_crc,
+    parse_footer,
 };
 
 /// Where a stored object's record lives: the value of the object-mapping table.
@@ -148,13 +148,7 @@ impl ActiveFile {
         id: ObjectId,
         data: &[u8],
     ) -> std::result::Result<Location, (Error, bool)> {
-        let header = RecordHeader {
-            id,
-            flags: 0,
-            len: data.len() as u64,
-        }
-        .encode();
-        let crc = record_crc(&header, data);
+        let (header, crc) = format::frame(id, data);
         let (file, end) = (&self.file, self.end);
         let written = if data.len() <= 64 << 10 {
             // Small objects (the common case): one write system call.

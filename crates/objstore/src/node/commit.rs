@@ -221,17 +221,29 @@ mod tests {
     use crate::mapping::Op;
     use crate::options::Options;
 
+    /// A node's state with no commit thread yet: the test starts it when it wants.
+    fn open_without_threads(dir: &std::path::Path) -> Arc<Inner> {
+        let opts = Options {
+            gc_interval_ms: 0,
+            ..Options::default()
+        };
+        Arc::new(crate::node::open::open(dir, opts).unwrap())
+    }
+
+    /// Stops the commit thread started by a test.
+    fn stop(inner: &Inner, committer: std::thread::JoinHandle<()>) {
+        inner.writer.lock().shutdown = true;
+        inner.work_cv.notify_all();
+        committer.join().unwrap();
+    }
+
     /// Everything queued while the commit thread is busy is one group: one data fsync
     /// and one mapping batch for a hundred puts and deletes. (The thread is started
     /// after the ops are queued, so the count is exact, not a timing.)
     #[test]
     fn ops_queued_before_a_round_share_one_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = Options {
-            gc_interval_ms: 0,
-            ..Options::default()
-        };
-        let inner = Arc::new(crate::node::open::open(dir.path(), opts).unwrap());
+        let inner = open_without_threads(dir.path());
         let mut slots = Vec::new();
         let mut ids = Vec::new();
         for i in 0..100u8 {
@@ -271,9 +283,7 @@ mod tests {
         assert!(inner.mapping.get(ids[1]).unwrap().is_some());
         let live = inner.files.snapshot()[0].live_objects;
         assert_eq!(live, 99);
-        inner.writer.lock().shutdown = true;
-        inner.work_cv.notify_all();
-        committer.join().unwrap();
+        stop(&inner, committer);
     }
 
     /// A failed commit fails every waiter of its group, and every later write, until
@@ -281,11 +291,7 @@ mod tests {
     #[test]
     fn a_failed_round_fails_its_group_and_latches_writes_off() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = Options {
-            gc_interval_ms: 0,
-            ..Options::default()
-        };
-        let inner = Arc::new(crate::node::open::open(dir.path(), opts).unwrap());
+        let inner = open_without_threads(dir.path());
         let id = ObjectId::generate();
         let slot = inner
             .append(id, b"doomed", false, |to| Op::Put {
@@ -305,8 +311,6 @@ mod tests {
         assert_eq!(inner.mapping.get(id).unwrap(), None, "nothing committed");
         let again = inner.submit(None).err().unwrap();
         assert!(matches!(again, crate::Error::WritesDisabled(_)), "{again}");
-        inner.writer.lock().shutdown = true;
-        inner.work_cv.notify_all();
-        committer.join().unwrap();
+        stop(&inner, committer);
     }
 }

@@ -119,13 +119,7 @@ impl Node {
     /// are on stable storage (fsynced; concurrent puts share the fsyncs).
     pub fn put(&self, data: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::generate();
-        let slot = self.inner.append(id, data, false, |to| Op::Put {
-            id,
-            to,
-            fresh: true,
-        })?;
-        slot.wait(&self.inner)?;
-        self.inner.counters.put(data.len());
+        self.store(id, data, true)?;
         Ok(id)
     }
 
@@ -133,11 +127,14 @@ impl Node {
     /// replacing any object stored under it; the replaced record becomes garbage.
     /// Durable when it returns, like [`Node::put`].
     pub fn put_with_id(&self, id: ObjectId, data: &[u8]) -> Result<()> {
-        let slot = self.inner.append(id, data, false, |to| Op::Put {
-            id,
-            to,
-            fresh: false,
-        })?;
+        self.store(id, data, false)
+    }
+
+    /// Appends the record, waits for its group commit; `fresh`: `id` was just generated.
+    fn store(&self, id: ObjectId, data: &[u8], fresh: bool) -> Result<()> {
+        let slot = self
+            .inner
+            .append(id, data, false, |to| Op::Put { id, to, fresh })?;
         slot.wait(&self.inner)?;
         self.inner.counters.put(data.len());
         Ok(())
