@@ -197,6 +197,15 @@ pub fn read_object(
     loc: &Location,
     range: std::ops::Range<u64>,
 ) -> Result<Vec<u8>> {
+    // Bound the allocation by the file, not by what the mapping claims.
+    let file_len = file.metadata().at(path)?.len();
+    if loc.end() > file_len {
+        return Err(Error::corrupt(
+            path,
+            loc.offset,
+            format!("the record runs past the end of the file ({file_len} bytes)"),
+        ));
+    }
     let record_len = usize::try_from(loc.record_bytes())
         .map_err(|_| Error::corrupt(path, loc.offset, "record larger than memory"))?;
     let mut record = vec![0u8; record_len];

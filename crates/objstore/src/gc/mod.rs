@@ -164,7 +164,7 @@ fn compact(inner: &Inner, file_id: u64, pacer: &mut Pacer, report: &mut GcReport
         report,
         pending: Vec::new(),
     };
-    let copied = copier.copy_live(file_id, info.size_bytes - FOOTER_BYTES);
+    let copied = copier.copy_live(file_id, info.size_bytes.saturating_sub(FOOTER_BYTES));
     let waited = copier.wait_all();
     copied.and(waited)?;
     let Some(info) = inner.files.get(file_id) else {

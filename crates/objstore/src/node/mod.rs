@@ -101,18 +101,24 @@ impl Node {
     /// by an interrupted compaction removed). Fails if another process has it open.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Node> {
         let inner = Arc::new(open::open(dir.as_ref(), opts)?);
-        let mut threads = Vec::new();
-        let spawn = |name: &str, f: fn(Arc<Inner>), inner: Arc<Inner>| {
+        // Built before the threads start, so a failed spawn drops it and `Drop` stops
+        // the threads already running.
+        let mut node = Node {
+            inner: inner.clone(),
+            threads: Vec::new(),
+        };
+        let spawn = |name: &str, f: fn(Arc<Inner>)| {
+            let inner = inner.clone();
             std::thread::Builder::new()
                 .name(name.into())
                 .spawn(move || f(inner))
                 .map_err(|e| Error::io(dir.as_ref(), e))
         };
-        threads.push(spawn("objstore-commit", commit::run, inner.clone())?);
+        node.threads.push(spawn("objstore-commit", commit::run)?);
         if inner.opts.gc_interval_ms > 0 {
-            threads.push(spawn("objstore-gc", gc::background, inner.clone())?);
+            node.threads.push(spawn("objstore-gc", gc::background)?);
         }
-        Ok(Node { inner, threads })
+        Ok(node)
     }
 
     /// Stores `data` as a new object and returns its id, once its bytes and its mapping

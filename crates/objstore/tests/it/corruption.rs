@@ -208,3 +208,44 @@ fn open_cuts_a_torn_tail_and_finishes_an_interrupted_seal() {
     );
     assert!(data.join("notes.txt").exists());
 }
+
+#[test]
+fn a_file_that_lost_its_tail_serves_what_it_holds_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sealed, objects) = {
+        let node = Node::open(dir.path(), small(64 << 10)).unwrap();
+        let r = fill(&node, &[200, 200, 200]);
+        node.seal().unwrap();
+        node.put(b"in the next file").unwrap();
+        r
+    };
+    // A disk that lost the last 100 bytes of the sealed file (footer and a record's end).
+    let path = dir.path().join("data").join(file_name(sealed));
+    let len = std::fs::metadata(&path).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
+    let opts = objstore::Options {
+        gc_live_ratio_max: 0.9,
+        ..small(64 << 10)
+    };
+    let node = Node::open(dir.path(), opts).unwrap();
+    for (id, data, _) in &objects[..2] {
+        assert_eq!(node.get(*id, ..).unwrap().as_ref(), Some(data));
+    }
+    assert!(matches!(
+        node.get(objects[2].0, ..),
+        Err(Error::Corrupt { .. })
+    ));
+    // Compaction moves what it can and keeps the file for the damaged object.
+    node.delete(objects[0].0).unwrap();
+    let r = node.gc().unwrap();
+    assert_eq!((r.files_compacted, r.objects_moved), (0, 1), "{r:?}");
+    assert!(r.errors[0].contains("runs past the end"), "{:?}", r.errors);
+    assert!(r.errors[1].contains("file is kept"), "{:?}", r.errors);
+    assert_ne!(node.head(objects[1].0).unwrap().unwrap().file_id, sealed);
+    assert_eq!(node.get(objects[1].0, ..).unwrap().unwrap(), objects[1].1);
+}
