@@ -28,14 +28,14 @@
 //!
 //! ```text
 //!   put(bytes) ─┐         ┌───────────────── data node directory ─────────────────┐
-//!   put(bytes) ─┼─append─▶│ data/0000000000000003.dat  read-write  [H][r][r][r]… ◀─┼─ appends
-//!   delete(id) ─┘    │    │ data/0000000000000002.dat  sealed      [H][r]…[r][F]   │
-//!                    │    │ data/0000000000000001.dat  sealed      [H][r]…[r][F]   │
-//!                 queue   │ mapping/ (lsm::Db)  id → (file, offset, size, crc)     │
-//!                    │    └────────────────────────────────────────────────────────┘
-//!                    ▼                    ▲ 1. fsync data file(s), seal full ones
-//!           commit thread ────────────────┘ 2. one fsynced lsm batch of mappings
-//!                    │                      3. wake every writer of the group
+//!   put(bytes) ─┼─append─▶│ data/0000000000000003.dat  read-write  [H][r][r][r]…◀─┼─ appends
+//!   delete(id) ─┘    │    │ data/0000000000000002.dat  sealed      [H][r]…[r][F]  │
+//!                    │    │ data/0000000000000001.dat  sealed      [H][r]…[r][F]  │
+//!                 queue   │ mapping/ (lsm::Db)  id → (file, offset, size, crc)    │
+//!                    │    └───────────────────────────────────────────────────────┘
+//!                    ▼                    ▲ 1. data stage: fsync data file(s), seal
+//!           group commit ─────────────────┘ 2. mapping stage: one fsynced lsm batch
+//!                    │                      3. wake every writer of the round
 //!                    ▼
 //!        put returns the id / delete returns ──▶ get(id, range): mapping → file,
 //!                                                offset → pread → check crc → bytes
@@ -61,11 +61,13 @@
 //!
 //! # Durability and crash recovery ([`node`])
 //!
-//! Writers append and wait; one **commit thread** per node takes every op queued since
-//! its last round, fsyncs the data files, seals the full ones, writes all the group's
-//! mapping changes as one fsynced `lsm` batch, and only then wakes the group (group
-//! commit, as `lsm` does for its commit log: one fsync pair for many writers, and no
-//! fsync ever on a caller's thread). A mapping entry is therefore durable only after
+//! Writers append and wait; the node's **group commit** takes every op queued since
+//! its last round, fsyncs the data files, seals the full ones, writes all the round's
+//! mapping changes as one fsynced `lsm` batch, and only then wakes the round's writers
+//! (as `lsm` does for its commit log: one fsync pair for many writers, and no fsync of
+//! a put ever on a caller's thread). It runs on two threads of its own, a data stage
+//! and a mapping stage, pipelined: round *n + 1*'s data fsync overlaps round *n*'s
+//! mapping fsync. A mapping entry is therefore durable only after
 //! its record, and readers find objects only through the mapping: after `kill -9` an
 //! object is visible iff its record is complete and its mapping entry committed. On
 //! open, the mapping is the truth: the read-write file is cut after its last mapped
@@ -112,7 +114,7 @@
 //!
 //! [`Node`] is `Send + Sync`; its methods block (disk I/O, the group commit), so async
 //! callers use `tokio::task::spawn_blocking`. A benchmark of durable 4 KiB puts lives
-//! in [`bench`] (`cargo run --release -p objstore --example put_bench`).
+//! in [`mod@bench`] (`cargo run --release -p objstore --example put_bench`).
 //!
 //! # What comes next
 //!

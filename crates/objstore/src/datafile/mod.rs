@@ -8,7 +8,7 @@
 //! (read-only, with a footer). A record is found again through the object-mapping
 //! table (`crate::mapping`), which holds its file, offset, size and checksum.
 //!
-//! The byte format is in [`format`]; this module does the file I/O: create, append
+//! The byte format is in [`mod@format`]; this module does the file I/O: create, append
 //! (cut back on failure), read one record checked against its checksum, scan a file's
 //! record headers (for garbage collection), seal, and cut a torn tail.
 

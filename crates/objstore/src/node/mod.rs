@@ -6,10 +6,11 @@
 //! * `writer` (mutex): the read-write file, the queue of ops waiting for the group
 //!   commit, the files to fsync and seal. Appends take it for the length of one write
 //!   system call; a put of a large object holds it while its bytes are copied.
-//! * The commit thread (`commit`) is the only writer of the mapping: it takes the whole
-//!   queue, fsyncs the data files, seals full ones, writes the group's mapping changes
-//!   as one fsynced `lsm` batch, then wakes every writer of the group. No fsync runs on
-//!   a caller's thread.
+//! * The group commit (`commit`) runs on two threads of the node's own: the data stage
+//!   takes the whole queue, fsyncs the data files and seals full ones; the mapping
+//!   stage, the only writer of the mapping, writes the round's mapping changes as one
+//!   fsynced `lsm` batch, then wakes every writer of the round. No fsync of a put or
+//!   delete runs on a caller's thread.
 //! * `files` (its own locks): the file table and descriptor cache; readers never take
 //!   the writer lock.
 //! * `gc_lock`: one garbage-collection run at a time.
