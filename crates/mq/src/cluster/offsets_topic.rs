@@ -265,15 +265,14 @@ pub fn reconcile_blocking(broker: &Broker, image: &Image, me: BrokerId) {
         };
         let local = broker.topics.partition(OFFSETS_TOPIC, index);
         let state = broker.offsets_loads.get(index);
-        match local {
-            Some(partition)
-                if info.leader == me && partition.leader_epoch() == Some(info.leader_epoch) =>
-            {
-                if state != Some(Load::Loaded(info.leader_epoch)) {
-                    load_blocking(broker, &partition, count, info.leader_epoch);
-                }
+        let led =
+            local.filter(|p| info.leader == me && p.leader_epoch() == Some(info.leader_epoch));
+        match led {
+            Some(partition) if state != Some(Load::Loaded(info.leader_epoch)) => {
+                load_blocking(broker, &partition, count, info.leader_epoch);
             }
-            _ if state.is_some() => {
+            Some(_) => {}
+            None if state.is_some() => {
                 broker.offsets_loads.set(index, None);
                 broker
                     .offsets
@@ -283,7 +282,7 @@ pub fn reconcile_blocking(broker: &Broker, image: &Image, me: BrokerId) {
                     "no longer coordinating this offsets partition"
                 );
             }
-            _ => {}
+            None => {}
         }
     }
 }

@@ -270,7 +270,7 @@ mod tests {
     fn the_last_value_per_key_wins_and_tombstones_delete() {
         let k = |g: &str, p| encode_key(g, "t", p);
         let v = |o| encode_value(&at(o, ""), 0);
-        let records = vec![
+        let records = [
             (k("a", 0), Some(v(1))),
             (k("a", 1), Some(v(10))),
             (k("b", 0), Some(v(5))),
