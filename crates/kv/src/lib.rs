@@ -127,6 +127,7 @@
 
 // Leaves.
 pub mod config;
+mod long_double;
 mod pattern;
 pub mod protocol;
 mod value;
