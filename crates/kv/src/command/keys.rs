@@ -274,7 +274,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], kind: ExpireKind) -> Frame 
             return Ok(Frame::Integer(0));
         }
         if at <= now as i64 {
-            ctx.ks().remove(&args[1], now).map_err(engine_error)?;
+            crate::command::delete_as_del(ctx, &args[1])?;
         } else {
             ctx.ks()
                 .set_expiry(&args[1], Some(at as u64), now)
