@@ -316,6 +316,24 @@ impl Keyspace {
         }
     }
 
+    /// Reads a live key without counting an access (Redis's
+    /// `LOOKUP_NOTOUCH`: `EXISTS`, `TYPE`, `TTL`, `OBJECT`).
+    pub fn lookup_untouched(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<Entry>, EngineError> {
+        let no_touch = std::mem::replace(&mut self.no_touch, true);
+        let found = self.lookup(key, now_ms);
+        self.no_touch = no_touch;
+        found
+    }
+
+    /// Sets the running command's time on the engine (its access stamps).
+    pub fn set_clock(&mut self, now_ms: u64) {
+        self.engine.set_clock(now_ms);
+    }
+
     /// Makes the following reads leave the keys' access time and frequency
     /// alone (`CLIENT NO-TOUCH`, `OBJECT`), or count again.
     pub fn set_no_touch(&mut self, on: bool) {

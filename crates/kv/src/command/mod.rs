@@ -223,11 +223,14 @@ impl<'a> Ctx<'a> {
         Self::with_lock(state, conn, Lock::Held(ks))
     }
 
-    fn with_lock(state: &'a State, conn: &'a mut ConnState, lock: Lock<'a>) -> Self {
+    fn with_lock(state: &'a State, conn: &'a mut ConnState, mut lock: Lock<'a>) -> Self {
         let now_ms = match conn.batch_now_ms {
             0 => clock::now_ms(),
             batch => batch,
         };
+        if let Lock::Held(ks) = &mut lock {
+            ks.set_clock(now_ms);
+        }
         Ctx {
             state,
             conn,
@@ -243,6 +246,7 @@ impl<'a> Ctx<'a> {
             Lock::Lazy(guard) => guard.get_or_insert_with(|| {
                 let mut ks = self.state.db.lock();
                 ks.recover_abandoned_batch();
+                ks.set_clock(self.now_ms);
                 ks
             }),
             Lock::Held(ks) => ks,

@@ -144,11 +144,7 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         // As in Redis, looking at a key is not an access to it.
         let now = ctx.now_ms;
-        let no_touch = ctx.conn.no_touch;
-        let ks = ctx.ks();
-        ks.set_no_touch(true);
-        let found = ks.lookup(&args[2], now);
-        ks.set_no_touch(no_touch);
+        let found = ctx.ks().lookup_untouched(&args[2], now);
         let Some(entry) = found.map_err(engine_error)? else {
             return Ok(Frame::Null);
         };
@@ -191,8 +187,14 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                     "ERR An LFU maxmemory policy is selected, idle time not tracked. {lfu_note}"
                 )));
             }
-            // Access times are not kept per key: a key reads as just used.
-            _ => Frame::Integer(0),
+            // An engine without access stamps (lsm) reports every key as
+            // just used.
+            _ => Frame::Integer(
+                ctx.ks()
+                    .engine_mut()
+                    .idle_seconds(&args[2])
+                    .map_or(0, |s| s as i64),
+            ),
         })
     })())
 }
