@@ -52,10 +52,10 @@ use bytes::Bytes;
 use parking_lot::MutexGuard;
 use rustc_hash::FxHashMap;
 
-use crate::engine::EngineError;
 use crate::config::NotifyFlags;
-use crate::keyspace::{EventNaming, Keyspace};
+use crate::engine::EngineError;
 use crate::keyspace::collection::KeyError;
+use crate::keyspace::{EventNaming, Keyspace};
 use crate::metrics::Metrics;
 use crate::protocol::{Frame, ProtocolVersion};
 use crate::state::session::ConnState;

@@ -199,7 +199,11 @@ const SYNTAX: &[(&str, bool)] = &[
 #[test]
 fn accepts_what_string2ld_accepts() {
     for (text, ok) in SYNTAX {
-        assert_eq!(LongDouble::parse(text.as_bytes()).is_some(), *ok, "{text:?}");
+        assert_eq!(
+            LongDouble::parse(text.as_bytes()).is_some(),
+            *ok,
+            "{text:?}"
+        );
     }
     // The length limit: Redis's buffer holds 5119 characters and a NUL.
     let long = format!("1.{}", "0".repeat(super::TEXT_MAX - 3));

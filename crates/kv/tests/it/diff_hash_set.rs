@@ -42,8 +42,7 @@ fn stream(seed: u64, len: usize) -> Vec<(Vec<Vec<u8>>, Compare)> {
     let float_fields = ["fa", "fb"];
     let values = ["", "x", "10", "-3", "abc", "007", "9223372036854775807"];
     let float_values = [
-        "1.5", "-0.25", "2", "1e2", "abc", "inf", "0", "5.", "0x10", "0x", "0.1", "-0.7",
-        "1e-20",
+        "1.5", "-0.25", "2", "1e2", "abc", "inf", "0", "5.", "0x10", "0x", "0.1", "-0.7", "1e-20",
     ];
     let increments = [
         "1",

@@ -70,8 +70,9 @@ impl Watched {
     fn compare(&mut self, context: &str) {
         let (theirs, ours) = (events(&mut self.theirs), events(&mut self.ours));
         if ours != theirs {
-            self.mismatches
-                .push(format!("{context}\n    redis: {theirs:?}\n    ours:  {ours:?}"));
+            self.mismatches.push(format!(
+                "{context}\n    redis: {theirs:?}\n    ours:  {ours:?}"
+            ));
         }
     }
 
@@ -344,7 +345,9 @@ const FAMILIES: &[(&str, &[&[&str]])] = &[
             &["BZMPOP", "0", "1", "z", "MIN", "COUNT", "1"],
             &["BZPOPMIN", "z", "0"],
             &["BZPOPMAX", "missing", "z", "0"],
-            &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"],
+            &[
+                "ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e",
+            ],
             &["ZREMRANGEBYSCORE", "z", "1", "1"],
             &["ZREMRANGEBYSCORE", "z", "100", "200"],
             &["ZREMRANGEBYRANK", "z", "0", "0"],
@@ -433,9 +436,13 @@ const FAMILIES: &[(&str, &[&[&str]])] = &[
             &["BITFIELD", "b", "GET", "u8", "0"],
             &["BITFIELD", "b", "SET", "u8", "0", "3"],
             &["BITFIELD", "b", "INCRBY", "u8", "0", "3", "GET", "u8", "0"],
-            &["BITFIELD", "c", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9"],
+            &[
+                "BITFIELD", "c", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9",
+            ],
             &["GET", "c"],
-            &["BITFIELD", "c", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "1"],
+            &[
+                "BITFIELD", "c", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "1",
+            ],
             &["BITFIELD_RO", "b", "GET", "u8", "0"],
             &["PFADD", "p", "a", "b"],
             &["PFADD", "p", "a"],
@@ -484,7 +491,13 @@ const FAMILIES: &[(&str, &[&[&str]])] = &[
             &["LPUSH", "l", "x"],
             &["ZADD", "z", "INCR", "1", "m"],
             &["EXEC"],
-            &["EVAL", "redis.call('set', KEYS[1], '2', 'get'); return redis.call('lpop', KEYS[2])", "2", "a", "l"],
+            &[
+                "EVAL",
+                "redis.call('set', KEYS[1], '2', 'get'); return redis.call('lpop', KEYS[2])",
+                "2",
+                "a",
+                "l",
+            ],
             &["FLUSHALL"],
         ],
     ),
@@ -516,10 +529,16 @@ fn served_blocked_clients_raise_redis_events() {
                 &["RPUSH", "l", "c"],
             ),
             (&["BRPOPLPUSH", "l", "d", "0"], &["RPUSH", "l", "c"]),
-            (&["BLMPOP", "0", "1", "l", "LEFT", "COUNT", "5"], &["RPUSH", "l", "e"]),
+            (
+                &["BLMPOP", "0", "1", "l", "LEFT", "COUNT", "5"],
+                &["RPUSH", "l", "e"],
+            ),
             (&["BZPOPMIN", "z", "0"], &["ZADD", "z", "1", "a", "2", "b"]),
             (&["BZPOPMAX", "z", "0"], &["ZADD", "z", "1", "a"]),
-            (&["BZMPOP", "0", "1", "z", "MAX", "COUNT", "3"], &["ZADD", "z", "3", "c"]),
+            (
+                &["BZMPOP", "0", "1", "z", "MAX", "COUNT", "3"],
+                &["ZADD", "z", "3", "c"],
+            ),
         ];
         for (block, serve) in blocked_commands {
             let mut client = Client::connect(&watched.pair, "2");

@@ -90,7 +90,7 @@ fn float_text(rng: &mut fastrand::Rng) -> String {
         _ => [
             "inf", "-inf", "nan", " 1", "1 ", "1e", "0x", ".", "", "1_0", "+.5", "1.",
         ][rng.usize(..12)]
-            .into(),
+        .into(),
     };
     if rng.u8(..4) == 0 {
         text.insert(0, '-');

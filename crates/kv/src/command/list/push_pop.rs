@@ -210,7 +210,11 @@ pub(super) fn mpop(
             continue;
         };
         let popped = pop(ctx, &mut list, mpop.end, mpop.count)?;
-        let event = if mpop.end == End::Left { "lpop" } else { "rpop" };
+        let event = if mpop.end == End::Left {
+            "lpop"
+        } else {
+            "rpop"
+        };
         ctx.ks().name_events(EventNaming::Renamed(event));
         save(ctx, &mut list)?;
         return Ok(Some(Frame::Array(vec![

@@ -62,18 +62,14 @@ pub(super) fn shared_integer(value: &Value) -> u16 {
     let canonical = match bytes.as_ref() {
         [b'0'] => true,
         [first, rest @ ..] => {
-            rest.len() < 4
-                && (b'1'..=b'9').contains(first)
-                && rest.iter().all(u8::is_ascii_digit)
+            rest.len() < 4 && (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit)
         }
         [] => false,
     };
     if !canonical {
         return NOT_SHARED;
     }
-    let number = bytes
-        .iter()
-        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    let number = bytes.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
     if number < SHARED_INTEGERS {
         number
     } else {

@@ -236,8 +236,10 @@ fn access_stamps_follow_reads_writes_and_shared_integers() {
     e.put(key(4), entry(b"7", None)).unwrap();
     assert_eq!(e.idle_seconds(&key(4)), Some(2));
     // An in-place edit makes a private value, stamped now.
-    e.modify(&key(3), &mut |entry| entry.value = Value::String(Bytes::from("7x")))
-        .unwrap();
+    e.modify(&key(3), &mut |entry| {
+        entry.value = Value::String(Bytes::from("7x"))
+    })
+    .unwrap();
     assert_eq!(e.idle_seconds(&key(3)), Some(0));
     assert_eq!(e.idle_seconds(&key(9)), None);
     // With a limit under an LRU policy nothing is shared.
