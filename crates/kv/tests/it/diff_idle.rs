@@ -20,13 +20,6 @@ fn sleep_until_ms_past_second(at_ms: u64) {
     std::thread::sleep(Duration::from_millis(wait));
 }
 
-fn check_all(pair: &mut Pair, commands: &[&[&str]]) {
-    for command in commands {
-        let args: Vec<&[u8]> = command.iter().map(|w| w.as_bytes()).collect();
-        pair.check(&args, "");
-    }
-}
-
 #[test]
 fn idle_time_and_frequency_match_redis() {
     let mut pair = Pair::start(kv::config::EngineKind::Memory);
@@ -36,69 +29,60 @@ fn idle_time_and_frequency_match_redis() {
     let mut no_touch = RespConn::connect(pair.ours_addr());
     assert_eq!(no_touch.call(&[b"CLIENT", b"NO-TOUCH", b"ON"]), b"+OK\r\n");
     sleep_until_ms_past_second(300);
-    check_all(
-        &mut pair,
-        &[
-            &["SET", "read", "hello"],
-            &["SET", "peeked", "hello"],
-            &["SET", "written", "hello"],
-            &["SET", "untouched", "hello"],
-            &["SET", "touched", "hello"],
-            &["RPUSH", "list", "x"],
-            &["HSET", "hash", "f", "v"],
-            &["SET", "five", "5"],
-            &["GET", "five"],
-            &["OBJECT", "IDLETIME", "read"],
-            &["OBJECT", "IDLETIME", "five"],
-            &["OBJECT", "IDLETIME", "missing"],
-        ],
-    );
+    pair.check_words(&[
+        &["SET", "read", "hello"],
+        &["SET", "peeked", "hello"],
+        &["SET", "written", "hello"],
+        &["SET", "untouched", "hello"],
+        &["SET", "touched", "hello"],
+        &["RPUSH", "list", "x"],
+        &["HSET", "hash", "f", "v"],
+        &["SET", "five", "5"],
+        &["GET", "five"],
+        &["OBJECT", "IDLETIME", "read"],
+        &["OBJECT", "IDLETIME", "five"],
+        &["OBJECT", "IDLETIME", "missing"],
+    ]);
     std::thread::sleep(Duration::from_secs(1));
     no_touch.call(&[b"GET", b"untouched"]);
-    check_all(
-        &mut pair,
-        &[
-            &["OBJECT", "IDLETIME", "read"],
-            &["GET", "read"],
-            &["OBJECT", "IDLETIME", "read"],
-            // Redis's LOOKUP_NOTOUCH commands.
-            &["EXISTS", "peeked"],
-            &["TYPE", "peeked"],
-            &["TTL", "peeked"],
-            &["PTTL", "peeked"],
-            &["OBJECT", "ENCODING", "peeked"],
-            &["OBJECT", "IDLETIME", "peeked"],
-            &["APPEND", "written", "!"],
-            &["OBJECT", "IDLETIME", "written"],
-            &["OBJECT", "IDLETIME", "untouched"],
-            &["TOUCH", "touched", "missing"],
-            &["OBJECT", "IDLETIME", "touched"],
-            &["LRANGE", "list", "0", "-1"],
-            &["OBJECT", "IDLETIME", "list"],
-            &["OBJECT", "IDLETIME", "hash"],
-            &["HGET", "hash", "f"],
-            &["OBJECT", "IDLETIME", "hash"],
-            // A new key holding 5 shares the stamp of the 5 read above.
-            &["SET", "five-again", "5"],
-            &["OBJECT", "IDLETIME", "five-again"],
-            &["SET", "big", "12345"],
-            &["OBJECT", "IDLETIME", "big"],
-            &["OBJECT", "FREQ", "read"],
-        ],
-    );
+    pair.check_words(&[
+        &["OBJECT", "IDLETIME", "read"],
+        &["GET", "read"],
+        &["OBJECT", "IDLETIME", "read"],
+        // Redis's LOOKUP_NOTOUCH commands.
+        &["EXISTS", "peeked"],
+        &["TYPE", "peeked"],
+        &["TTL", "peeked"],
+        &["PTTL", "peeked"],
+        &["OBJECT", "ENCODING", "peeked"],
+        &["OBJECT", "IDLETIME", "peeked"],
+        &["APPEND", "written", "!"],
+        &["OBJECT", "IDLETIME", "written"],
+        &["OBJECT", "IDLETIME", "untouched"],
+        &["TOUCH", "touched", "missing"],
+        &["OBJECT", "IDLETIME", "touched"],
+        &["LRANGE", "list", "0", "-1"],
+        &["OBJECT", "IDLETIME", "list"],
+        &["OBJECT", "IDLETIME", "hash"],
+        &["HGET", "hash", "f"],
+        &["OBJECT", "IDLETIME", "hash"],
+        // A new key holding 5 shares the stamp of the 5 read above.
+        &["SET", "five-again", "5"],
+        &["OBJECT", "IDLETIME", "five-again"],
+        &["SET", "big", "12345"],
+        &["OBJECT", "IDLETIME", "big"],
+        &["OBJECT", "FREQ", "read"],
+    ]);
     // Under an LFU policy: counters instead of idle times.
-    check_all(
-        &mut pair,
-        &[
-            &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
-            &["OBJECT", "IDLETIME", "read"],
-            &["SET", "counted", "hello"],
-            &["OBJECT", "FREQ", "counted"],
-            &["GET", "counted"],
-            &["OBJECT", "FREQ", "counted"],
-            &["OBJECT", "FREQ", "missing"],
-            &["CONFIG", "SET", "maxmemory-policy", "noeviction"],
-            &["OBJECT", "FREQ", "counted"],
-        ],
-    );
+    pair.check_words(&[
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+        &["OBJECT", "IDLETIME", "read"],
+        &["SET", "counted", "hello"],
+        &["OBJECT", "FREQ", "counted"],
+        &["GET", "counted"],
+        &["OBJECT", "FREQ", "counted"],
+        &["OBJECT", "FREQ", "missing"],
+        &["CONFIG", "SET", "maxmemory-policy", "noeviction"],
+        &["OBJECT", "FREQ", "counted"],
+    ]);
 }

@@ -146,10 +146,7 @@ fn float_increments_match_redis() {
             &["RPUSH", "list", "x"],
             &["INCRBYFLOAT", "list", "abc"],
         ];
-        for case in cases {
-            let args: Vec<&[u8]> = case.iter().map(|w| w.as_bytes()).collect();
-            pair.check(&args, "");
-        }
+        pair.check_words(cases);
         // The longest text Redis reads, and one character more.
         let long = format!("1.{}1", "0".repeat(5116));
         for text in [long.clone(), format!("{long}0")] {

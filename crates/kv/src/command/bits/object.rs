@@ -8,6 +8,13 @@
 //! value rather than remembered: tools that branch on it see what they
 //! expect, though a collection that grew past a threshold and shrank back
 //! reports the small encoding here and the big one in Redis.
+//!
+//! `OBJECT IDLETIME` is the seconds since the key was last read or written,
+//! from the memory engine's per-key LRU stamps (see `engine::memory`'s
+//! `access` module, shared small integers included). The lsm engine keeps
+//! no stamps, so there every key reads as just used (`0`): a stamp per key
+//! on disk would turn every read into a write, and one in memory would grow
+//! with a keyspace that is meant to outgrow memory.
 
 use bytes::Bytes;
 
