@@ -19,6 +19,7 @@
 //! share; `APPEND`, `SETRANGE`, `INCRBYFLOAT` make a private copy); this
 //! engine sees only the value, so it shares every small integer it stores.
 
+use super::MemoryEngine;
 use crate::config::EvictionPolicy;
 use crate::value::Value;
 
@@ -114,6 +115,54 @@ impl AccessClock {
             .get(usize::from(n))
             .copied()
             .unwrap_or(self.started)
+    }
+}
+
+impl MemoryEngine {
+    /// Stamps a slot as accessed now (its own stamp, or its shared integer's).
+    pub(super) fn stamp_access(&mut self, slot_id: u32) {
+        let slot = self.slots[slot_id as usize].as_mut().expect("occupied");
+        if slot.shared == NOT_SHARED {
+            slot.access_stamp = self.access.now;
+        } else {
+            let shared = slot.shared;
+            self.access.touch_shared(shared);
+        }
+    }
+
+    /// The shared integer a new value is stored as, under the engine's
+    /// memory configuration.
+    pub(super) fn shared_integer(&self, value: &Value) -> u16 {
+        if shares_integers(self.limit.maxmemory, self.limit.policy) {
+            shared_integer(value)
+        } else {
+            NOT_SHARED
+        }
+    }
+
+    /// A slot's value was replaced: a new object, stamped now, or shared.
+    pub(super) fn restamp(&mut self, slot_id: u32) {
+        let now = self.access.now;
+        let shared = {
+            let slot = self.slots[slot_id as usize].as_ref().expect("occupied");
+            self.shared_integer(&slot.entry.value)
+        };
+        let slot = self.slots[slot_id as usize].as_mut().expect("occupied");
+        slot.access_stamp = now;
+        slot.shared = shared;
+    }
+
+    /// Seconds since the slot's last access.
+    pub(super) fn idle_seconds_of(&self, slot_id: u32) -> u64 {
+        let Some(slot) = self.slots[slot_id as usize].as_ref() else {
+            return 0;
+        };
+        let stamp = if slot.shared == NOT_SHARED {
+            slot.access_stamp
+        } else {
+            self.access.shared_stamp(slot.shared)
+        };
+        idle_seconds(self.access.now, stamp)
     }
 }
 

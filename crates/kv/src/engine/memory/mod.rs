@@ -30,7 +30,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Engine, EngineError, MemoryStats, SubRange};
 use crate::config::EvictionPolicy;
 use crate::value::{Entry, Value};
-use access::{AccessClock, NOT_SHARED};
+use access::AccessClock;
 use eviction::{EvictionPool, Lfu};
 
 /// Estimated bytes each key costs beyond its key and value bytes: the index
@@ -198,33 +198,7 @@ impl MemoryEngine {
         if let Some((minutes, decay, factor, random)) = lfu {
             slot.lfu.access(minutes, decay, factor, random);
         }
-        if slot.shared == NOT_SHARED {
-            slot.access_stamp = self.access.now;
-        } else {
-            let shared = slot.shared;
-            self.access.touch_shared(shared);
-        }
-    }
-
-    /// The shared integer a new value is stored as (see `access`).
-    fn shared_integer(&self, value: &Value) -> u16 {
-        if access::shares_integers(self.limit.maxmemory, self.limit.policy) {
-            access::shared_integer(value)
-        } else {
-            NOT_SHARED
-        }
-    }
-
-    /// A slot's value was replaced: stamped now, or shared.
-    fn restamp(&mut self, slot_id: u32) {
-        let now = self.access.now;
-        let shared = {
-            let slot = self.slots[slot_id as usize].as_ref().expect("occupied");
-            self.shared_integer(&slot.entry.value)
-        };
-        let slot = self.slots[slot_id as usize].as_mut().expect("occupied");
-        slot.access_stamp = now;
-        slot.shared = shared;
+        self.stamp_access(slot_id);
     }
 
     fn track_volatile(&mut self, slot_id: u32) {
@@ -308,13 +282,7 @@ impl Engine for MemoryEngine {
 
     fn idle_seconds(&mut self, key: &[u8]) -> Option<u64> {
         let &id = self.index.get(key)?;
-        let slot = self.slots[id as usize].as_ref()?;
-        let stamp = if slot.shared == NOT_SHARED {
-            slot.access_stamp
-        } else {
-            self.access.shared_stamp(slot.shared)
-        };
-        Some(access::idle_seconds(self.access.now, stamp))
+        Some(self.idle_seconds_of(id))
     }
 
     fn lfu_counter(&mut self, key: &[u8]) -> Option<u8> {
