@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first (the index is the rank).
 const LAYERS: [&[&str]; 10] = [
-    &["protocol", "value", "pattern", "config"],
+    &["protocol", "value", "pattern", "config", "long_double"],
     &["engine"],
     &["keyspace"],
     &["metrics"],

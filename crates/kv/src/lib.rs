@@ -40,8 +40,9 @@
 //!    │           (WRONGTYPE, versions, empty = deleted), subkey access
 //!  engine        memory (slab + sampling eviction) | lsm (on the `lsm` crate)
 //!    │
-//!  leaves        protocol (RESP frames, parser), value, pattern, config;
-//!                and the workspace's `clock` crate (one `now_ms`)
+//!  leaves        protocol (RESP frames, parser), value, pattern, config,
+//!                long_double (INCRBYFLOAT's x87 arithmetic); and the
+//!                workspace's `clock` crate (one `now_ms`)
 //! ```
 //! - [`protocol`]: RESP2/RESP3 frames and a resumable, limit-checking parser
 //!   (inline commands too, so `nc` and `telnet` work);
@@ -127,6 +128,7 @@
 
 // Leaves.
 pub mod config;
+mod long_double;
 mod pattern;
 pub mod protocol;
 mod value;

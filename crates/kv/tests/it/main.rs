@@ -11,6 +11,7 @@ mod diff_client;
 mod diff_geo;
 mod diff_hash_set;
 mod diff_hll;
+mod diff_idle;
 mod diff_list;
 mod diff_notify;
 mod diff_scripting;
