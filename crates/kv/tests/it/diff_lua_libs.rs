@@ -333,7 +333,12 @@ fn cjson_matches_redis() {
     eval_inputs(
         &mut pair,
         limited,
-        &[b"[[[1]]]", b"[[[[1]]]]", b"{\"a\":{\"b\":{\"c\":{}}}}", b"[[[{}]]]"],
+        &[
+            b"[[[1]]]",
+            b"[[[[1]]]]",
+            b"{\"a\":{\"b\":{\"c\":{}}}}",
+            b"[[[{}]]]",
+        ],
         "decode_max_depth",
     );
     // Large documents round-trip.

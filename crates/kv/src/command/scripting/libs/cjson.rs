@@ -452,12 +452,7 @@ fn append_key(config: &Config, out: &mut Vec<u8>, key: &Value, limit: usize) -> 
     Ok(())
 }
 
-fn append_scalar(
-    config: &Config,
-    out: &mut Vec<u8>,
-    value: &Value,
-    limit: usize,
-) -> LibResult<()> {
+fn append_scalar(config: &Config, out: &mut Vec<u8>, value: &Value, limit: usize) -> LibResult<()> {
     match value {
         Value::String(s) => append_string(out, &s.as_bytes(), limit)?,
         Value::Boolean(true) => out.extend_from_slice(b"true"),

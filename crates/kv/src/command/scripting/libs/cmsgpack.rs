@@ -19,16 +19,15 @@
 use mlua::{Lua, MultiValue, Table, Value};
 
 use super::{
-    C_STACK, LibResult, MAX_REF_RESULTS, Raise, budget, check_integer, check_string,
-    fit_results, function, number_of, opt_integer,
+    C_STACK, LibResult, MAX_REF_RESULTS, Raise, budget, check_integer, check_string, fit_results,
+    function, number_of, opt_integer,
 };
 
 /// Tables nested this deep are packed as nil (`LUACMSGPACK_MAX_NESTING`).
 const MAX_NESTING: usize = 16;
 
 /// What `mp_decode_to_lua_type`'s stack check reports.
-const TOO_MANY: &str =
-    "too many return values at once; use unpack_one or unpack_limit instead.";
+const TOO_MANY: &str = "too many return values at once; use unpack_one or unpack_limit instead.";
 
 pub(super) fn module(lua: &Lua) -> mlua::Result<Table> {
     let table = lua.create_table()?;
@@ -292,7 +291,13 @@ enum Open {
 /// `mp_unpack_full`: decodes from `offset` up to `limit` values (all when
 /// both are 0); `nargs` is how many arguments C still has on its stack
 /// (`unpack_one` and `unpack_limit` drop all but the first).
-fn unpack(lua: &Lua, args: &[Value], nargs: usize, limit: i64, offset: i64) -> LibResult<MultiValue> {
+fn unpack(
+    lua: &Lua,
+    args: &[Value],
+    nargs: usize,
+    limit: i64,
+    offset: i64,
+) -> LibResult<MultiValue> {
     let input = check_string(lua, args, 1)?;
     let input = input.as_bytes();
     let len = input.len();
@@ -309,7 +314,11 @@ fn unpack(lua: &Lua, args: &[Value], nargs: usize, limit: i64, offset: i64) -> L
         )));
     }
     let decode_all = limit == 0 && offset == 0;
-    let limit = if decode_all { i64::from(i32::MAX) } else { limit };
+    let limit = if decode_all {
+        i64::from(i32::MAX)
+    } else {
+        limit
+    };
     let mut decoder = Decoder {
         lua,
         data: &input[offset as usize..],
@@ -335,11 +344,7 @@ fn unpack(lua: &Lua, args: &[Value], nargs: usize, limit: i64, offset: i64) -> L
             return Err(Raise::stack_overflow("in function mp_unpack_full"));
         }
         let left = decoder.data.len() - decoder.pos;
-        let next = if left == 0 {
-            -1.0
-        } else {
-            (len - left) as f64
-        };
+        let next = if left == 0 { -1.0 } else { (len - left) as f64 };
         values.insert(0, Value::Number(next));
     }
     fit_results(args.len(), values.len(), TOO_MANY)?;
@@ -375,7 +380,6 @@ impl Decoder<'_> {
         }
         Ok(())
     }
-
 
     /// Reads a string of `n` bytes after a `skip`-byte header.
     fn string(&mut self, skip: usize, n: usize) -> LibResult<Value> {
@@ -444,9 +448,7 @@ impl Decoder<'_> {
                     let table = self.lua.create_table()?;
                     // The table is on the stack, then checked for one more.
                     if !map && slots + 2 > C_STACK {
-                        return Err(Raise::stack_overflow(
-                            "in function mp_decode_to_lua_array",
-                        ));
+                        return Err(Raise::stack_overflow("in function mp_decode_to_lua_array"));
                     }
                     let base = slots;
                     if left > 0 {

@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(parse("0x20000000000003").unwrap().0, 9007199254740996.0);
         assert_eq!(
             parse("0x200000000000010000000001").unwrap().0,
-            parse("0x20000000000002p32").unwrap().0
+            parse("0x20000000000002p40").unwrap().0
         );
     }
 }

@@ -16,8 +16,8 @@
 use mlua::{Lua, MultiValue, Table, Value};
 
 use super::{
-    C_STACK, LibResult, MAX_REF_RESULTS, Raise, budget, check_number, check_string,
-    fit_results, function, opt_integer, to_number,
+    C_STACK, LibResult, MAX_REF_RESULTS, Raise, budget, check_number, check_string, fit_results,
+    function, opt_integer, to_number,
 };
 use crate::command::scripting::convert::number_to_integer;
 
