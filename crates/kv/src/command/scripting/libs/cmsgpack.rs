@@ -261,7 +261,7 @@ impl Encoder {
 
 /// C's `(int64_t)` of a double on x86: out of range (or NaN) gives `INT64_MIN`.
 fn number_to_i64(n: f64) -> i64 {
-    super::super::convert::number_to_integer(n)
+    crate::command::scripting::convert::number_to_integer(n)
 }
 
 /// C's `(int)` of a double on x86: out of range (or NaN) gives `INT_MIN`.
