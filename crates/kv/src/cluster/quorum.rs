@@ -276,6 +276,12 @@ impl<T: Mergeable + Default> ReadRound<T> {
         self.tally.outcome
     }
 
+    /// When the read stops waiting (late answers still feed read repair
+    /// until then).
+    pub fn deadline_ms(&self) -> u64 {
+        self.tally.deadline_ms
+    }
+
     /// Whether every target answered (nothing more to wait for).
     pub fn all_answered(&self) -> bool {
         self.tally.all_answered()
