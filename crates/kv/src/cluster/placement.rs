@@ -138,14 +138,23 @@ impl Placement {
     }
 
     /// The `N` replicas of `key`, in ring order, spread over datacenters.
+    /// Without datacenters the ring's walk stops after `N` nodes; with them
+    /// it walks every node (a cost linear in the virtual nodes, fine for
+    /// tens of nodes; a per-range cache is the fix for thousands).
     pub fn preference_list(&self, key: &[u8]) -> Vec<NodeId> {
+        if self.datacenters.is_empty() {
+            return self
+                .ring
+                .preference_list(key, self.replicas)
+                .into_iter()
+                .copied()
+                .collect();
+        }
         self.pick(&self.walk(key))
     }
 
+    /// The datacenter rule over a whole walk (see the module docs).
     fn pick(&self, walk: &[NodeId]) -> Vec<NodeId> {
-        if self.datacenters.is_empty() {
-            return walk.iter().take(self.replicas).copied().collect();
-        }
         let mut chosen = vec![false; walk.len()];
         let mut used: Vec<Option<&str>> = Vec::new();
         let mut count = 0;
@@ -191,8 +200,7 @@ impl Placement {
         mode: QuorumMode,
         is_up: impl Fn(NodeId) -> bool,
     ) -> Vec<Target> {
-        let walk = self.walk(key);
-        let preferred = self.pick(&walk);
+        let preferred = self.preference_list(key);
         let mut targets: Vec<Target> = preferred
             .iter()
             .filter(|&&n| is_up(n))
@@ -201,9 +209,12 @@ impl Placement {
                 hint_for: None,
             })
             .collect();
-        if mode == QuorumMode::Strict {
+        if mode == QuorumMode::Strict || targets.len() == preferred.len() {
             return targets;
         }
+        // Someone is down: walk the whole ring for substitutes (rare, and
+        // the only case that pays for more than N nodes of the walk).
+        let walk = self.walk(key);
         let mut spare: Vec<NodeId> = walk
             .iter()
             .filter(|&&n| !preferred.contains(&n) && is_up(n))

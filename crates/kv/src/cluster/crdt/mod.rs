@@ -19,6 +19,9 @@
 //! | [`OrSet`] | `SADD`, `SREM`, `SMEMBERS` | add ∥ remove of one member | the add wins |
 //! | [`LwwMap`] | `HSET`, `HDEL`, `HGET` | two writes of one field | the later hybrid timestamp wins |
 //!
+//! Each type is [`Mergeable`](super::quorum::Mergeable), so quorum reads,
+//! hint queues and anti-entropy carry it like a sibling set.
+//!
 //! Every type's merge laws are property-tested on states reached by random
 //! operations at random replicas ([`check_lattice_laws`] in the tests).
 
@@ -29,6 +32,26 @@ pub mod orset;
 pub use counter::PnCounter;
 pub use lww_map::LwwMap;
 pub use orset::OrSet;
+
+use super::quorum::Mergeable;
+
+impl Mergeable for PnCounter {
+    fn join(&mut self, other: &Self) {
+        PnCounter::join(self, other);
+    }
+}
+
+impl Mergeable for OrSet {
+    fn join(&mut self, other: &Self) {
+        OrSet::join(self, other);
+    }
+}
+
+impl Mergeable for LwwMap {
+    fn join(&mut self, other: &Self) {
+        LwwMap::join(self, other);
+    }
+}
 
 /// Checks that `join` is a semilattice join on `a`, `b`, `c`: commutative,
 /// associative and idempotent. Shared by every mergeable type's tests.

@@ -267,6 +267,11 @@ impl Node {
                     actor: self.disk.actor,
                     counter: self.disk.next_counter,
                 };
+                // Stamp later than every version this write replaces or
+                // joins, so last-writer-wins respects what the node saw.
+                for sibling in state.siblings() {
+                    let _skewed = self.hlc.observe(sibling.hlc, now_ms);
+                }
                 let hlc = self.hlc.now(now_ms);
                 if state
                     .write(Some(value), &context, dot, hlc, now_ms)
