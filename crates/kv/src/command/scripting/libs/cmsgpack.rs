@@ -22,6 +22,7 @@ use super::{
     C_STACK, Depths, LibResult, MAX_REF_RESULTS, Raise, budget, check_integer, check_string,
     fit_results, function, number_of, opt_integer,
 };
+use crate::command::scripting::convert::number_to_integer;
 
 /// Tables nested this deep are packed as nil (`LUACMSGPACK_MAX_NESTING`).
 const MAX_NESTING: usize = 16;
@@ -261,7 +262,7 @@ impl Encoder {
 
 /// C's `(int64_t)` of a double on x86: out of range (or NaN) gives `INT64_MIN`.
 fn number_to_i64(n: f64) -> i64 {
-    super::super::convert::number_to_integer(n)
+    number_to_integer(n)
 }
 
 /// C's `(int)` of a double on x86: out of range (or NaN) gives `INT_MIN`.
