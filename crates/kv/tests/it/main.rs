@@ -13,6 +13,7 @@ mod diff_hash_set;
 mod diff_hll;
 mod diff_list;
 mod diff_lua_libs;
+mod diff_lua_libs_pack;
 mod diff_notify;
 mod diff_scripting;
 mod diff_stream;
