@@ -146,6 +146,7 @@ mod id;
 pub mod mapping;
 pub mod node;
 mod options;
+pub mod s3;
 
 pub use error::{Error, Result};
 pub use gc::GcReport;
