@@ -12,4 +12,5 @@ mod kv_busy;
 mod kv_locked_dir;
 mod mq_cli;
 mod mq_retry;
+mod s3_clients;
 mod up;
