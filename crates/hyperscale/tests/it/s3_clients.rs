@@ -359,6 +359,7 @@ assert code(s3.copy_object, Bucket="docs", Key="x", CopySource="docs/nope") == "
 
 # Limits.
 assert code(s3.put_object, Bucket="docs", Key="k" * 1025, Body=b"x") == "KeyTooLongError"
+assert code(s3.put_object, Bucket="docs", Key="m", Body=b"x", Metadata={"big": "v" * 3000}) == "MetadataTooLarge"
 assert code(s3.get_object, Bucket="docs", Key="nope") == "NoSuchKey"
 assert code(s3.get_object, Bucket="nobucket", Key="nope") == "NoSuchBucket"
 

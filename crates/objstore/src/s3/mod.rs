@@ -111,6 +111,8 @@ pub mod limits {
     pub const PART_NUMBER_MAX: i32 = 10_000;
     /// Every part but the last is at least 5 MiB.
     pub const PART_BYTES_MIN: u64 = 5 << 20;
+    /// Bytes of user metadata (keys and values) on one object.
+    pub const METADATA_BYTES_MAX: usize = 2048;
     /// Keys in one DeleteObjects request.
     pub const DELETE_KEYS_MAX: usize = 1000;
 }

@@ -107,6 +107,18 @@ fn check_preconditions(
     Ok(())
 }
 
+/// S3's bound on user metadata: keys and values together at most 2 KB.
+fn check_metadata(m: &Option<Metadata>) -> S3Result<()> {
+    let bytes: usize = m.iter().flatten().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > super::limits::METADATA_BYTES_MAX {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size (2048 bytes)"
+        ));
+    }
+    Ok(())
+}
+
 /// The headers of a PUT, CreateMultipartUpload or CopyObject (REPLACE).
 fn headers(
     content_type: Option<String>,

@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::{Api, check_md5, etag, headers, page_size, timestamp};
+use super::{Api, check_md5, check_metadata, etag, headers, page_size, timestamp};
 use crate::s3::blob::{self, blocking, hex, internal};
 use crate::s3::limits;
 use crate::s3::meta::{Chunk, ObjectRow, PartRow, UPLOAD_ID_LEN, UploadRow};
@@ -45,6 +45,7 @@ impl Api {
         input: CreateMultipartUploadInput,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let _bucket = self.store.bucket_lock.read().await;
+        check_metadata(&input.metadata)?;
         self.need_bucket(&input.bucket).await?;
         let id = format!("{:032x}", fastrand::u128(..));
         let row = UploadRow {

@@ -8,7 +8,9 @@
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::{Api, check_md5, check_preconditions, etag, headers, metadata_of, timestamp};
+use super::{
+    Api, check_md5, check_metadata, check_preconditions, etag, headers, metadata_of, timestamp,
+};
 use crate::s3::blob::{self, blocking, hex, internal};
 use crate::s3::limits;
 use crate::s3::meta::{Chunk, Headers, ObjectRow};
@@ -65,6 +67,7 @@ impl Api {
         input: PutObjectInput,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let _bucket = self.store.bucket_lock.read().await;
+        check_metadata(&input.metadata)?;
         self.need_bucket(&input.bucket).await?;
         if let Some(len) = input.content_length
             && len as u64 > self.store.opts.object_size_bytes_max
@@ -298,6 +301,9 @@ impl Api {
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata"
             ));
+        }
+        if replace {
+            check_metadata(&input.metadata)?;
         }
         let headers: Headers = if replace {
             headers(
