@@ -137,7 +137,20 @@ fn aws_cli_and_boto3_work_against_hyperscale_s3() {
         s3.aws(&["s3api", "create-bucket", "--bucket", "ab"]),
     );
 
-    // 100 MB up and down (aws-cli switches to multipart at 8 MiB), byte for byte.
+    // 100 MB up and down (aws-cli switches to multipart at 8 MiB), byte for byte,
+    // with versioning on.
+    s3.ok(&[
+        "s3api",
+        "put-bucket-versioning",
+        "--bucket",
+        "photos",
+        "--versioning-configuration",
+        "Status=Enabled",
+    ]);
+    assert!(
+        s3.ok(&["s3api", "get-bucket-versioning", "--bucket", "photos"])
+            .contains("Enabled")
+    );
     let big = bytes(7, 100_000_000);
     std::fs::write(p("big.bin"), &big).unwrap();
     s3.ok(&[
@@ -213,9 +226,21 @@ fn aws_cli_and_boto3_work_against_hyperscale_s3() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("SignatureDoesNotMatch"), "{body}");
 
-    // rm.
+    // rm: with versioning on, a delete marker hides the key; its versions remain.
     s3.ok(&["s3", "rm", "--only-show-errors", "s3://photos/top.txt"]);
     assert!(!s3.ok(&["s3", "ls", "s3://photos/"]).contains("top.txt"));
+    let versions = s3.ok(&[
+        "s3api",
+        "list-object-versions",
+        "--bucket",
+        "photos",
+        "--prefix",
+        "top.txt",
+    ]);
+    assert!(
+        versions.contains("DeleteMarkers") && versions.contains("\"Versions\""),
+        "{versions}"
+    );
 
     // Errors, with S3's codes.
     s3.fails_with(
@@ -431,6 +456,57 @@ s3.abort_multipart_upload(Bucket="docs", Key="small.bin", UploadId=small)
 assert code(s3.abort_multipart_upload, Bucket="docs", Key="small.bin", UploadId=small) == "NoSuchUpload"
 assert "Uploads" not in s3.list_multipart_uploads(Bucket="docs") or s3.list_multipart_uploads(Bucket="docs")["Uploads"] == []
 assert code(s3.head_object, Bucket="docs", Key="small.bin") == "404"
+
+# Versioning: versions, delete markers, reads and deletes by version id, suspension.
+s3.create_bucket(Bucket="vers")
+assert "Status" not in s3.get_bucket_versioning(Bucket="vers")
+s3.put_object(Bucket="vers", Key="k", Body=b"before")  # the null version
+s3.put_bucket_versioning(Bucket="vers", VersioningConfiguration={"Status": "Enabled"})
+assert s3.get_bucket_versioning(Bucket="vers")["Status"] == "Enabled"
+v1 = s3.put_object(Bucket="vers", Key="k", Body=b"one")["VersionId"]
+v2 = s3.put_object(Bucket="vers", Key="k", Body=b"two")["VersionId"]
+assert v1 != v2 and "null" not in (v1, v2)
+assert s3.get_object(Bucket="vers", Key="k")["Body"].read() == b"two"
+assert s3.get_object(Bucket="vers", Key="k", VersionId=v1)["Body"].read() == b"one"
+assert s3.get_object(Bucket="vers", Key="k", VersionId="null")["Body"].read() == b"before"
+assert s3.head_object(Bucket="vers", Key="k", VersionId=v1)["VersionId"] == v1
+r = s3.list_object_versions(Bucket="vers")
+assert [(v["VersionId"], v["IsLatest"]) for v in r["Versions"]] == [(v2, True), (v1, False), ("null", False)], r["Versions"]
+d = s3.delete_object(Bucket="vers", Key="k")
+assert d["DeleteMarker"] is True and d["VersionId"] not in (v1, v2)
+marker = d["VersionId"]
+assert code(s3.get_object, Bucket="vers", Key="k") == "NoSuchKey"
+assert code(s3.head_object, Bucket="vers", Key="k", VersionId=marker) == "405"
+assert "Contents" not in s3.list_objects_v2(Bucket="vers")
+r = s3.list_object_versions(Bucket="vers")
+assert [(m["VersionId"], m["IsLatest"]) for m in r["DeleteMarkers"]] == [(marker, True)]
+assert len(r["Versions"]) == 3
+# Paginated one entry at a time, the same entries.
+seen, kw = [], {}
+while True:
+    r = s3.list_object_versions(Bucket="vers", MaxKeys=1, **kw)
+    seen += [v["VersionId"] for v in r.get("Versions", []) + r.get("DeleteMarkers", [])]
+    if not r["IsTruncated"]:
+        break
+    kw = {"KeyMarker": r["NextKeyMarker"], "VersionIdMarker": r["NextVersionIdMarker"]}
+assert seen == [marker, v2, v1, "null"], seen
+# Deleting the marker by id brings the key back; deleting v2 makes v1 current.
+s3.delete_object(Bucket="vers", Key="k", VersionId=marker)
+assert s3.get_object(Bucket="vers", Key="k")["Body"].read() == b"two"
+s3.delete_object(Bucket="vers", Key="k", VersionId=v2)
+assert s3.get_object(Bucket="vers", Key="k")["Body"].read() == b"one"
+assert code(s3.get_object, Bucket="vers", Key="k", VersionId=v2) == "NoSuchVersion"
+# Suspended: new writes replace the null version.
+s3.put_bucket_versioning(Bucket="vers", VersioningConfiguration={"Status": "Suspended"})
+assert s3.put_object(Bucket="vers", Key="k", Body=b"s1").get("VersionId") in (None, "null")
+s3.put_object(Bucket="vers", Key="k", Body=b"s2")
+r = s3.list_object_versions(Bucket="vers")
+assert [v["VersionId"] for v in r["Versions"]] == ["null", v1], r["Versions"]
+assert s3.get_object(Bucket="vers", Key="k")["Body"].read() == b"s2"
+assert code(s3.delete_bucket, Bucket="vers") == "BucketNotEmpty"
+for v in s3.list_object_versions(Bucket="vers")["Versions"]:
+    s3.delete_object(Bucket="vers", Key="k", VersionId=v["VersionId"])
+s3.delete_bucket(Bucket="vers")
 
 # Empty the bucket, then delete it.
 for o in s3.list_objects_v2(Bucket="docs")["Contents"]:

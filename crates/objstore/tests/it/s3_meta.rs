@@ -18,6 +18,8 @@ fn row(size: u64) -> ObjectRow {
         modified_ms: 1,
         chunks: Vec::new(),
         headers: Headers::default(),
+        version_id: None,
+        delete_marker: false,
     }
 }
 

@@ -95,6 +95,7 @@ impl Api {
         let name = req.input.bucket.clone();
         let row = BucketRow {
             created_ms: clock::now_ms(),
+            versioning: None,
         };
         let created = blocking(move || meta.create_bucket(&name, &row))
             .await?

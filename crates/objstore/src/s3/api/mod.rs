@@ -9,6 +9,7 @@
 mod buckets;
 mod multipart;
 mod objects;
+mod versioning;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +19,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use super::S3Store;
 use super::blob::{blocking, internal};
-use super::meta::{Headers, ObjectRow};
+use super::meta::{Headers, ObjectRow, Versioning};
 
 /// The S3 service over a store.
 pub(crate) struct Api {
@@ -153,18 +154,46 @@ impl Api {
         }
     }
 
-    /// The object row, or `NoSuchKey` (`NoSuchBucket` when the bucket is missing).
-    async fn need_object(&self, bucket: &str, key: &str) -> S3Result<ObjectRow> {
+    /// The bucket's versioning mode (`NoSuchBucket` when it is missing).
+    async fn versioning(&self, bucket: &str) -> S3Result<Versioning> {
+        let meta = self.store.meta.clone();
+        let b = bucket.to_string();
+        match blocking(move || meta.bucket(&b)).await?.map_err(internal)? {
+            Some(row) => Ok(Versioning::from_word(row.versioning.as_deref())),
+            None => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
+    /// The object's current version, or version `version_id`: `NoSuchKey` when absent
+    /// or a delete marker, `NoSuchVersion` for an unknown version, `MethodNotAllowed`
+    /// for a delete marker asked by version (`NoSuchBucket` when the bucket is missing).
+    async fn need_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<ObjectRow> {
         let meta = self.store.meta.clone();
         let (b, k) = (bucket.to_string(), key.to_string());
-        match blocking(move || meta.object(&b, &k))
-            .await?
-            .map_err(internal)?
-        {
-            Some(row) => Ok(row),
-            None => {
+        let v = version_id.map(str::to_string);
+        let row = blocking(move || match v {
+            Some(v) => meta.version(&b, &k, &v),
+            None => meta.object(&b, &k),
+        })
+        .await?
+        .map_err(internal)?;
+        match row {
+            Some(row) if !row.delete_marker => Ok(row),
+            Some(_) if version_id.is_some() => Err(s3_error!(
+                MethodNotAllowed,
+                "The specified method is not allowed against this resource"
+            )),
+            _ => {
                 self.need_bucket(bucket).await?;
-                Err(s3_error!(NoSuchKey))
+                match version_id {
+                    Some(_) => Err(s3_error!(NoSuchVersion)),
+                    None => Err(s3_error!(NoSuchKey)),
+                }
             }
         }
     }
@@ -207,6 +236,27 @@ impl S3 for Api {
         _req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         self.list_buckets_impl().await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.put_bucket_versioning_impl(req.input).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.get_bucket_versioning_impl(req.input).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.list_object_versions_impl(req.input).await
     }
 
     async fn list_objects_v2(

@@ -176,6 +176,7 @@ impl Api {
             let tag = p.e_tag.as_ref().map(|e| unquote(e.value()).to_string());
             wanted.push((n, tag));
         }
+        let mode = self.versioning(&input.bucket).await?;
         let meta = self.store.meta.clone();
         let (b, k, i) = (
             input.bucket.clone(),
@@ -228,22 +229,23 @@ impl Api {
                 modified_ms: clock::now_ms(),
                 chunks,
                 headers: upload.headers,
+                version_id: None,
+                delete_marker: false,
             };
-            let old = meta.object(&b, &k)?;
-            meta.finish_upload(&b, &k, &i, Some(&row))?;
-            Ok(Ok((row.etag, old, unused)))
+            let tag = row.etag.clone();
+            let change = meta.finish_upload(&b, &k, &i, Some((row, mode)))?;
+            Ok(Ok((tag, change, unused)))
         })
         .await?
         .map_err(internal)?;
-        let (tag, old, unused) = outcome?;
+        let (tag, change, unused) = outcome?;
         blob::free(&self.store.node, unused).await;
-        if let Some(old) = old {
-            blob::free(&self.store.node, old.chunks).await;
-        }
+        blob::free(&self.store.node, change.freed).await;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(etag(&tag)),
+            version_id: change.version_id,
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             ..Default::default()
         }))

@@ -13,53 +13,67 @@ use super::{
 };
 use crate::s3::blob::{self, blocking, hex, internal};
 use crate::s3::limits;
-use crate::s3::meta::{Chunk, Headers, ObjectRow};
+use crate::s3::meta::versions::is_sort_key;
+use crate::s3::meta::{Change, Chunk, Headers, NULL_VERSION, ObjectRow};
 
 impl Api {
-    /// Writes `row` for (bucket, key) and frees the chunks of the row it replaced.
+    /// Writes `row` as the new version of (bucket, key) under the bucket's versioning
+    /// mode, and frees the chunks no row names any more.
     pub(super) async fn commit_object(
         &self,
         bucket: &str,
         key: &str,
         row: ObjectRow,
-    ) -> S3Result<()> {
+    ) -> S3Result<Change> {
+        let mode = self.versioning(bucket).await?;
         let meta = self.store.meta.clone();
         let (b, k) = (bucket.to_string(), key.to_string());
-        let old = blocking(move || {
-            let _g = meta.lock(&b, &k);
-            let old = meta.object(&b, &k)?;
-            meta.put_object(&b, &k, &row)?;
-            Ok::<_, lsm::Error>(old)
-        })
-        .await?
-        .map_err(internal)?;
-        if let Some(old) = old {
-            blob::free(&self.store.node, old.chunks).await;
-        }
-        Ok(())
+        let mut change = blocking(move || meta.put_version(&b, &k, row, mode))
+            .await?
+            .map_err(internal)?;
+        blob::free(&self.store.node, std::mem::take(&mut change.freed)).await;
+        Ok(change)
     }
 
-    /// Removes (bucket, key); true if it existed.
-    async fn remove_object(&self, bucket: &str, key: &str) -> S3Result<bool> {
+    /// Deletes (bucket, key): a delete marker when versioning is on, else the object;
+    /// with `version_id`, that version for good.
+    async fn remove_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<Change> {
         let meta = self.store.meta.clone();
         let (b, k) = (bucket.to_string(), key.to_string());
-        let old = blocking(move || {
-            let _g = meta.lock(&b, &k);
-            let old = meta.object(&b, &k)?;
-            if old.is_some() {
-                meta.delete_object(&b, &k)?;
+        let mut change = match version_id {
+            Some(v) => {
+                if v != NULL_VERSION && !is_sort_key(v) {
+                    return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
+                }
+                let v = v.to_string();
+                blocking(move || meta.delete_version(&b, &k, &v))
+                    .await?
+                    .map_err(internal)?
+                    .unwrap_or_default()
             }
-            Ok::<_, lsm::Error>(old)
-        })
-        .await?
-        .map_err(internal)?;
-        match old {
-            Some(old) => {
-                blob::free(&self.store.node, old.chunks).await;
-                Ok(true)
+            None => {
+                let mode = self.versioning(bucket).await?;
+                let marker = ObjectRow {
+                    size: 0,
+                    etag: String::new(),
+                    modified_ms: clock::now_ms(),
+                    chunks: Vec::new(),
+                    headers: Headers::default(),
+                    version_id: None,
+                    delete_marker: true,
+                };
+                blocking(move || meta.put_version(&b, &k, marker, mode))
+                    .await?
+                    .map_err(internal)?
             }
-            None => Ok(false),
-        }
+        };
+        blob::free(&self.store.node, std::mem::take(&mut change.freed)).await;
+        Ok(change)
     }
 
     pub(super) async fn put_object_impl(
@@ -68,7 +82,7 @@ impl Api {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let _bucket = self.store.bucket_lock.read().await;
         check_metadata(&input.metadata)?;
-        self.need_bucket(&input.bucket).await?;
+        self.versioning(&input.bucket).await?;
         if let Some(len) = input.content_length
             && len as u64 > self.store.opts.object_size_bytes_max
         {
@@ -108,11 +122,14 @@ impl Api {
                 input.cache_control,
                 input.metadata,
             ),
+            version_id: None,
+            delete_marker: false,
         };
         let tag = row.etag.clone();
-        self.commit_object(&input.bucket, &input.key, row).await?;
+        let change = self.commit_object(&input.bucket, &input.key, row).await?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&tag)),
+            version_id: change.version_id,
             ..Default::default()
         }))
     }
@@ -121,7 +138,9 @@ impl Api {
         &self,
         input: GetObjectInput,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let row = self.need_object(&input.bucket, &input.key).await?;
+        let row = self
+            .need_object(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
         check_preconditions(
             &row,
             input.if_match.as_ref(),
@@ -147,6 +166,7 @@ impl Api {
             accept_ranges: Some("bytes".into()),
             last_modified: Some(timestamp(row.modified_ms)),
             e_tag: Some(etag(&row.etag)),
+            version_id: row.version_id.clone(),
             metadata: metadata_of(h),
             content_type: input
                 .response_content_type
@@ -171,7 +191,9 @@ impl Api {
         &self,
         input: HeadObjectInput,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let row = self.need_object(&input.bucket, &input.key).await?;
+        let row = self
+            .need_object(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
         check_preconditions(
             &row,
             input.if_match.as_ref(),
@@ -181,6 +203,7 @@ impl Api {
         )?;
         let h = &row.headers;
         Ok(S3Response::new(HeadObjectOutput {
+            version_id: row.version_id.clone(),
             content_length: Some(row.size as i64),
             accept_ranges: Some("bytes".into()),
             last_modified: Some(timestamp(row.modified_ms)),
@@ -200,8 +223,14 @@ impl Api {
         input: DeleteObjectInput,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.need_bucket(&input.bucket).await?;
-        self.remove_object(&input.bucket, &input.key).await?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let change = self
+            .remove_object(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: change.delete_marker.then_some(true),
+            version_id: change.version_id,
+            ..Default::default()
+        }))
     }
 
     pub(super) async fn delete_objects_impl(
@@ -220,11 +249,19 @@ impl Api {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in objects {
-            match self.remove_object(&input.bucket, &o.key).await {
+            match self
+                .remove_object(&input.bucket, &o.key, o.version_id.as_deref())
+                .await
+            {
                 Ok(_) if quiet => {}
-                Ok(_) => deleted.push(DeletedObject {
+                Ok(change) => deleted.push(DeletedObject {
                     key: Some(o.key),
-                    ..Default::default()
+                    delete_marker: change.delete_marker.then_some(true),
+                    delete_marker_version_id: change
+                        .version_id
+                        .clone()
+                        .filter(|_| change.delete_marker && o.version_id.is_none()),
+                    version_id: o.version_id,
                 }),
                 Err(e) => errors.push(Error {
                     code: Some(e.code().as_str().to_string()),
@@ -275,12 +312,22 @@ impl Api {
         input: CopyObjectInput,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let _bucket = self.store.bucket_lock.read().await;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+        let (src_bucket, src_key, src_version) = match &input.copy_source {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } => (
+                bucket.to_string(),
+                key.to_string(),
+                version_id.as_deref().map(str::to_string),
+            ),
             _ => return Err(s3_error!(NotImplemented, "only bucket/key copy sources")),
         };
         self.need_bucket(&input.bucket).await?;
-        let src = self.need_object(&src_bucket, &src_key).await?;
+        let src = self
+            .need_object(&src_bucket, &src_key, src_version.as_deref())
+            .await?;
         check_preconditions(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -296,7 +343,7 @@ impl Api {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if !replace && src_bucket == input.bucket && src_key == input.key {
+        if !replace && src_bucket == input.bucket && src_key == input.key && src_version.is_none() {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata"
@@ -324,10 +371,14 @@ impl Api {
             modified_ms: clock::now_ms(),
             chunks,
             headers,
+            version_id: None,
+            delete_marker: false,
         };
         let modified = row.modified_ms;
-        self.commit_object(&input.bucket, &input.key, row).await?;
+        let change = self.commit_object(&input.bucket, &input.key, row).await?;
         Ok(S3Response::new(CopyObjectOutput {
+            version_id: change.version_id,
+            copy_source_version_id: src.version_id.clone(),
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&src.etag)),
                 last_modified: Some(timestamp(modified)),

@@ -134,6 +134,11 @@ impl Meta {
         while let Some((k, v)) = merge.next()? {
             let key = String::from_utf8(k[base.len()..].to_vec())
                 .map_err(|e| corrupt("object key", e))?;
+            let row: ObjectRow = decode(&v, "object")?;
+            if row.delete_marker {
+                // The key's newest version is a delete marker: the key is not listed.
+                continue;
+            }
             if count == max {
                 page.next = Some(key);
                 break;
@@ -159,7 +164,105 @@ impl Meta {
                 }
                 None => {
                     page.last = Some(key.clone());
-                    page.objects.push((key, decode(&v, "object")?));
+                    page.objects.push((key, row));
+                }
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// One page of ListObjectVersions.
+#[derive(Debug, Default)]
+pub struct VersionListing {
+    /// (key, version sort key, row), by key then newest first.
+    pub versions: Vec<(String, String, ObjectRow)>,
+    /// Common prefixes.
+    pub prefixes: Vec<String>,
+    /// More entries follow.
+    pub truncated: bool,
+    /// The last entry returned: (key, its version's sort key) or (common prefix, none):
+    /// the next page's `key-marker` and `version-id-marker`.
+    pub last: Option<(String, Option<String>)>,
+}
+
+impl Meta {
+    /// Lists the versions of `bucket` under `prefix` (collapsed by `delimiter`), after
+    /// (`key_marker`, `version_marker`) as S3 defines the markers, at most `max` entries.
+    pub fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: &str,
+        version_marker: Option<&str>,
+        max: usize,
+    ) -> Result<VersionListing> {
+        let base = bucket_prefix(b'v', bucket);
+        let with = |s: &[u8]| {
+            let mut k = base.clone();
+            k.extend_from_slice(s);
+            k
+        };
+        let mut lo = with(prefix.as_bytes());
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        if !key_marker.is_empty() {
+            let mut after = with(key_marker.as_bytes());
+            after.push(0);
+            match version_marker {
+                // A common prefix: after everything under it.
+                _ if delimiter.is_some_and(|d| key_marker.ends_with(d)) => {
+                    let cp = with(key_marker.as_bytes());
+                    after = prefix_end(&cp).unwrap_or(cp);
+                }
+                // After that version of the marker key.
+                Some(v) if super::versions::is_sort_key(v) => {
+                    after.extend_from_slice(v.as_bytes());
+                    after.push(0);
+                }
+                // After every version of the marker key.
+                _ => after = prefix_end(&after).unwrap_or(after),
+            }
+            lo = lo.max(after);
+        }
+        let hi = prefix_end(&with(prefix.as_bytes()));
+        let mut merge = Merge::new(self, &lo, hi.as_deref())?;
+        let mut page = VersionListing::default();
+        let mut count = 0;
+        while let Some((k, v)) = merge.next()? {
+            let rest = &k[base.len()..];
+            if rest.len() < 25 || rest[rest.len() - 25] != 0 {
+                return Err(corrupt("version key", "no sort key"));
+            }
+            let key = String::from_utf8(rest[..rest.len() - 25].to_vec())
+                .map_err(|e| corrupt("version key", e))?;
+            let sort = String::from_utf8(rest[rest.len() - 24..].to_vec())
+                .map_err(|e| corrupt("version key", e))?;
+            if count == max {
+                page.truncated = true;
+                break;
+            }
+            count += 1;
+            let common = delimiter.and_then(|d| {
+                key[prefix.len()..]
+                    .find(d)
+                    .map(|at| key[..prefix.len() + at + d.len()].to_string())
+            });
+            match common {
+                Some(cp) => {
+                    let after = prefix_end(&with(cp.as_bytes()));
+                    page.last = Some((cp.clone(), None));
+                    page.prefixes.push(cp);
+                    match after {
+                        Some(after) if hi.as_ref().is_none_or(|hi| after < *hi) => {
+                            merge.restart(&after, hi.as_deref())?;
+                        }
+                        _ => break,
+                    }
+                }
+                None => {
+                    page.last = Some((key.clone(), Some(sort.clone())));
+                    page.versions.push((key, sort, decode(&v, "version")?));
                 }
             }
         }

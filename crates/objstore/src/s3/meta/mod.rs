@@ -22,6 +22,9 @@
 //! read-modify-write (an overwrite that must free the old object's chunks) is atomic.
 
 pub mod list;
+pub mod versions;
+
+pub use versions::{Change, NULL_VERSION, Versioning};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,6 +42,9 @@ pub type Result<T> = std::result::Result<T, lsm::Error>;
 pub struct BucketRow {
     /// Creation time, unix milliseconds.
     pub created_ms: u64,
+    /// `Enabled`, `Suspended`, or none (never enabled).
+    #[serde(default)]
+    pub versioning: Option<String>,
 }
 
 /// A piece of an object's bytes in the data store.
@@ -81,6 +87,12 @@ pub struct ObjectRow {
     pub chunks: Vec<Chunk>,
     /// Content headers and user metadata.
     pub headers: Headers,
+    /// The version id (`None`: the null version).
+    #[serde(default)]
+    pub version_id: Option<String>,
+    /// A delete marker (no bytes): the key reads as absent.
+    #[serde(default)]
+    pub delete_marker: bool,
 }
 
 /// An in-progress multipart upload.
@@ -270,6 +282,17 @@ impl Meta {
         Ok(true)
     }
 
+    /// Sets bucket `name`'s versioning word; false if there is no such bucket.
+    pub fn set_versioning(&self, name: &str, word: &str) -> Result<bool> {
+        let _g = self.locks[0].lock();
+        let Some(mut row) = self.bucket(name)? else {
+            return Ok(false);
+        };
+        row.versioning = Some(word.to_string());
+        self.buckets.put(name.as_bytes(), &encode(&row))?;
+        Ok(true)
+    }
+
     /// Deletes bucket `name` (the caller checked it is empty).
     pub fn delete_bucket(&self, name: &str) -> Result<()> {
         self.buckets.delete(name.as_bytes())
@@ -287,10 +310,10 @@ impl Meta {
             .collect()
     }
 
-    /// True when the bucket holds no object and no upload.
+    /// True when the bucket holds no object, version (or delete marker) and upload.
     pub fn bucket_is_empty(&self, bucket: &str) -> Result<bool> {
         for db in &self.shards {
-            for tag in [b'o', b'u'] {
+            for tag in [b'o', b'v', b'u'] {
                 if db
                     .scan_prefix(&bucket_prefix(tag, bucket))?
                     .next()
@@ -384,14 +407,15 @@ impl Meta {
     }
 
     /// Ends an upload: removes its row and its parts' rows in one batch, and writes
-    /// `object` (the completed object) in the same batch when given.
+    /// `object` (the completed object, a new version under its bucket's mode) in the
+    /// same batch when given. The caller holds the shard lock.
     pub fn finish_upload(
         &self,
         bucket: &str,
         key: &str,
         id: &str,
-        object: Option<&ObjectRow>,
-    ) -> Result<()> {
+        object: Option<(ObjectRow, Versioning)>,
+    ) -> Result<Change> {
         let db = self.db(bucket, key);
         let mut batch = lsm::WriteBatch::new();
         batch.delete(&upload_key(bucket, key, id));
@@ -400,10 +424,12 @@ impl Meta {
         for kv in db.scan(lo.as_slice()..=hi.as_slice())? {
             batch.delete(&kv?.key);
         }
-        if let Some(row) = object {
-            batch.put(&object_key(bucket, key), &encode(row));
-        }
-        db.write(&batch)
+        let change = match object {
+            Some((row, mode)) => self.stage_version(&mut batch, bucket, key, row, mode)?,
+            None => Change::default(),
+        };
+        db.write(&batch)?;
+        Ok(change)
     }
 
     /// In-progress uploads of `bucket` whose key starts with `prefix` and sorts after
