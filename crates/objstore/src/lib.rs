@@ -129,8 +129,9 @@
 //! stores an object's bytes as 8 MiB chunks in the data node; [`s3::iam`] keeps the
 //! access keys. Buckets (create, delete, list, head, location), objects (PUT, GET with
 //! Range and preconditions, HEAD, DELETE, DeleteObjects, CopyObject), ListObjectsV2 and
-//! V1, multipart upload (S3's `-N` ETag), content headers and user metadata work with
-//! aws-cli and boto3 (`crates/hyperscale/tests/it/s3_clients.rs`). A PUT is
+//! V1, multipart upload (S3's `-N` ETag), content headers and user metadata, and
+//! versioning (enable/suspend, version ids, delete markers, GET/HEAD/DELETE by version,
+//! ListObjectVersions; [`s3::meta::versions`]) work with aws-cli and boto3 (`crates/hyperscale/tests/it/s3_clients.rs`). A PUT is
 //! acknowledged after its chunks and then its row are fsynced; overwritten objects'
 //! chunks become garbage for compaction. S3's limits are exact ([`s3::limits`]: keys
 //! ≤ 1024 bytes, parts 1..=10000 and ≥ 5 MiB but the last, max-keys ≤ 1000, metadata
@@ -145,9 +146,10 @@
 //! # What comes next
 //!
 //! The rest of the chapter, in the order it builds on this crate:
-//! * **Versioning** (version ids, delete markers, ListObjectVersions), UploadPartCopy,
-//!   bucket policies, virtual-host-style addressing; chunks leaked by a crash between
-//!   an overwrite's row and its old chunks' delete are not yet swept.
+//! * UploadPartCopy, bucket policies and anonymous access, virtual-host-style
+//!   addressing, CRC/SHA checksums beyond Content-MD5; chunks leaked by a crash between
+//!   an overwrite's row and its old chunks' delete are not yet swept (a scan of the
+//!   data node's ids against the rows would find them).
 //! * **Data node as a service** (`hyperscale s3 datanode`): this API behind a network
 //!   protocol, with heartbeats to the placement service.
 //! * **Placement service**: the virtual cluster map (data centers, hosts, disks), built

@@ -7,15 +7,17 @@
 //! URLs, S3's XML) is the [`s3s`] crate's job, as the blueprint asks for a well-kept
 //! protocol crate; what the chapter designs is written here:
 //! * [`meta`]: the bucket table and the object table, sharded by a hash of (bucket,
-//!   key) over `shards` `lsm` stores; listing merges the shards ([`meta::list`]).
+//!   key) over `shards` `lsm` stores; listing merges the shards ([`meta::list`]);
+//!   versions and delete markers ([`meta::versions`]).
 //! * [`blob`]: an object's bytes as chunks in the data node ([`crate::Node`]).
 //! * [`iam`]: access keys (SigV4 secrets), durable.
 //! * `api`: the S3 operations over those (buckets, objects, listings, multipart).
 //!
 //! A PUT is acknowledged only after its chunks are fsynced by the data node's group
-//! commit *and* its metadata row is fsynced by its shard: after `kill -9` an object is
-//! either absent or whole. Overwritten and deleted objects' chunks are deleted from
-//! the data node after the metadata changes, and become garbage that compaction
+//! commit *and* its metadata rows are fsynced by its shard: after `kill -9` an object is
+//! either absent or whole. Overwritten and deleted objects' chunks (of unversioned
+//! buckets, or of versions deleted by id) are deleted from the data node after the
+//! metadata changes, and become garbage that compaction
 //! reclaims; a crash between the two leaks chunks (never loses one a row names).
 
 mod api;

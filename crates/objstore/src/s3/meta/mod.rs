@@ -13,7 +13,8 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | buckets (own store) | bucket name | [`BucketRow`] |
-//! | objects (shard of bucket, key) | `o` len(bucket) bucket key | [`ObjectRow`] |
+//! | objects (shard of bucket, key) | `o` len(bucket) bucket key | [`ObjectRow`]: the newest version |
+//! | versions (same shard) | `v` len(bucket) bucket key `\0` sort key | [`ObjectRow`] ([`versions`]) |
 //! | uploads (shard of bucket, key) | `u` len(bucket) bucket key `\0` upload id | [`UploadRow`] |
 //! | parts (same shard) | `p` upload id part number (u16 BE) | [`PartRow`] |
 //!
