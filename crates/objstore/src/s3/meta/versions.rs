@@ -135,7 +135,8 @@ impl Meta {
         Ok(change)
     }
 
-    /// Writes a new version (see [`Self::stage_version`]) under the shard lock.
+    /// Writes a new version (an object or a delete marker) under `mode`, in one batch
+    /// under the shard lock: see the module docs.
     pub fn put_version(
         &self,
         bucket: &str,
