@@ -75,6 +75,12 @@ const SCRIPTS: &[&str] = &[
     "local t = {} for i = 1, 5 do t[i] = i * i end return t",
     "return table.concat({'a', 'b'}, ',')",
     "return #ARGV",
+    // Deep nesting: converted without recursion (a recursive walk once
+    // exhausted the server's stack at about 900 levels).
+    "local t = {} for i = 1, 900 do t = {t} end return t",
+    "redis.setresp(3) local t = {} for i = 1, 300 do t = {map={k=t}} end return t",
+    "redis.setresp(3) local t = 1 for i = 1, 300 do t = {set={[i]=true}, t} end return t",
+    "redis.setresp(3) return {map={a={1, {set={x=true}}}, b={double=2.5}}}",
 ];
 
 fn run_all(pair: &mut Pair, context: &str) {

@@ -351,4 +351,6 @@ return {
   loading = loading,
   handler = handler,
   mode = mode,
+  -- The real `next`, for the Rust side's walk of a returned map or set.
+  next = next,
 }

@@ -332,7 +332,8 @@ fn run_scoped(
         let ok = matches!(values.next(), Some(Value::Boolean(true)));
         let value = values.next().unwrap_or(Value::Nil);
         Ok(if ok {
-            Ok(lua_to_frame(&value, resp3.get()))
+            let next = sandbox.get::<Function>("next")?;
+            Ok(lua_to_frame(&value, resp3.get(), &next))
         } else {
             Err(value)
         })
