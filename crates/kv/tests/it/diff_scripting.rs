@@ -85,6 +85,10 @@ const SCRIPTS: &[&str] = &[
     "local v = rawget(nil, 1) return v",
     "return type(newproxy)",
     "return type(gcinfo), type(loadstring), type(load), type(module), type(require)",
+    // Many arguments (Redis takes up to `unpack`'s limit, about 8,000; ours
+    // up to mlua's callback stack, somewhat fewer, then an error reply).
+    "local t = {} for i = 1, 3900 do t[i] = 'k' end return redis.call('DEL', unpack(t))",
+    "local t = {} for i = 1, 8000 do t[i] = 'k' end return redis.call('DEL', unpack(t))",
     // Deep nesting: converted without recursion (a recursive walk once
     // exhausted the server's stack at about 900 levels).
     "local t = {} for i = 1, 900 do t = {t} end return t",

@@ -25,8 +25,12 @@
 //! wait for its event loop.
 //!
 //! **Bounds.** Each interpreter's memory is capped (a failed allocation
-//! fails the script, not the server), replies nest at most 1000 deep, and
-//! library code run by `FUNCTION LOAD` stops after 500 ms.
+//! fails the script, not the server), replies nest at most 1000 deep (an
+//! inline `reached lua stack limit` error below that, where Redis allows
+//! about 8,000), `redis.call` takes as many arguments as mlua's callback
+//! stack holds (several thousand; Redis, `unpack`'s ~8,000) and answers an
+//! error past that, and library code run by `FUNCTION LOAD` stops after
+//! 500 ms.
 //!
 //! Libraries available to scripts: `string`, `table`, `math`, `bit`,
 //! `cjson`, `cmsgpack`, `struct` (see [`libs`] for what each covers), the
