@@ -7,4 +7,5 @@ mod corruption;
 mod crash;
 mod gc;
 mod model;
+mod recovery;
 mod support;
