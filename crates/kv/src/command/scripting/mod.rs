@@ -43,6 +43,7 @@ mod convert;
 mod functions;
 mod libs;
 mod offload;
+mod payload;
 #[cfg(test)]
 mod tests;
 mod vm;
