@@ -39,6 +39,7 @@
 //! `REPLY_*`/`LOG_*` constants), KEYS/ARGV. Scripts may touch keys they did
 //! not declare. Globals are read-only, as in Redis 7.
 
+mod call;
 mod convert;
 mod functions;
 mod libs;
