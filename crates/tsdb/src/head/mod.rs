@@ -1,0 +1,289 @@
+//! The head: the newest samples of every series, in memory, in front of the
+//! blocks on disk.
+//!
+//! Why a module: this is the chapter's "memory cache" in front of disk
+//! storage. Every append lands here (and in the WAL), queries of recent data
+//! are answered from memory, and once the head spans 1.5 block ranges past the
+//! out-of-order window the oldest range is cut to an immutable block.
+//!
+//! An append is checked in full before anything changes, so a request is
+//! applied whole or refused whole with one clear error: each sample must be
+//! at or after the oldest time still accepted (the newest sample in the head
+//! minus the out-of-order window, and never inside a range already cut to a
+//! block); identical duplicates are ignored, a different value for an existing
+//! timestamp is refused, as Prometheus does; and new series must fit the
+//! series limit.
+
+mod series;
+
+use std::collections::{HashMap, HashSet};
+
+use series::MemSeries;
+
+use crate::error::{Error, Result};
+use crate::index::{Matcher, Postings, select};
+use crate::labels::Labels;
+use crate::options::Options;
+use crate::wal::Record;
+
+/// A sample: (timestamp in ms, value).
+pub type Sample = (i64, f64);
+
+/// A series and its samples, as appended and as returned by queries.
+pub type SeriesSamples = (Labels, Vec<Sample>);
+
+/// The in-memory head (see the module docs).
+#[derive(Default)]
+pub(crate) struct Head {
+    series: HashMap<u64, MemSeries>,
+    refs: HashMap<Labels, u64>,
+    postings: Postings,
+    next_ref: u64,
+    /// Samples before this are refused (a block covers them).
+    pub min_valid_t: i64,
+    /// Newest timestamp in the head (`i64::MIN` while empty).
+    pub max_t: i64,
+    /// Oldest timestamp in the head (`i64::MAX` while empty).
+    pub min_t: i64,
+    /// Samples appended since open (replay included).
+    pub samples_appended: u64,
+}
+
+impl Head {
+    pub fn new() -> Self {
+        Self {
+            min_valid_t: i64::MIN,
+            max_t: i64::MIN,
+            min_t: i64::MAX,
+            next_ref: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Series in the head.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Bytes of chunk data held.
+    pub fn chunk_bytes(&self) -> usize {
+        self.series.values().map(MemSeries::chunk_bytes).sum()
+    }
+
+    /// The oldest timestamp an append may carry now.
+    pub fn oldest_accepted(&self, opts: &Options) -> i64 {
+        let window = if self.max_t == i64::MIN {
+            i64::MIN
+        } else {
+            self.max_t.saturating_sub(opts.out_of_order_window_ms)
+        };
+        window.max(self.min_valid_t)
+    }
+
+    /// Checks a whole request, then applies it; returns the WAL frames that
+    /// record it. Nothing changes if any check fails.
+    pub fn append(&mut self, batch: Vec<SeriesSamples>, opts: &Options, now_ms: i64) -> Result<Vec<u8>> {
+        let oldest = self.oldest_accepted(opts);
+        // Merge entries of the same series, keeping first-seen order.
+        let mut groups: Vec<SeriesSamples> = Vec::new();
+        let mut at: HashMap<Labels, usize> = HashMap::new();
+        for (labels, samples) in batch {
+            match at.get(&labels) {
+                Some(&i) => groups[i].1.extend(samples),
+                None => {
+                    at.insert(labels.clone(), groups.len());
+                    groups.push((labels, samples));
+                }
+            }
+        }
+        let mut new_series = 0usize;
+        for (labels, samples) in &mut groups {
+            samples.sort_by_key(|s| s.0);
+            let mut dup = None;
+            samples.dedup_by(|b, a| {
+                if a.0 != b.0 {
+                    return false;
+                }
+                if a.1.to_bits() != b.1.to_bits() {
+                    dup = Some(a.0);
+                }
+                true
+            });
+            if let Some(t_ms) = dup {
+                return Err(Error::DuplicateSample { t_ms });
+            }
+            for &(t, _) in samples.iter() {
+                if t < oldest {
+                    return Err(Error::OutOfBounds { t_ms: t, min_ms: oldest });
+                }
+                if let Some(tol) = opts.limits.future_tolerance_ms {
+                    if t > now_ms.saturating_add(tol) {
+                        return Err(Error::TooFarInFuture { t_ms: t, now_ms });
+                    }
+                }
+            }
+            match self.refs.get(labels).and_then(|r| self.series.get(r)) {
+                None => new_series += 1,
+                Some(s) => {
+                    let mut err = None;
+                    samples.retain(|&(t, v)| match s.lookup(t) {
+                        None => true,
+                        Some(b) if b == v.to_bits() => false,
+                        Some(_) => {
+                            err.get_or_insert(Error::DuplicateSample { t_ms: t });
+                            false
+                        }
+                    });
+                    if let Some(e) = err {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let limit = opts.limits.series_max;
+        if self.series.len() + new_series > limit {
+            return Err(Error::TooManySeries {
+                active: self.series.len(),
+                new: new_series,
+                limit,
+            });
+        }
+        // Apply.
+        let mut frames = Vec::new();
+        let mut logged = Vec::new();
+        for (labels, samples) in groups {
+            if samples.is_empty() {
+                continue;
+            }
+            let r = match self.refs.get(&labels) {
+                Some(&r) => r,
+                None => {
+                    let r = self.next_ref;
+                    Record::Series {
+                        series_ref: r,
+                        labels: labels.clone(),
+                    }
+                    .encode(&mut frames);
+                    self.create(r, labels);
+                    r
+                }
+            };
+            for (t, v) in samples {
+                self.insert(r, t, v, opts);
+                logged.push((r, t, v));
+            }
+        }
+        if !logged.is_empty() {
+            Record::Samples(logged).encode(&mut frames);
+        }
+        Ok(frames)
+    }
+
+    fn create(&mut self, r: u64, labels: Labels) {
+        self.postings.add(r, &labels);
+        self.refs.insert(labels.clone(), r);
+        self.series.insert(r, MemSeries::new(labels));
+        self.next_ref = self.next_ref.max(r + 1);
+    }
+
+    fn insert(&mut self, r: u64, t: i64, v: f64, opts: &Options) {
+        if let Some(s) = self.series.get_mut(&r) {
+            s.insert(t, v, opts.chunk_samples_max);
+            self.max_t = self.max_t.max(t);
+            self.min_t = self.min_t.min(t);
+            self.samples_appended += 1;
+        }
+    }
+
+    /// Applies one record read back from the WAL: samples before
+    /// `min_valid_t` are already in a block and skipped.
+    pub fn replay(&mut self, record: Record, opts: &Options) {
+        match record {
+            Record::Series { series_ref, labels } => {
+                if !self.series.contains_key(&series_ref) && !self.refs.contains_key(&labels) {
+                    self.create(series_ref, labels);
+                }
+            }
+            Record::Samples(samples) => {
+                for (r, t, v) in samples {
+                    if t >= self.min_valid_t {
+                        self.insert(r, t, v, opts);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Series matching `matchers` with their samples in `[min_t, max_t]`
+    /// (series without samples there are left out).
+    pub fn select(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Vec<SeriesSamples> {
+        select(&self.postings, matchers)
+            .into_iter()
+            .filter_map(|r| {
+                let s = self.series.get(&r)?;
+                let samples = s.samples(min_t, max_t);
+                (!samples.is_empty()).then(|| (s.labels.clone(), samples))
+            })
+            .collect()
+    }
+
+    /// Label sets of the series matching `matchers` (no samples read).
+    pub fn series_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
+        select(&self.postings, matchers)
+            .into_iter()
+            .filter_map(|r| Some(self.series.get(&r)?.labels.clone()))
+            .collect()
+    }
+
+    /// The next range to cut to a block, if one is due: the block-aligned
+    /// range holding the oldest sample, once the newest sample is half a range
+    /// past its end plus the out-of-order window.
+    pub fn due_range(&self, opts: &Options) -> Option<(i64, i64)> {
+        if self.min_t == i64::MAX {
+            return None;
+        }
+        let range = opts.block_range_ms;
+        let start = self.min_t.div_euclid(range) * range;
+        let end = start + range;
+        let settled = self.max_t.saturating_sub(opts.out_of_order_window_ms);
+        (end.saturating_add(range / 2) <= settled).then_some((start, end))
+    }
+
+    /// Every series' samples in `[start, end)`, sorted by labels.
+    pub fn snapshot(&self, start: i64, end: i64) -> Vec<SeriesSamples> {
+        let mut out: Vec<SeriesSamples> = self
+            .series
+            .values()
+            .filter_map(|s| {
+                let samples = s.samples(start, end - 1);
+                (!samples.is_empty()).then(|| (s.labels.clone(), samples))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Drops every sample before `t` and the series left empty; returns the
+    /// refs still alive.
+    pub fn truncate(&mut self, t: i64, opts: &Options) -> HashSet<u64> {
+        let mut empty = Vec::new();
+        let mut min_t = i64::MAX;
+        for (&r, s) in self.series.iter_mut() {
+            if s.min_t().is_some_and(|m| m < t) {
+                s.drop_before(t, opts.chunk_samples_max);
+            }
+            match s.min_t() {
+                Some(m) => min_t = min_t.min(m),
+                None => empty.push(r),
+            }
+        }
+        for r in empty {
+            if let Some(s) = self.series.remove(&r) {
+                self.postings.remove(r, &s.labels);
+                self.refs.remove(&s.labels);
+            }
+        }
+        self.min_t = min_t;
+        self.series.keys().copied().collect()
+    }
+}
