@@ -58,6 +58,12 @@ impl Block {
         if &magic != CHUNKS_MAGIC {
             return Err(corrupt(&chunks_path, "not a chunks file (bad magic)"));
         }
+        // The meta has no checksum of its own: it must agree with the index.
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        let outside = series.iter().flat_map(|s| &s.chunks).any(|c| c.min_t < meta.min_t || c.max_t >= meta.max_t);
+        if name.as_deref() != Some(meta.id.as_str()) || meta.series != series.len() as u64 || outside {
+            return Err(corrupt(&meta_path, "meta.json disagrees with the block's index or name"));
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             meta,

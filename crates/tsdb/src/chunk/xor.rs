@@ -4,9 +4,10 @@
 //! * sample 0: timestamp as a zigzag varint (bytes in the stream), value as 64
 //!   raw bits;
 //! * sample 1: timestamp delta as a zigzag varint, value XOR-encoded;
-//! * sample n ≥ 2: delta of deltas in a bucket — `0` (0), `10`+14 bits,
-//!   `110`+17 bits, `1110`+20 bits, `1111`+64 bits (two's complement), value
-//!   XOR-encoded.
+//! * sample n ≥ 2: delta of deltas in a bucket — `0` (0), `10`+7 bits,
+//!   `110`+14 bits, `1110`+20 bits, `1111`+64 bits (two's complement), value
+//!   XOR-encoded. (Prometheus's buckets are 14/17/20 bits; a 7-bit bucket
+//!   makes a scrape a few milliseconds late cost 9 bits instead of 16.)
 //!
 //! XOR encoding of `v` against the previous value `p`: `0` if equal; else `1`,
 //! then `0` + the meaningful bits if they fit the previous window of leading
@@ -154,7 +155,7 @@ fn read_varint(r: &mut BitReader<'_>) -> Option<i64> {
 }
 
 /// The delta-of-delta buckets: (prefix bits, prefix length, value bits).
-const BUCKETS: [(u64, u8, u8); 3] = [(0b10, 2, 14), (0b110, 3, 17), (0b1110, 4, 20)];
+const BUCKETS: [(u64, u8, u8); 3] = [(0b10, 2, 7), (0b110, 3, 14), (0b1110, 4, 20)];
 
 fn write_dod(w: &mut BitWriter, dod: i64) {
     if dod == 0 {
@@ -180,8 +181,8 @@ fn read_dod(r: &mut BitReader<'_>) -> Option<i64> {
     }
     let n = match ones {
         0 => return Some(0),
-        1 => 14,
-        2 => 17,
+        1 => 7,
+        2 => 14,
         3 => 20,
         _ => return Some(r.bits(64)? as i64),
     };

@@ -102,8 +102,12 @@ impl Inner {
                 add(labels, downsample_points(&points, resolution_ms), rank)?;
             }
         }
-        for (labels, samples) in self.select_raw(matchers, min_t, max_t)? {
-            add(labels, downsample_raw(&samples, resolution_ms), 2)?;
+        // Whole buckets of raw data, so an on-the-fly point equals a stored one.
+        let lo = min_t.div_euclid(resolution_ms).saturating_mul(resolution_ms);
+        let hi = max_t.div_euclid(resolution_ms).saturating_add(1).saturating_mul(resolution_ms).saturating_sub(1);
+        for (labels, samples) in self.select_raw(matchers, lo, hi)? {
+            let points = downsample_raw(&samples, resolution_ms).into_iter().filter(|p| p.t >= min_t && p.t <= max_t).collect();
+            add(labels, points, 2)?;
         }
         Ok(merged
             .into_iter()
