@@ -182,18 +182,36 @@ mod tests {
         };
         let new = |p: &[(&str, &str)]| Labels::new(p.iter().copied(), &lim).unwrap_err();
         assert!(matches!(new(&[("a", "1")]), Error::MissingMetricName));
-        assert!(matches!(new(&[("__name__", "9x")]), Error::InvalidMetricName(_)));
-        assert!(matches!(new(&[("__name__", "u"), ("a-b", "1")]), Error::InvalidLabelName(_)));
-        assert!(matches!(new(&[("__name__", "u"), ("a", "1"), ("a", "2")]), Error::DuplicateLabelName(_)));
+        assert!(matches!(
+            new(&[("__name__", "9x")]),
+            Error::InvalidMetricName(_)
+        ));
+        assert!(matches!(
+            new(&[("__name__", "u"), ("a-b", "1")]),
+            Error::InvalidLabelName(_)
+        ));
+        assert!(matches!(
+            new(&[("__name__", "u"), ("a", "1"), ("a", "2")]),
+            Error::DuplicateLabelName(_)
+        ));
         assert!(matches!(
             new(&[("__name__", "u"), ("a", "1"), ("b", "1"), ("c", "1")]),
             Error::TooManyLabels { count: 4, limit: 3 }
         ));
-        assert!(matches!(new(&[("__name__", "u"), ("abcdefghi", "1")]), Error::LabelNameTooLong { len: 9, .. }));
-        assert!(matches!(new(&[("__name__", "u"), ("a", "12345")]), Error::LabelValueTooLong { len: 5, .. }));
+        assert!(matches!(
+            new(&[("__name__", "u"), ("abcdefghi", "1")]),
+            Error::LabelNameTooLong { len: 9, .. }
+        ));
+        assert!(matches!(
+            new(&[("__name__", "u"), ("a", "12345")]),
+            Error::LabelValueTooLong { len: 5, .. }
+        ));
         // A hostile list stops early instead of being collected in full.
         let many = (0..1_000_000).map(|i| (format!("l{i}"), "v".to_string()));
-        assert!(matches!(Labels::new(many, &lim), Err(Error::TooManyLabels { .. })));
+        assert!(matches!(
+            Labels::new(many, &lim),
+            Err(Error::TooManyLabels { .. })
+        ));
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub fn expired(metas: &[Meta], newest_t: i64, opts: &Options) -> Vec<String> {
         .filter(|m| is_expired(m, newest_t, opts))
         .filter(|m| {
             !opts.downsampling
-                || next_resolution(m.resolution_ms).is_none_or(|next| covered(metas, next, m.min_t, m.max_t))
+                || next_resolution(m.resolution_ms)
+                    .is_none_or(|next| covered(metas, next, m.min_t, m.max_t))
         })
         .map(|m| m.id.clone())
         .collect()
@@ -89,7 +90,10 @@ mod tests {
         let mut got = expired(&metas, now, &opts);
         got.sort();
         assert_eq!(got, vec!["hour-old", "min-old", "raw-old"]);
-        let off = Options { downsampling: false, ..opts };
+        let off = Options {
+            downsampling: false,
+            ..opts
+        };
         assert_eq!(expired(&metas, now, &off).len(), 4);
     }
 }

@@ -66,7 +66,9 @@ pub fn encode_raw(samples: &[Sample], out: &mut Vec<u8>) -> Option<()> {
 
 /// Appends a record of downsampled points (strictly increasing times).
 pub fn encode_aggr(points: &[AggrPoint], out: &mut Vec<u8>) -> Option<()> {
-    let col = |f: fn(&AggrPoint) -> f64| chunk::encode(&points.iter().map(|p| (p.t, f(p))).collect::<Vec<_>>());
+    let col = |f: fn(&AggrPoint) -> f64| {
+        chunk::encode(&points.iter().map(|p| (p.t, f(p))).collect::<Vec<_>>())
+    };
     let cols = [
         col(|p| p.count)?,
         col(|p| p.sum)?,
@@ -187,8 +189,12 @@ pub fn encode_index(series: &[IndexSeries], postings: &Postings) -> Vec<u8> {
 
 /// Decodes and checks an index file.
 pub fn decode_index(bytes: &[u8]) -> Result<(Vec<IndexSeries>, Postings), String> {
-    let (body, crc) = bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or("index too short")?;
-    if crc.len() != 4 || crc32c::crc32c(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+    let (body, crc) = bytes
+        .split_at_checked(bytes.len().saturating_sub(4))
+        .ok_or("index too short")?;
+    if crc.len() != 4
+        || crc32c::crc32c(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]])
+    {
         return Err("index checksum mismatch".into());
     }
     let mut c = Reader(body);

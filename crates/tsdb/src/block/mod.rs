@@ -7,8 +7,9 @@
 //! never changes once written: a directory with `chunks` (compressed samples),
 //! `index` (series, chunk positions and postings; see [`format`]) and
 //! `meta.json` (time range, resolution). It is written under `<id>.tmp`, each
-//! file fsynced, then renamed: a crash leaves either a whole block or a `.tmp`
-//! directory that open removes.
+//! file fsynced, then renamed, and deleted by a rename to `<id>.del` first: a
+//! crash leaves whole blocks, and `.tmp` / `.del` directories that open
+//! removes.
 
 pub mod format;
 pub mod meta;
@@ -47,10 +48,12 @@ impl Block {
     pub fn open(dir: &Path) -> Result<Self> {
         let meta_path = dir.join("meta.json");
         let meta_bytes = std::fs::read(&meta_path).at(&meta_path)?;
-        let meta: Meta = serde_json::from_slice(&meta_bytes).map_err(|e| corrupt(&meta_path, e.to_string()))?;
+        let meta: Meta =
+            serde_json::from_slice(&meta_bytes).map_err(|e| corrupt(&meta_path, e.to_string()))?;
         let index_path = dir.join("index");
         let index = std::fs::read(&index_path).at(&index_path)?;
-        let (series, postings) = format::decode_index(&index).map_err(|e| corrupt(&index_path, e))?;
+        let (series, postings) =
+            format::decode_index(&index).map_err(|e| corrupt(&index_path, e))?;
         let chunks_path = dir.join("chunks");
         let mut chunks = File::open(&chunks_path).at(&chunks_path)?;
         let mut magic = [0u8; 8];
@@ -60,9 +63,18 @@ impl Block {
         }
         // The meta has no checksum of its own: it must agree with the index.
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-        let outside = series.iter().flat_map(|s| &s.chunks).any(|c| c.min_t < meta.min_t || c.max_t >= meta.max_t);
-        if name.as_deref() != Some(meta.id.as_str()) || meta.series != series.len() as u64 || outside {
-            return Err(corrupt(&meta_path, "meta.json disagrees with the block's index or name"));
+        let outside = series
+            .iter()
+            .flat_map(|s| &s.chunks)
+            .any(|c| c.min_t < meta.min_t || c.max_t >= meta.max_t);
+        if name.as_deref() != Some(meta.id.as_str())
+            || meta.series != series.len() as u64
+            || outside
+        {
+            return Err(corrupt(
+                &meta_path,
+                "meta.json disagrees with the block's index or name",
+            ));
         }
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -91,11 +103,15 @@ impl Block {
     fn read_chunk(&self, c: &ChunkMeta) -> Result<ChunkData> {
         let path = self.dir.join("chunks");
         if c.len > CHUNK_BYTES_MAX {
-            return Err(corrupt(&path, format!("chunk of {} bytes at {}", c.len, c.offset)));
+            return Err(corrupt(
+                &path,
+                format!("chunk of {} bytes at {}", c.len, c.offset),
+            ));
         }
         let mut buf = vec![0u8; c.len as usize];
         self.chunks.read_exact_at(&mut buf, c.offset).at(&path)?;
-        format::decode_chunk(&buf).map_err(|e| corrupt(&path, format!("chunk at {}: {e}", c.offset)))
+        format::decode_chunk(&buf)
+            .map_err(|e| corrupt(&path, format!("chunk at {}: {e}", c.offset)))
     }
 
     /// The label sets of the series matching `matchers`.
@@ -107,10 +123,17 @@ impl Block {
     }
 
     /// Each matching series' chunk data within `[min_t, max_t]`.
-    fn select_data(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Result<Vec<(Labels, Vec<ChunkData>)>> {
+    fn select_data(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<(Labels, Vec<ChunkData>)>> {
         let mut out = Vec::new();
         for id in select(&self.postings, matchers) {
-            let Some(s) = self.series.get(id as usize) else { continue };
+            let Some(s) = self.series.get(id as usize) else {
+                continue;
+            };
             let data = s
                 .chunks
                 .iter()
@@ -126,7 +149,12 @@ impl Block {
 
     /// Raw samples of the matching series within `[min_t, max_t]` (nothing
     /// from a downsampled block).
-    pub fn select_raw(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Result<Vec<SeriesSamples>> {
+    pub fn select_raw(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<SeriesSamples>> {
         let mut out = Vec::new();
         for (labels, data) in self.select_data(matchers, min_t, max_t)? {
             let samples: Vec<Sample> = data
@@ -146,7 +174,12 @@ impl Block {
 
     /// Downsampled points of the matching series within `[min_t, max_t]`
     /// (nothing from a raw block).
-    pub fn select_aggr(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Result<Vec<SeriesPoints>> {
+    pub fn select_aggr(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<SeriesPoints>> {
         let mut out = Vec::new();
         for (labels, data) in self.select_data(matchers, min_t, max_t)? {
             let points: Vec<AggrPoint> = data
@@ -168,7 +201,15 @@ impl Block {
     pub fn all(&self) -> Result<Vec<(Labels, Vec<ChunkData>)>> {
         self.series
             .iter()
-            .map(|s| Ok((s.labels.clone(), s.chunks.iter().map(|c| self.read_chunk(c)).collect::<Result<_>>()?)))
+            .map(|s| {
+                Ok((
+                    s.labels.clone(),
+                    s.chunks
+                        .iter()
+                        .map(|c| self.read_chunk(c))
+                        .collect::<Result<_>>()?,
+                ))
+            })
             .collect()
     }
 
@@ -209,8 +250,19 @@ static BLOCK_SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl BlockWriter {
     /// Starts a block for `[min_t, max_t)` at `resolution_ms` under `parent`.
-    pub fn new(parent: &Path, min_t: i64, max_t: i64, resolution_ms: i64, level: u32, chunk_samples_max: usize) -> Result<Self> {
-        let id = format!("{:016x}{:04x}", clock::now_us(), BLOCK_SEQ.fetch_add(1, Ordering::Relaxed) & 0xffff);
+    pub fn new(
+        parent: &Path,
+        min_t: i64,
+        max_t: i64,
+        resolution_ms: i64,
+        level: u32,
+        chunk_samples_max: usize,
+    ) -> Result<Self> {
+        let id = format!(
+            "{:016x}{:04x}",
+            clock::now_us(),
+            BLOCK_SEQ.fetch_add(1, Ordering::Relaxed) & 0xffff
+        );
         let tmp = parent.join(format!("{id}.tmp"));
         std::fs::create_dir_all(&tmp).at(&tmp)?;
         let path = tmp.join("chunks");
@@ -272,9 +324,13 @@ impl BlockWriter {
     pub fn add_raw(&mut self, labels: Labels, samples: &[Sample]) -> Result<()> {
         let mut metas = Vec::new();
         for part in samples.chunks(self.chunk_samples_max) {
-            let (Some(first), Some(last)) = (part.first(), part.last()) else { continue };
+            let (Some(first), Some(last)) = (part.first(), part.last()) else {
+                continue;
+            };
             if format::encode_raw(part, &mut self.buf).is_none() {
-                return Err(crate::Error::InvalidArgument("block samples must strictly increase".into()));
+                return Err(crate::Error::InvalidArgument(
+                    "block samples must strictly increase".into(),
+                ));
             }
             self.push_chunk(first.0, last.0, &mut metas)?;
             self.meta.samples += part.len() as u64;
@@ -287,9 +343,13 @@ impl BlockWriter {
     pub fn add_aggr(&mut self, labels: Labels, points: &[AggrPoint]) -> Result<()> {
         let mut metas = Vec::new();
         for part in points.chunks(self.chunk_samples_max) {
-            let (Some(first), Some(last)) = (part.first(), part.last()) else { continue };
+            let (Some(first), Some(last)) = (part.first(), part.last()) else {
+                continue;
+            };
             if format::encode_aggr(part, &mut self.buf).is_none() {
-                return Err(crate::Error::InvalidArgument("block points must strictly increase".into()));
+                return Err(crate::Error::InvalidArgument(
+                    "block points must strictly increase".into(),
+                ));
             }
             self.push_chunk(first.t, last.t, &mut metas)?;
             self.meta.samples += part.len() as u64;
@@ -302,7 +362,11 @@ impl BlockWriter {
     /// opens the block.
     pub fn finish(self) -> Result<Block> {
         let path = self.tmp.join("chunks");
-        let chunks = self.chunks.into_inner().map_err(|e| e.into_error()).at(&path)?;
+        let chunks = self
+            .chunks
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .at(&path)?;
         chunks.sync_all().at(&path)?;
         let write = |name: &str, bytes: &[u8]| -> Result<()> {
             let p = self.tmp.join(name);
@@ -311,7 +375,8 @@ impl BlockWriter {
             f.sync_all().at(&p)
         };
         write("index", &format::encode_index(&self.series, &self.postings))?;
-        let meta = serde_json::to_vec_pretty(&self.meta).map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
+        let meta = serde_json::to_vec_pretty(&self.meta)
+            .map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
         write("meta.json", &meta)?;
         sync_dir(&self.tmp)?;
         let dir = self.parent.join(&self.meta.id);
@@ -321,8 +386,27 @@ impl BlockWriter {
     }
 }
 
+/// Deletes a block directory crash-safely: renamed to `<id>.del` first (one
+/// atomic step, made durable), then removed file by file; open removes any
+/// `.del` left by a crash, so a half-deleted block is never opened.
+pub fn delete_dir(dir: &Path) -> Result<()> {
+    let del = dir.with_extension("del");
+    std::fs::rename(dir, &del).at(dir)?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    std::fs::remove_dir_all(&del).at(&del)
+}
+
 /// Writes one raw block of `series` (sorted by labels) for `[min_t, max_t)`.
-pub fn write_raw(parent: &Path, min_t: i64, max_t: i64, level: u32, series: &[SeriesSamples], chunk_samples_max: usize) -> Result<Block> {
+pub fn write_raw(
+    parent: &Path,
+    min_t: i64,
+    max_t: i64,
+    level: u32,
+    series: &[SeriesSamples],
+    chunk_samples_max: usize,
+) -> Result<Block> {
     let mut w = BlockWriter::new(parent, min_t, max_t, 0, level, chunk_samples_max)?;
     for (labels, samples) in series {
         w.add_raw(labels.clone(), samples)?;

@@ -25,10 +25,8 @@ impl BitWriter {
             self.free = 8;
         }
         self.free -= 1;
-        if on {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= 1 << self.free;
-            }
+        if on && let Some(last) = self.bytes.last_mut() {
+            *last |= 1 << self.free;
         }
     }
 

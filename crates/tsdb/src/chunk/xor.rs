@@ -311,7 +311,9 @@ mod tests {
     #[test]
     fn regular_scrapes_cost_about_two_bits_per_sample() {
         // A constant gauge scraped every 15 s: dod 0 (1 bit) + same value (1 bit).
-        let samples: Vec<(i64, f64)> = (0..120).map(|i| (1_700_000_000_000 + i * 15_000, 42.0)).collect();
+        let samples: Vec<(i64, f64)> = (0..120)
+            .map(|i| (1_700_000_000_000 + i * 15_000, 42.0))
+            .collect();
         let c = encode(&samples).unwrap();
         assert_eq!(decode(&c).unwrap(), samples);
         assert!(c.len() <= 2 + 6 + 8 + 3 + 30, "{} bytes", c.len());
@@ -319,8 +321,22 @@ mod tests {
 
     #[test]
     fn jitter_and_big_jumps_use_every_bucket() {
-        let ts = [0i64, 15_000, 30_001, 45_000, 60_000 + 8_000, 300_000, 300_001, 10_000_000_000, i64::MAX / 2];
-        let samples: Vec<(i64, f64)> = ts.iter().enumerate().map(|(i, &t)| (t, i as f64 * 1.5)).collect();
+        let ts = [
+            0i64,
+            15_000,
+            30_001,
+            45_000,
+            60_000 + 8_000,
+            300_000,
+            300_001,
+            10_000_000_000,
+            i64::MAX / 2,
+        ];
+        let samples: Vec<(i64, f64)> = ts
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (t, i as f64 * 1.5))
+            .collect();
         assert_eq!(decode(&encode(&samples).unwrap()).unwrap(), samples);
     }
 

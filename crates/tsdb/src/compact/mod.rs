@@ -71,18 +71,32 @@ mod tests {
     fn closed_windows_merge_open_ones_wait() {
         let ranges = [2, 6, 24];
         // Blocks [0,2) [2,4) [4,6) [6,8): window [0,6) is full → merge.
-        let ms = [meta("a", 0, 2, 0), meta("b", 2, 4, 0), meta("c", 4, 6, 0), meta("d", 6, 8, 0)];
-        assert_eq!(plan(&ms, &ranges), Some(vec!["a".into(), "b".into(), "c".into()]));
+        let ms = [
+            meta("a", 0, 2, 0),
+            meta("b", 2, 4, 0),
+            meta("c", 4, 6, 0),
+            meta("d", 6, 8, 0),
+        ];
+        assert_eq!(
+            plan(&ms, &ranges),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
         // [0,2) [2,4) with nothing after: the window may still fill.
         assert_eq!(plan(&ms[..2], &ranges), None);
         // A gap: [0,2) [4,6) and a later block [6,8): window closed → merge.
         let gap = [meta("a", 0, 2, 0), meta("c", 4, 6, 0), meta("d", 6, 8, 0)];
         assert_eq!(plan(&gap, &ranges), Some(vec!["a".into(), "c".into()]));
         // Resolutions never mix.
-        let mixed = [meta("a", 0, 2, 0), meta("b", 2, 4, 60_000), meta("d", 6, 8, 0)];
+        let mixed = [
+            meta("a", 0, 2, 0),
+            meta("b", 2, 4, 60_000),
+            meta("d", 6, 8, 0),
+        ];
         assert_eq!(plan(&mixed, &ranges), None);
         // After merging to 6, the next level merges four 6s into 24.
-        let six: Vec<Meta> = (0..4).map(|i| meta(&format!("s{i}"), i * 6, i * 6 + 6, 0)).collect();
+        let six: Vec<Meta> = (0..4)
+            .map(|i| meta(&format!("s{i}"), i * 6, i * 6 + 6, 0))
+            .collect();
         assert_eq!(plan(&six, &ranges).map(|v| v.len()), Some(4));
     }
 }

@@ -14,7 +14,7 @@ use super::Inner;
 use crate::block::format::ChunkData;
 use crate::block::{Block, BlockWriter, write_raw};
 use crate::downsample::{self, AggrPoint, downsample_points, downsample_raw};
-use crate::error::{IoContext, Result};
+use crate::error::Result;
 use crate::head::Sample;
 use crate::labels::Labels;
 use crate::wal::Record;
@@ -60,11 +60,20 @@ impl Inner {
     }
 
     fn metas(&self) -> Vec<crate::block::Meta> {
-        self.blocks.read().iter().map(|b| b.meta().clone()).collect()
+        self.blocks
+            .read()
+            .iter()
+            .map(|b| b.meta().clone())
+            .collect()
     }
 
     fn find(&self, ids: &[String]) -> Vec<Arc<Block>> {
-        self.blocks.read().iter().filter(|b| ids.contains(&b.meta().id)).cloned().collect()
+        self.blocks
+            .read()
+            .iter()
+            .filter(|b| ids.contains(&b.meta().id))
+            .cloned()
+            .collect()
     }
 
     /// Cuts `[start, end)` from the head into a block (see the module docs).
@@ -81,7 +90,14 @@ impl Inner {
         let block = if snapshot.is_empty() {
             None
         } else {
-            Some(write_raw(&self.blocks_dir, start, end, 1, &snapshot, self.opts.chunk_samples_max)?)
+            Some(write_raw(
+                &self.blocks_dir,
+                start,
+                end,
+                1,
+                &snapshot,
+                self.opts.chunk_samples_max,
+            )?)
         };
         // 3. Swap: the block becomes visible as the head lets its samples go.
         let live = {
@@ -97,7 +113,10 @@ impl Inner {
         self.wal.checkpoint(closed, |r| match r {
             Record::Series { series_ref, .. } => live.contains(&series_ref).then_some(r),
             Record::Samples(s) => {
-                let kept: Vec<_> = s.into_iter().filter(|(r, t, _)| *t >= end && live.contains(r)).collect();
+                let kept: Vec<_> = s
+                    .into_iter()
+                    .filter(|(r, t, _)| *t >= end && live.contains(r))
+                    .collect();
                 (!kept.is_empty()).then_some(Record::Samples(kept))
             }
         })
@@ -105,9 +124,18 @@ impl Inner {
 
     /// Writes the summary of block `id` at `resolution_ms`.
     fn downsample(&self, id: &str, resolution_ms: i64) -> Result<()> {
-        let Some(src) = self.find(&[id.to_string()]).pop() else { return Ok(()) };
+        let Some(src) = self.find(&[id.to_string()]).pop() else {
+            return Ok(());
+        };
         let m = src.meta();
-        let mut w = BlockWriter::new(&self.blocks_dir, m.min_t, m.max_t, resolution_ms, 1, self.opts.chunk_samples_max)?;
+        let mut w = BlockWriter::new(
+            &self.blocks_dir,
+            m.min_t,
+            m.max_t,
+            resolution_ms,
+            1,
+            self.opts.chunk_samples_max,
+        )?;
         for (labels, data) in src.all()? {
             let mut raw: Vec<Sample> = Vec::new();
             let mut points: Vec<AggrPoint> = Vec::new();
@@ -134,7 +162,9 @@ impl Inner {
     /// Merges blocks `ids` (one resolution) into one.
     fn compact(&self, ids: &[String]) -> Result<()> {
         let srcs = self.find(ids);
-        let (Some(first), Some(last)) = (srcs.first(), srcs.last()) else { return Ok(()) };
+        let (Some(first), Some(last)) = (srcs.first(), srcs.last()) else {
+            return Ok(());
+        };
         let (min_t, max_t) = (first.meta().min_t, last.meta().max_t);
         let res = first.meta().resolution_ms;
         let level = srcs.iter().map(|b| b.meta().level).max().unwrap_or(1) + 1;
@@ -150,7 +180,14 @@ impl Inner {
                 }
             }
         }
-        let mut w = BlockWriter::new(&self.blocks_dir, min_t, max_t, res, level, self.opts.chunk_samples_max)?;
+        let mut w = BlockWriter::new(
+            &self.blocks_dir,
+            min_t,
+            max_t,
+            res,
+            level,
+            self.opts.chunk_samples_max,
+        )?;
         w.set_sources(ids.to_vec());
         if res == 0 {
             for (labels, mut s) in raw {
@@ -173,9 +210,9 @@ impl Inner {
             blocks.sort_by_key(|b| (b.meta().resolution_ms, b.meta().min_t));
         }
         for b in srcs {
-            std::fs::remove_dir_all(b.dir()).at(b.dir())?;
+            crate::block::delete_dir(b.dir())?;
         }
-        crate::wal::sync_dir(&self.blocks_dir)
+        Ok(())
     }
 
     /// Drops blocks from the list, then deletes their directories.
@@ -183,8 +220,8 @@ impl Inner {
         let gone = self.find(ids);
         self.blocks.write().retain(|b| !ids.contains(&b.meta().id));
         for b in gone {
-            std::fs::remove_dir_all(b.dir()).at(b.dir())?;
+            crate::block::delete_dir(b.dir())?;
         }
-        crate::wal::sync_dir(&self.blocks_dir)
+        Ok(())
     }
 }

@@ -35,6 +35,8 @@ pub struct Db {
 }
 
 pub(crate) struct Inner {
+    /// Held (flock) while open: one process per directory.
+    _lock: std::fs::File,
     opts: Options,
     blocks_dir: PathBuf,
     blocks: RwLock<Vec<Arc<Block>>>,
@@ -72,14 +74,31 @@ impl Db {
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Self> {
         opts.validate()?;
         let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).at(dir)?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::File::create(&lock_path).at(&lock_path)?;
+        if lock.try_lock().is_err() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is in use by another process",
+                dir.display()
+            )));
+        }
         let blocks_dir = dir.join("blocks");
         std::fs::create_dir_all(&blocks_dir).at(&blocks_dir)?;
         let blocks = load_blocks(&blocks_dir)?;
         let mut head = Head::new();
-        head.min_valid_t = blocks.iter().map(|b| b.meta().max_t).max().unwrap_or(i64::MIN);
-        let wal = Wal::open(&dir.join("wal"), opts.wal_segment_bytes_max, |r| head.replay(r, &opts))?;
+        head.min_valid_t = blocks
+            .iter()
+            .map(|b| b.meta().max_t)
+            .max()
+            .unwrap_or(i64::MIN);
+        let wal = Wal::open(&dir.join("wal"), opts.wal_segment_bytes_max, |r| {
+            head.replay(r, &opts)
+        })?;
+        head.finish_replay(&opts);
         let interval_ms = opts.maintenance_interval_ms;
         let inner = Arc::new(Inner {
+            _lock: lock,
             opts,
             blocks_dir,
             blocks: RwLock::new(blocks),
@@ -111,7 +130,10 @@ impl Db {
     }
 
     /// Builds a label set checked against this database's limits.
-    pub fn labels<N: Into<String>, V: Into<String>>(&self, pairs: impl IntoIterator<Item = (N, V)>) -> Result<Labels> {
+    pub fn labels<N: Into<String>, V: Into<String>>(
+        &self,
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Result<Labels> {
         Labels::new(pairs, &self.inner.opts.limits)
     }
 
@@ -138,7 +160,12 @@ impl Db {
 
     /// Metas of the blocks on disk, oldest first.
     pub fn blocks(&self) -> Vec<Meta> {
-        self.inner.blocks.read().iter().map(|b| b.meta().clone()).collect()
+        self.inner
+            .blocks
+            .read()
+            .iter()
+            .map(|b| b.meta().clone())
+            .collect()
     }
 
     /// Reads and checks every chunk of every block.
@@ -204,7 +231,7 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
     let mut blocks = Vec::new();
     for e in std::fs::read_dir(dir).at(dir)? {
         let path = e.at(dir)?.path();
-        if path.extension().is_some_and(|x| x == "tmp") {
+        if path.extension().is_some_and(|x| x == "tmp" || x == "del") {
             std::fs::remove_dir_all(&path).at(&path)?;
             continue;
         }
@@ -214,12 +241,17 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
     }
     let replaced: std::collections::HashSet<(String, i64)> = blocks
         .iter()
-        .flat_map(|b| b.meta().sources.iter().map(|s| (s.clone(), b.meta().resolution_ms)))
+        .flat_map(|b| {
+            b.meta()
+                .sources
+                .iter()
+                .map(|s| (s.clone(), b.meta().resolution_ms))
+        })
         .collect();
     let mut kept = Vec::new();
     for b in blocks {
         if replaced.contains(&(b.meta().id.clone(), b.meta().resolution_ms)) {
-            std::fs::remove_dir_all(b.dir()).at(b.dir())?;
+            crate::block::delete_dir(b.dir())?;
         } else {
             kept.push(Arc::new(b));
         }
@@ -228,7 +260,10 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
     for w in kept.windows(2) {
         let (a, b) = (w[0].meta(), w[1].meta());
         if a.resolution_ms == b.resolution_ms && b.min_t < a.max_t {
-            return Err(corrupt(dir, format!("blocks {} and {} overlap", a.id, b.id)));
+            return Err(corrupt(
+                dir,
+                format!("blocks {} and {} overlap", a.id, b.id),
+            ));
         }
     }
     Ok(kept)

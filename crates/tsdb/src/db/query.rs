@@ -47,18 +47,34 @@ impl Inner {
         Ok(())
     }
 
-    fn select_raw(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Result<Vec<SeriesSamples>> {
-        let blocks = self.blocks.read().clone();
+    fn select_raw(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<SeriesSamples>> {
+        // One consistent view: a cut swaps the block list and truncates the
+        // head under both write locks, so reading the head while holding the
+        // list's read lock never misses (or doubles) the samples being moved.
+        let (blocks, head) = {
+            let list = self.blocks.read();
+            (
+                list.clone(),
+                self.head.read().select(matchers, min_t, max_t),
+            )
+        };
         let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         let mut total = 0usize;
-        for b in blocks.iter().filter(|b| b.meta().resolution_ms == 0 && b.overlaps(min_t, max_t)) {
+        for b in blocks
+            .iter()
+            .filter(|b| b.meta().resolution_ms == 0 && b.overlaps(min_t, max_t))
+        {
             for (labels, samples) in b.select_raw(matchers, min_t, max_t)? {
                 total += samples.len();
                 self.check_limit(total)?;
                 merged.entry(labels).or_default().extend(samples);
             }
         }
-        let head = self.head.read().select(matchers, min_t, max_t);
         for (labels, samples) in head {
             total += samples.len();
             self.check_limit(total)?;
@@ -74,7 +90,13 @@ impl Inner {
             .collect())
     }
 
-    fn select_downsampled(&self, matchers: &[Matcher], min_t: i64, max_t: i64, resolution_ms: i64) -> Result<Vec<SeriesPoints>> {
+    fn select_downsampled(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+        resolution_ms: i64,
+    ) -> Result<Vec<SeriesPoints>> {
         // Per series: bucket → (rank of the source, point); lower rank wins.
         let mut merged: BTreeMap<Labels, BTreeMap<i64, (u8, AggrPoint)>> = BTreeMap::new();
         let mut total = 0usize;
@@ -103,10 +125,19 @@ impl Inner {
             }
         }
         // Whole buckets of raw data, so an on-the-fly point equals a stored one.
-        let lo = min_t.div_euclid(resolution_ms).saturating_mul(resolution_ms);
-        let hi = max_t.div_euclid(resolution_ms).saturating_add(1).saturating_mul(resolution_ms).saturating_sub(1);
+        let lo = min_t
+            .div_euclid(resolution_ms)
+            .saturating_mul(resolution_ms);
+        let hi = max_t
+            .div_euclid(resolution_ms)
+            .saturating_add(1)
+            .saturating_mul(resolution_ms)
+            .saturating_sub(1);
         for (labels, samples) in self.select_raw(matchers, lo, hi)? {
-            let points = downsample_raw(&samples, resolution_ms).into_iter().filter(|p| p.t >= min_t && p.t <= max_t).collect();
+            let points = downsample_raw(&samples, resolution_ms)
+                .into_iter()
+                .filter(|p| p.t >= min_t && p.t <= max_t)
+                .collect();
             add(labels, points, 2)?;
         }
         Ok(merged
@@ -121,23 +152,43 @@ impl Db {
     /// Raw samples of the series matching every matcher, with
     /// `min_t <= t <= max_t`, sorted by labels then time. Refused with
     /// [`Error::QueryTooLarge`] past `query_samples_max`.
-    pub fn select(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Result<Vec<SeriesSamples>> {
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<SeriesSamples>> {
         self.inner.select_raw(matchers, min_t, max_t)
     }
 
     /// Downsampled points at `resolution_ms` (60 000 or 3 600 000): stored
     /// points where they exist, finer data aggregated on the fly elsewhere.
-    pub fn select_downsampled(&self, matchers: &[Matcher], min_t: i64, max_t: i64, resolution_ms: i64) -> Result<Vec<SeriesPoints>> {
+    pub fn select_downsampled(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+        resolution_ms: i64,
+    ) -> Result<Vec<SeriesPoints>> {
         if resolution_ms <= 0 {
-            return Err(Error::InvalidArgument("resolution_ms must be positive".into()));
+            return Err(Error::InvalidArgument(
+                "resolution_ms must be positive".into(),
+            ));
         }
-        self.inner.select_downsampled(matchers, min_t, max_t, resolution_ms)
+        self.inner
+            .select_downsampled(matchers, min_t, max_t, resolution_ms)
     }
 
     /// Reads what a query with `step_ms` needs: raw samples for fine steps
     /// over recent data, downsampled points otherwise (see
     /// [`crate::downsample::resolution_for`]).
-    pub fn query(&self, matchers: &[Matcher], min_t: i64, max_t: i64, step_ms: i64) -> Result<QueryResult> {
+    pub fn query(
+        &self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult> {
         let res = resolution_for(step_ms, min_t, self.inner.newest_t(), &self.inner.opts);
         if res == 0 {
             return Ok(QueryResult::Raw(self.select(matchers, min_t, max_t)?));
@@ -150,9 +201,13 @@ impl Db {
 
     /// Label sets of the series matching `matchers` in the head and blocks.
     pub fn series(&self, matchers: &[Matcher]) -> Vec<Labels> {
-        let blocks = self.inner.blocks.read().clone();
-        let mut all: Vec<Labels> = blocks.iter().flat_map(|b| b.series_labels(matchers)).collect();
+        let list = self.inner.blocks.read();
+        let mut all: Vec<Labels> = list
+            .iter()
+            .flat_map(|b| b.series_labels(matchers))
+            .collect();
         all.extend(self.inner.head.read().series_labels(matchers));
+        drop(list);
         all.sort();
         all.dedup();
         all

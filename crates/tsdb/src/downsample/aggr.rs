@@ -91,10 +91,23 @@ mod tests {
 
     #[test]
     fn one_minute_buckets_keep_all_five_and_aggregate_exactly() {
-        let raw: Vec<Sample> = (0..240).map(|i| (i * 15_000, (i % 7) as f64)).chain([(3_600_000, stale_nan())]).collect();
+        let raw: Vec<Sample> = (0..240)
+            .map(|i| (i * 15_000, (i % 7) as f64))
+            .chain([(3_600_000, stale_nan())])
+            .collect();
         let m = downsample_raw(&raw, 60_000);
         assert_eq!(m.len(), 60);
-        assert_eq!(m[0], AggrPoint { t: 45_000, count: 4.0, sum: 6.0, min: 0.0, max: 3.0, last: 3.0 });
+        assert_eq!(
+            m[0],
+            AggrPoint {
+                t: 45_000,
+                count: 4.0,
+                sum: 6.0,
+                min: 0.0,
+                max: 3.0,
+                last: 3.0
+            }
+        );
         let h = downsample_points(&m, 3_600_000);
         let direct = downsample_raw(&raw, 3_600_000);
         assert_eq!(h, direct, "1 m → 1 h equals raw → 1 h");

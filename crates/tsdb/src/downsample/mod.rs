@@ -21,7 +21,11 @@ pub fn plan(metas: &[Meta], newest_t: i64, opts: &Options) -> Option<(String, i6
     if !opts.downsampling {
         return None;
     }
-    let largest = opts.compaction_ranges_ms.last().copied().unwrap_or(opts.block_range_ms);
+    let largest = opts
+        .compaction_ranges_ms
+        .last()
+        .copied()
+        .unwrap_or(opts.block_range_ms);
     let mut due: Vec<(&Meta, i64)> = metas
         .iter()
         .filter_map(|m| Some((m, next_resolution(m.resolution_ms)?)))
@@ -83,13 +87,27 @@ mod tests {
         let opts = Options::default();
         let big = 3 * DAY_MS;
         let metas = vec![meta("r1", 0, big, 0), meta("r2", big, big + 2 * HOUR_MS, 0)];
-        assert_eq!(plan(&metas, big + 2 * HOUR_MS, &opts), Some(("r1".into(), MINUTE_MS)));
+        assert_eq!(
+            plan(&metas, big + 2 * HOUR_MS, &opts),
+            Some(("r1".into(), MINUTE_MS))
+        );
         let mut done = metas.clone();
         done.push(meta("m1", 0, big, MINUTE_MS));
-        assert_eq!(plan(&done, big + 2 * HOUR_MS, &opts), Some(("m1".into(), HOUR_MS)));
+        assert_eq!(
+            plan(&done, big + 2 * HOUR_MS, &opts),
+            Some(("m1".into(), HOUR_MS))
+        );
         done.push(meta("h1", 0, big, HOUR_MS));
-        assert_eq!(plan(&done, big + 2 * HOUR_MS, &opts), None, "r2 is neither final nor expiring");
-        assert_eq!(plan(&done, 100 * DAY_MS, &opts), Some(("r2".into(), MINUTE_MS)), "r2 expires");
+        assert_eq!(
+            plan(&done, big + 2 * HOUR_MS, &opts),
+            None,
+            "r2 is neither final nor expiring"
+        );
+        assert_eq!(
+            plan(&done, 100 * DAY_MS, &opts),
+            Some(("r2".into(), MINUTE_MS)),
+            "r2 expires"
+        );
     }
 
     #[test]
@@ -97,7 +115,10 @@ mod tests {
         let o = Options::default();
         let now = 100 * DAY_MS;
         assert_eq!(resolution_for(15_000, now - HOUR_MS, now, &o), 0);
-        assert_eq!(resolution_for(5 * MINUTE_MS, now - HOUR_MS, now, &o), MINUTE_MS);
+        assert_eq!(
+            resolution_for(5 * MINUTE_MS, now - HOUR_MS, now, &o),
+            MINUTE_MS
+        );
         assert_eq!(resolution_for(6 * HOUR_MS, now - HOUR_MS, now, &o), HOUR_MS);
         assert_eq!(resolution_for(15_000, now - 8 * DAY_MS, now, &o), MINUTE_MS);
         assert_eq!(resolution_for(15_000, now - 31 * DAY_MS, now, &o), HOUR_MS);

@@ -47,6 +47,10 @@ pub(crate) struct Head {
     pub min_t: i64,
     /// Samples appended since open (replay included).
     pub samples_appended: u64,
+    /// During replay: a WAL series ref whose labels an earlier ref already
+    /// holds (a series dropped by a cut and created again before the
+    /// checkpoint finished) → that earlier ref.
+    replay_alias: HashMap<u64, u64>,
 }
 
 impl Head {
@@ -82,7 +86,12 @@ impl Head {
 
     /// Checks a whole request, then applies it; returns the WAL frames that
     /// record it. Nothing changes if any check fails.
-    pub fn append(&mut self, batch: Vec<SeriesSamples>, opts: &Options, now_ms: i64) -> Result<Vec<u8>> {
+    pub fn append(
+        &mut self,
+        batch: Vec<SeriesSamples>,
+        opts: &Options,
+        now_ms: i64,
+    ) -> Result<Vec<u8>> {
         let oldest = self.oldest_accepted(opts);
         // Merge entries of the same series, keeping first-seen order.
         let mut groups: Vec<SeriesSamples> = Vec::new();
@@ -114,12 +123,15 @@ impl Head {
             }
             for &(t, _) in samples.iter() {
                 if t < oldest {
-                    return Err(Error::OutOfBounds { t_ms: t, min_ms: oldest });
+                    return Err(Error::OutOfBounds {
+                        t_ms: t,
+                        min_ms: oldest,
+                    });
                 }
-                if let Some(tol) = opts.limits.future_tolerance_ms {
-                    if t > now_ms.saturating_add(tol) {
-                        return Err(Error::TooFarInFuture { t_ms: t, now_ms });
-                    }
+                if let Some(tol) = opts.limits.future_tolerance_ms
+                    && t > now_ms.saturating_add(tol)
+                {
+                    return Err(Error::TooFarInFuture { t_ms: t, now_ms });
                 }
             }
             match self.refs.get(labels).and_then(|r| self.series.get(r)) {
@@ -199,19 +211,34 @@ impl Head {
     /// `min_valid_t` are already in a block and skipped.
     pub fn replay(&mut self, record: Record, opts: &Options) {
         match record {
-            Record::Series { series_ref, labels } => {
-                if !self.series.contains_key(&series_ref) && !self.refs.contains_key(&labels) {
-                    self.create(series_ref, labels);
+            Record::Series { series_ref, labels } => match self.refs.get(&labels) {
+                Some(&r) if r != series_ref => {
+                    self.replay_alias.insert(series_ref, r);
+                    self.next_ref = self.next_ref.max(series_ref + 1);
                 }
-            }
+                Some(_) => {}
+                None if self.series.contains_key(&series_ref) => {}
+                None => self.create(series_ref, labels),
+            },
             Record::Samples(samples) => {
                 for (r, t, v) in samples {
-                    if t >= self.min_valid_t {
+                    let r = self.replay_alias.get(&r).copied().unwrap_or(r);
+                    if t >= self.min_valid_t
+                        && self.series.get(&r).is_some_and(|s| s.lookup(t).is_none())
+                    {
                         self.insert(r, t, v, opts);
                     }
                 }
             }
         }
+    }
+
+    /// Ends a replay: forgets the aliases and drops series left without
+    /// samples (their samples were all in blocks already).
+    pub fn finish_replay(&mut self, opts: &Options) {
+        self.replay_alias.clear();
+        let min_valid_t = self.min_valid_t;
+        self.truncate(min_valid_t, opts);
     }
 
     /// Series matching `matchers` with their samples in `[min_t, max_t]`
@@ -285,5 +312,43 @@ impl Head {
         }
         self.min_t = min_t;
         self.series.keys().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Limits;
+
+    /// A crash after a cut dropped a series but before the checkpoint: the WAL
+    /// holds its old ref and a newer ref for the same labels; replay joins them.
+    #[test]
+    fn replay_joins_a_series_recreated_under_a_new_ref() {
+        let opts = Options::default();
+        let l = Labels::new([("__name__", "x")], &Limits::default()).unwrap();
+        let mut h = Head::new();
+        h.min_valid_t = 50;
+        h.replay(
+            Record::Series {
+                series_ref: 1,
+                labels: l.clone(),
+            },
+            &opts,
+        );
+        h.replay(Record::Samples(vec![(1, 5, 1.0)]), &opts);
+        h.replay(
+            Record::Series {
+                series_ref: 2,
+                labels: l.clone(),
+            },
+            &opts,
+        );
+        h.replay(Record::Samples(vec![(2, 100, 2.0)]), &opts);
+        h.finish_replay(&opts);
+        assert_eq!(
+            h.select(&[Matcher::eq("__name__", "x")], 0, 1000),
+            vec![(l, vec![(100, 2.0)])]
+        );
+        assert_eq!(h.next_ref, 3, "new series never reuse a logged ref");
     }
 }

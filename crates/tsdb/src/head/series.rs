@@ -104,7 +104,10 @@ impl MemSeries {
             .iter()
             .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
             .map(|c| c.bytes.as_slice())
-            .chain((self.open.count() > 0 && self.max_t >= min_t && self.open_min_t <= max_t).then(|| self.open.bytes()));
+            .chain(
+                (self.open.count() > 0 && self.max_t >= min_t && self.open_min_t <= max_t)
+                    .then(|| self.open.bytes()),
+            );
         for bytes in chunks {
             // Head chunks are built in memory by the appender: never damaged.
             out.extend(
@@ -114,7 +117,11 @@ impl MemSeries {
             );
         }
         if !self.ooo.is_empty() {
-            out.extend(self.ooo.range(min_t..=max_t).map(|(&t, &b)| (t, f64::from_bits(b))));
+            out.extend(
+                self.ooo
+                    .range(min_t..=max_t)
+                    .map(|(&t, &b)| (t, f64::from_bits(b))),
+            );
             out.sort_by_key(|s| s.0);
         }
         out
@@ -145,7 +152,9 @@ impl MemSeries {
 
     /// Bytes of chunk data held (for stats).
     pub fn chunk_bytes(&self) -> usize {
-        self.closed.iter().map(|c| c.bytes.len()).sum::<usize>() + self.open.bytes().len() + self.ooo.len() * 16
+        self.closed.iter().map(|c| c.bytes.len()).sum::<usize>()
+            + self.open.bytes().len()
+            + self.ooo.len() * 16
     }
 }
 

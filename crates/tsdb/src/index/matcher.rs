@@ -115,7 +115,10 @@ mod tests {
         assert!(alt.matches("x") && alt.matches("y") && !alt.matches("xy"));
         let not = Matcher::new(MatchType::NotRegex, "a", "5..").unwrap();
         assert!(not.matches("200") && !not.matches("500") && not.matches(""));
-        assert!(matches!(Matcher::new(MatchType::Regex, "a", "("), Err(Error::BadRegex { .. })));
+        assert!(matches!(
+            Matcher::new(MatchType::Regex, "a", "("),
+            Err(Error::BadRegex { .. })
+        ));
         assert!(!not.inverse().matches("200"));
     }
 }

@@ -230,9 +230,15 @@ mod tests {
             vec![(Equal, "nope", "x")],
         ];
         for case in cases {
-            let ms: Vec<Matcher> = case.iter().map(|&(k, n, v)| Matcher::new(k, n, v).unwrap()).collect();
+            let ms: Vec<Matcher> = case
+                .iter()
+                .map(|&(k, n, v)| Matcher::new(k, n, v).unwrap())
+                .collect();
             let want: Vec<u64> = (0..series.len() as u64)
-                .filter(|&i| ms.iter().all(|m| m.matches(series[i as usize].get(&m.name).unwrap_or(""))))
+                .filter(|&i| {
+                    ms.iter()
+                        .all(|m| m.matches(series[i as usize].get(&m.name).unwrap_or("")))
+                })
                 .collect();
             assert_eq!(select(&p, &ms), want, "{case:?}");
         }

@@ -79,7 +79,10 @@ impl std::fmt::Debug for Ticket {
 impl Ticket {
     /// A ticket with nothing to wait for (an append that changed nothing).
     pub(crate) fn ready() -> Self {
-        Self { shared: None, seq: 0 }
+        Self {
+            shared: None,
+            seq: 0,
+        }
     }
 
     fn check(&self, s: &State) -> Option<Result<()>> {
@@ -140,7 +143,10 @@ fn list(dir: &Path) -> Result<(Vec<u64>, Vec<u64>)> {
     let (mut cps, mut segs) = (Vec::new(), Vec::new());
     for e in std::fs::read_dir(dir).at(dir)? {
         let name = e.at(dir)?.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name.strip_prefix("checkpoint.").and_then(|n| n.parse().ok()) {
+        if let Some(n) = name
+            .strip_prefix("checkpoint.")
+            .and_then(|n| n.parse().ok())
+        {
             cps.push(n);
         } else if name.ends_with(".tmp") {
             let _ = std::fs::remove_file(dir.join(&name));
@@ -177,7 +183,11 @@ impl Wal {
             }
             read.records.into_iter().for_each(&mut apply);
         }
-        let live: Vec<u64> = segs.iter().copied().filter(|&s| cp.is_none_or(|c| s > c)).collect();
+        let live: Vec<u64> = segs
+            .iter()
+            .copied()
+            .filter(|&s| cp.is_none_or(|c| s > c))
+            .collect();
         for (i, &n) in live.iter().enumerate() {
             let path = segment_path(dir, n);
             let read = record::read_frames(&read_file(&path)?);
@@ -204,7 +214,11 @@ impl Wal {
             None => cp.unwrap_or(0) + 1,
         };
         let path = segment_path(dir, segment);
-        let file = OpenOptions::new().create(true).append(true).open(&path).at(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .at(&path)?;
         let segment_bytes = file.metadata().at(&path)?.len();
         sync_dir(dir)?;
         let shared = Arc::new(Shared {
@@ -292,15 +306,27 @@ impl Wal {
 
     /// Rewrites the checkpoint and segments up to `upto` into `checkpoint.upto`,
     /// keeping what `keep` returns for each record, then deletes them.
-    pub fn checkpoint(&self, upto: u64, mut keep: impl FnMut(Record) -> Option<Record>) -> Result<()> {
+    pub fn checkpoint(
+        &self,
+        upto: u64,
+        mut keep: impl FnMut(Record) -> Option<Record>,
+    ) -> Result<()> {
         let dir = &self.shared.dir;
         let (cps, segs) = list(dir)?;
         let mut out = Vec::new();
         let base = cps.iter().rfind(|&&c| c <= upto).copied();
         let mut inputs: Vec<PathBuf> = base.map(|c| checkpoint_path(dir, c)).into_iter().collect();
         let first_seg = base.map_or(0, |c| c + 1);
-        inputs.extend(segs.iter().filter(|&&s| s >= first_seg && s <= upto).map(|&s| segment_path(dir, s)));
-        let older: Vec<PathBuf> = cps.iter().filter(|&&c| base.is_some_and(|b| c < b)).map(|&c| checkpoint_path(dir, c)).collect();
+        inputs.extend(
+            segs.iter()
+                .filter(|&&s| s >= first_seg && s <= upto)
+                .map(|&s| segment_path(dir, s)),
+        );
+        let older: Vec<PathBuf> = cps
+            .iter()
+            .filter(|&&c| base.is_some_and(|b| c < b))
+            .map(|&c| checkpoint_path(dir, c))
+            .collect();
         for path in &inputs {
             let read = record::read_frames(&read_file(path)?);
             if let Some(why) = read.stopped {
@@ -333,7 +359,11 @@ impl Wal {
     /// Bytes of all WAL files on disk.
     pub fn disk_bytes(&self) -> u64 {
         std::fs::read_dir(&self.shared.dir)
-            .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
             .unwrap_or(0)
     }
 
@@ -392,8 +422,20 @@ fn commit_loop(shared: &Shared) {
             let size_roll = !requested
                 && s.segment_bytes > 0
                 && s.segment_bytes + s.buf.len() as u64 > shared.segment_bytes_max;
-            let rotate = if requested { Roll::AfterWrite } else if size_roll { Roll::BeforeWrite } else { Roll::No };
-            (std::mem::take(&mut s.buf), s.appended, s.file.clone(), s.segment, rotate)
+            let rotate = if requested {
+                Roll::AfterWrite
+            } else if size_roll {
+                Roll::BeforeWrite
+            } else {
+                Roll::No
+            };
+            (
+                std::mem::take(&mut s.buf),
+                s.appended,
+                s.file.clone(),
+                s.segment,
+                rotate,
+            )
         };
         let result = (|| -> Result<Option<File>> {
             if let Some(e) = &shared.state.lock().failed {
@@ -410,7 +452,11 @@ fn commit_loop(shared: &Shared) {
                 return Ok(None);
             }
             let next = segment_path(&shared.dir, segment + 1);
-            let f = OpenOptions::new().create(true).append(true).open(&next).at(&next)?;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&next)
+                .at(&next)?;
             sync_dir(&shared.dir)?;
             if rotate == Roll::BeforeWrite {
                 (&f).write_all(&buf).at(&next)?;
@@ -427,7 +473,11 @@ fn commit_loop(shared: &Shared) {
                 if let Some(f) = new_file {
                     s.file = Arc::new(f);
                     s.segment = segment + 1;
-                    s.segment_bytes = if rotate == Roll::BeforeWrite { buf.len() as u64 } else { 0 };
+                    s.segment_bytes = if rotate == Roll::BeforeWrite {
+                        buf.len() as u64
+                    } else {
+                        0
+                    };
                     s.rotations += 1;
                 }
             }

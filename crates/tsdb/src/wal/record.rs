@@ -158,7 +158,10 @@ mod tests {
     fn frames_round_trip_and_a_torn_tail_is_cut() {
         let labels = Labels::new([("__name__", "up"), ("job", "x")], &Limits::default()).unwrap();
         let recs = vec![
-            Record::Series { series_ref: 7, labels },
+            Record::Series {
+                series_ref: 7,
+                labels,
+            },
             Record::Samples(vec![(7, 1000, 1.5), (7, 2000, f64::NAN)]),
         ];
         let mut buf = Vec::new();
@@ -174,11 +177,19 @@ mod tests {
             let r = read_frames(&buf[..cut]);
             // A cut between frames reads cleanly; anywhere else it stops early.
             assert!(r.valid_bytes <= cut as u64);
-            assert_eq!(r.stopped.is_none(), r.valid_bytes == cut as u64, "cut at {cut}");
+            assert_eq!(
+                r.stopped.is_none(),
+                r.valid_bytes == cut as u64,
+                "cut at {cut}"
+            );
         }
         let mut flipped = buf.clone();
         let last = flipped.len() - 3;
         flipped[last] ^= 0x10;
-        assert_eq!(read_frames(&flipped).records.len(), 1, "a bit flip fails the checksum");
+        assert_eq!(
+            read_frames(&flipped).records.len(),
+            1,
+            "a bit flip fails the checksum"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use tsdb::{Db, Error, Limits, MatchType, Matcher, Options, HOUR_MS, MINUTE_MS};
+use tsdb::{Db, Error, HOUR_MS, Limits, MINUTE_MS, MatchType, Matcher, Options};
 
 use crate::support::{dump, ls, small_opts};
 
@@ -22,12 +22,28 @@ fn appended_samples_read_back_and_survive_reopen() {
             (c.clone(), vec![(1500, f64::NAN)]),
         ])
         .unwrap();
-        db.append_wait(vec![(a.clone(), vec![(3000, 3.0)])]).unwrap();
+        db.append_wait(vec![(a.clone(), vec![(3000, 3.0)])])
+            .unwrap();
         let got = db.select(&[Matcher::eq("job", "api")], 0, 2500).unwrap();
-        assert_eq!(got, vec![(a.clone(), vec![(1000, 1.0), (2000, 2.0)]), (b.clone(), vec![(1000, 5.0)])]);
+        assert_eq!(
+            got,
+            vec![
+                (a.clone(), vec![(1000, 1.0), (2000, 2.0)]),
+                (b.clone(), vec![(1000, 5.0)])
+            ]
+        );
         let re = Matcher::new(MatchType::NotRegex, "code", "5..").unwrap();
-        let got = db.select(&[Matcher::eq("__name__", "http_requests_total"), re], 0, 9999).unwrap();
-        assert_eq!(got, vec![(a.clone(), vec![(1000, 1.0), (2000, 2.0), (3000, 3.0)])]);
+        let got = db
+            .select(
+                &[Matcher::eq("__name__", "http_requests_total"), re],
+                0,
+                9999,
+            )
+            .unwrap();
+        assert_eq!(
+            got,
+            vec![(a.clone(), vec![(1000, 1.0), (2000, 2.0), (3000, 3.0)])]
+        );
     }
     let db = Db::open(dir.path(), small_opts()).unwrap();
     let all = dump(&db);
@@ -52,17 +68,50 @@ fn each_limit_is_its_own_error_and_refuses_the_whole_request() {
     let db = Db::open(dir.path(), opts).unwrap();
     let now = clock::now_ms() as i64;
     let (x, y, z) = (ls("x", &[]), ls("y", &[]), ls("z", &[]));
-    let e = db.append(vec![(x.clone(), vec![(now, 1.0); 4])]).unwrap_err();
-    assert!(matches!(e, Error::TooManySamples { count: 4, limit: 3 }), "{e}");
-    db.append_wait(vec![(x.clone(), vec![(now, 1.0)]), (y.clone(), vec![(now, 1.0)])]).unwrap();
-    let e = db.append(vec![(x.clone(), vec![(now + 1, 1.0)]), (z.clone(), vec![(now, 1.0)])]).unwrap_err();
-    assert!(matches!(e, Error::TooManySeries { active: 2, new: 1, limit: 2 }), "{e}");
-    assert_eq!(dump(&db)[&x].len(), 1, "the refused request left nothing behind");
-    let e = db.append(vec![(x.clone(), vec![(now + HOUR_MS, 1.0)])]).unwrap_err();
+    let e = db
+        .append(vec![(x.clone(), vec![(now, 1.0); 4])])
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::TooManySamples { count: 4, limit: 3 }),
+        "{e}"
+    );
+    db.append_wait(vec![
+        (x.clone(), vec![(now, 1.0)]),
+        (y.clone(), vec![(now, 1.0)]),
+    ])
+    .unwrap();
+    let e = db
+        .append(vec![
+            (x.clone(), vec![(now + 1, 1.0)]),
+            (z.clone(), vec![(now, 1.0)]),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::TooManySeries {
+                active: 2,
+                new: 1,
+                limit: 2
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        dump(&db)[&x].len(),
+        1,
+        "the refused request left nothing behind"
+    );
+    let e = db
+        .append(vec![(x.clone(), vec![(now + HOUR_MS, 1.0)])])
+        .unwrap_err();
     assert!(matches!(e, Error::TooFarInFuture { .. }), "{e}");
     assert!(e.is_bad_input());
     // Label limits come from the database's own options.
-    assert!(matches!(db.labels([("__name__", "a"), ("b", "c".repeat(5000).as_str())]), Err(Error::LabelValueTooLong { .. })));
+    assert!(matches!(
+        db.labels([("__name__", "a"), ("b", "c".repeat(5000).as_str())]),
+        Err(Error::LabelValueTooLong { .. })
+    ));
 }
 
 #[test]
@@ -71,21 +120,53 @@ fn out_of_order_within_the_window_is_accepted_beyond_it_refused() {
     let db = Db::open(dir.path(), small_opts()).unwrap();
     let s = ls("temp", &[]);
     let t0 = 100 * HOUR_MS;
-    db.append_wait(vec![(s.clone(), vec![(t0, 1.0), (t0 + 20 * MINUTE_MS, 3.0)])]).unwrap();
-    db.append_wait(vec![(s.clone(), vec![(t0 + 15 * MINUTE_MS, 2.0)])]).unwrap();
-    let e = db.append(vec![(s.clone(), vec![(t0 + 5 * MINUTE_MS, 9.0)])]).unwrap_err();
-    assert!(matches!(e, Error::OutOfBounds { min_ms, .. } if min_ms == t0 + 10 * MINUTE_MS), "{e}");
+    db.append_wait(vec![(
+        s.clone(),
+        vec![(t0, 1.0), (t0 + 20 * MINUTE_MS, 3.0)],
+    )])
+    .unwrap();
+    db.append_wait(vec![(s.clone(), vec![(t0 + 15 * MINUTE_MS, 2.0)])])
+        .unwrap();
+    let e = db
+        .append(vec![(s.clone(), vec![(t0 + 5 * MINUTE_MS, 9.0)])])
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::OutOfBounds { min_ms, .. } if min_ms == t0 + 10 * MINUTE_MS),
+        "{e}"
+    );
     // An identical duplicate is a no-op; a different value is refused.
-    db.append_wait(vec![(s.clone(), vec![(t0 + 15 * MINUTE_MS, 2.0)])]).unwrap();
-    let e = db.append(vec![(s.clone(), vec![(t0 + 15 * MINUTE_MS, 2.5)])]).unwrap_err();
+    db.append_wait(vec![(s.clone(), vec![(t0 + 15 * MINUTE_MS, 2.0)])])
+        .unwrap();
+    let e = db
+        .append(vec![(s.clone(), vec![(t0 + 15 * MINUTE_MS, 2.5)])])
+        .unwrap_err();
     assert!(matches!(e, Error::DuplicateSample { .. }), "{e}");
-    let e = db.append(vec![(s.clone(), vec![(t0 + 30 * MINUTE_MS, 1.0), (t0 + 30 * MINUTE_MS, 2.0)])]).unwrap_err();
-    assert!(matches!(e, Error::DuplicateSample { .. }), "duplicates inside one request: {e}");
+    let e = db
+        .append(vec![(
+            s.clone(),
+            vec![(t0 + 30 * MINUTE_MS, 1.0), (t0 + 30 * MINUTE_MS, 2.0)],
+        )])
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::DuplicateSample { .. }),
+        "duplicates inside one request: {e}"
+    );
     let got = &dump(&db)[&s];
-    assert_eq!(got, &vec![(t0, 1.0), (t0 + 15 * MINUTE_MS, 2.0), (t0 + 20 * MINUTE_MS, 3.0)]);
+    assert_eq!(
+        got,
+        &vec![
+            (t0, 1.0),
+            (t0 + 15 * MINUTE_MS, 2.0),
+            (t0 + 20 * MINUTE_MS, 3.0)
+        ]
+    );
     drop(db);
     let db = Db::open(dir.path(), small_opts()).unwrap();
-    assert_eq!(&dump(&db)[&s], got, "out-of-order samples replay from the WAL");
+    assert_eq!(
+        &dump(&db)[&s],
+        got,
+        "out-of-order samples replay from the WAL"
+    );
 }
 
 struct Flag(std::sync::atomic::AtomicBool);

@@ -7,7 +7,7 @@ use tsdb::chunk::{STALE_NAN_BITS, XorAppender, decode, encode, is_stale, stale_n
 
 fn value() -> impl Strategy<Value = u64> {
     prop_oneof![
-        any::<u64>(),                                        // any bits: NaN payloads, subnormals
+        any::<u64>(), // any bits: NaN payloads, subnormals
         Just(STALE_NAN_BITS),
         Just(f64::NAN.to_bits()),
         Just(f64::INFINITY.to_bits()),
@@ -75,14 +75,22 @@ fn stale_markers_stay_distinct_from_nan() {
 
 /// Bytes per sample of one kind of series: 100 series scraped every 15 s
 /// for 2 hours (120-sample chunks), 10 % of scrapes a few ms late.
-fn bytes_per_sample(rng: &mut fastrand::Rng, mut next: impl FnMut(&mut fastrand::Rng, f64) -> f64, start: f64) -> f64 {
+fn bytes_per_sample(
+    rng: &mut fastrand::Rng,
+    mut next: impl FnMut(&mut fastrand::Rng, f64) -> f64,
+    start: f64,
+) -> f64 {
     let (mut bytes, mut samples) = (0usize, 0usize);
     for _ in 0..100 {
         let mut a = XorAppender::new();
         let mut t = 1_700_000_000_000i64;
         let mut v = start;
         for _ in 0..480 {
-            let jitter = if rng.u8(0..10) == 0 { rng.i64(-3..=3) } else { 0 };
+            let jitter = if rng.u8(0..10) == 0 {
+                rng.i64(-3..=3)
+            } else {
+                0
+            };
             v = next(rng, v);
             if a.count() == 120 {
                 bytes += a.bytes().len();
@@ -105,11 +113,49 @@ fn bytes_per_sample(rng: &mut fastrand::Rng, mut next: impl FnMut(&mut fastrand:
 fn bytes_per_sample_on_node_exporter_like_data() {
     let mut rng = fastrand::Rng::with_seed(42);
     let kinds: [(&str, f64, f64); 5] = [
-        ("constant gauge (sizes, limits, info)", 0.50, bytes_per_sample(&mut rng, |_, v| v, 64.0 * 1024.0 * 1024.0 * 1024.0)),
-        ("gauge moving in pages 1 scrape in 4", 0.15, bytes_per_sample(&mut rng, |r, v| if r.u8(0..4) == 0 { v + (r.i64(-64..64) * 4096) as f64 } else { v }, 4.0e9)),
-        ("integer counter (bytes, packets)", 0.15, bytes_per_sample(&mut rng, |r, v| v + r.u64(0..20_000) as f64, 1.0e6)),
-        ("idle-ish integer counter", 0.10, bytes_per_sample(&mut rng, |r, v| v + if r.u8(0..10) == 0 { 1.0 } else { 0.0 }, 17.0)),
-        ("CPU seconds, 2 decimals", 0.10, bytes_per_sample(&mut rng, |r, v| ((v * 100.0).round() + r.u64(0..1500) as f64) / 100.0, 12_345.67)),
+        (
+            "constant gauge (sizes, limits, info)",
+            0.50,
+            bytes_per_sample(&mut rng, |_, v| v, 64.0 * 1024.0 * 1024.0 * 1024.0),
+        ),
+        (
+            "gauge moving in pages 1 scrape in 4",
+            0.15,
+            bytes_per_sample(
+                &mut rng,
+                |r, v| {
+                    if r.u8(0..4) == 0 {
+                        v + (r.i64(-64..64) * 4096) as f64
+                    } else {
+                        v
+                    }
+                },
+                4.0e9,
+            ),
+        ),
+        (
+            "integer counter (bytes, packets)",
+            0.15,
+            bytes_per_sample(&mut rng, |r, v| v + r.u64(0..20_000) as f64, 1.0e6),
+        ),
+        (
+            "idle-ish integer counter",
+            0.10,
+            bytes_per_sample(
+                &mut rng,
+                |r, v| v + if r.u8(0..10) == 0 { 1.0 } else { 0.0 },
+                17.0,
+            ),
+        ),
+        (
+            "CPU seconds, 2 decimals",
+            0.10,
+            bytes_per_sample(
+                &mut rng,
+                |r, v| ((v * 100.0).round() + r.u64(0..1500) as f64) / 100.0,
+                12_345.67,
+            ),
+        ),
     ];
     let mut mix = 0.0;
     for (name, share, b) in kinds {
@@ -117,6 +163,13 @@ fn bytes_per_sample_on_node_exporter_like_data() {
         mix += share * b;
     }
     println!("{mix:>6.3} bytes/sample  mix (raw samples are 16 bytes)");
-    assert!(kinds[0].2 < 0.7, "a constant series costs a few bits a sample: {}", kinds[0].2);
-    assert!(mix < 16.0 / 8.0, "compression below 8x on the mix: {mix:.3} bytes/sample");
+    assert!(
+        kinds[0].2 < 0.7,
+        "a constant series costs a few bits a sample: {}",
+        kinds[0].2
+    );
+    assert!(
+        mix < 16.0 / 8.0,
+        "compression below 8x on the mix: {mix:.3} bytes/sample"
+    );
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use tsdb::{Db, Error, Matcher, HOUR_MS, MINUTE_MS};
+use tsdb::{Db, Error, HOUR_MS, MINUTE_MS, Matcher};
 
 use crate::support::{ls, small_opts};
 
@@ -13,7 +13,8 @@ fn one_block(dir: &std::path::Path) -> PathBuf {
     let db = Db::open(dir, small_opts()).unwrap();
     let s = ls("x", &[("a", "b")]);
     for t in (0..3 * HOUR_MS).step_by(MINUTE_MS as usize) {
-        db.append_wait(vec![(s.clone(), vec![(t, t as f64 * 0.5)])]).unwrap();
+        db.append_wait(vec![(s.clone(), vec![(t, t as f64 * 0.5)])])
+            .unwrap();
     }
     assert!(db.maintain().unwrap().cut >= 1);
     let meta = &db.blocks()[0];
@@ -38,7 +39,11 @@ fn a_flipped_chunk_byte_is_an_error_not_a_wrong_answer() {
     assert!(matches!(e, Error::Corrupt { .. }), "{e}");
     assert!(!e.is_bad_input());
     // Head data after the block still reads.
-    assert!(!db.select(&[Matcher::eq("a", "b")], 2 * HOUR_MS, 3 * HOUR_MS).unwrap().is_empty());
+    assert!(
+        !db.select(&[Matcher::eq("a", "b")], 2 * HOUR_MS, 3 * HOUR_MS)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use testkit::crash::run_child_until_killed;
-use tsdb::{Db, Error, Options, MINUTE_MS};
+use tsdb::{Db, Error, MINUTE_MS, Options};
 
 use crate::support::{dump, ls, small_opts};
 
@@ -40,7 +40,10 @@ fn value(th: u64, s: u64, t: i64) -> f64 {
 }
 
 fn labels(th: u64, s: u64) -> tsdb::Labels {
-    ls("crash", &[("thread", &th.to_string()), ("s", &s.to_string())])
+    ls(
+        "crash",
+        &[("thread", &th.to_string()), ("s", &s.to_string())],
+    )
 }
 
 /// The child: appends forever from two threads.
@@ -56,17 +59,21 @@ fn crash_child() {
     std::thread::scope(|sc| {
         for th in 0..THREADS {
             let (db, clock) = (&db, &clock);
-            sc.spawn(move || loop {
-                let t = clock.fetch_add(MINUTE_MS, Ordering::SeqCst);
-                let batch = (0..SERIES).map(|s| (labels(th, s), vec![(t, value(th, s, t))])).collect();
-                match db.append(batch) {
-                    Ok(ticket) => {
-                        ticket.wait().unwrap();
-                        println!("ack {th} {t}");
+            sc.spawn(move || {
+                loop {
+                    let t = clock.fetch_add(MINUTE_MS, Ordering::SeqCst);
+                    let batch = (0..SERIES)
+                        .map(|s| (labels(th, s), vec![(t, value(th, s, t))]))
+                        .collect();
+                    match db.append(batch) {
+                        Ok(ticket) => {
+                            ticket.wait().unwrap();
+                            println!("ack {th} {t}");
+                        }
+                        // The other thread ran past the out-of-order window.
+                        Err(Error::OutOfBounds { .. }) => {}
+                        Err(e) => panic!("{e}"),
                     }
-                    // The other thread ran past the out-of-order window.
-                    Err(Error::OutOfBounds { .. }) => {}
-                    Err(e) => panic!("{e}"),
                 }
             });
         }
@@ -75,7 +82,10 @@ fn crash_child() {
 
 #[test]
 fn acknowledged_samples_survive_sigkill() {
-    let rounds: i64 = std::env::var("TSDB_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let rounds: i64 = std::env::var("TSDB_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let dir = tempfile::tempdir().unwrap();
     let mut rng = fastrand::Rng::with_seed(0x75DB);
     let mut acked: Vec<(u64, i64)> = Vec::new();
@@ -85,7 +95,11 @@ fn acknowledged_samples_survive_sigkill() {
             (CHILD_DIR_ENV, dir.path().as_os_str().to_owned()),
             (CHILD_ROUND_ENV, round.to_string().into()),
         ];
-        let lines = run_child_until_killed("crash::crash_child", envs, Duration::from_millis(rng.u64(50..600)));
+        let lines = run_child_until_killed(
+            "crash::crash_child",
+            envs,
+            Duration::from_millis(rng.u64(50..600)),
+        );
         for line in &lines {
             let mut f = line.split(' ');
             let th: u64 = f.next().unwrap().parse().unwrap();
@@ -98,20 +112,42 @@ fn acknowledged_samples_survive_sigkill() {
         let all = dump(&db);
         let stored: HashMap<(u64, u64), HashMap<i64, f64>> = (0..THREADS)
             .flat_map(|th| (0..SERIES).map(move |s| (th, s)))
-            .map(|(th, s)| ((th, s), all.get(&labels(th, s)).map(|v| v.iter().copied().collect()).unwrap_or_default()))
+            .map(|(th, s)| {
+                (
+                    (th, s),
+                    all.get(&labels(th, s))
+                        .map(|v| v.iter().copied().collect())
+                        .unwrap_or_default(),
+                )
+            })
             .collect();
         for &(th, t) in &acked {
             for s in 0..SERIES {
                 let got = stored[&(th, s)].get(&t);
-                assert_eq!(got, Some(&value(th, s, t)), "round {round}: acknowledged sample {th}/{s} at {t}");
+                assert_eq!(
+                    got,
+                    Some(&value(th, s, t)),
+                    "round {round}: acknowledged sample {th}/{s} at {t}"
+                );
             }
         }
         for ((th, s), samples) in &stored {
             for (&t, &v) in samples {
-                assert_eq!(v, value(*th, *s, t), "round {round}: stored sample {th}/{s} at {t} is not what was written");
+                assert_eq!(
+                    v,
+                    value(*th, *s, t),
+                    "round {round}: stored sample {th}/{s} at {t} is not what was written"
+                );
             }
         }
     }
-    assert!(acked.len() as i64 > rounds, "the child acknowledged too few appends: {}", acked.len());
-    assert!(cuts_seen, "the child never cut a block: the test did not cover blocks and checkpoints");
+    assert!(
+        acked.len() as i64 > rounds,
+        "the child acknowledged too few appends: {}",
+        acked.len()
+    );
+    assert!(
+        cuts_seen,
+        "the child never cut a block: the test did not cover blocks and checkpoints"
+    );
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use tsdb::{Db, Labels, Limits, Matcher, Options, Sample, HOUR_MS, MINUTE_MS};
+use tsdb::{Db, HOUR_MS, Labels, Limits, MINUTE_MS, Matcher, Options, Sample};
 
 /// Options with 1-hour blocks (compacted 1 h → 2 h → 4 h), a 10-minute
 /// out-of-order window, no wall-clock bound and no background thread.
@@ -36,7 +36,10 @@ pub fn ls(name: &str, pairs: &[(&str, &str)]) -> Labels {
 /// Everything in the database as a map.
 pub fn dump(db: &Db) -> BTreeMap<Labels, Vec<Sample>> {
     let any = Matcher::new(tsdb::MatchType::Regex, "__name__", ".+").unwrap();
-    db.select(&[any], i64::MIN, i64::MAX).unwrap().into_iter().collect()
+    db.select(&[any], i64::MIN, i64::MAX)
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 /// The model: series → time → value bits.
@@ -56,24 +59,49 @@ impl Model {
         self.0
             .iter()
             .filter(|(_, m)| !m.is_empty())
-            .map(|(l, m)| (l.clone(), m.iter().map(|(&t, &b)| (t, f64::from_bits(b))).collect()))
+            .map(|(l, m)| {
+                (
+                    l.clone(),
+                    m.iter().map(|(&t, &b)| (t, f64::from_bits(b))).collect(),
+                )
+            })
             .collect()
     }
 }
 
 /// Compares two dumps bit for bit (NaN == NaN).
-pub fn assert_same(got: &BTreeMap<Labels, Vec<Sample>>, want: &BTreeMap<Labels, Vec<Sample>>, ctx: &str) {
+pub fn assert_same(
+    got: &BTreeMap<Labels, Vec<Sample>>,
+    want: &BTreeMap<Labels, Vec<Sample>>,
+    ctx: &str,
+) {
     let bits = |m: &BTreeMap<Labels, Vec<Sample>>| -> BTreeMap<Labels, Vec<(i64, u64)>> {
-        m.iter().map(|(l, s)| (l.clone(), s.iter().map(|&(t, v)| (t, v.to_bits())).collect())).collect()
+        m.iter()
+            .map(|(l, s)| {
+                (
+                    l.clone(),
+                    s.iter().map(|&(t, v)| (t, v.to_bits())).collect(),
+                )
+            })
+            .collect()
     };
     let (g, w) = (bits(got), bits(want));
     if g != w {
         for (l, ws) in &w {
             let gs = g.get(l).cloned().unwrap_or_default();
             if &gs != ws {
-                panic!("{ctx}: series {l} differs: got {} samples, want {}; first got {:?}, want {:?}", gs.len(), ws.len(), gs.iter().find(|x| !ws.contains(x)), ws.iter().find(|x| !gs.contains(x)));
+                panic!(
+                    "{ctx}: series {l} differs: got {} samples, want {}; first got {:?}, want {:?}",
+                    gs.len(),
+                    ws.len(),
+                    gs.iter().find(|x| !ws.contains(x)),
+                    ws.iter().find(|x| !gs.contains(x))
+                );
             }
         }
-        panic!("{ctx}: extra series {:?}", g.keys().filter(|k| !w.contains_key(*k)).collect::<Vec<_>>());
+        panic!(
+            "{ctx}: extra series {:?}",
+            g.keys().filter(|k| !w.contains_key(*k)).collect::<Vec<_>>()
+        );
     }
 }
