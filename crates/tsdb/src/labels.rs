@@ -118,6 +118,21 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// A 64-bit hash of the set (xxh3), seeded once per process so a client
+    /// cannot aim label sets at one hash bucket.
+    pub fn hash64(&self) -> u64 {
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let seed = *SEED.get_or_init(|| fastrand::u64(..));
+        let mut buf = Vec::with_capacity(self.bytes() + 2 * self.0.len());
+        for l in &self.0 {
+            buf.extend_from_slice(l.name.as_bytes());
+            buf.push(0xff); // never in UTF-8: separates name from value
+            buf.extend_from_slice(l.value.as_bytes());
+            buf.push(0xff);
+        }
+        xxhash_rust::xxh3::xxh3_64_with_seed(&buf, seed)
+    }
+
     /// Bytes of names and values (for memory accounting).
     pub fn bytes(&self) -> usize {
         self.0.iter().map(|l| l.name.len() + l.value.len()).sum()

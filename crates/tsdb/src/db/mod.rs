@@ -147,6 +147,7 @@ impl Db {
             return Err(Error::TooManySamples { count, limit });
         }
         self.inner.wal.check_writable()?;
+        let batch: Vec<_> = batch.into_iter().map(|(l, s)| (l.hash64(), l, s)).collect();
         let now_ms = i64::try_from(clock::now_ms()).unwrap_or(i64::MAX);
         let mut head = self.inner.head.write();
         let frames = head.append(batch, &self.inner.opts, now_ms)?;

@@ -18,6 +18,8 @@ mod series;
 
 use std::collections::{HashMap, HashSet};
 
+use rustc_hash::FxHashMap;
+
 use series::MemSeries;
 
 use crate::error::{Error, Result};
@@ -35,8 +37,10 @@ pub type SeriesSamples = (Labels, Vec<Sample>);
 /// The in-memory head (see the module docs).
 #[derive(Default)]
 pub(crate) struct Head {
-    series: HashMap<u64, MemSeries>,
-    refs: HashMap<Labels, u64>,
+    series: FxHashMap<u64, MemSeries>,
+    /// Label-set hash → the refs of the series with that hash (the hash is
+    /// computed before the lock is taken; equal hashes compare labels).
+    refs: FxHashMap<u64, Vec<u64>>,
     postings: Postings,
     next_ref: u64,
     /// Samples before this are refused (a block covers them).
@@ -85,28 +89,32 @@ impl Head {
     }
 
     /// Checks a whole request, then applies it; returns the WAL frames that
-    /// record it. Nothing changes if any check fails.
+    /// record it. Nothing changes if any check fails. Each entry carries its
+    /// labels' [`Labels::hash64`], computed before the caller took the lock.
     pub fn append(
         &mut self,
-        batch: Vec<SeriesSamples>,
+        batch: Vec<(u64, Labels, Vec<Sample>)>,
         opts: &Options,
         now_ms: i64,
     ) -> Result<Vec<u8>> {
         let oldest = self.oldest_accepted(opts);
         // Merge entries of the same series, keeping first-seen order.
-        let mut groups: Vec<SeriesSamples> = Vec::new();
-        let mut at: HashMap<Labels, usize> = HashMap::new();
-        for (labels, samples) in batch {
-            match at.get(&labels) {
-                Some(&i) => groups[i].1.extend(samples),
+        // (hash, labels, samples, ref if the series exists)
+        let mut groups: Vec<(u64, Labels, Vec<Sample>, Option<u64>)> =
+            Vec::with_capacity(batch.len());
+        let mut at: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+        for (hash, labels, samples) in batch {
+            let same = at.entry(hash).or_default();
+            match same.iter().copied().find(|&i| groups[i].1 == labels) {
+                Some(i) => groups[i].2.extend(samples),
                 None => {
-                    at.insert(labels.clone(), groups.len());
-                    groups.push((labels, samples));
+                    same.push(groups.len());
+                    groups.push((hash, labels, samples, None));
                 }
             }
         }
         let mut new_series = 0usize;
-        for (labels, samples) in &mut groups {
+        for (hash, labels, samples, found) in &mut groups {
             samples.sort_by_key(|s| s.0);
             let mut dup = None;
             samples.dedup_by(|b, a| {
@@ -134,7 +142,8 @@ impl Head {
                     return Err(Error::TooFarInFuture { t_ms: t, now_ms });
                 }
             }
-            match self.refs.get(labels).and_then(|r| self.series.get(r)) {
+            *found = self.find(*hash, labels);
+            match found.and_then(|r| self.series.get(&r)) {
                 None => new_series += 1,
                 Some(s) => {
                     let mut err = None;
@@ -163,12 +172,12 @@ impl Head {
         // Apply.
         let mut frames = Vec::new();
         let mut logged = Vec::new();
-        for (labels, samples) in groups {
+        for (hash, labels, samples, found) in groups {
             if samples.is_empty() {
                 continue;
             }
-            let r = match self.refs.get(&labels) {
-                Some(&r) => r,
+            let r = match found {
+                Some(r) => r,
                 None => {
                     let r = self.next_ref;
                     Record::Series {
@@ -176,7 +185,7 @@ impl Head {
                         labels: labels.clone(),
                     }
                     .encode(&mut frames);
-                    self.create(r, labels);
+                    self.create(r, labels, hash);
                     r
                 }
             };
@@ -191,10 +200,19 @@ impl Head {
         Ok(frames)
     }
 
-    fn create(&mut self, r: u64, labels: Labels) {
+    /// The ref of the series with `labels` (whose hash is `hash`).
+    fn find(&self, hash: u64, labels: &Labels) -> Option<u64> {
+        self.refs
+            .get(&hash)?
+            .iter()
+            .copied()
+            .find(|r| self.series.get(r).is_some_and(|s| &s.labels == labels))
+    }
+
+    fn create(&mut self, r: u64, labels: Labels, hash: u64) {
         self.postings.add(r, &labels);
-        self.refs.insert(labels.clone(), r);
-        self.series.insert(r, MemSeries::new(labels));
+        self.refs.entry(hash).or_default().push(r);
+        self.series.insert(r, MemSeries::new(labels, hash));
         self.next_ref = self.next_ref.max(r + 1);
     }
 
@@ -211,14 +229,17 @@ impl Head {
     /// `min_valid_t` are already in a block and skipped.
     pub fn replay(&mut self, record: Record, opts: &Options) {
         match record {
-            Record::Series { series_ref, labels } => match self.refs.get(&labels) {
-                Some(&r) if r != series_ref => {
+            Record::Series { series_ref, labels } => match self.find(labels.hash64(), &labels) {
+                Some(r) if r != series_ref => {
                     self.replay_alias.insert(series_ref, r);
                     self.next_ref = self.next_ref.max(series_ref + 1);
                 }
                 Some(_) => {}
                 None if self.series.contains_key(&series_ref) => {}
-                None => self.create(series_ref, labels),
+                None => {
+                    let hash = labels.hash64();
+                    self.create(series_ref, labels, hash);
+                }
             },
             Record::Samples(samples) => {
                 for (r, t, v) in samples {
@@ -307,7 +328,12 @@ impl Head {
         for r in empty {
             if let Some(s) = self.series.remove(&r) {
                 self.postings.remove(r, &s.labels);
-                self.refs.remove(&s.labels);
+                if let Some(list) = self.refs.get_mut(&s.hash) {
+                    list.retain(|&x| x != r);
+                    if list.is_empty() {
+                        self.refs.remove(&s.hash);
+                    }
+                }
             }
         }
         self.min_t = min_t;

@@ -24,6 +24,8 @@ pub(crate) struct ClosedChunk {
 #[derive(Clone, Debug)]
 pub(crate) struct MemSeries {
     pub labels: Labels,
+    /// `labels.hash64()`, kept for the head's lookup table.
+    pub hash: u64,
     closed: Vec<ClosedChunk>,
     open: XorAppender,
     open_min_t: i64,
@@ -34,9 +36,10 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
-    pub fn new(labels: Labels) -> Self {
+    pub fn new(labels: Labels, hash: u64) -> Self {
         Self {
             labels,
+            hash,
             closed: Vec::new(),
             open: XorAppender::new(),
             open_min_t: i64::MIN,
@@ -144,7 +147,7 @@ impl MemSeries {
     pub fn drop_before(&mut self, t: i64, chunk_samples_max: usize) {
         let keep = self.samples(t, i64::MAX);
         let labels = std::mem::take(&mut self.labels);
-        *self = Self::new(labels);
+        *self = Self::new(labels, self.hash);
         for (st, v) in keep {
             self.insert(st, v, chunk_samples_max);
         }
@@ -166,7 +169,8 @@ mod tests {
     #[test]
     fn in_order_and_out_of_order_samples_merge() {
         let l = Labels::new([("__name__", "x")], &Limits::default()).unwrap();
-        let mut s = MemSeries::new(l);
+        let h = l.hash64();
+        let mut s = MemSeries::new(l, h);
         for t in (0..50).map(|i| i * 10) {
             s.insert(t, t as f64, 8);
         }
