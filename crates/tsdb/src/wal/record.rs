@@ -4,12 +4,15 @@
 //! and checked in one place. A frame is `len: u32 LE | crc32c(payload): u32 LE
 //! | payload`; the payload's first byte is the record type:
 //! * `1` series: `ref: u64 | n: u16 | n × (len: u16, name, len: u16, value)`;
-//! * `2` samples: `n: u32 | n × (ref: u64, t: i64, value bits: u64)`.
+//! * `2` samples: `n: u32 | base ref: u64 | base t: i64 | n × (ref − base:
+//!   zigzag varint, t − base: zigzag varint, value bits: u64)` — a request's
+//!   series are created together and its samples share a timestamp, so the
+//!   deltas take a byte or two and a sample about 11 bytes instead of 24.
 //!
 //! A reader stops at the first frame that is short or fails its checksum: after
 //! a crash that is the torn tail of the last segment, cut away on open.
 
-use crate::codec::{Reader as Cursor, put_str};
+use crate::codec::{Reader as Cursor, put_str, put_varint};
 use crate::labels::{Label, Labels};
 
 /// Bytes of a frame header.
@@ -20,7 +23,9 @@ pub(crate) const PAYLOAD_BYTES_MAX: usize = 64 << 20;
 const SERIES: u8 = 1;
 const SAMPLES: u8 = 2;
 /// Bytes of one sample in a samples record.
-const SAMPLE_BYTES: usize = 24;
+/// Fewest bytes of one sample in a samples record (two 1-byte varints and
+/// the value).
+const SAMPLE_BYTES_MIN: usize = 10;
 
 /// One WAL record.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,9 +59,12 @@ impl Record {
             Record::Samples(samples) => {
                 out.push(SAMPLES);
                 out.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+                let (base_ref, base_t) = samples.first().map_or((0, 0), |s| (s.0, s.1));
+                out.extend_from_slice(&base_ref.to_le_bytes());
+                out.extend_from_slice(&base_t.to_le_bytes());
                 for &(r, t, v) in samples {
-                    out.extend_from_slice(&r.to_le_bytes());
-                    out.extend_from_slice(&t.to_le_bytes());
+                    put_varint(out, r.wrapping_sub(base_ref) as i64);
+                    put_varint(out, t.wrapping_sub(base_t));
                     out.extend_from_slice(&v.to_bits().to_le_bytes());
                 }
             }
@@ -88,12 +96,15 @@ impl Record {
             }
             SAMPLES => {
                 let n = c.u32()? as usize;
-                if n > c.remaining() / SAMPLE_BYTES {
+                let (base_ref, base_t) = (c.u64()?, c.u64()? as i64);
+                if n > c.remaining() / SAMPLE_BYTES_MIN {
                     return None;
                 }
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
-                    v.push((c.u64()?, c.u64()? as i64, f64::from_bits(c.u64()?)));
+                    let r = base_ref.wrapping_add(c.varint()? as u64);
+                    let t = base_t.wrapping_add(c.varint()?);
+                    v.push((r, t, f64::from_bits(c.u64()?)));
                 }
                 Some(Record::Samples(v))
             }
@@ -162,7 +173,12 @@ mod tests {
                 series_ref: 7,
                 labels,
             },
-            Record::Samples(vec![(7, 1000, 1.5), (7, 2000, f64::NAN)]),
+            Record::Samples(vec![
+                (7, 1000, 1.5),
+                (7, 2000, f64::NAN),
+                (3, -5, 0.0),
+                (u64::MAX, i64::MIN, 1.0),
+            ]),
         ];
         let mut buf = Vec::new();
         for r in &recs {
@@ -171,6 +187,21 @@ mod tests {
         let read = read_frames(&buf);
         assert_eq!(read.records.len(), 2);
         assert_eq!(read.records[0], recs[0]);
+        match (&read.records[1], &recs[1]) {
+            (Record::Samples(a), Record::Samples(b)) => {
+                let bits = |v: &[(u64, i64, f64)]| {
+                    v.iter()
+                        .map(|s| (s.0, s.1, s.2.to_bits()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    bits(a),
+                    bits(b),
+                    "samples round trip bit for bit, any deltas"
+                );
+            }
+            _ => panic!("record kinds differ"),
+        }
         assert_eq!(read.valid_bytes, buf.len() as u64);
         assert!(read.stopped.is_none());
         for cut in 1..buf.len() {
