@@ -8,4 +8,5 @@ mod crash;
 mod gc;
 mod model;
 mod recovery;
+mod s3_meta;
 mod support;
