@@ -83,6 +83,10 @@
 //! - **Benchmarks**: one coordinator of three nodes at W/R 1/1, 2/2, 3/3
 //!   against a single node and a 3-master Redis Cluster; handoff drain
 //!   rate; Merkle sync of a node that lost 1M keys against sending all.
+//! - A sibling cap: every blind write (no context) adds a sibling, so a
+//!   key written blindly and never resolved grows without bound (the
+//!   simulation saw 20); Riak warns at 25 and refuses at 100
+//!   (`max_siblings`), and so should the server.
 //! - Garbage collection of tombstones (sibling deletes, LWW-map markers)
 //!   once every replica has them.
 

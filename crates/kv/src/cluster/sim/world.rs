@@ -142,20 +142,20 @@ impl World {
         self.slots.get(&id).and_then(|s| s.node.as_ref())
     }
 
-    pub fn running(&self) -> Vec<NodeId> {
+    fn in_state(&self, running: bool) -> Vec<NodeId> {
         self.slots
             .iter()
-            .filter(|(_, s)| s.node.is_some())
+            .filter(|(_, s)| s.node.is_some() == running)
             .map(|(&id, _)| id)
             .collect()
     }
 
+    pub fn running(&self) -> Vec<NodeId> {
+        self.in_state(true)
+    }
+
     pub fn stopped(&self) -> Vec<NodeId> {
-        self.slots
-            .iter()
-            .filter(|(_, s)| s.node.is_none())
-            .map(|(&id, _)| id)
-            .collect()
+        self.in_state(false)
     }
 
     /// Starts a stopped node on its disk, or on an empty one.
