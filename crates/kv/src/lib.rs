@@ -42,8 +42,9 @@
 //!    │
 //!  cluster       the Dynamo cluster's pure decisions (placement, quorum,
 //!    │           versions, CRDTs, gossip, hints, anti-entropy); no I/O
-//!  leaves        protocol (RESP frames, parser), value, pattern, config;
-//!                and the workspace's `clock` crate (one `now_ms`)
+//!  leaves        protocol (RESP frames, parser), value, pattern, config,
+//!                long_double (INCRBYFLOAT's x87 arithmetic); and the
+//!                workspace's `clock` crate (one `now_ms`)
 //! ```
 //! - [`protocol`]: RESP2/RESP3 frames and a resumable, limit-checking parser
 //!   (inline commands too, so `nc` and `telnet` work);
@@ -131,6 +132,7 @@
 
 // Leaves.
 pub mod config;
+mod long_double;
 mod pattern;
 pub mod protocol;
 mod value;

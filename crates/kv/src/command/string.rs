@@ -13,8 +13,8 @@ use super::{
     wrong_arity, wrong_type,
 };
 use crate::engine::memory::append_in_place;
+use crate::long_double::LongDouble;
 use crate::protocol::Frame;
-use crate::protocol::frame::format_double;
 use crate::protocol::parse::parse_i64_strict;
 use crate::value::{Entry, Value};
 
@@ -402,14 +402,25 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             }
             i += 1;
         }
-        let Some(value) = read(ctx, &args[1])? else {
+        let now = ctx.now_ms;
+        let Some(entry) = ctx.ks().get(&args[1], now).map_err(engine_error)? else {
             return Ok(Frame::Null);
         };
-        if let Some(at) = change {
-            let now = ctx.now_ms;
-            ctx.ks()
-                .set_expiry(&args[1], at, now)
-                .map_err(engine_error)?;
+        let had_ttl = entry.expire_at_ms.is_some();
+        let value = as_string(entry.value)?;
+        // Redis's events: `del` for a time already past, `expire`, or
+        // `persist` if there was a TTL to remove.
+        let (key, generic) = (&args[1], crate::config::NotifyFlags::GENERIC);
+        match change {
+            Some(Some(at)) if at <= now => {
+                crate::command::delete_as_del(ctx, key)?;
+            }
+            Some(at) if at.is_some() || had_ttl => {
+                ctx.ks().set_expiry(key, at, now).map_err(engine_error)?;
+                let event = if at.is_some() { "expire" } else { "persist" };
+                crate::command::raise_event(ctx, generic, event, key);
+            }
+            _ => {}
         }
         Ok(Frame::Bulk(value))
     })())
@@ -492,28 +503,20 @@ fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
 }
 
-/// Parses a float the way Redis's `string2ld` accepts it.
-fn parse_float(text: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(text).ok()?;
-    if text.is_empty() || text.trim() != text || text.to_ascii_lowercase().contains("nan") {
-        return None;
-    }
-    text.parse().ok()
-}
-
 fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
+        // Redis's order: the key's type, the stored value, then the increment.
         let not_float = || Frame::error("ERR value is not a valid float");
-        let delta = parse_float(&args[2]).ok_or_else(not_float)?;
         let (current, ttl) = match lookup(ctx, &args[1])? {
-            Some((text, ttl)) => (parse_float(&text).ok_or_else(not_float)?, ttl),
-            None => (0.0, None),
+            Some((text, ttl)) => (LongDouble::parse(&text).ok_or_else(not_float)?, ttl),
+            None => (LongDouble::ZERO, None),
         };
-        let next = current + delta;
+        let delta = LongDouble::parse(&args[2]).ok_or_else(not_float)?;
+        let next = current.add(delta);
         if !next.is_finite() {
             return Err(Frame::error("ERR increment would produce NaN or Infinity"));
         }
-        let text = Bytes::from(format_double(next));
+        let text = Bytes::from(next.to_human());
         write(ctx, &args[1], text.clone(), ttl)?;
         Ok(Frame::Bulk(text))
     })())

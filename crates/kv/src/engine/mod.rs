@@ -303,6 +303,16 @@ pub trait Engine: Send {
         self.commit_batch().map(|()| None)
     }
 
+    /// The running command's time (Unix ms): the clock of the access stamps
+    /// [`Engine::idle_seconds`] reads, set once per command.
+    fn set_clock(&mut self, _now_ms: u64) {}
+
+    /// Seconds since the key was last read or written (`OBJECT IDLETIME`),
+    /// if the engine keeps access stamps (the memory engine does).
+    fn idle_seconds(&mut self, _key: &[u8]) -> Option<u64> {
+        None
+    }
+
     /// The key's LFU access counter after decay (`OBJECT FREQ`), if the
     /// engine keeps one (the memory engine under `allkeys-lfu`).
     fn lfu_counter(&mut self, _key: &[u8]) -> Option<u8> {

@@ -44,7 +44,7 @@ const VERSION_NUM: u32 = 0x00_07_00_0f;
 /// Named registry slots.
 const SANDBOX: &str = "hyperscale.sandbox";
 const RUN: &str = "hyperscale.run";
-const PENDING: &str = "hyperscale.pending";
+pub(super) const PENDING: &str = "hyperscale.pending";
 
 /// When the running `FUNCTION LOAD` must stop (in the interpreter's app data).
 struct LoadDeadline(Option<Instant>);

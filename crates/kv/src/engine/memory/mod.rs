@@ -20,6 +20,7 @@
 //! it ignores connection buffers. Keys and values are copied into their own
 //! allocations on insert so a stored value never pins a larger read buffer.
 
+mod access;
 mod eviction;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +30,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Engine, EngineError, MemoryStats, SubRange};
 use crate::config::EvictionPolicy;
 use crate::value::{Entry, Value};
+use access::AccessClock;
 use eviction::{EvictionPool, Lfu};
 
 /// Estimated bytes each key costs beyond its key and value bytes: the index
@@ -56,6 +58,11 @@ struct Slot {
     insert_tick: u64,
     /// Frequency counter for LFU.
     lfu: Lfu,
+    /// Redis's LRU stamp: the clock at the last access (`OBJECT IDLETIME`),
+    /// unless the value is a shared integer (see `access`).
+    access_stamp: u32,
+    /// The shared integer the value is, or `access::NOT_SHARED`.
+    shared: u16,
     /// A collection's subkeys (see [`crate::value`]), kept with its key so
     /// deleting the key frees them.
     subs: Option<Box<Subs>>,
@@ -131,6 +138,8 @@ pub struct MemoryEngine {
     rng: fastrand::Rng,
     /// Reference point for LFU minutes.
     started: std::time::Instant,
+    /// The command's clock, and shared integers' stamps (`OBJECT IDLETIME`).
+    access: AccessClock,
 }
 
 impl MemoryEngine {
@@ -154,6 +163,7 @@ impl MemoryEngine {
             lfu_decay_minutes: 1,
             rng: fastrand::Rng::new(),
             started: std::time::Instant::now(),
+            access: AccessClock::new(),
         }
     }
 
@@ -188,6 +198,7 @@ impl MemoryEngine {
         if let Some((minutes, decay, factor, random)) = lfu {
             slot.lfu.access(minutes, decay, factor, random);
         }
+        self.stamp_access(slot_id);
     }
 
     fn track_volatile(&mut self, slot_id: u32) {
@@ -265,6 +276,15 @@ fn own(bytes: &[u8]) -> Bytes {
 }
 
 impl Engine for MemoryEngine {
+    fn set_clock(&mut self, now_ms: u64) {
+        self.access.now = access::lru_clock(now_ms);
+    }
+
+    fn idle_seconds(&mut self, key: &[u8]) -> Option<u64> {
+        let &id = self.index.get(key)?;
+        Some(self.idle_seconds_of(id))
+    }
+
     fn lfu_counter(&mut self, key: &[u8]) -> Option<u8> {
         let &id = self.index.get(key)?;
         let minutes = self.minutes();
@@ -303,6 +323,9 @@ impl Engine for MemoryEngine {
             },
         };
         if let Some(&id) = self.index.get(&key[..]) {
+            // Redis reads the old value first (its stamp), then stores a
+            // new object (stamped now, or a shared integer).
+            self.touch(id);
             let slot = self.slots[id as usize].as_mut().expect("occupied");
             let old = slot.size_bytes();
             slot.entry = entry;
@@ -310,10 +333,11 @@ impl Engine for MemoryEngine {
             let new = slot.size_bytes();
             self.used_bytes = self.used_bytes - old + new;
             self.track_volatile(id);
-            self.touch(id);
+            self.restamp(id);
             return Ok(());
         }
         self.tick += 1;
+        let shared = self.shared_integer(&entry.value);
         let slot = Slot {
             key: own(&key),
             entry,
@@ -321,6 +345,8 @@ impl Engine for MemoryEngine {
             access_tick: self.tick,
             insert_tick: self.tick,
             lfu: Lfu::new(self.minutes()),
+            access_stamp: self.access.now,
+            shared,
             subs: None,
         };
         self.used_bytes += slot.size_bytes();
@@ -342,6 +368,7 @@ impl Engine for MemoryEngine {
         let Some(&id) = self.index.get(key) else {
             return Ok(false);
         };
+        self.touch(id);
         let slot = self.slots[id as usize].as_mut().expect("occupied");
         let old = slot.size_bytes();
         f(&mut slot.entry);
@@ -349,7 +376,7 @@ impl Engine for MemoryEngine {
         let new = slot.size_bytes();
         self.used_bytes = self.used_bytes - old + new;
         self.track_volatile(id);
-        self.touch(id);
+        self.restamp(id);
         Ok(true)
     }
 
