@@ -14,6 +14,7 @@ mod diff_hll;
 mod diff_idle;
 mod diff_list;
 mod diff_lua_libs;
+mod diff_lua_libs_pack;
 mod diff_notify;
 mod diff_scripting;
 mod diff_stream;

@@ -10,7 +10,7 @@
 //! the error texts are lua-cjson's.
 //!
 //! Encoding walks the value without native recursion: open tables live in
-//! a Lua work table and a Rust stack of [`Level`]s, objects advance with
+//! [`super::Depths`] and a Rust stack of [`Level`]s, objects advance with
 //! Lua's `next`, and the C code's Lua stack use is counted so that
 //! "excessive nesting" happens at the depth it happens in Redis (the
 //! setting, or `lua_checkstack` failing near 8000 slots).
@@ -21,8 +21,8 @@ use mlua::{Function, LightUserData, Lua, Table, Value};
 use parking_lot::Mutex;
 
 use super::{
-    C_STACK, LibResult, Raise, arg, budget, check_integer, check_string, function, json_decode,
-    number_of, one, string,
+    C_STACK, Depths, LibResult, Raise, arg, budget, check_integer, check_string, function,
+    json_decode, number_of, one, string,
 };
 use crate::command::scripting::convert::format_g;
 
@@ -261,7 +261,7 @@ fn enum_option(
 enum Level {
     /// Elements `next..=len` are left.
     Array { len: i64, next: i64 },
-    /// Keys after `key` are left (`key` in the work table while a child is
+    /// Keys after `key` are left (`key` in the key store while a child is
     /// open).
     Object { first: bool },
 }
@@ -287,8 +287,8 @@ pub(super) fn encode(
     let limit = budget(lua);
     let mut out = Vec::new();
     // Open tables by depth, and the current key of each open object.
-    let tables = lua.create_table()?;
-    let keys = lua.create_table()?;
+    let mut tables = Depths::new(lua);
+    let mut keys = Depths::new(lua);
     let mut levels: Vec<Level> = Vec::new();
     let mut current: Option<Table> = None;
     let mut key = Value::Nil;
@@ -324,11 +324,11 @@ pub(super) fn encode(
                 }
             };
             if let Some(Level::Object { .. }) = levels.last() {
-                keys.raw_set(levels.len(), std::mem::replace(&mut key, Value::Nil))?;
+                keys.set(levels.len(), std::mem::replace(&mut key, Value::Nil))?;
             }
             slots += level.slots();
             levels.push(level);
-            tables.raw_set(depth, &table)?;
+            tables.set(depth, Value::Table(table.clone()))?;
             current = Some(table);
         }
         let Some(level) = levels.last_mut() else {
@@ -370,14 +370,13 @@ pub(super) fn encode(
         if done {
             let level = levels.pop().expect("a level");
             slots -= level.slots();
-            tables.raw_set(levels.len() + 1, Value::Nil)?;
+            tables.set(levels.len() + 1, Value::Nil)?;
             current = match levels.len() {
                 0 => None,
-                depth => Some(tables.raw_get(depth)?),
+                depth => Some(tables.get(depth)?),
             };
             if let Some(Level::Object { .. }) = levels.last() {
-                key = keys.raw_get(levels.len())?;
-                keys.raw_set(levels.len(), Value::Nil)?;
+                key = keys.take(levels.len())?;
             }
         }
     }

@@ -12,16 +12,17 @@
 //! `uint64` through a signed integer, and fails with its error texts.
 //!
 //! Encoding recurses (at most 16 levels). Decoding keeps open arrays and
-//! maps in a Lua work table (lua-cmsgpack has no depth limit of its own:
+//! maps in [`super::Depths`] (lua-cmsgpack has no depth limit of its own:
 //! Lua's C stack stops it), counting the C code's stack slots to fail with
 //! its "stack overflow (...)" where it fails.
 
 use mlua::{Lua, MultiValue, Table, Value};
 
 use super::{
-    C_STACK, LibResult, MAX_REF_RESULTS, Raise, budget, check_integer, check_string, fit_results,
-    function, number_of, opt_integer,
+    C_STACK, Depths, LibResult, MAX_REF_RESULTS, Raise, budget, check_integer, check_string,
+    fit_results, function, number_of, opt_integer,
 };
+use crate::command::scripting::convert::number_to_integer;
 
 /// Tables nested this deep are packed as nil (`LUACMSGPACK_MAX_NESTING`).
 const MAX_NESTING: usize = 16;
@@ -261,7 +262,7 @@ impl Encoder {
 
 /// C's `(int64_t)` of a double on x86: out of range (or NaN) gives `INT64_MIN`.
 fn number_to_i64(n: f64) -> i64 {
-    crate::command::scripting::convert::number_to_integer(n)
+    number_to_integer(n)
 }
 
 /// C's `(int)` of a double on x86: out of range (or NaN) gives `INT_MIN`.
@@ -273,7 +274,7 @@ fn c_int(n: f64) -> i32 {
     }
 }
 
-/// An open array or map while decoding; its table is in the work table.
+/// An open array or map while decoding; its table is in the decoder's `tables`.
 enum Open {
     Array {
         left: u64,
@@ -282,7 +283,7 @@ enum Open {
     },
     Map {
         left: u64,
-        /// The key is decoded (and in the work table's key slot).
+        /// The key is decoded (and in the decoder's `keys`).
         keyed: bool,
         base: usize,
     },
@@ -323,7 +324,8 @@ fn unpack(
         lua,
         data: &input[offset as usize..],
         pos: 0,
-        work: lua.create_table()?,
+        tables: Depths::new(lua),
+        keys: Depths::new(lua),
     };
     let mut values = Vec::new();
     let mut refs = 0usize;
@@ -355,8 +357,10 @@ struct Decoder<'a> {
     lua: &'a Lua,
     data: &'a [u8],
     pos: usize,
-    /// Open tables by depth, and each open map's pending key at `-depth`.
-    work: Table,
+    /// Open tables by depth.
+    tables: Depths<'a>,
+    /// Each open map's pending key, by depth.
+    keys: Depths<'a>,
 }
 
 /// A big-endian unsigned number.
@@ -452,8 +456,8 @@ impl Decoder<'_> {
                     }
                     let base = slots;
                     if left > 0 {
-                        let depth = open.len() as i64 + 1;
-                        self.work.raw_set(depth, table)?;
+                        let depth = open.len() + 1;
+                        self.tables.set(depth, Value::Table(table))?;
                         open.push(if map {
                             Open::Map {
                                 left,
@@ -477,11 +481,11 @@ impl Decoder<'_> {
             // Store the value in its parent, closing parents that are full.
             let mut value = scalar;
             loop {
-                let depth = open.len() as i64;
+                let depth = open.len();
                 let Some(level) = open.last_mut() else {
                     return Ok(value);
                 };
-                let parent: Table = self.work.raw_get(depth)?;
+                let parent: Table = self.tables.get(depth)?;
                 let full = match level {
                     Open::Array { left, index, base } => {
                         parent.raw_set(*index, value)?;
@@ -492,16 +496,15 @@ impl Decoder<'_> {
                     }
                     Open::Map { left, keyed, base } => {
                         if *keyed {
-                            let key: Value = self.work.raw_get(-depth)?;
+                            let key = self.keys.take(depth)?;
                             check_key(&key)?;
                             parent.raw_set(key, value)?;
-                            self.work.raw_set(-depth, Value::Nil)?;
                             *keyed = false;
                             *left -= 1;
                             slots = *base + 1;
                             *left == 0
                         } else {
-                            self.work.raw_set(-depth, value)?;
+                            self.keys.set(depth, value)?;
                             *keyed = true;
                             slots = *base + 2;
                             false
@@ -512,7 +515,7 @@ impl Decoder<'_> {
                     break;
                 }
                 open.pop();
-                self.work.raw_set(depth, Value::Nil)?;
+                self.tables.set(depth, Value::Nil)?;
                 value = Value::Table(parent);
             }
         }

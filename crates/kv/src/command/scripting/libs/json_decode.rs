@@ -5,7 +5,7 @@
 //! escapes (surrogate pairs included) become UTF-8, and every error text
 //! names the token and its 1-based position as lua-cjson does.
 //!
-//! The parser keeps open arrays and objects in a Lua work table and a Rust
+//! The parser keeps open arrays and objects in [`super::Depths`] and a Rust
 //! stack (no native recursion), and counts the Lua stack slots the C
 //! parser would hold so that "Found too many nested data structures"
 //! comes at the same depth as in Redis.
@@ -14,7 +14,7 @@ use mlua::{Lua, Table, Value};
 
 use super::cjson::{Config, null};
 use super::strtod::strtod;
-use super::{C_STACK, LibResult, Raise};
+use super::{C_STACK, Depths, LibResult, Raise};
 
 /// A token (`json_token_t`); errors carry lua-cjson's description.
 #[derive(Debug, PartialEq)]
@@ -279,7 +279,7 @@ pub(super) fn decode(lua: &Lua, config: &Config, input: &[u8]) -> LibResult<Valu
         pos: 0,
         decode_invalid_numbers: config.decode_invalid_numbers,
     };
-    let tables = lua.create_table()?;
+    let mut tables = Depths::new(lua);
     let mut open: Vec<Open> = Vec::new();
     let mut current: Option<Table> = None;
     // Slots the C parser would use: the argument, then per open level.
@@ -315,7 +315,7 @@ pub(super) fn decode(lua: &Lua, config: &Config, input: &[u8]) -> LibResult<Valu
                     };
                     slots += level.slots();
                     open.push(level);
-                    tables.raw_set(depth, &table)?;
+                    tables.set(depth, Value::Table(table.clone()))?;
                     current = Some(table);
                     continue 'value;
                 }
@@ -343,11 +343,10 @@ pub(super) fn decode(lua: &Lua, config: &Config, input: &[u8]) -> LibResult<Valu
             if token.0 == end {
                 let level = open.pop().expect("a level");
                 slots -= level.slots();
-                complete = Value::Table(tables.raw_get(open.len() + 1)?);
-                tables.raw_set(open.len() + 1, Value::Nil)?;
+                complete = tables.take(open.len() + 1)?;
                 current = match open.len() {
                     0 => None,
-                    depth => Some(tables.raw_get(depth)?),
+                    depth => Some(tables.get(depth)?),
                 };
                 continue;
             }

@@ -25,9 +25,9 @@
 //! C stack (`LUAI_MAXCSTACK`, 8000 slots, checked with `lua_checkstack`);
 //! the ports count the slots the C code would hold ([`C_STACK`]) and fail
 //! where it fails, with its message. Nothing recurses natively deeper than
-//! cmsgpack's 16 levels, and deep structures hold O(1) mlua references
-//! (their tables live in a Lua work table), because mlua's reference stack
-//! shares that 8000-slot limit. Output built in Rust is bounded by what the
+//! cmsgpack's 16 levels, and a deep structure holds a bounded number of
+//! mlua references (past 32 levels its tables live in a Lua table, see
+//! [`Depths`]), because mlua's reference stack shares that 8000-slot limit. Output built in Rust is bounded by what the
 //! interpreter may still allocate ([`budget`]): past it, the script gets
 //! Lua's "not enough memory". Many-value returns are capped at
 //! [`MAX_REF_RESULTS`] strings and tables (an mlua limit Redis lacks).
@@ -249,6 +249,60 @@ pub(super) fn opt_integer(lua: &Lua, args: &[Value], n: usize, default: i64) -> 
     match arg(args, n) {
         None | Some(Value::Nil) => Ok(default),
         Some(_) => check_integer(lua, args, n),
+    }
+}
+
+/// Values by nesting depth (open tables, pending keys) for the decoders
+/// and the encoder: the first [`Depths::NEAR`] in Rust, deeper ones in a
+/// Lua table made on first use, so that a deep structure holds a bounded
+/// number of mlua references and a shallow one costs no Lua table.
+pub(super) struct Depths<'lua> {
+    lua: &'lua Lua,
+    near: Vec<Value>,
+    far: Option<Table>,
+}
+
+impl<'lua> Depths<'lua> {
+    const NEAR: usize = 32;
+
+    pub(super) fn new(lua: &'lua Lua) -> Self {
+        Depths {
+            lua,
+            near: Vec::new(),
+            far: None,
+        }
+    }
+
+    /// Stores `value` at `depth` (1-based).
+    pub(super) fn set(&mut self, depth: usize, value: Value) -> mlua::Result<()> {
+        if depth <= Self::NEAR {
+            if self.near.len() < depth {
+                self.near.resize(depth, Value::Nil);
+            }
+            self.near[depth - 1] = value;
+            return Ok(());
+        }
+        if self.far.is_none() {
+            self.far = Some(self.lua.create_table()?);
+        }
+        self.far.as_ref().expect("just made").raw_set(depth, value)
+    }
+
+    /// The value at `depth` (nil if none).
+    pub(super) fn get<T: mlua::FromLua>(&self, depth: usize) -> mlua::Result<T> {
+        let value = match (depth <= Self::NEAR, &self.far) {
+            (true, _) => self.near.get(depth - 1).cloned().unwrap_or(Value::Nil),
+            (false, Some(far)) => far.raw_get(depth)?,
+            (false, None) => Value::Nil,
+        };
+        T::from_lua(value, self.lua)
+    }
+
+    /// The value at `depth`, leaving nil there.
+    pub(super) fn take(&mut self, depth: usize) -> mlua::Result<Value> {
+        let value = self.get(depth)?;
+        self.set(depth, Value::Nil)?;
+        Ok(value)
     }
 }
 
