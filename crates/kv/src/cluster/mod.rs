@@ -98,6 +98,7 @@ pub mod hlc;
 pub mod membership;
 pub mod placement;
 pub mod quorum;
+pub mod replica;
 pub mod siblings;
 pub mod vector_clock;
 
