@@ -151,6 +151,8 @@ mod command;
 mod connection;
 mod embedded;
 mod server;
+// Cluster mode: the cluster's decisions over TCP, on a disk, for RESP clients.
+pub mod node;
 
 #[cfg(test)]
 mod layers;
@@ -161,6 +163,7 @@ pub use command::new_metrics;
 pub use config::Config;
 pub use embedded::EmbeddedServer;
 pub use metrics::Metrics;
+pub use node::{ClusterConfig, ClusterServer};
 pub use server::{Error, Server, serve};
 
 /// How `hyperscale up` lists this system.

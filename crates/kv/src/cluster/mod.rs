@@ -101,6 +101,7 @@ pub mod quorum;
 pub mod replica;
 pub mod siblings;
 pub mod vector_clock;
+pub mod wire;
 
 #[cfg(test)]
 mod sim;
