@@ -222,7 +222,7 @@ pub(crate) enum Input {
 
 /// A cluster node whose store is open, ready to serve.
 pub struct ClusterServer {
-    config: crate::Config,
+    config: crate::config::Config,
     cluster: ClusterConfig,
     store: store::Store,
     disk: crate::cluster::replica::Disk,
@@ -233,14 +233,14 @@ pub struct ClusterServer {
 impl ClusterServer {
     /// Reads `config.cluster` ([`ClusterConfig::from_settings`]) and opens
     /// the node ([`ClusterServer::open_with`]); blocking.
-    pub fn open(config: crate::Config) -> Result<ClusterServer, ClusterError> {
+    pub fn open(config: crate::config::Config) -> Result<ClusterServer, ClusterError> {
         let cluster = ClusterConfig::from_settings(&config.cluster)?;
         ClusterServer::open_with(config, cluster)
     }
 
     /// Checks the settings and opens the store under `data_dir/cluster`
     /// (blocking: call it outside async workers).
-    pub fn open_with(config: crate::Config, cluster: ClusterConfig) -> Result<ClusterServer, ClusterError> {
+    pub fn open_with(config: crate::config::Config, cluster: ClusterConfig) -> Result<ClusterServer, ClusterError> {
         let nodes = cluster.seeds.len() + 1;
         if cluster.quorum.n > nodes {
             return Err(ClusterError::Config(format!(
