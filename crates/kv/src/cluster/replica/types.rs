@@ -41,10 +41,12 @@ impl Default for Timing {
     fn default() -> Timing {
         Timing {
             request_timeout_ms: 1_000,
-            handoff_interval_ms: 500,
-            handoff_batch: 64,
+            // Up to ~2,000 hinted keys a second per owner (one message
+            // each; a batch re-sent before its acks arrive is harmless).
+            handoff_interval_ms: 250,
+            handoff_batch: 512,
             ae_interval_ms: 1_000,
-            ae_entries_max: 256,
+            ae_entries_max: 1024,
             tree_depth: 10,
         }
     }
