@@ -23,7 +23,7 @@ pub struct Args {
 enum Verb {
     /// Run the server (RESP2/RESP3 on --bind, default 127.0.0.1:6379);
     /// with --cluster-bind, a node of a Dynamo-style cluster.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Inspect a cluster (`status`).
     #[command(subcommand)]
     Cluster(super::kv_cluster::Verb),
@@ -104,7 +104,7 @@ struct ServeArgs {
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
-        Verb::Serve(args) => serve(args),
+        Verb::Serve(args) => serve(*args),
         Verb::Cluster(verb) => super::kv_cluster::run(verb),
     }
 }

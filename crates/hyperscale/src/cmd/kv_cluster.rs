@@ -89,7 +89,10 @@ fn request(addr: &str, password: Option<&str>, args: &[&[u8]]) -> anyhow::Result
         TcpStream::connect(addr).with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     if let Some(password) = password {
-        stream.write_all(&kv::protocol::encode_request(&[b"AUTH", password.as_bytes()]))?;
+        stream.write_all(&kv::protocol::encode_request(&[
+            b"AUTH",
+            password.as_bytes(),
+        ]))?;
     }
     stream.write_all(&kv::protocol::encode_request(args))?;
     let mut reader = BufReader::new(stream);
@@ -139,7 +142,13 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
     );
     let mut rows = vec![
         [
-            "node", "address", "dc", "vnodes", "ownership", "state", "hints for it",
+            "node",
+            "address",
+            "dc",
+            "vnodes",
+            "ownership",
+            "state",
+            "hints for it",
         ]
         .map(String::from)
         .to_vec(),

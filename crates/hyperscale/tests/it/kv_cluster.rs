@@ -38,7 +38,14 @@ fn start(i: usize, nodes: &[Node], dir: &Path) -> Guard {
         .arg("--seeds")
         .arg(seeds.join(","))
         .args(["--node-id", &(i + 1).to_string(), "--vnodes", "32"])
-        .args(["--replicas", "3", "--write-quorum", "2", "--read-quorum", "2"])
+        .args([
+            "--replicas",
+            "3",
+            "--write-quorum",
+            "2",
+            "--read-quorum",
+            "2",
+        ])
         .arg("--cluster-secret-file")
         .arg(dir.join("secret"))
         .stdout(Stdio::piped())
@@ -87,23 +94,33 @@ fn member_state(status: &serde_json::Value, id: u64) -> String {
 #[test]
 fn a_killed_node_misses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("secret"), "a shared secret of the test cluster\n").unwrap();
+    std::fs::write(
+        dir.path().join("secret"),
+        "a shared secret of the test cluster\n",
+    )
+    .unwrap();
     let nodes: Vec<Node> = (0..3)
         .map(|_| Node {
             resp: testkit::free_port(),
             peer: testkit::free_port(),
         })
         .collect();
-    let mut guards: Vec<Option<Guard>> = (0..3)
-        .map(|i| Some(start(i, &nodes, dir.path())))
-        .collect();
+    let mut guards: Vec<Option<Guard>> =
+        (0..3).map(|i| Some(start(i, &nodes, dir.path()))).collect();
     for n in &nodes {
         wait_for("the cluster to form", || status(n.resp)["formed"] == true);
     }
     // Written through another node, read through any.
     let mut c1 = connect(nodes[0].resp);
-    let _: () = redis::cmd("SET").arg("greeting").arg("hello").query(&mut c1).unwrap();
-    let got: String = redis::cmd("GET").arg("greeting").query(&mut connect(nodes[2].resp)).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("greeting")
+        .arg("hello")
+        .query(&mut c1)
+        .unwrap();
+    let got: String = redis::cmd("GET")
+        .arg("greeting")
+        .query(&mut connect(nodes[2].resp))
+        .unwrap();
     assert_eq!(got, "hello");
     // Two writes that saw nothing (an empty context) are both kept as
     // siblings; a write with the context KV.GET returned resolves them.
@@ -120,7 +137,10 @@ fn a_killed_node_misses_no_acknowledged_write() {
     let (context, mut values): (Vec<u8>, Vec<Option<String>>) =
         redis::cmd("KV.GET").arg("doc").query(&mut c1).unwrap();
     values.sort();
-    assert_eq!(values, [Some("left".to_string()), Some("right".to_string())]);
+    assert_eq!(
+        values,
+        [Some("left".to_string()), Some("right".to_string())]
+    );
     let plain: String = redis::cmd("GET").arg("doc").query(&mut c1).unwrap();
     assert!(plain == "left" || plain == "right", "{plain}");
     let _: () = redis::cmd("KV.PUT")
@@ -134,8 +154,17 @@ fn a_killed_node_misses_no_acknowledged_write() {
         redis::cmd("KV.GET").arg("doc").query(&mut c1).unwrap();
     assert_eq!(values, [Some("both".to_string())]);
     // Commands the cluster has not designed are refused, not run locally.
-    let refused = redis::cmd("LPUSH").arg("l").arg("x").query::<i64>(&mut c1).unwrap_err();
-    assert!(refused.to_string().contains("not supported in cluster mode"), "{refused}");
+    let refused = redis::cmd("LPUSH")
+        .arg("l")
+        .arg("x")
+        .query::<i64>(&mut c1)
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("not supported in cluster mode"),
+        "{refused}"
+    );
 
     // A writer through nodes 1 and 2; node 3 is killed while it writes.
     let stop = Arc::new(AtomicBool::new(false));
@@ -163,9 +192,10 @@ fn a_killed_node_misses_no_acknowledged_write() {
     std::thread::sleep(Duration::from_millis(500));
     let killed_at = Instant::now();
     drop(guards[2].take()); // SIGKILL, then reaped
-    wait_for("node 1 to see node 3 down", || {
-        member_state(&status(nodes[0].resp), 3) == "down"
+    wait_for("every peer to see node 3 down", || {
+        (0..2).all(|i| member_state(&status(nodes[i].resp), 3) == "down")
     });
+    let detected = killed_at.elapsed();
     // The survivors hold hints for it: the backlog rises.
     wait_for("a hint backlog for node 3", || {
         let s1 = status(nodes[0].resp)["hints_keys"].as_u64().unwrap();
@@ -177,7 +207,7 @@ fn a_killed_node_misses_no_acknowledged_write() {
     let (acked, failed) = writer.join().unwrap();
     let after_kill = acked.iter().filter(|(_, _, at)| *at > killed_at).count();
     eprintln!(
-        "{} writes acknowledged ({after_kill} after the kill), {failed} failed",
+        "{} writes acknowledged ({after_kill} after the kill), {failed} failed; node 3 down everywhere {detected:?} after the kill",
         acked.len()
     );
     assert!(
@@ -208,15 +238,55 @@ fn a_killed_node_misses_no_acknowledged_write() {
             .collect();
         keys[0] >= total && keys.iter().all(|&k| k == keys[0])
     });
-    for n in &nodes {
-        assert_eq!(member_state(&status(n.resp), 1), if n.resp == nodes[0].resp { "self" } else { "alive" });
-    }
+    wait_for("every peer to see node 3 up again", || {
+        (0..2).all(|i| member_state(&status(nodes[i].resp), 3) == "alive")
+    });
     // Every acknowledged write reads back (R = 2) through every node.
     for n in &nodes {
         let mut con = connect(n.resp);
         for (key, value, _) in &acked {
             let got: Option<String> = redis::cmd("GET").arg(key).query(&mut con).unwrap();
-            assert_eq!(got.as_deref(), Some(value.as_str()), "{key} through port {}", n.resp);
+            assert_eq!(
+                got.as_deref(),
+                Some(value.as_str()),
+                "{key} through port {}",
+                n.resp
+            );
         }
     }
+
+    // A node without the secret is refused: it never meets the others, so
+    // it never forms, and its clients are told so.
+    let elsewhere = dir.path().join("stranger");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(
+        elsewhere.join("secret"),
+        "another secret, not the cluster's\n",
+    )
+    .unwrap();
+    let stranger = [
+        Node {
+            resp: testkit::free_port(),
+            peer: testkit::free_port(),
+        },
+        Node {
+            resp: 0,
+            peer: nodes[0].peer,
+        },
+        Node {
+            resp: 0,
+            peer: nodes[1].peer,
+        },
+    ];
+    let _stranger = start(0, &stranger, &elsewhere);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let seen = status(stranger[0].resp);
+    assert_eq!(seen["formed"], false, "{seen}");
+    let refused = redis::cmd("GET")
+        .arg("greeting")
+        .query::<Option<String>>(&mut connect(stranger[0].resp))
+        .unwrap_err();
+    assert!(refused.to_string().contains("cluster is forming"), "{refused}");
+    let members = status(nodes[0].resp)["members"].as_array().unwrap().len();
+    assert_eq!(members, 3, "the stranger did not join");
 }

@@ -87,7 +87,9 @@ fn put_key(out: &mut Vec<u8>, key: &[u8]) {
 }
 
 fn key(r: &mut Reader<'_>, limits: &Limits) -> Result<Bytes, DecodeError> {
-    Ok(Bytes::copy_from_slice(r.bytes("key", limits.key_bytes_max)?))
+    Ok(Bytes::copy_from_slice(
+        r.bytes("key", limits.key_bytes_max)?,
+    ))
 }
 
 fn put_state(out: &mut Vec<u8>, state: &Siblings) {
@@ -315,7 +317,9 @@ fn op(r: &mut Reader<'_>, limits: &Limits) -> Result<Op, DecodeError> {
                 context,
             }
         }
-        2 => Op::Get { key: key(r, limits)? },
+        2 => Op::Get {
+            key: key(r, limits)?,
+        },
         _ => return Err(DecodeError::Invalid("unknown operation")),
     })
 }

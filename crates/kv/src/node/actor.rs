@@ -64,8 +64,12 @@ impl Actor {
             &mut parts.disk,
             Disk::empty(crate::cluster::vector_clock::Actor(0), Default::default()),
         );
-        let mut seeds: BTreeMap<String, Option<NodeId>> =
-            parts.cluster.seeds.iter().map(|s| (s.clone(), None)).collect();
+        let mut seeds: BTreeMap<String, Option<NodeId>> = parts
+            .cluster
+            .seeds
+            .iter()
+            .map(|s| (s.clone(), None))
+            .collect();
         // Members saved by an earlier run resolve their seeds at once.
         parts.members.remove(&parts.me.id);
         for member in parts.members.values() {
@@ -88,7 +92,12 @@ impl Actor {
     /// stops the node (and the server): it could no longer keep promises.
     pub fn run(mut self, rx: Receiver<Input>) -> Result<(), StoreError> {
         let seeds: Vec<String> = self.seeds.keys().cloned().collect();
-        let known: Vec<String> = self.parts.members.values().map(|m| m.addr.clone()).collect();
+        let known: Vec<String> = self
+            .parts
+            .members
+            .values()
+            .map(|m| m.addr.clone())
+            .collect();
         for addr in seeds.into_iter().chain(known) {
             self.parts.links.dial(addr, self.parts.inputs.clone());
         }
@@ -181,7 +190,13 @@ impl Actor {
         false
     }
 
-    fn hello(&mut self, now_ms: u64, dialed: Option<String>, spec: MemberSpec, known: Vec<MemberSpec>) {
+    fn hello(
+        &mut self,
+        now_ms: u64,
+        dialed: Option<String>,
+        spec: MemberSpec,
+        known: Vec<MemberSpec>,
+    ) {
         if let Some(addr) = dialed
             && let Some(slot) = self.seeds.get_mut(&addr)
         {
@@ -201,7 +216,9 @@ impl Actor {
                     tracing::warn!(node = member.id.0, addr = %member.addr, "an unknown node; joining a running cluster is not supported yet");
                 }
                 _ => {
-                    self.parts.links.dial(member.addr.clone(), self.parts.inputs.clone());
+                    self.parts
+                        .links
+                        .dial(member.addr.clone(), self.parts.inputs.clone());
                     self.parts.members.insert(member.id, member);
                     learned = true;
                 }
@@ -251,7 +268,11 @@ impl Actor {
         let Some(disk) = self.disk.take() else {
             return;
         };
-        if let Err(err) = self.parts.store.save_members(&self.parts.me, &self.parts.members) {
+        if let Err(err) = self
+            .parts
+            .store
+            .save_members(&self.parts.me, &self.parts.members)
+        {
             tracing::warn!(error = %err, "cannot save the members");
         }
         let seed = u64::from(self.parts.me.id.0) ^ now_ms;
@@ -276,9 +297,8 @@ impl Actor {
         }
         // Answers that never came (the node answers every round by its
         // deadline; this only frees what a lost forward left).
-        self.clients.retain(|_, (reply, deadline_ms)| {
-            now_ms < *deadline_ms && !reply.is_closed()
-        });
+        self.clients
+            .retain(|_, (reply, deadline_ms)| now_ms < *deadline_ms && !reply.is_closed());
     }
 
     /// Persists, then sends and answers, in that order (see the module
@@ -392,7 +412,11 @@ impl Actor {
                 }
             })
             .collect();
-        let progress = self.node.as_ref().map(Node::ae_progress).unwrap_or_default();
+        let progress = self
+            .node
+            .as_ref()
+            .map(Node::ae_progress)
+            .unwrap_or_default();
         Status {
             node_id: me.id.0,
             formed: self.node.is_some(),

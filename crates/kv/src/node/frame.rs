@@ -251,7 +251,9 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
         let mut proof = [0u8; 32];
         stream.read_exact(&mut proof).await?;
         if !equal(&proof, &secret.mac(&[b"hskv acceptor", &nd, &na])) {
-            return Err(FrameError::Auth("the peer does not hold the cluster secret"));
+            return Err(FrameError::Auth(
+                "the peer does not hold the cluster secret",
+            ));
         }
         stream
             .write_all(&secret.mac(&[b"hskv dialer", &nd, &na]))
@@ -288,7 +290,9 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         let mut proof = [0u8; 32];
         stream.read_exact(&mut proof).await?;
         if !equal(&proof, &secret.mac(&[b"hskv dialer", &nd, &na])) {
-            return Err(FrameError::Auth("the peer does not hold the cluster secret"));
+            return Err(FrameError::Auth(
+                "the peer does not hold the cluster secret",
+            ));
         }
         let (d2a, a2d) = keys(secret, &nd, &na);
         Ok((

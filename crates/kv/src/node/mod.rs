@@ -136,16 +136,25 @@ pub struct ClusterConfig {
 
 impl ClusterConfig {
     /// Checks `[cluster]` and reads the secret file (blocking, at start).
-    pub fn from_settings(s: &crate::config::cluster::ClusterSettings) -> Result<ClusterConfig, ClusterError> {
+    pub fn from_settings(
+        s: &crate::config::cluster::ClusterSettings,
+    ) -> Result<ClusterConfig, ClusterError> {
         let bad = |text: &str| ClusterError::Config(text.to_string());
-        let cluster_bind = s.cluster_bind.clone().ok_or_else(|| bad("cluster mode needs --cluster-bind"))?;
-        let node_id = s.node_id.ok_or_else(|| bad("cluster mode needs --node-id"))?;
-        let file = s
-            .cluster_secret_file
-            .as_ref()
-            .ok_or_else(|| bad("cluster mode needs --cluster-secret-file (peers without the secret are refused)"))?;
+        let cluster_bind = s
+            .cluster_bind
+            .clone()
+            .ok_or_else(|| bad("cluster mode needs --cluster-bind"))?;
+        let node_id = s
+            .node_id
+            .ok_or_else(|| bad("cluster mode needs --node-id"))?;
+        let file = s.cluster_secret_file.as_ref().ok_or_else(|| {
+            bad("cluster mode needs --cluster-secret-file (peers without the secret are refused)")
+        })?;
         let bytes = std::fs::read(file).map_err(|e| {
-            ClusterError::Config(format!("cannot read the cluster secret file {}: {e}", file.display()))
+            ClusterError::Config(format!(
+                "cannot read the cluster secret file {}: {e}",
+                file.display()
+            ))
         })?;
         let secret = Secret::new(&bytes).map_err(ClusterError::Config)?;
         let quorum = Quorum::new(s.replicas, s.write_quorum, s.read_quorum)
@@ -240,7 +249,10 @@ impl ClusterServer {
 
     /// Checks the settings and opens the store under `data_dir/cluster`
     /// (blocking: call it outside async workers).
-    pub fn open_with(config: crate::config::Config, cluster: ClusterConfig) -> Result<ClusterServer, ClusterError> {
+    pub fn open_with(
+        config: crate::config::Config,
+        cluster: ClusterConfig,
+    ) -> Result<ClusterServer, ClusterError> {
         let nodes = cluster.seeds.len() + 1;
         if cluster.quorum.n > nodes {
             return Err(ClusterError::Config(format!(
@@ -352,15 +364,20 @@ impl ClusterServer {
             .map_err(std::io::Error::other)?;
         match joined {
             Ok(result) => result.map_err(ClusterError::from),
-            Err(_) => Err(ClusterError::Io(std::io::Error::other("the node thread panicked"))),
+            Err(_) => Err(ClusterError::Io(std::io::Error::other(
+                "the node thread panicked",
+            ))),
         }
     }
 }
 
 /// Binds `addr` for the internode listener.
 pub async fn bind_cluster(addr: &str) -> std::io::Result<TcpListener> {
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--cluster-bind {addr}: {e}")))?;
+    let addr: SocketAddr = addr.parse().map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("--cluster-bind {addr}: {e}"),
+        )
+    })?;
     TcpListener::bind(addr).await
 }

@@ -193,7 +193,9 @@ async fn execute(shared: &Shared, authenticated: &mut bool, args: Vec<Bytes>) ->
         ("PING", 2) | ("ECHO", 2) => Frame::Bulk(args[1].clone()),
         ("PING" | "ECHO", _) => wrong_args(&name),
         ("SELECT", 2) if &args[1][..] == b"0" => Frame::Simple("OK"),
-        ("SELECT", 2) => Frame::error("ERR DB index is out of range (cluster mode has database 0 only)"),
+        ("SELECT", 2) => {
+            Frame::error("ERR DB index is out of range (cluster mode has database 0 only)")
+        }
         ("CLIENT", n) if n >= 2 && matches!(upper(&args[1]).as_str(), "SETNAME" | "SETINFO") => {
             Frame::Simple("OK")
         }

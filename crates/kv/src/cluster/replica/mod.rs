@@ -183,7 +183,10 @@ impl Node {
     /// caller (below `2^63`).
     pub fn request(&mut self, now_ms: u64, client: u64, op: Op, out: &mut Vec<Out>) {
         let membership = &self.membership;
-        match self.placement.coordinator(op.key(), |n| membership.is_up(n)) {
+        match self
+            .placement
+            .coordinator(op.key(), |n| membership.is_up(n))
+        {
             None => self.answer(client, Answer::Failed, out),
             Some(c) if c == self.id => self.coordinate(now_ms, client, op, out),
             Some(c) => out.push(Out::Send(c, Msg::Forward { client, op })),
@@ -193,7 +196,14 @@ impl Node {
     /// The caller could not even send a forward to `to` (no connection):
     /// the request goes to the next up replica instead, as if `to` were
     /// down, rather than waiting out a timeout for a node that is gone.
-    pub fn forward_failed(&mut self, now_ms: u64, to: NodeId, client: u64, op: Op, out: &mut Vec<Out>) {
+    pub fn forward_failed(
+        &mut self,
+        now_ms: u64,
+        to: NodeId,
+        client: u64,
+        op: Op,
+        out: &mut Vec<Out>,
+    ) {
         let membership = &self.membership;
         let next = self
             .placement
@@ -212,7 +222,13 @@ impl Node {
     /// connection: it is down, whatever the detector believes yet). Under
     /// a sloppy quorum this node keeps a hint for it, so the write reaches
     /// it when it is back instead of waiting for anti-entropy.
-    pub fn replicate_failed(&mut self, to: NodeId, key: Bytes, state: &Siblings, out: &mut Vec<Out>) {
+    pub fn replicate_failed(
+        &mut self,
+        to: NodeId,
+        key: Bytes,
+        state: &Siblings,
+        out: &mut Vec<Out>,
+    ) {
         if self.mode != QuorumMode::Sloppy || to == self.id {
             return;
         }
@@ -229,7 +245,13 @@ impl Node {
     /// coordinators keep one: it does not count toward `W`, but the
     /// replica gets the write as soon as it is back, before anti-entropy
     /// would find it.
-    fn hint_uncovered(&mut self, key: &Bytes, state: &Siblings, targets: &[Target], out: &mut Vec<Out>) {
+    fn hint_uncovered(
+        &mut self,
+        key: &Bytes,
+        state: &Siblings,
+        targets: &[Target],
+        out: &mut Vec<Out>,
+    ) {
         if self.mode != QuorumMode::Sloppy {
             return;
         }

@@ -49,9 +49,9 @@ use crate::cluster::NodeId;
 use crate::cluster::membership::{self, Event as MemberEvent, Status};
 use crate::cluster::placement::{NodeSpec, Placement, QuorumMode};
 use crate::cluster::quorum::Quorum;
+use crate::cluster::replica::{Setup, Timing};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::PrunePolicy;
-use crate::cluster::replica::{Setup, Timing};
 use world::World;
 
 const CHAOS_MS: u64 = 20_000;

@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use bytes::Bytes;
 
-use crate::cluster::replica::{Answer, Disk, Msg, Node, Op, Out, Setup};
 use crate::cluster::NodeId;
 use crate::cluster::hinted_handoff::Limits;
 use crate::cluster::membership::{Event as MemberEvent, Status};
+use crate::cluster::replica::{Answer, Disk, Msg, Node, Op, Out, Setup};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Actor, Dot, VectorClock};
 

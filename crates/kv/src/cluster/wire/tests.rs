@@ -35,7 +35,10 @@ fn samples() -> Vec<Envelope> {
             heartbeats: vec![(NodeId(1), hb), (NodeId(2), hb)],
         }),
         Msg::Member(membership::Message::Ping { seq: 5 }),
-        Msg::Member(membership::Message::Ack { seq: 5, heartbeat: hb }),
+        Msg::Member(membership::Message::Ack {
+            seq: 5,
+            heartbeat: hb,
+        }),
         Msg::Member(membership::Message::PingReq {
             seq: 6,
             target: NodeId(3),
@@ -167,7 +170,10 @@ fn truncated_or_padded_messages_are_refused() {
     for envelope in samples() {
         let bytes = encode_envelope(&envelope);
         for cut in 0..bytes.len() {
-            assert!(decode_envelope(&bytes[..cut], &limits).is_err(), "{envelope:?} cut at {cut}");
+            assert!(
+                decode_envelope(&bytes[..cut], &limits).is_err(),
+                "{envelope:?} cut at {cut}"
+            );
         }
         let mut padded = bytes.clone();
         padded.push(0);

@@ -74,7 +74,10 @@ async fn altered_replayed_or_oversized_frames_are_refused() {
     let (_, a, mut x, mut y) = pair("0123456789abcdef!", "0123456789abcdef!").await;
     let (_, mut open) = a.unwrap();
     x.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
-    assert!(matches!(open.read(&mut y).await, Err(FrameError::TooLarge(_))));
+    assert!(matches!(
+        open.read(&mut y).await,
+        Err(FrameError::TooLarge(_))
+    ));
 }
 
 #[tokio::test]
@@ -82,7 +85,9 @@ async fn a_stranger_or_another_version_is_refused() {
     let nonces = Nonces::from_os().unwrap();
     let s = secret("0123456789abcdef!");
     let (mut x, mut y) = duplex(1 << 16);
-    x.write_all(b"*1\r\n$4\r\nPING\r\n...........").await.unwrap();
+    x.write_all(b"*1\r\n$4\r\nPING\r\n...........")
+        .await
+        .unwrap();
     assert!(matches!(
         accept(&mut y, &s, &nonces, 1_000, 1024).await,
         Err(FrameError::Version(0))
