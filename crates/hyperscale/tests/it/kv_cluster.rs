@@ -286,7 +286,10 @@ fn a_killed_node_misses_no_acknowledged_write() {
         .arg("greeting")
         .query::<Option<String>>(&mut connect(stranger[0].resp))
         .unwrap_err();
-    assert!(refused.to_string().contains("cluster is forming"), "{refused}");
+    assert!(
+        refused.to_string().contains("cluster is forming"),
+        "{refused}"
+    );
     let members = status(nodes[0].resp)["members"].as_array().unwrap().len();
     assert_eq!(members, 3, "the stranger did not join");
 }

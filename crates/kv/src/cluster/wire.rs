@@ -336,6 +336,10 @@ fn put_answer(out: &mut Vec<u8>, answer: &Answer) {
             put_state(out, s);
         }
         Answer::Failed => out.push(3),
+        Answer::TooManySiblings(n) => {
+            out.push(4);
+            put_varint(out, *n as u64);
+        }
     }
 }
 
@@ -347,6 +351,7 @@ fn answer(r: &mut Reader<'_>, limits: &Limits) -> Result<Answer, DecodeError> {
         }),
         2 => Answer::Read(state(r, limits)?),
         3 => Answer::Failed,
+        4 => Answer::TooManySiblings(r.count("siblings", usize::MAX)?),
         _ => return Err(DecodeError::Invalid("unknown answer")),
     })
 }

@@ -254,6 +254,9 @@ async fn ask(shared: &Shared, op: Op) -> Result<Answer, Frame> {
         Ok(Ok(Reply::Answer(Answer::Failed))) => Err(Frame::error(
             "TRYAGAIN the quorum was not reached in time (the outcome is unknown)",
         )),
+        Ok(Ok(Reply::Answer(Answer::TooManySiblings(n)))) => Err(Frame::error(format!(
+            "ERR the key has {n} siblings, the most a write may leave: read them with KV.GET and write a resolution with its CONTEXT"
+        ))),
         Ok(Ok(Reply::Answer(answer))) => Ok(answer),
         Ok(Ok(Reply::Refused(text))) => Err(Frame::Error(text)),
         Ok(Err(_)) | Err(_) => Err(Frame::error(

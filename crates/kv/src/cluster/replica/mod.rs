@@ -35,6 +35,13 @@ use crate::cluster::quorum::{Outcome, Quorum, ReadRound, WriteRound};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Dot, PrunePolicy};
 
+/// The most siblings a write may leave on a key (Riak's `max_siblings`
+/// refuses at 100 too): every write without a context adds one, so a key
+/// written blindly and never resolved would otherwise grow until its state
+/// no longer fits a message. Joins of states from several coordinators
+/// may exceed it a little, never past the codec's `SIBLINGS_MAX`.
+pub const SIBLINGS_PER_KEY_MAX: usize = 100;
+
 /// Request numbers of forwarded operations live above this bit, apart from
 /// the numbers the node's own clients use.
 const FORWARDED: u64 = 1 << 63;
@@ -298,6 +305,11 @@ impl Node {
                 let context = context.unwrap_or_else(|| state.context().clone());
                 if state.write(value, &context, dot, hlc, now_ms).is_err() {
                     self.answer(client, Answer::Failed, out);
+                    return;
+                }
+                if state.siblings().len() > SIBLINGS_PER_KEY_MAX {
+                    let count = state.siblings().len() - 1;
+                    self.answer(client, Answer::TooManySiblings(count), out);
                     return;
                 }
                 state.prune(&self.prune, now_ms);
@@ -593,3 +605,6 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

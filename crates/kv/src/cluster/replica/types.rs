@@ -92,6 +92,9 @@ pub enum Answer {
     Read(Siblings),
     /// Failed, timed out, or no replica reachable (outcome unknown).
     Failed,
+    /// Refused: the write would leave the key more siblings than
+    /// [`super::SIBLINGS_PER_KEY_MAX`] (nothing was written).
+    TooManySiblings(usize),
 }
 
 /// A message between nodes.

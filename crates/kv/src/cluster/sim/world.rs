@@ -370,7 +370,9 @@ impl World {
                     return;
                 }
             }
-            Some(Answer::Failed) | None => self.history.requests_failed += 1,
+            Some(Answer::Failed | Answer::TooManySiblings(_)) | None => {
+                self.history.requests_failed += 1
+            }
         }
         let think_ms = self.rng.u64(20..300);
         self.schedule(think_ms, Event::ClientStep(c));

@@ -83,6 +83,10 @@ fn samples() -> Vec<Envelope> {
             client: 15,
             answer: Answer::Failed,
         },
+        Msg::ForwardReply {
+            client: 16,
+            answer: Answer::TooManySiblings(100),
+        },
         Msg::Replicate {
             req: 1,
             key: key.clone(),
@@ -217,7 +221,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(pick in 0usize..23, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn mutated_messages_never_panic(pick in 0usize..24, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let all = samples();
         let mut bytes = encode_envelope(&all[pick % all.len()]);
         let i = at.index(bytes.len());
