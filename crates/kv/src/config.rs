@@ -12,6 +12,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
+pub mod cluster;
+
 /// Which storage engine holds the keyspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -190,6 +192,8 @@ pub struct Config {
     /// `SCRIPT KILL` / `FUNCTION KILL` are served (Redis's
     /// `busy-reply-threshold`, alias `lua-time-limit`; `0` = never).
     pub busy_reply_threshold: u64,
+    /// Cluster mode (`[cluster]`, off unless `cluster_bind` is set).
+    pub cluster: cluster::ClusterSettings,
 }
 
 impl Default for Config {
@@ -215,6 +219,7 @@ impl Default for Config {
             save: String::new(),
             appendonly: "no".into(),
             busy_reply_threshold: 5000,
+            cluster: cluster::ClusterSettings::default(),
         }
     }
 }
