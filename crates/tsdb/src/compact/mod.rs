@@ -52,19 +52,8 @@ pub fn plan(metas: &[Meta], ranges_ms: &[i64]) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
-    pub(crate) fn meta(id: &str, min_t: i64, max_t: i64, res: i64) -> Meta {
-        Meta {
-            version: 1,
-            id: id.into(),
-            min_t,
-            max_t,
-            resolution_ms: res,
-            level: 1,
-            series: 1,
-            chunks: 1,
-            samples: 1,
-            sources: Vec::new(),
-        }
+    fn meta(id: &str, min_t: i64, max_t: i64, res: i64) -> Meta {
+        Meta::for_test(id, min_t, max_t, res)
     }
 
     #[test]
