@@ -200,20 +200,22 @@ impl Block {
         self.select_kind(matchers, (min_t, max_t), pick, |p: &AggrPoint| p.t)
     }
 
-    /// Every series with all its data, in label order (compaction input).
-    pub fn all(&self) -> Result<Vec<(Labels, Vec<ChunkData>)>> {
-        self.series
-            .iter()
-            .map(|s| {
-                Ok((
-                    s.labels.clone(),
-                    s.chunks
-                        .iter()
-                        .map(|c| self.read_chunk(c))
-                        .collect::<Result<_>>()?,
-                ))
-            })
-            .collect()
+    /// The label sets of all series, sorted.
+    pub fn labels(&self) -> impl Iterator<Item = &Labels> {
+        self.series.iter().map(|s| &s.labels)
+    }
+
+    /// All data of the series with `labels` (series are sorted by labels, so
+    /// a binary search finds it); empty if the block has no such series.
+    pub fn series_data(&self, labels: &Labels) -> Result<Vec<ChunkData>> {
+        match self.series.binary_search_by(|s| s.labels.cmp(labels)) {
+            Ok(i) => self.series[i]
+                .chunks
+                .iter()
+                .map(|c| self.read_chunk(c))
+                .collect(),
+            Err(_) => Ok(Vec::new()),
+        }
     }
 
     /// Reads and checks every chunk (a scrubber's pass).
@@ -396,20 +398,4 @@ pub fn delete_dir(dir: &Path) -> Result<()> {
         sync_dir(parent)?;
     }
     std::fs::remove_dir_all(&del).at(&del)
-}
-
-/// Writes one raw block of `series` (sorted by labels) for `[min_t, max_t)`.
-pub fn write_raw(
-    parent: &Path,
-    min_t: i64,
-    max_t: i64,
-    level: u32,
-    series: &[SeriesSamples],
-    chunk_samples_max: usize,
-) -> Result<Block> {
-    let mut w = BlockWriter::new(parent, min_t, max_t, 0, level, chunk_samples_max)?;
-    for (labels, samples) in series {
-        w.add_raw(labels.clone(), samples)?;
-    }
-    w.finish()
 }
