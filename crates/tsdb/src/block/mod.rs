@@ -200,6 +200,11 @@ impl Block {
         self.select_kind(matchers, (min_t, max_t), pick, |p: &AggrPoint| p.t)
     }
 
+    /// The label index (names, values, postings).
+    pub fn postings(&self) -> &Postings {
+        &self.postings
+    }
+
     /// The label sets of all series, sorted.
     pub fn labels(&self) -> impl Iterator<Item = &Labels> {
         self.series.iter().map(|s| &s.labels)

@@ -275,6 +275,16 @@ impl Head {
             .collect()
     }
 
+    /// The label index (names, values, postings).
+    pub fn postings(&self) -> &Postings {
+        &self.postings
+    }
+
+    /// Does the head hold samples in `[min_t, max_t]` (by its time bounds)?
+    pub fn overlaps(&self, min_t: i64, max_t: i64) -> bool {
+        self.min_t <= max_t && min_t <= self.max_t
+    }
+
     /// Label sets of the series matching `matchers` (no samples read).
     pub fn series_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
         select(&self.postings, matchers)
