@@ -37,11 +37,18 @@ impl Inner {
     pub(super) fn maintain(&self) -> Result<MaintainReport> {
         let _one = self.maintaining.lock();
         let mut report = MaintainReport::default();
+        let mut last = None;
         loop {
             let due = self.head.read().due_range(&self.opts);
+            // A range that comes back after its cut (samples at the very end
+            // of time, past a saturated range end) is left in the head.
+            if due.is_none() || due == last {
+                break;
+            }
             let Some((start, end)) = due else { break };
             self.cut(start, end)?;
             report.cut += 1;
+            last = due;
         }
         let newest = self.newest_t();
         while let Some((id, res)) = downsample::plan(&self.metas(), newest, &self.opts) {

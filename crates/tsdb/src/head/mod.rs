@@ -301,8 +301,8 @@ impl Head {
             return None;
         }
         let range = opts.block_range_ms;
-        let start = self.min_t.div_euclid(range) * range;
-        let end = start + range;
+        let start = self.min_t.div_euclid(range).saturating_mul(range);
+        let end = start.saturating_add(range);
         let settled = self.max_t.saturating_sub(opts.out_of_order_window_ms);
         (end.saturating_add(range / 2) <= settled).then_some((start, end))
     }

@@ -247,3 +247,34 @@ fn label_names_and_values_span_head_and_blocks() {
     );
     assert!(db.label_values("nope", &[], i64::MIN, i64::MAX).is_empty());
 }
+
+/// Timestamps at the ends of the i64 range (no wall-clock bound) are stored
+/// and read back, and maintenance neither overflows nor loops on them.
+#[test]
+fn extreme_timestamps_neither_overflow_nor_loop() {
+    let ends = [
+        vec![
+            (i64::MIN, 1.0),
+            (i64::MIN + 1, 2.0),
+            (i64::MIN + 3 * HOUR_MS, 3.0),
+        ],
+        vec![
+            (i64::MAX - 3 * HOUR_MS, 1.0),
+            (i64::MAX - 1, 2.0),
+            (i64::MAX, 3.0),
+        ],
+    ];
+    for samples in ends {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            out_of_order_window_ms: 0,
+            ..small_opts()
+        };
+        let db = Db::open(dir.path(), opts).unwrap();
+        let s = ls("edge", &[]);
+        db.append_wait(vec![(s.clone(), samples.clone())]).unwrap();
+        db.maintain().unwrap();
+        db.maintain().unwrap();
+        assert_eq!(&dump(&db)[&s], &samples);
+    }
+}
