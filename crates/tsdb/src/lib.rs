@@ -29,9 +29,11 @@
 //! # Chunks ([`chunk`])
 //!
 //! Samples are stored Gorilla-style: delta-of-delta timestamps and XOR'd
-//! floats, bit-exact (NaN payloads and the staleness marker survive). Regular
-//! scrapes cost about 1-2 bytes per sample instead of 16 (`tests/it/chunk.rs`
-//! measures the ratio on node-exporter-like data).
+//! floats, bit-exact (NaN payloads and the staleness marker survive). Blocks
+//! store values with few decimals as scaled integers when that is exact and
+//! smaller ([`chunk::decimal`]). Regular scrapes cost about 1-2 bytes per
+//! sample instead of 16 (`tests/it/chunk.rs` measures node-exporter-like data:
+//! 1.73 B in the head, 1.40 B in blocks on its mix).
 //!
 //! # Head and write-ahead log ([`mod@head`], [`wal`])
 //!

@@ -6,7 +6,9 @@
 //!
 //! `chunks`: the magic `HSTSCHK1`, then records `len: u32 | crc32c: u32 |
 //! kind: u8 | data` (`len` and the checksum cover kind and data). Kind 0 is one
-//! Gorilla chunk of raw samples; kind 1 is a downsampled chunk: five Gorilla
+//! Gorilla chunk of raw samples; kind 2 the same with values scaled to
+//! integers (`k: u8` decimals, then the chunk; see [`chunk::decimal`]); kind 1
+//! is a downsampled chunk: five Gorilla
 //! chunks sharing timestamps (count, sum, min, max, last), each `len: u32 |
 //! bytes`.
 //!
@@ -34,6 +36,7 @@ pub const CHUNK_BYTES_MAX: u32 = 16 << 20;
 
 const KIND_RAW: u8 = 0;
 const KIND_AGGR: u8 = 1;
+const KIND_RAW_DECIMAL: u8 = 2;
 
 /// Where a chunk is and what it covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,9 +61,17 @@ pub enum ChunkData {
 }
 
 /// Appends a record of raw samples (strictly increasing timestamps) to `out`.
+/// Values with few decimals are stored scaled to integers when that is
+/// smaller and exact ([`chunk::decimal`]).
 pub fn encode_raw(samples: &[Sample], out: &mut Vec<u8>) -> Option<()> {
     let data = chunk::encode(samples)?;
-    frame(KIND_RAW, &[&data], out);
+    let scaled = chunk::decimal::scale_for(samples.iter().map(|s| s.1))
+        .and_then(|k| Some((k, chunk::decimal::encode_scaled(samples, k)?)))
+        .filter(|(_, c)| c.len() < data.len());
+    match scaled {
+        Some((k, c)) => frame(KIND_RAW_DECIMAL, &[&[k], &c], out),
+        None => frame(KIND_RAW, &[&data], out),
+    }
     Some(())
 }
 
@@ -115,6 +126,12 @@ pub fn decode_chunk(rec: &[u8]) -> Result<ChunkData, String> {
     }
     match body.split_first() {
         Some((&KIND_RAW, data)) => Ok(ChunkData::Raw(chunk::decode(data)?)),
+        Some((&KIND_RAW_DECIMAL, data)) => {
+            let (k, c) = data
+                .split_first()
+                .ok_or("decimal chunk without its scale")?;
+            Ok(ChunkData::Raw(chunk::decimal::decode_scaled(c, *k)?))
+        }
         Some((&KIND_AGGR, mut rest)) => {
             let mut cols = Vec::with_capacity(5);
             for _ in 0..5 {

@@ -34,6 +34,23 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// A meta for planner tests: one series, chunk and sample.
+    #[cfg(test)]
+    pub(crate) fn for_test(id: &str, min_t: i64, max_t: i64, resolution_ms: i64) -> Self {
+        Self {
+            version: 1,
+            id: id.into(),
+            min_t,
+            max_t,
+            resolution_ms,
+            level: 1,
+            series: 1,
+            chunks: 1,
+            samples: 1,
+            sources: Vec::new(),
+        }
+    }
+
     /// The range's length.
     pub fn range_ms(&self) -> i64 {
         self.max_t - self.min_t

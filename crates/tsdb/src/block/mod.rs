@@ -147,6 +147,29 @@ impl Block {
         Ok(out)
     }
 
+    /// The matching series' items of one kind (what `pick` takes from each
+    /// chunk) with `min_t <= time(item) <= max_t`; series without any are left out.
+    fn select_kind<T>(
+        &self,
+        matchers: &[Matcher],
+        (min_t, max_t): (i64, i64),
+        pick: impl Fn(ChunkData) -> Vec<T>,
+        time: impl Fn(&T) -> i64,
+    ) -> Result<Vec<(Labels, Vec<T>)>> {
+        let mut out = Vec::new();
+        for (labels, data) in self.select_data(matchers, min_t, max_t)? {
+            let items: Vec<T> = data
+                .into_iter()
+                .flat_map(&pick)
+                .filter(|x| (min_t..=max_t).contains(&time(x)))
+                .collect();
+            if !items.is_empty() {
+                out.push((labels, items));
+            }
+        }
+        Ok(out)
+    }
+
     /// Raw samples of the matching series within `[min_t, max_t]` (nothing
     /// from a downsampled block).
     pub fn select_raw(
@@ -155,21 +178,11 @@ impl Block {
         min_t: i64,
         max_t: i64,
     ) -> Result<Vec<SeriesSamples>> {
-        let mut out = Vec::new();
-        for (labels, data) in self.select_data(matchers, min_t, max_t)? {
-            let samples: Vec<Sample> = data
-                .into_iter()
-                .flat_map(|d| match d {
-                    ChunkData::Raw(s) => s,
-                    ChunkData::Aggr(_) => Vec::new(),
-                })
-                .filter(|&(t, _)| t >= min_t && t <= max_t)
-                .collect();
-            if !samples.is_empty() {
-                out.push((labels, samples));
-            }
-        }
-        Ok(out)
+        let pick = |d| match d {
+            ChunkData::Raw(s) => s,
+            ChunkData::Aggr(_) => Vec::new(),
+        };
+        self.select_kind(matchers, (min_t, max_t), pick, |s: &Sample| s.0)
     }
 
     /// Downsampled points of the matching series within `[min_t, max_t]`
@@ -180,37 +193,34 @@ impl Block {
         min_t: i64,
         max_t: i64,
     ) -> Result<Vec<SeriesPoints>> {
-        let mut out = Vec::new();
-        for (labels, data) in self.select_data(matchers, min_t, max_t)? {
-            let points: Vec<AggrPoint> = data
-                .into_iter()
-                .flat_map(|d| match d {
-                    ChunkData::Aggr(p) => p,
-                    ChunkData::Raw(_) => Vec::new(),
-                })
-                .filter(|p| p.t >= min_t && p.t <= max_t)
-                .collect();
-            if !points.is_empty() {
-                out.push((labels, points));
-            }
-        }
-        Ok(out)
+        let pick = |d| match d {
+            ChunkData::Aggr(p) => p,
+            ChunkData::Raw(_) => Vec::new(),
+        };
+        self.select_kind(matchers, (min_t, max_t), pick, |p: &AggrPoint| p.t)
     }
 
-    /// Every series with all its data, in label order (compaction input).
-    pub fn all(&self) -> Result<Vec<(Labels, Vec<ChunkData>)>> {
-        self.series
-            .iter()
-            .map(|s| {
-                Ok((
-                    s.labels.clone(),
-                    s.chunks
-                        .iter()
-                        .map(|c| self.read_chunk(c))
-                        .collect::<Result<_>>()?,
-                ))
-            })
-            .collect()
+    /// The label index (names, values, postings).
+    pub fn postings(&self) -> &Postings {
+        &self.postings
+    }
+
+    /// The label sets of all series, sorted.
+    pub fn labels(&self) -> impl Iterator<Item = &Labels> {
+        self.series.iter().map(|s| &s.labels)
+    }
+
+    /// All data of the series with `labels` (series are sorted by labels, so
+    /// a binary search finds it); empty if the block has no such series.
+    pub fn series_data(&self, labels: &Labels) -> Result<Vec<ChunkData>> {
+        match self.series.binary_search_by(|s| s.labels.cmp(labels)) {
+            Ok(i) => self.series[i]
+                .chunks
+                .iter()
+                .map(|c| self.read_chunk(c))
+                .collect(),
+            Err(_) => Ok(Vec::new()),
+        }
     }
 
     /// Reads and checks every chunk (a scrubber's pass).
@@ -319,43 +329,40 @@ impl BlockWriter {
         self.meta.sources = sources;
     }
 
-    /// Adds a series of raw samples (strictly increasing timestamps; labels
-    /// after the previous series').
-    pub fn add_raw(&mut self, labels: Labels, samples: &[Sample]) -> Result<()> {
+    /// Adds a series of items (strictly increasing `time`; labels after the
+    /// previous series'), `chunk_samples_max` to a chunk.
+    fn add_kind<T>(
+        &mut self,
+        labels: Labels,
+        items: &[T],
+        time: impl Fn(&T) -> i64,
+        encode: impl Fn(&[T], &mut Vec<u8>) -> Option<()>,
+    ) -> Result<()> {
         let mut metas = Vec::new();
-        for part in samples.chunks(self.chunk_samples_max) {
+        for part in items.chunks(self.chunk_samples_max) {
             let (Some(first), Some(last)) = (part.first(), part.last()) else {
                 continue;
             };
-            if format::encode_raw(part, &mut self.buf).is_none() {
+            if encode(part, &mut self.buf).is_none() {
                 return Err(crate::Error::InvalidArgument(
-                    "block samples must strictly increase".into(),
+                    "block samples must strictly increase in time".into(),
                 ));
             }
-            self.push_chunk(first.0, last.0, &mut metas)?;
+            self.push_chunk(time(first), time(last), &mut metas)?;
             self.meta.samples += part.len() as u64;
         }
         self.push_series(labels, metas);
         Ok(())
     }
 
+    /// Adds a series of raw samples.
+    pub fn add_raw(&mut self, labels: Labels, samples: &[Sample]) -> Result<()> {
+        self.add_kind(labels, samples, |s| s.0, format::encode_raw)
+    }
+
     /// Adds a series of downsampled points.
     pub fn add_aggr(&mut self, labels: Labels, points: &[AggrPoint]) -> Result<()> {
-        let mut metas = Vec::new();
-        for part in points.chunks(self.chunk_samples_max) {
-            let (Some(first), Some(last)) = (part.first(), part.last()) else {
-                continue;
-            };
-            if format::encode_aggr(part, &mut self.buf).is_none() {
-                return Err(crate::Error::InvalidArgument(
-                    "block points must strictly increase".into(),
-                ));
-            }
-            self.push_chunk(first.t, last.t, &mut metas)?;
-            self.meta.samples += part.len() as u64;
-        }
-        self.push_series(labels, metas);
-        Ok(())
+        self.add_kind(labels, points, |p| p.t, format::encode_aggr)
     }
 
     /// Writes the index and meta, fsyncs, renames the directory into place and
@@ -396,20 +403,4 @@ pub fn delete_dir(dir: &Path) -> Result<()> {
         sync_dir(parent)?;
     }
     std::fs::remove_dir_all(&del).at(&del)
-}
-
-/// Writes one raw block of `series` (sorted by labels) for `[min_t, max_t)`.
-pub fn write_raw(
-    parent: &Path,
-    min_t: i64,
-    max_t: i64,
-    level: u32,
-    series: &[SeriesSamples],
-    chunk_samples_max: usize,
-) -> Result<Block> {
-    let mut w = BlockWriter::new(parent, min_t, max_t, 0, level, chunk_samples_max)?;
-    for (labels, samples) in series {
-        w.add_raw(labels.clone(), samples)?;
-    }
-    w.finish()
 }

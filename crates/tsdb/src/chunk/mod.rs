@@ -15,6 +15,7 @@
 //! stays distinguishable from an ordinary NaN.
 
 pub mod bits;
+pub mod decimal;
 pub mod xor;
 
 pub use xor::{XorAppender, XorIter, decode, encode};

@@ -27,13 +27,13 @@ pub fn plan(metas: &[Meta], ranges_ms: &[i64]) -> Option<Vec<String>> {
             let newest = same.iter().map(|m| m.max_t).max().unwrap_or(i64::MIN);
             let mut windows: std::collections::BTreeMap<i64, Vec<&Meta>> = Default::default();
             for m in same.iter().filter(|m| m.range_ms() < range) {
-                let start = m.min_t.div_euclid(range) * range;
-                if m.max_t <= start + range {
+                let start = m.min_t.div_euclid(range).saturating_mul(range);
+                if m.max_t <= start.saturating_add(range) {
                     windows.entry(start).or_default().push(m);
                 }
             }
             for (start, group) in windows {
-                if group.len() >= 2 && newest >= start + range {
+                if group.len() >= 2 && newest >= start.saturating_add(range) {
                     if best.as_ref().is_none_or(|(s, _)| start < *s) {
                         best = Some((start, group));
                     }
@@ -52,19 +52,8 @@ pub fn plan(metas: &[Meta], ranges_ms: &[i64]) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
-    pub(crate) fn meta(id: &str, min_t: i64, max_t: i64, res: i64) -> Meta {
-        Meta {
-            version: 1,
-            id: id.into(),
-            min_t,
-            max_t,
-            resolution_ms: res,
-            level: 1,
-            series: 1,
-            chunks: 1,
-            samples: 1,
-            sources: Vec::new(),
-        }
+    fn meta(id: &str, min_t: i64, max_t: i64, res: i64) -> Meta {
+        Meta::for_test(id, min_t, max_t, res)
     }
 
     #[test]

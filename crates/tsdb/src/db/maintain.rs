@@ -7,12 +7,12 @@
 //! a new block is whole on disk before anything it replaces goes, and the WAL
 //! is checkpointed only after the block holding its old samples exists.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::Inner;
 use crate::block::format::ChunkData;
-use crate::block::{Block, BlockWriter, write_raw};
+use crate::block::{Block, BlockWriter};
 use crate::downsample::{self, AggrPoint, downsample_points, downsample_raw};
 use crate::error::Result;
 use crate::head::Sample;
@@ -37,11 +37,18 @@ impl Inner {
     pub(super) fn maintain(&self) -> Result<MaintainReport> {
         let _one = self.maintaining.lock();
         let mut report = MaintainReport::default();
+        let mut last = None;
         loop {
             let due = self.head.read().due_range(&self.opts);
+            // A range that comes back after its cut (samples at the very end
+            // of time, past a saturated range end) is left in the head.
+            if due.is_none() || due == last {
+                break;
+            }
             let Some((start, end)) = due else { break };
             self.cut(start, end)?;
             report.cut += 1;
+            last = due;
         }
         let newest = self.newest_t();
         while let Some((id, res)) = downsample::plan(&self.metas(), newest, &self.opts) {
@@ -85,20 +92,29 @@ impl Inner {
             head.min_valid_t = head.min_valid_t.max(end);
             self.wal.cut_segment()?
         };
-        // 2. Write the block from a snapshot, without holding a write lock.
-        let snapshot = self.head.read().snapshot(start, end);
-        let block = if snapshot.is_empty() {
-            None
-        } else {
-            Some(write_raw(
-                &self.blocks_dir,
-                start,
-                end,
-                1,
-                &snapshot,
-                self.opts.chunk_samples_max,
-            )?)
-        };
+        // 2. Write the block one series at a time (memory: one series), under
+        //    short read locks: appends go on, and none can touch `[.., end)`.
+        let series = self.head.read().series_before(end);
+        let mut writer: Option<BlockWriter> = None;
+        for (labels, r) in series {
+            let samples = self.head.read().samples_of(r, start, end);
+            if samples.is_empty() {
+                continue;
+            }
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(BlockWriter::new(
+                    &self.blocks_dir,
+                    start,
+                    end,
+                    0,
+                    1,
+                    self.opts.chunk_samples_max,
+                )?),
+            };
+            w.add_raw(labels, &samples)?;
+        }
+        let block = writer.map(BlockWriter::finish).transpose()?;
         // 3. Swap: the block becomes visible as the head lets its samples go.
         let live = {
             let mut blocks = self.blocks.write();
@@ -136,10 +152,10 @@ impl Inner {
             1,
             self.opts.chunk_samples_max,
         )?;
-        for (labels, data) in src.all()? {
+        for labels in src.labels() {
             let mut raw: Vec<Sample> = Vec::new();
             let mut points: Vec<AggrPoint> = Vec::new();
-            for d in data {
+            for d in src.series_data(labels)? {
                 match d {
                     ChunkData::Raw(s) => raw.extend(s),
                     ChunkData::Aggr(p) => points.extend(p),
@@ -149,7 +165,7 @@ impl Inner {
             points.sort_by_key(|p| p.t);
             let out = downsample_points(&points, resolution_ms);
             if !out.is_empty() {
-                w.add_aggr(labels, &out)?;
+                w.add_aggr(labels.clone(), &out)?;
             }
         }
         let block = w.finish()?;
@@ -168,18 +184,9 @@ impl Inner {
         let (min_t, max_t) = (first.meta().min_t, last.meta().max_t);
         let res = first.meta().resolution_ms;
         let level = srcs.iter().map(|b| b.meta().level).max().unwrap_or(1) + 1;
-        let mut raw: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
-        let mut aggr: BTreeMap<Labels, Vec<AggrPoint>> = BTreeMap::new();
-        for b in &srcs {
-            for (labels, data) in b.all()? {
-                for d in data {
-                    match d {
-                        ChunkData::Raw(s) => raw.entry(labels.clone()).or_default().extend(s),
-                        ChunkData::Aggr(p) => aggr.entry(labels.clone()).or_default().extend(p),
-                    }
-                }
-            }
-        }
+        // One series at a time, in label order across all sources (memory:
+        // the label sets and one series' data).
+        let all: BTreeSet<&Labels> = srcs.iter().flat_map(|b| b.labels()).collect();
         let mut w = BlockWriter::new(
             &self.blocks_dir,
             min_t,
@@ -189,17 +196,24 @@ impl Inner {
             self.opts.chunk_samples_max,
         )?;
         w.set_sources(ids.to_vec());
-        if res == 0 {
-            for (labels, mut s) in raw {
-                s.sort_by_key(|x| x.0);
-                s.dedup_by_key(|x| x.0);
-                w.add_raw(labels, &s)?;
+        for labels in all {
+            let (mut raw, mut aggr): (Vec<Sample>, Vec<AggrPoint>) = (Vec::new(), Vec::new());
+            for b in &srcs {
+                for d in b.series_data(labels)? {
+                    match d {
+                        ChunkData::Raw(s) => raw.extend(s),
+                        ChunkData::Aggr(p) => aggr.extend(p),
+                    }
+                }
             }
-        } else {
-            for (labels, mut p) in aggr {
-                p.sort_by_key(|x| x.t);
-                p.dedup_by_key(|x| x.t);
-                w.add_aggr(labels, &p)?;
+            if res == 0 {
+                raw.sort_by_key(|x| x.0);
+                raw.dedup_by_key(|x| x.0);
+                w.add_raw(labels.clone(), &raw)?;
+            } else {
+                aggr.sort_by_key(|x| x.t);
+                aggr.dedup_by_key(|x| x.t);
+                w.add_aggr(labels.clone(), &aggr)?;
             }
         }
         let block = w.finish()?;

@@ -140,7 +140,8 @@ impl Db {
     /// Appends a request: applied whole or refused whole (see [`crate::head`]
     /// for the rules). The samples are visible to queries at once and durable
     /// when the returned ticket resolves; acknowledge only then.
-    pub fn append(&self, batch: Vec<SeriesSamples>) -> Result<Ticket> {
+    pub fn append(&self, mut batch: Vec<SeriesSamples>) -> Result<Ticket> {
+        batch.retain(|(_, s)| !s.is_empty()); // a series without samples changes nothing
         let limit = self.inner.opts.limits.samples_per_request_max;
         let count: usize = batch.iter().map(|(_, s)| s.len()).sum();
         if count > limit {

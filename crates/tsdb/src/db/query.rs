@@ -8,14 +8,14 @@
 //! of the asked resolution, else finer stored points or raw samples
 //! aggregated on the fly, so data not yet downsampled still answers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Db, Inner};
 use crate::block::SeriesPoints;
 use crate::downsample::{AggrPoint, downsample_points, downsample_raw, resolution_for};
 use crate::error::{Error, Result};
 use crate::head::{Sample, SeriesSamples};
-use crate::index::Matcher;
+use crate::index::{Matcher, Postings};
 use crate::labels::Labels;
 
 /// What [`Db::query`] returns.
@@ -210,6 +210,73 @@ impl Db {
         drop(list);
         all.sort();
         all.dedup();
+        all
+    }
+
+    /// Label names (sorted) of the series with data in `[min_t, max_t]`
+    /// (by block and head time bounds, as Prometheus's `/api/v1/labels`),
+    /// restricted to series matching `matchers` if any are given.
+    pub fn label_names(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        if matchers.is_empty() {
+            self.each_index(min_t, max_t, |p| out.extend(p.names().map(str::to_string)));
+        } else {
+            for l in self.series_between(matchers, min_t, max_t) {
+                out.extend(l.iter().map(|x| x.name.clone()));
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Values (sorted) of label `name` over the series with data in
+    /// `[min_t, max_t]`, restricted to series matching `matchers` if given
+    /// (Prometheus's `/api/v1/label/<name>/values`).
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        if matchers.is_empty() {
+            self.each_index(min_t, max_t, |p| {
+                out.extend(p.values(name).map(|(v, _)| v.to_string()))
+            });
+        } else {
+            for l in self.series_between(matchers, min_t, max_t) {
+                out.extend(l.get(name).map(str::to_string));
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Calls `f` with the label index of each block overlapping `[min_t,
+    /// max_t]` and of the head if it does.
+    fn each_index(&self, min_t: i64, max_t: i64, mut f: impl FnMut(&Postings)) {
+        let list = self.inner.blocks.read();
+        for b in list.iter().filter(|b| b.overlaps(min_t, max_t)) {
+            f(b.postings());
+        }
+        let head = self.inner.head.read();
+        if head.overlaps(min_t, max_t) {
+            f(head.postings());
+        }
+    }
+
+    /// Label sets of the series matching `matchers` in the blocks and head
+    /// overlapping `[min_t, max_t]`.
+    fn series_between(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Vec<Labels> {
+        let list = self.inner.blocks.read();
+        let mut all: Vec<Labels> = list
+            .iter()
+            .filter(|b| b.overlaps(min_t, max_t))
+            .flat_map(|b| b.series_labels(matchers))
+            .collect();
+        let head = self.inner.head.read();
+        if head.overlaps(min_t, max_t) {
+            all.extend(head.series_labels(matchers));
+        }
         all
     }
 

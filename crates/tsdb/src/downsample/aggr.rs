@@ -58,7 +58,9 @@ impl AggrPoint {
 
     /// The bucket start of this point at `resolution_ms`.
     pub fn bucket(&self, resolution_ms: i64) -> i64 {
-        self.t.div_euclid(resolution_ms) * resolution_ms
+        self.t
+            .div_euclid(resolution_ms)
+            .saturating_mul(resolution_ms)
     }
 }
 

@@ -68,18 +68,7 @@ mod tests {
     use crate::options::DAY_MS;
 
     fn meta(id: &str, min_t: i64, max_t: i64, res: i64) -> Meta {
-        Meta {
-            version: 1,
-            id: id.into(),
-            min_t,
-            max_t,
-            resolution_ms: res,
-            level: 1,
-            series: 1,
-            chunks: 1,
-            samples: 1,
-            sources: Vec::new(),
-        }
+        Meta::for_test(id, min_t, max_t, res)
     }
 
     #[test]

@@ -275,6 +275,16 @@ impl Head {
             .collect()
     }
 
+    /// The label index (names, values, postings).
+    pub fn postings(&self) -> &Postings {
+        &self.postings
+    }
+
+    /// Does the head hold samples in `[min_t, max_t]` (by its time bounds)?
+    pub fn overlaps(&self, min_t: i64, max_t: i64) -> bool {
+        self.min_t <= max_t && min_t <= self.max_t
+    }
+
     /// Label sets of the series matching `matchers` (no samples read).
     pub fn series_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
         select(&self.postings, matchers)
@@ -291,24 +301,31 @@ impl Head {
             return None;
         }
         let range = opts.block_range_ms;
-        let start = self.min_t.div_euclid(range) * range;
-        let end = start + range;
+        let start = self.min_t.div_euclid(range).saturating_mul(range);
+        let end = start.saturating_add(range);
         let settled = self.max_t.saturating_sub(opts.out_of_order_window_ms);
         (end.saturating_add(range / 2) <= settled).then_some((start, end))
     }
 
-    /// Every series' samples in `[start, end)`, sorted by labels.
-    pub fn snapshot(&self, start: i64, end: i64) -> Vec<SeriesSamples> {
-        let mut out: Vec<SeriesSamples> = self
+    /// The series holding samples before `end` (labels and ref), sorted by
+    /// labels: what a cut of `[.., end)` writes, one series at a time.
+    pub fn series_before(&self, end: i64) -> Vec<(Labels, u64)> {
+        let mut out: Vec<(Labels, u64)> = self
             .series
-            .values()
-            .filter_map(|s| {
-                let samples = s.samples(start, end - 1);
-                (!samples.is_empty()).then(|| (s.labels.clone(), samples))
-            })
+            .iter()
+            .filter(|(_, s)| s.min_t().is_some_and(|m| m < end))
+            .map(|(&r, s)| (s.labels.clone(), r))
             .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_unstable();
         out
+    }
+
+    /// Series `r`'s samples in `[start, end)`.
+    pub fn samples_of(&self, r: u64, start: i64, end: i64) -> Vec<Sample> {
+        self.series
+            .get(&r)
+            .map(|s| s.samples(start, end - 1))
+            .unwrap_or_default()
     }
 
     /// Drops every sample before `t` and the series left empty; returns the

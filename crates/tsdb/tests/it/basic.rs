@@ -203,3 +203,78 @@ fn a_ticket_resolves_as_a_future() {
 }
 
 use std::future::Future;
+
+/// Label names and values, as `/api/v1/labels` and
+/// `/api/v1/label/<name>/values` will serve them: from the head and blocks
+/// overlapping the range, optionally restricted by matchers.
+#[test]
+fn label_names_and_values_span_head_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), small_opts()).unwrap();
+    let old = ls("cpu", &[("host", "a"), ("mode", "idle")]);
+    let new = ls("mem", &[("host", "b"), ("zone", "z1")]);
+    for t in (0..3 * HOUR_MS).step_by(MINUTE_MS as usize) {
+        db.append_wait(vec![(old.clone(), vec![(t, 1.0)])]).unwrap();
+    }
+    db.append_wait(vec![(new.clone(), vec![(3 * HOUR_MS, 1.0)])])
+        .unwrap();
+    assert!(
+        db.maintain().unwrap().cut >= 1,
+        "the old series is (partly) in a block"
+    );
+    let all = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        db.label_names(&[], i64::MIN, i64::MAX),
+        all(&["__name__", "host", "mode", "zone"])
+    );
+    assert_eq!(
+        db.label_values("host", &[], i64::MIN, i64::MAX),
+        all(&["a", "b"])
+    );
+    assert_eq!(
+        db.label_values("host", &[], 0, HOUR_MS / 2),
+        all(&["a"]),
+        "only the first block overlaps"
+    );
+    let mem = [Matcher::eq("__name__", "mem")];
+    assert_eq!(
+        db.label_names(&mem, i64::MIN, i64::MAX),
+        all(&["__name__", "host", "zone"])
+    );
+    assert_eq!(
+        db.label_values("zone", &mem, i64::MIN, i64::MAX),
+        all(&["z1"])
+    );
+    assert!(db.label_values("nope", &[], i64::MIN, i64::MAX).is_empty());
+}
+
+/// Timestamps at the ends of the i64 range (no wall-clock bound) are stored
+/// and read back, and maintenance neither overflows nor loops on them.
+#[test]
+fn extreme_timestamps_neither_overflow_nor_loop() {
+    let ends = [
+        vec![
+            (i64::MIN, 1.0),
+            (i64::MIN + 1, 2.0),
+            (i64::MIN + 3 * HOUR_MS, 3.0),
+        ],
+        vec![
+            (i64::MAX - 3 * HOUR_MS, 1.0),
+            (i64::MAX - 1, 2.0),
+            (i64::MAX, 3.0),
+        ],
+    ];
+    for samples in ends {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options {
+            out_of_order_window_ms: 0,
+            ..small_opts()
+        };
+        let db = Db::open(dir.path(), opts).unwrap();
+        let s = ls("edge", &[]);
+        db.append_wait(vec![(s.clone(), samples.clone())]).unwrap();
+        db.maintain().unwrap();
+        db.maintain().unwrap();
+        assert_eq!(&dump(&db)[&s], &samples);
+    }
+}

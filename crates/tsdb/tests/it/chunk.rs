@@ -3,6 +3,7 @@
 //! bytes per sample on node-exporter-like data.
 
 use proptest::prelude::*;
+use tsdb::block::format::{ChunkData, decode_chunk, encode_raw};
 use tsdb::chunk::{STALE_NAN_BITS, XorAppender, decode, encode, is_stale, stale_nan};
 
 fn value() -> impl Strategy<Value = u64> {
@@ -14,6 +15,8 @@ fn value() -> impl Strategy<Value = u64> {
         Just(f64::NEG_INFINITY.to_bits()),
         Just((-0.0f64).to_bits()),
         (0u32..1000).prop_map(|i| f64::from(i).to_bits()), // repeats and small steps
+        (0i64..10_000_000).prop_map(|i| (i as f64 / 100.0).to_bits()), // two decimals
+        (-1000i64..1000).prop_map(|i| (i as f64 / 8.0).to_bits()), // binary fractions
     ]
 }
 
@@ -55,6 +58,18 @@ proptest! {
         prop_assert_eq!(back, s);
     }
 
+    /// The block format picks plain or decimal-scaled chunks per chunk;
+    /// either way every value comes back bit for bit.
+    #[test]
+    fn block_chunks_round_trip_bit_exact(s in samples()) {
+        let input: Vec<(i64, f64)> = s.iter().map(|&(t, b)| (t, f64::from_bits(b))).collect();
+        let mut rec = Vec::new();
+        encode_raw(&input, &mut rec).unwrap();
+        let Ok(ChunkData::Raw(back)) = decode_chunk(&rec) else { panic!("not a raw chunk") };
+        let back: Vec<(i64, u64)> = back.into_iter().map(|(t, v)| (t, v.to_bits())).collect();
+        prop_assert_eq!(back, s);
+    }
+
     #[test]
     fn damaged_chunks_never_panic(s in samples(), flip in any::<(usize, u8)>()) {
         let input: Vec<(i64, f64)> = s.iter().map(|&(t, b)| (t, f64::from_bits(b))).collect();
@@ -74,35 +89,39 @@ fn stale_markers_stay_distinct_from_nan() {
 }
 
 /// Bytes per sample of one kind of series: 100 series scraped every 15 s
-/// for 2 hours (120-sample chunks), 10 % of scrapes a few ms late.
+/// for 2 hours (120-sample chunks), 10 % of scrapes a few ms late; (in the
+/// head's plain chunks, in block chunk records with their 9-byte headers).
 fn bytes_per_sample(
     rng: &mut fastrand::Rng,
     mut next: impl FnMut(&mut fastrand::Rng, f64) -> f64,
     start: f64,
-) -> f64 {
-    let (mut bytes, mut samples) = (0usize, 0usize);
+) -> (f64, f64) {
+    let (mut head, mut block, mut samples) = (0usize, 0usize, 0usize);
     for _ in 0..100 {
-        let mut a = XorAppender::new();
         let mut t = 1_700_000_000_000i64;
         let mut v = start;
-        for _ in 0..480 {
-            let jitter = if rng.u8(0..10) == 0 {
-                rng.i64(-3..=3)
-            } else {
-                0
-            };
-            v = next(rng, v);
-            if a.count() == 120 {
-                bytes += a.bytes().len();
-                a = XorAppender::new();
+        for _ in 0..4 {
+            let mut a = XorAppender::new();
+            let mut chunk = Vec::new();
+            for _ in 0..120 {
+                let jitter = if rng.u8(0..10) == 0 {
+                    rng.i64(-3..=3)
+                } else {
+                    0
+                };
+                v = next(rng, v);
+                assert!(a.append(t + jitter, v));
+                chunk.push((t + jitter, v));
+                t += 15_000;
             }
-            assert!(a.append(t + jitter, v));
-            samples += 1;
-            t += 15_000;
+            head += a.bytes().len();
+            let mut rec = Vec::new();
+            encode_raw(&chunk, &mut rec).unwrap();
+            block += rec.len();
+            samples += chunk.len();
         }
-        bytes += a.bytes().len();
     }
-    bytes as f64 / samples as f64
+    (head as f64 / samples as f64, block as f64 / samples as f64)
 }
 
 /// Bytes per sample by kind of series, and over a node-exporter-like mix.
@@ -112,7 +131,7 @@ fn bytes_per_sample(
 #[test]
 fn bytes_per_sample_on_node_exporter_like_data() {
     let mut rng = fastrand::Rng::with_seed(42);
-    let kinds: [(&str, f64, f64); 5] = [
+    let kinds: [(&str, f64, (f64, f64)); 5] = [
         (
             "constant gauge (sizes, limits, info)",
             0.50,
@@ -157,19 +176,26 @@ fn bytes_per_sample_on_node_exporter_like_data() {
             ),
         ),
     ];
-    let mut mix = 0.0;
-    for (name, share, b) in kinds {
-        println!("{b:>6.3} bytes/sample  {:>3.0} %  {name}", share * 100.0);
-        mix += share * b;
+    let (mut head, mut block) = (0.0, 0.0);
+    println!("  head  block  share  kind");
+    for (name, share, (h, b)) in kinds {
+        println!("{h:>6.3} {b:>6.3}  {:>4.0} %  {name}", share * 100.0);
+        head += share * h;
+        block += share * b;
     }
-    println!("{mix:>6.3} bytes/sample  mix (raw samples are 16 bytes)");
+    println!("{head:>6.3} {block:>6.3}  mix, bytes/sample (raw samples are 16 bytes)");
     assert!(
-        kinds[0].2 < 0.7,
-        "a constant series costs a few bits a sample: {}",
+        kinds[0].2.0 < 0.7,
+        "a constant series costs a few bits a sample: {:?}",
         kinds[0].2
     );
     assert!(
-        mix < 16.0 / 8.0,
-        "compression below 8x on the mix: {mix:.3} bytes/sample"
+        kinds[4].2.1 < kinds[4].2.0 / 2.0,
+        "decimal scaling at least halves CPU seconds: {:?}",
+        kinds[4].2
+    );
+    assert!(
+        head < 16.0 / 8.0,
+        "compression below 8x on the mix: {head:.3} bytes/sample"
     );
 }

@@ -59,3 +59,48 @@ fn a_flipped_index_or_meta_byte_stops_the_open() {
         }
     }
 }
+
+/// Several WAL segments (small segments, no cut): a torn tail of the last
+/// segment (a crash mid-write) is cut away and the rest replays; damage in an
+/// earlier segment stops the open with `Corrupt` instead of silently dropping
+/// acknowledged samples after it.
+#[test]
+fn wal_torn_tail_is_cut_and_earlier_damage_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = tsdb::Options {
+        wal_segment_bytes_max: 4096,
+        ..small_opts()
+    };
+    let s = ls("w", &[]);
+    {
+        let db = Db::open(dir.path(), opts.clone()).unwrap();
+        for t in 0..2000 {
+            db.append_wait(vec![(s.clone(), vec![(t * 1000, t as f64)])])
+                .unwrap();
+        }
+    }
+    let wal = dir.path().join("wal");
+    let mut segs: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    assert!(segs.len() >= 3, "{segs:?}");
+    let last = segs.last().unwrap();
+    let len = std::fs::metadata(last).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
+    f.set_len(len - 5).unwrap(); // the last record loses its tail
+    drop(f);
+    {
+        let db = Db::open(dir.path(), opts.clone()).unwrap();
+        let got = &crate::support::dump(&db)[&s];
+        assert_eq!(got.len(), 1999, "only the torn record is gone");
+        assert_eq!(got[1998], (1_998_000, 1998.0));
+    }
+    flip(&segs[0], 100);
+    match Db::open(dir.path(), opts) {
+        Err(Error::Corrupt { .. }) => {}
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a damaged WAL segment opened"),
+    }
+}

@@ -89,7 +89,7 @@ fn acknowledged_samples_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = fastrand::Rng::with_seed(0x75DB);
     let mut acked: Vec<(u64, i64)> = Vec::new();
-    let mut cuts_seen = false;
+    let (mut cuts_seen, mut compactions_seen) = (false, false);
     for round in 0..rounds {
         let envs = [
             (CHILD_DIR_ENV, dir.path().as_os_str().to_owned()),
@@ -109,6 +109,7 @@ fn acknowledged_samples_survive_sigkill() {
         let db = Db::open(dir.path(), opts(0)).expect("the database reopens after SIGKILL");
         db.verify().unwrap();
         cuts_seen |= !db.blocks().is_empty();
+        compactions_seen |= db.blocks().iter().any(|m| m.level >= 2);
         let all = dump(&db);
         let stored: HashMap<(u64, u64), HashMap<i64, f64>> = (0..THREADS)
             .flat_map(|th| (0..SERIES).map(move |s| (th, s)))
@@ -145,6 +146,10 @@ fn acknowledged_samples_survive_sigkill() {
         acked.len() as i64 > rounds,
         "the child acknowledged too few appends: {}",
         acked.len()
+    );
+    assert!(
+        compactions_seen,
+        "the child never compacted blocks: the test did not cover compaction"
     );
     assert!(
         cuts_seen,
