@@ -139,10 +139,7 @@ pub fn run_ingest(db: &Db, bench: IngestBench) -> Result<IngestReport> {
         all.extend(l?);
     }
     all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len().max(1) - 1) as f64 * p).round() as usize)
-            .map_or(0, |&v| u64::from(v))
-    };
+    let pct = |p: f64| clock::latency::percentile(&all, p).map_or(0, u64::from);
     let after = db.stats();
     let samples = samples.load(Ordering::Relaxed);
     let per = |bytes: f64| bytes / samples.max(1) as f64;
