@@ -16,6 +16,9 @@
 //!   code that measures *durations* must use [`std::time::Instant`] instead.
 //! - A clock before the Unix epoch reads as `0` rather than panicking.
 //!
+//! [`latency::percentile`] is here too: durations measured by every
+//! benchmark are summarised by one rule.
+//!
 //! Randomness is not here: the workspace's one small RNG is the `fastrand`
 //! crate (`fastrand::Rng::with_seed` where a test needs a fixed sequence).
 #![warn(missing_docs)]
@@ -27,6 +30,8 @@ fn since_epoch() -> Duration {
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
 }
+
+pub mod latency;
 
 /// Milliseconds since 1970-01-01T00:00:00Z (`0` if the clock is before it).
 pub fn now_ms() -> u64 {

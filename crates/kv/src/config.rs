@@ -12,6 +12,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
+pub mod cluster;
+
 /// Which storage engine holds the keyspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -190,6 +192,8 @@ pub struct Config {
     /// `SCRIPT KILL` / `FUNCTION KILL` are served (Redis's
     /// `busy-reply-threshold`, alias `lua-time-limit`; `0` = never).
     pub busy_reply_threshold: u64,
+    /// Cluster mode (`[cluster]`, off unless `cluster_bind` is set).
+    pub cluster: cluster::ClusterSettings,
 }
 
 impl Default for Config {
@@ -215,6 +219,7 @@ impl Default for Config {
             save: String::new(),
             appendonly: "no".into(),
             busy_reply_threshold: 5000,
+            cluster: cluster::ClusterSettings::default(),
         }
     }
 }
@@ -397,11 +402,11 @@ impl NotifyFlags {
     pub const EVICTED: u32 = 1 << 9;
     /// `t`: stream commands.
     pub const STREAM: u32 = 1 << 10;
-    /// `m`: key misses (not published by this server yet).
+    /// `m`: key misses (a read command, or a write reading a key, found none).
     pub const KEY_MISS: u32 = 1 << 11;
     /// `d`: module events (no modules here; accepted for compatibility).
     pub const MODULE: u32 = 1 << 12;
-    /// `n`: new keys (not published by this server yet).
+    /// `n`: a key was created (before the event of the command that created it).
     pub const NEW: u32 = 1 << 13;
     /// `A`: the alias for `g$lshzxetd`.
     pub const ALL: u32 = Self::GENERIC

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first (the index is the rank).
-const LAYERS: [&[&str]; 11] = [
+const LAYERS: [&[&str]; 12] = [
     &["protocol", "value", "pattern", "config", "long_double"],
     // Pure cluster decisions: leaves only, so the server can use them and
     // they never reach into the server, engines or connections.
@@ -25,6 +25,9 @@ const LAYERS: [&[&str]; 11] = [
     &["connection"],
     &["server"],
     &["embedded"],
+    // Cluster mode: the cluster's decisions plus I/O (uses leaves and
+    // `cluster` only; nothing uses it but the crate root).
+    &["node"],
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -22,6 +22,9 @@
 //! layers below it (the unit test in `layers.rs` reads the sources and fails
 //! on an upward `crate::` path, so a cycle cannot come back unnoticed).
 //! ```text
+//!  node          cluster mode: internode TCP (authenticated frames), the node's
+//!    │           thread running cluster::replica, its LSM store, RESP for GET/SET/DEL/KV.*
+//!    │           ([`ClusterServer`]); uses only the leaves and `cluster`
 //!  server        accept loop, maxclients, background tasks, shutdown ([`Server`])
 //!    │
 //!  connection    one socket: read, parse, run a pipelined batch, write, push messages
@@ -89,8 +92,9 @@
 //!
 //! Public surface: [`serve`] / [`Server`] (open, then serve), [`Config`] and
 //! [`config`]'s enums, [`new_metrics`] / [`Metrics`], [`info`], and
-//! [`protocol`] (used by the tests and the fuzz targets), and [`cluster`]
-//! (the cluster's pure core, for the server wiring and tools to come).
+//! [`protocol`] (used by the tests and the fuzz targets), [`cluster`]
+//! (the cluster's pure core) and [`node`] / [`ClusterServer`] (cluster
+//! mode).
 //! Everything else is crate-private.
 //!
 //! # Trade-offs and knobs
@@ -125,9 +129,14 @@
 //!   whatever `COUNT` says. Every number a client sends is bounded before it
 //!   sizes an allocation, and `CONFIG SET` refuses out-of-range values with
 //!   Redis's errors instead of clamping them. Bind is 127.0.0.1 by default.
-//! - The server is a single node: it *is* the SPOF the cache-tier notes warn
-//!   about. The Dynamo-style cluster's decisions exist ([`cluster`], tested
-//!   by a deterministic simulation); its network and server wiring come next.
+//! - A single server *is* the SPOF the cache-tier notes warn about. Cluster
+//!   mode (`hyperscale kv serve --cluster-bind ...`, [`node`]) runs the
+//!   Dynamo-style cluster ([`cluster`], tested by a deterministic
+//!   simulation) over TCP: `N` replicas per key, `W`/`R` quorums, siblings
+//!   for concurrent writes, gossip, hinted handoff, Merkle anti-entropy.
+//!   It serves strings only (`GET`, `SET`, `DEL`, `EXISTS`, `KV.GET`,
+//!   `KV.PUT`, `KV.DEL`); other commands are refused in cluster mode, and
+//!   a cluster node keeps its dataset in memory as well as on disk.
 #![warn(missing_docs)]
 
 // Leaves.
@@ -151,6 +160,8 @@ mod command;
 mod connection;
 mod embedded;
 mod server;
+// Cluster mode: the cluster's decisions over TCP, on a disk, for RESP clients.
+pub mod node;
 
 #[cfg(test)]
 mod layers;
@@ -161,6 +172,7 @@ pub use command::new_metrics;
 pub use config::Config;
 pub use embedded::EmbeddedServer;
 pub use metrics::Metrics;
+pub use node::{ClusterConfig, ClusterServer};
 pub use server::{Error, Server, serve};
 
 /// How `hyperscale up` lists this system.

@@ -238,13 +238,7 @@ fn finish(
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
     lat_ns.sort_unstable();
-    let pct = |p: f64| {
-        lat_ns
-            .get(((lat_ns.len() as f64 * p) as usize).min(lat_ns.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
+    let pct = |p: f64| clock::latency::percentile(&lat_ns, p).unwrap_or(0) as f64 / 1000.0;
     Outcome {
         workload: workload.name(),
         ops,

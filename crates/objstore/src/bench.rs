@@ -103,13 +103,7 @@ pub fn run_puts(node: &Node, bench: PutBench) -> Result<PutReport> {
         lat.extend(s?);
     }
     lat.sort_unstable();
-    let pct = |p: f64| -> u64 {
-        if lat.is_empty() {
-            0
-        } else {
-            u64::from(lat[((lat.len() - 1) as f64 * p).round() as usize])
-        }
-    };
+    let pct = |p: f64| clock::latency::percentile(&lat, p).map_or(0, u64::from);
     let after = node.stats();
     let puts = puts.load(Ordering::Relaxed);
     Ok(PutReport {

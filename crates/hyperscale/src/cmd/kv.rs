@@ -21,8 +21,12 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Verb {
-    /// Run the server (RESP2/RESP3 on --bind, default 127.0.0.1:6379).
-    Serve(ServeArgs),
+    /// Run the server (RESP2/RESP3 on --bind, default 127.0.0.1:6379);
+    /// with --cluster-bind, a node of a Dynamo-style cluster.
+    Serve(Box<ServeArgs>),
+    /// Inspect a cluster (`status`).
+    #[command(subcommand)]
+    Cluster(super::kv_cluster::Verb),
 }
 
 #[derive(clap::Args)]
@@ -65,12 +69,43 @@ struct ServeArgs {
     /// this process may use].
     #[arg(long)]
     threads: Option<usize>,
+    /// Cluster mode: the internode address (peers dial it) [default: off].
+    #[arg(long)]
+    cluster_bind: Option<String>,
+    /// Every other node's internode address, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<String>>,
+    /// This node's id (stable for the life of its data).
+    #[arg(long)]
+    node_id: Option<u32>,
+    /// This node's datacenter (replicas spread across datacenters).
+    #[arg(long)]
+    datacenter: Option<String>,
+    /// Virtual nodes of this node on the ring [default: 64].
+    #[arg(long)]
+    vnodes: Option<u32>,
+    /// Copies of each key, N [default: 3].
+    #[arg(long)]
+    replicas: Option<i64>,
+    /// Acks a write waits for, W [default: 2].
+    #[arg(long)]
+    write_quorum: Option<i64>,
+    /// Replies a read waits for, R [default: 2].
+    #[arg(long)]
+    read_quorum: Option<i64>,
+    /// Strict quorum: no substitutes or hints for down replicas [default: sloppy].
+    #[arg(long)]
+    strict_quorum: bool,
+    /// File holding the shared cluster secret (16+ bytes); peers without it are refused.
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
 }
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
-        Verb::Serve(args) => serve(args),
+        Verb::Serve(args) => serve(*args),
+        Verb::Cluster(verb) => super::kv_cluster::run(verb),
     }
 }
 
@@ -87,12 +122,30 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<kv::Config> {
         .flag("maxmemory_policy", args.maxmemory_policy.clone())
         .flag("requirepass", args.requirepass.clone())
         .flag("maxclients", args.maxclients)
-        .flag("timeout", args.timeout);
+        .flag("timeout", args.timeout)
+        .flag("cluster.cluster_bind", args.cluster_bind.clone())
+        .flag("cluster.seeds", args.seeds.clone())
+        .flag("cluster.node_id", args.node_id.map(i64::from))
+        .flag("cluster.datacenter", args.datacenter.clone())
+        .flag("cluster.vnodes", args.vnodes.map(i64::from))
+        .flag("cluster.replicas", args.replicas)
+        .flag("cluster.write_quorum", args.write_quorum)
+        .flag("cluster.read_quorum", args.read_quorum)
+        .flag("cluster.strict_quorum", args.strict_quorum.then_some(true))
+        .flag(
+            "cluster.cluster_secret_file",
+            args.cluster_secret_file
+                .as_ref()
+                .map(|f| f.display().to_string()),
+        );
     Ok(service::config::load(&sources)?)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
+    if config.cluster.cluster_bind.is_some() {
+        return super::kv_cluster::serve(config, args.threads, args.admin_bind);
+    }
     let addr = super::serve::parse_bind(&config.bind)?;
     if config.engine == kv::config::EngineKind::Lsm {
         service::net::prepare_data_dir(&config.data_dir)?;

@@ -6,6 +6,7 @@ pub mod estimate;
 pub mod gateway;
 pub mod id;
 pub mod kv;
+pub mod kv_cluster;
 pub mod mq;
 pub mod ratelimit;
 pub mod ring;

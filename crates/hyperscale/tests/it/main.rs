@@ -9,6 +9,7 @@ mod bench_mq;
 mod closed_pipe;
 mod id_serve;
 mod kv_busy;
+mod kv_cluster;
 mod kv_locked_dir;
 mod mq_cli;
 mod mq_retry;

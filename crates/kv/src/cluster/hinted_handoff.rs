@@ -168,6 +168,15 @@ impl<T: Mergeable> Hints<T> {
         found
     }
 
+    /// The hint held for `target` about `key` (what a durable copy of the
+    /// queue writes after [`Hints::add`]).
+    pub fn state(&self, target: NodeId, key: &[u8]) -> Option<&T> {
+        self.queues
+            .get(&target)
+            .and_then(|q| q.entries.get(key))
+            .map(|e| &e.state)
+    }
+
     /// Up to `max_keys` entries to send to `target`, in key order.
     pub fn batch(&self, target: NodeId, max_keys: usize) -> Vec<Pending<T>> {
         let Some(queue) = self.queues.get(&target) else {

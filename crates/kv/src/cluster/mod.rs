@@ -54,35 +54,32 @@
 //! cluster::sim` runs more seeds than the default.
 //!
 //! In the crate's layers this module sits just above the leaves: it uses
-//! nothing of the server, the engines or the connection layer, and the
-//! server will use it.
+//! nothing of the server, the engines or the connection layer; cluster
+//! mode (`crate::node`) uses it.
+//!
+//! # Where it runs
+//!
+//! [`replica::Node`] composes the modules into one node's state machine;
+//! the simulation runs it, and so does the server's cluster mode
+//! (`crate::node`: the internode protocol over TCP with [`wire`]'s
+//! messages, a thread per node, an LSM store, RESP clients). The
+//! simulation therefore tests the code that serves clients.
 //!
 //! # What comes next
 //!
-//! - **Internode protocol**: framed, versioned, CRC-checked messages over
-//!   TCP between `--cluster-bind` addresses, authenticated with a shared
-//!   cluster secret (HMAC of each frame), with timeouts and bounded
-//!   queues; messages from a wrong secret, version or skewed clock
-//!   ([`hlc::ClockSkew`]) refused and logged.
-//! - **Server wiring**: a node that owns an engine (states stored through
-//!   the `value`/`engine` layers, hints and the dot counter durable), a
-//!   cluster mode of `hyperscale kv serve` (`--node-id`, `--seeds`,
-//!   `--datacenter`, `--vnodes`, `N/W/R`, strict or sloppy), `KV.GET` /
-//!   `KV.PUT ... CONTEXT` / `KV.CONSISTENCY`, the CRDT types behind
-//!   `INCR`/`SADD`/`HSET`, and `-ERR ... not supported in cluster mode`
-//!   for the rest.
-//! - **`hyperscale kv cluster status|join|leave`**: ring ownership, member
-//!   states, hint backlog and anti-entropy progress, `--json`; joining and
-//!   leaving stream the ranges that move.
-//! - **`examples/kv-cluster`** with three ready configs, and `hyperscale up
-//!   --kv-nodes 3`.
-//! - **A kill -9 test with real processes**: three nodes on 127.0.0.1, W=2,
-//!   one node killed during a write load and restarted; hints drain,
-//!   replicas agree, every acknowledged key is readable with R=2; a
-//!   linearizability check of strict-quorum histories without failures.
+//! - **Membership changes**: joining and leaving a running cluster, with
+//!   the ranges that move streamed (today the members are fixed at
+//!   formation).
+//! - `KV.CONSISTENCY`, per-request `W`/`R`; the CRDT types behind
+//!   `INCR`/`SADD`/`HSET` in cluster mode; `hyperscale up --kv-nodes 3`.
 //! - **Benchmarks**: one coordinator of three nodes at W/R 1/1, 2/2, 3/3
 //!   against a single node and a 3-master Redis Cluster; handoff drain
 //!   rate; Merkle sync of a node that lost 1M keys against sending all.
+//! - A linearizability check of strict-quorum histories without failures.
+//! - A sibling cap: every blind write (no context) adds a sibling, so a
+//!   key written blindly and never resolved grows without bound (the
+//!   simulation saw 20); Riak warns at 25 and refuses at 100
+//!   (`max_siblings`), and so should the server.
 //! - Garbage collection of tombstones (sibling deletes, LWW-map markers)
 //!   once every replica has them.
 
@@ -94,8 +91,10 @@ pub mod hlc;
 pub mod membership;
 pub mod placement;
 pub mod quorum;
+pub mod replica;
 pub mod siblings;
 pub mod vector_clock;
+pub mod wire;
 
 #[cfg(test)]
 mod sim;

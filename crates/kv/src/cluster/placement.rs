@@ -186,6 +186,21 @@ impl Placement {
             .collect()
     }
 
+    /// Each node's share of the ring (primary ranges, by its virtual
+    /// nodes), summing to 1: what `cluster status` shows as ownership.
+    pub fn ownership(&self) -> Vec<(NodeId, f64)> {
+        self.ring
+            .ownership()
+            .into_iter()
+            .map(|(&id, share)| (id, share))
+            .collect()
+    }
+
+    /// The datacenter of `node`, if datacenters are configured.
+    pub fn datacenter_of(&self, node: NodeId) -> Option<&str> {
+        self.datacenter(node)
+    }
+
     /// The node that coordinates requests for `key`: the first up replica.
     pub fn coordinator(&self, key: &[u8], is_up: impl Fn(NodeId) -> bool) -> Option<NodeId> {
         self.preference_list(key).into_iter().find(|&n| is_up(n))

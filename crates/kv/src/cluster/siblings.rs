@@ -36,6 +36,17 @@
 //! per-key count): pruning may forget an actor's entry, and a per-key count
 //! restarting at 1 would then reuse a dot.
 //!
+//! # What the rest of the cluster must guarantee
+//!
+//! The argument rests on "a clock entry `A:n` means every dot of `A` up to
+//! `n` *for this key* was seen", which holds when: the coordinator of a
+//! write is a replica of the key and stores the new state before sending
+//! it on (so its own state holds every dot it ever minted for the key);
+//! replicas exchange whole states and join them (never single siblings);
+//! and a node that lost its disk writes under a new actor id (it forgot
+//! its dots). Contexts are per key: one key's context says nothing about
+//! another's dots.
+//!
 //! # Resolution
 //!
 //! [`Siblings::resolve`] collapses siblings for clients that want one value

@@ -122,11 +122,7 @@ async fn bench(args: &Args) -> anyhow::Result<Report> {
     note("\n");
     let seconds = started.elapsed().as_secs_f64();
     latencies_us.sort_unstable();
-    let pct = |p: f64| {
-        let at =
-            ((latencies_us.len() as f64 * p) as usize).min(latencies_us.len().saturating_sub(1));
-        latencies_us.get(at).copied().unwrap_or(0) as f64 / 1000.0
-    };
+    let pct = |p: f64| clock::latency::percentile(&latencies_us, p).unwrap_or(0) as f64 / 1000.0;
     let requests = latencies_us.len() as u64;
     Ok(Report {
         requests,

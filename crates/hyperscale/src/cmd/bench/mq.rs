@@ -308,8 +308,7 @@ fn rows(r: &Report) -> Vec<[String; 2]> {
 
 /// The percentile `p` of sorted µs latencies, in ms.
 fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
-    let at = ((sorted_us.len() as f64 * p) as usize).min(sorted_us.len().saturating_sub(1));
-    sorted_us.get(at).copied().unwrap_or(0) as f64 / 1000.0
+    clock::latency::percentile(sorted_us, p).map_or(0.0, |us| f64::from(us) / 1000.0)
 }
 
 /// Splits `total` into `parts` counts that differ by at most one.

@@ -38,11 +38,10 @@
 //! `KV_SIM_SEEDS=N` runs `N` seeds instead of the default; a failure names
 //! its seed (`KV_SIM_SEED=s` replays one).
 
-mod node;
 mod world;
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -50,9 +49,9 @@ use crate::cluster::NodeId;
 use crate::cluster::membership::{self, Event as MemberEvent, Status};
 use crate::cluster::placement::{NodeSpec, Placement, QuorumMode};
 use crate::cluster::quorum::Quorum;
+use crate::cluster::replica::{Setup, Timing};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::PrunePolicy;
-use node::{Setup, Timing};
 use world::World;
 
 const CHAOS_MS: u64 = 20_000;
@@ -111,7 +110,7 @@ fn setup(scenario: &Scenario, membership: membership::Config) -> Setup {
         .collect();
     let placement = Placement::new(&specs, scenario.quorum.n).expect("valid placement");
     Setup {
-        placement: Rc::new(placement),
+        placement: Arc::new(placement),
         quorum: scenario.quorum,
         mode: scenario.mode,
         timing: TIMING,

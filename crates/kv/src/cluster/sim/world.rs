@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use bytes::Bytes;
 
-use super::node::{Answer, Disk, Msg, Node, Op, Out, Setup};
 use crate::cluster::NodeId;
 use crate::cluster::hinted_handoff::Limits;
 use crate::cluster::membership::{Event as MemberEvent, Status};
+use crate::cluster::replica::{Answer, Disk, Msg, Node, Op, Out, Setup};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Actor, Dot, VectorClock};
 
@@ -142,20 +142,20 @@ impl World {
         self.slots.get(&id).and_then(|s| s.node.as_ref())
     }
 
-    pub fn running(&self) -> Vec<NodeId> {
+    fn in_state(&self, running: bool) -> Vec<NodeId> {
         self.slots
             .iter()
-            .filter(|(_, s)| s.node.is_some())
+            .filter(|(_, s)| s.node.is_some() == running)
             .map(|(&id, _)| id)
             .collect()
     }
 
+    pub fn running(&self) -> Vec<NodeId> {
+        self.in_state(true)
+    }
+
     pub fn stopped(&self) -> Vec<NodeId> {
-        self.slots
-            .iter()
-            .filter(|(_, s)| s.node.is_none())
-            .map(|(&id, _)| id)
-            .collect()
+        self.in_state(false)
     }
 
     /// Starts a stopped node on its disk, or on an empty one.
@@ -217,8 +217,8 @@ impl World {
     pub fn put_via(&mut self, node: NodeId, client: usize, key: Bytes, value: Bytes) {
         let op = Op::Put {
             key: key.clone(),
-            value,
-            context: VectorClock::new(),
+            value: Some(value),
+            context: Some(VectorClock::new()),
         };
         self.send_request(client, node, key, Intent::Write, op);
     }
@@ -302,6 +302,9 @@ impl World {
                 Out::Answer(request, answer) => {
                     self.schedule(1, Event::ClientAnswer(request, answer))
                 }
+                // The simulated disk is the node's in-memory `Disk`, which
+                // survives its crashes as it is.
+                Out::Persist(_) => {}
             }
         }
     }
@@ -309,7 +312,7 @@ impl World {
     fn send_request(&mut self, c: usize, node: NodeId, key: Bytes, intent: Intent, op: Op) {
         if let Op::Put { context, .. } = &op {
             let contexts = self.history.contexts.entry(key.clone()).or_default();
-            contexts.push(context.clone());
+            contexts.push(context.clone().unwrap_or_default());
         }
         let client = &mut self.clients[c];
         client.ops += 1;
@@ -334,11 +337,10 @@ impl World {
             0..5 => (Intent::ReadModifyWrite, Op::Get { key: key.clone() }),
             5..8 => {
                 let value = Bytes::from(format!("c{c}-{}", self.clients[c].ops));
-                let context = VectorClock::new();
                 let op = Op::Put {
                     key: key.clone(),
-                    value,
-                    context,
+                    value: Some(value),
+                    context: Some(VectorClock::new()),
                 };
                 (Intent::Write, op)
             }
@@ -368,7 +370,9 @@ impl World {
                     return;
                 }
             }
-            Some(Answer::Failed) | None => self.history.requests_failed += 1,
+            Some(Answer::Failed | Answer::TooManySiblings(_)) | None => {
+                self.history.requests_failed += 1
+            }
         }
         let think_ms = self.rng.u64(20..300);
         self.schedule(think_ms, Event::ClientStep(c));
@@ -390,8 +394,8 @@ impl World {
         ));
         let op = Op::Put {
             key: key.clone(),
-            value,
-            context: state.context().clone(),
+            value: Some(value),
+            context: Some(state.context().clone()),
         };
         self.send_request(c, node, key, Intent::Write, op);
     }

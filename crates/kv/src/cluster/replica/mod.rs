@@ -1,117 +1,52 @@
-//! One simulated node: the cluster modules composed the way the server will
-//! compose them, with an in-memory store for a disk and an outbox for a
-//! network.
+//! One replica node: the cluster modules composed into the state machine
+//! every node runs, the simulation and the server alike.
+//!
+//! Why it exists: placement, quorum rounds, versions, gossip, hints and
+//! anti-entropy each decide one thing; a node has to run them together
+//! (a put becomes a dot, a state, a round, messages, hints; a read becomes
+//! a round and a repair). Doing that here, as a pure function of
+//! (state, time, input) → outputs, means the deterministic simulation
+//! (`sim`) tests exactly the code the server runs, and the server's job
+//! shrinks to I/O: deliver [`Msg`]s, answer clients, and make every
+//! [`Persist`] durable before the outputs after it leave.
 //!
 //! Everything a node does is a reaction to one input (a tick, a client
-//! request, a message) that returns outputs ([`Out`]); the simulation
-//! delivers them. The node is also where the store-side halves live that
-//! the pure modules leave to their caller: applying a state (join, then
-//! record the digest change in the Merkle trees), listing a bucket's keys
-//! for anti-entropy, answering reads from hints on a substitute.
+//! operation, a message) that appends [`Out`]puts. This is also where the
+//! store-side halves live that the pure modules leave to their caller:
+//! applying a state (join, then record the digest change in the Merkle
+//! trees), listing a bucket's keys for anti-entropy, answering reads from
+//! hints on a substitute, and routing a forwarded operation's answer back
+//! to the node the client is connected to.
+
+mod types;
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use self::types::{AeProgress, Answer, Disk, Msg, Op, Out, Persist, Setup, Timing};
 use crate::cluster::NodeId;
-use crate::cluster::anti_entropy::{self, AntiEntropy, Reply};
-use crate::cluster::hinted_handoff::{Hints, Limits};
+use crate::cluster::anti_entropy::{AntiEntropy, Reply};
 use crate::cluster::hlc::HlcClock;
 use crate::cluster::membership::{self, Membership};
-use crate::cluster::placement::{Placement, QuorumMode};
+use crate::cluster::placement::{Placement, QuorumMode, Target};
 use crate::cluster::quorum::{Outcome, Quorum, ReadRound, WriteRound};
 use crate::cluster::siblings::Siblings;
-use crate::cluster::vector_clock::{Actor, Dot, PrunePolicy, VectorClock};
+use crate::cluster::vector_clock::{Dot, PrunePolicy};
 
-/// Timing of the background work and the requests.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Timing {
-    pub request_timeout_ms: u64,
-    pub handoff_interval_ms: u64,
-    pub handoff_batch: usize,
-    pub ae_interval_ms: u64,
-    pub ae_entries_max: usize,
-    pub tree_depth: u8,
-}
+/// The most siblings a write may leave on a key (Riak's `max_siblings`
+/// refuses at 100 too): every write without a context adds one, so a key
+/// written blindly and never resolved would otherwise grow until its state
+/// no longer fits a message. Joins of states from several coordinators
+/// may exceed it a little, never past the codec's `SIBLINGS_MAX`.
+pub const SIBLINGS_PER_KEY_MAX: usize = 100;
 
-/// A client request, as the entry node receives it.
-#[derive(Debug, Clone)]
-pub(super) enum Op {
-    Put {
-        key: Bytes,
-        value: Bytes,
-        context: VectorClock,
-    },
-    Get {
-        key: Bytes,
-    },
-}
-
-/// What a client is told.
-#[derive(Debug, Clone)]
-pub(super) enum Answer {
-    /// The put was acknowledged by W replicas; its dot.
-    Written(Dot),
-    /// The merged state R replicas returned.
-    Read(Siblings),
-    /// Failed, timed out, or no replica reachable (outcome unknown).
-    Failed,
-}
-
-/// A message between nodes.
-#[derive(Debug, Clone)]
-pub(super) enum Msg {
-    Member(membership::Message),
-    Forward {
-        client: u64,
-        op: Op,
-    },
-    Replicate {
-        req: u64,
-        key: Bytes,
-        state: Siblings,
-        hint_for: Option<NodeId>,
-    },
-    ReplicateAck {
-        req: u64,
-        ok: bool,
-    },
-    Read {
-        req: u64,
-        key: Bytes,
-    },
-    ReadReply {
-        req: u64,
-        state: Siblings,
-    },
-    Repair {
-        key: Bytes,
-        state: Siblings,
-    },
-    Handoff {
-        key: Bytes,
-        state: Siblings,
-        seq: u64,
-    },
-    HandoffAck {
-        key: Bytes,
-        seq: u64,
-    },
-    Ae(anti_entropy::Message),
-    AeEntries {
-        entries: Vec<(Bytes, Siblings)>,
-        buckets: Vec<u32>,
-        reply: bool,
-    },
-}
-
-/// An output of one step.
-#[derive(Debug)]
-pub(super) enum Out {
-    Send(NodeId, Msg),
-    Answer(u64, Answer),
-}
+/// Request numbers of forwarded operations live above this bit, apart from
+/// the numbers the node's own clients use.
+const FORWARDED: u64 = 1 << 63;
+/// The most forwarded operations a coordinator tracks at once.
+const FORWARDED_MAX: usize = 65_536;
 
 struct PendingWrite {
     client: u64,
@@ -126,31 +61,17 @@ struct PendingRead {
     answered: bool,
 }
 
-/// What survives a crash: the disk.
-pub(super) struct Disk {
-    pub actor: Actor,
-    pub next_counter: u64,
-    pub store: BTreeMap<Bytes, Siblings>,
-    pub hints: Hints<Siblings>,
-}
-
-impl Disk {
-    pub fn empty(actor: Actor, hint_limits: Limits) -> Disk {
-        Disk {
-            actor,
-            next_counter: 0,
-            store: BTreeMap::new(),
-            hints: Hints::new(hint_limits, Siblings::size_bytes),
-        }
-    }
-}
-
-pub(super) struct Node {
+/// One node of the cluster (see the module docs).
+pub struct Node {
+    /// This node.
     pub id: NodeId,
+    /// What survives a crash.
     pub disk: Disk,
+    /// The failure detector.
     pub membership: Membership,
+    /// The Merkle trees.
     pub ae: AntiEntropy,
-    placement: Rc<Placement>,
+    placement: Arc<Placement>,
     quorum: Quorum,
     mode: QuorumMode,
     timing: Timing,
@@ -158,19 +79,14 @@ pub(super) struct Node {
     hlc: HlcClock,
     writes: BTreeMap<u64, PendingWrite>,
     reads: BTreeMap<u64, PendingRead>,
+    /// Forwarded operations: our number → (entry node, its number, deadline).
+    forwarded: BTreeMap<u64, (NodeId, u64, u64)>,
+    next_forwarded: u64,
     next_req: u64,
     next_handoff_ms: u64,
     next_ae_ms: u64,
+    progress: AeProgress,
     rng: fastrand::Rng,
-}
-
-pub(super) struct Setup {
-    pub placement: Rc<Placement>,
-    pub quorum: Quorum,
-    pub mode: QuorumMode,
-    pub timing: Timing,
-    pub membership: membership::Config,
-    pub prune: PrunePolicy,
 }
 
 impl Node {
@@ -185,7 +101,8 @@ impl Node {
             now_ms,
             seed,
         );
-        let mut ae = AntiEntropy::new(id, nodes, setup.timing.tree_depth).expect("depth in range");
+        let depth = setup.timing.tree_depth;
+        let mut ae = AntiEntropy::new(id, nodes, depth).expect("tree depth checked by the config");
         // The trees are derived data: rebuilt from the store on boot.
         for (key, state) in &disk.store {
             let replicas = setup.placement.preference_list(key);
@@ -204,11 +121,29 @@ impl Node {
             hlc: HlcClock::new(60_000),
             writes: BTreeMap::new(),
             reads: BTreeMap::new(),
+            forwarded: BTreeMap::new(),
+            next_forwarded: 0,
             next_req: 0,
             next_handoff_ms: now_ms + setup.timing.handoff_interval_ms,
             next_ae_ms: now_ms + setup.timing.ae_interval_ms,
+            progress: AeProgress::default(),
             rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
         }
+    }
+
+    /// The ring and replication factor this node uses.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// Anti-entropy progress so far.
+    pub fn ae_progress(&self) -> AeProgress {
+        self.progress
+    }
+
+    /// Quorum rounds and forwarded operations in flight.
+    pub fn in_flight(&self) -> usize {
+        self.writes.len() + self.reads.len() + self.forwarded.len()
     }
 
     fn replicas(&self, key: &[u8]) -> Vec<NodeId> {
@@ -220,39 +155,132 @@ impl Node {
     }
 
     /// Joins `incoming` into the stored state of `key` (a key this node
-    /// replicates), keeping the Merkle trees in step.
-    fn apply(&mut self, key: &Bytes, incoming: &Siblings) {
+    /// replicates), keeping the Merkle trees in step; true if it changed.
+    fn apply(&mut self, key: &Bytes, incoming: &Siblings, out: &mut Vec<Out>) -> bool {
         let old = self.disk.store.get(key);
         let mut new = old.cloned().unwrap_or_default();
         new.join(incoming);
         if old == Some(&new) || new.is_empty() {
-            return;
+            return false;
         }
         let old_digest = old.map(Siblings::digest);
         let replicas = self.replicas(key);
         self.ae
             .record(key, old_digest, Some(new.digest()), &replicas);
+        out.push(Out::Persist(Persist::State(key.clone(), new.clone())));
         self.disk.store.insert(key.clone(), new);
+        true
     }
 
-    /// A client request arriving at this node.
+    /// Answers `client`: a local client, or a forwarded operation whose
+    /// answer goes back to its entry node.
+    fn answer(&mut self, client: u64, answer: Answer, out: &mut Vec<Out>) {
+        if client & FORWARDED == 0 {
+            out.push(Out::Answer(client, answer));
+        } else if let Some((origin, their, _)) = self.forwarded.remove(&client) {
+            let msg = Msg::ForwardReply {
+                client: their,
+                answer,
+            };
+            out.push(Out::Send(origin, msg));
+        }
+    }
+
+    /// A client operation arriving at this node, numbered `client` by the
+    /// caller (below `2^63`).
     pub fn request(&mut self, now_ms: u64, client: u64, op: Op, out: &mut Vec<Out>) {
-        let key = match &op {
-            Op::Put { key, .. } | Op::Get { key } => key.clone(),
-        };
         let membership = &self.membership;
-        match self.placement.coordinator(&key, |n| membership.is_up(n)) {
-            None => out.push(Out::Answer(client, Answer::Failed)),
+        match self
+            .placement
+            .coordinator(op.key(), |n| membership.is_up(n))
+        {
+            None => self.answer(client, Answer::Failed, out),
             Some(c) if c == self.id => self.coordinate(now_ms, client, op, out),
             Some(c) => out.push(Out::Send(c, Msg::Forward { client, op })),
         }
     }
 
+    /// The caller could not even send a forward to `to` (no connection):
+    /// the request goes to the next up replica instead, as if `to` were
+    /// down, rather than waiting out a timeout for a node that is gone.
+    pub fn forward_failed(
+        &mut self,
+        now_ms: u64,
+        to: NodeId,
+        client: u64,
+        op: Op,
+        out: &mut Vec<Out>,
+    ) {
+        let membership = &self.membership;
+        let next = self
+            .placement
+            .preference_list(op.key())
+            .into_iter()
+            .find(|&n| n != to && membership.is_up(n));
+        match next {
+            None => self.answer(client, Answer::Failed, out),
+            Some(c) if c == self.id => self.coordinate(now_ms, client, op, out),
+            // One retry: a second failure is answered by the client's timeout.
+            Some(c) => out.push(Out::Send(c, Msg::Forward { client, op })),
+        }
+    }
+
+    /// The caller could not send a replica its copy of `key` (no
+    /// connection: it is down, whatever the detector believes yet). Under
+    /// a sloppy quorum this node keeps a hint for it, so the write reaches
+    /// it when it is back instead of waiting for anti-entropy.
+    pub fn replicate_failed(
+        &mut self,
+        to: NodeId,
+        key: Bytes,
+        state: &Siblings,
+        out: &mut Vec<Out>,
+    ) {
+        if self.mode != QuorumMode::Sloppy || to == self.id {
+            return;
+        }
+        if self.disk.hints.add(to, key.clone(), state).is_ok()
+            && let Some(held) = self.disk.hints.state(to, &key)
+        {
+            out.push(Out::Persist(Persist::Hint(to, key, held.clone())));
+        }
+    }
+
+    /// Under a sloppy quorum, a down replica that no substitute stands in
+    /// for (every node is already in the preference list, as with `N`
+    /// equal to the cluster size) gets a hint held here, as Cassandra's
+    /// coordinators keep one: it does not count toward `W`, but the
+    /// replica gets the write as soon as it is back, before anti-entropy
+    /// would find it.
+    fn hint_uncovered(
+        &mut self,
+        key: &Bytes,
+        state: &Siblings,
+        targets: &[Target],
+        out: &mut Vec<Out>,
+    ) {
+        if self.mode != QuorumMode::Sloppy {
+            return;
+        }
+        for node in self.replicas(key) {
+            let covered = node == self.id
+                || targets
+                    .iter()
+                    .any(|t| t.node == node || t.hint_for == Some(node));
+            if covered {
+                continue;
+            }
+            if self.disk.hints.add(node, key.clone(), state).is_ok()
+                && let Some(held) = self.disk.hints.state(node, key)
+            {
+                out.push(Out::Persist(Persist::Hint(node, key.clone(), held.clone())));
+            }
+        }
+    }
+
     fn coordinate(&mut self, now_ms: u64, client: u64, op: Op, out: &mut Vec<Out>) {
         let membership = &self.membership;
-        let key = match &op {
-            Op::Put { key, .. } | Op::Get { key } => key.clone(),
-        };
+        let key = op.key().clone();
         let targets = self
             .placement
             .targets(&key, self.mode, |n| membership.is_up(n));
@@ -263,6 +291,7 @@ impl Node {
             Op::Put { value, context, .. } => {
                 let mut state = self.disk.store.get(&key).cloned().unwrap_or_default();
                 self.disk.next_counter += 1;
+                out.push(Out::Persist(Persist::Counter(self.disk.next_counter)));
                 let dot = Dot {
                     actor: self.disk.actor,
                     counter: self.disk.next_counter,
@@ -273,15 +302,18 @@ impl Node {
                     let _skewed = self.hlc.observe(sibling.hlc, now_ms);
                 }
                 let hlc = self.hlc.now(now_ms);
-                if state
-                    .write(Some(value), &context, dot, hlc, now_ms)
-                    .is_err()
-                {
-                    out.push(Out::Answer(client, Answer::Failed));
+                let context = context.unwrap_or_else(|| state.context().clone());
+                if state.write(value, &context, dot, hlc, now_ms).is_err() {
+                    self.answer(client, Answer::Failed, out);
+                    return;
+                }
+                if state.siblings().len() > SIBLINGS_PER_KEY_MAX {
+                    let count = state.siblings().len() - 1;
+                    self.answer(client, Answer::TooManySiblings(count), out);
                     return;
                 }
                 state.prune(&self.prune, now_ms);
-                self.apply(&key, &state);
+                self.apply(&key, &state, out);
                 let mut round = WriteRound::new(&targets, self.quorum.w, deadline_ms);
                 round.ack(self.id);
                 for t in targets.iter().filter(|t| t.node != self.id) {
@@ -293,6 +325,7 @@ impl Node {
                     };
                     out.push(Out::Send(t.node, msg));
                 }
+                self.hint_uncovered(&key, &state, &targets, out);
                 self.writes.insert(req, PendingWrite { client, dot, round });
                 self.settle_write(req, out);
             }
@@ -328,8 +361,9 @@ impl Node {
             Outcome::Succeeded => Answer::Written(write.dot),
             Outcome::Failed(_) => Answer::Failed,
         };
-        out.push(Out::Answer(write.client, answer));
+        let client = write.client;
         self.writes.remove(&req);
+        self.answer(client, answer, out);
     }
 
     fn settle_read(&mut self, req: u64, now_ms: u64, out: &mut Vec<Out>) {
@@ -343,8 +377,12 @@ impl Node {
                 Outcome::Succeeded => Answer::Read(read.round.merged().clone()),
                 _ => Answer::Failed,
             };
-            out.push(Out::Answer(read.client, answer));
+            let client = read.client;
+            self.answer(client, answer, out);
         }
+        let Some(read) = self.reads.get(&req) else {
+            return;
+        };
         if read.round.all_answered() || now_ms >= read.round.deadline_ms() {
             let Some(read) = self.reads.remove(&req) else {
                 return;
@@ -355,7 +393,7 @@ impl Node {
             let merged = read.round.merged().clone();
             for node in read.round.repair_targets() {
                 if node == self.id {
-                    self.apply(&read.key, &merged);
+                    self.apply(&read.key, &merged, out);
                 } else {
                     let msg = Msg::Repair {
                         key: read.key.clone(),
@@ -383,6 +421,11 @@ impl Node {
         for req in reads {
             self.settle_read(req, now_ms, out);
         }
+        // A forwarded operation whose round never settled (it always does
+        // by its deadline) is not tracked forever.
+        let grace_ms = 2 * self.timing.request_timeout_ms;
+        self.forwarded
+            .retain(|_, (_, _, deadline)| now_ms < *deadline + grace_ms);
         if now_ms >= self.next_handoff_ms {
             self.next_handoff_ms = now_ms + self.timing.handoff_interval_ms;
             for (target, _, _) in self.disk.hints.backlog() {
@@ -410,6 +453,7 @@ impl Node {
             if !alive.is_empty() {
                 let peer = alive[self.rng.usize(..alive.len())];
                 if let Some(m) = self.ae.start(peer) {
+                    self.progress.rounds_started += 1;
                     out.push(Out::Send(peer, Msg::Ae(m)));
                 }
             }
@@ -438,7 +482,23 @@ impl Node {
                     out.push(Out::Send(to, Msg::Member(reply)));
                 }
             }
-            Msg::Forward { client, op } => self.coordinate(now_ms, client, op, out),
+            Msg::Forward { client, op } => {
+                if self.forwarded.len() >= FORWARDED_MAX {
+                    let answer = Answer::Failed;
+                    out.push(Out::Send(from, Msg::ForwardReply { client, answer }));
+                    return;
+                }
+                self.next_forwarded += 1;
+                let ours = FORWARDED | self.next_forwarded;
+                let deadline_ms = now_ms + self.timing.request_timeout_ms;
+                self.forwarded.insert(ours, (from, client, deadline_ms));
+                self.coordinate(now_ms, ours, op, out);
+            }
+            Msg::ForwardReply { client, answer } => {
+                if client & FORWARDED == 0 {
+                    out.push(Out::Answer(client, answer));
+                }
+            }
             Msg::Replicate {
                 req,
                 key,
@@ -446,9 +506,15 @@ impl Node {
                 hint_for,
             } => {
                 let ok = match hint_for {
-                    Some(owner) => self.disk.hints.add(owner, key, &state).is_ok(),
+                    Some(owner) => {
+                        let added = self.disk.hints.add(owner, key.clone(), &state).is_ok();
+                        if let Some(held) = self.disk.hints.state(owner, &key) {
+                            out.push(Out::Persist(Persist::Hint(owner, key, held.clone())));
+                        }
+                        added
+                    }
                     None if self.is_replica(&key) => {
-                        self.apply(&key, &state);
+                        self.apply(&key, &state, out);
                         true
                     }
                     None => false,
@@ -482,19 +548,25 @@ impl Node {
             }
             Msg::Repair { key, state } => {
                 if self.is_replica(&key) {
-                    self.apply(&key, &state);
+                    self.apply(&key, &state, out);
                 }
             }
             Msg::Handoff { key, state, seq } => {
                 if self.is_replica(&key) {
-                    self.apply(&key, &state);
+                    self.apply(&key, &state, out);
                     out.push(Out::Send(from, Msg::HandoffAck { key, seq }));
                 }
             }
-            Msg::HandoffAck { key, seq } => self.disk.hints.delivered(from, &key, seq),
+            Msg::HandoffAck { key, seq } => {
+                self.disk.hints.delivered(from, &key, seq);
+                if self.disk.hints.state(from, &key).is_none() {
+                    out.push(Out::Persist(Persist::HintDone(from, key)));
+                }
+            }
             Msg::Ae(m) => match self.ae.on_message(from, &m) {
                 Ok(Reply::Send(next)) => out.push(Out::Send(from, Msg::Ae(next))),
                 Ok(Reply::Differ(buckets)) => {
+                    self.progress.rounds_differ += 1;
                     let entries = self.entries_for(from, &buckets);
                     let msg = Msg::AeEntries {
                         entries,
@@ -503,7 +575,8 @@ impl Node {
                     };
                     out.push(Out::Send(from, msg));
                 }
-                Ok(Reply::InSync) | Err(_) => {}
+                Ok(Reply::InSync) => self.progress.rounds_in_sync += 1,
+                Err(_) => {}
             },
             Msg::AeEntries {
                 entries,
@@ -512,8 +585,11 @@ impl Node {
             } => {
                 for (key, state) in &entries {
                     let replicas = self.replicas(key);
-                    if replicas.contains(&self.id) && replicas.contains(&from) {
-                        self.apply(key, state);
+                    if replicas.contains(&self.id)
+                        && replicas.contains(&from)
+                        && self.apply(key, state, out)
+                    {
+                        self.progress.keys_repaired += 1;
                     }
                 }
                 if reply {
@@ -529,3 +605,6 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! `hyperscale kv serve --cluster-bind ...` (a cluster node) and
+//! `hyperscale kv cluster status`: the Dynamo-style cluster of issue 12.
+//!
+//! `serve` opens the node's store, binds the client and internode
+//! addresses and runs `kv::ClusterServer` under the supervisor, like the
+//! single server. `cluster status` asks one node (`KV.STATUS` over RESP)
+//! for its view: ring ownership, member states, hint backlog, anti-entropy
+//! progress; `--json` prints the node's answer as it is.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use anyhow::Context;
+use service::Supervisor;
+
+use crate::table;
+
+/// `hyperscale kv cluster ...`.
+#[derive(clap::Subcommand)]
+pub enum Verb {
+    /// One node's view: members, ring ownership, hint backlog, anti-entropy.
+    Status(StatusArgs),
+}
+
+/// Arguments of `cluster status`.
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// A node's client (RESP) address.
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    addr: String,
+    /// Password, if the node has requirepass.
+    #[arg(long)]
+    password: Option<String>,
+    /// Print the node's JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the verb.
+pub fn run(verb: Verb) -> anyhow::Result<()> {
+    match verb {
+        Verb::Status(args) => status(args),
+    }
+}
+
+/// Runs a cluster node (`kv serve` with `--cluster-bind`).
+pub fn serve(
+    config: kv::Config,
+    threads: Option<usize>,
+    admin_bind: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let addr = super::serve::parse_bind(&config.bind)?;
+    service::net::prepare_data_dir(&config.data_dir)?;
+    let server = kv::ClusterServer::open(config)?;
+    let cluster_bind = server.cluster_bind().to_string();
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = threads.unwrap_or(cpus);
+    anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = service::net::bind(addr, "the kv cluster node").await?;
+        let peers = kv::node::bind_cluster(&cluster_bind)
+            .await
+            .with_context(|| format!("cannot bind --cluster-bind {cluster_bind}"))?;
+        let endpoint = listener.local_addr()?.to_string();
+        let mut supervisor = Supervisor::new(service::shutdown::on_signals());
+        let admin = super::serve::bind_admin(admin_bind).await?;
+        crate::output::emit(&format!(
+            "kv cluster node on {endpoint} (peers on {cluster_bind})\n"
+        ))?;
+        supervisor.add(kv::info(&endpoint), move |ctx| async move {
+            server
+                .serve(listener, peers, ctx)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+        supervisor.run(admin, Duration::from_secs(5)).await
+    })
+}
+
+/// Sends one command and reads a bulk-string (or error) reply.
+fn request(addr: &str, password: Option<&str>, args: &[&[u8]]) -> anyhow::Result<Vec<u8>> {
+    let mut stream =
+        TcpStream::connect(addr).with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    if let Some(password) = password {
+        stream.write_all(&kv::protocol::encode_request(&[
+            b"AUTH",
+            password.as_bytes(),
+        ]))?;
+    }
+    stream.write_all(&kv::protocol::encode_request(args))?;
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        match line.as_bytes().first() {
+            Some(b'+') => continue, // AUTH's OK
+            Some(b'-') => anyhow::bail!("{addr}: {}", &line[1..]),
+            Some(b'$') => {
+                let len: usize = line[1..].parse().context("a bad bulk length")?;
+                anyhow::ensure!(len <= 64 << 20, "a reply of {len} bytes is too large");
+                let mut body = vec![0u8; len + 2];
+                reader.read_exact(&mut body)?;
+                body.truncate(len);
+                return Ok(body);
+            }
+            _ => anyhow::bail!("{addr}: unexpected reply {line:?}"),
+        }
+    }
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let body = request(&args.addr, args.password.as_deref(), &[b"KV.STATUS"])?;
+    let status: kv::node::Status =
+        serde_json::from_slice(&body).context("the node's status does not parse")?;
+    if args.json {
+        return crate::output::emit_json(&status);
+    }
+    let mut out = format!(
+        "node {}: {}; N={} W={} R={} ({} quorum); {} keys stored, {} hinted keys held, {} requests in flight, {} messages dropped\n",
+        status.node_id,
+        if status.formed {
+            "formed".to_string()
+        } else {
+            format!("forming, waiting for {}", status.waiting_for.join(", "))
+        },
+        status.replicas,
+        status.write_quorum,
+        status.read_quorum,
+        status.quorum_mode,
+        status.keys,
+        status.hints_keys,
+        status.in_flight,
+        status.messages_dropped,
+    );
+    let mut rows = vec![
+        [
+            "node",
+            "address",
+            "dc",
+            "vnodes",
+            "ownership",
+            "state",
+            "hints for it",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for m in &status.members {
+        rows.push(vec![
+            m.id.to_string(),
+            m.addr.clone(),
+            m.datacenter.clone().unwrap_or_else(|| "-".into()),
+            m.vnodes.to_string(),
+            format!("{:.1}%", m.ownership * 100.0),
+            m.state.clone(),
+            format!("{} keys, {} B", m.hints_keys, m.hints_bytes),
+        ]);
+    }
+    out.push_str(&table::render(&rows));
+    let ae = status.anti_entropy;
+    out.push_str(&format!(
+        "anti-entropy: {} exchanges started, {} in sync, {} found differences, {} keys repaired here\n",
+        ae.rounds_started, ae.rounds_in_sync, ae.rounds_differ, ae.keys_repaired
+    ));
+    crate::output::emit(&out)
+}

@@ -1,0 +1,183 @@
+//! The node's own rules, one input at a time (the simulation tests them
+//! together under faults).
+
+use super::*;
+use crate::cluster::placement::NodeSpec;
+use crate::cluster::vector_clock::{Actor, VectorClock};
+
+fn setup(nodes: u32, n: usize, w: usize) -> Setup {
+    let specs: Vec<NodeSpec> = (1..=nodes)
+        .map(|id| NodeSpec {
+            id: NodeId(id),
+            vnodes: 16,
+            datacenter: None,
+        })
+        .collect();
+    Setup {
+        placement: Arc::new(Placement::new(&specs, n).unwrap()),
+        quorum: Quorum::new(n, w, 1).unwrap(),
+        mode: QuorumMode::Sloppy,
+        timing: Timing::default(),
+        membership: membership::Config::default(),
+        prune: PrunePolicy::default(),
+    }
+}
+
+fn boot(id: u32, setup: &Setup) -> Node {
+    let disk = Disk::empty(Actor(u64::from(id) << 32), Default::default());
+    Node::boot(NodeId(id), disk, setup, 0, 7)
+}
+
+fn put(key: &str, value: &str, context: Option<VectorClock>) -> Op {
+    Op::Put {
+        key: Bytes::from(key.to_string()),
+        value: Some(Bytes::from(value.to_string())),
+        context,
+    }
+}
+
+fn answers(out: &[Out]) -> Vec<&Answer> {
+    out.iter()
+        .filter_map(|o| match o {
+            Out::Answer(_, a) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn blind_writes_stop_at_the_sibling_cap() {
+    let setup = setup(1, 1, 1);
+    let mut node = boot(1, &setup);
+    let mut out = Vec::new();
+    for i in 0..SIBLINGS_PER_KEY_MAX {
+        node.request(
+            10,
+            i as u64,
+            put("k", "v", Some(VectorClock::new())),
+            &mut out,
+        );
+    }
+    assert!(
+        answers(&out)
+            .iter()
+            .all(|a| matches!(a, Answer::Written(_)))
+    );
+    // Everything a write changed is handed out to be made durable first.
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Out::Persist(Persist::State(..))))
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Out::Persist(Persist::Counter(_))))
+    );
+    out.clear();
+    node.request(10, 999, put("k", "v", Some(VectorClock::new())), &mut out);
+    assert_eq!(
+        answers(&out),
+        [&Answer::TooManySiblings(SIBLINGS_PER_KEY_MAX)]
+    );
+    assert_eq!(
+        node.disk.store[&Bytes::from_static(b"k")].siblings().len(),
+        SIBLINGS_PER_KEY_MAX
+    );
+    // A plain write (no context) replaces what the coordinator holds.
+    out.clear();
+    node.request(10, 1000, put("k", "one", None), &mut out);
+    assert!(matches!(answers(&out)[..], [Answer::Written(_)]));
+    assert_eq!(
+        node.disk.store[&Bytes::from_static(b"k")].siblings().len(),
+        1
+    );
+}
+
+#[test]
+fn a_forward_that_cannot_leave_goes_to_the_next_replica() {
+    let setup = setup(3, 3, 2);
+    let mut node = boot(2, &setup);
+    // A key node 2 does not coordinate.
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| setup.placement.preference_list(k.as_bytes())[0] != NodeId(2))
+        .unwrap();
+    let first = setup.placement.preference_list(key.as_bytes())[0];
+    let mut out = Vec::new();
+    node.request(10, 1, put(&key, "v", None), &mut out);
+    let Some(Out::Send(to, Msg::Forward { client, op })) = out.pop() else {
+        panic!("a forward");
+    };
+    assert_eq!((to, client), (first, 1));
+    node.forward_failed(10, to, client, op, &mut out);
+    let next = setup
+        .placement
+        .preference_list(key.as_bytes())
+        .into_iter()
+        .find(|&n| n != first)
+        .unwrap();
+    if next == NodeId(2) {
+        // Coordinated here: replicas get their copies.
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Out::Send(_, Msg::Replicate { .. })))
+        );
+    } else {
+        assert!(matches!(out[..], [Out::Send(n, Msg::Forward { client: 1, .. })] if n == next));
+    }
+}
+
+#[test]
+fn an_unreachable_replica_gets_a_durable_hint_here() {
+    let setup = setup(3, 3, 2);
+    let mut node = boot(1, &setup);
+    let state = {
+        let mut out = Vec::new();
+        let mut single = boot(1, &self::setup(1, 1, 1));
+        single.request(1, 1, put("k", "v", None), &mut out);
+        single.disk.store[&Bytes::from_static(b"k")].clone()
+    };
+    let mut out = Vec::new();
+    node.replicate_failed(NodeId(3), Bytes::from_static(b"k"), &state, &mut out);
+    assert!(
+        matches!(&out[..], [Out::Persist(Persist::Hint(NodeId(3), k, s))] if k == "k" && *s == state)
+    );
+    assert_eq!(
+        node.disk.hints.backlog(),
+        vec![(NodeId(3), 1, state.size_bytes())]
+    );
+    // Delivered and acknowledged: the hint goes, on disk too.
+    out.clear();
+    let seq = node.disk.hints.batch(NodeId(3), 1)[0].seq;
+    node.receive(
+        20,
+        NodeId(3),
+        Msg::HandoffAck {
+            key: Bytes::from_static(b"k"),
+            seq,
+        },
+        &mut out,
+    );
+    assert!(matches!(
+        &out[..],
+        [Out::Persist(Persist::HintDone(NodeId(3), _))]
+    ));
+    assert!(node.disk.hints.is_empty());
+}
+
+#[test]
+fn forwarded_answers_go_back_to_the_entry_node() {
+    let setup = setup(1, 1, 1);
+    let mut node = boot(1, &setup);
+    let mut out = Vec::new();
+    let op = put("k", "v", None);
+    node.receive(5, NodeId(7), Msg::Forward { client: 42, op }, &mut out);
+    let reply = out.iter().find_map(|o| match o {
+        Out::Send(to, Msg::ForwardReply { client, answer }) => Some((*to, *client, answer.clone())),
+        _ => None,
+    });
+    assert!(
+        matches!(reply, Some((NodeId(7), 42, Answer::Written(_)))),
+        "{reply:?}"
+    );
+    assert_eq!(node.in_flight(), 0);
+}

@@ -1,0 +1,59 @@
+//! The `[cluster]` settings of `hyperscale kv serve` (flags
+//! `--cluster-bind`, `--seeds`, `--node-id`, ...): cluster mode is on when
+//! `cluster_bind` is set.
+//!
+//! Why it exists: a cluster node is configured like the single server,
+//! in the same layers (TOML file, `HYPERSCALE_KV_CLUSTER__*` env, flags),
+//! so `examples/kv-cluster/node1.toml` is one file per node. This is only
+//! the settings' shape; `node::ClusterConfig::from_settings` checks them
+//! and reads the secret.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Cluster mode's settings (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// The internode address (also what peers dial); cluster mode when set.
+    pub cluster_bind: Option<String>,
+    /// Every other node's internode address.
+    pub seeds: Vec<String>,
+    /// This node's id: stable for the life of its data.
+    pub node_id: Option<u32>,
+    /// This node's datacenter (replicas spread across datacenters).
+    pub datacenter: Option<String>,
+    /// Virtual nodes of this node on the ring.
+    pub vnodes: u32,
+    /// Copies of each key (`N`).
+    pub replicas: usize,
+    /// Acks a write waits for (`W`).
+    pub write_quorum: usize,
+    /// Replies a read waits for (`R`).
+    pub read_quorum: usize,
+    /// Strict quorum: no substitutes (and no hints) for down replicas.
+    pub strict_quorum: bool,
+    /// A file holding the shared cluster secret (at least 16 bytes).
+    pub cluster_secret_file: Option<PathBuf>,
+    /// How long a quorum round waits for replicas, in ms.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> ClusterSettings {
+        ClusterSettings {
+            cluster_bind: None,
+            seeds: Vec::new(),
+            node_id: None,
+            datacenter: None,
+            vnodes: 64,
+            replicas: 3,
+            write_quorum: 2,
+            read_quorum: 2,
+            strict_quorum: false,
+            cluster_secret_file: None,
+            request_timeout_ms: 1_000,
+        }
+    }
+}
