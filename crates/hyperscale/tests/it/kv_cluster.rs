@@ -19,6 +19,7 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Node {
     resp: u16,
     peer: u16,
+    admin: u16,
 }
 
 fn start(i: usize, nodes: &[Node], dir: &Path) -> Guard {
@@ -48,6 +49,8 @@ fn start(i: usize, nodes: &[Node], dir: &Path) -> Guard {
         ])
         .arg("--cluster-secret-file")
         .arg(dir.join("secret"))
+        .arg("--admin-bind")
+        .arg(format!("127.0.0.1:{}", nodes[i].admin))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -103,6 +106,7 @@ fn a_killed_node_misses_no_acknowledged_write() {
         .map(|_| Node {
             resp: testkit::free_port(),
             peer: testkit::free_port(),
+            admin: testkit::free_port(),
         })
         .collect();
     let mut guards: Vec<Option<Guard>> =
@@ -222,6 +226,12 @@ fn a_killed_node_misses_no_acknowledged_write() {
     let table = String::from_utf8_lossy(&cli.stdout);
     assert!(cli.status.success(), "{table}");
     assert!(table.contains("down"), "{table}");
+    // The same queues on /metrics.
+    let (code, metrics) =
+        crate::common::get(&format!("http://127.0.0.1:{}/metrics", nodes[0].admin));
+    assert_eq!(code, 200);
+    assert!(metrics.contains("kv_cluster_members_down 1"), "{metrics}");
+    assert!(metrics.contains("kv_cluster_hints_keys "), "{metrics}");
 
     // Restart on the same disk: the hints drain, anti-entropy converges.
     guards[2] = Some(start(2, &nodes, dir.path()));
@@ -268,14 +278,17 @@ fn a_killed_node_misses_no_acknowledged_write() {
         Node {
             resp: testkit::free_port(),
             peer: testkit::free_port(),
+            admin: testkit::free_port(),
         },
         Node {
             resp: 0,
             peer: nodes[0].peer,
+            admin: 0,
         },
         Node {
             resp: 0,
             peer: nodes[1].peer,
+            admin: 0,
         },
     ];
     let _stranger = start(0, &stranger, &elsewhere);
