@@ -157,6 +157,14 @@ fn a_killed_node_misses_no_acknowledged_write() {
     let (_, values): (Vec<u8>, Vec<Option<String>>) =
         redis::cmd("KV.GET").arg("doc").query(&mut c1).unwrap();
     assert_eq!(values, [Some("both".to_string())]);
+    // What replicas would refuse is refused before a round starts.
+    let long_key = "k".repeat(70_000);
+    let refused = redis::cmd("SET")
+        .arg(&long_key)
+        .arg("v")
+        .query::<()>(&mut c1)
+        .unwrap_err();
+    assert!(refused.to_string().contains("at most"), "{refused}");
     // Commands the cluster has not designed are refused, not run locally.
     let refused = redis::cmd("LPUSH")
         .arg("l")

@@ -42,6 +42,9 @@ use crate::cluster::vector_clock::{Dot, PrunePolicy};
 /// may exceed it a little, never past the codec's `SIBLINGS_MAX`.
 pub const SIBLINGS_PER_KEY_MAX: usize = 100;
 
+/// About the most bytes of key states in one anti-entropy message.
+pub const AE_BYTES_MAX: usize = 4 << 20;
+
 /// Request numbers of forwarded operations live above this bit, apart from
 /// the numbers the node's own clients use.
 const FORWARDED: u64 = 1 << 63;
@@ -460,8 +463,12 @@ impl Node {
         }
     }
 
-    /// This node's key states in `buckets` that it shares with `peer`.
+    /// This node's key states in `buckets` that it shares with `peer`: at
+    /// most `ae_entries_max` of them and about [`AE_BYTES_MAX`] (always at
+    /// least one), so the message fits a frame; the rest differs again
+    /// next round.
     fn entries_for(&self, peer: NodeId, buckets: &[u32]) -> Vec<(Bytes, Siblings)> {
+        let mut bytes = 0;
         self.disk
             .store
             .iter()
@@ -470,6 +477,11 @@ impl Node {
                     && self.replicas(key).contains(&peer)
             })
             .take(self.timing.ae_entries_max)
+            .take_while(|(k, s)| {
+                let first = bytes == 0;
+                bytes += k.len() + s.size_bytes();
+                first || bytes <= AE_BYTES_MAX
+            })
             .map(|(k, s)| (k.clone(), s.clone()))
             .collect()
     }
