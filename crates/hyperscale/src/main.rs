@@ -45,6 +45,8 @@ enum Command {
     Id(cmd::id::Args),
     /// The URL shortener (chapter 8).
     Shortener(cmd::shortener::Args),
+    /// The S3-compatible object store (vol. 2).
+    S3(cmd::s3::Args),
     /// Built-in load generators.
     Bench(cmd::bench::Args),
 }
@@ -65,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Id(args) => cmd::id::run(args),
         Command::Shortener(args) => cmd::shortener::run(args),
+        Command::S3(args) => cmd::s3::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

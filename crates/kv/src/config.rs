@@ -402,11 +402,11 @@ impl NotifyFlags {
     pub const EVICTED: u32 = 1 << 9;
     /// `t`: stream commands.
     pub const STREAM: u32 = 1 << 10;
-    /// `m`: key misses (not published by this server yet).
+    /// `m`: key misses (a read command, or a write reading a key, found none).
     pub const KEY_MISS: u32 = 1 << 11;
     /// `d`: module events (no modules here; accepted for compatibility).
     pub const MODULE: u32 = 1 << 12;
-    /// `n`: new keys (not published by this server yet).
+    /// `n`: a key was created (before the event of the command that created it).
     pub const NEW: u32 = 1 << 13;
     /// `A`: the alias for `g$lshzxetd`.
     pub const ALL: u32 = Self::GENERIC

@@ -329,6 +329,16 @@ impl Keyspace {
         found
     }
 
+    /// Reads a live key for a read command without counting an access
+    /// (`EXISTS`, `TYPE`, `TTL`): a hit or a miss still counts, and a miss
+    /// raises `keymiss`, as Redis's `LOOKUP_NOTOUCH` reads do.
+    pub fn get_untouched(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Entry>, EngineError> {
+        let no_touch = std::mem::replace(&mut self.no_touch, true);
+        let found = self.get(key, now_ms);
+        self.no_touch = no_touch;
+        found
+    }
+
     /// Sets the running command's time on the engine (its access stamps).
     pub fn set_clock(&mut self, now_ms: u64) {
         self.engine.set_clock(now_ms);
@@ -356,7 +366,10 @@ impl Keyspace {
         let found = self.lookup(key, now_ms)?;
         match found {
             Some(_) => self.stats.keyspace_hits += 1,
-            None => self.stats.keyspace_misses += 1,
+            None => {
+                self.stats.keyspace_misses += 1;
+                self.raise(crate::config::NotifyFlags::KEY_MISS, "keymiss", key);
+            }
         }
         Ok(found)
     }
@@ -375,6 +388,9 @@ impl Keyspace {
     /// Inserts or replaces a key.
     pub fn put(&mut self, key: Bytes, entry: Entry) -> Result<(), EngineError> {
         self.touch(&key);
+        if self.notify & crate::config::NotifyFlags::NEW != 0 && self.engine.peek(&key)?.is_none() {
+            self.raise(crate::config::NotifyFlags::NEW, "new", &key);
+        }
         self.engine.put(key, entry)
     }
 

@@ -1,7 +1,8 @@
 //! S3-like object storage, the chapter "Design S3-like object storage" (S3와 유사한
-//! 객체 저장소, *System Design Interview* vol. 2): so far, the **data store of a data
-//! node**, the part of the design the chapter works out by hand and that this crate
-//! therefore hand-writes.
+//! 객체 저장소, *System Design Interview* vol. 2): the **data store of a data node**,
+//! the part of the design the chapter works out by hand and that this crate therefore
+//! hand-writes, and the **S3 API node** in front of it ([`s3`]: metadata service,
+//! IAM, and the S3 protocol through the `s3s` crate), served by `hyperscale s3 serve`.
 //!
 //! The chapter's notes open with the three kinds of storage: *block* storage (raw
 //! volumes a server formats or a database drives directly), *file* storage (a
@@ -116,15 +117,37 @@
 //! callers use `tokio::task::spawn_blocking`. A benchmark of durable 4 KiB puts lives
 //! in [`mod@bench`] (`cargo run --release -p objstore --example put_bench`).
 //!
+//! # The S3 API node ([`s3`])
+//!
+//! The chapter's API service, IAM and metadata service, in one process with an embedded
+//! data node (`hyperscale s3 serve`, port 9000): [`s3s`](https://crates.io/crates/s3s)
+//! 0.14 (the newest release that builds with Rust 1.95) parses S3 requests, verifies
+//! SigV4 (headers, presigned URLs, chunked `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`
+//! bodies) and writes S3's XML; [`s3::meta`] keeps the bucket table and the object,
+//! upload and part tables, sharded by a hash of (bucket, key) over `shards` `lsm`
+//! stores, with listings merged across shards ([`s3::meta::list`]); [`s3::blob`]
+//! stores an object's bytes as 8 MiB chunks in the data node; [`s3::iam`] keeps the
+//! access keys. Buckets (create, delete, list, head, location), objects (PUT, GET with
+//! Range and preconditions, HEAD, DELETE, DeleteObjects, CopyObject), ListObjectsV2 and
+//! V1, multipart upload (S3's `-N` ETag), content headers and user metadata work with
+//! aws-cli and boto3 (`crates/hyperscale/tests/it/s3_clients.rs`). A PUT is
+//! acknowledged after its chunks and then its row are fsynced; overwritten objects'
+//! chunks become garbage for compaction. S3's limits are exact ([`s3::limits`]: keys
+//! ≤ 1024 bytes, parts 1..=10000 and ≥ 5 MiB but the last, max-keys ≤ 1000, metadata
+//! ≤ 2 KB, objects ≤ `object_size_bytes_max`, 5 GiB by default).
+//!
+//! | knob ([`s3::Config`]) | default | trade-off |
+//! |---|---|---|
+//! | `shards` | 8 | write spread over commit logs vs. shards a listing merges (fixed at creation) |
+//! | `object_size_bytes_max` | 5 GiB | largest PUT or part |
+//! | `chunk_bytes` ([`s3::S3Options`]) | 8 MiB | memory per upload and read vs. records per object |
+//!
 //! # What comes next
 //!
 //! The rest of the chapter, in the order it builds on this crate:
-//! * **API node** on [`s3s`](https://crates.io/crates/s3s) (it parses S3 requests,
-//!   verifies SigV4 and writes S3's XML): buckets, objects, ranges, multipart upload,
-//!   versioning, ListObjectsV2, presigned URLs; IAM access keys and bucket policies.
-//! * **Metadata service**: bucket and object tables (bucket, name, version → object id,
-//!   size, ETag...) sharded by hash of (bucket, name) over `lsm` shards, with listing by
-//!   prefix and delimiter merged across shards.
+//! * **Versioning** (version ids, delete markers, ListObjectVersions), UploadPartCopy,
+//!   bucket policies, virtual-host-style addressing; chunks leaked by a crash between
+//!   an overwrite's row and its old chunks' delete are not yet swept.
 //! * **Data node as a service** (`hyperscale s3 datanode`): this API behind a network
 //!   protocol, with heartbeats to the placement service.
 //! * **Placement service**: the virtual cluster map (data centers, hosts, disks), built
@@ -146,6 +169,7 @@ mod id;
 pub mod mapping;
 pub mod node;
 mod options;
+pub mod s3;
 
 pub use error::{Error, Result};
 pub use gc::GcReport;

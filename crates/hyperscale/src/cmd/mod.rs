@@ -10,6 +10,7 @@ pub mod kv_cluster;
 pub mod mq;
 pub mod ratelimit;
 pub mod ring;
+pub mod s3;
 pub mod serve;
 pub mod shortener;
 pub mod up;

@@ -13,4 +13,6 @@ mod kv_cluster;
 mod kv_locked_dir;
 mod mq_cli;
 mod mq_retry;
+mod s3_clients;
+mod s3_crash;
 mod up;

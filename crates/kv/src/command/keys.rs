@@ -185,9 +185,9 @@ fn count_existing(ctx: &mut Ctx<'_>, args: &[Bytes], touch: bool) -> Frame {
         for key in &args[1..] {
             let ks = ctx.ks();
             let entry = if touch {
-                ks.lookup(key, now)
+                ks.get(key, now)
             } else {
-                ks.lookup_untouched(key, now)
+                ks.get_untouched(key, now)
             };
             found += i64::from(entry.map_err(engine_error)?.is_some());
         }
@@ -205,7 +205,7 @@ fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let now = ctx.now_ms;
-    match ctx.ks().lookup_untouched(&args[1], now) {
+    match ctx.ks().get_untouched(&args[1], now) {
         Ok(Some(entry)) => Frame::Simple(entry.value.type_name()),
         Ok(None) => Frame::Simple("none"),
         Err(err) => engine_error(err),
@@ -358,7 +358,7 @@ enum TtlForm {
 
 fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], form: TtlForm) -> Frame {
     let now = ctx.now_ms;
-    let entry = match ctx.ks().lookup_untouched(key, now) {
+    let entry = match ctx.ks().get_untouched(key, now) {
         Ok(Some(entry)) => entry,
         Ok(None) => return Frame::Integer(-2),
         Err(err) => return engine_error(err),
@@ -416,8 +416,14 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> Result<bool, F
     if src == dst {
         return Ok(!nx);
     }
-    if nx && ctx.ks().lookup(dst, now).map_err(engine_error)?.is_some() {
+    let replaced =
+        (nx || ctx.ks().notifying()) && ctx.ks().lookup(dst, now).map_err(engine_error)?.is_some();
+    if nx && replaced {
         return Ok(false);
+    }
+    if replaced {
+        // Redis deletes the destination and adds the key anew: `new`.
+        ctx.ks().raise(crate::config::NotifyFlags::NEW, "new", dst);
     }
     match entry.value {
         Value::Collection(meta) => {

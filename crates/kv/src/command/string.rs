@@ -197,8 +197,23 @@ pub(super) fn read(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, Frame
 
 /// Reads a live key with its expiry, without counting a hit.
 pub(super) fn lookup(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<(Bytes, Option<u64>)>, Frame> {
+    lookup_as(ctx, key, false)
+}
+
+/// [`lookup`], or (`read`) as a read counts it: a hit or a miss, and a
+/// `keymiss` event (`SET ... GET` reads the old value as `GET` does).
+fn lookup_as(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    read: bool,
+) -> Result<Option<(Bytes, Option<u64>)>, Frame> {
     let now = ctx.now_ms;
-    match ctx.ks().lookup(key, now).map_err(engine_error)? {
+    let found = if read {
+        ctx.ks().get(key, now)
+    } else {
+        ctx.ks().lookup(key, now)
+    };
+    match found.map_err(engine_error)? {
         Some(entry) => Ok(Some((as_string(entry.value)?, entry.expire_at_ms))),
         None => Ok(None),
     }
@@ -311,7 +326,7 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             }
             return Ok(Frame::OK);
         }
-        let old = lookup(ctx, &args[1])?;
+        let old = lookup_as(ctx, &args[1], opts.get)?;
         let reply_old = |old: Option<(Bytes, Option<u64>)>| Frame::optional(old.map(|(v, _)| v));
         if (opts.nx && old.is_some()) || (opts.xx && old.is_none()) {
             return Ok(if opts.get {

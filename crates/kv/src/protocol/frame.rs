@@ -20,6 +20,13 @@ pub enum ProtocolVersion {
 }
 
 /// One reply, independent of the protocol version.
+///
+/// Depth is bounded by whoever builds a frame: commands nest a few levels,
+/// a script's reply at most about a thousand (`DEPTH_MAX` in the scripting
+/// conversion). Encoding never recurses past `RECURSION_MAX` levels; the
+/// derived drop and clone do recurse, which at a thousand levels takes
+/// under 256 KiB of stack in a debug build (measured), an eighth of a
+/// tokio worker's.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     /// `+OK`: a short status line (must not contain CR or LF).
@@ -85,6 +92,54 @@ impl Frame {
 
     /// Appends the wire form of this frame, for `version`, to `out`.
     pub fn encode(&self, version: ProtocolVersion, out: &mut BytesMut) {
+        self.encode_at(version, out, 0);
+    }
+
+    /// Encodes recursively while shallow (every command's reply: no
+    /// allocation on the hot path), then hands a subtree deeper than
+    /// [`RECURSION_MAX`] to [`Frame::encode_deep`], which does not recurse:
+    /// a script can return arrays nested a thousand deep.
+    fn encode_at(&self, version: ProtocolVersion, out: &mut BytesMut, depth: usize) {
+        if depth > RECURSION_MAX {
+            return self.encode_deep(version, out);
+        }
+        match self.open(version, out) {
+            Open::Leaf => {}
+            Open::Items(items) => {
+                for item in items {
+                    item.encode_at(version, out, depth + 1);
+                }
+            }
+            Open::Pairs(pairs) => {
+                for (key, value) in pairs {
+                    key.encode_at(version, out, depth + 1);
+                    value.encode_at(version, out, depth + 1);
+                }
+            }
+        }
+    }
+
+    /// Encoding with an explicit stack of frames still to write instead of
+    /// the call stack.
+    fn encode_deep(&self, version: ProtocolVersion, out: &mut BytesMut) {
+        let mut todo: Vec<&Frame> = vec![self];
+        while let Some(frame) = todo.pop() {
+            match frame.open(version, out) {
+                Open::Leaf => {}
+                Open::Items(items) => todo.extend(items.rev()),
+                Open::Pairs(pairs) => {
+                    for (key, value) in pairs.rev() {
+                        todo.push(value);
+                        todo.push(key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes this frame if it is a leaf, or its aggregate header, and
+    /// returns what is left to write inside it.
+    fn open(&self, version: ProtocolVersion, out: &mut BytesMut) -> Open<'_> {
         let resp3 = version == ProtocolVersion::Resp3;
         match self {
             Frame::Simple(s) => line(out, b'+', s.as_bytes()),
@@ -96,19 +151,16 @@ impl Frame {
             Frame::Null => out.put_slice(b"$-1\r\n"),
             Frame::NullArray if resp3 => out.put_slice(b"_\r\n"),
             Frame::NullArray => out.put_slice(b"*-1\r\n"),
-            Frame::Array(items) => aggregate(out, b'*', items, version),
-            Frame::Set(items) => aggregate(out, if resp3 { b'~' } else { b'*' }, items, version),
-            Frame::Push(items) => aggregate(out, if resp3 { b'>' } else { b'*' }, items, version),
+            Frame::Array(items) => return aggregate(out, b'*', items),
+            Frame::Set(items) => return aggregate(out, if resp3 { b'~' } else { b'*' }, items),
+            Frame::Push(items) => return aggregate(out, if resp3 { b'>' } else { b'*' }, items),
             Frame::Map(pairs) => {
                 if resp3 {
                     integer(out, b'%', pairs.len() as i64);
                 } else {
                     integer(out, b'*', 2 * pairs.len() as i64);
                 }
-                for (key, value) in pairs {
-                    key.encode(version, out);
-                    value.encode(version, out);
-                }
+                return Open::Pairs(pairs.iter());
             }
             Frame::Double(d) => {
                 let text = format_double_reply(*d);
@@ -122,13 +174,24 @@ impl Frame {
             Frame::DoubleText(text) => bulk(out, text.as_bytes()),
             Frame::Boolean(b) if resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
             Frame::Boolean(b) => integer(out, b':', i64::from(*b)),
-            Frame::Sequence(frames) => {
-                for frame in frames {
-                    frame.encode(version, out);
-                }
-            }
+            Frame::Sequence(frames) => return Open::Items(frames.iter()),
         }
+        Open::Leaf
     }
+}
+
+/// Aggregate levels [`Frame::encode`] recurses through before it switches
+/// to an explicit stack.
+const RECURSION_MAX: usize = 32;
+
+/// What remains to encode inside a frame whose header is written.
+enum Open<'a> {
+    /// Nothing: the frame was a leaf.
+    Leaf,
+    /// The elements of an array, set, push or sequence.
+    Items(std::slice::Iter<'a, Frame>),
+    /// The pairs of a map.
+    Pairs(std::slice::Iter<'a, (Frame, Frame)>),
 }
 
 /// Formats a double as Redis 7.0's `addReplyDouble` does (scores, `ZSCORE`,
@@ -191,11 +254,9 @@ fn bulk(out: &mut BytesMut, data: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-fn aggregate(out: &mut BytesMut, prefix: u8, items: &[Frame], version: ProtocolVersion) {
+fn aggregate<'a>(out: &mut BytesMut, prefix: u8, items: &'a [Frame]) -> Open<'a> {
     integer(out, prefix, items.len() as i64);
-    for item in items {
-        item.encode(version, out);
-    }
+    Open::Items(items.iter())
 }
 
 /// A stack buffer holding the decimal form of an integer (no allocation on
@@ -310,5 +371,49 @@ mod tests {
             wire(&Frame::Double(1.1), ProtocolVersion::Resp3),
             ",1.1000000000000001\r\n"
         );
+    }
+
+    #[test]
+    fn deep_frames_encode_past_the_recursion_limit_in_order() {
+        // Levels alternate map / array / sequence, so both encoders (the
+        // recursive one near the top, the explicit stack below
+        // RECURSION_MAX) see every aggregate kind.
+        let depth = 3 * RECURSION_MAX;
+        let mut frame = Frame::Integer(7);
+        for level in (0..depth).rev() {
+            frame = match level % 3 {
+                0 => Frame::Map(vec![
+                    (Frame::bulk("k"), frame),
+                    (Frame::Null, Frame::Boolean(true)),
+                ]),
+                1 => Frame::Array(vec![Frame::Integer(1), frame, Frame::Simple("OK")]),
+                _ => Frame::Sequence(vec![frame, Frame::Double(1.5)]),
+            };
+        }
+        let mut expected = (String::new(), String::new());
+        let mut tails = Vec::new();
+        for level in 0..depth {
+            let (open2, open3, tail2, tail3) = match level % 3 {
+                0 => (
+                    "*4\r\n$1\r\nk\r\n",
+                    "%2\r\n$1\r\nk\r\n",
+                    "$-1\r\n:1\r\n",
+                    "_\r\n#t\r\n",
+                ),
+                1 => ("*3\r\n:1\r\n", "*3\r\n:1\r\n", "+OK\r\n", "+OK\r\n"),
+                _ => ("", "", "$3\r\n1.5\r\n", ",1.5\r\n"),
+            };
+            expected.0.push_str(open2);
+            expected.1.push_str(open3);
+            tails.push((tail2, tail3));
+        }
+        expected.0.push_str(":7\r\n");
+        expected.1.push_str(":7\r\n");
+        for (tail2, tail3) in tails.into_iter().rev() {
+            expected.0.push_str(tail2);
+            expected.1.push_str(tail3);
+        }
+        assert_eq!(wire(&frame, ProtocolVersion::Resp2), expected.0);
+        assert_eq!(wire(&frame, ProtocolVersion::Resp3), expected.1);
     }
 }

@@ -18,6 +18,10 @@
 //! maybe `del` on the source; `EXPIRE` in the past: `del`; `GETEX`:
 //! `expire`, `persist` or `del`; a `*STORE` of nothing: `del`).
 //!
+//! Two classes `A` leaves out, as in Redis 7.0: `n` raises `new` when a
+//! write creates a key, and `m` raises `keymiss` when a read (including a
+//! write's read of a key, as `SET ... GET` does) finds none.
+//!
 //! Publishing goes through the pub/sub hub like `PUBLISH`:
 //! `__keyspace@0__:<key>` carries the event name, `__keyevent@0__:<event>`
 //! carries the key. With notifications off (the default) nothing is recorded
@@ -73,37 +77,53 @@ pub(crate) fn command_event(name: &'static str) -> (&'static str, &'static str) 
     }
 }
 
+/// Classes of the events a command raises before its own: keys expired or
+/// evicted on the way, reads that missed, keys created.
+const BEFORE_THE_CHANGE: u32 =
+    NotifyFlags::EXPIRED | NotifyFlags::EVICTED | NotifyFlags::KEY_MISS | NotifyFlags::NEW;
+
 /// Collects what a write command `name` of `group` did, in Redis's order:
-/// keys expired or evicted on the way, one command event per modified key,
-/// then the events raised after the change (`del` of an emptied collection,
-/// the `expire` of a `SET ... EX`).
+/// keys expired or evicted and reads that missed on the way, one command
+/// event per modified key (each created key's `new` just before it), then
+/// the events raised after the change (`del` of an emptied collection, the
+/// `expire` of a `SET ... EX`). A command that raised its own events
+/// ([`EventNaming::Own`]) has them in the order it raised them.
 pub(crate) fn collect(ks: &mut Keyspace, name: &'static str, group: &str) -> Vec<KeyEvent> {
-    let (mut events, after): (Vec<_>, Vec<_>) = ks
-        .take_events()
+    let raised = ks.take_events();
+    let touched = ks.take_touched();
+    let (first, rest) = match ks.take_naming() {
+        EventNaming::Derived => command_event(name),
+        EventNaming::Renamed(event) => (event, event),
+        // The command raised its events itself: they are in order already.
+        EventNaming::Own => return raised,
+    };
+    let (before, after): (Vec<_>, Vec<_>) = raised
         .into_iter()
-        .partition(|e| e.class & (NotifyFlags::EXPIRED | NotifyFlags::EVICTED) != 0);
+        .partition(|e| e.class & BEFORE_THE_CHANGE != 0);
+    // A created key's `new` comes just before that key's own event (`MSET`
+    // notifies key by key), except for `RENAME`, which adds the destination
+    // before it notifies anything.
+    let interleave = !matches!(name, "rename" | "renamenx");
+    let (mut news, mut events): (Vec<_>, Vec<_>) = before
+        .into_iter()
+        .partition(|e| interleave && e.class == NotifyFlags::NEW);
     // `SORT ... STORE` is a generic command that stores a list.
     let class = if name == "sort" {
         NotifyFlags::LIST
     } else {
         group_class(group)
     };
-    let touched = ks.take_touched();
-    let (first, rest) = match ks.take_naming() {
-        EventNaming::Derived => command_event(name),
-        EventNaming::Renamed(event) => (event, event),
-        EventNaming::Own => {
-            events.extend(after);
-            return events;
-        }
-    };
     for (i, key) in touched.into_iter().enumerate() {
+        if let Some(at) = news.iter().position(|e| e.key == key) {
+            events.push(news.remove(at));
+        }
         events.push(KeyEvent {
             class,
             event: if i == 0 { first } else { rest },
             key,
         });
     }
+    events.extend(news);
     events.extend(after);
     events
 }

@@ -290,3 +290,35 @@ fn libraries_work_in_functions_and_resp3() {
     ];
     eval_all(&mut pair, &scripts, "RESP3");
 }
+
+/// `FUNCTION DUMP` payloads move between Redis and us both ways: Redis
+/// compresses the code with LZF (read by our `RESTORE`), ours is plain
+/// (read by Redis's).
+#[test]
+fn function_dumps_move_between_redis_and_us() {
+    let mut pair = Pair::start(EngineKind::Memory);
+    let code = format!(
+        "#!lua name=moved\nlocal padding = '{}'\nredis.register_function('moved', function() return #padding end)",
+        "ab".repeat(200)
+    );
+    let (theirs, ours) = pair.both(&[b"FUNCTION", b"LOAD", code.as_bytes()]);
+    assert_eq!(theirs, ours);
+    let (theirs, ours) = pair.both(&[b"FUNCTION", b"DUMP"]);
+    let (theirs, ours) = (
+        crate::common::diff::bulk_value(&theirs).expect("a payload"),
+        crate::common::diff::bulk_value(&ours).expect("a payload"),
+    );
+    assert_ne!(theirs, ours, "Redis compresses, we do not");
+    pair.check(&[b"FUNCTION", b"FLUSH"], "");
+    // Each restores the other's payload, then the function runs on both.
+    let mut redis = crate::common::diff::RespConn::connect(pair.redis_addr());
+    let mut us = crate::common::diff::RespConn::connect(pair.ours_addr());
+    assert_eq!(redis.call(&[b"FUNCTION", b"RESTORE", &ours]), b"+OK\r\n");
+    assert_eq!(us.call(&[b"FUNCTION", b"RESTORE", &theirs]), b"+OK\r\n");
+    pair.check(&[b"FCALL", b"moved", b"0"], "after RESTORE");
+    pair.check(&[b"FUNCTION", b"LIST", b"WITHCODE"], "after RESTORE");
+    // A damaged payload is refused by both alike.
+    let mut damaged = theirs.clone();
+    damaged[4] ^= 0x20;
+    pair.check(&[b"FUNCTION", b"RESTORE", &damaged, b"REPLACE"], "damaged");
+}

@@ -39,8 +39,19 @@ struct Watched {
 
 impl Watched {
     fn start(engine: kv::config::EngineKind) -> Watched {
+        Watched::with_flags(engine, "KEA")
+    }
+
+    /// Both servers with the `notify-keyspace-events` classes `flags`.
+    fn with_flags(engine: kv::config::EngineKind, flags: &str) -> Watched {
         let mut pair = Pair::start(engine);
-        pair.check(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"], "");
+        let set = [
+            &b"CONFIG"[..],
+            b"SET",
+            b"notify-keyspace-events",
+            flags.as_bytes(),
+        ];
+        pair.check(&set, "");
         let theirs = subscriber(pair.redis_addr());
         let ours = subscriber(pair.ours_addr());
         Watched {
@@ -511,6 +522,25 @@ fn option_and_outcome_events_match_redis() {
             eprintln!("{family} on {engine:?}");
             watched.run(commands);
         }
+        watched.assert_same();
+    }
+}
+
+/// The classes `A` leaves out: `n` (a key is created, before the command's
+/// own event) and `m` (a read missed), over the same command families.
+#[test]
+fn new_key_and_key_miss_events_match_redis() {
+    for engine in Pair::engines() {
+        let mut watched = Watched::with_flags(engine, "KEAnm");
+        for (family, commands) in FAMILIES {
+            eprintln!("{family} on {engine:?}");
+            watched.run(commands);
+        }
+        watched.run(&[
+            &["GET", "nothing"],
+            &["HGET", "nothing", "f"],
+            &["EXISTS", "nothing"],
+        ]);
         watched.assert_same();
     }
 }

@@ -75,6 +75,26 @@ const SCRIPTS: &[&str] = &[
     "local t = {} for i = 1, 5 do t[i] = i * i end return t",
     "return table.concat({'a', 'b'}, ',')",
     "return #ARGV",
+    // The globals a script sees, exactly.
+    "local t = {} for k in pairs(_G) do t[#t + 1] = k end table.sort(t) return t",
+    "local t = {} for k in pairs(redis) do t[#t + 1] = k end table.sort(t) return t",
+    "local n = 0 for k in pairs(string) do n = n + 1 end return {n, next(_G) ~= nil}",
+    "return {type(rawget(_G, 'redis')), type(rawget(string, 'len')), rawget({7}, 1)}",
+    "local it = pairs(nil) return it",
+    "local k = next() return k",
+    "local v = rawget(nil, 1) return v",
+    "return type(newproxy)",
+    "return type(gcinfo), type(loadstring), type(load), type(module), type(require)",
+    // Many arguments (Redis takes up to `unpack`'s limit, about 8,000; ours
+    // up to mlua's callback stack, somewhat fewer, then an error reply).
+    "local t = {} for i = 1, 3900 do t[i] = 'k' end return redis.call('DEL', unpack(t))",
+    "local t = {} for i = 1, 8000 do t[i] = 'k' end return redis.call('DEL', unpack(t))",
+    // Deep nesting: converted without recursion (a recursive walk once
+    // exhausted the server's stack at about 900 levels).
+    "local t = {} for i = 1, 900 do t = {t} end return t",
+    "redis.setresp(3) local t = {} for i = 1, 300 do t = {map={k=t}} end return t",
+    "redis.setresp(3) local t = 1 for i = 1, 300 do t = {set={[i]=true}, t} end return t",
+    "redis.setresp(3) return {map={a={1, {set={x=true}}}, b={double=2.5}}}",
 ];
 
 fn run_all(pair: &mut Pair, context: &str) {

@@ -7,4 +7,6 @@ mod corruption;
 mod crash;
 mod gc;
 mod model;
+mod recovery;
+mod s3_meta;
 mod support;

@@ -14,7 +14,7 @@
 //! anything else → null.
 
 use bytes::Bytes;
-use mlua::{Lua, Table, Value};
+use mlua::{Function, Lua, Table, Value};
 
 use crate::protocol::Frame;
 use crate::protocol::frame::format_double_reply;
@@ -165,24 +165,146 @@ fn array(lua: &Lua, items: &[Frame], resp3: bool) -> mlua::Result<Value> {
 }
 
 /// A script's return value as the reply to its caller (`resp3` is the
-/// script's protocol, set by `redis.setresp`).
-pub(crate) fn lua_to_frame(value: &Value, resp3: bool) -> Frame {
-    to_frame(value, resp3, 0)
+/// script's protocol, set by `redis.setresp`; `next` is Lua's own `next`,
+/// captured before the script ran, to walk map and set tables one entry at
+/// a time).
+///
+/// The walk is a loop over an explicit stack of open tables, not recursion:
+/// a script can return tables nested as deep as it likes
+/// (`local t={} for i=1,5000 do t={t} end return t`), and a recursive walk
+/// exhausted the worker thread's stack at about 900 levels. Each open table
+/// holds at most three Lua references, so [`DEPTH_MAX`] also bounds
+/// mlua's reference stack (about 8,000 slots, which it does not grow).
+/// Below [`DEPTH_MAX`] levels the reply is the nested arrays Redis sends;
+/// at that depth the element becomes `-ERR reached lua stack limit`, in
+/// place, as Redis does at its own limit (about 8,000 levels, set by Lua's
+/// C stack).
+pub(crate) fn lua_to_frame(value: &Value, resp3: bool, next: &Function) -> Frame {
+    let mut walks: Vec<Walk> = Vec::new();
+    let mut pending = Some(value.clone());
+    loop {
+        let mut finished = match pending.take() {
+            Some(_) if walks.len() > DEPTH_MAX => Some(Frame::error("ERR reached lua stack limit")),
+            Some(value) => match open(&value, resp3) {
+                Opened::Frame(frame) => Some(frame),
+                Opened::Walk(walk) => {
+                    walks.push(walk);
+                    None
+                }
+            },
+            None => None,
+        };
+        loop {
+            let Some(walk) = walks.last_mut() else {
+                return finished.unwrap_or(Frame::Null);
+            };
+            if let Some(frame) = finished.take() {
+                walk.items.push(frame);
+            }
+            if let Some(child) = walk.advance(next) {
+                pending = Some(child);
+                break;
+            }
+            finished = walks.pop().map(Walk::finish);
+        }
+    }
 }
 
-fn to_frame(value: &Value, resp3: bool, depth: usize) -> Frame {
-    if depth > DEPTH_MAX {
-        return Frame::error("ERR reached lua stack limit");
+/// What a value opens as: a finished reply, or a table to walk.
+enum Opened {
+    Frame(Frame),
+    Walk(Walk),
+}
+
+/// The shape a walked table's reply takes.
+enum Shape {
+    /// `{...}`: an array up to the first `nil`; `next_index` is 1-based.
+    Array { next_index: i64 },
+    /// `{map={...}}`: `key` is the last key visited (`nil` before the
+    /// first); `value` is the visited key's value, still to convert.
+    Map { key: Value, value: Option<Value> },
+    /// `{set={...}}`: `key` is the last key visited.
+    Set { key: Value },
+}
+
+/// One table being converted: where its walk stands and the replies of the
+/// elements converted so far (keys and values alternate for a map).
+struct Walk {
+    table: Table,
+    shape: Shape,
+    items: Vec<Frame>,
+}
+
+impl Walk {
+    fn open(table: Table, shape: Shape) -> Opened {
+        Opened::Walk(Walk {
+            table,
+            shape,
+            items: Vec::new(),
+        })
     }
-    match value {
+
+    /// The next element to convert, or `None` when the table is done.
+    fn advance(&mut self, next: &Function) -> Option<Value> {
+        match &mut self.shape {
+            Shape::Array { next_index } => match self.table.raw_get::<Value>(*next_index) {
+                Ok(Value::Nil) | Err(_) => None,
+                Ok(value) => {
+                    *next_index += 1;
+                    Some(value)
+                }
+            },
+            Shape::Map { key, value } => {
+                if let Some(value) = value.take() {
+                    return Some(value);
+                }
+                let (k, v) = next_entry(next, &self.table, key)?;
+                *key = k.clone();
+                *value = Some(v);
+                Some(k)
+            }
+            Shape::Set { key } => {
+                let (k, _) = next_entry(next, &self.table, key)?;
+                *key = k.clone();
+                Some(k)
+            }
+        }
+    }
+
+    fn finish(self) -> Frame {
+        match self.shape {
+            Shape::Array { .. } => Frame::Array(self.items),
+            Shape::Set { .. } => Frame::Set(self.items),
+            Shape::Map { .. } => {
+                let mut items = self.items.into_iter();
+                let mut pairs = Vec::with_capacity(items.len() / 2);
+                while let (Some(key), Some(value)) = (items.next(), items.next()) {
+                    pairs.push((key, value));
+                }
+                Frame::Map(pairs)
+            }
+        }
+    }
+}
+
+/// Lua's `next(table, key)`: the entry after `key`, `None` at the end.
+fn next_entry(next: &Function, table: &Table, key: &Value) -> Option<(Value, Value)> {
+    match next.call::<(Value, Value)>((table, key)) {
+        Ok((Value::Nil, _)) | Err(_) => None,
+        Ok(entry) => Some(entry),
+    }
+}
+
+fn open(value: &Value, resp3: bool) -> Opened {
+    Opened::Frame(match value {
         Value::String(s) => Frame::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
         Value::Boolean(b) if resp3 => Frame::Boolean(*b),
         Value::Boolean(true) => Frame::Integer(1),
         Value::Number(n) => Frame::Integer(number_to_integer(*n)),
         Value::Integer(n) => Frame::Integer(*n),
-        Value::Table(table) => table_to_frame(table, resp3, depth),
+        Value::Table(table) => return open_table(table),
         _ => Frame::Null,
-    }
+    })
 }
 
 fn string_field(table: &Table, key: &str) -> Option<mlua::String> {
@@ -192,53 +314,38 @@ fn string_field(table: &Table, key: &str) -> Option<mlua::String> {
     }
 }
 
-fn table_to_frame(table: &Table, resp3: bool, depth: usize) -> Frame {
+fn open_table(table: &Table) -> Opened {
     if let Some(err) = string_field(table, "err") {
-        return Frame::Error(one_line(&err.as_bytes()));
+        return Opened::Frame(Frame::Error(one_line(&err.as_bytes())));
     }
     if let Some(ok) = string_field(table, "ok") {
         let text = String::from_utf8_lossy(&ok.as_bytes()).replace(['\r', '\n'], " ");
-        return Frame::SimpleOwned(text);
+        return Opened::Frame(Frame::SimpleOwned(text));
     }
     if let Ok(Value::Number(d)) = table.raw_get::<Value>("double") {
-        return Frame::Double(d);
+        return Opened::Frame(Frame::Double(d));
     }
     if let Some(big) = string_field(table, "big_number") {
         let text = String::from_utf8_lossy(&big.as_bytes()).replace(['\r', '\n'], " ");
-        return Frame::Bulk(Bytes::from(text));
+        return Opened::Frame(Frame::Bulk(Bytes::from(text)));
     }
     if let Ok(Value::Table(verbatim)) = table.raw_get::<Value>("verbatim_string")
         && string_field(&verbatim, "format").is_some()
         && let Some(text) = string_field(&verbatim, "string")
     {
-        return Frame::Bulk(Bytes::copy_from_slice(&text.as_bytes()));
+        return Opened::Frame(Frame::Bulk(Bytes::copy_from_slice(&text.as_bytes())));
     }
     if let Ok(Value::Table(map)) = table.raw_get::<Value>("map") {
-        let mut pairs = Vec::new();
-        for (key, value) in map.pairs::<Value, Value>().flatten() {
-            pairs.push((
-                to_frame(&key, resp3, depth + 1),
-                to_frame(&value, resp3, depth + 1),
-            ));
-        }
-        return Frame::Map(pairs);
+        let shape = Shape::Map {
+            key: Value::Nil,
+            value: None,
+        };
+        return Walk::open(map, shape);
     }
     if let Ok(Value::Table(set)) = table.raw_get::<Value>("set") {
-        let items = set
-            .pairs::<Value, Value>()
-            .flatten()
-            .map(|(key, _)| to_frame(&key, resp3, depth + 1))
-            .collect();
-        return Frame::Set(items);
+        return Walk::open(set, Shape::Set { key: Value::Nil });
     }
-    let mut items = Vec::new();
-    for index in 1.. {
-        match table.raw_get::<Value>(index) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(value) => items.push(to_frame(&value, resp3, depth + 1)),
-        }
-    }
-    Frame::Array(items)
+    Walk::open(table.clone(), Shape::Array { next_index: 1 })
 }
 
 #[cfg(test)]
@@ -275,5 +382,45 @@ mod tests {
         assert_eq!(number_to_integer(-3.99), -3);
         assert_eq!(number_to_integer(f64::NAN), i64::MIN);
         assert_eq!(number_to_integer(1e300), i64::MIN);
+    }
+
+    /// Converts what `script` returns and encodes it in RESP2, on a thread
+    /// with a tokio worker's stack (2 MiB).
+    fn convert_on_a_worker_stack(script: &'static str) -> String {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let lua = Lua::new();
+                let next: Function = lua.globals().get("next").expect("next");
+                let value: Value = lua.load(script).eval().expect("script runs");
+                let frame = lua_to_frame(&value, false, &next);
+                let mut out = bytes::BytesMut::new();
+                frame.encode(crate::protocol::ProtocolVersion::Resp2, &mut out);
+                String::from_utf8(out.to_vec()).expect("ascii")
+            })
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow")
+    }
+
+    #[test]
+    fn nesting_past_the_limit_ends_in_an_inline_error() {
+        let wire = convert_on_a_worker_stack("local t={} for i=1,20000 do t={t} end return t");
+        let expected = "*1\r\n".repeat(DEPTH_MAX + 1) + "-ERR reached lua stack limit\r\n";
+        assert_eq!(wire, expected);
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_kept() {
+        let wire = convert_on_a_worker_stack("local t={} for i=1,1000 do t={t} end return t");
+        assert_eq!(wire, "*1\r\n".repeat(1000) + "*0\r\n");
+        let wire =
+            convert_on_a_worker_stack("local t={} for i=1,20000 do t={map={k=t}} end return t");
+        assert!(
+            wire.ends_with("-ERR reached lua stack limit\r\n"),
+            "{}",
+            &wire[wire.len() - 64..]
+        );
+        assert_eq!(wire.matches("*2\r\n").count(), DEPTH_MAX + 1);
     }
 }

@@ -7,14 +7,15 @@
 //! global across libraries. Libraries live in their own interpreter, as in
 //! Redis, so `SCRIPT FLUSH` does not touch them and `FUNCTION FLUSH` does
 //! not touch the `EVAL` cache. `FUNCTION DUMP` writes Redis's payload
-//! framing (one `RDB_OPCODE_FUNCTION2` record per library, the RDB version
-//! and a CRC64) with the code stored uncompressed; `RESTORE` reads that.
+//! payload ([`payload`]), so a dump moves between Redis and Hyperscale both
+//! ways.
 
 use std::collections::BTreeMap;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use mlua::Function;
 
+use super::payload;
 use super::vm::{self, Mode, Registered, RunOptions};
 use super::{
     FLAG_ALLOW_OOM, FLAG_NAMES, FLAG_NO_WRITES, is, kill_reply, run_script, split_keys,
@@ -25,11 +26,6 @@ use crate::pattern::glob_match;
 use crate::protocol::Frame;
 use crate::state::State;
 use crate::state::scripts::{FunctionInfo, FunctionState, Library};
-
-/// `RDB_OPCODE_FUNCTION2`.
-const OPCODE_FUNCTION: u8 = 245;
-/// The RDB version Redis 7.0 writes after a dump.
-const RDB_VERSION: u16 = 10;
 
 /// Redis's rule for library and function names.
 pub(crate) fn check_function_name(name: &str) -> Result<(), String> {
@@ -328,73 +324,14 @@ fn stats(state: &State) -> Frame {
     ])
 }
 
-/// Redis's CRC64 (Jones polynomial, reflected), as DUMP payloads carry it.
-pub(crate) fn crc64(data: &[u8]) -> u64 {
-    let mut crc = 0u64;
-    for &byte in data {
-        crc ^= u64::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x95AC_9329_AC4B_C9B5
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
-}
-
-fn put_length(out: &mut BytesMut, len: usize) {
-    if len < 1 << 6 {
-        out.put_u8(len as u8);
-    } else if len < 1 << 14 {
-        out.put_u16(0x4000 | len as u16);
-    } else if len <= u32::MAX as usize {
-        out.put_u8(0x80);
-        out.put_u32(len as u32);
-    } else {
-        out.put_u8(0x81);
-        out.put_u64(len as u64);
-    }
-}
-
-fn read_length(data: &[u8], at: &mut usize) -> Option<usize> {
-    let first = *data.get(*at)?;
-    let (len, used) = match first >> 6 {
-        0 => (usize::from(first & 0x3f), 1),
-        1 => (
-            (usize::from(first & 0x3f) << 8) | usize::from(*data.get(*at + 1)?),
-            2,
-        ),
-        _ if first == 0x80 => (
-            u32::from_be_bytes(data.get(*at + 1..*at + 5)?.try_into().ok()?) as usize,
-            5,
-        ),
-        _ if first == 0x81 => (
-            usize::try_from(u64::from_be_bytes(
-                data.get(*at + 1..*at + 9)?.try_into().ok()?,
-            ))
-            .ok()?,
-            9,
-        ),
-        _ => return None, // an encoded (compressed or integer) string
-    };
-    *at += used;
-    Some(len)
-}
-
 fn dump(state: &State) -> Frame {
     let functions = state.scripts.functions.lock();
-    let mut out = BytesMut::new();
-    for library in functions.libraries.values() {
-        out.put_u8(OPCODE_FUNCTION);
-        put_length(&mut out, library.code.len());
-        out.put_slice(&library.code);
-    }
-    out.put_u16_le(RDB_VERSION);
-    let crc = crc64(&out);
-    out.put_u64_le(crc);
-    Frame::Bulk(out.freeze())
+    Frame::Bulk(payload::encode(
+        functions
+            .libraries
+            .values()
+            .map(|library| &library.code[..]),
+    ))
 }
 
 fn restore(state: &State, args: &[Bytes]) -> Frame {
@@ -415,34 +352,10 @@ fn restore(state: &State, args: &[Bytes]) -> Frame {
             );
         }
     };
-    let payload = &args[2];
-    let bad = || Frame::error("ERR DUMP payload version or checksum are wrong");
-    if payload.len() < 10 {
-        return bad();
-    }
-    let (body, footer) = payload.split_at(payload.len() - 8);
-    let crc = u64::from_le_bytes(footer.try_into().expect("8 bytes"));
-    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
-    if version > RDB_VERSION || (crc != 0 && crc != crc64(body)) {
-        return bad();
-    }
-    let records = &body[..body.len() - 2];
-    let mut codes = Vec::new();
-    let mut at = 0;
-    while at < records.len() {
-        if records[at] != OPCODE_FUNCTION {
-            return Frame::error("ERR given type is not a function");
-        }
-        at += 1;
-        let Some(len) = read_length(records, &mut at) else {
-            return Frame::error("ERR can not read data type");
-        };
-        let Some(code) = records.get(at..at.saturating_add(len)) else {
-            return Frame::error("ERR can not read data type");
-        };
-        codes.push(Bytes::copy_from_slice(code));
-        at += len;
-    }
+    let codes = match payload::decode(&args[2]) {
+        Ok(codes) => codes,
+        Err(text) => return Frame::error(text),
+    };
     let mut functions = state.scripts.functions.lock();
     // Load into a fresh context on the same interpreter, then merge.
     let mut fresh = FunctionState {
@@ -533,25 +446,4 @@ fn help() -> Frame {
             .map(|line| Frame::SimpleOwned((*line).to_string()))
             .collect(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crc64_is_redis_jones() {
-        assert_eq!(crc64(b"123456789"), 0xe9c6_d914_c4b8_d9ca);
-    }
-
-    #[test]
-    fn lengths_round_trip() {
-        for len in [0, 63, 64, 16383, 16384, 1 << 20] {
-            let mut out = BytesMut::new();
-            put_length(&mut out, len);
-            let mut at = 0;
-            assert_eq!(read_length(&out, &mut at), Some(len));
-            assert_eq!(at, out.len());
-        }
-    }
 }

@@ -25,8 +25,12 @@
 //! wait for its event loop.
 //!
 //! **Bounds.** Each interpreter's memory is capped (a failed allocation
-//! fails the script, not the server), replies nest at most 1000 deep, and
-//! library code run by `FUNCTION LOAD` stops after 500 ms.
+//! fails the script, not the server), replies nest at most 1000 deep (an
+//! inline `reached lua stack limit` error below that, where Redis allows
+//! about 8,000), `redis.call` takes as many arguments as mlua's callback
+//! stack holds (several thousand; Redis, `unpack`'s ~8,000) and answers an
+//! error past that, and library code run by `FUNCTION LOAD` stops after
+//! 500 ms.
 //!
 //! Libraries available to scripts: `string`, `table`, `math`, `bit`,
 //! `cjson`, `cmsgpack`, `struct` (see [`libs`] for what each covers), the
@@ -35,10 +39,12 @@
 //! `REPLY_*`/`LOG_*` constants), KEYS/ARGV. Scripts may touch keys they did
 //! not declare. Globals are read-only, as in Redis 7.
 
+mod call;
 mod convert;
 mod functions;
 mod libs;
 mod offload;
+mod payload;
 #[cfg(test)]
 mod tests;
 mod vm;

@@ -14,6 +14,8 @@ local function readonly_error()
   error('Attempt to modify a readonly table', 2)
 end
 
+-- Read-only views and what each shows (`true` for the globals, whose
+-- source changes while FUNCTION LOAD runs).
 local protected = setmetatable({}, { __mode = 'k' })
 
 -- A read-only view of `t`: reads go through, writes fail as Redis's do.
@@ -23,7 +25,7 @@ local function protect(t)
     __newindex = readonly_error,
     __metatable = false,
   })
-  protected[view] = true
+  protected[view] = t
   return view
 end
 
@@ -286,7 +288,7 @@ local function handler(err)
 end
 
 -- Hide what scripts must not reach, then lock the globals.
-dofile, loadfile, print = nil, nil, nil
+dofile, loadfile, print, newproxy, getfenv, setfenv = nil, nil, nil, nil, nil, nil
 module, require, package, os, io = nil, nil, nil, nil, nil
 local real = {}
 for k, v in next, G do
@@ -302,6 +304,7 @@ for _, name in ipairs({ 'string', 'math', 'table', 'coroutine', 'cjson', 'cmsgpa
 end
 real.redis = protect(redis)
 real._G = G
+real.__redis__err__handler = handler
 
 local function missing(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
@@ -328,6 +331,44 @@ local globals_meta = { __index = real, __newindex = readonly_error, __metatable 
 setmetatable(G, globals_meta)
 protected[G] = true
 
+-- Redis 7 marks tables read-only in place, so `pairs(_G)`, `next(string)`
+-- and `rawget(_G, 'redis')` see their contents; here a read-only table is
+-- an empty view, so these three look through a view to what it shows.
+-- They are Lua functions where Redis's are C: an argument error in a tail
+-- call (`return pairs(nil)`) loses the script's line, which Redis keeps.
+local function shown(t)
+  local source = protected[t]
+  if source == true then
+    return globals_meta.__index
+  end
+  return source or t
+end
+do
+  local next, rawget, select = next, rawget, select
+  -- Lua's own argument check, raised at the script's line.
+  local function check_table(name, ...)
+    if type((...)) ~= 'table' then
+      local got = select('#', ...) == 0 and 'no value' or type((...))
+      error("bad argument #1 to '" .. name .. "' (table expected, got " .. got .. ')', 3)
+    end
+  end
+  local function view_next(...)
+    check_table('next', ...)
+    local t, k = ...
+    return next(shown(t), k)
+  end
+  real.next = view_next
+  real.pairs = function(...)
+    check_table('pairs', ...)
+    return view_next, (...), nil
+  end
+  real.rawget = function(...)
+    check_table('rawget', ...)
+    local t, k = ...
+    return rawget(shown(t), k)
+  end
+end
+
 local function run_eval(f)
   return raw_xpcall(f, handler)
 end
@@ -351,4 +392,6 @@ return {
   loading = loading,
   handler = handler,
   mode = mode,
+  -- The real `next`, for the Rust side's walk of a returned map or set.
+  next = next,
 }

@@ -1,0 +1,11 @@
+//! The integration tests of `tsdb`, one binary (see ARCHITECTURE.md, "Tests").
+// Tests may unwrap: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod basic;
+mod blocks;
+mod chunk;
+mod corruption;
+mod crash;
+mod downsampling;
+mod support;
