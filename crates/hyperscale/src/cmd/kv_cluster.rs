@@ -69,6 +69,7 @@ pub fn serve(
             .with_context(|| format!("cannot bind --cluster-bind {cluster_bind}"))?;
         let endpoint = listener.local_addr()?.to_string();
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
+        server.register_metrics(supervisor.registry().sub_registry_with_prefix("kv"));
         let admin = super::serve::bind_admin(admin_bind).await?;
         crate::output::emit(&format!(
             "kv cluster node on {endpoint} (peers on {cluster_bind})\n"

@@ -19,6 +19,7 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Node {
     resp: u16,
     peer: u16,
+    admin: u16,
 }
 
 fn start(i: usize, nodes: &[Node], dir: &Path) -> Guard {
@@ -48,6 +49,8 @@ fn start(i: usize, nodes: &[Node], dir: &Path) -> Guard {
         ])
         .arg("--cluster-secret-file")
         .arg(dir.join("secret"))
+        .arg("--admin-bind")
+        .arg(format!("127.0.0.1:{}", nodes[i].admin))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -103,6 +106,7 @@ fn a_killed_node_misses_no_acknowledged_write() {
         .map(|_| Node {
             resp: testkit::free_port(),
             peer: testkit::free_port(),
+            admin: testkit::free_port(),
         })
         .collect();
     let mut guards: Vec<Option<Guard>> =
@@ -153,6 +157,14 @@ fn a_killed_node_misses_no_acknowledged_write() {
     let (_, values): (Vec<u8>, Vec<Option<String>>) =
         redis::cmd("KV.GET").arg("doc").query(&mut c1).unwrap();
     assert_eq!(values, [Some("both".to_string())]);
+    // What replicas would refuse is refused before a round starts.
+    let long_key = "k".repeat(70_000);
+    let refused = redis::cmd("SET")
+        .arg(&long_key)
+        .arg("v")
+        .query::<()>(&mut c1)
+        .unwrap_err();
+    assert!(refused.to_string().contains("at most"), "{refused}");
     // Commands the cluster has not designed are refused, not run locally.
     let refused = redis::cmd("LPUSH")
         .arg("l")
@@ -222,6 +234,12 @@ fn a_killed_node_misses_no_acknowledged_write() {
     let table = String::from_utf8_lossy(&cli.stdout);
     assert!(cli.status.success(), "{table}");
     assert!(table.contains("down"), "{table}");
+    // The same queues on /metrics.
+    let (code, metrics) =
+        crate::common::get(&format!("http://127.0.0.1:{}/metrics", nodes[0].admin));
+    assert_eq!(code, 200);
+    assert!(metrics.contains("kv_cluster_members_down 1"), "{metrics}");
+    assert!(metrics.contains("kv_cluster_hints_keys "), "{metrics}");
 
     // Restart on the same disk: the hints drain, anti-entropy converges.
     guards[2] = Some(start(2, &nodes, dir.path()));
@@ -268,14 +286,17 @@ fn a_killed_node_misses_no_acknowledged_write() {
         Node {
             resp: testkit::free_port(),
             peer: testkit::free_port(),
+            admin: testkit::free_port(),
         },
         Node {
             resp: 0,
             peer: nodes[0].peer,
+            admin: 0,
         },
         Node {
             resp: 0,
             peer: nodes[1].peer,
+            admin: 0,
         },
     ];
     let _stranger = start(0, &stranger, &elsewhere);

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::status::{AntiEntropyStatus, MemberStatus, Status};
+use super::status::{AntiEntropyStatus, ClusterMetrics, MemberStatus, Status};
 use super::store::{Store, StoreError};
 use super::transport::{Links, Local};
 use super::{ClusterConfig, Input, Members, Reply};
@@ -31,6 +31,8 @@ use crate::cluster::wire::MemberSpec;
 
 /// How often the state machine ticks (detector, deadlines, handoff, AE).
 const TICK_MS: u64 = 20;
+/// How often the `/metrics` gauges are refreshed.
+const METRICS_MS: u64 = 1_000;
 /// Inputs handled per wake-up before the batch is made durable.
 const BATCH_MAX: usize = 256;
 
@@ -45,6 +47,7 @@ pub(super) struct Parts {
     pub local: Arc<Local>,
     pub inputs: SyncSender<Input>,
     pub shutdown: CancellationToken,
+    pub metrics: Arc<ClusterMetrics>,
 }
 
 pub(super) struct Actor {
@@ -114,6 +117,7 @@ impl Actor {
     fn run_loop(&mut self, rx: &Receiver<Input>) -> Result<(), StoreError> {
         let mut out = Vec::new();
         let mut next_tick_ms = 0u64;
+        let mut next_metrics_ms = 0u64;
         loop {
             let wait_ms = next_tick_ms.saturating_sub(clock::now_ms());
             let mut stop = false;
@@ -135,6 +139,10 @@ impl Actor {
             if now_ms >= next_tick_ms {
                 next_tick_ms = now_ms + TICK_MS;
                 self.tick(now_ms, &mut out);
+            }
+            if now_ms >= next_metrics_ms {
+                next_metrics_ms = now_ms + METRICS_MS;
+                self.parts.metrics.update(&self.status());
             }
             self.flush(&mut out)?;
             if stop {

@@ -61,7 +61,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use self::frame::Secret;
-pub use self::status::{MemberStatus, Status};
+pub use self::status::{ClusterMetrics, MemberStatus, Status};
 use crate::cluster::NodeId;
 use crate::cluster::placement::QuorumMode;
 use crate::cluster::quorum::Quorum;
@@ -237,6 +237,7 @@ pub struct ClusterServer {
     disk: crate::cluster::replica::Disk,
     members: Members,
     nonces: frame::Nonces,
+    metrics: Arc<ClusterMetrics>,
 }
 
 impl ClusterServer {
@@ -283,7 +284,14 @@ impl ClusterServer {
             disk,
             members,
             nonces,
+            metrics: Arc::default(),
         })
+    }
+
+    /// Registers the cluster's gauges (`/metrics`; give it a `kv`
+    /// sub-registry).
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
     }
 
     /// The internode address to bind.
@@ -330,6 +338,7 @@ impl ClusterServer {
             local: local.clone(),
             inputs: inputs.clone(),
             shutdown: shutdown.clone(),
+            metrics: self.metrics.clone(),
         });
         let thread = std::thread::Builder::new()
             .name(format!("kv-node-{}", self.cluster.node_id))

@@ -188,6 +188,33 @@ async fn execute(shared: &Shared, authenticated: &mut bool, args: Vec<Bytes>) ->
     if !*authenticated {
         return (Frame::error("NOAUTH Authentication required."), false);
     }
+    // What replicas accept (`cluster::wire::Limits`), checked before a
+    // round starts rather than refused by every replica.
+    let limits = crate::cluster::wire::Limits::default();
+    if let Some(key) = args.get(1)
+        && key.len() > limits.key_bytes_max
+    {
+        return (
+            Frame::error(format!(
+                "ERR keys are at most {} bytes in cluster mode",
+                limits.key_bytes_max
+            )),
+            false,
+        );
+    }
+    if matches!(name.as_str(), "SET" | "KV.PUT")
+        && args
+            .get(2)
+            .is_some_and(|v| v.len() > limits.value_bytes_max)
+    {
+        return (
+            Frame::error(format!(
+                "ERR values are at most {} bytes in cluster mode",
+                limits.value_bytes_max
+            )),
+            false,
+        );
+    }
     let reply = match (name.as_str(), args.len()) {
         ("PING", 1) => Frame::Simple("PONG"),
         ("PING", 2) | ("ECHO", 2) => Frame::Bulk(args[1].clone()),

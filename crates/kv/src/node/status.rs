@@ -72,3 +72,90 @@ pub struct Status {
     /// Internode messages dropped (peer unreachable or queue full).
     pub messages_dropped: u64,
 }
+
+/// The cluster's queues and progress as Prometheus gauges on `/metrics`
+/// (`--admin-bind`), refreshed by the node's thread about once a second:
+/// the same numbers as [`Status`], for dashboards and alerts.
+#[derive(Debug, Default)]
+pub struct ClusterMetrics {
+    /// Keys stored here as a replica.
+    pub keys: prometheus_client::metrics::gauge::Gauge,
+    /// Hinted keys held here for down members.
+    pub hints_keys: prometheus_client::metrics::gauge::Gauge,
+    /// Bytes of those hints.
+    pub hints_bytes: prometheus_client::metrics::gauge::Gauge,
+    /// Requests and forwarded operations in flight.
+    pub in_flight: prometheus_client::metrics::gauge::Gauge,
+    /// Members this node believes down.
+    pub members_down: prometheus_client::metrics::gauge::Gauge,
+    /// Internode messages dropped so far.
+    pub messages_dropped: prometheus_client::metrics::gauge::Gauge,
+    /// Keys anti-entropy repaired here so far.
+    pub ae_keys_repaired: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl ClusterMetrics {
+    /// Registers the gauges (give it a `kv` sub-registry).
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        let gauges = [
+            (
+                "cluster_keys",
+                "Keys stored on this node as a replica",
+                &self.keys,
+            ),
+            (
+                "cluster_hints_keys",
+                "Hinted keys held for down members",
+                &self.hints_keys,
+            ),
+            (
+                "cluster_hints_bytes",
+                "Bytes of hints held for down members",
+                &self.hints_bytes,
+            ),
+            (
+                "cluster_in_flight",
+                "Quorum rounds and forwards in flight",
+                &self.in_flight,
+            ),
+            (
+                "cluster_members_down",
+                "Members this node believes down",
+                &self.members_down,
+            ),
+            (
+                "cluster_messages_dropped",
+                "Internode messages dropped (peer unreachable or queue full)",
+                &self.messages_dropped,
+            ),
+            (
+                "cluster_ae_keys_repaired",
+                "Keys anti-entropy repaired on this node",
+                &self.ae_keys_repaired,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+    }
+
+    /// Sets every gauge from a status snapshot.
+    pub fn update(&self, status: &Status) {
+        let set = |g: &prometheus_client::metrics::gauge::Gauge, v: u64| {
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        };
+        set(&self.keys, status.keys as u64);
+        set(&self.hints_keys, status.hints_keys as u64);
+        set(
+            &self.hints_bytes,
+            status.members.iter().map(|m| m.hints_bytes as u64).sum(),
+        );
+        set(&self.in_flight, status.in_flight as u64);
+        set(
+            &self.members_down,
+            status.members.iter().filter(|m| m.state == "down").count() as u64,
+        );
+        set(&self.messages_dropped, status.messages_dropped);
+        set(&self.ae_keys_repaired, status.anti_entropy.keys_repaired);
+    }
+}

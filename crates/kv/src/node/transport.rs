@@ -129,7 +129,9 @@ impl Links {
         let sent = queues.get(&to).is_some_and(|q| {
             let mut out = vec![2];
             wire::encode_msg(&mut out, msg);
-            q.try_send(out).is_ok()
+            // A frame the peer would refuse (and close the link for) is
+            // not sent: the rest of the protocol repairs or times out.
+            out.len() <= self.local.limits.frame_bytes_max && q.try_send(out).is_ok()
         });
         if !sent {
             self.dropped.fetch_add(1, Ordering::Relaxed);

@@ -19,6 +19,7 @@
 //! to the node the client is connected to.
 
 mod types;
+mod unreachable;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use crate::cluster::NodeId;
 use crate::cluster::anti_entropy::{AntiEntropy, Reply};
 use crate::cluster::hlc::HlcClock;
 use crate::cluster::membership::{self, Membership};
-use crate::cluster::placement::{Placement, QuorumMode, Target};
+use crate::cluster::placement::{Placement, QuorumMode};
 use crate::cluster::quorum::{Outcome, Quorum, ReadRound, WriteRound};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Dot, PrunePolicy};
@@ -41,6 +42,9 @@ use crate::cluster::vector_clock::{Dot, PrunePolicy};
 /// no longer fits a message. Joins of states from several coordinators
 /// may exceed it a little, never past the codec's `SIBLINGS_MAX`.
 pub const SIBLINGS_PER_KEY_MAX: usize = 100;
+
+/// About the most bytes of key states in one anti-entropy message.
+pub const AE_BYTES_MAX: usize = 4 << 20;
 
 /// Request numbers of forwarded operations live above this bit, apart from
 /// the numbers the node's own clients use.
@@ -197,84 +201,6 @@ impl Node {
             None => self.answer(client, Answer::Failed, out),
             Some(c) if c == self.id => self.coordinate(now_ms, client, op, out),
             Some(c) => out.push(Out::Send(c, Msg::Forward { client, op })),
-        }
-    }
-
-    /// The caller could not even send a forward to `to` (no connection):
-    /// the request goes to the next up replica instead, as if `to` were
-    /// down, rather than waiting out a timeout for a node that is gone.
-    pub fn forward_failed(
-        &mut self,
-        now_ms: u64,
-        to: NodeId,
-        client: u64,
-        op: Op,
-        out: &mut Vec<Out>,
-    ) {
-        let membership = &self.membership;
-        let next = self
-            .placement
-            .preference_list(op.key())
-            .into_iter()
-            .find(|&n| n != to && membership.is_up(n));
-        match next {
-            None => self.answer(client, Answer::Failed, out),
-            Some(c) if c == self.id => self.coordinate(now_ms, client, op, out),
-            // One retry: a second failure is answered by the client's timeout.
-            Some(c) => out.push(Out::Send(c, Msg::Forward { client, op })),
-        }
-    }
-
-    /// The caller could not send a replica its copy of `key` (no
-    /// connection: it is down, whatever the detector believes yet). Under
-    /// a sloppy quorum this node keeps a hint for it, so the write reaches
-    /// it when it is back instead of waiting for anti-entropy.
-    pub fn replicate_failed(
-        &mut self,
-        to: NodeId,
-        key: Bytes,
-        state: &Siblings,
-        out: &mut Vec<Out>,
-    ) {
-        if self.mode != QuorumMode::Sloppy || to == self.id {
-            return;
-        }
-        if self.disk.hints.add(to, key.clone(), state).is_ok()
-            && let Some(held) = self.disk.hints.state(to, &key)
-        {
-            out.push(Out::Persist(Persist::Hint(to, key, held.clone())));
-        }
-    }
-
-    /// Under a sloppy quorum, a down replica that no substitute stands in
-    /// for (every node is already in the preference list, as with `N`
-    /// equal to the cluster size) gets a hint held here, as Cassandra's
-    /// coordinators keep one: it does not count toward `W`, but the
-    /// replica gets the write as soon as it is back, before anti-entropy
-    /// would find it.
-    fn hint_uncovered(
-        &mut self,
-        key: &Bytes,
-        state: &Siblings,
-        targets: &[Target],
-        out: &mut Vec<Out>,
-    ) {
-        if self.mode != QuorumMode::Sloppy {
-            return;
-        }
-        for node in self.replicas(key) {
-            let covered = node == self.id
-                || targets
-                    .iter()
-                    .any(|t| t.node == node || t.hint_for == Some(node));
-            if covered {
-                continue;
-            }
-            if self.disk.hints.add(node, key.clone(), state).is_ok()
-                && let Some(held) = self.disk.hints.state(node, key)
-            {
-                out.push(Out::Persist(Persist::Hint(node, key.clone(), held.clone())));
-            }
         }
     }
 
@@ -460,8 +386,12 @@ impl Node {
         }
     }
 
-    /// This node's key states in `buckets` that it shares with `peer`.
+    /// This node's key states in `buckets` that it shares with `peer`: at
+    /// most `ae_entries_max` of them and about [`AE_BYTES_MAX`] (always at
+    /// least one), so the message fits a frame; the rest differs again
+    /// next round.
     fn entries_for(&self, peer: NodeId, buckets: &[u32]) -> Vec<(Bytes, Siblings)> {
+        let mut bytes = 0;
         self.disk
             .store
             .iter()
@@ -470,6 +400,11 @@ impl Node {
                     && self.replicas(key).contains(&peer)
             })
             .take(self.timing.ae_entries_max)
+            .take_while(|(k, s)| {
+                let first = bytes == 0;
+                bytes += k.len() + s.size_bytes();
+                first || bytes <= AE_BYTES_MAX
+            })
             .map(|(k, s)| (k.clone(), s.clone()))
             .collect()
     }
