@@ -343,6 +343,35 @@ impl Keyspace {
         self.engine.modify(key, f)
     }
 
+    /// Lets `f` change a live key where it lies (`INCR`): `None` if the key
+    /// is absent (an expired one is deleted first), else whether `f`
+    /// changed it (`f` returns that). Only a change counts as a
+    /// modification (WATCH, blocked clients, notifications); on the memory
+    /// engine nothing is copied either way.
+    pub fn update(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        f: &mut dyn FnMut(&mut Entry) -> bool,
+    ) -> Result<Option<bool>, EngineError> {
+        let mut expired = false;
+        let found = self.engine.update(key, !self.no_touch, &mut |entry| {
+            if entry.is_expired(now_ms) {
+                expired = true;
+                return false;
+            }
+            f(entry)
+        })?;
+        if expired {
+            self.expire(key)?;
+            return Ok(None);
+        }
+        if found == Some(true) {
+            self.touch(key);
+        }
+        Ok(found)
+    }
+
     /// Deletes a live key; `false` if absent (or already expired).
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Result<bool, EngineError> {
         if self.lookup(key, now_ms)?.is_none() {
@@ -369,14 +398,16 @@ impl Keyspace {
     /// Evicts keys until memory is under `maxmemory` (before every write
     /// command, as Redis does); `OutOfMemory` if it cannot.
     pub fn make_room(&mut self) -> Result<(), EngineError> {
-        let mut evicted = std::mem::take(&mut self.evicted);
-        let result = self.engine.make_room(&mut evicted);
-        self.stats.evicted_keys += evicted.len() as u64;
-        for key in evicted.drain(..) {
-            self.flag_watchers(&key);
-            self.raise(crate::config::NotifyFlags::EVICTED, "evicted", &key);
+        let result = self.engine.make_room(&mut self.evicted);
+        if !self.evicted.is_empty() {
+            let mut evicted = std::mem::take(&mut self.evicted);
+            self.stats.evicted_keys += evicted.len() as u64;
+            for key in evicted.drain(..) {
+                self.flag_watchers(&key);
+                self.raise(crate::config::NotifyFlags::EVICTED, "evicted", &key);
+            }
+            self.evicted = evicted;
         }
-        self.evicted = evicted;
         result
     }
 

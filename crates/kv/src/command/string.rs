@@ -14,7 +14,7 @@ use super::{
 };
 use crate::engine::memory::append_in_place;
 use crate::protocol::Frame;
-use crate::protocol::frame::format_double;
+use crate::protocol::frame::{format_double, itoa_buf};
 use crate::protocol::parse::parse_i64_strict;
 use crate::value::{Entry, Value};
 
@@ -455,19 +455,54 @@ fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 /// Adds `delta` to the integer at `key` (0 if absent), keeping its TTL.
+/// The stored value is changed where it lies (`Keyspace::update`): no copy
+/// of the entry, and no allocation while the number keeps its length (the
+/// read-parse-format-write round trip was a fifth of a pipelined `INCR`).
 fn add(ctx: &mut Ctx<'_>, key: &Bytes, delta: i64) -> Frame {
     reply((|| {
-        let (current, ttl) = match lookup(ctx, key)? {
-            Some((text, ttl)) => (parse_i64_strict(&text).ok_or_else(super::not_integer)?, ttl),
-            None => (0, None),
-        };
-        let next = current
-            .checked_add(delta)
-            .ok_or_else(|| Frame::error("ERR increment or decrement would overflow"))?;
-        write(ctx, key, Bytes::from(next.to_string()), ttl)?;
-        Ok(Frame::Integer(next))
+        let now = ctx.now_ms;
+        let mut outcome = Ok(delta);
+        let found = ctx
+            .ks()
+            .update(key, now, &mut |entry| {
+                outcome = add_to(&mut entry.value, delta);
+                outcome.is_ok()
+            })
+            .map_err(engine_error)?;
+        if found.is_none() {
+            write(ctx, key, Bytes::copy_from_slice(itoa_buf(delta).as_bytes()), None)?;
+        }
+        outcome.map(Frame::Integer)
     })())
 }
+
+/// `INCRBY`'s arithmetic on a stored value: the new number, or the error
+/// that leaves the value unchanged.
+fn add_to(value: &mut Value, delta: i64) -> Result<i64, Frame> {
+    let Value::String(text) = value else {
+        return Err(wrong_type());
+    };
+    let current = parse_i64_strict(text).ok_or_else(super::not_integer)?;
+    let next = current
+        .checked_add(delta)
+        .ok_or_else(|| Frame::error("ERR increment or decrement would overflow"))?;
+    let digits = itoa_buf(next);
+    let digits = digits.as_bytes();
+    if text.len() == digits.len() {
+        // Rewrite the digits in place if nobody else holds the bytes.
+        match std::mem::take(text).try_into_mut() {
+            Ok(mut bytes) => {
+                bytes.copy_from_slice(digits);
+                *text = bytes.freeze();
+                return Ok(next);
+            }
+            Err(shared) => *text = shared,
+        }
+    }
+    *text = Bytes::copy_from_slice(digits);
+    Ok(next)
+}
+
 
 fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     add(ctx, &args[1], 1)

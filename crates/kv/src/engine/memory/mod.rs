@@ -10,6 +10,10 @@
 //!   scan exactly once. (The slab never shrinks except on `FLUSHALL`; a key
 //!   space that shrank a lot keeps its empty slots, which cost 8 bytes each.)
 //!
+//! The last slot found is remembered and checked first (by comparing its
+//! key), so a command that reads a key, writes its subkeys and saves its
+//! metadata hashes the key once, not three or four times.
+//!
 //! Keys with an expiry are also listed in a dense `volatile` vector (with
 //! each slot remembering its position there) so `volatile-*` eviction and
 //! active expiry sample only those keys.
@@ -21,8 +25,11 @@
 //! allocations on insert so a stored value never pins a larger read buffer.
 
 mod eviction;
+mod subkey;
+mod subs;
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::Cell;
+use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
@@ -30,6 +37,7 @@ use super::{Engine, EngineError, MemoryStats, SubRange};
 use crate::config::EvictionPolicy;
 use crate::value::{Entry, Value};
 use eviction::{EvictionPool, Lfu};
+use subs::{Subs, sub_size};
 
 /// Estimated bytes each key costs beyond its key and value bytes: the index
 /// entry (key handle + slot number + control byte), the slot (key handle,
@@ -59,20 +67,6 @@ struct Slot {
     /// A collection's subkeys (see [`crate::value`]), kept with its key so
     /// deleting the key frees them.
     subs: Option<Box<Subs>>,
-}
-
-/// The subkeys of one collection, in byte order.
-#[derive(Debug, Default)]
-struct Subs {
-    /// The collection version they belong to.
-    version: u64,
-    map: BTreeMap<Bytes, Bytes>,
-    /// Their estimated size (bytes plus [`SUBKEY_OVERHEAD_BYTES`] each).
-    bytes: u64,
-}
-
-fn sub_size(sub: &[u8], value: &[u8]) -> u64 {
-    (sub.len() + value.len()) as u64 + SUBKEY_OVERHEAD_BYTES
 }
 
 impl Slot {
@@ -131,6 +125,9 @@ pub struct MemoryEngine {
     rng: fastrand::Rng,
     /// Reference point for LFU minutes.
     started: std::time::Instant,
+    /// The slot last found by key (see the module docs); checked by
+    /// comparing its key, so a stale or freed number is harmless.
+    last_slot: Cell<u32>,
 }
 
 impl MemoryEngine {
@@ -154,6 +151,7 @@ impl MemoryEngine {
             lfu_decay_minutes: 1,
             rng: fastrand::Rng::new(),
             started: std::time::Instant::now(),
+            last_slot: Cell::new(0),
         }
     }
 
@@ -162,6 +160,20 @@ impl MemoryEngine {
         self.lfu_log_factor = log_factor;
         self.lfu_decay_minutes = decay_minutes;
         self
+    }
+
+    /// The slot holding `key`: the last one found if it still holds it,
+    /// else an index lookup.
+    fn find(&self, key: &[u8]) -> Option<u32> {
+        let last = self.last_slot.get();
+        if let Some(Some(slot)) = self.slots.get(last as usize)
+            && slot.key == key
+        {
+            return Some(last);
+        }
+        let id = *self.index.get(key)?;
+        self.last_slot.set(id);
+        Some(id)
     }
 
     fn minutes(&self) -> u32 {
@@ -266,14 +278,14 @@ fn own(bytes: &[u8]) -> Bytes {
 
 impl Engine for MemoryEngine {
     fn lfu_counter(&mut self, key: &[u8]) -> Option<u8> {
-        let &id = self.index.get(key)?;
+        let id = self.find(key)?;
         let minutes = self.minutes();
         let slot = self.slots[id as usize].as_ref()?;
         Some(slot.lfu.decayed(minutes, self.lfu_decay_minutes))
     }
 
     fn get(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(None);
         };
         self.touch(id);
@@ -283,7 +295,7 @@ impl Engine for MemoryEngine {
     }
 
     fn peek(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(None);
         };
         Ok(self.slots[id as usize]
@@ -302,7 +314,7 @@ impl Engine for MemoryEngine {
                 ..entry
             },
         };
-        if let Some(&id) = self.index.get(&key[..]) {
+        if let Some(id) = self.find(&key) {
             let slot = self.slots[id as usize].as_mut().expect("occupied");
             let old = slot.size_bytes();
             slot.entry = entry;
@@ -339,7 +351,7 @@ impl Engine for MemoryEngine {
     }
 
     fn modify(&mut self, key: &[u8], f: &mut dyn FnMut(&mut Entry)) -> Result<bool, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(false);
         };
         let slot = self.slots[id as usize].as_mut().expect("occupied");
@@ -353,19 +365,43 @@ impl Engine for MemoryEngine {
         Ok(true)
     }
 
+    fn update(
+        &mut self,
+        key: &[u8],
+        access: bool,
+        f: &mut dyn FnMut(&mut Entry) -> bool,
+    ) -> Result<Option<bool>, EngineError> {
+        let Some(id) = self.find(key) else {
+            return Ok(None);
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        let old = slot.size_bytes();
+        let changed = f(&mut slot.entry);
+        if changed {
+            slot.prune_subs();
+            let new = slot.size_bytes();
+            self.used_bytes = self.used_bytes - old + new;
+            self.track_volatile(id);
+        }
+        if changed || access {
+            self.touch(id);
+        }
+        Ok(Some(changed))
+    }
+
     fn sub_get(
         &mut self,
         key: &[u8],
         version: u64,
         sub: &[u8],
     ) -> Result<Option<Bytes>, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(None);
         };
         let slot = self.slots[id as usize].as_mut().expect("occupied");
         Ok(slot
             .subs_of(version)
-            .and_then(|subs| subs.map.get(sub).cloned()))
+            .and_then(|subs| subs.get(sub).cloned()))
     }
 
     fn sub_put(
@@ -375,7 +411,7 @@ impl Engine for MemoryEngine {
         sub: &[u8],
         value: &[u8],
     ) -> Result<(), EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             debug_assert!(false, "sub_put before the collection's metadata");
             return Err(EngineError::Storage(
                 "subkey written without its key".into(),
@@ -387,35 +423,41 @@ impl Engine for MemoryEngine {
             return Err(EngineError::Storage("subkey written under a string".into()));
         };
         assert_eq!(meta.version, version, "sub_put for another version");
-        let subs = slot.subs.get_or_insert_with(|| {
-            Box::new(Subs {
-                version,
-                ..Subs::default()
-            })
-        });
-        let added = sub_size(sub, value);
-        let removed = match subs.map.insert(own(sub), own(value)) {
-            Some(old) => sub_size(sub, &old),
-            None => 0,
-        };
-        subs.bytes = subs.bytes + added - removed;
-        self.used_bytes = self.used_bytes + added - removed;
+        let subs = slot.subs.get_or_insert_with(|| Box::new(Subs::new(version)));
+        let before = subs.bytes;
+        subs.insert(sub, own(value));
+        self.used_bytes = self.used_bytes - before + subs.bytes;
         Ok(())
     }
 
     fn sub_remove(&mut self, key: &[u8], version: u64, sub: &[u8]) -> Result<(), EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(());
         };
         let slot = self.slots[id as usize].as_mut().expect("occupied");
         if let Some(subs) = slot.subs_of(version)
-            && let Some(old) = subs.map.remove(sub)
+            && let Some(old) = subs.remove(sub)
         {
-            let size = sub_size(sub, &old);
-            subs.bytes -= size;
-            self.used_bytes -= size;
+            self.used_bytes -= sub_size(sub, &old);
         }
         Ok(())
+    }
+
+    fn sub_take(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+    ) -> Result<Option<Bytes>, EngineError> {
+        let Some(id) = self.find(key) else {
+            return Ok(None);
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        let taken = slot.subs_of(version).and_then(|subs| subs.remove(sub));
+        if let Some(old) = &taken {
+            self.used_bytes -= sub_size(sub, old);
+        }
+        Ok(taken)
     }
 
     fn sub_range(
@@ -425,27 +467,19 @@ impl Engine for MemoryEngine {
         range: &SubRange<'_>,
         out: &mut Vec<(Bytes, Bytes)>,
     ) -> Result<(), EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(());
         };
         let slot = self.slots[id as usize].as_mut().expect("occupied");
         let Some(subs) = slot.subs_of(version) else {
             return Ok(());
         };
-        let items = subs
-            .map
-            .range::<[u8], _>((range.lower, range.upper))
-            .map(|(k, v)| (k.clone(), v.clone()));
-        if range.reverse {
-            out.extend(items.rev().take(range.limit));
-        } else {
-            out.extend(items.take(range.limit));
-        }
+        subs.range(range, out);
         Ok(())
     }
 
     fn remove(&mut self, key: &[u8]) -> Result<bool, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(false);
         };
         self.remove_slot(id);
@@ -453,7 +487,7 @@ impl Engine for MemoryEngine {
     }
 
     fn set_expiry(&mut self, key: &[u8], expire_at_ms: Option<u64>) -> Result<bool, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(false);
         };
         self.slots[id as usize]
