@@ -430,7 +430,7 @@ fn execute_batch(
                 break;
             }
             gate_open = false;
-            let args = match parser.next_command(input, state.authenticated) {
+            let args = match parser.next_args(input, state.authenticated) {
                 Ok(Some(args)) => args,
                 Ok(None) => {
                     step = Step::Drained;
@@ -442,6 +442,8 @@ fn execute_batch(
                 }
             };
             let reply = command::dispatch_locked(shared, state, &mut ks, args);
+            // Release the arguments (slices of the read buffer) now.
+            args.clear();
             if let Some(request) = state.block_request.take()
                 && let Some(index) = command::lookup(&request.args[0])
             {
