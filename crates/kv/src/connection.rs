@@ -57,6 +57,9 @@ use crate::pubsub::{Inbox, Message, mailbox};
 use crate::state::State;
 use crate::state::blocking::Blocked;
 use crate::state::session::ConnState;
+use stop::{Stop, Why};
+
+mod stop;
 
 /// Why a subscriber that fell too far behind is closed.
 const PUBSUB_LIMIT: &str = "client-output-buffer-limit pubsub";
@@ -138,6 +141,7 @@ async fn run_loop(
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let condemned = inbox.condemned().clone();
+    let stop = Stop::watch(shutdown.clone(), condemned.clone());
     loop {
         // Messages published before this client's next commands ran go out
         // before their replies, as Redis orders them (it appends a message
@@ -204,15 +208,20 @@ async fn run_loop(
             }
             tokio::time::sleep(Duration::from_secs(idle_secs)).await;
         };
+        // Biased (no random number per wait): the stop signal first, so a
+        // client that always has input ready still sees it at once.
         tokio::select! {
+            biased;
+            why = stop.stopped() => return match why {
+                Why::Shutdown => Close::Shutdown,
+                Why::Condemned => Close::Limit(PUBSUB_LIMIT),
+            },
             read = stream.read_buf(&mut input) => match read {
                 Ok(0) => return Close::Client,
                 Ok(_) => {}
                 Err(err) => return Close::Io(err),
             },
             Some(message) = inbox.recv() => encode_message(&message, state.protocol, &mut output),
-            () = shutdown.cancelled() => return Close::Shutdown,
-            () = condemned.cancelled() => return Close::Limit(PUBSUB_LIMIT),
             () = idle => return Close::Limit("idle timeout"),
         }
     }
@@ -556,9 +565,22 @@ async fn write_out(
     if output.is_empty() {
         return Ok(());
     }
-    tokio::select! {
-        written = stream.write_all(output) => written.map_err(Close::Io)?,
-        () = condemned.cancelled() => return Err(Close::Limit(PUBSUB_LIMIT)),
+    // Usually the socket takes it all at once: no waiting, so nothing to
+    // select on (a condemned client is closed at its next wait).
+    let mut written = 0;
+    while written < output.len() {
+        match stream.try_write(&output[written..]) {
+            Ok(0) => return Err(Close::Io(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(err) => return Err(Close::Io(err)),
+        }
+    }
+    if written < output.len() {
+        tokio::select! {
+            written = stream.write_all(&output[written..]) => written.map_err(Close::Io)?,
+            () = condemned.cancelled() => return Err(Close::Limit(PUBSUB_LIMIT)),
+        }
     }
     output.clear();
     Ok(())

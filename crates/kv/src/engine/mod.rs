@@ -256,6 +256,22 @@ pub trait Engine: Send {
         out: &mut Vec<(Bytes, Bytes)>,
     ) -> Result<(), EngineError>;
 
+    /// [`Engine::sub_range`] without the subkeys: appends the values in
+    /// `range`, in order (or in reverse), up to `range.limit` (`LRANGE`,
+    /// whose subkeys are positions it knows already).
+    fn sub_values(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        range: &SubRange<'_>,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), EngineError> {
+        let mut items = Vec::new();
+        self.sub_range(key, version, range, &mut items)?;
+        out.extend(items.into_iter().map(|(_, value)| value));
+        Ok(())
+    }
+
     /// Number of keys (including expired ones not yet collected).
     fn len(&self) -> usize;
 

@@ -244,6 +244,21 @@ impl Keyspace {
         self.engine.sub_range(&c.key, c.meta.version, &range, out)
     }
 
+    /// The values of the subkeys in `range`, without the subkeys (at most
+    /// [`SUB_RANGE_LIMIT_MAX`]).
+    pub fn sub_values(
+        &mut self,
+        c: &Collection,
+        range: &SubRange<'_>,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), EngineError> {
+        let range = SubRange {
+            limit: range.limit.min(SUB_RANGE_LIMIT_MAX),
+            ..*range
+        };
+        self.engine.sub_values(&c.key, c.meta.version, &range, out)
+    }
+
     /// Copies a collection to `dst` under a new version, replacing what is
     /// there (`RENAME`, `COPY`, `MOVE`). O(elements): the subkeys are
     /// addressed by key, so a different key needs its own copies.

@@ -353,6 +353,8 @@ fn remove(ctx: &mut Ctx<'_>, list: &List, i: u64) -> Result<(), Frame> {
 
 /// Reads up to `limit` elements from absolute index `from` (inclusive) up
 /// to `to` (exclusive), from `to` down with `reverse`; returns (index, value).
+/// Indexes are dense (see the module docs), so only the values are read and
+/// each one's index is its position; a short read means a hole, an error.
 fn scan(
     ctx: &mut Ctx<'_>,
     list: &List,
@@ -368,14 +370,23 @@ fn scan(
         reverse,
         limit,
     };
-    let mut page = Vec::with_capacity(limit.min(PAGE));
+    let mut values = Vec::with_capacity(limit.min(PAGE));
     ctx.ks()
-        .sub_range(&list.coll, &range, &mut page)
+        .sub_values(&list.coll, &range, &mut values)
         .map_err(engine_error)?;
-    Ok(page
+    let wanted = usize::try_from(to.saturating_sub(from)).map_or(limit, |n| n.min(limit));
+    if values.len() != wanted {
+        return Err(Frame::error("ERR list element missing (corrupt list)"));
+    }
+    Ok(values
         .into_iter()
-        .map(|(k, v)| {
-            let index = k.as_ref().try_into().map_or(0, u64::from_be_bytes);
+        .enumerate()
+        .map(|(i, v)| {
+            let index = if reverse {
+                to - 1 - i as u64
+            } else {
+                from + i as u64
+            };
             (index, v)
         })
         .collect())

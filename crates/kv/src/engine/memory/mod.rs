@@ -478,6 +478,23 @@ impl Engine for MemoryEngine {
         Ok(())
     }
 
+    fn sub_values(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        range: &SubRange<'_>,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), EngineError> {
+        let Some(id) = self.find(key) else {
+            return Ok(());
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        if let Some(subs) = slot.subs_of(version) {
+            subs.each(range, |_, value| out.push(value.clone()));
+        }
+        Ok(())
+    }
+
     fn remove(&mut self, key: &[u8]) -> Result<bool, EngineError> {
         let Some(id) = self.find(key) else {
             return Ok(false);

@@ -203,6 +203,58 @@ impl Subs {
         }
     }
 
+    /// Calls `f` with each subkey in `range` and its value, in order (or
+    /// in reverse), up to `range.limit`.
+    pub fn each(&self, range: &SubRange<'_>, mut f: impl FnMut(&[u8], &Bytes)) {
+        match &self.map {
+            Shape::Dense { first, values } => {
+                let key = |i: usize| (first + i as u64).to_be_bytes();
+                let at_least = |bound: &[u8], i: usize| cmp_bytes(&key(i), bound);
+                let low = match range.lower {
+                    Bound::Included(l) => partition(values.len(), |i| at_least(l, i).is_lt()),
+                    Bound::Excluded(l) => partition(values.len(), |i| at_least(l, i).is_le()),
+                    Bound::Unbounded => 0,
+                };
+                let high = match range.upper {
+                    Bound::Included(u) => partition(values.len(), |i| at_least(u, i).is_le()),
+                    Bound::Excluded(u) => partition(values.len(), |i| at_least(u, i).is_lt()),
+                    Bound::Unbounded => values.len(),
+                };
+                let count = high.saturating_sub(low).min(range.limit);
+                if range.reverse {
+                    for i in (high - count..high).rev() {
+                        f(&key(i), &values[i]);
+                    }
+                } else {
+                    for i in low..low + count {
+                        f(&key(i), &values[i]);
+                    }
+                }
+            }
+            Shape::Tree(tree) => {
+                let mut f = |(k, v): (&SubKey, &Bytes)| f(k.as_bytes(), v);
+                match (inline_bound(range.lower), inline_bound(range.upper)) {
+                    (Some(lower), Some(upper)) => {
+                        let items = tree.range((lower, upper));
+                        if range.reverse {
+                            items.rev().take(range.limit).for_each(&mut f);
+                        } else {
+                            items.take(range.limit).for_each(&mut f);
+                        }
+                    }
+                    _ => {
+                        let items = tree.range::<[u8], _>((range.lower, range.upper));
+                        if range.reverse {
+                            items.rev().take(range.limit).for_each(&mut f);
+                        } else {
+                            items.take(range.limit).for_each(&mut f);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Appends the subkeys in `range` with their values (see
     /// [`crate::engine::Engine::sub_range`]). The keys are copied into one
     /// buffer and handed out as slices of it: one allocation per call, not
@@ -214,57 +266,11 @@ impl Subs {
             Shape::Tree(tree) => tree.len(),
         };
         let mut arena = BytesMut::with_capacity(range.limit.min(expected).min(128) * 16);
-        let mut push = |key: &[u8], value: &Bytes| {
+        self.each(range, |key, value| {
             arena.extend_from_slice(&(key.len() as u32).to_le_bytes());
             arena.extend_from_slice(key);
             out.push((Bytes::new(), value.clone()));
-        };
-        match &self.map {
-            Shape::Dense { first, values } => {
-                let key = |i: usize| (first + i as u64).to_be_bytes();
-                let low = match range.lower {
-                    Bound::Included(l) => partition(values.len(), |i| cmp_bytes(&key(i), l).is_lt()),
-                    Bound::Excluded(l) => partition(values.len(), |i| cmp_bytes(&key(i), l).is_le()),
-                    Bound::Unbounded => 0,
-                };
-                let high = match range.upper {
-                    Bound::Included(u) => partition(values.len(), |i| cmp_bytes(&key(i), u).is_le()),
-                    Bound::Excluded(u) => partition(values.len(), |i| cmp_bytes(&key(i), u).is_lt()),
-                    Bound::Unbounded => values.len(),
-                };
-                let count = high.saturating_sub(low).min(range.limit);
-                if range.reverse {
-                    for i in (high - count..high).rev() {
-                        push(&key(i), &values[i]);
-                    }
-                } else {
-                    for i in low..low + count {
-                        push(&key(i), &values[i]);
-                    }
-                }
-            }
-            Shape::Tree(tree) => {
-                let mut push = |(k, v): (&SubKey, &Bytes)| push(k.as_bytes(), v);
-                match (inline_bound(range.lower), inline_bound(range.upper)) {
-                    (Some(lower), Some(upper)) => {
-                        let items = tree.range((lower, upper));
-                        if range.reverse {
-                            items.rev().take(range.limit).for_each(&mut push);
-                        } else {
-                            items.take(range.limit).for_each(&mut push);
-                        }
-                    }
-                    _ => {
-                        let items = tree.range::<[u8], _>((range.lower, range.upper));
-                        if range.reverse {
-                            items.rev().take(range.limit).for_each(&mut push);
-                        } else {
-                            items.take(range.limit).for_each(&mut push);
-                        }
-                    }
-                }
-            }
-        }
+        });
         let arena = arena.freeze();
         let mut at = 0;
         for (k, _) in &mut out[first_out..] {
