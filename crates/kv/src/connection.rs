@@ -146,7 +146,9 @@ async fn run_loop(
         // Messages published before this client's next commands ran go out
         // before their replies, as Redis orders them (it appends a message
         // to the output buffer the moment it is published).
-        while let Some(message) = inbox.try_recv() {
+        while state.inbox_used
+            && let Some(message) = inbox.try_recv()
+        {
             encode_message(&message, state.protocol, &mut output);
         }
         if let Err(close) = execute_buffered(
@@ -163,7 +165,9 @@ async fn run_loop(
             let _ = write_out(stream, &mut output, &condemned).await;
             return close;
         }
-        while let Some(message) = inbox.try_recv() {
+        while state.inbox_used
+            && let Some(message) = inbox.try_recv()
+        {
             encode_message(&message, state.protocol, &mut output);
         }
         if let Err(close) = write_out(stream, &mut output, &condemned).await {
@@ -221,7 +225,9 @@ async fn run_loop(
                 Ok(_) => {}
                 Err(err) => return Close::Io(err),
             },
-            Some(message) = inbox.recv() => encode_message(&message, state.protocol, &mut output),
+            Some(message) = inbox.recv(), if state.inbox_used => {
+                encode_message(&message, state.protocol, &mut output);
+            }
             () = idle => return Close::Limit("idle timeout"),
         }
     }
