@@ -25,6 +25,7 @@
 //! allocations on insert so a stored value never pins a larger read buffer.
 
 mod eviction;
+mod slot;
 mod subkey;
 mod subs;
 
@@ -37,6 +38,7 @@ use super::{Engine, EngineError, MemoryStats, SubRange};
 use crate::config::EvictionPolicy;
 use crate::value::{Entry, Value};
 use eviction::{EvictionPool, Lfu};
+use slot::Slot;
 use subs::{Subs, sub_size};
 
 /// Estimated bytes each key costs beyond its key and value bytes: the index
@@ -48,56 +50,6 @@ pub const KEY_OVERHEAD_BYTES: u64 = 160;
 pub const SUBKEY_OVERHEAD_BYTES: u64 = 48;
 /// Marker for "not in the volatile vector".
 const NOT_VOLATILE: u32 = u32::MAX;
-
-/// One stored key.
-#[derive(Debug)]
-struct Slot {
-    /// The key (shared with the index; one allocation).
-    key: Bytes,
-    /// Value and expiry.
-    entry: Entry,
-    /// Position in `volatile`, or [`NOT_VOLATILE`].
-    volatile_pos: u32,
-    /// Logical time of the last access, for LRU (exact order, no clock calls).
-    access_tick: u64,
-    /// Logical time of insertion, for FIFO.
-    insert_tick: u64,
-    /// Frequency counter for LFU.
-    lfu: Lfu,
-    /// A collection's subkeys (see [`crate::value`]), kept with its key so
-    /// deleting the key frees them.
-    subs: Option<Box<Subs>>,
-}
-
-impl Slot {
-    fn size_bytes(&self) -> u64 {
-        (self.key.len() + self.entry.value.size_bytes()) as u64
-            + KEY_OVERHEAD_BYTES
-            + self.subs.as_ref().map_or(0, |s| s.bytes)
-    }
-
-    /// The slot's subkeys if it holds the collection `version`.
-    fn subs_of(&mut self, version: u64) -> Option<&mut Subs> {
-        match (&self.entry.value, self.subs.as_deref_mut()) {
-            (Value::Collection(meta), Some(subs)) if meta.version == version => {
-                debug_assert_eq!(subs.version, version);
-                Some(subs)
-            }
-            _ => None,
-        }
-    }
-
-    /// Drops subkeys that no longer belong to the entry (after a put).
-    fn prune_subs(&mut self) {
-        let keep = matches!(
-            (&self.entry.value, &self.subs),
-            (Value::Collection(meta), Some(subs)) if meta.version == subs.version
-        );
-        if !keep {
-            self.subs = None;
-        }
-    }
-}
 
 /// The in-memory engine (see the module docs).
 #[derive(Debug)]

@@ -13,9 +13,9 @@ use super::{
     wrong_arity, wrong_type,
 };
 use crate::engine::memory::append_in_place;
+
+mod counter;
 use crate::protocol::Frame;
-use crate::protocol::frame::{format_double, itoa_buf};
-use crate::protocol::parse::parse_i64_strict;
 use crate::value::{Entry, Value};
 
 pub(super) fn specs() -> Vec<Spec> {
@@ -109,7 +109,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Increments an integer value by one.",
-            incr,
+            counter::incr,
         ),
         s(
             "incrby",
@@ -117,7 +117,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Increments an integer value.",
-            incrby,
+            counter::incrby,
         ),
         s(
             "decr",
@@ -125,7 +125,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Decrements an integer value by one.",
-            decr,
+            counter::decr,
         ),
         s(
             "decrby",
@@ -133,7 +133,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Decrements an integer value.",
-            decrby,
+            counter::decrby,
         ),
         s(
             "incrbyfloat",
@@ -141,7 +141,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Increments a floating-point value.",
-            incrbyfloat,
+            counter::incrbyfloat,
         ),
         s(
             "append",
@@ -451,106 +451,6 @@ fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             write(ctx, &pair[0], pair[1].clone(), None)?;
         }
         Ok(Frame::Integer(1))
-    })())
-}
-
-/// Adds `delta` to the integer at `key` (0 if absent), keeping its TTL.
-/// The stored value is changed where it lies (`Keyspace::update`): no copy
-/// of the entry, and no allocation while the number keeps its length (the
-/// read-parse-format-write round trip was a fifth of a pipelined `INCR`).
-fn add(ctx: &mut Ctx<'_>, key: &Bytes, delta: i64) -> Frame {
-    reply((|| {
-        let now = ctx.now_ms;
-        let mut outcome = Ok(delta);
-        let found = ctx
-            .ks()
-            .update(key, now, &mut |entry| {
-                outcome = add_to(&mut entry.value, delta);
-                outcome.is_ok()
-            })
-            .map_err(engine_error)?;
-        if found.is_none() {
-            write(ctx, key, Bytes::copy_from_slice(itoa_buf(delta).as_bytes()), None)?;
-        }
-        outcome.map(Frame::Integer)
-    })())
-}
-
-/// `INCRBY`'s arithmetic on a stored value: the new number, or the error
-/// that leaves the value unchanged.
-fn add_to(value: &mut Value, delta: i64) -> Result<i64, Frame> {
-    let Value::String(text) = value else {
-        return Err(wrong_type());
-    };
-    let current = parse_i64_strict(text).ok_or_else(super::not_integer)?;
-    let next = current
-        .checked_add(delta)
-        .ok_or_else(|| Frame::error("ERR increment or decrement would overflow"))?;
-    let digits = itoa_buf(next);
-    let digits = digits.as_bytes();
-    if text.len() == digits.len() {
-        // Rewrite the digits in place if nobody else holds the bytes.
-        match std::mem::take(text).try_into_mut() {
-            Ok(mut bytes) => {
-                bytes.copy_from_slice(digits);
-                *text = bytes.freeze();
-                return Ok(next);
-            }
-            Err(shared) => *text = shared,
-        }
-    }
-    *text = Bytes::copy_from_slice(digits);
-    Ok(next)
-}
-
-
-fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    add(ctx, &args[1], 1)
-}
-
-fn decr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    add(ctx, &args[1], -1)
-}
-
-fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match int_arg(&args[2]) {
-        Ok(delta) => add(ctx, &args[1], delta),
-        Err(err) => err,
-    }
-}
-
-fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match int_arg(&args[2]) {
-        Ok(i64::MIN) => Frame::error("ERR decrement would overflow"),
-        Ok(delta) => add(ctx, &args[1], -delta),
-        Err(err) => err,
-    }
-}
-
-/// Parses a float the way Redis's `string2ld` accepts it.
-fn parse_float(text: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(text).ok()?;
-    if text.is_empty() || text.trim() != text || text.to_ascii_lowercase().contains("nan") {
-        return None;
-    }
-    text.parse().ok()
-}
-
-fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    reply((|| {
-        let not_float = || Frame::error("ERR value is not a valid float");
-        let delta = parse_float(&args[2]).ok_or_else(not_float)?;
-        let (current, ttl) = match lookup(ctx, &args[1])? {
-            Some((text, ttl)) => (parse_float(&text).ok_or_else(not_float)?, ttl),
-            None => (0.0, None),
-        };
-        let next = current + delta;
-        if !next.is_finite() {
-            return Err(Frame::error("ERR increment would produce NaN or Infinity"));
-        }
-        let text = Bytes::from(format_double(next));
-        write(ctx, &args[1], text.clone(), ttl)?;
-        Ok(Frame::Bulk(text))
     })())
 }
 
