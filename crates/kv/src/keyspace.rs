@@ -68,6 +68,20 @@ pub struct KeyEvent {
     pub key: Bytes,
 }
 
+/// How the running command's notification events are named (see
+/// `state::notify`): most commands' are derived from the keys they modified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventNaming {
+    /// Each modified key gets the command's own event (`command_event`).
+    #[default]
+    Derived,
+    /// Each modified key gets this event instead (`LMPOP ... LEFT`: `lpop`).
+    Renamed(&'static str),
+    /// The command raised its events itself ([`Keyspace::raise`]), in
+    /// Redis's order; the modified keys get none.
+    Own,
+}
+
 /// A client's WATCH state: the flag its `EXEC` checks, and what it watches.
 #[derive(Debug, Default)]
 pub struct WatchSet {
@@ -112,6 +126,8 @@ pub struct Keyspace {
     touched: Vec<Bytes>,
     /// Events the keyspace itself raised (expired, evicted, emptied collections).
     events: Vec<KeyEvent>,
+    /// How the running command's events are named.
+    naming: EventNaming,
     /// Clients blocked on keys (see `blocking`).
     blocked: blocking::Blocked,
 }
@@ -120,16 +136,17 @@ impl Keyspace {
     /// A keyspace over `engine`.
     pub fn new(engine: Box<dyn Engine>) -> Self {
         Keyspace {
+            last_version: engine.version_floor(),
             engine,
             watches: HashMap::new(),
             stats: KeyspaceStats::default(),
             evicted: Vec::new(),
             batch_depth: 0,
-            last_version: 0,
             no_touch: false,
             notify: 0,
             touched: Vec::new(),
             events: Vec::new(),
+            naming: EventNaming::Derived,
             blocked: blocking::Blocked::default(),
         }
     }
@@ -249,6 +266,20 @@ impl Keyspace {
         self.notify = if flags & channels == 0 { 0 } else { flags };
         self.touched.clear();
         self.events.clear();
+        self.naming = EventNaming::Derived;
+    }
+
+    /// Names the running command's events (see [`EventNaming`]); a no-op
+    /// while notifications are off.
+    pub(crate) fn name_events(&mut self, naming: EventNaming) {
+        if self.notify != 0 {
+            self.naming = naming;
+        }
+    }
+
+    /// How the command that just ran named its events (and back to derived).
+    pub(crate) fn take_naming(&mut self) -> EventNaming {
+        std::mem::take(&mut self.naming)
     }
 
     /// Whether notifications are recorded.
@@ -283,6 +314,24 @@ impl Keyspace {
             }
             found => Ok(found),
         }
+    }
+
+    /// Reads a live key without counting an access (Redis's
+    /// `LOOKUP_NOTOUCH`: `EXISTS`, `TYPE`, `TTL`, `OBJECT`).
+    pub fn lookup_untouched(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<Entry>, EngineError> {
+        let no_touch = std::mem::replace(&mut self.no_touch, true);
+        let found = self.lookup(key, now_ms);
+        self.no_touch = no_touch;
+        found
+    }
+
+    /// Sets the running command's time on the engine (its access stamps).
+    pub fn set_clock(&mut self, now_ms: u64) {
+        self.engine.set_clock(now_ms);
     }
 
     /// Makes the following reads leave the keys' access time and frequency
@@ -556,5 +605,32 @@ mod tests {
         );
         assert_eq!(ks.len(), 0);
         ks.engine().fail_log_syncs(false);
+    }
+
+    /// Collection versions never repeat across a restart, also when the
+    /// clock went back: a store written while the clock was ten hours ahead
+    /// (the same as ours set back ten hours since) keeps its reserve, and
+    /// new versions start above it.
+    #[test]
+    fn versions_stay_above_the_reserve_after_the_clock_went_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let future = clock::now_us() + 10 * 3600 * 1_000_000;
+        {
+            let mut engine = LsmEngine::open(dir.path(), FsyncPolicy::No).expect("open");
+            engine.begin_batch();
+            engine.reserve_version(future).expect("reserve");
+            engine.commit_batch().expect("commit");
+        }
+        let engine = LsmEngine::open(dir.path(), FsyncPolicy::No).expect("reopen");
+        assert!(engine.version_floor() >= future);
+        let mut ks = Keyspace::new(engine);
+        let created = ks
+            .create_collection(Bytes::from_static(b"h"), crate::value::Kind::Hash, None)
+            .expect("create");
+        assert!(
+            created.meta.version > future,
+            "version {} is in the old store's range",
+            created.meta.version
+        );
     }
 }

@@ -11,8 +11,11 @@
 use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first (the index is the rank).
-const LAYERS: [&[&str]; 10] = [
-    &["protocol", "value", "pattern", "config"],
+const LAYERS: [&[&str]; 11] = [
+    &["protocol", "value", "pattern", "config", "long_double"],
+    // Pure cluster decisions: leaves only, so the server can use them and
+    // they never reach into the server, engines or connections.
+    &["cluster"],
     &["engine"],
     &["keyspace"],
     &["metrics"],

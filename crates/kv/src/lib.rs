@@ -40,8 +40,11 @@
 //!    │           (WRONGTYPE, versions, empty = deleted), subkey access
 //!  engine        memory (slab + sampling eviction) | lsm (on the `lsm` crate)
 //!    │
-//!  leaves        protocol (RESP frames, parser), value, pattern, config;
-//!                and the workspace's `clock` crate (one `now_ms`)
+//!  cluster       the Dynamo cluster's pure decisions (placement, quorum,
+//!    │           versions, CRDTs, gossip, hints, anti-entropy); no I/O
+//!  leaves        protocol (RESP frames, parser), value, pattern, config,
+//!                long_double (INCRBYFLOAT's x87 arithmetic); and the
+//!                workspace's `clock` crate (one `now_ms`)
 //! ```
 //! - [`protocol`]: RESP2/RESP3 frames and a resumable, limit-checking parser
 //!   (inline commands too, so `nc` and `telnet` work);
@@ -86,8 +89,9 @@
 //!
 //! Public surface: [`serve`] / [`Server`] (open, then serve), [`Config`] and
 //! [`config`]'s enums, [`new_metrics`] / [`Metrics`], [`info`], and
-//! [`protocol`] (used by the tests and the fuzz targets). Everything else is
-//! crate-private.
+//! [`protocol`] (used by the tests and the fuzz targets), and [`cluster`]
+//! (the cluster's pure core, for the server wiring and tools to come).
+//! Everything else is crate-private.
 //!
 //! # Trade-offs and knobs
 //! - **One lock, many threads.** The keyspace sits behind one mutex, held
@@ -122,14 +126,18 @@
 //!   sizes an allocation, and `CONFIG SET` refuses out-of-range values with
 //!   Redis's errors instead of clamping them. Bind is 127.0.0.1 by default.
 //! - The server is a single node: it *is* the SPOF the cache-tier notes warn
-//!   about; replication and the Dynamo-style cluster come in later issues.
+//!   about. The Dynamo-style cluster's decisions exist ([`cluster`], tested
+//!   by a deterministic simulation); its network and server wiring come next.
 #![warn(missing_docs)]
 
 // Leaves.
 pub mod config;
+mod long_double;
 mod pattern;
 pub mod protocol;
 mod value;
+// The Dynamo cluster's decisions: pure, above the leaves only.
+pub mod cluster;
 // Storage, then the rules every engine shares.
 mod engine;
 mod keyspace;

@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             key: None,
             value: Some(&value),
             timestamp_ms: 0,
+            headers: &[],
         })
         .collect();
     let batch = encode_batch(&recs, Compression::None)?;

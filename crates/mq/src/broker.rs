@@ -3,7 +3,8 @@
 //! data directory.
 //!
 //! Layout under `data_dir`: `topics/` (metadata store), `logs/` (partition
-//! logs), `offsets/` (committed offsets), and in a cluster `raft/` (the
+//! logs), `offsets/` (committed offsets of a single broker; a cluster keeps
+//! them in the `__consumer_offsets` topic's logs), and in a cluster `raft/` (the
 //! controller quorum's log, see `cluster`). Opening reads them all and
 //! recovers every partition log; it blocks, so it runs before serving
 //! (`Broker::open`) and off the async workers.
@@ -26,8 +27,10 @@ pub struct Broker {
     pub topics: Topics,
     /// Consumer groups.
     pub groups: Coordinator,
-    /// Committed offsets.
+    /// Committed offsets (in a cluster: of the groups this broker coordinates).
     pub offsets: OffsetStore,
+    /// In a cluster: the `__consumer_offsets` partitions led and loaded here.
+    pub offsets_loads: crate::cluster::offsets_topic::Loads,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Host clients are told to connect to.
@@ -82,7 +85,12 @@ impl Broker {
             limits,
             cluster.is_some(),
         )?;
-        let offsets = OffsetStore::open(&config.data_dir.join("offsets"))?;
+        // A single broker keeps a file per group; a cluster replicates them
+        // in `__consumer_offsets` and keeps only a table in memory.
+        let offsets = match cluster {
+            Some(_) => OffsetStore::in_memory(),
+            None => OffsetStore::open(&config.data_dir.join("offsets"))?,
+        };
         let groups = Coordinator::new(
             Limits {
                 session_timeout_min_ms: config.group_min_session_timeout_ms,
@@ -107,6 +115,7 @@ impl Broker {
             topics,
             groups,
             offsets,
+            offsets_loads: Default::default(),
             metrics,
             advertised_host,
             advertised_port,
@@ -128,37 +137,28 @@ impl Broker {
         }
     }
 
-    /// The broker coordinating consumer group `group`: (id, host, port).
-    /// Alone, this broker. In a cluster, rendezvous hashing over the live
-    /// brokers: each group goes to the broker with the highest
-    /// hash(group, broker), so a broker's death moves only its own groups.
-    /// Committed offsets stay with the coordinator (not replicated yet).
-    pub fn coordinator(&self, group: &str) -> (i32, String, i32) {
-        let me = || {
-            (
+    /// The broker coordinating consumer group `group`: (id, host, port), or
+    /// a Kafka error code (COORDINATOR_NOT_AVAILABLE). Alone, this broker.
+    /// In a cluster, the leader of the group's `__consumer_offsets`
+    /// partition (see `cluster::offsets_topic`), so the group moves with its
+    /// committed offsets when that leader fails.
+    pub fn coordinator(&self, group: &str) -> Result<(i32, String, i32), i16> {
+        match &self.cluster {
+            None => Ok((
                 self.config.broker_id,
                 self.advertised_host.clone(),
                 self.advertised_port,
-            )
-        };
-        let Some(node) = &self.cluster else {
-            return me();
-        };
-        let image = node.image();
-        let weight =
-            |id: i32| crc32c::crc32c_append(crc32c::crc32c(group.as_bytes()), &id.to_be_bytes());
-        image
-            .brokers
-            .values()
-            .filter(|b| !b.fenced)
-            .max_by_key(|b| (weight(b.id), b.id))
-            .map_or_else(me, |b| (b.id, b.host.clone(), b.port))
+            )),
+            Some(node) => crate::cluster::offsets_topic::coordinator(&node.image(), group),
+        }
     }
 
-    /// NOT_COORDINATOR when another broker coordinates `group`.
+    /// Why this broker cannot serve group `group` now, if it cannot:
+    /// NOT_COORDINATOR (another broker coordinates it),
+    /// COORDINATOR_LOAD_IN_PROGRESS or COORDINATOR_NOT_AVAILABLE.
     pub fn not_coordinator(&self, group: &str) -> Option<i16> {
-        (self.coordinator(group).0 != self.config.broker_id)
-            .then(|| kafka_protocol::ResponseError::NotCoordinator.code())
+        let node = self.cluster.as_ref()?;
+        crate::cluster::offsets_topic::serving(self, node, group).err()
     }
 
     /// The error for a partition this broker does not hold: in a cluster,
@@ -190,6 +190,16 @@ impl Broker {
             }
         }
         lags
+    }
+
+    /// fsyncs every partition (blocking): the last step of a shutdown.
+    pub fn flush_all_blocking(&self) -> Result<(), crate::log::LogError> {
+        for topic in self.topics.list() {
+            for partition in &topic.partitions {
+                partition.flush_blocking()?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs blocking `work` on a blocking thread.

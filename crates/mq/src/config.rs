@@ -89,8 +89,14 @@ pub struct Config {
     /// The cluster's voters, `id@host:port,...` (each broker's internal
     /// listener; this broker binds its own entry). Empty: a single broker.
     pub controller_quorum: String,
-    /// Copies of each partition of auto-created topics (and CreateTopics with -1).
+    /// Copies of each partition of auto-created topics (and CreateTopics with
+    /// -1), and of the committed-offsets topic `__consumer_offsets`.
     pub default_replication_factor: i32,
+    /// Partitions of `__consumer_offsets` in a cluster (Kafka's
+    /// `offsets.topic.num.partitions`): a group's coordinator is the leader
+    /// of its partition, so this spreads groups over brokers. Fixed once the
+    /// topic exists.
+    pub offsets_topic_num_partitions: i32,
     /// Fewest in-sync replicas an `acks=all` produce needs (topic config
     /// `min.insync.replicas` overrides it).
     pub min_insync_replicas: usize,
@@ -135,6 +141,7 @@ impl Default for Config {
             groups_max: 10_000,
             controller_quorum: String::new(),
             default_replication_factor: 1,
+            offsets_topic_num_partitions: 5,
             min_insync_replicas: 1,
             replica_lag_time_max_ms: 10_000,
             broker_session_timeout_ms: 6_000,
@@ -163,6 +170,14 @@ impl Config {
 
     /// Checks settings that cannot work together; the message says what to change.
     pub fn validate(&self) -> Result<(), String> {
+        if self.offsets_topic_num_partitions < 1
+            || self.offsets_topic_num_partitions > self.partitions_max
+        {
+            return Err(format!(
+                "offsets_topic_num_partitions is {} but must be between 1 and partitions_max ({})",
+                self.offsets_topic_num_partitions, self.partitions_max
+            ));
+        }
         if self.num_partitions < 1 || self.num_partitions > self.partitions_max {
             return Err(format!(
                 "num_partitions is {} but must be between 1 and partitions_max ({})",

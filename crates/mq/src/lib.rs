@@ -41,8 +41,16 @@
 //!   consistency-critical and rarely large: each is kept in small files
 //!   replaced atomically ([`durable`]), where the book uses ZooKeeper and
 //!   Kafka now uses its own internal topics. In a cluster the metadata is
-//!   the controller quorum's replicated log ([`cluster::metadata`]);
-//!   committed offsets are still per broker (not replicated yet).
+//!   the controller quorum's replicated log ([`cluster::metadata`]), and
+//!   committed offsets are records of the compacted internal topic
+//!   `__consumer_offsets` ([`group::offsets_log`],
+//!   [`cluster::offsets_topic`]), as in Kafka: a group's coordinator is the
+//!   leader of the group's partition of it, commits wait for every in-sync
+//!   replica, and a new leader replays the partition into its offsets table
+//!   before serving, so a group keeps its position when its coordinator
+//!   dies. A single broker keeps the file per group: with no replica to
+//!   fail over to, the log would add a load step and an internal topic for
+//!   nothing.
 //! - **Delivery semantics** come from the clients: `acks=0` is at-most-once
 //!   (no answer is even sent), `acks=1`/`all` with retries at-least-once;
 //!   committing before or after processing does the same on the consumer
@@ -75,7 +83,8 @@
 //! [`frame`] (length-prefixed frames) → [`api`] (decode, dispatch, encode)
 //! → [`broker`] (shared state: [`topics`], [`partition`], [`group`], and
 //! in a cluster [`cluster`]) → [`log`] (storage). [`server`] runs it all; [`client`] is the small Kafka
-//! client of `hyperscale mq topics|produce|consume|groups`; [`config`] and [`metrics`]
+//! client of `hyperscale mq topics|produce|consume|groups` and of the `mqclient` crate (over TCP, or
+//! in-process straight into [`api::handle`] for an embedded broker); [`config`] and [`metrics`]
 //! plug it into the `service` crate like every Hyperscale system.
 #![warn(missing_docs)]
 

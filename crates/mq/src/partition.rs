@@ -469,6 +469,7 @@ mod tests {
             key: None,
             value: Some(b"v"),
             timestamp_ms: 1,
+            headers: &[],
         };
         let batch = encode_batch(&[record], Compression::None).unwrap();
         let appended = partition.append_blocking(&batch, 1).unwrap();

@@ -75,7 +75,7 @@ impl Server {
         // be persisted (this broker must then stop serving, not linger).
         let stop_accepting = ctx.shutdown.child_token();
         let failed = Arc::new(parking_lot::Mutex::new(None));
-        spawn_background(&broker, &stop);
+        spawn_maintenance(&broker, &stop);
         spawn_cluster(&broker, &stop, &stop_accepting, &failed)?;
         ctx.health.set_up();
         tracing::info!(addr = %listener.local_addr()?, data_dir = %broker.config.data_dir.display(), "mq broker listening");
@@ -88,16 +88,7 @@ impl Server {
         while open.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        broker
-            .blocking(|b| {
-                for topic in b.topics.list() {
-                    for partition in &topic.partitions {
-                        partition.flush_blocking()?;
-                    }
-                }
-                Ok::<(), crate::log::LogError>(())
-            })
-            .await?;
+        broker.blocking(Broker::flush_all_blocking).await?;
         match failed.lock().take() {
             Some(reason) => Err(anyhow::anyhow!(reason)),
             None => Ok(()),
@@ -117,7 +108,12 @@ pub async fn serve(
     server.serve(ctx).await
 }
 
-fn spawn_background(broker: &Arc<Broker>, stop: &CancellationToken) {
+/// Starts what a broker runs besides requests, until `stop`: the group
+/// coordinator's ticker (session timeouts, overdue rebalances) and the lag
+/// metric, the `fsync = interval` timer, and retention. [`Server::serve`]
+/// calls it; so does a broker embedded in a process without a listener
+/// (the `mqclient` crate).
+pub fn spawn_maintenance(broker: &Arc<Broker>, stop: &CancellationToken) {
     let (b, s) = (broker.clone(), stop.clone());
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(TICK);

@@ -1,6 +1,7 @@
 //! Probabilistic and hashing sketches: the bloom filter of the key-value store chapter,
-//! Redis's HyperLogLog (distinct counts in 12 KB, byte-compatible with Redis: see [`hll`])
-//! (later: Merkle trees for anti-entropy).
+//! Redis's HyperLogLog (distinct counts in 12 KB, byte-compatible with Redis: see [`hll`]),
+//! and the Merkle tree the key-value cluster's anti-entropy compares replicas with (see
+//! [`merkle`]).
 //!
 //! The key-value chapter's read path goes "memory → bloom filter → SSTable": before an
 //! SSTable is touched on disk, a small in-memory bit array answers "this table surely does
@@ -15,6 +16,8 @@
 
 pub mod bloom;
 pub mod hll;
+pub mod merkle;
 
 pub use bloom::{BloomError, BloomFilter, KeyHash};
 pub use hll::{Hll, HllError};
+pub use merkle::{MerkleError, MerkleTree};

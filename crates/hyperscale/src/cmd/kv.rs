@@ -60,8 +60,9 @@ struct ServeArgs {
     /// Serve /metrics and /healthz on this address (off when not given).
     #[arg(long)]
     admin_bind: Option<SocketAddr>,
-    /// Worker threads of the async runtime; 1 runs a single-threaded event
-    /// loop [default: the CPUs this process may use].
+    /// Worker threads of the async runtime (1 = one event loop; a long Lua
+    /// script still hands it over so others get BUSY) [default: the CPUs
+    /// this process may use].
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -103,16 +104,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = args.threads.unwrap_or(cpus);
     anyhow::ensure!(threads >= 1, "--threads must be at least 1");
-    // One thread (e.g. pinned with taskset): the single-threaded scheduler
-    // skips the work-stealing machinery, as Redis's one event loop does.
-    let mut runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(threads);
-        builder
-    };
-    let runtime = runtime
+    // Always the multi-thread scheduler, also with one worker: a long Lua
+    // script hands its worker over to a fresh thread so that other clients
+    // get `BUSY` and `SCRIPT KILL` (kv's `command::scripting::offload`),
+    // which the current-thread scheduler cannot do.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -11,8 +11,10 @@
 //!
 //! `topics`, `produce`, `consume` and `groups` are small Kafka clients for
 //! the shell (see `tools`): they speak the Kafka protocol to `--bootstrap`,
-//! so they work against this broker or a real Kafka.
+//! so they work against this broker or a real Kafka. `retry` and `dlq` run
+//! the retry-topic pattern of `mqclient::retry` (see `retry`).
 
+mod retry;
 mod tools;
 
 use std::net::SocketAddr;
@@ -41,6 +43,11 @@ enum Verb {
     Consume(tools::ConsumeArgs),
     /// List consumer groups, or describe one with its lag per partition.
     Groups(tools::GroupsArgs),
+    /// Run the retry worker of a topic: <topic>.retry back to <topic> after
+    /// the delay, to <topic>.dlq after the last attempt.
+    Retry(retry::RetryArgs),
+    /// List the dead letters of a topic (<topic>.dlq) with their errors.
+    Dlq(retry::DlqArgs),
 }
 
 #[derive(clap::Args)]
@@ -95,6 +102,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Verb::Produce(args) => tools::produce(args),
         Verb::Consume(args) => tools::consume(args),
         Verb::Groups(args) => tools::groups(args),
+        Verb::Retry(args) => retry::retry(args),
+        Verb::Dlq(args) => retry::dlq(args),
     }
 }
 

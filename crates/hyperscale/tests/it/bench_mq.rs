@@ -5,10 +5,11 @@
 
 use crate::common;
 
+use std::ffi::OsStr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Guard, Lines, hyperscale, wait_output};
+use common::{hyperscale, serve, wait_output};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -16,16 +17,10 @@ const WAIT: Duration = Duration::from_secs(60);
 #[test]
 fn bench_mq_produces_and_consumes_every_record() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = hyperscale()
-        .args(["mq", "serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(child.stdout.take().unwrap());
-    let _guard = Guard(child);
-    let banner = lines.next_within(WAIT);
+    let data = dir.path().join("data");
+    let args = ["mq", "serve", "--bind", "127.0.0.1:0", "--data-dir"];
+    let args = args.iter().map(OsStr::new).chain([data.as_os_str()]);
+    let (_guard, _lines, banner) = serve(args, WAIT);
     let bootstrap = banner
         .strip_prefix("mq broker on ")
         .and_then(|rest| rest.split(',').next())

@@ -4,10 +4,11 @@
 
 use crate::common;
 
+use std::ffi::OsStr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Guard, Lines, hyperscale, interrupt_and_wait, wait_output};
+use common::{Guard, Lines, hyperscale, interrupt_and_wait, serve, wait_output};
 
 /// Runs `hyperscale args...` with stdout's reader closed before the child
 /// writes anything; returns stderr after asserting a clean exit.
@@ -88,16 +89,9 @@ fn reporting_verbs_end_quietly_when_stdout_is_closed() {
 #[test]
 fn bench_kv_ends_quietly_when_stdout_is_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = hyperscale()
-        .args(["kv", "serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(child.stdout.take().unwrap());
-    let _server = Guard(child);
-    let started = lines.next_within(Duration::from_secs(60));
+    let args = ["kv", "serve", "--bind", "127.0.0.1:0", "--data-dir"];
+    let args = args.iter().map(OsStr::new).chain([dir.path().as_os_str()]);
+    let (_server, _lines, started) = serve(args, Duration::from_secs(60));
     let addr = started
         .rsplit(' ')
         .next()

@@ -7,22 +7,15 @@ use crate::common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Guard, Lines, hyperscale, wait_output};
+use common::{hyperscale, serve, wait_output};
 
 #[test]
 fn a_second_server_on_a_locked_dir_fails_once_without_a_banner() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let mut first = hyperscale()
-        .args(["kv", "serve", "--bind", "127.0.0.1:0", "--data-dir", data])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(first.stdout.take().unwrap());
-    let _first = Guard(first);
-    let banner = lines.next_within(Duration::from_secs(30));
+    let args = ["kv", "serve", "--bind", "127.0.0.1:0", "--data-dir", data];
+    let (_first, _lines, banner) = serve(args, Duration::from_secs(30));
     assert!(
         banner.starts_with("kv server (Lsm engine) on "),
         "{banner:?}"

@@ -8,6 +8,8 @@ mod common;
 mod bench_mq;
 mod closed_pipe;
 mod id_serve;
+mod kv_busy;
 mod kv_locked_dir;
 mod mq_cli;
+mod mq_retry;
 mod up;

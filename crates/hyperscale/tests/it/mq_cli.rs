@@ -6,34 +6,28 @@
 
 use crate::common;
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use common::{Guard, Lines, hyperscale, wait_output};
+use common::{Guard, hyperscale, serve, wait_output};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-struct Broker {
-    bootstrap: String,
+pub(crate) struct Broker {
+    pub(crate) bootstrap: String,
     _guard: Guard,
     _dir: tempfile::TempDir,
 }
 
-fn start_broker() -> Broker {
+pub(crate) fn start_broker() -> Broker {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = hyperscale()
-        .args(["mq", "serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = Lines::new(child.stdout.take().unwrap());
-    let guard = Guard(child);
-    let banner = lines.next_within(WAIT);
+    let args = ["mq", "serve", "--bind", "127.0.0.1:0", "--data-dir"];
+    let args = args.iter().map(OsStr::new).chain([data.as_os_str()]);
+    let (guard, _lines, banner) = serve(args, WAIT);
     let bootstrap = banner
         .strip_prefix("mq broker on ")
         .and_then(|rest| rest.split(',').next())
@@ -47,7 +41,7 @@ fn start_broker() -> Broker {
 }
 
 /// Runs `hyperscale mq ARGS --bootstrap B` with `stdin`, bounded in time.
-fn mq(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn mq(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
     let mut child = hyperscale()
         .arg("mq")
         .args(args)
@@ -63,7 +57,7 @@ fn mq(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
     wait_output(child, WAIT)
 }
 
-fn ok(output: &Output) -> String {
+pub(crate) fn ok(output: &Output) -> String {
     assert!(
         output.status.success(),
         "failed: {}",
@@ -72,7 +66,7 @@ fn ok(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-fn json(output: &Output) -> Value {
+pub(crate) fn json(output: &Output) -> Value {
     let text = ok(output);
     serde_json::from_str(&text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
 }
@@ -192,7 +186,7 @@ fn create_produce_consume_in_a_group_and_watch_the_lag() {
     );
 }
 
-fn fails_with_one_line(output: &Output, needle: &str) {
+pub(crate) fn fails_with_one_line(output: &Output, needle: &str) {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");

@@ -41,7 +41,7 @@ pub(super) fn specs() -> Vec<Spec> {
             READONLY,
             (1, -1, 1),
             "Counts existing keys and marks them as accessed.",
-            exists,
+            touch,
         ),
         s(
             "type",
@@ -177,20 +177,35 @@ fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     })())
 }
 
-fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+/// `EXISTS` (leaves the keys' access stamps alone, as in Redis) and `TOUCH`.
+fn count_existing(ctx: &mut Ctx<'_>, args: &[Bytes], touch: bool) -> Frame {
     reply((|| {
         let now = ctx.now_ms;
         let mut found = 0;
         for key in &args[1..] {
-            found += i64::from(ctx.ks().lookup(key, now).map_err(engine_error)?.is_some());
+            let ks = ctx.ks();
+            let entry = if touch {
+                ks.lookup(key, now)
+            } else {
+                ks.lookup_untouched(key, now)
+            };
+            found += i64::from(entry.map_err(engine_error)?.is_some());
         }
         Ok(Frame::Integer(found))
     })())
 }
 
+fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    count_existing(ctx, args, false)
+}
+
+fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    count_existing(ctx, args, true)
+}
+
 fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let now = ctx.now_ms;
-    match ctx.ks().lookup(&args[1], now) {
+    match ctx.ks().lookup_untouched(&args[1], now) {
         Ok(Some(entry)) => Frame::Simple(entry.value.type_name()),
         Ok(None) => Frame::Simple("none"),
         Err(err) => engine_error(err),
@@ -274,7 +289,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], kind: ExpireKind) -> Frame 
             return Ok(Frame::Integer(0));
         }
         if at <= now as i64 {
-            ctx.ks().remove(&args[1], now).map_err(engine_error)?;
+            crate::command::delete_as_del(ctx, &args[1])?;
         } else {
             ctx.ks()
                 .set_expiry(&args[1], Some(at as u64), now)
@@ -343,7 +358,7 @@ enum TtlForm {
 
 fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], form: TtlForm) -> Frame {
     let now = ctx.now_ms;
-    let entry = match ctx.ks().lookup(key, now) {
+    let entry = match ctx.ks().lookup_untouched(key, now) {
         Ok(Some(entry)) => entry,
         Ok(None) => return Frame::Integer(-2),
         Err(err) => return engine_error(err),

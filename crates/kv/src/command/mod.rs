@@ -52,9 +52,10 @@ use bytes::Bytes;
 use parking_lot::MutexGuard;
 use rustc_hash::FxHashMap;
 
+use crate::config::NotifyFlags;
 use crate::engine::EngineError;
-use crate::keyspace::Keyspace;
 use crate::keyspace::collection::KeyError;
+use crate::keyspace::{EventNaming, Keyspace};
 use crate::metrics::Metrics;
 use crate::protocol::{Frame, ProtocolVersion};
 use crate::state::session::ConnState;
@@ -222,11 +223,14 @@ impl<'a> Ctx<'a> {
         Self::with_lock(state, conn, Lock::Held(ks))
     }
 
-    fn with_lock(state: &'a State, conn: &'a mut ConnState, lock: Lock<'a>) -> Self {
+    fn with_lock(state: &'a State, conn: &'a mut ConnState, mut lock: Lock<'a>) -> Self {
         let now_ms = match conn.batch_now_ms {
             0 => clock::now_ms(),
             batch => batch,
         };
+        if let Lock::Held(ks) = &mut lock {
+            ks.set_clock(now_ms);
+        }
         Ctx {
             state,
             conn,
@@ -242,6 +246,7 @@ impl<'a> Ctx<'a> {
             Lock::Lazy(guard) => guard.get_or_insert_with(|| {
                 let mut ks = self.state.db.lock();
                 ks.recover_abandoned_batch();
+                ks.set_clock(self.now_ms);
                 ks
             }),
             Lock::Held(ks) => ks,
@@ -479,6 +484,7 @@ fn notify_after(ctx: &mut Ctx<'_>, spec: &Spec, reply: &Frame) {
         notify::collect(ks, spec.name, spec.group)
     } else {
         ks.take_touched();
+        ks.take_naming();
         ks.take_events()
     };
     if !events.is_empty() {
@@ -506,6 +512,38 @@ fn run_atomic(ctx: &mut Ctx<'_>, spec: &Spec, args: &[Bytes]) -> Frame {
         Ok(()) => reply,
         Err(err) => engine_error(err),
     }
+}
+
+/// Raises `event` (of notification `class`) on `key` as one of the running
+/// command's own events: the dispatcher then derives none from the keys it
+/// modified (see `state::notify`). Costs nothing while notifications are off.
+pub(crate) fn raise_event(ctx: &mut Ctx<'_>, class: u32, event: &'static str, key: &[u8]) {
+    let ks = ctx.ks();
+    if ks.notifying() {
+        ks.name_events(EventNaming::Own);
+        ks.raise(class, event, key);
+    }
+}
+
+/// The running command raises no event although it wrote (`BITFIELD`
+/// whose every write failed on `OVERFLOW FAIL`), or only those it raises
+/// with [`raise_event`].
+pub(crate) fn own_events(ctx: &mut Ctx<'_>) {
+    ctx.ks().name_events(EventNaming::Own);
+}
+
+/// Deletes `key` as Redis does when a command's result is empty or already
+/// expired (`SINTERSTORE` or `BITOP` of nothing, `SORT ... STORE` of
+/// nothing, `EXPIRE` or `GETEX EXAT` in the past): the event is `del` (if
+/// the key existed), not the command's own. Whether it existed.
+pub(crate) fn delete_as_del(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Frame> {
+    let now = ctx.now_ms;
+    let removed = ctx.ks().remove(key, now).map_err(engine_error)?;
+    own_events(ctx);
+    if removed {
+        raise_event(ctx, NotifyFlags::GENERIC, "del", key);
+    }
+    Ok(removed)
 }
 
 /// Shorthand: unwraps a `Result<Frame, Frame>` from `?`-style handler code.

@@ -246,6 +246,21 @@ pub trait Engine: Send {
         Ok(found)
     }
 
+    /// The highest collection version this store may already hold (a
+    /// durable reserve; see `keyspace::collection`): new versions start
+    /// above it. 0 for a store that keeps nothing across restarts.
+    fn version_floor(&self) -> u64 {
+        0
+    }
+
+    /// Records that collection version `version` is about to be used, so
+    /// that it is never handed out again, even after a restart with the
+    /// clock set back. Part of the open write batch, like every write (the
+    /// lsm engine raises its durable reserve in the same commit).
+    fn reserve_version(&mut self, _version: u64) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// Appends the subkeys of the collection in `range`, in order (or in
     /// reverse), with their values, up to `range.limit`.
     fn sub_range(
@@ -344,6 +359,16 @@ pub trait Engine: Send {
     /// as `commit_batch` does and returns `None`: nothing to wait for.
     fn commit_batch_deferred(&mut self) -> Result<Option<PendingSync>, EngineError> {
         self.commit_batch().map(|()| None)
+    }
+
+    /// The running command's time (Unix ms): the clock of the access stamps
+    /// [`Engine::idle_seconds`] reads, set once per command.
+    fn set_clock(&mut self, _now_ms: u64) {}
+
+    /// Seconds since the key was last read or written (`OBJECT IDLETIME`),
+    /// if the engine keeps access stamps (the memory engine does).
+    fn idle_seconds(&mut self, _key: &[u8]) -> Option<u64> {
+        None
     }
 
     /// The key's LFU access counter after decay (`OBJECT FREQ`), if the

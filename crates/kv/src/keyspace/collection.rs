@@ -10,7 +10,9 @@
 //! hold for every type live here:
 //! - a key of another type answers `WRONGTYPE` ([`KeyError::WrongType`]);
 //! - a new collection gets a fresh version (unique per store, never reused,
-//!   so it cannot see subkeys of a deleted predecessor on the lsm engine);
+//!   so it cannot see subkeys of a deleted predecessor on the lsm engine;
+//!   the engine keeps a durable reserve so that this holds across restarts,
+//!   also when the clock was set back);
 //! - an empty collection does not exist: saving one with `len == 0` deletes
 //!   the key, as Redis does — except a stream, which Redis keeps when empty
 //!   (`XDEL` of its last entry, `XGROUP CREATE ... MKSTREAM`): its last id
@@ -110,11 +112,14 @@ fn typed<K: KeyArg + ?Sized>(key: &K, entry: Entry, kind: Kind) -> Result<Collec
 
 impl Keyspace {
     /// A version no collection in this store has had (see the module docs):
-    /// the clock in microseconds, or one more than the last, so it also
-    /// grows across restarts.
-    pub fn new_version(&mut self) -> u64 {
-        self.last_version = clock::now_us().max(self.last_version + 1);
-        self.last_version
+    /// the clock in microseconds, or one more than the last (which starts at
+    /// the engine's durable reserve, `Engine::version_floor`, so versions
+    /// grow across restarts even when the clock went back).
+    pub fn new_version(&mut self) -> Result<u64, EngineError> {
+        let version = clock::now_us().max(self.last_version + 1);
+        self.engine.reserve_version(version)?;
+        self.last_version = version;
+        Ok(version)
     }
 
     /// The collection at `key` for a read command (counts a hit or miss);
@@ -170,7 +175,7 @@ impl Keyspace {
     ) -> Result<Collection, EngineError> {
         let meta = Meta {
             kind,
-            version: self.new_version(),
+            version: self.new_version()?,
             len: 0,
             extra: Extra::new(),
         };

@@ -131,21 +131,6 @@ impl Frame {
     }
 }
 
-/// Formats a double the way Redis prints it: shortest round-trip form,
-/// `inf` / `-inf` for infinities.
-pub fn format_double(d: f64) -> String {
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let mut text = format!("{d}");
-    // Rust prints `1e21` style only for huge values; Redis prints integral
-    // doubles without a fractional part too, so the forms agree otherwise.
-    if text == "-0" {
-        text = "0".into();
-    }
-    text
-}
-
 /// Formats a double as Redis 7.0's `addReplyDouble` does (scores, `ZSCORE`,
 /// `ZRANGE ... WITHSCORES`): C's `%.17g` (17 significant digits, trailing
 /// zeros removed, exponent form below 1e-4 and from 1e17), `inf` / `-inf`,

@@ -124,7 +124,9 @@ impl RequestParser {
         authenticated: bool,
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         let mut args = Vec::new();
-        Ok(self.parse_into(buf, authenticated, &mut args)?.then_some(args))
+        Ok(self
+            .parse_into(buf, authenticated, &mut args)?
+            .then_some(args))
     }
 
     /// [`RequestParser::next_command`] into a vector the parser keeps and
@@ -551,7 +553,7 @@ mod tests {
         #[test]
         fn short_length_lines_agree(
             body in proptest::collection::vec(prop_oneof![
-                8 => (b'0'..=b'9'),
+                8 => b'0'..=b'9',
                 1 => Just(b'-'),
                 1 => Just(b'\r'),
                 1 => Just(b'\n'),
@@ -571,8 +573,19 @@ mod tests {
     fn short_length_lines() {
         assert_eq!(short_length_line(b"$12\r\n", 0), Some((Some(12), 5)));
         assert_eq!(short_length_line(b"*3\r\n$3", 0), Some((Some(3), 4)));
-        assert_eq!(short_length_line(b"$999999999999999999\r\n", 0), Some((Some(999_999_999_999_999_999), 21)));
-        for general in [&b"$0\r\n"[..], b"$-1\r\n", b"$01\r\n", b"$12\r", b"$12", b"$1234567890123456789\r\n", b"$\r\n"] {
+        assert_eq!(
+            short_length_line(b"$999999999999999999\r\n", 0),
+            Some((Some(999_999_999_999_999_999), 21))
+        );
+        for general in [
+            &b"$0\r\n"[..],
+            b"$-1\r\n",
+            b"$01\r\n",
+            b"$12\r",
+            b"$12",
+            b"$1234567890123456789\r\n",
+            b"$\r\n",
+        ] {
             assert_eq!(short_length_line(general, 0), None, "{general:?}");
         }
     }

@@ -9,10 +9,14 @@
 //! write command modified (the keyspace records the keys it touches while
 //! notifications are on) gets the command's event, named as Redis names it
 //! ([`command_event`]: `INCR` raises `incrby`, `HMSET` raises `hset`...) in
-//! the class of the command's group. Commands that raise two different
-//! events on two keys in Redis (`SMOVE`: `srem` and `sadd`; `RENAME`:
-//! `rename_from` and `rename_to`; `LMOVE`) raise their first event on the
-//! first key and their second on the others here.
+//! the class of the command's group; `RENAME` raises `rename_from` on the
+//! first key and `rename_to` on the second. A command whose events depend
+//! on its options or outcome names them itself ([`EventNaming`]): it renames
+//! the derived event (`ZADD ... INCR` raises `zincr`, `LMPOP ... LEFT`
+//! `lpop`), or raises its own events in Redis's order and none is derived
+//! (`LMOVE`: `lpush`/`rpush` on the destination, then `lpop`/`rpop` and
+//! maybe `del` on the source; `EXPIRE` in the past: `del`; `GETEX`:
+//! `expire`, `persist` or `del`; a `*STORE` of nothing: `del`).
 //!
 //! Publishing goes through the pub/sub hub like `PUBLISH`:
 //! `__keyspace@0__:<key>` carries the event name, `__keyevent@0__:<event>`
@@ -23,7 +27,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::State;
 use crate::config::NotifyFlags;
-use crate::keyspace::{KeyEvent, Keyspace};
+use crate::keyspace::{EventNaming, KeyEvent, Keyspace};
 
 /// The class bit of a command group (Redis's group names).
 pub(crate) fn group_class(group: &str) -> u32 {
@@ -84,8 +88,16 @@ pub(crate) fn collect(ks: &mut Keyspace, name: &'static str, group: &str) -> Vec
     } else {
         group_class(group)
     };
-    let (first, rest) = command_event(name);
-    for (i, key) in ks.take_touched().into_iter().enumerate() {
+    let touched = ks.take_touched();
+    let (first, rest) = match ks.take_naming() {
+        EventNaming::Derived => command_event(name),
+        EventNaming::Renamed(event) => (event, event),
+        EventNaming::Own => {
+            events.extend(after);
+            return events;
+        }
+    };
+    for (i, key) in touched.into_iter().enumerate() {
         events.push(KeyEvent {
             class,
             event: if i == 0 { first } else { rest },

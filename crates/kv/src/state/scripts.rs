@@ -36,7 +36,14 @@ pub(crate) struct Busy {
     wrote: AtomicBool,
     /// `SCRIPT KILL` / `FUNCTION KILL` asked the running script to stop.
     kill: AtomicBool,
+    /// Run time (ms) at which the running script next hands its async
+    /// worker over (see `command::scripting::offload`); doubles each time.
+    next_offload_ms: AtomicU64,
 }
+
+/// Run time after which a script stops sharing its async worker thread
+/// with other clients (most scripts end in microseconds and never get here).
+pub(crate) const OFFLOAD_FIRST_MS: u64 = 2;
 
 /// What `SCRIPT KILL` / `FUNCTION KILL` found.
 #[derive(Debug, PartialEq, Eq)]
@@ -62,6 +69,7 @@ impl Busy {
             function: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
             kill: AtomicBool::new(false),
+            next_offload_ms: AtomicU64::new(OFFLOAD_FIRST_MS),
         }
     }
 
@@ -74,7 +82,28 @@ impl Busy {
         self.function.store(function, Ordering::Relaxed);
         self.wrote.store(false, Ordering::Relaxed);
         self.kill.store(false, Ordering::Relaxed);
+        self.next_offload_ms
+            .store(OFFLOAD_FIRST_MS, Ordering::Relaxed);
         self.started.store(self.now(), Ordering::Release);
+    }
+
+    /// Whether the running script has run long enough to hand its async
+    /// worker over now: after [`OFFLOAD_FIRST_MS`], then at doubling run
+    /// times (a hand-off that lost its race is tried again, rarely). Only
+    /// the running script's own hook calls this.
+    pub(crate) fn offload_due(&self) -> bool {
+        let started = self.started.load(Ordering::Acquire);
+        if started == 0 {
+            return false;
+        }
+        let ran_ms = self.now().saturating_sub(started);
+        let due_ms = self.next_offload_ms.load(Ordering::Relaxed);
+        if ran_ms < due_ms {
+            return false;
+        }
+        self.next_offload_ms
+            .store(ran_ms.max(1).saturating_mul(2), Ordering::Relaxed);
+        true
     }
 
     /// Marks the script as finished.

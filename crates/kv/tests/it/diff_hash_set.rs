@@ -38,12 +38,11 @@ fn stream(seed: u64, len: usize) -> Vec<(Vec<Vec<u8>>, Compare)> {
     let hashes = ["h1", "h2"];
     let sets = ["s1", "s2", "s3"];
     let fields = ["a", "b", "c", "10", ""];
-    // Float fields only ever hold values whose sums are exact in both a
-    // double and Redis's long double (see `hash::human_float`).
+    // Float fields, summed in an 80-bit long double as Redis does.
     let float_fields = ["fa", "fb"];
     let values = ["", "x", "10", "-3", "abc", "007", "9223372036854775807"];
     let float_values = [
-        "1.5", "-0.25", "2", "1e2", "abc", "inf", "0", "5.", "0x10", "0x",
+        "1.5", "-0.25", "2", "1e2", "abc", "inf", "0", "5.", "0x10", "0x", "0.1", "-0.7", "1e-20",
     ];
     let increments = [
         "1",

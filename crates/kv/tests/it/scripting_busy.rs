@@ -7,7 +7,6 @@ use crate::common;
 use common::TestServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "hangs: the second client is never served while the script runs on the server's runtime (see the wt/script report)"]
 async fn other_clients_get_busy_and_script_kill_stops_a_script() {
     let server = TestServer::start().await;
     let mut admin = server.raw().await;
@@ -54,7 +53,6 @@ async fn other_clients_get_busy_and_script_kill_stops_a_script() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "same as above: SCRIPT KILL from another client is only served after the script ends"]
 async fn a_script_that_wrote_cannot_be_killed() {
     let server = TestServer::start().await;
     let mut admin = server.raw().await;

@@ -24,6 +24,7 @@ use crate::broker::Broker;
 use crate::cluster::metadata::{Image, NO_LEADER, TopicInfo};
 use crate::cluster::node::Node;
 use crate::cluster::transport::{Request, Response};
+use crate::group::offsets_log::OFFSETS_TOPIC;
 use crate::topics::{TopicError, check_create_request};
 
 /// How long a topic change may wait for the controller.
@@ -55,6 +56,7 @@ fn topic_metadata(version: i16, name: &str, topic: &TopicInfo) -> MetadataRespon
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(name)))
+        .with_is_internal(version >= 1 && name == OFFSETS_TOPIC)
         .with_partitions(partitions)
 }
 
@@ -151,7 +153,8 @@ pub async fn metadata(
         Some(names) => {
             let mut topics = Vec::with_capacity(names.len().min(1024));
             for name in names {
-                if create && !node.image().topics.contains_key(&name) {
+                // The offsets topic is created compacted by FindCoordinator, never by a client.
+                if create && name != OFFSETS_TOPIC && !node.image().topics.contains_key(&name) {
                     let created = create_topic(
                         broker,
                         node,

@@ -26,7 +26,9 @@ use kafka_protocol::messages::{
 
 use super::meta::{text, topic_name};
 use crate::broker::Broker;
+use crate::cluster::offsets_topic;
 use crate::group::offsets::Committed;
+use crate::group::offsets_log::METADATA_MAX_BYTES;
 use crate::group::state::JoinRequest;
 
 /// Longest group id accepted (Kafka has none; this bounds memory and file names).
@@ -191,6 +193,12 @@ pub async fn offset_commit(
                 .is_none()
             {
                 ResponseError::UnknownTopicOrPartition.code()
+            } else if p
+                .committed_metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > METADATA_MAX_BYTES)
+            {
+                ResponseError::OffsetMetadataTooLarge.code()
             } else {
                 entries.push((
                     topic.name.0.to_string(),
@@ -210,19 +218,13 @@ pub async fn offset_commit(
             codes.push(code);
         }
     }
-    if !entries.is_empty() {
-        let group = group_id.clone();
-        let stored = broker
-            .blocking(move |b| b.offsets.commit(&group, entries))
-            .await;
-        if let Err(err) = stored {
-            tracing::error!(group = %group_id, error = %err, "cannot store committed offsets");
-            let storage = ResponseError::KafkaStorageError.code();
-            codes
-                .iter_mut()
-                .filter(|c| **c == 0)
-                .for_each(|c| *c = storage);
-        }
+    if !entries.is_empty()
+        && let Err(code) = store_commit(broker, &group_id, entries).await
+    {
+        codes
+            .iter_mut()
+            .filter(|c| **c == 0)
+            .for_each(|c| *c = code);
     }
     let mut codes = codes.into_iter();
     let topics = request
@@ -246,6 +248,39 @@ pub async fn offset_commit(
     OffsetCommitResponse::default().with_topics(topics)
 }
 
+/// Stores a commit: in a cluster, appended to the group's
+/// `__consumer_offsets` partition and replicated to every in-sync replica
+/// first; alone, in the group's file. Err is the Kafka error code.
+async fn store_commit(
+    broker: &Arc<Broker>,
+    group_id: &str,
+    entries: Vec<(String, i32, Committed)>,
+) -> Result<(), i16> {
+    let storage = ResponseError::KafkaStorageError.code();
+    if broker.cluster.is_some() {
+        let records = entries
+            .iter()
+            .map(|(topic, partition, committed)| {
+                (topic.clone(), *partition, Some(committed.clone()))
+            })
+            .collect();
+        offsets_topic::append(broker, group_id, records).await?;
+        // Memory only in a cluster: no I/O.
+        return broker
+            .offsets
+            .commit(group_id, entries)
+            .map_err(|_| storage);
+    }
+    let group = group_id.to_string();
+    let stored = broker
+        .blocking(move |b| b.offsets.commit(&group, entries))
+        .await;
+    stored.map_err(|err| {
+        tracing::error!(group = %group_id, error = %err, "cannot store committed offsets");
+        storage
+    })
+}
+
 /// OffsetFetch: the group's committed offsets (-1 where none), for the
 /// partitions asked or (null topics, v2+) all of them.
 pub fn offset_fetch(
@@ -254,8 +289,13 @@ pub fn offset_fetch(
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     let group_id = request.group_id.0.to_string();
+    // Not the coordinator, or still loading: every partition carries the
+    // error too (v0-1 have no top-level error code).
+    let error = group_id_error(broker, &group_id);
     let partition = |index: i32, committed: Option<Committed>| {
-        let mut answer = OffsetFetchResponsePartition::default().with_partition_index(index);
+        let mut answer = OffsetFetchResponsePartition::default()
+            .with_partition_index(index)
+            .with_error_code(error.unwrap_or(0));
         match committed {
             Some(c) => {
                 answer.committed_offset = c.offset;
@@ -278,13 +318,20 @@ pub fn offset_fetch(
                 let partitions = topic
                     .partition_indexes
                     .iter()
-                    .map(|&i| partition(i, broker.offsets.get(&group_id, &topic.name.0, i)))
+                    .map(|&i| {
+                        let committed = match error {
+                            Some(_) => None,
+                            None => broker.offsets.get(&group_id, &topic.name.0, i),
+                        };
+                        partition(i, committed)
+                    })
                     .collect();
                 OffsetFetchResponseTopic::default()
                     .with_name(topic.name)
                     .with_partitions(partitions)
             })
             .collect(),
+        None if error.is_some() => Vec::new(),
         None => {
             let mut by_topic: Vec<OffsetFetchResponseTopic> = Vec::new();
             for (name, index, committed) in broker.offsets.all(&group_id) {
@@ -300,7 +347,7 @@ pub fn offset_fetch(
     };
     let mut response = OffsetFetchResponse::default().with_topics(topics);
     if version >= 2 {
-        response.error_code = group_id_error(broker, &group_id).unwrap_or(0);
+        response.error_code = error.unwrap_or(0);
     }
     response
 }

@@ -228,28 +228,46 @@ pub async fn delete_topics(
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-/// FindCoordinator: this broker coordinates every group (in a cluster, the
-/// broker `Broker::coordinator` picks); transactions are not served yet.
-pub fn find_coordinator(
+/// FindCoordinator: alone, this broker coordinates every group; in a
+/// cluster, the leader of the group's `__consumer_offsets` partition (the
+/// first request creates that topic); transactions are not served yet.
+pub async fn find_coordinator(
     broker: &Arc<Broker>,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
-    if request.key_type != 0 {
-        response.error_code = ResponseError::CoordinatorNotAvailable.code();
+    let refuse = |mut response: FindCoordinatorResponse, code: i16, message: &str| {
+        response.error_code = code;
         response.node_id = BrokerId(-1);
         if version >= 1 {
-            response.error_message =
-                Some(text("transactions are not supported by this broker yet"));
+            response.error_message = Some(text(message));
         }
-        return response;
+        response
+    };
+    if request.key_type != 0 {
+        return refuse(
+            response,
+            ResponseError::CoordinatorNotAvailable.code(),
+            "transactions are not supported by this broker yet",
+        );
     }
-    let (id, host, port) = broker.coordinator(&request.key);
-    response
-        .with_node_id(BrokerId(id))
-        .with_host(text(&host))
-        .with_port(port)
+    if let Some(node) = &broker.cluster {
+        crate::cluster::offsets_topic::ensure_topic(broker, node).await;
+    }
+    match broker.coordinator(&request.key) {
+        Ok((id, host, port)) => {
+            response.node_id = BrokerId(id);
+            response.host = text(&host);
+            response.port = port;
+            response
+        }
+        Err(code) => refuse(
+            response,
+            code,
+            "the group's offsets partition has no leader yet",
+        ),
+    }
 }
 
 /// InitProducerId: a fresh producer id at epoch 0 for idempotent producers.

@@ -155,7 +155,7 @@ async fn dispatch(
             key,
             v,
             id,
-            &meta::find_coordinator(broker, v, decode(body, v)?),
+            &meta::find_coordinator(broker, v, decode(body, v)?).await,
         ),
         ApiKey::InitProducerId => encode(
             key,

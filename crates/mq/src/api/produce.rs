@@ -83,7 +83,7 @@ impl Outcome {
 }
 
 /// The `min.insync.replicas` of a topic (its config, else the broker's).
-fn min_insync(broker: &Broker, topic: &str) -> usize {
+pub(crate) fn min_insync(broker: &Broker, topic: &str) -> usize {
     broker
         .topics
         .get(topic)
@@ -172,7 +172,7 @@ fn append_all(
 /// `last_offset` (the high watermark passes it), the leadership moves
 /// (NOT_LEADER_OR_FOLLOWER: the client retries on the new leader) or the
 /// request's timeout passes (REQUEST_TIMED_OUT).
-async fn wait_replicated(
+pub(crate) async fn wait_replicated(
     partition: &Partition,
     last_offset: i64,
     epoch: i32,

@@ -457,16 +457,24 @@ impl Client {
     }
 }
 
-/// Asks for a group's committed offsets of some partitions of one topic
+/// Asks for a group's committed offsets of some partitions of some topics
 /// (used by the consumer to resume).
-pub fn offset_fetch_request(group: &str, topic: &str, partitions: &[i32]) -> OffsetFetchRequest {
+pub fn offset_fetch_request(
+    group: &str,
+    topics: &BTreeMap<String, Vec<i32>>,
+) -> OffsetFetchRequest {
     OffsetFetchRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_topics(Some(vec![
-            OffsetFetchRequestTopic::default()
-                .with_name(topic_name(topic))
-                .with_partition_indexes(partitions.to_vec()),
-        ]))
+        .with_topics(Some(
+            topics
+                .iter()
+                .map(|(topic, partitions)| {
+                    OffsetFetchRequestTopic::default()
+                        .with_name(topic_name(topic))
+                        .with_partition_indexes(partitions.clone())
+                })
+                .collect(),
+        ))
 }
 
 #[cfg(test)]

@@ -1,117 +1,83 @@
-//! Consuming one topic: alone (every partition) or as a member of a consumer
-//! group (the partitions the group's leader assigns), committing after each
-//! batch of records is handed over: at-least-once, as the notes describe.
+//! Consuming topics: alone (every partition) or as a member of a consumer
+//! group (the partitions the group's leader assigns), committing after
+//! records are handed over: at-least-once, as the notes describe.
 //!
 //! The group protocol from the client's side: JoinGroup (retried once with
 //! the member id a v4+ coordinator asks for), the leader computes a range
-//! assignment over the members' subscriptions, SyncGroup hands each member
-//! its share, OffsetFetch gives where to resume, Heartbeat keeps the
-//! membership (a rebalance answer makes it commit and rejoin), LeaveGroup on
-//! the way out so the others rebalance at once.
+//! assignment over the members' subscriptions ([`assign`]), SyncGroup hands
+//! each member its share, OffsetFetch gives where to resume, Heartbeat keeps
+//! the membership (a rebalance answer makes it rejoin and resume from the
+//! committed offsets), LeaveGroup on the way out so the others rebalance at
+//! once.
+//!
+//! Positions are per (topic, partition): [`Consumer::poll_for`] moves them
+//! past what it returns, [`Consumer::seek`] moves one anywhere, and
+//! [`Consumer::commit`] records the moved ones for the group.
 
+pub mod assign;
 mod records;
+pub mod requests;
 
+pub use assign::range_assign;
 pub use records::{Message, decode_records};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use anyhow::bail;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedPartitions;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, ConsumerProtocolAssignment, ConsumerProtocolSubscription, FetchRequest,
-    GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
-    SyncGroupRequest,
+    ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupId, HeartbeatRequest,
+    LeaveGroupRequest, SyncGroupRequest,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::admin::{decode_assignment, offset_fetch_request};
 use super::{Client, PartitionInfo, check_code};
 use crate::api::meta::{text, topic_name};
+use assign::{decode_subscription, with_version};
 
-/// How long one Fetch may wait for data.
-const FETCH_WAIT_MS: i32 = 500;
-/// Bytes asked per partition per Fetch.
-const PARTITION_FETCH_BYTES: i32 = 1 << 20;
-/// Session timeout asked of the coordinator.
-const SESSION_TIMEOUT_MS: i32 = 10_000;
-/// How often a member heartbeats.
+/// How long [`Consumer::poll`] waits for data.
+const FETCH_WAIT: Duration = Duration::from_millis(500);
+/// Session timeout asked of the coordinator by default.
+pub const SESSION_TIMEOUT_MS: i32 = 10_000;
+/// How often a member heartbeats (when it polls).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+/// A partition of a topic.
+pub type TopicPartition = (String, i32);
 
 /// What to consume and when to stop.
 #[derive(Debug, Clone)]
 pub struct ConsumeOptions {
-    /// The topic.
-    pub topic: String,
+    /// The topics (at least one).
+    pub topics: Vec<String>,
     /// Consume as a member of this group, committing offsets.
     pub group: Option<String>,
     /// Where to start without a committed offset: earliest (true) or latest.
     pub from_beginning: bool,
-    /// Stop after this many records.
+    /// Stop after this many records ([`Consumer::run`]).
     pub max_messages: Option<u64>,
-    /// Stop when nothing arrives for this long (None: never).
+    /// Stop when nothing arrives for this long ([`Consumer::run`]; None: never).
     pub idle_timeout: Option<Duration>,
+    /// The session timeout asked of the coordinator: a member silent this
+    /// long (no poll) is dropped from the group.
+    pub session_timeout_ms: i32,
 }
 
-/// The range assignor: each topic's partitions split in contiguous ranges
-/// over the members subscribed to it, sorted by member id.
-pub fn range_assign(
-    subscriptions: &BTreeMap<String, Vec<String>>,
-    partitions: &HashMap<String, usize>,
-) -> BTreeMap<String, BTreeMap<String, Vec<i32>>> {
-    let mut out: BTreeMap<String, BTreeMap<String, Vec<i32>>> = subscriptions
-        .keys()
-        .map(|m| (m.clone(), BTreeMap::new()))
-        .collect();
-    for (topic, &count) in partitions {
-        let members: Vec<&String> = subscriptions
-            .iter()
-            .filter(|(_, topics)| topics.contains(topic))
-            .map(|(m, _)| m)
-            .collect();
-        if members.is_empty() {
-            continue;
-        }
-        let (each, extra) = (count / members.len(), count % members.len());
-        let mut next = 0;
-        for (i, member) in members.iter().enumerate() {
-            let n = each + usize::from(i < extra);
-            let share: Vec<i32> = (next..next + n).map(|p| p as i32).collect();
-            next += n;
-            if !share.is_empty() {
-                out.entry((*member).clone())
-                    .or_default()
-                    .insert(topic.clone(), share);
-            }
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            topics: Vec::new(),
+            group: None,
+            from_beginning: false,
+            max_messages: None,
+            idle_timeout: None,
+            session_timeout_ms: SESSION_TIMEOUT_MS,
         }
     }
-    out
-}
-
-fn with_version<T: Encodable>(version: i16, message: &T) -> anyhow::Result<Bytes> {
-    let mut buf = BytesMut::new();
-    buf.extend_from_slice(&version.to_be_bytes());
-    message.encode(&mut buf, version)?;
-    Ok(buf.freeze())
-}
-
-fn decode_subscription(bytes: &[u8]) -> Vec<String> {
-    let mut buf = Bytes::copy_from_slice(bytes);
-    if buf.len() < 2 {
-        return Vec::new();
-    }
-    let version = buf.get_i16().clamp(0, 3);
-    ConsumerProtocolSubscription::decode(&mut buf, version)
-        .map(|s| s.topics.into_iter().map(|t| t.to_string()).collect())
-        .unwrap_or_default()
 }
 
 struct Membership {
@@ -121,20 +87,37 @@ struct Membership {
     generation: i32,
 }
 
-/// A consumer of one topic.
+/// A consumer of one or more topics.
 pub struct Consumer {
     options: ConsumeOptions,
-    partitions: Vec<PartitionInfo>,
-    positions: BTreeMap<i32, i64>,
-    committed: BTreeMap<i32, i64>,
+    partitions: BTreeMap<String, Vec<PartitionInfo>>,
+    positions: BTreeMap<TopicPartition, i64>,
+    committed: BTreeMap<TopicPartition, i64>,
     membership: Option<Membership>,
     last_heartbeat: Instant,
+}
+
+/// Partitions grouped by topic.
+fn by_topic<'a>(
+    partitions: impl IntoIterator<Item = &'a TopicPartition>,
+) -> BTreeMap<String, Vec<i32>> {
+    let mut out: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for (topic, index) in partitions {
+        out.entry(topic.clone()).or_default().push(*index);
+    }
+    out
 }
 
 impl Consumer {
     /// Subscribes (joining the group, if any) and finds where to start.
     pub async fn start(client: &mut Client, options: ConsumeOptions) -> anyhow::Result<Consumer> {
-        let partitions = client.partitions(&options.topic).await?;
+        if options.topics.is_empty() {
+            bail!("a consumer needs at least one topic");
+        }
+        let mut partitions = BTreeMap::new();
+        for topic in &options.topics {
+            partitions.insert(topic.clone(), client.partitions(topic).await?);
+        }
         let mut consumer = Consumer {
             options,
             partitions,
@@ -148,87 +131,117 @@ impl Consumer {
     }
 
     /// The partitions this consumer reads now.
-    pub fn assigned(&self) -> Vec<i32> {
-        self.positions.keys().copied().collect()
+    pub fn assigned(&self) -> Vec<TopicPartition> {
+        self.positions.keys().cloned().collect()
+    }
+
+    /// The next offset this consumer reads from a partition it is assigned.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.positions.get(&(topic.to_string(), partition)).copied()
+    }
+
+    /// Moves the position of an assigned partition (the next
+    /// [`Self::commit`] records it); an offset past the log end is reset
+    /// on the next fetch like a missing committed offset.
+    pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
+        match self.positions.get_mut(&(topic.to_string(), partition)) {
+            Some(position) if offset >= 0 => {
+                *position = offset;
+                Ok(())
+            }
+            Some(_) => bail!("offset {offset} is negative"),
+            None => bail!("{topic}-{partition} is not assigned to this consumer"),
+        }
     }
 
     async fn assign(&mut self, client: &mut Client) -> anyhow::Result<()> {
-        let topic = self.options.topic.clone();
-        let mine: Vec<i32> = match self.options.group.clone() {
-            None => self.partitions.iter().map(|p| p.index).collect(),
+        let mine: Vec<TopicPartition> = match self.options.group.clone() {
+            None => self
+                .partitions
+                .iter()
+                .flat_map(|(t, ps)| ps.iter().map(|p| (t.clone(), p.index)))
+                .collect(),
             Some(group) => self.join(client, &group).await?,
         };
-        let infos: Vec<PartitionInfo> = self
-            .partitions
-            .iter()
-            .filter(|p| mine.contains(&p.index))
-            .cloned()
-            .collect();
-        let defaults = if self.options.from_beginning {
-            client.start_offsets(&topic, &infos).await?
-        } else {
-            client.end_offsets(&topic, &infos).await?
-        };
+        let wanted = by_topic(&mine);
+        let mut defaults: HashMap<TopicPartition, i64> = HashMap::new();
+        for (topic, indexes) in &wanted {
+            let infos: Vec<PartitionInfo> = self.partitions[topic]
+                .iter()
+                .filter(|p| indexes.contains(&p.index))
+                .cloned()
+                .collect();
+            let offsets = if self.options.from_beginning {
+                client.start_offsets(topic, &infos).await?
+            } else {
+                client.end_offsets(topic, &infos).await?
+            };
+            defaults.extend(offsets.into_iter().map(|(p, o)| ((topic.clone(), p), o)));
+        }
         let mut committed = HashMap::new();
-        if let Some(m) = &self.membership {
-            let request = offset_fetch_request(&m.group, &topic, &mine);
+        if let Some(m) = &self.membership
+            && !wanted.is_empty()
+        {
+            let request = offset_fetch_request(&m.group, &wanted);
             let response = client.send_to(m.coordinator, &request).await?;
             check_code(
                 response.error_code,
                 &format!("committed offsets of group {}", m.group),
             )?;
             for t in response.topics {
+                let topic = t.name.0.to_string();
                 for p in t.partitions {
                     check_code(
                         p.error_code,
                         &format!("committed offset of {topic}-{}", p.partition_index),
                     )?;
                     if p.committed_offset >= 0 {
-                        committed.insert(p.partition_index, p.committed_offset);
+                        committed.insert((topic.clone(), p.partition_index), p.committed_offset);
                     }
                 }
             }
         }
         self.positions = mine
-            .iter()
-            .map(|&p| {
-                (
-                    p,
-                    committed.get(&p).or(defaults.get(&p)).copied().unwrap_or(0),
-                )
+            .into_iter()
+            .map(|tp| {
+                let at = committed
+                    .get(&tp)
+                    .or(defaults.get(&tp))
+                    .copied()
+                    .unwrap_or(0);
+                (tp, at)
             })
             .collect();
         self.committed = committed.into_iter().collect();
         Ok(())
     }
 
-    async fn join(&mut self, client: &mut Client, group: &str) -> anyhow::Result<Vec<i32>> {
+    async fn join(
+        &mut self,
+        client: &mut Client,
+        group: &str,
+    ) -> anyhow::Result<Vec<TopicPartition>> {
         let coordinator = client.coordinator(group).await?;
-        let topic = self.options.topic.clone();
         let subscription = with_version(
             0,
-            &ConsumerProtocolSubscription::default().with_topics(vec![text(&topic)]),
+            &ConsumerProtocolSubscription::default()
+                .with_topics(self.options.topics.iter().map(|t| text(t)).collect()),
         )?;
         let mut member_id = self
             .membership
             .take()
             .map(|m| m.member_id)
             .unwrap_or_default();
-        let connection = client.broker(coordinator).await?;
+        let session_timeout_ms = self.options.session_timeout_ms;
+        let wait = Duration::from_millis(u64::try_from(session_timeout_ms).unwrap_or(0));
         let joined = loop {
-            let request = JoinGroupRequest::default()
-                .with_group_id(GroupId(text(group)))
-                .with_session_timeout_ms(SESSION_TIMEOUT_MS)
-                .with_rebalance_timeout_ms(SESSION_TIMEOUT_MS)
-                .with_member_id(text(&member_id))
-                .with_protocol_type(text("consumer"))
-                .with_protocols(vec![
-                    JoinGroupRequestProtocol::default()
-                        .with_name(text("range"))
-                        .with_metadata(subscription.clone()),
-                ]);
-            let wait = Duration::from_millis(SESSION_TIMEOUT_MS as u64);
-            let response = connection.send(&request, wait).await?;
+            let request =
+                requests::join(group, &member_id, session_timeout_ms, subscription.clone());
+            let response = client
+                .broker(coordinator)
+                .await?
+                .send(&request, wait)
+                .await?;
             if response.error_code == ResponseError::MemberIdRequired.code() && member_id.is_empty()
             {
                 member_id = response.member_id.to_string();
@@ -245,13 +258,22 @@ impl Consumer {
                 .iter()
                 .map(|m| (m.member_id.to_string(), decode_subscription(&m.metadata)))
                 .collect();
-            let counts = HashMap::from([(topic.clone(), self.partitions.len())]);
+            // The leader assigns every member's topics, not only its own.
+            let topics: BTreeSet<&String> = subscriptions.values().flatten().collect();
+            let mut counts = HashMap::new();
+            for topic in topics {
+                let count = match self.partitions.get(topic) {
+                    Some(known) => known.len(),
+                    None => client.partitions(topic).await.map_or(0, |p| p.len()),
+                };
+                counts.insert(topic.clone(), count);
+            }
             for (member, topics) in range_assign(&subscriptions, &counts) {
                 let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(
                     topics
                         .into_iter()
                         .map(|(t, partitions)| {
-                            TopicPartition::default()
+                            AssignedPartitions::default()
                                 .with_topic(topic_name(&t))
                                 .with_partitions(partitions)
                         })
@@ -271,13 +293,24 @@ impl Consumer {
             .with_protocol_type(Some(text("consumer")))
             .with_protocol_name(joined.protocol_name.clone())
             .with_assignments(assignments);
-        let synced = connection
-            .send(&request, Duration::from_millis(SESSION_TIMEOUT_MS as u64))
+        let synced = client
+            .broker(coordinator)
+            .await?
+            .send(&request, wait)
             .await?;
         check_code(synced.error_code, &format!("syncing group {group}"))?;
-        let mine = decode_assignment(&synced.assignment)?
-            .remove(&topic)
-            .unwrap_or_default();
+        let mut mine = Vec::new();
+        for (topic, partitions) in decode_assignment(&synced.assignment)? {
+            let Some(known) = self.partitions.get(&topic) else {
+                continue; // not subscribed: a confused leader
+            };
+            mine.extend(
+                partitions
+                    .into_iter()
+                    .filter(|p| known.iter().any(|k| k.index == *p))
+                    .map(|p| (topic.clone(), p)),
+            );
+        }
         self.membership = Some(Membership {
             group: group.to_string(),
             coordinator,
@@ -288,79 +321,67 @@ impl Consumer {
         Ok(mine)
     }
 
-    /// Fetches once from every assigned partition (waiting up to half a
-    /// second for data) and returns the new records in offset order per
-    /// partition; positions move past them.
+    /// [`Self::poll_for`] with a wait of half a second.
     pub async fn poll(&mut self, client: &mut Client) -> anyhow::Result<Vec<Message>> {
+        self.poll_for(client, FETCH_WAIT).await
+    }
+
+    /// Fetches once from every assigned partition, waiting up to `wait`
+    /// for data (long polling), and returns the new records in offset order
+    /// per partition; positions move past them. Nothing new within `wait`:
+    /// an empty list.
+    pub async fn poll_for(
+        &mut self,
+        client: &mut Client,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<Message>> {
         self.heartbeat(client).await?;
-        let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-        for p in &self.partitions {
-            if self.positions.contains_key(&p.index) {
-                by_leader.entry(p.leader).or_default().push(p.index);
+        let mut by_leader: BTreeMap<i32, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
+        for (topic, partitions) in &self.partitions {
+            for p in partitions {
+                if self.positions.contains_key(&(topic.clone(), p.index)) {
+                    by_leader
+                        .entry(p.leader)
+                        .or_default()
+                        .entry(topic.clone())
+                        .or_default()
+                        .push(p.index);
+                }
             }
         }
         if by_leader.is_empty() {
             // Nothing assigned (more members than partitions): wait like a fetch would.
-            tokio::time::sleep(Duration::from_millis(FETCH_WAIT_MS as u64)).await;
+            tokio::time::sleep(wait).await;
             return Ok(Vec::new());
         }
+        let deadline = Instant::now() + wait;
         let mut messages = Vec::new();
-        for (leader, indexes) in by_leader {
-            let partitions = indexes
-                .iter()
-                .map(|&i| {
-                    FetchPartition::default()
-                        .with_partition(i)
-                        .with_current_leader_epoch(-1)
-                        .with_fetch_offset(self.positions[&i])
-                        .with_log_start_offset(-1)
-                        .with_partition_max_bytes(PARTITION_FETCH_BYTES)
-                })
-                .collect();
-            let request = FetchRequest::default()
-                .with_replica_id(BrokerId(-1))
-                .with_max_wait_ms(FETCH_WAIT_MS)
-                .with_min_bytes(1)
-                .with_max_bytes(16 << 20)
-                .with_session_epoch(-1)
-                .with_topics(vec![
-                    FetchTopic::default()
-                        .with_topic(topic_name(&self.options.topic))
-                        .with_partitions(partitions),
-                ]);
-            let wait = Duration::from_millis(FETCH_WAIT_MS as u64);
-            let response = client.broker(leader).await?.send(&request, wait).await?;
+        for (leader, topics) in by_leader {
+            // Only the first leader with nothing to give makes us wait.
+            let left = if messages.is_empty() {
+                deadline.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            let request = requests::fetch(&topics, &self.positions, left);
+            let response = client.broker(leader).await?.send(&request, left).await?;
             check_code(response.error_code, "fetch")?;
             for t in response.responses {
+                let topic = t.topic.0.to_string();
                 for p in t.partitions {
-                    let index = p.partition_index;
-                    let Some(&from) = self.positions.get(&index) else {
+                    let tp = (topic.clone(), p.partition_index);
+                    let Some(&from) = self.positions.get(&tp) else {
                         continue;
                     };
                     if p.error_code == ResponseError::OffsetOutOfRange.code() {
-                        let info: Vec<PartitionInfo> = self
-                            .partitions
-                            .iter()
-                            .filter(|q| q.index == index)
-                            .cloned()
-                            .collect();
-                        let reset = if self.options.from_beginning {
-                            client.start_offsets(&self.options.topic, &info).await?
-                        } else {
-                            client.end_offsets(&self.options.topic, &info).await?
-                        };
-                        self.positions
-                            .insert(index, reset.get(&index).copied().unwrap_or(0));
+                        self.reset(client, &tp).await?;
                         continue;
                     }
-                    check_code(
-                        p.error_code,
-                        &format!("fetch {}-{index}", self.options.topic),
-                    )?;
+                    check_code(p.error_code, &format!("fetch {topic}-{}", tp.1))?;
                     let records = p.records.unwrap_or_default();
-                    let got = decode_records(index, &records, from)?;
+                    let got = decode_records(&topic, tp.1, &records, from)?;
                     if let Some(last) = got.last() {
-                        self.positions.insert(index, last.offset + 1);
+                        self.positions.insert(tp, last.offset + 1);
                     }
                     messages.extend(got);
                 }
@@ -369,10 +390,30 @@ impl Consumer {
         Ok(messages)
     }
 
+    /// Moves a partition whose position left the log to its start or end.
+    async fn reset(&mut self, client: &mut Client, tp: &TopicPartition) -> anyhow::Result<()> {
+        let info: Vec<PartitionInfo> = self.partitions[&tp.0]
+            .iter()
+            .filter(|q| q.index == tp.1)
+            .cloned()
+            .collect();
+        let reset = if self.options.from_beginning {
+            client.start_offsets(&tp.0, &info).await?
+        } else {
+            client.end_offsets(&tp.0, &info).await?
+        };
+        self.positions
+            .insert(tp.clone(), reset.get(&tp.1).copied().unwrap_or(0));
+        Ok(())
+    }
+
     /// Marks everything up to (and including) `message` of its partition as
     /// consumed, so a commit records it.
     pub fn consumed(&mut self, message: &Message) {
-        self.positions.insert(message.partition, message.offset + 1);
+        self.positions.insert(
+            (message.topic.clone(), message.partition),
+            message.offset + 1,
+        );
     }
 
     /// Commits the positions that moved (a no-op without a group).
@@ -380,36 +421,16 @@ impl Consumer {
         let Some(m) = &self.membership else {
             return Ok(());
         };
-        let moved: Vec<(i32, i64)> = self
+        let moved: Vec<(TopicPartition, i64)> = self
             .positions
             .iter()
-            .filter(|(p, o)| self.committed.get(p) != Some(o))
-            .map(|(&p, &o)| (p, o))
+            .filter(|(tp, o)| self.committed.get(*tp) != Some(*o))
+            .map(|(tp, &o)| (tp.clone(), o))
             .collect();
         if moved.is_empty() {
             return Ok(());
         }
-        let request = OffsetCommitRequest::default()
-            .with_group_id(GroupId(text(&m.group)))
-            .with_generation_id_or_member_epoch(m.generation)
-            .with_member_id(text(&m.member_id))
-            .with_retention_time_ms(-1)
-            .with_topics(vec![
-                OffsetCommitRequestTopic::default()
-                    .with_name(topic_name(&self.options.topic))
-                    .with_partitions(
-                        moved
-                            .iter()
-                            .map(|&(p, o)| {
-                                OffsetCommitRequestPartition::default()
-                                    .with_partition_index(p)
-                                    .with_committed_offset(o)
-                                    .with_committed_leader_epoch(-1)
-                                    .with_committed_metadata(Some(StrBytes::from_static_str("")))
-                            })
-                            .collect(),
-                    ),
-            ]);
+        let request = requests::commit(&m.group, m.generation, &m.member_id, &moved);
         let response = client.send_to(m.coordinator, &request).await?;
         for t in response.topics {
             for p in t.partitions {
@@ -417,7 +438,7 @@ impl Consumer {
                     p.error_code,
                     &format!(
                         "commit of {}-{} for group {}",
-                        self.options.topic, p.partition_index, m.group
+                        t.name.0, p.partition_index, m.group
                     ),
                 )?;
             }
@@ -439,9 +460,10 @@ impl Consumer {
             .with_member_id(text(&m.member_id));
         let response = client.send_to(m.coordinator, &request).await?;
         self.last_heartbeat = Instant::now();
-        let rebalance = ResponseError::RebalanceInProgress.code();
-        if response.error_code == rebalance {
-            self.commit(client).await?;
+        // A rebalance commits nothing by itself (only `commit` does): the
+        // positions rewind to the committed offsets, so whatever was polled
+        // and not committed comes again, to this member or the new owner.
+        if response.error_code == ResponseError::RebalanceInProgress.code() {
             return self.assign(client).await;
         }
         if response.error_code == ResponseError::UnknownMemberId.code()
@@ -460,6 +482,12 @@ impl Consumer {
     /// Commits and leaves the group, so the others rebalance at once.
     pub async fn close(mut self, client: &mut Client) -> anyhow::Result<()> {
         self.commit(client).await?;
+        self.leave(client).await
+    }
+
+    /// Leaves the group without committing (what was not committed is read
+    /// again by the partition's next owner).
+    pub async fn leave(mut self, client: &mut Client) -> anyhow::Result<()> {
         let Some(m) = self.membership.take() else {
             return Ok(());
         };
@@ -508,7 +536,7 @@ impl Consumer {
                 // Positions moved past the whole fetch; rewind to what is handed over.
                 for m in &messages {
                     self.positions
-                        .entry(m.partition)
+                        .entry((m.topic.clone(), m.partition))
                         .and_modify(|p| *p = (*p).min(m.offset));
                 }
                 for m in &messages {
@@ -528,26 +556,5 @@ impl Consumer {
         outcome?;
         closed?;
         Ok(handed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn range_assignment_splits_partitions_in_order() {
-        let subs = BTreeMap::from([
-            ("a".to_string(), vec!["t".to_string()]),
-            ("b".to_string(), vec!["t".to_string()]),
-        ]);
-        let counts = HashMap::from([("t".to_string(), 3)]);
-        let out = range_assign(&subs, &counts);
-        assert_eq!(out["a"]["t"], vec![0, 1]);
-        assert_eq!(out["b"]["t"], vec![2]);
-        let more = HashMap::from([("t".to_string(), 1)]);
-        let out = range_assign(&subs, &more);
-        assert_eq!(out["a"]["t"], vec![0]);
-        assert!(out["b"].is_empty(), "a member may get nothing");
     }
 }

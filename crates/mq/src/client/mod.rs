@@ -15,6 +15,15 @@
 //! client reads and writes exactly the versions the broker's handlers were
 //! written against.
 //!
+//! Transport: a [`Connection`] is a TCP socket to a broker, or a link to a
+//! [`Broker`] in this process ([`Client::local`]): the same encoded
+//! requests go through [`crate::api::handle`] without a socket, so an
+//! embedded broker is driven by exactly the code remote clients use.
+//!
+//! Errors: a broker's error code becomes a [`KafkaError`] inside the
+//! `anyhow::Error` (callers that must tell "message too large" from "broker
+//! down" downcast to it); everything else is a transport or protocol error.
+//!
 //! Modules: [`admin`] (topics and groups), [`producer`], [`consumer`].
 
 pub mod admin;
@@ -22,6 +31,7 @@ pub mod consumer;
 pub mod producer;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -36,7 +46,9 @@ use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 
+use crate::api::Outcome;
 use crate::api::meta::topic_name;
+use crate::broker::Broker;
 use crate::frame::{read_response, write_frame};
 use crate::versions::SUPPORTED;
 
@@ -49,20 +61,44 @@ pub const RESPONSE_MAX_BYTES: usize = 128 << 20;
 /// The client id this client sends.
 pub const CLIENT_ID: &str = "hyperscale-mq";
 
+/// A broker answered with a Kafka error code: what failed and the code
+/// (downcast an `anyhow::Error` to it to act on the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaError {
+    /// The Kafka error code (e.g. 10, MESSAGE_TOO_LARGE).
+    pub code: i16,
+    /// What failed, the error's name and the broker's message if it sent one.
+    pub text: String,
+}
+
+impl std::fmt::Display for KafkaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for KafkaError {}
+
 /// Turns a Kafka error code into an error naming `what` failed, or Ok for 0.
 pub fn check_code(code: i16, what: &str) -> anyhow::Result<()> {
-    match ResponseError::try_from_code(code) {
-        None => Ok(()),
-        Some(error) => Err(anyhow!("{what}: {error} (Kafka error {code})")),
-    }
+    check_code_with(code, None, what)
 }
 
 /// Like [`check_code`], with the broker's `error_message` appended when it sent one.
 pub fn check_code_with(code: i16, message: Option<&StrBytes>, what: &str) -> anyhow::Result<()> {
-    check_code(code, what).map_err(|err| match message {
-        Some(message) => anyhow!("{err}: {message}"),
-        None => err,
-    })
+    let Some(error) = ResponseError::try_from_code(code) else {
+        return Ok(());
+    };
+    let mut text = format!("{what}: {error} (Kafka error {code})");
+    if let Some(message) = message {
+        text.push_str(&format!(": {message}"));
+    }
+    Err(KafkaError { code, text }.into())
+}
+
+/// The Kafka error code inside `error`, if a broker's answer caused it.
+pub fn error_code(error: &anyhow::Error) -> Option<i16> {
+    error.downcast_ref::<KafkaError>().map(|e| e.code)
 }
 
 /// The version to use for an API: the highest both sides speak.
@@ -71,10 +107,18 @@ pub fn pick_version(ours: (i16, i16), theirs: (i16, i16)) -> Option<i16> {
     (low <= high).then_some(high)
 }
 
+/// How requests reach the broker.
+enum Link {
+    /// A socket.
+    Tcp(BufStream<TcpStream>),
+    /// A broker in this process: frames go to its request handler directly.
+    Local(Arc<Broker>),
+}
+
 /// One connection to one broker.
 pub struct Connection {
     addr: String,
-    stream: BufStream<TcpStream>,
+    link: Link,
     next_correlation_id: i32,
     versions: HashMap<i16, (i16, i16)>,
 }
@@ -90,9 +134,19 @@ impl Connection {
             Err(_) => bail!("no answer from {addr} within {CONNECT_TIMEOUT:?}"),
         };
         let _ = stream.set_nodelay(true);
+        Connection::open(addr, Link::Tcp(BufStream::new(stream))).await
+    }
+
+    /// A connection to `broker`, in this process (no socket).
+    pub async fn local(broker: Arc<Broker>) -> anyhow::Result<Connection> {
+        let addr = format!("in-process broker {}", broker.config.broker_id);
+        Connection::open(&addr, Link::Local(broker)).await
+    }
+
+    async fn open(addr: &str, link: Link) -> anyhow::Result<Connection> {
         let mut connection = Connection {
             addr: addr.to_string(),
-            stream: BufStream::new(stream),
+            link,
             next_correlation_id: 0,
             versions: HashMap::new(),
         };
@@ -152,15 +206,25 @@ impl Connection {
     pub async fn send_only<R: Request>(&mut self, request: &R) -> anyhow::Result<()> {
         let key = ApiKey::try_from(R::KEY).map_err(|()| anyhow!("unknown api key {}", R::KEY))?;
         let version = self.version_or_error(key)?;
-        self.write(key, version, request).await.map(|_| ())
+        let (_, frame) = self.encode(key, version, request)?;
+        match &mut self.link {
+            Link::Tcp(stream) => write_frame(stream, &frame)
+                .await
+                .with_context(|| format!("lost the connection to {}", self.addr)),
+            Link::Local(broker) => match crate::api::handle(broker, frame.freeze()).await {
+                Outcome::Close(reason) => bail!("{} refused the request: {reason}", self.addr),
+                Outcome::Respond(_) | Outcome::Silent => Ok(()),
+            },
+        }
     }
 
-    async fn write<T: Encodable>(
+    /// A request frame (header and body) and its correlation id.
+    fn encode<T: Encodable>(
         &mut self,
         key: ApiKey,
         version: i16,
         request: &T,
-    ) -> anyhow::Result<i32> {
+    ) -> anyhow::Result<(i32, BytesMut)> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let header = RequestHeader::default()
@@ -173,10 +237,37 @@ impl Connection {
             .encode(&mut buf, key.request_header_version(version))
             .and_then(|()| request.encode(&mut buf, version))
             .with_context(|| format!("cannot encode {key:?} v{version}"))?;
-        write_frame(&mut self.stream, &buf)
-            .await
-            .with_context(|| format!("lost the connection to {}", self.addr))?;
-        Ok(correlation_id)
+        Ok((correlation_id, buf))
+    }
+
+    /// Sends a frame and returns the answer's frame.
+    async fn round_trip(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        frame: BytesMut,
+    ) -> anyhow::Result<Bytes> {
+        let closed = || {
+            format!(
+                "the broker at {} closed the connection on {key:?} v{version}",
+                self.addr
+            )
+        };
+        match &mut self.link {
+            Link::Tcp(stream) => {
+                write_frame(stream, &frame)
+                    .await
+                    .with_context(|| format!("lost the connection to {}", self.addr))?;
+                read_response(stream, RESPONSE_MAX_BYTES)
+                    .await
+                    .with_context(closed)
+            }
+            Link::Local(broker) => match crate::api::handle(broker, frame.freeze()).await {
+                Outcome::Respond(body) => Ok(body),
+                Outcome::Silent => bail!("{}: no answer", closed()),
+                Outcome::Close(reason) => bail!("{}: {reason}", closed()),
+            },
+        }
     }
 
     async fn exchange<T: Encodable, A: Decodable>(
@@ -185,15 +276,8 @@ impl Connection {
         version: i16,
         request: &T,
     ) -> anyhow::Result<A> {
-        let correlation_id = self.write(key, version, request).await?;
-        let mut body: Bytes = read_response(&mut self.stream, RESPONSE_MAX_BYTES)
-            .await
-            .with_context(|| {
-                format!(
-                    "the broker at {} closed the connection on {key:?} v{version}",
-                    self.addr
-                )
-            })?;
+        let (correlation_id, frame) = self.encode(key, version, request)?;
+        let mut body = self.round_trip(key, version, frame).await?;
         let header = ResponseHeader::decode(&mut body, key.response_header_version(version))
             .with_context(|| format!("malformed {key:?} response header"))?;
         if header.correlation_id != correlation_id {
@@ -221,9 +305,11 @@ pub struct PartitionInfo {
     pub isr: Vec<i32>,
 }
 
-/// Connections to a cluster, found from one bootstrap address.
+/// Connections to a cluster, found from one bootstrap address (or to one
+/// broker in this process).
 pub struct Client {
     bootstrap: Connection,
+    local: Option<Arc<Broker>>,
     brokers: HashMap<i32, String>,
     connections: HashMap<i32, Connection>,
     /// The controller (admin requests go there), when known.
@@ -233,8 +319,20 @@ pub struct Client {
 impl Client {
     /// Connects to `bootstrap` and reads the cluster's brokers.
     pub async fn connect(bootstrap: &str) -> anyhow::Result<Client> {
+        Client::start(Connection::connect(bootstrap).await?, None).await
+    }
+
+    /// A client of `broker`, in this process: every broker id the metadata
+    /// names is that broker, reached without a socket.
+    pub async fn local(broker: Arc<Broker>) -> anyhow::Result<Client> {
+        let bootstrap = Connection::local(broker.clone()).await?;
+        Client::start(bootstrap, Some(broker)).await
+    }
+
+    async fn start(bootstrap: Connection, local: Option<Arc<Broker>>) -> anyhow::Result<Client> {
         let mut client = Client {
-            bootstrap: Connection::connect(bootstrap).await?,
+            bootstrap,
+            local,
             brokers: HashMap::new(),
             connections: HashMap::new(),
             controller: None,
@@ -286,9 +384,13 @@ impl Client {
             .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
             .ok_or_else(|| anyhow!("topic {topic}: not in the broker's metadata answer"))?;
         if found.error_code == ResponseError::UnknownTopicOrPartition.code() {
-            bail!(
-                "topic {topic} does not exist (create it with `hyperscale mq topics create {topic}`)"
-            );
+            return Err(KafkaError {
+                code: found.error_code,
+                text: format!(
+                    "topic {topic} does not exist (create it with `hyperscale mq topics create {topic}`)"
+                ),
+            }
+            .into());
         }
         check_code(found.error_code, &format!("topic {topic}"))?;
         let mut partitions: Vec<PartitionInfo> = found
@@ -307,6 +409,12 @@ impl Client {
 
     /// A connection to broker `node` (opened on first use).
     pub async fn broker(&mut self, node: i32) -> anyhow::Result<&mut Connection> {
+        if !self.connections.contains_key(&node)
+            && let Some(broker) = &self.local
+        {
+            let connection = Connection::local(broker.clone()).await?;
+            self.connections.insert(node, connection);
+        }
         if !self.connections.contains_key(&node) {
             let addr = self
                 .brokers

@@ -17,18 +17,65 @@ use serde::Serialize;
 use super::{Client, PartitionInfo, check_code_with};
 use crate::api::meta::topic_name;
 use crate::log::Compression;
-use crate::log::records::{NewRecord, encode_batch};
+use crate::log::records::{Header, NewRecord, encode_batch};
 
 /// How long the broker may wait for acknowledgements.
 const PRODUCE_TIMEOUT_MS: i32 = 30_000;
 
 /// A record to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outgoing {
     /// Its key, if any.
     pub key: Option<Vec<u8>>,
     /// Its value.
     pub value: Vec<u8>,
+    /// Its headers, in order (a null value is `None`).
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Its partition, overriding the key's and the send's.
+    pub partition: Option<i32>,
+}
+
+impl Outgoing {
+    /// An unkeyed record with this value (no headers, routed round-robin).
+    pub fn new(value: impl Into<Vec<u8>>) -> Outgoing {
+        Outgoing {
+            value: value.into(),
+            ..Outgoing::default()
+        }
+    }
+
+    /// The same record with a key (routed by it: murmur2, as Kafka's default).
+    #[must_use]
+    pub fn key(mut self, key: impl Into<Vec<u8>>) -> Outgoing {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The same record with one more header.
+    #[must_use]
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Outgoing {
+        self.headers.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// The same record sent to `partition`.
+    #[must_use]
+    pub fn partition(mut self, partition: i32) -> Outgoing {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Bytes this record takes on the wire, about (key, value, headers and
+    /// each field's length prefix).
+    pub fn size_bytes(&self) -> usize {
+        const FIELD_OVERHEAD: usize = 5;
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 2 * FIELD_OVERHEAD)
+            .sum();
+        self.key.as_ref().map_or(0, Vec::len) + self.value.len() + headers + 4 * FIELD_OVERHEAD
+    }
 }
 
 /// Where a batch landed.
@@ -40,6 +87,9 @@ pub struct Produced {
     pub base_offset: i64,
     /// How many records.
     pub records: usize,
+    /// Which of the records sent are in this batch (their indexes, in offset order).
+    #[serde(skip)]
+    pub indexes: Vec<usize>,
 }
 
 /// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
@@ -126,9 +176,9 @@ impl Producer {
         partition: Option<i32>,
     ) -> anyhow::Result<Vec<Produced>> {
         let count = self.partitions.len();
-        let mut by_partition: BTreeMap<usize, Vec<&Outgoing>> = BTreeMap::new();
-        for record in records {
-            let index = match (partition, &record.key) {
+        let mut by_partition: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (at, record) in records.iter().enumerate() {
+            let index = match (record.partition.or(partition), &record.key) {
                 (Some(p), _) => match usize::try_from(p).ok().filter(|&p| p < count) {
                     Some(p) => p,
                     None => bail!(
@@ -143,19 +193,31 @@ impl Producer {
                     self.next_unkeyed
                 }
             };
-            by_partition.entry(index).or_default().push(record);
+            by_partition.entry(index).or_default().push(at);
         }
         let timestamp_ms = now_ms();
         let mut produced = Vec::new();
-        for (index, records) in by_partition {
+        for (index, indexes) in by_partition {
             let info = self.partitions[index].clone();
+            let headers: Vec<Vec<Header<'_>>> = indexes
+                .iter()
+                .map(|&at| {
+                    records[at]
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.as_bytes(), v.as_deref()))
+                        .collect()
+                })
+                .collect();
             let batch = encode_batch(
-                &records
+                &indexes
                     .iter()
-                    .map(|r| NewRecord {
-                        key: r.key.as_deref(),
-                        value: Some(&r.value),
+                    .zip(&headers)
+                    .map(|(&at, headers)| NewRecord {
+                        key: records[at].key.as_deref(),
+                        value: Some(&records[at].value),
                         timestamp_ms,
+                        headers,
                     })
                     .collect::<Vec<_>>(),
                 Compression::None,
@@ -179,7 +241,8 @@ impl Producer {
                 produced.push(Produced {
                     partition: info.index,
                     base_offset: -1,
-                    records: records.len(),
+                    records: indexes.len(),
+                    indexes,
                 });
                 continue;
             }
@@ -191,12 +254,35 @@ impl Producer {
                     produced.push(Produced {
                         partition: p.index,
                         base_offset: p.base_offset,
-                        records: records.len(),
+                        records: indexes.len(),
+                        indexes: indexes.clone(),
                     });
                 }
             }
         }
         Ok(produced)
+    }
+
+    /// Like [`Self::send`], but answers where each record landed, in the
+    /// order given: (partition, offset), the offset -1 with acks=0.
+    pub async fn send_each(
+        &mut self,
+        client: &mut Client,
+        records: &[Outgoing],
+        partition: Option<i32>,
+    ) -> anyhow::Result<Vec<(i32, i64)>> {
+        let mut placed = vec![(-1, -1); records.len()];
+        for batch in self.send(client, records, partition).await? {
+            for (i, &at) in batch.indexes.iter().enumerate() {
+                let offset = if batch.base_offset < 0 {
+                    -1
+                } else {
+                    batch.base_offset + i as i64
+                };
+                placed[at] = (batch.partition, offset);
+            }
+        }
+        Ok(placed)
     }
 }
 

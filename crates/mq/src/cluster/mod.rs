@@ -26,6 +26,10 @@
 //!   behind for `replica_lag_time_max_ms` leaves the ISR and rejoins when it
 //!   catches up; leader epochs let a returning old leader find and cut its
 //!   divergent tail.
+//! - **Group coordination** ([`offsets_topic`]): committed offsets are
+//!   records of the replicated internal topic `__consumer_offsets`; a
+//!   group's coordinator is the leader of its partition, and a new leader
+//!   loads the partition before serving, so commits survive failover.
 //! - **Transport** ([`transport`]): brokers talk over their own internal
 //!   listener (the quorum address), not the Kafka port; see there why.
 //!
@@ -35,12 +39,11 @@
 //!   the voter set is fixed (no membership change); the Raft log is never
 //!   compacted (no snapshots).
 //! - No reassignment: replicas stay where they were placed at creation.
-//! - Each consumer group has one coordinator, chosen by rendezvous hashing
-//!   over the live brokers (`Broker::coordinator`), but its committed
-//!   offsets are not replicated: when its coordinator dies, the group moves
-//!   and starts from `auto.offset.reset` (Kafka replicates them in the
-//!   `__consumer_offsets` topic). Idempotent-producer state is not
-//!   replicated either, so a retry across a failover may be appended twice.
+//! - Idempotent-producer state is not replicated, so a retry across a
+//!   failover may be appended twice. (Committed offsets are: see
+//!   [`offsets_topic`].) Group membership is not: a new coordinator starts
+//!   the group with a rebalance, as Kafka's does for members it did not know.
+//!   Committed offsets are never expired (no `offsets.retention.minutes`).
 //! - A topic deleted while a broker was down is deleted there only if that
 //!   broker saw it exist after restarting; a follower that fell below the
 //!   leader's log start (retention) is not reset.
@@ -54,6 +57,7 @@ pub mod epochs;
 pub mod isr;
 pub mod metadata;
 pub mod node;
+pub mod offsets_topic;
 pub mod raft;
 pub mod replication;
 pub mod transport;

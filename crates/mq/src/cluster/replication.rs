@@ -257,6 +257,7 @@ pub fn reconcile(broker: &Broker, image: &Image, previous: &Image, me: BrokerId)
             }
         }
     }
+    super::offsets_topic::reconcile_blocking(broker, image, me);
     targets
 }
 

@@ -5,10 +5,13 @@
 //! The notes' "state store" holds two things: which consumer reads which
 //! partition (here: in memory, rebuilt by a rebalance after a restart, as
 //! Kafka's coordinator rebuilds it when it loads a group) and each group's
-//! committed offset per partition (here: durable, see [`offsets`]).
+//! committed offset per partition (here: durable, see [`offsets`]; in a
+//! cluster, replicated as records of `__consumer_offsets`, see
+//! [`offsets_log`]).
 
 pub mod coordinator;
 pub mod offsets;
+pub mod offsets_log;
 pub mod state;
 
 pub use coordinator::Coordinator;

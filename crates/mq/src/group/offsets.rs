@@ -2,7 +2,8 @@
 //!
 //! The notes' state store wants frequent small writes, strong consistency and
 //! lookups by (group, partition). Kafka keeps them in the compacted internal
-//! topic `__consumer_offsets`; we keep one small JSON file per group,
+//! topic `__consumer_offsets`, and so does a cluster of ours (see below); a
+//! single broker keeps one small JSON file per group,
 //! replaced atomically on every commit (see `durable`). Why: a group's file
 //! is a few hundred bytes per partition, consumers commit every few seconds,
 //! and a whole-file replace needs no compaction, no replay and no recovery
@@ -13,8 +14,14 @@
 //!
 //! Writes run on blocking threads (they fsync) and are serialized by one
 //! lock, so two commits of the same group cannot reorder their files.
+//!
+//! In a cluster the store is memory only ([`OffsetStore::in_memory`]): the
+//! durable copy is the replicated `__consumer_offsets` topic
+//! ([`super::offsets_log`], written and loaded by `cluster::offsets_topic`),
+//! and this table holds the groups of the offsets partitions this broker
+//! leads, loaded from their logs when it became their leader.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
@@ -47,7 +54,7 @@ struct Entry {
     committed: Committed,
 }
 
-type Offsets = BTreeMap<(String, i32), Committed>;
+type Offsets = super::offsets_log::GroupOffsets;
 
 /// A group's lag in one partition: the end offset (next to be written)
 /// minus the committed offset (next to be read); None when nothing is
@@ -59,9 +66,10 @@ pub fn lag(committed_offset: Option<i64>, end_offset: i64) -> Option<i64> {
         .map(|c| end_offset.saturating_sub(c).max(0))
 }
 
-/// Every group's committed offsets, durable under one directory.
+/// Every group's committed offsets, durable under one directory (or, in a
+/// cluster, in memory with the offsets topic as the durable copy).
 pub struct OffsetStore {
-    dir: PathBuf,
+    dir: Option<PathBuf>,
     groups: Mutex<HashMap<String, Offsets>>,
     write: Mutex<()>,
 }
@@ -91,13 +99,33 @@ impl OffsetStore {
             groups.insert(file.group, offsets);
         }
         Ok(OffsetStore {
-            dir: dir.to_path_buf(),
+            dir: Some(dir.to_path_buf()),
             groups: Mutex::new(groups),
             write: Mutex::new(()),
         })
     }
 
-    /// Commits `entries` for `group` durably, then makes them visible. Blocking.
+    /// A store without files (cluster mode: the offsets topic is durable).
+    pub fn in_memory() -> OffsetStore {
+        OffsetStore {
+            dir: None,
+            groups: Mutex::new(HashMap::new()),
+            write: Mutex::new(()),
+        }
+    }
+
+    /// Replaces every group `owned` selects with the groups of `loaded`
+    /// (a coordinator loaded an offsets partition; an empty `loaded`
+    /// forgets them: it no longer leads that partition).
+    pub fn replace(&self, owned: impl Fn(&str) -> bool, loaded: super::offsets_log::Table) {
+        let _writing = self.write.lock();
+        let mut groups = self.groups.lock();
+        groups.retain(|group, _| !owned(group));
+        groups.extend(loaded);
+    }
+
+    /// Commits `entries` for `group` durably (its file; nothing to write in
+    /// memory mode), then makes them visible. Blocking.
     pub fn commit(
         &self,
         group: &str,
@@ -108,19 +136,21 @@ impl OffsetStore {
         for (topic, partition, committed) in entries {
             offsets.insert((topic, partition), committed);
         }
-        let file = GroupFile {
-            group: group.to_string(),
-            offsets: offsets
-                .iter()
-                .map(|((topic, partition), committed)| Entry {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    committed: committed.clone(),
-                })
-                .collect(),
-        };
-        let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
-        write_atomically(&self.dir.join(format!("{}.json", hex_name(group))), &bytes)?;
+        if let Some(dir) = &self.dir {
+            let file = GroupFile {
+                group: group.to_string(),
+                offsets: offsets
+                    .iter()
+                    .map(|((topic, partition), committed)| Entry {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        committed: committed.clone(),
+                    })
+                    .collect(),
+            };
+            let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+            write_atomically(&dir.join(format!("{}.json", hex_name(group))), &bytes)?;
+        }
         self.groups.lock().insert(group.to_string(), offsets);
         Ok(())
     }

@@ -33,6 +33,32 @@ pub struct RecordView<'a> {
     pub key: Option<&'a [u8]>,
     /// The value (`None` = null: a tombstone in a compacted topic).
     pub value: Option<&'a [u8]>,
+    /// The encoded headers (count already read, validated): see [`RecordView::headers`].
+    headers: &'a [u8],
+    header_count: i32,
+}
+
+/// A record header: a key (text by convention, any bytes here) and a value
+/// (`None` = null).
+pub type Header<'a> = (&'a [u8], Option<&'a [u8]>);
+
+impl<'a> RecordView<'a> {
+    /// The record's headers, in order.
+    pub fn headers(&self) -> Vec<Header<'a>> {
+        let mut b = self.headers;
+        let mut out = Vec::with_capacity(usize::try_from(self.header_count).unwrap_or(0));
+        for _ in 0..self.header_count {
+            // Validated by `parse_record`; a failure cannot happen but ends the list.
+            let (Ok(Some(key)), Ok(value)) = (
+                get_bytes(&mut b, "header key"),
+                get_bytes(&mut b, "header value"),
+            ) else {
+                break;
+            };
+            out.push((key, value));
+        }
+        out
+    }
 }
 
 /// A record to encode with [`encode_batch`].
@@ -44,6 +70,8 @@ pub struct NewRecord<'a> {
     pub value: Option<&'a [u8]>,
     /// CreateTime in ms.
     pub timestamp_ms: i64,
+    /// Headers, in order (keys must not be null).
+    pub headers: &'a [Header<'a>],
 }
 
 /// Appends a zigzag varint.
@@ -101,12 +129,17 @@ fn parse_record<'a>(body: &'a [u8], raw: &'a [u8]) -> Result<RecordView<'a>, Str
     let offset_delta = get_i32_varint(&mut b, "offset delta")?;
     let key = get_bytes(&mut b, "key")?;
     let value = get_bytes(&mut b, "value")?;
-    let headers = get_i32_varint(&mut b, "header count")?;
-    if headers < 0 || headers as usize > b.len() {
-        return Err(format!("header count {headers} does not fit the record"));
+    let header_count = get_i32_varint(&mut b, "header count")?;
+    if header_count < 0 || header_count as usize > b.len() {
+        return Err(format!(
+            "header count {header_count} does not fit the record"
+        ));
     }
-    for _ in 0..headers {
-        get_bytes(&mut b, "header key")?;
+    let headers = b;
+    for _ in 0..header_count {
+        if get_bytes(&mut b, "header key")?.is_none() {
+            return Err("a header key is null".into());
+        }
         get_bytes(&mut b, "header value")?;
     }
     if !b.is_empty() {
@@ -121,6 +154,8 @@ fn parse_record<'a>(body: &'a [u8], raw: &'a [u8]) -> Result<RecordView<'a>, Str
         timestamp_delta,
         key,
         value,
+        headers,
+        header_count,
     })
 }
 
@@ -226,7 +261,18 @@ pub fn encode_record(
             None => put_varint(&mut body, -1),
         }
     }
-    put_varint(&mut body, 0); // no headers
+    put_varint(&mut body, r.headers.len() as i64);
+    for (key, value) in r.headers {
+        put_varint(&mut body, key.len() as i64);
+        body.extend_from_slice(key);
+        match value {
+            Some(v) => {
+                put_varint(&mut body, v.len() as i64);
+                body.extend_from_slice(v);
+            }
+            None => put_varint(&mut body, -1),
+        }
+    }
     put_varint(out, body.len() as i64);
     out.extend_from_slice(&body);
 }
@@ -316,16 +362,19 @@ mod tests {
                 key: Some(b"k1"),
                 value: Some(b"v1"),
                 timestamp_ms: 1000,
+                headers: &[(b"trace", Some(b"abc")), (b"empty", None)],
             },
             NewRecord {
                 key: None,
                 value: Some(b"v2"),
                 timestamp_ms: 1005,
+                headers: &[],
             },
             NewRecord {
                 key: Some(b"k1"),
                 value: None,
                 timestamp_ms: 1003,
+                headers: &[],
             },
         ];
         for codec in [
@@ -355,6 +404,11 @@ mod tests {
                     (Some(&b"k1"[..]), None, 2, 3),
                 ]
             );
+            assert_eq!(
+                parsed[0].headers(),
+                vec![(&b"trace"[..], Some(&b"abc"[..])), (&b"empty"[..], None)]
+            );
+            assert!(parsed[1].headers().is_empty());
             assert_eq!(first_offset_at_or_after(&batch, 1004), Some(1));
         }
     }

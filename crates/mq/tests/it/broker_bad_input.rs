@@ -192,6 +192,7 @@ fn batch(value: &[u8]) -> Vec<u8> {
         key: None,
         value: Some(value),
         timestamp_ms: now_ms(),
+        headers: &[],
     };
     encode_batch(&[record], Compression::None).unwrap()
 }
@@ -242,6 +243,7 @@ fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, records: usize)
             key: None,
             value: Some(v),
             timestamp_ms: now_ms(),
+            headers: &[],
         })
         .collect();
     let plain = encode_batch(&list, Compression::None).unwrap();

@@ -23,21 +23,17 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn options(group: &str) -> ConsumeOptions {
     ConsumeOptions {
-        topic: "events".into(),
+        topics: vec!["events".into()],
         group: Some(group.into()),
         from_beginning: true,
-        max_messages: None,
-        idle_timeout: None,
+        ..ConsumeOptions::default()
     }
 }
 
 async fn produce(client: &mut Client, count: usize) {
     let mut producer = Producer::new(client, "events", -1).await.unwrap();
     let records: Vec<Outgoing> = (0..count)
-        .map(|i| Outgoing {
-            key: Some(format!("k{i}").into_bytes()),
-            value: b"v".to_vec(),
-        })
+        .map(|i| Outgoing::new("v").key(format!("k{i}")))
         .collect();
     producer.send(client, &records, None).await.unwrap();
 }

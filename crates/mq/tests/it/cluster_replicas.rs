@@ -34,6 +34,7 @@ fn produce(p: &Partition, value: &str) -> i64 {
         key: None,
         value: Some(value.as_bytes()),
         timestamp_ms: 1,
+        headers: &[],
     };
     let batch = encode_batch(&[record], Compression::None).unwrap();
     match p.append_blocking(&batch, 1).unwrap() {
@@ -122,6 +123,7 @@ fn produce_refused(p: &Partition) -> i16 {
         key: None,
         value: Some(b"x"),
         timestamp_ms: 1,
+        headers: &[],
     };
     let batch = encode_batch(&[record], Compression::None).unwrap();
     match p.append_blocking(&batch, 1).unwrap() {

@@ -50,6 +50,7 @@ fn write(log: &mut PartitionLog, ops: &[(String, Option<String>)], codec: Compre
                 key: Some(k.as_bytes()),
                 value: v.as_ref().map(String::as_bytes),
                 timestamp_ms: ts,
+                headers: &[],
             })
             .collect();
         log.append(&encode_batch(&recs, codec).unwrap(), ts)

@@ -138,6 +138,7 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
                 key: None,
                 value: Some(b"v"),
                 timestamp_ms: 100 * (i + 1) + j,
+                headers: &[],
             })
             .collect();
         log.append(&encode_batch(&recs, Compression::Lz4).unwrap(), 0)

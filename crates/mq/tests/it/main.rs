@@ -14,6 +14,7 @@ mod broker_rskafka;
 mod broker_versions;
 mod cluster_failover;
 mod cluster_kcat;
+mod cluster_offsets;
 mod cluster_replicas;
 mod example;
 mod log_basic;

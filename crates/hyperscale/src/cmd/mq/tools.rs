@@ -22,13 +22,13 @@ const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
 const PRODUCE_BATCH_MAX: usize = 1000;
 
 #[derive(clap::Args)]
-struct Connect {
+pub(super) struct Connect {
     /// A broker to reach the cluster through (HOST:PORT).
     #[arg(long, default_value = DEFAULT_BOOTSTRAP)]
-    bootstrap: String,
+    pub(super) bootstrap: String,
     /// Print JSON instead of text.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// Arguments of `hyperscale mq topics`.
@@ -138,7 +138,7 @@ enum GroupsVerb {
     },
 }
 
-fn block_on<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(super) fn block_on<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -146,7 +146,7 @@ fn block_on<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<
         .block_on(work)
 }
 
-fn row(cells: &[&dyn ToString]) -> Vec<String> {
+pub(super) fn row(cells: &[&dyn ToString]) -> Vec<String> {
     cells.iter().map(|c| c.to_string()).collect()
 }
 
@@ -174,14 +174,8 @@ fn parse_acks(acks: &str) -> anyhow::Result<i16> {
 /// Splits a line into key and value at the first `separator`.
 fn split_line(line: &str, separator: Option<&str>) -> Outgoing {
     match separator.and_then(|sep| line.split_once(sep)) {
-        Some((key, value)) => Outgoing {
-            key: Some(key.as_bytes().to_vec()),
-            value: value.as_bytes().to_vec(),
-        },
-        None => Outgoing {
-            key: None,
-            value: line.as_bytes().to_vec(),
-        },
+        Some((key, value)) => Outgoing::new(value).key(key),
+        None => Outgoing::new(line),
     }
 }
 
@@ -327,22 +321,20 @@ pub fn produce(args: ProduceArgs) -> anyhow::Result<()> {
 /// batch, so at most the last batch is read again by the group).
 pub fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let options = ConsumeOptions {
-        topic: args.topic.clone(),
+        topics: vec![args.topic.clone()],
         group: args.group.clone(),
         from_beginning: args.from_beginning,
         max_messages: args.max_messages,
         idle_timeout: args.timeout_ms.map(Duration::from_millis),
+        ..ConsumeOptions::default()
     };
     let json = args.connect.json;
-    let topic = args.topic.clone();
     block_on(async move {
         let mut client = Client::connect(&args.connect.bootstrap).await?;
         let consumer = Consumer::start(&mut client, options).await?;
         let print = |m: &mq::client::consumer::Message| {
             if json {
-                let mut value = serde_json::to_value(m)?;
-                value["topic"] = serde_json::Value::from(topic.as_str());
-                emit(&format!("{value}\n"))
+                emit(&format!("{}\n", serde_json::to_value(m)?))
             } else {
                 let text = m
                     .value

@@ -1,10 +1,9 @@
 //! What the binary's end-to-end tests share: a child that dies with the
 //! test, bounded reads of its output, and a tiny blocking HTTP GET.
 
-#![allow(dead_code)] // Each test file uses its own subset.
-
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, ExitStatus, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -110,6 +109,26 @@ pub fn interrupt_and_wait(guard: &mut Guard, timeout: Duration) -> ExitStatus {
 /// The binary under test.
 pub fn hyperscale() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+}
+
+/// Starts `hyperscale <args>`, a server that prints a banner line first,
+/// and waits (at most `timeout`) for that banner. The server's stdout
+/// stays read by the returned [`Lines`], so keep it alive with the guard.
+pub fn serve<I, S>(args: I, timeout: Duration) -> (Guard, Lines, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = hyperscale()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the hyperscale binary");
+    let lines = Lines::new(child.stdout.take().expect("stdout is piped"));
+    let guard = Guard(child);
+    let banner = lines.next_within(timeout);
+    (guard, lines, banner)
 }
 
 /// A tiny blocking GET over a raw socket: enough for these checks, and it

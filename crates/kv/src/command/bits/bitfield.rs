@@ -324,8 +324,17 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame {
                     Kind::Get => get(bytes, op),
                     _ => apply(bytes, op),
                 })
-                .collect()
+                .collect::<Vec<_>>()
         })?;
+        // Redis raises `setbit` only if some write happened (`OVERFLOW
+        // FAIL` skips a write and replies nil), though it creates the key.
+        let wrote = ops
+            .iter()
+            .zip(&replies)
+            .any(|(op, reply)| op.kind != Kind::Get && *reply != Frame::Null);
+        if !wrote {
+            crate::command::own_events(ctx);
+        }
         Ok(Frame::Array(replies))
     })())
 }

@@ -156,19 +156,6 @@ fn edit_string<R>(
     out.ok_or_else(|| Frame::error("ERR no such key"))
 }
 
-/// Deletes `key` as a command whose result is empty does in Redis
-/// (`BITOP` of nothing, `SORT ... STORE` of nothing): the notification is
-/// `del`, not the command's own event.
-fn delete(ctx: &mut Ctx<'_>, key: &Bytes) -> Result<(), Frame> {
-    let now = ctx.now_ms;
-    let ks = ctx.ks();
-    if ks.remove(key, now).map_err(engine_error)? {
-        ks.take_touched();
-        ks.raise(crate::config::NotifyFlags::GENERIC, "del", key);
-    }
-    Ok(())
-}
-
 /// Bit `offset` of `bytes` (0 past the end).
 fn bit_at(bytes: &[u8], offset: u64) -> bool {
     bytes
@@ -342,7 +329,7 @@ fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         let len = sources.iter().map(Bytes::len).max().unwrap_or(0);
         let dest = &args[2];
         if len == 0 {
-            delete(ctx, dest)?;
+            crate::command::delete_as_del(ctx, dest)?;
             return Ok(Frame::Integer(0));
         }
         let mut out = BytesMut::zeroed(len);

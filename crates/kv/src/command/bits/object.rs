@@ -8,6 +8,13 @@
 //! value rather than remembered: tools that branch on it see what they
 //! expect, though a collection that grew past a threshold and shrank back
 //! reports the small encoding here and the big one in Redis.
+//!
+//! `OBJECT IDLETIME` is the seconds since the key was last read or written,
+//! from the memory engine's per-key LRU stamps (see `engine::memory`'s
+//! `access` module, shared small integers included). The lsm engine keeps
+//! no stamps, so there every key reads as just used (`0`): a stamp per key
+//! on disk would turn every read into a write, and one in memory would grow
+//! with a keyspace that is meant to outgrow memory.
 
 use bytes::Bytes;
 
@@ -144,11 +151,7 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         // As in Redis, looking at a key is not an access to it.
         let now = ctx.now_ms;
-        let no_touch = ctx.conn.no_touch;
-        let ks = ctx.ks();
-        ks.set_no_touch(true);
-        let found = ks.lookup(&args[2], now);
-        ks.set_no_touch(no_touch);
+        let found = ctx.ks().lookup_untouched(&args[2], now);
         let Some(entry) = found.map_err(engine_error)? else {
             return Ok(Frame::Null);
         };
@@ -191,8 +194,14 @@ fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                     "ERR An LFU maxmemory policy is selected, idle time not tracked. {lfu_note}"
                 )));
             }
-            // Access times are not kept per key: a key reads as just used.
-            _ => Frame::Integer(0),
+            // An engine without access stamps (lsm) reports every key as
+            // just used.
+            _ => Frame::Integer(
+                ctx.ks()
+                    .engine_mut()
+                    .idle_seconds(&args[2])
+                    .map_or(0, |s| s as i64),
+            ),
         })
     })())
 }

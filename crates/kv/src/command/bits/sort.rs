@@ -208,7 +208,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Result<Fr
         Some(dest) => {
             let values: Vec<Bytes> = out.into_iter().map(Option::unwrap_or_default).collect();
             if values.is_empty() {
-                super::delete(ctx, dest)?;
+                crate::command::delete_as_del(ctx, dest)?;
             } else {
                 crate::command::list::store(ctx, dest, &values)?;
             }

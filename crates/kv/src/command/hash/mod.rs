@@ -13,12 +13,12 @@ mod tests;
 use bytes::Bytes;
 
 use super::members::{self, REPEAT_MAX};
-use super::zset::parse::strtod;
 use super::{
     Ctx, DENYOOM, READONLY, Spec, WRITE, engine_error, int_arg, is, key_error, reply, syntax_error,
     wrong_arity,
 };
 use crate::keyspace::collection::Collection;
+use crate::long_double::LongDouble;
 use crate::pattern::glob_match;
 use crate::protocol::Frame;
 use crate::protocol::parse::parse_i64_strict;
@@ -286,66 +286,25 @@ fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
-        let delta =
-            parse_float(&args[3]).ok_or_else(|| Frame::error("ERR value is not a valid float"))?;
-        if delta.is_infinite() {
+        let delta = LongDouble::parse(&args[3])
+            .ok_or_else(|| Frame::error("ERR value is not a valid float"))?;
+        if !delta.is_finite() {
             return Err(Frame::error("ERR value is NaN or Infinity"));
         }
         update_field(ctx, args, |current| {
             let current = match current {
-                Some(text) => parse_float(text)
+                Some(text) => LongDouble::parse(text)
                     .ok_or_else(|| Frame::error("ERR hash value is not a float"))?,
-                None => 0.0,
+                None => LongDouble::ZERO,
             };
-            let next = current + delta;
+            let next = current.add(delta);
             if !next.is_finite() {
                 return Err(Frame::error("ERR increment would produce NaN or Infinity"));
             }
-            let text = Bytes::from(human_float(next));
+            let text = Bytes::from(next.to_human());
             Ok((text.clone(), Frame::Bulk(text)))
         })
     })())
-}
-
-/// Longest float text Redis parses (`MAX_LONG_DOUBLE_CHARS`).
-const FLOAT_TEXT_MAX: usize = 5 * 1024;
-
-/// Parses a float as Redis's `string2ld` accepts it: C's `strtold` over
-/// the whole text, no leading space, not NaN, not out of range (`inf`
-/// parses; callers reject it where Redis does). Redis reads a `long
-/// double`; this reads a double (see [`human_float`]).
-fn parse_float(text: &[u8]) -> Option<f64> {
-    if text.is_empty() || text.len() >= FLOAT_TEXT_MAX || text[0].is_ascii_whitespace() {
-        return None;
-    }
-    let (value, read, out_of_range) = strtod(text);
-    (read == text.len() && !out_of_range && !value.is_nan()).then_some(value)
-}
-
-/// Formats a float as Redis's `ld2string(.., LD_STR_HUMAN)` does: fixed
-/// notation with at most 17 decimals, trailing zeros trimmed, `-0` as `0`.
-/// Redis formats an 80-bit `long double`, so the two agree on every value
-/// whose shortest decimal form has at most 17 decimals and whose arithmetic
-/// is exact in both (integers, halves, quarters...), not on every last digit.
-fn human_float(value: f64) -> String {
-    let shortest = value.to_string();
-    let decimals = shortest.split_once('.').map_or(0, |(_, d)| d.len());
-    let mut text = if decimals <= 17 {
-        shortest
-    } else {
-        let mut fixed = format!("{value:.17}");
-        while fixed.ends_with('0') {
-            fixed.pop();
-        }
-        if fixed.ends_with('.') {
-            fixed.pop();
-        }
-        fixed
-    };
-    if text == "-0" {
-        text = "0".into();
-    }
-    text
 }
 
 fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {

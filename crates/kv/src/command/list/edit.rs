@@ -218,6 +218,8 @@ pub(super) fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         let Some(mut list) = existing_list(ctx, &args[1])? else {
             return Ok(Frame::OK);
         };
+        // Redis raises `ltrim` even when nothing is trimmed (before `del`).
+        crate::command::raise_event(ctx, crate::config::NotifyFlags::LIST, "ltrim", &args[1]);
         match list.range(start, stop) {
             None => list.head = list.tail,
             Some((first, last)) => {

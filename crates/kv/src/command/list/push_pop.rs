@@ -4,7 +4,9 @@
 use bytes::Bytes;
 
 use super::{End, existing_list, pop, pop_one, push, save, write_list};
-use crate::command::{Ctx, reply, syntax_error, wrong_arity, wrong_type};
+use crate::command::{Ctx, raise_event, reply, syntax_error, wrong_arity, wrong_type};
+use crate::config::NotifyFlags;
+use crate::keyspace::EventNaming;
 use crate::protocol::Frame;
 use crate::protocol::parse::parse_i64_strict;
 
@@ -120,15 +122,20 @@ pub(super) fn move_one(
     let Some(value) = pop_one(ctx, &mut source, from)? else {
         return Ok(None);
     };
-    if src == dst {
-        push(ctx, &mut source, to, &value)?;
-        save(ctx, &mut source)?;
-    } else {
-        save(ctx, &mut source)?;
+    // Redis's events: the push on the destination, the pop on the source,
+    // then `del` if that emptied the source (saving it deletes it).
+    let pushed = if to == End::Left { "lpush" } else { "rpush" };
+    let popped = if from == End::Left { "lpop" } else { "rpop" };
+    if src != dst {
         let mut target = write_list(ctx, dst)?;
         push(ctx, &mut target, to, &value)?;
         save(ctx, &mut target)?;
+    } else {
+        push(ctx, &mut source, to, &value)?;
     }
+    raise_event(ctx, NotifyFlags::LIST, pushed, dst);
+    raise_event(ctx, NotifyFlags::LIST, popped, src);
+    save(ctx, &mut source)?;
     Ok(Some(value))
 }
 
@@ -206,6 +213,12 @@ pub(super) fn mpop(
             continue;
         };
         let popped = pop(ctx, &mut list, mpop.end, mpop.count)?;
+        let event = if mpop.end == End::Left {
+            "lpop"
+        } else {
+            "rpop"
+        };
+        ctx.ks().name_events(EventNaming::Renamed(event));
         save(ctx, &mut list)?;
         return Ok(Some(Frame::Array(vec![
             Frame::Bulk(key.clone()),

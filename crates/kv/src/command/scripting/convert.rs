@@ -40,6 +40,11 @@ pub(crate) fn format_g(value: f64, precision: usize) -> String {
     if value == 0.0 {
         return if value.is_sign_negative() { "-0" } else { "0" }.into();
     }
+    // An integer of at most `precision` digits prints as itself (the
+    // common case, without the exact-digits formatting below).
+    if value.fract() == 0.0 && value.abs() < 10f64.powi(precision.min(15) as i32) {
+        return (value as i64).to_string();
+    }
     let sci = format!("{:.*e}", precision - 1, value);
     let (mantissa, exponent) = sci.split_once('e').expect("an exponent");
     let exponent: i32 = exponent.parse().expect("a number");
@@ -252,6 +257,16 @@ mod tests {
         assert_eq!(format_g(-2.5, 14), "-2.5");
         assert_eq!(format_g(1.0 / 3.0, 14), "0.33333333333333");
         assert_eq!(format_g(100.0, 14), "100");
+        assert_eq!(format_g(-42.0, 14), "-42");
+        assert_eq!(format_g(99_999_999_999_999.0, 14), "99999999999999");
+        assert_eq!(format_g(999_999_999_999_999.0, 14), "1e+15");
+        assert_eq!(format_g(12_345_678_901_234.0, 14), "12345678901234");
+        assert_eq!(
+            format_g(123_456_789_012_345_678.0, 17),
+            "1.2345678901234568e+17"
+        );
+        assert_eq!(format_g(12_345.0, 3), "1.23e+04");
+        assert_eq!(format_g(999.0, 3), "999");
     }
 
     #[test]

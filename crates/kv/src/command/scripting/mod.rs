@@ -38,6 +38,7 @@
 mod convert;
 mod functions;
 mod libs;
+mod offload;
 #[cfg(test)]
 mod tests;
 mod vm;

@@ -195,7 +195,9 @@ function math.randomseed(seed)
 end
 
 -- A kill must not be swallowed by pcall; Redis 7's pcall also turns the
--- error tables of redis.call into their message.
+-- error tables of redis.call into their message. Native functions (redis.call,
+-- the libraries) raise mlua's userdata and park the real error value, which
+-- pcall and xpcall's handler pass on instead.
 local killed = host.killed
 function pcall(f, ...)
   local result = pack(raw_pcall(f, ...))
@@ -206,6 +208,7 @@ function pcall(f, ...)
     local err = result[2]
     if type(err) == 'userdata' then
       err = take_pending() or err
+      result[2] = err
     end
     if type(err) == 'table' and type(rawget(err, 'err')) == 'string' then
       return false, err.err
@@ -218,6 +221,9 @@ function xpcall(f, handler)
   local result = pack(raw_xpcall(f, function(e)
     if killed() then
       return e
+    end
+    if type(e) == 'userdata' then
+      e = take_pending() or e
     end
     return handler(e)
   end))

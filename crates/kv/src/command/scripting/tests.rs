@@ -1,6 +1,6 @@
 //! Unit tests of scripting through a socketless client: conversions, error
 //! texts, bad input (syntax and runtime errors, endless loops, huge
-//! allocations), the cache, functions, and kill.
+//! allocations), the cache, functions, kill, and the libraries' own bounds.
 
 use std::time::{Duration, Instant};
 
@@ -364,5 +364,52 @@ fn bit_library_matches_luabitop() {
             bulk("FFFF"),
             Frame::Integer(3),
         ])
+    );
+}
+
+// The libraries' own bounds, which the differential tests cannot check
+// (Redis has no interpreter memory limit, and mlua's reference stack is
+// ours alone): output past the memory budget and too many results fail the
+// script, and the interpreter goes on working.
+
+#[test]
+fn output_past_the_memory_budget_fails_the_script_not_the_server() {
+    let mut c = client();
+    let big = "local s = string.rep('x', 100 * 1024 * 1024) ";
+    for body in [
+        "return cjson.encode({s, s, s})",
+        "return cjson.encode({a = s, b = s, c = s})",
+        "local t = {s, s} return cmsgpack.pack({t, t})",
+        "return cmsgpack.pack(s, s, s)",
+        "return struct.pack('c0c0c0', s, s, s)",
+    ] {
+        let err = error_of(eval(&mut c, &format!("{big}{body}"), &[], &[]));
+        assert!(err.contains("not enough memory"), "{body}: {err}");
+    }
+    assert_eq!(
+        eval(&mut c, "return cjson.encode({1, 'two'})", &[], &[]),
+        bulk("[1,\"two\"]")
+    );
+}
+
+#[test]
+fn many_strings_as_results_are_refused_before_mlua_runs_out_of_references() {
+    let mut c = client();
+    for script in [
+        "return select('#', cmsgpack.unpack(string.rep('\\161a', 7500)))",
+        "return select('#', struct.unpack(string.rep('c1', 7500), string.rep('a', 7500)))",
+    ] {
+        let err = error_of(eval(&mut c, script, &[], &[]));
+        assert!(err.contains("stack overflow (too many"), "{script}: {err}");
+    }
+    // Numbers hold no references: up to what Lua's stack takes.
+    assert_eq!(
+        eval(
+            &mut c,
+            "return select('#', cmsgpack.unpack(string.rep('\\1', 7500)))",
+            &[],
+            &[]
+        ),
+        Frame::Integer(7500)
     );
 }

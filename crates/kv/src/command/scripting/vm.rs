@@ -44,7 +44,7 @@ const VERSION_NUM: u32 = 0x00_07_00_0f;
 /// Named registry slots.
 const SANDBOX: &str = "hyperscale.sandbox";
 const RUN: &str = "hyperscale.run";
-const PENDING: &str = "hyperscale.pending";
+pub(super) const PENDING: &str = "hyperscale.pending";
 
 /// When the running `FUNCTION LOAD` must stop (in the interpreter's app data).
 struct LoadDeadline(Option<Instant>);
@@ -171,6 +171,9 @@ pub(crate) fn new(mode: Mode, busy: Arc<Busy>) -> mlua::Result<Lua> {
         move |lua, _| {
             if busy.kill_requested() {
                 return Err(mlua::Error::runtime(KILLED));
+            }
+            if busy.offload_due() {
+                super::offload::hand_off_worker();
             }
             if let Some(deadline) = lua.app_data_ref::<LoadDeadline>()
                 && deadline.0.is_some_and(|d| Instant::now() >= d)

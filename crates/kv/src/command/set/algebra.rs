@@ -158,12 +158,11 @@ fn store_op(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op) -> Frame {
     reply((|| {
         let sets = sources(ctx, &args[2..])?;
         let result = combine(ctx.ks(), &sets, op)?;
-        let now = ctx.now_ms;
-        let ks = ctx.ks();
         if result.is_empty() {
-            ks.remove(&args[1], now).map_err(engine_error)?;
+            crate::command::delete_as_del(ctx, &args[1])?;
             return Ok(Frame::Integer(0));
         }
+        let ks = ctx.ks();
         let mut dst = ks
             .create_collection(args[1].clone(), Kind::Set, None)
             .map_err(engine_error)?;

@@ -300,6 +300,9 @@ fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         if !remove(ctx, &mut src, member)? {
             return Ok(Frame::Integer(0));
         }
+        // Redis's events: `srem`, `del` if the source is now empty, `sadd`.
+        let set = crate::config::NotifyFlags::SET;
+        crate::command::raise_event(ctx, set, "srem", &args[1]);
         save(ctx, &src)?;
         let mut dst = match dst {
             Some(dst) => dst,
@@ -312,6 +315,7 @@ fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         };
         if add(ctx, &mut dst, member)? {
             save(ctx, &dst)?;
+            crate::command::raise_event(ctx, set, "sadd", &args[2]);
         }
         Ok(Frame::Integer(1))
     })())

@@ -28,7 +28,7 @@ mod tests;
 use bytes::Bytes;
 
 use crate::config::NotifyFlags;
-use crate::keyspace::Keyspace;
+use crate::keyspace::{EventNaming, Keyspace};
 
 use super::{DENYOOM, READONLY, Spec, WRITE, printable, wrong_arity};
 use crate::protocol::Frame;
@@ -201,7 +201,7 @@ fn raise(ks: &mut Keyspace, key: &[u8], events: &[&'static str]) {
     if !ks.notifying() {
         return;
     }
-    ks.take_touched();
+    ks.name_events(EventNaming::Own);
     for event in events {
         ks.raise(NotifyFlags::STREAM, event, key);
     }

@@ -5,8 +5,9 @@ use bytes::Bytes;
 
 use super::{lookup, write};
 use crate::command::{Ctx, engine_error, int_arg, reply, wrong_type};
+use crate::long_double::LongDouble;
 use crate::protocol::Frame;
-use crate::protocol::frame::{format_double, itoa_buf};
+use crate::protocol::frame::itoa_buf;
 use crate::protocol::parse::parse_i64_strict;
 use crate::value::Value;
 
@@ -26,7 +27,12 @@ fn add(ctx: &mut Ctx<'_>, key: &Bytes, delta: i64) -> Frame {
             })
             .map_err(engine_error)?;
         if found.is_none() {
-            write(ctx, key, Bytes::copy_from_slice(itoa_buf(delta).as_bytes()), None)?;
+            write(
+                ctx,
+                key,
+                Bytes::copy_from_slice(itoa_buf(delta).as_bytes()),
+                None,
+            )?;
         }
         outcome.map(Frame::Integer)
     })())
@@ -82,28 +88,20 @@ pub(super) fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
 }
 
-/// Parses a float the way Redis's `string2ld` accepts it.
-fn parse_float(text: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(text).ok()?;
-    if text.is_empty() || text.trim() != text || text.to_ascii_lowercase().contains("nan") {
-        return None;
-    }
-    text.parse().ok()
-}
-
 pub(super) fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reply((|| {
+        // Redis's order: the key's type, the stored value, then the increment.
         let not_float = || Frame::error("ERR value is not a valid float");
-        let delta = parse_float(&args[2]).ok_or_else(not_float)?;
         let (current, ttl) = match lookup(ctx, &args[1])? {
-            Some((text, ttl)) => (parse_float(&text).ok_or_else(not_float)?, ttl),
-            None => (0.0, None),
+            Some((text, ttl)) => (LongDouble::parse(&text).ok_or_else(not_float)?, ttl),
+            None => (LongDouble::ZERO, None),
         };
-        let next = current + delta;
+        let delta = LongDouble::parse(&args[2]).ok_or_else(not_float)?;
+        let next = current.add(delta);
         if !next.is_finite() {
             return Err(Frame::error("ERR increment would produce NaN or Infinity"));
         }
-        let text = Bytes::from(format_double(next));
+        let text = Bytes::from(next.to_human());
         write(ctx, &args[1], text.clone(), ttl)?;
         Ok(Frame::Bulk(text))
     })())

@@ -402,14 +402,25 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             }
             i += 1;
         }
-        let Some(value) = read(ctx, &args[1])? else {
+        let now = ctx.now_ms;
+        let Some(entry) = ctx.ks().get(&args[1], now).map_err(engine_error)? else {
             return Ok(Frame::Null);
         };
-        if let Some(at) = change {
-            let now = ctx.now_ms;
-            ctx.ks()
-                .set_expiry(&args[1], at, now)
-                .map_err(engine_error)?;
+        let had_ttl = entry.expire_at_ms.is_some();
+        let value = as_string(entry.value)?;
+        // Redis's events: `del` for a time already past, `expire`, or
+        // `persist` if there was a TTL to remove.
+        let (key, generic) = (&args[1], crate::config::NotifyFlags::GENERIC);
+        match change {
+            Some(Some(at)) if at <= now => {
+                crate::command::delete_as_del(ctx, key)?;
+            }
+            Some(at) if at.is_some() || had_ttl => {
+                ctx.ks().set_expiry(key, at, now).map_err(engine_error)?;
+                let event = if at.is_some() { "expire" } else { "persist" };
+                crate::command::raise_event(ctx, generic, event, key);
+            }
+            _ => {}
         }
         Ok(Frame::Bulk(value))
     })())

@@ -352,12 +352,11 @@ pub(super) fn save(ctx: &mut Ctx<'_>, c: &Collection) -> Result<(), Frame> {
 /// deletes it if there are none, as the `*STORE` commands do; returns
 /// the new length.
 pub(super) fn store_items(ctx: &mut Ctx<'_>, dst: &Bytes, items: &[Item]) -> Result<u64, Frame> {
-    let now = ctx.now_ms;
-    let ks = ctx.ks();
     if items.is_empty() {
-        ks.remove(dst, now).map_err(engine_error)?;
+        crate::command::delete_as_del(ctx, dst)?;
         return Ok(0);
     }
+    let ks = ctx.ks();
     let mut c = ks
         .create_collection(dst.clone(), Kind::ZSet, None)
         .map_err(engine_error)?;

@@ -8,6 +8,7 @@ use super::range::rank_items;
 use super::store::{self, Item, Span};
 use super::{existing_zset, save};
 use crate::command::{Ctx, engine_error, int_arg, is, key_error, reply, syntax_error};
+use crate::keyspace::EventNaming;
 use crate::keyspace::collection::Collection;
 use crate::protocol::Frame;
 use crate::value::Kind;
@@ -141,6 +142,9 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], mut f: AddFlags) -> Frame {
             .map(|p| score_arg(&p[0]).ok_or_else(not_float))
             .collect::<Result<Vec<f64>, Frame>>()?;
         let members = pairs.chunks_exact(2).map(|p| &p[1]);
+        if f.incr {
+            ctx.ks().name_events(EventNaming::Renamed("zincr"));
+        }
         add_all(ctx, &args[1], f, ch, scores.into_iter().zip(members))
     })())
 }
@@ -401,6 +405,8 @@ pub(in crate::command) fn mpop(
     ctx: &mut Ctx<'_>,
     m: &MpopArgs<'_>,
 ) -> Result<Option<Frame>, Frame> {
+    let event = if m.max { "zpopmax" } else { "zpopmin" };
+    ctx.ks().name_events(EventNaming::Renamed(event));
     for key in m.keys {
         if let Some(items) = pop(ctx, key, m.max, m.count)? {
             return Ok(Some(Frame::Array(vec![

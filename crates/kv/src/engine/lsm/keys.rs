@@ -5,11 +5,13 @@
 //! bytes, and the garbage filter's decision must be a plain function of them.
 //!
 //! Two namespaces, told apart by the first byte, so they can never collide and
-//! a scan of one never sees the other:
+//! a scan of one never sees the other (plus one lone key, the version
+//! reserve of [`super::versions`]):
 //!
 //! ```text
 //!  top-level key  'k' key                                 → Entry::encode (string or Meta)
 //!  subkey         's' len(key) u32 BE  key  version u64 BE  sub  → the subkey's value
+//!  reserve        'v'                                     → u64 BE
 //! ```
 //!
 //! The length prefix makes a (key, version) pair a prefix no other pair
@@ -29,6 +31,8 @@ use crate::value::{Entry, Value};
 pub(super) const TOP: u8 = b'k';
 /// First byte of a subkey.
 pub(super) const SUB: u8 = b's';
+/// The one key of the collection-version reserve (see [`super::versions`]).
+pub(super) const RESERVE: u8 = b'v';
 /// Bytes a subkey adds around the user key and the subkey bytes: tag,
 /// length, version.
 pub(super) const SUB_OVERHEAD_BYTES: usize = 1 + 4 + 8;

@@ -87,6 +87,7 @@ mod stage;
 mod subkeys;
 mod syncer;
 mod ttl;
+mod versions;
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -135,6 +136,8 @@ pub struct LsmEngine {
     limit: MemoryStats,
     /// The open write batch (see [`stage`]).
     stage: Stage,
+    /// The durable collection-version reserve (see [`versions`]).
+    version_reserve: u64,
     /// The last top-level key read from the LSM and what it held: a command
     /// reads its key, then writes it (and a write reads it again, to keep
     /// the count exact), so the second read is answered here instead of by
@@ -188,8 +191,10 @@ impl LsmEngine {
             fsync,
             limit: MemoryStats::default(),
             stage: Stage::default(),
+            version_reserve: 0,
             last_read: std::cell::RefCell::new(None),
         };
+        engine.version_reserve = versions::read(&engine.db)?;
         let everything = keys::top_range(std::ops::Bound::Unbounded);
         for item in engine.db.scan(keys::slices(&everything)).map_err(storage)? {
             let item = item.map_err(storage)?;
@@ -314,6 +319,7 @@ impl LsmEngine {
         self.last_read.get_mut().take();
         match write(&self.db, &self.stage.to_write_batch()) {
             Ok(done) => {
+                self.note_committed_reserve();
                 self.stage.clear();
                 Ok(Some(done))
             }
@@ -395,6 +401,14 @@ impl Engine for LsmEngine {
         out: &mut Vec<(Bytes, Bytes)>,
     ) -> Result<(), EngineError> {
         self.sub_scan(key, version, range, out)
+    }
+
+    fn version_floor(&self) -> u64 {
+        self.version_reserve
+    }
+
+    fn reserve_version(&mut self, version: u64) -> Result<(), EngineError> {
+        self.stage_reserve(version)
     }
 
     fn len(&self) -> usize {

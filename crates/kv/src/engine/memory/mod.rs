@@ -24,6 +24,7 @@
 //! it ignores connection buffers. Keys and values are copied into their own
 //! allocations on insert so a stored value never pins a larger read buffer.
 
+mod access;
 mod eviction;
 mod slot;
 mod subkey;
@@ -37,6 +38,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Engine, EngineError, MemoryStats, SubRange};
 use crate::config::EvictionPolicy;
 use crate::value::{Entry, Value};
+use access::AccessClock;
 use eviction::{EvictionPool, Lfu};
 use slot::Slot;
 use subs::{Subs, sub_size};
@@ -80,6 +82,8 @@ pub struct MemoryEngine {
     /// The slot last found by key (see the module docs); checked by
     /// comparing its key, so a stale or freed number is harmless.
     last_slot: Cell<u32>,
+    /// The command's clock, and shared integers' stamps (`OBJECT IDLETIME`).
+    access: AccessClock,
 }
 
 impl MemoryEngine {
@@ -104,6 +108,7 @@ impl MemoryEngine {
             rng: fastrand::Rng::new(),
             started: std::time::Instant::now(),
             last_slot: Cell::new(0),
+            access: AccessClock::new(),
         }
     }
 
@@ -152,6 +157,7 @@ impl MemoryEngine {
         if let Some((minutes, decay, factor, random)) = lfu {
             slot.lfu.access(minutes, decay, factor, random);
         }
+        self.stamp_access(slot_id);
     }
 
     fn track_volatile(&mut self, slot_id: u32) {
@@ -229,6 +235,15 @@ fn own(bytes: &[u8]) -> Bytes {
 }
 
 impl Engine for MemoryEngine {
+    fn set_clock(&mut self, now_ms: u64) {
+        self.access.now = access::lru_clock(now_ms);
+    }
+
+    fn idle_seconds(&mut self, key: &[u8]) -> Option<u64> {
+        let id = self.find(key)?;
+        Some(self.idle_seconds_of(id))
+    }
+
     fn lfu_counter(&mut self, key: &[u8]) -> Option<u8> {
         let id = self.find(key)?;
         let minutes = self.minutes();
@@ -267,6 +282,9 @@ impl Engine for MemoryEngine {
             },
         };
         if let Some(id) = self.find(&key) {
+            // Redis reads the old value first (its stamp), then stores a
+            // new object (stamped now, or a shared integer).
+            self.touch(id);
             let slot = self.slots[id as usize].as_mut().expect("occupied");
             let old = slot.size_bytes();
             slot.entry = entry;
@@ -274,10 +292,11 @@ impl Engine for MemoryEngine {
             let new = slot.size_bytes();
             self.used_bytes = self.used_bytes - old + new;
             self.track_volatile(id);
-            self.touch(id);
+            self.restamp(id);
             return Ok(());
         }
         self.tick += 1;
+        let shared = self.shared_integer(&entry.value);
         let slot = Slot {
             key: own(&key),
             entry,
@@ -285,6 +304,8 @@ impl Engine for MemoryEngine {
             access_tick: self.tick,
             insert_tick: self.tick,
             lfu: Lfu::new(self.minutes()),
+            access_stamp: self.access.now,
+            shared,
             subs: None,
         };
         self.used_bytes += slot.size_bytes();
@@ -306,6 +327,7 @@ impl Engine for MemoryEngine {
         let Some(id) = self.find(key) else {
             return Ok(false);
         };
+        self.touch(id);
         let slot = self.slots[id as usize].as_mut().expect("occupied");
         let old = slot.size_bytes();
         f(&mut slot.entry);
@@ -313,7 +335,7 @@ impl Engine for MemoryEngine {
         let new = slot.size_bytes();
         self.used_bytes = self.used_bytes - old + new;
         self.track_volatile(id);
-        self.touch(id);
+        self.restamp(id);
         Ok(true)
     }
 
@@ -337,6 +359,10 @@ impl Engine for MemoryEngine {
         }
         if changed || access {
             self.touch(id);
+        }
+        if changed {
+            // A changed value is a new object (stamped now, or shared).
+            self.restamp(id);
         }
         Ok(Some(changed))
     }
@@ -375,7 +401,9 @@ impl Engine for MemoryEngine {
             return Err(EngineError::Storage("subkey written under a string".into()));
         };
         assert_eq!(meta.version, version, "sub_put for another version");
-        let subs = slot.subs.get_or_insert_with(|| Box::new(Subs::new(version)));
+        let subs = slot
+            .subs
+            .get_or_insert_with(|| Box::new(Subs::new(version)));
         let before = subs.bytes;
         subs.insert(sub, own(value));
         self.used_bytes = self.used_bytes - before + subs.bytes;

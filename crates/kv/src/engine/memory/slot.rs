@@ -24,6 +24,11 @@ pub(super) struct Slot {
     pub(super) insert_tick: u64,
     /// Frequency counter for LFU.
     pub(super) lfu: Lfu,
+    /// Redis's LRU stamp: the clock at the last access (`OBJECT IDLETIME`),
+    /// unless the value is a shared integer (see `access`).
+    pub(super) access_stamp: u32,
+    /// The shared integer the value is, or `access::NOT_SHARED`.
+    pub(super) shared: u16,
     /// A collection's subkeys (see [`crate::value`]), kept with its key so
     /// deleting the key frees them.
     pub(super) subs: Option<Box<Subs>>,

@@ -72,9 +72,9 @@ pub fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
     }
     // The tails have the same length (< 8): compare them as padded words.
     let tail = |rest: &[u8]| {
-        rest.iter()
-            .enumerate()
-            .fold(0u64, |word, (i, &byte)| word | u64::from(byte) << (56 - 8 * i))
+        rest.iter().enumerate().fold(0u64, |word, (i, &byte)| {
+            word | u64::from(byte) << (56 - 8 * i)
+        })
     };
     match tail(x.remainder()).cmp(&tail(y.remainder())) {
         Ordering::Equal => a.len().cmp(&b.len()),

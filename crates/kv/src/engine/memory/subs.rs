@@ -222,12 +222,13 @@ impl Subs {
                 };
                 let count = high.saturating_sub(low).min(range.limit);
                 if range.reverse {
-                    for i in (high - count..high).rev() {
-                        f(&key(i), &values[i]);
+                    let start = high - count;
+                    for (i, value) in values.range(start..high).enumerate().rev() {
+                        f(&key(start + i), value);
                     }
                 } else {
-                    for i in low..low + count {
-                        f(&key(i), &values[i]);
+                    for (i, value) in values.range(low..low + count).enumerate() {
+                        f(&key(low + i), value);
                     }
                 }
             }

@@ -213,3 +213,41 @@ fn lfu_counter_grows_logarithmically_and_decays() {
     lfu.access(30, 1, 10, 1.0); // 30 idle minutes at 1 per minute, no increment
     assert_eq!(lfu.counter(), after_101k - 30);
 }
+
+/// `OBJECT IDLETIME`'s stamps: set by reads and writes at the command's
+/// clock, left alone by peeks; small integers share one stamp per number.
+#[test]
+fn access_stamps_follow_reads_writes_and_shared_integers() {
+    let mut e = MemoryEngine::new(0, EvictionPolicy::NoEviction, 5);
+    let second = |s: u64| s * 1000 + 400;
+    e.set_clock(second(100));
+    e.put(key(1), entry(b"hello", None)).unwrap();
+    e.put(key(2), entry(b"hello", None)).unwrap();
+    e.put(key(3), entry(b"7", None)).unwrap();
+    e.set_clock(second(103));
+    assert_eq!(e.idle_seconds(&key(1)), Some(3));
+    e.get(&key(1)).unwrap();
+    e.peek(&key(2)).unwrap();
+    assert_eq!(e.idle_seconds(&key(1)), Some(0));
+    assert_eq!(e.idle_seconds(&key(2)), Some(3));
+    // Reading one 7 stamps the shared 7: a new key holding 7 has its age.
+    e.get(&key(3)).unwrap();
+    e.set_clock(second(105));
+    e.put(key(4), entry(b"7", None)).unwrap();
+    assert_eq!(e.idle_seconds(&key(4)), Some(2));
+    // An in-place edit makes a private value, stamped now.
+    e.modify(&key(3), &mut |entry| {
+        entry.value = Value::String(Bytes::from("7x"))
+    })
+    .unwrap();
+    assert_eq!(e.idle_seconds(&key(3)), Some(0));
+    assert_eq!(e.idle_seconds(&key(9)), None);
+    // With a limit under an LRU policy nothing is shared.
+    let mut lru = MemoryEngine::new(1 << 30, EvictionPolicy::AllKeysLru, 5);
+    lru.set_clock(second(100));
+    lru.put(key(1), entry(b"7", None)).unwrap();
+    lru.set_clock(second(101));
+    lru.put(key(2), entry(b"7", None)).unwrap();
+    assert_eq!(lru.idle_seconds(&key(1)), Some(1));
+    assert_eq!(lru.idle_seconds(&key(2)), Some(0));
+}

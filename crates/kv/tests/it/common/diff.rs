@@ -187,6 +187,14 @@ impl Pair {
         got
     }
 
+    /// [`Pair::check`]s each command, given as words, in order.
+    pub fn check_words(&mut self, commands: &[&[&str]]) {
+        for command in commands {
+            let args: Vec<&[u8]> = command.iter().map(|w| w.as_bytes()).collect();
+            self.check(&args, "");
+        }
+    }
+
     /// Runs one command on both and returns both replies (for replies that
     /// are random by design: compare a property of them).
     pub fn both(&mut self, args: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {

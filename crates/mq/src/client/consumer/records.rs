@@ -11,6 +11,8 @@ use crate::log::records::{batch_payload, parse_records};
 /// One record received.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Message {
+    /// Its topic.
+    pub topic: String,
     /// Its partition.
     pub partition: i32,
     /// Its offset.
@@ -23,6 +25,21 @@ pub struct Message {
     /// Its value (None: a tombstone).
     #[serde(serialize_with = "lossy")]
     pub value: Option<Vec<u8>>,
+    /// Its headers, in order (keys as text, lossy; a null value is None).
+    #[serde(serialize_with = "lossy_headers")]
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Message {
+    /// The value of the last header named `key` (Kafka allows repeats; the
+    /// last one wins, as in most clients' `lastHeader`).
+    pub fn header(&self, key: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_deref())
+    }
 }
 
 fn lossy<S: serde::Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
@@ -32,10 +49,27 @@ fn lossy<S: serde::Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S
     }
 }
 
+fn lossy_headers<S: serde::Serializer>(
+    headers: &[(String, Option<Vec<u8>>)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(headers.len()))?;
+    for (key, value) in headers {
+        map.serialize_entry(key, &value.as_deref().map(String::from_utf8_lossy))?;
+    }
+    map.end()
+}
+
 /// The records of a fetched `records` field from `from` on: whole batches
 /// are decoded (CRC checked), control batches skipped, a trailing partial
 /// batch ignored (the next fetch starts at it).
-pub fn decode_records(partition: i32, mut data: &[u8], from: i64) -> anyhow::Result<Vec<Message>> {
+pub fn decode_records(
+    topic: &str,
+    partition: i32,
+    mut data: &[u8],
+    from: i64,
+) -> anyhow::Result<Vec<Message>> {
     let mut out = Vec::new();
     while data.len() >= LOG_OVERHEAD {
         let length = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
@@ -46,15 +80,14 @@ pub fn decode_records(partition: i32, mut data: &[u8], from: i64) -> anyhow::Res
         }
         let (batch, rest) = data.split_at(total);
         data = rest;
-        let header =
-            BatchHeader::parse(batch).map_err(|e| anyhow!("partition {partition}: {e}"))?;
+        let header = BatchHeader::parse(batch).map_err(|e| anyhow!("{topic}-{partition}: {e}"))?;
         if header.is_control() {
             continue;
         }
         let (header, payload) =
-            batch_payload(batch).map_err(|e| anyhow!("partition {partition}: {e}"))?;
+            batch_payload(batch).map_err(|e| anyhow!("{topic}-{partition}: {e}"))?;
         for r in parse_records(&payload, header.records_count)
-            .map_err(|e| anyhow!("partition {partition}: {e}"))?
+            .map_err(|e| anyhow!("{topic}-{partition}: {e}"))?
         {
             let offset = header.base_offset + i64::from(r.offset_delta);
             if offset < from {
@@ -65,12 +98,24 @@ pub fn decode_records(partition: i32, mut data: &[u8], from: i64) -> anyhow::Res
             } else {
                 header.base_timestamp + r.timestamp_delta
             };
+            let headers = r
+                .headers()
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(k).into_owned(),
+                        v.map(<[u8]>::to_vec),
+                    )
+                })
+                .collect();
             out.push(Message {
+                topic: topic.to_string(),
                 partition,
                 offset,
                 timestamp_ms,
                 key: r.key.map(<[u8]>::to_vec),
                 value: r.value.map(<[u8]>::to_vec),
+                headers,
             });
         }
     }
@@ -89,12 +134,13 @@ mod tests {
             key: None,
             value: Some(v),
             timestamp_ms: 5,
+            headers: &[],
         });
         let mut batch = encode_batch(&records, Compression::None).unwrap();
         crate::log::batch::set_base_offset(&mut batch, 10);
         let mut data = batch.clone();
         data.extend_from_slice(&batch[..20]);
-        let got = decode_records(0, &data, 11).unwrap();
+        let got = decode_records("t", 0, &data, 11).unwrap();
         assert_eq!(
             got.iter().map(|m| m.offset).collect::<Vec<_>>(),
             vec![11, 12]
@@ -104,6 +150,9 @@ mod tests {
         let mut corrupt = batch.clone();
         let last = corrupt.len() - 1;
         corrupt[last] ^= 1;
-        assert!(decode_records(0, &corrupt, 0).is_err(), "CRC is checked");
+        assert!(
+            decode_records("t", 0, &corrupt, 0).is_err(),
+            "CRC is checked"
+        );
     }
 }

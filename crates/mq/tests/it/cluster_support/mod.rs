@@ -237,6 +237,7 @@ pub async fn raw_produce(cluster: &Cluster, to: i32, topic: &str, acks: i16) -> 
         key: None,
         value: Some(b"raw"),
         timestamp_ms: i64::try_from(clock::now_ms()).unwrap(),
+        headers: &[],
     };
     let batch = mq::log::records::encode_batch(&[record], mq::log::Compression::None).unwrap();
     let request = ProduceRequest::default()

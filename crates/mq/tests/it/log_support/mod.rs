@@ -13,6 +13,7 @@ pub fn batch(n: usize, tag: &str, ts: i64) -> Vec<u8> {
             key: None,
             value: Some(v.as_bytes()),
             timestamp_ms: ts,
+            headers: &[],
         })
         .collect();
     encode_batch(&recs, Compression::None).unwrap()

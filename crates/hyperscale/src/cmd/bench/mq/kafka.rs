@@ -176,6 +176,7 @@ impl Producer {
                     key: None,
                     value: Some(value),
                     timestamp_ms,
+                    headers: &[],
                 })
                 .collect();
             let batch = encode_batch(&records, self.compression)

@@ -1,0 +1,109 @@
+use super::*;
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// The default number of seeds: enough to meet every fault many times,
+/// small enough for a debug `cargo test` on a shared machine.
+const SEEDS_DEFAULT: u64 = 300;
+
+#[test]
+fn the_cluster_keeps_its_promises_under_faults() {
+    let seeds: Vec<u64> = match env_u64("KV_SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => (0..env_u64("KV_SIM_SEEDS").unwrap_or(SEEDS_DEFAULT)).collect(),
+    };
+    let mut failures = Vec::new();
+    let mut total = Report::default();
+    let (mut conflicts, mut disk_losses) = (0, 0);
+    for &seed in &seeds {
+        match run(seed) {
+            Ok(r) => {
+                total.acked += r.acked;
+                total.reads_ok += r.reads_ok;
+                total.failed += r.failed;
+                total.superseded += r.superseded;
+                total.messages += r.messages;
+                total.lost += r.lost;
+                total.siblings_max = total.siblings_max.max(r.siblings_max);
+                total.convergence_ms = total.convergence_ms.max(r.convergence_ms);
+                total.all_up_ms = total.all_up_ms.max(r.all_up_ms);
+                total.detect_down_ms = total.detect_down_ms.max(r.detect_down_ms);
+                total.detect_up_ms = total.detect_up_ms.max(r.detect_up_ms);
+                conflicts += usize::from(r.conflicts_kept);
+                disk_losses += usize::from(r.disk_lost);
+            }
+            Err(why) => failures.push(format!("seed {seed}: {why}")),
+        }
+    }
+    eprintln!(
+        "{} seeds: {} acked writes, {} reads, {} failed or timed-out requests, {} versions \
+         replaced by descendants, up to {} siblings per key, concurrent pair kept in {} runs, \
+         {} runs with a lost disk; slowest: convergence {} ms after heal, all up {} ms, \
+         down detected {} ms, up detected {} ms; {} messages, {} lost",
+        seeds.len(),
+        total.acked,
+        total.reads_ok,
+        total.failed,
+        total.superseded,
+        total.siblings_max,
+        conflicts,
+        disk_losses,
+        total.convergence_ms,
+        total.all_up_ms,
+        total.detect_down_ms,
+        total.detect_up_ms,
+        total.messages,
+        total.lost,
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failing seeds:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // The runs exercised what they claim to.
+    if seeds.len() >= 50 {
+        assert!(total.acked > 50 * seeds.len());
+        assert!(total.superseded > 0 && total.siblings_max >= 2);
+        assert!(conflicts > seeds.len() / 4 && disk_losses > 0);
+    }
+}
+
+/// SWIM's indirect probe against the notes' plain gossip: false-down events
+/// (a healthy node marked down) among five nodes under heavy packet loss.
+/// Gossip of whole membership lists is itself redundant (a heartbeat
+/// reaches a node by many paths), so at 50% loss there were hardly any
+/// false downs to prevent; at 65% there are, and probes prevent about half.
+#[test]
+fn indirect_probes_cut_false_downs_under_packet_loss() {
+    let seeds = env_u64("KV_SIM_SWIM_SEEDS").unwrap_or(8);
+    let loss_percent = 65;
+    let duration_ms = 30_000;
+    let plain = membership::Config {
+        probe: false,
+        ..membership::Config::default()
+    };
+    let direct = membership::Config {
+        indirect_probes: 0,
+        ..membership::Config::default()
+    };
+    let swim = membership::Config::default();
+    let count = |config| -> usize {
+        (0..seeds)
+            .map(|seed| false_downs(seed, config, loss_percent, duration_ms))
+            .sum()
+    };
+    let (plain, direct, swim) = (count(plain), count(direct), count(swim));
+    eprintln!(
+        "false downs in {seeds} runs of 5 nodes x {} s at {loss_percent}% loss: \
+         plain gossip {plain}, direct probe {direct}, direct + 2 indirect {swim}",
+        duration_ms / 1_000
+    );
+    assert!(plain > 0, "the loss rate must provoke false downs");
+    assert!(
+        swim < plain && swim <= direct,
+        "{swim} vs {direct} vs {plain}"
+    );
+}
