@@ -29,6 +29,7 @@ mod eviction;
 mod slot;
 mod subkey;
 mod subs;
+mod walk;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -191,20 +192,6 @@ impl MemoryEngine {
         self.free.push(slot_id);
         self.used_bytes -= slot.size_bytes();
         slot
-    }
-
-    /// A uniformly random slot number that is occupied (walks forward from a
-    /// random start past free slots; `None` only if empty).
-    fn random_slot(&mut self) -> Option<u32> {
-        if self.index.is_empty() {
-            return None;
-        }
-        let len = self.slots.len();
-        let start = self.rng.usize(..len);
-        (0..len)
-            .map(|i| (start + i) % len)
-            .find(|&i| self.slots[i].is_some())
-            .map(|i| i as u32)
     }
 
     /// Checks the structure's invariants (tests).
@@ -510,23 +497,7 @@ impl Engine for MemoryEngine {
         count: usize,
         out: &mut Vec<Bytes>,
     ) -> Result<u64, EngineError> {
-        let mut pos = usize::try_from(cursor).unwrap_or(usize::MAX);
-        // Visit a bounded number of slots so a sparse slab cannot make one call slow.
-        let mut budget = count.saturating_mul(10).max(10);
-        let mut found = 0;
-        while pos < self.slots.len() && found < count && budget > 0 {
-            if let Some(slot) = &self.slots[pos] {
-                out.push(slot.key.clone());
-                found += 1;
-            }
-            pos += 1;
-            budget -= 1;
-        }
-        Ok(if pos >= self.slots.len() {
-            0
-        } else {
-            pos as u64
-        })
+        Ok(self.scan_slots(cursor, count, out))
     }
 
     fn random_key(&mut self) -> Result<Option<Bytes>, EngineError> {
@@ -544,16 +515,7 @@ impl Engine for MemoryEngine {
         count: usize,
         out: &mut Vec<(Bytes, u64)>,
     ) -> Result<(), EngineError> {
-        for _ in 0..count.min(self.volatile.len()) {
-            let id = self.volatile[self.rng.usize(..self.volatile.len())];
-            let slot = self.slots[id as usize]
-                .as_ref()
-                .expect("volatile slot occupied");
-            out.push((
-                slot.key.clone(),
-                slot.entry.expire_at_ms.expect("volatile key has expiry"),
-            ));
-        }
+        self.sample_volatile_keys(count, out);
         Ok(())
     }
 
