@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Our kv server against Redis (Debian's redis-server) with redis-benchmark.
 #
-# Usage: bench/compare-redis.sh path/to/hyperscale [requests] [runs] [tests]
+# Usage: bench/compare-redis.sh path/to/hyperscale [requests] [runs] [tests] [pairs]
 #   requests  per test (default 200000), runs  per configuration (default 3),
-#   tests     redis-benchmark -t list (default: its whole default list)
+#   tests     redis-benchmark -t list (default: its whole default list),
+#   pairs     "memory durable" (default), or one of them
 #
 # Pins each server to CPU 0 and redis-benchmark to CPU 1 (taskset), runs
 # `redis-benchmark -t TESTS -n N -c 50 --csv`, without and with
@@ -21,6 +22,7 @@ bin=${1:?usage: compare-redis.sh path/to/hyperscale [requests] [runs]}
 requests=${2:-200000}
 runs=${3:-3}
 tests=${4:-ping_inline,ping_mbulk,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange,mset}
+pairs=${5:-memory durable}
 for tool in redis-server redis-benchmark redis-cli taskset python3; do
     command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install redis-server redis-tools util-linux python3)" >&2; exit 1; }
 done
@@ -52,11 +54,13 @@ start_server() {
 
 results="$work/results.csv"
 echo "server,pipeline,run,test,rps,p50,p99" >"$results"
-for pair in memory durable; do
-    for side in redis ours; do
-        name="$side-$pair"
-        for pipeline in 1 16; do
-            for run in $(seq "$runs"); do
+# Runs alternate between Redis and ours (run 1 of each, then run 2...), so
+# a change in the machine's load hits both sides alike.
+for pair in $pairs; do
+    for pipeline in 1 16; do
+        for run in $(seq "$runs"); do
+            for side in redis ours; do
+                name="$side-$pair"
                 port=$(free_port)
                 start_server "$name" "$port"
                 echo "$name -P $pipeline run $run" >&2

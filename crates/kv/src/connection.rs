@@ -53,10 +53,15 @@ use crate::engine::{EngineError, PendingSync};
 use crate::keyspace::Keyspace;
 use crate::keyspace::blocking::{Unblock, Waiter};
 use crate::protocol::{Frame, ParseLimits, ProtocolVersion, RequestParser};
-use crate::pubsub::{Inbox, Message, mailbox};
+use crate::pubsub::{Inbox, mailbox};
 use crate::state::State;
 use crate::state::blocking::Blocked;
 use crate::state::session::ConnState;
+use output::{encode_message, write_out};
+use stop::{Stop, Why};
+
+mod output;
+mod stop;
 
 /// Why a subscriber that fell too far behind is closed.
 const PUBSUB_LIMIT: &str = "client-output-buffer-limit pubsub";
@@ -138,11 +143,14 @@ async fn run_loop(
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let condemned = inbox.condemned().clone();
+    let stop = Stop::watch(shutdown.clone(), condemned.clone());
     loop {
         // Messages published before this client's next commands ran go out
         // before their replies, as Redis orders them (it appends a message
         // to the output buffer the moment it is published).
-        while let Some(message) = inbox.try_recv() {
+        while state.inbox_used
+            && let Some(message) = inbox.try_recv()
+        {
             encode_message(&message, state.protocol, &mut output);
         }
         if let Err(close) = execute_buffered(
@@ -159,7 +167,9 @@ async fn run_loop(
             let _ = write_out(stream, &mut output, &condemned).await;
             return close;
         }
-        while let Some(message) = inbox.try_recv() {
+        while state.inbox_used
+            && let Some(message) = inbox.try_recv()
+        {
             encode_message(&message, state.protocol, &mut output);
         }
         if let Err(close) = write_out(stream, &mut output, &condemned).await {
@@ -204,15 +214,22 @@ async fn run_loop(
             }
             tokio::time::sleep(Duration::from_secs(idle_secs)).await;
         };
+        // Biased (no random number per wait): the stop signal first, so a
+        // client that always has input ready still sees it at once.
         tokio::select! {
+            biased;
+            why = stop.stopped() => return match why {
+                Why::Shutdown => Close::Shutdown,
+                Why::Condemned => Close::Limit(PUBSUB_LIMIT),
+            },
             read = stream.read_buf(&mut input) => match read {
                 Ok(0) => return Close::Client,
                 Ok(_) => {}
                 Err(err) => return Close::Io(err),
             },
-            Some(message) = inbox.recv() => encode_message(&message, state.protocol, &mut output),
-            () = shutdown.cancelled() => return Close::Shutdown,
-            () = condemned.cancelled() => return Close::Limit(PUBSUB_LIMIT),
+            Some(message) = inbox.recv(), if state.inbox_used => {
+                encode_message(&message, state.protocol, &mut output);
+            }
             () = idle => return Close::Limit("idle timeout"),
         }
     }
@@ -430,7 +447,7 @@ fn execute_batch(
                 break;
             }
             gate_open = false;
-            let args = match parser.next_command(input, state.authenticated) {
+            let args = match parser.next_args(input, state.authenticated) {
                 Ok(Some(args)) => args,
                 Ok(None) => {
                     step = Step::Drained;
@@ -442,6 +459,8 @@ fn execute_batch(
                 }
             };
             let reply = command::dispatch_locked(shared, state, &mut ks, args);
+            // Release the arguments (slices of the read buffer) now.
+            args.clear();
             if let Some(request) = state.block_request.take()
                 && let Some(index) = command::lookup(&request.args[0])
             {
@@ -541,42 +560,6 @@ fn busy_command(
             Step::Close(Close::Limit("protocol error"))
         }
     }
-}
-
-/// Writes and clears `output`. Gives up when `condemned` fires: a
-/// subscriber that stopped reading blocks this write forever otherwise, and
-/// would never be disconnected (while `PUBLISH` kept counting it).
-async fn write_out(
-    stream: &mut TcpStream,
-    output: &mut BytesMut,
-    condemned: &CancellationToken,
-) -> Result<(), Close> {
-    if output.is_empty() {
-        return Ok(());
-    }
-    tokio::select! {
-        written = stream.write_all(output) => written.map_err(Close::Io)?,
-        () = condemned.cancelled() => return Err(Close::Limit(PUBSUB_LIMIT)),
-    }
-    output.clear();
-    Ok(())
-}
-
-fn encode_message(message: &Message, protocol: ProtocolVersion, out: &mut BytesMut) {
-    let items = match &message.pattern {
-        None => vec![
-            Frame::bulk("message"),
-            Frame::Bulk(message.channel.clone()),
-            Frame::Bulk(message.payload.clone()),
-        ],
-        Some(pattern) => vec![
-            Frame::bulk("pmessage"),
-            Frame::Bulk(pattern.clone()),
-            Frame::Bulk(message.channel.clone()),
-            Frame::Bulk(message.payload.clone()),
-        ],
-    };
-    Frame::Push(items).encode(protocol, out);
 }
 
 #[cfg(test)]

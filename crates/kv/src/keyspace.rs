@@ -408,6 +408,35 @@ impl Keyspace {
         self.engine.modify(key, f)
     }
 
+    /// Lets `f` change a live key where it lies (`INCR`): `None` if the key
+    /// is absent (an expired one is deleted first), else whether `f`
+    /// changed it (`f` returns that). Only a change counts as a
+    /// modification (WATCH, blocked clients, notifications); on the memory
+    /// engine nothing is copied either way.
+    pub fn update(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        f: &mut dyn FnMut(&mut Entry) -> bool,
+    ) -> Result<Option<bool>, EngineError> {
+        let mut expired = false;
+        let found = self.engine.update(key, !self.no_touch, &mut |entry| {
+            if entry.is_expired(now_ms) {
+                expired = true;
+                return false;
+            }
+            f(entry)
+        })?;
+        if expired {
+            self.expire(key)?;
+            return Ok(None);
+        }
+        if found == Some(true) {
+            self.touch(key);
+        }
+        Ok(found)
+    }
+
     /// Deletes a live key; `false` if absent (or already expired).
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Result<bool, EngineError> {
         if self.lookup(key, now_ms)?.is_none() {
@@ -434,14 +463,16 @@ impl Keyspace {
     /// Evicts keys until memory is under `maxmemory` (before every write
     /// command, as Redis does); `OutOfMemory` if it cannot.
     pub fn make_room(&mut self) -> Result<(), EngineError> {
-        let mut evicted = std::mem::take(&mut self.evicted);
-        let result = self.engine.make_room(&mut evicted);
-        self.stats.evicted_keys += evicted.len() as u64;
-        for key in evicted.drain(..) {
-            self.flag_watchers(&key);
-            self.raise(crate::config::NotifyFlags::EVICTED, "evicted", &key);
+        let result = self.engine.make_room(&mut self.evicted);
+        if !self.evicted.is_empty() {
+            let mut evicted = std::mem::take(&mut self.evicted);
+            self.stats.evicted_keys += evicted.len() as u64;
+            for key in evicted.drain(..) {
+                self.flag_watchers(&key);
+                self.raise(crate::config::NotifyFlags::EVICTED, "evicted", &key);
+            }
+            self.evicted = evicted;
         }
-        self.evicted = evicted;
         result
     }
 
@@ -565,57 +596,4 @@ impl Keyspace {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::FsyncPolicy;
-    use crate::engine::lsm::LsmEngine;
-
-    /// Active expiry never waits for an fsync (it would hold the keyspace
-    /// lock through it): with the disk's fsync failing, the probe still
-    /// deletes the expired key and returns.
-    #[test]
-    fn active_expiry_does_not_wait_for_the_fsync() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let engine = LsmEngine::open(dir.path(), FsyncPolicy::Always).expect("open");
-        let mut ks = Keyspace::new(engine);
-        let entry = Entry {
-            expire_at_ms: Some(1),
-            ..Entry::string(Bytes::from_static(b"v"))
-        };
-        ks.put(Bytes::from_static(b"gone"), entry).expect("put");
-        ks.engine().fail_log_syncs(true);
-        assert_eq!(
-            ks.expire_sample(20, 1_000).expect("no fsync awaited"),
-            (1, 1)
-        );
-        assert_eq!(ks.len(), 0);
-        ks.engine().fail_log_syncs(false);
-    }
-
-    /// Collection versions never repeat across a restart, also when the
-    /// clock went back: a store written while the clock was ten hours ahead
-    /// (the same as ours set back ten hours since) keeps its reserve, and
-    /// new versions start above it.
-    #[test]
-    fn versions_stay_above_the_reserve_after_the_clock_went_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let future = clock::now_us() + 10 * 3600 * 1_000_000;
-        {
-            let mut engine = LsmEngine::open(dir.path(), FsyncPolicy::No).expect("open");
-            engine.begin_batch();
-            engine.reserve_version(future).expect("reserve");
-            engine.commit_batch().expect("commit");
-        }
-        let engine = LsmEngine::open(dir.path(), FsyncPolicy::No).expect("reopen");
-        assert!(engine.version_floor() >= future);
-        let mut ks = Keyspace::new(engine);
-        let created = ks
-            .create_collection(Bytes::from_static(b"h"), crate::value::Kind::Hash, None)
-            .expect("create");
-        assert!(
-            created.meta.version > future,
-            "version {} is in the old store's range",
-            created.meta.version
-        );
-    }
-}
+mod tests;

@@ -90,7 +90,93 @@ pub struct Meta {
     pub len: u64,
     /// Type-specific fields (a list's head and tail, a stream's last id...),
     /// encoded by the type's own module; empty for most types.
-    pub extra: Bytes,
+    pub extra: Extra,
+}
+
+/// Most bytes of [`Extra`] kept inline: a list's head and tail.
+pub const EXTRA_INLINE_MAX: usize = 16;
+
+/// A collection's type-specific fields ([`Meta::extra`]). Up to
+/// [`EXTRA_INLINE_MAX`] bytes live inline, so a list push that rewrites its
+/// bounds allocates nothing and copying a list's metadata is a memcpy (both
+/// showed in profiles of pipelined `LPUSH`); longer ones (a stream's) are
+/// shared bytes.
+#[derive(Clone)]
+pub enum Extra {
+    /// Short fields, stored in place.
+    Inline {
+        /// How many of `bytes` are used.
+        len: u8,
+        /// The fields, then zeros.
+        bytes: [u8; EXTRA_INLINE_MAX],
+    },
+    /// Longer fields.
+    Shared(Bytes),
+}
+
+impl Extra {
+    /// No fields.
+    pub const fn new() -> Extra {
+        Extra::Inline {
+            len: 0,
+            bytes: [0; EXTRA_INLINE_MAX],
+        }
+    }
+
+    /// A copy of `fields`.
+    pub fn from_slice(fields: &[u8]) -> Extra {
+        if fields.len() <= EXTRA_INLINE_MAX {
+            let mut bytes = [0; EXTRA_INLINE_MAX];
+            bytes[..fields.len()].copy_from_slice(fields);
+            Extra::Inline {
+                len: fields.len() as u8,
+                bytes,
+            }
+        } else {
+            Extra::Shared(Bytes::copy_from_slice(fields))
+        }
+    }
+}
+
+impl Default for Extra {
+    fn default() -> Self {
+        Extra::new()
+    }
+}
+
+impl From<Bytes> for Extra {
+    fn from(fields: Bytes) -> Self {
+        if fields.len() <= EXTRA_INLINE_MAX {
+            Extra::from_slice(&fields)
+        } else {
+            Extra::Shared(fields)
+        }
+    }
+}
+
+impl std::ops::Deref for Extra {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Extra::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Extra::Shared(fields) => fields,
+        }
+    }
+}
+
+impl PartialEq for Extra {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for Extra {}
+
+impl std::fmt::Debug for Extra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&Bytes::copy_from_slice(self), f)
+    }
 }
 
 /// A stored value.
@@ -231,7 +317,7 @@ impl Entry {
                 kind,
                 version,
                 len,
-                extra: bytes.slice(start + 17..),
+                extra: Extra::from(bytes.slice(start + 17..)),
             })
         };
         Ok(Entry {
@@ -266,7 +352,7 @@ mod tests {
         #[test]
         fn collections_roundtrip(kind in kind(), version in any::<u64>(), len in any::<u64>(),
                                  extra in proptest::collection::vec(any::<u8>(), 0..32), at in any::<Option<u64>>()) {
-            let meta = Meta { kind, version, len, extra: Bytes::from(extra) };
+            let meta = Meta { kind, version, len, extra: Extra::from(Bytes::from(extra)) };
             let entry = Entry { value: Value::Collection(meta), expire_at_ms: at };
             prop_assert_eq!(Entry::decode(Bytes::from(entry.encode())).unwrap(), entry);
         }

@@ -82,9 +82,14 @@ impl LocalClient {
         ks.begin_batch();
         let mut replies = Vec::with_capacity(commands.len().min(1024));
         let mut first_write = None;
-        for args in commands {
+        for mut args in commands {
             let staged = ks.savepoint();
-            replies.push(dispatch_locked(&self.state, &mut self.conn, &mut ks, args));
+            replies.push(dispatch_locked(
+                &self.state,
+                &mut self.conn,
+                &mut ks,
+                &mut args,
+            ));
             self.conn.block_request = None;
             if first_write.is_none() && ks.savepoint() > staged {
                 first_write = Some(replies.len() - 1);

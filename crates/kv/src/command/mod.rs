@@ -334,23 +334,25 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 
 /// Runs one command for a client; returns the reply to send.
 #[cfg(any(test, feature = "fuzzing"))]
-pub(crate) fn dispatch(state: &State, conn: &mut ConnState, args: Vec<Bytes>) -> Frame {
-    match admit(state, conn, args) {
-        Ok((index, args)) => run(&mut Ctx::new(state, conn), index, &args),
+pub(crate) fn dispatch(state: &State, conn: &mut ConnState, mut args: Vec<Bytes>) -> Frame {
+    match admit(state, conn, &mut args) {
+        Ok(index) => run(&mut Ctx::new(state, conn), index, &args),
         Err(reply) => reply,
     }
 }
 
 /// `dispatch` under a keyspace lock the caller holds (the connection holds
 /// it for a pipelined batch and commits the batch's writes at its end).
+/// `args` is the parser's reused vector: taken (left empty) if the command
+/// is queued for `EXEC`, left as is otherwise.
 pub fn dispatch_locked(
     state: &State,
     conn: &mut ConnState,
     ks: &mut Keyspace,
-    args: Vec<Bytes>,
+    args: &mut Vec<Bytes>,
 ) -> Frame {
     match admit(state, conn, args) {
-        Ok((index, args)) => run(&mut Ctx::locked(state, conn, ks), index, &args),
+        Ok(index) => run(&mut Ctx::locked(state, conn, ks), index, args),
         Err(reply) => reply,
     }
 }
@@ -369,11 +371,7 @@ pub fn rerun_locked(
 
 /// The checks every command passes before it runs, in Redis's order: its
 /// table index, or the reply that ends it here (an error, or `QUEUED`).
-fn admit(
-    state: &State,
-    conn: &mut ConnState,
-    args: Vec<Bytes>,
-) -> Result<(usize, Vec<Bytes>), Frame> {
+fn admit(state: &State, conn: &mut ConnState, args: &mut Vec<Bytes>) -> Result<usize, Frame> {
     let admitted = admit_checks(state, conn, args);
     if let Err(Frame::Error(text)) = &admitted {
         state.metrics.count_error(text);
@@ -385,12 +383,12 @@ fn admit(
 fn admit_checks(
     state: &State,
     conn: &mut ConnState,
-    args: Vec<Bytes>,
-) -> Result<(usize, Vec<Bytes>), Frame> {
+    args: &mut Vec<Bytes>,
+) -> Result<usize, Frame> {
     debug_assert!(!args.is_empty(), "the parser never yields empty commands");
     let Some(index) = lookup(&args[0]) else {
         conn.flag_multi_error();
-        return Err(unknown_command(&args));
+        return Err(unknown_command(args));
     };
     let spec = &table()[index];
     if !spec.arity_ok(args.len()) {
@@ -411,13 +409,13 @@ fn admit_checks(
     if let Some(multi) = conn.multi.as_mut()
         && !spec.has(TX_CONTROL)
     {
-        multi.queued.push((index, args));
+        multi.queued.push((index, std::mem::take(args)));
         return Err(Frame::Simple("QUEUED"));
     }
     conn.info
         .last_command
         .store(index, std::sync::atomic::Ordering::Relaxed);
-    Ok((index, args))
+    Ok(index)
 }
 
 /// Runs a command that passed the checks (also used by `EXEC`).

@@ -91,6 +91,7 @@ fn publish_counts(ctx: &Ctx<'_>) {
 
 fn subscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind) -> Frame {
     let mut replies = Vec::with_capacity(args.len() - 1);
+    ctx.conn.inbox_used = true;
     for name in &args[1..] {
         ctx.state
             .hub

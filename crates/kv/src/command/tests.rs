@@ -302,3 +302,53 @@ fn keyspace_notifications_reach_subscribers_without_a_socket() {
     writer.run(&[b"INCR", b"n"]);
     assert!(sub.messages().is_empty());
 }
+
+/// `INCR` changes the value where it lies (`Keyspace::update`): on both
+/// engines it keeps the TTL, crosses digit-count changes, and only a
+/// successful one counts as a modification (a failed one leaves a `WATCH`
+/// intact, as in Redis).
+#[test]
+fn incr_in_place_keeps_ttl_and_touches_only_on_success() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lsm = crate::engine::lsm::LsmEngine::open(dir.path(), crate::config::FsyncPolicy::No)
+        .expect("open");
+    for mut a in [client(), LocalClient::with_engine(Config::default(), lsm)] {
+        let mut b = a.connect();
+        assert_eq!(a.run(&[b"SET", b"n", b"8", b"EX", b"100"]), Frame::OK);
+        for want in [9, 10, 11] {
+            assert_eq!(a.run(&[b"INCR", b"n"]), Frame::Integer(want));
+        }
+        assert_eq!(a.run(&[b"DECRBY", b"n", b"12"]), Frame::Integer(-1));
+        assert_eq!(a.run(&[b"GET", b"n"]), bulk("-1"));
+        assert!(matches!(a.run(&[b"TTL", b"n"]), Frame::Integer(t) if t > 90));
+        // A failed INCR (overflow, not a number, wrong type) changes nothing
+        // and breaks no WATCH.
+        assert_eq!(a.run(&[b"SET", b"max", b"9223372036854775807"]), Frame::OK);
+        assert_eq!(a.run(&[b"SET", b"text", b"abc"]), Frame::OK);
+        assert_eq!(a.run(&[b"RPUSH", b"list", b"x"]), Frame::Integer(1));
+        assert_eq!(b.run(&[b"WATCH", b"max", b"text", b"list"]), Frame::OK);
+        assert_eq!(
+            a.run(&[b"INCR", b"max"]),
+            Frame::error("ERR increment or decrement would overflow")
+        );
+        assert!(a.run(&[b"INCR", b"text"]).is_error());
+        assert!(a.run(&[b"INCR", b"list"]).is_error());
+        assert_eq!(b.run(&[b"MULTI"]), Frame::OK);
+        assert_eq!(b.run(&[b"GET", b"max"]), Frame::Simple("QUEUED"));
+        assert_eq!(
+            b.run(&[b"EXEC"]),
+            Frame::Array(vec![bulk("9223372036854775807")])
+        );
+        // A successful one does.
+        assert_eq!(b.run(&[b"WATCH", b"n"]), Frame::OK);
+        assert_eq!(a.run(&[b"INCR", b"n"]), Frame::Integer(0));
+        assert_eq!(b.run(&[b"MULTI"]), Frame::OK);
+        assert_eq!(b.run(&[b"GET", b"n"]), Frame::Simple("QUEUED"));
+        assert_eq!(b.run(&[b"EXEC"]), Frame::NullArray);
+        // An expired counter starts again from zero, without its TTL.
+        assert_eq!(a.run(&[b"SET", b"gone", b"5", b"PX", b"1"]), Frame::OK);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(a.run(&[b"INCR", b"gone"]), Frame::Integer(1));
+        assert_eq!(a.run(&[b"TTL", b"gone"]), Frame::Integer(-1));
+    }
+}

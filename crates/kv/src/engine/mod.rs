@@ -173,6 +173,33 @@ pub trait Engine: Send {
         Ok(true)
     }
 
+    /// Lets `f` change an existing entry where it lies; `f` returns whether
+    /// it changed it. `None` if the key is absent, else what `f` returned.
+    /// Unlike [`Engine::modify`], nothing is written when `f` changes
+    /// nothing (a failed `INCR`). The read counts as an access (as
+    /// [`Engine::get`]) if `access`; a change always does. Engines that can
+    /// avoid a copy (memory) override the default.
+    fn update(
+        &mut self,
+        key: &[u8],
+        access: bool,
+        f: &mut dyn FnMut(&mut Entry) -> bool,
+    ) -> Result<Option<bool>, EngineError> {
+        let found = if access {
+            self.get(key)?
+        } else {
+            self.peek(key)?
+        };
+        let Some(mut entry) = found else {
+            return Ok(None);
+        };
+        let changed = f(&mut entry);
+        if changed {
+            self.put(Bytes::copy_from_slice(key), entry)?;
+        }
+        Ok(Some(changed))
+    }
+
     /// Deletes a key; `true` if it existed.
     fn remove(&mut self, key: &[u8]) -> Result<bool, EngineError>;
 
@@ -204,6 +231,21 @@ pub trait Engine: Send {
     /// Deletes subkey `sub` (nothing if absent).
     fn sub_remove(&mut self, key: &[u8], version: u64, sub: &[u8]) -> Result<(), EngineError>;
 
+    /// Deletes subkey `sub` and returns its value (`None` if absent): a
+    /// pop in one step instead of a read and a delete.
+    fn sub_take(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+    ) -> Result<Option<Bytes>, EngineError> {
+        let found = self.sub_get(key, version, sub)?;
+        if found.is_some() {
+            self.sub_remove(key, version, sub)?;
+        }
+        Ok(found)
+    }
+
     /// The highest collection version this store may already hold (a
     /// durable reserve; see `keyspace::collection`): new versions start
     /// above it. 0 for a store that keeps nothing across restarts.
@@ -228,6 +270,22 @@ pub trait Engine: Send {
         range: &SubRange<'_>,
         out: &mut Vec<(Bytes, Bytes)>,
     ) -> Result<(), EngineError>;
+
+    /// [`Engine::sub_range`] without the subkeys: appends the values in
+    /// `range`, in order (or in reverse), up to `range.limit` (`LRANGE`,
+    /// whose subkeys are positions it knows already).
+    fn sub_values(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        range: &SubRange<'_>,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), EngineError> {
+        let mut items = Vec::new();
+        self.sub_range(key, version, range, &mut items)?;
+        out.extend(items.into_iter().map(|(_, value)| value));
+        Ok(())
+    }
 
     /// Number of keys (including expired ones not yet collected).
     fn len(&self) -> usize;

@@ -26,7 +26,7 @@ use bytes::Bytes;
 
 use super::Keyspace;
 use crate::engine::{EngineError, SubRange};
-use crate::value::{Entry, Kind, Meta, Value};
+use crate::value::{Entry, Extra, Kind, Meta, Value};
 
 /// Most subkeys one range read may ask for whatever the client sent
 /// (callers page through bigger ranges).
@@ -70,10 +70,39 @@ impl Collection {
     }
 }
 
-fn typed(key: &[u8], entry: Entry, kind: Kind) -> Result<Collection, KeyError> {
+/// A key as a command has it: a slice, or already `Bytes` (an argument),
+/// which a [`Collection`] then shares instead of copying.
+pub trait KeyArg {
+    /// The key's bytes.
+    fn bytes(&self) -> &[u8];
+    /// The key as `Bytes` (a copy only if it is not `Bytes` already).
+    fn to_key(&self) -> Bytes;
+}
+
+impl KeyArg for [u8] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn to_key(&self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl KeyArg for Bytes {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn to_key(&self) -> Bytes {
+        self.clone()
+    }
+}
+
+fn typed<K: KeyArg + ?Sized>(key: &K, entry: Entry, kind: Kind) -> Result<Collection, KeyError> {
     match entry.value {
         Value::Collection(meta) if meta.kind == kind => Ok(Collection {
-            key: Bytes::copy_from_slice(key),
+            key: key.to_key(),
             meta,
             expire_at_ms: entry.expire_at_ms,
         }),
@@ -95,13 +124,13 @@ impl Keyspace {
 
     /// The collection at `key` for a read command (counts a hit or miss);
     /// `None` if absent, `WrongType` if the key holds another type.
-    pub fn read_collection(
+    pub fn read_collection<K: KeyArg + ?Sized>(
         &mut self,
-        key: &[u8],
+        key: &K,
         kind: Kind,
         now_ms: u64,
     ) -> Result<Option<Collection>, KeyError> {
-        match self.get(key, now_ms)? {
+        match self.get(key.bytes(), now_ms)? {
             Some(entry) => typed(key, entry, kind).map(Some),
             None => Ok(None),
         }
@@ -109,13 +138,13 @@ impl Keyspace {
 
     /// The collection at `key` for a write that only changes an existing
     /// one (`HDEL`, `LPUSHX`, `ZADD XX`): `None` if absent.
-    pub fn existing_collection(
+    pub fn existing_collection<K: KeyArg + ?Sized>(
         &mut self,
-        key: &[u8],
+        key: &K,
         kind: Kind,
         now_ms: u64,
     ) -> Result<Option<Collection>, KeyError> {
-        match self.lookup(key, now_ms)? {
+        match self.lookup(key.bytes(), now_ms)? {
             Some(entry) => typed(key, entry, kind).map(Some),
             None => Ok(None),
         }
@@ -148,7 +177,7 @@ impl Keyspace {
             kind,
             version: self.new_version()?,
             len: 0,
-            extra: Bytes::new(),
+            extra: Extra::new(),
         };
         let collection = Collection {
             key,
@@ -199,6 +228,13 @@ impl Keyspace {
         self.engine.sub_remove(&c.key, c.meta.version, sub)
     }
 
+    /// Deletes a subkey and returns its value (a pop; the caller keeps
+    /// `meta.len` right).
+    pub fn sub_take(&mut self, c: &Collection, sub: &[u8]) -> Result<Option<Bytes>, EngineError> {
+        self.touch(&c.key);
+        self.engine.sub_take(&c.key, c.meta.version, sub)
+    }
+
     /// Appends the subkeys in `range` (at most [`SUB_RANGE_LIMIT_MAX`]).
     pub fn sub_range(
         &mut self,
@@ -211,6 +247,21 @@ impl Keyspace {
             ..*range
         };
         self.engine.sub_range(&c.key, c.meta.version, &range, out)
+    }
+
+    /// The values of the subkeys in `range`, without the subkeys (at most
+    /// [`SUB_RANGE_LIMIT_MAX`]).
+    pub fn sub_values(
+        &mut self,
+        c: &Collection,
+        range: &SubRange<'_>,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), EngineError> {
+        let range = SubRange {
+            limit: range.limit.min(SUB_RANGE_LIMIT_MAX),
+            ..*range
+        };
+        self.engine.sub_values(&c.key, c.meta.version, &range, out)
     }
 
     /// Copies a collection to `dst` under a new version, replacing what is

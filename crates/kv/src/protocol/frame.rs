@@ -243,8 +243,8 @@ fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
 }
 
 fn integer(out: &mut BytesMut, prefix: u8, n: i64) {
-    let mut buf = itoa_buf(n);
-    line(out, prefix, buf.as_bytes_mut());
+    let buf = itoa_buf(n);
+    line(out, prefix, buf.as_bytes());
 }
 
 fn bulk(out: &mut BytesMut, data: &[u8]) {
@@ -260,19 +260,21 @@ fn aggregate<'a>(out: &mut BytesMut, prefix: u8, items: &'a [Frame]) -> Open<'a>
 }
 
 /// A stack buffer holding the decimal form of an integer (no allocation on
-/// the hot path: every bulk reply writes its length).
-struct ItoaBuf {
+/// the hot path: every bulk reply writes its length, every `INCR` its number).
+pub struct ItoaBuf {
     bytes: [u8; 20],
     start: usize,
 }
 
 impl ItoaBuf {
-    fn as_bytes_mut(&mut self) -> &[u8] {
+    /// The digits (and sign).
+    pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[self.start..]
     }
 }
 
-fn itoa_buf(n: i64) -> ItoaBuf {
+/// The decimal form of `n`, as Redis prints integers.
+pub fn itoa_buf(n: i64) -> ItoaBuf {
     let mut buf = ItoaBuf {
         bytes: [0; 20],
         start: 20,

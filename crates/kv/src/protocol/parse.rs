@@ -99,6 +99,9 @@ struct Progress {
 pub struct RequestParser {
     limits: ParseLimits,
     progress: Progress,
+    /// The argument vector [`RequestParser::next_args`] fills, reused from
+    /// command to command (one allocation less per command).
+    args: Vec<Bytes>,
 }
 
 impl RequestParser {
@@ -107,6 +110,7 @@ impl RequestParser {
         RequestParser {
             limits,
             progress: Progress::default(),
+            args: Vec::new(),
         }
     }
 
@@ -119,19 +123,47 @@ impl RequestParser {
         buf: &mut BytesMut,
         authenticated: bool,
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        let mut args = Vec::new();
+        Ok(self
+            .parse_into(buf, authenticated, &mut args)?
+            .then_some(args))
+    }
+
+    /// [`RequestParser::next_command`] into a vector the parser keeps and
+    /// reuses; the caller may take it (`std::mem::take`) to keep the command.
+    pub fn next_args(
+        &mut self,
+        buf: &mut BytesMut,
+        authenticated: bool,
+    ) -> Result<Option<&mut Vec<Bytes>>, ProtocolError> {
+        let mut args = std::mem::take(&mut self.args);
+        args.clear();
+        let parsed = self.parse_into(buf, authenticated, &mut args);
+        self.args = args;
+        Ok(parsed?.then_some(&mut self.args))
+    }
+
+    /// Parses the next whole command into `args` (empty); `false` if more
+    /// bytes are needed.
+    fn parse_into(
+        &mut self,
+        buf: &mut BytesMut,
+        authenticated: bool,
+        args: &mut Vec<Bytes>,
+    ) -> Result<bool, ProtocolError> {
         loop {
             if buf.is_empty() {
-                return Ok(None);
+                return Ok(false);
             }
             let parsed = if buf[0] == b'*' {
-                self.multibulk(buf, authenticated)?
+                self.multibulk(buf, authenticated, args)?
             } else {
-                inline(buf, &mut self.progress.scanned)?
+                inline(buf, &mut self.progress.scanned, args)?
             };
             match parsed {
-                Parsed::Incomplete => return Ok(None),
+                Parsed::Incomplete => return Ok(false),
                 Parsed::Empty => continue,
-                Parsed::Command(args) => return Ok(Some(args)),
+                Parsed::Command => return Ok(true),
             }
         }
     }
@@ -140,6 +172,7 @@ impl RequestParser {
         &mut self,
         buf: &mut BytesMut,
         authenticated: bool,
+        args: &mut Vec<Bytes>,
     ) -> Result<Parsed, ProtocolError> {
         let progress = &mut self.progress;
         let remaining = match progress.remaining {
@@ -205,11 +238,12 @@ impl RequestParser {
             progress.remaining = progress.remaining.map(|n| n - 1);
         }
         let frozen = buf.split_to(progress.pos).freeze();
-        let args = progress
-            .ranges
-            .iter()
-            .map(|&(start, end)| frozen.slice(start..end))
-            .collect();
+        args.extend(
+            progress
+                .ranges
+                .iter()
+                .map(|&(start, end)| frozen.slice(start..end)),
+        );
         debug_assert_eq!(
             progress.scanned, 0,
             "every line of the command was consumed"
@@ -217,7 +251,7 @@ impl RequestParser {
         progress.remaining = None;
         progress.pos = 0;
         progress.ranges.clear();
-        Ok(Parsed::Command(args))
+        Ok(Parsed::Command)
     }
 }
 
@@ -227,8 +261,8 @@ enum Parsed {
     Incomplete,
     /// A command with no arguments was consumed and must be skipped.
     Empty,
-    /// A whole command.
-    Command(Vec<Bytes>),
+    /// A whole command (in the caller's vector).
+    Command,
 }
 
 /// Where the end of a line is, as far as the buffer tells.
@@ -272,6 +306,21 @@ fn length_line(
     scanned: &mut usize,
     too_big: ProtocolError,
 ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
+    if let Some(line) = short_length_line(buf, at) {
+        *scanned = 0;
+        return Ok(Some(line));
+    }
+    general_length_line(buf, at, scanned, too_big)
+}
+
+/// [`length_line`] for any line.
+#[allow(clippy::type_complexity)]
+fn general_length_line(
+    buf: &[u8],
+    at: usize,
+    scanned: &mut usize,
+    too_big: ProtocolError,
+) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
     let cr = match find_line_end(buf, at, b'\r', scanned) {
         LineEnd::Found(cr) => cr,
         LineEnd::Pending => return Ok(None),
@@ -287,7 +336,34 @@ fn length_line(
     Ok(Some((number, at + cr + 2)))
 }
 
-fn inline(buf: &mut BytesMut, scanned: &mut usize) -> Result<Parsed, ProtocolError> {
+/// [`length_line`]'s common case in one pass: a whole line holding a
+/// positive number of at most 18 digits (no sign, no leading zero), so it
+/// cannot overflow. Anything else (`None`) takes the general path, which
+/// gives the same answer for these lines.
+#[inline]
+fn short_length_line(buf: &[u8], at: usize) -> Option<(Option<i64>, usize)> {
+    let digits = buf.get(at + 1..)?;
+    let mut value: i64 = 0;
+    for (i, &byte) in digits.iter().enumerate().take(19) {
+        match byte {
+            b'1'..=b'9' if i < 18 => value = value * 10 + i64::from(byte - b'0'),
+            b'0' if i > 0 && i < 18 => value *= 10,
+            // As in the general path, the byte after CR must have arrived
+            // but is not checked.
+            b'\r' if i > 0 && at + 1 + i + 1 < buf.len() => {
+                return Some((Some(value), at + 1 + i + 2));
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn inline(
+    buf: &mut BytesMut,
+    scanned: &mut usize,
+    out: &mut Vec<Bytes>,
+) -> Result<Parsed, ProtocolError> {
     let lf = match find_line_end(buf, 0, b'\n', scanned) {
         LineEnd::Found(lf) => lf,
         LineEnd::Pending => return Ok(Parsed::Incomplete),
@@ -303,7 +379,8 @@ fn inline(buf: &mut BytesMut, scanned: &mut usize) -> Result<Parsed, ProtocolErr
     Ok(if args.is_empty() {
         Parsed::Empty
     } else {
-        Parsed::Command(args)
+        out.extend(args);
+        Parsed::Command
     })
 }
 
@@ -462,5 +539,54 @@ pub fn parse_i64_strict(text: &[u8]) -> Option<i64> {
         Some((value as i64).wrapping_neg())
     } else {
         i64::try_from(value).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path answers only where the general path does, and the
+        /// same.
+        #[test]
+        fn short_length_lines_agree(
+            body in proptest::collection::vec(prop_oneof![
+                8 => b'0'..=b'9',
+                1 => Just(b'-'),
+                1 => Just(b'\r'),
+                1 => Just(b'\n'),
+                1 => any::<u8>(),
+            ], 0..24),
+        ) {
+            let mut buf = vec![b'$'];
+            buf.extend_from_slice(&body);
+            if let Some(fast) = short_length_line(&buf, 0) {
+                let general = general_length_line(&buf, 0, &mut 0, ProtocolError::BulkCountTooBig);
+                prop_assert_eq!(general, Ok(Some(fast)));
+            }
+        }
+    }
+
+    #[test]
+    fn short_length_lines() {
+        assert_eq!(short_length_line(b"$12\r\n", 0), Some((Some(12), 5)));
+        assert_eq!(short_length_line(b"*3\r\n$3", 0), Some((Some(3), 4)));
+        assert_eq!(
+            short_length_line(b"$999999999999999999\r\n", 0),
+            Some((Some(999_999_999_999_999_999), 21))
+        );
+        for general in [
+            &b"$0\r\n"[..],
+            b"$-1\r\n",
+            b"$01\r\n",
+            b"$12\r",
+            b"$12",
+            b"$1234567890123456789\r\n",
+            b"$\r\n",
+        ] {
+            assert_eq!(short_length_line(general, 0), None, "{general:?}");
+        }
     }
 }

@@ -47,6 +47,11 @@ pub(crate) struct ConnState {
     pub(crate) patterns: HashSet<Bytes>,
     /// This client's message queue, as the hub sees it.
     pub(crate) subscriber: Subscriber,
+    /// Whether the hub may have queued messages for this client: set by its
+    /// first subscription, never cleared (messages may still be queued
+    /// after the last `UNSUBSCRIBE`). Until then the connection does not
+    /// look at its queue at all.
+    pub(crate) inbox_used: bool,
     /// Set by `QUIT`: close once the reply is written.
     pub(crate) close_after_reply: bool,
     /// The clock for the commands of the current read (one clock read per
@@ -89,6 +94,7 @@ impl ConnState {
             channels: HashSet::new(),
             patterns: HashSet::new(),
             subscriber,
+            inbox_used: false,
             close_after_reply: false,
             batch_now_ms: 0,
             batch_clock: None,

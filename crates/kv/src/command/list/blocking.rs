@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::push_pop::{move_one, mpop, parse_mpop};
-use super::{End, existing_list, pop, save};
+use super::{End, existing_list, pop_one, save};
 use crate::command::blocking::timeout_secs;
 use crate::command::{Ctx, DENYOOM, Spec, WRITE, reply, wrong_type};
 use crate::protocol::Frame;
@@ -77,7 +77,7 @@ fn bpop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> Frame {
                 found => found?,
             };
             if let Some(mut list) = found {
-                let value = pop(ctx, &mut list, end, 1)?.pop();
+                let value = pop_one(ctx, &mut list, end)?;
                 save(ctx, &mut list)?;
                 if let Some(value) = value {
                     return Ok(Frame::Array(vec![

@@ -40,7 +40,7 @@ use super::{Ctx, DENYOOM, READONLY, Spec, WRITE, engine_error, key_error, syntax
 use crate::engine::SubRange;
 use crate::keyspace::collection::Collection;
 use crate::protocol::Frame;
-use crate::value::Kind;
+use crate::value::{Extra, Kind};
 
 /// The index of a new list's first element (see the module docs).
 const MIDDLE: u64 = 1 << 63;
@@ -277,14 +277,14 @@ impl List {
 }
 
 /// The list at `key` for a read command (`None` if absent).
-fn read_list(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<List>, Frame> {
+fn read_list(ctx: &mut Ctx<'_>, key: &Bytes) -> Result<Option<List>, Frame> {
     let now = ctx.now_ms;
     let found = ctx.ks().read_collection(key, Kind::List, now);
     Ok(found.map_err(key_error)?.map(List::of))
 }
 
 /// The list at `key` for a write that needs it present (`None` if absent).
-fn existing_list(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<List>, Frame> {
+fn existing_list(ctx: &mut Ctx<'_>, key: &Bytes) -> Result<Option<List>, Frame> {
     let now = ctx.now_ms;
     let found = ctx.ks().existing_collection(key, Kind::List, now);
     Ok(found.map_err(key_error)?.map(List::of))
@@ -299,10 +299,10 @@ fn write_list(ctx: &mut Ctx<'_>, key: &Bytes) -> Result<List, Frame> {
 
 /// Writes the list's length and bounds back (an empty list is deleted).
 fn save(ctx: &mut Ctx<'_>, list: &mut List) -> Result<(), Frame> {
-    let mut extra = Vec::with_capacity(16);
-    extra.extend_from_slice(&list.head.to_be_bytes());
-    extra.extend_from_slice(&list.tail.to_be_bytes());
-    list.coll.meta.extra = Bytes::from(extra);
+    let mut extra = [0; 16];
+    extra[..8].copy_from_slice(&list.head.to_be_bytes());
+    extra[8..].copy_from_slice(&list.tail.to_be_bytes());
+    list.coll.meta.extra = Extra::from_slice(&extra);
     list.coll.meta.len = list.len();
     ctx.ks().save_collection(&list.coll).map_err(engine_error)?;
     Ok(())
@@ -335,6 +335,15 @@ fn put(ctx: &mut Ctx<'_>, list: &List, i: u64, value: &[u8]) -> Result<(), Frame
         .map_err(engine_error)
 }
 
+/// Deletes the element at `offset` from the head and returns it.
+fn take(ctx: &mut Ctx<'_>, list: &List, offset: u64) -> Result<Bytes, Frame> {
+    let found = ctx
+        .ks()
+        .sub_take(&list.coll, &sub(list.head + offset))
+        .map_err(engine_error)?;
+    found.ok_or_else(|| Frame::error("ERR list element missing (corrupt list)"))
+}
+
 /// Deletes the element at absolute index `i`.
 fn remove(ctx: &mut Ctx<'_>, list: &List, i: u64) -> Result<(), Frame> {
     ctx.ks()
@@ -344,6 +353,8 @@ fn remove(ctx: &mut Ctx<'_>, list: &List, i: u64) -> Result<(), Frame> {
 
 /// Reads up to `limit` elements from absolute index `from` (inclusive) up
 /// to `to` (exclusive), from `to` down with `reverse`; returns (index, value).
+/// Indexes are dense (see the module docs), so only the values are read and
+/// each one's index is its position; a short read means a hole, an error.
 fn scan(
     ctx: &mut Ctx<'_>,
     list: &List,
@@ -359,14 +370,23 @@ fn scan(
         reverse,
         limit,
     };
-    let mut page = Vec::with_capacity(limit.min(PAGE));
+    let mut values = Vec::with_capacity(limit.min(PAGE));
     ctx.ks()
-        .sub_range(&list.coll, &range, &mut page)
+        .sub_values(&list.coll, &range, &mut values)
         .map_err(engine_error)?;
-    Ok(page
+    let wanted = usize::try_from(to.saturating_sub(from)).map_or(limit, |n| n.min(limit));
+    if values.len() != wanted {
+        return Err(Frame::error("ERR list element missing (corrupt list)"));
+    }
+    Ok(values
         .into_iter()
-        .map(|(k, v)| {
-            let index = k.as_ref().try_into().map_or(0, u64::from_be_bytes);
+        .enumerate()
+        .map(|(i, v)| {
+            let index = if reverse {
+                to - 1 - i as u64
+            } else {
+                from + i as u64
+            };
             (index, v)
         })
         .collect())
@@ -427,12 +447,36 @@ fn index_space() -> Frame {
     Frame::error("ERR list index space exhausted")
 }
 
-/// Removes and returns up to `count` elements from `end` (the caller saves
-/// the list). Emptying the list deletes no subkey: saving it deletes the
-/// key, and its subkeys go with its version.
 /// Pops of at most this many elements read them one by one.
 const POP_POINT_READS_MAX: u64 = 16;
 
+/// Removes and returns the element at `end` (`None` if the list is empty;
+/// the caller saves the list). Allocates nothing beyond the element.
+fn pop_one(ctx: &mut Ctx<'_>, list: &mut List, end: End) -> Result<Option<Bytes>, Frame> {
+    let len = list.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let offset = match end {
+        End::Left => 0,
+        End::Right => len - 1,
+    };
+    // The last element goes with the list's key (see `pop`).
+    let value = if len == 1 {
+        get(ctx, list, offset)?
+    } else {
+        take(ctx, list, offset)?
+    };
+    match end {
+        End::Left => list.head += 1,
+        End::Right => list.tail -= 1,
+    }
+    Ok(Some(value))
+}
+
+/// Removes and returns up to `count` elements from `end` (the caller saves
+/// the list). Emptying the list deletes no subkey: saving it deletes the
+/// key, and its subkeys go with its version.
 fn pop(ctx: &mut Ctx<'_>, list: &mut List, end: End, count: u64) -> Result<Vec<Bytes>, Frame> {
     let count = count.min(list.len());
     if count == 0 {
@@ -448,16 +492,19 @@ fn pop(ctx: &mut Ctx<'_>, list: &mut List, end: End, count: u64) -> Result<Vec<B
     if count <= POP_POINT_READS_MAX {
         // Indexes are dense: a few point reads cost less than a range walk
         // (a range read sets up a merge over every source; callgrind put
-        // it at a third of an LPOP on the lsm engine).
+        // it at a third of an LPOP on the lsm engine). Each is a take (read
+        // and delete in one step) unless the pop empties the list, whose
+        // subkeys then go with its key.
         for i in 0..count {
             let offset = match end {
                 End::Left => i,
                 End::Right => list.len() - 1 - i,
             };
-            out.push(get(ctx, list, offset)?);
-            if !emptied {
-                indexes.push(offset);
-            }
+            out.push(if emptied {
+                get(ctx, list, offset)?
+            } else {
+                take(ctx, list, offset)?
+            });
         }
     } else {
         walk(ctx, list, span, end == End::Right, &mut |offset, value| {

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{End, existing_list, pop, push, save, write_list};
+use super::{End, existing_list, pop, pop_one, push, save, write_list};
 use crate::command::{Ctx, raise_event, reply, syntax_error, wrong_arity, wrong_type};
 use crate::config::NotifyFlags;
 use crate::keyspace::EventNaming;
@@ -72,12 +72,15 @@ fn pop_command(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> Frame {
                 Frame::Null
             });
         };
-        let popped = pop(ctx, &mut list, end, count.unwrap_or(1))?;
+        let reply = match count {
+            Some(count) => {
+                let popped = pop(ctx, &mut list, end, count)?;
+                Frame::Array(popped.into_iter().map(Frame::Bulk).collect())
+            }
+            None => Frame::optional(pop_one(ctx, &mut list, end)?),
+        };
         save(ctx, &mut list)?;
-        Ok(match count {
-            Some(_) => Frame::Array(popped.into_iter().map(Frame::Bulk).collect()),
-            None => Frame::optional(popped.into_iter().next()),
-        })
+        Ok(reply)
     })())
 }
 
@@ -116,7 +119,7 @@ pub(super) fn move_one(
             return Err(wrong_type());
         }
     }
-    let Some(value) = pop(ctx, &mut source, from, 1)?.pop() else {
+    let Some(value) = pop_one(ctx, &mut source, from)? else {
         return Ok(None);
     };
     // Redis's events: the push on the destination, the pop on the source,

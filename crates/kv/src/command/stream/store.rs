@@ -221,7 +221,7 @@ impl Stream {
 
     /// Writes the stream's fields back.
     pub fn save(&mut self, ks: &mut Keyspace) -> Result<(), Frame> {
-        self.coll.meta.extra = self.meta.encode();
+        self.coll.meta.extra = self.meta.encode().into();
         ks.save_collection(&self.coll).map_err(engine_error)?;
         Ok(())
     }

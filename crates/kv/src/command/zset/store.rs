@@ -220,12 +220,13 @@ fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     }
 }
 
-/// Reads the next page of `span` into `page` and moves `span` past it;
-/// returns whether more may follow.
+/// Reads the next page of `span` (at most `size` subkeys) into `page` and
+/// moves `span` past it; returns whether more may follow.
 fn read_page(
     ks: &mut Keyspace,
     c: &Collection,
     span: &mut Span,
+    size: usize,
     page: &mut Vec<(Bytes, Bytes)>,
 ) -> Result<bool, EngineError> {
     page.clear();
@@ -236,11 +237,11 @@ fn read_page(
         lower: as_slice(&span.lower),
         upper: as_slice(&span.upper),
         reverse: span.reverse,
-        limit: PAGE,
+        limit: size,
     };
     ks.sub_range(c, &range, page)?;
     match page.last() {
-        Some((last, _)) if page.len() == PAGE => {
+        Some((last, _)) if page.len() == size => {
             let after = Bound::Excluded(last.to_vec());
             if span.reverse {
                 span.upper = after;
@@ -259,10 +260,25 @@ pub(in crate::command) fn walk(
     ks: &mut Keyspace,
     c: &Collection,
     span: &Span,
-    mut skip: u64,
+    skip: u64,
     visit: &mut dyn FnMut(Item) -> bool,
 ) -> Result<(), EngineError> {
-    walk_subkeys(ks, c, span, &mut |sub, value| {
+    walk_wanting(ks, c, span, skip, u64::MAX, visit)
+}
+
+/// [`walk`] for a caller that expects to stop after `wanted` items: the
+/// first page read is just big enough (`ZRANGEBYSCORE ... LIMIT 0 10` and
+/// `ZPOPMIN` read a few subkeys, not a page of 512), later ones full.
+fn walk_wanting(
+    ks: &mut Keyspace,
+    c: &Collection,
+    span: &Span,
+    mut skip: u64,
+    wanted: u64,
+    visit: &mut dyn FnMut(Item) -> bool,
+) -> Result<(), EngineError> {
+    let first_page = skip.saturating_add(wanted).clamp(1, PAGE as u64) as usize;
+    walk_pages(ks, c, span, first_page, &mut |sub, value| {
         if skip > 0 {
             skip -= 1;
             return true;
@@ -279,10 +295,23 @@ pub(in crate::command) fn walk_subkeys(
     span: &Span,
     visit: &mut dyn FnMut(&Bytes, &Bytes) -> bool,
 ) -> Result<(), EngineError> {
+    walk_pages(ks, c, span, PAGE, visit)
+}
+
+/// [`walk_subkeys`] whose first page holds `first_page` subkeys.
+fn walk_pages(
+    ks: &mut Keyspace,
+    c: &Collection,
+    span: &Span,
+    first_page: usize,
+    visit: &mut dyn FnMut(&Bytes, &Bytes) -> bool,
+) -> Result<(), EngineError> {
     let mut span = span.clone();
-    let mut page = Vec::with_capacity(PAGE);
+    let mut page = Vec::with_capacity(first_page);
+    let mut size = first_page;
     loop {
-        let more = read_page(ks, c, &mut span, &mut page)?;
+        let more = read_page(ks, c, &mut span, size, &mut page)?;
+        size = PAGE;
         for (sub, value) in &page {
             if !visit(sub, value) {
                 return Ok(());
@@ -307,7 +336,7 @@ pub(in crate::command) fn collect(
     if limit == 0 {
         return Ok(out);
     }
-    walk(ks, c, span, skip, &mut |item| {
+    walk_wanting(ks, c, span, skip, limit, &mut |item| {
         out.push(item);
         (out.len() as u64) < limit
     })?;
@@ -350,12 +379,12 @@ pub(in crate::command) fn rank(
     let mut page = Vec::with_capacity(PAGE);
     // One page on each side in turn; the side that runs out first is exact.
     let from_low = loop {
-        let more = read_page(ks, c, &mut below, &mut page)?;
+        let more = read_page(ks, c, &mut below, PAGE, &mut page)?;
         n_below += page.len() as u64;
         if !more {
             break true;
         }
-        let more = read_page(ks, c, &mut above, &mut page)?;
+        let more = read_page(ks, c, &mut above, PAGE, &mut page)?;
         n_above += page.len() as u64;
         if !more {
             break false;

@@ -584,7 +584,7 @@ fn test_meta(version: u64, len: u64) -> Entry {
             kind: crate::value::Kind::Hash,
             version,
             len,
-            extra: Bytes::new(),
+            extra: crate::value::Extra::new(),
         }),
         expire_at_ms: None,
     }

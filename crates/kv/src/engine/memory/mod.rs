@@ -10,6 +10,10 @@
 //!   scan exactly once. (The slab never shrinks except on `FLUSHALL`; a key
 //!   space that shrank a lot keeps its empty slots, which cost 8 bytes each.)
 //!
+//! The last slot found is remembered and checked first (by comparing its
+//! key), so a command that reads a key, writes its subkeys and saves its
+//! metadata hashes the key once, not three or four times.
+//!
 //! Keys with an expiry are also listed in a dense `volatile` vector (with
 //! each slot remembering its position there) so `volatile-*` eviction and
 //! active expiry sample only those keys.
@@ -22,8 +26,13 @@
 
 mod access;
 mod eviction;
+mod slot;
+mod subkey;
+mod subs;
+mod walk;
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::Cell;
+use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
@@ -32,6 +41,8 @@ use crate::config::EvictionPolicy;
 use crate::value::{Entry, Value};
 use access::AccessClock;
 use eviction::{EvictionPool, Lfu};
+use slot::Slot;
+use subs::{Subs, sub_size};
 
 /// Estimated bytes each key costs beyond its key and value bytes: the index
 /// entry (key handle + slot number + control byte), the slot (key handle,
@@ -42,75 +53,6 @@ pub const KEY_OVERHEAD_BYTES: u64 = 160;
 pub const SUBKEY_OVERHEAD_BYTES: u64 = 48;
 /// Marker for "not in the volatile vector".
 const NOT_VOLATILE: u32 = u32::MAX;
-
-/// One stored key.
-#[derive(Debug)]
-struct Slot {
-    /// The key (shared with the index; one allocation).
-    key: Bytes,
-    /// Value and expiry.
-    entry: Entry,
-    /// Position in `volatile`, or [`NOT_VOLATILE`].
-    volatile_pos: u32,
-    /// Logical time of the last access, for LRU (exact order, no clock calls).
-    access_tick: u64,
-    /// Logical time of insertion, for FIFO.
-    insert_tick: u64,
-    /// Frequency counter for LFU.
-    lfu: Lfu,
-    /// Redis's LRU stamp: the clock at the last access (`OBJECT IDLETIME`),
-    /// unless the value is a shared integer (see `access`).
-    access_stamp: u32,
-    /// The shared integer the value is, or `access::NOT_SHARED`.
-    shared: u16,
-    /// A collection's subkeys (see [`crate::value`]), kept with its key so
-    /// deleting the key frees them.
-    subs: Option<Box<Subs>>,
-}
-
-/// The subkeys of one collection, in byte order.
-#[derive(Debug, Default)]
-struct Subs {
-    /// The collection version they belong to.
-    version: u64,
-    map: BTreeMap<Bytes, Bytes>,
-    /// Their estimated size (bytes plus [`SUBKEY_OVERHEAD_BYTES`] each).
-    bytes: u64,
-}
-
-fn sub_size(sub: &[u8], value: &[u8]) -> u64 {
-    (sub.len() + value.len()) as u64 + SUBKEY_OVERHEAD_BYTES
-}
-
-impl Slot {
-    fn size_bytes(&self) -> u64 {
-        (self.key.len() + self.entry.value.size_bytes()) as u64
-            + KEY_OVERHEAD_BYTES
-            + self.subs.as_ref().map_or(0, |s| s.bytes)
-    }
-
-    /// The slot's subkeys if it holds the collection `version`.
-    fn subs_of(&mut self, version: u64) -> Option<&mut Subs> {
-        match (&self.entry.value, self.subs.as_deref_mut()) {
-            (Value::Collection(meta), Some(subs)) if meta.version == version => {
-                debug_assert_eq!(subs.version, version);
-                Some(subs)
-            }
-            _ => None,
-        }
-    }
-
-    /// Drops subkeys that no longer belong to the entry (after a put).
-    fn prune_subs(&mut self) {
-        let keep = matches!(
-            (&self.entry.value, &self.subs),
-            (Value::Collection(meta), Some(subs)) if meta.version == subs.version
-        );
-        if !keep {
-            self.subs = None;
-        }
-    }
-}
 
 /// The in-memory engine (see the module docs).
 #[derive(Debug)]
@@ -138,6 +80,9 @@ pub struct MemoryEngine {
     rng: fastrand::Rng,
     /// Reference point for LFU minutes.
     started: std::time::Instant,
+    /// The slot last found by key (see the module docs); checked by
+    /// comparing its key, so a stale or freed number is harmless.
+    last_slot: Cell<u32>,
     /// The command's clock, and shared integers' stamps (`OBJECT IDLETIME`).
     access: AccessClock,
 }
@@ -163,6 +108,7 @@ impl MemoryEngine {
             lfu_decay_minutes: 1,
             rng: fastrand::Rng::new(),
             started: std::time::Instant::now(),
+            last_slot: Cell::new(0),
             access: AccessClock::new(),
         }
     }
@@ -172,6 +118,20 @@ impl MemoryEngine {
         self.lfu_log_factor = log_factor;
         self.lfu_decay_minutes = decay_minutes;
         self
+    }
+
+    /// The slot holding `key`: the last one found if it still holds it,
+    /// else an index lookup.
+    fn find(&self, key: &[u8]) -> Option<u32> {
+        let last = self.last_slot.get();
+        if let Some(Some(slot)) = self.slots.get(last as usize)
+            && slot.key == key
+        {
+            return Some(last);
+        }
+        let id = *self.index.get(key)?;
+        self.last_slot.set(id);
+        Some(id)
     }
 
     fn minutes(&self) -> u32 {
@@ -234,20 +194,6 @@ impl MemoryEngine {
         slot
     }
 
-    /// A uniformly random slot number that is occupied (walks forward from a
-    /// random start past free slots; `None` only if empty).
-    fn random_slot(&mut self) -> Option<u32> {
-        if self.index.is_empty() {
-            return None;
-        }
-        let len = self.slots.len();
-        let start = self.rng.usize(..len);
-        (0..len)
-            .map(|i| (start + i) % len)
-            .find(|&i| self.slots[i].is_some())
-            .map(|i| i as u32)
-    }
-
     /// Checks the structure's invariants (tests).
     #[cfg(test)]
     pub fn check_invariants(&self) {
@@ -281,19 +227,19 @@ impl Engine for MemoryEngine {
     }
 
     fn idle_seconds(&mut self, key: &[u8]) -> Option<u64> {
-        let &id = self.index.get(key)?;
+        let id = self.find(key)?;
         Some(self.idle_seconds_of(id))
     }
 
     fn lfu_counter(&mut self, key: &[u8]) -> Option<u8> {
-        let &id = self.index.get(key)?;
+        let id = self.find(key)?;
         let minutes = self.minutes();
         let slot = self.slots[id as usize].as_ref()?;
         Some(slot.lfu.decayed(minutes, self.lfu_decay_minutes))
     }
 
     fn get(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(None);
         };
         self.touch(id);
@@ -303,7 +249,7 @@ impl Engine for MemoryEngine {
     }
 
     fn peek(&mut self, key: &[u8]) -> Result<Option<Entry>, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(None);
         };
         Ok(self.slots[id as usize]
@@ -322,7 +268,7 @@ impl Engine for MemoryEngine {
                 ..entry
             },
         };
-        if let Some(&id) = self.index.get(&key[..]) {
+        if let Some(id) = self.find(&key) {
             // Redis reads the old value first (its stamp), then stores a
             // new object (stamped now, or a shared integer).
             self.touch(id);
@@ -365,7 +311,7 @@ impl Engine for MemoryEngine {
     }
 
     fn modify(&mut self, key: &[u8], f: &mut dyn FnMut(&mut Entry)) -> Result<bool, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(false);
         };
         self.touch(id);
@@ -380,19 +326,47 @@ impl Engine for MemoryEngine {
         Ok(true)
     }
 
+    fn update(
+        &mut self,
+        key: &[u8],
+        access: bool,
+        f: &mut dyn FnMut(&mut Entry) -> bool,
+    ) -> Result<Option<bool>, EngineError> {
+        let Some(id) = self.find(key) else {
+            return Ok(None);
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        let old = slot.size_bytes();
+        let changed = f(&mut slot.entry);
+        if changed {
+            slot.prune_subs();
+            let new = slot.size_bytes();
+            self.used_bytes = self.used_bytes - old + new;
+            self.track_volatile(id);
+        }
+        if changed || access {
+            self.touch(id);
+        }
+        if changed {
+            // A changed value is a new object (stamped now, or shared).
+            self.restamp(id);
+        }
+        Ok(Some(changed))
+    }
+
     fn sub_get(
         &mut self,
         key: &[u8],
         version: u64,
         sub: &[u8],
     ) -> Result<Option<Bytes>, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(None);
         };
         let slot = self.slots[id as usize].as_mut().expect("occupied");
         Ok(slot
             .subs_of(version)
-            .and_then(|subs| subs.map.get(sub).cloned()))
+            .and_then(|subs| subs.get(sub).cloned()))
     }
 
     fn sub_put(
@@ -402,7 +376,7 @@ impl Engine for MemoryEngine {
         sub: &[u8],
         value: &[u8],
     ) -> Result<(), EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             debug_assert!(false, "sub_put before the collection's metadata");
             return Err(EngineError::Storage(
                 "subkey written without its key".into(),
@@ -414,35 +388,43 @@ impl Engine for MemoryEngine {
             return Err(EngineError::Storage("subkey written under a string".into()));
         };
         assert_eq!(meta.version, version, "sub_put for another version");
-        let subs = slot.subs.get_or_insert_with(|| {
-            Box::new(Subs {
-                version,
-                ..Subs::default()
-            })
-        });
-        let added = sub_size(sub, value);
-        let removed = match subs.map.insert(own(sub), own(value)) {
-            Some(old) => sub_size(sub, &old),
-            None => 0,
-        };
-        subs.bytes = subs.bytes + added - removed;
-        self.used_bytes = self.used_bytes + added - removed;
+        let subs = slot
+            .subs
+            .get_or_insert_with(|| Box::new(Subs::new(version)));
+        let before = subs.bytes;
+        subs.insert(sub, own(value));
+        self.used_bytes = self.used_bytes - before + subs.bytes;
         Ok(())
     }
 
     fn sub_remove(&mut self, key: &[u8], version: u64, sub: &[u8]) -> Result<(), EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(());
         };
         let slot = self.slots[id as usize].as_mut().expect("occupied");
         if let Some(subs) = slot.subs_of(version)
-            && let Some(old) = subs.map.remove(sub)
+            && let Some(old) = subs.remove(sub)
         {
-            let size = sub_size(sub, &old);
-            subs.bytes -= size;
-            self.used_bytes -= size;
+            self.used_bytes -= sub_size(sub, &old);
         }
         Ok(())
+    }
+
+    fn sub_take(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        sub: &[u8],
+    ) -> Result<Option<Bytes>, EngineError> {
+        let Some(id) = self.find(key) else {
+            return Ok(None);
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        let taken = slot.subs_of(version).and_then(|subs| subs.remove(sub));
+        if let Some(old) = &taken {
+            self.used_bytes -= sub_size(sub, old);
+        }
+        Ok(taken)
     }
 
     fn sub_range(
@@ -452,27 +434,36 @@ impl Engine for MemoryEngine {
         range: &SubRange<'_>,
         out: &mut Vec<(Bytes, Bytes)>,
     ) -> Result<(), EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(());
         };
         let slot = self.slots[id as usize].as_mut().expect("occupied");
         let Some(subs) = slot.subs_of(version) else {
             return Ok(());
         };
-        let items = subs
-            .map
-            .range::<[u8], _>((range.lower, range.upper))
-            .map(|(k, v)| (k.clone(), v.clone()));
-        if range.reverse {
-            out.extend(items.rev().take(range.limit));
-        } else {
-            out.extend(items.take(range.limit));
+        subs.range(range, out);
+        Ok(())
+    }
+
+    fn sub_values(
+        &mut self,
+        key: &[u8],
+        version: u64,
+        range: &SubRange<'_>,
+        out: &mut Vec<Bytes>,
+    ) -> Result<(), EngineError> {
+        let Some(id) = self.find(key) else {
+            return Ok(());
+        };
+        let slot = self.slots[id as usize].as_mut().expect("occupied");
+        if let Some(subs) = slot.subs_of(version) {
+            subs.each(range, |_, value| out.push(value.clone()));
         }
         Ok(())
     }
 
     fn remove(&mut self, key: &[u8]) -> Result<bool, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(false);
         };
         self.remove_slot(id);
@@ -480,7 +471,7 @@ impl Engine for MemoryEngine {
     }
 
     fn set_expiry(&mut self, key: &[u8], expire_at_ms: Option<u64>) -> Result<bool, EngineError> {
-        let Some(&id) = self.index.get(key) else {
+        let Some(id) = self.find(key) else {
             return Ok(false);
         };
         self.slots[id as usize]
@@ -506,23 +497,7 @@ impl Engine for MemoryEngine {
         count: usize,
         out: &mut Vec<Bytes>,
     ) -> Result<u64, EngineError> {
-        let mut pos = usize::try_from(cursor).unwrap_or(usize::MAX);
-        // Visit a bounded number of slots so a sparse slab cannot make one call slow.
-        let mut budget = count.saturating_mul(10).max(10);
-        let mut found = 0;
-        while pos < self.slots.len() && found < count && budget > 0 {
-            if let Some(slot) = &self.slots[pos] {
-                out.push(slot.key.clone());
-                found += 1;
-            }
-            pos += 1;
-            budget -= 1;
-        }
-        Ok(if pos >= self.slots.len() {
-            0
-        } else {
-            pos as u64
-        })
+        Ok(self.scan_slots(cursor, count, out))
     }
 
     fn random_key(&mut self) -> Result<Option<Bytes>, EngineError> {
@@ -540,16 +515,7 @@ impl Engine for MemoryEngine {
         count: usize,
         out: &mut Vec<(Bytes, u64)>,
     ) -> Result<(), EngineError> {
-        for _ in 0..count.min(self.volatile.len()) {
-            let id = self.volatile[self.rng.usize(..self.volatile.len())];
-            let slot = self.slots[id as usize]
-                .as_ref()
-                .expect("volatile slot occupied");
-            out.push((
-                slot.key.clone(),
-                slot.entry.expire_at_ms.expect("volatile key has expiry"),
-            ));
-        }
+        self.sample_volatile_keys(count, out);
         Ok(())
     }
 

@@ -13,9 +13,9 @@ use super::{
     wrong_arity, wrong_type,
 };
 use crate::engine::memory::append_in_place;
-use crate::long_double::LongDouble;
+
+mod counter;
 use crate::protocol::Frame;
-use crate::protocol::parse::parse_i64_strict;
 use crate::value::{Entry, Value};
 
 pub(super) fn specs() -> Vec<Spec> {
@@ -109,7 +109,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Increments an integer value by one.",
-            incr,
+            counter::incr,
         ),
         s(
             "incrby",
@@ -117,7 +117,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Increments an integer value.",
-            incrby,
+            counter::incrby,
         ),
         s(
             "decr",
@@ -125,7 +125,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Decrements an integer value by one.",
-            decr,
+            counter::decr,
         ),
         s(
             "decrby",
@@ -133,7 +133,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Decrements an integer value.",
-            decrby,
+            counter::decrby,
         ),
         s(
             "incrbyfloat",
@@ -141,7 +141,7 @@ pub(super) fn specs() -> Vec<Spec> {
             w,
             (1, 1, 1),
             "Increments a floating-point value.",
-            incrbyfloat,
+            counter::incrbyfloat,
         ),
         s(
             "append",
@@ -477,63 +477,6 @@ fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             write(ctx, &pair[0], pair[1].clone(), None)?;
         }
         Ok(Frame::Integer(1))
-    })())
-}
-
-/// Adds `delta` to the integer at `key` (0 if absent), keeping its TTL.
-fn add(ctx: &mut Ctx<'_>, key: &Bytes, delta: i64) -> Frame {
-    reply((|| {
-        let (current, ttl) = match lookup(ctx, key)? {
-            Some((text, ttl)) => (parse_i64_strict(&text).ok_or_else(super::not_integer)?, ttl),
-            None => (0, None),
-        };
-        let next = current
-            .checked_add(delta)
-            .ok_or_else(|| Frame::error("ERR increment or decrement would overflow"))?;
-        write(ctx, key, Bytes::from(next.to_string()), ttl)?;
-        Ok(Frame::Integer(next))
-    })())
-}
-
-fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    add(ctx, &args[1], 1)
-}
-
-fn decr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    add(ctx, &args[1], -1)
-}
-
-fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match int_arg(&args[2]) {
-        Ok(delta) => add(ctx, &args[1], delta),
-        Err(err) => err,
-    }
-}
-
-fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match int_arg(&args[2]) {
-        Ok(i64::MIN) => Frame::error("ERR decrement would overflow"),
-        Ok(delta) => add(ctx, &args[1], -delta),
-        Err(err) => err,
-    }
-}
-
-fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    reply((|| {
-        // Redis's order: the key's type, the stored value, then the increment.
-        let not_float = || Frame::error("ERR value is not a valid float");
-        let (current, ttl) = match lookup(ctx, &args[1])? {
-            Some((text, ttl)) => (LongDouble::parse(&text).ok_or_else(not_float)?, ttl),
-            None => (LongDouble::ZERO, None),
-        };
-        let delta = LongDouble::parse(&args[2]).ok_or_else(not_float)?;
-        let next = current.add(delta);
-        if !next.is_finite() {
-            return Err(Frame::error("ERR increment would produce NaN or Infinity"));
-        }
-        let text = Bytes::from(next.to_human());
-        write(ctx, &args[1], text.clone(), ttl)?;
-        Ok(Frame::Bulk(text))
     })())
 }
 
