@@ -94,16 +94,29 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(service::config::load(&sources)?)
 }
 
+/// Opens the store of `config` (blocking: recovery reads the data node)
+/// with at least one access key, created on first start; returns the
+/// store, its oldest key and whether that key was just created.
+pub fn open_store(config: &Config) -> anyhow::Result<(S3Store, AccessKey, bool)> {
+    let store = S3Store::open(&config.data_dir, config.options())
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let oldest = store
+        .keys()
+        .list()?
+        .into_iter()
+        .min_by_key(|k| k.created_ms);
+    let (key, created) = match oldest {
+        Some(key) => (key, false),
+        None => (store.keys().create()?, true),
+    };
+    Ok((store, key, created))
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
     service::net::prepare_data_dir(&config.data_dir)?;
-    let store = S3Store::open(&config.data_dir, config.options())
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    let first_key = if store.keys().list()?.is_empty() {
-        Some(store.keys().create()?)
-    } else {
-        None
-    };
+    let (store, key, created) = open_store(&config)?;
+    let first_key = created.then_some(key);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());

@@ -1,4 +1,5 @@
-//! `hyperscale up`: every system that exists, in one process, on embedded
+//! `hyperscale up`: every system that exists (the S3 store included, its
+//! access key printed under the table), in one process, on embedded
 //! storage under `--data-dir`, with the web console in front.
 //!
 //! Listeners are bound before anything starts, so a port in use fails the
@@ -60,6 +61,9 @@ struct UpConfig {
     /// The message queue's settings (`[mq]`); its data directory is always
     /// `{data_dir}/mq`.
     mq: mq::Config,
+    /// The S3 object store's settings (`[s3]`); its data directory is
+    /// always `{data_dir}/s3`.
+    s3: objstore::s3::Config,
     /// The gateway's settings (`[gateway]`). With no routes configured it
     /// fronts the HTTP systems of this process: `/api/v1/ids` to the ID
     /// service, everything else to the shortener.
@@ -94,6 +98,7 @@ impl Default for UpConfig {
             id: idgen::http::ServerConfig::default(),
             kv: kv::Config::default(),
             mq: mq::Config::default(),
+            s3: objstore::s3::Config::default(),
             gateway: gateway::Config::default(),
         }
     }
@@ -107,6 +112,7 @@ impl UpConfig {
             &mut self.admin.bind,
             &mut self.shortener.bind,
             &mut self.gateway.bind,
+            &mut self.s3.bind,
         ] {
             addr.set_port(0);
         }
@@ -169,12 +175,13 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     add_gateway(&mut supervisor, &config, gateway_listener, shortener, id).await?;
     add_kv(&mut supervisor, &config).await?;
     add_mq(&mut supervisor, &config).await?;
+    let s3_key = add_s3(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
     print_table(
         &supervisor.directory().list(),
         admin_addr,
         &config,
-        &id_claim,
+        &[format!("id: {id_claim}"), s3_key],
     )?;
     // The same news for whoever reads logs rather than stdout.
     tracing::info!(console = %console_addr, admin = %admin_addr, "hyperscale is up");
@@ -294,6 +301,31 @@ async fn add_mq(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
     Ok(())
 }
 
+/// Adds the S3 object store; returns the line that tells how to reach it
+/// (its access key: `up` is for one machine, bound to loopback by default).
+async fn add_s3(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Result<String> {
+    let mut settings = config.s3.clone();
+    settings.data_dir = config.data_dir.join("s3");
+    let listener = bind_system(settings.bind, "the S3 object store", "s3").await?;
+    let addr = listener.local_addr()?;
+    let info = super::s3::info(&addr.to_string());
+    // Opening recovers the data node and the metadata: off the workers.
+    let (store, key, _) = tokio::task::spawn_blocking(move || super::s3::open_store(&settings))
+        .await?
+        .context("the S3 object store")?;
+    supervisor.add(info, move |ctx| async move {
+        ctx.health.set_up();
+        store
+            .serve(listener, ctx.shutdown.cancelled_owned())
+            .await
+            .context("the S3 server failed")
+    });
+    Ok(format!(
+        "s3: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url http://{addr} s3 ls",
+        key.id, key.secret
+    ))
+}
+
 /// The gateway in front of this process's HTTP systems (chapter 1's load
 /// balancer, chapter 4's rate limiter), unless `[gateway]` sets its own routes.
 async fn add_gateway(
@@ -343,7 +375,7 @@ fn print_table(
     systems: &[(SystemInfo, service::Status)],
     admin: SocketAddr,
     config: &UpConfig,
-    id_claim: &str,
+    notes: &[String],
 ) -> anyhow::Result<()> {
     let mut rows: Vec<[String; 4]> = vec![[
         "SYSTEM".into(),
@@ -369,8 +401,9 @@ fn print_table(
     let count = systems.len();
     let noun = if count == 1 { "system" } else { "systems" };
     emit(&format!(
-        "Hyperscale is up: {count} {noun}, data in {}.\n\n{}\nid: {id_claim}\nCtrl-C stops everything.\n",
+        "Hyperscale is up: {count} {noun}, data in {}.\n\n{}\n{}\nCtrl-C stops everything.\n",
         config.data_dir.display(),
         crate::table::render(&rows),
+        notes.join("\n"),
     ))
 }

@@ -24,7 +24,13 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     let mut guard = Guard(child);
     let lines = Lines::new(guard.0.stdout.take().unwrap());
     let (mut console, mut admin, mut id_claim, mut gateway) = (None, None, None, None);
-    while console.is_none() || admin.is_none() || id_claim.is_none() || gateway.is_none() {
+    let mut s3 = None;
+    while console.is_none()
+        || admin.is_none()
+        || id_claim.is_none()
+        || gateway.is_none()
+        || s3.is_none()
+    {
         let line = lines.next_within(Duration::from_secs(60));
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.first() {
@@ -32,6 +38,7 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
             Some(&"admin") => admin = Some(words[2].to_string()),
             Some(&"gateway") => gateway = Some(words[2].to_string()),
             Some(&"id:") => id_claim = Some(line.clone()),
+            Some(&"s3:") => s3 = Some(line.clone()),
             _ => {}
         }
     }
@@ -65,6 +72,37 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     assert!(
         metrics.contains("hyperscale_system_up{system=\"mq\"} 1"),
         "the Kafka-protocol broker runs under up too: {metrics}"
+    );
+
+    assert!(
+        metrics.contains("hyperscale_system_up{system=\"s3\"} 1"),
+        "the S3 object store runs under up too: {metrics}"
+    );
+    // Its printed line is a command that works: aws-cli with the printed
+    // key lists the (empty) store.
+    let s3 = s3.unwrap();
+    let words: Vec<&str> = s3.split_whitespace().collect();
+    let var = |name: &str| {
+        words
+            .iter()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {s3}"))
+            .to_string()
+    };
+    let endpoint = words[words.iter().position(|w| *w == "--endpoint-url").unwrap() + 1];
+    let listed = Command::new("aws")
+        .env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID="))
+        .env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY="))
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .args(["--endpoint-url", endpoint, "s3", "ls"])
+        .output()
+        .expect("aws-cli (scripts/test installs it)");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
     );
 
     // The shortener behind the gateway hands out links on the gateway's
