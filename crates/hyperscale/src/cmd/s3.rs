@@ -112,6 +112,19 @@ pub fn open_store(config: &Config) -> anyhow::Result<(S3Store, AccessKey, bool)>
     Ok((store, key, created))
 }
 
+/// Serves `store` on `listener` as one supervised system (here and in `up`).
+pub async fn supervised(
+    store: S3Store,
+    listener: tokio::net::TcpListener,
+    ctx: service::SystemContext,
+) -> anyhow::Result<()> {
+    ctx.health.set_up();
+    store
+        .serve(listener, ctx.shutdown.cancelled_owned())
+        .await
+        .context("the S3 server failed")
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
     service::net::prepare_data_dir(&config.data_dir)?;
@@ -132,13 +145,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ))?;
         }
         emit(&format!("s3 listening on {}\n", info.endpoint))?;
-        supervisor.add(info, move |ctx| async move {
-            ctx.health.set_up();
-            store
-                .serve(listener, ctx.shutdown.cancelled_owned())
-                .await
-                .context("the S3 server failed")
-        });
+        supervisor.add(info, move |ctx| supervised(store, listener, ctx));
         supervisor.run(admin, Duration::from_secs(3)).await
     })
 }

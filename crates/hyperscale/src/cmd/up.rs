@@ -313,13 +313,7 @@ async fn add_s3(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
     let (store, key, _) = tokio::task::spawn_blocking(move || super::s3::open_store(&settings))
         .await?
         .context("the S3 object store")?;
-    supervisor.add(info, move |ctx| async move {
-        ctx.health.set_up();
-        store
-            .serve(listener, ctx.shutdown.cancelled_owned())
-            .await
-            .context("the S3 server failed")
-    });
+    supervisor.add(info, move |ctx| super::s3::supervised(store, listener, ctx));
     Ok(format!(
         "s3: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url http://{addr} s3 ls",
         key.id, key.secret
