@@ -43,6 +43,10 @@ use crate::cluster::vector_clock::{Dot, PrunePolicy};
 /// may exceed it a little, never past the codec's `SIBLINGS_MAX`.
 pub const SIBLINGS_PER_KEY_MAX: usize = 100;
 
+/// How soon an exchange whose entries filled a message is followed by the
+/// next one with the same peer.
+pub const AE_FOLLOW_UP_MS: u64 = 100;
+
 /// About the most bytes of key states in one anti-entropy message.
 pub const AE_BYTES_MAX: usize = 4 << 20;
 
@@ -89,6 +93,9 @@ pub struct Node {
     next_req: u64,
     next_handoff_ms: u64,
     next_ae_ms: u64,
+    /// A peer whose last exchange was cut short by the per-message limit:
+    /// the next exchange with it starts early (see [`AE_FOLLOW_UP_MS`]).
+    ae_follow_up: Option<NodeId>,
     progress: AeProgress,
     rng: fastrand::Rng,
 }
@@ -130,6 +137,7 @@ impl Node {
             next_req: 0,
             next_handoff_ms: now_ms + setup.timing.handoff_interval_ms,
             next_ae_ms: now_ms + setup.timing.ae_interval_ms,
+            ae_follow_up: None,
             progress: AeProgress::default(),
             rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
         }
@@ -370,6 +378,16 @@ impl Node {
         }
         if now_ms >= self.next_ae_ms {
             self.next_ae_ms = now_ms + self.timing.ae_interval_ms;
+            if let Some(peer) = self.ae_follow_up.take()
+                && self.membership.status(peer) == membership::Status::Alive
+                && let Some(m) = self.ae.start(peer)
+            {
+                // A long repair (a node back with an empty disk) goes on
+                // at the follow-up pace instead of one batch a second.
+                self.progress.rounds_started += 1;
+                out.push(Out::Send(peer, Msg::Ae(m)));
+                return;
+            }
             let alive: Vec<NodeId> = self
                 .membership
                 .members()
@@ -386,20 +404,48 @@ impl Node {
         }
     }
 
-    /// This node's key states in `buckets` that it shares with `peer`: at
-    /// most `ae_entries_max` of them and about [`AE_BYTES_MAX`] (always at
-    /// least one), so the message fits a frame; the rest differs again
-    /// next round.
+    /// Starts the next exchange with `peer` after [`AE_FOLLOW_UP_MS`]
+    /// rather than at the next regular round.
+    fn follow_up(&mut self, now_ms: u64, peer: NodeId) {
+        self.ae_follow_up = Some(peer);
+        self.next_ae_ms = self.next_ae_ms.min(now_ms + AE_FOLLOW_UP_MS);
+    }
+
+    /// This node's key states in `buckets` that it shares with `peer`,
+    /// whole buckets at a time, lowest first, as many as fit
+    /// `ae_entries_max` keys (always at least one bucket) and about
+    /// [`AE_BYTES_MAX`]. Whole buckets matter: both sides exchange them,
+    /// so they are equal afterwards and the next exchange moves on to
+    /// others. (Sending the first keys in key order instead repeats the
+    /// same keys forever once every bucket holds some of them.)
     fn entries_for(&self, peer: NodeId, buckets: &[u32]) -> Vec<(Bytes, Siblings)> {
+        let mut wanted: Vec<u32> = buckets.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let shared = |key: &[u8]| -> Option<u32> {
+            let b = self.ae.bucket_of(key)?;
+            (wanted.binary_search(&b).is_ok() && self.replicas(key).contains(&peer)).then_some(b)
+        };
+        let mut counts: BTreeMap<u32, usize> = BTreeMap::new();
+        for key in self.disk.store.keys() {
+            if let Some(b) = shared(key) {
+                *counts.entry(b).or_default() += 1;
+            }
+        }
+        let mut chosen = Vec::new();
+        let mut total = 0;
+        for (b, n) in counts {
+            if !chosen.is_empty() && total + n > self.timing.ae_entries_max {
+                break;
+            }
+            chosen.push(b);
+            total += n;
+        }
         let mut bytes = 0;
         self.disk
             .store
             .iter()
-            .filter(|(key, _)| {
-                self.ae.bucket_of(key).is_some_and(|b| buckets.contains(&b))
-                    && self.replicas(key).contains(&peer)
-            })
-            .take(self.timing.ae_entries_max)
+            .filter(|(key, _)| shared(key).is_some_and(|b| chosen.binary_search(&b).is_ok()))
             .take_while(|(k, s)| {
                 let first = bytes == 0;
                 bytes += k.len() + s.size_bytes();
@@ -527,8 +573,15 @@ impl Node {
                         self.progress.keys_repaired += 1;
                     }
                 }
+                // Buckets differed: follow up soon (the rate limit: one
+                // exchange per `AE_FOLLOW_UP_MS`) until the trees agree.
                 if reply {
                     let entries = self.entries_for(from, &buckets);
+                    // Buckets were left for later (or the peer has keys
+                    // here that we lack): follow up soon.
+                    if !entries.is_empty() || !buckets.is_empty() {
+                        self.follow_up(now_ms, from);
+                    }
                     let msg = Msg::AeEntries {
                         entries,
                         buckets,
