@@ -110,6 +110,7 @@ pub mod head;
 pub mod index;
 pub mod labels;
 mod options;
+pub mod promql;
 pub mod retention;
 pub mod wal;
 
