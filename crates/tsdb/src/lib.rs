@@ -107,6 +107,7 @@ mod db;
 pub mod downsample;
 mod error;
 pub mod head;
+pub mod http;
 pub mod index;
 pub mod labels;
 mod options;

@@ -83,7 +83,7 @@ impl<'a> Evaluator<'a> {
         base.saturating_sub(offset_ms(offset))
     }
 
-    fn matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, EvalError> {
+    pub(crate) fn matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, EvalError> {
         let mut out = Vec::new();
         if let Some(name) = &vs.name {
             out.push(Matcher::eq(crate::labels::METRIC_NAME, name));
