@@ -8,4 +8,5 @@ mod chunk;
 mod corruption;
 mod crash;
 mod downsampling;
+mod promql_diff;
 mod support;
