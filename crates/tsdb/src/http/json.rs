@@ -13,6 +13,9 @@ use crate::promql::{EvalError, Metric, QueryValue, Series, Value};
 
 /// A timestamp as Prometheus writes it: seconds, milliseconds as decimals.
 pub fn timestamp(t_ms: i64) -> Json {
+    if t_ms % 1000 == 0 {
+        return Json::from(t_ms / 1000);
+    }
     let s = t_ms as f64 / 1000.0;
     serde_json::Number::from_f64(s).map_or(Json::Null, Json::Number)
 }

@@ -57,6 +57,17 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Api) -> std::io::Resu
     axum::serve(listener, router(api)).await
 }
 
+/// Serves the API until `shutdown` resolves, then finishes open requests.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    api: Api,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(api))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 fn reply(status: u16, body: Json) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
