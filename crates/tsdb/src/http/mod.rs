@@ -131,10 +131,11 @@ fn parse_step(p: &Params) -> Result<i64, EvalError> {
             "invalid parameter \"step\": cannot parse \"\" to a valid duration".into(),
         )
     })?;
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs.abs() < 9.2e15 {
-            return Ok((secs * 1000.0).round() as i64);
-        }
+    if let Ok(secs) = s.parse::<f64>()
+        && secs.is_finite()
+        && secs.abs() < 9.2e15
+    {
+        return Ok((secs * 1000.0).round() as i64);
     }
     promql_parser::util::parse_duration(s)
         .ok()
@@ -304,14 +305,14 @@ async fn buildinfo() -> Response {
 }
 
 async fn write(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
-        if enc.as_bytes() != b"snappy" {
-            return (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported Content-Encoding, expected snappy\n",
-            )
-                .into_response();
-        }
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING)
+        && enc.as_bytes() != b"snappy"
+    {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported Content-Encoding, expected snappy\n",
+        )
+            .into_response();
     }
     let db = api.db.clone();
     let res = tokio::task::spawn_blocking(move || {

@@ -55,8 +55,11 @@ pub struct WireSample {
 /// Decompressed bytes a request may expand to.
 pub const DECODED_BYTES_MAX: usize = 64 << 20;
 
+/// A series as a client sends it: label pairs (unchecked) and samples.
+pub type WireSeries = (Vec<(String, String)>, Vec<Sample>);
+
 /// Encodes series as a remote-write body (snappy block format).
-pub fn encode(series: &[(Vec<(String, String)>, Vec<Sample>)]) -> Vec<u8> {
+pub fn encode(series: &[WireSeries]) -> Vec<u8> {
     use prost::Message;
     let req = WriteRequest {
         timeseries: series

@@ -107,15 +107,12 @@ pub fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Va
                     k as usize
                 };
                 let mut m = members;
-                m.sort_by(|x, y| {
-                    let o = match (x.value.is_nan(), y.value.is_nan()) {
-                        (true, true) => std::cmp::Ordering::Equal,
-                        (true, false) => std::cmp::Ordering::Greater,
-                        (false, true) => std::cmp::Ordering::Less,
-                        _ if op == "topk" => y.value.total_cmp(&x.value),
-                        _ => x.value.total_cmp(&y.value),
-                    };
-                    o
+                m.sort_by(|x, y| match (x.value.is_nan(), y.value.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ if op == "topk" => y.value.total_cmp(&x.value),
+                    _ => x.value.total_cmp(&y.value),
                 });
                 out.extend(m.into_iter().take(k));
             }

@@ -264,7 +264,7 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
     start + (end - start) * (r / count)
 }
 
-fn arg<'e>(c: &'e Call, i: usize) -> Result<&'e Expr, EvalError> {
+fn arg(c: &Call, i: usize) -> Result<&Expr, EvalError> {
     c.args
         .args
         .get(i)
@@ -401,7 +401,7 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError
         "sort" | "sort_desc" => {
             let mut v = ev.eval_vector(arg(c, 0)?, t)?;
             v.sort_by(|a, b| {
-                let o = if a.value.is_nan() {
+                if a.value.is_nan() {
                     std::cmp::Ordering::Greater
                 } else if b.value.is_nan() {
                     std::cmp::Ordering::Less
@@ -409,8 +409,7 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError
                     a.value.total_cmp(&b.value)
                 } else {
                     b.value.total_cmp(&a.value)
-                };
-                o
+                }
             });
             v
         }
@@ -532,10 +531,11 @@ fn absent_labels(e: &Expr) -> Metric {
     let mut m = Metric::new();
     let mut dup = std::collections::BTreeSet::new();
     for x in &vs.matchers.matchers {
-        if matches!(x.op, promql_parser::label::MatchOp::Equal) && x.name != METRIC_NAME {
-            if m.insert(x.name.clone(), x.value.clone()).is_some() {
-                dup.insert(x.name.clone());
-            }
+        if matches!(x.op, promql_parser::label::MatchOp::Equal)
+            && x.name != METRIC_NAME
+            && m.insert(x.name.clone(), x.value.clone()).is_some()
+        {
+            dup.insert(x.name.clone());
         }
     }
     for d in dup {

@@ -2,6 +2,7 @@
 // Tests may unwrap: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod api_errors;
 mod basic;
 mod blocks;
 mod chunk;

@@ -16,7 +16,7 @@ use tsdb::{Db, Options};
 
 const STEP_MS: i64 = 15_000;
 
-type Wire = Vec<(Vec<(String, String)>, Vec<(i64, f64)>)>;
+type Wire = Vec<remote_write::WireSeries>;
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -284,10 +284,12 @@ fn promql_matches_prometheus() {
             .spawn()
             .unwrap(),
     );
-    let mut opts = Options::default();
-    opts.maintenance_interval_ms = 0;
-    // Each payload carries 40 minutes of a few series, as a backfill does.
-    opts.out_of_order_window_ms = 2 * tsdb::HOUR_MS;
+    let opts = Options {
+        maintenance_interval_ms: 0,
+        // Each payload carries 40 minutes of a few series, as a backfill does.
+        out_of_order_window_ms: 2 * tsdb::HOUR_MS,
+        ..Options::default()
+    };
     let db = Arc::new(Db::open(dir.path().join("ours"), opts).unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let listener = rt
