@@ -240,9 +240,15 @@ async fn series(State(api): State<Api>, RawQuery(q): RawQuery, body: Bytes) -> R
     }
 }
 
-async fn labels(State(api): State<Api>, RawQuery(q): RawQuery, body: Bytes) -> Response {
-    let p = params(q, Some(body));
+/// Label names (`name` is `None`) or one label's values over the series of
+/// the `match[]` sets (all series without one) in `[start, end]`.
+async fn names_or_values(api: Api, p: Params, name: Option<String>) -> Response {
     let run = move || {
+        if let Some(n) = &name
+            && !crate::labels::valid_label_name(n)
+        {
+            return Err(EvalError::BadData(format!("invalid label name: {n:?}")));
+        }
         let (start, end) = (
             parse_time(&p, "start", i64::MIN)?,
             parse_time(&p, "end", i64::MAX)?,
@@ -253,7 +259,10 @@ async fn labels(State(api): State<Api>, RawQuery(q): RawQuery, body: Bytes) -> R
         }
         let mut all = std::collections::BTreeSet::new();
         for m in sets {
-            all.extend(api.db.label_names(&m, start, end));
+            all.extend(match &name {
+                None => api.db.label_names(&m, start, end),
+                Some(n) => api.db.label_values(n, &m, start, end),
+            });
         }
         Ok(json!(all))
     };
@@ -263,34 +272,16 @@ async fn labels(State(api): State<Api>, RawQuery(q): RawQuery, body: Bytes) -> R
     }
 }
 
+async fn labels(State(api): State<Api>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    names_or_values(api, params(q, Some(body)), None).await
+}
+
 async fn label_values(
     State(api): State<Api>,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let p = params(q, None);
-    let run = move || {
-        if !crate::labels::valid_label_name(&name) {
-            return Err(EvalError::BadData(format!("invalid label name: {name:?}")));
-        }
-        let (start, end) = (
-            parse_time(&p, "start", i64::MIN)?,
-            parse_time(&p, "end", i64::MAX)?,
-        );
-        let mut sets = match_sets(&p)?;
-        if sets.is_empty() {
-            sets.push(Vec::new());
-        }
-        let mut all = std::collections::BTreeSet::new();
-        for m in sets {
-            all.extend(api.db.label_values(&name, &m, start, end));
-        }
-        Ok(json!(all))
-    };
-    match blocking(run).await {
-        Ok(v) => reply(200, json::success(v)),
-        Err(e) => fail(e),
-    }
+    names_or_values(api, params(q, None), Some(name)).await
 }
 
 async fn buildinfo() -> Response {

@@ -14,21 +14,11 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use super::eval::Evaluator;
 use super::functions::quantile;
 use super::{Element, EvalError, Metric, Value};
-use crate::labels::METRIC_NAME;
 
 fn group_key(m: &Metric, modifier: &Option<LabelModifier>) -> Metric {
     match modifier {
         None => Metric::new(),
-        Some(LabelModifier::Include(ls)) => m
-            .iter()
-            .filter(|(k, _)| ls.labels.iter().any(|l| l == *k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        Some(LabelModifier::Exclude(ls)) => m
-            .iter()
-            .filter(|(k, _)| k.as_str() != METRIC_NAME && !ls.labels.iter().any(|l| l == *k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        Some(_) => super::binary::signature(m, modifier),
     }
 }
 

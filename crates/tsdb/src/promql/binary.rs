@@ -47,7 +47,9 @@ fn apply(op: &str, l: f64, r: f64, return_bool: bool) -> Option<f64> {
     }
 }
 
-fn signature(m: &Metric, matching: &Option<LabelModifier>) -> Metric {
+/// The labels two elements are matched (or grouped) on: the `on`/`by`
+/// list, or all but the `ignoring`/`without` list and the metric name.
+pub(crate) fn signature(m: &Metric, matching: &Option<LabelModifier>) -> Metric {
     match matching {
         Some(LabelModifier::Include(ls)) => m
             .iter()
