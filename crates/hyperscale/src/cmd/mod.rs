@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod id;
 pub mod kv;
 pub mod kv_cluster;
+pub mod metrics;
 pub mod mq;
 pub mod ratelimit;
 pub mod ring;
