@@ -164,6 +164,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod cluster;
 pub mod datafile;
 mod error;
 pub mod gc;

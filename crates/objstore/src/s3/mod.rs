@@ -31,6 +31,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::Node;
+use crate::cluster::{Cluster, DataStore};
 
 /// Every setting of `hyperscale s3 serve` (TOML file < env < flags).
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -132,7 +133,7 @@ pub enum OpenError {
 
 /// An S3 API node with its embedded data node, metadata and keys.
 pub struct S3Store {
-    pub(crate) node: Arc<Node>,
+    pub(crate) node: Arc<DataStore>,
     pub(crate) meta: Arc<meta::Meta>,
     pub(crate) keys: Arc<iam::Keys>,
     pub(crate) opts: S3Options,
@@ -146,10 +147,24 @@ impl S3Store {
     /// `dir/iam`.
     pub fn open(dir: &Path, opts: S3Options) -> Result<Self, OpenError> {
         let node = Node::open(dir.join("data"), opts.node.clone())?;
+        Self::open_with(dir, opts, DataStore::Local(Arc::new(node)))
+    }
+
+    /// Opens (or creates) the store in `dir` (`dir/meta`, `dir/iam`) with its chunks on
+    /// the data nodes of `cluster`.
+    pub fn open_cluster(
+        dir: &Path,
+        opts: S3Options,
+        cluster: Arc<Cluster>,
+    ) -> Result<Self, OpenError> {
+        Self::open_with(dir, opts, DataStore::Cluster(cluster))
+    }
+
+    fn open_with(dir: &Path, opts: S3Options, data: DataStore) -> Result<Self, OpenError> {
         let meta = meta::Meta::open(&dir.join("meta"), opts.shards)?;
         let keys = iam::Keys::open(&dir.join("iam"))?;
         Ok(Self {
-            node: Arc::new(node),
+            node: Arc::new(data),
             meta: Arc::new(meta),
             keys: Arc::new(keys),
             opts,
@@ -162,9 +177,20 @@ impl S3Store {
         &self.keys
     }
 
-    /// The data node (stats, gc).
-    pub fn node(&self) -> &Node {
-        &self.node
+    /// The embedded data node (stats, gc), if the chunks are not on a cluster.
+    pub fn node(&self) -> Option<&Node> {
+        match &*self.node {
+            DataStore::Local(n) => Some(n),
+            DataStore::Cluster(_) => None,
+        }
+    }
+
+    /// The cluster of data nodes, if the chunks are on one.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        match &*self.node {
+            DataStore::Local(_) => None,
+            DataStore::Cluster(c) => Some(c),
+        }
     }
 
     /// The S3 service (SigV4 required on every request), for a hyper server.

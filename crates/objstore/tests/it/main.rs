@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod basic;
+mod cluster;
 mod corruption;
 mod crash;
 mod gc;
