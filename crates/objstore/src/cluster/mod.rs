@@ -85,6 +85,74 @@ impl DataStore {
     }
 }
 
+/// Parses `host:port[@zone],...` into members (a node without `@zone` is a failure
+/// domain of its own).
+pub fn parse_members(
+    spec: &str,
+) -> std::result::Result<Vec<(Member, std::net::SocketAddr)>, String> {
+    let mut out: Vec<(Member, std::net::SocketAddr)> = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (addr, zone) = item.split_once('@').unwrap_or((item, item));
+        let sock = std::net::ToSocketAddrs::to_socket_addrs(addr)
+            .map_err(|e| format!("data node {addr}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("data node {addr}: no address"))?;
+        if out.iter().any(|(m, _)| m.name == addr) {
+            return Err(format!("data node {addr} is listed twice"));
+        }
+        out.push((
+            Member {
+                name: addr.to_string(),
+                zone: zone.to_string(),
+            },
+            sock,
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads a cluster secret file (trailing whitespace ignored; 16 to
+/// [`wire::SECRET_BYTES_MAX`] bytes).
+pub fn read_secret(path: &std::path::Path) -> std::result::Result<Vec<u8>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let end = raw
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
+    let secret = raw[..end].to_vec();
+    if !(16..=wire::SECRET_BYTES_MAX).contains(&secret.len()) {
+        return Err(format!(
+            "the cluster secret in {} must be 16 to {} bytes",
+            path.display(),
+            wire::SECRET_BYTES_MAX
+        ));
+    }
+    Ok(secret)
+}
+
+/// Connects to the remote data nodes of `spec` (see [`parse_members`]).
+pub fn connect(
+    spec: &str,
+    secret: Vec<u8>,
+    durability: Durability,
+    heartbeat: Heartbeat,
+    timeout_ms: u64,
+) -> std::result::Result<Cluster, String> {
+    let nodes = parse_members(spec)?
+        .into_iter()
+        .map(|(m, addr)| {
+            let remote: Arc<dyn DataNode> = Arc::new(wire::Remote::new(
+                addr,
+                secret.clone(),
+                timeout_ms.min(2_000),
+                timeout_ms,
+            ));
+            (m, remote)
+        })
+        .collect();
+    Cluster::new(nodes, durability, heartbeat).map_err(|e| e.to_string())
+}
+
 /// A node as the cluster map holds it.
 #[derive(Clone, Debug, Default)]
 struct Health {

@@ -49,6 +49,14 @@ pub struct Config {
     pub file_size_bytes_max: u64,
     /// Pause between garbage-collection runs, in ms (0: off).
     pub gc_interval_ms: u64,
+    /// Remote data nodes, `host:port[@zone],...` (empty: one embedded data node).
+    pub datanodes: String,
+    /// Durability of every chunk on remote data nodes: `replicate3` or `ec4+2`.
+    pub durability: String,
+    /// File holding the cluster secret data nodes require.
+    pub cluster_secret_file: Option<std::path::PathBuf>,
+    /// Timeout of one call to a data node, in ms.
+    pub datanode_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -61,6 +69,10 @@ impl Default for Config {
             object_size_bytes_max: o.object_size_bytes_max,
             file_size_bytes_max: o.node.file_size_bytes_max,
             gc_interval_ms: o.node.gc_interval_ms,
+            datanodes: String::new(),
+            durability: "replicate3".into(),
+            cluster_secret_file: None,
+            datanode_timeout_ms: 10_000,
         }
     }
 }
