@@ -123,11 +123,17 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
     service::net::prepare_data_dir(&config.data_dir)?;
-    let store = match super::s3_cluster::connect(&config)? {
+    let mut store = match super::s3_cluster::connect(&config)? {
         None => S3Store::open(&config.data_dir, config.options()),
         Some(cluster) => S3Store::open_cluster(&config.data_dir, config.options(), cluster),
     }
     .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    store.on_repair(std::sync::Arc::new(|r| {
+        let _ = emit(&format!(
+            "repair pass: {} chunks checked, {} copies or shards rewritten, {} unreadable\n",
+            r.chunks, r.rewritten, r.unavailable
+        ));
+    }));
     let first_key = if store.keys().list()?.is_empty() {
         Some(store.keys().create()?)
     } else {

@@ -151,7 +151,8 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
             };
             Line {
                 name: m.name,
-                zone: m.zone,
+                // The zone the node reports; the configured one if it did not answer.
+                zone: info.as_ref().map_or(m.zone, |i| i.zone.clone()),
                 state,
                 info,
                 error,

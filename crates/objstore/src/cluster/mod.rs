@@ -157,6 +157,8 @@ pub fn connect(
 #[derive(Clone, Debug, Default)]
 struct Health {
     last_ok_ms: Option<u64>,
+    /// The last heartbeat went unanswered.
+    missed: bool,
     failed_since: bool,
     info: Option<NodeInfo>,
 }
@@ -200,6 +202,7 @@ pub struct Cluster {
     corrupt_reads: AtomicU64,
     repaired: AtomicU64,
     partial_writes: AtomicU64,
+    recoveries: AtomicU64,
 }
 
 impl Cluster {
@@ -228,6 +231,7 @@ impl Cluster {
             corrupt_reads: AtomicU64::new(0),
             repaired: AtomicU64::new(0),
             partial_writes: AtomicU64::new(0),
+            recoveries: AtomicU64::new(0),
         };
         c.heartbeat_once();
         Ok(c)
@@ -262,8 +266,13 @@ impl Cluster {
                         tracing::warn!(node = %self.members[i].name, reported = %info.zone,
                             configured = %self.members[i].zone, "data node reports another zone");
                     }
+                    if health[i].missed {
+                        self.recoveries.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(node = %self.members[i].name, "data node is back");
+                    }
                     health[i] = Health {
                         last_ok_ms: Some(now),
+                        missed: false,
                         failed_since: false,
                         info: Some(info),
                     };
@@ -271,6 +280,7 @@ impl Cluster {
                 Err(e) => {
                     tracing::debug!(node = %self.members[i].name, error = %e, "missed heartbeat");
                     health[i].failed_since = true;
+                    health[i].missed = true;
                 }
             }
         }
@@ -329,6 +339,12 @@ impl Cluster {
                 info: h.info.clone(),
             })
             .collect()
+    }
+
+    /// How many times a data node answered a heartbeat after missing one (the repair
+    /// pass runs when this changes).
+    pub fn recoveries(&self) -> u64 {
+        self.recoveries.load(Ordering::Relaxed)
     }
 
     /// The routing counters.

@@ -24,6 +24,7 @@ mod api;
 pub mod blob;
 pub mod iam;
 pub mod meta;
+pub mod repair;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -152,6 +153,8 @@ pub struct S3Store {
     /// Writers of objects hold it shared, a bucket deletion exclusively: no object is
     /// written into a bucket being deleted.
     pub(crate) bucket_lock: tokio::sync::RwLock<()>,
+    /// Told each repair pass's report.
+    pub(crate) repair_hook: Option<repair::RepairHook>,
 }
 
 impl S3Store {
@@ -181,6 +184,7 @@ impl S3Store {
             keys: Arc::new(keys),
             opts,
             bucket_lock: tokio::sync::RwLock::new(()),
+            repair_hook: None,
         })
     }
 
@@ -205,12 +209,19 @@ impl S3Store {
         }
     }
 
-    /// The S3 service (SigV4 required on every request), for a hyper server.
+    /// Calls `hook` with the report of each repair pass (run when a data node of the
+    /// cluster comes back).
+    pub fn on_repair(&mut self, hook: repair::RepairHook) {
+        self.repair_hook = Some(hook);
+    }
+
+    /// The S3 service (SigV4 required on every request), for a hyper server. With a
+    /// cluster, also starts the repair thread.
     pub fn service(self) -> s3s::service::S3Service {
         let auth = iam::Auth(self.keys.clone());
-        let mut b = s3s::service::S3ServiceBuilder::new(api::Api {
-            store: Arc::new(self),
-        });
+        let store = Arc::new(self);
+        repair::start(&store);
+        let mut b = s3s::service::S3ServiceBuilder::new(api::Api { store });
         b.set_auth(auth);
         b.build()
     }
