@@ -182,7 +182,10 @@
 //!   others needs placement over the live members plus a scan of every chunk the
 //!   metadata names, and `hyperscale s3 status` through the API node would then show
 //!   degraded chunks and repair progress (today it heartbeats the data nodes itself).
-//! * Deletes while a copy's node is down leave that copy as garbage on it.
+//! * Deletes while a copy's node is down leave that copy as garbage on it; a repair
+//!   racing a delete can rewrite a copy nothing names (garbage, never visible).
+//! * A ranged GET fetches whole chunks (at most 8 MiB) from a data node and cuts the
+//!   range in the API node; the data node checks a whole record per read anyway.
 //! * Heartbeats are pulled by the API node; with several API nodes a placement service
 //!   of its own would collect pushed heartbeats.
 #![warn(missing_docs)]

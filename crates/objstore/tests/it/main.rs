@@ -11,3 +11,4 @@ mod model;
 mod recovery;
 mod s3_meta;
 mod support;
+mod wire;
