@@ -244,63 +244,62 @@ impl Cluster {
 
     /// One round of heartbeats, to every node in parallel.
     pub fn heartbeat_once(&self) {
-        let answers: Vec<Result<NodeInfo>> = std::thread::scope(|s| {
-            let hs: Vec<_> = self
-                .nodes
-                .iter()
-                .map(|n| s.spawn(move || n.ping()))
-                .collect();
-            hs.into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::Unavailable("heartbeat panicked".into())))
-                })
-                .collect()
+        std::thread::scope(|s| {
+            for i in 0..self.nodes.len() {
+                s.spawn(move || self.heartbeat(i));
+            }
         });
+    }
+
+    /// One heartbeat to node `i`, and its state updated from the answer.
+    fn heartbeat(&self, i: usize) {
+        let answer = self.nodes[i].ping();
         let now = clock::now_ms();
         let mut health = self.health.lock();
-        for (i, a) in answers.into_iter().enumerate() {
-            match a {
-                Ok(info) => {
-                    if !info.zone.is_empty() && info.zone != self.members[i].zone {
-                        tracing::warn!(node = %self.members[i].name, reported = %info.zone,
-                            configured = %self.members[i].zone, "data node reports another zone");
-                    }
-                    if health[i].missed {
-                        self.recoveries.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(node = %self.members[i].name, "data node is back");
-                    }
-                    health[i] = Health {
-                        last_ok_ms: Some(now),
-                        missed: false,
-                        failed_since: false,
-                        info: Some(info),
-                    };
+        match answer {
+            Ok(info) => {
+                if !info.zone.is_empty() && info.zone != self.members[i].zone {
+                    tracing::warn!(node = %self.members[i].name, reported = %info.zone,
+                        configured = %self.members[i].zone, "data node reports another zone");
                 }
-                Err(e) => {
-                    tracing::debug!(node = %self.members[i].name, error = %e, "missed heartbeat");
-                    health[i].failed_since = true;
-                    health[i].missed = true;
+                if health[i].missed {
+                    self.recoveries.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(node = %self.members[i].name, "data node is back");
                 }
+                health[i] = Health {
+                    last_ok_ms: Some(now),
+                    missed: false,
+                    failed_since: false,
+                    info: Some(info),
+                };
+            }
+            Err(e) => {
+                tracing::debug!(node = %self.members[i].name, error = %e, "missed heartbeat");
+                health[i].failed_since = true;
+                health[i].missed = true;
             }
         }
     }
 
-    /// Starts the heartbeat thread; it stops when the cluster is dropped.
-    pub fn start_heartbeats(self: &Arc<Self>) -> std::io::Result<std::thread::JoinHandle<()>> {
-        let weak = Arc::downgrade(self);
+    /// Starts one heartbeat thread per data node (so a node that hangs delays only its
+    /// own heartbeats); they stop when the cluster is dropped.
+    pub fn start_heartbeats(self: &Arc<Self>) -> std::io::Result<()> {
         let interval = std::time::Duration::from_millis(self.heartbeat.interval_ms.max(10));
-        std::thread::Builder::new()
-            .name("s3-heartbeat".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(interval);
-                    match weak.upgrade() {
-                        Some(c) => c.heartbeat_once(),
-                        None => return,
+        for i in 0..self.nodes.len() {
+            let weak = Arc::downgrade(self);
+            std::thread::Builder::new()
+                .name(format!("s3-heartbeat-{i}"))
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(interval);
+                        match weak.upgrade() {
+                            Some(c) => c.heartbeat(i),
+                            None => return,
+                        }
                     }
-                }
-            })
+                })?;
+        }
+        Ok(())
     }
 
     fn state(&self, i: usize) -> NodeState {
