@@ -12,6 +12,7 @@ pub mod mq;
 pub mod ratelimit;
 pub mod ring;
 pub mod s3;
+pub mod s3_cluster;
 pub mod serve;
 pub mod shortener;
 pub mod up;
