@@ -35,9 +35,16 @@
 //! 4. **Detection**: one node stops; every other marks it down within the
 //!    detector's bound; it restarts; every other marks it up.
 //!
+//! A second kind of run ([`strict_quorum`]) has no faults and a strict
+//! quorum with `W + R > N`, and checks that every key's history of calls
+//! and answers is linearizable ([`linearizability`], a Wing & Gong search
+//! over a multi-value register model).
+//!
 //! `KV_SIM_SEEDS=N` runs `N` seeds instead of the default; a failure names
 //! its seed (`KV_SIM_SEED=s` replays one).
 
+mod linearizability;
+mod strict_quorum;
 mod world;
 
 use std::collections::BTreeMap;

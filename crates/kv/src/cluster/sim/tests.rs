@@ -71,6 +71,47 @@ fn the_cluster_keeps_its_promises_under_faults() {
     }
 }
 
+/// Under a strict quorum with `W + R > N` and no failures, every key's
+/// history (reads, blind writes, read-modify-writes, plain sets) is
+/// linearizable, over the same seeds as the chaos runs.
+#[test]
+fn strict_quorum_histories_without_failures_are_linearizable() {
+    let seeds: Vec<u64> = match env_u64("KV_SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => (0..env_u64("KV_SIM_SEEDS").unwrap_or(SEEDS_DEFAULT)).collect(),
+    };
+    let mut failures = Vec::new();
+    let mut total = strict_quorum::Checked::default();
+    for &seed in &seeds {
+        match strict_quorum::run(seed) {
+            Ok(c) => {
+                total.calls += c.calls;
+                total.sibling_reads += c.sibling_reads;
+                total.overlapping += c.overlapping;
+            }
+            Err(why) => failures.push(format!("seed {seed}: {why}")),
+        }
+    }
+    eprintln!(
+        "{} strict-quorum seeds: {} calls checked, {} overlapping their predecessor, \
+         {} reads returned siblings",
+        seeds.len(),
+        total.calls,
+        total.overlapping,
+        total.sibling_reads
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failing seeds:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    if seeds.len() >= 50 {
+        assert!(total.calls > 100 * seeds.len());
+        assert!(total.overlapping > seeds.len() && total.sibling_reads > seeds.len());
+    }
+}
+
 /// SWIM's indirect probe against the notes' plain gossip: false-down events
 /// (a healthy node marked down) among five nodes under heavy packet loss.
 /// Gossip of whole membership lists is itself redundant (a heartbeat
