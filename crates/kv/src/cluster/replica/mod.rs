@@ -20,6 +20,7 @@
 
 mod types;
 mod unreachable;
+mod write;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use self::types::{AeProgress, Answer, Disk, Msg, Op, Out, Persist, Setup, Timing};
+use self::write::{Change, Write};
 use crate::cluster::NodeId;
 use crate::cluster::anti_entropy::{AntiEntropy, Reply};
 use crate::cluster::hlc::HlcClock;
@@ -59,6 +61,8 @@ const FORWARDED_MAX: usize = 65_536;
 struct PendingWrite {
     client: u64,
     dot: Dot,
+    /// A CRDT update's reply, sent instead of the dot.
+    reply: Option<i64>,
     round: WriteRound,
 }
 
@@ -223,45 +227,24 @@ impl Node {
         let req = self.next_req;
         match op {
             Op::Put { value, context, .. } => {
-                let mut state = self.disk.store.get(&key).cloned().unwrap_or_default();
-                self.disk.next_counter += 1;
-                out.push(Out::Persist(Persist::Counter(self.disk.next_counter)));
-                let dot = Dot {
-                    actor: self.disk.actor,
-                    counter: self.disk.next_counter,
+                let write = Write {
+                    client,
+                    req,
+                    key,
+                    targets,
+                    deadline_ms,
                 };
-                // Stamp later than every version this write replaces or
-                // joins, so last-writer-wins respects what the node saw.
-                for sibling in state.siblings() {
-                    let _skewed = self.hlc.observe(sibling.hlc, now_ms);
-                }
-                let hlc = self.hlc.now(now_ms);
-                let context = context.unwrap_or_else(|| state.context().clone());
-                if state.write(value, &context, dot, hlc, now_ms).is_err() {
-                    self.answer(client, Answer::Failed, out);
-                    return;
-                }
-                if state.siblings().len() > SIBLINGS_PER_KEY_MAX {
-                    let count = state.siblings().len() - 1;
-                    self.answer(client, Answer::TooManySiblings(count), out);
-                    return;
-                }
-                state.prune(&self.prune, now_ms);
-                self.apply(&key, &state, out);
-                let mut round = WriteRound::new(&targets, self.quorum.w, deadline_ms);
-                round.ack(self.id);
-                for t in targets.iter().filter(|t| t.node != self.id) {
-                    let msg = Msg::Replicate {
-                        req,
-                        key: key.clone(),
-                        state: state.clone(),
-                        hint_for: t.hint_for,
-                    };
-                    out.push(Out::Send(t.node, msg));
-                }
-                self.hint_uncovered(&key, &state, &targets, out);
-                self.writes.insert(req, PendingWrite { client, dot, round });
-                self.settle_write(req, out);
+                self.coordinate_write(now_ms, write, Change::Put(value, context), out);
+            }
+            Op::Update { update, .. } => {
+                let write = Write {
+                    client,
+                    req,
+                    key,
+                    targets,
+                    deadline_ms,
+                };
+                self.coordinate_write(now_ms, write, Change::Update(update), out);
             }
             Op::Get { key } => {
                 let mut round = ReadRound::new(&targets, self.quorum.r, deadline_ms);
@@ -284,20 +267,6 @@ impl Node {
                 self.settle_read(req, now_ms, out);
             }
         }
-    }
-
-    fn settle_write(&mut self, req: u64, out: &mut Vec<Out>) {
-        let Some(write) = self.writes.get(&req) else {
-            return;
-        };
-        let answer = match write.round.outcome() {
-            Outcome::Pending => return,
-            Outcome::Succeeded => Answer::Written(write.dot),
-            Outcome::Failed(_) => Answer::Failed,
-        };
-        let client = write.client;
-        self.writes.remove(&req);
-        self.answer(client, answer, out);
     }
 
     fn settle_read(&mut self, req: u64, now_ms: u64, out: &mut Vec<Out>) {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use bytes::Bytes;
 
 use crate::cluster::NodeId;
+use crate::cluster::crdt::Update;
 use crate::cluster::hinted_handoff::Limits;
 use crate::cluster::membership::{Event as MemberEvent, Status};
 use crate::cluster::replica::{Answer, Disk, Msg, Node, Op, Out, Setup};
@@ -21,6 +22,8 @@ use super::linearizability::{Call, Operation, Replaces, Value};
 
 const TICK_MS: u64 = 50;
 const CLIENT_TIMEOUT_MS: u64 = 3_000;
+/// The key clients `INCRBY`.
+pub(super) const COUNTER_KEY: &[u8] = b"counter";
 
 enum Event {
     Tick(NodeId, u64),
@@ -46,6 +49,8 @@ enum Intent {
     Read,
     ReadModifyWrite,
     Write,
+    /// A CRDT update; for `INCRBY`, its delta.
+    Update(i64),
 }
 
 struct Client {
@@ -69,6 +74,10 @@ pub(super) struct History {
     pub requests_failed: u64,
     pub messages_sent: u64,
     pub messages_lost: u64,
+    /// The sum of acknowledged `INCRBY` deltas.
+    pub incr_acked: i64,
+    /// The sum of deltas whose outcome is unknown (failed or timed out).
+    pub incr_unknown: i64,
     /// Every client call with its key, for the linearizability check;
     /// `None`: known not to have taken effect (a refused write, a read
     /// without an answer).
@@ -97,6 +106,8 @@ impl History {
     /// write carries.
     fn called(&mut self, request: u64, key: &Bytes, op: &Op, read: Option<&Siblings>, now_ms: u64) {
         let call = match op {
+            // CRDT updates are checked by their own properties.
+            Op::Update { .. } => return,
             Op::Get { .. } => Call::Read(Default::default()),
             Op::Put { value, context, .. } => {
                 let replaces = match (context, read) {
@@ -301,6 +312,22 @@ impl World {
         self.send_request(client, node, key, Intent::Write, op, None);
     }
 
+    /// A CRDT update from outside the client loop.
+    pub fn update_via(&mut self, node: NodeId, client: usize, key: Bytes, update: Update) {
+        let intent = match update {
+            Update::Add(delta) => {
+                self.history.incr_unknown += delta;
+                Intent::Update(delta)
+            }
+            _ => Intent::Update(0),
+        };
+        let op = Op::Update {
+            key: key.clone(),
+            update,
+        };
+        self.send_request(client, node, key, intent, op, None);
+    }
+
     /// Runs every event up to `until_ms`.
     pub fn run_until(&mut self, until_ms: u64) {
         while let Some(&Reverse((at, id))) = self.queue.peek() {
@@ -432,8 +459,17 @@ impl World {
                 };
                 (Intent::Write, op)
             }
-            _ => (Intent::Read, Op::Get { key: key.clone() }),
+            8 => (Intent::Read, Op::Get { key: key.clone() }),
+            _ => {
+                let delta = self.rng.i64(1..=5);
+                self.history.incr_unknown += delta;
+                let key = Bytes::from_static(COUNTER_KEY);
+                let update = Update::Add(delta);
+                let op = Op::Update { key, update };
+                (Intent::Update(delta), op)
+            }
         };
+        let key = op.key().clone();
         self.send_request(c, node, key, intent, op, None);
     }
 
@@ -458,6 +494,18 @@ impl World {
                     self.read_modify_write(c, key, &state);
                     return;
                 }
+            }
+            Some(Answer::Updated(_)) => {
+                if let Intent::Update(delta) = intent {
+                    self.history.incr_unknown -= delta;
+                    self.history.incr_acked += delta;
+                }
+            }
+            Some(Answer::Refused(_)) => {
+                if let Intent::Update(delta) = intent {
+                    self.history.incr_unknown -= delta;
+                }
+                self.history.requests_failed += 1
             }
             Some(Answer::Failed | Answer::TooManySiblings(_)) | None => {
                 self.history.requests_failed += 1

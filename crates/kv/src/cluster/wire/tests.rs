@@ -1,7 +1,11 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::cluster::crdt::update::{Refused, Update};
+use crate::cluster::crdt::value::WrongType;
 use crate::cluster::hlc::Hlc;
+use crate::cluster::replica::{Answer, Op};
+use crate::cluster::vector_clock::{Actor, Dot, VectorClock};
 
 fn state_with(values: &[&str]) -> Siblings {
     let mut s = Siblings::new();
@@ -86,6 +90,39 @@ fn samples() -> Vec<Envelope> {
         Msg::ForwardReply {
             client: 16,
             answer: Answer::TooManySiblings(100),
+        },
+        Msg::ForwardReply {
+            client: 17,
+            answer: Answer::Updated(-42),
+        },
+        Msg::ForwardReply {
+            client: 18,
+            answer: Answer::Refused(Refused::WrongType(WrongType)),
+        },
+        Msg::ForwardReply {
+            client: 19,
+            answer: Answer::Refused(Refused::Overflow),
+        },
+        Msg::Forward {
+            client: 20,
+            op: Op::Update {
+                key: key.clone(),
+                update: Update::Add(i64::MIN),
+            },
+        },
+        Msg::Forward {
+            client: 21,
+            op: Op::Update {
+                key: key.clone(),
+                update: Update::SetRemove(vec![Bytes::from_static(b"m"), Bytes::new()]),
+            },
+        },
+        Msg::Forward {
+            client: 22,
+            op: Op::Update {
+                key: key.clone(),
+                update: Update::MapSet(vec![(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]),
+            },
         },
         Msg::Replicate {
             req: 1,
