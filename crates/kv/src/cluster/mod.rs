@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | store a lot of data | consistent hashing, virtual nodes | [`placement`] (on `ring`) |
 //! | availability of reads | `N` replicas, across datacenters | [`placement`] |
-//! | tunable consistency | quorum `N`, `W`, `R` | [`quorum`] |
+//! | tunable consistency | quorum `N`, `W`, `R` (`KV.CONSISTENCY` per connection) | [`quorum`] |
 //! | availability of writes | versioning, vector clocks, siblings | [`vector_clock`], [`siblings`], [`hlc`] |
 //! | concurrent counters, sets, hashes | CRDTs (Riak's data types) | [`crdt`] |
 //! | failure detection | gossip, plus SWIM's indirect probe | [`membership`] |
@@ -72,8 +72,7 @@
 //! - **Membership changes**: joining and leaving a running cluster, with
 //!   the ranges that move streamed (today the members are fixed at
 //!   formation).
-//! - `KV.CONSISTENCY`, per-request `W`/`R`; the CRDT types behind
-//!   `INCR`/`SADD`/`HSET` in cluster mode; `hyperscale up --kv-nodes 3`.
+//! - `hyperscale up --kv-nodes 3`.
 //! - **Benchmarks**: one coordinator of three nodes at W/R 1/1, 2/2, 3/3
 //!   against a single node and a 3-master Redis Cluster; handoff drain
 //!   rate; Merkle sync of a node that lost 1M keys against sending all.

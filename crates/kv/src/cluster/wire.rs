@@ -20,7 +20,7 @@ use super::codec::{DecodeError, Reader, put_bytes, put_varint};
 use super::membership::{self, Heartbeat};
 use super::replica::Msg;
 use super::siblings::Siblings;
-use operations::{answer, op, put_answer, put_op};
+use operations::{answer, consistency, op, put_answer, put_consistency, put_op};
 
 mod operations;
 
@@ -285,10 +285,15 @@ pub fn encode_msg(out: &mut Vec<u8>, msg: &Msg) {
             out.push(1);
             put_member(out, m);
         }
-        Msg::Forward { client, op } => {
+        Msg::Forward {
+            client,
+            op,
+            consistency,
+        } => {
             out.push(2);
             put_varint(out, *client);
             put_op(out, op);
+            put_consistency(out, consistency);
         }
         Msg::ForwardReply { client, answer } => {
             out.push(3);
@@ -383,6 +388,7 @@ pub fn decode_msg(r: &mut Reader<'_>, limits: &Limits) -> Result<Msg, DecodeErro
         2 => Msg::Forward {
             client: r.varint()?,
             op: op(r, limits)?,
+            consistency: consistency(r)?,
         },
         3 => Msg::ForwardReply {
             client: r.varint()?,

@@ -20,6 +20,11 @@ use crate::cluster::vector_clock::{Actor, Dot};
 /// The most members or fields one update may carry.
 pub const ITEMS_MAX: usize = 1024;
 
+/// The largest encoded state a CRDT key may grow to: half of what a
+/// replica accepts as a value (`cluster::wire::Limits`), so a state always
+/// travels; a step that would pass it is refused.
+pub const STATE_BYTES_MAX: usize = 4 << 20;
+
 /// One command's step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update {
@@ -44,6 +49,9 @@ pub enum Refused {
     /// The counter would leave `i64`.
     #[error("ERR increment or decrement would overflow")]
     Overflow,
+    /// The state would pass [`STATE_BYTES_MAX`].
+    #[error("ERR the key's value would pass 4 MiB, the most cluster mode keeps per key")]
+    TooLarge,
 }
 
 /// What the coordinator supplies to a step.

@@ -34,7 +34,7 @@ use crate::cluster::anti_entropy::{AntiEntropy, Reply};
 use crate::cluster::hlc::HlcClock;
 use crate::cluster::membership::{self, Membership};
 use crate::cluster::placement::{Placement, QuorumMode};
-use crate::cluster::quorum::{Outcome, Quorum, ReadRound, WriteRound};
+use crate::cluster::quorum::{Consistency, Outcome, Quorum, ReadRound, WriteRound};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Dot, PrunePolicy};
 
@@ -205,23 +205,61 @@ impl Node {
     /// A client operation arriving at this node, numbered `client` by the
     /// caller (below `2^63`).
     pub fn request(&mut self, now_ms: u64, client: u64, op: Op, out: &mut Vec<Out>) {
+        self.request_with(now_ms, client, op, Consistency::default(), out);
+    }
+
+    /// [`Node::request`] with the client's `W`, `R` or mode override.
+    pub fn request_with(
+        &mut self,
+        now_ms: u64,
+        client: u64,
+        op: Op,
+        consistency: Consistency,
+        out: &mut Vec<Out>,
+    ) {
         let membership = &self.membership;
-        match self
+        let coordinator = self
             .placement
-            .coordinator(op.key(), |n| membership.is_up(n))
-        {
+            .coordinator(op.key(), |n| membership.is_up(n));
+        let request = (client, op, consistency);
+        self.route(now_ms, coordinator, request, out);
+    }
+
+    /// Coordinates a request here, forwards it to `coordinator`, or fails
+    /// it when no replica is up.
+    fn route(
+        &mut self,
+        now_ms: u64,
+        coordinator: Option<NodeId>,
+        (client, op, consistency): (u64, Op, Consistency),
+        out: &mut Vec<Out>,
+    ) {
+        match coordinator {
             None => self.answer(client, Answer::Failed, out),
-            Some(c) if c == self.id => self.coordinate(now_ms, client, op, out),
-            Some(c) => out.push(Out::Send(c, Msg::Forward { client, op })),
+            Some(c) if c == self.id => self.coordinate(now_ms, client, op, consistency, out),
+            Some(c) => {
+                let msg = Msg::Forward {
+                    client,
+                    op,
+                    consistency,
+                };
+                out.push(Out::Send(c, msg));
+            }
         }
     }
 
-    fn coordinate(&mut self, now_ms: u64, client: u64, op: Op, out: &mut Vec<Out>) {
+    fn coordinate(
+        &mut self,
+        now_ms: u64,
+        client: u64,
+        op: Op,
+        consistency: Consistency,
+        out: &mut Vec<Out>,
+    ) {
         let membership = &self.membership;
         let key = op.key().clone();
-        let targets = self
-            .placement
-            .targets(&key, self.mode, |n| membership.is_up(n));
+        let (quorum, mode) = consistency.apply(self.quorum, self.mode);
+        let targets = self.placement.targets(&key, mode, |n| membership.is_up(n));
         let deadline_ms = now_ms + self.timing.request_timeout_ms;
         self.next_req += 1;
         let req = self.next_req;
@@ -233,6 +271,7 @@ impl Node {
                     key,
                     targets,
                     deadline_ms,
+                    w: quorum.w,
                 };
                 self.coordinate_write(now_ms, write, Change::Put(value, context), out);
             }
@@ -243,11 +282,12 @@ impl Node {
                     key,
                     targets,
                     deadline_ms,
+                    w: quorum.w,
                 };
                 self.coordinate_write(now_ms, write, Change::Update(update), out);
             }
             Op::Get { key } => {
-                let mut round = ReadRound::new(&targets, self.quorum.r, deadline_ms);
+                let mut round = ReadRound::new(&targets, quorum.r, deadline_ms);
                 let local = self.disk.store.get(&key).cloned().unwrap_or_default();
                 round.reply(self.id, local);
                 for t in targets.iter().filter(|t| t.node != self.id) {
@@ -432,7 +472,11 @@ impl Node {
                     out.push(Out::Send(to, Msg::Member(reply)));
                 }
             }
-            Msg::Forward { client, op } => {
+            Msg::Forward {
+                client,
+                op,
+                consistency,
+            } => {
                 if self.forwarded.len() >= FORWARDED_MAX {
                     let answer = Answer::Failed;
                     out.push(Out::Send(from, Msg::ForwardReply { client, answer }));
@@ -442,7 +486,7 @@ impl Node {
                 let ours = FORWARDED | self.next_forwarded;
                 let deadline_ms = now_ms + self.timing.request_timeout_ms;
                 self.forwarded.insert(ours, (from, client, deadline_ms));
-                self.coordinate(now_ms, ours, op, out);
+                self.coordinate(now_ms, ours, op, consistency, out);
             }
             Msg::ForwardReply { client, answer } => {
                 if client & FORWARDED == 0 {

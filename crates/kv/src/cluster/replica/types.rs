@@ -17,7 +17,7 @@ use crate::cluster::crdt::update::{Refused, Update};
 use crate::cluster::hinted_handoff::{Hints, Limits};
 use crate::cluster::membership;
 use crate::cluster::placement::{Placement, QuorumMode};
-use crate::cluster::quorum::Quorum;
+use crate::cluster::quorum::{Consistency, Quorum};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Actor, Dot, PrunePolicy, VectorClock};
 
@@ -123,6 +123,8 @@ pub enum Msg {
         client: u64,
         /// The operation.
         op: Op,
+        /// The client's `KV.CONSISTENCY` override.
+        consistency: Consistency,
     },
     /// The coordinator's answer to a forwarded operation.
     ForwardReply {

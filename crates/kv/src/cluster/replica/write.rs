@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::{Answer, Msg, Node, Out, PendingWrite, Persist, SIBLINGS_PER_KEY_MAX};
 use crate::cluster::crdt::Crdt;
-use crate::cluster::crdt::update::{Stamp, Update};
+use crate::cluster::crdt::update::{Refused, STATE_BYTES_MAX, Stamp, Update};
 use crate::cluster::placement::Target;
 use crate::cluster::quorum::{Outcome, WriteRound};
 use crate::cluster::vector_clock::{Dot, VectorClock};
@@ -24,6 +24,8 @@ pub(super) struct Write {
     pub key: Bytes,
     pub targets: Vec<Target>,
     pub deadline_ms: u64,
+    /// Acks needed.
+    pub w: usize,
 }
 
 /// How the new value is made.
@@ -73,9 +75,16 @@ impl Node {
                     hlc,
                     now_ms,
                 };
-                match update.apply(current, &mut stamp) {
+                let applied = update.apply(current, &mut stamp).and_then(|(crdt, reply)| {
+                    let bytes = crdt.to_bytes();
+                    if bytes.len() > STATE_BYTES_MAX {
+                        return Err(Refused::TooLarge);
+                    }
+                    Ok((bytes, reply))
+                });
+                match applied {
                     // Replaces every sibling it merged: the coordinator's context.
-                    Ok((crdt, reply)) => (Some(crdt.to_bytes()), None, Some(reply)),
+                    Ok((bytes, reply)) => (Some(bytes), None, Some(reply)),
                     Err(refused) => {
                         // Dots minted for a refused step are skipped, never reused.
                         let counter = self.disk.next_counter;
@@ -99,7 +108,7 @@ impl Node {
         }
         state.prune(&self.prune, now_ms);
         self.apply(&w.key, &state, out);
-        let mut round = WriteRound::new(&w.targets, self.quorum.w, w.deadline_ms);
+        let mut round = WriteRound::new(&w.targets, w.w, w.deadline_ms);
         round.ack(self.id);
         for t in w.targets.iter().filter(|t| t.node != self.id) {
             let msg = Msg::Replicate {

@@ -8,6 +8,8 @@ use super::{Limits, key, option, put_key, put_option, put_state, state};
 use crate::cluster::codec::{DecodeError, Reader, put_varint};
 use crate::cluster::crdt::update::{Refused, Update};
 use crate::cluster::crdt::value::WrongType;
+use crate::cluster::placement::QuorumMode;
+use crate::cluster::quorum::Consistency;
 use crate::cluster::replica::{Answer, Op};
 use crate::cluster::vector_clock::{Actor, Dot, VectorClock};
 
@@ -90,6 +92,7 @@ pub(super) fn put_answer(out: &mut Vec<u8>, answer: &Answer) {
         }
         Answer::Refused(Refused::WrongType(_)) => out.push(6),
         Answer::Refused(Refused::Overflow) => out.push(7),
+        Answer::Refused(Refused::TooLarge) => out.push(8),
     }
 }
 
@@ -111,6 +114,33 @@ pub(super) fn answer(r: &mut Reader<'_>, limits: &Limits) -> Result<Answer, Deco
         }
         6 => Answer::Refused(Refused::WrongType(WrongType)),
         7 => Answer::Refused(Refused::Overflow),
+        8 => Answer::Refused(Refused::TooLarge),
         _ => return Err(DecodeError::Invalid("unknown answer")),
     })
+}
+
+/// A `KV.CONSISTENCY` override: `W` and `R` (0: the cluster's), the mode
+/// (0: the cluster's, 1: strict, 2: sloppy).
+pub(super) fn put_consistency(out: &mut Vec<u8>, c: &Consistency) {
+    put_varint(out, c.w.unwrap_or(0) as u64);
+    put_varint(out, c.r.unwrap_or(0) as u64);
+    out.push(match c.mode {
+        None => 0,
+        Some(QuorumMode::Strict) => 1,
+        Some(QuorumMode::Sloppy) => 2,
+    });
+}
+
+pub(super) fn consistency(r: &mut Reader<'_>) -> Result<Consistency, DecodeError> {
+    let mut count = || -> Result<Option<usize>, DecodeError> {
+        Ok(Some(r.count("quorum", 255)?).filter(|&n| n > 0))
+    };
+    let (w, rq) = (count()?, count()?);
+    let mode = match r.byte()? {
+        0 => None,
+        1 => Some(QuorumMode::Strict),
+        2 => Some(QuorumMode::Sloppy),
+        _ => return Err(DecodeError::Invalid("unknown quorum mode")),
+    };
+    Ok(Consistency { w, r: rq, mode })
 }

@@ -4,6 +4,8 @@ use super::*;
 use crate::cluster::crdt::update::{Refused, Update};
 use crate::cluster::crdt::value::WrongType;
 use crate::cluster::hlc::Hlc;
+use crate::cluster::placement::QuorumMode;
+use crate::cluster::quorum::Consistency;
 use crate::cluster::replica::{Answer, Op};
 use crate::cluster::vector_clock::{Actor, Dot, VectorClock};
 
@@ -59,6 +61,7 @@ fn samples() -> Vec<Envelope> {
                 value: Some(Bytes::from_static(b"v")),
                 context: Some(s.context().clone()),
             },
+            consistency: Consistency::default(),
         },
         Msg::Forward {
             client: 13,
@@ -67,10 +70,20 @@ fn samples() -> Vec<Envelope> {
                 value: None,
                 context: None,
             },
+            consistency: Consistency {
+                w: Some(3),
+                r: Some(1),
+                mode: Some(QuorumMode::Strict),
+            },
         },
         Msg::Forward {
             client: 14,
             op: Op::Get { key: key.clone() },
+            consistency: Consistency {
+                w: None,
+                r: Some(2),
+                mode: Some(QuorumMode::Sloppy),
+            },
         },
         Msg::ForwardReply {
             client: 12,
@@ -109,6 +122,7 @@ fn samples() -> Vec<Envelope> {
                 key: key.clone(),
                 update: Update::Add(i64::MIN),
             },
+            consistency: Consistency::default(),
         },
         Msg::Forward {
             client: 21,
@@ -116,12 +130,22 @@ fn samples() -> Vec<Envelope> {
                 key: key.clone(),
                 update: Update::SetRemove(vec![Bytes::from_static(b"m"), Bytes::new()]),
             },
+            consistency: Consistency {
+                w: Some(3),
+                r: Some(1),
+                mode: Some(QuorumMode::Strict),
+            },
         },
         Msg::Forward {
             client: 22,
             op: Op::Update {
                 key: key.clone(),
                 update: Update::MapSet(vec![(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]),
+            },
+            consistency: Consistency {
+                w: None,
+                r: Some(2),
+                mode: Some(QuorumMode::Sloppy),
             },
         },
         Msg::Replicate {
