@@ -72,7 +72,6 @@
 //! - **Membership changes**: joining and leaving a running cluster, with
 //!   the ranges that move streamed (today the members are fixed at
 //!   formation).
-//! - `hyperscale up --kv-nodes 3`.
 //! - **Benchmarks**: one coordinator of three nodes at W/R 1/1, 2/2, 3/3
 //!   against a single node and a 3-master Redis Cluster; handoff drain
 //!   rate; Merkle sync of a node that lost 1M keys against sending all.
