@@ -84,6 +84,91 @@ pub fn serve(
     })
 }
 
+/// `hyperscale up --kv-nodes N`: a cluster of `N` nodes in this process,
+/// the everyday three-nodes-on-one-machine setup without three terminals.
+pub struct Local<'a> {
+    /// How many nodes.
+    pub nodes: u8,
+    /// `up`'s data directory: node `i` keeps `kv-node{i}` and the shared
+    /// secret is `kv-cluster.secret` (made on first start).
+    pub data_dir: &'a std::path::Path,
+    /// The kv settings every node starts from (`[kv]`, its `cluster` table
+    /// for `N`, `W`, `R`).
+    pub base: &'a kv::Config,
+    /// Port 0 for every listener (`--ephemeral-ports`).
+    pub ephemeral: bool,
+}
+
+impl Local<'_> {
+    /// Binds every node's listeners (so every node knows the others'
+    /// internode addresses), opens their stores and adds them.
+    pub async fn add_to(&self, supervisor: &mut Supervisor) -> anyhow::Result<()> {
+        let replicas = self.base.cluster.replicas;
+        anyhow::ensure!(
+            (usize::from(self.nodes) >= replicas) && self.nodes <= 16,
+            "--kv-nodes {} must be between the replicas (N = {replicas}) and 16",
+            self.nodes
+        );
+        let secret = self.data_dir.join("kv-cluster.secret");
+        if !secret.exists() {
+            let mut bytes = [0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut bytes))
+                .context("cannot read random bytes for the kv cluster secret")?;
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            std::fs::write(&secret, hex + "\n")
+                .with_context(|| format!("cannot write {}", secret.display()))?;
+        }
+        let port = |base: u16, i: u8| {
+            if self.ephemeral {
+                0
+            } else {
+                base + u16::from(i)
+            }
+        };
+        let mut bound = Vec::new();
+        for i in 1..=self.nodes {
+            let client = SocketAddr::from(([127, 0, 0, 1], port(6380, i)));
+            let listener = service::net::bind(client, "a kv cluster node").await?;
+            let peer = format!("127.0.0.1:{}", port(17000, i));
+            let peers = kv::node::bind_cluster(&peer)
+                .await
+                .with_context(|| format!("cannot bind kv node {i}'s internode address {peer}"))?;
+            let peer = peers.local_addr()?.to_string();
+            bound.push((i, listener, peers, peer));
+        }
+        let all: Vec<String> = bound.iter().map(|b| b.3.clone()).collect();
+        for (i, listener, peers, peer) in bound {
+            let mut config = self.base.clone();
+            config.bind = listener.local_addr()?.to_string();
+            config.data_dir = self.data_dir.join(format!("kv-node{i}"));
+            config.cluster.node_id = Some(u32::from(i));
+            config.cluster.seeds = all.iter().filter(|a| **a != peer).cloned().collect();
+            config.cluster.cluster_bind = Some(peer);
+            config.cluster.cluster_secret_file = Some(secret.clone());
+            service::net::prepare_data_dir(&config.data_dir)?;
+            // Opening loads the store: blocking, so off the workers.
+            let server = tokio::task::spawn_blocking(move || kv::ClusterServer::open(config))
+                .await?
+                .with_context(|| format!("kv cluster node {i}"))?;
+            let mut info = kv::info(&listener.local_addr()?.to_string());
+            info.name = format!("kv-node{i}");
+            info.title = format!(
+                "Key-value cluster node {i} of {} (Dynamo style)",
+                self.nodes
+            );
+            server.register_metrics(supervisor.registry().sub_registry_with_prefix(&info.name));
+            supervisor.add(info, move |ctx| async move {
+                server
+                    .serve(listener, peers, ctx)
+                    .await
+                    .map_err(anyhow::Error::from)
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Sends one command and reads a bulk-string (or error) reply.
 fn request(addr: &str, password: Option<&str>, args: &[&[u8]]) -> anyhow::Result<Vec<u8>> {
     let mut stream =

@@ -40,6 +40,11 @@ pub struct Args {
     /// which), so several instances or test runs can share one machine.
     #[arg(long)]
     ephemeral_ports: bool,
+    /// Also start a Dynamo-style kv cluster of this many nodes (at least
+    /// `[kv.cluster] replicas`, 3 by default; W = R = 2 by default): clients
+    /// on 127.0.0.1:6381, 6382, ..., peers on 127.0.0.1:17001, 17002, ....
+    #[arg(long)]
+    kv_nodes: Option<u8>,
 }
 
 /// The settings of `hyperscale up`, from file, env (`HYPERSCALE_UP_*`) and flags.
@@ -58,6 +63,12 @@ struct UpConfig {
     /// The key-value server's settings (`[kv]`); its data directory is
     /// always `{data_dir}/kv`.
     kv: kv::Config,
+    /// How many kv cluster nodes to start beside the single kv server (0:
+    /// none); each node's data is in `{data_dir}/kv-node{i}`.
+    kv_nodes: u8,
+    /// Port 0 for the cluster nodes too (`--ephemeral-ports`).
+    #[serde(skip)]
+    kv_nodes_ephemeral: bool,
     /// The message queue's settings (`[mq]`); its data directory is always
     /// `{data_dir}/mq`.
     mq: mq::Config,
@@ -97,6 +108,8 @@ impl Default for UpConfig {
             },
             id: idgen::http::ServerConfig::default(),
             kv: kv::Config::default(),
+            kv_nodes: 0,
+            kv_nodes_ephemeral: false,
             mq: mq::Config::default(),
             s3: objstore::s3::Config::default(),
             gateway: gateway::Config::default(),
@@ -116,6 +129,7 @@ impl UpConfig {
         ] {
             addr.set_port(0);
         }
+        self.kv_nodes_ephemeral = true;
         for bind in [&mut self.id.bind, &mut self.kv.bind, &mut self.mq.bind] {
             if let Ok(mut addr) = bind.parse::<SocketAddr>() {
                 addr.set_port(0);
@@ -140,7 +154,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .flag(
             "drain_timeout_ms",
             args.drain_timeout_ms.map(|ms| ms as i64),
-        );
+        )
+        .flag("kv_nodes", args.kv_nodes.map(i64::from));
     let mut config: UpConfig = service::config::load(&sources)?;
     // Files named in the config (the gateway's rules) are relative to it.
     if let Some(dir) = args.config.as_deref().and_then(std::path::Path::parent) {
@@ -174,6 +189,15 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     let (id, id_claim) = add_id(&mut supervisor, &config).await?;
     add_gateway(&mut supervisor, &config, gateway_listener, shortener, id).await?;
     add_kv(&mut supervisor, &config).await?;
+    if config.kv_nodes > 0 {
+        let nodes = super::kv_cluster::Local {
+            nodes: config.kv_nodes,
+            data_dir: &config.data_dir,
+            base: &config.kv,
+            ephemeral: config.kv_nodes_ephemeral,
+        };
+        nodes.add_to(&mut supervisor).await?;
+    }
     add_mq(&mut supervisor, &config).await?;
     let s3_key = add_s3(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;

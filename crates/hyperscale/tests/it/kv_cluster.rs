@@ -157,6 +157,9 @@ fn a_killed_node_misses_no_acknowledged_write() {
     let (_, values): (Vec<u8>, Vec<Option<String>>) =
         redis::cmd("KV.GET").arg("doc").query(&mut c1).unwrap();
     assert_eq!(values, [Some("both".to_string())]);
+    // Counters, sets and hashes as CRDTs, through all three nodes.
+    let mut cons: Vec<redis::Connection> = nodes.iter().map(|n| connect(n.resp)).collect();
+    crate::kv_cluster_crdt::data_types_match_redis(&mut cons);
     // What replicas would refuse is refused before a round starts.
     let long_key = "k".repeat(70_000);
     let refused = redis::cmd("SET")
@@ -240,6 +243,45 @@ fn a_killed_node_misses_no_acknowledged_write() {
     assert_eq!(code, 200);
     assert!(metrics.contains("kv_cluster_members_down 1"), "{metrics}");
     assert!(metrics.contains("kv_cluster_hints_keys "), "{metrics}");
+    // Per connection (KV.CONSISTENCY): a strict W=3 cannot be met with
+    // node 3 down, while the cluster's sloppy W=2 still is.
+    let mut strict = connect(nodes[0].resp);
+    let shown: (i64, i64, i64, String) = redis::cmd("KV.CONSISTENCY").query(&mut strict).unwrap();
+    assert_eq!(shown, (3, 2, 2, "sloppy".into()));
+    for args in [&["STRICT"][..], &["3", "3", "1"]] {
+        let _: () = redis::cmd("KV.CONSISTENCY")
+            .arg(args)
+            .query(&mut strict)
+            .unwrap();
+    }
+    let shown: (i64, i64, i64, String) = redis::cmd("KV.CONSISTENCY").query(&mut strict).unwrap();
+    assert_eq!(shown, (3, 3, 1, "strict".into()));
+    let err = redis::cmd("SET")
+        .arg("strict")
+        .arg("v")
+        .query::<()>(&mut strict)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("TRYAGAIN"), "{err}");
+    for bad in [
+        &["4", "1", "1"][..],
+        &["0", "1"],
+        &["2", "x"],
+        &["1", "2", "3", "4"],
+    ] {
+        let err = redis::cmd("KV.CONSISTENCY")
+            .arg(bad)
+            .query::<()>(&mut strict);
+        assert!(err.is_err(), "{bad:?}");
+    }
+    let _: () = redis::cmd("KV.CONSISTENCY")
+        .arg("DEFAULT")
+        .query(&mut strict)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("strict")
+        .arg("v")
+        .query(&mut strict)
+        .unwrap();
 
     // Restart on the same disk: the hints drain, anti-entropy converges.
     guards[2] = Some(start(2, &nodes, dir.path()));

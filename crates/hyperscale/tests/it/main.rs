@@ -10,6 +10,7 @@ mod closed_pipe;
 mod id_serve;
 mod kv_busy;
 mod kv_cluster;
+mod kv_cluster_crdt;
 mod kv_locked_dir;
 mod mq_cli;
 mod mq_retry;

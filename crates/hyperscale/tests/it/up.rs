@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 
 use common::{Guard, Lines, get, interrupt_and_wait, post_json};
 
-#[test]
-fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
+/// Starts `hyperscale up --ephemeral-ports` with `extra` arguments, on a
+/// fresh data directory and lock directory (kept alive by the first item).
+fn start_up(extra: &[&str]) -> ([tempfile::TempDir; 2], Guard, Lines) {
     let data = tempfile::tempdir().unwrap();
     let locks = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
         .env("TMPDIR", locks.path())
         .args(["up", "--ephemeral-ports"])
+        .args(extra)
         .arg("--data-dir")
         .arg(data.path())
         .stdout(Stdio::piped())
@@ -23,6 +25,12 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         .unwrap();
     let mut guard = Guard(child);
     let lines = Lines::new(guard.0.stdout.take().unwrap());
+    ([data, locks], guard, lines)
+}
+
+#[test]
+fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
+    let (_dirs, mut guard, lines) = start_up(&[]);
     let (mut console, mut admin, mut id_claim, mut gateway) = (None, None, None, None);
     let mut s3 = None;
     while console.is_none()
@@ -183,4 +191,44 @@ fn a_data_dir_that_is_a_file_is_one_clear_line() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+/// `hyperscale up --kv-nodes 3`: three cluster nodes in the table; a key
+/// written through the first reads back through the third.
+#[test]
+fn up_with_kv_nodes_serves_a_three_node_cluster() {
+    let (_dirs, mut guard, lines) = start_up(&["--kv-nodes", "3"]);
+    let mut nodes: Vec<String> = Vec::new();
+    while nodes.len() < 3 {
+        let line = lines.next_within(Duration::from_secs(60));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first().is_some_and(|w| w.starts_with("kv-node")) {
+            nodes.push(words[2].to_string());
+        }
+    }
+    let connect = |addr: &str| {
+        let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
+        client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .unwrap()
+    };
+    let mut first = connect(&nodes[0]);
+    // The nodes answer -CLUSTERDOWN until they know each other.
+    let started = Instant::now();
+    while redis::cmd("SET")
+        .arg("greeting")
+        .arg("hello")
+        .query::<()>(&mut first)
+        .is_err()
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "never formed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got: String = redis::cmd("GET")
+        .arg("greeting")
+        .query(&mut connect(&nodes[2]))
+        .unwrap();
+    assert_eq!(got, "hello");
+    let exit = interrupt_and_wait(&mut guard, Duration::from_secs(5));
+    assert!(exit.success(), "exit status {exit}");
 }

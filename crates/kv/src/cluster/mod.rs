@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | store a lot of data | consistent hashing, virtual nodes | [`placement`] (on `ring`) |
 //! | availability of reads | `N` replicas, across datacenters | [`placement`] |
-//! | tunable consistency | quorum `N`, `W`, `R` | [`quorum`] |
+//! | tunable consistency | quorum `N`, `W`, `R` (`KV.CONSISTENCY` per connection) | [`quorum`] |
 //! | availability of writes | versioning, vector clocks, siblings | [`vector_clock`], [`siblings`], [`hlc`] |
 //! | concurrent counters, sets, hashes | CRDTs (Riak's data types) | [`crdt`] |
 //! | failure detection | gossip, plus SWIM's indirect probe | [`membership`] |
@@ -50,7 +50,9 @@
 //! lost after heal and anti-entropy, replicas converge (equal Merkle
 //! roots) within a bounded time, concurrent writes become siblings, a
 //! stopped node is marked down everywhere within the detector's timeout
-//! and up after restart. `KV_SIM_SEEDS=10000 cargo test -p kv --lib
+//! and up after restart; and, under a strict quorum with `W + R > N` and
+//! no failures, every key's history is linearizable (a Wing & Gong
+//! checker over the siblings as a multi-value register). `KV_SIM_SEEDS=10000 cargo test -p kv --lib
 //! cluster::sim` runs more seeds than the default.
 //!
 //! In the crate's layers this module sits just above the leaves: it uses
@@ -70,16 +72,9 @@
 //! - **Membership changes**: joining and leaving a running cluster, with
 //!   the ranges that move streamed (today the members are fixed at
 //!   formation).
-//! - `KV.CONSISTENCY`, per-request `W`/`R`; the CRDT types behind
-//!   `INCR`/`SADD`/`HSET` in cluster mode; `hyperscale up --kv-nodes 3`.
 //! - **Benchmarks**: one coordinator of three nodes at W/R 1/1, 2/2, 3/3
 //!   against a single node and a 3-master Redis Cluster; handoff drain
 //!   rate; Merkle sync of a node that lost 1M keys against sending all.
-//! - A linearizability check of strict-quorum histories without failures.
-//! - A sibling cap: every blind write (no context) adds a sibling, so a
-//!   key written blindly and never resolved grows without bound (the
-//!   simulation saw 20); Riak warns at 25 and refuses at 100
-//!   (`max_siblings`), and so should the server.
 //! - Garbage collection of tombstones (sibling deletes, LWW-map markers)
 //!   once every replica has them.
 

@@ -41,6 +41,37 @@ pub struct Quorum {
     pub r: usize,
 }
 
+/// A client's override of the cluster's `W`, `R` and quorum mode for its
+/// own requests (`KV.CONSISTENCY`); `None` keeps the cluster's setting.
+/// `N` is the ring's and cannot change per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Consistency {
+    /// Acks a write needs.
+    pub w: Option<usize>,
+    /// Answers a read needs.
+    pub r: Option<usize>,
+    /// Strict or sloppy.
+    pub mode: Option<crate::cluster::placement::QuorumMode>,
+}
+
+impl Consistency {
+    /// The quorum and mode a request runs with: the override, each value
+    /// capped to `1..=N` (a client asking more than `N` gets `N`).
+    pub fn apply(
+        &self,
+        quorum: Quorum,
+        mode: crate::cluster::placement::QuorumMode,
+    ) -> (Quorum, crate::cluster::placement::QuorumMode) {
+        let clamp = |x: Option<usize>, default: usize| x.unwrap_or(default).clamp(1, quorum.n);
+        let q = Quorum {
+            n: quorum.n,
+            w: clamp(self.w, quorum.w),
+            r: clamp(self.r, quorum.r),
+        };
+        (q, self.mode.unwrap_or(mode))
+    }
+}
+
 /// A refused quorum configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("W={w} and R={r} must each be between 1 and N={n}")]

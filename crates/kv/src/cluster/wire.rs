@@ -18,9 +18,11 @@ use super::NodeId;
 use super::anti_entropy;
 use super::codec::{DecodeError, Reader, put_bytes, put_varint};
 use super::membership::{self, Heartbeat};
-use super::replica::{Answer, Msg, Op};
+use super::replica::Msg;
 use super::siblings::Siblings;
-use super::vector_clock::{Actor, Dot, VectorClock};
+use operations::{answer, consistency, op, put_answer, put_consistency, put_op};
+
+mod operations;
 
 /// Bounds of what a decoder accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,86 +278,6 @@ fn ae(r: &mut Reader<'_>, limits: &Limits) -> Result<anti_entropy::Message, Deco
     })
 }
 
-fn put_op(out: &mut Vec<u8>, op: &Op) {
-    match op {
-        Op::Put {
-            key,
-            value,
-            context,
-        } => {
-            out.push(1);
-            put_key(out, key);
-            put_option(out, value.as_deref());
-            match context {
-                None => out.push(0),
-                Some(c) => {
-                    out.push(1);
-                    c.encode(out);
-                }
-            }
-        }
-        Op::Get { key } => {
-            out.push(2);
-            put_key(out, key);
-        }
-    }
-}
-
-fn op(r: &mut Reader<'_>, limits: &Limits) -> Result<Op, DecodeError> {
-    Ok(match r.byte()? {
-        1 => {
-            let key = key(r, limits)?;
-            let value = option(r, "value", limits.value_bytes_max)?.map(Bytes::copy_from_slice);
-            let context = match r.byte()? {
-                0 => None,
-                1 => Some(VectorClock::decode(r)?),
-                _ => return Err(DecodeError::Invalid("unknown context tag")),
-            };
-            Op::Put {
-                key,
-                value,
-                context,
-            }
-        }
-        2 => Op::Get {
-            key: key(r, limits)?,
-        },
-        _ => return Err(DecodeError::Invalid("unknown operation")),
-    })
-}
-
-fn put_answer(out: &mut Vec<u8>, answer: &Answer) {
-    match answer {
-        Answer::Written(dot) => {
-            out.push(1);
-            put_varint(out, dot.actor.0);
-            put_varint(out, dot.counter);
-        }
-        Answer::Read(s) => {
-            out.push(2);
-            put_state(out, s);
-        }
-        Answer::Failed => out.push(3),
-        Answer::TooManySiblings(n) => {
-            out.push(4);
-            put_varint(out, *n as u64);
-        }
-    }
-}
-
-fn answer(r: &mut Reader<'_>, limits: &Limits) -> Result<Answer, DecodeError> {
-    Ok(match r.byte()? {
-        1 => Answer::Written(Dot {
-            actor: Actor(r.varint()?),
-            counter: r.varint()?,
-        }),
-        2 => Answer::Read(state(r, limits)?),
-        3 => Answer::Failed,
-        4 => Answer::TooManySiblings(r.count("siblings", usize::MAX)?),
-        _ => return Err(DecodeError::Invalid("unknown answer")),
-    })
-}
-
 /// Appends `msg` in its wire form.
 pub fn encode_msg(out: &mut Vec<u8>, msg: &Msg) {
     match msg {
@@ -363,10 +285,15 @@ pub fn encode_msg(out: &mut Vec<u8>, msg: &Msg) {
             out.push(1);
             put_member(out, m);
         }
-        Msg::Forward { client, op } => {
+        Msg::Forward {
+            client,
+            op,
+            consistency,
+        } => {
             out.push(2);
             put_varint(out, *client);
             put_op(out, op);
+            put_consistency(out, consistency);
         }
         Msg::ForwardReply { client, answer } => {
             out.push(3);
@@ -461,6 +388,7 @@ pub fn decode_msg(r: &mut Reader<'_>, limits: &Limits) -> Result<Msg, DecodeErro
         2 => Msg::Forward {
             client: r.varint()?,
             op: op(r, limits)?,
+            consistency: consistency(r)?,
         },
         3 => Msg::ForwardReply {
             client: r.varint()?,

@@ -155,7 +155,11 @@ impl Actor {
     fn handle(&mut self, now_ms: u64, input: Input, out: &mut Vec<Out>) -> bool {
         match input {
             Input::Stop => return true,
-            Input::Request { op, reply } => {
+            Input::Request {
+                op,
+                consistency,
+                reply,
+            } => {
                 let Some(node) = &mut self.node else {
                     let waiting: Vec<&str> = self
                         .seeds
@@ -179,7 +183,7 @@ impl Actor {
                 let id = self.next_client;
                 let deadline_ms = now_ms + 3 * self.parts.cluster.timing.request_timeout_ms;
                 self.clients.insert(id, (reply, deadline_ms));
-                node.request(now_ms, id, op, out);
+                node.request_with(now_ms, id, op, consistency, out);
             }
             Input::Message { from, msg } => {
                 if let Some(node) = &mut self.node {
@@ -330,12 +334,15 @@ impl Actor {
             let mut unsent = Vec::new();
             for o in out.drain(..) {
                 match o {
-                    Out::Send(to, Msg::Forward { client, op }) => {
-                        let msg = Msg::Forward { client, op };
+                    Out::Send(to, msg @ Msg::Forward { .. }) => {
                         if !self.parts.links.send(to, &msg)
-                            && let Msg::Forward { client, op } = msg
+                            && let Msg::Forward {
+                                client,
+                                op,
+                                consistency,
+                            } = msg
                         {
-                            failed.push((to, client, op));
+                            failed.push((to, client, op, consistency));
                         }
                     }
                     Out::Send(to, msg) => {
@@ -363,11 +370,11 @@ impl Actor {
                 for (to, key, state) in unsent {
                     node.replicate_failed(to, key, &state, &mut rerouted);
                 }
-                for (to, client, op) in failed {
+                for (to, client, op, consistency) in failed {
                     if !retried.insert(client) {
                         continue;
                     }
-                    node.forward_failed(now_ms, to, client, op, &mut rerouted);
+                    node.forward_failed(now_ms, to, client, op, consistency, &mut rerouted);
                 }
             }
             std::mem::swap(out, &mut rerouted);

@@ -47,6 +47,8 @@
 //! LSM tree is its durable copy), which bounds a node's data by its RAM.
 
 mod actor;
+mod consistency;
+mod data_types;
 mod frame;
 mod resp;
 mod status;
@@ -213,6 +215,7 @@ pub(crate) enum Reply {
 pub(crate) enum Input {
     Request {
         op: Op,
+        consistency: crate::cluster::quorum::Consistency,
         reply: tokio::sync::oneshot::Sender<Reply>,
     },
     Message {
@@ -359,6 +362,9 @@ impl ClusterServer {
                 requirepass,
                 client_wait_ms,
                 bulk_len_max: self.config.proto_max_bulk_len as usize,
+                quorum: self.cluster.quorum,
+                mode: self.cluster.mode,
+                consistency: crate::cluster::quorum::Consistency::default(),
             },
             &ctx.shutdown,
             &shutdown,

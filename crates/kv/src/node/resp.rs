@@ -21,6 +21,8 @@
 //! | `KV.PUT key value [CONTEXT ctx]` | a write that replaces exactly the versions `ctx` saw |
 //! | `KV.DEL key [CONTEXT ctx]` | a delete that replaces exactly the versions `ctx` saw |
 //! | `KV.STATUS` | this node's view of the cluster, as JSON |
+//! | `KV.CONSISTENCY [N W R \| W R \| STRICT \| SLOPPY \| DEFAULT]` | this connection's quorum: see `node::consistency` |
+//! | `INCR`, `SADD`, `HSET`, ... | CRDTs: see `node::data_types` |
 //!
 //! Connection commands work as usual: `PING`, `ECHO`, `AUTH`, `SELECT 0`,
 //! `QUIT`, `CLIENT SETNAME/SETINFO`, `COMMAND` (empty), `INFO`. Every other
@@ -52,6 +54,9 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::{Input, Reply};
+use crate::cluster::crdt::Crdt;
+use crate::cluster::placement::QuorumMode;
+use crate::cluster::quorum::{Consistency, Quorum};
 use crate::cluster::replica::{Answer, Op};
 use crate::cluster::siblings::{Resolution, Siblings, decode_context, encode_context};
 use crate::protocol::{Frame, ParseLimits, ProtocolVersion, RequestParser};
@@ -70,6 +75,13 @@ pub(super) struct Shared {
     pub requirepass: String,
     pub client_wait_ms: u64,
     pub bulk_len_max: usize,
+    /// The cluster's `N`, `W`, `R`.
+    pub quorum: Quorum,
+    /// The cluster's quorum mode.
+    pub mode: QuorumMode,
+    /// This connection's `KV.CONSISTENCY` (each connection has its own
+    /// copy of `Shared`).
+    pub consistency: Consistency,
 }
 
 /// Accepts clients until `stop_accepting` fires.
@@ -114,6 +126,7 @@ pub(super) async fn accept_loop(
 }
 
 async fn serve_client(mut stream: TcpStream, shared: &Shared) {
+    let mut shared = shared.clone();
     let _ = stream.set_nodelay(true);
     let mut parser = RequestParser::new(ParseLimits {
         bulk_len_max: shared.bulk_len_max,
@@ -134,7 +147,7 @@ async fn serve_client(mut stream: TcpStream, shared: &Shared) {
                     return;
                 }
             };
-            let (reply, quit) = execute(shared, &mut authenticated, args).await;
+            let (reply, quit) = execute(&mut shared, &mut authenticated, args).await;
             reply.encode(ProtocolVersion::Resp2, &mut output);
             if quit {
                 let _ = stream.write_all(&output).await;
@@ -162,7 +175,7 @@ fn upper(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).to_ascii_uppercase()
 }
 
-fn wrong_args(name: &str) -> Frame {
+pub(super) fn wrong_args(name: &str) -> Frame {
     Frame::error(format!(
         "ERR wrong number of arguments for '{}' command",
         name.to_ascii_lowercase()
@@ -171,13 +184,13 @@ fn wrong_args(name: &str) -> Frame {
 
 fn unsupported(name: &str) -> Frame {
     Frame::error(format!(
-        "ERR '{}' is not supported in cluster mode (cluster-aware: GET, SET, DEL, EXISTS, KV.GET, KV.PUT, KV.DEL, KV.STATUS)",
+        "ERR '{}' is not supported in cluster mode (cluster-aware: GET, SET, DEL, EXISTS, KV.GET, KV.PUT, KV.DEL, KV.STATUS, KV.CONSISTENCY, INCR, DECR, INCRBY, DECRBY, SADD, SREM, SMEMBERS, SISMEMBER, SCARD, HSET, HGET, HDEL, HGETALL)",
         name.to_ascii_lowercase()
     ))
 }
 
 /// Runs one command; the flag says "close after this reply".
-async fn execute(shared: &Shared, authenticated: &mut bool, args: Vec<Bytes>) -> (Frame, bool) {
+async fn execute(shared: &mut Shared, authenticated: &mut bool, args: Vec<Bytes>) -> (Frame, bool) {
     let name = upper(&args[0]);
     if name == "AUTH" {
         return (auth(shared, authenticated, &args), false);
@@ -202,11 +215,16 @@ async fn execute(shared: &Shared, authenticated: &mut bool, args: Vec<Bytes>) ->
             false,
         );
     }
-    if matches!(name.as_str(), "SET" | "KV.PUT")
-        && args
-            .get(2)
-            .is_some_and(|v| v.len() > limits.value_bytes_max)
-    {
+    let value = args
+        .get(2)
+        .filter(|_| matches!(name.as_str(), "SET" | "KV.PUT"));
+    if value.is_some_and(|v| v.starts_with(crate::cluster::crdt::value::PREFIX)) {
+        return (
+            Frame::error("ERR values starting with \\0crdt\\0 are reserved in cluster mode"),
+            false,
+        );
+    }
+    if value.is_some_and(|v| v.len() > limits.value_bytes_max) {
         return (
             Frame::error(format!(
                 "ERR values are at most {} bytes in cluster mode",
@@ -237,9 +255,11 @@ async fn execute(shared: &Shared, authenticated: &mut bool, args: Vec<Bytes>) ->
         ("KV.PUT", 3 | 5) => kv_put(shared, &args, Some(args[2].clone()), 3).await,
         ("KV.DEL", 2 | 4) => kv_put(shared, &args, None, 2).await,
         ("KV.STATUS", 1) => status(shared).await,
+        ("KV.CONSISTENCY", _) => super::consistency::command(shared, &args[1..]),
         ("GET" | "SET" | "DEL" | "EXISTS" | "KV.GET" | "KV.PUT" | "KV.DEL" | "KV.STATUS", _) => {
             wrong_args(&name)
         }
+        (n, _) if super::data_types::handles(n) => super::data_types::run(shared, n, &args).await,
         _ => unsupported(&name),
     };
     (reply, false)
@@ -265,9 +285,14 @@ fn auth(shared: &Shared, authenticated: &mut bool, args: &[Bytes]) -> Frame {
 }
 
 /// Sends `op` to the node's thread and waits for its answer (bounded).
-async fn ask(shared: &Shared, op: Op) -> Result<Answer, Frame> {
+pub(super) async fn ask(shared: &Shared, op: Op) -> Result<Answer, Frame> {
     let (reply, rx) = oneshot::channel();
-    match shared.inputs.try_send(Input::Request { op, reply }) {
+    let request = Input::Request {
+        op,
+        consistency: shared.consistency,
+        reply,
+    };
+    match shared.inputs.try_send(request) {
         Ok(()) => {}
         Err(TrySendError::Full(_)) => {
             return Err(Frame::error("TRYAGAIN this node is overloaded"));
@@ -284,6 +309,7 @@ async fn ask(shared: &Shared, op: Op) -> Result<Answer, Frame> {
         Ok(Ok(Reply::Answer(Answer::TooManySiblings(n)))) => Err(Frame::error(format!(
             "ERR the key has {n} siblings, the most a write may leave: read them with KV.GET and write a resolution with its CONTEXT"
         ))),
+        Ok(Ok(Reply::Answer(Answer::Refused(why)))) => Err(Frame::error(why.to_string())),
         Ok(Ok(Reply::Answer(answer))) => Ok(answer),
         Ok(Ok(Reply::Refused(text))) => Err(Frame::Error(text)),
         Ok(Err(_)) | Err(_) => Err(Frame::error(
@@ -292,7 +318,7 @@ async fn ask(shared: &Shared, op: Op) -> Result<Answer, Frame> {
     }
 }
 
-async fn read(shared: &Shared, key: &Bytes) -> Result<Siblings, Frame> {
+pub(super) async fn read(shared: &Shared, key: &Bytes) -> Result<Siblings, Frame> {
     match ask(shared, Op::Get { key: key.clone() }).await? {
         Answer::Read(state) => Ok(state),
         _ => Err(Frame::error("ERR unexpected answer to a read")),
@@ -308,6 +334,7 @@ fn value_of(state: &Siblings) -> Option<Bytes> {
 
 async fn get(shared: &Shared, key: &Bytes) -> Frame {
     match read(shared, key).await {
+        Ok(state) if Crdt::in_siblings(&state) => super::data_types::get_value(&state),
         Ok(state) => Frame::optional(value_of(&state)),
         Err(e) => e,
     }

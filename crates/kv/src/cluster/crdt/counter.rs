@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::cluster::codec::{DecodeError, Reader, put_varint};
 use crate::cluster::vector_clock::Actor;
 
 /// A step was refused.
@@ -81,6 +82,34 @@ impl PnCounter {
             ours.0 = ours.0.max(p);
             ours.1 = ours.1.max(n);
         }
+    }
+}
+
+impl PnCounter {
+    /// Appends the compact form: per actor, its totals.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.totals.len() as u64);
+        for (actor, (p, n)) in &self.totals {
+            put_varint(out, actor.0);
+            put_varint(out, *p);
+            put_varint(out, *n);
+        }
+    }
+
+    /// Reads one counter, refusing unsorted actors and lying counts.
+    pub fn decode(r: &mut Reader<'_>) -> Result<PnCounter, DecodeError> {
+        let count = r.count("counter actors", r.remaining() / 3)?;
+        let mut totals = BTreeMap::new();
+        let mut last = None;
+        for _ in 0..count {
+            let actor = Actor(r.varint()?);
+            if last.is_some_and(|l| l >= actor) {
+                return Err(DecodeError::Invalid("counter actors not ascending"));
+            }
+            last = Some(actor);
+            totals.insert(actor, (r.varint()?, r.varint()?));
+        }
+        Ok(PnCounter { totals })
     }
 }
 

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::cluster::codec::{DecodeError, Reader, put_bytes, put_varint};
 use crate::cluster::hlc::Hlc;
 use crate::cluster::vector_clock::Actor;
 
@@ -101,6 +102,54 @@ impl LwwMap {
                 theirs.actor,
             );
         }
+    }
+}
+
+impl LwwMap {
+    /// The number of fields written or deleted (deleted ones are kept as
+    /// markers so an older write arriving late cannot revive them).
+    pub fn registers(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Appends the compact form: per field, its register.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.fields.len() as u64);
+        for (field, reg) in &self.fields {
+            put_bytes(out, field);
+            put_varint(out, reg.hlc.0);
+            put_varint(out, reg.actor.0);
+            match &reg.value {
+                None => out.push(0),
+                Some(v) => {
+                    out.push(1);
+                    put_bytes(out, v);
+                }
+            }
+        }
+    }
+
+    /// Reads one map, refusing unsorted fields and lying counts.
+    pub fn decode(r: &mut Reader<'_>) -> Result<LwwMap, DecodeError> {
+        let count = r.count("map fields", r.remaining() / 4)?;
+        let mut fields = BTreeMap::new();
+        let mut last: Option<Bytes> = None;
+        for _ in 0..count {
+            let field = Bytes::copy_from_slice(r.bytes("map field", usize::MAX)?);
+            if last.as_ref().is_some_and(|l| *l >= field) {
+                return Err(DecodeError::Invalid("map fields not ascending"));
+            }
+            let hlc = Hlc(r.varint()?);
+            let actor = Actor(r.varint()?);
+            let value = match r.byte()? {
+                0 => None,
+                1 => Some(Bytes::copy_from_slice(r.bytes("map value", usize::MAX)?)),
+                _ => return Err(DecodeError::Invalid("unknown map value tag")),
+            };
+            last = Some(field.clone());
+            fields.insert(field, Register { hlc, actor, value });
+        }
+        Ok(LwwMap { fields })
     }
 }
 

@@ -28,10 +28,14 @@
 pub mod counter;
 pub mod lww_map;
 pub mod orset;
+pub mod update;
+pub mod value;
 
 pub use counter::PnCounter;
 pub use lww_map::LwwMap;
 pub use orset::OrSet;
+pub use update::Update;
+pub use value::Crdt;
 
 use super::quorum::Mergeable;
 

@@ -24,8 +24,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::cluster::codec::{DecodeError, Reader, put_bytes, put_varint};
 use crate::cluster::siblings::StaleDot;
-use crate::cluster::vector_clock::{Dot, VectorClock};
+use crate::cluster::vector_clock::{Actor, Dot, VectorClock};
 
 /// A set of byte-string members with add-wins merges.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,6 +123,55 @@ impl OrSet {
         }
         self.entries = merged;
         self.context.merge(&other.context);
+    }
+}
+
+impl OrSet {
+    /// Appends the compact form: the context, then each member's tags.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        self.context.encode(out);
+        put_varint(out, self.entries.len() as u64);
+        for (member, dots) in &self.entries {
+            put_bytes(out, member);
+            put_varint(out, dots.len() as u64);
+            for dot in dots {
+                put_varint(out, dot.actor.0);
+                put_varint(out, dot.counter);
+            }
+        }
+    }
+
+    /// Reads one set, refusing unsorted members or tags, a member without
+    /// tags, a tag its context does not cover, and lying counts.
+    pub fn decode(r: &mut Reader<'_>) -> Result<OrSet, DecodeError> {
+        let context = VectorClock::decode(r)?;
+        let count = r.count("set members", r.remaining() / 3)?;
+        let mut entries = BTreeMap::new();
+        let mut last: Option<Bytes> = None;
+        for _ in 0..count {
+            let member = Bytes::copy_from_slice(r.bytes("set member", usize::MAX)?);
+            if last.as_ref().is_some_and(|l| *l >= member) {
+                return Err(DecodeError::Invalid("set members not ascending"));
+            }
+            let tags = r.count("member tags", r.remaining() / 2)?;
+            if tags == 0 {
+                return Err(DecodeError::Invalid("a set member without tags"));
+            }
+            let mut dots: Vec<Dot> = Vec::with_capacity(tags);
+            for _ in 0..tags {
+                let dot = Dot {
+                    actor: Actor(r.varint()?),
+                    counter: r.varint()?,
+                };
+                if dot.counter == 0 || !context.covers(dot) || dots.last() >= Some(&dot) {
+                    return Err(DecodeError::Invalid("a set tag out of order or context"));
+                }
+                dots.push(dot);
+            }
+            last = Some(member.clone());
+            entries.insert(member, dots);
+        }
+        Ok(OrSet { entries, context })
     }
 }
 

@@ -20,6 +20,7 @@
 
 mod types;
 mod unreachable;
+mod write;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,12 +28,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use self::types::{AeProgress, Answer, Disk, Msg, Op, Out, Persist, Setup, Timing};
+use self::write::{Change, Write};
 use crate::cluster::NodeId;
 use crate::cluster::anti_entropy::{AntiEntropy, Reply};
 use crate::cluster::hlc::HlcClock;
 use crate::cluster::membership::{self, Membership};
 use crate::cluster::placement::{Placement, QuorumMode};
-use crate::cluster::quorum::{Outcome, Quorum, ReadRound, WriteRound};
+use crate::cluster::quorum::{Consistency, Outcome, Quorum, ReadRound, WriteRound};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Dot, PrunePolicy};
 
@@ -59,6 +61,8 @@ const FORWARDED_MAX: usize = 65_536;
 struct PendingWrite {
     client: u64,
     dot: Dot,
+    /// A CRDT update's reply, sent instead of the dot.
+    reply: Option<i64>,
     round: WriteRound,
 }
 
@@ -201,70 +205,89 @@ impl Node {
     /// A client operation arriving at this node, numbered `client` by the
     /// caller (below `2^63`).
     pub fn request(&mut self, now_ms: u64, client: u64, op: Op, out: &mut Vec<Out>) {
+        self.request_with(now_ms, client, op, Consistency::default(), out);
+    }
+
+    /// [`Node::request`] with the client's `W`, `R` or mode override.
+    pub fn request_with(
+        &mut self,
+        now_ms: u64,
+        client: u64,
+        op: Op,
+        consistency: Consistency,
+        out: &mut Vec<Out>,
+    ) {
         let membership = &self.membership;
-        match self
+        let coordinator = self
             .placement
-            .coordinator(op.key(), |n| membership.is_up(n))
-        {
+            .coordinator(op.key(), |n| membership.is_up(n));
+        let request = (client, op, consistency);
+        self.route(now_ms, coordinator, request, out);
+    }
+
+    /// Coordinates a request here, forwards it to `coordinator`, or fails
+    /// it when no replica is up.
+    fn route(
+        &mut self,
+        now_ms: u64,
+        coordinator: Option<NodeId>,
+        (client, op, consistency): (u64, Op, Consistency),
+        out: &mut Vec<Out>,
+    ) {
+        match coordinator {
             None => self.answer(client, Answer::Failed, out),
-            Some(c) if c == self.id => self.coordinate(now_ms, client, op, out),
-            Some(c) => out.push(Out::Send(c, Msg::Forward { client, op })),
+            Some(c) if c == self.id => self.coordinate(now_ms, client, op, consistency, out),
+            Some(c) => {
+                let msg = Msg::Forward {
+                    client,
+                    op,
+                    consistency,
+                };
+                out.push(Out::Send(c, msg));
+            }
         }
     }
 
-    fn coordinate(&mut self, now_ms: u64, client: u64, op: Op, out: &mut Vec<Out>) {
+    fn coordinate(
+        &mut self,
+        now_ms: u64,
+        client: u64,
+        op: Op,
+        consistency: Consistency,
+        out: &mut Vec<Out>,
+    ) {
         let membership = &self.membership;
         let key = op.key().clone();
-        let targets = self
-            .placement
-            .targets(&key, self.mode, |n| membership.is_up(n));
+        let (quorum, mode) = consistency.apply(self.quorum, self.mode);
+        let targets = self.placement.targets(&key, mode, |n| membership.is_up(n));
         let deadline_ms = now_ms + self.timing.request_timeout_ms;
         self.next_req += 1;
         let req = self.next_req;
         match op {
             Op::Put { value, context, .. } => {
-                let mut state = self.disk.store.get(&key).cloned().unwrap_or_default();
-                self.disk.next_counter += 1;
-                out.push(Out::Persist(Persist::Counter(self.disk.next_counter)));
-                let dot = Dot {
-                    actor: self.disk.actor,
-                    counter: self.disk.next_counter,
+                let write = Write {
+                    client,
+                    req,
+                    key,
+                    targets,
+                    deadline_ms,
+                    w: quorum.w,
                 };
-                // Stamp later than every version this write replaces or
-                // joins, so last-writer-wins respects what the node saw.
-                for sibling in state.siblings() {
-                    let _skewed = self.hlc.observe(sibling.hlc, now_ms);
-                }
-                let hlc = self.hlc.now(now_ms);
-                let context = context.unwrap_or_else(|| state.context().clone());
-                if state.write(value, &context, dot, hlc, now_ms).is_err() {
-                    self.answer(client, Answer::Failed, out);
-                    return;
-                }
-                if state.siblings().len() > SIBLINGS_PER_KEY_MAX {
-                    let count = state.siblings().len() - 1;
-                    self.answer(client, Answer::TooManySiblings(count), out);
-                    return;
-                }
-                state.prune(&self.prune, now_ms);
-                self.apply(&key, &state, out);
-                let mut round = WriteRound::new(&targets, self.quorum.w, deadline_ms);
-                round.ack(self.id);
-                for t in targets.iter().filter(|t| t.node != self.id) {
-                    let msg = Msg::Replicate {
-                        req,
-                        key: key.clone(),
-                        state: state.clone(),
-                        hint_for: t.hint_for,
-                    };
-                    out.push(Out::Send(t.node, msg));
-                }
-                self.hint_uncovered(&key, &state, &targets, out);
-                self.writes.insert(req, PendingWrite { client, dot, round });
-                self.settle_write(req, out);
+                self.coordinate_write(now_ms, write, Change::Put(value, context), out);
+            }
+            Op::Update { update, .. } => {
+                let write = Write {
+                    client,
+                    req,
+                    key,
+                    targets,
+                    deadline_ms,
+                    w: quorum.w,
+                };
+                self.coordinate_write(now_ms, write, Change::Update(update), out);
             }
             Op::Get { key } => {
-                let mut round = ReadRound::new(&targets, self.quorum.r, deadline_ms);
+                let mut round = ReadRound::new(&targets, quorum.r, deadline_ms);
                 let local = self.disk.store.get(&key).cloned().unwrap_or_default();
                 round.reply(self.id, local);
                 for t in targets.iter().filter(|t| t.node != self.id) {
@@ -284,20 +307,6 @@ impl Node {
                 self.settle_read(req, now_ms, out);
             }
         }
-    }
-
-    fn settle_write(&mut self, req: u64, out: &mut Vec<Out>) {
-        let Some(write) = self.writes.get(&req) else {
-            return;
-        };
-        let answer = match write.round.outcome() {
-            Outcome::Pending => return,
-            Outcome::Succeeded => Answer::Written(write.dot),
-            Outcome::Failed(_) => Answer::Failed,
-        };
-        let client = write.client;
-        self.writes.remove(&req);
-        self.answer(client, answer, out);
     }
 
     fn settle_read(&mut self, req: u64, now_ms: u64, out: &mut Vec<Out>) {
@@ -463,7 +472,11 @@ impl Node {
                     out.push(Out::Send(to, Msg::Member(reply)));
                 }
             }
-            Msg::Forward { client, op } => {
+            Msg::Forward {
+                client,
+                op,
+                consistency,
+            } => {
                 if self.forwarded.len() >= FORWARDED_MAX {
                     let answer = Answer::Failed;
                     out.push(Out::Send(from, Msg::ForwardReply { client, answer }));
@@ -473,7 +486,7 @@ impl Node {
                 let ours = FORWARDED | self.next_forwarded;
                 let deadline_ms = now_ms + self.timing.request_timeout_ms;
                 self.forwarded.insert(ours, (from, client, deadline_ms));
-                self.coordinate(now_ms, ours, op, out);
+                self.coordinate(now_ms, ours, op, consistency, out);
             }
             Msg::ForwardReply { client, answer } => {
                 if client & FORWARDED == 0 {

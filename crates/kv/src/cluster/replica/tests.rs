@@ -104,11 +104,11 @@ fn a_forward_that_cannot_leave_goes_to_the_next_replica() {
     let first = setup.placement.preference_list(key.as_bytes())[0];
     let mut out = Vec::new();
     node.request(10, 1, put(&key, "v", None), &mut out);
-    let Some(Out::Send(to, Msg::Forward { client, op })) = out.pop() else {
+    let Some(Out::Send(to, Msg::Forward { client, op, .. })) = out.pop() else {
         panic!("a forward");
     };
     assert_eq!((to, client), (first, 1));
-    node.forward_failed(10, to, client, op, &mut out);
+    node.forward_failed(10, to, client, op, Consistency::default(), &mut out);
     let next = setup
         .placement
         .preference_list(key.as_bytes())
@@ -170,7 +170,16 @@ fn forwarded_answers_go_back_to_the_entry_node() {
     let mut node = boot(1, &setup);
     let mut out = Vec::new();
     let op = put("k", "v", None);
-    node.receive(5, NodeId(7), Msg::Forward { client: 42, op }, &mut out);
+    node.receive(
+        5,
+        NodeId(7),
+        Msg::Forward {
+            client: 42,
+            op,
+            consistency: Consistency::default(),
+        },
+        &mut out,
+    );
     let reply = out.iter().find_map(|o| match o {
         Out::Send(to, Msg::ForwardReply { client, answer }) => Some((*to, *client, answer.clone())),
         _ => None,
@@ -201,7 +210,8 @@ fn anti_entropy_refills_an_empty_replica_bucket_by_bucket() {
     let keys = 5_000;
     let mut out = Vec::new();
     for i in 0..keys {
-        nodes[0].coordinate(1, i, put(&format!("key:{i}"), "v", None), &mut out);
+        let op = put(&format!("key:{i}"), "v", None);
+        nodes[0].coordinate(1, i, op, Consistency::default(), &mut out);
     }
     // Node 2 missed every write (its copies are dropped, not delivered).
     assert_eq!(nodes[0].disk.store.len(), keys as usize);
@@ -227,4 +237,49 @@ fn anti_entropy_refills_an_empty_replica_bucket_by_bucket() {
         "not refilled in 20 exchanges: {} keys",
         nodes[1].disk.store.len()
     );
+}
+
+#[test]
+fn a_connection_override_changes_the_quorum_a_write_waits_for() {
+    let setup = setup(3, 3, 1);
+    let mut node = boot(1, &setup);
+    let key = (0..1000)
+        .map(|i| format!("k{i}"))
+        .find(|k| node.placement().preference_list(k.as_bytes())[0] == NodeId(1))
+        .unwrap();
+    // The cluster's W=1: the coordinator's own store answers at once.
+    let mut out = Vec::new();
+    node.coordinate(1, 1, put(&key, "a", None), Consistency::default(), &mut out);
+    assert!(matches!(answers(&out)[..], [Answer::Written(_)]));
+    // W=3 for this client: no answer until two more replicas ack.
+    let mut out = Vec::new();
+    let all = Consistency {
+        w: Some(3),
+        ..Consistency::default()
+    };
+    node.coordinate(1, 2, put(&key, "b", None), all, &mut out);
+    assert!(answers(&out).is_empty());
+    let sent: Vec<NodeId> = out
+        .iter()
+        .filter_map(|o| match o {
+            Out::Send(to, Msg::Replicate { .. }) => Some(*to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 2);
+    let mut out = Vec::new();
+    for (i, to) in sent.into_iter().enumerate() {
+        let req = 2; // the second round on this node
+        node.receive(2, to, Msg::ReplicateAck { req, ok: true }, &mut out);
+        assert_eq!(answers(&out).len(), i, "answered after {i} acks");
+    }
+    assert!(matches!(answers(&out)[..], [Answer::Written(_)]));
+    // Asking more than N is capped at N.
+    let (q, _) = Consistency {
+        w: Some(9),
+        r: Some(0),
+        mode: None,
+    }
+    .apply(setup.quorum, QuorumMode::Sloppy);
+    assert_eq!((q.w, q.r), (3, 1));
 }

@@ -13,10 +13,11 @@ use bytes::Bytes;
 
 use crate::cluster::NodeId;
 use crate::cluster::anti_entropy;
+use crate::cluster::crdt::update::{Refused, Update};
 use crate::cluster::hinted_handoff::{Hints, Limits};
 use crate::cluster::membership;
 use crate::cluster::placement::{Placement, QuorumMode};
-use crate::cluster::quorum::Quorum;
+use crate::cluster::quorum::{Consistency, Quorum};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Actor, Dot, PrunePolicy, VectorClock};
 
@@ -72,13 +73,22 @@ pub enum Op {
         /// The key.
         key: Bytes,
     },
+    /// A CRDT step (`INCRBY`, `SADD`, `HSET`, ...) applied at the
+    /// coordinator to the join of the key's siblings, then written as a
+    /// put that replaces them.
+    Update {
+        /// The key.
+        key: Bytes,
+        /// The step.
+        update: Update,
+    },
 }
 
 impl Op {
     /// The key the operation is about.
     pub fn key(&self) -> &Bytes {
         match self {
-            Op::Put { key, .. } | Op::Get { key } => key,
+            Op::Put { key, .. } | Op::Get { key } | Op::Update { key, .. } => key,
         }
     }
 }
@@ -95,6 +105,11 @@ pub enum Answer {
     /// Refused: the write would leave the key more siblings than
     /// [`super::SIBLINGS_PER_KEY_MAX`] (nothing was written).
     TooManySiblings(usize),
+    /// A CRDT update was acknowledged by `W` replicas: Redis's integer
+    /// reply (the counter's new value, members or fields changed).
+    Updated(i64),
+    /// A CRDT update was refused (nothing was written).
+    Refused(Refused),
 }
 
 /// A message between nodes.
@@ -108,6 +123,8 @@ pub enum Msg {
         client: u64,
         /// The operation.
         op: Op,
+        /// The client's `KV.CONSISTENCY` override.
+        consistency: Consistency,
     },
     /// The coordinator's answer to a forwarded operation.
     ForwardReply {

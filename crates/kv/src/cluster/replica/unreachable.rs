@@ -10,9 +10,10 @@
 
 use bytes::Bytes;
 
-use super::{Answer, Msg, Node, Op, Out, Persist};
+use super::{Node, Op, Out, Persist};
 use crate::cluster::NodeId;
 use crate::cluster::placement::{QuorumMode, Target};
+use crate::cluster::quorum::Consistency;
 use crate::cluster::siblings::Siblings;
 
 impl Node {
@@ -25,6 +26,7 @@ impl Node {
         to: NodeId,
         client: u64,
         op: Op,
+        consistency: Consistency,
         out: &mut Vec<Out>,
     ) {
         let membership = &self.membership;
@@ -33,12 +35,8 @@ impl Node {
             .preference_list(op.key())
             .into_iter()
             .find(|&n| n != to && membership.is_up(n));
-        match next {
-            None => self.answer(client, Answer::Failed, out),
-            Some(c) if c == self.id => self.coordinate(now_ms, client, op, out),
-            // One retry: a second failure is answered by the client's timeout.
-            Some(c) => out.push(Out::Send(c, Msg::Forward { client, op })),
-        }
+        // One retry: a second failure is answered by the client's timeout.
+        self.route(now_ms, next, (client, op, consistency), out);
     }
 
     /// The caller could not send a replica its copy of `key` (no

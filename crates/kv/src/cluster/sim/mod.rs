@@ -30,14 +30,24 @@
 //! 3. **Checks**: every replica of a key holds the same state; every
 //!    acknowledged write is still a sibling of its key, or was replaced by
 //!    a write whose client had seen it (a causal descendant), never just
-//!    gone; both concurrent writes survive as siblings; every node sees
-//!    every other up again after heal.
+//!    gone; both concurrent writes survive as siblings; the counter
+//!    clients `INCRBY` (a PN-counter) holds at least every acknowledged
+//!    increment and at most those plus the ones whose answer never came;
+//!    every node sees every other up again after heal.
 //! 4. **Detection**: one node stops; every other marks it down within the
 //!    detector's bound; it restarts; every other marks it up.
+//!
+//! A second kind of run ([`strict_quorum`]) has no faults and a strict
+//! quorum with `W + R > N`, and checks that every key's history of calls
+//! and answers is linearizable ([`linearizability`], a Wing & Gong search
+//! over a multi-value register model).
 //!
 //! `KV_SIM_SEEDS=N` runs `N` seeds instead of the default; a failure names
 //! its seed (`KV_SIM_SEED=s` replays one).
 
+mod crdt;
+mod linearizability;
+mod strict_quorum;
 mod world;
 
 use std::collections::BTreeMap;
@@ -46,6 +56,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::cluster::NodeId;
+use crate::cluster::crdt::Crdt;
 use crate::cluster::membership::{self, Event as MemberEvent, Status};
 use crate::cluster::placement::{NodeSpec, Placement, QuorumMode};
 use crate::cluster::quorum::Quorum;
@@ -134,6 +145,7 @@ pub(super) struct Report {
     superseded: usize,
     siblings_max: usize,
     conflicts_kept: bool,
+    increments: i64,
     disk_lost: bool,
     convergence_ms: u64,
     all_up_ms: u64,
@@ -320,6 +332,25 @@ fn run(seed: u64) -> Result<Report, String> {
         }
         report.conflicts_kept = true;
     }
+    // 3b. No increment lost, none counted twice.
+    let counter = states
+        .get(world::COUNTER_KEY)
+        .map(Crdt::of_siblings)
+        .transpose()
+        .map_err(|e| format!("{sc:?}: counter: {e}"))?
+        .flatten();
+    let value = match counter {
+        None => 0,
+        Some(Crdt::Counter(c)) => c.value(),
+        Some(other) => return Err(format!("{sc:?}: counter became {other:?}")),
+    };
+    let (acked, unknown) = (history.incr_acked, history.incr_unknown);
+    if value < i128::from(acked) || value > i128::from(acked + unknown) {
+        return Err(format!(
+            "{sc:?}: counter {value}, acknowledged increments {acked}, unknown {unknown}"
+        ));
+    }
+    report.increments = acked;
     report.acked = history.acked.len();
     report.reads_ok = history.reads_ok;
     report.failed = history.requests_failed;

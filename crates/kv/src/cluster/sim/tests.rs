@@ -24,6 +24,7 @@ fn the_cluster_keeps_its_promises_under_faults() {
                 total.reads_ok += r.reads_ok;
                 total.failed += r.failed;
                 total.superseded += r.superseded;
+                total.increments += r.increments;
                 total.messages += r.messages;
                 total.lost += r.lost;
                 total.siblings_max = total.siblings_max.max(r.siblings_max);
@@ -40,7 +41,7 @@ fn the_cluster_keeps_its_promises_under_faults() {
     eprintln!(
         "{} seeds: {} acked writes, {} reads, {} failed or timed-out requests, {} versions \
          replaced by descendants, up to {} siblings per key, concurrent pair kept in {} runs, \
-         {} runs with a lost disk; slowest: convergence {} ms after heal, all up {} ms, \
+         {} runs with a lost disk, {} increments counted; slowest: convergence {} ms after heal, all up {} ms, \
          down detected {} ms, up detected {} ms; {} messages, {} lost",
         seeds.len(),
         total.acked,
@@ -50,6 +51,7 @@ fn the_cluster_keeps_its_promises_under_faults() {
         total.siblings_max,
         conflicts,
         disk_losses,
+        total.increments,
         total.convergence_ms,
         total.all_up_ms,
         total.detect_down_ms,
@@ -68,7 +70,65 @@ fn the_cluster_keeps_its_promises_under_faults() {
         assert!(total.acked > 50 * seeds.len());
         assert!(total.superseded > 0 && total.siblings_max >= 2);
         assert!(conflicts > seeds.len() / 4 && disk_losses > 0);
+        assert!(total.increments > 10 * seeds.len() as i64);
     }
+}
+
+/// Under a strict quorum with `W + R > N` and no failures, every key's
+/// history (reads, blind writes, read-modify-writes, plain sets) is
+/// linearizable, over the same seeds as the chaos runs.
+#[test]
+fn strict_quorum_histories_without_failures_are_linearizable() {
+    let seeds: Vec<u64> = match env_u64("KV_SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => (0..env_u64("KV_SIM_SEEDS").unwrap_or(SEEDS_DEFAULT)).collect(),
+    };
+    let mut failures = Vec::new();
+    let mut total = strict_quorum::Checked::default();
+    for &seed in &seeds {
+        match strict_quorum::run(seed) {
+            Ok(c) => {
+                total.calls += c.calls;
+                total.sibling_reads += c.sibling_reads;
+                total.overlapping += c.overlapping;
+            }
+            Err(why) => failures.push(format!("seed {seed}: {why}")),
+        }
+    }
+    eprintln!(
+        "{} strict-quorum seeds: {} calls checked, {} overlapping their predecessor, \
+         {} reads returned siblings",
+        seeds.len(),
+        total.calls,
+        total.overlapping,
+        total.sibling_reads
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failing seeds:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    if seeds.len() >= 50 {
+        assert!(total.calls > 100 * seeds.len());
+        assert!(total.overlapping > seeds.len() && total.sibling_reads > seeds.len());
+    }
+}
+
+/// Both sides of a partition update a counter, a set and a hash; after
+/// the heal no increment is lost, an add concurrent with a remove that
+/// did not see it survives, and the later hash write wins.
+#[test]
+fn crdt_updates_on_both_sides_of_a_partition_merge() {
+    let seeds = env_u64("KV_SIM_CRDT_SEEDS").unwrap_or(20);
+    let failures: Vec<String> = (0..seeds)
+        .filter_map(|seed| {
+            crdt::partitioned_updates(seed)
+                .err()
+                .map(|e| format!("seed {seed}: {e}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// SWIM's indirect probe against the notes' plain gossip: false-down events

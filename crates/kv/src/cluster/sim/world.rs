@@ -11,14 +11,19 @@ use std::collections::{BTreeMap, BinaryHeap};
 use bytes::Bytes;
 
 use crate::cluster::NodeId;
+use crate::cluster::crdt::Update;
 use crate::cluster::hinted_handoff::Limits;
 use crate::cluster::membership::{Event as MemberEvent, Status};
 use crate::cluster::replica::{Answer, Disk, Msg, Node, Op, Out, Setup};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Actor, Dot, VectorClock};
 
+use super::linearizability::{Call, Operation, Replaces, Value};
+
 const TICK_MS: u64 = 50;
 const CLIENT_TIMEOUT_MS: u64 = 3_000;
+/// The key clients `INCRBY`.
+pub(super) const COUNTER_KEY: &[u8] = b"counter";
 
 enum Event {
     Tick(NodeId, u64),
@@ -44,6 +49,8 @@ enum Intent {
     Read,
     ReadModifyWrite,
     Write,
+    /// A CRDT update; for `INCRBY`, its delta.
+    Update(i64),
 }
 
 struct Client {
@@ -67,6 +74,85 @@ pub(super) struct History {
     pub requests_failed: u64,
     pub messages_sent: u64,
     pub messages_lost: u64,
+    /// The sum of acknowledged `INCRBY` deltas.
+    pub incr_acked: i64,
+    /// The sum of deltas whose outcome is unknown (failed or timed out).
+    pub incr_unknown: i64,
+    /// Every client call with its key, for the linearizability check;
+    /// `None`: known not to have taken effect (a refused write, a read
+    /// without an answer).
+    pub calls: Vec<(Bytes, Option<Operation>)>,
+    /// Calls awaiting their answer: request → index in `calls`.
+    open: BTreeMap<u64, usize>,
+    /// Values interned for the checker (every write's value is unique).
+    values: BTreeMap<Option<Bytes>, Value>,
+}
+
+impl History {
+    fn intern(&mut self, value: &Option<Bytes>) -> Value {
+        let next = self.values.len() as Value;
+        *self.values.entry(value.clone()).or_insert(next)
+    }
+
+    fn values_of(&mut self, state: &Siblings) -> std::collections::BTreeSet<Value> {
+        state
+            .siblings()
+            .iter()
+            .map(|s| self.intern(&s.value))
+            .collect()
+    }
+
+    /// Records a call as it is sent; `read` is the read whose context a
+    /// write carries.
+    fn called(&mut self, request: u64, key: &Bytes, op: &Op, read: Option<&Siblings>, now_ms: u64) {
+        let call = match op {
+            // CRDT updates are checked by their own properties.
+            Op::Update { .. } => return,
+            Op::Get { .. } => Call::Read(Default::default()),
+            Op::Put { value, context, .. } => {
+                let replaces = match (context, read) {
+                    (None, _) => Replaces::All,
+                    (Some(_), Some(read)) => Replaces::Seen(self.values_of(read)),
+                    (Some(_), None) => Replaces::Seen(Default::default()),
+                };
+                let value = self.intern(value);
+                Call::Write { value, replaces }
+            }
+        };
+        let op = Operation {
+            call_ms: now_ms,
+            return_ms: None,
+            call,
+        };
+        self.open.insert(request, self.calls.len());
+        self.calls.push((key.clone(), Some(op)));
+    }
+
+    /// Records a call's answer (`None`: it timed out).
+    fn answered(&mut self, request: u64, answer: Option<&Answer>, now_ms: u64) {
+        let Some(i) = self.open.remove(&request) else {
+            return;
+        };
+        let values = match answer {
+            Some(Answer::Read(state)) => Some(self.values_of(state)),
+            _ => None,
+        };
+        let Some(op) = self.calls[i].1.as_mut() else {
+            return;
+        };
+        match (&mut op.call, answer) {
+            (Call::Write { .. }, Some(Answer::Written(_))) => op.return_ms = Some(now_ms),
+            (Call::Read(read), Some(Answer::Read(_))) => {
+                *read = values.unwrap_or_default();
+                op.return_ms = Some(now_ms);
+            }
+            // Refused before anything was stored.
+            (Call::Write { .. }, Some(Answer::TooManySiblings(_))) => self.calls[i].1 = None,
+            // A write that failed or timed out may have happened.
+            (Call::Write { .. }, _) => {}
+            (Call::Read(_), _) => self.calls[i].1 = None,
+        }
+    }
 }
 
 pub(super) struct World {
@@ -83,6 +169,8 @@ pub(super) struct World {
     pub delay_max_ms: u64,
     pub keys: Vec<Bytes>,
     clients: Vec<Client>,
+    /// Half the blind writes are plain `SET`s (no context: replace all).
+    pub plain_sets: bool,
     pub history: History,
 }
 
@@ -106,6 +194,7 @@ impl World {
                     active: true,
                 })
                 .collect(),
+            plain_sets: false,
             history: History::default(),
             setup,
         };
@@ -220,7 +309,23 @@ impl World {
             value: Some(value),
             context: Some(VectorClock::new()),
         };
-        self.send_request(client, node, key, Intent::Write, op);
+        self.send_request(client, node, key, Intent::Write, op, None);
+    }
+
+    /// A CRDT update from outside the client loop.
+    pub fn update_via(&mut self, node: NodeId, client: usize, key: Bytes, update: Update) {
+        let intent = match update {
+            Update::Add(delta) => {
+                self.history.incr_unknown += delta;
+                Intent::Update(delta)
+            }
+            _ => Intent::Update(0),
+        };
+        let op = Op::Update {
+            key: key.clone(),
+            update,
+        };
+        self.send_request(client, node, key, intent, op, None);
     }
 
     /// Runs every event up to `until_ms`.
@@ -309,7 +414,15 @@ impl World {
         }
     }
 
-    fn send_request(&mut self, c: usize, node: NodeId, key: Bytes, intent: Intent, op: Op) {
+    fn send_request(
+        &mut self,
+        c: usize,
+        node: NodeId,
+        key: Bytes,
+        intent: Intent,
+        op: Op,
+        read: Option<&Siblings>,
+    ) {
         if let Op::Put { context, .. } = &op {
             let contexts = self.history.contexts.entry(key.clone()).or_default();
             contexts.push(context.clone().unwrap_or_default());
@@ -317,6 +430,7 @@ impl World {
         let client = &mut self.clients[c];
         client.ops += 1;
         let request = (c as u64) << 32 | client.ops;
+        self.history.called(request, &key, &op, read, self.now_ms);
         client.busy = Some((request, key, intent));
         self.schedule(1, Event::Arrive(node, request, op));
         self.schedule(CLIENT_TIMEOUT_MS, Event::ClientTimeout(request));
@@ -337,16 +451,26 @@ impl World {
             0..5 => (Intent::ReadModifyWrite, Op::Get { key: key.clone() }),
             5..8 => {
                 let value = Bytes::from(format!("c{c}-{}", self.clients[c].ops));
+                let plain = self.plain_sets && self.rng.bool();
                 let op = Op::Put {
                     key: key.clone(),
                     value: Some(value),
-                    context: Some(VectorClock::new()),
+                    context: (!plain).then(VectorClock::new),
                 };
                 (Intent::Write, op)
             }
-            _ => (Intent::Read, Op::Get { key: key.clone() }),
+            8 => (Intent::Read, Op::Get { key: key.clone() }),
+            _ => {
+                let delta = self.rng.i64(1..=5);
+                self.history.incr_unknown += delta;
+                let key = Bytes::from_static(COUNTER_KEY);
+                let update = Update::Add(delta);
+                let op = Op::Update { key, update };
+                (Intent::Update(delta), op)
+            }
         };
-        self.send_request(c, node, key, intent, op);
+        let key = op.key().clone();
+        self.send_request(c, node, key, intent, op, None);
     }
 
     fn client_answer(&mut self, request: u64, answer: Option<Answer>) {
@@ -361,6 +485,7 @@ impl World {
             client.busy = Some((current, key, intent));
             return; // a late answer to an abandoned request
         }
+        self.history.answered(request, answer.as_ref(), self.now_ms);
         match answer {
             Some(Answer::Written(dot)) => self.history.acked.push((key, dot)),
             Some(Answer::Read(state)) => {
@@ -369,6 +494,18 @@ impl World {
                     self.read_modify_write(c, key, &state);
                     return;
                 }
+            }
+            Some(Answer::Updated(_)) => {
+                if let Intent::Update(delta) = intent {
+                    self.history.incr_unknown -= delta;
+                    self.history.incr_acked += delta;
+                }
+            }
+            Some(Answer::Refused(_)) => {
+                if let Intent::Update(delta) = intent {
+                    self.history.incr_unknown -= delta;
+                }
+                self.history.requests_failed += 1
             }
             Some(Answer::Failed | Answer::TooManySiblings(_)) | None => {
                 self.history.requests_failed += 1
@@ -397,7 +534,7 @@ impl World {
             value: Some(value),
             context: Some(state.context().clone()),
         };
-        self.send_request(c, node, key, Intent::Write, op);
+        self.send_request(c, node, key, Intent::Write, op, Some(state));
     }
 
     /// Whether every node believes every other is up.

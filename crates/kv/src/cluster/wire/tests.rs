@@ -1,7 +1,13 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::cluster::crdt::update::{Refused, Update};
+use crate::cluster::crdt::value::WrongType;
 use crate::cluster::hlc::Hlc;
+use crate::cluster::placement::QuorumMode;
+use crate::cluster::quorum::Consistency;
+use crate::cluster::replica::{Answer, Op};
+use crate::cluster::vector_clock::{Actor, Dot, VectorClock};
 
 fn state_with(values: &[&str]) -> Siblings {
     let mut s = Siblings::new();
@@ -55,6 +61,7 @@ fn samples() -> Vec<Envelope> {
                 value: Some(Bytes::from_static(b"v")),
                 context: Some(s.context().clone()),
             },
+            consistency: Consistency::default(),
         },
         Msg::Forward {
             client: 13,
@@ -63,10 +70,20 @@ fn samples() -> Vec<Envelope> {
                 value: None,
                 context: None,
             },
+            consistency: Consistency {
+                w: Some(3),
+                r: Some(1),
+                mode: Some(QuorumMode::Strict),
+            },
         },
         Msg::Forward {
             client: 14,
             op: Op::Get { key: key.clone() },
+            consistency: Consistency {
+                w: None,
+                r: Some(2),
+                mode: Some(QuorumMode::Sloppy),
+            },
         },
         Msg::ForwardReply {
             client: 12,
@@ -86,6 +103,50 @@ fn samples() -> Vec<Envelope> {
         Msg::ForwardReply {
             client: 16,
             answer: Answer::TooManySiblings(100),
+        },
+        Msg::ForwardReply {
+            client: 17,
+            answer: Answer::Updated(-42),
+        },
+        Msg::ForwardReply {
+            client: 18,
+            answer: Answer::Refused(Refused::WrongType(WrongType)),
+        },
+        Msg::ForwardReply {
+            client: 19,
+            answer: Answer::Refused(Refused::Overflow),
+        },
+        Msg::Forward {
+            client: 20,
+            op: Op::Update {
+                key: key.clone(),
+                update: Update::Add(i64::MIN),
+            },
+            consistency: Consistency::default(),
+        },
+        Msg::Forward {
+            client: 21,
+            op: Op::Update {
+                key: key.clone(),
+                update: Update::SetRemove(vec![Bytes::from_static(b"m"), Bytes::new()]),
+            },
+            consistency: Consistency {
+                w: Some(3),
+                r: Some(1),
+                mode: Some(QuorumMode::Strict),
+            },
+        },
+        Msg::Forward {
+            client: 22,
+            op: Op::Update {
+                key: key.clone(),
+                update: Update::MapSet(vec![(Bytes::from_static(b"f"), Bytes::from_static(b"v"))]),
+            },
+            consistency: Consistency {
+                w: None,
+                r: Some(2),
+                mode: Some(QuorumMode::Sloppy),
+            },
         },
         Msg::Replicate {
             req: 1,
