@@ -104,10 +104,20 @@
 //! API and the remote-write receiver with axum; `tests/it/promql_diff.rs`
 //! checks ~90 queries against a real Prometheus fed the same payloads.
 //!
+//! # Collection ([`scrape`])
+//!
+//! The pull model: a scrape manager reads `scrape_configs` from a
+//! `prometheus.yml` (static and file SD targets), parses the text
+//! exposition format (hand-written, [`scrape::text`]), writes `up`,
+//! `scrape_duration_seconds`, `scrape_samples_scraped` and staleness
+//! markers, enforces the per-job limits, and shares targets between
+//! collectors by the consistent-hash ring. `tests/it/scrape.rs` scrapes
+//! real HTTP targets, including one that goes down.
+//!
 //! # What comes next
 //!
-//! Scraping, `metadata`, dashboards, `hyperscale up` wiring (issue 14, parts
-//! 3-5); cold storage of old blocks in the object store; reading downsampled
+//! DNS-SRV discovery and relabeling, `metadata`, dashboards (issue 14,
+//! parts 3-5); cold storage of old blocks in the object store; reading downsampled
 //! blocks from PromQL ([`Db::query`] picks the resolution, the evaluator
 //! reads raw samples only today).
 #![warn(missing_docs)]
@@ -127,6 +137,7 @@ pub mod labels;
 mod options;
 pub mod promql;
 pub mod retention;
+pub mod scrape;
 pub mod wal;
 
 pub use db::{Db, MaintainReport, QueryResult, Stats};

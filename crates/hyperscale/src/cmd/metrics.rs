@@ -1,6 +1,7 @@
 //! `hyperscale metrics`: the metrics monitoring system (vol. 2) — `serve`
 //! runs the time-series database behind the Prometheus HTTP API and its
-//! remote-write receiver.
+//! remote-write receiver, and with `--scrape-config` pulls the targets of a
+//! `prometheus.yml` (its share of them with `--collector-id/--collectors`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +55,17 @@ pub struct ServeArgs {
     /// Address of `/metrics` and `/healthz` [default: none].
     #[arg(long)]
     admin_bind: Option<SocketAddr>,
+    /// A `prometheus.yml` whose `scrape_configs` (static and file SD
+    /// targets) this server scrapes [default: scrape nothing].
+    #[arg(long)]
+    scrape_config: Option<PathBuf>,
+    /// This collector's number, `0..collectors`: it scrapes only the targets
+    /// the consistent-hash ring gives it.
+    #[arg(long, default_value_t = 0)]
+    collector_id: usize,
+    /// How many collectors share the targets of `--scrape-config`.
+    #[arg(long, default_value_t = 1)]
+    collectors: usize,
 }
 
 /// A duration as Prometheus writes them: a number and `ms`, `s`, `m`, `h`,
@@ -113,10 +125,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         timeout: Duration::from_millis(u64::try_from(args.query_timeout).unwrap_or(u64::MAX)),
         ..QueryLimits::default()
     };
-    let api = Api {
-        db: Arc::new(db),
-        limits,
+    let db = Arc::new(db);
+    let scraper = match &args.scrape_config {
+        Some(path) => {
+            let sharding = tsdb::scrape::Sharding::new(args.collector_id, args.collectors)?;
+            Some(tsdb::scrape::Manager::from_file(
+                db.clone(),
+                path.clone(),
+                sharding,
+            )?)
+        }
+        None => None,
     };
+    let api = Api { db, limits };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
@@ -126,6 +147,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         emit(&format!("metrics listening on http://{}\n", info.endpoint))?;
         supervisor.add(info, move |ctx| async move {
             ctx.health.set_up();
+            if let Some(scraper) = scraper {
+                tokio::spawn(scraper.run(ctx.shutdown.clone().cancelled_owned()));
+            }
             tsdb::http::serve_until(listener, api, ctx.shutdown.cancelled_owned())
                 .await
                 .context("the metrics server failed")

@@ -10,4 +10,5 @@ mod corruption;
 mod crash;
 mod downsampling;
 mod promql_diff;
+mod scrape;
 mod support;
