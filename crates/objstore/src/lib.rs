@@ -157,9 +157,13 @@
 //! (`reed-solomon-simd`) acknowledged once 5 of 6 shards are. Every stored copy or
 //! shard carries a 16-byte layout header. Reads try the nearest healthy copy (up
 //! before suspect, down skipped) or gather the shards and decode; a copy or shard that
-//! is missing or fails its checksum is rewritten from the good bytes (repair on read,
-//! and [`cluster::Cluster::repair_chunk`] as a scrub). Tests: `tests/it/cluster.rs`
-//! (every pair of 6 lost nodes, bit flips, quorum) and `crates/hyperscale/tests/it/s3_datanodes.rs`
+//! is missing or fails its checksum is rewritten from the good bytes (repair on read).
+//! A repair pass over every chunk the metadata names ([`s3::repair`]) runs when a node
+//! comes back or has been down for `repair_after_ms` (30 s): a dead node's copies or
+//! shards are rebuilt on **spares** (the next nodes of the chunk's placement order;
+//! writes use them too while a place is down), and dropped from the spares once the
+//! places hold them again ([`cluster::Cluster::repair_chunk`]). Tests: `tests/it/cluster.rs`
+//! (every pair of 6 lost nodes, bit flips, quorum, rebuild on spares) and `crates/hyperscale/tests/it/s3_datanodes.rs`
 //! (`kill -9` of a data node process during boto3 PUTs).
 //!
 //! | knob | default | trade-off |
@@ -167,6 +171,7 @@
 //! | `durability` ([`s3::Config`]) | `replicate3` | 3x bytes and one-node reads vs. 1.5x bytes and reads from 4 nodes (`ec4+2`) |
 //! | heartbeat `interval_ms` / `suspect_after_ms` / `down_after_ms` | 500 / 1,500 / 5,000 | failure detection speed vs. false alarms |
 //! | `datanode_timeout_ms` | 10 s | a stalled node's cost to a request vs. slow disks counted as failures |
+//! | `repair_after_ms` | 30 s | time at reduced redundancy vs. copying a node's data for a restart |
 //!
 //! # What comes next
 //!
@@ -177,11 +182,10 @@
 //!   data node's ids against the rows would find them).
 //! * Durability per bucket (today one setting per API node; the layout header already
 //!   lets a read tell the schemes apart).
-//! * **Repair onto other nodes**: a node down past a timeout keeps its places (reads
-//!   skip it, repair rewrites its share when it returns); rebuilding its copies on the
-//!   others needs placement over the live members plus a scan of every chunk the
-//!   metadata names, and `hyperscale s3 status` through the API node would then show
-//!   degraded chunks and repair progress (today it heartbeats the data nodes itself).
+//! * `hyperscale s3 status` through the API node (degraded chunks, repair progress);
+//!   today it heartbeats the data nodes itself, and repair passes print a line.
+//! * A lost disk behind a live node is found by reads and repair passes only (no
+//!   background scrubber runs [`datafile::verify_sealed`] yet).
 //! * Deletes while a copy's node is down leave that copy as garbage on it; a repair
 //!   racing a delete can rewrite a copy nothing names (garbage, never visible).
 //! * A ranged GET fetches whole chunks (at most 8 MiB) from a data node and cuts the

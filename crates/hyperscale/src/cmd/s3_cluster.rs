@@ -94,7 +94,10 @@ pub fn connect(config: &Config) -> anyhow::Result<Option<Arc<cluster::Cluster>>>
         &config.datanodes,
         secret,
         durability,
-        Heartbeat::default(),
+        Heartbeat {
+            repair_after_ms: config.repair_after_ms,
+            ..Heartbeat::default()
+        },
         config.datanode_timeout_ms,
     )
     .map_err(anyhow::Error::msg)?;

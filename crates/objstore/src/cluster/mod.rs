@@ -32,6 +32,7 @@
 pub mod datanode;
 pub mod layout;
 pub mod placement;
+mod rebuild;
 mod route;
 pub mod wire;
 
@@ -203,6 +204,7 @@ pub struct Cluster {
     repaired: AtomicU64,
     partial_writes: AtomicU64,
     recoveries: AtomicU64,
+    started_ms: u64,
 }
 
 impl Cluster {
@@ -232,6 +234,7 @@ impl Cluster {
             repaired: AtomicU64::new(0),
             partial_writes: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
+            started_ms: clock::now_ms(),
         };
         c.heartbeat_once();
         Ok(c)
@@ -302,7 +305,7 @@ impl Cluster {
         Ok(())
     }
 
-    fn state(&self, i: usize) -> NodeState {
+    pub(super) fn state(&self, i: usize) -> NodeState {
         let h = &self.health.lock()[i];
         placement::state(
             h.last_ok_ms,

@@ -48,6 +48,8 @@ pub struct Heartbeat {
     pub suspect_after_ms: u64,
     /// Without an answer this long a node is down.
     pub down_after_ms: u64,
+    /// Down this long, a node's copies and shards are rebuilt on spares.
+    pub repair_after_ms: u64,
 }
 
 impl Default for Heartbeat {
@@ -56,6 +58,7 @@ impl Default for Heartbeat {
             interval_ms: 500,
             suspect_after_ms: 1_500,
             down_after_ms: 5_000,
+            repair_after_ms: 30_000,
         }
     }
 }

@@ -14,7 +14,7 @@ use super::{Cluster, NodeState};
 use crate::{Error, ObjectId, Result};
 
 /// What one place answered to a read.
-enum Answer {
+pub(super) enum Answer {
     /// An intact body with its header.
     Good(layout::Header, Vec<u8>),
     /// Reached, but the copy is missing or corrupt: rewrite it.
@@ -29,7 +29,7 @@ impl Cluster {
     pub fn put(&self, data: &[u8]) -> Result<ObjectId> {
         let id = ObjectId::generate();
         let records = layout::encode(self.durability, data)?;
-        let places = self.places(id);
+        let places = self.write_targets(id);
         let results: Vec<Result<()>> = std::thread::scope(|s| {
             let hs: Vec<_> = places
                 .iter()
@@ -103,7 +103,9 @@ impl Cluster {
     pub fn delete(&self, id: ObjectId) -> Result<bool> {
         let mut any = false;
         let mut err = None;
-        for i in self.places(id) {
+        let mut all = self.places(id);
+        all.extend(self.spares(id));
+        for i in all {
             if self.state(i) == NodeState::Down {
                 continue;
             }
@@ -121,12 +123,14 @@ impl Cluster {
         }
     }
 
-    /// Reads place `i`'s record and checks it is shard `index` of this scheme.
-    fn read_place(&self, i: usize, id: ObjectId, index: usize) -> Answer {
+    /// Reads node `i`'s record and checks it is of this scheme and, if `index` is
+    /// given, shard `index` (a spare may hold any shard).
+    pub(super) fn read_place(&self, i: usize, id: ObjectId, index: Option<usize>) -> Answer {
         match self.nodes[i].get(id) {
             Ok(Some(rec)) => match layout::parse(&rec) {
                 Ok((h, body))
-                    if same_scheme(h.durability, self.durability) && h.index as usize == index =>
+                    if same_scheme(h.durability, self.durability)
+                        && index.is_none_or(|k| h.index as usize == k) =>
                 {
                     Answer::Good(h, body.to_vec())
                 }
@@ -151,7 +155,7 @@ impl Cluster {
 
     /// Candidate places in read order: up before suspect (nearest healthy first), down
     /// ones left out.
-    fn read_order(&self, places: &[usize]) -> Vec<(usize, usize)> {
+    pub(super) fn read_order(&self, places: &[usize]) -> Vec<(usize, usize)> {
         let mut order: Vec<(NodeState, usize, usize)> = places
             .iter()
             .enumerate()
@@ -167,7 +171,7 @@ impl Cluster {
         let mut bad = Vec::new();
         let mut unreachable = places.len();
         for (_, i) in self.read_order(&places) {
-            match self.read_place(i, id, 0) {
+            match self.read_place(i, id, Some(0)) {
                 Answer::Good(h, body) if body.len() as u64 == h.len => {
                     if !bad.is_empty() {
                         self.degraded_reads.fetch_add(1, Ordering::Relaxed);
@@ -185,6 +189,15 @@ impl Cluster {
                 Answer::Unreachable => {}
             }
         }
+        // Copies written or rebuilt on spares while a place's node was down.
+        for (_, i) in self.read_order(&self.spares(id)) {
+            if let Answer::Good(h, body) = self.read_place(i, id, Some(0))
+                && body.len() as u64 == h.len
+            {
+                self.degraded_reads.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(body));
+            }
+        }
         if unreachable > 0 {
             return Err(Error::Unavailable(format!(
                 "chunk {id}: no intact copy on the {} reachable of {} nodes",
@@ -196,7 +209,7 @@ impl Cluster {
     }
 
     /// Every reachable place's answer, read in parallel: (shard index, member, answer).
-    fn gather(&self, id: ObjectId) -> Vec<(usize, usize, Answer)> {
+    pub(super) fn gather(&self, id: ObjectId) -> Vec<(usize, usize, Answer)> {
         let places = self.places(id);
         let order = self.read_order(&places);
         std::thread::scope(|s| {
@@ -204,46 +217,15 @@ impl Cluster {
                 .iter()
                 .map(|&(k, i)| {
                     let index = if matches!(self.durability, Durability::Replicate { .. }) {
-                        0
+                        Some(0)
                     } else {
-                        k
+                        Some(k)
                     };
                     s.spawn(move || (k, i, self.read_place(i, id, index)))
                 })
                 .collect();
             hs.into_iter().filter_map(|h| h.join().ok()).collect()
         })
-    }
-
-    /// Reads every copy or shard of chunk `id` and rewrites the missing or corrupt ones
-    /// on nodes that answer (a scrub, or repair after a node came back); how many were
-    /// rewritten. `Ok(0)` also when the chunk is gone from every node.
-    pub fn repair_chunk(&self, id: ObjectId) -> Result<usize> {
-        let before = self.repaired.load(Ordering::Relaxed);
-        match self.durability {
-            Durability::Replicate { .. } => {
-                let answers = self.gather(id);
-                let good = answers.iter().find_map(|(_, _, a)| match a {
-                    Answer::Good(h, body) if body.len() as u64 == h.len => Some(body),
-                    _ => None,
-                });
-                let Some(body) = good else {
-                    return Ok(0);
-                };
-                let rec = layout::encode(self.durability, body)?;
-                for (_, i, a) in &answers {
-                    match a {
-                        Answer::Good(h, body) if body.len() as u64 == h.len => {}
-                        Answer::Unreachable => {}
-                        _ => self.repair(*i, id, &rec[0]),
-                    }
-                }
-            }
-            Durability::Erasure { data, parity } => {
-                self.get_erasure(id, data as usize, parity as usize)?;
-            }
-        }
-        Ok((self.repaired.load(Ordering::Relaxed) - before) as usize)
     }
 
     fn get_erasure(&self, id: ObjectId, data: usize, parity: usize) -> Result<Option<Vec<u8>>> {
@@ -263,6 +245,20 @@ impl Cluster {
                 }
                 Answer::Good(..) | Answer::Bad => bad.push((k, i)),
                 Answer::Unreachable => {}
+            }
+        }
+        if shards.iter().flatten().count() < data {
+            // Shards written or rebuilt on spares while their places' nodes were down.
+            for (_, a) in self.read_spares(id) {
+                if let Answer::Good(h, body) = a
+                    && (h.index as usize) < width
+                    && shards[h.index as usize].is_none()
+                    && len.is_none_or(|l| l == h.len)
+                    && body.len() == layout::shard_bytes(h.len, data)
+                {
+                    len = Some(h.len);
+                    shards[h.index as usize] = Some(body);
+                }
             }
         }
         let have = shards.iter().flatten().count();
@@ -289,14 +285,16 @@ impl Cluster {
     }
 
     /// Rewrites place `i`'s copy or shard (best effort: a failure is logged).
-    fn repair(&self, i: usize, id: ObjectId, record: &[u8]) {
+    pub(super) fn repair(&self, i: usize, id: ObjectId, record: &[u8]) -> bool {
         match self.nodes[i].put(id, record) {
             Ok(()) => {
                 self.repaired.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(%id, node = %self.members[i].name, "repaired a copy");
+                true
             }
             Err(e) => {
-                tracing::warn!(%id, node = %self.members[i].name, error = %e, "repair failed")
+                tracing::warn!(%id, node = %self.members[i].name, error = %e, "repair failed");
+                false
             }
         }
     }

@@ -58,6 +58,8 @@ pub struct Config {
     pub cluster_secret_file: Option<std::path::PathBuf>,
     /// Timeout of one call to a data node, in ms.
     pub datanode_timeout_ms: u64,
+    /// A data node down this long has its copies and shards rebuilt on others, in ms.
+    pub repair_after_ms: u64,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             durability: "replicate3".into(),
             cluster_secret_file: None,
             datanode_timeout_ms: 10_000,
+            repair_after_ms: 30_000,
         }
     }
 }

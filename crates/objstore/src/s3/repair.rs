@@ -1,10 +1,13 @@
-//! The repair pass: every chunk the metadata names is read from all its places and any
-//! missing or corrupt copy or shard is rewritten on the node that lacks it.
+//! The repair pass: every chunk the metadata names is read from all its places (and
+//! spares) and any missing or corrupt copy or shard is rewritten on the node that lacks
+//! it, or on a spare when that node is down past `repair_after_ms`
+//! ([`crate::cluster::Cluster::repair_chunk`]).
 //!
 //! Why from the metadata: a data node that was down missed writes and deletes, and only
 //! the object, version and part rows say which chunks should exist. The pass runs when
-//! the placement service sees a node come back ([`crate::cluster::Cluster::recoveries`]),
-//! so full redundancy returns without waiting for reads to touch every object.
+//! the placement service sees a node come back ([`crate::cluster::Cluster::recoveries`])
+//! or declares one dead ([`crate::cluster::Cluster::dead_members`]), so full redundancy
+//! returns without waiting for reads to touch every object.
 
 use std::collections::HashSet;
 
@@ -79,10 +82,10 @@ pub(super) fn start(store: &std::sync::Arc<S3Store>) {
     let spawned = std::thread::Builder::new()
         .name("s3-repair".into())
         .spawn(move || {
-            let mut seen = cluster.recoveries();
+            let mut seen = (cluster.recoveries(), cluster.dead_members());
             loop {
                 std::thread::sleep(std::time::Duration::from_millis(250));
-                let now = cluster.recoveries();
+                let now = (cluster.recoveries(), cluster.dead_members());
                 if now == seen {
                     if weak.strong_count() == 0 {
                         return;

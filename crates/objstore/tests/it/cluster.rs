@@ -48,10 +48,20 @@ impl DataNode for Switch {
 struct Rig {
     _dirs: Vec<tempfile::TempDir>,
     nodes: Vec<Arc<Switch>>,
-    cluster: Cluster,
+    cluster: Arc<Cluster>,
 }
 
 fn rig(durability: Durability, zones: &[&str]) -> Rig {
+    let hb = Heartbeat {
+        interval_ms: 60_000,
+        suspect_after_ms: 60_000,
+        down_after_ms: 600_000,
+        repair_after_ms: 600_000,
+    };
+    rig_with(durability, zones, hb)
+}
+
+fn rig_with(durability: Durability, zones: &[&str], hb: Heartbeat) -> Rig {
     let mut dirs = Vec::new();
     let mut nodes = Vec::new();
     let mut members: Vec<(Member, Arc<dyn DataNode>)> = Vec::new();
@@ -71,12 +81,7 @@ fn rig(durability: Durability, zones: &[&str]) -> Rig {
         nodes.push(node);
         dirs.push(dir);
     }
-    let hb = Heartbeat {
-        interval_ms: 60_000,
-        suspect_after_ms: 60_000,
-        down_after_ms: 600_000,
-    };
-    let cluster = Cluster::new(members, durability, hb).unwrap();
+    let cluster = Arc::new(Cluster::new(members, durability, hb).unwrap());
     Rig {
         _dirs: dirs,
         nodes,
@@ -192,7 +197,7 @@ fn writes_need_their_quorum_and_reads_repair_what_a_down_node_missed() {
         );
         // Too few nodes for the quorum: refused, and nothing left behind.
         let before: u64 = r.nodes.iter().map(|n| n.node.stats().objects).sum();
-        for n in &r.nodes[..4] {
+        for n in &r.nodes[..5] {
             n.off.store(true, Ordering::SeqCst);
         }
         assert!(matches!(
@@ -261,4 +266,83 @@ fn deletes_reach_every_copy() {
     assert!(r.cluster.delete(id).unwrap());
     assert_eq!(r.cluster.get(id, ..).unwrap(), None);
     assert!(r.nodes.iter().all(|n| n.node.stats().objects == 0));
+}
+
+#[test]
+fn a_dead_nodes_share_is_rebuilt_on_spares_and_dropped_when_it_returns() {
+    let hb = Heartbeat {
+        interval_ms: 50,
+        suspect_after_ms: 500,
+        down_after_ms: 1_000,
+        repair_after_ms: 1_000,
+    };
+    for (durability, zones) in [
+        (Durability::REPLICATE_3, &["a", "b", "c", "d", "e", "f"][..]),
+        (Durability::EC_4_2, &["a", "b", "c", "d", "e", "f", "g"][..]),
+    ] {
+        let r = rig_with(durability, zones, hb);
+        r.cluster.start_heartbeats().unwrap();
+        let mut objects = fill(&r.cluster);
+        // Node 0 dies and stays dead past repair_after_ms.
+        r.nodes[0].off.store(true, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(1_600));
+        assert_eq!(r.cluster.dead_members(), vec![0], "{durability}");
+        // New writes go to spares in its place; the repair pass rebuilds the old ones.
+        objects.extend(fill(&r.cluster));
+        let rebuilt: usize = objects
+            .iter()
+            .map(|(id, _)| r.cluster.repair_chunk(*id).unwrap())
+            .sum();
+        assert!(rebuilt > 0, "{durability}");
+        // Full redundancy without node 0: any two more nodes may go.
+        let n = zones.len();
+        for a in 1..n {
+            for b in a + 1..n {
+                r.nodes[a].off.store(true, Ordering::SeqCst);
+                r.nodes[b].off.store(true, Ordering::SeqCst);
+                for (id, data) in &objects {
+                    let got = r
+                        .cluster
+                        .get(*id, ..)
+                        .unwrap_or_else(|e| {
+                            let held: Vec<_> = r
+                                .nodes
+                                .iter()
+                                .map(|n| n.node.get(*id, ..).unwrap().map(|v| v[5]))
+                                .collect();
+                            panic!(
+                                "{durability}: lost {a},{b}: {e}; places {:?}, spares {:?}, shard held {held:?} {:?}",
+                                r.cluster.places(*id),
+                                r.cluster.spares(*id),
+                                r.cluster.status().iter().map(|m| (m.state, m.last_ok_age_ms)).collect::<Vec<_>>()
+                            )
+                        });
+                    assert_eq!(
+                        got.as_deref(),
+                        Some(&data[..]),
+                        "{durability}: lost 0,{a},{b}"
+                    );
+                }
+                r.nodes[a].off.store(false, Ordering::SeqCst);
+                r.nodes[b].off.store(false, Ordering::SeqCst);
+                // Seen up again before the next pair goes (not down by then).
+                r.cluster.heartbeat_once();
+            }
+        }
+        // Node 0 returns: its places are rewritten and the spares' copies dropped.
+        r.nodes[0].off.store(false, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        for (id, _) in &objects {
+            r.cluster.repair_chunk(*id).unwrap();
+        }
+        let stored: u64 = r.nodes.iter().map(|n| n.node.stats().objects).sum();
+        assert_eq!(
+            stored,
+            (objects.len() * durability.width()) as u64,
+            "{durability}"
+        );
+        for (id, data) in &objects {
+            assert_eq!(r.cluster.get(*id, ..).unwrap().as_deref(), Some(&data[..]));
+        }
+    }
 }
