@@ -28,8 +28,12 @@ fn main() {
     let labels: Vec<tsdb::Labels> = (0..series)
         .map(|i| {
             let (job, inst) = (format!("job{}", i % 4), format!("host{i}:9100"));
-            db.labels([("__name__", "http_requests_total"), ("job", &job), ("instance", &inst)])
-                .unwrap()
+            db.labels([
+                ("__name__", "http_requests_total"),
+                ("job", &job),
+                ("instance", &inst),
+            ])
+            .unwrap()
         })
         .collect();
     let end_ms = hours * 3_600_000;

@@ -137,10 +137,13 @@ impl<'a> Evaluator<'a> {
             && let Ok(series) = self.load(&matchers, min_t, wide_max)
         {
             let sliced = super::cache::slice(&series, min_t, max_t);
-            if self
-                .cache
-                .put(key.clone(), min_t, wide_max, series, self.limits.samples_max)
-            {
+            if self.cache.put(
+                key.clone(),
+                min_t,
+                wide_max,
+                series,
+                self.limits.samples_max,
+            ) {
                 return Ok(sliced);
             }
         }
@@ -153,12 +156,7 @@ impl<'a> Evaluator<'a> {
         Ok(series)
     }
 
-    fn load(
-        &self,
-        matchers: &[Matcher],
-        min_t: i64,
-        max_t: i64,
-    ) -> Result<Vec<Series>, EvalError> {
+    fn load(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Result<Vec<Series>, EvalError> {
         let got = self
             .db
             .select(matchers, min_t, max_t)
