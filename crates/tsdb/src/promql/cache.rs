@@ -31,10 +31,17 @@ pub(crate) struct SelectorCache {
 }
 
 impl SelectorCache {
-    /// The series of `key` within `[min_t, max_t]`, if a loaded window covers it.
-    pub(crate) fn get(&self, key: &str, min_t: i64, max_t: i64) -> Option<Vec<Series>> {
+    /// The series of `key` within `[min_t, max_t]` (only each one's newest
+    /// sample if `last_only`), if a loaded window covers it.
+    pub(crate) fn get(
+        &self,
+        key: &str,
+        min_t: i64,
+        max_t: i64,
+        last_only: bool,
+    ) -> Option<Vec<Series>> {
         let e = self.entries.get(key)?;
-        (e.min_t <= min_t && max_t <= e.max_t).then(|| slice(&e.series, min_t, max_t))
+        (e.min_t <= min_t && max_t <= e.max_t).then(|| slice(&e.series, min_t, max_t, last_only))
     }
 
     /// Keeps `series` (loaded over `[min_t, max_t]`) if it fits in the
@@ -68,14 +75,20 @@ impl SelectorCache {
     }
 }
 
-/// The samples with `min_t <= t <= max_t` (as `Db::select` bounds them);
-/// series with none are left out, as storage leaves them out.
-pub(crate) fn slice(series: &[Series], min_t: i64, max_t: i64) -> Vec<Series> {
+/// The samples with `min_t <= t <= max_t` (as `Db::select` bounds them),
+/// or just the newest of them if `last_only` (an instant selector needs no
+/// more); series with none are left out, as storage leaves them out.
+pub(crate) fn slice(series: &[Series], min_t: i64, max_t: i64, last_only: bool) -> Vec<Series> {
     series
         .iter()
         .filter_map(|s| {
-            let lo = s.samples.partition_point(|&(t, _)| t < min_t);
             let hi = s.samples.partition_point(|&(t, _)| t <= max_t);
+            let first = s.samples.partition_point(|&(t, _)| t < min_t);
+            let lo = if last_only {
+                first.max(hi.saturating_sub(1))
+            } else {
+                first
+            };
             (lo < hi).then(|| Series {
                 metric: s.metric.clone(),
                 samples: s.samples[lo..hi].to_vec(),
@@ -98,13 +111,18 @@ mod tests {
     #[test]
     fn slices_are_inclusive_and_drop_empty_series() {
         let all = vec![series(&[1, 2, 3, 4]), series(&[10])];
-        let got = slice(&all, 2, 3);
-        assert_eq!(got, vec![series(&[2, 3])]);
+        assert_eq!(slice(&all, 2, 3, false), vec![series(&[2, 3])]);
+        assert_eq!(slice(&all, 2, 3, true), vec![series(&[3])]);
+        assert_eq!(slice(&all, 0, 0, true), vec![]);
         let mut cache = SelectorCache::default();
         assert!(cache.put("a".into(), 0, 10, all.clone(), 100));
-        assert_eq!(cache.get("a", 0, 10), Some(all.clone()));
-        assert_eq!(cache.get("a", 0, 11), None, "outside the loaded window");
+        assert_eq!(cache.get("a", 0, 10, false), Some(all.clone()));
+        assert_eq!(
+            cache.get("a", 0, 11, false),
+            None,
+            "outside the loaded window"
+        );
         assert!(!cache.put("b".into(), 0, 10, all, 6), "over the budget");
-        assert_eq!(cache.get("b", 0, 1), None);
+        assert_eq!(cache.get("b", 0, 1, false), None);
     }
 }

@@ -120,6 +120,7 @@ impl<'a> Evaluator<'a> {
         vs: &VectorSelector,
         min_t: i64,
         max_t: i64,
+        last_only: bool,
     ) -> Result<Vec<Series>, EvalError> {
         self.check_deadline("query preparation")?;
         let matchers = Self::matchers(vs)?;
@@ -128,7 +129,7 @@ impl<'a> Evaluator<'a> {
             .map(|m| format!("{m:?}"))
             .collect::<Vec<_>>()
             .join("\u{1}");
-        if let Some(hit) = self.cache.get(&key, min_t, max_t) {
+        if let Some(hit) = self.cache.get(&key, min_t, max_t, last_only) {
             return Ok(hit);
         }
         let span = self.end_ms.saturating_sub(self.start_ms).max(0);
@@ -136,7 +137,7 @@ impl<'a> Evaluator<'a> {
         if wide_max > max_t
             && let Ok(series) = self.load(&matchers, min_t, wide_max)
         {
-            let sliced = super::cache::slice(&series, min_t, max_t);
+            let sliced = super::cache::slice(&series, min_t, max_t, last_only);
             if self.cache.put(
                 key.clone(),
                 min_t,
@@ -184,7 +185,7 @@ impl<'a> Evaluator<'a> {
 
     fn instant_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<Element>, EvalError> {
         let rt = self.ref_time(t, &vs.at, &vs.offset);
-        let series = self.select(vs, rt.saturating_sub(self.limits.lookback_ms), rt)?;
+        let series = self.select(vs, rt.saturating_sub(self.limits.lookback_ms), rt, true)?;
         Ok(series
             .into_iter()
             .filter_map(|s| {
@@ -204,7 +205,7 @@ impl<'a> Evaluator<'a> {
         t: i64,
     ) -> Result<Vec<Series>, EvalError> {
         let rt = self.ref_time(t, &vs.at, &vs.offset);
-        let mut series = self.select(vs, rt.saturating_sub(range_ms), rt)?;
+        let mut series = self.select(vs, rt.saturating_sub(range_ms), rt, false)?;
         for s in &mut series {
             s.samples.retain(|&(_, v)| !is_stale(v));
             self.loaded += s.samples.len();
