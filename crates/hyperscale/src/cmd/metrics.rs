@@ -26,6 +26,8 @@ pub struct Args {
 enum Verb {
     /// Serve the Prometheus HTTP API (PromQL) and remote write.
     Serve(ServeArgs),
+    /// Run a PromQL query against a Prometheus HTTP API and print a table.
+    Query(super::metrics_query::QueryArgs),
 }
 
 /// Flags of `serve`.
@@ -70,7 +72,7 @@ pub struct ServeArgs {
 
 /// A duration as Prometheus writes them: a number and `ms`, `s`, `m`, `h`,
 /// `d`, `w` or `y`, in milliseconds.
-fn parse_duration_ms(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_duration_ms(s: &str) -> Result<i64, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
     let n: i64 = n
@@ -95,6 +97,7 @@ fn parse_duration_ms(s: &str) -> Result<i64, String> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
         Verb::Serve(args) => serve(args),
+        Verb::Query(args) => super::metrics_query::run(args),
     }
 }
 

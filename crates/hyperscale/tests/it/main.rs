@@ -12,6 +12,7 @@ mod kv_busy;
 mod kv_cluster;
 mod kv_cluster_crdt;
 mod kv_locked_dir;
+mod metrics_scrape;
 mod mq_cli;
 mod mq_retry;
 mod s3_clients;

@@ -164,6 +164,39 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
             "{system} in {reply}"
         );
     }
+    // `hyperscale metrics query` prints the same as a table, a range and JSON.
+    let cli = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
+            .args(["metrics", "query", "--server"])
+            .arg(format!("http://{prometheus}"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            stderr,
+        )
+    };
+    let (ok, table, err) = cli(&["up"]);
+    assert!(ok, "{err}");
+    assert!(table.starts_with("SERIES"), "{table}");
+    assert!(
+        table.contains(r#"up{instance="#) && table.contains(r#"job="hyperscale"}"#),
+        "{table}"
+    );
+    let (ok, table, err) = cli(&["hyperscale_system_up", "--range", "5m", "--step", "1s"]);
+    assert!(
+        ok && table.contains("POINTS") && table.contains(r#"system="kv""#),
+        "{table}{err}"
+    );
+    let (ok, json, err) = cli(&["count(hyperscale_system_up)", "--json"]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["resultType"], "vector", "{json}");
+    let (ok, _, err) = cli(&["sum("]);
+    assert!(!ok && err.contains("bad_data"), "{err}");
 
     let exit = interrupt_and_wait(&mut guard, Duration::from_secs(5));
     assert!(exit.success(), "exit status {exit}");

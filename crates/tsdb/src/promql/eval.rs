@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
+use super::cache::SelectorCache;
 use super::{Element, EvalError, Metric, QueryLimits, Series, Value};
 use crate::chunk::is_stale;
 use crate::{Db, MatchType, Matcher};
@@ -27,6 +28,8 @@ pub struct Evaluator<'a> {
     started: Instant,
     /// Samples currently loaded by range selectors of this step.
     loaded: usize,
+    /// Selectors' series loaded once for the whole query.
+    cache: SelectorCache,
 }
 
 fn duration_ms(d: &std::time::Duration) -> i64 {
@@ -59,6 +62,7 @@ impl<'a> Evaluator<'a> {
             step_ms,
             started,
             loaded: 0,
+            cache: SelectorCache::default(),
         }
     }
 
@@ -108,16 +112,55 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// The selector's series with samples in `[min_t, max_t]`: sliced from
+    /// the query's cache, or loaded over the rest of the query's window and
+    /// cached (see [`super::cache`]).
     fn select(
         &mut self,
         vs: &VectorSelector,
         min_t: i64,
         max_t: i64,
+        last_only: bool,
     ) -> Result<Vec<Series>, EvalError> {
         self.check_deadline("query preparation")?;
+        let matchers = Self::matchers(vs)?;
+        let key = matchers
+            .iter()
+            .map(|m| format!("{m:?}"))
+            .collect::<Vec<_>>()
+            .join("\u{1}");
+        if let Some(hit) = self.cache.get(&key, min_t, max_t, last_only) {
+            return Ok(hit);
+        }
+        let span = self.end_ms.saturating_sub(self.start_ms).max(0);
+        let wide_max = max_t.saturating_add(span);
+        if wide_max > max_t
+            && let Ok(series) = self.load(&matchers, min_t, wide_max)
+        {
+            let sliced = super::cache::slice(&series, min_t, max_t, last_only);
+            if self.cache.put(
+                key.clone(),
+                min_t,
+                wide_max,
+                series,
+                self.limits.samples_max,
+            ) {
+                return Ok(sliced);
+            }
+        }
+        // An instant query, or a window too big to keep: read just this step.
+        let series = self.load(&matchers, min_t, max_t)?;
+        if span == 0 {
+            self.cache
+                .put(key, min_t, max_t, series.clone(), self.limits.samples_max);
+        }
+        Ok(series)
+    }
+
+    fn load(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Result<Vec<Series>, EvalError> {
         let got = self
             .db
-            .select(&Self::matchers(vs)?, min_t, max_t)
+            .select(matchers, min_t, max_t)
             .map_err(|e| match e {
                 crate::Error::QueryTooLarge { .. } => EvalError::too_many_samples(),
                 e => EvalError::Execution(e.to_string()),
@@ -142,7 +185,7 @@ impl<'a> Evaluator<'a> {
 
     fn instant_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<Element>, EvalError> {
         let rt = self.ref_time(t, &vs.at, &vs.offset);
-        let series = self.select(vs, rt.saturating_sub(self.limits.lookback_ms), rt)?;
+        let series = self.select(vs, rt.saturating_sub(self.limits.lookback_ms), rt, true)?;
         Ok(series
             .into_iter()
             .filter_map(|s| {
@@ -162,7 +205,7 @@ impl<'a> Evaluator<'a> {
         t: i64,
     ) -> Result<Vec<Series>, EvalError> {
         let rt = self.ref_time(t, &vs.at, &vs.offset);
-        let mut series = self.select(vs, rt.saturating_sub(range_ms), rt)?;
+        let mut series = self.select(vs, rt.saturating_sub(range_ms), rt, false)?;
         for s in &mut series {
             s.samples.retain(|&(_, v)| !is_stale(v));
             self.loaded += s.samples.len();

@@ -19,6 +19,7 @@
 
 pub mod aggr;
 pub mod binary;
+mod cache;
 pub mod eval;
 pub mod functions;
 

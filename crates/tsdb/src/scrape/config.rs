@@ -250,9 +250,9 @@ impl Config {
     }
 
     /// Every target of every job, static and from SD files as they are now.
-    /// A file SD file that cannot be read or parsed is skipped with a warning
-    /// (Prometheus keeps the last good list; the caller does the same by
-    /// keeping targets of unreadable files, see [`super::Manager`]).
+    /// An SD file that cannot be read or parsed fails the whole call (a
+    /// missing file lists no targets); [`super::Manager::sync`] then keeps
+    /// the targets it has, as Prometheus keeps the last good list.
     pub fn targets(&self) -> Result<Vec<Target>, ScrapeError> {
         let mut out = Vec::new();
         for (i, job) in self.jobs.iter().enumerate() {

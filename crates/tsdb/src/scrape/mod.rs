@@ -182,6 +182,7 @@ impl Manager {
     /// Re-reads service discovery and starts or stops target loops to
     /// match; a target that left gets its series marked stale. An SD error
     /// keeps the current targets (as Prometheus keeps the last good list).
+    /// Spawns on the current tokio runtime: call it from inside one.
     pub fn sync(&mut self) {
         let wanted = match self.config.targets() {
             Ok(t) => t,

@@ -31,13 +31,15 @@ pub async fn run(
     mut stop: oneshot::Receiver<bool>,
 ) {
     let mut state = State::default();
-    // Spread targets over the interval, as Prometheus does, by a stable
-    // offset from the target's identity.
+    // First scrape within a second (so `up` is known right after start),
+    // spread by a stable offset from the target's identity so that many
+    // targets do not fire together; then every interval.
     let interval_ms = u64::try_from(job.interval.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
-    let offset_ms = xxhash_rust::xxh3::xxh3_64(target.ring_key().as_bytes()) % interval_ms;
-    let first = tokio::time::Instant::now() + Duration::from_millis(offset_ms.min(1_000));
+    let offset_ms =
+        xxhash_rust::xxh3::xxh3_64(target.ring_key().as_bytes()) % interval_ms.min(1_000);
+    let first = tokio::time::Instant::now() + Duration::from_millis(offset_ms);
     let mut tick = tokio::time::interval_at(first, job.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mark_stale = loop {
