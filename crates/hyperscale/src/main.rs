@@ -47,6 +47,8 @@ enum Command {
     Shortener(cmd::shortener::Args),
     /// The S3-compatible object store (vol. 2).
     S3(cmd::s3::Args),
+    /// Metrics monitoring: a time-series database with PromQL (vol. 2).
+    Metrics(cmd::metrics::Args),
     /// Built-in load generators.
     Bench(cmd::bench::Args),
 }
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Id(args) => cmd::id::run(args),
         Command::Shortener(args) => cmd::shortener::run(args),
+        Command::Metrics(args) => cmd::metrics::run(args),
         Command::S3(args) => cmd::s3::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };

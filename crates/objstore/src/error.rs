@@ -60,6 +60,9 @@ pub enum Error {
         /// The file the mapping names.
         path: PathBuf,
     },
+    /// Too few data nodes answered (a cluster read or write): retry later.
+    #[error("data nodes unavailable: {0}")]
+    Unavailable(String),
     /// The node is shutting down; the operation did not run.
     #[error("the data node is shutting down")]
     Closed,

@@ -91,11 +91,35 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Query side ([`promql`], [`http`])
+//!
+//! PromQL is parsed by `promql-parser` (GreptimeTeam's crate: a grammar
+//! generated from Prometheus's own yacc file, maintained and used in
+//! production by GreptimeDB, so precedence, durations and escapes match
+//! Prometheus without a second hand-written parser to diverge) and
+//! evaluated by [`promql`] over [`Db::select`]: selectors with the 5-minute
+//! lookback, staleness markers, `offset` and `@`, subqueries, the rate
+//! family, `*_over_time`, aggregations and vector matching, each query
+//! bounded by [`promql::QueryLimits`]. [`http`] serves the Prometheus HTTP
+//! API and the remote-write receiver with axum; `tests/it/promql_diff.rs`
+//! checks ~90 queries against a real Prometheus fed the same payloads.
+//!
+//! # Collection ([`scrape`])
+//!
+//! The pull model: a scrape manager reads `scrape_configs` from a
+//! `prometheus.yml` (static and file SD targets), parses the text
+//! exposition format (hand-written, [`scrape::text`]), writes `up`,
+//! `scrape_duration_seconds`, `scrape_samples_scraped` and staleness
+//! markers, enforces the per-job limits, and shares targets between
+//! collectors by the consistent-hash ring. `tests/it/scrape.rs` scrapes
+//! real HTTP targets, including one that goes down.
+//!
 //! # What comes next
 //!
-//! PromQL evaluation over [`Db::select`] / [`Db::query`], the Prometheus HTTP
-//! API, remote write, scraping and `hyperscale metrics` (issue 14, parts 2-5);
-//! cold storage of old blocks in the object store.
+//! DNS-SRV discovery and relabeling, `metadata`, dashboards (issue 14,
+//! parts 3-5); cold storage of old blocks in the object store; reading downsampled
+//! blocks from PromQL ([`Db::query`] picks the resolution, the evaluator
+//! reads raw samples only today).
 #![warn(missing_docs)]
 
 pub mod bench;
@@ -107,10 +131,13 @@ mod db;
 pub mod downsample;
 mod error;
 pub mod head;
+pub mod http;
 pub mod index;
 pub mod labels;
 mod options;
+pub mod promql;
 pub mod retention;
+pub mod scrape;
 pub mod wal;
 
 pub use db::{Db, MaintainReport, QueryResult, Stats};

@@ -20,8 +20,14 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Verb {
-    /// Serve the S3 API (SigV4 on every request) with an embedded data node.
+    /// Serve the S3 API (SigV4 on every request) with an embedded data node, or over
+    /// `--datanodes`.
     Serve(ServeArgs),
+    /// Run a data node process (chunks of objects; the API node reaches it with the
+    /// cluster secret).
+    Datanode(super::s3_cluster::DatanodeArgs),
+    /// Show the data nodes: state, zone, objects, bytes.
+    Status(super::s3_cluster::StatusArgs),
     /// Manage access keys (run while the server is stopped: the key store is locked).
     Keys {
         #[command(subcommand)]
@@ -72,12 +78,24 @@ pub struct ServeArgs {
     /// Address of `/metrics` and `/healthz` [default: none].
     #[arg(long)]
     admin_bind: Option<SocketAddr>,
+    /// Remote data nodes, `host:port[@zone],...` [default: one embedded data node].
+    #[arg(long)]
+    datanodes: Option<String>,
+    /// Durability on remote data nodes: `replicate3` (ack on 2) or `ec4+2` (ack on 5)
+    /// [default: replicate3].
+    #[arg(long)]
+    durability: Option<String>,
+    /// File with the cluster secret the data nodes require.
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
 }
 
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
         Verb::Serve(args) => serve(args),
+        Verb::Datanode(args) => super::s3_cluster::datanode(args),
+        Verb::Status(args) => super::s3_cluster::status(args),
         Verb::Keys { verb } => keys(verb),
     }
 }
@@ -90,7 +108,15 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
             "data_dir",
             args.data_dir.as_ref().map(|dir| dir.display().to_string()),
         )
-        .flag("shards", args.shards.map(|n| n as i64));
+        .flag("shards", args.shards.map(|n| n as i64))
+        .flag("datanodes", args.datanodes.clone())
+        .flag("durability", args.durability.clone())
+        .flag(
+            "cluster_secret_file",
+            args.cluster_secret_file
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        );
     Ok(service::config::load(&sources)?)
 }
 
@@ -98,8 +124,11 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
 /// with at least one access key, created on first start; returns the
 /// store, its oldest key and whether that key was just created.
 pub fn open_store(config: &Config) -> anyhow::Result<(S3Store, AccessKey, bool)> {
-    let store = S3Store::open(&config.data_dir, config.options())
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let store = match super::s3_cluster::connect(config)? {
+        None => S3Store::open(&config.data_dir, config.options()),
+        Some(cluster) => S3Store::open_cluster(&config.data_dir, config.options(), cluster),
+    }
+    .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let oldest = store
         .keys()
         .list()?
@@ -128,7 +157,13 @@ pub async fn supervised(
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
     service::net::prepare_data_dir(&config.data_dir)?;
-    let (store, key, created) = open_store(&config)?;
+    let (mut store, key, created) = open_store(&config)?;
+    store.on_repair(std::sync::Arc::new(|r| {
+        let _ = emit(&format!(
+            "repair pass: {} chunks checked, {} copies or shards rewritten, {} unreadable\n",
+            r.chunks, r.rewritten, r.unavailable
+        ));
+    }));
     let first_key = created.then_some(key);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {

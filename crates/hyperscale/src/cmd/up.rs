@@ -79,12 +79,36 @@ struct UpConfig {
     /// fronts the HTTP systems of this process: `/api/v1/ids` to the ID
     /// service, everything else to the shortener.
     gateway: gateway::Config,
+    /// The metrics server's settings (`[metrics]`); its data directory is
+    /// always `{data_dir}/metrics`.
+    metrics: MetricsConfig,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BindConfig {
     bind: SocketAddr,
+}
+
+/// `[metrics]`: where the Prometheus API listens and how often it scrapes
+/// this process's admin `/metrics` (every system's metrics).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MetricsConfig {
+    bind: SocketAddr,
+    /// Scrape the admin endpoint (every system of the process).
+    scrape_self: bool,
+    scrape_interval_ms: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            scrape_self: true,
+            scrape_interval_ms: 15_000,
+        }
+    }
 }
 
 impl Default for UpConfig {
@@ -113,6 +137,7 @@ impl Default for UpConfig {
             mq: mq::Config::default(),
             s3: objstore::s3::Config::default(),
             gateway: gateway::Config::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -126,6 +151,7 @@ impl UpConfig {
             &mut self.shortener.bind,
             &mut self.gateway.bind,
             &mut self.s3.bind,
+            &mut self.metrics.bind,
         ] {
             addr.set_port(0);
         }
@@ -201,6 +227,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     add_mq(&mut supervisor, &config).await?;
     let s3_key = add_s3(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
+    add_metrics(&mut supervisor, &config, admin_addr).await?;
     print_table(
         &supervisor.directory().list(),
         admin_addr,
@@ -342,6 +369,53 @@ async fn add_s3(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
         "s3: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url http://{addr} s3 ls",
         key.id, key.secret
     ))
+}
+
+/// Adds the metrics server (the time-series database behind the Prometheus
+/// API), scraping the admin endpoint, which carries every system's metrics.
+async fn add_metrics(
+    supervisor: &mut Supervisor,
+    config: &UpConfig,
+    admin: SocketAddr,
+) -> anyhow::Result<()> {
+    let settings = &config.metrics;
+    let listener = bind_system(settings.bind, "the metrics server", "metrics").await?;
+    let info = super::metrics::info(&listener.local_addr()?.to_string());
+    let dir = config.data_dir.join("metrics");
+    // Opening replays the write-ahead log: off the workers.
+    let db = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        tsdb::Db::open(&dir, tsdb::Options::default())
+            .with_context(|| format!("cannot open the database in {}", dir.display()))
+    })
+    .await??;
+    let db = std::sync::Arc::new(db);
+    let scraper = if settings.scrape_self {
+        let yaml = format!(
+            "scrape_configs: [{{job_name: hyperscale, scrape_interval: {}ms, \
+             static_configs: [{{targets: ['{admin}']}}]}}]",
+            settings.scrape_interval_ms.max(1)
+        );
+        let scrape = tsdb::scrape::Config::parse(&yaml, config.data_dir.clone())?;
+        let sharding = tsdb::scrape::Sharding::single();
+        Some(tsdb::scrape::Manager::new(db.clone(), scrape, sharding)?)
+    } else {
+        None
+    };
+    let api = tsdb::http::Api {
+        db,
+        limits: tsdb::promql::QueryLimits::default(),
+    };
+    supervisor.add(info, move |ctx| async move {
+        ctx.health.set_up();
+        if let Some(scraper) = scraper {
+            tokio::spawn(scraper.run(ctx.shutdown.clone().cancelled_owned()));
+        }
+        tsdb::http::serve_until(listener, api, ctx.shutdown.cancelled_owned())
+            .await
+            .context("the metrics server failed")
+    });
+    Ok(())
 }
 
 /// The gateway in front of this process's HTTP systems (chapter 1's load

@@ -16,4 +16,5 @@ mod mq_cli;
 mod mq_retry;
 mod s3_clients;
 mod s3_crash;
+mod s3_datanodes;
 mod up;

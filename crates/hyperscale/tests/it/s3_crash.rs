@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::common::{Guard, Lines, hyperscale, serve, wait_output};
 
-const WRITER: &str = r#"
+pub(crate) const WRITER: &str = r#"
 import hashlib, os, sys, threading
 import boto3
 from botocore.config import Config
@@ -59,7 +59,7 @@ else:
     print("verified %d acknowledged, %d listed" % (len(acked), listed))
 "#;
 
-fn python(endpoint: &str, key: &(String, String), args: &[&str]) -> Command {
+pub(crate) fn python(endpoint: &str, key: &(String, String), args: &[&str]) -> Command {
     let mut c = Command::new("python3");
     c.arg("-c")
         .arg(WRITER)

@@ -32,8 +32,9 @@ fn start_up(extra: &[&str]) -> ([tempfile::TempDir; 2], Guard, Lines) {
 fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     let (_dirs, mut guard, lines) = start_up(&[]);
     let (mut console, mut admin, mut id_claim, mut gateway) = (None, None, None, None);
-    let mut s3 = None;
+    let (mut s3, mut prometheus) = (None, None);
     while console.is_none()
+        || prometheus.is_none()
         || admin.is_none()
         || id_claim.is_none()
         || gateway.is_none()
@@ -45,6 +46,13 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
             Some(&"console") => console = Some(words[2].to_string()),
             Some(&"admin") => admin = Some(words[2].to_string()),
             Some(&"gateway") => gateway = Some(words[2].to_string()),
+            Some(&"metrics") => {
+                // Its protocol column has spaces: take the address.
+                let addr = words
+                    .iter()
+                    .find(|w| w.parse::<std::net::SocketAddr>().is_ok());
+                prometheus = addr.map(|a| a.to_string());
+            }
             Some(&"id:") => id_claim = Some(line.clone()),
             Some(&"s3:") => s3 = Some(line.clone()),
             _ => {}
@@ -124,6 +132,38 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     let looping = format!(r#"{{"longUrl":"http://{gateway}/abc"}}"#);
     let (status, reply) = post_json(&shorten, &looping);
     assert_eq!(status, 400, "{reply}");
+
+    // The metrics server scrapes the admin endpoint from the start: `up`
+    // and every system's metrics are queryable with PromQL (issue 14).
+    let prometheus = prometheus.unwrap();
+    let query = |q: &str| get(&format!("http://{prometheus}/api/v1/query?query={q}"));
+    let started = Instant::now();
+    let (mut status, mut reply) = query("up");
+    while !reply.contains(r#""value":["#) && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+        (status, reply) = query("up");
+    }
+    assert_eq!(status, 200, "{reply}");
+    assert!(
+        reply.contains(r#""job":"hyperscale""#) && reply.contains(r#""1"]"#),
+        "{reply}"
+    );
+    let (status, reply) = query("sum%20by%20(system)%20(hyperscale_system_up)");
+    assert_eq!(status, 200, "{reply}");
+    for system in [
+        "console",
+        "kv",
+        "mq",
+        "s3",
+        "metrics",
+        "gateway",
+        "shortener",
+    ] {
+        assert!(
+            reply.contains(&format!(r#"{{"system":"{system}"}}"#)),
+            "{system} in {reply}"
+        );
+    }
 
     let exit = interrupt_and_wait(&mut guard, Duration::from_secs(5));
     assert!(exit.success(), "exit status {exit}");

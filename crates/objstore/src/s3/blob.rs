@@ -19,7 +19,8 @@ use md5::{Digest, Md5};
 use s3s::{S3Error, S3Result, s3_error};
 
 use super::meta::Chunk;
-use crate::{Node, ObjectId};
+use crate::ObjectId;
+use crate::cluster::DataStore;
 
 /// What storing a body produced.
 pub struct Stored {
@@ -45,7 +46,7 @@ pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> S3Error {
 }
 
 /// Deletes `chunks` from the data store (their bytes become garbage for GC).
-pub async fn free(node: &Arc<Node>, chunks: Vec<Chunk>) {
+pub async fn free(node: &Arc<DataStore>, chunks: Vec<Chunk>) {
     if chunks.is_empty() {
         return;
     }
@@ -70,7 +71,7 @@ type Pending = tokio::task::JoinHandle<(Md5, crate::Result<ObjectId>, u64)>;
 /// Stores `body` (at most `limit` bytes, else `EntityTooLarge`) as chunks of at most
 /// `chunk_bytes`. On any failure the chunks already stored are freed.
 pub async fn store<S, E>(
-    node: &Arc<Node>,
+    node: &Arc<DataStore>,
     mut body: S,
     limit: u64,
     chunk_bytes: usize,
@@ -159,6 +160,14 @@ async fn finish(p: Pending, chunks: &mut Vec<Chunk>) -> S3Result<Md5> {
     let (h, r, len) = p.await.map_err(|e| s3_error!(e, InternalError))?;
     let id = r.map_err(|e| match e {
         crate::Error::Full(_) => s3_error!(e, ServiceUnavailable, "the data store is full"),
+        crate::Error::Unavailable(_) => {
+            tracing::warn!(error = %e, "too few data nodes for a chunk");
+            s3_error!(
+                e,
+                ServiceUnavailable,
+                "too few data nodes are reachable; retry"
+            )
+        }
         e => internal(e),
     })?;
     chunks.push(Chunk { id, len });
@@ -167,7 +176,7 @@ async fn finish(p: Pending, chunks: &mut Vec<Chunk>) -> S3Result<Md5> {
 
 /// The bytes `range` of an object made of `chunks`, as a stream read one chunk at a time.
 pub fn read(
-    node: Arc<Node>,
+    node: Arc<DataStore>,
     chunks: Vec<Chunk>,
     range: Range<u64>,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {

@@ -24,6 +24,7 @@ mod api;
 pub mod blob;
 pub mod iam;
 pub mod meta;
+pub mod repair;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::Node;
+use crate::cluster::{Cluster, DataStore};
 
 /// Every setting of `hyperscale s3 serve` (TOML file < env < flags).
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -48,6 +50,16 @@ pub struct Config {
     pub file_size_bytes_max: u64,
     /// Pause between garbage-collection runs, in ms (0: off).
     pub gc_interval_ms: u64,
+    /// Remote data nodes, `host:port[@zone],...` (empty: one embedded data node).
+    pub datanodes: String,
+    /// Durability of every chunk on remote data nodes: `replicate3` or `ec4+2`.
+    pub durability: String,
+    /// File holding the cluster secret data nodes require.
+    pub cluster_secret_file: Option<std::path::PathBuf>,
+    /// Timeout of one call to a data node, in ms.
+    pub datanode_timeout_ms: u64,
+    /// A data node down this long has its copies and shards rebuilt on others, in ms.
+    pub repair_after_ms: u64,
 }
 
 impl Default for Config {
@@ -60,6 +72,11 @@ impl Default for Config {
             object_size_bytes_max: o.object_size_bytes_max,
             file_size_bytes_max: o.node.file_size_bytes_max,
             gc_interval_ms: o.node.gc_interval_ms,
+            datanodes: String::new(),
+            durability: "replicate3".into(),
+            cluster_secret_file: None,
+            datanode_timeout_ms: 10_000,
+            repair_after_ms: 30_000,
         }
     }
 }
@@ -132,13 +149,15 @@ pub enum OpenError {
 
 /// An S3 API node with its embedded data node, metadata and keys.
 pub struct S3Store {
-    pub(crate) node: Arc<Node>,
+    pub(crate) node: Arc<DataStore>,
     pub(crate) meta: Arc<meta::Meta>,
     pub(crate) keys: Arc<iam::Keys>,
     pub(crate) opts: S3Options,
     /// Writers of objects hold it shared, a bucket deletion exclusively: no object is
     /// written into a bucket being deleted.
     pub(crate) bucket_lock: tokio::sync::RwLock<()>,
+    /// Told each repair pass's report.
+    pub(crate) repair_hook: Option<repair::RepairHook>,
 }
 
 impl S3Store {
@@ -146,14 +165,29 @@ impl S3Store {
     /// `dir/iam`.
     pub fn open(dir: &Path, opts: S3Options) -> Result<Self, OpenError> {
         let node = Node::open(dir.join("data"), opts.node.clone())?;
+        Self::open_with(dir, opts, DataStore::Local(Arc::new(node)))
+    }
+
+    /// Opens (or creates) the store in `dir` (`dir/meta`, `dir/iam`) with its chunks on
+    /// the data nodes of `cluster`.
+    pub fn open_cluster(
+        dir: &Path,
+        opts: S3Options,
+        cluster: Arc<Cluster>,
+    ) -> Result<Self, OpenError> {
+        Self::open_with(dir, opts, DataStore::Cluster(cluster))
+    }
+
+    fn open_with(dir: &Path, opts: S3Options, data: DataStore) -> Result<Self, OpenError> {
         let meta = meta::Meta::open(&dir.join("meta"), opts.shards)?;
         let keys = iam::Keys::open(&dir.join("iam"))?;
         Ok(Self {
-            node: Arc::new(node),
+            node: Arc::new(data),
             meta: Arc::new(meta),
             keys: Arc::new(keys),
             opts,
             bucket_lock: tokio::sync::RwLock::new(()),
+            repair_hook: None,
         })
     }
 
@@ -162,17 +196,35 @@ impl S3Store {
         &self.keys
     }
 
-    /// The data node (stats, gc).
-    pub fn node(&self) -> &Node {
-        &self.node
+    /// The embedded data node (stats, gc), if the chunks are not on a cluster.
+    pub fn node(&self) -> Option<&Node> {
+        match &*self.node {
+            DataStore::Local(n) => Some(n),
+            DataStore::Cluster(_) => None,
+        }
     }
 
-    /// The S3 service (SigV4 required on every request), for a hyper server.
+    /// The cluster of data nodes, if the chunks are on one.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        match &*self.node {
+            DataStore::Local(_) => None,
+            DataStore::Cluster(c) => Some(c),
+        }
+    }
+
+    /// Calls `hook` with the report of each repair pass (run when a data node of the
+    /// cluster comes back).
+    pub fn on_repair(&mut self, hook: repair::RepairHook) {
+        self.repair_hook = Some(hook);
+    }
+
+    /// The S3 service (SigV4 required on every request), for a hyper server. With a
+    /// cluster, also starts the repair thread.
     pub fn service(self) -> s3s::service::S3Service {
         let auth = iam::Auth(self.keys.clone());
-        let mut b = s3s::service::S3ServiceBuilder::new(api::Api {
-            store: Arc::new(self),
-        });
+        let store = Arc::new(self);
+        repair::start(&store);
+        let mut b = s3s::service::S3ServiceBuilder::new(api::Api { store });
         b.set_auth(auth);
         b.build()
     }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod basic;
+mod cluster;
 mod corruption;
 mod crash;
 mod gc;
@@ -10,3 +11,4 @@ mod model;
 mod recovery;
 mod s3_meta;
 mod support;
+mod wire;

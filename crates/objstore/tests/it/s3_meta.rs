@@ -130,7 +130,8 @@ fn chunked_objects_read_back_for_every_range() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let node = Arc::new(objstore::Node::open(dir.path(), small(1 << 20)).unwrap());
+    let local = Arc::new(objstore::Node::open(dir.path(), small(1 << 20)).unwrap());
+    let node = Arc::new(objstore::cluster::DataStore::Local(local.clone()));
     let data = bytes(3, 10_000);
     // Arbitrary body pieces; chunks of 1000 bytes.
     let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = data
@@ -170,7 +171,7 @@ fn chunked_objects_read_back_for_every_range() {
     // Over the limit: EntityTooLarge, and the chunks written are freed.
     let pieces: Vec<Result<bytes::Bytes, std::io::Error>> =
         vec![Ok(bytes::Bytes::from(vec![1u8; 5000]))];
-    let before = node.stats().objects;
+    let before = local.stats().objects;
     let err = rt
         .block_on(blob::store(
             &node,
@@ -181,5 +182,5 @@ fn chunked_objects_read_back_for_every_range() {
         .err()
         .unwrap();
     assert_eq!(err.code().as_str(), "EntityTooLarge");
-    assert_eq!(node.stats().objects, before);
+    assert_eq!(local.stats().objects, before);
 }

@@ -2,10 +2,13 @@
 // Tests may unwrap: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod api_errors;
 mod basic;
 mod blocks;
 mod chunk;
 mod corruption;
 mod crash;
 mod downsampling;
+mod promql_diff;
+mod scrape;
 mod support;

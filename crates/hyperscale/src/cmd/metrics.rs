@@ -1,0 +1,174 @@
+//! `hyperscale metrics`: the metrics monitoring system (vol. 2) — `serve`
+//! runs the time-series database behind the Prometheus HTTP API and its
+//! remote-write receiver, and with `--scrape-config` pulls the targets of a
+//! `prometheus.yml` (its share of them with `--collector-id/--collectors`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use service::{Supervisor, SystemInfo};
+use tsdb::http::Api;
+use tsdb::promql::QueryLimits;
+
+use crate::output::emit;
+
+/// Arguments of `hyperscale metrics`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(clap::Subcommand)]
+enum Verb {
+    /// Serve the Prometheus HTTP API (PromQL) and remote write.
+    Serve(ServeArgs),
+}
+
+/// Flags of `serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (Prometheus's port).
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    bind: SocketAddr,
+    /// Directory of the database.
+    #[arg(long, default_value = "./data/metrics")]
+    data_dir: PathBuf,
+    /// How long raw samples are kept (`7d`, `12h`, `90m`).
+    #[arg(long, default_value = "7d", value_parser = parse_duration_ms)]
+    retention_raw: i64,
+    /// How long 1-minute downsampled points are kept.
+    #[arg(long, default_value = "30d", value_parser = parse_duration_ms)]
+    retention_1m: i64,
+    /// How long 1-hour downsampled points are kept.
+    #[arg(long, default_value = "365d", value_parser = parse_duration_ms)]
+    retention_1h: i64,
+    /// Longest a query may run (Prometheus's `--query.timeout`).
+    #[arg(long, default_value = "2m", value_parser = parse_duration_ms)]
+    query_timeout: i64,
+    /// Samples a query may load (Prometheus's `--query.max-samples`).
+    #[arg(long, default_value_t = 50_000_000)]
+    query_max_samples: usize,
+    /// Address of `/metrics` and `/healthz` [default: none].
+    #[arg(long)]
+    admin_bind: Option<SocketAddr>,
+    /// A `prometheus.yml` whose `scrape_configs` (static and file SD
+    /// targets) this server scrapes [default: scrape nothing].
+    #[arg(long)]
+    scrape_config: Option<PathBuf>,
+    /// This collector's number, `0..collectors`: it scrapes only the targets
+    /// the consistent-hash ring gives it.
+    #[arg(long, default_value_t = 0)]
+    collector_id: usize,
+    /// How many collectors share the targets of `--scrape-config`.
+    #[arg(long, default_value_t = 1)]
+    collectors: usize,
+}
+
+/// A duration as Prometheus writes them: a number and `ms`, `s`, `m`, `h`,
+/// `d`, `w` or `y`, in milliseconds.
+fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 7d or 90m"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        "y" => 365 * 86_400_000,
+        _ => return Err(format!("{s:?} has no unit (ms, s, m, h, d, w, y)")),
+    };
+    n.checked_mul(ms)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("{s:?} is out of range"))
+}
+
+/// Runs the verb.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.verb {
+        Verb::Serve(args) => serve(args),
+    }
+}
+
+/// How the system is listed.
+pub fn info(endpoint: &str) -> SystemInfo {
+    SystemInfo {
+        name: "metrics".into(),
+        title: "Metrics (time-series database, PromQL)".into(),
+        chapter: "vol. 2 metrics monitoring and alerting".into(),
+        protocol: "Prometheus HTTP API, remote write".into(),
+        endpoint: endpoint.into(),
+        link: Some(format!("http://{endpoint}/api/v1/labels")),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    service::net::prepare_data_dir(&args.data_dir)?;
+    let opts = tsdb::Options {
+        raw_retention_ms: args.retention_raw,
+        minute_retention_ms: args.retention_1m,
+        hour_retention_ms: args.retention_1h,
+        ..tsdb::Options::default()
+    };
+    let db = tsdb::Db::open(&args.data_dir, opts)
+        .with_context(|| format!("cannot open the database in {}", args.data_dir.display()))?;
+    let limits = QueryLimits {
+        samples_max: args.query_max_samples,
+        timeout: Duration::from_millis(u64::try_from(args.query_timeout).unwrap_or(u64::MAX)),
+        ..QueryLimits::default()
+    };
+    let db = Arc::new(db);
+    let scraper = match &args.scrape_config {
+        Some(path) => {
+            let sharding = tsdb::scrape::Sharding::new(args.collector_id, args.collectors)?;
+            Some(tsdb::scrape::Manager::from_file(
+                db.clone(),
+                path.clone(),
+                sharding,
+            )?)
+        }
+        None => None,
+    };
+    let api = Api { db, limits };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let mut supervisor = Supervisor::new(service::shutdown::on_signals());
+        let admin = super::serve::bind_admin(args.admin_bind).await?;
+        let listener = service::net::bind(args.bind, "the metrics API").await?;
+        let info = info(&listener.local_addr()?.to_string());
+        emit(&format!("metrics listening on http://{}\n", info.endpoint))?;
+        supervisor.add(info, move |ctx| async move {
+            ctx.health.set_up();
+            if let Some(scraper) = scraper {
+                tokio::spawn(scraper.run(ctx.shutdown.clone().cancelled_owned()));
+            }
+            tsdb::http::serve_until(listener, api, ctx.shutdown.cancelled_owned())
+                .await
+                .context("the metrics server failed")
+        });
+        supervisor.run(admin, Duration::from_secs(3)).await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_ms;
+
+    #[test]
+    fn durations_parse_like_prometheus_flags() {
+        assert_eq!(parse_duration_ms("7d"), Ok(7 * 86_400_000));
+        assert_eq!(parse_duration_ms("90m"), Ok(90 * 60_000));
+        assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        assert!(parse_duration_ms("7").is_err());
+        assert!(parse_duration_ms("0s").is_err());
+        assert!(parse_duration_ms("9999999999999999y").is_err());
+    }
+}
