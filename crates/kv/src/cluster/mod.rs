@@ -88,6 +88,7 @@ pub mod placement;
 pub mod quorum;
 pub mod replica;
 pub mod siblings;
+pub mod topology;
 pub mod vector_clock;
 pub mod wire;
 

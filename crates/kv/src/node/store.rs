@@ -15,7 +15,8 @@
 //! worker.
 //!
 //! Layout (first byte = kind): `s key` → state, `h owner(u32 BE) key` →
-//! hinted state, `c` → last dot counter, `a` → actor id, `m` → members.
+//! hinted state, `c` → last dot counter, `a` → actor id, `m` → members,
+//! `t` → the ring last adopted (membership changes).
 
 use std::path::Path;
 
@@ -36,6 +37,7 @@ const HINT: u8 = b'h';
 const COUNTER: &[u8] = b"c";
 const ACTOR: &[u8] = b"a";
 const MEMBERS: &[u8] = b"m";
+const TOPOLOGY: &[u8] = b"t";
 /// Values are bounded by the wire limits; states on disk were encoded by
 /// this node, so a generous bound suffices.
 const VALUE_BYTES_MAX: usize = 64 << 20;
@@ -102,6 +104,11 @@ impl Store {
             }
         };
         let mut disk = Disk::empty(actor, limits);
+        if let Some(bytes) = self.db.get(TOPOLOGY)? {
+            let mut r = Reader::new(&bytes);
+            let t = wire::topology(&mut r, &wire::Limits::default()).map_err(corrupt)?;
+            disk.topology = Some(t);
+        }
         if let Some(bytes) = self.db.get(COUNTER)? {
             disk.next_counter = Reader::new(&bytes).varint().map_err(corrupt)?;
         }
@@ -149,6 +156,14 @@ impl Store {
                     let mut out = Vec::new();
                     put_varint(&mut out, *counter);
                     batch.put(COUNTER, &out);
+                }
+                Persist::Topology(t) => {
+                    let mut out = Vec::new();
+                    wire::put_topology(&mut out, t);
+                    batch.put(TOPOLOGY, &out);
+                }
+                Persist::Delete(key) => {
+                    batch.delete(&state_key(key));
                 }
             }
         }

@@ -42,11 +42,16 @@
 //! and answers is linearizable ([`linearizability`], a Wing & Gong search
 //! over a multi-value register model).
 //!
+//! A third ([`membership_change`]) has a node join and another leave
+//! while clients run under a strict quorum: no acknowledged write lost,
+//! histories linearizable, both changes complete.
+//!
 //! `KV_SIM_SEEDS=N` runs `N` seeds instead of the default; a failure names
 //! its seed (`KV_SIM_SEED=s` replays one).
 
 mod crdt;
 mod linearizability;
+mod membership_change;
 mod strict_quorum;
 mod world;
 
