@@ -38,6 +38,9 @@ pub struct ClusterSettings {
     pub cluster_secret_file: Option<PathBuf>,
     /// How long a quorum round waits for replicas, in ms.
     pub request_timeout_ms: u64,
+    /// Start outside the ring, as a node that will join a running
+    /// cluster (`hyperscale kv cluster join`); ignored once it has a ring.
+    pub join: bool,
 }
 
 impl Default for ClusterSettings {
@@ -54,6 +57,7 @@ impl Default for ClusterSettings {
             strict_quorum: false,
             cluster_secret_file: None,
             request_timeout_ms: 1_000,
+            join: false,
         }
     }
 }

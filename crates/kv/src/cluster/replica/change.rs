@@ -167,7 +167,6 @@ impl Node {
             self.placement = Arc::new(old);
             self.pending = new.map(Arc::new);
             self.streams.clear();
-            self.streamed_keys = 0;
             for id in next.ids() {
                 self.membership.add(id, now_ms);
             }

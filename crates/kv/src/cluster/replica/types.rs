@@ -317,7 +317,7 @@ pub struct StreamProgress {
     pub sources: usize,
     /// Members that sent everything.
     pub sources_done: usize,
-    /// Key states received.
+    /// Key states received by streaming since boot (all changes).
     pub keys: u64,
 }
 
