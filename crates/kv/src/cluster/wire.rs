@@ -377,6 +377,10 @@ pub fn encode_msg(out: &mut Vec<u8>, msg: &Msg) {
             out.push(13);
             put_topology(out, t);
         }
+        Msg::AeInSync { root } => {
+            out.push(16);
+            put_varint(out, *root);
+        }
         Msg::StreamReq { version, after } => {
             out.push(14);
             put_varint(out, *version);
@@ -476,6 +480,7 @@ pub fn decode_msg(r: &mut Reader<'_>, limits: &Limits) -> Result<Msg, DecodeErro
             }
         }
         13 => Msg::Topology(topology(r, limits)?),
+        16 => Msg::AeInSync { root: r.varint()? },
         14 => Msg::StreamReq {
             version: r.varint()?,
             after: option(r, "key", limits.key_bytes_max)?.map(Bytes::copy_from_slice),

@@ -490,6 +490,7 @@ impl Actor {
                 rounds_in_sync: progress.rounds_in_sync,
                 rounds_differ: progress.rounds_differ,
                 keys_repaired: progress.keys_repaired,
+                tombstones_purged: progress.tombstones_purged,
             },
             in_flight: self.node.as_ref().map_or(0, Node::in_flight),
             messages_dropped: self.parts.links.dropped.load(Ordering::Relaxed),

@@ -177,6 +177,7 @@ impl ClusterConfig {
         }
         let timing = Timing {
             request_timeout_ms: s.request_timeout_ms,
+            tombstone_gc_grace_ms: s.tombstone_gc_grace_ms,
             ..Timing::default()
         };
         Ok(ClusterConfig {

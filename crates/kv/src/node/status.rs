@@ -63,6 +63,9 @@ pub struct AntiEntropyStatus {
     pub rounds_differ: u64,
     /// Keys whose state an exchange changed here.
     pub keys_repaired: u64,
+    /// Tombstones purged here after their grace period.
+    #[serde(default)]
+    pub tombstones_purged: u64,
 }
 
 /// One node's view of the cluster.

@@ -219,6 +219,18 @@ mod tests {
         s
     }
 
+    fn topology() -> crate::cluster::topology::Topology {
+        use crate::cluster::placement::NodeSpec;
+        let spec = |id| NodeSpec {
+            id: NodeId(id),
+            vnodes: 8,
+            datacenter: None,
+        };
+        crate::cluster::topology::Topology::initial(&[spec(1), spec(2), spec(3)])
+            .propose_leave(NodeId(3), 2)
+            .expect("a valid leave")
+    }
+
     #[test]
     fn what_a_step_persists_is_what_the_next_boot_loads() {
         let dir = tempfile::tempdir().unwrap();
@@ -236,7 +248,13 @@ mod tests {
                     Persist::Hint(NodeId(3), Bytes::from_static(b"c"), state("z", 3)),
                     Persist::HintDone(NodeId(3), Bytes::from_static(b"c")),
                     Persist::Counter(41),
+                    Persist::State(Bytes::from_static(b"gone"), state("t", 4)),
+                    Persist::Topology(topology()),
                 ])
+                .unwrap();
+            // A purged tombstone (or a key that moved away) leaves the disk.
+            store
+                .persist(&[Persist::Delete(Bytes::from_static(b"gone"))])
                 .unwrap();
             let me = wire::MemberSpec {
                 id: node,
@@ -261,7 +279,9 @@ mod tests {
         assert_eq!(disk.actor, actor);
         assert_eq!(disk.next_counter, 41);
         assert_eq!(disk.store.len(), 2);
+        assert!(!disk.store.contains_key(&Bytes::from_static(b"gone")));
         assert_eq!(disk.store[&Bytes::from_static(b"b")], state("y", 2));
+        assert_eq!(disk.topology, Some(topology()));
         assert_eq!(disk.hints.backlog().len(), 1);
         assert_eq!(disk.hints.backlog()[0].1, 1, "the delivered hint is gone");
         assert_eq!(disk.hints.state(NodeId(3), b"a"), Some(&state("x", 1)));

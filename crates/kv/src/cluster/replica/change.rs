@@ -134,6 +134,7 @@ impl Node {
         change: MemberChange,
         out: &mut Vec<Out>,
     ) -> Result<(), ChangeError> {
+        self.now_ms = now_ms;
         if !self.topology.members.contains_key(&self.id) && !self.heard_topology {
             return Err(ChangeError::NotInContact);
         }
@@ -205,6 +206,7 @@ impl Node {
             .collect();
         for key in moved {
             self.disk.store.remove(&key);
+            self.tombstones.remove(&key);
             out.push(Out::Persist(Persist::Delete(key)));
         }
     }
@@ -248,11 +250,15 @@ impl Node {
     /// The topology's share of a tick: push gossip, the seen barrier,
     /// streaming, and the next step once its condition holds.
     pub(super) fn tick_topology(&mut self, now_ms: u64, out: &mut Vec<Out>) {
-        if now_ms >= self.next_topology_ms {
+        let me = self.id;
+        // Pushed while a change is in flight (or by a node not on the
+        // ring yet); a node that missed a step is behind, so it is in a
+        // change itself, pushes, and is answered with the newer version.
+        let quiet = self.topology.phase == Phase::Stable && self.topology.members.contains_key(&me);
+        if now_ms >= self.next_topology_ms && !quiet {
             self.next_topology_ms = now_ms + TOPOLOGY_GOSSIP_MS;
             self.broadcast(out);
         }
-        let me = self.id;
         let version = self.topology.version;
         if !self.topology.members.contains_key(&me) || self.topology.phase == Phase::Stable {
             return;

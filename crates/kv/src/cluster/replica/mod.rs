@@ -21,6 +21,7 @@
 mod change;
 mod entries;
 mod read;
+mod tombstones;
 mod types;
 mod unreachable;
 mod write;
@@ -32,6 +33,7 @@ use bytes::Bytes;
 
 use self::change::Source;
 pub use self::change::{STREAM_BATCH_KEYS, STREAM_RETRY_MS, TOPOLOGY_GOSSIP_MS};
+pub use self::types::TOMBSTONE_GC_GRACE_MS_DEFAULT;
 pub use self::types::{
     AeProgress, Answer, Disk, MemberChange, Msg, Op, Out, Persist, Setup, StreamProgress, Timing,
 };
@@ -107,6 +109,12 @@ pub struct Node {
     streams: BTreeMap<NodeId, Source>,
     streamed_keys: u64,
     next_topology_ms: u64,
+    /// Tombstone-only keys and when their state was stored here.
+    tombstones: BTreeMap<Bytes, u64>,
+    /// When a Merkle comparison last proved this node in sync with a peer.
+    in_sync_ms: BTreeMap<NodeId, u64>,
+    /// The time of the input being handled.
+    now_ms: u64,
     quorum: Quorum,
     mode: QuorumMode,
     timing: Timing,
@@ -165,6 +173,9 @@ impl Node {
             streams: BTreeMap::new(),
             streamed_keys: 0,
             next_topology_ms: now_ms,
+            tombstones: BTreeMap::new(),
+            in_sync_ms: BTreeMap::new(),
+            now_ms,
             quorum: setup.quorum,
             mode: setup.mode,
             timing: setup.timing,
@@ -183,6 +194,16 @@ impl Node {
         };
         // The trees are derived data: rebuilt from the store on boot.
         node.rebuild_trees();
+        let keys: Vec<(Bytes, Siblings)> = node
+            .disk
+            .store
+            .iter()
+            .filter(|(_, s)| tombstones::tombstone_only(s))
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        for (key, state) in keys {
+            node.track_tombstone(&key, &state);
+        }
         node
     }
 
@@ -222,6 +243,9 @@ impl Node {
             return false; // e.g. a late read repair after a range moved away
         }
         let old = self.disk.store.get(key);
+        if old.is_none() && self.expired_tombstone(incoming, self.now_ms) {
+            return false; // a tombstone the others are purging: not again
+        }
         let mut new = old.cloned().unwrap_or_default();
         new.join(incoming);
         if old == Some(&new) || new.is_empty() {
@@ -234,6 +258,7 @@ impl Node {
                 .record(key, old_digest, Some(new.digest()), &replicas);
         }
         out.push(Out::Persist(Persist::State(key.clone(), new.clone())));
+        self.track_tombstone(key, &new);
         self.disk.store.insert(key.clone(), new);
         true
     }
@@ -267,6 +292,7 @@ impl Node {
         consistency: Consistency,
         out: &mut Vec<Out>,
     ) {
+        self.now_ms = now_ms;
         let membership = &self.membership;
         let coordinator = self
             .coordinating()
@@ -365,6 +391,7 @@ impl Node {
 
     /// Background work: the detector, deadlines, hint delivery, anti-entropy.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Out>) {
+        self.now_ms = now_ms;
         self.tick_topology(now_ms, out);
         for (to, m) in self.membership.tick(now_ms) {
             out.push(Out::Send(to, Msg::Member(m)));
@@ -405,7 +432,12 @@ impl Node {
         }
         if now_ms >= self.next_ae_ms {
             self.next_ae_ms = now_ms + self.timing.ae_interval_ms;
+            self.collect_tombstones(now_ms, out);
+            // Every other follow-up goes to a random peer instead, so a
+            // difference that cannot be repaired (a peer that purged an
+            // expired tombstone) never starves the other peers' exchanges.
             if let Some(peer) = self.ae_follow_up.take()
+                && self.rng.bool()
                 && self.membership.status(peer) == membership::Status::Alive
                 && let Some(m) = self.ae.start(peer)
             {
@@ -433,6 +465,7 @@ impl Node {
 
     /// A message from another node.
     pub fn receive(&mut self, now_ms: u64, from: NodeId, msg: Msg, out: &mut Vec<Out>) {
+        self.now_ms = now_ms;
         match msg {
             Msg::Member(m) => {
                 for (to, reply) in self.membership.receive(now_ms, from, m) {
@@ -542,7 +575,10 @@ impl Node {
                     };
                     out.push(Out::Send(from, msg));
                 }
-                Ok(Reply::InSync) => self.progress.rounds_in_sync += 1,
+                Ok(Reply::InSync) => {
+                    self.progress.rounds_in_sync += 1;
+                    self.in_sync_with(from, None, out);
+                }
                 Err(_) => {}
             },
             Msg::AeEntries {
@@ -577,6 +613,7 @@ impl Node {
                 }
             }
             Msg::Topology(t) => self.on_topology(now_ms, from, t, out),
+            Msg::AeInSync { root } => self.in_sync_with(from, Some(root), out),
             Msg::StreamReq { version, after } => self.on_stream_req(from, version, after, out),
             batch @ Msg::StreamBatch { .. } => self.on_stream_batch(now_ms, from, batch, out),
         }

@@ -37,7 +37,13 @@ pub struct Timing {
     pub ae_entries_max: usize,
     /// Depth of the Merkle trees (`2^depth` buckets).
     pub tree_depth: u8,
+    /// How old a deleted key's tombstone must be before it may be purged
+    /// (and then only once every replica holds it: `replica::tombstones`).
+    pub tombstone_gc_grace_ms: u64,
 }
+
+/// Cassandra's default `gc_grace_seconds`: 10 days.
+pub const TOMBSTONE_GC_GRACE_MS_DEFAULT: u64 = 10 * 24 * 3600 * 1000;
 
 impl Default for Timing {
     fn default() -> Timing {
@@ -50,6 +56,7 @@ impl Default for Timing {
             ae_interval_ms: 1_000,
             ae_entries_max: 1024,
             tree_depth: 10,
+            tombstone_gc_grace_ms: TOMBSTONE_GC_GRACE_MS_DEFAULT,
         }
     }
 }
@@ -202,6 +209,12 @@ pub enum Msg {
     },
     /// What the sender knows of the ring and the change in flight.
     Topology(Topology),
+    /// The receiver's last Merkle comparison found the trees shared with
+    /// the sender equal; the sender's root (tombstone GC's evidence).
+    AeInSync {
+        /// The root of the sender's tree for the receiver.
+        root: u64,
+    },
     /// A gaining node asks for the keys it gains, after `after`.
     StreamReq {
         /// The topology version the stream belongs to.
@@ -308,6 +321,8 @@ pub struct AeProgress {
     pub rounds_differ: u64,
     /// Key states received that changed this node's store.
     pub keys_repaired: u64,
+    /// Tombstones purged after their grace period.
+    pub tombstones_purged: u64,
 }
 
 /// A gaining node's range streaming, for `cluster status`.

@@ -53,6 +53,7 @@ mod crdt;
 mod linearizability;
 mod membership_change;
 mod strict_quorum;
+mod tombstones;
 mod world;
 
 use std::collections::BTreeMap;
@@ -87,6 +88,7 @@ const TIMING: Timing = Timing {
     ae_interval_ms: 1_000,
     ae_entries_max: 32,
     tree_depth: 6,
+    tombstone_gc_grace_ms: 5_000,
 };
 
 /// The cluster shape of one run.

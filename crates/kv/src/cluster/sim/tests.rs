@@ -200,3 +200,19 @@ fn join_and_leave_under_load_lose_nothing_and_stay_linearizable() {
     );
     assert!(acked > 10 * seeds.len() && streamed > 0);
 }
+
+/// A replica partitioned away during a delete and past the grace period
+/// does not resurrect the value; the tombstone is purged everywhere only
+/// after the heal, once anti-entropy has given it that replica.
+#[test]
+fn tombstones_are_collected_only_once_every_replica_has_them() {
+    let seeds = env_u64("KV_SIM_TOMBSTONE_SEEDS").unwrap_or(20);
+    let failures: Vec<String> = (0..seeds)
+        .filter_map(|seed| {
+            tombstones::run(seed)
+                .err()
+                .map(|e| format!("seed {seed}: {e}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

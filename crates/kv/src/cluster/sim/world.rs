@@ -272,6 +272,17 @@ impl World {
         self.schedule(first_tick_ms, Event::Tick(id, life));
     }
 
+    /// A plain `DEL` (no context: replaces every version the coordinator
+    /// holds) through `node` from a scripted client.
+    pub fn delete_via(&mut self, node: NodeId, client: usize, key: Bytes) {
+        let op = Op::Put {
+            key: key.clone(),
+            value: None,
+            context: None,
+        };
+        self.send_request(client, node, key, Intent::Write, op, None);
+    }
+
     /// A new node with an empty disk, booted outside the ring (it learns
     /// the ring from the members and joins when told to).
     pub fn add_node(&mut self, id: NodeId) {

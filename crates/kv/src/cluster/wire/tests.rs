@@ -210,6 +210,7 @@ fn samples() -> Vec<Envelope> {
             t.streamed.insert(NodeId(4));
             t
         }),
+        Msg::AeInSync { root: u64::MAX },
         Msg::StreamReq {
             version: 7,
             after: Some(key.clone()),
@@ -307,7 +308,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(pick in 0usize..27, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn mutated_messages_never_panic(pick in 0usize..28, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let all = samples();
         let mut bytes = encode_envelope(&all[pick % all.len()]);
         let i = at.index(bytes.len());
