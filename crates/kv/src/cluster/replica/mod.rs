@@ -39,7 +39,7 @@ pub use self::types::{
 };
 use self::write::{Change, Write};
 use crate::cluster::NodeId;
-use crate::cluster::anti_entropy::{AntiEntropy, Reply};
+use crate::cluster::anti_entropy::AntiEntropy;
 use crate::cluster::hlc::HlcClock;
 use crate::cluster::membership::{self, Membership};
 use crate::cluster::placement::{Placement, QuorumMode};
@@ -563,55 +563,7 @@ impl Node {
                     out.push(Out::Persist(Persist::HintDone(from, key)));
                 }
             }
-            Msg::Ae(m) => match self.ae.on_message(from, &m) {
-                Ok(Reply::Send(next)) => out.push(Out::Send(from, Msg::Ae(next))),
-                Ok(Reply::Differ(buckets)) => {
-                    self.progress.rounds_differ += 1;
-                    let entries = self.entries_for(from, &buckets);
-                    let msg = Msg::AeEntries {
-                        entries,
-                        buckets,
-                        reply: true,
-                    };
-                    out.push(Out::Send(from, msg));
-                }
-                Ok(Reply::InSync) => {
-                    self.progress.rounds_in_sync += 1;
-                    self.in_sync_with(from, None, out);
-                }
-                Err(_) => {}
-            },
-            Msg::AeEntries {
-                entries,
-                buckets,
-                reply,
-            } => {
-                for (key, state) in &entries {
-                    let replicas = self.replicas(key);
-                    if replicas.contains(&self.id)
-                        && replicas.contains(&from)
-                        && self.apply(key, state, out)
-                    {
-                        self.progress.keys_repaired += 1;
-                    }
-                }
-                // Buckets differed: follow up soon (the rate limit: one
-                // exchange per `AE_FOLLOW_UP_MS`) until the trees agree.
-                if reply {
-                    let entries = self.entries_for(from, &buckets);
-                    // Buckets were left for later (or the peer has keys
-                    // here that we lack): follow up soon.
-                    if !entries.is_empty() || !buckets.is_empty() {
-                        self.follow_up(now_ms, from);
-                    }
-                    let msg = Msg::AeEntries {
-                        entries,
-                        buckets,
-                        reply: false,
-                    };
-                    out.push(Out::Send(from, msg));
-                }
-            }
+            m @ (Msg::Ae(_) | Msg::AeEntries { .. }) => self.on_ae(now_ms, from, m, out),
             Msg::Topology(t) => self.on_topology(now_ms, from, t, out),
             Msg::AeInSync { root } => self.in_sync_with(from, Some(root), out),
             Msg::StreamReq { version, after } => self.on_stream_req(from, version, after, out),
