@@ -96,6 +96,9 @@ struct ServeArgs {
     /// Strict quorum: no substitutes or hints for down replicas [default: sloppy].
     #[arg(long)]
     strict_quorum: bool,
+    /// Start outside the ring, to join a running cluster (`kv cluster join`).
+    #[arg(long)]
+    join: bool,
     /// File holding the shared cluster secret (16+ bytes); peers without it are refused.
     #[arg(long)]
     cluster_secret_file: Option<PathBuf>,
@@ -132,6 +135,7 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<kv::Config> {
         .flag("cluster.write_quorum", args.write_quorum)
         .flag("cluster.read_quorum", args.read_quorum)
         .flag("cluster.strict_quorum", args.strict_quorum.then_some(true))
+        .flag("cluster.join", args.join.then_some(true))
         .flag(
             "cluster.cluster_secret_file",
             args.cluster_secret_file

@@ -1,5 +1,7 @@
 //! `hyperscale kv serve --cluster-bind ...` (a cluster node) and
-//! `hyperscale kv cluster status`: the Dynamo-style cluster of issue 12.
+//! `hyperscale kv cluster status|join|leave`: the Dynamo-style cluster of
+//! issue 12 (`join`/`leave` send `KV.CLUSTER JOIN|LEAVE` to the node and
+//! wait until its ring is stable again).
 //!
 //! `serve` opens the node's store, binds the client and internode
 //! addresses and runs `kv::ClusterServer` under the supervisor, like the
@@ -21,6 +23,26 @@ use crate::table;
 pub enum Verb {
     /// One node's view: members, ring ownership, hint backlog, anti-entropy.
     Status(StatusArgs),
+    /// Adds a node started with `--join` to the ring: it streams the
+    /// ranges it gains from the current replicas, then owns them.
+    Join(ChangeArgs),
+    /// Takes a node off the ring: its ranges stream to their new owners;
+    /// once it shows `not in ring` it may be stopped.
+    Leave(ChangeArgs),
+}
+
+/// Arguments of `cluster join` and `cluster leave`.
+#[derive(clap::Args)]
+pub struct ChangeArgs {
+    /// The client (RESP) address of the node that joins or leaves.
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    addr: String,
+    /// Password, if the node has requirepass.
+    #[arg(long)]
+    password: Option<String>,
+    /// How long to wait for the change to complete (0: do not wait).
+    #[arg(long, default_value_t = 120_000)]
+    wait_ms: u64,
 }
 
 /// Arguments of `cluster status`.
@@ -41,6 +63,76 @@ pub struct StatusArgs {
 pub fn run(verb: Verb) -> anyhow::Result<()> {
     match verb {
         Verb::Status(args) => status(args),
+        Verb::Join(args) => change(args, true),
+        Verb::Leave(args) => change(args, false),
+    }
+}
+
+/// Starts a join or a leave on the node at `args.addr`, then polls its
+/// status until its ring is stable with it in (join) or out (leave).
+fn change(args: ChangeArgs, join: bool) -> anyhow::Result<()> {
+    let verb: &[u8] = if join { b"JOIN" } else { b"LEAVE" };
+    let password = args.password.as_deref();
+    // A simple-string OK is the reply; `request` reads bulk strings, so
+    // the status that follows confirms it instead.
+    let _ = request_simple(&args.addr, password, &[b"KV.CLUSTER", verb])?;
+    let deadline = std::time::Instant::now() + Duration::from_millis(args.wait_ms);
+    loop {
+        let body = request(&args.addr, password, &[b"KV.STATUS"])?;
+        let status: kv::node::Status =
+            serde_json::from_slice(&body).context("the node's status does not parse")?;
+        let me = status.members.iter().find(|m| m.id == status.node_id);
+        let ring = me.map_or("not in ring", |m| m.ring.as_str());
+        let c = &status.change;
+        let done = c.phase == "stable" && (ring == "normal") == join;
+        if done || args.wait_ms == 0 {
+            let what = match (join, done) {
+                (true, true) => "joined the ring",
+                (false, true) => "left the ring; it owns nothing and may be stopped",
+                _ => "change started",
+            };
+            return crate::output::emit(&format!(
+                "node {}: {what} (ring version {}, phase {}, {} keys streamed here)\n",
+                status.node_id, c.version, c.phase, c.stream_keys
+            ));
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "node {}: the change did not complete in {} ms (phase {}, seen by {:?}, streamed {:?}); see `kv cluster status`",
+            status.node_id,
+            args.wait_ms,
+            c.phase,
+            c.seen,
+            c.streamed
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Sends one command and expects a simple-string (`+OK`) reply.
+fn request_simple(addr: &str, password: Option<&str>, args: &[&[u8]]) -> anyhow::Result<String> {
+    let mut stream =
+        TcpStream::connect(addr).with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    if let Some(password) = password {
+        stream.write_all(&kv::protocol::encode_request(&[
+            b"AUTH",
+            password.as_bytes(),
+        ]))?;
+    }
+    stream.write_all(&kv::protocol::encode_request(args))?;
+    let mut reader = BufReader::new(stream);
+    let mut skip = usize::from(password.is_some());
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        match line.as_bytes().first() {
+            Some(b'+') if skip > 0 => skip -= 1,
+            Some(b'+') => return Ok(line[1..].to_string()),
+            Some(b'-') => anyhow::bail!("{addr}: {}", &line[1..]),
+            _ => anyhow::bail!("{addr}: unexpected reply {line:?}"),
+        }
     }
 }
 
@@ -234,6 +326,7 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
             "vnodes",
             "ownership",
             "state",
+            "ring",
             "hints for it",
         ]
         .map(String::from)
@@ -247,10 +340,16 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
             m.vnodes.to_string(),
             format!("{:.1}%", m.ownership * 100.0),
             m.state.clone(),
+            m.ring.clone(),
             format!("{} keys, {} B", m.hints_keys, m.hints_bytes),
         ]);
     }
     out.push_str(&table::render(&rows));
+    let c = &status.change;
+    out.push_str(&format!(
+        "ring: version {}, {}; seen by {:?}, streamed by {:?}; this node streamed {} keys from {}/{} sources\n",
+        c.version, c.phase, c.seen, c.streamed, c.stream_keys, c.stream_sources_done, c.stream_sources
+    ));
     let ae = status.anti_entropy;
     out.push_str(&format!(
         "anti-entropy: {} exchanges started, {} in sync, {} found differences, {} keys repaired here\n",

@@ -16,13 +16,28 @@ use crate::common::{Guard, Lines, hyperscale};
 /// Every wait of this test is bounded by this.
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Node {
-    resp: u16,
-    peer: u16,
-    admin: u16,
+pub(crate) struct Node {
+    pub resp: u16,
+    pub peer: u16,
+    pub admin: u16,
+}
+
+impl Node {
+    pub(crate) fn free() -> Node {
+        Node {
+            resp: testkit::free_port(),
+            peer: testkit::free_port(),
+            admin: testkit::free_port(),
+        }
+    }
 }
 
 fn start(i: usize, nodes: &[Node], dir: &Path) -> Guard {
+    start_with(i, nodes, dir, &[])
+}
+
+/// Starts node `i + 1` of `nodes` (seeds: all the others) with `extra` flags.
+pub(crate) fn start_with(i: usize, nodes: &[Node], dir: &Path, extra: &[&str]) -> Guard {
     let seeds: Vec<String> = nodes
         .iter()
         .enumerate()
@@ -51,6 +66,7 @@ fn start(i: usize, nodes: &[Node], dir: &Path) -> Guard {
         .arg(dir.join("secret"))
         .arg("--admin-bind")
         .arg(format!("127.0.0.1:{}", nodes[i].admin))
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -61,7 +77,7 @@ fn start(i: usize, nodes: &[Node], dir: &Path) -> Guard {
     Guard(child)
 }
 
-fn connect(port: u16) -> redis::Connection {
+pub(crate) fn connect(port: u16) -> redis::Connection {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let con = client
         .get_connection_with_timeout(Duration::from_secs(5))
@@ -70,13 +86,13 @@ fn connect(port: u16) -> redis::Connection {
     con
 }
 
-fn status(port: u16) -> serde_json::Value {
+pub(crate) fn status(port: u16) -> serde_json::Value {
     let json: String = redis::cmd("KV.STATUS").query(&mut connect(port)).unwrap();
     serde_json::from_str(&json).unwrap()
 }
 
 /// Polls `check` every 100 ms until it holds; panics with `what` after [`WAIT`].
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let started = Instant::now();
     while !check() {
         assert!(started.elapsed() < WAIT, "timed out waiting for {what}");

@@ -11,6 +11,7 @@ mod id_serve;
 mod kv_busy;
 mod kv_cluster;
 mod kv_cluster_crdt;
+mod kv_cluster_membership;
 mod kv_locked_dir;
 mod metrics_scrape;
 mod mq_cli;

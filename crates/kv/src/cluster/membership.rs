@@ -51,9 +51,9 @@
 //! peer within about `down_after_ms + probe_timeout_ms` plus the time its
 //! last heartbeat takes to spread (a few gossip rounds).
 //!
-//! Not yet: joining and leaving (members are the configured ones; gossip
-//! about unknown members is ignored) and refuting suspicion with an
-//! incarnation number.
+//! Members are the ring's ([`super::topology`] adds and removes them);
+//! gossip about unknown members is ignored. Not yet: refuting suspicion
+//! with an incarnation number.
 
 use std::collections::BTreeMap;
 
@@ -239,6 +239,27 @@ impl Membership {
             events: Vec::new(),
             rng: fastrand::Rng::with_seed(seed),
         }
+    }
+
+    /// Starts watching `node` (a member that joined), assumed alive.
+    pub fn add(&mut self, node: NodeId, now_ms: u64) {
+        if node == self.me || self.members.contains_key(&node) {
+            return;
+        }
+        let member = Member {
+            heartbeat: Heartbeat::default(),
+            alive_ms: now_ms,
+            status: Status::Alive,
+            probe: None,
+        };
+        self.members.insert(node, member);
+    }
+
+    /// Stops watching `node` (a member that left the ring).
+    pub fn remove(&mut self, node: NodeId) {
+        self.members.remove(&node);
+        self.relays
+            .retain(|_, r| r.target != node && r.origin != node);
     }
 
     /// This node's id.

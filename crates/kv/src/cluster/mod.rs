@@ -17,6 +17,8 @@
 //! | failure detection | gossip, plus SWIM's indirect probe | [`membership`] |
 //! | temporary failures | sloppy quorum, hinted handoff | [`placement`], [`hinted_handoff`] |
 //! | permanent failures | anti-entropy with Merkle trees | [`anti_entropy`] (on `sketch::merkle`) |
+//! | adding and removing nodes | versioned ring, joint quorums, range streaming | [`topology`] |
+//! | deletes that end | tombstones purged after a grace, once every replica has them | `replica::tombstones` |
 //!
 //! # How a request flows
 //!
@@ -67,16 +69,26 @@
 //! messages, a thread per node, an LSM store, RESP clients). The
 //! simulation therefore tests the code that serves clients.
 //!
+//! # Known anomaly: `DEL` of a counter concurrent with increments
+//!
+//! A `DEL` is a tombstone that replaces the versions its coordinator has
+//! seen. An `INCR` coordinated on another node that the deleter had not
+//! seen is a concurrent sibling, and it carries that node's *whole*
+//! PN-counter state ([`crdt::counter`]), so after the join the counter
+//! reads as that node's total: the delete removed only what it observed
+//! (observed-remove semantics; Riak's counters behave the same way).
+//! What to do: to reset a counter, read it and `DECRBY` the value read
+//! (increments concurrent with the reset then survive as themselves, and
+//! only they), or start a new key; `DEL` a counter only once its writers
+//! have stopped. Sets (add-wins) and hashes (per-field last writer) have
+//! the same rule for a whole-key `DEL`: what the deleter did not see
+//! comes back.
+//!
 //! # What comes next
 //!
-//! - **Membership changes**: joining and leaving a running cluster, with
-//!   the ranges that move streamed (today the members are fixed at
-//!   formation).
-//! - **Benchmarks**: one coordinator of three nodes at W/R 1/1, 2/2, 3/3
-//!   against a single node and a 3-master Redis Cluster; handoff drain
-//!   rate; Merkle sync of a node that lost 1M keys against sending all.
-//! - Garbage collection of tombstones (sibling deletes, LWW-map markers)
-//!   once every replica has them.
+//! - Garbage collection of the markers inside CRDT values (OR-set
+//!   tombstones, LWW-map deletes); whole-key tombstones are collected.
+//! - More than one membership change at a time.
 
 pub mod anti_entropy;
 pub mod codec;
@@ -88,6 +100,7 @@ pub mod placement;
 pub mod quorum;
 pub mod replica;
 pub mod siblings;
+pub mod topology;
 pub mod vector_clock;
 pub mod wire;
 

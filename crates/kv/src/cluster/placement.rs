@@ -26,9 +26,9 @@
 //!   state of the key (see `siblings`), so when every replica is down a
 //!   write is refused rather than coordinated by a substitute.
 //!
-//! The ring here is the configured membership; a down node stays on it
-//! (Dynamo's view: a temporary failure does not move data). Joining and
-//! leaving, which do move ranges, come later.
+//! The ring here is one version of the membership; a down node stays on
+//! it (Dynamo's view: a temporary failure does not move data). Joining and
+//! leaving, which do move ranges, build new placements ([`super::topology`]).
 
 use std::collections::BTreeMap;
 
@@ -72,7 +72,7 @@ pub enum PlacementError {
 }
 
 /// One node as configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct NodeSpec {
     /// Its id.
     pub id: NodeId,
@@ -85,6 +85,7 @@ pub struct NodeSpec {
 /// The ring, the datacenters and `N`.
 #[derive(Debug, Clone)]
 pub struct Placement {
+    specs: Vec<NodeSpec>,
     ring: Ring<NodeId>,
     datacenters: BTreeMap<NodeId, String>,
     replicas: usize,
@@ -108,10 +109,16 @@ impl Placement {
             }
         }
         Ok(Placement {
+            specs: nodes.to_vec(),
             ring,
             datacenters,
             replicas,
         })
+    }
+
+    /// The nodes as configured.
+    pub fn specs(&self) -> &[NodeSpec] {
+        &self.specs
     }
 
     /// `N`: copies per key.

@@ -23,6 +23,9 @@ use super::siblings::Siblings;
 use operations::{answer, consistency, op, put_answer, put_consistency, put_op};
 
 mod operations;
+mod ring;
+
+pub use ring::{put_topology, topology};
 
 /// Bounds of what a decoder accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,6 +373,35 @@ pub fn encode_msg(out: &mut Vec<u8>, msg: &Msg) {
             }
             out.push(u8::from(*reply));
         }
+        Msg::Topology(t) => {
+            out.push(13);
+            put_topology(out, t);
+        }
+        Msg::AeInSync { root } => {
+            out.push(16);
+            put_varint(out, *root);
+        }
+        Msg::StreamReq { version, after } => {
+            out.push(14);
+            put_varint(out, *version);
+            put_option(out, after.as_deref());
+        }
+        Msg::StreamBatch {
+            version,
+            after,
+            entries,
+            next,
+        } => {
+            out.push(15);
+            put_varint(out, *version);
+            put_option(out, after.as_deref());
+            put_varint(out, entries.len() as u64);
+            for (k, s) in entries {
+                put_key(out, k);
+                put_state(out, s);
+            }
+            put_option(out, next.as_deref());
+        }
     }
 }
 
@@ -445,6 +477,27 @@ pub fn decode_msg(r: &mut Reader<'_>, limits: &Limits) -> Result<Msg, DecodeErro
                 entries,
                 buckets,
                 reply: flag(r)?,
+            }
+        }
+        13 => Msg::Topology(topology(r, limits)?),
+        16 => Msg::AeInSync { root: r.varint()? },
+        14 => Msg::StreamReq {
+            version: r.varint()?,
+            after: option(r, "key", limits.key_bytes_max)?.map(Bytes::copy_from_slice),
+        },
+        15 => {
+            let version = r.varint()?;
+            let after = option(r, "key", limits.key_bytes_max)?.map(Bytes::copy_from_slice);
+            let n = count(r, "entries", limits.entries_max, 2)?;
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                entries.push((key(r, limits)?, state(r, limits)?));
+            }
+            Msg::StreamBatch {
+                version,
+                after,
+                entries,
+                next: option(r, "key", limits.key_bytes_max)?.map(Bytes::copy_from_slice),
             }
         }
         _ => return Err(DecodeError::Invalid("unknown message")),

@@ -38,6 +38,12 @@ pub struct ClusterSettings {
     pub cluster_secret_file: Option<PathBuf>,
     /// How long a quorum round waits for replicas, in ms.
     pub request_timeout_ms: u64,
+    /// How old a deleted key's tombstone must be before it is purged
+    /// (only once every replica holds it); Cassandra's `gc_grace`.
+    pub tombstone_gc_grace_ms: u64,
+    /// Start outside the ring, as a node that will join a running
+    /// cluster (`hyperscale kv cluster join`); ignored once it has a ring.
+    pub join: bool,
 }
 
 impl Default for ClusterSettings {
@@ -54,6 +60,9 @@ impl Default for ClusterSettings {
             strict_quorum: false,
             cluster_secret_file: None,
             request_timeout_ms: 1_000,
+            join: false,
+            // 10 days: `cluster::replica::TOMBSTONE_GC_GRACE_MS_DEFAULT`.
+            tombstone_gc_grace_ms: 10 * 24 * 3600 * 1000,
         }
     }
 }

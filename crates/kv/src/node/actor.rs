@@ -18,14 +18,14 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::status::{AntiEntropyStatus, ClusterMetrics, MemberStatus, Status};
+use super::status::{AntiEntropyStatus, ChangeStatus, ClusterMetrics, MemberStatus, Status};
 use super::store::{Store, StoreError};
 use super::transport::{Links, Local};
 use super::{ClusterConfig, Input, Members, Reply};
 use crate::cluster::NodeId;
 use crate::cluster::membership::{Event, Status as Liveness};
 use crate::cluster::placement::{NodeSpec, Placement, QuorumMode};
-use crate::cluster::replica::{Disk, Msg, Node, Out, Persist, Setup};
+use crate::cluster::replica::{Disk, MemberChange, Msg, Node, Out, Persist, Setup};
 use crate::cluster::vector_clock::PrunePolicy;
 use crate::cluster::wire::MemberSpec;
 
@@ -198,6 +198,29 @@ impl Actor {
             Input::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Input::Change { join, reply } => {
+                let Some(node) = &mut self.node else {
+                    let _ = reply.send(Err("CLUSTERDOWN the cluster is forming".into()));
+                    return false;
+                };
+                let me = &self.parts.me;
+                let change = if join {
+                    MemberChange::Join(NodeSpec {
+                        id: me.id,
+                        vnodes: me.vnodes,
+                        datacenter: me.datacenter.clone(),
+                    })
+                } else {
+                    MemberChange::Leave(me.id)
+                };
+                let result = node.change(now_ms, change, out);
+                if let Err(err) = &result {
+                    tracing::warn!(error = %err, "membership change refused");
+                } else {
+                    tracing::info!(join, "membership change started");
+                }
+                let _ = reply.send(result.map_err(|e| format!("ERR {e}")));
+            }
         }
         false
     }
@@ -224,10 +247,10 @@ impl Actor {
                 Some(old) if self.node.is_some() => {
                     tracing::warn!(node = member.id.0, was = ?old, now = ?member, "a member changed its settings; restart the cluster to apply");
                 }
-                _ if self.node.is_some() => {
-                    tracing::warn!(node = member.id.0, addr = %member.addr, "an unknown node; joining a running cluster is not supported yet");
-                }
                 _ => {
+                    // Before forming: a member to wait for. After: a node
+                    // joining (the ring itself changes by gossip of the
+                    // topology; this only makes it reachable).
                     self.parts
                         .links
                         .dial(member.addr.clone(), self.parts.inputs.clone());
@@ -253,7 +276,11 @@ impl Actor {
         if self.node.is_some() || self.seeds.values().any(Option::is_none) {
             return;
         }
-        let specs: Vec<NodeSpec> = std::iter::once(&self.parts.me)
+        // A node started with `--join` forms outside the ring (unless it
+        // saved one: then `Node::boot` uses that).
+        let me = (!self.parts.cluster.join).then_some(&self.parts.me);
+        let specs: Vec<NodeSpec> = me
+            .into_iter()
             .chain(self.parts.members.values())
             .map(|m| NodeSpec {
                 id: m.id,
@@ -415,6 +442,11 @@ impl Actor {
                     },
                 };
                 let (hints_keys, hints_bytes) = backlog.get(&m.id).copied().unwrap_or_default();
+                let ring = self
+                    .node
+                    .as_ref()
+                    .and_then(|n| n.topology().state_of(m.id))
+                    .map_or("not in ring", |s| s.name());
                 MemberStatus {
                     id: m.id.0,
                     addr: m.addr.clone(),
@@ -424,6 +456,7 @@ impl Actor {
                     state: state.into(),
                     hints_keys,
                     hints_bytes,
+                    ring: ring.into(),
                 }
             })
             .collect();
@@ -457,9 +490,28 @@ impl Actor {
                 rounds_in_sync: progress.rounds_in_sync,
                 rounds_differ: progress.rounds_differ,
                 keys_repaired: progress.keys_repaired,
+                tombstones_purged: progress.tombstones_purged,
             },
             in_flight: self.node.as_ref().map_or(0, Node::in_flight),
             messages_dropped: self.parts.links.dropped.load(Ordering::Relaxed),
+            change: self.change_status(),
+        }
+    }
+
+    fn change_status(&self) -> ChangeStatus {
+        let Some(node) = &self.node else {
+            return ChangeStatus::default();
+        };
+        let t = node.topology();
+        let stream = node.stream_progress();
+        ChangeStatus {
+            version: t.version,
+            phase: t.phase.name().into(),
+            seen: t.seen.iter().map(|n| n.0).collect(),
+            streamed: t.streamed.iter().map(|n| n.0).collect(),
+            stream_sources: stream.sources,
+            stream_sources_done: stream.sources_done,
+            stream_keys: stream.keys,
         }
     }
 }

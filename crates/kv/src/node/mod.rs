@@ -35,8 +35,17 @@
 //! knows every member: itself plus one node per `--seeds` address (list
 //! every other node there). Members learned through hellos are saved, so a
 //! node restarting while a peer is down still forms. Until then clients get
-//! `-CLUSTERDOWN`. Joining and leaving a running cluster (streaming ranges)
-//! are not built yet.
+//! `-CLUSTERDOWN`.
+//!
+//! # Joining and leaving
+//!
+//! A node started with `--join` (its seeds: some running members) forms
+//! outside the ring and forwards every request; `KV.CLUSTER JOIN` on it
+//! (`hyperscale kv cluster join`) starts the change, and
+//! `KV.CLUSTER LEAVE` on a member starts its leave. The phases, the range
+//! streaming and why no acknowledged write is lost are in
+//! `cluster::topology`; every node saves the ring it adopted, so a
+//! restart keeps it. A node that has left owns nothing and may be stopped.
 //!
 //! # Limits
 //!
@@ -63,7 +72,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use self::frame::Secret;
-pub use self::status::{ClusterMetrics, MemberStatus, Status};
+pub use self::status::{ChangeStatus, ClusterMetrics, MemberStatus, Status};
 use crate::cluster::NodeId;
 use crate::cluster::placement::QuorumMode;
 use crate::cluster::quorum::Quorum;
@@ -134,6 +143,8 @@ pub struct ClusterConfig {
     pub timing: Timing,
     /// The failure detector's knobs.
     pub membership: crate::cluster::membership::Config,
+    /// `--join`: start outside the ring (see `ClusterSettings::join`).
+    pub join: bool,
 }
 
 impl ClusterConfig {
@@ -166,6 +177,7 @@ impl ClusterConfig {
         }
         let timing = Timing {
             request_timeout_ms: s.request_timeout_ms,
+            tombstone_gc_grace_ms: s.tombstone_gc_grace_ms,
             ..Timing::default()
         };
         Ok(ClusterConfig {
@@ -184,6 +196,7 @@ impl ClusterConfig {
             limits: NetLimits::default(),
             timing,
             membership: crate::cluster::membership::Config::default(),
+            join: s.join,
         })
     }
 }
@@ -229,6 +242,11 @@ pub(crate) enum Input {
         known: Vec<MemberSpec>,
     },
     Status(tokio::sync::oneshot::Sender<Status>),
+    /// `KV.CLUSTER JOIN|LEAVE`: this node joins or leaves the ring.
+    Change {
+        join: bool,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
     Stop,
 }
 

@@ -21,6 +21,7 @@
 //! | `KV.PUT key value [CONTEXT ctx]` | a write that replaces exactly the versions `ctx` saw |
 //! | `KV.DEL key [CONTEXT ctx]` | a delete that replaces exactly the versions `ctx` saw |
 //! | `KV.STATUS` | this node's view of the cluster, as JSON |
+//! | `KV.CLUSTER JOIN \| LEAVE` | this node joins (started with `--join`) or leaves the ring |
 //! | `KV.CONSISTENCY [N W R \| W R \| STRICT \| SLOPPY \| DEFAULT]` | this connection's quorum: see `node::consistency` |
 //! | `INCR`, `SADD`, `HSET`, ... | CRDTs: see `node::data_types` |
 //!
@@ -255,10 +256,17 @@ async fn execute(shared: &mut Shared, authenticated: &mut bool, args: Vec<Bytes>
         ("KV.PUT", 3 | 5) => kv_put(shared, &args, Some(args[2].clone()), 3).await,
         ("KV.DEL", 2 | 4) => kv_put(shared, &args, None, 2).await,
         ("KV.STATUS", 1) => status(shared).await,
+        ("KV.CLUSTER", 2) => match upper(&args[1]).as_str() {
+            "JOIN" => change(shared, true).await,
+            "LEAVE" => change(shared, false).await,
+            _ => Frame::error("ERR unknown KV.CLUSTER subcommand (JOIN or LEAVE)"),
+        },
         ("KV.CONSISTENCY", _) => super::consistency::command(shared, &args[1..]),
-        ("GET" | "SET" | "DEL" | "EXISTS" | "KV.GET" | "KV.PUT" | "KV.DEL" | "KV.STATUS", _) => {
-            wrong_args(&name)
-        }
+        (
+            "GET" | "SET" | "DEL" | "EXISTS" | "KV.GET" | "KV.PUT" | "KV.DEL" | "KV.STATUS"
+            | "KV.CLUSTER",
+            _,
+        ) => wrong_args(&name),
         (n, _) if super::data_types::handles(n) => super::data_types::run(shared, n, &args).await,
         _ => unsupported(&name),
     };
@@ -412,6 +420,22 @@ async fn kv_put(shared: &Shared, args: &[Bytes], value: Option<Bytes>, at: usize
         _ => return Frame::error("ERR syntax error"),
     };
     put(shared, &args[1], value, context).await
+}
+
+async fn change(shared: &Shared, join: bool) -> Frame {
+    let (reply, rx) = oneshot::channel();
+    if shared
+        .inputs
+        .try_send(Input::Change { join, reply })
+        .is_err()
+    {
+        return Frame::error("TRYAGAIN this node is overloaded");
+    }
+    match tokio::time::timeout(Duration::from_millis(shared.client_wait_ms), rx).await {
+        Ok(Ok(Ok(()))) => Frame::Simple("OK"),
+        Ok(Ok(Err(text))) => Frame::Error(text),
+        _ => Frame::error("TRYAGAIN no answer in time"),
+    }
 }
 
 async fn status(shared: &Shared) -> Frame {

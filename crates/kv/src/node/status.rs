@@ -27,6 +27,29 @@ pub struct MemberStatus {
     pub hints_keys: usize,
     /// Bytes of those hints.
     pub hints_bytes: usize,
+    /// Its part in the ring: `normal`, `joining`, `leaving`, or
+    /// `not in ring` (a node about to join, or one that left).
+    #[serde(default)]
+    pub ring: String,
+}
+
+/// The membership change in flight, as this node sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeStatus {
+    /// The ring's version (bumped by every step of a change).
+    pub version: u64,
+    /// `stable`, `streaming` or `switched` (see `cluster::topology`).
+    pub phase: String,
+    /// Members that adopted this version.
+    pub seen: Vec<u32>,
+    /// Nodes of the new ring that pulled their ranges.
+    pub streamed: Vec<u32>,
+    /// This node's streaming: members it pulls from.
+    pub stream_sources: usize,
+    /// Of those, the ones that sent everything.
+    pub stream_sources_done: usize,
+    /// Key states this node received by streaming.
+    pub stream_keys: u64,
 }
 
 /// Anti-entropy progress of this node.
@@ -40,6 +63,9 @@ pub struct AntiEntropyStatus {
     pub rounds_differ: u64,
     /// Keys whose state an exchange changed here.
     pub keys_repaired: u64,
+    /// Tombstones purged here after their grace period.
+    #[serde(default)]
+    pub tombstones_purged: u64,
 }
 
 /// One node's view of the cluster.
@@ -71,6 +97,9 @@ pub struct Status {
     pub in_flight: usize,
     /// Internode messages dropped (peer unreachable or queue full).
     pub messages_dropped: u64,
+    /// The ring's version and the membership change in flight.
+    #[serde(default)]
+    pub change: ChangeStatus,
 }
 
 /// The cluster's queues and progress as Prometheus gauges on `/metrics`

@@ -15,7 +15,8 @@
 //! worker.
 //!
 //! Layout (first byte = kind): `s key` → state, `h owner(u32 BE) key` →
-//! hinted state, `c` → last dot counter, `a` → actor id, `m` → members.
+//! hinted state, `c` → last dot counter, `a` → actor id, `m` → members,
+//! `t` → the ring last adopted (membership changes).
 
 use std::path::Path;
 
@@ -36,6 +37,7 @@ const HINT: u8 = b'h';
 const COUNTER: &[u8] = b"c";
 const ACTOR: &[u8] = b"a";
 const MEMBERS: &[u8] = b"m";
+const TOPOLOGY: &[u8] = b"t";
 /// Values are bounded by the wire limits; states on disk were encoded by
 /// this node, so a generous bound suffices.
 const VALUE_BYTES_MAX: usize = 64 << 20;
@@ -102,6 +104,11 @@ impl Store {
             }
         };
         let mut disk = Disk::empty(actor, limits);
+        if let Some(bytes) = self.db.get(TOPOLOGY)? {
+            let mut r = Reader::new(&bytes);
+            let t = wire::topology(&mut r, &wire::Limits::default()).map_err(corrupt)?;
+            disk.topology = Some(t);
+        }
         if let Some(bytes) = self.db.get(COUNTER)? {
             disk.next_counter = Reader::new(&bytes).varint().map_err(corrupt)?;
         }
@@ -149,6 +156,14 @@ impl Store {
                     let mut out = Vec::new();
                     put_varint(&mut out, *counter);
                     batch.put(COUNTER, &out);
+                }
+                Persist::Topology(t) => {
+                    let mut out = Vec::new();
+                    wire::put_topology(&mut out, t);
+                    batch.put(TOPOLOGY, &out);
+                }
+                Persist::Delete(key) => {
+                    batch.delete(&state_key(key));
                 }
             }
         }
@@ -204,6 +219,18 @@ mod tests {
         s
     }
 
+    fn topology() -> crate::cluster::topology::Topology {
+        use crate::cluster::placement::NodeSpec;
+        let spec = |id| NodeSpec {
+            id: NodeId(id),
+            vnodes: 8,
+            datacenter: None,
+        };
+        crate::cluster::topology::Topology::initial(&[spec(1), spec(2), spec(3)])
+            .propose_leave(NodeId(3), 2)
+            .expect("a valid leave")
+    }
+
     #[test]
     fn what_a_step_persists_is_what_the_next_boot_loads() {
         let dir = tempfile::tempdir().unwrap();
@@ -221,7 +248,13 @@ mod tests {
                     Persist::Hint(NodeId(3), Bytes::from_static(b"c"), state("z", 3)),
                     Persist::HintDone(NodeId(3), Bytes::from_static(b"c")),
                     Persist::Counter(41),
+                    Persist::State(Bytes::from_static(b"gone"), state("t", 4)),
+                    Persist::Topology(topology()),
                 ])
+                .unwrap();
+            // A purged tombstone (or a key that moved away) leaves the disk.
+            store
+                .persist(&[Persist::Delete(Bytes::from_static(b"gone"))])
                 .unwrap();
             let me = wire::MemberSpec {
                 id: node,
@@ -246,7 +279,9 @@ mod tests {
         assert_eq!(disk.actor, actor);
         assert_eq!(disk.next_counter, 41);
         assert_eq!(disk.store.len(), 2);
+        assert!(!disk.store.contains_key(&Bytes::from_static(b"gone")));
         assert_eq!(disk.store[&Bytes::from_static(b"b")], state("y", 2));
+        assert_eq!(disk.topology, Some(topology()));
         assert_eq!(disk.hints.backlog().len(), 1);
         assert_eq!(disk.hints.backlog()[0].1, 1, "the delivered hint is gone");
         assert_eq!(disk.hints.state(NodeId(3), b"a"), Some(&state("x", 1)));

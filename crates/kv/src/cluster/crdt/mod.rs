@@ -22,6 +22,12 @@
 //! Each type is [`Mergeable`](super::quorum::Mergeable), so quorum reads,
 //! hint queues and anti-entropy carry it like a sibling set.
 //!
+//! A whole-key `DEL` is not a CRDT operation: it is a tombstone sibling
+//! that replaces what its coordinator saw, so an update it did not see
+//! brings back that replica's whole state (for a counter, its total). The
+//! cluster docs ([`crate::cluster`], "Known anomaly") say what to do
+//! instead: `DECRBY` the value read, or a new key.
+//!
 //! Every type's merge laws are property-tested on states reached by random
 //! operations at random replicas ([`check_lattice_laws`] in the tests).
 

@@ -1,6 +1,7 @@
-//! The anti-entropy half that needs the store: which key states go into
-//! an entries message when Merkle trees differ, and when the next
-//! exchange with the same peer starts.
+//! The anti-entropy half that needs the store: answering a tree step,
+//! which key states go into an entries message when Merkle trees differ,
+//! joining the ones received, and when the next exchange with the same
+//! peer starts.
 //!
 //! Why it exists apart: `anti_entropy` compares trees and names buckets;
 //! only a node knows its keys, their replicas and the per-message limits.
@@ -9,8 +10,9 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::{AE_BYTES_MAX, AE_FOLLOW_UP_MS, Node};
+use super::{AE_BYTES_MAX, AE_FOLLOW_UP_MS, Msg, Node, Out};
 use crate::cluster::NodeId;
+use crate::cluster::anti_entropy::Reply;
 use crate::cluster::siblings::Siblings;
 
 impl Node {
@@ -63,5 +65,61 @@ impl Node {
             })
             .map(|(k, s)| (k.clone(), s.clone()))
             .collect()
+    }
+
+    /// An anti-entropy message: a tree-comparison step or key states.
+    pub(super) fn on_ae(&mut self, now_ms: u64, from: NodeId, msg: Msg, out: &mut Vec<Out>) {
+        match msg {
+            Msg::Ae(m) => match self.ae.on_message(from, &m) {
+                Ok(Reply::Send(next)) => out.push(Out::Send(from, Msg::Ae(next))),
+                Ok(Reply::Differ(buckets)) => {
+                    self.progress.rounds_differ += 1;
+                    let entries = self.entries_for(from, &buckets);
+                    let msg = Msg::AeEntries {
+                        entries,
+                        buckets,
+                        reply: true,
+                    };
+                    out.push(Out::Send(from, msg));
+                }
+                Ok(Reply::InSync) => {
+                    self.progress.rounds_in_sync += 1;
+                    self.in_sync_with(from, None, out);
+                }
+                Err(_) => {}
+            },
+            Msg::AeEntries {
+                entries,
+                buckets,
+                reply,
+            } => {
+                for (key, state) in &entries {
+                    let replicas = self.replicas(key);
+                    if replicas.contains(&self.id)
+                        && replicas.contains(&from)
+                        && self.apply(key, state, out)
+                    {
+                        self.progress.keys_repaired += 1;
+                    }
+                }
+                // Buckets differed: follow up soon (the rate limit: one
+                // exchange per `AE_FOLLOW_UP_MS`) until the trees agree.
+                if reply {
+                    let entries = self.entries_for(from, &buckets);
+                    // Buckets were left for later (or the peer has keys
+                    // here that we lack): follow up soon.
+                    if !entries.is_empty() || !buckets.is_empty() {
+                        self.follow_up(now_ms, from);
+                    }
+                    let msg = Msg::AeEntries {
+                        entries,
+                        buckets,
+                        reply: false,
+                    };
+                    out.push(Out::Send(from, msg));
+                }
+            }
+            _ => {}
+        }
     }
 }

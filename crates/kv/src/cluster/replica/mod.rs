@@ -18,7 +18,10 @@
 //! hints on a substitute, and routing a forwarded operation's answer back
 //! to the node the client is connected to.
 
+mod change;
 mod entries;
+mod read;
+mod tombstones;
 mod types;
 mod unreachable;
 mod write;
@@ -28,15 +31,21 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use self::types::{AeProgress, Answer, Disk, Msg, Op, Out, Persist, Setup, Timing};
+use self::change::Source;
+pub use self::change::{STREAM_BATCH_KEYS, STREAM_RETRY_MS, TOPOLOGY_GOSSIP_MS};
+pub use self::types::TOMBSTONE_GC_GRACE_MS_DEFAULT;
+pub use self::types::{
+    AeProgress, Answer, Disk, MemberChange, Msg, Op, Out, Persist, Setup, StreamProgress, Timing,
+};
 use self::write::{Change, Write};
 use crate::cluster::NodeId;
-use crate::cluster::anti_entropy::{AntiEntropy, Reply};
+use crate::cluster::anti_entropy::AntiEntropy;
 use crate::cluster::hlc::HlcClock;
 use crate::cluster::membership::{self, Membership};
 use crate::cluster::placement::{Placement, QuorumMode};
-use crate::cluster::quorum::{Consistency, Outcome, Quorum, ReadRound, WriteRound};
+use crate::cluster::quorum::{Consistency, Quorum, ReadRound, WriteRound};
 use crate::cluster::siblings::Siblings;
+use crate::cluster::topology::Topology;
 use crate::cluster::vector_clock::{Dot, PrunePolicy};
 
 /// The most siblings a write may leave on a key (Riak's `max_siblings`
@@ -64,13 +73,18 @@ struct PendingWrite {
     dot: Dot,
     /// A CRDT update's reply, sent instead of the dot.
     reply: Option<i64>,
-    round: WriteRound,
+    /// All must succeed (one per ring during a membership change).
+    rounds: Vec<WriteRound>,
+    /// The topology version it started under (the seen barrier).
+    version: u64,
 }
 
 struct PendingRead {
     client: u64,
     key: Bytes,
-    round: ReadRound<Siblings>,
+    /// All must succeed (one per ring during a membership change).
+    rounds: Vec<ReadRound<Siblings>>,
+    version: u64,
     answered: bool,
 }
 
@@ -84,7 +98,23 @@ pub struct Node {
     pub membership: Membership,
     /// The Merkle trees.
     pub ae: AntiEntropy,
+    /// The old ring (the only one outside a change).
     placement: Arc<Placement>,
+    /// The new ring during a change.
+    pending: Option<Arc<Placement>>,
+    topology: Topology,
+    /// A member sent this node its topology (a joining node proposes
+    /// only then, so it proposes from the cluster's current ring).
+    heard_topology: bool,
+    streams: BTreeMap<NodeId, Source>,
+    streamed_keys: u64,
+    next_topology_ms: u64,
+    /// Tombstone-only keys and when their state was stored here.
+    tombstones: BTreeMap<Bytes, u64>,
+    /// When a Merkle comparison last proved this node in sync with a peer.
+    in_sync_ms: BTreeMap<NodeId, u64>,
+    /// The time of the input being handled.
+    now_ms: u64,
     quorum: Quorum,
     mode: QuorumMode,
     timing: Timing,
@@ -108,7 +138,19 @@ pub struct Node {
 impl Node {
     /// Boots `id` on `disk` at `now_ms` (generation = boot time).
     pub fn boot(id: NodeId, disk: Disk, setup: &Setup, now_ms: u64, seed: u64) -> Node {
-        let nodes = setup.placement.nodes();
+        // The ring last adopted, if it still builds; else the configured one.
+        let saved = disk.topology.clone().and_then(|t| {
+            let rings = t.placements(setup.placement.replicas()).ok()?;
+            Some((t, rings))
+        });
+        let (topology, (old, new)) = match saved {
+            Some((t, (old, new))) => (t, (Arc::new(old), new.map(Arc::new))),
+            None => {
+                let t = Topology::initial(setup.placement.specs());
+                (t, (setup.placement.clone(), None))
+            }
+        };
+        let nodes = topology.ids();
         let membership = Membership::new(
             id,
             now_ms + 1,
@@ -118,18 +160,22 @@ impl Node {
             seed,
         );
         let depth = setup.timing.tree_depth;
-        let mut ae = AntiEntropy::new(id, nodes, depth).expect("tree depth checked by the config");
-        // The trees are derived data: rebuilt from the store on boot.
-        for (key, state) in &disk.store {
-            let replicas = setup.placement.preference_list(key);
-            ae.record(key, None, Some(state.digest()), &replicas);
-        }
-        Node {
+        let ae = AntiEntropy::new(id, nodes, depth).expect("tree depth checked by the config");
+        let mut node = Node {
             id,
             disk,
             membership,
             ae,
-            placement: setup.placement.clone(),
+            placement: old,
+            pending: new,
+            topology,
+            heard_topology: false,
+            streams: BTreeMap::new(),
+            streamed_keys: 0,
+            next_topology_ms: now_ms,
+            tombstones: BTreeMap::new(),
+            in_sync_ms: BTreeMap::new(),
+            now_ms,
             quorum: setup.quorum,
             mode: setup.mode,
             timing: setup.timing,
@@ -145,7 +191,20 @@ impl Node {
             ae_follow_up: None,
             progress: AeProgress::default(),
             rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
+        };
+        // The trees are derived data: rebuilt from the store on boot.
+        node.rebuild_trees();
+        let keys: Vec<(Bytes, Siblings)> = node
+            .disk
+            .store
+            .iter()
+            .filter(|(_, s)| tombstones::tombstone_only(s))
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        for (key, state) in keys {
+            node.track_tombstone(&key, &state);
         }
+        node
     }
 
     /// The ring and replication factor this node uses.
@@ -167,14 +226,26 @@ impl Node {
         self.placement.preference_list(key)
     }
 
+    /// Whether this node stores `key`: a replica on the old ring or,
+    /// during a change, on the new one.
     fn is_replica(&self, key: &[u8]) -> bool {
         self.replicas(key).contains(&self.id)
+            || self
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.preference_list(key).contains(&self.id))
     }
 
     /// Joins `incoming` into the stored state of `key` (a key this node
     /// replicates), keeping the Merkle trees in step; true if it changed.
     fn apply(&mut self, key: &Bytes, incoming: &Siblings, out: &mut Vec<Out>) -> bool {
+        if !self.is_replica(key) {
+            return false; // e.g. a late read repair after a range moved away
+        }
         let old = self.disk.store.get(key);
+        if old.is_none() && self.expired_tombstone(incoming, self.now_ms) {
+            return false; // a tombstone the others are purging: not again
+        }
         let mut new = old.cloned().unwrap_or_default();
         new.join(incoming);
         if old == Some(&new) || new.is_empty() {
@@ -182,9 +253,12 @@ impl Node {
         }
         let old_digest = old.map(Siblings::digest);
         let replicas = self.replicas(key);
-        self.ae
-            .record(key, old_digest, Some(new.digest()), &replicas);
+        if replicas.contains(&self.id) {
+            self.ae
+                .record(key, old_digest, Some(new.digest()), &replicas);
+        }
         out.push(Out::Persist(Persist::State(key.clone(), new.clone())));
+        self.track_tombstone(key, &new);
         self.disk.store.insert(key.clone(), new);
         true
     }
@@ -218,9 +292,10 @@ impl Node {
         consistency: Consistency,
         out: &mut Vec<Out>,
     ) {
+        self.now_ms = now_ms;
         let membership = &self.membership;
         let coordinator = self
-            .placement
+            .coordinating()
             .coordinator(op.key(), |n| membership.is_up(n));
         let request = (client, op, consistency);
         self.route(now_ms, coordinator, request, out);
@@ -257,41 +332,44 @@ impl Node {
         consistency: Consistency,
         out: &mut Vec<Out>,
     ) {
-        let membership = &self.membership;
         let key = op.key().clone();
         let (quorum, mode) = consistency.apply(self.quorum, self.mode);
-        let targets = self.placement.targets(&key, mode, |n| membership.is_up(n));
         let deadline_ms = now_ms + self.timing.request_timeout_ms;
         self.next_req += 1;
         let req = self.next_req;
         match op {
             Op::Put { value, context, .. } => {
+                let plan = self.plan(&key, mode, quorum.w, true);
                 let write = Write {
                     client,
                     req,
                     key,
-                    targets,
+                    plan,
                     deadline_ms,
-                    w: quorum.w,
                 };
                 self.coordinate_write(now_ms, write, Change::Put(value, context), out);
             }
             Op::Update { update, .. } => {
+                let plan = self.plan(&key, mode, quorum.w, true);
                 let write = Write {
                     client,
                     req,
                     key,
-                    targets,
+                    plan,
                     deadline_ms,
-                    w: quorum.w,
                 };
                 self.coordinate_write(now_ms, write, Change::Update(update), out);
             }
             Op::Get { key } => {
-                let mut round = ReadRound::new(&targets, quorum.r, deadline_ms);
+                let plan = self.plan(&key, mode, quorum.r, false);
                 let local = self.disk.store.get(&key).cloned().unwrap_or_default();
-                round.reply(self.id, local);
-                for t in targets.iter().filter(|t| t.node != self.id) {
+                let mut rounds = Vec::new();
+                for (targets, r) in &plan.rounds {
+                    let mut round = ReadRound::new(targets, *r, deadline_ms);
+                    round.reply(self.id, local.clone());
+                    rounds.push(round);
+                }
+                for t in plan.targets.iter().filter(|t| t.node != self.id) {
                     let msg = Msg::Read {
                         req,
                         key: key.clone(),
@@ -301,7 +379,8 @@ impl Node {
                 let read = PendingRead {
                     client,
                     key,
-                    round,
+                    rounds,
+                    version: self.topology.version,
                     answered: false,
                 };
                 self.reads.insert(req, read);
@@ -310,54 +389,19 @@ impl Node {
         }
     }
 
-    fn settle_read(&mut self, req: u64, now_ms: u64, out: &mut Vec<Out>) {
-        let Some(read) = self.reads.get_mut(&req) else {
-            return;
-        };
-        let outcome = read.round.tick(now_ms);
-        if !read.answered && outcome != Outcome::Pending {
-            read.answered = true;
-            let answer = match outcome {
-                Outcome::Succeeded => Answer::Read(read.round.merged().clone()),
-                _ => Answer::Failed,
-            };
-            let client = read.client;
-            self.answer(client, answer, out);
-        }
-        let Some(read) = self.reads.get(&req) else {
-            return;
-        };
-        if read.round.all_answered() || now_ms >= read.round.deadline_ms() {
-            let Some(read) = self.reads.remove(&req) else {
-                return;
-            };
-            if read.round.outcome() != Outcome::Succeeded {
-                return;
-            }
-            let merged = read.round.merged().clone();
-            for node in read.round.repair_targets() {
-                if node == self.id {
-                    self.apply(&read.key, &merged, out);
-                } else {
-                    let msg = Msg::Repair {
-                        key: read.key.clone(),
-                        state: merged.clone(),
-                    };
-                    out.push(Out::Send(node, msg));
-                }
-            }
-        }
-    }
-
     /// Background work: the detector, deadlines, hint delivery, anti-entropy.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Out>) {
+        self.now_ms = now_ms;
+        self.tick_topology(now_ms, out);
         for (to, m) in self.membership.tick(now_ms) {
             out.push(Out::Send(to, Msg::Member(m)));
         }
         let writes: Vec<u64> = self.writes.keys().copied().collect();
         for req in writes {
             if let Some(w) = self.writes.get_mut(&req) {
-                w.round.tick(now_ms);
+                for round in &mut w.rounds {
+                    round.tick(now_ms);
+                }
             }
             self.settle_write(req, out);
         }
@@ -388,7 +432,12 @@ impl Node {
         }
         if now_ms >= self.next_ae_ms {
             self.next_ae_ms = now_ms + self.timing.ae_interval_ms;
+            self.collect_tombstones(now_ms, out);
+            // Every other follow-up goes to a random peer instead, so a
+            // difference that cannot be repaired (a peer that purged an
+            // expired tombstone) never starves the other peers' exchanges.
             if let Some(peer) = self.ae_follow_up.take()
+                && self.rng.bool()
                 && self.membership.status(peer) == membership::Status::Alive
                 && let Some(m) = self.ae.start(peer)
             {
@@ -416,6 +465,7 @@ impl Node {
 
     /// A message from another node.
     pub fn receive(&mut self, now_ms: u64, from: NodeId, msg: Msg, out: &mut Vec<Out>) {
+        self.now_ms = now_ms;
         match msg {
             Msg::Member(m) => {
                 for (to, reply) in self.membership.receive(now_ms, from, m) {
@@ -436,13 +486,15 @@ impl Node {
                 let ours = FORWARDED | self.next_forwarded;
                 let deadline_ms = now_ms + self.timing.request_timeout_ms;
                 self.forwarded.insert(ours, (from, client, deadline_ms));
-                self.coordinate(now_ms, ours, op, consistency, out);
-            }
-            Msg::ForwardReply { client, answer } => {
-                if client & FORWARDED == 0 {
-                    out.push(Out::Answer(client, answer));
+                if self.is_replica(op.key()) {
+                    self.coordinate(now_ms, ours, op, consistency, out);
+                } else {
+                    // The sender's ring is older or newer than ours (a
+                    // membership change): pass it on to our coordinator.
+                    self.request_with(now_ms, ours, op, consistency, out);
                 }
             }
+            Msg::ForwardReply { client, answer } => self.answer(client, answer, out),
             Msg::Replicate {
                 req,
                 key,
@@ -467,11 +519,13 @@ impl Node {
             }
             Msg::ReplicateAck { req, ok } => {
                 if let Some(w) = self.writes.get_mut(&req) {
-                    if ok {
-                        w.round.ack(from)
-                    } else {
-                        w.round.refuse(from)
-                    };
+                    for round in &mut w.rounds {
+                        if ok {
+                            round.ack(from)
+                        } else {
+                            round.refuse(from)
+                        };
+                    }
                 }
                 self.settle_write(req, out);
             }
@@ -486,7 +540,9 @@ impl Node {
             }
             Msg::ReadReply { req, state } => {
                 if let Some(r) = self.reads.get_mut(&req) {
-                    r.round.reply(from, state);
+                    for round in &mut r.rounds {
+                        round.reply(from, state.clone());
+                    }
                 }
                 self.settle_read(req, now_ms, out);
             }
@@ -507,52 +563,11 @@ impl Node {
                     out.push(Out::Persist(Persist::HintDone(from, key)));
                 }
             }
-            Msg::Ae(m) => match self.ae.on_message(from, &m) {
-                Ok(Reply::Send(next)) => out.push(Out::Send(from, Msg::Ae(next))),
-                Ok(Reply::Differ(buckets)) => {
-                    self.progress.rounds_differ += 1;
-                    let entries = self.entries_for(from, &buckets);
-                    let msg = Msg::AeEntries {
-                        entries,
-                        buckets,
-                        reply: true,
-                    };
-                    out.push(Out::Send(from, msg));
-                }
-                Ok(Reply::InSync) => self.progress.rounds_in_sync += 1,
-                Err(_) => {}
-            },
-            Msg::AeEntries {
-                entries,
-                buckets,
-                reply,
-            } => {
-                for (key, state) in &entries {
-                    let replicas = self.replicas(key);
-                    if replicas.contains(&self.id)
-                        && replicas.contains(&from)
-                        && self.apply(key, state, out)
-                    {
-                        self.progress.keys_repaired += 1;
-                    }
-                }
-                // Buckets differed: follow up soon (the rate limit: one
-                // exchange per `AE_FOLLOW_UP_MS`) until the trees agree.
-                if reply {
-                    let entries = self.entries_for(from, &buckets);
-                    // Buckets were left for later (or the peer has keys
-                    // here that we lack): follow up soon.
-                    if !entries.is_empty() || !buckets.is_empty() {
-                        self.follow_up(now_ms, from);
-                    }
-                    let msg = Msg::AeEntries {
-                        entries,
-                        buckets,
-                        reply: false,
-                    };
-                    out.push(Out::Send(from, msg));
-                }
-            }
+            m @ (Msg::Ae(_) | Msg::AeEntries { .. }) => self.on_ae(now_ms, from, m, out),
+            Msg::Topology(t) => self.on_topology(now_ms, from, t, out),
+            Msg::AeInSync { root } => self.in_sync_with(from, Some(root), out),
+            Msg::StreamReq { version, after } => self.on_stream_req(from, version, after, out),
+            batch @ Msg::StreamBatch { .. } => self.on_stream_batch(now_ms, from, batch, out),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::cluster::membership;
 use crate::cluster::placement::{Placement, QuorumMode};
 use crate::cluster::quorum::{Consistency, Quorum};
 use crate::cluster::siblings::Siblings;
+use crate::cluster::topology::Topology;
 use crate::cluster::vector_clock::{Actor, Dot, PrunePolicy, VectorClock};
 
 /// Timing of the background work and the requests.
@@ -36,7 +37,13 @@ pub struct Timing {
     pub ae_entries_max: usize,
     /// Depth of the Merkle trees (`2^depth` buckets).
     pub tree_depth: u8,
+    /// How old a deleted key's tombstone must be before it may be purged
+    /// (and then only once every replica holds it: `replica::tombstones`).
+    pub tombstone_gc_grace_ms: u64,
 }
+
+/// Cassandra's default `gc_grace_seconds`: 10 days.
+pub const TOMBSTONE_GC_GRACE_MS_DEFAULT: u64 = 10 * 24 * 3600 * 1000;
 
 impl Default for Timing {
     fn default() -> Timing {
@@ -49,6 +56,7 @@ impl Default for Timing {
             ae_interval_ms: 1_000,
             ae_entries_max: 1024,
             tree_depth: 10,
+            tombstone_gc_grace_ms: TOMBSTONE_GC_GRACE_MS_DEFAULT,
         }
     }
 }
@@ -199,6 +207,32 @@ pub enum Msg {
         /// Whether the receiver should answer with its own entries.
         reply: bool,
     },
+    /// What the sender knows of the ring and the change in flight.
+    Topology(Topology),
+    /// The receiver's last Merkle comparison found the trees shared with
+    /// the sender equal; the sender's root (tombstone GC's evidence).
+    AeInSync {
+        /// The root of the sender's tree for the receiver.
+        root: u64,
+    },
+    /// A gaining node asks for the keys it gains, after `after`.
+    StreamReq {
+        /// The topology version the stream belongs to.
+        version: u64,
+        /// The last key already received (`None`: from the start).
+        after: Option<Bytes>,
+    },
+    /// Key states the requester gains, in key order.
+    StreamBatch {
+        /// The topology version.
+        version: u64,
+        /// The request's `after`, echoed (stale batches are ignored).
+        after: Option<Bytes>,
+        /// (key, state) pairs.
+        entries: Vec<(Bytes, Siblings)>,
+        /// Where the next request starts; `None`: the source is done.
+        next: Option<Bytes>,
+    },
 }
 
 /// A change to make durable before the messages that follow it go out.
@@ -212,6 +246,11 @@ pub enum Persist {
     HintDone(NodeId, Bytes),
     /// The dot counter reached this value (never reuse a dot).
     Counter(u64),
+    /// The ring changed.
+    Topology(Topology),
+    /// The key is no longer stored here (moved away, or its tombstones
+    /// were collected).
+    Delete(Bytes),
 }
 
 /// An output of one step, in order: a [`Persist`] must be durable before
@@ -237,6 +276,8 @@ pub struct Disk {
     pub store: BTreeMap<Bytes, Siblings>,
     /// Hints held for down replicas.
     pub hints: Hints<Siblings>,
+    /// The ring as last adopted (`None`: the configured one).
+    pub topology: Option<Topology>,
 }
 
 impl Disk {
@@ -247,6 +288,7 @@ impl Disk {
             next_counter: 0,
             store: BTreeMap::new(),
             hints: Hints::new(hint_limits, Siblings::size_bytes),
+            topology: None,
         }
     }
 }
@@ -279,4 +321,26 @@ pub struct AeProgress {
     pub rounds_differ: u64,
     /// Key states received that changed this node's store.
     pub keys_repaired: u64,
+    /// Tombstones purged after their grace period.
+    pub tombstones_purged: u64,
+}
+
+/// A gaining node's range streaming, for `cluster status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamProgress {
+    /// Members it pulls from.
+    pub sources: usize,
+    /// Members that sent everything.
+    pub sources_done: usize,
+    /// Key states received by streaming since boot (all changes).
+    pub keys: u64,
+}
+
+/// An operator's membership change (`hyperscale kv cluster join|leave`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Add this node to the ring.
+    Join(crate::cluster::placement::NodeSpec),
+    /// Take this node off the ring.
+    Leave(NodeId),
 }

@@ -31,7 +31,7 @@ impl Node {
     ) {
         let membership = &self.membership;
         let next = self
-            .placement
+            .coordinating()
             .preference_list(op.key())
             .into_iter()
             .find(|&n| n != to && membership.is_up(n));

@@ -10,10 +10,10 @@
 
 use bytes::Bytes;
 
+use super::change::{Plan, joint};
 use super::{Answer, Msg, Node, Out, PendingWrite, Persist, SIBLINGS_PER_KEY_MAX};
 use crate::cluster::crdt::Crdt;
 use crate::cluster::crdt::update::{Refused, STATE_BYTES_MAX, Stamp, Update};
-use crate::cluster::placement::Target;
 use crate::cluster::quorum::{Outcome, WriteRound};
 use crate::cluster::vector_clock::{Dot, VectorClock};
 
@@ -22,10 +22,9 @@ pub(super) struct Write {
     pub client: u64,
     pub req: u64,
     pub key: Bytes,
-    pub targets: Vec<Target>,
+    /// Targets and the rounds (with the acks each needs).
+    pub plan: Plan,
     pub deadline_ms: u64,
-    /// Acks needed.
-    pub w: usize,
 }
 
 /// How the new value is made.
@@ -108,9 +107,13 @@ impl Node {
         }
         state.prune(&self.prune, now_ms);
         self.apply(&w.key, &state, out);
-        let mut round = WriteRound::new(&w.targets, w.w, w.deadline_ms);
-        round.ack(self.id);
-        for t in w.targets.iter().filter(|t| t.node != self.id) {
+        let mut rounds = Vec::new();
+        for (targets, need) in &w.plan.rounds {
+            let mut round = WriteRound::new(targets, *need, w.deadline_ms);
+            round.ack(self.id);
+            rounds.push(round);
+        }
+        for t in w.plan.targets.iter().filter(|t| t.node != self.id) {
             let msg = Msg::Replicate {
                 req: w.req,
                 key: w.key.clone(),
@@ -119,12 +122,13 @@ impl Node {
             };
             out.push(Out::Send(t.node, msg));
         }
-        self.hint_uncovered(&w.key, &state, &w.targets, out);
+        self.hint_uncovered(&w.key, &state, &w.plan.targets, out);
         let pending = PendingWrite {
             client: w.client,
             dot,
             reply,
-            round,
+            rounds,
+            version: self.topology.version,
         };
         self.writes.insert(w.req, pending);
         self.settle_write(w.req, out);
@@ -134,7 +138,8 @@ impl Node {
         let Some(write) = self.writes.get(&req) else {
             return;
         };
-        let answer = match (write.round.outcome(), write.reply) {
+        let outcome = joint(write.rounds.iter().map(WriteRound::outcome));
+        let answer = match (outcome, write.reply) {
             (Outcome::Pending, _) => return,
             (Outcome::Succeeded, None) => Answer::Written(write.dot),
             (Outcome::Succeeded, Some(reply)) => Answer::Updated(reply),

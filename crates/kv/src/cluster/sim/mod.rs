@@ -42,12 +42,18 @@
 //! and answers is linearizable ([`linearizability`], a Wing & Gong search
 //! over a multi-value register model).
 //!
+//! A third ([`membership_change`]) has a node join and another leave
+//! while clients run under a strict quorum: no acknowledged write lost,
+//! histories linearizable, both changes complete.
+//!
 //! `KV_SIM_SEEDS=N` runs `N` seeds instead of the default; a failure names
 //! its seed (`KV_SIM_SEED=s` replays one).
 
 mod crdt;
 mod linearizability;
+mod membership_change;
 mod strict_quorum;
+mod tombstones;
 mod world;
 
 use std::collections::BTreeMap;
@@ -82,6 +88,7 @@ const TIMING: Timing = Timing {
     ae_interval_ms: 1_000,
     ae_entries_max: 32,
     tree_depth: 6,
+    tombstone_gc_grace_ms: 5_000,
 };
 
 /// The cluster shape of one run.

@@ -167,3 +167,52 @@ fn indirect_probes_cut_false_downs_under_packet_loss() {
         "{swim} vs {direct} vs {plain}"
     );
 }
+
+/// A node joins and another leaves while clients write under a strict
+/// quorum: no acknowledged write lost, histories linearizable.
+#[test]
+fn join_and_leave_under_load_lose_nothing_and_stay_linearizable() {
+    let seeds: Vec<u64> = match env_u64("KV_SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => (0..env_u64("KV_SIM_SEEDS").unwrap_or(SEEDS_DEFAULT) / 4).collect(),
+    };
+    let mut failures = Vec::new();
+    let (mut acked, mut streamed, mut join_ms) = (0, 0, 0);
+    for &seed in &seeds {
+        match membership_change::run(seed) {
+            Ok(s) => {
+                acked += s.acked;
+                streamed += s.streamed;
+                join_ms = join_ms.max(s.join_ms).max(s.leave_ms);
+            }
+            Err(why) => failures.push(format!("seed {seed}: {why}")),
+        }
+    }
+    eprintln!(
+        "{} membership-change seeds: {acked} acknowledged writes kept, {streamed} keys on new nodes, slowest change {join_ms} ms",
+        seeds.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failing seeds:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(acked > 10 * seeds.len() && streamed > 0);
+}
+
+/// A replica partitioned away during a delete and past the grace period
+/// does not resurrect the value; the tombstone is purged everywhere only
+/// after the heal, once anti-entropy has given it that replica.
+#[test]
+fn tombstones_are_collected_only_once_every_replica_has_them() {
+    let seeds = env_u64("KV_SIM_TOMBSTONE_SEEDS").unwrap_or(20);
+    let failures: Vec<String> = (0..seeds)
+        .filter_map(|seed| {
+            tombstones::run(seed)
+                .err()
+                .map(|e| format!("seed {seed}: {e}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

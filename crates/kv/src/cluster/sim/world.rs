@@ -14,7 +14,7 @@ use crate::cluster::NodeId;
 use crate::cluster::crdt::Update;
 use crate::cluster::hinted_handoff::Limits;
 use crate::cluster::membership::{Event as MemberEvent, Status};
-use crate::cluster::replica::{Answer, Disk, Msg, Node, Op, Out, Setup};
+use crate::cluster::replica::{Answer, Disk, MemberChange, Msg, Node, Op, Out, Setup};
 use crate::cluster::siblings::Siblings;
 use crate::cluster::vector_clock::{Actor, Dot, VectorClock};
 
@@ -270,6 +270,45 @@ impl World {
         slot.node = Some(Node::boot(id, disk, &self.setup, now_ms, seed));
         let first_tick_ms = self.rng.u64(1..=TICK_MS);
         self.schedule(first_tick_ms, Event::Tick(id, life));
+    }
+
+    /// A plain `DEL` (no context: replaces every version the coordinator
+    /// holds) through `node` from a scripted client.
+    pub fn delete_via(&mut self, node: NodeId, client: usize, key: Bytes) {
+        let op = Op::Put {
+            key: key.clone(),
+            value: None,
+            context: None,
+        };
+        self.send_request(client, node, key, Intent::Write, op, None);
+    }
+
+    /// A new node with an empty disk, booted outside the ring (it learns
+    /// the ring from the members and joins when told to).
+    pub fn add_node(&mut self, id: NodeId) {
+        let disk = Disk::empty(Actor(u64::from(id.0) << 32), Limits::default());
+        let slot = Slot {
+            node: None,
+            disk: Some(disk),
+            life: 0,
+            disk_life: 0,
+        };
+        self.slots.insert(id, slot);
+        self.boot(id, false);
+    }
+
+    /// An operator's membership change, run on node `at`.
+    pub fn change(
+        &mut self,
+        at: NodeId,
+        change: MemberChange,
+    ) -> Result<(), crate::cluster::topology::ChangeError> {
+        let now_ms = self.now_ms;
+        let mut out = Vec::new();
+        let node = self.slots.get_mut(&at).and_then(|s| s.node.as_mut());
+        let result = node.map(|n| n.change(now_ms, change, &mut out));
+        self.collect(at, out);
+        result.unwrap_or(Err(crate::cluster::topology::ChangeError::NotInContact))
     }
 
     /// Stops a node; its disk stays for the next boot.

@@ -195,6 +195,32 @@ fn samples() -> Vec<Envelope> {
             buckets: vec![4, 5],
             reply: true,
         },
+        Msg::Topology({
+            use crate::cluster::placement::NodeSpec;
+            use crate::cluster::topology::Topology;
+            let spec = |id| NodeSpec {
+                id: NodeId(id),
+                vnodes: 16,
+                datacenter: (id == 2).then(|| "east".to_string()),
+            };
+            let mut t = Topology::initial(&[spec(1), spec(2), spec(3)])
+                .propose_join(spec(4), 3)
+                .expect("a valid join");
+            t.seen.insert(NodeId(1));
+            t.streamed.insert(NodeId(4));
+            t
+        }),
+        Msg::AeInSync { root: u64::MAX },
+        Msg::StreamReq {
+            version: 7,
+            after: Some(key.clone()),
+        },
+        Msg::StreamBatch {
+            version: 7,
+            after: None,
+            entries: vec![(key.clone(), s.clone())],
+            next: Some(Bytes::from_static(b"k9")),
+        },
     ];
     let spec = MemberSpec {
         id: NodeId(1),
@@ -282,7 +308,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_messages_never_panic(pick in 0usize..24, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn mutated_messages_never_panic(pick in 0usize..28, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let all = samples();
         let mut bytes = encode_envelope(&all[pick % all.len()]);
         let i = at.index(bytes.len());
