@@ -18,4 +18,5 @@ mod mq_retry;
 mod s3_clients;
 mod s3_crash;
 mod s3_datanodes;
+mod s3_policy;
 mod up;

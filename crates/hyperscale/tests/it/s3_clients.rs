@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use crate::common::{Guard, get, hyperscale, serve, wait_output};
 
-struct S3 {
+pub(crate) struct S3 {
     _guard: Guard,
-    endpoint: String,
+    pub(crate) endpoint: String,
     key: String,
     secret: String,
     dir: PathBuf,
@@ -25,7 +25,7 @@ struct S3 {
 
 impl S3 {
     /// `aws` with this server's endpoint and key (no config files of the machine).
-    fn aws(&self, args: &[&str]) -> Output {
+    pub(crate) fn aws(&self, args: &[&str]) -> Output {
         self.aws_as(&self.key, &self.secret, args)
     }
 
@@ -51,7 +51,7 @@ impl S3 {
     }
 
     /// Runs `aws args`; panics with its stderr unless it succeeds; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.aws(args);
         assert!(
             out.status.success(),
@@ -62,7 +62,7 @@ impl S3 {
     }
 
     /// Runs `aws args`, expects failure with S3 error `code` in its stderr.
-    fn fails_with(&self, code: &str, out: Output) {
+    pub(crate) fn fails_with(&self, code: &str, out: Output) {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "expected {code}, but it succeeded");
         assert!(err.contains(code), "expected {code}, got: {err}");
@@ -330,6 +330,9 @@ fn aws_cli_and_boto3_work_against_hyperscale_s3() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("boto3 checks passed"));
+
+    // Bucket policies and anonymous access (on this server: one per test binary).
+    crate::s3_policy::check(&s3, tmp.path());
 }
 
 const BOTO3_CHECKS: &str = r#"

@@ -11,6 +11,8 @@
 //!   versions and delete markers ([`meta::versions`]).
 //! * [`blob`]: an object's bytes as chunks in the data node ([`crate::Node`]).
 //! * [`iam`]: access keys (SigV4 secrets), durable.
+//! * [`policy`] and `access`: bucket policies and the check every request passes
+//!   (anonymous requests only where a policy allows them).
 //! * `api`: the S3 operations over those (buckets, objects, listings, multipart).
 //!
 //! A PUT is acknowledged only after its chunks are fsynced by the data node's group
@@ -20,10 +22,12 @@
 //! metadata changes, and become garbage that compaction
 //! reclaims; a crash between the two leaks chunks (never loses one a row names).
 
+mod access;
 mod api;
 pub mod blob;
 pub mod iam;
 pub mod meta;
+pub mod policy;
 pub mod repair;
 
 use std::path::Path;
@@ -158,6 +162,8 @@ pub struct S3Store {
     pub(crate) bucket_lock: tokio::sync::RwLock<()>,
     /// Told each repair pass's report.
     pub(crate) repair_hook: Option<repair::RepairHook>,
+    /// Bucket policies, parsed, by bucket.
+    pub(crate) policies: access::PolicyCache,
 }
 
 impl S3Store {
@@ -188,6 +194,7 @@ impl S3Store {
             opts,
             bucket_lock: tokio::sync::RwLock::new(()),
             repair_hook: None,
+            policies: access::PolicyCache::default(),
         })
     }
 
@@ -218,14 +225,17 @@ impl S3Store {
         self.repair_hook = Some(hook);
     }
 
-    /// The S3 service (SigV4 required on every request), for a hyper server. With a
-    /// cluster, also starts the repair thread.
+    /// The S3 service (SigV4 on every request but those a bucket policy opens to
+    /// anyone), for a hyper server. With a cluster, also starts the repair thread.
     pub fn service(self) -> s3s::service::S3Service {
         let auth = iam::Auth(self.keys.clone());
         let store = Arc::new(self);
         repair::start(&store);
-        let mut b = s3s::service::S3ServiceBuilder::new(api::Api { store });
+        let mut b = s3s::service::S3ServiceBuilder::new(api::Api {
+            store: store.clone(),
+        });
         b.set_auth(auth);
+        b.set_access(access::Access { store });
         b.build()
     }
 
