@@ -16,6 +16,7 @@ mod metrics_scrape;
 mod mq_cli;
 mod mq_retry;
 mod s3_clients;
+mod s3_copy_vhost;
 mod s3_crash;
 mod s3_datanodes;
 mod s3_policy;

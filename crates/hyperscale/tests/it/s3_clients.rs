@@ -50,6 +50,35 @@ impl S3 {
         wait_output(child, Duration::from_secs(300))
     }
 
+    /// Runs a Python script (boto3) with `S3_ENDPOINT` and this server's key in its
+    /// environment; panics with its output unless it succeeds.
+    pub(crate) fn python(&self, script: &str) -> Output {
+        let child = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .env("S3_ENDPOINT", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &self.key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", self.dir.join("no-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.join("no-credentials"),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run python3 (scripts/test installs boto3)");
+        let out = wait_output(child, Duration::from_secs(300));
+        assert!(
+            out.status.success(),
+            "python checks failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Runs `aws args`; panics with its stderr unless it succeeds; returns stdout.
     pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.aws(args);
@@ -95,6 +124,8 @@ fn start(dir: &Path) -> S3 {
             "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
+            "--domain",
+            "s3.localhost",
         ],
         Duration::from_secs(30),
     );
@@ -309,30 +340,14 @@ fn aws_cli_and_boto3_work_against_hyperscale_s3() {
     );
 
     // boto3: ranges, preconditions, metadata, copies, batch deletes, listings, multipart.
-    let child = Command::new("python3")
-        .arg("-c")
-        .arg(BOTO3_CHECKS)
-        .env("S3_ENDPOINT", &s3.endpoint)
-        .env("AWS_ACCESS_KEY_ID", &s3.key)
-        .env("AWS_SECRET_ACCESS_KEY", &s3.secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", s3.dir.join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", s3.dir.join("no-credentials"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python3 (scripts/test installs boto3)");
-    let out = wait_output(child, Duration::from_secs(300));
-    assert!(
-        out.status.success(),
-        "boto3 checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = s3.python(BOTO3_CHECKS);
     assert!(String::from_utf8_lossy(&out.stdout).contains("boto3 checks passed"));
 
     // Bucket policies and anonymous access (on this server: one per test binary).
     crate::s3_policy::check(&s3, tmp.path());
+    // UploadPartCopy and virtual-host-style addressing (boto3).
+    let out = s3.python(crate::s3_copy_vhost::BOTO3_CHECKS);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("copy and vhost checks passed"));
 }
 
 const BOTO3_CHECKS: &str = r#"

@@ -25,6 +25,7 @@
 mod access;
 mod api;
 pub mod blob;
+mod host;
 pub mod iam;
 pub mod meta;
 pub mod policy;
@@ -64,6 +65,8 @@ pub struct Config {
     pub datanode_timeout_ms: u64,
     /// A data node down this long has its copies and shards rebuilt on others, in ms.
     pub repair_after_ms: u64,
+    /// Base domain of virtual-host-style requests (`BUCKET.DOMAIN`); empty: path-style only.
+    pub domain: String,
 }
 
 impl Default for Config {
@@ -81,6 +84,7 @@ impl Default for Config {
             cluster_secret_file: None,
             datanode_timeout_ms: 10_000,
             repair_after_ms: 30_000,
+            domain: String::new(),
         }
     }
 }
@@ -97,6 +101,7 @@ impl Config {
                 gc_interval_ms: self.gc_interval_ms,
                 ..d.node
             },
+            domain: self.domain.clone(),
             ..d
         }
     }
@@ -113,6 +118,8 @@ pub struct S3Options {
     pub object_size_bytes_max: u64,
     /// The data node's options.
     pub node: crate::Options,
+    /// Base domain of virtual-host-style requests (`BUCKET.DOMAIN`); empty: path-style only.
+    pub domain: String,
 }
 
 impl Default for S3Options {
@@ -120,6 +127,7 @@ impl Default for S3Options {
         Self {
             shards: 8,
             chunk_bytes: 8 << 20,
+            domain: String::new(),
             object_size_bytes_max: 5 << 30,
             node: crate::Options::default(),
         }
@@ -235,6 +243,9 @@ impl S3Store {
             store: store.clone(),
         });
         b.set_auth(auth);
+        if !store.opts.domain.is_empty() {
+            b.set_host(host::Domain(store.opts.domain.to_ascii_lowercase()));
+        }
         b.set_access(access::Access { store });
         b.build()
     }

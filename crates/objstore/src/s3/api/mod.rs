@@ -9,6 +9,7 @@
 mod buckets;
 mod multipart;
 mod objects;
+mod part_copy;
 mod policy;
 mod versioning;
 
@@ -349,6 +350,13 @@ impl S3 for Api {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         self.upload_part_impl(req.input).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.upload_part_copy_impl(req.input).await
     }
 
     async fn complete_multipart_upload(

@@ -24,7 +24,7 @@ fn check_upload_id(id: &str) -> S3Result<()> {
     }
 }
 
-fn check_part_number(n: i32) -> S3Result<u16> {
+pub(super) fn check_part_number(n: i32) -> S3Result<u16> {
     if (1..=limits::PART_NUMBER_MAX).contains(&n) {
         Ok(n as u16)
     } else {
@@ -72,25 +72,27 @@ impl Api {
         }))
     }
 
+    /// `NoSuchUpload` unless upload `id` of (`bucket`, `key`) is open.
+    pub(super) async fn need_upload(&self, bucket: &str, key: &str, id: &str) -> S3Result<()> {
+        check_upload_id(id)?;
+        let meta = self.store.meta.clone();
+        let (b, k, i) = (bucket.to_string(), key.to_string(), id.to_string());
+        match blocking(move || meta.upload(&b, &k, &i))
+            .await?
+            .map_err(internal)?
+        {
+            Some(_) => Ok(()),
+            None => Err(s3_error!(NoSuchUpload)),
+        }
+    }
+
     pub(super) async fn upload_part_impl(
         &self,
         input: UploadPartInput,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let part = check_part_number(input.part_number)?;
-        check_upload_id(&input.upload_id)?;
-        let meta = self.store.meta.clone();
-        let (b, k, i) = (
-            input.bucket.clone(),
-            input.key.clone(),
-            input.upload_id.clone(),
-        );
-        if blocking(move || meta.upload(&b, &k, &i))
-            .await?
-            .map_err(internal)?
-            .is_none()
-        {
-            return Err(s3_error!(NoSuchUpload));
-        }
+        self.need_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
         let stored = blob::store(
             &self.store.node,
@@ -111,6 +113,26 @@ impl Api {
             blob::free(&self.store.node, stored.chunks).await;
             return Err(e);
         }
+        let tag = self
+            .save_part(&input.bucket, &input.key, &input.upload_id, part, stored)
+            .await?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&tag)),
+            ..Default::default()
+        }))
+    }
+
+    /// Records `stored` as part `part` of the upload (replacing an earlier part of that
+    /// number, whose chunks are freed); returns its ETag. Frees `stored`'s chunks and
+    /// says `NoSuchUpload` if the upload ended meanwhile.
+    pub(super) async fn save_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part: u16,
+        stored: blob::Stored,
+    ) -> S3Result<String> {
         let row = PartRow {
             etag: hex(&stored.md5),
             size: stored.size,
@@ -119,7 +141,7 @@ impl Api {
         };
         let tag = row.etag.clone();
         let meta = self.store.meta.clone();
-        let (b, k, i) = (input.bucket, input.key, input.upload_id);
+        let (b, k, i) = (bucket.to_string(), key.to_string(), upload_id.to_string());
         let chunks = row.chunks.clone();
         // Under the shard's lock, so a part never lands after its upload ended.
         let outcome = blocking(move || {
@@ -140,10 +162,7 @@ impl Api {
                 if let Some(old) = replaced {
                     blob::free(&self.store.node, old.chunks).await;
                 }
-                Ok(S3Response::new(UploadPartOutput {
-                    e_tag: Some(etag(&tag)),
-                    ..Default::default()
-                }))
+                Ok(tag)
             }
         }
     }

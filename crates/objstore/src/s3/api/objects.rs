@@ -8,6 +8,7 @@
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
+use super::part_copy::SourceConditions;
 use super::{
     Api, check_md5, check_metadata, check_preconditions, etag, headers, metadata_of, timestamp,
 };
@@ -312,33 +313,18 @@ impl Api {
         input: CopyObjectInput,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let _bucket = self.store.bucket_lock.read().await;
-        let (src_bucket, src_key, src_version) = match &input.copy_source {
-            CopySource::Bucket {
-                bucket,
-                key,
-                version_id,
-            } => (
-                bucket.to_string(),
-                key.to_string(),
-                version_id.as_deref().map(str::to_string),
-            ),
-            _ => return Err(s3_error!(NotImplemented, "only bucket/key copy sources")),
-        };
         self.need_bucket(&input.bucket).await?;
-        let src = self
-            .need_object(&src_bucket, &src_key, src_version.as_deref())
+        let (src_bucket, src_key, src_version, src) = self
+            .copy_source(
+                &input.copy_source,
+                SourceConditions {
+                    if_match: input.copy_source_if_match.as_ref(),
+                    if_none_match: input.copy_source_if_none_match.as_ref(),
+                    if_modified_since: input.copy_source_if_modified_since.as_ref(),
+                    if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+                },
+            )
             .await?;
-        check_preconditions(
-            &src,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )
-        .map_err(|e| match e.code() {
-            s3s::S3ErrorCode::NotModified => s3_error!(PreconditionFailed),
-            _ => e,
-        })?;
         let replace = input
             .metadata_directive
             .as_ref()
