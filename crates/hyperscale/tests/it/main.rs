@@ -19,5 +19,6 @@ mod s3_clients;
 mod s3_copy_vhost;
 mod s3_crash;
 mod s3_datanodes;
+mod s3_harness;
 mod s3_policy;
 mod up;

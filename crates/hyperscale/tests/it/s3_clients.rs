@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::common::{Guard, get, hyperscale, serve, wait_output};
+use crate::common::{Guard, get, serve, wait_output};
 
 pub(crate) struct S3 {
     _guard: Guard,
@@ -100,22 +100,7 @@ impl S3 {
 
 fn start(dir: &Path) -> S3 {
     let data = dir.join("s3");
-    let out = wait_output(
-        hyperscale()
-            .args(["s3", "keys", "create", "--json", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        Duration::from_secs(30),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (key, secret) = crate::s3_harness::create_key(data.to_str().unwrap());
     let (guard, _lines, banner) = serve(
         [
             "s3",
@@ -136,8 +121,8 @@ fn start(dir: &Path) -> S3 {
     S3 {
         _guard: guard,
         endpoint: format!("http://{addr}"),
-        key: key["access_key"].as_str().unwrap().to_string(),
-        secret: key["secret_key"].as_str().unwrap().to_string(),
+        key,
+        secret,
         dir: dir.to_path_buf(),
     }
 }

@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::{Api, check_md5, check_metadata, etag, headers, page_size, timestamp};
+use super::{Api, check_metadata, etag, headers, page_size, timestamp};
 use crate::s3::blob::{self, blocking, hex, internal};
 use crate::s3::limits;
 use crate::s3::meta::{Chunk, ObjectRow, PartRow, UPLOAD_ID_LEN, UploadRow};
@@ -93,26 +93,13 @@ impl Api {
         let part = check_part_number(input.part_number)?;
         self.need_upload(&input.bucket, &input.key, &input.upload_id)
             .await?;
-        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let stored = blob::store(
-            &self.store.node,
-            body,
-            self.store.opts.object_size_bytes_max,
-            self.store.opts.chunk_bytes,
-        )
-        .await?;
-        let bad_length = input
-            .content_length
-            .is_some_and(|len| len as u64 != stored.size);
-        let checked = if bad_length {
-            Err(s3_error!(IncompleteBody))
-        } else {
-            check_md5(input.content_md5.as_deref(), &stored.md5)
-        };
-        if let Err(e) = checked {
-            blob::free(&self.store.node, stored.chunks).await;
-            return Err(e);
-        }
+        let stored = self
+            .store_body(
+                input.body,
+                input.content_length,
+                input.content_md5.as_deref(),
+            )
+            .await?;
         let tag = self
             .save_part(&input.bucket, &input.key, &input.upload_id, part, stored)
             .await?;

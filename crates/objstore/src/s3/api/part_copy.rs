@@ -10,17 +10,9 @@ use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
 use super::multipart::check_part_number;
-use super::{Api, check_preconditions, etag, timestamp};
+use super::{Api, Conditions, check_preconditions, conditions, etag, timestamp};
 use crate::s3::blob;
 use crate::s3::meta::ObjectRow;
-
-/// The `If-*` conditions on a copy source.
-pub(super) struct SourceConditions<'a> {
-    pub(super) if_match: Option<&'a ETagCondition>,
-    pub(super) if_none_match: Option<&'a ETagCondition>,
-    pub(super) if_modified_since: Option<&'a Timestamp>,
-    pub(super) if_unmodified_since: Option<&'a Timestamp>,
-}
 
 /// Parses `bytes=FIRST-LAST` (both inclusive, both required) against a source of
 /// `size` bytes: `InvalidArgument` when malformed, `InvalidRange` past the end.
@@ -55,7 +47,7 @@ impl Api {
     pub(super) async fn copy_source(
         &self,
         source: &CopySource,
-        conditions: SourceConditions<'_>,
+        conditions: &Conditions<'_>,
     ) -> S3Result<(String, String, Option<String>, ObjectRow)> {
         let CopySource::Bucket {
             bucket,
@@ -67,14 +59,7 @@ impl Api {
         };
         let version = version_id.as_deref().map(str::to_string);
         let row = self.need_object(bucket, key, version.as_deref()).await?;
-        check_preconditions(
-            &row,
-            conditions.if_match,
-            conditions.if_none_match,
-            conditions.if_modified_since,
-            conditions.if_unmodified_since,
-        )
-        .map_err(|e| match e.code() {
+        check_preconditions(&row, conditions).map_err(|e| match e.code() {
             s3s::S3ErrorCode::NotModified => s3_error!(PreconditionFailed),
             _ => e,
         })?;
@@ -89,15 +74,7 @@ impl Api {
         self.need_upload(&input.bucket, &input.key, &input.upload_id)
             .await?;
         let (_, _, _, src) = self
-            .copy_source(
-                &input.copy_source,
-                SourceConditions {
-                    if_match: input.copy_source_if_match.as_ref(),
-                    if_none_match: input.copy_source_if_none_match.as_ref(),
-                    if_modified_since: input.copy_source_if_modified_since.as_ref(),
-                    if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-                },
-            )
+            .copy_source(&input.copy_source, &conditions!(copy_source input))
             .await?;
         let range = match &input.copy_source_range {
             Some(text) => parse_copy_range(text, src.size)?,
