@@ -51,7 +51,7 @@ const POLICY: &str = r#"{
     {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
      "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::web/public/*"]},
     {"Sid": "NotThese", "Effect": "Deny", "Principal": {"AWS": "*"},
-     "Action": "s3:Get*", "Resource": "arn:aws:s3:::web/public/blocked*"}
+     "Action": ["s3:Get*", "s3:DeleteObject"], "Resource": "arn:aws:s3:::web/public/blocked*"}
   ]
 }"#;
 
@@ -134,6 +134,26 @@ pub(crate) fn check(s3: &S3, dir: &Path) {
         "--key",
         "private/a.html",
         &dir.join("y").to_string_lossy(),
+    ]);
+    // A batch delete naming a denied key is denied as a whole (and deletes nothing).
+    s3.fails_with(
+        "AccessDenied",
+        s3.aws(&[
+            "s3api",
+            "delete-objects",
+            "--bucket",
+            "web",
+            "--delete",
+            "Objects=[{Key=private/a.html},{Key=public/blocked.html}]",
+        ]),
+    );
+    s3.ok(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "web",
+        "--key",
+        "private/a.html",
     ]);
     // Copying out of a denied source is denied too.
     s3.fails_with(

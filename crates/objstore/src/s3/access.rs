@@ -9,7 +9,7 @@
 //! themselves (Get/Put/DeleteBucketPolicy) always need a signature and are never
 //! denied to a key, so an owner cannot lock themselves out (AWS keeps the same escape
 //! for the account root). CopyObject and UploadPartCopy also need `s3:GetObject` on
-//! their source.
+//! their source; DeleteObjects needs `s3:DeleteObject` on every key it names.
 //!
 //! Policies are cached per bucket (a bounded LRU) so a request does not read the
 //! bucket table; a generation counter keeps a fill that raced a change from caching
@@ -174,6 +174,10 @@ impl S3Access for Access {
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
+        if op == "DeleteObjects" {
+            // Decided per key once the body is parsed (`delete_objects` below).
+            return Ok(());
+        }
         if is_policy_op(op) {
             return match who {
                 Some(_) => Ok(()),
@@ -194,6 +198,23 @@ impl S3Access for Access {
                 self.allow(who.as_deref(), "s3:GetObject", &bucket, Some(&key))
                     .await?;
             }
+        }
+        Ok(())
+    }
+
+    /// DeleteObjects needs `s3:DeleteObject` on every key it names (all or nothing).
+    async fn delete_objects(
+        &self,
+        req: &mut s3s::S3Request<s3s::dto::DeleteObjectsInput>,
+    ) -> S3Result<()> {
+        let objects = &req.input.delete.objects;
+        if objects.len() > super::limits::DELETE_KEYS_MAX {
+            return Ok(()); // refused as MalformedXML by the operation itself
+        }
+        let who = req.credentials.as_ref().map(|c| c.access_key.as_str());
+        for o in objects {
+            self.allow(who, "s3:DeleteObject", &req.input.bucket, Some(&o.key))
+                .await?;
         }
         Ok(())
     }
