@@ -15,6 +15,7 @@ mod kv_locked_dir;
 mod metrics_scrape;
 mod mq_cli;
 mod mq_retry;
+mod s3_bench;
 mod s3_clients;
 mod s3_copy_vhost;
 mod s3_crash;

@@ -18,8 +18,8 @@ use crate::common::{Guard, get, serve, wait_output};
 pub(crate) struct S3 {
     _guard: Guard,
     pub(crate) endpoint: String,
-    key: String,
-    secret: String,
+    pub(crate) key: String,
+    pub(crate) secret: String,
     dir: PathBuf,
 }
 
@@ -330,6 +330,8 @@ fn aws_cli_and_boto3_work_against_hyperscale_s3() {
 
     // Bucket policies and anonymous access (on this server: one per test binary).
     crate::s3_policy::check(&s3, tmp.path());
+    // `hyperscale bench s3` signs what this server verifies.
+    crate::s3_bench::check(&s3);
     // UploadPartCopy and virtual-host-style addressing (boto3).
     let out = s3.python(crate::s3_copy_vhost::BOTO3_CHECKS);
     assert!(String::from_utf8_lossy(&out.stdout).contains("copy and vhost checks passed"));
