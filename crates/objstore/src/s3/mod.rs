@@ -271,6 +271,11 @@ impl S3Store {
                 },
                 () = &mut shutdown => return Ok(()),
             };
+            // A response's head and body go out in separate writes; without NODELAY
+            // Nagle holds the body until the client's delayed ACK (40 ms) on small GETs.
+            if let Err(e) = socket.set_nodelay(true) {
+                tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
+            }
             let service = service.clone();
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(socket);
