@@ -50,12 +50,12 @@ impl S3 {
         wait_output(child, Duration::from_secs(300))
     }
 
-    /// Runs a Python script (boto3) with `S3_ENDPOINT` and this server's key in its
-    /// environment; panics with its output unless it succeeds.
+    /// Runs a Python script (boto3; after [`PY_PRELUDE`]) with `S3_ENDPOINT` and this
+    /// server's key in its environment; panics with its output unless it succeeds.
     pub(crate) fn python(&self, script: &str) -> Output {
         let child = Command::new("python3")
             .arg("-c")
-            .arg(script)
+            .arg(format!("{PY_PRELUDE}{script}"))
             .env("S3_ENDPOINT", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", &self.key)
             .env("AWS_SECRET_ACCESS_KEY", &self.secret)
@@ -337,14 +337,13 @@ fn aws_cli_and_boto3_work_against_hyperscale_s3() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("copy and vhost checks passed"));
 }
 
-const BOTO3_CHECKS: &str = r#"
-import hashlib, os, sys
+/// What every boto3 script of these tests starts with: imports and `code(fn, ...)`,
+/// the S3 error code a call fails with.
+const PY_PRELUDE: &str = r#"
+import hashlib, os, socket, sys
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"],
-                  config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
 
 def code(fn, *a, **k):
     try:
@@ -352,6 +351,11 @@ def code(fn, *a, **k):
     except ClientError as e:
         return e.response["Error"]["Code"]
     raise AssertionError("expected an error")
+"#;
+
+const BOTO3_CHECKS: &str = r#"
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"],
+                  config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
 
 s3.create_bucket(Bucket="docs")
 data = bytes(range(256)) * 40  # 10240 bytes

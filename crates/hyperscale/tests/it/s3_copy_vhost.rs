@@ -4,13 +4,9 @@
 //! `*.localhost` does not resolve here, so the script maps it to 127.0.0.1 itself:
 //! boto3 still sends and signs the virtual host in `Host`.
 
-/// The boto3 script; it prints `copy and vhost checks passed`.
+/// The boto3 script (run after the prelude of [`crate::s3_clients`]); it prints
+/// `copy and vhost checks passed`.
 pub(crate) const BOTO3_CHECKS: &str = r#"
-import hashlib, os, socket
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 real_getaddrinfo = socket.getaddrinfo
 def getaddrinfo(host, *a, **k):
     if isinstance(host, str) and (host == "s3.localhost" or host.endswith(".s3.localhost")):
@@ -21,13 +17,6 @@ socket.getaddrinfo = getaddrinfo
 endpoint = os.environ["S3_ENDPOINT"]
 cfg = lambda style: Config(retries={"max_attempts": 1}, s3={"addressing_style": style})
 s3 = boto3.client("s3", endpoint_url=endpoint, config=cfg("path"))
-
-def code(fn, *a, **k):
-    try:
-        fn(*a, **k)
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    raise AssertionError("expected an error")
 
 # UploadPartCopy: a range of one object and all of another become the parts.
 s3.create_bucket(Bucket="copies")
