@@ -176,8 +176,8 @@
 //! # What comes next
 //!
 //! The rest of the chapter, in the order it builds on this crate:
-//! * UploadPartCopy, bucket policies and anonymous access, virtual-host-style
-//!   addressing, CRC/SHA checksums beyond Content-MD5; chunks leaked by a crash between
+//! * Policy conditions (`Condition`, `NotAction`, ...) and ACLs; CRC/SHA checksums
+//!   beyond Content-MD5; chunks leaked by a crash between
 //!   an overwrite's row and its old chunks' delete are not yet swept (a scan of the
 //!   data node's ids against the rows would find them).
 //! * Durability per bucket (today one setting per API node; the layout header already

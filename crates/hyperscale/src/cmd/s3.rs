@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// File with the cluster secret the data nodes require.
     #[arg(long)]
     cluster_secret_file: Option<PathBuf>,
+    /// Base domain of virtual-host-style requests: `BUCKET.DOMAIN:PORT` names the
+    /// bucket (e.g. `s3.localhost`) [default: path-style only].
+    #[arg(long)]
+    domain: Option<String>,
 }
 
 /// Runs the verb.
@@ -111,13 +115,24 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         .flag("shards", args.shards.map(|n| n as i64))
         .flag("datanodes", args.datanodes.clone())
         .flag("durability", args.durability.clone())
+        .flag("domain", args.domain.clone())
         .flag(
             "cluster_secret_file",
             args.cluster_secret_file
                 .as_ref()
                 .map(|p| p.display().to_string()),
         );
-    Ok(service::config::load(&sources)?)
+    let config: Config = service::config::load(&sources)?;
+    let valid_label = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    anyhow::ensure!(
+        config.domain.is_empty()
+            || (config.domain.len() <= 253 && config.domain.split('.').all(valid_label)),
+        "domain {:?} is not a domain name (like s3.localhost, without a port)",
+        config.domain
+    );
+    Ok(config)
 }
 
 /// Opens the store of `config` (blocking: recovery reads the data node)

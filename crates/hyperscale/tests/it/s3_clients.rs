@@ -13,19 +13,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::common::{Guard, get, hyperscale, serve, wait_output};
+use crate::common::{Guard, get, serve, wait_output};
 
-struct S3 {
+pub(crate) struct S3 {
     _guard: Guard,
-    endpoint: String,
-    key: String,
-    secret: String,
+    pub(crate) endpoint: String,
+    pub(crate) key: String,
+    pub(crate) secret: String,
     dir: PathBuf,
 }
 
 impl S3 {
     /// `aws` with this server's endpoint and key (no config files of the machine).
-    fn aws(&self, args: &[&str]) -> Output {
+    pub(crate) fn aws(&self, args: &[&str]) -> Output {
         self.aws_as(&self.key, &self.secret, args)
     }
 
@@ -50,8 +50,37 @@ impl S3 {
         wait_output(child, Duration::from_secs(300))
     }
 
+    /// Runs a Python script (boto3; after [`PY_PRELUDE`]) with `S3_ENDPOINT` and this
+    /// server's key in its environment; panics with its output unless it succeeds.
+    pub(crate) fn python(&self, script: &str) -> Output {
+        let child = Command::new("python3")
+            .arg("-c")
+            .arg(format!("{PY_PRELUDE}{script}"))
+            .env("S3_ENDPOINT", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &self.key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", self.dir.join("no-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.join("no-credentials"),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run python3 (scripts/test installs boto3)");
+        let out = wait_output(child, Duration::from_secs(300));
+        assert!(
+            out.status.success(),
+            "python checks failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Runs `aws args`; panics with its stderr unless it succeeds; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.aws(args);
         assert!(
             out.status.success(),
@@ -62,7 +91,7 @@ impl S3 {
     }
 
     /// Runs `aws args`, expects failure with S3 error `code` in its stderr.
-    fn fails_with(&self, code: &str, out: Output) {
+    pub(crate) fn fails_with(&self, code: &str, out: Output) {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "expected {code}, but it succeeded");
         assert!(err.contains(code), "expected {code}, got: {err}");
@@ -71,22 +100,7 @@ impl S3 {
 
 fn start(dir: &Path) -> S3 {
     let data = dir.join("s3");
-    let out = wait_output(
-        hyperscale()
-            .args(["s3", "keys", "create", "--json", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        Duration::from_secs(30),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (key, secret) = crate::s3_harness::create_key(data.to_str().unwrap());
     let (guard, _lines, banner) = serve(
         [
             "s3",
@@ -95,6 +109,8 @@ fn start(dir: &Path) -> S3 {
             "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
+            "--domain",
+            "s3.localhost",
         ],
         Duration::from_secs(30),
     );
@@ -105,8 +121,8 @@ fn start(dir: &Path) -> S3 {
     S3 {
         _guard: guard,
         endpoint: format!("http://{addr}"),
-        key: key["access_key"].as_str().unwrap().to_string(),
-        secret: key["secret_key"].as_str().unwrap().to_string(),
+        key,
+        secret,
         dir: dir.to_path_buf(),
     }
 }
@@ -309,37 +325,25 @@ fn aws_cli_and_boto3_work_against_hyperscale_s3() {
     );
 
     // boto3: ranges, preconditions, metadata, copies, batch deletes, listings, multipart.
-    let child = Command::new("python3")
-        .arg("-c")
-        .arg(BOTO3_CHECKS)
-        .env("S3_ENDPOINT", &s3.endpoint)
-        .env("AWS_ACCESS_KEY_ID", &s3.key)
-        .env("AWS_SECRET_ACCESS_KEY", &s3.secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", s3.dir.join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", s3.dir.join("no-credentials"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run python3 (scripts/test installs boto3)");
-    let out = wait_output(child, Duration::from_secs(300));
-    assert!(
-        out.status.success(),
-        "boto3 checks failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = s3.python(BOTO3_CHECKS);
     assert!(String::from_utf8_lossy(&out.stdout).contains("boto3 checks passed"));
+
+    // Bucket policies and anonymous access (on this server: one per test binary).
+    crate::s3_policy::check(&s3, tmp.path());
+    // `hyperscale bench s3` signs what this server verifies.
+    crate::s3_bench::check(&s3);
+    // UploadPartCopy and virtual-host-style addressing (boto3).
+    let out = s3.python(crate::s3_copy_vhost::BOTO3_CHECKS);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("copy and vhost checks passed"));
 }
 
-const BOTO3_CHECKS: &str = r#"
-import hashlib, os, sys
+/// What every boto3 script of these tests starts with: imports and `code(fn, ...)`,
+/// the S3 error code a call fails with.
+const PY_PRELUDE: &str = r#"
+import hashlib, os, socket, sys
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"],
-                  config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
 
 def code(fn, *a, **k):
     try:
@@ -347,6 +351,11 @@ def code(fn, *a, **k):
     except ClientError as e:
         return e.response["Error"]["Code"]
     raise AssertionError("expected an error")
+"#;
+
+const BOTO3_CHECKS: &str = r#"
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"],
+                  config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
 
 s3.create_bucket(Bucket="docs")
 data = bytes(range(256)) * 40  # 10240 bytes

@@ -11,6 +11,8 @@
 //!   versions and delete markers ([`meta::versions`]).
 //! * [`blob`]: an object's bytes as chunks in the data node ([`crate::Node`]).
 //! * [`iam`]: access keys (SigV4 secrets), durable.
+//! * [`policy`] and `access`: bucket policies and the check every request passes
+//!   (anonymous requests only where a policy allows them).
 //! * `api`: the S3 operations over those (buckets, objects, listings, multipart).
 //!
 //! A PUT is acknowledged only after its chunks are fsynced by the data node's group
@@ -20,10 +22,13 @@
 //! metadata changes, and become garbage that compaction
 //! reclaims; a crash between the two leaks chunks (never loses one a row names).
 
+mod access;
 mod api;
 pub mod blob;
+mod host;
 pub mod iam;
 pub mod meta;
+pub mod policy;
 pub mod repair;
 
 use std::path::Path;
@@ -60,6 +65,8 @@ pub struct Config {
     pub datanode_timeout_ms: u64,
     /// A data node down this long has its copies and shards rebuilt on others, in ms.
     pub repair_after_ms: u64,
+    /// Base domain of virtual-host-style requests (`BUCKET.DOMAIN`); empty: path-style only.
+    pub domain: String,
 }
 
 impl Default for Config {
@@ -77,6 +84,7 @@ impl Default for Config {
             cluster_secret_file: None,
             datanode_timeout_ms: 10_000,
             repair_after_ms: 30_000,
+            domain: String::new(),
         }
     }
 }
@@ -93,6 +101,7 @@ impl Config {
                 gc_interval_ms: self.gc_interval_ms,
                 ..d.node
             },
+            domain: self.domain.clone(),
             ..d
         }
     }
@@ -109,6 +118,8 @@ pub struct S3Options {
     pub object_size_bytes_max: u64,
     /// The data node's options.
     pub node: crate::Options,
+    /// Base domain of virtual-host-style requests (`BUCKET.DOMAIN`); empty: path-style only.
+    pub domain: String,
 }
 
 impl Default for S3Options {
@@ -116,6 +127,7 @@ impl Default for S3Options {
         Self {
             shards: 8,
             chunk_bytes: 8 << 20,
+            domain: String::new(),
             object_size_bytes_max: 5 << 30,
             node: crate::Options::default(),
         }
@@ -158,6 +170,8 @@ pub struct S3Store {
     pub(crate) bucket_lock: tokio::sync::RwLock<()>,
     /// Told each repair pass's report.
     pub(crate) repair_hook: Option<repair::RepairHook>,
+    /// Bucket policies, parsed, by bucket.
+    pub(crate) policies: access::PolicyCache,
 }
 
 impl S3Store {
@@ -188,6 +202,7 @@ impl S3Store {
             opts,
             bucket_lock: tokio::sync::RwLock::new(()),
             repair_hook: None,
+            policies: access::PolicyCache::default(),
         })
     }
 
@@ -218,14 +233,20 @@ impl S3Store {
         self.repair_hook = Some(hook);
     }
 
-    /// The S3 service (SigV4 required on every request), for a hyper server. With a
-    /// cluster, also starts the repair thread.
+    /// The S3 service (SigV4 on every request but those a bucket policy opens to
+    /// anyone), for a hyper server. With a cluster, also starts the repair thread.
     pub fn service(self) -> s3s::service::S3Service {
         let auth = iam::Auth(self.keys.clone());
         let store = Arc::new(self);
         repair::start(&store);
-        let mut b = s3s::service::S3ServiceBuilder::new(api::Api { store });
+        let mut b = s3s::service::S3ServiceBuilder::new(api::Api {
+            store: store.clone(),
+        });
         b.set_auth(auth);
+        if !store.opts.domain.is_empty() {
+            b.set_host(host::Domain(store.opts.domain.to_ascii_lowercase()));
+        }
+        b.set_access(access::Access { store });
         b.build()
     }
 
@@ -250,6 +271,11 @@ impl S3Store {
                 },
                 () = &mut shutdown => return Ok(()),
             };
+            // A response's head and body go out in separate writes; without NODELAY
+            // Nagle holds the body until the client's delayed ACK (40 ms) on small GETs.
+            if let Err(e) = socket.set_nodelay(true) {
+                tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
+            }
             let service = service.clone();
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(socket);

@@ -3,6 +3,7 @@
 pub mod kv;
 pub mod lsm;
 pub mod mq;
+pub mod s3;
 
 /// Arguments of `hyperscale bench`.
 #[derive(clap::Args)]
@@ -19,6 +20,8 @@ enum Target {
     Kv(kv::Args),
     /// A message queue: our broker or any Kafka (NATS JetStream with `--features nats-bench`).
     Mq(mq::Args),
+    /// An S3 endpoint: ours, Garage, MinIO or AWS (SigV4, path-style).
+    S3(s3::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -27,5 +30,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Target::Lsm(args) => lsm::run(args),
         Target::Kv(args) => kv::run(args),
         Target::Mq(args) => mq::run(args),
+        Target::S3(args) => s3::run(args),
     }
 }

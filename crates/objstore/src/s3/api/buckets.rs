@@ -96,6 +96,7 @@ impl Api {
         let row = BucketRow {
             created_ms: clock::now_ms(),
             versioning: None,
+            policy: None,
         };
         let created = blocking(move || meta.create_bucket(&name, &row))
             .await?
@@ -114,7 +115,7 @@ impl Api {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.need_bucket(&req.input.bucket).await?;
         let meta = self.store.meta.clone();
-        let name = req.input.bucket;
+        let name = req.input.bucket.clone();
         let _guard = self.store.bucket_lock.write().await;
         let empty = blocking(move || {
             if !meta.bucket_is_empty(&name)? {
@@ -125,6 +126,7 @@ impl Api {
         })
         .await?
         .map_err(internal)?;
+        self.store.policies.forget(&req.input.bucket);
         if !empty {
             return Err(s3_error!(BucketNotEmpty));
         }

@@ -9,6 +9,8 @@
 mod buckets;
 mod multipart;
 mod objects;
+mod part_copy;
+mod policy;
 mod versioning;
 
 use std::sync::Arc;
@@ -72,35 +74,59 @@ fn check_md5(content_md5: Option<&str>, md5: &[u8; 16]) -> S3Result<()> {
     Ok(())
 }
 
-/// GET/HEAD preconditions, in S3's order: `If-Match` (else `If-Unmodified-Since`)
-/// fails with 412; `If-None-Match` (else `If-Modified-Since`) with 304.
-fn check_preconditions(
-    row: &ObjectRow,
-    if_match: Option<&ETagCondition>,
-    if_none_match: Option<&ETagCondition>,
-    if_modified_since: Option<&Timestamp>,
-    if_unmodified_since: Option<&Timestamp>,
-) -> S3Result<()> {
+/// The `If-*` conditions of a GET, a HEAD or a copy's source.
+pub(super) struct Conditions<'a> {
+    pub(super) if_match: Option<&'a ETagCondition>,
+    pub(super) if_none_match: Option<&'a ETagCondition>,
+    pub(super) if_modified_since: Option<&'a Timestamp>,
+    pub(super) if_unmodified_since: Option<&'a Timestamp>,
+}
+
+/// `Conditions` from an input's four fields (`if_match`, ... or
+/// `copy_source_if_match`, ...), by their common suffixes.
+macro_rules! conditions {
+    ($input:expr) => {
+        super::Conditions {
+            if_match: $input.if_match.as_ref(),
+            if_none_match: $input.if_none_match.as_ref(),
+            if_modified_since: $input.if_modified_since.as_ref(),
+            if_unmodified_since: $input.if_unmodified_since.as_ref(),
+        }
+    };
+    (copy_source $input:expr) => {
+        super::Conditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+pub(super) use conditions;
+
+/// Preconditions, in S3's order: `If-Match` (else `If-Unmodified-Since`) fails with
+/// 412; `If-None-Match` (else `If-Modified-Since`) with 304.
+fn check_preconditions(row: &ObjectRow, c: &Conditions<'_>) -> S3Result<()> {
     let ours = etag(&row.etag);
     let modified = (row.modified_ms / 1000) as i64;
     let matches = |c: &ETagCondition| match c {
         ETagCondition::Any => true,
         ETagCondition::ETag(e) => ours.weak_cmp(e),
     };
-    if let Some(c) = if_match {
-        if !matches(c) {
+    if let Some(m) = c.if_match {
+        if !matches(m) {
             return Err(s3_error!(PreconditionFailed));
         }
-    } else if let Some(t) = if_unmodified_since
+    } else if let Some(t) = c.if_unmodified_since
         && modified > unix_secs(t)
     {
         return Err(s3_error!(PreconditionFailed));
     }
-    if let Some(c) = if_none_match {
-        if matches(c) {
+    if let Some(m) = c.if_none_match {
+        if matches(m) {
             return Err(s3_error!(NotModified));
         }
-    } else if let Some(t) = if_modified_since
+    } else if let Some(t) = c.if_modified_since
         && modified <= unix_secs(t)
     {
         return Err(s3_error!(NotModified));
@@ -144,6 +170,19 @@ fn metadata_of(h: &Headers) -> Option<Metadata> {
 }
 
 impl Api {
+    /// [`Api::need_object`], then its preconditions.
+    async fn need_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        conditions: &Conditions<'_>,
+    ) -> S3Result<ObjectRow> {
+        let row = self.need_object(bucket, key, version_id).await?;
+        check_preconditions(&row, conditions)?;
+        Ok(row)
+    }
+
     /// `NoSuchBucket` unless `bucket` exists.
     async fn need_bucket(&self, bucket: &str) -> S3Result<()> {
         let meta = self.store.meta.clone();
@@ -238,6 +277,27 @@ impl S3 for Api {
         self.list_buckets_impl().await
     }
 
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.put_bucket_policy_impl(req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.get_bucket_policy_impl(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.delete_bucket_policy_impl(req).await
+    }
+
     async fn put_bucket_versioning(
         &self,
         req: S3Request<PutBucketVersioningInput>,
@@ -327,6 +387,13 @@ impl S3 for Api {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         self.upload_part_impl(req.input).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.upload_part_copy_impl(req.input).await
     }
 
     async fn complete_multipart_upload(

@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::{Api, check_md5, check_metadata, etag, headers, page_size, timestamp};
+use super::{Api, check_metadata, etag, headers, page_size, timestamp};
 use crate::s3::blob::{self, blocking, hex, internal};
 use crate::s3::limits;
 use crate::s3::meta::{Chunk, ObjectRow, PartRow, UPLOAD_ID_LEN, UploadRow};
@@ -24,7 +24,7 @@ fn check_upload_id(id: &str) -> S3Result<()> {
     }
 }
 
-fn check_part_number(n: i32) -> S3Result<u16> {
+pub(super) fn check_part_number(n: i32) -> S3Result<u16> {
     if (1..=limits::PART_NUMBER_MAX).contains(&n) {
         Ok(n as u16)
     } else {
@@ -72,45 +72,54 @@ impl Api {
         }))
     }
 
+    /// `NoSuchUpload` unless upload `id` of (`bucket`, `key`) is open.
+    pub(super) async fn need_upload(&self, bucket: &str, key: &str, id: &str) -> S3Result<()> {
+        check_upload_id(id)?;
+        let meta = self.store.meta.clone();
+        let (b, k, i) = (bucket.to_string(), key.to_string(), id.to_string());
+        match blocking(move || meta.upload(&b, &k, &i))
+            .await?
+            .map_err(internal)?
+        {
+            Some(_) => Ok(()),
+            None => Err(s3_error!(NoSuchUpload)),
+        }
+    }
+
     pub(super) async fn upload_part_impl(
         &self,
         input: UploadPartInput,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let part = check_part_number(input.part_number)?;
-        check_upload_id(&input.upload_id)?;
-        let meta = self.store.meta.clone();
-        let (b, k, i) = (
-            input.bucket.clone(),
-            input.key.clone(),
-            input.upload_id.clone(),
-        );
-        if blocking(move || meta.upload(&b, &k, &i))
-            .await?
-            .map_err(internal)?
-            .is_none()
-        {
-            return Err(s3_error!(NoSuchUpload));
-        }
-        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let stored = blob::store(
-            &self.store.node,
-            body,
-            self.store.opts.object_size_bytes_max,
-            self.store.opts.chunk_bytes,
-        )
-        .await?;
-        let bad_length = input
-            .content_length
-            .is_some_and(|len| len as u64 != stored.size);
-        let checked = if bad_length {
-            Err(s3_error!(IncompleteBody))
-        } else {
-            check_md5(input.content_md5.as_deref(), &stored.md5)
-        };
-        if let Err(e) = checked {
-            blob::free(&self.store.node, stored.chunks).await;
-            return Err(e);
-        }
+        self.need_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        let stored = self
+            .store_body(
+                input.body,
+                input.content_length,
+                input.content_md5.as_deref(),
+            )
+            .await?;
+        let tag = self
+            .save_part(&input.bucket, &input.key, &input.upload_id, part, stored)
+            .await?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&tag)),
+            ..Default::default()
+        }))
+    }
+
+    /// Records `stored` as part `part` of the upload (replacing an earlier part of that
+    /// number, whose chunks are freed); returns its ETag. Frees `stored`'s chunks and
+    /// says `NoSuchUpload` if the upload ended meanwhile.
+    pub(super) async fn save_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part: u16,
+        stored: blob::Stored,
+    ) -> S3Result<String> {
         let row = PartRow {
             etag: hex(&stored.md5),
             size: stored.size,
@@ -119,7 +128,7 @@ impl Api {
         };
         let tag = row.etag.clone();
         let meta = self.store.meta.clone();
-        let (b, k, i) = (input.bucket, input.key, input.upload_id);
+        let (b, k, i) = (bucket.to_string(), key.to_string(), upload_id.to_string());
         let chunks = row.chunks.clone();
         // Under the shard's lock, so a part never lands after its upload ended.
         let outcome = blocking(move || {
@@ -140,10 +149,7 @@ impl Api {
                 if let Some(old) = replaced {
                     blob::free(&self.store.node, old.chunks).await;
                 }
-                Ok(S3Response::new(UploadPartOutput {
-                    e_tag: Some(etag(&tag)),
-                    ..Default::default()
-                }))
+                Ok(tag)
             }
         }
     }

@@ -8,9 +8,7 @@
 use s3s::dto::*;
 use s3s::{S3Response, S3Result, s3_error};
 
-use super::{
-    Api, check_md5, check_metadata, check_preconditions, etag, headers, metadata_of, timestamp,
-};
+use super::{Api, check_md5, check_metadata, conditions, etag, headers, metadata_of, timestamp};
 use crate::s3::blob::{self, blocking, hex, internal};
 use crate::s3::limits;
 use crate::s3::meta::versions::is_sort_key;
@@ -76,6 +74,34 @@ impl Api {
         Ok(change)
     }
 
+    /// Stores a PUT's or a part's body; checks its length against `Content-Length`
+    /// (`IncompleteBody`) and its `Content-MD5` (`BadDigest`), freeing it on failure.
+    pub(super) async fn store_body(
+        &self,
+        body: Option<StreamingBlob>,
+        content_length: Option<i64>,
+        content_md5: Option<&str>,
+    ) -> S3Result<blob::Stored> {
+        let body = body.ok_or_else(|| s3_error!(IncompleteBody))?;
+        let stored = blob::store(
+            &self.store.node,
+            body,
+            self.store.opts.object_size_bytes_max,
+            self.store.opts.chunk_bytes,
+        )
+        .await?;
+        let checked = if content_length.is_some_and(|len| len as u64 != stored.size) {
+            Err(s3_error!(IncompleteBody))
+        } else {
+            check_md5(content_md5, &stored.md5)
+        };
+        if let Err(e) = checked {
+            blob::free(&self.store.node, stored.chunks).await;
+            return Err(e);
+        }
+        Ok(stored)
+    }
+
     pub(super) async fn put_object_impl(
         &self,
         input: PutObjectInput,
@@ -91,24 +117,13 @@ impl Api {
                 "Your proposed upload exceeds the maximum allowed size"
             ));
         }
-        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let stored = blob::store(
-            &self.store.node,
-            body,
-            self.store.opts.object_size_bytes_max,
-            self.store.opts.chunk_bytes,
-        )
-        .await?;
-        if let Some(len) = input.content_length
-            && len as u64 != stored.size
-        {
-            blob::free(&self.store.node, stored.chunks).await;
-            return Err(s3_error!(IncompleteBody));
-        }
-        if let Err(e) = check_md5(input.content_md5.as_deref(), &stored.md5) {
-            blob::free(&self.store.node, stored.chunks).await;
-            return Err(e);
-        }
+        let stored = self
+            .store_body(
+                input.body,
+                input.content_length,
+                input.content_md5.as_deref(),
+            )
+            .await?;
         let row = ObjectRow {
             size: stored.size,
             etag: hex(&stored.md5),
@@ -139,15 +154,13 @@ impl Api {
         input: GetObjectInput,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let row = self
-            .need_object(&input.bucket, &input.key, input.version_id.as_deref())
+            .need_object_if(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &conditions!(input),
+            )
             .await?;
-        check_preconditions(
-            &row,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
         let (range, content_range) = match &input.range {
             None => (0..row.size, None),
             Some(r) => {
@@ -192,15 +205,13 @@ impl Api {
         input: HeadObjectInput,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let row = self
-            .need_object(&input.bucket, &input.key, input.version_id.as_deref())
+            .need_object_if(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &conditions!(input),
+            )
             .await?;
-        check_preconditions(
-            &row,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
         let h = &row.headers;
         Ok(S3Response::new(HeadObjectOutput {
             version_id: row.version_id.clone(),
@@ -312,33 +323,10 @@ impl Api {
         input: CopyObjectInput,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let _bucket = self.store.bucket_lock.read().await;
-        let (src_bucket, src_key, src_version) = match &input.copy_source {
-            CopySource::Bucket {
-                bucket,
-                key,
-                version_id,
-            } => (
-                bucket.to_string(),
-                key.to_string(),
-                version_id.as_deref().map(str::to_string),
-            ),
-            _ => return Err(s3_error!(NotImplemented, "only bucket/key copy sources")),
-        };
         self.need_bucket(&input.bucket).await?;
-        let src = self
-            .need_object(&src_bucket, &src_key, src_version.as_deref())
+        let (src_bucket, src_key, src_version, src) = self
+            .copy_source(&input.copy_source, &conditions!(copy_source input))
             .await?;
-        check_preconditions(
-            &src,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )
-        .map_err(|e| match e.code() {
-            s3s::S3ErrorCode::NotModified => s3_error!(PreconditionFailed),
-            _ => e,
-        })?;
         let replace = input
             .metadata_directive
             .as_ref()

@@ -46,6 +46,9 @@ pub struct BucketRow {
     /// `Enabled`, `Suspended`, or none (never enabled).
     #[serde(default)]
     pub versioning: Option<String>,
+    /// The bucket policy document, as given (validated by [`crate::s3::policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// A piece of an object's bytes in the data store.
@@ -285,11 +288,22 @@ impl Meta {
 
     /// Sets bucket `name`'s versioning word; false if there is no such bucket.
     pub fn set_versioning(&self, name: &str, word: &str) -> Result<bool> {
+        self.update_bucket(name, |row| row.versioning = Some(word.to_string()))
+    }
+
+    /// Sets (or with `None` removes) bucket `name`'s policy document; false if there is
+    /// no such bucket.
+    pub fn set_policy(&self, name: &str, policy: Option<String>) -> Result<bool> {
+        self.update_bucket(name, |row| row.policy = policy)
+    }
+
+    /// Rewrites bucket `name`'s row with `change`; false if there is no such bucket.
+    fn update_bucket(&self, name: &str, change: impl FnOnce(&mut BucketRow)) -> Result<bool> {
         let _g = self.locks[0].lock();
         let Some(mut row) = self.bucket(name)? else {
             return Ok(false);
         };
-        row.versioning = Some(word.to_string());
+        change(&mut row);
         self.buckets.put(name.as_bytes(), &encode(&row))?;
         Ok(true)
     }
