@@ -19,3 +19,4 @@ mod s3_clients;
 mod s3_crash;
 mod s3_datanodes;
 mod up;
+mod up_metrics;
