@@ -5,6 +5,7 @@
 
 mod common;
 
+mod bench_metrics;
 mod bench_mq;
 mod closed_pipe;
 mod id_serve;

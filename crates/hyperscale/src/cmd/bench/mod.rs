@@ -2,6 +2,7 @@
 
 pub mod kv;
 pub mod lsm;
+pub mod metrics;
 pub mod mq;
 
 /// Arguments of `hyperscale bench`.
@@ -19,6 +20,8 @@ enum Target {
     Kv(kv::Args),
     /// A message queue: our broker or any Kafka (NATS JetStream with `--features nats-bench`).
     Mq(mq::Args),
+    /// A metrics server: ours or any Prometheus (remote write, PromQL).
+    Metrics(metrics::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -27,5 +30,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Target::Lsm(args) => lsm::run(args),
         Target::Kv(args) => kv::run(args),
         Target::Mq(args) => mq::run(args),
+        Target::Metrics(args) => metrics::run(args),
     }
 }
