@@ -13,6 +13,7 @@ mod kv_busy;
 mod kv_cluster;
 mod kv_cluster_crdt;
 mod kv_locked_dir;
+mod metrics_config;
 mod metrics_scrape;
 mod mq_cli;
 mod mq_retry;
