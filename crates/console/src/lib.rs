@@ -9,14 +9,19 @@
 //! refreshes itself every few seconds with a `<meta http-equiv="refresh">`.
 //!
 //! Routes: `/` (the page), `/systems/{name}` (one system and its metrics),
-//! `/api/systems` (the same list as JSON, for scripts).
+//! `/systems/{name}/metrics` (that system's share of the process's metrics,
+//! in the exposition format, for the metrics server to scrape), `/metrics`
+//! (every system's request rate charted from the metrics server, and a query
+//! box), `/api/systems` (the list as JSON, for scripts).
 #![warn(missing_docs)]
 
+pub mod chart;
 mod page;
+pub mod requests;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use service::{Directory, MetricsView, SystemContext, SystemInfo};
@@ -29,6 +34,12 @@ pub struct Console {
     pub directory: Directory,
     /// The process's metrics, readable once the supervisor runs.
     pub metrics: MetricsView,
+    /// The metrics server's base URL (`http://127.0.0.1:9090`), which the
+    /// metrics page charts from; `None` when none runs.
+    pub prometheus: Option<String>,
+    /// Counts the console's own requests
+    /// (`hyperscale_console_requests_total`, registered by the caller).
+    pub requests: prometheus_client::metrics::counter::Counter,
 }
 
 /// The description under which the console lists itself.
@@ -45,11 +56,15 @@ pub fn info(endpoint: &str) -> SystemInfo {
 
 /// The console's routes.
 pub fn router(console: Console) -> Router {
-    Router::new()
+    let requests = console.requests.clone();
+    let router = Router::new()
         .route("/", get(index))
+        .route("/metrics", get(metrics_page))
         .route("/systems/{name}", get(system))
+        .route("/systems/{name}/metrics", get(system_metrics))
         .route("/api/systems", get(api_systems))
-        .with_state(console)
+        .with_state(console);
+    requests::count_requests(router, requests)
 }
 
 /// Serves the console on `listener` until the context's shutdown.
@@ -76,6 +91,90 @@ async fn system(State(console): State<Console>, Path(name): Path<String>) -> Res
     };
     let metrics = metrics_of(&console.metrics.render(), &info.name);
     Html(page::system(info, status, &metrics)).into_response()
+}
+
+/// One system's metrics in the exposition format (404 for an unknown name,
+/// so a scrape of a system that is gone reports `up` 0).
+async fn system_metrics(State(console): State<Console>, Path(name): Path<String>) -> Response {
+    if !console
+        .directory
+        .list()
+        .iter()
+        .any(|(info, _)| info.name == name)
+    {
+        return (StatusCode::NOT_FOUND, format!("no system named {name}\n")).into_response();
+    }
+    let text = requests::system_exposition(&console.metrics.render(), &name);
+    (
+        [(header::CONTENT_TYPE, service::metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
+}
+
+/// What the metrics page accepts: a PromQL expression (default: every
+/// system's request rate) and how many seconds back to chart.
+#[derive(serde::Deserialize)]
+struct ChartParams {
+    query: Option<String>,
+    range_s: Option<u64>,
+}
+
+/// Shortest and longest range the metrics page charts (1 minute, 7 days).
+const RANGE_S_MIN: u64 = 60;
+const RANGE_S_MAX: u64 = 7 * 86_400;
+const RANGE_S_DEFAULT: u64 = 900;
+
+async fn metrics_page(
+    State(console): State<Console>,
+    Query(params): Query<ChartParams>,
+) -> Response {
+    let default = requests::rate_query();
+    let query = params
+        .query
+        .filter(|q| !q.trim().is_empty())
+        .unwrap_or_else(|| default.clone());
+    let range_s = params
+        .range_s
+        .unwrap_or(RANGE_S_DEFAULT)
+        .clamp(RANGE_S_MIN, RANGE_S_MAX);
+    let end_s = clock::now_ms() / 1000;
+    let start_s = end_s.saturating_sub(range_s);
+    let chart = if query.len() > chart::QUERY_BYTES_MAX {
+        Err(format!(
+            "the query is {} bytes; the page takes at most {}",
+            query.len(),
+            chart::QUERY_BYTES_MAX
+        ))
+    } else {
+        match &console.prometheus {
+            None => Err("no metrics server runs in this process".into()),
+            Some(server) => chart::query_range(server, &query, range_s, end_s)
+                .await
+                .map(|series| (chart::render(&series, start_s, end_s), series)),
+        }
+    };
+    let missing: Vec<String> = match (&chart, query == default) {
+        (Ok((_, series)), true) => {
+            let charted: Vec<String> = series.iter().map(chart::series_name).collect();
+            console
+                .directory
+                .list()
+                .into_iter()
+                .map(|(info, _)| info.name)
+                .filter(|name| !charted.contains(name))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let view = page::ChartView {
+        query: &query,
+        default_query: &default,
+        range_s,
+        chart: chart.map(|(svg, _)| svg),
+        missing: &missing,
+    };
+    Html(page::metrics(&view)).into_response()
 }
 
 async fn api_systems(State(console): State<Console>) -> Response {

@@ -67,7 +67,8 @@ pub fn index(systems: &[(SystemInfo, Status)]) -> String {
          running for real. {up} of {total} systems up.</p>\
          <table><thead><tr><th>System</th><th>Chapter</th><th>Health</th><th>Protocol</th>\
          <th>Endpoint</th><th>Open</th></tr></thead><tbody>{rows}</tbody></table>\
-         <p class=\"sub\">JSON: <a href=\"/api/systems\">/api/systems</a>. This page refreshes every 5 s.</p>",
+         <p class=\"sub\"><a href=\"/metrics\">Metrics: request rates</a>. \
+         JSON: <a href=\"/api/systems\">/api/systems</a>. This page refreshes every 5 s.</p>",
         total = systems.len()
     );
     layout("Hyperscale console", 5, &body)
@@ -93,6 +94,53 @@ pub fn system(info: &SystemInfo, status: &Status, metrics: &[String]) -> String 
         endpoint = escape(&info.endpoint),
     );
     layout(&format!("{} - Hyperscale", info.name), 5, &body)
+}
+
+/// What the metrics page shows.
+pub struct ChartView<'a> {
+    /// The charted PromQL expression.
+    pub query: &'a str,
+    /// The expression charted when none is given (every request rate).
+    pub default_query: &'a str,
+    /// How far back the chart reaches.
+    pub range_s: u64,
+    /// The chart (SVG and legend), or why there is none.
+    pub chart: Result<String, String>,
+    /// Systems without a series in the default chart.
+    pub missing: &'a [String],
+}
+
+/// The metrics page: a query box and a line chart, by default of every
+/// system's request rate.
+pub fn metrics(view: &ChartView) -> String {
+    let chart = match &view.chart {
+        Ok(svg) => svg.clone(),
+        Err(err) => format!("<p class=\"down\">{}</p>", escape(err)),
+    };
+    let missing = if view.missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"sub\">No request counter (or no scrape yet) for: {}.</p>",
+            escape(&view.missing.join(", "))
+        )
+    };
+    let title = if view.query == view.default_query {
+        "Requests per second, by system"
+    } else {
+        "Query"
+    };
+    let body = format!(
+        "<p><a href=\"/\">&larr; all systems</a></p><h1>Metrics</h1>\
+         <p class=\"sub\">{title}, last {range_s} s, from the metrics server's \
+         <code>/api/v1/query_range</code>. This page refreshes every 15 s.</p>\
+         <form method=\"get\" action=\"/metrics\"><input name=\"query\" size=\"90\" value=\"{query}\">\
+         <input name=\"range_s\" size=\"6\" value=\"{range_s}\"> <button>Run</button></form>\
+         {chart}{missing}<p class=\"sub\"><code>{query}</code></p>",
+        range_s = view.range_s,
+        query = escape(view.query),
+    );
+    layout("Metrics - Hyperscale", 15, &body)
 }
 
 /// The page for a name that is not running.

@@ -139,6 +139,7 @@ pub mod promql;
 pub mod retention;
 pub mod scrape;
 pub mod wal;
+pub mod workload;
 
 pub use db::{Db, MaintainReport, QueryResult, Stats};
 pub use error::{Error, Result};

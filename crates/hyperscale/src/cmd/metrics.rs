@@ -30,44 +30,48 @@ enum Verb {
     Query(super::metrics_query::QueryArgs),
 }
 
-/// Flags of `serve`.
+/// Flags of `serve` (each overrides `--config` and `HYPERSCALE_METRICS_*`).
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (Prometheus's port).
-    #[arg(long, default_value = "127.0.0.1:9090")]
-    bind: SocketAddr,
-    /// Directory of the database.
-    #[arg(long, default_value = "./data/metrics")]
-    data_dir: PathBuf,
-    /// How long raw samples are kept (`7d`, `12h`, `90m`).
-    #[arg(long, default_value = "7d", value_parser = parse_duration_ms)]
-    retention_raw: i64,
-    /// How long 1-minute downsampled points are kept.
-    #[arg(long, default_value = "30d", value_parser = parse_duration_ms)]
-    retention_1m: i64,
-    /// How long 1-hour downsampled points are kept.
-    #[arg(long, default_value = "365d", value_parser = parse_duration_ms)]
-    retention_1h: i64,
-    /// Longest a query may run (Prometheus's `--query.timeout`).
-    #[arg(long, default_value = "2m", value_parser = parse_duration_ms)]
-    query_timeout: i64,
-    /// Samples a query may load (Prometheus's `--query.max-samples`).
-    #[arg(long, default_value_t = 50_000_000)]
-    query_max_samples: usize,
+    /// TOML file with the settings below (same names, `retention_raw = "7d"`).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Address to listen on (Prometheus's port) [default: 127.0.0.1:9090].
+    #[arg(long)]
+    pub(crate) bind: Option<SocketAddr>,
+    /// Directory of the database [default: ./data/metrics].
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// How long raw samples are kept (`7d`, `12h`, `90m`) [default: 7d].
+    #[arg(long)]
+    pub(crate) retention_raw: Option<String>,
+    /// How long 1-minute downsampled points are kept [default: 30d].
+    #[arg(long)]
+    pub(crate) retention_1m: Option<String>,
+    /// How long 1-hour downsampled points are kept [default: 365d].
+    #[arg(long)]
+    pub(crate) retention_1h: Option<String>,
+    /// Longest a query may run (Prometheus's `--query.timeout`) [default: 2m].
+    #[arg(long)]
+    pub(crate) query_timeout: Option<String>,
+    /// Samples a query may load (Prometheus's `--query.max-samples`)
+    /// [default: 50000000].
+    #[arg(long)]
+    pub(crate) query_max_samples: Option<usize>,
     /// Address of `/metrics` and `/healthz` [default: none].
     #[arg(long)]
     admin_bind: Option<SocketAddr>,
     /// A `prometheus.yml` whose `scrape_configs` (static and file SD
     /// targets) this server scrapes [default: scrape nothing].
     #[arg(long)]
-    scrape_config: Option<PathBuf>,
+    pub(crate) scrape_config: Option<PathBuf>,
     /// This collector's number, `0..collectors`: it scrapes only the targets
-    /// the consistent-hash ring gives it.
-    #[arg(long, default_value_t = 0)]
-    collector_id: usize,
-    /// How many collectors share the targets of `--scrape-config`.
-    #[arg(long, default_value_t = 1)]
-    collectors: usize,
+    /// the consistent-hash ring gives it [default: 0].
+    #[arg(long)]
+    pub(crate) collector_id: Option<usize>,
+    /// How many collectors share the targets of `--scrape-config` [default: 1].
+    #[arg(long)]
+    pub(crate) collectors: Option<usize>,
 }
 
 /// A duration as Prometheus writes them: a number and `ms`, `s`, `m`, `h`,
@@ -114,24 +118,27 @@ pub fn info(endpoint: &str) -> SystemInfo {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    service::net::prepare_data_dir(&args.data_dir)?;
+    let settings = super::metrics_config::load(&args)?;
+    let config = &settings.config;
+    service::net::prepare_data_dir(&config.data_dir)?;
+    let [raw, minute, hour] = settings.retention_ms;
     let opts = tsdb::Options {
-        raw_retention_ms: args.retention_raw,
-        minute_retention_ms: args.retention_1m,
-        hour_retention_ms: args.retention_1h,
+        raw_retention_ms: raw,
+        minute_retention_ms: minute,
+        hour_retention_ms: hour,
         ..tsdb::Options::default()
     };
-    let db = tsdb::Db::open(&args.data_dir, opts)
-        .with_context(|| format!("cannot open the database in {}", args.data_dir.display()))?;
+    let db = tsdb::Db::open(&config.data_dir, opts)
+        .with_context(|| format!("cannot open the database in {}", config.data_dir.display()))?;
     let limits = QueryLimits {
-        samples_max: args.query_max_samples,
-        timeout: Duration::from_millis(u64::try_from(args.query_timeout).unwrap_or(u64::MAX)),
+        samples_max: config.query_max_samples,
+        timeout: settings.query_timeout,
         ..QueryLimits::default()
     };
     let db = Arc::new(db);
-    let scraper = match &args.scrape_config {
+    let scraper = match &config.scrape_config {
         Some(path) => {
-            let sharding = tsdb::scrape::Sharding::new(args.collector_id, args.collectors)?;
+            let sharding = tsdb::scrape::Sharding::new(config.collector_id, config.collectors)?;
             Some(tsdb::scrape::Manager::from_file(
                 db.clone(),
                 path.clone(),
@@ -141,11 +148,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let api = Api { db, limits };
+    let bind = config.bind;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
         let admin = super::serve::bind_admin(args.admin_bind).await?;
-        let listener = service::net::bind(args.bind, "the metrics API").await?;
+        let listener = service::net::bind(bind, "the metrics API").await?;
         let info = info(&listener.local_addr()?.to_string());
         emit(&format!("metrics listening on http://{}\n", info.endpoint))?;
         supervisor.add(info, move |ctx| async move {

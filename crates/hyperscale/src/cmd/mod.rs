@@ -8,6 +8,7 @@ pub mod id;
 pub mod kv;
 pub mod kv_cluster;
 pub mod metrics;
+pub mod metrics_config;
 pub mod metrics_query;
 pub mod mq;
 pub mod ratelimit;

@@ -200,9 +200,22 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     let admin = bind_system(config.admin.bind, "the admin endpoint", "admin").await?;
     let console_listener = bind_system(config.console.bind, "the console", "console").await?;
     let console_addr = console_listener.local_addr()?.to_string();
+    let metrics_listener =
+        bind_system(config.metrics.bind, "the metrics server", "metrics").await?;
+    let console_requests = prometheus_client::metrics::counter::Counter::default();
+    supervisor
+        .registry()
+        .sub_registry_with_prefix("console")
+        .register(
+            "requests",
+            "HTTP requests the console answered",
+            console_requests.clone(),
+        );
     let console = console::Console {
         directory: supervisor.directory(),
         metrics: supervisor.metrics_view(),
+        prometheus: Some(format!("http://{}", metrics_listener.local_addr()?)),
+        requests: console_requests,
     };
     supervisor.add(console::info(&console_addr), move |ctx| {
         console::serve(console_listener, console, ctx)
@@ -227,7 +240,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     add_mq(&mut supervisor, &config).await?;
     let s3_key = add_s3(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
-    add_metrics(&mut supervisor, &config, admin_addr).await?;
+    add_metrics(&mut supervisor, &config, metrics_listener, &console_addr).await?;
     print_table(
         &supervisor.directory().list(),
         admin_addr,
@@ -372,14 +385,17 @@ async fn add_s3(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
 }
 
 /// Adds the metrics server (the time-series database behind the Prometheus
-/// API), scraping the admin endpoint, which carries every system's metrics.
+/// API), scraping every system of the process as a target of its own: the
+/// console serves each system's share of the metrics at
+/// `/systems/{name}/metrics`, so `up` lists each system (labelled
+/// `system`, with the system's endpoint as `instance`).
 async fn add_metrics(
     supervisor: &mut Supervisor,
     config: &UpConfig,
-    admin: SocketAddr,
+    listener: tokio::net::TcpListener,
+    console: &str,
 ) -> anyhow::Result<()> {
     let settings = &config.metrics;
-    let listener = bind_system(settings.bind, "the metrics server", "metrics").await?;
     let info = super::metrics::info(&listener.local_addr()?.to_string());
     let dir = config.data_dir.join("metrics");
     // Opening replays the write-ahead log: off the workers.
@@ -391,11 +407,14 @@ async fn add_metrics(
     .await??;
     let db = std::sync::Arc::new(db);
     let scraper = if settings.scrape_self {
-        let yaml = format!(
-            "scrape_configs: [{{job_name: hyperscale, scrape_interval: {}ms, \
-             static_configs: [{{targets: ['{admin}']}}]}}]",
-            settings.scrape_interval_ms.max(1)
-        );
+        let mut systems: Vec<(String, String)> = supervisor
+            .directory()
+            .list()
+            .into_iter()
+            .map(|(info, _)| (info.name, info.endpoint))
+            .collect();
+        systems.push((info.name.clone(), info.endpoint.clone()));
+        let yaml = scrape_yaml(&systems, console, settings.scrape_interval_ms);
         let scrape = tsdb::scrape::Config::parse(&yaml, config.data_dir.clone())?;
         let sharding = tsdb::scrape::Sharding::single();
         Some(tsdb::scrape::Manager::new(db.clone(), scrape, sharding)?)
@@ -406,16 +425,47 @@ async fn add_metrics(
         db,
         limits: tsdb::promql::QueryLimits::default(),
     };
+    let requests = prometheus_client::metrics::counter::Counter::default();
+    supervisor
+        .registry()
+        .sub_registry_with_prefix("metrics")
+        .register(
+            "requests",
+            "HTTP requests the metrics server answered",
+            requests.clone(),
+        );
+    let router = console::requests::count_requests(tsdb::http::router(api), requests);
     supervisor.add(info, move |ctx| async move {
         ctx.health.set_up();
         if let Some(scraper) = scraper {
             tokio::spawn(scraper.run(ctx.shutdown.clone().cancelled_owned()));
         }
-        tsdb::http::serve_until(listener, api, ctx.shutdown.cancelled_owned())
+        axum::serve(listener, router)
+            .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
             .await
             .context("the metrics server failed")
     });
     Ok(())
+}
+
+/// The scrape config of `up`: job `hyperscale`, one target per system
+/// (`(name, endpoint)`), each read from the console's per-system path.
+fn scrape_yaml(systems: &[(String, String)], console: &str, interval_ms: u64) -> String {
+    let groups: Vec<String> = systems
+        .iter()
+        .map(|(name, endpoint)| {
+            format!(
+                "{{targets: ['{console}'], labels: {{system: '{name}', instance: '{endpoint}', \
+                 __metrics_path__: '/systems/{name}/metrics'}}}}"
+            )
+        })
+        .collect();
+    format!(
+        "scrape_configs: [{{job_name: hyperscale, honor_labels: true, scrape_interval: {}ms, \
+         static_configs: [{}]}}]",
+        interval_ms.max(1),
+        groups.join(", ")
+    )
 }
 
 /// The gateway in front of this process's HTTP systems (chapter 1's load

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod bench_metrics;
 mod bench_mq;
 mod closed_pipe;
 mod id_serve;
@@ -13,6 +14,7 @@ mod kv_cluster;
 mod kv_cluster_crdt;
 mod kv_cluster_membership;
 mod kv_locked_dir;
+mod metrics_config;
 mod metrics_scrape;
 mod mq_cli;
 mod mq_retry;
@@ -24,3 +26,4 @@ mod s3_datanodes;
 mod s3_harness;
 mod s3_policy;
 mod up;
+mod up_metrics;

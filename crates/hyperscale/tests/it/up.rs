@@ -15,6 +15,8 @@ fn start_up(extra: &[&str]) -> ([tempfile::TempDir; 2], Guard, Lines) {
     let locks = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
         .env("TMPDIR", locks.path())
+        // Scrape often, so rate() over the last minute has points quickly.
+        .env("HYPERSCALE_UP_METRICS__SCRAPE_INTERVAL_MS", "500")
         .args(["up", "--ephemeral-ports"])
         .args(extra)
         .arg("--data-dir")
@@ -33,6 +35,8 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     let (_dirs, mut guard, lines) = start_up(&[]);
     let (mut console, mut admin, mut id_claim, mut gateway) = (None, None, None, None);
     let (mut s3, mut prometheus) = (None, None);
+    // The SYSTEM column of the table, up to the admin row.
+    let (mut systems, mut in_table) = (Vec::new(), false);
     while console.is_none()
         || prometheus.is_none()
         || admin.is_none()
@@ -42,6 +46,12 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     {
         let line = lines.next_within(Duration::from_secs(60));
         let words: Vec<&str> = line.split_whitespace().collect();
+        match words.first() {
+            Some(&"SYSTEM") => in_table = true,
+            Some(&"admin") => in_table = false,
+            Some(name) if in_table => systems.push(name.to_string()),
+            _ => {}
+        }
         match words.first() {
             Some(&"console") => console = Some(words[2].to_string()),
             Some(&"admin") => admin = Some(words[2].to_string()),
@@ -183,7 +193,7 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     assert!(ok, "{err}");
     assert!(table.starts_with("SERIES"), "{table}");
     assert!(
-        table.contains(r#"up{instance="#) && table.contains(r#"job="hyperscale"}"#),
+        table.contains(r#"up{instance="#) && table.contains(r#"job="hyperscale""#),
         "{table}"
     );
     let (ok, table, err) = cli(&["hyperscale_system_up", "--range", "5m", "--step", "1s"]);
@@ -197,6 +207,8 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     assert_eq!(json["resultType"], "vector", "{json}");
     let (ok, _, err) = cli(&["sum("]);
     assert!(!ok && err.contains("bad_data"), "{err}");
+    // Every system is a scrape target; the console charts request rates.
+    crate::up_metrics::check(&console, &prometheus, &systems);
 
     let exit = interrupt_and_wait(&mut guard, Duration::from_secs(5));
     assert!(exit.success(), "exit status {exit}");

@@ -10,6 +10,7 @@
 
 pub mod json;
 pub mod remote_write;
+mod rfc3339;
 
 use std::sync::Arc;
 
@@ -108,7 +109,7 @@ fn param<'p>(p: &'p Params, name: &str) -> Option<&'p str> {
     p.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// A time parameter: float Unix seconds (RFC 3339 is not accepted yet).
+/// A time parameter: float Unix seconds or RFC 3339, as Prometheus takes.
 fn parse_time(p: &Params, name: &str, default_ms: i64) -> Result<i64, EvalError> {
     let Some(s) = param(p, name) else {
         return Ok(default_ms);
@@ -118,7 +119,9 @@ fn parse_time(p: &Params, name: &str, default_ms: i64) -> Result<i64, EvalError>
             "invalid parameter \"{name}\": cannot parse \"{s}\" to a valid timestamp"
         ))
     };
-    let secs: f64 = s.parse().map_err(|_| bad())?;
+    let Ok(secs) = s.parse::<f64>() else {
+        return rfc3339::parse_ms(s).ok_or_else(bad);
+    };
     if !secs.is_finite() || secs.abs() > 9.2e15 {
         return Err(bad());
     }

@@ -297,10 +297,20 @@ fn target(
     labels
         .entry("instance".into())
         .or_insert_with(|| address.to_string());
+    // A target group may set its own path (Prometheus's `__metrics_path__`).
+    let path = match labels.get("__metrics_path__") {
+        Some(path) if path.starts_with('/') && !path.contains([' ', '#']) => path.clone(),
+        Some(path) => {
+            return Err(ScrapeError::Config(format!(
+                "__metrics_path__ {path:?} must start with / and hold no space or #"
+            )));
+        }
+        None => job.config.metrics_path.clone(),
+    };
     labels.retain(|n, _| !n.starts_with("__"));
     Ok(Target {
         job: job_index,
-        url: format!("http://{address}{}", job.config.metrics_path),
+        url: format!("http://{address}{path}"),
         labels: labels.into_iter().collect(),
     })
 }
@@ -454,6 +464,22 @@ mod tests {
         assert!(wildcard("t-*-x*.yml", "t-1-x2.yml"));
         assert!(!wildcard("*.json", "a.yml"));
         assert!(!wildcard("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn a_target_group_sets_its_own_path() {
+        let yaml = "scrape_configs: [{job_name: a, static_configs: [\
+                    {targets: ['h:1'], labels: {__metrics_path__: /s/kv, system: kv}}, {targets: ['h:2']}]}]";
+        let t = Config::parse(yaml, PathBuf::from("."))
+            .unwrap()
+            .targets()
+            .unwrap();
+        assert_eq!(t[0].url, "http://h:1/s/kv");
+        assert!(t[0].labels.iter().all(|(n, _)| !n.starts_with("__")));
+        assert_eq!(t[1].url, "http://h:2/metrics");
+        let bad = "scrape_configs: [{job_name: a, static_configs: [{targets: ['h:1'], labels: {__metrics_path__: x}}]}]";
+        let err = Config::parse(bad, PathBuf::from(".")).and_then(|c| c.targets());
+        assert!(err.is_err());
     }
 
     #[test]

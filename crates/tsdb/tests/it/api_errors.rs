@@ -149,6 +149,35 @@ fn errors_are_shaped_as_prometheus_shapes_them() {
         .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["data"]["result"][0]["value"][1], "10");
+        // RFC 3339 times, as Prometheus takes them: 1100 s is 00:18:20Z.
+        let (status, body) = query(
+            "/api/v1/query",
+            vec![
+                ("query", "count_over_time(m{job=\"b\"}[1h])"),
+                ("time", "1970-01-01T09:18:20+09:00"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["data"]["result"][0]["value"],
+            serde_json::json!([1100, "10"])
+        );
+        let (status, body) = query(
+            "/api/v1/query_range",
+            vec![
+                ("query", "m{job=\"b\"}"),
+                ("start", "1970-01-01T00:16:40Z"),
+                ("end", "1970-01-01T00:16:50.000Z"),
+                ("step", "5"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["data"]["result"][0]["values"],
+            serde_json::json!([[1000, "0"], [1005, "5"], [1010, "9"]])
+        );
         let (status, body) = query("/api/v1/label/job/values", vec![]).await;
         assert_eq!(
             (status, body["data"].clone()),

@@ -2,6 +2,7 @@
 
 pub mod kv;
 pub mod lsm;
+pub mod metrics;
 pub mod mq;
 pub mod s3;
 
@@ -22,6 +23,8 @@ enum Target {
     Mq(mq::Args),
     /// An S3 endpoint: ours, Garage, MinIO or AWS (SigV4, path-style).
     S3(s3::Args),
+    /// A metrics server: ours or any Prometheus (remote write, PromQL).
+    Metrics(metrics::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -31,5 +34,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Target::Kv(args) => kv::run(args),
         Target::Mq(args) => mq::run(args),
         Target::S3(args) => s3::run(args),
+        Target::Metrics(args) => metrics::run(args),
     }
 }
