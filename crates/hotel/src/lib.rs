@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod bench;
 pub mod concurrency;
 pub mod config;
 pub mod model;

@@ -2,11 +2,10 @@
 //! is checked here before it reaches the database.
 
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::error;
+use super::{ApiError, error};
 use crate::concurrency::BookRequest;
 use crate::model::Stay;
 
@@ -24,13 +23,13 @@ pub const CENTS_MAX: i64 = 100_000_000;
 pub const ID_MAX: i64 = (1 << 53) - 1;
 
 /// Parses a JSON body, refusing unknown fields, with serde's line and column.
-pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|err| error(StatusCode::BAD_REQUEST, format!("bad JSON body: {err}")))
 }
 
 /// Parses a numeric id from a path or query.
-pub fn parse_id(what: &str, text: &str) -> Result<i64, Response> {
+pub fn parse_id(what: &str, text: &str) -> Result<i64, ApiError> {
     match text.parse::<i64>() {
         Ok(id) if (1..=ID_MAX).contains(&id) => Ok(id),
         _ => Err(error(
@@ -44,7 +43,7 @@ pub fn parse_id(what: &str, text: &str) -> Result<i64, Response> {
 }
 
 /// Checks a client-chosen key: 1 to 64 of `A-Z a-z 0-9 - _ . :`.
-fn key<'a>(what: &str, text: &'a str) -> Result<&'a str, Response> {
+fn key<'a>(what: &str, text: &'a str) -> Result<&'a str, ApiError> {
     let ok = !text.is_empty()
         && text.len() <= KEY_CHARS_MAX
         && text
@@ -63,12 +62,12 @@ fn key<'a>(what: &str, text: &'a str) -> Result<&'a str, Response> {
 }
 
 /// Checks a reservation id.
-pub fn reservation_id(text: &str) -> Result<&str, Response> {
+pub fn reservation_id(text: &str) -> Result<&str, ApiError> {
     key("reservation_id", text)
 }
 
 /// Checks a display name.
-pub fn name(text: &str) -> Result<&str, Response> {
+pub fn name(text: &str) -> Result<&str, ApiError> {
     let trimmed = text.trim();
     if trimmed.is_empty()
         || trimmed.chars().count() > NAME_CHARS_MAX
@@ -83,7 +82,7 @@ pub fn name(text: &str) -> Result<&str, Response> {
 }
 
 /// Checks a count in `0..=max`.
-pub fn count(what: &str, value: i64, max: i64) -> Result<i64, Response> {
+pub fn count(what: &str, value: i64, max: i64) -> Result<i64, ApiError> {
     if (0..=max).contains(&value) {
         Ok(value)
     } else {
@@ -95,7 +94,7 @@ pub fn count(what: &str, value: i64, max: i64) -> Result<i64, Response> {
 }
 
 /// Checks an amount of money in cents.
-pub fn cents(what: &str, value: i64) -> Result<i64, Response> {
+pub fn cents(what: &str, value: i64) -> Result<i64, ApiError> {
     count(what, value, CENTS_MAX)
 }
 
@@ -177,8 +176,8 @@ pub struct ReservationInput {
 pub fn book_request(
     input: ReservationInput,
     rooms_max: i64,
-    stay: impl FnOnce(&str, &str) -> Result<Stay, Response>,
-) -> Result<BookRequest, Response> {
+    stay: impl FnOnce(&str, &str) -> Result<Stay, ApiError>,
+) -> Result<BookRequest, ApiError> {
     let Some(reservation_id) = input.reservation_id else {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -207,6 +206,6 @@ pub fn book_request(
     })
 }
 
-fn reservation_id_checked(text: &str) -> Result<(), Response> {
+fn reservation_id_checked(text: &str) -> Result<(), ApiError> {
     reservation_id(text).map(|_| ())
 }

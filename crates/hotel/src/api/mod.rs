@@ -83,9 +83,19 @@ pub fn router(api: Arc<Api>, config: &Config) -> Router {
         .with_state(api)
 }
 
+/// An error answer: `{"error": message}` with `status`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
 /// `{"error": message}` with `status`.
-pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, Json(json!({ "error": message.to_string() }))).into_response()
+pub fn error(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
+    ApiError(status, message.to_string())
 }
 
 async fn authenticate(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
@@ -103,7 +113,8 @@ async fn authenticate(State(api): State<Arc<Api>>, request: Request, next: Next)
             return error(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong API key (Authorization: Bearer KEY or X-API-Key: KEY)",
-            );
+            )
+            .into_response();
         }
     }
     next.run(request).await
@@ -114,7 +125,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn book_error(err: &BookError) -> Response {
+fn book_error(err: &BookError) -> ApiError {
     let status = match err {
         BookError::NotFound(_) => StatusCode::NOT_FOUND,
         BookError::SoldOut(_) | BookError::InvalidTransition(_) | BookError::Contention(_) => {
@@ -130,7 +141,7 @@ fn book_error(err: &BookError) -> Response {
     error(status, err)
 }
 
-fn db_response(err: &sqlx::Error) -> Response {
+fn db_response(err: &sqlx::Error) -> ApiError {
     book_error(&db_error(err))
 }
 
@@ -140,7 +151,7 @@ fn now_ms() -> i64 {
 
 type Ids = Result<Path<(String, String)>, axum::extract::rejection::PathRejection>;
 
-fn two_ids(path: Ids) -> Result<(i64, i64), Response> {
+fn two_ids(path: Ids) -> Result<(i64, i64), ApiError> {
     let Path((hotel, room_type)) =
         path.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
     Ok((
@@ -149,7 +160,7 @@ fn two_ids(path: Ids) -> Result<(i64, i64), Response> {
     ))
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| error(rejection.status(), rejection.body_text()))
 }
 
@@ -167,9 +178,9 @@ async fn put_hotel(
             .put_hotel(hotel_id, name, now_ms())
             .await
             .map_err(|err| db_response(&err))?;
-        Ok::<_, Response>(Json(json!({ "hotel_id": hotel_id, "name": name })).into_response())
+        Ok::<_, ApiError>(Json(json!({ "hotel_id": hotel_id, "name": name })).into_response())
     };
-    run.await.unwrap_or_else(|response| response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn get_hotel(State(api): State<Arc<Api>>, Path(hotel_id): Path<String>) -> Response {
@@ -189,12 +200,12 @@ async fn get_hotel(State(api): State<Arc<Api>>, Path(hotel_id): Path<String>) ->
             .into_iter()
             .map(|(id, name, rate)| json!({"room_type_id": id, "name": name, "base_rate_cents": rate}))
             .collect();
-        Ok::<_, Response>(
+        Ok::<_, ApiError>(
             Json(json!({ "hotel_id": hotel_id, "name": name, "room_types": room_types }))
                 .into_response(),
         )
     };
-    run.await.unwrap_or_else(|response| response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn put_room_type(
@@ -217,17 +228,17 @@ async fn put_room_type(
                 }
                 _ => db_response(&err),
             })?;
-        Ok::<_, Response>(
+        Ok::<_, ApiError>(
             Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "name": name, "base_rate_cents": rate}))
                 .into_response(),
         )
     };
-    run.await.unwrap_or_else(|response| response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// The dates `[from, to)` of a management range: not in the past, at most
 /// a year at once.
-fn date_range(from: &str, to: &str) -> Result<Vec<String>, Response> {
+fn date_range(from: &str, to: &str) -> Result<Vec<String>, ApiError> {
     let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
     let (from, to) = (
         Date::parse(from).map_err(bad)?,
@@ -280,7 +291,7 @@ async fn put_inventory(
                 ),
                 _ => db_response(&err),
             })?;
-        Ok::<_, Response>(
+        Ok::<_, ApiError>(
             Json(
                 json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(),
                 "total_inventory": total, "overbooking_pct": percent}),
@@ -288,7 +299,7 @@ async fn put_inventory(
             .into_response(),
         )
     };
-    run.await.unwrap_or_else(|response| response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn put_rates(
@@ -312,16 +323,16 @@ async fn put_rates(
                 ),
                 _ => db_response(&err),
             })?;
-        Ok::<_, Response>(
+        Ok::<_, ApiError>(
             Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(), "rate_cents": rate}))
                 .into_response(),
         )
     };
-    run.await.unwrap_or_else(|response| response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Parses and validates a stay from two date strings.
-fn stay(api: &Api, check_in: &str, check_out: &str) -> Result<Stay, Response> {
+fn stay(api: &Api, check_in: &str, check_out: &str) -> Result<Stay, ApiError> {
     let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
     let check_in = Date::parse(check_in).map_err(|err| bad(format!("check_in: {err}")))?;
     let check_out = Date::parse(check_out).map_err(|err| bad(format!("check_out: {err}")))?;
@@ -402,7 +413,7 @@ async fn availability(
                 "total_cents": if complete { Some(total) } else { None }, "nights": nights}),
             );
         }
-        Ok::<_, Response>(
+        Ok::<_, ApiError>(
             Json(
                 json!({"hotel_id": hotel_id, "check_in": from, "check_out": to,
                 "nights": stay.nights(), "room_types": out}),
@@ -410,7 +421,7 @@ async fn availability(
             .into_response(),
         )
     };
-    run.await.unwrap_or_else(|response| response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn create_reservation(
@@ -434,9 +445,9 @@ async fn create_reservation(
         } else {
             *response.status_mut() = StatusCode::CREATED;
         }
-        Ok::<_, Response>(response)
+        Ok::<_, ApiError>(response)
     };
-    run.await.unwrap_or_else(|response| response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn get_reservation(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
@@ -450,9 +461,9 @@ async fn get_reservation(State(api): State<Arc<Api>>, Path(id): Path<String>) ->
             .map_err(|err| db_response(&err))?;
         let reservation =
             found.ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no reservation `{id}`")))?;
-        Ok::<_, Response>(Json(reservation).into_response())
+        Ok::<_, ApiError>(Json(reservation).into_response())
     };
-    run.await.unwrap_or_else(|response| response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn change(api: &Api, id: &str, event: Event) -> Response {
@@ -463,9 +474,9 @@ async fn change(api: &Api, id: &str, event: Event) -> Response {
             .change_status(id, event, now_ms())
             .await
             .map_err(|err| book_error(&err))?;
-        Ok::<_, Response>(Json(reservation).into_response())
+        Ok::<_, ApiError>(Json(reservation).into_response())
     };
-    run.await.unwrap_or_else(|response| response)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn cancel(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {

@@ -176,3 +176,53 @@ proptest! {
         runtime.block_on(run(mode, ops));
     }
 }
+
+/// The benchmark workload, small: every mode at both contention levels
+/// books what it reports, and the inventory agrees with the reservations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_workload_is_consistent() {
+    use hotel::bench::{Contention, Workload};
+    for (run, (mode, contention)) in Mode::ALL
+        .into_iter()
+        .flat_map(|mode| [(mode, Contention::Low), (mode, Contention::High)])
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions {
+            url: format!("sqlite://{}", dir.path().join("b.db").display()),
+            connections_max: 4,
+            timeout_ms: 30_000,
+        })
+        .await
+        .unwrap();
+        let workload = Workload {
+            mode,
+            contention,
+            bookings: 120,
+            workers: 8,
+            hotels: 5,
+            hotel_base: 1 + run as i64 * 100,
+            retries_max: 30,
+        };
+        let outcome = hotel::bench::run(store.clone(), workload.clone(), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(outcome.attempted, 120);
+        assert_eq!(outcome.sold_out, 0, "{outcome:?}");
+        assert_eq!(outcome.booked + outcome.failed, 120, "{outcome:?}");
+        let mut reserved = 0;
+        let mut reservations = 0;
+        for hotel in 0..5 {
+            let hotel_id = workload.hotel_base + hotel;
+            let today = Date::today();
+            let nights = store
+                .nights(hotel_id, 1, &today.to_string(), &today.plus(40).to_string())
+                .await
+                .unwrap();
+            reserved += nights.iter().map(|night| night.total_reserved).sum::<i64>();
+            reservations += store.reservations_of(hotel_id, 1).await.unwrap().len();
+        }
+        assert_eq!(reserved as u64, outcome.booked, "{outcome:?}");
+        assert_eq!(reservations as u64, outcome.booked, "{outcome:?}");
+    }
+}

@@ -1,5 +1,6 @@
 //! `hyperscale bench <system>`: the built-in load generators, one module each.
 
+pub mod hotel;
 pub mod kv;
 pub mod lsm;
 pub mod mq;
@@ -19,6 +20,8 @@ enum Target {
     Kv(kv::Args),
     /// A message queue: our broker or any Kafka (NATS JetStream with `--features nats-bench`).
     Mq(mq::Args),
+    /// Hotel bookings per concurrency mode, at low and high contention.
+    Hotel(hotel::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -27,5 +30,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Target::Lsm(args) => lsm::run(args),
         Target::Kv(args) => kv::run(args),
         Target::Mq(args) => mq::run(args),
+        Target::Hotel(args) => hotel::run(args),
     }
 }
