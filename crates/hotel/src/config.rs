@@ -43,6 +43,9 @@ pub struct Config {
     pub horizon_days: i64,
     /// Most rooms in one reservation.
     pub rooms_max: i64,
+    /// Pause between the availability check and the write, in ms: 0 in
+    /// production; tests and benchmarks widen the race window with it.
+    pub hold_ms: u64,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             stay_nights_max: 30,
             horizon_days: 730,
             rooms_max: 10,
+            hold_ms: 0,
         }
     }
 }
@@ -108,6 +112,9 @@ impl Config {
         }
         if !(1..=1000).contains(&self.db_connections) {
             return Err("db_connections must be 1..=1000".into());
+        }
+        if self.hold_ms > 1_000 {
+            return Err("hold_ms must be at most 1000".into());
         }
         if self.retries_max > 100 {
             return Err("retries_max must be at most 100".into());

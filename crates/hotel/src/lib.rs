@@ -86,7 +86,7 @@ impl Hotel {
         .await
         .with_context(|| format!("cannot open the hotel database {}", redact(&url)))?;
         let api = api::Api {
-            booker: Booker::new(store, mode, config.retries_max),
+            booker: Booker::new(store, mode, config.retries_max).with_hold_ms(config.hold_ms),
             limits: config.stay_limits(),
             overbooking,
             rooms_max: config.rooms_max,

@@ -36,7 +36,9 @@ async fn storm(server: &Arc<Server>, bodies: Vec<serde_json::Value>) -> BTreeMap
 /// 1,000 concurrent bookings of a two-night stay with one room left: exactly
 /// one reservation, every other guest told "sold out".
 async fn last_room(db: Db, mode: Mode) {
-    let server = Arc::new(Server::start(db, mode, 1.0, |_| {}).await);
+    // 5 ms between check and write: without the mode's lock or version
+    // check, many guests would pass the check before the first one writes.
+    let server = Arc::new(Server::start(db, mode, 1.0, |config| config.hold_ms = 5).await);
     server.hotel_with_rooms(1, 1, 10).await;
     let bodies = (0..1000)
         .map(|i| booking(&format!("r-{i}"), &format!("guest-{i}"), 3, 5, 1))
@@ -103,7 +105,13 @@ async fn double_click(db: Db, mode: Mode) {
 async fn overbooking_limit(db: Db, mode: Mode) {
     // An optimistic conflict means another booking committed on that night,
     // and only 11 can: 20 retries are enough for nobody to give up.
-    let server = Arc::new(Server::start(db, mode, 1.10, |config| config.retries_max = 20).await);
+    let server = Arc::new(
+        Server::start(db, mode, 1.10, |config| {
+            config.retries_max = 20;
+            config.hold_ms = 5;
+        })
+        .await,
+    );
     server.hotel_with_rooms(10, 1, 10).await;
     let bodies = (0..60)
         .map(|i| booking(&format!("o-{i}"), "guest", 1, 3, 1))
