@@ -44,6 +44,9 @@ pub struct Workload {
     pub hotel_base: i64,
     /// Retry bound of the booker.
     pub retries_max: u32,
+    /// Pause between check and write (`Booker::with_hold_ms`): work a real
+    /// booking does there, and a wider window for conflicts.
+    pub hold_ms: u64,
 }
 
 /// One run's results.
@@ -105,7 +108,8 @@ pub async fn run(
     progress: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<Outcome, sqlx::Error> {
     prepare(&store, &workload).await?;
-    let booker = Booker::new(store, workload.mode, workload.retries_max);
+    let booker =
+        Booker::new(store, workload.mode, workload.retries_max).with_hold_ms(workload.hold_ms);
     let next = Arc::new(AtomicU64::new(0));
     let progress = Arc::new(progress);
     let started = Instant::now();

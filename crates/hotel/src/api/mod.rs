@@ -145,6 +145,17 @@ fn db_response(err: &sqlx::Error) -> ApiError {
     book_error(&db_error(err))
 }
 
+/// A write naming a room type that does not exist is a 404.
+fn room_type_error(hotel_id: i64, room_type_id: i64, err: &sqlx::Error) -> ApiError {
+    match classify(err) {
+        ErrorClass::ForeignKey => error(
+            StatusCode::NOT_FOUND,
+            format!("hotel {hotel_id} has no room type {room_type_id}"),
+        ),
+        _ => db_response(err),
+    }
+}
+
 fn now_ms() -> i64 {
     clock::now_ms() as i64
 }
@@ -281,15 +292,11 @@ async fn put_inventory(
             .set_inventory(hotel_id, room_type_id, &dates, total, percent)
             .await
             .map_err(|err| match classify(&err) {
-                ErrorClass::ForeignKey => error(
-                    StatusCode::NOT_FOUND,
-                    format!("hotel {hotel_id} has no room type {room_type_id}"),
-                ),
                 ErrorClass::Check => error(
                     StatusCode::CONFLICT,
                     format!("cannot set total_inventory to {total}: a night already has more rooms reserved"),
                 ),
-                _ => db_response(&err),
+                _ => room_type_error(hotel_id, room_type_id, &err),
             })?;
         Ok::<_, ApiError>(
             Json(
@@ -316,13 +323,7 @@ async fn put_rates(
             .store()
             .set_rates(hotel_id, room_type_id, &dates, rate)
             .await
-            .map_err(|err| match classify(&err) {
-                ErrorClass::ForeignKey => error(
-                    StatusCode::NOT_FOUND,
-                    format!("hotel {hotel_id} has no room type {room_type_id}"),
-                ),
-                _ => db_response(&err),
-            })?;
+            .map_err(|err| room_type_error(hotel_id, room_type_id, &err))?;
         Ok::<_, ApiError>(
             Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(), "rate_cents": rate}))
                 .into_response(),

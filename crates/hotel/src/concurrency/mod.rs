@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
 
 use crate::model::{self, Event, Reservation, Stay, Transition};
 use crate::store::{self, ErrorClass, Store};
@@ -247,6 +248,15 @@ impl Booker {
         &self.store
     }
 
+    /// Begins a transaction that will write (see `Backend::begin_write`).
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, Failure> {
+        self.store
+            .pool()
+            .begin_with(self.store.backend().begin_write())
+            .await
+            .map_err(|err| db_failure(&err, &self.metrics))
+    }
+
     /// Books `request`, or returns the reservation an identical earlier
     /// request made.
     pub async fn book(&self, request: &BookRequest, now_ms: i64) -> Result<Booked, BookError> {
@@ -338,12 +348,7 @@ impl Booker {
     ) -> Result<Reservation, Failure> {
         let metrics = &self.metrics;
         let backend = self.store.backend();
-        let mut tx = self
-            .store
-            .pool()
-            .begin_with(backend.begin_write())
-            .await
-            .map_err(|err| db_failure(&err, metrics))?;
+        let mut tx = self.begin_write().await?;
         // `OF i`: PostgreSQL locks the inventory rows, not the joined rate rows.
         let lock_clause = match (lock, backend.for_update()) {
             (true, clause) if !clause.is_empty() => " FOR UPDATE OF i",
@@ -386,12 +391,7 @@ impl Booker {
         if !self.hold.is_zero() {
             tokio::time::sleep(self.hold).await;
         }
-        let mut tx = self
-            .store
-            .pool()
-            .begin_with(self.store.backend().begin_write())
-            .await
-            .map_err(|err| db_failure(&err, metrics))?;
+        let mut tx = self.begin_write().await?;
         let versions: Vec<i64> = nights.iter().map(|night| night.version).collect();
         match insert_and_reserve(&mut tx, request, &nights, now_ms, Some(&versions)).await {
             Ok(Some(reservation)) => {
@@ -436,12 +436,7 @@ impl Booker {
     ) -> Result<(Reservation, bool), Failure> {
         let metrics = &self.metrics;
         let backend = self.store.backend();
-        let mut tx = self
-            .store
-            .pool()
-            .begin_with(backend.begin_write())
-            .await
-            .map_err(|err| db_failure(&err, metrics))?;
+        let mut tx = self.begin_write().await?;
         let sql = format!(
             "{} WHERE reservation_id = $1{}",
             store::RESERVATION_SQL,

@@ -203,6 +203,7 @@ async fn bench_workload_is_consistent() {
             hotels: 5,
             hotel_base: 1 + run as i64 * 100,
             retries_max: 30,
+            hold_ms: 0,
         };
         let outcome = hotel::bench::run(store.clone(), workload.clone(), |_| {})
             .await

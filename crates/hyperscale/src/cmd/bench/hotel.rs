@@ -32,6 +32,10 @@ pub struct Args {
     /// Retries before a booking gives up.
     #[arg(long, default_value_t = 8)]
     retries: u32,
+    /// Pause between the availability check and the write, in ms (the work
+    /// a real booking does there; widens the window for conflicts).
+    #[arg(long, default_value_t = 0)]
+    hold_ms: u64,
     /// Database connections.
     #[arg(long, default_value_t = 8)]
     connections: u32,
@@ -75,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             hotels: args.hotels,
             hotel_base: run_base + index as i64 * 200_000 + 1,
             retries_max: args.retries,
+            hold_ms: args.hold_ms.min(1_000),
         };
         let label = format!("{} {contention:?}", mode.as_str());
         let total = args.bookings;
@@ -100,7 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         emit_json(&serde_json::json!({
             "database": if args.database == "sqlite" { "sqlite".to_string() } else { hotel::redact(&args.database) },
-            "bookings": args.bookings, "workers": args.workers, "hotels": args.hotels,
+            "bookings": args.bookings, "workers": args.workers, "hotels": args.hotels, "hold_ms": args.hold_ms,
             "results": outcomes,
         }))
     } else {
