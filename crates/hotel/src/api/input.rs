@@ -13,6 +13,8 @@ use crate::model::Stay;
 pub const KEY_CHARS_MAX: usize = 64;
 /// Longest hotel or room type name.
 pub const NAME_CHARS_MAX: usize = 200;
+/// Most room types of one hotel.
+pub const ROOM_TYPES_MAX: usize = 100;
 /// Most nights one inventory or rate update covers.
 pub const RANGE_DAYS_MAX: i64 = 366;
 /// Most rooms of one type in one hotel.

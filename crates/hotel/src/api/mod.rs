@@ -229,6 +229,21 @@ async fn put_room_type(
         let input: input::RoomTypeInput = parse_body(&body_bytes(body)?)?;
         let name = input::name(&input.name)?;
         let rate = input::cents("base_rate_cents", input.base_rate_cents)?;
+        // Bounded, so an availability search over every room type is too.
+        let existing = api
+            .booker
+            .store()
+            .room_types(hotel_id)
+            .await
+            .map_err(|err| db_response(&err))?;
+        if existing.len() >= input::ROOM_TYPES_MAX
+            && !existing.iter().any(|(id, _, _)| *id == room_type_id)
+        {
+            return Err(error(
+                StatusCode::CONFLICT,
+                format!("a hotel has at most {} room types", input::ROOM_TYPES_MAX),
+            ));
+        }
         api.booker
             .store()
             .put_room_type(hotel_id, room_type_id, name, rate)

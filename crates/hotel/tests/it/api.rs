@@ -292,6 +292,27 @@ async fn availability_and_management() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
+    // Room types are bounded per hotel (so is a search over all of them).
+    for id in 2..=100 {
+        let path = format!("/v1/hotels/1/room-types/{id}");
+        server
+            .put_ok(&path, json!({"name": "More", "base_rate_cents": 1}))
+            .await;
+    }
+    let response = server
+        .client
+        .put(server.url("/v1/hotels/1/room-types/101"))
+        .json(&json!({"name": "One too many", "base_rate_cents": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    server
+        .put_ok(
+            "/v1/hotels/1/room-types/100",
+            json!({"name": "Renamed", "base_rate_cents": 2}),
+        )
+        .await;
     let (status, hotel) = server.get("/v1/hotels/1").await;
     assert_eq!(
         (status, hotel["room_types"][0]["name"].as_str()),
