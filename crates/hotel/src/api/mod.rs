@@ -179,87 +179,79 @@ async fn put_hotel(
     State(api): State<Arc<Api>>,
     Path(hotel_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let run = async {
-        let hotel_id = parse_id("hotel_id", &hotel_id)?;
-        let input: input::HotelInput = parse_body(&body_bytes(body)?)?;
-        let name = input::name(&input.name)?;
-        let store = api.booker.store();
-        store
-            .put_hotel(hotel_id, name, now_ms())
-            .await
-            .map_err(|err| db_response(&err))?;
-        Ok::<_, ApiError>(Json(json!({ "hotel_id": hotel_id, "name": name })).into_response())
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let hotel_id = parse_id("hotel_id", &hotel_id)?;
+    let input: input::HotelInput = parse_body(&body_bytes(body)?)?;
+    let name = input::name(&input.name)?;
+    let store = api.booker.store();
+    store
+        .put_hotel(hotel_id, name, now_ms())
+        .await
+        .map_err(|err| db_response(&err))?;
+    Ok(Json(json!({ "hotel_id": hotel_id, "name": name })).into_response())
 }
 
-async fn get_hotel(State(api): State<Arc<Api>>, Path(hotel_id): Path<String>) -> Response {
-    let run = async {
-        let hotel_id = parse_id("hotel_id", &hotel_id)?;
-        let store = api.booker.store();
-        let name = store
-            .hotel_name(hotel_id)
-            .await
-            .map_err(|err| db_response(&err))?
-            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")))?;
-        let room_types = store
-            .room_types(hotel_id)
-            .await
-            .map_err(|err| db_response(&err))?;
-        let room_types: Vec<_> = room_types
-            .into_iter()
-            .map(|(id, name, rate)| json!({"room_type_id": id, "name": name, "base_rate_cents": rate}))
-            .collect();
-        Ok::<_, ApiError>(
-            Json(json!({ "hotel_id": hotel_id, "name": name, "room_types": room_types }))
-                .into_response(),
-        )
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+async fn get_hotel(
+    State(api): State<Arc<Api>>,
+    Path(hotel_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let hotel_id = parse_id("hotel_id", &hotel_id)?;
+    let store = api.booker.store();
+    let name = store
+        .hotel_name(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")))?;
+    let room_types = store
+        .room_types(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?;
+    let room_types: Vec<_> = room_types
+        .into_iter()
+        .map(|(id, name, rate)| json!({"room_type_id": id, "name": name, "base_rate_cents": rate}))
+        .collect();
+    Ok(
+        Json(json!({ "hotel_id": hotel_id, "name": name, "room_types": room_types }))
+            .into_response(),
+    )
 }
 
 async fn put_room_type(
     State(api): State<Arc<Api>>,
     path: Ids,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let run = async {
-        let (hotel_id, room_type_id) = two_ids(path)?;
-        let input: input::RoomTypeInput = parse_body(&body_bytes(body)?)?;
-        let name = input::name(&input.name)?;
-        let rate = input::cents("base_rate_cents", input.base_rate_cents)?;
-        // Bounded, so an availability search over every room type is too.
-        let existing = api
-            .booker
-            .store()
-            .room_types(hotel_id)
-            .await
-            .map_err(|err| db_response(&err))?;
-        if existing.len() >= input::ROOM_TYPES_MAX
-            && !existing.iter().any(|(id, _, _)| *id == room_type_id)
-        {
-            return Err(error(
-                StatusCode::CONFLICT,
-                format!("a hotel has at most {} room types", input::ROOM_TYPES_MAX),
-            ));
-        }
-        api.booker
-            .store()
-            .put_room_type(hotel_id, room_type_id, name, rate)
-            .await
-            .map_err(|err| match classify(&err) {
-                ErrorClass::ForeignKey => {
-                    error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}"))
-                }
-                _ => db_response(&err),
-            })?;
-        Ok::<_, ApiError>(
-            Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "name": name, "base_rate_cents": rate}))
-                .into_response(),
-        )
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let (hotel_id, room_type_id) = two_ids(path)?;
+    let input: input::RoomTypeInput = parse_body(&body_bytes(body)?)?;
+    let name = input::name(&input.name)?;
+    let rate = input::cents("base_rate_cents", input.base_rate_cents)?;
+    // Bounded, so an availability search over every room type is too.
+    let existing = api
+        .booker
+        .store()
+        .room_types(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?;
+    if existing.len() >= input::ROOM_TYPES_MAX
+        && !existing.iter().any(|(id, _, _)| *id == room_type_id)
+    {
+        return Err(error(
+            StatusCode::CONFLICT,
+            format!("a hotel has at most {} room types", input::ROOM_TYPES_MAX),
+        ));
+    }
+    api.booker
+        .store()
+        .put_room_type(hotel_id, room_type_id, name, rate)
+        .await
+        .map_err(|err| match classify(&err) {
+            ErrorClass::ForeignKey => error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")),
+            _ => db_response(&err),
+        })?;
+    Ok(
+        Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "name": name, "base_rate_cents": rate}))
+            .into_response(),
+    )
 }
 
 /// The dates `[from, to)` of a management range: not in the past, at most
@@ -291,60 +283,54 @@ async fn put_inventory(
     State(api): State<Arc<Api>>,
     path: Ids,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let run = async {
-        let (hotel_id, room_type_id) = two_ids(path)?;
-        let input: input::InventoryInput = parse_body(&body_bytes(body)?)?;
-        let dates = date_range(&input.from, &input.to)?;
-        let total = input::count(
-            "total_inventory",
-            input.total_inventory,
-            input::INVENTORY_MAX,
-        )?;
-        let percent = api.overbooking.percent();
-        api.booker
-            .store()
-            .set_inventory(hotel_id, room_type_id, &dates, total, percent)
-            .await
-            .map_err(|err| match classify(&err) {
-                ErrorClass::Check => error(
-                    StatusCode::CONFLICT,
-                    format!("cannot set total_inventory to {total}: a night already has more rooms reserved"),
+) -> Result<Response, ApiError> {
+    let (hotel_id, room_type_id) = two_ids(path)?;
+    let input: input::InventoryInput = parse_body(&body_bytes(body)?)?;
+    let dates = date_range(&input.from, &input.to)?;
+    let total = input::count(
+        "total_inventory",
+        input.total_inventory,
+        input::INVENTORY_MAX,
+    )?;
+    let percent = api.overbooking.percent();
+    api.booker
+        .store()
+        .set_inventory(hotel_id, room_type_id, &dates, total, percent)
+        .await
+        .map_err(|err| match classify(&err) {
+            ErrorClass::Check => error(
+                StatusCode::CONFLICT,
+                format!(
+                    "cannot set total_inventory to {total}: a night already has more rooms reserved"
                 ),
-                _ => room_type_error(hotel_id, room_type_id, &err),
-            })?;
-        Ok::<_, ApiError>(
-            Json(
-                json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(),
-                "total_inventory": total, "overbooking_pct": percent}),
-            )
-            .into_response(),
-        )
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+            ),
+            _ => room_type_error(hotel_id, room_type_id, &err),
+        })?;
+    Ok(Json(
+        json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(),
+            "total_inventory": total, "overbooking_pct": percent}),
+    )
+    .into_response())
 }
 
 async fn put_rates(
     State(api): State<Arc<Api>>,
     path: Ids,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let run = async {
-        let (hotel_id, room_type_id) = two_ids(path)?;
-        let input: input::RatesInput = parse_body(&body_bytes(body)?)?;
-        let dates = date_range(&input.from, &input.to)?;
-        let rate = input::cents("rate_cents", input.rate_cents)?;
-        api.booker
-            .store()
-            .set_rates(hotel_id, room_type_id, &dates, rate)
-            .await
-            .map_err(|err| room_type_error(hotel_id, room_type_id, &err))?;
-        Ok::<_, ApiError>(
-            Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(), "rate_cents": rate}))
-                .into_response(),
-        )
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let (hotel_id, room_type_id) = two_ids(path)?;
+    let input: input::RatesInput = parse_body(&body_bytes(body)?)?;
+    let dates = date_range(&input.from, &input.to)?;
+    let rate = input::cents("rate_cents", input.rate_cents)?;
+    api.booker
+        .store()
+        .set_rates(hotel_id, room_type_id, &dates, rate)
+        .await
+        .map_err(|err| room_type_error(hotel_id, room_type_id, &err))?;
+    Ok(
+        Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(), "rate_cents": rate}))
+            .into_response(),
+    )
 }
 
 /// Parses and validates a stay from two date strings.
@@ -359,150 +345,142 @@ async fn availability(
     State(api): State<Arc<Api>>,
     Path(hotel_id): Path<String>,
     query: Result<Query<input::AvailabilityQuery>, QueryRejection>,
-) -> Response {
-    let run = async {
-        let hotel_id = parse_id("hotel_id", &hotel_id)?;
-        let Query(query) =
-            query.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
-        let stay = stay(&api, &query.check_in, &query.check_out)?;
-        let wanted = query
-            .room_type
-            .as_deref()
-            .map(|id| parse_id("room_type", id))
-            .transpose()?;
-        let store = api.booker.store();
-        if store
-            .hotel_name(hotel_id)
-            .await
-            .map_err(|err| db_response(&err))?
-            .is_none()
-        {
-            return Err(error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")));
-        }
-        let room_types = store
-            .room_types(hotel_id)
+) -> Result<Response, ApiError> {
+    let hotel_id = parse_id("hotel_id", &hotel_id)?;
+    let Query(query) =
+        query.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    let stay = stay(&api, &query.check_in, &query.check_out)?;
+    let wanted = query
+        .room_type
+        .as_deref()
+        .map(|id| parse_id("room_type", id))
+        .transpose()?;
+    let store = api.booker.store();
+    if store
+        .hotel_name(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?
+        .is_none()
+    {
+        return Err(error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")));
+    }
+    let room_types = store
+        .room_types(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?;
+    let room_types: Vec<_> = room_types
+        .into_iter()
+        .filter(|(id, _, _)| wanted.is_none_or(|wanted| wanted == *id))
+        .collect();
+    if let Some(wanted) = wanted
+        && room_types.is_empty()
+    {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("hotel {hotel_id} has no room type {wanted}"),
+        ));
+    }
+    let (from, to) = (stay.check_in.to_string(), stay.check_out.to_string());
+    let mut out = Vec::with_capacity(room_types.len());
+    for (room_type_id, name, _) in room_types {
+        let nights = store
+            .nights(hotel_id, room_type_id, &from, &to)
             .await
             .map_err(|err| db_response(&err))?;
-        let room_types: Vec<_> = room_types
-            .into_iter()
-            .filter(|(id, _, _)| wanted.is_none_or(|wanted| wanted == *id))
+        let complete = nights.len() as i64 == stay.nights();
+        let available = if complete {
+            nights
+                .iter()
+                .map(|night| night.available())
+                .min()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let total: i64 = nights
+            .iter()
+            .map(|night| night.rate_cents)
+            .fold(0, i64::saturating_add);
+        let nights: Vec<_> = nights
+            .iter()
+            .map(|night| {
+                json!({"date": night.date, "total_inventory": night.total_inventory,
+                "total_reserved": night.total_reserved, "available": night.available(),
+                "rate_cents": night.rate_cents})
+            })
             .collect();
-        if let Some(wanted) = wanted
-            && room_types.is_empty()
-        {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                format!("hotel {hotel_id} has no room type {wanted}"),
-            ));
-        }
-        let (from, to) = (stay.check_in.to_string(), stay.check_out.to_string());
-        let mut out = Vec::with_capacity(room_types.len());
-        for (room_type_id, name, _) in room_types {
-            let nights = store
-                .nights(hotel_id, room_type_id, &from, &to)
-                .await
-                .map_err(|err| db_response(&err))?;
-            let complete = nights.len() as i64 == stay.nights();
-            let available = if complete {
-                nights
-                    .iter()
-                    .map(|night| night.available())
-                    .min()
-                    .unwrap_or(0)
-            } else {
-                0
-            };
-            let total: i64 = nights
-                .iter()
-                .map(|night| night.rate_cents)
-                .fold(0, i64::saturating_add);
-            let nights: Vec<_> = nights
-                .iter()
-                .map(|night| {
-                    json!({"date": night.date, "total_inventory": night.total_inventory,
-                    "total_reserved": night.total_reserved, "available": night.available(),
-                    "rate_cents": night.rate_cents})
-                })
-                .collect();
-            out.push(
-                json!({"room_type_id": room_type_id, "name": name, "available": available,
-                "total_cents": if complete { Some(total) } else { None }, "nights": nights}),
-            );
-        }
-        Ok::<_, ApiError>(
-            Json(
-                json!({"hotel_id": hotel_id, "check_in": from, "check_out": to,
-                "nights": stay.nights(), "room_types": out}),
-            )
-            .into_response(),
-        )
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+        out.push(
+            json!({"room_type_id": room_type_id, "name": name, "available": available,
+            "total_cents": if complete { Some(total) } else { None }, "nights": nights}),
+        );
+    }
+    Ok(Json(
+        json!({"hotel_id": hotel_id, "check_in": from, "check_out": to,
+            "nights": stay.nights(), "room_types": out}),
+    )
+    .into_response())
 }
 
 async fn create_reservation(
     State(api): State<Arc<Api>>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let run = async {
-        let input: input::ReservationInput = parse_body(&body_bytes(body)?)?;
-        let request = input::book_request(input, api.rooms_max, |a, b| stay(&api, a, b))?;
-        let booked = api
-            .booker
-            .book(&request, now_ms())
-            .await
-            .map_err(|err| book_error(&err))?;
-        let mut response = Json(&booked.reservation).into_response();
-        if booked.replayed {
-            response.headers_mut().insert(
-                "idempotent-replayed",
-                header::HeaderValue::from_static("true"),
-            );
-        } else {
-            *response.status_mut() = StatusCode::CREATED;
-        }
-        Ok::<_, ApiError>(response)
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let input: input::ReservationInput = parse_body(&body_bytes(body)?)?;
+    let request = input::book_request(input, api.rooms_max, |a, b| stay(&api, a, b))?;
+    let booked = api
+        .booker
+        .book(&request, now_ms())
+        .await
+        .map_err(|err| book_error(&err))?;
+    let mut response = Json(&booked.reservation).into_response();
+    if booked.replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            header::HeaderValue::from_static("true"),
+        );
+    } else {
+        *response.status_mut() = StatusCode::CREATED;
+    }
+    Ok(response)
 }
 
-async fn get_reservation(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
-    let run = async {
-        input::reservation_id(&id)?;
-        let found = api
-            .booker
-            .store()
-            .reservation(&id)
-            .await
-            .map_err(|err| db_response(&err))?;
-        let reservation =
-            found.ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no reservation `{id}`")))?;
-        Ok::<_, ApiError>(Json(reservation).into_response())
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+async fn get_reservation(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    input::reservation_id(&id)?;
+    let found = api
+        .booker
+        .store()
+        .reservation(&id)
+        .await
+        .map_err(|err| db_response(&err))?;
+    let reservation =
+        found.ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no reservation `{id}`")))?;
+    Ok(Json(reservation).into_response())
 }
 
-async fn change(api: &Api, id: &str, event: Event) -> Response {
-    let run = async {
-        input::reservation_id(id)?;
-        let (reservation, _changed) = api
-            .booker
-            .change_status(id, event, now_ms())
-            .await
-            .map_err(|err| book_error(&err))?;
-        Ok::<_, ApiError>(Json(reservation).into_response())
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+async fn change(api: &Api, id: &str, event: Event) -> Result<Response, ApiError> {
+    input::reservation_id(id)?;
+    let (reservation, _changed) = api
+        .booker
+        .change_status(id, event, now_ms())
+        .await
+        .map_err(|err| book_error(&err))?;
+    Ok(Json(reservation).into_response())
 }
 
-async fn cancel(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+async fn cancel(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     change(&api, &id, Event::Cancel).await
 }
 
-async fn pay(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+async fn pay(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     change(&api, &id, Event::Pay).await
 }
 
-async fn check_in(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+async fn check_in(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     change(&api, &id, Event::CheckIn).await
 }
