@@ -47,6 +47,8 @@ enum Command {
     Shortener(cmd::shortener::Args),
     /// The S3-compatible object store (vol. 2).
     S3(cmd::s3::Args),
+    /// Hotel reservation: idempotent bookings, three concurrency controls (vol. 2).
+    Hotel(cmd::hotel::Args),
     /// Metrics monitoring: a time-series database with PromQL (vol. 2).
     Metrics(cmd::metrics::Args),
     /// Built-in load generators.
@@ -71,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Shortener(args) => cmd::shortener::run(args),
         Command::Metrics(args) => cmd::metrics::run(args),
         Command::S3(args) => cmd::s3::run(args),
+        Command::Hotel(args) => cmd::hotel::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod estimate;
 pub mod gateway;
+pub mod hotel;
 pub mod id;
 pub mod kv;
 pub mod kv_cluster;

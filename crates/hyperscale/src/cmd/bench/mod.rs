@@ -1,5 +1,6 @@
 //! `hyperscale bench <system>`: the built-in load generators, one module each.
 
+pub mod hotel;
 pub mod kv;
 pub mod lsm;
 pub mod metrics;
@@ -25,6 +26,8 @@ enum Target {
     S3(s3::Args),
     /// A metrics server: ours or any Prometheus (remote write, PromQL).
     Metrics(metrics::Args),
+    /// Hotel bookings per concurrency mode, at low and high contention.
+    Hotel(hotel::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -35,5 +38,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Target::Mq(args) => mq::run(args),
         Target::S3(args) => s3::run(args),
         Target::Metrics(args) => metrics::run(args),
+        Target::Hotel(args) => hotel::run(args),
     }
 }

@@ -1,0 +1,486 @@
+//! The REST surface, JSON in and out.
+//!
+//! Guests: `GET /v1/hotels/{id}/availability?room_type=&check_in=&check_out=`,
+//! `POST /v1/reservations` (the body's `reservation_id` is the idempotency
+//! key: a repeat returns the first result with `200` and
+//! `Idempotent-Replayed: true`; the same key with another body is `422`; no
+//! key is `400`), `GET /v1/reservations/{id}`, `POST
+//! /v1/reservations/{id}/cancel` (and `/pay`, `/check-in` until payment is a
+//! saga). Hotel staff: `PUT /v1/hotels/{id}`, `PUT
+//! /v1/hotels/{id}/room-types/{rt}`, `PUT .../inventory`, `PUT .../rates`.
+//! `GET /openapi.json` describes it all.
+//!
+//! Every error is `{"error": "..."}`: 400 bad input, 401 no key, 404
+//! unknown, 409 sold out or a forbidden status change or contention, 422 a
+//! reused key, 503 database down. Bodies are bounded (`body_bytes_max`),
+//! unknown JSON fields rejected, every number bounded before use.
+
+mod input;
+pub mod openapi;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde_json::json;
+
+use crate::concurrency::{BookError, Booker, db_error};
+use crate::config::Config;
+use crate::model::{Date, Event, Overbooking, Stay, StayLimits};
+use crate::store::{ErrorClass, classify};
+
+pub use input::{parse_body, parse_id};
+
+/// What every handler shares.
+pub struct Api {
+    /// Bookings and status changes.
+    pub booker: Booker,
+    /// Stay bounds.
+    pub limits: StayLimits,
+    /// Applied to inventory as it is set.
+    pub overbooking: Overbooking,
+    /// Most rooms per reservation.
+    pub rooms_max: i64,
+    /// `Bearer <key>` and the bare key, when auth is on.
+    pub api_key: Option<String>,
+}
+
+/// The routes.
+pub fn router(api: Arc<Api>, config: &Config) -> Router {
+    let v1 = Router::new()
+        .route("/v1/hotels/{hotel_id}", put(put_hotel).get(get_hotel))
+        .route("/v1/hotels/{hotel_id}/availability", get(availability))
+        .route(
+            "/v1/hotels/{hotel_id}/room-types/{room_type_id}",
+            put(put_room_type),
+        )
+        .route(
+            "/v1/hotels/{hotel_id}/room-types/{room_type_id}/inventory",
+            put(put_inventory),
+        )
+        .route(
+            "/v1/hotels/{hotel_id}/room-types/{room_type_id}/rates",
+            put(put_rates),
+        )
+        .route("/v1/reservations", post(create_reservation))
+        .route("/v1/reservations/{id}", get(get_reservation))
+        .route("/v1/reservations/{id}/cancel", post(cancel))
+        .route("/v1/reservations/{id}/pay", post(pay))
+        .route("/v1/reservations/{id}/check-in", post(check_in))
+        .route_layer(middleware::from_fn_with_state(api.clone(), authenticate));
+    Router::new()
+        .merge(v1)
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; see /openapi.json") })
+        .layer(DefaultBodyLimit::max(config.body_bytes_max))
+        .with_state(api)
+}
+
+/// An error answer: `{"error": message}` with `status`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// `{"error": message}` with `status`.
+pub fn error(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
+    ApiError(status, message.to_string())
+}
+
+async fn authenticate(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    if let Some(key) = &api.api_key {
+        let headers = request.headers();
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        let plain = headers
+            .get("x-api-key")
+            .and_then(|value| value.to_str().ok());
+        let given = bearer.or(plain).unwrap_or_default();
+        if !constant_time_eq(given.as_bytes(), key.as_bytes()) {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong API key (Authorization: Bearer KEY or X-API-Key: KEY)",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares without stopping at the first difference (no timing oracle).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn book_error(err: &BookError) -> ApiError {
+    let status = match err {
+        BookError::NotFound(_) => StatusCode::NOT_FOUND,
+        BookError::SoldOut(_) | BookError::InvalidTransition(_) | BookError::Contention(_) => {
+            StatusCode::CONFLICT
+        }
+        BookError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        BookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        BookError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status.is_server_error() {
+        tracing::warn!("hotel request failed: {err}");
+    }
+    error(status, err)
+}
+
+fn db_response(err: &sqlx::Error) -> ApiError {
+    book_error(&db_error(err))
+}
+
+/// A write naming a room type that does not exist is a 404.
+fn room_type_error(hotel_id: i64, room_type_id: i64, err: &sqlx::Error) -> ApiError {
+    match classify(err) {
+        ErrorClass::ForeignKey => error(
+            StatusCode::NOT_FOUND,
+            format!("hotel {hotel_id} has no room type {room_type_id}"),
+        ),
+        _ => db_response(err),
+    }
+}
+
+fn now_ms() -> i64 {
+    clock::now_ms() as i64
+}
+
+type Ids = Result<Path<(String, String)>, axum::extract::rejection::PathRejection>;
+
+fn two_ids(path: Ids) -> Result<(i64, i64), ApiError> {
+    let Path((hotel, room_type)) =
+        path.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    Ok((
+        parse_id("hotel_id", &hotel)?,
+        parse_id("room_type_id", &room_type)?,
+    ))
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| error(rejection.status(), rejection.body_text()))
+}
+
+async fn put_hotel(
+    State(api): State<Arc<Api>>,
+    Path(hotel_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let hotel_id = parse_id("hotel_id", &hotel_id)?;
+    let input: input::HotelInput = parse_body(&body_bytes(body)?)?;
+    let name = input::name(&input.name)?;
+    let store = api.booker.store();
+    store
+        .put_hotel(hotel_id, name, now_ms())
+        .await
+        .map_err(|err| db_response(&err))?;
+    Ok(Json(json!({ "hotel_id": hotel_id, "name": name })).into_response())
+}
+
+async fn get_hotel(
+    State(api): State<Arc<Api>>,
+    Path(hotel_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let hotel_id = parse_id("hotel_id", &hotel_id)?;
+    let store = api.booker.store();
+    let name = store
+        .hotel_name(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")))?;
+    let room_types = store
+        .room_types(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?;
+    let room_types: Vec<_> = room_types
+        .into_iter()
+        .map(|(id, name, rate)| json!({"room_type_id": id, "name": name, "base_rate_cents": rate}))
+        .collect();
+    Ok(
+        Json(json!({ "hotel_id": hotel_id, "name": name, "room_types": room_types }))
+            .into_response(),
+    )
+}
+
+async fn put_room_type(
+    State(api): State<Arc<Api>>,
+    path: Ids,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (hotel_id, room_type_id) = two_ids(path)?;
+    let input: input::RoomTypeInput = parse_body(&body_bytes(body)?)?;
+    let name = input::name(&input.name)?;
+    let rate = input::cents("base_rate_cents", input.base_rate_cents)?;
+    // Bounded, so an availability search over every room type is too.
+    let existing = api
+        .booker
+        .store()
+        .room_types(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?;
+    if existing.len() >= input::ROOM_TYPES_MAX
+        && !existing.iter().any(|(id, _, _)| *id == room_type_id)
+    {
+        return Err(error(
+            StatusCode::CONFLICT,
+            format!("a hotel has at most {} room types", input::ROOM_TYPES_MAX),
+        ));
+    }
+    api.booker
+        .store()
+        .put_room_type(hotel_id, room_type_id, name, rate)
+        .await
+        .map_err(|err| match classify(&err) {
+            ErrorClass::ForeignKey => error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")),
+            _ => db_response(&err),
+        })?;
+    Ok(
+        Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "name": name, "base_rate_cents": rate}))
+            .into_response(),
+    )
+}
+
+/// The dates `[from, to)` of a management range: not in the past, at most
+/// a year at once.
+fn date_range(from: &str, to: &str) -> Result<Vec<String>, ApiError> {
+    let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
+    let (from, to) = (
+        Date::parse(from).map_err(bad)?,
+        Date::parse(to).map_err(bad)?,
+    );
+    if to <= from {
+        return Err(bad(format!("`to` {to} must be after `from` {from}")));
+    }
+    if from < Date::today().plus(-1) {
+        return Err(bad(format!("`from` {from} is in the past")));
+    }
+    if to.days() - from.days() > input::RANGE_DAYS_MAX {
+        return Err(bad(format!(
+            "a range is at most {} days",
+            input::RANGE_DAYS_MAX
+        )));
+    }
+    Ok((from.days()..to.days())
+        .map(|day| Date::from_days(day).to_string())
+        .collect())
+}
+
+async fn put_inventory(
+    State(api): State<Arc<Api>>,
+    path: Ids,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (hotel_id, room_type_id) = two_ids(path)?;
+    let input: input::InventoryInput = parse_body(&body_bytes(body)?)?;
+    let dates = date_range(&input.from, &input.to)?;
+    let total = input::count(
+        "total_inventory",
+        input.total_inventory,
+        input::INVENTORY_MAX,
+    )?;
+    let percent = api.overbooking.percent();
+    api.booker
+        .store()
+        .set_inventory(hotel_id, room_type_id, &dates, total, percent)
+        .await
+        .map_err(|err| match classify(&err) {
+            ErrorClass::Check => error(
+                StatusCode::CONFLICT,
+                format!(
+                    "cannot set total_inventory to {total}: a night already has more rooms reserved"
+                ),
+            ),
+            _ => room_type_error(hotel_id, room_type_id, &err),
+        })?;
+    Ok(Json(
+        json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(),
+            "total_inventory": total, "overbooking_pct": percent}),
+    )
+    .into_response())
+}
+
+async fn put_rates(
+    State(api): State<Arc<Api>>,
+    path: Ids,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (hotel_id, room_type_id) = two_ids(path)?;
+    let input: input::RatesInput = parse_body(&body_bytes(body)?)?;
+    let dates = date_range(&input.from, &input.to)?;
+    let rate = input::cents("rate_cents", input.rate_cents)?;
+    api.booker
+        .store()
+        .set_rates(hotel_id, room_type_id, &dates, rate)
+        .await
+        .map_err(|err| room_type_error(hotel_id, room_type_id, &err))?;
+    Ok(
+        Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(), "rate_cents": rate}))
+            .into_response(),
+    )
+}
+
+/// Parses and validates a stay from two date strings.
+fn stay(api: &Api, check_in: &str, check_out: &str) -> Result<Stay, ApiError> {
+    let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
+    let check_in = Date::parse(check_in).map_err(|err| bad(format!("check_in: {err}")))?;
+    let check_out = Date::parse(check_out).map_err(|err| bad(format!("check_out: {err}")))?;
+    Stay::new(check_in, check_out, Date::today(), api.limits).map_err(bad)
+}
+
+async fn availability(
+    State(api): State<Arc<Api>>,
+    Path(hotel_id): Path<String>,
+    query: Result<Query<input::AvailabilityQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let hotel_id = parse_id("hotel_id", &hotel_id)?;
+    let Query(query) =
+        query.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    let stay = stay(&api, &query.check_in, &query.check_out)?;
+    let wanted = query
+        .room_type
+        .as_deref()
+        .map(|id| parse_id("room_type", id))
+        .transpose()?;
+    let store = api.booker.store();
+    if store
+        .hotel_name(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?
+        .is_none()
+    {
+        return Err(error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")));
+    }
+    let room_types = store
+        .room_types(hotel_id)
+        .await
+        .map_err(|err| db_response(&err))?;
+    let room_types: Vec<_> = room_types
+        .into_iter()
+        .filter(|(id, _, _)| wanted.is_none_or(|wanted| wanted == *id))
+        .collect();
+    if let Some(wanted) = wanted
+        && room_types.is_empty()
+    {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("hotel {hotel_id} has no room type {wanted}"),
+        ));
+    }
+    let (from, to) = (stay.check_in.to_string(), stay.check_out.to_string());
+    let mut out = Vec::with_capacity(room_types.len());
+    for (room_type_id, name, _) in room_types {
+        let nights = store
+            .nights(hotel_id, room_type_id, &from, &to)
+            .await
+            .map_err(|err| db_response(&err))?;
+        let complete = nights.len() as i64 == stay.nights();
+        let available = if complete {
+            nights
+                .iter()
+                .map(|night| night.available())
+                .min()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let total: i64 = nights
+            .iter()
+            .map(|night| night.rate_cents)
+            .fold(0, i64::saturating_add);
+        let nights: Vec<_> = nights
+            .iter()
+            .map(|night| {
+                json!({"date": night.date, "total_inventory": night.total_inventory,
+                "total_reserved": night.total_reserved, "available": night.available(),
+                "rate_cents": night.rate_cents})
+            })
+            .collect();
+        out.push(
+            json!({"room_type_id": room_type_id, "name": name, "available": available,
+            "total_cents": if complete { Some(total) } else { None }, "nights": nights}),
+        );
+    }
+    Ok(Json(
+        json!({"hotel_id": hotel_id, "check_in": from, "check_out": to,
+            "nights": stay.nights(), "room_types": out}),
+    )
+    .into_response())
+}
+
+async fn create_reservation(
+    State(api): State<Arc<Api>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let input: input::ReservationInput = parse_body(&body_bytes(body)?)?;
+    let request = input::book_request(input, api.rooms_max, |a, b| stay(&api, a, b))?;
+    let booked = api
+        .booker
+        .book(&request, now_ms())
+        .await
+        .map_err(|err| book_error(&err))?;
+    let mut response = Json(&booked.reservation).into_response();
+    if booked.replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            header::HeaderValue::from_static("true"),
+        );
+    } else {
+        *response.status_mut() = StatusCode::CREATED;
+    }
+    Ok(response)
+}
+
+async fn get_reservation(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    input::reservation_id(&id)?;
+    let found = api
+        .booker
+        .store()
+        .reservation(&id)
+        .await
+        .map_err(|err| db_response(&err))?;
+    let reservation =
+        found.ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no reservation `{id}`")))?;
+    Ok(Json(reservation).into_response())
+}
+
+async fn change(api: &Api, id: &str, event: Event) -> Result<Response, ApiError> {
+    input::reservation_id(id)?;
+    let (reservation, _changed) = api
+        .booker
+        .change_status(id, event, now_ms())
+        .await
+        .map_err(|err| book_error(&err))?;
+    Ok(Json(reservation).into_response())
+}
+
+async fn cancel(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    change(&api, &id, Event::Cancel).await
+}
+
+async fn pay(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    change(&api, &id, Event::Pay).await
+}
+
+async fn check_in(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    change(&api, &id, Event::CheckIn).await
+}

@@ -1,0 +1,127 @@
+//! The hotel service's settings: one struct, loaded from file, environment
+//! (`HYPERSCALE_HOTEL_*`) and flags by `service::config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::concurrency::Mode;
+use crate::model::{Overbooking, StayLimits};
+
+/// Every setting of `hyperscale hotel serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Where the embedded SQLite file lives (`{data_dir}/hotel.db`).
+    pub data_dir: PathBuf,
+    /// `embedded` (SQLite under `data_dir`), `sqlite://PATH` or
+    /// `postgres://user:pass@host/db`.
+    pub database: String,
+    /// `pessimistic`, `optimistic` or `constraint` (see `concurrency`).
+    pub concurrency: String,
+    /// Rooms sold per physical room, e.g. `1.10`; applied to inventory as it
+    /// is set.
+    pub overbooking: f64,
+    /// Retries of one request under contention (optimistic conflicts,
+    /// transient database errors).
+    pub retries_max: u32,
+    /// Database connections.
+    pub db_connections: u32,
+    /// Bound on waiting for the database, in ms; past it: 503.
+    pub db_timeout_ms: u64,
+    /// When set, every `/v1` request needs `Authorization: Bearer <key>` or
+    /// `X-API-Key: <key>`.
+    pub api_key: Option<String>,
+    /// Largest request body, in bytes.
+    pub body_bytes_max: usize,
+    /// Longest stay, in nights.
+    pub stay_nights_max: i64,
+    /// How far ahead a stay may start, in days.
+    pub horizon_days: i64,
+    /// Most rooms in one reservation.
+    pub rooms_max: i64,
+    /// Pause between the availability check and the write, in ms: 0 in
+    /// production; tests and benchmarks widen the race window with it.
+    pub hold_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8084)),
+            data_dir: PathBuf::from("./data/hotel"),
+            database: "embedded".into(),
+            concurrency: "optimistic".into(),
+            overbooking: 1.0,
+            retries_max: 8,
+            db_connections: 8,
+            db_timeout_ms: 10_000,
+            api_key: None,
+            body_bytes_max: 16 * 1024,
+            stay_nights_max: 30,
+            horizon_days: 730,
+            rooms_max: 10,
+            hold_ms: 0,
+        }
+    }
+}
+
+impl Config {
+    /// The concurrency mode, validated.
+    pub fn mode(&self) -> Result<Mode, String> {
+        self.concurrency.parse()
+    }
+
+    /// The overbooking ratio, validated.
+    pub fn overbooking(&self) -> Result<Overbooking, String> {
+        Overbooking::from_ratio(self.overbooking)
+    }
+
+    /// The stay bounds.
+    pub fn stay_limits(&self) -> StayLimits {
+        StayLimits {
+            nights_max: self.stay_nights_max,
+            horizon_days: self.horizon_days,
+        }
+    }
+
+    /// The database URL: `embedded` becomes a SQLite file under `data_dir`.
+    pub fn database_url(&self) -> String {
+        if self.database == "embedded" {
+            format!("sqlite://{}", self.data_dir.join("hotel.db").display())
+        } else {
+            self.database.clone()
+        }
+    }
+
+    /// Checks every setting, naming the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        self.mode()?;
+        self.overbooking()?;
+        if !(1..=365).contains(&self.stay_nights_max) {
+            return Err("stay_nights_max must be 1..=365".into());
+        }
+        if !(1..=3650).contains(&self.horizon_days) {
+            return Err("horizon_days must be 1..=3650".into());
+        }
+        if !(1..=1000).contains(&self.rooms_max) {
+            return Err("rooms_max must be 1..=1000".into());
+        }
+        if !(1..=1000).contains(&self.db_connections) {
+            return Err("db_connections must be 1..=1000".into());
+        }
+        if self.hold_ms > 1_000 {
+            return Err("hold_ms must be at most 1000".into());
+        }
+        if self.retries_max > 100 {
+            return Err("retries_max must be at most 100".into());
+        }
+        if self.api_key.as_deref() == Some("") {
+            return Err("api_key must not be empty (leave it unset to disable auth)".into());
+        }
+        Ok(())
+    }
+}

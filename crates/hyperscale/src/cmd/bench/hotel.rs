@@ -1,0 +1,153 @@
+//! `hyperscale bench hotel`: bookings per second, latency, retries and
+//! failures of each concurrency mode at low and high contention, in process
+//! on SQLite (a temporary file) or on a PostgreSQL database by URL. The
+//! workload lives in `hotel::bench`.
+
+use anyhow::Context;
+use hotel::Mode;
+use hotel::bench::{Contention, Outcome, Workload};
+
+use crate::output::{emit, emit_json, note};
+use crate::table;
+
+/// Arguments of `hyperscale bench hotel`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// `sqlite` (a fresh temporary file per run) or a postgres:// URL (runs
+    /// use disjoint hotel ids in that database).
+    #[arg(long, default_value = "sqlite")]
+    database: String,
+    /// Comma-separated modes: pessimistic,optimistic,constraint.
+    #[arg(long, default_value = "pessimistic,optimistic,constraint")]
+    modes: String,
+    /// Bookings per run.
+    #[arg(long, default_value_t = 2_000)]
+    bookings: u64,
+    /// Guests booking at once.
+    #[arg(long, default_value_t = 32)]
+    workers: u64,
+    /// Hotels at low contention.
+    #[arg(long, default_value_t = 1_000)]
+    hotels: i64,
+    /// Retries before a booking gives up.
+    #[arg(long, default_value_t = 8)]
+    retries: u32,
+    /// Pause between the availability check and the write, in ms (the work
+    /// a real booking does there; widens the window for conflicts).
+    #[arg(long, default_value_t = 0)]
+    hold_ms: u64,
+    /// Database connections.
+    #[arg(long, default_value_t = 8)]
+    connections: u32,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the benchmark.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let modes = args
+        .modes
+        .split(',')
+        .map(|mode| mode.trim().parse::<Mode>().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !(1..=10_000_000).contains(&args.bookings) || !(1..=10_000).contains(&args.workers) {
+        anyhow::bail!("--bookings must be 1..=10000000 and --workers 1..=10000");
+    }
+    if !(1..=100_000).contains(&args.hotels) {
+        anyhow::bail!("--hotels must be 1..=100000");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let run_base = clock::now_ms() as i64 % 1_000_000 * 1_000_000;
+    let mut outcomes = Vec::new();
+    for (index, (mode, contention)) in modes
+        .iter()
+        .flat_map(|&mode| [(mode, Contention::Low), (mode, Contention::High)])
+        .enumerate()
+    {
+        let dir = tempfile_dir()?;
+        let url = if args.database == "sqlite" {
+            format!("sqlite://{}", dir.join("bench.db").display())
+        } else {
+            args.database.clone()
+        };
+        let workload = Workload {
+            mode,
+            contention,
+            bookings: args.bookings,
+            workers: args.workers,
+            hotels: args.hotels,
+            hotel_base: run_base + index as i64 * 200_000 + 1,
+            retries_max: args.retries,
+            hold_ms: args.hold_ms.min(1_000),
+        };
+        let label = format!("{} {contention:?}", mode.as_str());
+        let total = args.bookings;
+        let outcome = runtime.block_on(async {
+            let store = hotel::Store::open(&hotel::StoreOptions {
+                url: url.clone(),
+                connections_max: args.connections,
+                timeout_ms: 30_000,
+            })
+            .await
+            .with_context(|| format!("cannot open {}", hotel::redact(&url)))?;
+            let progress_label = label.clone();
+            hotel::bench::run(store, workload, move |done| {
+                note(&format!("\r{progress_label:<22} {done:>9}/{total}"));
+            })
+            .await
+            .context("benchmark run failed")
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        note(&format!("\r{label:<22} {total:>9}/{total}\n"));
+        outcomes.push(outcome?);
+    }
+    if args.json {
+        emit_json(&serde_json::json!({
+            "database": if args.database == "sqlite" { "sqlite".to_string() } else { hotel::redact(&args.database) },
+            "bookings": args.bookings, "workers": args.workers, "hotels": args.hotels, "hold_ms": args.hold_ms,
+            "results": outcomes,
+        }))
+    } else {
+        emit(&render(&outcomes))
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "hyperscale-bench-hotel-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn render(outcomes: &[Outcome]) -> String {
+    let mut rows = vec![
+        [
+            "mode",
+            "contention",
+            "booked",
+            "failed",
+            "retries",
+            "bookings/s",
+            "p50 ms",
+            "p99 ms",
+        ]
+        .map(str::to_owned),
+    ];
+    for o in outcomes {
+        rows.push([
+            o.mode.as_str().to_string(),
+            format!("{:?}", o.contention).to_lowercase(),
+            o.booked.to_string(),
+            (o.failed + o.sold_out).to_string(),
+            o.retries.to_string(),
+            format!("{:.0}", o.bookings_per_sec),
+            format!("{:.2}", o.p50_ms),
+            format!("{:.2}", o.p99_ms),
+        ]);
+    }
+    table::render(&rows)
+}

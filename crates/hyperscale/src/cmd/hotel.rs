@@ -1,0 +1,187 @@
+//! `hyperscale hotel`: the hotel reservation service (vol. 2) — `serve` runs
+//! it, `seed` loads demo hotels into its database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use service::{ConfigSources, Supervisor, SystemInfo};
+
+/// Arguments of `hyperscale hotel`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(clap::Subcommand)]
+enum Verb {
+    /// Serve the reservation API.
+    Serve(ServeArgs),
+    /// Load demo hotels (two room types each, on sale from today).
+    Seed(SeedArgs),
+}
+
+/// What `serve` and `seed` share: where the database is.
+#[derive(clap::Args)]
+pub struct DbArgs {
+    /// Directory of the embedded SQLite database [default: ./data/hotel].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML file with the hotel service's settings.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// `embedded` (SQLite under --data-dir), `sqlite://PATH` or `postgres://...`.
+    #[arg(long)]
+    database: Option<String>,
+    /// Rooms sold per physical room, e.g. 1.10 [default: 1.0].
+    #[arg(long)]
+    overbooking: Option<f64>,
+}
+
+/// Flags of `serve`; each overrides the same key of `--config`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8084].
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+    #[command(flatten)]
+    db: DbArgs,
+    /// `pessimistic`, `optimistic` or `constraint` [default: optimistic].
+    #[arg(long)]
+    concurrency: Option<String>,
+    /// Require this key (`Authorization: Bearer KEY` or `X-API-Key`) on /v1;
+    /// HYPERSCALE_HOTEL_API_KEY keeps it out of the process list.
+    #[arg(long)]
+    api_key: Option<String>,
+    /// Address of `/metrics` and `/healthz` [default: none].
+    #[arg(long)]
+    admin_bind: Option<SocketAddr>,
+}
+
+/// Flags of `seed`.
+#[derive(clap::Args)]
+pub struct SeedArgs {
+    /// How many hotels (ids 1..=N).
+    #[arg(long, default_value_t = 100)]
+    hotels: i64,
+    /// How many nights from today are put on sale.
+    #[arg(long, default_value_t = 90)]
+    days: i64,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the verb.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.verb {
+        Verb::Serve(args) => serve(args),
+        Verb::Seed(args) => seed(args),
+    }
+}
+
+fn sources(db: &DbArgs) -> ConfigSources {
+    ConfigSources::new(db.config.clone(), "HYPERSCALE_HOTEL_")
+        .flag(
+            "data_dir",
+            db.data_dir.as_ref().map(|dir| dir.display().to_string()),
+        )
+        .flag("database", db.database.clone())
+        .flag("overbooking", db.overbooking)
+}
+
+/// Loads the hotel config from `--config`, `HYPERSCALE_HOTEL_*` and flags.
+pub fn load_config(args: &ServeArgs) -> anyhow::Result<hotel::Config> {
+    let sources = sources(&args.db)
+        .flag("bind", args.bind.map(|addr| addr.to_string()))
+        .flag("concurrency", args.concurrency.clone())
+        .flag("api_key", args.api_key.clone());
+    let config: hotel::Config = service::config::load(&sources)?;
+    config.validate().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    if config.database == "embedded" {
+        service::net::prepare_data_dir(&config.data_dir)?;
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let mut supervisor = Supervisor::new(service::shutdown::on_signals());
+        let admin = super::serve::bind_admin(args.admin_bind).await?;
+        let listener = service::net::bind(config.bind, "the hotel service").await?;
+        let info = info(&listener.local_addr()?.to_string());
+        let mode = config.concurrency.clone();
+        let database = hotel::redact(&config.database_url());
+        let hotel = hotel::Hotel::open(config).await?;
+        hotel.register_metrics(supervisor.registry().sub_registry_with_prefix("hotel"));
+        crate::output::emit(&format!(
+            "hotel listening on {} ({mode} concurrency, {database})\n",
+            info.endpoint
+        ))?;
+        supervisor.add(info, move |ctx| hotel.serve(listener, ctx));
+        supervisor.run(admin, Duration::from_secs(3)).await
+    })
+}
+
+fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    if !(1..=100_000).contains(&args.hotels) {
+        anyhow::bail!("--hotels must be 1..=100000, not {}", args.hotels);
+    }
+    if !(1..=366).contains(&args.days) {
+        anyhow::bail!("--days must be 1..=366, not {}", args.days);
+    }
+    let config: hotel::Config = service::config::load(&sources(&args.db))?;
+    config.validate().map_err(anyhow::Error::msg)?;
+    if config.database == "embedded" {
+        service::net::prepare_data_dir(&config.data_dir)?;
+    }
+    let percent = config.overbooking().map_err(anyhow::Error::msg)?.percent();
+    let url = config.database_url();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let started = std::time::Instant::now();
+    let rows = runtime.block_on(async {
+        let store = hotel::Store::open(&hotel::StoreOptions {
+            url: url.clone(),
+            connections_max: 2,
+            timeout_ms: config.db_timeout_ms,
+        })
+        .await
+        .with_context(|| format!("cannot open the hotel database {}", hotel::redact(&url)))?;
+        hotel::seed(&store, args.hotels, args.days, percent)
+            .await
+            .context("seeding failed")
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        crate::output::emit_json(&serde_json::json!({
+            "hotels": args.hotels, "room_types": args.hotels * 2, "inventory_rows": rows,
+            "days": args.days, "seconds": seconds, "database": hotel::redact(&url),
+        }))
+    } else {
+        crate::output::emit(&format!(
+            "seeded {} hotels ({} room types, {rows} inventory rows for {} nights) into {} in {seconds:.1} s\n",
+            args.hotels,
+            args.hotels * 2,
+            args.days,
+            hotel::redact(&url)
+        ))
+    }
+}
+
+/// How the hotel service is listed by `up` and the console.
+pub fn info(endpoint: &str) -> SystemInfo {
+    SystemInfo {
+        name: "hotel".into(),
+        title: "Hotel reservation".into(),
+        chapter: "vol. 2 Hotel reservation".into(),
+        protocol: "HTTP".into(),
+        endpoint: endpoint.into(),
+        link: Some(format!("http://{endpoint}/openapi.json")),
+    }
+}
