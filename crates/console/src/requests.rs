@@ -38,6 +38,7 @@ pub const REQUEST_COUNTERS: &[(&str, &[&str], &str)] = &[
         "HTTP requests",
     ),
     ("mq", &["hyperscale_mq_requests_total"], "Kafka requests"),
+    ("s3", &["hyperscale_s3_requests_total"], "S3 API requests"),
     (
         "shortener",
         &[

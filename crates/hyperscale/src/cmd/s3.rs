@@ -195,6 +195,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ))?;
         }
         emit(&format!("s3 listening on {}\n", info.endpoint))?;
+        store
+            .metrics()
+            .register(supervisor.registry().sub_registry_with_prefix("s3"));
         supervisor.add(info, move |ctx| supervised(store, listener, ctx));
         supervisor.run(admin, Duration::from_secs(3)).await
     })

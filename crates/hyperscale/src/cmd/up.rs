@@ -377,6 +377,9 @@ async fn add_s3(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
     let (store, key, _) = tokio::task::spawn_blocking(move || super::s3::open_store(&settings))
         .await?
         .context("the S3 object store")?;
+    store
+        .metrics()
+        .register(supervisor.registry().sub_registry_with_prefix("s3"));
     supervisor.add(info, move |ctx| super::s3::supervised(store, listener, ctx));
     Ok(format!(
         "s3: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url http://{addr} s3 ls",

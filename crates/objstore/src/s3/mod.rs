@@ -28,6 +28,7 @@ pub mod blob;
 mod host;
 pub mod iam;
 pub mod meta;
+pub mod metrics;
 pub mod policy;
 pub mod repair;
 
@@ -172,6 +173,8 @@ pub struct S3Store {
     pub(crate) repair_hook: Option<repair::RepairHook>,
     /// Bucket policies, parsed, by bucket.
     pub(crate) policies: access::PolicyCache,
+    /// Requests answered, by method and status class.
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl S3Store {
@@ -203,7 +206,13 @@ impl S3Store {
             bucket_lock: tokio::sync::RwLock::new(()),
             repair_hook: None,
             policies: access::PolicyCache::default(),
+            metrics: metrics::Metrics::default(),
         })
+    }
+
+    /// The request counters (register them in a `/metrics` registry).
+    pub fn metrics(&self) -> metrics::Metrics {
+        self.metrics.clone()
     }
 
     /// The access keys.
@@ -257,6 +266,7 @@ impl S3Store {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
+        let metrics = self.metrics.clone();
         let service = self.service();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -277,10 +287,21 @@ impl S3Store {
                 tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
             }
             let service = service.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(socket);
+                let counted = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    let method = req.method().clone();
+                    let call = hyper::service::Service::call(&service, req);
+                    let metrics = metrics.clone();
+                    async move {
+                        let response = call.await;
+                        metrics.record(&method, response.as_ref().ok().map(|r| r.status()));
+                        response
+                    }
+                });
                 if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
+                    .serve_connection(io, counted)
                     .await
                 {
                     tracing::debug!(%peer, error = %e, "S3 connection ended");
