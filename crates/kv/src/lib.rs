@@ -144,6 +144,7 @@ pub mod config;
 mod long_double;
 mod pattern;
 pub mod protocol;
+pub mod rdb;
 mod value;
 // The Dynamo cluster's decisions: pure, above the leaves only.
 pub mod cluster;

@@ -23,6 +23,7 @@ mod bits;
 pub(crate) mod blocking;
 mod client;
 mod config;
+mod dump;
 mod geo;
 mod hash;
 mod hll;
@@ -138,6 +139,7 @@ pub fn table() -> &'static [Spec] {
         let mut specs = Vec::new();
         specs.extend(string::specs());
         specs.extend(keys::specs());
+        specs.extend(dump::specs());
         specs.extend(server::specs());
         specs.extend(pubsub::specs());
         specs.extend(transaction::specs());

@@ -22,6 +22,7 @@ mod diff_strings;
 mod diff_zset;
 mod lsm_engine;
 mod protocol;
+mod rdb_interop;
 mod redis_client;
 mod redis_client_lists;
 mod redis_client_session;
