@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first (the index is the rank).
-const LAYERS: [&[&str]; 12] = [
+const LAYERS: [&[&str]; 13] = [
     &["protocol", "value", "pattern", "config", "long_double", "rdb"],
     // Pure cluster decisions: leaves only, so the server can use them and
     // they never reach into the server, engines or connections.
@@ -22,6 +22,7 @@ const LAYERS: [&[&str]; 12] = [
     &["pubsub", "clients"],
     &["state"],
     &["command"],
+    &["replication"],
     &["connection"],
     &["server"],
     &["embedded"],

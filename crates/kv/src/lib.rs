@@ -158,6 +158,7 @@ mod pubsub;
 mod state;
 // Commands, then the network.
 mod command;
+mod replication;
 mod connection;
 mod embedded;
 mod server;

@@ -16,6 +16,9 @@ use super::{Ctx, Spec, WRITE, DENYOOM, READONLY, engine_error, int_arg, is, look
 use crate::config::NotifyFlags;
 use crate::protocol::Frame;
 use crate::rdb::{self, RdbValue};
+use crate::pubsub::mailbox;
+use crate::state::State;
+use crate::state::session::ConnState;
 use crate::value::{Kind, Value};
 
 /// Elements per write command when a big collection is written back.
@@ -266,4 +269,121 @@ fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     super::own_events(ctx);
     super::raise_event(ctx, NotifyFlags::GENERIC, "restore", key);
     Frame::OK
+}
+
+/// A client for the server's own use (a snapshot, the primary's stream):
+/// registered (so `CLIENT LIST` shows it) and authenticated.
+pub(crate) fn internal_client(state: &State) -> ConnState {
+    let info = state
+        .clients
+        .register(usize::MAX, None, None)
+        .expect("no client limit for internal clients");
+    let (subscriber, _inbox) = mailbox(info.id);
+    ConnState::new(info, subscriber, true)
+}
+
+/// The whole dataset as an RDB file, with the replication id and offset it
+/// corresponds to. Taken under the keyspace lock (a consistent point in
+/// the stream; clients wait meanwhile: call it off the async workers). The
+/// backlog is created (`backlog_bytes`) under the same lock, so every write
+/// after the snapshot is kept for the replica.
+pub(crate) fn snapshot(state: &State, backlog_bytes: usize) -> Result<(Vec<u8>, String, u64), String> {
+    let mut conn = internal_client(state);
+    let id = conn.id;
+    let result = (|| {
+        let mut ks = state.db.lock();
+        ks.recover_abandoned_batch();
+        state.repl.ensure_backlog(backlog_bytes);
+        let (replid, offset) = {
+            let inner = state.repl.lock();
+            (inner.replid.clone(), inner.offset)
+        };
+        let now = clock::now_ms();
+        let mut keys = Vec::new();
+        let mut cursor = 0;
+        loop {
+            cursor = ks.scan(cursor, 10_000, now, &mut keys).map_err(|e| e.to_string())?;
+            if cursor == 0 {
+                break;
+            }
+        }
+        let aux = [
+            ("redis-ver", super::server::REDIS_VERSION.to_string()),
+            ("redis-bits", "64".into()),
+            ("ctime", (now / 1000).to_string()),
+            ("repl-stream-db", "0".into()),
+            ("repl-id", replid.clone()),
+            ("repl-offset", offset.to_string()),
+            ("aof-base", "0".into()),
+        ];
+        let mut writer = rdb::file::FileWriter::new(&aux, keys.len() as u64, 0);
+        let mut ctx = Ctx::locked(state, &mut conn, &mut ks);
+        for key in keys {
+            match read_value(&mut ctx, &key) {
+                Ok(Some((value, expire_at_ms))) => writer.entry(&key, &value, expire_at_ms),
+                Ok(None) => {}
+                Err(Frame::Error(e)) => return Err(e),
+                Err(_) => return Err("snapshot failed".into()),
+            }
+        }
+        Ok((writer.finish(), replid, offset))
+    })();
+    state.clients.unregister(id);
+    result
+}
+
+/// Replaces the dataset with `entries` (a full resynchronization), adopting
+/// the primary's history `replid` at `offset`, under the keyspace lock.
+/// Keys of databases other than 0 are skipped (this server has one).
+pub(crate) fn load(
+    state: &State,
+    entries: Vec<rdb::file::FileEntry>,
+    replid: String,
+    offset: u64,
+    backlog_bytes: usize,
+) -> Result<usize, String> {
+    let mut conn = internal_client(state);
+    conn.master_link = true;
+    let id = conn.id;
+    let result = (|| {
+        let mut ks = state.db.lock();
+        ks.recover_abandoned_batch();
+        ks.begin_batch();
+        ks.clear().map_err(|e| e.to_string())?;
+        ks.commit_batch().map_err(|e| e.to_string())?;
+        let now = clock::now_ms();
+        let mut loaded = 0;
+        let mut ctx = Ctx::locked(state, &mut conn, &mut ks);
+        for chunk in entries.chunks(1000) {
+            ctx.ks().begin_batch();
+            for entry in chunk {
+                if entry.db != 0 || entry.expire_at_ms.is_some_and(|at| at <= now) {
+                    continue;
+                }
+                match write_value(&mut ctx, &entry.key, &entry.value, entry.expire_at_ms) {
+                    Ok(()) => loaded += 1,
+                    // An empty collection in a file is skipped, as Redis does.
+                    Err(_) if is_empty(&entry.value) => {}
+                    Err(Frame::Error(e)) => return Err(e),
+                    Err(_) => return Err("load failed".into()),
+                }
+            }
+            ctx.ks().commit_batch().map_err(|e| e.to_string())?;
+        }
+        drop(ctx);
+        state.repl.adopt(replid, offset, backlog_bytes);
+        drop(ks);
+        Ok(loaded)
+    })();
+    state.clients.unregister(id);
+    result
+}
+
+fn is_empty(value: &RdbValue) -> bool {
+    match value {
+        RdbValue::String(_) => false,
+        RdbValue::List(v) | RdbValue::Set(v) => v.is_empty(),
+        RdbValue::ZSet(v) => v.is_empty(),
+        RdbValue::Hash(v) => v.is_empty(),
+    }
 }

@@ -23,7 +23,7 @@ mod bits;
 pub(crate) mod blocking;
 mod client;
 mod config;
-mod dump;
+pub(crate) mod dump;
 mod geo;
 mod hash;
 mod hll;
@@ -34,6 +34,7 @@ mod list;
 pub(crate) mod local;
 mod members;
 pub(crate) mod pubsub;
+mod replication;
 mod scripting;
 mod server;
 mod set;
@@ -152,6 +153,7 @@ pub fn table() -> &'static [Spec] {
         specs.extend(hll::specs());
         specs.extend(stream::specs());
         specs.extend(scripting::specs());
+        specs.extend(replication::specs());
         specs
     })
 }
@@ -408,6 +410,10 @@ fn admit_checks(
             spec.name
         )));
     }
+    if let Err(refused) = replication::admit(state, conn, spec) {
+        conn.flag_multi_error();
+        return Err(refused);
+    }
     if let Some(multi) = conn.multi.as_mut()
         && !spec.has(TX_CONTROL)
     {
@@ -449,6 +455,9 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
     };
     if no_touch {
         ctx.ks().set_no_touch(false);
+    }
+    if spec.has(WRITE) {
+        replication::propagate(ctx, spec, args, &reply);
     }
     ctx.depth -= 1;
     if spec.has(DENYOOM) {

@@ -23,6 +23,7 @@ mod diff_zset;
 mod lsm_engine;
 mod protocol;
 mod rdb_interop;
+mod replication;
 mod redis_client;
 mod redis_client_lists;
 mod redis_client_session;
