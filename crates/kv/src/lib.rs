@@ -164,6 +164,8 @@ mod embedded;
 mod server;
 // Cluster mode: the cluster's decisions over TCP, on a disk, for RESP clients.
 pub mod node;
+// Automatic failover for primary–replica replication (Sentinel's protocol).
+pub mod sentinel;
 
 #[cfg(test)]
 mod layers;

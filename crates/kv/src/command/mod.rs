@@ -561,3 +561,8 @@ pub(crate) fn delete_as_del(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Frame
 pub fn reply(result: Result<Frame, Frame>) -> Frame {
     result.unwrap_or_else(|err| err)
 }
+
+/// The Redis version this server reports (`INFO`, `HELLO`).
+pub fn server_version() -> &'static str {
+    server::REDIS_VERSION
+}

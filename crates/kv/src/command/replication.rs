@@ -262,7 +262,7 @@ pub(super) fn admit(state: &State, conn: &ConnState, spec: &Spec) -> Result<(), 
 /// Appends a write that succeeded to the replication stream (the keyspace
 /// lock is held: see the module docs).
 pub(super) fn propagate(ctx: &mut Ctx<'_>, spec: &Spec, args: &[Bytes], reply: &Frame) {
-    if ctx.conn.master_link || reply.is_error() {
+    if ctx.conn.master_link || reply.is_error() || ctx.state.repl.lock().backlog_len().is_none() {
         return;
     }
     ctx.ks();
@@ -301,7 +301,7 @@ pub(super) fn propagate(ctx: &mut Ctx<'_>, spec: &Spec, args: &[Bytes], reply: &
         || (spec.name == "set" && args.len() > 3);
     if relative_ttl {
         let now = ctx.now_ms;
-        if let Ok(Some(entry)) = ctx.ks().get_untouched(&args[1], now)
+        if let Ok(Some(entry)) = ctx.ks().lookup_untouched(&args[1], now)
             && let Some(at) = entry.expire_at_ms
         {
             let key = args[1].clone();

@@ -28,3 +28,4 @@ mod redis_client;
 mod redis_client_lists;
 mod redis_client_session;
 mod scripting_busy;
+mod sentinel;
