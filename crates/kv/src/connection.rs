@@ -131,7 +131,12 @@ pub(crate) async fn serve_connection(
         command::pubsub::unsubscribe_all(&mut ctx);
         command::transaction::discard_state(&mut ctx);
     }
-    if let Some(ReplRequest::Psync { replid, offset, legacy }) = state.repl_request.take() {
+    if let Some(ReplRequest::Psync {
+        replid,
+        offset,
+        legacy,
+    }) = state.repl_request.take()
+    {
         let fed = crate::replication::primary::serve_replica(
             shared.clone(),
             stream,
@@ -199,8 +204,19 @@ async fn run_loop(
                 state.repl_request = Some(request);
                 return Close::Handoff;
             }
-            Some(ReplRequest::Wait { numreplicas, offset, deadline_ms }) => {
-                let acked = crate::replication::wait_acks(shared, numreplicas, offset, deadline_ms, shutdown).await;
+            Some(ReplRequest::Wait {
+                numreplicas,
+                offset,
+                deadline_ms,
+            }) => {
+                let acked = crate::replication::wait_acks(
+                    shared,
+                    numreplicas,
+                    offset,
+                    deadline_ms,
+                    shutdown,
+                )
+                .await;
                 if state.reply_wanted() {
                     Frame::Integer(acked as i64).encode(state.protocol, &mut output);
                 }

@@ -12,7 +12,14 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first (the index is the rank).
 const LAYERS: [&[&str]; 14] = [
-    &["protocol", "value", "pattern", "config", "long_double", "rdb"],
+    &[
+        "protocol",
+        "value",
+        "pattern",
+        "config",
+        "long_double",
+        "rdb",
+    ],
     // Pure cluster decisions: leaves only, so the server can use them and
     // they never reach into the server, engines or connections.
     &["cluster"],

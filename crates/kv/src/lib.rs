@@ -158,9 +158,9 @@ mod pubsub;
 mod state;
 // Commands, then the network.
 mod command;
-mod replication;
 mod connection;
 mod embedded;
+mod replication;
 mod server;
 // Cluster mode: the cluster's decisions over TCP, on a disk, for RESP clients.
 pub mod node;

@@ -52,7 +52,9 @@ impl std::str::FromStr for ReadFrom {
             "primary" => Ok(ReadFrom::Primary),
             "replica" => Ok(ReadFrom::Replica),
             "nearest" => Ok(ReadFrom::Nearest),
-            other => Err(format!("read_from must be primary, replica or nearest, not `{other}`")),
+            other => Err(format!(
+                "read_from must be primary, replica or nearest, not `{other}`"
+            )),
         }
     }
 }
@@ -109,14 +111,17 @@ impl std::fmt::Debug for Replicated {
 }
 
 async fn open(addr: &str, options: &RemoteOptions) -> Option<Node> {
-    let remote = Remote::connect(&format!("redis://{addr}/"), options.clone()).await.ok()?;
+    let remote = Remote::connect(&format!("redis://{addr}/"), options.clone())
+        .await
+        .ok()?;
     let started = Instant::now();
     let mut connection = remote.connection();
     let timeout = Duration::from_millis(options.timeout_ms);
-    let pong: Option<String> = tokio::time::timeout(timeout, redis::cmd("PING").query_async(&mut connection))
-        .await
-        .ok()?
-        .ok();
+    let pong: Option<String> =
+        tokio::time::timeout(timeout, redis::cmd("PING").query_async(&mut connection))
+            .await
+            .ok()?
+            .ok();
     pong.map(|_| Node {
         addr: addr.to_string(),
         remote,
@@ -127,7 +132,11 @@ async fn open(addr: &str, options: &RemoteOptions) -> Option<Node> {
 impl Replicated {
     /// Resolves the topology and connects to what answers (the primary
     /// must, for writes; replicas that do not are skipped until a refresh).
-    pub async fn connect(topology: Topology, read_from: ReadFrom, options: RemoteOptions) -> Result<Self> {
+    pub async fn connect(
+        topology: Topology,
+        read_from: ReadFrom,
+        options: RemoteOptions,
+    ) -> Result<Self> {
         let client = Replicated {
             topology,
             read_from,
@@ -165,14 +174,22 @@ impl Replicated {
         if found {
             Ok(())
         } else {
-            Err(Error::Unavailable(format!("the primary {primary} does not answer")))
+            Err(Error::Unavailable(format!(
+                "the primary {primary} does not answer"
+            )))
         }
     }
 
-    async fn ask_sentinels(&self, sentinels: &[String], name: &str) -> Result<(String, Vec<String>)> {
+    async fn ask_sentinels(
+        &self,
+        sentinels: &[String],
+        name: &str,
+    ) -> Result<(String, Vec<String>)> {
         let timeout = Duration::from_millis(self.options.timeout_ms);
         for sentinel in sentinels {
-            let Ok(remote) = Remote::connect(&format!("redis://{sentinel}/"), self.options.clone()).await else {
+            let Ok(remote) =
+                Remote::connect(&format!("redis://{sentinel}/"), self.options.clone()).await
+            else {
                 continue;
             };
             let mut connection = remote.connection();
@@ -182,11 +199,12 @@ impl Replicated {
                     .arg(name)
                     .query_async(&mut connection)
                     .await?;
-                let replicas: Vec<std::collections::HashMap<String, String>> = redis::cmd("SENTINEL")
-                    .arg("replicas")
-                    .arg(name)
-                    .query_async(&mut connection)
-                    .await?;
+                let replicas: Vec<std::collections::HashMap<String, String>> =
+                    redis::cmd("SENTINEL")
+                        .arg("replicas")
+                        .arg(name)
+                        .query_async(&mut connection)
+                        .await?;
                 redis::RedisResult::Ok((addr, replicas))
             })
             .await;
@@ -195,12 +213,17 @@ impl Replicated {
             };
             let replicas = replicas
                 .into_iter()
-                .filter(|r| r.get("flags").is_some_and(|f| !f.contains("s_down") && !f.contains("o_down")))
+                .filter(|r| {
+                    r.get("flags")
+                        .is_some_and(|f| !f.contains("s_down") && !f.contains("o_down"))
+                })
                 .filter_map(|r| Some(format!("{}:{}", r.get("ip")?, r.get("port")?)))
                 .collect();
             return Ok((format!("{host}:{port}"), replicas));
         }
-        Err(Error::Unavailable(format!("no sentinel of {sentinels:?} knows the primary `{name}`")))
+        Err(Error::Unavailable(format!(
+            "no sentinel of {sentinels:?} knows the primary `{name}`"
+        )))
     }
 
     fn primary(&self) -> Result<Remote> {
@@ -273,11 +296,21 @@ impl KvClient for Replicated {
         Box::pin(self.read(move |r| Box::pin(async move { r.get(key).await })))
     }
 
-    fn set<'a>(&'a self, key: &'a [u8], value: &'a [u8], ttl: Option<Duration>) -> BoxFuture<'a, Result<()>> {
+    fn set<'a>(
+        &'a self,
+        key: &'a [u8],
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.write(move |r| Box::pin(async move { r.set(key, value, ttl).await })))
     }
 
-    fn set_nx<'a>(&'a self, key: &'a [u8], value: &'a [u8], ttl: Option<Duration>) -> BoxFuture<'a, Result<bool>> {
+    fn set_nx<'a>(
+        &'a self,
+        key: &'a [u8],
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(self.write(move |r| Box::pin(async move { r.set_nx(key, value, ttl).await })))
     }
 
@@ -285,7 +318,11 @@ impl KvClient for Replicated {
         Box::pin(self.write(move |r| Box::pin(async move { r.incr_by(key, delta).await })))
     }
 
-    fn scan_prefix<'a>(&'a self, prefix: &'a [u8], limit: usize) -> BoxFuture<'a, Result<Vec<Pair>>> {
+    fn scan_prefix<'a>(
+        &'a self,
+        prefix: &'a [u8],
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Pair>>> {
         Box::pin(self.read(move |r| Box::pin(async move { r.scan_prefix(prefix, limit).await })))
     }
 
@@ -296,7 +333,11 @@ impl KvClient for Replicated {
 
 /// `WAIT numreplicas timeout_ms` on the primary: how many replicas have
 /// every write made so far (for writes that must survive a failover).
-pub async fn wait_replicas(client: &Replicated, numreplicas: usize, timeout_ms: u64) -> Result<usize> {
+pub async fn wait_replicas(
+    client: &Replicated,
+    numreplicas: usize,
+    timeout_ms: u64,
+) -> Result<usize> {
     let remote = client.primary()?;
     let mut connection = remote.connection();
     let bound = Duration::from_millis(timeout_ms + client.options.timeout_ms);

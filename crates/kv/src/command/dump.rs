@@ -12,11 +12,13 @@
 
 use bytes::Bytes;
 
-use super::{Ctx, Spec, WRITE, DENYOOM, READONLY, engine_error, int_arg, is, lookup, syntax_error, table};
+use super::{
+    Ctx, DENYOOM, READONLY, Spec, WRITE, engine_error, int_arg, is, lookup, syntax_error, table,
+};
 use crate::config::NotifyFlags;
 use crate::protocol::Frame;
-use crate::rdb::{self, RdbValue};
 use crate::pubsub::mailbox;
+use crate::rdb::{self, RdbValue};
 use crate::state::State;
 use crate::state::session::ConnState;
 use crate::value::{Kind, Value};
@@ -27,8 +29,22 @@ const WRITE_CHUNK: usize = 1024;
 pub(super) fn specs() -> Vec<Spec> {
     let s = super::in_group("generic");
     vec![
-        s("dump", 2, READONLY, (1, 1, 1), "Serializes a key's value in Redis's RDB format.", dump),
-        s("restore", -4, WRITE | DENYOOM, (1, 1, 1), "Creates a key from a DUMP payload.", restore),
+        s(
+            "dump",
+            2,
+            READONLY,
+            (1, 1, 1),
+            "Serializes a key's value in Redis's RDB format.",
+            dump,
+        ),
+        s(
+            "restore",
+            -4,
+            WRITE | DENYOOM,
+            (1, 1, 1),
+            "Creates a key from a DUMP payload.",
+            restore,
+        ),
     ]
 }
 
@@ -65,7 +81,8 @@ fn score(frame: Frame) -> Result<f64, Frame> {
         Frame::Double(d) => Ok(d),
         other => {
             let text = bulk(other)?;
-            super::zset::parse::score_arg(&text).ok_or_else(|| Frame::error("ERR internal: bad score"))
+            super::zset::parse::score_arg(&text)
+                .ok_or_else(|| Frame::error("ERR internal: bad score"))
         }
     }
 }
@@ -76,7 +93,10 @@ fn words(parts: &[&[u8]]) -> Vec<Bytes> {
 
 /// The value at `key` and its expiry; `None` if absent. A stream answers
 /// an error (it has no RDB form here).
-pub(crate) fn read_value(ctx: &mut Ctx<'_>, key: &Bytes) -> Result<Option<(RdbValue, Option<u64>)>, Frame> {
+pub(crate) fn read_value(
+    ctx: &mut Ctx<'_>,
+    key: &Bytes,
+) -> Result<Option<(RdbValue, Option<u64>)>, Frame> {
     let now = ctx.now_ms;
     let Some(entry) = ctx.ks().get_untouched(key, now).map_err(engine_error)? else {
         return Ok(None);
@@ -88,12 +108,25 @@ pub(crate) fn read_value(ctx: &mut Ctx<'_>, key: &Bytes) -> Result<Option<(RdbVa
     let k = key.clone();
     let value = match kind {
         Kind::List => {
-            let reply = call(ctx, &[Bytes::from_static(b"lrange"), k, "0".into(), "-1".into()]);
-            RdbValue::List(flatten(reply)?.into_iter().map(bulk).collect::<Result<_, _>>()?)
+            let reply = call(
+                ctx,
+                &[Bytes::from_static(b"lrange"), k, "0".into(), "-1".into()],
+            );
+            RdbValue::List(
+                flatten(reply)?
+                    .into_iter()
+                    .map(bulk)
+                    .collect::<Result<_, _>>()?,
+            )
         }
         Kind::Set => {
             let reply = call(ctx, &[Bytes::from_static(b"smembers"), k]);
-            RdbValue::Set(flatten(reply)?.into_iter().map(bulk).collect::<Result<_, _>>()?)
+            RdbValue::Set(
+                flatten(reply)?
+                    .into_iter()
+                    .map(bulk)
+                    .collect::<Result<_, _>>()?,
+            )
         }
         Kind::ZSet => {
             let args = words(&[b"zrange", &k, b"0", b"-1", b"withscores"]);
@@ -108,7 +141,9 @@ pub(crate) fn read_value(ctx: &mut Ctx<'_>, key: &Bytes) -> Result<Option<(RdbVa
                         out.push((member, score(pair.next().unwrap_or(Frame::Null))?));
                     }
                     member => {
-                        let s = it.next().ok_or_else(|| Frame::error("ERR internal: odd zrange"))?;
+                        let s = it
+                            .next()
+                            .ok_or_else(|| Frame::error("ERR internal: odd zrange"))?;
                         out.push((bulk(member)?, score(s)?));
                     }
                 }
@@ -118,7 +153,9 @@ pub(crate) fn read_value(ctx: &mut Ctx<'_>, key: &Bytes) -> Result<Option<(RdbVa
         Kind::Hash => {
             let flat = flatten(call(ctx, &[Bytes::from_static(b"hgetall"), k]))?;
             let flat = flat.into_iter().map(bulk).collect::<Result<Vec<_>, _>>()?;
-            RdbValue::Hash(rdb::compact::pairs(flat).map_err(|_| Frame::error("ERR internal: odd hgetall"))?)
+            RdbValue::Hash(
+                rdb::compact::pairs(flat).map_err(|_| Frame::error("ERR internal: odd hgetall"))?,
+            )
         }
         Kind::Stream => {
             return Err(Frame::error(
@@ -147,7 +184,11 @@ pub(crate) fn write_value(
     match value {
         RdbValue::String(s) => run(ctx, vec!["set".into(), k.clone(), s.clone()])?,
         RdbValue::List(items) | RdbValue::Set(items) => {
-            let cmd: Bytes = if matches!(value, RdbValue::List(_)) { "rpush".into() } else { "sadd".into() };
+            let cmd: Bytes = if matches!(value, RdbValue::List(_)) {
+                "rpush".into()
+            } else {
+                "sadd".into()
+            };
             if items.is_empty() {
                 return Err(Frame::error("ERR Bad data format"));
             }
@@ -185,7 +226,10 @@ pub(crate) fn write_value(
         }
     }
     if let Some(at) = expire_at_ms {
-        run(ctx, vec!["pexpireat".into(), k, Bytes::from(at.to_string())])?;
+        run(
+            ctx,
+            vec!["pexpireat".into(), k, Bytes::from(at.to_string())],
+        )?;
     }
     Ok(())
 }
@@ -193,7 +237,11 @@ pub(crate) fn write_value(
 /// A score as text that parses back to the same double.
 fn score_text(score: f64) -> String {
     if score.is_infinite() {
-        if score > 0.0 { "inf".into() } else { "-inf".into() }
+        if score > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         // Rust's shortest round-trip form (`1e300`, `-0`, `0.1`).
         format!("{score:?}")
@@ -220,7 +268,9 @@ fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         } else if (is(arg, "idletime") || is(arg, "freq")) && i + 1 < args.len() {
             match int_arg(&args[i + 1]) {
                 Ok(n) if n >= 0 && (is(arg, "idletime") || n <= 255) => {}
-                Ok(_) if is(arg, "idletime") => return Frame::error("ERR Invalid IDLETIME value, must be >= 0"),
+                Ok(_) if is(arg, "idletime") => {
+                    return Frame::error("ERR Invalid IDLETIME value, must be >= 0");
+                }
                 Ok(_) => return Frame::error("ERR Invalid FREQ value, must be >= 0 and <= 255"),
                 Err(err) => return err,
             }
@@ -287,7 +337,10 @@ pub(crate) fn internal_client(state: &State) -> ConnState {
 /// the stream; clients wait meanwhile: call it off the async workers). The
 /// backlog is created (`backlog_bytes`) under the same lock, so every write
 /// after the snapshot is kept for the replica.
-pub(crate) fn snapshot(state: &State, backlog_bytes: usize) -> Result<(Vec<u8>, String, u64), String> {
+pub(crate) fn snapshot(
+    state: &State,
+    backlog_bytes: usize,
+) -> Result<(Vec<u8>, String, u64), String> {
     let mut conn = internal_client(state);
     let id = conn.id;
     let result = (|| {
@@ -302,7 +355,9 @@ pub(crate) fn snapshot(state: &State, backlog_bytes: usize) -> Result<(Vec<u8>, 
         let mut keys = Vec::new();
         let mut cursor = 0;
         loop {
-            cursor = ks.scan(cursor, 10_000, now, &mut keys).map_err(|e| e.to_string())?;
+            cursor = ks
+                .scan(cursor, 10_000, now, &mut keys)
+                .map_err(|e| e.to_string())?;
             if cursor == 0 {
                 break;
             }

@@ -24,13 +24,62 @@ use crate::state::session::{ConnState, ReplRequest};
 pub(super) fn specs() -> Vec<Spec> {
     let s = super::in_group("server");
     vec![
-        s("replicaof", 3, 0, (0, 0, 0), "Follows a primary, or stops following (NO ONE).", replicaof),
-        s("slaveof", 3, 0, (0, 0, 0), "Old name of REPLICAOF.", replicaof),
-        s("replconf", -1, 0, (0, 0, 0), "Replica-to-primary settings and acknowledgements.", replconf),
-        s("psync", -3, 0, (0, 0, 0), "Starts the replication stream (partial or full).", psync),
-        s("sync", 1, 0, (0, 0, 0), "Starts the replication stream (full, old protocol).", psync),
-        s("wait", 3, 0, (0, 0, 0), "Waits until replicas acknowledged this client's writes.", wait),
-        s("role", 1, 0, (0, 0, 0), "Returns the replication role.", role),
+        s(
+            "replicaof",
+            3,
+            0,
+            (0, 0, 0),
+            "Follows a primary, or stops following (NO ONE).",
+            replicaof,
+        ),
+        s(
+            "slaveof",
+            3,
+            0,
+            (0, 0, 0),
+            "Old name of REPLICAOF.",
+            replicaof,
+        ),
+        s(
+            "replconf",
+            -1,
+            0,
+            (0, 0, 0),
+            "Replica-to-primary settings and acknowledgements.",
+            replconf,
+        ),
+        s(
+            "psync",
+            -3,
+            0,
+            (0, 0, 0),
+            "Starts the replication stream (partial or full).",
+            psync,
+        ),
+        s(
+            "sync",
+            1,
+            0,
+            (0, 0, 0),
+            "Starts the replication stream (full, old protocol).",
+            psync,
+        ),
+        s(
+            "wait",
+            3,
+            0,
+            (0, 0, 0),
+            "Waits until replicas acknowledged this client's writes.",
+            wait,
+        ),
+        s(
+            "role",
+            1,
+            0,
+            (0, 0, 0),
+            "Returns the replication role.",
+            role,
+        ),
     ]
 }
 
@@ -52,7 +101,7 @@ fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn replconf(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return super::syntax_error();
     }
     for pair in args[1..].chunks(2) {
@@ -130,7 +179,11 @@ fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     // Ask the replicas for an acknowledgement now rather than at their next
     // second (in the stream, under the lock, as any write).
     ctx.ks();
-    repl.propagate(&[Bytes::from_static(b"REPLCONF"), Bytes::from_static(b"GETACK"), Bytes::from_static(b"*")]);
+    repl.propagate(&[
+        Bytes::from_static(b"REPLCONF"),
+        Bytes::from_static(b"GETACK"),
+        Bytes::from_static(b"*"),
+    ]);
     ctx.conn.repl_request = Some(ReplRequest::Wait {
         numreplicas,
         offset,
@@ -194,13 +247,29 @@ pub(super) fn info_fields(state: &State) -> Vec<(String, String)> {
             add("role", "slave".into());
             add("master_host", link.target.host.clone());
             add("master_port", link.target.port.to_string());
-            add("master_link_status", if link.up { "up" } else { "down" }.into());
-            add("master_last_io_seconds_ago", if link.up { link.last_io.elapsed().as_secs().to_string() } else { "-1".into() });
-            add("master_sync_in_progress", u8::from(link.syncing).to_string());
+            add(
+                "master_link_status",
+                if link.up { "up" } else { "down" }.into(),
+            );
+            add(
+                "master_last_io_seconds_ago",
+                if link.up {
+                    link.last_io.elapsed().as_secs().to_string()
+                } else {
+                    "-1".into()
+                },
+            );
+            add(
+                "master_sync_in_progress",
+                u8::from(link.syncing).to_string(),
+            );
             add("slave_read_repl_offset", inner.offset.to_string());
             add("slave_repl_offset", inner.offset.to_string());
             if !link.up {
-                add("master_link_down_since_seconds", link.down_since.elapsed().as_secs().to_string());
+                add(
+                    "master_link_down_since_seconds",
+                    link.down_since.elapsed().as_secs().to_string(),
+                );
             }
             add("slave_priority", "100".into());
             add("slave_read_only", u8::from(read_only).to_string());
@@ -229,10 +298,16 @@ pub(super) fn info_fields(state: &State) -> Vec<(String, String)> {
     add("master_repl_offset", inner.offset.to_string());
     add("second_repl_offset", inner.second_offset.to_string());
     let histlen = inner.backlog_len();
-    add("repl_backlog_active", u8::from(histlen.is_some()).to_string());
+    add(
+        "repl_backlog_active",
+        u8::from(histlen.is_some()).to_string(),
+    );
     add("repl_backlog_size", backlog_size.to_string());
     let histlen = histlen.unwrap_or(0) as u64;
-    add("repl_backlog_first_byte_offset", (inner.offset - histlen + 1).to_string());
+    add(
+        "repl_backlog_first_byte_offset",
+        (inner.offset - histlen + 1).to_string(),
+    );
     add("repl_backlog_histlen", histlen.to_string());
     out
 }
@@ -245,7 +320,9 @@ pub(super) fn admit(state: &State, conn: &ConnState, spec: &Spec) -> Result<(), 
     }
     if state.repl.is_replica() {
         if state.config.read().replica_read_only {
-            return Err(Frame::error("READONLY You can't write against a read only replica."));
+            return Err(Frame::error(
+                "READONLY You can't write against a read only replica.",
+            ));
         }
         return Ok(());
     }
@@ -254,7 +331,9 @@ pub(super) fn admit(state: &State, conn: &ConnState, spec: &Spec) -> Result<(), 
         (config.min_replicas_to_write, config.min_replicas_max_lag)
     };
     if wanted > 0 && (state.repl.good_replicas(Duration::from_secs(max_lag)) as u64) < wanted {
-        return Err(Frame::error("NOREPLICAS Not enough good replicas to write."));
+        return Err(Frame::error(
+            "NOREPLICAS Not enough good replicas to write.",
+        ));
     }
     Ok(())
 }
@@ -288,7 +367,9 @@ pub(super) fn propagate(ctx: &mut Ctx<'_>, spec: &Spec, args: &[Bytes], reply: &
         }
         "xadd" => {
             let mut rewritten = args.to_vec();
-            if let (Frame::Bulk(id), Some(star)) = (reply, args.iter().skip(2).position(|a| &a[..] == b"*")) {
+            if let (Frame::Bulk(id), Some(star)) =
+                (reply, args.iter().skip(2).position(|a| &a[..] == b"*"))
+            {
                 rewritten[star + 2] = id.clone();
             }
             repl.propagate(&rewritten);
@@ -297,15 +378,21 @@ pub(super) fn propagate(ctx: &mut Ctx<'_>, spec: &Spec, args: &[Bytes], reply: &
     }
     // A relative expiry would land later on the replica: follow it with
     // the absolute deadline it set here (Redis 7.0 rewrites to PXAT alike).
-    let relative_ttl = matches!(spec.name, "expire" | "pexpire" | "setex" | "psetex" | "getex" | "restore")
-        || (spec.name == "set" && args.len() > 3);
+    let relative_ttl = matches!(
+        spec.name,
+        "expire" | "pexpire" | "setex" | "psetex" | "getex" | "restore"
+    ) || (spec.name == "set" && args.len() > 3);
     if relative_ttl {
         let now = ctx.now_ms;
         if let Ok(Some(entry)) = ctx.ks().lookup_untouched(&args[1], now)
             && let Some(at) = entry.expire_at_ms
         {
             let key = args[1].clone();
-            ctx.state.repl.propagate(&[Bytes::from_static(b"PEXPIREAT"), key, Bytes::from(at.to_string())]);
+            ctx.state.repl.propagate(&[
+                Bytes::from_static(b"PEXPIREAT"),
+                key,
+                Bytes::from(at.to_string()),
+            ]);
         }
     }
 }

@@ -34,7 +34,9 @@ pub fn lzf_decompress(input: &[u8], expanded_len: usize) -> Result<Vec<u8>, RdbE
         i += 1;
         if ctrl < 32 {
             let run = ctrl + 1;
-            let literal = input.get(i..i + run).ok_or(bad("LZF literal past the end"))?;
+            let literal = input
+                .get(i..i + run)
+                .ok_or(bad("LZF literal past the end"))?;
             if out.len() + run > expanded_len {
                 return Err(bad("LZF output too long"));
             }
@@ -244,7 +246,7 @@ pub fn zipmap_pairs(blob: &[u8]) -> Result<Vec<(Bytes, Bytes)>, RdbError> {
 
 /// Pairs up a flat `[field, value, field, value, ...]` list.
 pub fn pairs(flat: Vec<Bytes>) -> Result<Vec<(Bytes, Bytes)>, RdbError> {
-    if flat.len() % 2 != 0 {
+    if !flat.len().is_multiple_of(2) {
         return Err(bad("odd number of entries in a map encoding"));
     }
     let mut out = Vec::with_capacity(flat.len() / 2);
@@ -265,17 +267,20 @@ mod tests {
         let blob = [2, b'a', b'b', b'c', (4 << 5), 2];
         assert_eq!(lzf_decompress(&blob, 9).unwrap(), b"abcabcabc");
         assert!(lzf_decompress(&blob, 8).is_err());
-        assert!(lzf_decompress(&[0xe0, 5, 0], 10).is_err(), "reference before the start");
+        assert!(
+            lzf_decompress(&[0xe0, 5, 0], 10).is_err(),
+            "reference before the start"
+        );
     }
 
     #[test]
     fn listpack_reads_every_encoding() {
         let mut lp = vec![0u8; 6];
         for (enc, backlen) in [
-            (vec![5u8], 1u8),                          // 7-bit uint
-            (vec![0x82, b'h', b'i'], 3),              // 6-bit string
-            (vec![0xdf, 0xff], 2),                    // 13-bit int -1
-            (vec![0xf1, 0x00, 0x80], 3),              // int16 -32768
+            (vec![5u8], 1u8),                        // 7-bit uint
+            (vec![0x82, b'h', b'i'], 3),             // 6-bit string
+            (vec![0xdf, 0xff], 2),                   // 13-bit int -1
+            (vec![0xf1, 0x00, 0x80], 3),             // int16 -32768
             (vec![0xf4, 1, 0, 0, 0, 0, 0, 0, 0], 9), // int64 1
         ] {
             lp.extend_from_slice(&enc);
@@ -288,7 +293,10 @@ mod tests {
         let want: Vec<&[u8]> = vec![b"5", b"hi", b"-1", b"-32768", b"1"];
         assert_eq!(got.iter().map(|b| &b[..]).collect::<Vec<_>>(), want);
         lp[0] += 1;
-        assert!(listpack_entries(&lp).is_err(), "a wrong total size is refused");
+        assert!(
+            listpack_entries(&lp).is_err(),
+            "a wrong total size is refused"
+        );
     }
 
     #[test]

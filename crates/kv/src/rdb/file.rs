@@ -8,7 +8,9 @@
 
 use bytes::Bytes;
 
-use super::{Cursor, RDB_VERSION, RdbError, RdbValue, crc64, decode_value, encode_value, put_len, put_string};
+use super::{
+    Cursor, RDB_VERSION, RdbError, RdbValue, crc64, decode_value, encode_value, put_len, put_string,
+};
 
 const OP_FUNCTION2: u8 = 0xf5;
 const OP_FUNCTION: u8 = 0xf6;
@@ -118,10 +120,10 @@ pub fn read_file(data: &[u8]) -> Result<Parsed, RdbError> {
         match op {
             OP_EOF => break,
             OP_AUX => parsed.aux.push((cur.string()?, cur.string()?)),
-            OP_SELECTDB => db = cur.len()?,
+            OP_SELECTDB => db = cur.length()?,
             OP_RESIZEDB => {
-                cur.len()?;
-                cur.len()?;
+                cur.length()?;
+                cur.length()?;
             }
             OP_EXPIRETIME_MS => expire_at_ms = Some(cur.u64_le()?),
             OP_EXPIRETIME => {
@@ -130,7 +132,7 @@ pub fn read_file(data: &[u8]) -> Result<Parsed, RdbError> {
                 expire_at_ms = Some(u64::from(secs) * 1000);
             }
             OP_IDLE => {
-                cur.len()?;
+                cur.length()?;
             }
             OP_FREQ => {
                 cur.u8()?;
@@ -163,8 +165,16 @@ mod tests {
     #[test]
     fn files_round_trip_and_corruption_is_refused() {
         let mut w = FileWriter::new(&[("redis-ver", "7.0.0".into())], 2, 1);
-        w.entry(b"s", &RdbValue::String(Bytes::from("v")), Some(1_900_000_000_000));
-        w.entry(b"h", &RdbValue::Hash(vec![(Bytes::from("f"), Bytes::from("1"))]), None);
+        w.entry(
+            b"s",
+            &RdbValue::String(Bytes::from("v")),
+            Some(1_900_000_000_000),
+        );
+        w.entry(
+            b"h",
+            &RdbValue::Hash(vec![(Bytes::from("f"), Bytes::from("1"))]),
+            None,
+        );
         let file = w.finish();
         let parsed = read_file(&file).unwrap();
         assert_eq!(parsed.entries.len(), 2);

@@ -140,7 +140,9 @@ impl<'a> Cursor<'a> {
     /// A little-endian `u64`.
     pub fn u64_le(&mut self) -> Result<u64, RdbError> {
         let raw = self.take(8)?;
-        Ok(u64::from_le_bytes(raw.try_into().map_err(|_| RdbError::Truncated)?))
+        Ok(u64::from_le_bytes(
+            raw.try_into().map_err(|_| RdbError::Truncated)?,
+        ))
     }
 
     fn len_or_encoding(&mut self) -> Result<Len, RdbError> {
@@ -150,11 +152,15 @@ impl<'a> Cursor<'a> {
             1 => Len::Plain((u64::from(first & 0x3f) << 8) | u64::from(self.u8()?)),
             2 if first == 0x80 => {
                 let raw = self.take(4)?;
-                Len::Plain(u64::from(u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]])))
+                Len::Plain(u64::from(u32::from_be_bytes([
+                    raw[0], raw[1], raw[2], raw[3],
+                ])))
             }
             2 if first == 0x81 => {
                 let raw = self.take(8)?;
-                Len::Plain(u64::from_be_bytes(raw.try_into().map_err(|_| RdbError::Truncated)?))
+                Len::Plain(u64::from_be_bytes(
+                    raw.try_into().map_err(|_| RdbError::Truncated)?,
+                ))
             }
             2 => return Err(RdbError::Format("length encoding")),
             _ => Len::Encoded(first & 0x3f),
@@ -162,7 +168,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A length (`rdbLoadLen`).
-    pub fn len(&mut self) -> Result<u64, RdbError> {
+    pub fn length(&mut self) -> Result<u64, RdbError> {
         match self.len_or_encoding()? {
             Len::Plain(n) => Ok(n),
             Len::Encoded(_) => Err(RdbError::Format("encoded string where a length belongs")),
@@ -172,7 +178,7 @@ impl<'a> Cursor<'a> {
     /// A count of items each at least `min_item_bytes` long: refused if the
     /// input cannot hold that many, so it may size an allocation.
     pub fn count(&mut self, min_item_bytes: usize) -> Result<usize, RdbError> {
-        let n = self.len()?;
+        let n = self.length()?;
         let fits = (self.remaining() / min_item_bytes.max(1)) as u64;
         if n > fits {
             return Err(RdbError::Format("count larger than the data"));
@@ -190,15 +196,19 @@ impl<'a> Cursor<'a> {
             Len::Encoded(0) => Ok(Bytes::from((self.u8()? as i8).to_string())),
             Len::Encoded(1) => {
                 let raw = self.take(2)?;
-                Ok(Bytes::from(i16::from_le_bytes([raw[0], raw[1]]).to_string()))
+                Ok(Bytes::from(
+                    i16::from_le_bytes([raw[0], raw[1]]).to_string(),
+                ))
             }
             Len::Encoded(2) => {
                 let raw = self.take(4)?;
-                Ok(Bytes::from(i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]).to_string()))
+                Ok(Bytes::from(
+                    i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]).to_string(),
+                ))
             }
             Len::Encoded(3) => {
-                let compressed = usize::try_from(self.len()?).map_err(|_| RdbError::Truncated)?;
-                let expanded = usize::try_from(self.len()?).map_err(|_| RdbError::Truncated)?;
+                let compressed = usize::try_from(self.length()?).map_err(|_| RdbError::Truncated)?;
+                let expanded = usize::try_from(self.length()?).map_err(|_| RdbError::Truncated)?;
                 let blob = self.take(compressed)?;
                 Ok(Bytes::from(compact::lzf_decompress(blob, expanded)?))
             }
@@ -255,7 +265,11 @@ pub fn encode_value(out: &mut Vec<u8>, value: &RdbValue) {
             put_string(out, s);
         }
         RdbValue::List(items) | RdbValue::Set(items) => {
-            out.push(if matches!(value, RdbValue::List(_)) { TYPE_LIST } else { TYPE_SET });
+            out.push(if matches!(value, RdbValue::List(_)) {
+                TYPE_LIST
+            } else {
+                TYPE_SET
+            });
             put_len(out, items.len() as u64);
             for item in items {
                 put_string(out, item);
@@ -332,8 +346,12 @@ pub fn decode_value(kind: u8, cur: &mut Cursor<'_>) -> Result<RdbValue, RdbError
             }
             RdbValue::ZSet(members)
         }
-        TYPE_HASH_ZIPLIST => RdbValue::Hash(compact::pairs(compact::ziplist_entries(&cur.string()?)?)?),
-        TYPE_HASH_LISTPACK => RdbValue::Hash(compact::pairs(compact::listpack_entries(&cur.string()?)?)?),
+        TYPE_HASH_ZIPLIST => {
+            RdbValue::Hash(compact::pairs(compact::ziplist_entries(&cur.string()?)?)?)
+        }
+        TYPE_HASH_LISTPACK => {
+            RdbValue::Hash(compact::pairs(compact::listpack_entries(&cur.string()?)?)?)
+        }
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
             let nodes = cur.count(1)?;
             let mut items = Vec::new();
@@ -342,7 +360,7 @@ pub fn decode_value(kind: u8, cur: &mut Cursor<'_>) -> Result<RdbValue, RdbError
                     items.extend(compact::ziplist_entries(&cur.string()?)?);
                     continue;
                 }
-                match cur.len()? {
+                match cur.length()? {
                     // PLAIN: one big element stored as is.
                     1 => items.push(cur.string()?),
                     // PACKED: a listpack of elements.
@@ -426,7 +444,10 @@ mod tests {
         for i in 0..payload.len() {
             let mut bad = payload.clone();
             bad[i] ^= 0x41;
-            assert!(parse_dump_payload(&bad).is_err(), "flipped byte {i} accepted");
+            assert!(
+                parse_dump_payload(&bad).is_err(),
+                "flipped byte {i} accepted"
+            );
         }
         for cut in 0..payload.len() {
             assert!(parse_dump_payload(&payload[..cut]).is_err());
@@ -446,10 +467,18 @@ mod tests {
 
     #[test]
     fn lengths_use_every_width() {
-        for n in [0u64, 63, 64, 16383, 16384, u64::from(u32::MAX), u64::from(u32::MAX) + 1] {
+        for n in [
+            0u64,
+            63,
+            64,
+            16383,
+            16384,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+        ] {
             let mut out = Vec::new();
             put_len(&mut out, n);
-            assert_eq!(Cursor::new(&out).len().unwrap(), n);
+            assert_eq!(Cursor::new(&out).length().unwrap(), n);
         }
     }
 }

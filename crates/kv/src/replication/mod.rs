@@ -59,7 +59,10 @@ pub(crate) async fn wait_acks(
         }
         let sleep = async {
             match deadline_ms {
-                Some(at) => tokio::time::sleep(Duration::from_millis(at.saturating_sub(clock::now_ms()))).await,
+                Some(at) => {
+                    tokio::time::sleep(Duration::from_millis(at.saturating_sub(clock::now_ms())))
+                        .await
+                }
                 None => std::future::pending().await,
             }
         };

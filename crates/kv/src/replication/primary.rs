@@ -44,7 +44,10 @@ pub(crate) async fn serve_replica(
     legacy: bool,
     stop: CancellationToken,
 ) -> Result<(), String> {
-    let ip = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let ip = stream
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let backlog_bytes = state.config.read().repl_backlog_size as usize;
     state.repl.lock().replicas.insert(
         id,
@@ -58,7 +61,11 @@ pub(crate) async fn serve_replica(
     );
     let _registered = Registered { state: &state, id };
     let io = |e: std::io::Error| e.to_string();
-    let partial = if legacy { None } else { state.repl.continue_from(&replid, offset) };
+    let partial = if legacy {
+        None
+    } else {
+        state.repl.continue_from(&replid, offset)
+    };
     {
         let mut inner = state.repl.lock();
         match partial {
@@ -73,24 +80,39 @@ pub(crate) async fn serve_replica(
     let mut pos = match partial {
         Some(from) => {
             let ours = state.repl.lock().replid.clone();
-            stream.write_all(format!("+CONTINUE {ours}\r\n").as_bytes()).await.map_err(io)?;
+            stream
+                .write_all(format!("+CONTINUE {ours}\r\n").as_bytes())
+                .await
+                .map_err(io)?;
             tracing::info!(replica = id, from, "partial resynchronization");
             from
         }
         None => {
             let snap_state = state.clone();
-            let (rdb, ours, at) = tokio::task::spawn_blocking(move || dump::snapshot(&snap_state, backlog_bytes))
-                .await
-                .map_err(|e| e.to_string())??;
+            let (rdb, ours, at) =
+                tokio::task::spawn_blocking(move || dump::snapshot(&snap_state, backlog_bytes))
+                    .await
+                    .map_err(|e| e.to_string())??;
             if !legacy {
-                stream.write_all(format!("+FULLRESYNC {ours} {at}\r\n").as_bytes()).await.map_err(io)?;
+                stream
+                    .write_all(format!("+FULLRESYNC {ours} {at}\r\n").as_bytes())
+                    .await
+                    .map_err(io)?;
             }
             if let Some(r) = state.repl.lock().replicas.get_mut(&id) {
                 r.state = "send_bulk";
             }
-            stream.write_all(format!("${}\r\n", rdb.len()).as_bytes()).await.map_err(io)?;
+            stream
+                .write_all(format!("${}\r\n", rdb.len()).as_bytes())
+                .await
+                .map_err(io)?;
             stream.write_all(&rdb).await.map_err(io)?;
-            tracing::info!(replica = id, bytes = rdb.len(), offset = at, "full resynchronization sent");
+            tracing::info!(
+                replica = id,
+                bytes = rdb.len(),
+                offset = at,
+                "full resynchronization sent"
+            );
             at
         }
     };

@@ -65,18 +65,29 @@ fn link_down(state: &State) {
 type Link = BufReader<TcpStream>;
 
 async fn send(link: &mut Link, words: &[&str]) -> Result<(), String> {
-    let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
-    link.get_mut().write_all(&encode_command(&args)).await.map_err(|e| e.to_string())
+    let args: Vec<Bytes> = words
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect();
+    link.get_mut()
+        .write_all(&encode_command(&args))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// One reply line, skipping the bare newlines a primary sends as keepalives.
 async fn line(link: &mut Link) -> Result<String, String> {
     loop {
         let mut raw = Vec::new();
-        let read = tokio::time::timeout(REPL_TIMEOUT, (&mut *link).take(LINE_BYTES_MAX as u64).read_until(b'\n', &mut raw))
-            .await
-            .map_err(|_| "timeout waiting for the primary".to_string())?
-            .map_err(|e| e.to_string())?;
+        let read = tokio::time::timeout(
+            REPL_TIMEOUT,
+            (&mut *link)
+                .take(LINE_BYTES_MAX as u64)
+                .read_until(b'\n', &mut raw),
+        )
+        .await
+        .map_err(|_| "timeout waiting for the primary".to_string())?
+        .map_err(|e| e.to_string())?;
         if read == 0 {
             return Err("the primary closed the connection".into());
         }
@@ -125,15 +136,22 @@ async fn read_snapshot(link: &mut Link) -> Result<Vec<u8>, String> {
         }
         data.truncate(data.len() - mark.len());
     } else {
-        let len: u64 = rest.parse().map_err(|_| format!("bad snapshot length {rest:?}"))?;
+        let len: u64 = rest
+            .parse()
+            .map_err(|_| format!("bad snapshot length {rest:?}"))?;
         if len > RDB_BYTES_MAX {
-            return Err(format!("snapshot of {len} bytes is larger than RDB_BYTES_MAX"));
+            return Err(format!(
+                "snapshot of {len} bytes is larger than RDB_BYTES_MAX"
+            ));
         }
         // Grows as bytes arrive: a lying length allocates nothing up front.
-        let read = tokio::time::timeout(REPL_TIMEOUT * 10, (&mut *link).take(len).read_to_end(&mut data))
-            .await
-            .map_err(|_| "timeout receiving the snapshot".to_string())?
-            .map_err(|e| e.to_string())?;
+        let read = tokio::time::timeout(
+            REPL_TIMEOUT * 10,
+            (&mut *link).take(len).read_to_end(&mut data),
+        )
+        .await
+        .map_err(|_| "timeout receiving the snapshot".to_string())?
+        .map_err(|e| e.to_string())?;
         if read as u64 != len {
             return Err("the primary closed the connection during the snapshot".into());
         }
@@ -156,7 +174,11 @@ async fn follow(state: &Arc<State>, target: &Target) -> Result<(), String> {
     if pong.starts_with("-NOAUTH") || pong.starts_with("-ERR") {
         return Err(format!("the primary answered PING with {pong}"));
     }
-    expect_ok(&mut link, &["REPLCONF", "listening-port", &state.port.to_string()]).await?;
+    expect_ok(
+        &mut link,
+        &["REPLCONF", "listening-port", &state.port.to_string()],
+    )
+    .await?;
     expect_ok(&mut link, &["REPLCONF", "capa", "eof", "capa", "psync2"]).await?;
     let (replid, next) = {
         let inner = state.repl.lock();
@@ -170,7 +192,10 @@ async fn follow(state: &Arc<State>, target: &Target) -> Result<(), String> {
     let backlog_bytes = state.config.read().repl_backlog_size as usize;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut words = rest.split_whitespace();
-        let (Some(id), Some(offset)) = (words.next(), words.next().and_then(|o| o.parse::<u64>().ok())) else {
+        let (Some(id), Some(offset)) = (
+            words.next(),
+            words.next().and_then(|o| o.parse::<u64>().ok()),
+        ) else {
             return Err(format!("bad FULLRESYNC line {reply:?}"));
         };
         if let Some(link) = state.repl.lock().master.as_mut() {
@@ -184,9 +209,11 @@ async fn follow(state: &Arc<State>, target: &Target) -> Result<(), String> {
             .map_err(|e| format!("refused the primary's snapshot: {e}"))?;
         let load_state = state.clone();
         let id = id.to_string();
-        let loaded = tokio::task::spawn_blocking(move || dump::load(&load_state, parsed.entries, id, offset, backlog_bytes))
-            .await
-            .map_err(|e| e.to_string())??;
+        let loaded = tokio::task::spawn_blocking(move || {
+            dump::load(&load_state, parsed.entries, id, offset, backlog_bytes)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         tracing::info!(primary = %addr, bytes, keys = loaded, offset, "full resynchronization loaded");
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         if let Some(new_id) = rest.split_whitespace().next() {

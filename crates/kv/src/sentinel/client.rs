@@ -51,7 +51,9 @@ impl Client {
     pub async fn connect(addr: &str, timeout: Duration) -> std::io::Result<Client> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })??;
         let _ = stream.set_nodelay(true);
         Ok(Client {
             link: BufReader::new(stream),
@@ -61,10 +63,16 @@ impl Client {
 
     /// Sends `words` and reads the reply, within the timeout.
     pub async fn call(&mut self, words: &[&str]) -> std::io::Result<Reply> {
-        let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+        let args: Vec<Bytes> = words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
         let timeout = self.timeout;
         tokio::time::timeout(timeout, async {
-            self.link.get_mut().write_all(&encode_command(&args)).await?;
+            self.link
+                .get_mut()
+                .write_all(&encode_command(&args))
+                .await?;
             read_reply(&mut self.link, 0).await
         })
         .await
@@ -81,7 +89,10 @@ async fn read_reply(link: &mut BufReader<TcpStream>, depth: usize) -> std::io::R
         return Err(bad("reply nested too deep"));
     }
     let mut line = Vec::new();
-    (&mut *link).take(64 * 1024).read_until(b'\n', &mut line).await?;
+    (&mut *link)
+        .take(64 * 1024)
+        .read_until(b'\n', &mut line)
+        .await?;
     if !line.ends_with(b"\r\n") {
         return Err(bad("reply line without CRLF"));
     }

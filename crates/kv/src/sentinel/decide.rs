@@ -83,7 +83,11 @@ impl Ballot {
 /// The replica to promote (`sentinelSelectSlave`): reachable, with its
 /// link to the old primary recently up, priority not 0; then the lowest
 /// priority, the highest offset, the smallest run id (address as tie-break).
-pub fn best_replica<'a>(replicas: impl Iterator<Item = &'a Seen>, now: Instant, down_after: Duration) -> Option<&'a Seen> {
+pub fn best_replica<'a>(
+    replicas: impl Iterator<Item = &'a Seen>,
+    now: Instant,
+    down_after: Duration,
+) -> Option<&'a Seen> {
     replicas
         .filter(|r| !r.sdown(now, down_after) && r.priority != 0 && !r.role_master)
         .min_by(|a, b| {
@@ -103,7 +107,11 @@ mod tests {
     fn one_vote_per_epoch_to_the_first_asker() {
         let mut ballot = Ballot::default();
         assert_eq!(ballot.vote(1, "a"), ("a".into(), 1));
-        assert_eq!(ballot.vote(1, "b"), ("a".into(), 1), "already voted in epoch 1");
+        assert_eq!(
+            ballot.vote(1, "b"),
+            ("a".into(), 1),
+            "already voted in epoch 1"
+        );
         assert_eq!(ballot.vote(2, "b"), ("b".into(), 2));
         assert_eq!(ballot.current_epoch, 2);
     }
@@ -112,7 +120,10 @@ mod tests {
     fn quorum_and_majority() {
         assert!(!odown(true, 0, 2));
         assert!(odown(true, 1, 2));
-        assert!(!odown(false, 2, 2), "only a sentinel that sees it down calls it");
+        assert!(
+            !odown(false, 2, 2),
+            "only a sentinel that sees it down calls it"
+        );
         assert_eq!(votes_needed(3, 2), 2);
         assert_eq!(votes_needed(3, 3), 3);
         assert_eq!(votes_needed(5, 2), 3);
@@ -127,7 +138,12 @@ mod tests {
             link_up: true,
             ..Seen::new(addr.into(), now)
         };
-        let replicas = [mk("a", 100, 5), mk("b", 100, 9), mk("c", 0, 99), mk("d", 50, 1)];
+        let replicas = [
+            mk("a", 100, 5),
+            mk("b", 100, 9),
+            mk("c", 0, 99),
+            mk("d", 50, 1),
+        ];
         let best = best_replica(replicas.iter(), now, Duration::from_secs(1)).unwrap();
         assert_eq!(best.addr, "d");
         let best = best_replica(replicas[..3].iter(), now, Duration::from_secs(1)).unwrap();

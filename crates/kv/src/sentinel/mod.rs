@@ -111,7 +111,11 @@ impl Shared {
 }
 
 /// Runs a sentinel on `listener` until `stop` fires.
-pub async fn serve(listener: TcpListener, config: SentinelConfig, stop: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    config: SentinelConfig,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
     if config.quorum == 0 || config.quorum > config.peers.len() + 1 {
         return Err(std::io::Error::other(format!(
             "quorum {} is impossible with {} sentinels: use 1..={}",

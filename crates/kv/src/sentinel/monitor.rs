@@ -62,7 +62,10 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         }
         let (master, replicas) = {
             let view = shared.view.lock();
-            (view.master.addr.clone(), view.replicas.keys().cloned().collect::<Vec<_>>())
+            (
+                view.master.addr.clone(),
+                view.replicas.keys().cloned().collect::<Vec<_>>(),
+            )
         };
         check(&shared, &mut links, &master, true, refresh).await;
         for addr in &replicas {
@@ -115,8 +118,12 @@ async fn check(shared: &Shared, links: &mut Links, addr: &str, is_master: bool, 
     let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
     seen.role_master = get("role").as_deref() == Some("master");
     seen.link_up = get("master_link_status").as_deref() == Some("up");
-    seen.offset = get("slave_repl_offset").and_then(|v| v.parse().ok()).unwrap_or(0);
-    seen.priority = get("slave_priority").and_then(|v| v.parse().ok()).unwrap_or(100);
+    seen.offset = get("slave_repl_offset")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    seen.priority = get("slave_priority")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     seen.run_id = get("run_id").unwrap_or_default();
     seen.master_addr = match (get("master_host"), get("master_port")) {
         (Some(h), Some(p)) => Some(format!("{h}:{p}")),
@@ -126,9 +133,14 @@ async fn check(shared: &Shared, links: &mut Links, addr: &str, is_master: bool, 
         // Replicas it reports: `slaveN:ip=..,port=..,state=..`.
         let found: Vec<String> = fields
             .iter()
-            .filter(|(k, _)| k.starts_with("slave") && k[5..].chars().all(|c| c.is_ascii_digit()) && k.len() > 5)
+            .filter(|(k, _)| {
+                k.starts_with("slave") && k[5..].chars().all(|c| c.is_ascii_digit()) && k.len() > 5
+            })
             .filter_map(|(_, v)| {
-                let part = |name: &str| v.split(',').find_map(|kv| kv.strip_prefix(name).map(str::to_string));
+                let part = |name: &str| {
+                    v.split(',')
+                        .find_map(|kv| kv.strip_prefix(name).map(str::to_string))
+                };
                 Some(format!("{}:{}", part("ip=")?, part("port=")?))
             })
             .collect();
@@ -145,21 +157,40 @@ async fn check(shared: &Shared, links: &mut Links, addr: &str, is_master: bool, 
 async fn poll_peers(shared: &Shared, links: &mut Links) {
     let (peers, name) = {
         let view = shared.view.lock();
-        (view.peers.keys().cloned().collect::<Vec<_>>(), view.config.master_name.clone())
+        (
+            view.peers.keys().cloned().collect::<Vec<_>>(),
+            view.config.master_name.clone(),
+        )
     };
     for peer in peers {
-        let id = links.call(&peer, &["SENTINEL", "myid"]).await.and_then(|r| r.text());
+        let id = links
+            .call(&peer, &["SENTINEL", "myid"])
+            .await
+            .and_then(|r| r.text());
         let master = links.call(&peer, &["SENTINEL", "master", &name]).await;
         let mut view = shared.view.lock();
-        let Some(entry) = view.peers.get_mut(&peer) else { continue };
+        let Some(entry) = view.peers.get_mut(&peer) else {
+            continue;
+        };
         if let Some(id) = id {
             entry.run_id = id;
             entry.last_ok = Some(Instant::now());
         }
-        let Some(Reply::Array(Some(items))) = master else { continue };
+        let Some(Reply::Array(Some(items))) = master else {
+            continue;
+        };
         let texts: Vec<String> = items.iter().filter_map(Reply::text).collect();
-        let field = |k: &str| texts.chunks(2).find(|c| c.len() == 2 && c[0] == k).map(|c| c[1].clone());
-        let (Some(ip), Some(port), Some(epoch)) = (field("ip"), field("port"), field("config-epoch").and_then(|e| e.parse::<u64>().ok())) else {
+        let field = |k: &str| {
+            texts
+                .chunks(2)
+                .find(|c| c.len() == 2 && c[0] == k)
+                .map(|c| c[1].clone())
+        };
+        let (Some(ip), Some(port), Some(epoch)) = (
+            field("ip"),
+            field("port"),
+            field("config-epoch").and_then(|e| e.parse::<u64>().ok()),
+        ) else {
             continue;
         };
         let addr = format!("{ip}:{port}");
@@ -177,7 +208,10 @@ fn switch(shared: &Shared, new: &str, epoch: u64) {
     let mut view = shared.view.lock();
     let now = Instant::now();
     let old = view.master.addr.clone();
-    let mut promoted = view.replicas.remove(new).unwrap_or_else(|| Seen::new(new.to_string(), now));
+    let mut promoted = view
+        .replicas
+        .remove(new)
+        .unwrap_or_else(|| Seen::new(new.to_string(), now));
     promoted.last_ok = now;
     let mut demoted = std::mem::replace(&mut view.master, promoted);
     demoted.role_master = true;
@@ -255,7 +289,17 @@ async fn elect(shared: &Shared, links: &mut Links) -> Option<u64> {
     if !forced {
         for peer in &peers {
             let reply = links
-                .call(peer, &["SENTINEL", "is-master-down-by-addr", &host, &port, &epoch_now.to_string(), "*"])
+                .call(
+                    peer,
+                    &[
+                        "SENTINEL",
+                        "is-master-down-by-addr",
+                        &host,
+                        &port,
+                        &epoch_now.to_string(),
+                        "*",
+                    ],
+                )
                 .await;
             let down = matches!(&reply, Some(Reply::Array(Some(items))) if items.first() == Some(&Reply::Int(1)));
             agreeing += usize::from(down);
@@ -274,26 +318,54 @@ async fn elect(shared: &Shared, links: &mut Links) -> Option<u64> {
         if view.odown_since.is_none() {
             // A random delay, so sentinels rarely ask for votes at once.
             view.odown_since = Some(now + Duration::from_millis(fastrand::u64(..400)));
-            shared.publish("+odown", format!("master {} {host} {port} #quorum {}/{}", view.config.master_name, agreeing + 1, view.config.quorum));
+            shared.publish(
+                "+odown",
+                format!(
+                    "master {} {host} {port} #quorum {}/{}",
+                    view.config.master_name,
+                    agreeing + 1,
+                    view.config.quorum
+                ),
+            );
         }
         if view.odown_since.is_some_and(|at| now < at) {
             return None;
         }
         let retry_after = Duration::from_millis(view.config.failover_timeout_ms * 2);
-        if view.failover.is_some_and(|(_, started)| now.saturating_duration_since(started) < retry_after) {
+        if view
+            .failover
+            .is_some_and(|(_, started)| now.saturating_duration_since(started) < retry_after)
+        {
             return None;
         }
         let epoch = view.ballot.current_epoch + 1;
         let me = view.run_id.clone();
         view.ballot.vote(epoch, &me);
         view.failover = Some((epoch, now));
-        (epoch, me, votes_needed(view.peers.len() + 1, view.config.quorum))
+        (
+            epoch,
+            me,
+            votes_needed(view.peers.len() + 1, view.config.quorum),
+        )
     };
-    shared.publish("+try-failover", format!("master {host} {port} epoch {epoch}"));
+    shared.publish(
+        "+try-failover",
+        format!("master {host} {port} epoch {epoch}"),
+    );
     let mut votes = 1;
     for peer in &peers {
         let reply = links
-            .call(peer, &["SENTINEL", "is-master-down-by-addr", &host, &port, &epoch.to_string(), &me])
+            .call(
+                peer,
+                &[
+                    "SENTINEL",
+                    "is-master-down-by-addr",
+                    &host,
+                    &port,
+                    &epoch.to_string(),
+                    &me,
+                ],
+            )
             .await;
         if let Some(Reply::Array(Some(items))) = reply
             && items.get(1).and_then(Reply::text).as_deref() == Some(me.as_str())
@@ -303,10 +375,16 @@ async fn elect(shared: &Shared, links: &mut Links) -> Option<u64> {
         }
     }
     if votes >= needed || forced {
-        shared.publish("+elected-leader", format!("master {host} {port} epoch {epoch} votes {votes}"));
+        shared.publish(
+            "+elected-leader",
+            format!("master {host} {port} epoch {epoch} votes {votes}"),
+        );
         Some(epoch)
     } else {
-        shared.publish("-failover-abort-not-elected", format!("master {host} {port} epoch {epoch} votes {votes}"));
+        shared.publish(
+            "-failover-abort-not-elected",
+            format!("master {host} {port} epoch {epoch} votes {votes}"),
+        );
         None
     }
 }
@@ -316,8 +394,16 @@ async fn elect(shared: &Shared, links: &mut Links) -> Option<u64> {
 async fn failover(shared: &Shared, links: &mut Links, epoch: u64) {
     let (chosen, timeout) = {
         let view = shared.view.lock();
-        let chosen = best_replica(view.replicas.values(), Instant::now(), view.config.down_after()).map(|r| r.addr.clone());
-        (chosen, Duration::from_millis(view.config.failover_timeout_ms))
+        let chosen = best_replica(
+            view.replicas.values(),
+            Instant::now(),
+            view.config.down_after(),
+        )
+        .map(|r| r.addr.clone());
+        (
+            chosen,
+            Duration::from_millis(view.config.failover_timeout_ms),
+        )
     };
     let Some(chosen) = chosen else {
         shared.publish("-failover-abort-no-good-slave", format!("epoch {epoch}"));

@@ -19,7 +19,11 @@ use crate::protocol::{Frame, ParseLimits, ProtocolVersion, RequestParser};
 /// Most clients a sentinel serves at once.
 const CLIENTS_MAX: usize = 1024;
 
-pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop: CancellationToken) {
+pub(super) async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    stop: CancellationToken,
+) {
     let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
@@ -42,7 +46,11 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop
     }
 }
 
-async fn serve_client(shared: &Shared, mut stream: TcpStream, stop: &CancellationToken) -> std::io::Result<()> {
+async fn serve_client(
+    shared: &Shared,
+    mut stream: TcpStream,
+    stop: &CancellationToken,
+) -> std::io::Result<()> {
     let mut input = BytesMut::with_capacity(4096);
     let mut output = BytesMut::new();
     let mut parser = RequestParser::new(ParseLimits::default());
@@ -63,8 +71,16 @@ async fn serve_client(shared: &Shared, mut stream: TcpStream, stop: &Cancellatio
             };
             let reply = if is(&args[0], "subscribe") || is(&args[0], "psubscribe") {
                 let pattern = is(&args[0], "psubscribe");
-                let other = if pattern { channels.len() } else { patterns.len() };
-                let set = if pattern { &mut patterns } else { &mut channels };
+                let other = if pattern {
+                    channels.len()
+                } else {
+                    patterns.len()
+                };
+                let set = if pattern {
+                    &mut patterns
+                } else {
+                    &mut channels
+                };
                 let mut replies = Vec::new();
                 for name in &args[1..] {
                     set.insert(name.clone());
@@ -79,7 +95,11 @@ async fn serve_client(shared: &Shared, mut stream: TcpStream, stop: &Cancellatio
             } else {
                 let reply = command(shared, &args);
                 if is(&args[0], "hello") && !reply.is_error() {
-                    protocol = if args.get(1).is_some_and(|v| &v[..] == b"3") { ProtocolVersion::Resp3 } else { ProtocolVersion::Resp2 };
+                    protocol = if args.get(1).is_some_and(|v| &v[..] == b"3") {
+                        ProtocolVersion::Resp3
+                    } else {
+                        ProtocolVersion::Resp2
+                    };
                 }
                 reply
             };
@@ -131,7 +151,12 @@ fn ms_since(at: Instant) -> String {
 
 fn pairs(fields: Vec<(&str, String)>) -> Frame {
     // A map in RESP3 (as Sentinel answers), a flat array in RESP2.
-    Frame::Map(fields.into_iter().map(|(k, v)| (Frame::bulk(k), Frame::bulk(v))).collect())
+    Frame::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (Frame::bulk(k), Frame::bulk(v)))
+            .collect(),
+    )
 }
 
 fn split(addr: &str) -> (String, String) {
@@ -164,7 +189,10 @@ fn master_state(view: &View) -> Frame {
         ("last-ping-sent", "0".into()),
         ("last-ok-ping-reply", ms_since(view.master.last_ok)),
         ("last-ping-reply", ms_since(view.master.last_ok)),
-        ("down-after-milliseconds", view.config.down_after_ms.to_string()),
+        (
+            "down-after-milliseconds",
+            view.config.down_after_ms.to_string(),
+        ),
         ("info-refresh", "0".into()),
         ("role-reported", "master".into()),
         ("role-reported-time", "0".into()),
@@ -172,7 +200,10 @@ fn master_state(view: &View) -> Frame {
         ("num-slaves", view.replicas.len().to_string()),
         ("num-other-sentinels", view.peers.len().to_string()),
         ("quorum", view.config.quorum.to_string()),
-        ("failover-timeout", view.config.failover_timeout_ms.to_string()),
+        (
+            "failover-timeout",
+            view.config.failover_timeout_ms.to_string(),
+        ),
         ("parallel-syncs", "1".into()),
     ])
 }
@@ -190,9 +221,18 @@ fn replica_state(view: &View, r: &Seen) -> Frame {
         ("flags", flags.into()),
         ("last-ok-ping-reply", ms_since(r.last_ok)),
         ("last-ping-reply", ms_since(r.last_ok)),
-        ("down-after-milliseconds", view.config.down_after_ms.to_string()),
-        ("role-reported", if r.role_master { "master" } else { "slave" }.into()),
-        ("master-link-status", if r.link_up { "ok" } else { "err" }.into()),
+        (
+            "down-after-milliseconds",
+            view.config.down_after_ms.to_string(),
+        ),
+        (
+            "role-reported",
+            if r.role_master { "master" } else { "slave" }.into(),
+        ),
+        (
+            "master-link-status",
+            if r.link_up { "ok" } else { "err" }.into(),
+        ),
         ("master-host", mh),
         ("master-port", mp),
         ("slave-priority", r.priority.to_string()),
@@ -207,11 +247,20 @@ fn command(shared: &Shared, args: &[Bytes]) -> Frame {
         "sentinel" if args.len() >= 2 => sentinel(shared, args),
         "role" => {
             let view = shared.view.lock();
-            Frame::Array(vec![Frame::bulk("sentinel"), Frame::Array(vec![Frame::bulk(&view.config.master_name)])])
+            Frame::Array(vec![
+                Frame::bulk("sentinel"),
+                Frame::Array(vec![Frame::bulk(&view.config.master_name)]),
+            ])
         }
         "info" => {
             let view = shared.view.lock();
-            let status = if view.odown_since.is_some() { "odown" } else if view.master.sdown(Instant::now(), view.config.down_after()) { "sdown" } else { "ok" };
+            let status = if view.odown_since.is_some() {
+                "odown"
+            } else if view.master.sdown(Instant::now(), view.config.down_after()) {
+                "sdown"
+            } else {
+                "ok"
+            };
             Frame::Bulk(Bytes::from(format!(
                 "# Server\r\nredis_mode:sentinel\r\nrun_id:{}\r\n\r\n# Sentinel\r\nsentinel_masters:1\r\nsentinel_tilt:0\r\nsentinel_running_scripts:0\r\nsentinel_scripts_queue_length:0\r\nsentinel_simulate_failure_flags:0\r\nmaster0:name={},status={status},address={},slaves={},sentinels={}\r\n",
                 view.run_id,
@@ -242,14 +291,20 @@ fn command(shared: &Shared, args: &[Bytes]) -> Frame {
         }
         "client" | "auth" | "select" => Frame::OK,
         "unsubscribe" | "punsubscribe" => Frame::OK,
-        _ => Frame::error(format!("ERR unknown command '{}'", crate::command::printable(&args[0], 64))),
+        _ => Frame::error(format!(
+            "ERR unknown command '{}'",
+            crate::command::printable(&args[0], 64)
+        )),
     }
 }
 
 fn sentinel(shared: &Shared, args: &[Bytes]) -> Frame {
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     let mut view = shared.view.lock();
-    let named = |view: &View| args.get(2).is_some_and(|n| n[..] == *view.config.master_name.as_bytes());
+    let named = |view: &View| {
+        args.get(2)
+            .is_some_and(|n| n[..] == *view.config.master_name.as_bytes())
+    };
     let no_such = || Frame::error("ERR No such master with that name");
     match sub.as_str() {
         "myid" => Frame::bulk(&view.run_id),
@@ -262,17 +317,34 @@ fn sentinel(shared: &Shared, args: &[Bytes]) -> Frame {
             let (ip, port) = split(&view.master.addr);
             Frame::Array(vec![Frame::bulk(ip), Frame::bulk(port)])
         }
-        "replicas" | "slaves" if named(&view) => {
-            Frame::Array(view.replicas.values().map(|r| replica_state(&view, r)).collect())
-        }
+        "replicas" | "slaves" if named(&view) => Frame::Array(
+            view.replicas
+                .values()
+                .map(|r| replica_state(&view, r))
+                .collect(),
+        ),
         "sentinels" if named(&view) => Frame::Array(
             view.peers
                 .iter()
                 .map(|(addr, p)| {
                     let (ip, port) = split(addr);
-                    let flags = if p.last_ok.is_some_and(|t| t.elapsed() <= view.config.down_after()) { "sentinel" } else { "sentinel,s_down" };
+                    let flags = if p
+                        .last_ok
+                        .is_some_and(|t| t.elapsed() <= view.config.down_after())
+                    {
+                        "sentinel"
+                    } else {
+                        "sentinel,s_down"
+                    };
                     pairs(vec![
-                        ("name", if p.run_id.is_empty() { addr.clone() } else { p.run_id.clone() }),
+                        (
+                            "name",
+                            if p.run_id.is_empty() {
+                                addr.clone()
+                            } else {
+                                p.run_id.clone()
+                            },
+                        ),
                         ("ip", ip),
                         ("port", port),
                         ("runid", p.run_id.clone()),
@@ -286,10 +358,15 @@ fn sentinel(shared: &Shared, args: &[Bytes]) -> Frame {
         ),
         "failover" if named(&view) => {
             let now = Instant::now();
-            if super::decide::best_replica(view.replicas.values(), now, view.config.down_after()).is_none() {
+            if super::decide::best_replica(view.replicas.values(), now, view.config.down_after())
+                .is_none()
+            {
                 return Frame::error("NOGOODSLAVE No suitable replica to promote");
             }
-            if view.failover.is_some_and(|(_, at)| now.saturating_duration_since(at).as_millis() < u128::from(view.config.failover_timeout_ms)) {
+            if view.failover.is_some_and(|(_, at)| {
+                now.saturating_duration_since(at).as_millis()
+                    < u128::from(view.config.failover_timeout_ms)
+            }) {
                 return Frame::error("INPROG Failover already in progress");
             }
             view.forced = true;
@@ -298,31 +375,58 @@ fn sentinel(shared: &Shared, args: &[Bytes]) -> Frame {
             Frame::OK
         }
         "ckquorum" if named(&view) => {
-            let usable = 1 + view.peers.values().filter(|p| p.last_ok.is_some_and(|t| t.elapsed() <= view.config.down_after())).count();
+            let usable = 1 + view
+                .peers
+                .values()
+                .filter(|p| {
+                    p.last_ok
+                        .is_some_and(|t| t.elapsed() <= view.config.down_after())
+                })
+                .count();
             let total = view.peers.len() + 1;
             let needed = super::decide::votes_needed(total, view.config.quorum);
             if usable >= needed {
-                Frame::SimpleOwned(format!("OK {usable} usable Sentinels. Quorum and failover authorization can be reached"))
+                Frame::SimpleOwned(format!(
+                    "OK {usable} usable Sentinels. Quorum and failover authorization can be reached"
+                ))
             } else {
-                Frame::error(format!("NOQUORUM {usable} usable Sentinels. Not enough available Sentinels to reach the majority and authorize a failover"))
+                Frame::error(format!(
+                    "NOQUORUM {usable} usable Sentinels. Not enough available Sentinels to reach the majority and authorize a failover"
+                ))
             }
         }
         "is-master-down-by-addr" if args.len() == 6 => {
-            let addr = format!("{}:{}", String::from_utf8_lossy(&args[2]), String::from_utf8_lossy(&args[3]));
-            let Some(epoch) = std::str::from_utf8(&args[4]).ok().and_then(|e| e.parse::<u64>().ok()) else {
+            let addr = format!(
+                "{}:{}",
+                String::from_utf8_lossy(&args[2]),
+                String::from_utf8_lossy(&args[3])
+            );
+            let Some(epoch) = std::str::from_utf8(&args[4])
+                .ok()
+                .and_then(|e| e.parse::<u64>().ok())
+            else {
                 return Frame::error("ERR invalid epoch");
             };
-            let down = addr == view.master.addr && view.master.sdown(Instant::now(), view.config.down_after());
+            let down = addr == view.master.addr
+                && view.master.sdown(Instant::now(), view.config.down_after());
             let runid = String::from_utf8_lossy(&args[5]).into_owned();
             if runid == "*" {
-                return Frame::Array(vec![Frame::Integer(i64::from(down)), Frame::bulk("*"), Frame::Integer(0)]);
+                return Frame::Array(vec![
+                    Frame::Integer(i64::from(down)),
+                    Frame::bulk("*"),
+                    Frame::Integer(0),
+                ]);
             }
             let (leader, leader_epoch) = view.ballot.vote(epoch, &runid);
             if leader != view.run_id && leader_epoch == epoch {
                 // Another leads this epoch: do not start our own for a while.
                 view.failover = Some((epoch, Instant::now()));
             }
-            Frame::Array(vec![Frame::Integer(i64::from(down)), Frame::bulk(leader), Frame::Integer(leader_epoch as i64)])
+            Frame::Array(vec![
+                Frame::Integer(i64::from(down)),
+                Frame::bulk(leader),
+                Frame::Integer(leader_epoch as i64),
+            ])
         }
         "master" | "replicas" | "slaves" | "sentinels" | "failover" | "ckquorum" => no_such(),
         _ => Frame::error(format!("ERR Unknown sentinel subcommand '{sub}'")),

@@ -192,7 +192,8 @@ impl Repl {
             last_io: Instant::now(),
             down_since: Instant::now(),
         });
-        self.replica.store(inner.master.is_some(), Ordering::Release);
+        self.replica
+            .store(inner.master.is_some(), Ordering::Release);
         drop(inner);
         if was_replica && target.is_none() {
             self.shift_replid();
@@ -334,13 +335,20 @@ mod tests {
     fn backlog_keeps_the_tail_and_decides_partial_resync() {
         let repl = Repl::new();
         repl.propagate(&[Bytes::from("set")]);
-        assert_eq!(repl.lock().offset, 0, "no backlog before a replica attaches");
+        assert_eq!(
+            repl.lock().offset,
+            0,
+            "no backlog before a replica attaches"
+        );
         repl.ensure_backlog(16);
         repl.append(b"0123456789");
         repl.append(b"abcdefghij");
         let id = repl.lock().replid.clone();
         assert_eq!(repl.lock().offset, 20);
-        assert_eq!(repl.read_from(4, 100).as_deref(), Some(&b"456789abcdefghij"[..]));
+        assert_eq!(
+            repl.read_from(4, 100).as_deref(),
+            Some(&b"456789abcdefghij"[..])
+        );
         assert_eq!(repl.read_from(3, 100), None, "fell out of the backlog");
         assert_eq!(repl.continue_from(&id, 5), Some(4));
         assert_eq!(repl.continue_from(&id, 21), Some(20), "nothing missing");
@@ -348,7 +356,11 @@ mod tests {
         assert_eq!(repl.continue_from(&id, 22), None, "ahead of us");
         assert_eq!(repl.continue_from("?", -1), None);
         repl.shift_replid();
-        assert_eq!(repl.continue_from(&id, 21), Some(20), "old id after a promotion");
+        assert_eq!(
+            repl.continue_from(&id, 21),
+            Some(20),
+            "old id after a promotion"
+        );
         repl.append(b"x");
         assert_eq!(repl.continue_from(&id, 22), None, "old id past the switch");
     }

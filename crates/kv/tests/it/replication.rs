@@ -31,7 +31,10 @@ impl Ours {
             c.engine = EngineKind::Memory;
             tweak(c);
         }));
-        Ours { server, _runtime: runtime }
+        Ours {
+            server,
+            _runtime: runtime,
+        }
     }
 
     fn addr(&self) -> SocketAddr {
@@ -86,7 +89,11 @@ fn write_load(con: &mut redis::Connection, seed: u64, commands: usize) {
             5 => redis::cmd("HDEL").arg(&k).arg(&n).clone(),
             6 => redis::cmd("SADD").arg(&k).arg(&n).arg(i).clone(),
             7 => redis::cmd("SPOP").arg(&k).clone(),
-            8 => redis::cmd("ZADD").arg(&k).arg(rng.f64() * 100.0).arg(&n).clone(),
+            8 => redis::cmd("ZADD")
+                .arg(&k)
+                .arg(rng.f64() * 100.0)
+                .arg(&n)
+                .clone(),
             9 => redis::cmd("ZINCRBY").arg(&k).arg("1.5").arg(&n).clone(),
             10 => redis::cmd("DEL").arg(&k).clone(),
             11 => redis::cmd("EXPIRE").arg(&k).arg(1000).clone(),
@@ -117,7 +124,11 @@ fn our_replica_of_redis_converges_and_resumes_partially() {
     fill_every_type(&mut primary, "after:");
     write_load(&mut primary, 2, 3000);
     converge(&mut primary, &mut replica);
-    assert_eq!(snapshot(&mut replica), snapshot(&mut primary), "our replica of Redis");
+    assert_eq!(
+        snapshot(&mut replica),
+        snapshot(&mut primary),
+        "our replica of Redis"
+    );
 
     // Reads work, writes are refused on a read-only replica.
     let refused: redis::RedisResult<()> = redis::cmd("SET").arg("x").arg("1").query(&mut replica);
@@ -128,17 +139,44 @@ fn our_replica_of_redis_converges_and_resumes_partially() {
     // Drop the link from Redis's side: we come back with PSYNC and Redis
     // sends only what we missed.
     let full_before = info_field(&mut primary, "stats", "sync_full");
-    redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query::<()>(&mut primary).unwrap();
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query::<()>(&mut primary)
+        .unwrap();
     write_load(&mut primary, 3, 500);
     converge(&mut primary, &mut replica);
-    assert_eq!(info_field(&mut primary, "stats", "sync_full"), full_before, "no second full sync");
-    assert_eq!(info_field(&mut primary, "stats", "sync_partial_ok").as_deref(), Some("1"));
-    assert_eq!(snapshot(&mut replica), snapshot(&mut primary), "after the partial resync");
+    assert_eq!(
+        info_field(&mut primary, "stats", "sync_full"),
+        full_before,
+        "no second full sync"
+    );
+    assert_eq!(
+        info_field(&mut primary, "stats", "sync_partial_ok").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        snapshot(&mut replica),
+        snapshot(&mut primary),
+        "after the partial resync"
+    );
 
     // REPLICAOF NO ONE: a primary again, writable, keeping the data.
-    redis::cmd("REPLICAOF").arg("NO").arg("ONE").query::<()>(&mut replica).unwrap();
-    redis::cmd("SET").arg("x").arg("1").query::<()>(&mut replica).unwrap();
-    assert_eq!(info_field(&mut replica, "replication", "role").as_deref(), Some("master"));
+    redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query::<()>(&mut replica)
+        .unwrap();
+    redis::cmd("SET")
+        .arg("x")
+        .arg("1")
+        .query::<()>(&mut replica)
+        .unwrap();
+    assert_eq!(
+        info_field(&mut replica, "replication", "role").as_deref(),
+        Some("master")
+    );
 }
 
 #[test]
@@ -151,36 +189,81 @@ fn redis_replica_of_ours_converges_and_resumes_partially() {
     // A disk-based full sync writes a temporary file: keep it out of the repo.
     let dir = tempfile::tempdir().unwrap();
     let dir_arg = dir.path().to_str().unwrap();
-    let redis = testkit::RedisServer::start_with(&["--replicaof", "127.0.0.1", &port, "--dir", dir_arg]);
+    let redis =
+        testkit::RedisServer::start_with(&["--replicaof", "127.0.0.1", &port, "--dir", dir_arg]);
     let mut replica = connect(redis_addr(&redis));
     converge(&mut primary, &mut replica);
     fill_every_type(&mut primary, "after:");
     write_load(&mut primary, 5, 3000);
     converge(&mut primary, &mut replica);
-    assert_eq!(snapshot(&mut replica), snapshot(&mut primary), "Redis replica of ours");
+    assert_eq!(
+        snapshot(&mut replica),
+        snapshot(&mut primary),
+        "Redis replica of ours"
+    );
 
     // WAIT counts the Redis replica's acknowledgement.
-    redis::cmd("SET").arg("acked").arg("1").query::<()>(&mut primary).unwrap();
-    let acked: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut primary).unwrap();
+    redis::cmd("SET")
+        .arg("acked")
+        .arg("1")
+        .query::<()>(&mut primary)
+        .unwrap();
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query(&mut primary)
+        .unwrap();
     assert_eq!(acked, 1);
     let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut primary).unwrap();
     assert_eq!(role[0], redis::Value::BulkString(b"master".to_vec()));
-    assert_eq!(info_field(&mut primary, "replication", "connected_slaves").as_deref(), Some("1"));
+    assert_eq!(
+        info_field(&mut primary, "replication", "connected_slaves").as_deref(),
+        Some("1")
+    );
 
     // A dropped link resumes from our backlog.
-    redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("master").query::<()>(&mut replica).unwrap();
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("master")
+        .query::<()>(&mut replica)
+        .unwrap();
     write_load(&mut primary, 6, 500);
     converge(&mut primary, &mut replica);
-    assert_eq!(info_field(&mut primary, "stats", "sync_full").as_deref(), Some("1"));
-    assert_eq!(info_field(&mut primary, "stats", "sync_partial_ok").as_deref(), Some("1"));
-    assert_eq!(snapshot(&mut replica), snapshot(&mut primary), "after the partial resync");
+    assert_eq!(
+        info_field(&mut primary, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut primary, "stats", "sync_partial_ok").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        snapshot(&mut replica),
+        snapshot(&mut primary),
+        "after the partial resync"
+    );
 
     // min-replicas-to-write: one good replica is enough, two are not.
-    redis::cmd("CONFIG").arg("SET").arg("min-replicas-to-write").arg(2).query::<()>(&mut primary).unwrap();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(2)
+        .query::<()>(&mut primary)
+        .unwrap();
     let refused: redis::RedisResult<()> = redis::cmd("SET").arg("k").arg("v").query(&mut primary);
     assert!(refused.unwrap_err().to_string().contains("NOREPLICAS"));
-    redis::cmd("CONFIG").arg("SET").arg("min-replicas-to-write").arg(1).query::<()>(&mut primary).unwrap();
-    redis::cmd("SET").arg("k").arg("v").query::<()>(&mut primary).unwrap();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg(1)
+        .query::<()>(&mut primary)
+        .unwrap();
+    redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query::<()>(&mut primary)
+        .unwrap();
 }
 
 #[test]
@@ -190,7 +273,9 @@ fn a_corrupt_snapshot_is_refused_and_the_data_kept() {
     let fake_port = fake.local_addr().unwrap().port();
     let mut writer = kv::rdb::file::FileWriter::new(&[], 2, 0);
     writer.entry(b"a", &kv::rdb::RdbValue::String("1".into()), None);
-    let members = (0..100).map(|i| bytes::Bytes::from(format!("m{i}"))).collect();
+    let members = (0..100)
+        .map(|i| bytes::Bytes::from(format!("m{i}")))
+        .collect();
     writer.entry(b"s", &kv::rdb::RdbValue::Set(members), None);
     let good = writer.finish();
     let mut bad = good.clone();
@@ -211,20 +296,37 @@ fn a_corrupt_snapshot_is_refused_and_the_data_kept() {
             }
             writer.write_all(reply.as_bytes()).unwrap();
         }
-        writer.write_all(format!("+FULLRESYNC {} 0\r\n${}\r\n", "a".repeat(40), bad.len()).as_bytes()).unwrap();
+        writer
+            .write_all(format!("+FULLRESYNC {} 0\r\n${}\r\n", "a".repeat(40), bad.len()).as_bytes())
+            .unwrap();
         writer.write_all(&bad).unwrap();
         // Hold the socket open a moment; the replica must drop it itself.
         std::thread::sleep(Duration::from_millis(500));
     });
     let ours = Ours::start(|_| {});
     let mut con = connect(ours.addr());
-    redis::cmd("SET").arg("mine").arg("kept").query::<()>(&mut con).unwrap();
-    redis::cmd("REPLICAOF").arg("127.0.0.1").arg(fake_port).query::<()>(&mut con).unwrap();
+    redis::cmd("SET")
+        .arg("mine")
+        .arg("kept")
+        .query::<()>(&mut con)
+        .unwrap();
+    redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(fake_port)
+        .query::<()>(&mut con)
+        .unwrap();
     feeder.join().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let kept: Option<String> = redis::cmd("GET").arg("mine").query(&mut con).unwrap();
-    assert_eq!(kept.as_deref(), Some("kept"), "a refused snapshot leaves the data alone");
-    assert_eq!(info_field(&mut con, "replication", "master_link_status").as_deref(), Some("down"));
+    assert_eq!(
+        kept.as_deref(),
+        Some("kept"),
+        "a refused snapshot leaves the data alone"
+    );
+    assert_eq!(
+        info_field(&mut con, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
     let keys: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(keys, 1);
 }

@@ -27,21 +27,30 @@ fn sentinel_primary_child() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let port: u16 = port.parse().unwrap();
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let config = kv::Config {
             engine: EngineKind::Memory,
             ..kv::Config::default()
         };
         println!("ready");
         let ctx = service::SystemContext::new(CancellationToken::new());
-        kv::serve(listener, config, kv::new_metrics(), ctx).await.unwrap();
+        kv::serve(listener, config, kv::new_metrics(), ctx)
+            .await
+            .unwrap();
     });
 }
 
 fn start_primary(port: u16) -> testkit::ChildGuard {
     let exe = std::env::current_exe().unwrap();
     let child = Command::new(exe)
-        .args(["--exact", "sentinel::sentinel_primary_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "sentinel::sentinel_primary_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(PRIMARY_PORT_ENV, port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -62,7 +71,9 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 
 fn master_addr(sentinel: SocketAddr) -> Option<String> {
     let client = redis::Client::open(format!("redis://{sentinel}/")).ok()?;
-    let mut con = client.get_connection_with_timeout(Duration::from_millis(500)).ok()?;
+    let mut con = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
     let reply: Option<(String, String)> = redis::cmd("SENTINEL")
         .arg("get-master-addr-by-name")
         .arg("mymaster")
@@ -73,7 +84,9 @@ fn master_addr(sentinel: SocketAddr) -> Option<String> {
 
 fn role(addr: &str) -> Option<Vec<redis::Value>> {
     let client = redis::Client::open(format!("redis://{addr}/")).ok()?;
-    let mut con = client.get_connection_with_timeout(Duration::from_millis(500)).ok()?;
+    let mut con = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
     redis::cmd("ROLE").query(&mut con).ok()
 }
 
@@ -89,7 +102,10 @@ fn text(v: &redis::Value) -> String {
 /// Writes `rust:{i}` with SET + WAIT 1 through whatever primary the
 /// sentinels name, until `stop`; returns the acknowledged keys and how
 /// many were acknowledged after the first failure.
-fn rust_writer(sentinels: Vec<SocketAddr>, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> (Vec<String>, usize) {
+fn rust_writer(
+    sentinels: Vec<SocketAddr>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Vec<String>, usize) {
     let (mut acked, mut after_failure, mut failed) = (Vec::new(), 0, false);
     let mut con: Option<redis::Connection> = None;
     let mut i = 0;
@@ -98,7 +114,9 @@ fn rust_writer(sentinels: Vec<SocketAddr>, stop: std::sync::Arc<std::sync::atomi
             let addr = sentinels.iter().find_map(|s| master_addr(*s));
             con = addr.and_then(|a| {
                 let client = redis::Client::open(format!("redis://{a}/")).ok()?;
-                let c = client.get_connection_with_timeout(Duration::from_millis(500)).ok()?;
+                let c = client
+                    .get_connection_with_timeout(Duration::from_millis(500))
+                    .ok()?;
                 c.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
                 Some(c)
             });
@@ -152,7 +170,9 @@ fn three_sentinels_fail_over_when_the_primary_is_killed() {
 
     // Three sentinels, each knowing the other two; quorum 2.
     let stop = CancellationToken::new();
-    let listeners: Vec<std::net::TcpListener> = (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let listeners: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
     let sentinels: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
     for (i, listener) in listeners.into_iter().enumerate() {
         listener.set_nonblocking(true).unwrap();
@@ -162,7 +182,11 @@ fn three_sentinels_fail_over_when_the_primary_is_killed() {
             quorum: 2,
             down_after_ms: 1000,
             failover_timeout_ms: 5000,
-            peers: sentinels.iter().filter(|s| **s != sentinels[i]).map(|s| s.to_string()).collect(),
+            peers: sentinels
+                .iter()
+                .filter(|s| **s != sentinels[i])
+                .map(|s| s.to_string())
+                .collect(),
             announce: sentinels[i].to_string(),
         };
         let stop = stop.clone();
@@ -176,23 +200,38 @@ fn three_sentinels_fail_over_when_the_primary_is_killed() {
     eventually("sentinels to discover the replicas", || {
         sentinels.iter().all(|s| {
             let mut con = connect(*s);
-            let found: Vec<redis::Value> = redis::cmd("SENTINEL").arg("replicas").arg("mymaster").query(&mut con).unwrap();
+            let found: Vec<redis::Value> = redis::cmd("SENTINEL")
+                .arg("replicas")
+                .arg("mymaster")
+                .query(&mut con)
+                .unwrap();
             found.len() == 2
         })
     });
     let mut con = connect(sentinels[0]);
-    let quorum: String = redis::cmd("SENTINEL").arg("ckquorum").arg("mymaster").query(&mut con).unwrap();
+    let quorum: String = redis::cmd("SENTINEL")
+        .arg("ckquorum")
+        .arg("mymaster")
+        .query(&mut con)
+        .unwrap();
     assert!(quorum.starts_with("OK 3 usable"), "{quorum}");
 
     // Subscribers to +switch-master, then writers: redis-py and ours.
     let mut pubsub_con = connect(sentinels[1]);
-    pubsub_con.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+    pubsub_con
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
     let mut pubsub = pubsub_con.as_pubsub();
     pubsub.subscribe("+switch-master").unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/sentinel_writer.py");
     let mut py_args = vec![script.to_string(), "12".into()];
     py_args.extend(sentinels.iter().map(|s| s.port().to_string()));
-    let python = Command::new("python3").args(&py_args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let python = Command::new("python3")
+        .args(&py_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
     let stop_writer = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (sentinels, stop) = (sentinels.clone(), stop_writer.clone());
@@ -206,17 +245,34 @@ fn three_sentinels_fail_over_when_the_primary_is_killed() {
     let message = pubsub.get_message().unwrap();
     let payload: String = message.get_payload().unwrap();
     let words: Vec<&str> = payload.split(' ').collect();
-    assert_eq!(&words[..3], ["mymaster", "127.0.0.1", &primary_port.to_string()[..]], "{payload}");
+    assert_eq!(
+        &words[..3],
+        ["mymaster", "127.0.0.1", &primary_port.to_string()[..]],
+        "{payload}"
+    );
     let new_primary = format!("{}:{}", words[3], words[4]);
-    assert!(replica_addrs.contains(&new_primary), "{new_primary} is one of the replicas");
+    assert!(
+        replica_addrs.contains(&new_primary),
+        "{new_primary} is one of the replicas"
+    );
     eprintln!("failover took {:?}", killed_at.elapsed());
     drop(pubsub);
     eventually("every sentinel to name the new primary", || {
-        sentinels.iter().all(|s| master_addr(*s).as_deref() == Some(new_primary.as_str()))
+        sentinels
+            .iter()
+            .all(|s| master_addr(*s).as_deref() == Some(new_primary.as_str()))
     });
-    let other = replica_addrs.iter().find(|a| **a != new_primary).unwrap().clone();
+    let other = replica_addrs
+        .iter()
+        .find(|a| **a != new_primary)
+        .unwrap()
+        .clone();
     eventually("the other replica to follow the new primary", || {
-        role(&other).is_some_and(|r| text(&r[0]) == "slave" && format!("{}:{}", text(&r[1]), text(&r[2])) == new_primary && text(&r[3]) == "connected")
+        role(&other).is_some_and(|r| {
+            text(&r[0]) == "slave"
+                && format!("{}:{}", text(&r[1]), text(&r[2])) == new_primary
+                && text(&r[3]) == "connected"
+        })
     });
 
     // Both writers went on after the switch, and nothing WAIT acknowledged is lost.
@@ -225,23 +281,43 @@ fn three_sentinels_fail_over_when_the_primary_is_killed() {
     let report: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
     stop_writer.store(true, std::sync::atomic::Ordering::Relaxed);
     let (rust_acked, rust_after) = writer.join().unwrap();
-    assert!(report["after_failure"].as_u64().unwrap() > 0, "redis-py wrote after the switch: {report}");
+    assert!(
+        report["after_failure"].as_u64().unwrap() > 0,
+        "redis-py wrote after the switch: {report}"
+    );
     assert!(rust_after > 0, "the Rust writer wrote after the switch");
     let mut con = connect(new_primary.parse().unwrap());
-    let py_acked: Vec<String> = report["acked"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
+    let py_acked: Vec<String> = report["acked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
     for key in py_acked.iter().chain(&rust_acked) {
         let value: Option<String> = redis::cmd("GET").arg(key).query(&mut con).unwrap();
-        assert_eq!(value.as_deref(), Some(key.as_str()), "acknowledged write {key} lost");
+        assert_eq!(
+            value.as_deref(),
+            Some(key.as_str()),
+            "acknowledged write {key} lost"
+        );
     }
 
     // The old primary comes back (empty) and is made a replica of the new one.
     let _back = start_primary(primary_port);
     eventually("the old primary to rejoin as a replica", || {
-        role(&primary_addr).is_some_and(|r| text(&r[0]) == "slave" && format!("{}:{}", text(&r[1]), text(&r[2])) == new_primary && text(&r[3]) == "connected")
+        role(&primary_addr).is_some_and(|r| {
+            text(&r[0]) == "slave"
+                && format!("{}:{}", text(&r[1]), text(&r[2])) == new_primary
+                && text(&r[3]) == "connected"
+        })
     });
     let mut old = connect(primary_addr.parse().unwrap());
     let last = rust_acked.last().unwrap();
     let value: Option<String> = redis::cmd("GET").arg(last).query(&mut old).unwrap();
-    assert_eq!(value.as_deref(), Some(last.as_str()), "the rejoined replica has the data");
+    assert_eq!(
+        value.as_deref(),
+        Some(last.as_str()),
+        "the rejoined replica has the data"
+    );
     stop.cancel();
 }

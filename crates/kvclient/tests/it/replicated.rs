@@ -16,7 +16,13 @@ fn addr(server: &testkit::RedisServer) -> String {
 /// A replica of `primary` with its temporary files in `dir`.
 fn replica_of(primary: &testkit::RedisServer, dir: &tempfile::TempDir) -> testkit::RedisServer {
     let port = primary.port.to_string();
-    testkit::RedisServer::start_with(&["--replicaof", "127.0.0.1", &port, "--dir", dir.path().to_str().unwrap()])
+    testkit::RedisServer::start_with(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ])
 }
 
 fn until_synced(replica: &testkit::RedisServer) {
@@ -24,7 +30,10 @@ fn until_synced(replica: &testkit::RedisServer) {
     let mut con = client.get_connection().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let info: String = redis::cmd("INFO").arg("replication").query(&mut con).unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut con)
+            .unwrap();
         if info.contains("master_link_status:up") {
             return;
         }
@@ -42,17 +51,35 @@ async fn reads_go_where_read_from_says() {
     // A key only the replica has tells where a read went.
     let client = redis::Client::open(format!("redis://{}/", addr(&replica))).unwrap();
     let mut con = client.get_connection().unwrap();
-    redis::cmd("CONFIG").arg("SET").arg("replica-read-only").arg("no").query::<()>(&mut con).unwrap();
-    redis::cmd("SET").arg("only-on-replica").arg("r").query::<()>(&mut con).unwrap();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("replica-read-only")
+        .arg("no")
+        .query::<()>(&mut con)
+        .unwrap();
+    redis::cmd("SET")
+        .arg("only-on-replica")
+        .arg("r")
+        .query::<()>(&mut con)
+        .unwrap();
     let topology = Topology::Static {
         primary: addr(&primary),
         replicas: vec![addr(&replica)],
     };
     let options = RemoteOptions::default();
-    let on_replica = Replicated::connect(topology.clone(), ReadFrom::Replica, options.clone()).await.unwrap();
-    let on_primary = Replicated::connect(topology.clone(), ReadFrom::Primary, options.clone()).await.unwrap();
-    let nearest = Replicated::connect(topology, ReadFrom::Nearest, options).await.unwrap();
-    assert_eq!(on_replica.get(b"only-on-replica").await.unwrap(), Some(b"r".to_vec()));
+    let on_replica = Replicated::connect(topology.clone(), ReadFrom::Replica, options.clone())
+        .await
+        .unwrap();
+    let on_primary = Replicated::connect(topology.clone(), ReadFrom::Primary, options.clone())
+        .await
+        .unwrap();
+    let nearest = Replicated::connect(topology, ReadFrom::Nearest, options)
+        .await
+        .unwrap();
+    assert_eq!(
+        on_replica.get(b"only-on-replica").await.unwrap(),
+        Some(b"r".to_vec())
+    );
     assert_eq!(on_primary.get(b"only-on-replica").await.unwrap(), None);
     // Writes go to the primary whatever read_from says, and replicate.
     on_replica.set(b"w", b"1", None).await.unwrap();
@@ -78,7 +105,10 @@ async fn sentinel_mode_follows_a_failover() {
         }
         v
     };
-    let sentinels: Vec<String> = listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect();
+    let sentinels: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect();
     for listener in listeners {
         let me = listener.local_addr().unwrap().to_string();
         let config = kv::sentinel::SentinelConfig {
@@ -96,7 +126,9 @@ async fn sentinel_mode_follows_a_failover() {
         sentinels: sentinels.clone(),
         name: "mymaster".into(),
     };
-    let client = Replicated::connect(topology, ReadFrom::Primary, RemoteOptions::default()).await.unwrap();
+    let client = Replicated::connect(topology, ReadFrom::Primary, RemoteOptions::default())
+        .await
+        .unwrap();
     assert_eq!(client.primary_addr(), Some(primary_addr.clone()));
     // Let the sentinels find the replica before the primary dies.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -115,12 +147,23 @@ async fn sentinel_mode_follows_a_failover() {
         if client.set(b"after", b"switch", None).await.is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "the client never followed the failover");
+        assert!(
+            Instant::now() < deadline,
+            "the client never followed the failover"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(client.primary_addr(), Some(addr(&replica)), "the replica was promoted");
+    assert_eq!(
+        client.primary_addr(),
+        Some(addr(&replica)),
+        "the replica was promoted"
+    );
     for key in &acked {
-        assert_eq!(client.get(key.as_bytes()).await.unwrap(), Some(b"v".to_vec()), "{key} lost");
+        assert_eq!(
+            client.get(key.as_bytes()).await.unwrap(),
+            Some(b"v".to_vec()),
+            "{key} lost"
+        );
     }
     stop.cancel();
 }

@@ -26,7 +26,11 @@ pub fn snapshot(con: &mut redis::Connection) -> Dataset {
     for key in keys {
         let kind: String = redis::cmd("TYPE").arg(&key).query(con).expect("TYPE");
         let q = |name: &str, extra: &[&str], con: &mut redis::Connection| -> Vec<Vec<u8>> {
-            redis::cmd(name).arg(&key).arg(extra).query(con).expect(name)
+            redis::cmd(name)
+                .arg(&key)
+                .arg(extra)
+                .query(con)
+                .expect(name)
         };
         let mut items = match kind.as_str() {
             "string" => vec![redis::cmd("GET").arg(&key).query(con).expect("GET")],
@@ -60,33 +64,60 @@ pub fn fill_every_type(con: &mut redis::Connection, prefix: &str) {
     let p = prefix;
     pipe.cmd("SET").arg(format!("{p}str")).arg("hello");
     pipe.cmd("SET").arg(format!("{p}int")).arg("-12345");
-    pipe.cmd("SET").arg(format!("{p}bigint")).arg("12345678901234");
-    pipe.cmd("SET").arg(format!("{p}lzf")).arg("abcdefgh".repeat(500));
+    pipe.cmd("SET")
+        .arg(format!("{p}bigint"))
+        .arg("12345678901234");
+    pipe.cmd("SET")
+        .arg(format!("{p}lzf"))
+        .arg("abcdefgh".repeat(500));
     pipe.cmd("SET").arg(format!("{p}empty")).arg("");
-    pipe.cmd("SET").arg(format!("{p}bin")).arg(vec![0u8, 255, 13, 10, 7]);
-    pipe.cmd("SET").arg(format!("{p}ttl")).arg("v").arg("EX").arg("1000");
-    pipe.cmd("RPUSH").arg(format!("{p}list:small")).arg(&["a", "1", "-7", "300000", "x"]);
+    pipe.cmd("SET")
+        .arg(format!("{p}bin"))
+        .arg(vec![0u8, 255, 13, 10, 7]);
+    pipe.cmd("SET")
+        .arg(format!("{p}ttl"))
+        .arg("v")
+        .arg("EX")
+        .arg("1000");
+    pipe.cmd("RPUSH")
+        .arg(format!("{p}list:small"))
+        .arg(&["a", "1", "-7", "300000", "x"]);
     let big: Vec<String> = (0..3000).map(|i| format!("elem-{i}")).collect();
     pipe.cmd("RPUSH").arg(format!("{p}list:big")).arg(&big);
-    pipe.cmd("RPUSH").arg(format!("{p}list:plain")).arg("y".repeat(20_000)).arg("z");
-    pipe.cmd("SADD").arg(format!("{p}set:ints")).arg(&["1", "-2", "40000", "5000000000"]);
-    pipe.cmd("SADD").arg(format!("{p}set:small")).arg(&["a", "b", "c"]);
+    pipe.cmd("RPUSH")
+        .arg(format!("{p}list:plain"))
+        .arg("y".repeat(20_000))
+        .arg("z");
+    pipe.cmd("SADD")
+        .arg(format!("{p}set:ints"))
+        .arg(&["1", "-2", "40000", "5000000000"]);
+    pipe.cmd("SADD")
+        .arg(format!("{p}set:small"))
+        .arg(&["a", "b", "c"]);
     pipe.cmd("SADD").arg(format!("{p}set:big")).arg(&big);
-    pipe.cmd("ZADD").arg(format!("{p}zset:small")).arg(&["1.5", "a", "-2", "b", "inf", "c"]);
+    pipe.cmd("ZADD")
+        .arg(format!("{p}zset:small"))
+        .arg(&["1.5", "a", "-2", "b", "inf", "c"]);
     let mut scored = Vec::new();
     for (i, m) in big.iter().enumerate() {
         scored.push(format!("{}", i as f64 / 7.0));
         scored.push(m.clone());
     }
     pipe.cmd("ZADD").arg(format!("{p}zset:big")).arg(&scored);
-    pipe.cmd("HSET").arg(format!("{p}hash:small")).arg(&["f", "v", "n", "12"]);
+    pipe.cmd("HSET")
+        .arg(format!("{p}hash:small"))
+        .arg(&["f", "v", "n", "12"]);
     let mut fields = Vec::new();
     for m in &big {
         fields.push(m.clone());
         fields.push(format!("value of {m}"));
     }
     pipe.cmd("HSET").arg(format!("{p}hash:big")).arg(&fields);
-    pipe.cmd("HSET").arg(format!("{p}hash:ttl")).arg(&["a", "b"]);
-    pipe.cmd("PEXPIRE").arg(format!("{p}hash:ttl")).arg("900000");
+    pipe.cmd("HSET")
+        .arg(format!("{p}hash:ttl"))
+        .arg(&["a", "b"]);
+    pipe.cmd("PEXPIRE")
+        .arg(format!("{p}hash:ttl"))
+        .arg("900000");
     pipe.query::<()>(con).expect("fill");
 }
