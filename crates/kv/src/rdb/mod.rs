@@ -207,7 +207,8 @@ impl<'a> Cursor<'a> {
                 ))
             }
             Len::Encoded(3) => {
-                let compressed = usize::try_from(self.length()?).map_err(|_| RdbError::Truncated)?;
+                let compressed =
+                    usize::try_from(self.length()?).map_err(|_| RdbError::Truncated)?;
                 let expanded = usize::try_from(self.length()?).map_err(|_| RdbError::Truncated)?;
                 let blob = self.take(compressed)?;
                 Ok(Bytes::from(compact::lzf_decompress(blob, expanded)?))

@@ -262,6 +262,32 @@ async fn repoint(shared: &Shared, links: &mut Links) {
     }
 }
 
+/// `SENTINEL is-master-down-by-addr` to `peer`: with `run_id` `*` only
+/// whether it sees the primary down, with ours also a vote request.
+async fn ask_down(
+    links: &mut Links,
+    peer: &str,
+    host: &str,
+    port: &str,
+    epoch: u64,
+    run_id: &str,
+) -> Option<Reply> {
+    let epoch = epoch.to_string();
+    links
+        .call(
+            peer,
+            &[
+                "SENTINEL",
+                "is-master-down-by-addr",
+                host,
+                port,
+                &epoch,
+                run_id,
+            ],
+        )
+        .await
+}
+
 /// Down states, and an election when the primary is objectively down:
 /// the epoch this sentinel won, if it did.
 async fn elect(shared: &Shared, links: &mut Links) -> Option<u64> {
@@ -288,19 +314,7 @@ async fn elect(shared: &Shared, links: &mut Links) -> Option<u64> {
     let mut agreeing = 0;
     if !forced {
         for peer in &peers {
-            let reply = links
-                .call(
-                    peer,
-                    &[
-                        "SENTINEL",
-                        "is-master-down-by-addr",
-                        &host,
-                        &port,
-                        &epoch_now.to_string(),
-                        "*",
-                    ],
-                )
-                .await;
+            let reply = ask_down(links, peer, &host, &port, epoch_now, "*").await;
             let down = matches!(&reply, Some(Reply::Array(Some(items))) if items.first() == Some(&Reply::Int(1)));
             agreeing += usize::from(down);
             if let Some(p) = shared.view.lock().peers.get_mut(peer) {
@@ -354,19 +368,7 @@ async fn elect(shared: &Shared, links: &mut Links) -> Option<u64> {
     );
     let mut votes = 1;
     for peer in &peers {
-        let reply = links
-            .call(
-                peer,
-                &[
-                    "SENTINEL",
-                    "is-master-down-by-addr",
-                    &host,
-                    &port,
-                    &epoch.to_string(),
-                    &me,
-                ],
-            )
-            .await;
+        let reply = ask_down(links, peer, &host, &port, epoch, &me).await;
         if let Some(Reply::Array(Some(items))) = reply
             && items.get(1).and_then(Reply::text).as_deref() == Some(me.as_str())
             && items.get(2) == Some(&Reply::Int(epoch as i64))

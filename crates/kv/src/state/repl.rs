@@ -135,13 +135,8 @@ pub(crate) fn new_replid() -> String {
 
 /// One command as the replication stream carries it (a RESP array).
 pub(crate) fn encode_command(args: &[Bytes]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
+    let words: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+    crate::protocol::encode_request(&words)
 }
 
 impl Repl {

@@ -180,7 +180,7 @@ fn three_sentinels_fail_over_when_the_primary_is_killed() {
             master_name: "mymaster".into(),
             master_addr: primary_addr.clone(),
             quorum: 2,
-            down_after_ms: 1000,
+            down_after_ms: 2000,
             failover_timeout_ms: 5000,
             peers: sentinels
                 .iter()

@@ -115,7 +115,7 @@ async fn sentinel_mode_follows_a_failover() {
             master_name: "mymaster".into(),
             master_addr: primary_addr.clone(),
             quorum: 2,
-            down_after_ms: 1000,
+            down_after_ms: 2000,
             failover_timeout_ms: 5000,
             peers: sentinels.iter().filter(|s| **s != me).cloned().collect(),
             announce: me,
