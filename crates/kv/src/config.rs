@@ -194,6 +194,20 @@ pub struct Config {
     pub busy_reply_threshold: u64,
     /// Cluster mode (`[cluster]`, off unless `cluster_bind` is set).
     pub cluster: cluster::ClusterSettings,
+    /// `"host port"` of the primary to replicate at start (Redis's
+    /// `replicaof`); empty = this server is a primary.
+    pub replicaof: String,
+    /// A replica refuses writes from its clients (Redis's `replica-read-only`).
+    pub replica_read_only: bool,
+    /// Bytes of the replication stream kept for partial resynchronization
+    /// (Redis's `repl-backlog-size`, 1 MB by default).
+    #[serde(deserialize_with = "de_size")]
+    pub repl_backlog_size: u64,
+    /// Writes are refused unless this many replicas acknowledged within
+    /// `min_replicas_max_lag` seconds (Redis's `min-replicas-to-write`; 0 = off).
+    pub min_replicas_to_write: u64,
+    /// See `min_replicas_to_write` (Redis's `min-replicas-max-lag`).
+    pub min_replicas_max_lag: u64,
 }
 
 impl Default for Config {
@@ -220,6 +234,11 @@ impl Default for Config {
             appendonly: "no".into(),
             busy_reply_threshold: 5000,
             cluster: cluster::ClusterSettings::default(),
+            replicaof: String::new(),
+            replica_read_only: true,
+            repl_backlog_size: 1024 * 1024,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
         }
     }
 }

@@ -56,7 +56,7 @@ use crate::protocol::{Frame, ParseLimits, ProtocolVersion, RequestParser};
 use crate::pubsub::{Inbox, mailbox};
 use crate::state::State;
 use crate::state::blocking::Blocked;
-use crate::state::session::ConnState;
+use crate::state::session::{ConnState, ReplRequest};
 use output::{encode_message, write_out};
 use stop::{Stop, Why};
 
@@ -85,6 +85,8 @@ enum Close {
     Limit(&'static str),
     /// The socket failed.
     Io(std::io::Error),
+    /// `PSYNC`/`SYNC`: the socket goes to the replication feeder.
+    Handoff,
 }
 
 /// Serves one client until it leaves, breaks a limit or `shutdown` fires.
@@ -118,7 +120,7 @@ pub(crate) async fn serve_connection(
     match &close {
         Close::Limit(why) => tracing::info!(client = state.id, reason = why, "closing client"),
         Close::Io(err) => tracing::debug!(client = state.id, error = %err, "connection failed"),
-        Close::Client | Close::Shutdown => {}
+        Close::Client | Close::Shutdown | Close::Handoff => {}
     }
     // Leave no trace in the hub, the watch table or the blocked-key queues.
     if let Some(blocked) = state.blocked.take() {
@@ -128,6 +130,28 @@ pub(crate) async fn serve_connection(
         let mut ctx = Ctx::new(&shared, &mut state);
         command::pubsub::unsubscribe_all(&mut ctx);
         command::transaction::discard_state(&mut ctx);
+    }
+    if let Some(ReplRequest::Psync {
+        replid,
+        offset,
+        legacy,
+    }) = state.repl_request.take()
+    {
+        let fed = crate::replication::primary::serve_replica(
+            shared.clone(),
+            stream,
+            state.id,
+            state.listening_port,
+            replid,
+            offset,
+            legacy,
+            shutdown,
+        )
+        .await;
+        if let Err(err) = fed {
+            tracing::warn!(replica = state.id, error = %err, "replica link closed");
+        }
+        return;
     }
     let _ = stream.shutdown().await;
 }
@@ -174,6 +198,31 @@ async fn run_loop(
         }
         if let Err(close) = write_out(stream, &mut output, &condemned).await {
             return close;
+        }
+        match state.repl_request.take() {
+            Some(request @ ReplRequest::Psync { .. }) => {
+                state.repl_request = Some(request);
+                return Close::Handoff;
+            }
+            Some(ReplRequest::Wait {
+                numreplicas,
+                offset,
+                deadline_ms,
+            }) => {
+                let acked = crate::replication::wait_acks(
+                    shared,
+                    numreplicas,
+                    offset,
+                    deadline_ms,
+                    shutdown,
+                )
+                .await;
+                if state.reply_wanted() {
+                    Frame::Integer(acked as i64).encode(state.protocol, &mut output);
+                }
+                continue;
+            }
+            None => {}
         }
         if inbox.overflowed() {
             return Close::Limit(PUBSUB_LIMIT);
@@ -467,6 +516,12 @@ fn execute_batch(
                 let waiter = ks.block(state.id, &request.keys);
                 state.blocked = Some(Blocked::new(index, request, reply, waiter));
                 continue;
+            }
+            if state.repl_request.is_some() {
+                // `PSYNC` or `WAIT`: the connection acts on it before
+                // anything else runs (its reply comes from there).
+                step = Step::Drained;
+                break;
             }
             reply
         };

@@ -11,8 +11,15 @@
 use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first (the index is the rank).
-const LAYERS: [&[&str]; 12] = [
-    &["protocol", "value", "pattern", "config", "long_double"],
+const LAYERS: [&[&str]; 14] = [
+    &[
+        "protocol",
+        "value",
+        "pattern",
+        "config",
+        "long_double",
+        "rdb",
+    ],
     // Pure cluster decisions: leaves only, so the server can use them and
     // they never reach into the server, engines or connections.
     &["cluster"],
@@ -22,12 +29,15 @@ const LAYERS: [&[&str]; 12] = [
     &["pubsub", "clients"],
     &["state"],
     &["command"],
+    &["replication"],
     &["connection"],
     &["server"],
     &["embedded"],
     // Cluster mode: the cluster's decisions plus I/O (uses leaves and
     // `cluster` only; nothing uses it but the crate root).
     &["node"],
+    // Sentinel: its own server; uses the leaves and the command helpers.
+    &["sentinel"],
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -22,13 +22,17 @@
 //! layers below it (the unit test in `layers.rs` reads the sources and fails
 //! on an upward `crate::` path, so a cycle cannot come back unnoticed).
 //! ```text
+//!  sentinel      automatic failover (Redis Sentinel's protocol): watches a
+//!    │           primary and its replicas, votes, promotes ([`sentinel`])
 //!  node          cluster mode: internode TCP (authenticated frames), the node's
 //!    │           thread running cluster::replica, its LSM store, RESP for GET/SET/DEL/KV.*
 //!    │           ([`ClusterServer`]); uses only the leaves and `cluster`
 //!  server        accept loop, maxclients, background tasks, shutdown ([`Server`])
 //!    │
 //!  connection    one socket: read, parse, run a pipelined batch, write, push messages
-//!    │
+//!    │           (a `PSYNC` hands the socket to `replication::primary`)
+//!  replication   primary side (snapshot + backlog stream to a replica) and
+//!    │           replica side (follow `REPLICAOF`, load the RDB, apply the stream)
 //!  command       the table, dispatch (Redis's checks in Redis's order), one module
 //!    │           per group; a command = f(State, arguments, ConnState), no socket
 //!  state         State (keyspace, hub, config, metrics, clients, start time, port),
@@ -45,7 +49,8 @@
 //!    │
 //!  cluster       the Dynamo cluster's pure decisions (placement, quorum,
 //!    │           versions, CRDTs, gossip, hints, anti-entropy); no I/O
-//!  leaves        protocol (RESP frames, parser), value, pattern, config,
+//!  leaves        protocol (RESP frames, parser), value, pattern, config, rdb
+//!                (Redis's RDB format: DUMP payloads and snapshot files),
 //!                long_double (INCRBYFLOAT's x87 arithmetic); and the
 //!                workspace's `clock` crate (one `now_ms`)
 //! ```
@@ -97,6 +102,18 @@
 //! mode).
 //! Everything else is crate-private.
 //!
+//! # Replication (chapter 1's primary and replicas)
+//! Redis's own protocol, so that real Redis servers and clients take part:
+//! `REPLICAOF host port` makes this server follow a primary (full resync by
+//! an RDB snapshot, then the command stream; partial resync from the
+//! primary's bounded backlog after a dropped link); a primary keeps a
+//! replication id, offset and backlog (`state::repl`), answers `WAIT`,
+//! enforces `min-replicas-to-write`, and reports `INFO replication` and
+//! `ROLE` in Redis's fields. Replicas are read-only by default. The RDB
+//! format ([`rdb`]) is also `DUMP`/`RESTORE`'s. [`sentinel`] promotes a
+//! replica when the primary is objectively down. Limits are listed in the
+//! `replication` module docs.
+//!
 //! # Trade-offs and knobs
 //! - **One lock, many threads.** The keyspace sits behind one mutex, held
 //!   for one command (or one `EXEC`): Redis's atomicity, while parsing and
@@ -144,6 +161,7 @@ pub mod config;
 mod long_double;
 mod pattern;
 pub mod protocol;
+pub mod rdb;
 mod value;
 // The Dynamo cluster's decisions: pure, above the leaves only.
 pub mod cluster;
@@ -159,9 +177,12 @@ mod state;
 mod command;
 mod connection;
 mod embedded;
+mod replication;
 mod server;
 // Cluster mode: the cluster's decisions over TCP, on a disk, for RESP clients.
 pub mod node;
+// Automatic failover for primary–replica replication (Sentinel's protocol).
+pub mod sentinel;
 
 #[cfg(test)]
 mod layers;

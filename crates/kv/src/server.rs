@@ -174,6 +174,10 @@ pub async fn serve(
 
 fn spawn_background(state: &Arc<State>, shutdown: &CancellationToken) {
     tokio::spawn(run_active_expiry(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::replication::replica::run(
+        state.clone(),
+        shutdown.clone(),
+    ));
     let refresher = state.clone();
     let stop = shutdown.clone();
     tokio::spawn(async move {

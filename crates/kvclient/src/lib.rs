@@ -9,6 +9,10 @@
 //! - [`remote::Remote`]: RESP over TCP, to our `kv` server or to real Redis,
 //!   when several application servers must share one store (the book's
 //!   stateless web tier) or a user outgrows one machine.
+//! - [`replicated::Replicated`]: a primary and its replicas (fixed, or
+//!   found through sentinels): writes to the primary, reads where
+//!   [`replicated::ReadFrom`] says (`primary | replica | nearest`; see its
+//!   docs for the stale-read risk), following a failover by itself.
 //!
 //! The trait is deliberately small: the operations the applications of the
 //! book need (get, set with optional TTL, set-if-absent, increment, scan a
@@ -23,6 +27,7 @@
 
 pub mod embedded;
 pub mod remote;
+pub mod replicated;
 
 use std::future::Future;
 use std::pin::Pin;

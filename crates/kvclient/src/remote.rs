@@ -61,6 +61,12 @@ impl Remote {
         })
     }
 
+    /// The shared connection (clones share it), for commands the trait
+    /// does not cover (`WAIT`, `SENTINEL ...`).
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
     async fn bounded<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
         let timeout = Duration::from_millis(self.options.timeout_ms);
         match tokio::time::timeout(timeout, call).await {

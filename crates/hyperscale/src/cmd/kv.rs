@@ -27,6 +27,34 @@ enum Verb {
     /// Inspect a cluster (`status`).
     #[command(subcommand)]
     Cluster(super::kv_cluster::Verb),
+    /// Run a sentinel: watch a primary and its replicas, promote a replica
+    /// when the primary is down (Redis Sentinel's protocol, default port 26379).
+    Sentinel(SentinelArgs),
+}
+
+#[derive(clap::Args)]
+struct SentinelArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:26379")]
+    bind: String,
+    /// The name clients ask for (`SENTINEL get-master-addr-by-name`).
+    #[arg(long, default_value = "mymaster")]
+    master_name: String,
+    /// The primary's host:port at start.
+    #[arg(long)]
+    master: String,
+    /// Sentinels that must agree the primary is down.
+    #[arg(long, default_value_t = 2)]
+    quorum: usize,
+    /// Silence after which an instance is considered down (ms).
+    #[arg(long, default_value_t = 30_000)]
+    down_after_ms: u64,
+    /// How long a failover may take, and the pause before another try (ms).
+    #[arg(long, default_value_t = 180_000)]
+    failover_timeout_ms: u64,
+    /// Another sentinel's host:port (repeat for each).
+    #[arg(long = "sentinel")]
+    peers: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -102,6 +130,9 @@ struct ServeArgs {
     /// File holding the shared cluster secret (16+ bytes); peers without it are refused.
     #[arg(long)]
     cluster_secret_file: Option<PathBuf>,
+    /// Replicate from this primary at start: "host port" (REPLICAOF).
+    #[arg(long)]
+    replicaof: Option<String>,
 }
 
 /// Runs the verb.
@@ -109,7 +140,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
         Verb::Serve(args) => serve(*args),
         Verb::Cluster(verb) => super::kv_cluster::run(verb),
+        Verb::Sentinel(args) => sentinel(args),
     }
+}
+
+fn sentinel(args: SentinelArgs) -> anyhow::Result<()> {
+    let addr = super::serve::parse_bind(&args.bind)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = service::net::bind(addr, "the sentinel").await?;
+        let endpoint = listener.local_addr()?.to_string();
+        let config = kv::sentinel::SentinelConfig {
+            master_name: args.master_name,
+            master_addr: args.master,
+            quorum: args.quorum,
+            down_after_ms: args.down_after_ms,
+            failover_timeout_ms: args.failover_timeout_ms,
+            peers: args.peers,
+            announce: endpoint.clone(),
+        };
+        crate::output::emit(&format!(
+            "kv sentinel on {endpoint} watching {} at {}\n",
+            config.master_name, config.master_addr
+        ))?;
+        let shutdown = service::shutdown::on_signals();
+        kv::sentinel::serve(listener, config, shutdown).await?;
+        Ok(())
+    })
 }
 
 fn load_config(args: &ServeArgs) -> anyhow::Result<kv::Config> {
@@ -126,6 +187,7 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<kv::Config> {
         .flag("requirepass", args.requirepass.clone())
         .flag("maxclients", args.maxclients)
         .flag("timeout", args.timeout)
+        .flag("replicaof", args.replicaof.clone())
         .flag("cluster.cluster_bind", args.cluster_bind.clone())
         .flag("cluster.seeds", args.seeds.clone())
         .flag("cluster.node_id", args.node_id.map(i64::from))

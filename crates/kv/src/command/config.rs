@@ -100,6 +100,42 @@ fn params() -> Vec<Param> {
             }),
         ),
         p(
+            "replica-read-only",
+            |c| if c.replica_read_only { "yes" } else { "no" }.into(),
+            Some(|c, v| {
+                c.replica_read_only = match v.to_ascii_lowercase().as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err("argument must be 'yes' or 'no'".into()),
+                };
+                Ok(())
+            }),
+        ),
+        p(
+            "repl-backlog-size",
+            |c| c.repl_backlog_size.to_string(),
+            Some(|c, v| {
+                c.repl_backlog_size = within(size(v)?, 16 * 1024, LONG_MAX)?;
+                Ok(())
+            }),
+        ),
+        p(
+            "min-replicas-to-write",
+            |c| c.min_replicas_to_write.to_string(),
+            Some(|c, v| {
+                c.min_replicas_to_write = within(int(v)?, 0, INT_MAX)?;
+                Ok(())
+            }),
+        ),
+        p(
+            "min-replicas-max-lag",
+            |c| c.min_replicas_max_lag.to_string(),
+            Some(|c, v| {
+                c.min_replicas_max_lag = within(int(v)?, 0, INT_MAX)?;
+                Ok(())
+            }),
+        ),
+        p(
             "maxmemory-samples",
             |c| c.maxmemory_samples.to_string(),
             Some(|c, v| {

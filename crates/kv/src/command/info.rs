@@ -16,12 +16,13 @@ use crate::protocol::Frame;
 
 /// Every section, in Redis's order, with its title; `commandstats` is
 /// left out of the default set (as in Redis: `INFO all` includes it).
-const SECTIONS: [(&str, &str); 9] = [
+const SECTIONS: [(&str, &str); 10] = [
     ("server", "Server"),
     ("clients", "Clients"),
     ("memory", "Memory"),
     ("persistence", "Persistence"),
     ("stats", "Stats"),
+    ("replication", "Replication"),
     ("cpu", "CPU"),
     ("commandstats", "Commandstats"),
     ("errorstats", "Errorstats"),
@@ -77,6 +78,15 @@ fn dynamic_fields(ctx: &mut Ctx<'_>, section: &str) -> Vec<(String, String)> {
                 ))
             })
             .collect(),
+        "replication" => super::replication::info_fields(ctx.state),
+        "stats" => {
+            let inner = ctx.state.repl.lock();
+            vec![
+                ("sync_full".into(), inner.sync_full.to_string()),
+                ("sync_partial_ok".into(), inner.sync_partial_ok.to_string()),
+                ("sync_partial_err".into(), inner.sync_partial_err.to_string()),
+            ]
+        }
         "errorstats" => metrics
             .error_codes()
             .into_iter()

@@ -23,6 +23,7 @@ mod bits;
 pub(crate) mod blocking;
 mod client;
 mod config;
+pub(crate) mod dump;
 mod geo;
 mod hash;
 mod hll;
@@ -33,6 +34,7 @@ mod list;
 pub(crate) mod local;
 mod members;
 pub(crate) mod pubsub;
+mod replication;
 mod scripting;
 mod server;
 mod set;
@@ -138,6 +140,7 @@ pub fn table() -> &'static [Spec] {
         let mut specs = Vec::new();
         specs.extend(string::specs());
         specs.extend(keys::specs());
+        specs.extend(dump::specs());
         specs.extend(server::specs());
         specs.extend(pubsub::specs());
         specs.extend(transaction::specs());
@@ -150,6 +153,7 @@ pub fn table() -> &'static [Spec] {
         specs.extend(hll::specs());
         specs.extend(stream::specs());
         specs.extend(scripting::specs());
+        specs.extend(replication::specs());
         specs
     })
 }
@@ -406,6 +410,10 @@ fn admit_checks(
             spec.name
         )));
     }
+    if let Err(refused) = replication::admit(state, conn, spec) {
+        conn.flag_multi_error();
+        return Err(refused);
+    }
     if let Some(multi) = conn.multi.as_mut()
         && !spec.has(TX_CONTROL)
     {
@@ -447,6 +455,9 @@ pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[Bytes]) -> Frame {
     };
     if no_touch {
         ctx.ks().set_no_touch(false);
+    }
+    if spec.has(WRITE) {
+        replication::propagate(ctx, spec, args, &reply);
     }
     ctx.depth -= 1;
     if spec.has(DENYOOM) {
@@ -549,4 +560,9 @@ pub(crate) fn delete_as_del(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Frame
 /// Shorthand: unwraps a `Result<Frame, Frame>` from `?`-style handler code.
 pub fn reply(result: Result<Frame, Frame>) -> Frame {
     result.unwrap_or_else(|err| err)
+}
+
+/// The Redis version this server reports (`INFO`, `HELLO`).
+pub fn server_version() -> &'static str {
+    server::REDIS_VERSION
 }

@@ -13,6 +13,7 @@
 pub(crate) mod blocking;
 pub(crate) mod expiry;
 pub(crate) mod notify;
+pub(crate) mod repl;
 pub(crate) mod scripts;
 pub(crate) mod session;
 
@@ -51,6 +52,8 @@ pub(crate) struct State {
     pub(crate) scripts: scripts::Scripts,
     /// Holds connections back while woken blocked clients are served.
     pub(crate) turns: blocking::TurnGate,
+    /// Replication: role, id, offset, backlog, replicas, our primary.
+    pub(crate) repl: repl::Repl,
 }
 
 impl State {
@@ -64,6 +67,10 @@ impl State {
         let mut keyspace = Keyspace::new(engine);
         keyspace.set_notify(config.notify_keyspace_events.0);
         let turns = blocking::TurnGate::new(keyspace.turns_pending());
+        let repl = repl::Repl::new();
+        if let Some(target) = repl::parse_target(&config.replicaof) {
+            repl.set_target(Some(target));
+        }
         State {
             db: parking_lot::Mutex::new(keyspace),
             hub: Hub::new(config.client_output_buffer_limit_pubsub),
@@ -75,6 +82,7 @@ impl State {
             port,
             scripts: scripts::Scripts::default(),
             turns,
+            repl,
         }
     }
 }

@@ -26,6 +26,30 @@ pub(crate) struct MultiState {
     pub(crate) aborted: bool,
 }
 
+/// What the connection must do after a replication command returned.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ReplRequest {
+    /// `PSYNC replid offset` (`SYNC` = `legacy`): hand the socket to the feeder.
+    Psync {
+        /// The history the replica has (`?` = none).
+        replid: String,
+        /// The next byte it wants, 1-based (`-1` = none).
+        offset: i64,
+        /// Old `SYNC`: no `+FULLRESYNC` line before the payload.
+        legacy: bool,
+    },
+    /// `WAIT numreplicas timeout`: answer once enough replicas acknowledged
+    /// `offset` or at the deadline.
+    Wait {
+        /// Replicas wanted.
+        numreplicas: usize,
+        /// The offset they must reach.
+        offset: u64,
+        /// Unix ms; `None` = wait forever.
+        deadline_ms: Option<u64>,
+    },
+}
+
 /// Per-connection state the commands read and change.
 #[derive(Debug)]
 pub(crate) struct ConnState {
@@ -78,6 +102,13 @@ pub(crate) struct ConnState {
     /// `CLIENT NO-TOUCH`: this client's reads do not count as accesses for
     /// eviction (LRU/LFU), except `TOUCH`.
     pub(crate) no_touch: bool,
+    /// This client is our primary's stream: it may write on a read-only
+    /// replica, and its writes are not propagated again.
+    pub(crate) master_link: bool,
+    /// `REPLCONF listening-port` (a replica's own port).
+    pub(crate) listening_port: u16,
+    /// Set by `PSYNC`/`SYNC`/`WAIT` for the connection to act on.
+    pub(crate) repl_request: Option<ReplRequest>,
 }
 
 impl ConnState {
@@ -105,6 +136,9 @@ impl ConnState {
             reply_skip_next: false,
             no_evict: false,
             no_touch: false,
+            master_link: false,
+            listening_port: 0,
+            repl_request: None,
         }
     }
 

@@ -20,7 +20,7 @@
 
 mod algebra;
 mod blocking;
-pub(super) mod parse;
+pub(in crate::command) mod parse;
 mod range;
 mod read;
 pub(super) mod store;

@@ -2,6 +2,7 @@
 //! and helpers for the `redis` crate client.
 #![allow(dead_code)]
 
+pub mod dataset;
 pub mod diff;
 
 use std::net::SocketAddr;
