@@ -56,11 +56,12 @@ use crate::protocol::{Frame, ParseLimits, ProtocolVersion, RequestParser};
 use crate::pubsub::{Inbox, mailbox};
 use crate::state::State;
 use crate::state::blocking::Blocked;
-use crate::state::session::{ConnState, ReplRequest};
+use crate::state::session::ConnState;
 use output::{encode_message, write_out};
 use stop::{Stop, Why};
 
 mod output;
+mod repl;
 mod stop;
 
 /// Why a subscriber that fell too far behind is closed.
@@ -131,29 +132,10 @@ pub(crate) async fn serve_connection(
         command::pubsub::unsubscribe_all(&mut ctx);
         command::transaction::discard_state(&mut ctx);
     }
-    if let Some(ReplRequest::Psync {
-        replid,
-        offset,
-        legacy,
-    }) = state.repl_request.take()
-    {
-        let fed = crate::replication::primary::serve_replica(
-            shared.clone(),
-            stream,
-            state.id,
-            state.listening_port,
-            replid,
-            offset,
-            legacy,
-            shutdown,
-        )
-        .await;
-        if let Err(err) = fed {
-            tracing::warn!(replica = state.id, error = %err, "replica link closed");
-        }
-        return;
+    // A replica's `PSYNC` keeps the socket: the feeder owns it from here.
+    if let Some(mut stream) = repl::hand_off(&shared, stream, &mut state, shutdown).await {
+        let _ = stream.shutdown().await;
     }
-    let _ = stream.shutdown().await;
 }
 
 async fn run_loop(
@@ -199,30 +181,10 @@ async fn run_loop(
         if let Err(close) = write_out(stream, &mut output, &condemned).await {
             return close;
         }
-        match state.repl_request.take() {
-            Some(request @ ReplRequest::Psync { .. }) => {
-                state.repl_request = Some(request);
-                return Close::Handoff;
-            }
-            Some(ReplRequest::Wait {
-                numreplicas,
-                offset,
-                deadline_ms,
-            }) => {
-                let acked = crate::replication::wait_acks(
-                    shared,
-                    numreplicas,
-                    offset,
-                    deadline_ms,
-                    shutdown,
-                )
-                .await;
-                if state.reply_wanted() {
-                    Frame::Integer(acked as i64).encode(state.protocol, &mut output);
-                }
-                continue;
-            }
-            None => {}
+        match repl::act_on_request(shared, shutdown, state, &mut output).await {
+            repl::Next::Handoff => return Close::Handoff,
+            repl::Next::Replied => continue,
+            repl::Next::Go => {}
         }
         if inbox.overflowed() {
             return Close::Limit(PUBSUB_LIMIT);
