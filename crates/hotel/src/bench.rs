@@ -25,6 +25,9 @@ pub enum Contention {
     Low,
     /// Every booking is for the same room type of the same hotel, same night.
     High,
+    /// Every booking picks one of `hotels` hotels, all for the same night:
+    /// the contention sweep's knob (1 hotel is `High`; more spread it).
+    Spread,
 }
 
 /// One run's parameters.
@@ -56,6 +59,8 @@ pub struct Outcome {
     pub mode: Mode,
     /// The contention level.
     pub contention: Contention,
+    /// Hotels the bookings were spread over.
+    pub hotels: i64,
     /// Bookings attempted.
     pub attempted: u64,
     /// Reservations made.
@@ -83,12 +88,12 @@ const NIGHTS: i64 = 30;
 async fn prepare(store: &Store, workload: &Workload) -> Result<(), sqlx::Error> {
     let today = Date::today();
     let hotels = match workload.contention {
-        Contention::Low => workload.hotels.max(1),
+        Contention::Low | Contention::Spread => workload.hotels.max(1),
         Contention::High => 1,
     };
     let nights = match workload.contention {
         Contention::Low => NIGHTS,
-        Contention::High => 1,
+        Contention::High | Contention::Spread => 1,
     };
     let dates: Vec<String> = (1..=nights).map(|d| today.plus(d).to_string()).collect();
     let rooms = (workload.bookings as i64).max(1);
@@ -139,6 +144,7 @@ pub async fn run(
                         fastrand::i64(1..=NIGHTS),
                     ),
                     Contention::High => (0, 1),
+                    Contention::Spread => (fastrand::i64(0..workload.hotels.max(1)), 1),
                 };
                 let stay = Stay {
                     check_in: today.plus(night),
@@ -181,6 +187,10 @@ pub async fn run(
     Ok(Outcome {
         mode: workload.mode,
         contention: workload.contention,
+        hotels: match workload.contention {
+            Contention::High => 1,
+            Contention::Low | Contention::Spread => workload.hotels.max(1),
+        },
         attempted: workload.bookings,
         booked,
         sold_out,

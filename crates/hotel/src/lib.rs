@@ -41,10 +41,12 @@
 //! an optional API key, bounded inputs, JSON errors, and 503 (after
 //! `db_timeout_ms`, never a hang) when the database is down.
 //!
+//! **Booking page** (`api::page`, at `/hotel/`): search and book with plain
+//! HTML forms; `hyperscale up` serves it behind the gateway.
+//!
 //! **Not yet** (later sessions): sharding by hotel id (the notes' 16 shards
 //! for 30,000 QPS, 1,875 each), an availability cache in `kv` fed by an
-//! outbox table (CDC), payment as a saga, cold storage of old reservations,
-//! the booking web page and `hyperscale up` integration.
+//! outbox table (CDC), payment as a saga, cold storage of old reservations.
 #![warn(missing_docs)]
 
 pub mod api;
@@ -96,6 +98,20 @@ impl Hotel {
             api: Arc::new(api),
             config,
         })
+    }
+
+    /// Loads [`seed`]'s demo data (`hotels` hotels on sale for `days`
+    /// nights) when the database has no hotel yet, as `hyperscale up` does;
+    /// returns whether it did.
+    pub async fn seed_if_empty(&self, hotels: i64, days: i64) -> anyhow::Result<bool> {
+        let store = self.api.booker.store();
+        if store.hotels_count().await? > 0 {
+            return Ok(false);
+        }
+        seed(store, hotels, days, self.api.overbooking.percent())
+            .await
+            .context("cannot seed the demo hotels")?;
+        Ok(true)
     }
 
     /// The booking engine (for tests and embedding).

@@ -243,6 +243,13 @@ impl Store {
         Ok(())
     }
 
+    /// How many hotels there are.
+    pub async fn hotels_count(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM hotel")
+            .fetch_one(&self.pool)
+            .await
+    }
+
     /// The hotel's name, if it exists.
     pub async fn hotel_name(&self, hotel_id: i64) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar("SELECT name FROM hotel WHERE hotel_id = $1")

@@ -17,6 +17,7 @@
 
 mod input;
 pub mod openapi;
+pub mod page;
 
 use std::sync::Arc;
 
@@ -34,7 +35,7 @@ use serde_json::json;
 use crate::concurrency::{BookError, Booker, db_error};
 use crate::config::Config;
 use crate::model::{Date, Event, Overbooking, Stay, StayLimits};
-use crate::store::{ErrorClass, classify};
+use crate::store::{ErrorClass, Night, classify};
 
 pub use input::{parse_body, parse_id};
 
@@ -77,6 +78,7 @@ pub fn router(api: Arc<Api>, config: &Config) -> Router {
         .route_layer(middleware::from_fn_with_state(api.clone(), authenticate));
     Router::new()
         .merge(v1)
+        .merge(page::router())
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; see /openapi.json") })
         .layer(DefaultBodyLimit::max(config.body_bytes_max))
@@ -125,7 +127,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn book_error(err: &BookError) -> ApiError {
+pub(crate) fn book_error(err: &BookError) -> ApiError {
     let status = match err {
         BookError::NotFound(_) => StatusCode::NOT_FOUND,
         BookError::SoldOut(_) | BookError::InvalidTransition(_) | BookError::Contention(_) => {
@@ -334,36 +336,38 @@ async fn put_rates(
 }
 
 /// Parses and validates a stay from two date strings.
-fn stay(api: &Api, check_in: &str, check_out: &str) -> Result<Stay, ApiError> {
+pub(crate) fn stay(api: &Api, check_in: &str, check_out: &str) -> Result<Stay, ApiError> {
     let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
     let check_in = Date::parse(check_in).map_err(|err| bad(format!("check_in: {err}")))?;
     let check_out = Date::parse(check_out).map_err(|err| bad(format!("check_out: {err}")))?;
     Stay::new(check_in, check_out, Date::today(), api.limits).map_err(bad)
 }
 
-async fn availability(
-    State(api): State<Arc<Api>>,
-    Path(hotel_id): Path<String>,
-    query: Result<Query<input::AvailabilityQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let hotel_id = parse_id("hotel_id", &hotel_id)?;
-    let Query(query) =
-        query.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
-    let stay = stay(&api, &query.check_in, &query.check_out)?;
-    let wanted = query
-        .room_type
-        .as_deref()
-        .map(|id| parse_id("room_type", id))
-        .transpose()?;
+/// One room type's availability over a stay.
+pub(crate) struct RoomAvailability {
+    pub(crate) room_type_id: i64,
+    pub(crate) name: String,
+    /// Rooms free on every night (0 when a night is not on sale).
+    pub(crate) available: i64,
+    /// The stay's price for one room; `None` when a night is not on sale.
+    pub(crate) total_cents: Option<i64>,
+    pub(crate) nights: Vec<Night>,
+}
+
+/// The hotel's name and what each of its room types (or only `wanted`)
+/// has free over `stay`: the API's availability search and the page's.
+pub(crate) async fn search(
+    api: &Api,
+    hotel_id: i64,
+    stay: &Stay,
+    wanted: Option<i64>,
+) -> Result<(String, Vec<RoomAvailability>), ApiError> {
     let store = api.booker.store();
-    if store
+    let hotel_name = store
         .hotel_name(hotel_id)
         .await
         .map_err(|err| db_response(&err))?
-        .is_none()
-    {
-        return Err(error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")));
-    }
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")))?;
     let room_types = store
         .room_types(hotel_id)
         .await
@@ -389,11 +393,7 @@ async fn availability(
             .map_err(|err| db_response(&err))?;
         let complete = nights.len() as i64 == stay.nights();
         let available = if complete {
-            nights
-                .iter()
-                .map(|night| night.available())
-                .min()
-                .unwrap_or(0)
+            nights.iter().map(Night::available).min().unwrap_or(0)
         } else {
             0
         };
@@ -401,22 +401,52 @@ async fn availability(
             .iter()
             .map(|night| night.rate_cents)
             .fold(0, i64::saturating_add);
-        let nights: Vec<_> = nights
-            .iter()
-            .map(|night| {
-                json!({"date": night.date, "total_inventory": night.total_inventory,
-                "total_reserved": night.total_reserved, "available": night.available(),
-                "rate_cents": night.rate_cents})
-            })
-            .collect();
-        out.push(
-            json!({"room_type_id": room_type_id, "name": name, "available": available,
-            "total_cents": if complete { Some(total) } else { None }, "nights": nights}),
-        );
+        out.push(RoomAvailability {
+            room_type_id,
+            name,
+            available,
+            total_cents: complete.then_some(total),
+            nights,
+        });
     }
+    Ok((hotel_name, out))
+}
+
+async fn availability(
+    State(api): State<Arc<Api>>,
+    Path(hotel_id): Path<String>,
+    query: Result<Query<input::AvailabilityQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let hotel_id = parse_id("hotel_id", &hotel_id)?;
+    let Query(query) =
+        query.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    let stay = stay(&api, &query.check_in, &query.check_out)?;
+    let wanted = query
+        .room_type
+        .as_deref()
+        .map(|id| parse_id("room_type", id))
+        .transpose()?;
+    let (_, room_types) = search(&api, hotel_id, &stay, wanted).await?;
+    let out: Vec<_> = room_types
+        .into_iter()
+        .map(|room_type| {
+            let nights: Vec<_> = room_type
+                .nights
+                .iter()
+                .map(|night| {
+                    json!({"date": night.date, "total_inventory": night.total_inventory,
+                    "total_reserved": night.total_reserved, "available": night.available(),
+                    "rate_cents": night.rate_cents})
+                })
+                .collect();
+            json!({"room_type_id": room_type.room_type_id, "name": room_type.name,
+            "available": room_type.available, "total_cents": room_type.total_cents,
+            "nights": nights})
+        })
+        .collect();
     Ok(Json(
-        json!({"hotel_id": hotel_id, "check_in": from, "check_out": to,
-            "nights": stay.nights(), "room_types": out}),
+        json!({"hotel_id": hotel_id, "check_in": stay.check_in.to_string(),
+            "check_out": stay.check_out.to_string(), "nights": stay.nights(), "room_types": out}),
     )
     .into_response())
 }

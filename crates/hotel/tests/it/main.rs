@@ -9,4 +9,5 @@ mod support;
 
 mod api;
 mod model_check;
+mod page;
 mod race;

@@ -115,7 +115,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
         let admin = super::serve::bind_admin(args.admin_bind).await?;
         let listener = service::net::bind(config.bind, "the hotel service").await?;
-        let info = info(&listener.local_addr()?.to_string());
+        let endpoint = listener.local_addr()?.to_string();
+        let info = info(&endpoint, &endpoint);
         let mode = config.concurrency.clone();
         let database = hotel::redact(&config.database_url());
         let hotel = hotel::Hotel::open(config).await?;
@@ -174,14 +175,19 @@ fn seed(args: SeedArgs) -> anyhow::Result<()> {
     }
 }
 
-/// How the hotel service is listed by `up` and the console.
-pub fn info(endpoint: &str) -> SystemInfo {
+/// How the hotel service is listed by `up` and the console: the link is
+/// its booking page, served at `page_origin` (the service itself, or the
+/// gateway in front of it).
+pub fn info(endpoint: &str, page_origin: &str) -> SystemInfo {
     SystemInfo {
         name: "hotel".into(),
         title: "Hotel reservation".into(),
         chapter: "vol. 2 Hotel reservation".into(),
         protocol: "HTTP".into(),
         endpoint: endpoint.into(),
-        link: Some(format!("http://{endpoint}/openapi.json")),
+        link: Some(format!(
+            "http://{page_origin}{}",
+            hotel::api::page::PAGE_PATH
+        )),
     }
 }

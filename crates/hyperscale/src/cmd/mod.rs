@@ -19,3 +19,4 @@ pub mod s3_cluster;
 pub mod serve;
 pub mod shortener;
 pub mod up;
+pub mod up_hotel;

@@ -82,6 +82,11 @@ struct UpConfig {
     /// The metrics server's settings (`[metrics]`); its data directory is
     /// always `{data_dir}/metrics`.
     metrics: MetricsConfig,
+    /// The hotel reservation service's settings (`[hotel]`); its embedded
+    /// database is always under `{data_dir}/hotel`, seeded with demo hotels
+    /// when empty. Without `api_key`, one is made and kept in
+    /// `{data_dir}/hotel/api-key`.
+    hotel: hotel::Config,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +143,7 @@ impl Default for UpConfig {
             s3: objstore::s3::Config::default(),
             gateway: gateway::Config::default(),
             metrics: MetricsConfig::default(),
+            hotel: hotel::Config::default(),
         }
     }
 }
@@ -152,6 +158,7 @@ impl UpConfig {
             &mut self.gateway.bind,
             &mut self.s3.bind,
             &mut self.metrics.bind,
+            &mut self.hotel.bind,
         ] {
             addr.set_port(0);
         }
@@ -226,7 +233,20 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     let gateway_addr = gateway_listener.local_addr()?;
     let shortener = add_shortener(&mut supervisor, &config, gateway_addr).await?;
     let (id, id_claim) = add_id(&mut supervisor, &config).await?;
-    add_gateway(&mut supervisor, &config, gateway_listener, shortener, id).await?;
+    let (hotel, hotel_note) = super::up_hotel::add(
+        &mut supervisor,
+        &config.hotel,
+        &config.data_dir,
+        fronted(&config),
+        gateway_addr,
+    )
+    .await?;
+    let local = Local {
+        shortener,
+        id,
+        hotel,
+    };
+    add_gateway(&mut supervisor, &config, gateway_listener, local).await?;
     add_kv(&mut supervisor, &config).await?;
     if config.kv_nodes > 0 {
         let nodes = super::kv_cluster::Local {
@@ -245,7 +265,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         &supervisor.directory().list(),
         admin_addr,
         &config,
-        &[format!("id: {id_claim}"), s3_key],
+        &[format!("id: {id_claim}"), s3_key, hotel_note],
     )?;
     // The same news for whoever reads logs rather than stdout.
     tracing::info!(console = %console_addr, admin = %admin_addr, "hyperscale is up");
@@ -257,7 +277,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
 
 /// Binds a system's listener; on failure, says how to move that one system
 /// (`up` runs many, so "choose another address" alone is not enough).
-async fn bind_system(
+pub(super) async fn bind_system(
     addr: SocketAddr,
     what: &str,
     table: &str,
@@ -471,20 +491,36 @@ fn scrape_yaml(systems: &[(String, String)], console: &str, interval_ms: u64) ->
     )
 }
 
+/// Whether the gateway fronts this process's HTTP systems (`[gateway]` sets
+/// no routes of its own).
+fn fronted(config: &UpConfig) -> bool {
+    config.gateway.routes.is_empty() && config.gateway.pools.is_empty()
+}
+
+/// The HTTP systems of this process the gateway fronts.
+struct Local {
+    shortener: SocketAddr,
+    id: SocketAddr,
+    hotel: SocketAddr,
+}
+
 /// The gateway in front of this process's HTTP systems (chapter 1's load
 /// balancer, chapter 4's rate limiter), unless `[gateway]` sets its own routes.
 async fn add_gateway(
     supervisor: &mut Supervisor,
     config: &UpConfig,
     listener: tokio::net::TcpListener,
-    shortener: SocketAddr,
-    id: SocketAddr,
+    local: Local,
 ) -> anyhow::Result<()> {
     let mut settings = config.gateway.clone();
     // The admin endpoint already serves every metric of the process.
     settings.metrics_path = String::new();
-    if settings.routes.is_empty() && settings.pools.is_empty() {
-        front_local_systems(&mut settings, shortener, id);
+    if fronted(config) {
+        front_local_systems(&mut settings, &local);
+        if settings.ratelimit.rules.is_none() {
+            let rules = super::up_hotel::write_rate_limits(&config.data_dir).await?;
+            settings.ratelimit.rules = Some(rules);
+        }
     }
     let info = gateway::info(&listener.local_addr()?.to_string());
     let gateway = gateway::Gateway::new(
@@ -495,7 +531,7 @@ async fn add_gateway(
     Ok(())
 }
 
-fn front_local_systems(settings: &mut gateway::Config, shortener: SocketAddr, id: SocketAddr) {
+fn front_local_systems(settings: &mut gateway::Config, local: &Local) {
     let pool = |upstream: SocketAddr, health_path: &str| gateway::config::Pool {
         upstreams: vec![upstream.to_string()],
         health: gateway::config::HealthCheck {
@@ -504,16 +540,25 @@ fn front_local_systems(settings: &mut gateway::Config, shortener: SocketAddr, id
         },
         ..Default::default()
     };
-    settings.pools.insert("id".into(), pool(id, "/api/v1/ids"));
     settings
         .pools
-        .insert("shortener".into(), pool(shortener, "/"));
+        .insert("id".into(), pool(local.id, "/api/v1/ids"));
+    settings
+        .pools
+        .insert("shortener".into(), pool(local.shortener, "/"));
+    settings.pools.insert(
+        "hotel".into(),
+        pool(local.hotel, hotel::api::page::PAGE_PATH),
+    );
     let route = |prefix: &str, pool: &str| gateway::config::Route {
         prefix: prefix.into(),
         pool: pool.into(),
         strip_prefix: false,
     };
     settings.routes = vec![route("/api/v1/ids", "id"), route("/", "shortener")];
+    settings
+        .routes
+        .extend(super::up_hotel::PREFIXES.map(|prefix| route(prefix, "hotel")));
 }
 
 fn print_table(

@@ -128,3 +128,67 @@ fn bad_flags_are_one_clear_line() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
 }
+
+#[test]
+fn bench_sweeps_contention_and_draws_a_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("contention.png");
+    let child = hyperscale()
+        .args([
+            "bench",
+            "hotel",
+            "--bookings",
+            "40",
+            "--workers",
+            "8",
+            "--sweep",
+            "1,4",
+            "--json",
+            "--plot",
+        ])
+        .arg(&png)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    // Three modes at two points each, every booking accounted for.
+    assert_eq!(results.len(), 6, "{report}");
+    for result in results {
+        assert_eq!(result["contention"], "spread", "{result}");
+        let accounted = result["booked"].as_u64().unwrap()
+            + result["failed"].as_u64().unwrap()
+            + result["sold_out"].as_u64().unwrap();
+        assert_eq!(accounted, 40, "{result}");
+    }
+    let hotels: Vec<_> = results
+        .iter()
+        .map(|r| r["hotels"].as_i64().unwrap())
+        .collect();
+    assert_eq!(hotels, [1, 4, 1, 4, 1, 4]);
+    // A PNG of the documented size: signature, then IHDR's width and height.
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1400, 560));
+
+    let child = hyperscale()
+        .args(["bench", "hotel", "--sweep", "0", "--plot"])
+        .arg(&png)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, Duration::from_secs(30));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--sweep takes hotel counts"), "{stderr}");
+}

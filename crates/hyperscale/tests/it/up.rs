@@ -34,7 +34,7 @@ fn start_up(extra: &[&str]) -> ([tempfile::TempDir; 2], Guard, Lines) {
 fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     let (_dirs, mut guard, lines) = start_up(&[]);
     let (mut console, mut admin, mut id_claim, mut gateway) = (None, None, None, None);
-    let (mut s3, mut prometheus) = (None, None);
+    let (mut s3, mut prometheus, mut hotel) = (None, None, None);
     // The SYSTEM column of the table, up to the admin row.
     let (mut systems, mut in_table) = (Vec::new(), false);
     while console.is_none()
@@ -43,6 +43,7 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         || id_claim.is_none()
         || gateway.is_none()
         || s3.is_none()
+        || hotel.is_none()
     {
         let line = lines.next_within(Duration::from_secs(60));
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -65,6 +66,7 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
             }
             Some(&"id:") => id_claim = Some(line.clone()),
             Some(&"s3:") => s3 = Some(line.clone()),
+            Some(&"hotel:") => hotel = Some(line.clone()),
             _ => {}
         }
     }
@@ -158,9 +160,9 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         reply.contains(r#""job":"hyperscale""#) && reply.contains(r#""1"]"#),
         "{reply}"
     );
-    let (status, reply) = query("sum%20by%20(system)%20(hyperscale_system_up)");
-    assert_eq!(status, 200, "{reply}");
-    for system in [
+    // Each system is its own scrape target, scraped on its own schedule:
+    // poll until every one has been (bounded).
+    let expected = [
         "console",
         "kv",
         "mq",
@@ -168,12 +170,21 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
         "metrics",
         "gateway",
         "shortener",
-    ] {
-        assert!(
-            reply.contains(&format!(r#"{{"system":"{system}"}}"#)),
-            "{system} in {reply}"
-        );
+        "hotel",
+    ];
+    let missing = |reply: &str| {
+        expected
+            .into_iter()
+            .find(|system| !reply.contains(&format!(r#"{{"system":"{system}"}}"#)))
+    };
+    let started = Instant::now();
+    let (mut status, mut reply) = query("sum%20by%20(system)%20(hyperscale_system_up)");
+    while missing(&reply).is_some() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+        (status, reply) = query("sum%20by%20(system)%20(hyperscale_system_up)");
     }
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(missing(&reply), None, "{reply}");
     // `hyperscale metrics query` prints the same as a table, a range and JSON.
     let cli = |extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
@@ -209,6 +220,8 @@ fn up_serves_console_and_admin_then_exits_cleanly_on_sigint() {
     assert!(!ok && err.contains("bad_data"), "{err}");
     // Every system is a scrape target; the console charts request rates.
     crate::up_metrics::check(&console, &prometheus, &systems);
+    // The booking page behind the gateway, and the API with its key.
+    crate::up_hotel::check(&console, &gateway, &hotel.unwrap());
 
     let exit = interrupt_and_wait(&mut guard, Duration::from_secs(5));
     assert!(exit.success(), "exit status {exit}");

@@ -1,7 +1,11 @@
 //! `hyperscale bench hotel`: bookings per second, latency, retries and
 //! failures of each concurrency mode at low and high contention, in process
 //! on SQLite (a temporary file) or on a PostgreSQL database by URL. The
-//! workload lives in `hotel::bench`.
+//! workload lives in `hotel::bench`. With `--plot FILE.png` it sweeps
+//! contention instead (same-night bookings spread over 1, 2, 4, ... hotels)
+//! and draws throughput and failures against it, one line per mode.
+
+mod plot;
 
 use anyhow::Context;
 use hotel::Mode;
@@ -39,9 +43,52 @@ pub struct Args {
     /// Database connections.
     #[arg(long, default_value_t = 8)]
     connections: u32,
+    /// Sweep contention instead and draw the results into this PNG.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
+    /// The sweep's points: how many hotels the same-night bookings spread
+    /// over (1 = every booking races for one room type's night).
+    #[arg(long, default_value = "1,2,4,8,16,64,256")]
+    sweep: String,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// The runs to make: `(mode, contention, hotels)`.
+fn runs(args: &Args, modes: &[Mode]) -> anyhow::Result<Vec<(Mode, Contention, i64)>> {
+    if args.plot.is_none() {
+        return Ok(modes
+            .iter()
+            .flat_map(|&mode| {
+                [
+                    (mode, Contention::Low, args.hotels),
+                    (mode, Contention::High, 1),
+                ]
+            })
+            .collect());
+    }
+    let points = args
+        .sweep
+        .split(',')
+        .map(|point| match point.trim().parse::<i64>() {
+            Ok(hotels) if (1..=100_000).contains(&hotels) => Ok(hotels),
+            _ => Err(anyhow::anyhow!(
+                "--sweep takes hotel counts 1..=100000 separated by commas, not `{point}`"
+            )),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if points.is_empty() || points.len() > 32 {
+        anyhow::bail!("--sweep takes 1 to 32 points");
+    }
+    Ok(modes
+        .iter()
+        .flat_map(|&mode| {
+            points
+                .iter()
+                .map(move |&hotels| (mode, Contention::Spread, hotels))
+        })
+        .collect())
 }
 
 /// Runs the benchmark.
@@ -60,11 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let run_base = clock::now_ms() as i64 % 1_000_000 * 1_000_000;
     let mut outcomes = Vec::new();
-    for (index, (mode, contention)) in modes
-        .iter()
-        .flat_map(|&mode| [(mode, Contention::Low), (mode, Contention::High)])
-        .enumerate()
-    {
+    for (index, (mode, contention, hotels)) in runs(&args, &modes)?.into_iter().enumerate() {
         let dir = tempfile_dir()?;
         let url = if args.database == "sqlite" {
             format!("sqlite://{}", dir.join("bench.db").display())
@@ -76,12 +119,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             contention,
             bookings: args.bookings,
             workers: args.workers,
-            hotels: args.hotels,
+            hotels,
             hotel_base: run_base + index as i64 * 200_000 + 1,
             retries_max: args.retries,
             hold_ms: args.hold_ms.min(1_000),
         };
-        let label = format!("{} {contention:?}", mode.as_str());
+        let label = format!("{} {contention:?} {hotels}", mode.as_str());
         let total = args.bookings;
         let outcome = runtime.block_on(async {
             let store = hotel::Store::open(&hotel::StoreOptions {
@@ -101,6 +144,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         note(&format!("\r{label:<22} {total:>9}/{total}\n"));
         outcomes.push(outcome?);
+    }
+    if let Some(path) = &args.plot {
+        let database = if args.database == "sqlite" {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        };
+        let title = format!(
+            "hotel: {} same-night bookings, {} guests at once, {} retries max ({database})",
+            args.bookings, args.workers, args.retries
+        );
+        plot::draw(path, &title, &outcomes, &modes)?;
+        note(&format!("plot written to {}\n", path.display()));
     }
     if args.json {
         emit_json(&serde_json::json!({
@@ -128,6 +184,7 @@ fn render(outcomes: &[Outcome]) -> String {
         [
             "mode",
             "contention",
+            "hotels",
             "booked",
             "failed",
             "retries",
@@ -141,6 +198,7 @@ fn render(outcomes: &[Outcome]) -> String {
         rows.push([
             o.mode.as_str().to_string(),
             format!("{:?}", o.contention).to_lowercase(),
+            o.hotels.to_string(),
             o.booked.to_string(),
             (o.failed + o.sold_out).to_string(),
             o.retries.to_string(),

@@ -134,15 +134,16 @@ where
 /// A tiny blocking GET over a raw socket: enough for these checks, and it
 /// keeps the binary's tests free of another HTTP client build.
 pub fn get(url: &str) -> (u16, String) {
-    request("GET", url, "")
+    request("GET", url, &[], "")
 }
 
 /// A tiny blocking POST of a JSON body (see [`get`]).
 pub fn post_json(url: &str, body: &str) -> (u16, String) {
-    request("POST", url, body)
+    request("POST", url, &[("Content-Type", "application/json")], body)
 }
 
-fn request(method: &str, url: &str, body: &str) -> (u16, String) {
+/// A blocking request with extra `headers` (see [`get`]).
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = match rest.split_once('/') {
         Some((host, path)) => (host, format!("/{path}")),
@@ -152,14 +153,13 @@ fn request(method: &str, url: &str, body: &str) -> (u16, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("set timeout");
-    let content = if body.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        )
-    };
+    let mut content: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    if !body.is_empty() {
+        content.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{content}Connection: close\r\n\r\n{body}"
