@@ -64,7 +64,7 @@ pub fn router(console: Console) -> Router {
         .route("/systems/{name}/metrics", get(system_metrics))
         .route("/api/systems", get(api_systems))
         .with_state(console);
-    requests::count_requests(router, requests)
+    service::metrics::count_requests(router, requests)
 }
 
 /// Serves the console on `listener` until the context's shutdown.

@@ -1,18 +1,13 @@
 //! Which counter is each system's request counter, the PromQL that charts
-//! them all, one system's slice of the process's `/metrics` (so the metrics
-//! server scrapes every system as a target of its own), and a layer that
-//! counts the HTTP requests of routers `up` serves itself (console, metrics).
+//! them all, and one system's slice of the process's `/metrics` (so the
+//! metrics server scrapes every system as a target of its own). HTTP systems
+//! count their requests with `service::metrics::count_requests`.
 //!
 //! The systems predate a shared request counter, and each counts what its
 //! protocol calls a request under its own prefix: kv counts commands, mq
 //! Kafka requests, the gateway answered requests. This table is the one place
 //! that knows which is which; a system missing from it has no request counter
 //! (the metrics page says so rather than charting a zero).
-
-use axum::Router;
-use axum::extract::Request;
-use axum::middleware::Next;
-use prometheus_client::metrics::counter::Counter;
 
 /// Each system's request counters (summed per system), with what they count.
 pub const REQUEST_COUNTERS: &[(&str, &[&str], &str)] = &[
@@ -104,19 +99,6 @@ pub fn system_exposition(text: &str, system: &str) -> String {
     }
     out.push_str("# EOF\n");
     out
-}
-
-/// Counts every request `router` answers in `counter`.
-pub fn count_requests<S>(router: Router<S>, counter: Counter) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    router.layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| {
-            counter.inc();
-            next.run(request)
-        },
-    ))
 }
 
 #[cfg(test)]

@@ -71,6 +71,8 @@ pub use store::{Store, StoreOptions};
 pub struct Hotel {
     api: Arc<api::Api>,
     config: Config,
+    /// HTTP requests answered (page and API).
+    requests: prometheus_client::metrics::counter::Counter,
 }
 
 impl Hotel {
@@ -97,6 +99,7 @@ impl Hotel {
         Ok(Self {
             api: Arc::new(api),
             config,
+            requests: Default::default(),
         })
     }
 
@@ -162,11 +165,19 @@ impl Hotel {
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
         }
+        registry.register(
+            "requests",
+            "HTTP requests answered (page and API)",
+            self.requests.clone(),
+        );
     }
 
     /// The HTTP routes.
     pub fn router(&self) -> axum::Router {
-        api::router(self.api.clone(), &self.config)
+        service::metrics::count_requests(
+            api::router(self.api.clone(), &self.config),
+            self.requests.clone(),
+        )
     }
 
     /// Serves on `listener` until the context's shutdown.

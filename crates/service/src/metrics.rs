@@ -21,5 +21,22 @@ pub fn render(registry: &Registry) -> String {
     text
 }
 
+/// Counts every request `router` answers in `counter` (the request counter
+/// of an HTTP system, charted by the console's metrics page).
+pub fn count_requests<S>(
+    router: axum::Router<S>,
+    counter: prometheus_client::metrics::counter::Counter,
+) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            counter.inc();
+            next.run(request)
+        },
+    ))
+}
+
 /// The content type Prometheus expects for the OpenMetrics text format.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

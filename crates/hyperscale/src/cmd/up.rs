@@ -457,7 +457,7 @@ async fn add_metrics(
             "HTTP requests the metrics server answered",
             requests.clone(),
         );
-    let router = console::requests::count_requests(tsdb::http::router(api), requests);
+    let router = service::metrics::count_requests(tsdb::http::router(api), requests);
     supervisor.add(info, move |ctx| async move {
         ctx.health.set_up();
         if let Some(scraper) = scraper {
