@@ -67,6 +67,8 @@ struct HostState {
     /// Keys leased to a worker (not in the buffer any more, still on disk).
     record: HostRecord,
     crawl_delay_ms: Option<u64>,
+    /// Earliest time the host may be fetched again (politeness).
+    next_allowed_ms: u64,
 }
 
 /// One URL handed to a worker; the host is leased until [`Frontier::release`].
@@ -205,6 +207,7 @@ impl Frontier {
         let state = self.hosts.entry(host.to_string()).or_default();
         state.queued += 1;
         self.queued += 1;
+        let ready_at = now_ms.max(state.next_allowed_ms);
         // A key ahead of the cursor would be skipped by the next disk read:
         // keep it in the buffer (bounded: the tail beyond the cap goes back
         // to disk by moving the cursor back).
@@ -215,7 +218,8 @@ impl Frontier {
                 state.cursor = state.buffer.keys().next_back().cloned();
             }
         }
-        self.schedule.wake(host, now_ms);
+        // A new URL never brings a host forward past its politeness delay.
+        self.schedule.wake(host, ready_at);
     }
 
     /// Sets a host's robots `Crawl-delay`.
@@ -292,10 +296,10 @@ impl Frontier {
         self.queued = self.queued.saturating_sub(1);
     }
 
-    /// Records a fetch from `host` with its new delay (in `batch`).
-    pub fn record_fetch(&mut self, batch: &mut WriteBatch, host: &str, delay_ms: u64) {
+    /// Records a request to `host` (a page when `page`) with its new delay (in `batch`).
+    pub fn record_fetch(&mut self, batch: &mut WriteBatch, host: &str, delay_ms: u64, page: bool) {
         let state = self.hosts.entry(host.to_string()).or_default();
-        state.record.fetched += 1;
+        state.record.fetched += u64::from(page);
         state.record.delay_ms = delay_ms;
         let mut key = HOST_PREFIX.to_vec();
         key.extend_from_slice(host.as_bytes());
@@ -316,9 +320,12 @@ impl Frontier {
     /// Ends the lease of `host`; it is ready again `delay_ms` after `now_ms`
     /// if it has work. Call after the batch is written.
     pub fn release(&mut self, host: &str, now_ms: u64, delay_ms: u64) {
-        let more = self.hosts.get(host).is_some_and(|s| s.queued > 0);
-        self.schedule
-            .release(host, more.then_some(now_ms.saturating_add(delay_ms)));
+        let state = self.hosts.entry(host.to_string()).or_default();
+        // A release without a request (robots said no) keeps the earlier rest.
+        state.next_allowed_ms = state.next_allowed_ms.max(now_ms.saturating_add(delay_ms));
+        let more = state.queued > 0;
+        let at = state.next_allowed_ms;
+        self.schedule.release(host, more.then_some(at));
     }
 
     /// Queue sizes.
@@ -416,6 +423,21 @@ mod tests {
         }
         assert_eq!(order, vec!["a/top", "a/1", "a/2", "a/3", "a/low"]);
         assert!(matches!(f.next(now).expect("next"), Next::Done));
+    }
+
+    #[test]
+    fn a_new_url_does_not_wake_a_resting_host_early() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut f = open(dir.path());
+        push_all(&mut f, &[("a", 1, "a/1")]);
+        let lease = take(&mut f, 0).expect("lease");
+        finish(&mut f, &lease, 0);
+        // Idle now, resting until 100; a link to it arrives at 10.
+        let mut batch = WriteBatch::new();
+        f.push(&mut batch, "a", 0, entry("a/2"), 10);
+        f.db().write(&batch).expect("write");
+        assert!(matches!(f.next(10).expect("next"), Next::WaitUntil(100)));
+        assert!(take(&mut f, 100).is_some());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! crawler (temporary header)
 #![warn(missing_docs)]
 
+pub mod crawl;
 pub mod dns;
 pub mod fetch;
 pub mod frontier;
@@ -11,4 +12,8 @@ pub mod prioritize;
 pub mod robots;
 pub mod seen;
 pub mod simhash;
+pub mod state;
+pub mod stats;
+pub mod store;
+pub mod testweb;
 pub mod traps;

@@ -38,6 +38,9 @@ impl Default for TrapLimits {
     }
 }
 
+/// Years from now a calendar date may be before it is a trap.
+pub const CALENDAR_HORIZON_YEARS: u32 = 2;
+
 /// Which limit a URL hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,7 +72,7 @@ impl Trap {
 
 /// Checks a discovered URL at `depth` against the limits (host page counts
 /// are checked by the frontier when it hands a URL out).
-pub fn check(url: &Url, depth: u32, limits: &TrapLimits) -> Result<(), Trap> {
+pub fn check(url: &Url, depth: u32, limits: &TrapLimits, now_year: u32) -> Result<(), Trap> {
     if url.as_str().len() > limits.url_length_max {
         return Err(Trap::UrlLength);
     }
@@ -102,7 +105,13 @@ pub fn check(url: &Url, depth: u32, limits: &TrapLimits) -> Result<(), Trap> {
             .filter(|(_, value)| looks_like_date(value))
             .count()
             + segments.iter().filter(|s| looks_like_date(s)).count();
-        if dates > limits.calendar_params_max {
+        let far = url
+            .query_pairs()
+            .any(|(_, value)| date_beyond(&value, now_year, CALENDAR_HORIZON_YEARS))
+            || segments
+                .iter()
+                .any(|s| date_beyond(s, now_year, CALENDAR_HORIZON_YEARS));
+        if dates > limits.calendar_params_max || far {
             return Err(Trap::Calendar);
         }
     }
@@ -153,33 +162,45 @@ mod tests {
             depth_max: 3,
             ..TrapLimits::default()
         };
-        assert_eq!(check(&url("http://a.b/x"), 3, &limits), Ok(()));
-        assert_eq!(check(&url("http://a.b/x"), 4, &limits), Err(Trap::Depth));
-        let long = format!("http://a.b/{}", "x".repeat(60));
-        assert_eq!(check(&url(&long), 0, &limits), Err(Trap::UrlLength));
+        assert_eq!(check(&url("http://a.b/x"), 3, &limits, 2026), Ok(()));
         assert_eq!(
-            check(&url("http://a.b/a/b/a/c/a/a"), 0, &limits),
+            check(&url("http://a.b/x"), 4, &limits, 2026),
+            Err(Trap::Depth)
+        );
+        let long = format!("http://a.b/{}", "x".repeat(60));
+        assert_eq!(check(&url(&long), 0, &limits, 2026), Err(Trap::UrlLength));
+        assert_eq!(
+            check(&url("http://a.b/a/b/a/c/a/a"), 0, &limits, 2026),
             Err(Trap::RepeatedSegment)
         );
-        assert_eq!(check(&url("http://a.b/a/b/a/c/a"), 0, &limits), Ok(()));
+        assert_eq!(
+            check(&url("http://a.b/a/b/a/c/a"), 0, &limits, 2026),
+            Ok(())
+        );
         assert_eq!(
             check(
                 &url("http://a.b/cal?from=2024-01-01&to=2024-01-02"),
                 0,
-                &limits
+                &limits,
+                2026
             ),
             Err(Trap::Calendar)
         );
         assert_eq!(
-            check(&url("http://a.b/cal?d=2024-01-01"), 0, &limits),
+            check(&url("http://a.b/cal?d=2024-01-01"), 0, &limits, 2026),
             Ok(())
         );
         assert_eq!(
-            check(&url("http://a.b/2024/01/?d=2024-01-01"), 0, &limits),
+            check(&url("http://a.b/2024/01/?d=2024-01-01"), 0, &limits, 2026),
             Ok(())
         );
         assert_eq!(
-            check(&url("http://a.b/2024-01-01/?d=2024-01-01"), 0, &limits),
+            check(
+                &url("http://a.b/2024-01-01/?d=2024-01-01"),
+                0,
+                &limits,
+                2026
+            ),
             Err(Trap::Calendar)
         );
     }
