@@ -25,6 +25,7 @@ use crate::stats::Stats;
 
 /// Everything a crawl is configured by.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CrawlConfig {
     /// Where the state, page bodies and status live.
     pub data_dir: PathBuf,

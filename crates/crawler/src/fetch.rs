@@ -16,6 +16,7 @@ use crate::dns::CachingResolver;
 
 /// The downloader's knobs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FetchConfig {
     /// `User-Agent` header (also the robots.txt agent name up to the first `/`).
     pub user_agent: String,

@@ -13,6 +13,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 /// The knobs of the per-host delay.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolitenessConfig {
     /// Minimum rest between two requests to one host.
     pub delay_ms: u64,

@@ -62,6 +62,7 @@ impl std::str::FromStr for Scope {
 
 /// The state's knobs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct StateConfig {
     /// Politeness.
     pub politeness: PolitenessConfig,

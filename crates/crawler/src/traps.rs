@@ -9,6 +9,7 @@ use url::Url;
 
 /// The limits, each a knob of the crawl.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrapLimits {
     /// Longest URL accepted, in bytes.
     pub url_length_max: usize,
