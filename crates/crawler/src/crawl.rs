@@ -273,7 +273,7 @@ impl Worker {
                         None
                     };
                     WorkResult::Answered {
-                        response,
+                        response: Box::new(response),
                         extracted,
                     }
                 }
@@ -315,11 +315,19 @@ impl Worker {
                 Signal::Failed,
             ),
         };
+        let failed = answer.as_ref().err().map(|e| e.kind);
         let crawl_delay = rules.crawl_delay_ms();
         let sitemaps = rules.sitemaps();
         self.robots.lock().put(&lease.host, rules, clock::now_ms());
         self.blocking(move |s| {
-            s.robots_fetched(lease, crawl_delay, signal, &sitemaps, clock::now_ms())
+            s.robots_fetched(
+                lease,
+                crawl_delay,
+                signal,
+                &sitemaps,
+                failed,
+                clock::now_ms(),
+            )
         })
         .await
     }

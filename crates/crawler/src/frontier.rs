@@ -348,9 +348,11 @@ mod tests {
     use super::*;
 
     fn open(dir: &std::path::Path) -> Frontier {
-        let mut opts = lsm::Options::default();
-        opts.create_if_missing = true;
-        opts.sync = lsm::SyncPolicy::No;
+        let opts = lsm::Options {
+            create_if_missing: true,
+            sync: lsm::SyncPolicy::No,
+            ..Default::default()
+        };
         let db = Arc::new(Db::open(dir, opts).expect("open"));
         Frontier::open(
             db,

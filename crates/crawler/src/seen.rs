@@ -200,9 +200,11 @@ mod tests {
     use super::*;
 
     fn db(dir: &std::path::Path) -> Arc<Db> {
-        let mut opts = lsm::Options::default();
-        opts.create_if_missing = true;
-        opts.sync = lsm::SyncPolicy::No;
+        let opts = lsm::Options {
+            create_if_missing: true,
+            sync: lsm::SyncPolicy::No,
+            ..Default::default()
+        };
         Arc::new(Db::open(dir, opts).expect("open"))
     }
 

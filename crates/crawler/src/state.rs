@@ -111,7 +111,7 @@ pub enum WorkResult {
     /// An HTTP answer, with what its handler extracted.
     Answered {
         /// The response.
-        response: Response,
+        response: Box<Response>,
         /// The handler's output, when one read the body.
         extracted: Option<Extracted>,
     },
@@ -150,13 +150,15 @@ impl CrawlState {
         warc: Option<&Path>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let mut opts = lsm::Options::default();
-        opts.create_if_missing = true;
         // The log is written (not fsynced) on every batch: a killed process
         // loses nothing; a power loss may lose the last second.
-        opts.sync = lsm::SyncPolicy::EverySec;
-        opts.memtable_size_bytes = 8 << 20;
-        opts.block_cache_size_bytes = 8 << 20;
+        let opts = lsm::Options {
+            create_if_missing: true,
+            sync: lsm::SyncPolicy::EverySec,
+            memtable_size_bytes: 8 << 20,
+            block_cache_size_bytes: 8 << 20,
+            ..Default::default()
+        };
         let db = Arc::new(Db::open(dir.join("state"), opts).map_err(|e| {
             anyhow::anyhow!(
                 "cannot open the crawl store in {}: {e} (is another crawl using it?)",
@@ -337,9 +339,13 @@ impl CrawlState {
         crawl_delay_ms: Option<u64>,
         signal: Signal,
         sitemaps: &[String],
+        failed: Option<FetchErrorKind>,
         now_ms: u64,
     ) -> anyhow::Result<()> {
         self.stats.robots_fetched.inc();
+        if let Some(kind) = failed {
+            Stats::inc(&self.stats.errors, kind.name());
+        }
         let host = lease.host.clone();
         self.frontier.set_crawl_delay(&host, crawl_delay_ms);
         let (_, current) = self.frontier.host_delay(&host);
@@ -415,7 +421,7 @@ impl CrawlState {
                     return Ok(());
                 }
                 self.retries.remove(&lease.entry.url);
-                self.answered(&mut batch, &lease, &mut meta, response, extracted, now_ms)?;
+                self.answered(&mut batch, &lease, &mut meta, *response, extracted, now_ms)?;
                 delay
             }
         };

@@ -16,7 +16,7 @@
 //! * host 1 slow (each answer waits `slow_ms`), host 2 failing (every page
 //!   `i % 10 == 3` answers 500) with no robots.txt (404: allow all), host 3's
 //!   robots.txt answers 503 (RFC 9309: disallow all), host 4 asks for
-//!   `Crawl-delay: 0.1`;
+//!   `Crawl-delay` (0.1 s by default);
 //! * a request log (host, target, arrival time) to check politeness and
 //!   "fetched once" from the server's side.
 //!
@@ -56,6 +56,9 @@ pub struct WebSpec {
     pub slow_ms: u64,
     /// First port (hosts on consecutive ports); 0 = any free ports.
     pub base_port: u16,
+    /// `Crawl-delay` the crawl-delay host asks for, in ms (0: none, for
+    /// benchmarks against crawlers that ignore it).
+    pub crawl_delay_ms: u64,
 }
 
 /// One request the web saw.
@@ -184,11 +187,11 @@ impl Web {
         }
         links.push((format!("{base}/private/{i}"), false));
         links.push((format!("{base}/nf/{i}"), true));
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             links.push((format!("{base}/dup/{i}"), false));
             links.push((format!("{base}/near/{i}"), false));
         }
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             links.push((format!("{base}/r/{i}"), false));
         }
         if h == TRAP_HOST && i == 0 {
@@ -213,8 +216,11 @@ impl Web {
             return match h {
                 FAILING_HOST => Self::status(404),
                 ROBOTS_5XX_HOST => Self::status(503),
-                CRAWL_DELAY_HOST => Served {
-                    body: "User-agent: *\nDisallow: /private/\nCrawl-delay: 0.1\n".into(),
+                CRAWL_DELAY_HOST if self.spec.crawl_delay_ms > 0 => Served {
+                    body: format!(
+                        "User-agent: *\nDisallow: /private/\nCrawl-delay: {}\n",
+                        self.spec.crawl_delay_ms as f64 / 1000.0
+                    ),
                     ..Self::status(200)
                 },
                 _ => Served {

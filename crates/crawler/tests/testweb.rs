@@ -22,6 +22,7 @@ fn spec() -> WebSpec {
         pages: 6 * 24,
         slow_ms: 30,
         base_port: 0,
+        crawl_delay_ms: 100,
     }
 }
 

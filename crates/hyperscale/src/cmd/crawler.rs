@@ -125,6 +125,9 @@ struct TestwebArgs {
     /// Delay of the slow host's answers, in ms.
     #[arg(long, default_value_t = 200)]
     slow_ms: u64,
+    /// Crawl-delay host 4 asks for in its robots.txt, in ms (0: none).
+    #[arg(long, default_value_t = 100)]
+    crawl_delay_ms: u64,
     /// Write the seed URL to this file.
     #[arg(long)]
     seeds_out: Option<PathBuf>,
@@ -201,8 +204,22 @@ pub struct Status {
     pub elapsed_s: f64,
     /// Unix ms of this status.
     pub updated_at_ms: u64,
+    /// Peak resident memory of this run's process, in KiB (Linux `VmHWM`).
+    #[serde(default)]
+    pub peak_rss_kib: u64,
     /// Counters of this run.
     pub stats: Snapshot,
+}
+
+/// `VmHWM` of this process (0 where /proc is not there).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 fn write_status(dir: &Path, status: &Status) -> anyhow::Result<()> {
@@ -306,6 +323,7 @@ fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
                 pages_per_s: (pages_done - done_at_start) as f64 / elapsed.max(1e-3),
                 elapsed_s: elapsed,
                 updated_at_ms: clock::now_ms(),
+                peak_rss_kib: peak_rss_kib(),
                 stats: stats.snapshot(),
             }
         };
@@ -482,6 +500,7 @@ fn testweb(args: TestwebArgs) -> anyhow::Result<()> {
             pages: args.pages,
             slow_ms: args.slow_ms,
             base_port: args.base_port,
+            crawl_delay_ms: args.crawl_delay_ms,
         };
         let web = crawler::testweb::TestWeb::start(spec)
             .await
