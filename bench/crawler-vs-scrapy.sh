@@ -5,16 +5,19 @@
 # runs each, medians of pages/s and peak RSS, and the ratios.
 #
 # Usage: bench/crawler-vs-scrapy.sh [hosts] [pages] [concurrency] [runs]
-# Needs: python3 with scrapy (pip install scrapy), a release build
-# (cargo build --release --bin hyperscale).
+# Needs: python3 with scrapy (pip install scrapy) and the release build of
+# the crawler's bench binary (cargo build --release -p crawler --example
+# crawl_bench): the same library calls as `hyperscale crawler testweb` and
+# `hyperscale crawler crawl --delay-ms 0 --scope same-domain --no-bodies`,
+# without building all of `hyperscale` in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hosts=${1:-50}
 pages=${2:-20000}
 concurrency=${3:-32}
 runs=${4:-3}
-bin=${HYPERSCALE_BIN:-target/release/hyperscale}
-[ -x "$bin" ] || { echo "no $bin: run cargo build --release --bin hyperscale first" >&2; exit 1; }
+bin=${CRAWL_BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/examples/crawl_bench}
+[ -x "$bin" ] || { echo "no $bin: run cargo build --release -p crawler --example crawl_bench first" >&2; exit 1; }
 python3 -c 'import scrapy' 2>/dev/null || { echo "missing scrapy: python3 -m pip install scrapy" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -26,8 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" crawler testweb --hosts "$hosts" --pages "$pages" --slow-ms 0 --crawl-delay-ms 0 \
-    --seeds-out "$work/seeds.txt" >/dev/null 2>&1 &
+"$bin" testweb "$hosts" "$pages" "$work/seeds.txt" >/dev/null 2>&1 &
 web=$!
 for _ in $(seq 100); do [ -s "$work/seeds.txt" ] && break; sleep 0.1; done
 [ -s "$work/seeds.txt" ] || { echo "the test web did not start" >&2; exit 1; }
@@ -35,10 +37,7 @@ for _ in $(seq 100); do [ -s "$work/seeds.txt" ] && break; sleep 0.1; done
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for i in $(seq "$runs"); do
     rm -rf "$work/crawl"
-    "$bin" crawler crawl --seeds "$work/seeds.txt" --data-dir "$work/crawl" --delay-ms 0 \
-        --concurrency "$concurrency" --scope same-domain --no-bodies --json 2>/dev/null \
-        | python3 -c 'import json,sys; s=json.load(sys.stdin); print(json.dumps({"system":"hyperscale","pages":s["pages_done"],"seconds":s["elapsed_s"],"peak_rss_kib":s["peak_rss_kib"]}))' \
-        >>"$work/results.jsonl"
+    "$bin" crawl "$work/seeds.txt" "$work/crawl" "$concurrency" 2>/dev/null | tail -1 >>"$work/results.jsonl"
     python3 bench/crawler_scrapy.py "$work/seeds.txt" "$concurrency" 2>/dev/null | tail -1 \
         | python3 -c 'import json,sys; s=json.loads(sys.stdin.read()); s["system"]="scrapy"; print(json.dumps(s))' \
         >>"$work/results.jsonl"

@@ -174,6 +174,27 @@ fn crawler_robots_verb_says_allowed_or_disallowed() {
     assert!(out.contains("disallowed"), "{out}");
 }
 
+/// nginx's master, stopped with SIGTERM so it takes its workers along (a
+/// SIGKILLed master leaves them running, holding the ports).
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Copies `from` into `to`, following symlinks (Debian links some pages).
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -247,7 +268,7 @@ fn crawler_coverage_of_nginx_served_docs_equals_wget_spider() {
         ),
     )
     .unwrap();
-    let _nginx = testkit::ChildGuard(
+    let _nginx = Nginx(
         Command::new(nginx)
             .args([
                 "-c",
