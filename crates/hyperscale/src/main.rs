@@ -45,6 +45,8 @@ enum Command {
     Id(cmd::id::Args),
     /// The URL shortener (chapter 8).
     Shortener(cmd::shortener::Args),
+    /// The web crawler (chapter 9).
+    Crawler(cmd::crawler::Args),
     /// The S3-compatible object store (vol. 2).
     S3(cmd::s3::Args),
     /// Hotel reservation: idempotent bookings, three concurrency controls (vol. 2).
@@ -73,6 +75,7 @@ fn main() -> std::process::ExitCode {
         Command::Shortener(args) => cmd::shortener::run(args),
         Command::Metrics(args) => cmd::metrics::run(args),
         Command::S3(args) => cmd::s3::run(args),
+        Command::Crawler(args) => cmd::crawler::run(args),
         Command::Hotel(args) => cmd::hotel::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };

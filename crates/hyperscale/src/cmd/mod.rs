@@ -2,6 +2,7 @@
 //! `serve` holds what the systems' `serve` subcommands share.
 
 pub mod bench;
+pub mod crawler;
 pub mod estimate;
 pub mod gateway;
 pub mod hotel;

@@ -8,6 +8,7 @@ mod common;
 mod bench_metrics;
 mod bench_mq;
 mod closed_pipe;
+mod crawler_cli;
 mod hotel_cli;
 mod id_serve;
 mod kv_busy;
