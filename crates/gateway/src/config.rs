@@ -44,6 +44,9 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Upstream pools by name.
     pub pools: BTreeMap<String, Pool>,
+    /// The edge cache's node-wide settings (used by routes with a
+    /// `[routes.cache]` table).
+    pub cache: crate::cache::config::CacheConfig,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             ratelimit: RateLimit::default(),
             routes: Vec::new(),
             pools: BTreeMap::new(),
+            cache: Default::default(),
         }
     }
 }
@@ -213,6 +217,8 @@ pub struct Route {
     pub pool: String,
     /// Remove the prefix before forwarding (`/api/users` → `/users`).
     pub strip_prefix: bool,
+    /// Cache this route's `GET`/`HEAD` responses at the edge.
+    pub cache: Option<crate::cache::config::RouteCache>,
 }
 
 /// How a pool picks an upstream.
@@ -360,6 +366,11 @@ impl Config {
         {
             self.limits.body_spill_dir = Some(dir.join(spill));
         }
+        if let Some(disk) = &self.cache.disk_dir
+            && disk.is_relative()
+        {
+            self.cache.disk_dir = Some(dir.join(disk));
+        }
     }
 
     /// Checks what serde cannot: references, addresses, non-zero values.
@@ -375,6 +386,11 @@ impl Config {
                     route.prefix
                 ));
             }
+            if let Some(cache) = &route.cache {
+                cache
+                    .validate(&format!("routes[{index}].cache"), &self.cache)
+                    .map_err(ConfigError)?;
+            }
             if !self.pools.contains_key(&route.pool) {
                 return fail(format!(
                     "routes[{index}].pool `{}` is not a pool: define `[pools.{}]`",
@@ -389,6 +405,7 @@ impl Config {
             ));
         }
         self.validate_numbers()?;
+        self.cache.validate().map_err(ConfigError)?;
         if !matches!(self.ratelimit.store.as_str(), "memory" | "redis") {
             return fail(format!(
                 "ratelimit.store `{}` is unknown: use `memory` or `redis`",
@@ -482,6 +499,7 @@ mod tests {
             prefix: "/".into(),
             pool: "web".into(),
             strip_prefix: false,
+            cache: None,
         });
         config
     }

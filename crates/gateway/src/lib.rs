@@ -59,6 +59,7 @@
 
 pub mod balance;
 pub mod body;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod handler;

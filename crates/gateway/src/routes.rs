@@ -22,6 +22,8 @@ pub struct Compiled {
     pub pool: usize,
     /// Remove the prefix before forwarding.
     pub strip_prefix: bool,
+    /// The route's edge-cache settings, when caching is enabled on it.
+    pub cache: Option<Arc<crate::cache::config::RouteCache>>,
 }
 
 /// The route table, longest prefix first.
@@ -42,6 +44,11 @@ impl Routes {
                     label: Arc::new(route.prefix.clone()),
                     pool: pool_index(&route.pool)?,
                     strip_prefix: route.strip_prefix,
+                    cache: route
+                        .cache
+                        .as_ref()
+                        .filter(|cache| cache.enabled)
+                        .map(|cache| Arc::new(cache.clone())),
                 })
             })
             .collect();
@@ -117,6 +124,7 @@ mod tests {
                 prefix: prefix.to_string(),
                 pool: pool.to_string(),
                 strip_prefix: true,
+                cache: None,
             })
             .collect();
         Routes::new(&config, |name| {

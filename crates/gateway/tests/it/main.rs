@@ -7,6 +7,7 @@ mod support;
 
 mod balancing;
 mod bodies;
+mod cache;
 mod example;
 mod failover;
 mod head;
