@@ -160,7 +160,9 @@ fn purge(args: PurgeArgs) -> anyhow::Result<()> {
         anyhow::Ok((status, response.text().await?))
     })?;
     if status == reqwest::StatusCode::FORBIDDEN {
-        anyhow::bail!("the gateway refused the purge (403): check --token against cache.admin_token: {text}");
+        anyhow::bail!(
+            "the gateway refused the purge (403): check --token against cache.admin_token: {text}"
+        );
     }
     if !status.is_success() {
         anyhow::bail!("purge failed ({status}): {text}");
