@@ -47,6 +47,43 @@ pub struct Config {
     /// The edge cache's node-wide settings (used by routes with a
     /// `[routes.cache]` table).
     pub cache: crate::cache::config::CacheConfig,
+    /// Data centers, nearest first for the clients of their networks (see
+    /// [`crate::datacenter`]); routes use them through `datacenter_pools`.
+    pub datacenters: Vec<DataCenter>,
+    /// When a data center counts as down, and as up again.
+    pub datacenter_failover: Hysteresis,
+}
+
+/// A data center: a name and the client networks it is nearest to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataCenter {
+    /// Its name, as `datacenter_pools` keys use it.
+    pub name: String,
+    /// Client networks (CIDR) routed here first.
+    pub networks: Vec<String>,
+}
+
+/// Hysteresis of data-center failover (see [`crate::datacenter::step`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hysteresis {
+    /// A data center with no healthy upstream for this long is down.
+    pub down_after_ms: u64,
+    /// A down data center healthy for this long without a break is up again.
+    pub up_after_ms: u64,
+    /// How often the pools' health is looked at.
+    pub check_interval_ms: u64,
+}
+
+impl Default for Hysteresis {
+    fn default() -> Self {
+        Self {
+            down_after_ms: 1_000,
+            up_after_ms: 10_000,
+            check_interval_ms: 100,
+        }
+    }
 }
 
 impl Default for Config {
@@ -63,6 +100,8 @@ impl Default for Config {
             routes: Vec::new(),
             pools: BTreeMap::new(),
             cache: Default::default(),
+            datacenters: Vec::new(),
+            datacenter_failover: Hysteresis::default(),
         }
     }
 }
@@ -219,6 +258,9 @@ pub struct Route {
     pub strip_prefix: bool,
     /// Cache this route's `GET`/`HEAD` responses at the edge.
     pub cache: Option<crate::cache::config::RouteCache>,
+    /// One pool per data center (data center name → pool name); set, the
+    /// client's nearest healthy data center serves and `pool` may be empty.
+    pub datacenter_pools: BTreeMap<String, String>,
 }
 
 /// How a pool picks an upstream.
@@ -391,6 +433,21 @@ impl Config {
                     .validate(&format!("routes[{index}].cache"), &self.cache)
                     .map_err(ConfigError)?;
             }
+            for (dc, pool) in &route.datacenter_pools {
+                if !self.datacenters.iter().any(|known| known.name == *dc) {
+                    return fail(format!(
+                        "routes[{index}].datacenter_pools: `{dc}` is not a data center: add a `[[datacenters]]` with name = \"{dc}\""
+                    ));
+                }
+                if !self.pools.contains_key(pool) {
+                    return fail(format!(
+                        "routes[{index}].datacenter_pools.{dc}: `{pool}` is not a pool: define `[pools.{pool}]`"
+                    ));
+                }
+            }
+            if !route.datacenter_pools.is_empty() && route.pool.is_empty() {
+                continue;
+            }
             if !self.pools.contains_key(&route.pool) {
                 return fail(format!(
                     "routes[{index}].pool `{}` is not a pool: define `[pools.{}]`",
@@ -406,6 +463,17 @@ impl Config {
         }
         self.validate_numbers()?;
         self.cache.validate().map_err(ConfigError)?;
+        for (index, dc) in self.datacenters.iter().enumerate() {
+            if dc.name.is_empty() || self.datacenters[..index].iter().any(|d| d.name == dc.name) {
+                return fail(format!(
+                    "datacenters[{index}].name `{}` must be non-empty and unique",
+                    dc.name
+                ));
+            }
+        }
+        if self.datacenter_failover.check_interval_ms == 0 {
+            return fail("datacenter_failover.check_interval_ms must not be 0".into());
+        }
         if !matches!(self.ratelimit.store.as_str(), "memory" | "redis") {
             return fail(format!(
                 "ratelimit.store `{}` is unknown: use `memory` or `redis`",
@@ -499,7 +567,7 @@ mod tests {
             prefix: "/".into(),
             pool: "web".into(),
             strip_prefix: false,
-            cache: None,
+            ..Default::default()
         });
         config
     }

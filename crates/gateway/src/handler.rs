@@ -27,6 +27,7 @@ use crate::body::Payload;
 use crate::body::{self, BodyPolicy, Budget};
 use crate::cache::{self, EdgeCache};
 use crate::config::{Config, ConfigError, HealthCheck};
+use crate::datacenter::DataCenters;
 use crate::error;
 use crate::head;
 use crate::limit::Limiting;
@@ -72,6 +73,8 @@ pub(crate) struct Inner {
     /// The edge cache, when a route caches.
     edge: Option<Arc<EdgeCache>>,
     purge_label: Arc<String>,
+    /// The data centers and their health.
+    pub(crate) datacenters: Arc<DataCenters>,
 }
 
 impl Gateway {
@@ -91,6 +94,12 @@ impl Gateway {
         let routes = Routes::new(&config.routes, |name| {
             names.iter().position(|candidate| *candidate == name)
         });
+        let datacenters = Arc::new(DataCenters::new(
+            &config.datacenters,
+            &config.datacenter_failover,
+            config.routes.iter().map(|route| &route.datacenter_pools),
+            |name| names.iter().position(|candidate| *candidate == name),
+        )?);
         let retry_statuses = config
             .retry
             .statuses
@@ -147,6 +156,7 @@ impl Gateway {
                 limiting,
                 none_label: Arc::new("none".into()),
                 purge_label: Arc::new("purge".into()),
+                datacenters,
                 edge,
                 metrics_label: Arc::new("metrics".into()),
                 config,
@@ -328,7 +338,7 @@ impl Gateway {
                 return fault.response();
             }
         };
-        let pool = &inner.pools[route.pool];
+        let pool = self.pool_for(route, client.ip());
         forwarder
             .forward(pool, route, parts, payload, client.ip())
             .await
@@ -339,10 +349,24 @@ impl Gateway {
         let inner = &*self.inner;
         let route = inner.routes.get(route);
         let forwarder = self.forwarder();
-        let pool = &inner.pools[route.pool];
+        let pool = self.pool_for(route, client_ip);
         forwarder
             .forward(pool, route, parts, Payload::empty(), client_ip)
             .await
+    }
+
+    /// The pool serving `route` for `client`: its nearest healthy data
+    /// center's when the route spans data centers.
+    fn pool_for(&self, route: &crate::routes::Compiled, client: IpAddr) -> &Arc<Pool> {
+        let inner = &*self.inner;
+        let index = match route.datacenter_pools.as_slice() {
+            [] => route.pool,
+            pairs => inner
+                .datacenters
+                .choose(client, pairs)
+                .unwrap_or(route.pool),
+        };
+        &inner.pools[index]
     }
 
     fn forwarder(&self) -> Forwarder<'_> {

@@ -218,6 +218,7 @@ async fn gateway(origin: &Origin, tweak: impl FnOnce(&mut gateway::Config)) -> T
             object_bytes_max: 1 << 20,
             ..Default::default()
         }),
+        ..Default::default()
     });
     tweak(&mut config);
     TestGateway::start(config).await

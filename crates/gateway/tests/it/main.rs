@@ -8,6 +8,7 @@ mod support;
 mod balancing;
 mod bodies;
 mod cache;
+mod datacenters;
 mod example;
 mod failover;
 mod head;

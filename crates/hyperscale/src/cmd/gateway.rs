@@ -47,8 +47,13 @@ struct PurgeArgs {
     /// The gateway's purge path (`cache.purge_path`).
     #[arg(long, default_value = "/_cache/purge")]
     path: String,
-    /// The admin token (`cache.admin_token`).
-    #[arg(long, env = "HYPERSCALE_GATEWAY_ADMIN_TOKEN", hide_env_values = true)]
+    /// The admin token (`cache.admin_token`; the same variable sets the
+    /// server's token under `hyperscale gateway serve`).
+    #[arg(
+        long,
+        env = "HYPERSCALE_GATEWAY_CACHE__ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     token: String,
 }
 

@@ -509,7 +509,7 @@ fn front_local_systems(settings: &mut gateway::Config, shortener: SocketAddr, id
         prefix: prefix.into(),
         pool: pool.into(),
         strip_prefix: false,
-        cache: None,
+        ..Default::default()
     };
     settings.routes = vec![route("/api/v1/ids", "id"), route("/", "shortener")];
 }

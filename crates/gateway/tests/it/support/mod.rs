@@ -316,7 +316,7 @@ pub fn config(upstreams: &[&TestUpstream], balance: gateway::config::Balance) ->
         prefix: "/".into(),
         pool: "web".into(),
         strip_prefix: false,
-        cache: None,
+        ..Default::default()
     });
     config
 }
