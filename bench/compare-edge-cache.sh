@@ -16,7 +16,10 @@
 #
 # Usage: bench/compare-edge-cache.sh [seconds-per-run] [runs] [connections]
 # Needs: nginx, varnish, wrk (apt-get install nginx varnish wrk), a release
-# build (cargo build --release -p hyperscale, or HYPERSCALE_BIN=path).
+# build (cargo build --release -p hyperscale, or HYPERSCALE_BIN=path; or
+# GATEWAY_BIN=target/release/examples/serve after
+# cargo build --release -p gateway --example serve, the same gateway
+# without the rest of the binary, much quicker to build).
 # Pinning: the cache under test (nginx with one worker, Varnish, or our
 # gateway with `workers = 1`) on CPU 0; the origin and wrk on CPU 1.
 set -euo pipefail
@@ -28,7 +31,7 @@ bin=${HYPERSCALE_BIN:-target/release/hyperscale}
 for tool in nginx varnishd wrk taskset curl python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx varnish wrk util-linux curl python3" >&2; exit 1; }
 done
-[ -x "$bin" ] || { echo "no $bin: run cargo build --release -p hyperscale first (or set HYPERSCALE_BIN)" >&2; exit 1; }
+[ -n "${GATEWAY_BIN:-}" ] || [ -x "$bin" ] || { echo "no $bin: run cargo build --release -p hyperscale first (or set HYPERSCALE_BIN)" >&2; exit 1; }
 
 work=$(mktemp -d)
 chmod 755 "$work"
@@ -69,6 +72,7 @@ start_nginx origin 1 "
     server {
         listen 127.0.0.1:$origin;
         keepalive_requests 1000000;
+        location = / { return 200 'ok'; }   # health checks, not logged
         location /small/ { access_log $work/origin/access.log bare; add_header Cache-Control 'max-age=3600'; return 200 '$small'; }
         location /large/ { access_log $work/origin/access.log bare; add_header Cache-Control 'max-age=3600'; return 200 '$large'; }
     }"
@@ -110,7 +114,11 @@ object_bytes_max = 65536
 [pools.origin]
 upstreams = ["127.0.0.1:$origin"]
 TOML
-    taskset -c 0 "$bin" gateway serve --config "$work/$1/gateway.toml" >"$work/$1/log" 2>&1 &
+    if [ -n "${GATEWAY_BIN:-}" ]; then
+        taskset -c 0 "$GATEWAY_BIN" "$work/$1/gateway.toml" >"$work/$1/log" 2>&1 &
+    else
+        taskset -c 0 "$bin" gateway serve --config "$work/$1/gateway.toml" >"$work/$1/log" 2>&1 &
+    fi
     pids+=($!)
     wait_port "$2"
 }
@@ -139,7 +147,7 @@ measure() { # name url script
     echo "$1: $result" >&2
     echo "$result" >> "$work/$1.txt"
 }
-warm() { for n in $(seq 0 99); do curl -sf -o /dev/null "$1/small/$n"; done; }
+warm() { for n in $(seq 0 99); do curl -sf -o /dev/null "$1/small/$n" || { echo "warm-up failed: $1/small/$n: $(curl -s -i "$1/small/$n" | head -20)" >&2; [ -f "$work/ours/log" ] && tail -5 "$work/ours/log" >&2; exit 1; }; done; }
 
 echo "== hits: 100 x 1 KiB objects, wrk -c$connections ${seconds}s x $runs, alternating ==" >&2
 ours_port=$(free_port); nginx_port=$(free_port); varnish_port=$(free_port)
@@ -183,6 +191,8 @@ zipf_run() { # name url → hit ratio over one measured run after one warm-up ru
 zipf_run ours "http://127.0.0.1:$zipf_ours"
 zipf_run nginx "http://127.0.0.1:$zipf_nginx"
 nginx_files=$(find "$work/zipf_nginx/cache" -type f | wc -l)
+nginx_bytes=$(du -sk "$work/zipf_nginx/cache" | cut -f1)
+our_objects=$(curl -s "http://127.0.0.1:$zipf_ours/metrics" | awk '/^hyperscale_gateway_cache_objects\{tier="memory"\}/ { print $2 }')
 
 echo
 echo "Cache hits (median of $runs runs, wrk -t1 -c$connections -d${seconds}s, 100 x 1 KiB objects)"
@@ -198,4 +208,4 @@ for name in ours nginx varnish; do echo "$name runs: $(cut -d' ' -f1 "$work/$nam
 echo
 echo "Zipf hit ratio (s = 1.0, 10,000 objects, ~1,000 fit; one ${seconds}s run after a warm-up run)"
 cat "$work/zipf.txt"
-echo "nginx cache files at the end: $nginx_files"
+echo "objects held at the end: ours $our_objects (memory_bytes_max $((per_object * 1000))), nginx $nginx_files files, ${nginx_bytes} KiB on disk (max_size 4000k, enforced by its cache manager between checks)"

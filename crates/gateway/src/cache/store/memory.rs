@@ -115,6 +115,10 @@ impl Memory {
 
     fn put(inner: &mut Inner, slot: Slot, bytes_max: u64) -> Vec<Slot> {
         let bytes = slot.size_bytes();
+        if bytes > bytes_max {
+            // Larger than the whole tier (many big variants): it alone goes.
+            return vec![slot];
+        }
         let mut evicted = Vec::new();
         while inner.bytes + bytes > bytes_max {
             let Some((_, (old, old_bytes))) = inner.lru.pop_lru() else {
@@ -123,10 +127,8 @@ impl Memory {
             inner.bytes -= old_bytes;
             evicted.push(old);
         }
-        if bytes <= bytes_max {
-            inner.bytes += bytes;
-            inner.lru.put(slot.key.full.clone(), (slot, bytes));
-        }
+        inner.bytes += bytes;
+        inner.lru.put(slot.key.full.clone(), (slot, bytes));
         debug_assert!(inner.bytes <= bytes_max);
         evicted
     }
@@ -200,6 +202,13 @@ mod tests {
         let (bytes, keys) = memory.usage();
         assert!(bytes <= 3_000);
         assert_eq!(keys, 1);
+        let too_big = memory.insert(&key("/huge"), entry(5_000));
+        assert_eq!(
+            too_big.len(),
+            1,
+            "a slot over the whole tier is refused alone"
+        );
+        assert_eq!(memory.usage().1, 1, "and evicts nothing else");
         assert_eq!(memory.remove_if(|slot| slot.key.full == "/big"), 1);
         assert_eq!(memory.usage(), (0, 0));
     }
