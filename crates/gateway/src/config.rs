@@ -470,6 +470,11 @@ impl Config {
                     dc.name
                 ));
             }
+            for network in &dc.networks {
+                if let Err(err) = network.parse::<ratelimit::layer::extract::Cidr>() {
+                    return fail(format!("datacenters[{index}].networks: {err}"));
+                }
+            }
         }
         if self.datacenter_failover.check_interval_ms == 0 {
             return fail("datacenter_failover.check_interval_ms must not be 0".into());

@@ -193,3 +193,44 @@ impl RouteCache {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_name_their_key() {
+        let node = CacheConfig::default();
+        let route = RouteCache {
+            object_bytes_max: node.memory_bytes_max,
+            ..RouteCache::default()
+        };
+        let text = route.validate("routes[0].cache", &node).unwrap_err();
+        assert!(text.contains("routes[0].cache.object_bytes_max"), "{text}");
+        let route = RouteCache {
+            key: KeyOptions {
+                headers: vec!["bad header".into()],
+                ..KeyOptions::default()
+            },
+            ..RouteCache::default()
+        };
+        assert!(
+            route
+                .validate("r", &node)
+                .unwrap_err()
+                .contains("key.headers")
+        );
+        let disk = CacheConfig {
+            disk_dir: Some("x".into()),
+            ..CacheConfig::default()
+        };
+        assert!(disk.validate().unwrap_err().contains("disk_bytes_max"));
+        let empty_token = CacheConfig {
+            admin_token: Some(String::new()),
+            ..CacheConfig::default()
+        };
+        assert!(empty_token.validate().unwrap_err().contains("admin_token"));
+        assert!(node.validate().is_ok());
+        assert!(RouteCache::default().validate("r", &node).is_ok());
+    }
+}

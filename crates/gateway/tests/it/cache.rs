@@ -397,9 +397,25 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_in_the_background(
     tokio::time::timeout(WAIT, refreshed)
         .await
         .expect("no background revalidation");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let fresh = get(&gateway, "/swr", &[]).await;
-    assert_eq!((fresh.x_cache.as_str(), text(&fresh)), ("HIT", "/swr#2"));
+    // Stored once its body is read: poll (a STALE answer meanwhile starts
+    // no second fetch while one is in flight).
+    let renewed = async {
+        loop {
+            let got = get(&gateway, "/swr", &[]).await;
+            if got.x_cache == "HIT" {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let fresh = tokio::time::timeout(WAIT, renewed)
+        .await
+        .expect("never renewed");
+    assert_ne!(
+        text(&fresh),
+        "/swr#1",
+        "the background fetch was not stored"
+    );
 }
 
 #[tokio::test]

@@ -110,3 +110,28 @@ fn the_two_datacenters_example_is_valid() {
     let mut registry = service::metrics::Registry::default();
     gateway::Gateway::new(config, &mut registry).unwrap();
 }
+
+#[test]
+fn data_center_mistakes_are_refused_at_start() {
+    let mut config = gateway::Config::default();
+    let pool = gateway::config::Pool {
+        upstreams: vec!["127.0.0.1:1".into()],
+        ..Default::default()
+    };
+    config.pools.insert("p".into(), pool);
+    config.routes.push(gateway::config::Route {
+        prefix: "/".into(),
+        datacenter_pools: BTreeMap::from([("mars".into(), "p".into())]),
+        ..Default::default()
+    });
+    let text = config.validate().unwrap_err().to_string();
+    assert!(text.contains("`mars` is not a data center"), "{text}");
+    config.datacenters.push(gateway::config::DataCenter {
+        name: "mars".into(),
+        networks: vec!["10.0.0.0/33".into()],
+    });
+    let text = config.validate().unwrap_err().to_string();
+    assert!(text.contains("datacenters[0].networks"), "{text}");
+    config.datacenters[0].networks = vec!["10.0.0.0/8".into()];
+    config.validate().unwrap();
+}
