@@ -312,6 +312,11 @@ enum Kind {
 }
 
 impl Payload {
+    /// No body (the edge cache's origin requests).
+    pub fn empty() -> Self {
+        Self::new(Kind::Empty)
+    }
+
     fn new(kind: Kind) -> Self {
         Self {
             kind,

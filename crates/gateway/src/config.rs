@@ -44,6 +44,46 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Upstream pools by name.
     pub pools: BTreeMap<String, Pool>,
+    /// The edge cache's node-wide settings (used by routes with a
+    /// `[routes.cache]` table).
+    pub cache: crate::cache::config::CacheConfig,
+    /// Data centers, nearest first for the clients of their networks (see
+    /// [`crate::datacenter`]); routes use them through `datacenter_pools`.
+    pub datacenters: Vec<DataCenter>,
+    /// When a data center counts as down, and as up again.
+    pub datacenter_failover: Hysteresis,
+}
+
+/// A data center: a name and the client networks it is nearest to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataCenter {
+    /// Its name, as `datacenter_pools` keys use it.
+    pub name: String,
+    /// Client networks (CIDR) routed here first.
+    pub networks: Vec<String>,
+}
+
+/// Hysteresis of data-center failover (see [`crate::datacenter::step`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hysteresis {
+    /// A data center with no healthy upstream for this long is down.
+    pub down_after_ms: u64,
+    /// A down data center healthy for this long without a break is up again.
+    pub up_after_ms: u64,
+    /// How often the pools' health is looked at.
+    pub check_interval_ms: u64,
+}
+
+impl Default for Hysteresis {
+    fn default() -> Self {
+        Self {
+            down_after_ms: 1_000,
+            up_after_ms: 10_000,
+            check_interval_ms: 100,
+        }
+    }
 }
 
 impl Default for Config {
@@ -59,6 +99,9 @@ impl Default for Config {
             ratelimit: RateLimit::default(),
             routes: Vec::new(),
             pools: BTreeMap::new(),
+            cache: Default::default(),
+            datacenters: Vec::new(),
+            datacenter_failover: Hysteresis::default(),
         }
     }
 }
@@ -213,6 +256,11 @@ pub struct Route {
     pub pool: String,
     /// Remove the prefix before forwarding (`/api/users` → `/users`).
     pub strip_prefix: bool,
+    /// Cache this route's `GET`/`HEAD` responses at the edge.
+    pub cache: Option<crate::cache::config::RouteCache>,
+    /// One pool per data center (data center name → pool name); set, the
+    /// client's nearest healthy data center serves and `pool` may be empty.
+    pub datacenter_pools: BTreeMap<String, String>,
 }
 
 /// How a pool picks an upstream.
@@ -360,6 +408,11 @@ impl Config {
         {
             self.limits.body_spill_dir = Some(dir.join(spill));
         }
+        if let Some(disk) = &self.cache.disk_dir
+            && disk.is_relative()
+        {
+            self.cache.disk_dir = Some(dir.join(disk));
+        }
     }
 
     /// Checks what serde cannot: references, addresses, non-zero values.
@@ -375,6 +428,26 @@ impl Config {
                     route.prefix
                 ));
             }
+            if let Some(cache) = &route.cache {
+                cache
+                    .validate(&format!("routes[{index}].cache"), &self.cache)
+                    .map_err(ConfigError)?;
+            }
+            for (dc, pool) in &route.datacenter_pools {
+                if !self.datacenters.iter().any(|known| known.name == *dc) {
+                    return fail(format!(
+                        "routes[{index}].datacenter_pools: `{dc}` is not a data center: add a `[[datacenters]]` with name = \"{dc}\""
+                    ));
+                }
+                if !self.pools.contains_key(pool) {
+                    return fail(format!(
+                        "routes[{index}].datacenter_pools.{dc}: `{pool}` is not a pool: define `[pools.{pool}]`"
+                    ));
+                }
+            }
+            if !route.datacenter_pools.is_empty() && route.pool.is_empty() {
+                continue;
+            }
             if !self.pools.contains_key(&route.pool) {
                 return fail(format!(
                     "routes[{index}].pool `{}` is not a pool: define `[pools.{}]`",
@@ -389,6 +462,23 @@ impl Config {
             ));
         }
         self.validate_numbers()?;
+        self.cache.validate().map_err(ConfigError)?;
+        for (index, dc) in self.datacenters.iter().enumerate() {
+            if dc.name.is_empty() || self.datacenters[..index].iter().any(|d| d.name == dc.name) {
+                return fail(format!(
+                    "datacenters[{index}].name `{}` must be non-empty and unique",
+                    dc.name
+                ));
+            }
+            for network in &dc.networks {
+                if let Err(err) = network.parse::<ratelimit::layer::extract::Cidr>() {
+                    return fail(format!("datacenters[{index}].networks: {err}"));
+                }
+            }
+        }
+        if self.datacenter_failover.check_interval_ms == 0 {
+            return fail("datacenter_failover.check_interval_ms must not be 0".into());
+        }
         if !matches!(self.ratelimit.store.as_str(), "memory" | "redis") {
             return fail(format!(
                 "ratelimit.store `{}` is unknown: use `memory` or `redis`",
@@ -482,6 +572,7 @@ mod tests {
             prefix: "/".into(),
             pool: "web".into(),
             strip_prefix: false,
+            ..Default::default()
         });
         config
     }

@@ -7,13 +7,14 @@
 //! to the balancer itself: any number of gateways can run side by side.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
 use http::header::HeaderName;
+use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -22,8 +23,11 @@ use service::MetricsView;
 use service::metrics::Registry;
 
 use crate::balance::Pool;
+use crate::body::Payload;
 use crate::body::{self, BodyPolicy, Budget};
+use crate::cache::{self, EdgeCache};
 use crate::config::{Config, ConfigError, HealthCheck};
+use crate::datacenter::DataCenters;
 use crate::error;
 use crate::head;
 use crate::limit::Limiting;
@@ -66,6 +70,11 @@ pub(crate) struct Inner {
     /// How request bodies are taken, and the bound on buffered ones.
     body_policy: BodyPolicy,
     body_budget: Arc<Budget>,
+    /// The edge cache, when a route caches.
+    edge: Option<Arc<EdgeCache>>,
+    purge_label: Arc<String>,
+    /// The data centers and their health.
+    pub(crate) datacenters: Arc<DataCenters>,
 }
 
 impl Gateway {
@@ -85,6 +94,12 @@ impl Gateway {
         let routes = Routes::new(&config.routes, |name| {
             names.iter().position(|candidate| *candidate == name)
         });
+        let datacenters = Arc::new(DataCenters::new(
+            &config.datacenters,
+            &config.datacenter_failover,
+            config.routes.iter().map(|route| &route.datacenter_pools),
+            |name| names.iter().position(|candidate| *candidate == name),
+        )?);
         let retry_statuses = config
             .retry
             .statuses
@@ -110,6 +125,22 @@ impl Gateway {
                 .unwrap_or_else(std::env::temp_dir),
         };
         let body_budget = Budget::new(limits.body_buffer_total_bytes_max, metrics.clone());
+        let edge = if config
+            .routes
+            .iter()
+            .any(|r| r.cache.as_ref().is_some_and(|c| c.enabled))
+        {
+            let opened = EdgeCache::open(
+                &config.cache,
+                config.timeouts.upstream_response_ms,
+                registry,
+            );
+            Some(opened.map_err(|err| {
+                ConfigError(format!("cache.disk_dir: cannot open the disk tier: {err}"))
+            })?)
+        } else {
+            None
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 body_policy,
@@ -124,6 +155,9 @@ impl Gateway {
                 idempotent_header,
                 limiting,
                 none_label: Arc::new("none".into()),
+                purge_label: Arc::new("purge".into()),
+                datacenters,
+                edge,
                 metrics_label: Arc::new("metrics".into()),
                 config,
             }),
@@ -194,6 +228,15 @@ impl Gateway {
             return (&inner.none_label, err.response());
         }
         let path = request.uri().path();
+        if let Some(edge) = &inner.edge
+            && !edge.purge_path().is_empty()
+            && path == edge.purge_path()
+        {
+            let response =
+                cache::purge::handle(request, edge.admin_token(), |target| edge.purge(target))
+                    .await;
+            return (&inner.purge_label, response);
+        }
         if !inner.config.metrics_path.is_empty()
             && path == inner.config.metrics_path
             && matches!(*request.method(), Method::GET | Method::HEAD)
@@ -241,15 +284,44 @@ impl Gateway {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let inner = &*self.inner;
+        let index = route;
         let route = inner.routes.get(route);
-        let forwarder = Forwarder {
-            client: &inner.client,
-            response_timeout: Duration::from_millis(inner.config.timeouts.upstream_response_ms),
-            retry_enabled: inner.config.retry.enabled,
-            retry_statuses: &inner.retry_statuses,
-            idempotent_header: inner.idempotent_header.as_ref(),
-            metrics: &inner.metrics,
-        };
+        if let (Some(edge), Some(settings)) = (&inner.edge, &route.cache) {
+            let (parts, body) = request.into_parts();
+            if matches!(parts.method, Method::GET | Method::HEAD) {
+                // A GET's body means nothing (RFC 9110 §9.3.1): not forwarded.
+                drop(body);
+                let origin = RouteOrigin {
+                    gateway: self.clone(),
+                    route: index,
+                    client_ip: client.ip(),
+                };
+                return edge.serve(settings, parts, origin).await;
+            }
+            let (uri, headers) = (parts.uri.clone(), parts.headers.clone());
+            let response = self
+                .forward_request(Request::from_parts(parts, body), index, client)
+                .await;
+            edge.invalidate_after_unsafe(settings, &uri, &headers, response.status());
+            return cache::with_x_cache(response, "BYPASS");
+        }
+        self.forward_request(request, index, client).await
+    }
+
+    /// Takes the body and forwards along route `route` (no cache).
+    async fn forward_request<B>(
+        &self,
+        request: Request<B>,
+        route: usize,
+        client: SocketAddr,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let inner = &*self.inner;
+        let route = inner.routes.get(route);
+        let forwarder = self.forwarder();
         let (parts, body) = request.into_parts();
         let replayable = forwarder.replayable(&parts);
         let prepared = body::prepare(
@@ -266,10 +338,47 @@ impl Gateway {
                 return fault.response();
             }
         };
-        let pool = &inner.pools[route.pool];
+        let pool = self.pool_for(route, client.ip());
         forwarder
             .forward(pool, route, parts, payload, client.ip())
             .await
+    }
+
+    /// Forwards a body-less request along route `route` (an edge-cache fill).
+    async fn forward_empty(&self, route: usize, parts: Parts, client_ip: IpAddr) -> Response<Body> {
+        let inner = &*self.inner;
+        let route = inner.routes.get(route);
+        let forwarder = self.forwarder();
+        let pool = self.pool_for(route, client_ip);
+        forwarder
+            .forward(pool, route, parts, Payload::empty(), client_ip)
+            .await
+    }
+
+    /// The pool serving `route` for `client`: its nearest healthy data
+    /// center's when the route spans data centers.
+    fn pool_for(&self, route: &crate::routes::Compiled, client: IpAddr) -> &Arc<Pool> {
+        let inner = &*self.inner;
+        let index = match route.datacenter_pools.as_slice() {
+            [] => route.pool,
+            pairs => inner
+                .datacenters
+                .choose(client, pairs)
+                .unwrap_or(route.pool),
+        };
+        &inner.pools[index]
+    }
+
+    fn forwarder(&self) -> Forwarder<'_> {
+        let inner = &*self.inner;
+        Forwarder {
+            client: &inner.client,
+            response_timeout: Duration::from_millis(inner.config.timeouts.upstream_response_ms),
+            retry_enabled: inner.config.retry.enabled,
+            retry_statuses: &inner.retry_statuses,
+            idempotent_header: inner.idempotent_header.as_ref(),
+            metrics: &inner.metrics,
+        }
     }
 
     fn render_metrics(&self) -> Response<Body> {
@@ -284,6 +393,25 @@ impl Gateway {
             HeaderValue::from_static(service::metrics::CONTENT_TYPE),
         );
         response
+    }
+}
+
+/// A cached route's origin: its pool, reached through the gateway.
+#[derive(Clone)]
+struct RouteOrigin {
+    gateway: Gateway,
+    route: usize,
+    client_ip: IpAddr,
+}
+
+impl cache::Origin for RouteOrigin {
+    fn fetch(&self, parts: Parts) -> impl std::future::Future<Output = Response<Body>> + Send {
+        let this = self.clone();
+        async move {
+            this.gateway
+                .forward_empty(this.route, parts, this.client_ip)
+                .await
+        }
     }
 }
 

@@ -31,6 +31,13 @@
 //!   (429 with `X-Ratelimit-*` headers), reloaded when the file changes.
 //! - [`metrics`]: requests by route and status, 429s by rule, upstream
 //!   health and latency.
+//! - [`datacenter`]: pools grouped into data centers, clients routed to
+//!   their nearest (a client-network map) with failover to the next data
+//!   center, with hysteresis.
+//! - [`cache`]: the edge cache, one node of the notes' CDN: RFC 9111
+//!   caching of a route's `GET`s (freshness, validation, `Vary`, stale
+//!   serving when the origin fails), request collapsing, a bounded memory
+//!   tier and optional disk tier, purges by URL, prefix and tag.
 //!
 //! # Trade-offs and knobs (`gateway.toml`, see [`config`])
 //!
@@ -59,7 +66,9 @@
 
 pub mod balance;
 pub mod body;
+pub mod cache;
 pub mod config;
+pub mod datacenter;
 pub mod error;
 pub mod handler;
 pub mod head;

@@ -85,6 +85,15 @@ pub struct Metrics {
     pub body_buffered_peak: Family<StorageLabels, Gauge>,
     /// `gateway_request_bodies_total{handling}`.
     pub bodies: Family<HandlingLabels, Counter>,
+    /// `gateway_datacenter_up{datacenter}`: 1 while traffic may go there.
+    pub datacenter_up: Family<DataCenterLabels, Gauge>,
+}
+
+/// Labels of data-center series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DataCenterLabels {
+    /// The data center's name.
+    pub datacenter: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -107,7 +116,13 @@ impl Metrics {
             body_buffered: Family::default(),
             body_buffered_peak: Family::default(),
             bodies: Family::default(),
+            datacenter_up: Family::default(),
         };
+        registry.register(
+            "datacenter_up",
+            "1 while a data center takes traffic, 0 while its clients fail over",
+            metrics.datacenter_up.clone(),
+        );
         registry.register(
             "requests",
             "Requests answered, by route prefix and status",
@@ -173,6 +188,15 @@ impl Metrics {
         self.body_buffered_peak
             .get_or_create(&StorageLabels { storage })
             .clone()
+    }
+
+    /// Sets a data center's up gauge.
+    pub fn datacenter_up(&self, name: &str, up: bool) {
+        self.datacenter_up
+            .get_or_create(&DataCenterLabels {
+                datacenter: name.to_string(),
+            })
+            .set(i64::from(up));
     }
 
     /// Counts one request body by how it was handled.

@@ -22,6 +22,10 @@ pub struct Compiled {
     pub pool: usize,
     /// Remove the prefix before forwarding.
     pub strip_prefix: bool,
+    /// The route's edge-cache settings, when caching is enabled on it.
+    pub cache: Option<Arc<crate::cache::config::RouteCache>>,
+    /// (data center, pool index) pairs, when the route spans data centers.
+    pub datacenter_pools: Vec<(String, usize)>,
 }
 
 /// The route table, longest prefix first.
@@ -37,11 +41,24 @@ impl Routes {
         let mut compiled: Vec<Compiled> = routes
             .iter()
             .filter_map(|route| {
+                let datacenter_pools: Vec<(String, usize)> = route
+                    .datacenter_pools
+                    .iter()
+                    .filter_map(|(dc, pool)| Some((dc.clone(), pool_index(pool)?)))
+                    .collect();
+                let pool = pool_index(&route.pool)
+                    .or_else(|| datacenter_pools.first().map(|(_, pool)| *pool))?;
                 Some(Compiled {
                     prefix: route.prefix.clone(),
                     label: Arc::new(route.prefix.clone()),
-                    pool: pool_index(&route.pool)?,
+                    pool,
+                    datacenter_pools,
                     strip_prefix: route.strip_prefix,
+                    cache: route
+                        .cache
+                        .as_ref()
+                        .filter(|cache| cache.enabled)
+                        .map(|cache| Arc::new(cache.clone())),
                 })
             })
             .collect();
@@ -117,6 +134,7 @@ mod tests {
                 prefix: prefix.to_string(),
                 pool: pool.to_string(),
                 strip_prefix: true,
+                ..Default::default()
             })
             .collect();
         Routes::new(&config, |name| {

@@ -40,6 +40,13 @@ impl Gateway {
                 ctx.shutdown.clone(),
             ));
         }
+        if !inner.datacenters.is_empty() {
+            tokio::spawn(inner.datacenters.clone().run(
+                inner.pools.clone(),
+                inner.metrics.clone(),
+                ctx.shutdown.clone(),
+            ));
+        }
         if let Some(limiting) = &inner.limiting {
             limiting.start_reloading(ctx.shutdown.clone());
         }

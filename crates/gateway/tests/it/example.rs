@@ -26,3 +26,16 @@ fn the_example_config_and_rules_are_valid() {
     let mut registry = service::metrics::Registry::default();
     gateway::Gateway::new(config, &mut registry).unwrap();
 }
+
+#[test]
+fn the_edge_cache_example_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gateway");
+    let sources = service::ConfigSources::new(Some(dir.join("edge-cache.toml")), "");
+    let mut config: gateway::Config = service::config::load(&sources).unwrap();
+    config.resolve_paths(&dir);
+    let cache = config.routes[0].cache.as_ref().unwrap();
+    assert_eq!(cache.default_ttl_ms, Some(60_000));
+    assert_eq!(config.cache.admin_token.as_deref(), Some("change-me"));
+    let mut registry = service::metrics::Registry::default();
+    gateway::Gateway::new(config, &mut registry).unwrap();
+}

@@ -7,6 +7,8 @@ mod support;
 
 mod balancing;
 mod bodies;
+mod cache;
+mod datacenters;
 mod example;
 mod failover;
 mod head;

@@ -32,6 +32,7 @@ fn routes() -> Routes {
             prefix: prefix.to_string(),
             pool: "p".into(),
             strip_prefix: *strip_prefix,
+            ..Default::default()
         })
         .collect();
     Routes::new(&config, |_| Some(0))

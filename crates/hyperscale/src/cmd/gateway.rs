@@ -24,6 +24,37 @@ pub struct Args {
 enum Command {
     /// Run the gateway: `hyperscale gateway serve --config gateway.toml`.
     Serve(ServeArgs),
+    /// Remove objects from a running gateway's edge cache:
+    /// `hyperscale gateway purge --url /img/a.png` (or `--prefix`, `--tag`).
+    Purge(PurgeArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["url", "prefix", "tag"])))]
+struct PurgeArgs {
+    /// One URL: `http://host/path?query` or `/path?query`.
+    #[arg(long)]
+    url: Option<String>,
+    /// Every object whose path starts with this.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Every object whose `Surrogate-Key` names this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// The gateway's address.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    gateway: String,
+    /// The gateway's purge path (`cache.purge_path`).
+    #[arg(long, default_value = "/_cache/purge")]
+    path: String,
+    /// The admin token (`cache.admin_token`; the same variable sets the
+    /// server's token under `hyperscale gateway serve`).
+    #[arg(
+        long,
+        env = "HYPERSCALE_GATEWAY_CACHE__ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    token: String,
 }
 
 #[derive(clap::Args)]
@@ -51,6 +82,7 @@ struct ServeArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Serve(args) => serve(args),
+        Command::Purge(args) => purge(args),
     }
 }
 
@@ -105,4 +137,42 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .run(None, Duration::from_millis(args.drain_timeout_ms))
             .await
     })
+}
+
+fn purge(args: PurgeArgs) -> anyhow::Result<()> {
+    let body = match (&args.url, &args.prefix, &args.tag) {
+        (Some(url), _, _) => serde_json::json!({ "url": url }),
+        (_, Some(prefix), _) => serde_json::json!({ "prefix": prefix }),
+        (_, _, Some(tag)) => serde_json::json!({ "tag": tag }),
+        _ => anyhow::bail!("give one of --url, --prefix or --tag"),
+    };
+    let endpoint = format!("{}{}", args.gateway.trim_end_matches('/'), args.path);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (status, text) = runtime.block_on(async {
+        let response = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?
+            .post(&endpoint)
+            .bearer_auth(&args.token)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the gateway at {endpoint}"))?;
+        let status = response.status();
+        anyhow::Ok((status, response.text().await?))
+    })?;
+    if status == reqwest::StatusCode::FORBIDDEN {
+        anyhow::bail!(
+            "the gateway refused the purge (403): check --token against cache.admin_token: {text}"
+        );
+    }
+    if !status.is_success() {
+        anyhow::bail!("purge failed ({status}): {text}");
+    }
+    let reply: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("unexpected answer: {text}"))?;
+    crate::output::emit(&format!("purged {} object(s)\n", reply["purged"]))
 }

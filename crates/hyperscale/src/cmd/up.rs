@@ -554,6 +554,7 @@ fn front_local_systems(settings: &mut gateway::Config, local: &Local) {
         prefix: prefix.into(),
         pool: pool.into(),
         strip_prefix: false,
+        ..Default::default()
     };
     settings.routes = vec![route("/api/v1/ids", "id"), route("/", "shortener")];
     settings

@@ -316,6 +316,7 @@ pub fn config(upstreams: &[&TestUpstream], balance: gateway::config::Balance) ->
         prefix: "/".into(),
         pool: "web".into(),
         strip_prefix: false,
+        ..Default::default()
     });
     config
 }
