@@ -1,0 +1,13 @@
+//! Recording and alerting rules: the file format ([`file`]), the alert
+//! state machine ([`alert`]), one group's evaluation ([`group`]) and the
+//! scheduler ([`manager`]).
+
+pub mod alert;
+pub mod file;
+pub mod group;
+pub mod manager;
+
+pub use alert::{Alert, AlertState, LabelSet};
+pub use file::{RuleFile, RuleFileError, load_rule_file, parse_rule_file};
+pub use group::{GroupState, Health, RuleTransition};
+pub use manager::{RuleManager, RuleOptions};
