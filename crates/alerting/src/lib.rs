@@ -39,6 +39,7 @@
 //! the queue-backed collection pipeline of issue 15.
 #![warn(missing_docs)]
 
+pub mod am;
 pub mod format;
 pub mod http;
 pub mod rules;

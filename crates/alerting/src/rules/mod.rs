@@ -6,6 +6,7 @@ pub mod alert;
 pub mod file;
 pub mod group;
 pub mod manager;
+pub mod notifier;
 
 pub use alert::{Alert, AlertState, LabelSet};
 pub use file::{RuleFile, RuleFileError, load_rule_file, parse_rule_file};

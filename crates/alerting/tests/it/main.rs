@@ -2,6 +2,7 @@
 // Tests may unwrap: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod am;
 mod promtool;
 mod rules;
 mod support;
