@@ -42,5 +42,6 @@
 pub mod am;
 pub mod format;
 pub mod http;
+pub mod pipeline;
 pub mod rules;
 pub mod template;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod am;
+mod pipeline;
 mod promtool;
 mod rules;
 mod support;
