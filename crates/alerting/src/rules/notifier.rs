@@ -37,7 +37,8 @@ pub fn notifier(urls: Vec<String>, external_labels: LabelSet) -> std::io::Result
         while let Ok(batch) = rx.recv() {
             for url in &urls {
                 let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-                let res = rt.block_on(client.post(&url).timeout(Duration::from_secs(10)).json(&batch).send());
+                // The request is built inside the runtime: its timeout needs the reactor.
+                let res = rt.block_on(async { client.post(&url).timeout(Duration::from_secs(10)).json(&batch).send().await });
                 match res {
                     Ok(r) if r.status().is_success() => {}
                     Ok(r) => tracing::warn!(%url, status = %r.status(), "alert manager refused alerts"),
