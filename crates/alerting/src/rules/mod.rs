@@ -1,4 +1,4 @@
-//! Recording and alerting rules: the file format ([`file`]), the alert
+//! Recording and alerting rules: the file format ([`mod@file`]), the alert
 //! state machine ([`alert`]), one group's evaluation ([`group`]) and the
 //! scheduler ([`manager`]).
 
