@@ -401,3 +401,58 @@ async fn amtool_add_query_silence_expire() {
         .unwrap();
     assert!(out.contains("Amtool"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_delivers_alerts_to_our_alert_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, sink_port) = start_sink(0).await;
+    let (_am, am_port) = start_am(&dir.path().join("am"), sink_port, BTreeMap::new()).await;
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n- name: g\n  interval: 1s\n  rules:\n  - alert: AlwaysOn\n    expr: vector(1)\n    labels:\n      severity: page\n    annotations:\n      summary: 'value {{ $value }}'\n",
+    )
+    .unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n  - static_configs:\n    - targets: ['127.0.0.1:{am_port}']\n    api_version: v2\n"
+        ),
+    )
+    .unwrap();
+    let prom_port = testkit::free_port();
+    let _prom = testkit::ChildGuard(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            // Its first send races the discovery of the alert manager; resend soon.
+            .arg("--rules.alert.resend-delay=1s")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus is not installed (scripts/test installs Debian's package)"),
+    );
+    // Prometheus evaluates, sends to our API v2, we route and notify the webhook.
+    let mut got = None;
+    for _ in 0..300 {
+        if let Some((_, body)) = sink.got.lock().iter().find(|(p, _)| p == "hook") {
+            got = Some(body.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = got.expect("no notification from Prometheus's alert within 30 s");
+    assert_eq!(body["alerts"][0]["labels"]["alertname"], "AlwaysOn");
+    assert_eq!(body["alerts"][0]["annotations"]["summary"], "value 1");
+    let listed = get(am_port, "/api/v2/alerts").await;
+    assert!(
+        listed[0]["generatorURL"]
+            .as_str()
+            .unwrap()
+            .contains(&prom_port.to_string())
+    );
+}
