@@ -53,6 +53,8 @@ enum Command {
     Hotel(cmd::hotel::Args),
     /// Metrics monitoring: a time-series database with PromQL (vol. 2).
     Metrics(cmd::metrics::Args),
+    /// Alerting: the alert manager (Alertmanager API v2) and its clients (vol. 2).
+    Alerts(cmd::alerts::Args),
     /// Built-in load generators.
     Bench(cmd::bench::Args),
 }
@@ -74,6 +76,7 @@ fn main() -> std::process::ExitCode {
         Command::Id(args) => cmd::id::run(args),
         Command::Shortener(args) => cmd::shortener::run(args),
         Command::Metrics(args) => cmd::metrics::run(args),
+        Command::Alerts(args) => cmd::alerts::run(args),
         Command::S3(args) => cmd::s3::run(args),
         Command::Crawler(args) => cmd::crawler::run(args),
         Command::Hotel(args) => cmd::hotel::run(args),

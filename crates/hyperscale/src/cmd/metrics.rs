@@ -25,9 +25,13 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Verb {
     /// Serve the Prometheus HTTP API (PromQL) and remote write.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run a PromQL query against a Prometheus HTTP API and print a table.
     Query(super::metrics_query::QueryArgs),
+    /// Scrape targets and publish the samples to the `metrics` topic of a broker.
+    Collect(super::metrics_pipeline::CollectArgs),
+    /// Consume the `metrics` topic into the database (commit after fsync).
+    Ingest(super::metrics_pipeline::IngestArgs),
 }
 
 /// Flags of `serve` (each overrides `--config` and `HYPERSCALE_METRICS_*`).
@@ -72,6 +76,17 @@ pub struct ServeArgs {
     /// How many collectors share the targets of `--scrape-config` [default: 1].
     #[arg(long)]
     pub(crate) collectors: Option<usize>,
+    /// A Prometheus rule file (recording and alerting rules) to evaluate;
+    /// repeat for more. Their state is at `/api/v1/rules` and `/api/v1/alerts`.
+    #[arg(long = "rule-file")]
+    pub(crate) rule_files: Vec<PathBuf>,
+    /// Base URL of an alert manager (`hyperscale alerts serve` or
+    /// Alertmanager) that firing and resolved alerts are sent to; repeat for more.
+    #[arg(long = "alertmanager-url")]
+    pub(crate) alertmanager_urls: Vec<String>,
+    /// Interval of rule groups without their own `interval` [default: 1m].
+    #[arg(long, default_value = "1m")]
+    pub(crate) evaluation_interval: String,
 }
 
 /// A duration as Prometheus writes them: a number and `ms`, `s`, `m`, `h`,
@@ -100,8 +115,10 @@ pub(crate) fn parse_duration_ms(s: &str) -> Result<i64, String> {
 /// Runs the verb.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
-        Verb::Serve(args) => serve(args),
+        Verb::Serve(args) => serve(*args),
         Verb::Query(args) => super::metrics_query::run(args),
+        Verb::Collect(args) => super::metrics_pipeline::collect(args),
+        Verb::Ingest(args) => super::metrics_pipeline::ingest(args),
     }
 }
 
@@ -147,6 +164,32 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let rules = if args.rule_files.is_empty() {
+        None
+    } else {
+        let eval_interval_ms = parse_duration_ms(&args.evaluation_interval)
+            .map_err(|e| anyhow::anyhow!("--evaluation-interval: {e}"))?;
+        let opts = alerting::rules::RuleOptions {
+            eval_interval_ms,
+            limits: limits.clone(),
+            ..Default::default()
+        };
+        let m = alerting::rules::RuleManager::load(db.clone(), &args.rule_files, opts).map_err(|errs| {
+            let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("the rule files are invalid (fix them; `promtool check rules` reports the same):\n{}", lines.join("\n"))
+        })?;
+        if !args.alertmanager_urls.is_empty() {
+            let n = alerting::rules::notifier::notifier(
+                args.alertmanager_urls.clone(),
+                Default::default(),
+            )
+            .context("cannot start the alert notifier")?;
+            m.subscribe(n);
+        }
+        m.start()
+            .context("cannot start the rule evaluation thread")?;
+        Some(m)
+    };
     let api = Api { db, limits };
     let bind = config.bind;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -161,7 +204,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             if let Some(scraper) = scraper {
                 tokio::spawn(scraper.run(ctx.shutdown.clone().cancelled_owned()));
             }
-            tsdb::http::serve_until(listener, api, ctx.shutdown.cancelled_owned())
+            let mut router = tsdb::http::router(api);
+            if let Some(m) = rules {
+                router = router.merge(alerting::http::router(m));
+            }
+            axum::serve(listener, router)
+                .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
                 .await
                 .context("the metrics server failed")
         });

@@ -1,6 +1,7 @@
 //! One module per verb of the binary. Each exposes `Args` (clap) and `run`;
 //! `serve` holds what the systems' `serve` subcommands share.
 
+pub mod alerts;
 pub mod bench;
 pub mod crawler;
 pub mod estimate;
@@ -11,6 +12,7 @@ pub mod kv;
 pub mod kv_cluster;
 pub mod metrics;
 pub mod metrics_config;
+pub mod metrics_pipeline;
 pub mod metrics_query;
 pub mod mq;
 pub mod ratelimit;

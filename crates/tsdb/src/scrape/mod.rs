@@ -41,7 +41,7 @@
 //! database's own [`crate::Limits`] apply on top.
 
 pub mod config;
-mod target;
+pub mod target;
 pub mod text;
 
 use std::collections::BTreeMap;
