@@ -8,7 +8,10 @@
 //! suite: it allocates two 1M-key stores. It drives two
 //! `cluster::replica::Node`s (the code the server runs) with their
 //! messages delivered instantly, so the bytes are the wire encoding of
-//! exactly what the nodes would send.
+//! exactly what the nodes would send. *Descents* are tree comparisons
+//! that went past the roots; *entries chunks* the paced messages of the
+//! repair rounds they started; *keys listed* what building those chunks
+//! read through the per-bucket index.
 //!
 //! `cargo run --release -p kv --example kv_cluster_ae_bench -- [keys] [diverged-per-mille] [depth...]`
 
@@ -17,6 +20,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use kv::cluster::NodeId;
+use kv::cluster::anti_entropy::Message;
 use kv::cluster::hlc::Hlc;
 use kv::cluster::membership;
 use kv::cluster::placement::{NodeSpec, Placement, QuorumMode};
@@ -155,6 +159,7 @@ fn main() {
         ];
         let boot = boot.elapsed();
         let (mut bytes, mut messages, mut exchanges) = (0usize, 0u64, 0u64);
+        let mut descents = 0u64;
         let cpu = Instant::now();
         let mut now_ms = 0;
         loop {
@@ -171,6 +176,7 @@ fn main() {
                     bytes += n;
                     messages += 1;
                     exchanges += u64::from(matches!(msg, Msg::AeEntries { reply: true, .. }));
+                    descents += u64::from(matches!(msg, Msg::Ae(Message::Ask { level: 1, .. })));
                 }
                 let at = usize::from(to == NodeId(2));
                 let from_id = nodes[from].id;
@@ -184,11 +190,14 @@ fn main() {
                 break;
             }
         }
-        let repaired = nodes[0].ae_progress().keys_repaired + nodes[1].ae_progress().keys_repaired;
+        let (pa, pb) = (nodes[0].ae_progress(), nodes[1].ae_progress());
+        let repaired = pa.keys_repaired + pb.keys_repaired;
+        let listed = pa.keys_listed + pb.keys_listed;
         println!(
             "depth {depth} ({} buckets): trees equal after {now_ms} ms of node time at the default pacing, \
-             {exchanges} bucket exchanges, {messages} messages, {bytes} bytes ({:.2}% of a full copy), \
-             {repaired} keys repaired; {:?} CPU for the exchanges, {:?} to boot both nodes (tree build)",
+             {descents} descents, {exchanges} entries chunks, {messages} messages, {bytes} bytes \
+             ({:.2}% of a full copy), {repaired} keys repaired, {listed} keys listed; \
+             {:?} CPU for the exchanges, {:?} to boot both nodes (tree build)",
             1u32 << depth,
             100.0 * bytes as f64 / full_copy_bytes as f64,
             cpu.elapsed(),

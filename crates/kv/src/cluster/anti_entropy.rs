@@ -34,11 +34,29 @@
 //!
 //! This module decides the tree part ([`AntiEntropy::on_message`] returns
 //! [`Reply`]); the caller lists and joins key states, because they live in
-//! its store, and bounds how many it sends per message (the background
-//! rate limit: what is left differs again next round).
+//! its store, and bounds how many it sends per message. The buckets one
+//! descent finds are walked by a [`repair::Repair`] cursor over as many
+//! paced messages as they need: one descent per repair round, not one per
+//! message.
+//!
+//! # Listing a bucket
+//!
+//! A bucket is an arc of the hash ring: the top `depth` bits of the key's
+//! ring position (`ring::key_position`). The store is ordered by key, so
+//! the bucket of a key is not a key prefix, and making it one would change
+//! the on-disk keys and the stream order of every other module. Instead
+//! this module keeps an index ordered by (position, key) of exactly the
+//! keys the trees hold (it is updated by the same [`AntiEntropy::record`]
+//! calls and rebuilt with them), so [`AntiEntropy::keys_in`] lists a
+//! bucket with one bounded range scan: its cost is the bucket's own keys,
+//! not the store's. It costs a position and a shared `Bytes` handle per
+//! key (about 48 bytes), derived data rebuilt on boot like the trees.
 
-use std::collections::BTreeMap;
+pub mod repair;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
 use sketch::merkle::{MerkleError, MerkleTree, Step};
 
 use super::NodeId;
@@ -89,7 +107,11 @@ pub enum AeError {
 #[derive(Debug, Clone)]
 pub struct AntiEntropy {
     me: NodeId,
+    depth: u8,
     trees: BTreeMap<NodeId, MerkleTree>,
+    /// Every key the trees hold, by (ring position, key): a bucket is a
+    /// range (see the module docs).
+    index: BTreeSet<(u64, Bytes)>,
 }
 
 impl AntiEntropy {
@@ -100,15 +122,30 @@ impl AntiEntropy {
         depth: u8,
     ) -> Result<AntiEntropy, MerkleError> {
         let mut trees = BTreeMap::new();
+        MerkleTree::new(depth)?;
         for peer in peers.into_iter().filter(|&p| p != me) {
             trees.insert(peer, MerkleTree::new(depth)?);
         }
-        Ok(AntiEntropy { me, trees })
+        Ok(AntiEntropy {
+            me,
+            depth,
+            trees,
+            index: BTreeSet::new(),
+        })
     }
 
     /// Records a change of `key`'s state here: digest `old` (`None`:
     /// absent) to `new`, for the key's `replicas` (its preference list).
-    pub fn record(&mut self, key: &[u8], old: Option<u64>, new: Option<u64>, replicas: &[NodeId]) {
+    pub fn record(&mut self, key: &Bytes, old: Option<u64>, new: Option<u64>, replicas: &[NodeId]) {
+        match (old, new) {
+            (None, Some(_)) => {
+                self.index.insert((ring::key_position(key), key.clone()));
+            }
+            (Some(_), None) => {
+                self.index.remove(&(ring::key_position(key), key.clone()));
+            }
+            _ => {}
+        }
         for peer in replicas.iter().filter(|&&p| p != self.me) {
             if let Some(tree) = self.trees.get_mut(peer) {
                 tree.replace(key, old, new);
@@ -124,6 +161,23 @@ impl AntiEntropy {
     /// The bucket `key` falls in (the same in every tree).
     pub fn bucket_of(&self, key: &[u8]) -> Option<u32> {
         self.trees.values().next().map(|t| t.bucket_of(key))
+    }
+
+    /// The keys recorded here whose bucket is `bucket`, by ring position:
+    /// one range scan of the index, touching only that bucket's keys.
+    pub fn keys_in(&self, bucket: u32) -> impl Iterator<Item = &Bytes> {
+        let shift = 64 - u32::from(self.depth);
+        let lo = u64::from(bucket).checked_shl(shift).unwrap_or(0);
+        let hi = lo | (u64::MAX >> self.depth);
+        self.index
+            .range((lo, Bytes::new())..)
+            .take_while(move |(position, _)| *position <= hi)
+            .map(|(_, key)| key)
+    }
+
+    /// How many keys the trees hold (each once, whatever its peers).
+    pub fn keys_len(&self) -> usize {
+        self.index.len()
     }
 
     /// The first message of an exchange with `peer`: this side's root.
@@ -182,14 +236,14 @@ mod tests {
         let mut b = AntiEntropy::new(nb, [na, nb, nc], 5).unwrap();
         let shared = [na, nb];
         for i in 0..100u64 {
-            let key = format!("k{i}");
-            a.record(key.as_bytes(), None, Some(i), &shared);
-            b.record(key.as_bytes(), None, Some(i), &shared);
+            let key = Bytes::from(format!("k{i}"));
+            a.record(&key, None, Some(i), &shared);
+            b.record(&key, None, Some(i), &shared);
         }
         // A key only A and C share never enters the A-B trees.
-        a.record(b"elsewhere", None, Some(1), &[na, nc]);
+        a.record(&Bytes::from_static(b"elsewhere"), None, Some(1), &[na, nc]);
         assert_eq!(converse(&a, &b), (Reply::InSync, 1));
-        b.record(b"k7", Some(7), Some(70), &shared);
+        b.record(&Bytes::from_static(b"k7"), Some(7), Some(70), &shared);
         let (reply, rounds) = converse(&a, &b);
         assert_eq!(reply, Reply::Differ(vec![a.bucket_of(b"k7").unwrap()]));
         assert_eq!(rounds, 11, "root, then an ask and an answer per level");
@@ -200,5 +254,38 @@ mod tests {
             indices: vec![0],
         };
         assert!(a.on_message(nb, &bad).is_err());
+    }
+
+    #[test]
+    fn a_bucket_lists_exactly_its_own_keys() {
+        let (na, nb) = (NodeId(1), NodeId(2));
+        for depth in [0, 1, 6, 20] {
+            let mut a = AntiEntropy::new(na, [na, nb], depth).unwrap();
+            let keys: Vec<Bytes> = (0..500).map(|i| Bytes::from(format!("k{i}"))).collect();
+            for (i, key) in keys.iter().enumerate() {
+                a.record(key, None, Some(i as u64), &[na, nb]);
+            }
+            // A changed state keeps its place; a removed key leaves.
+            a.record(&keys[0], Some(0), Some(99), &[na, nb]);
+            a.record(&keys[1], Some(1), None, &[na, nb]);
+            assert_eq!(a.keys_len(), 499);
+            let tree = a.tree(nb).unwrap();
+            let mut listed = 0;
+            for bucket in 0..tree.bucket_count().min(1 << 12) {
+                let in_bucket: Vec<&Bytes> = a.keys_in(bucket).collect();
+                assert_eq!(
+                    in_bucket.len() as u64,
+                    tree.bucket_len(bucket),
+                    "depth {depth}"
+                );
+                assert!(in_bucket.iter().all(|k| tree.bucket_of(k) == bucket));
+                listed += in_bucket.len();
+            }
+            if depth <= 12 {
+                assert_eq!(listed, 499, "every key in exactly one bucket");
+            }
+            let last = tree.bucket_count() - 1;
+            assert_eq!(a.keys_in(last).count() as u64, tree.bucket_len(last));
+        }
     }
 }

@@ -225,6 +225,8 @@ impl Node {
             }
         }
         self.ae = ae;
+        // The bucket lists were found against the old trees.
+        self.repairs.clear();
     }
 
     pub(super) fn on_topology(

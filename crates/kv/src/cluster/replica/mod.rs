@@ -40,6 +40,7 @@ pub use self::types::{
 use self::write::{Change, Write};
 use crate::cluster::NodeId;
 use crate::cluster::anti_entropy::AntiEntropy;
+use crate::cluster::anti_entropy::repair::Repair;
 use crate::cluster::hlc::HlcClock;
 use crate::cluster::membership::{self, Membership};
 use crate::cluster::placement::{Placement, QuorumMode};
@@ -55,8 +56,9 @@ use crate::cluster::vector_clock::{Dot, PrunePolicy};
 /// may exceed it a little, never past the codec's `SIBLINGS_MAX`.
 pub const SIBLINGS_PER_KEY_MAX: usize = 100;
 
-/// How soon an exchange whose entries filled a message is followed by the
-/// next one with the same peer.
+/// The pace of a repair round: how soon after the peer answered one
+/// entries message the next goes, and how soon a finished round is
+/// verified by a new descent.
 pub const AE_FOLLOW_UP_MS: u64 = 100;
 
 /// About the most bytes of key states in one anti-entropy message.
@@ -131,6 +133,9 @@ pub struct Node {
     /// A peer whose last exchange was cut short by the per-message limit:
     /// the next exchange with it starts early (see [`AE_FOLLOW_UP_MS`]).
     ae_follow_up: Option<NodeId>,
+    /// Repair rounds in progress: the buckets one descent found differing
+    /// with a peer, streamed over paced messages.
+    repairs: BTreeMap<NodeId, Repair>,
     progress: AeProgress,
     rng: fastrand::Rng,
 }
@@ -189,6 +194,7 @@ impl Node {
             next_handoff_ms: now_ms + setup.timing.handoff_interval_ms,
             next_ae_ms: now_ms + setup.timing.ae_interval_ms,
             ae_follow_up: None,
+            repairs: BTreeMap::new(),
             progress: AeProgress::default(),
             rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
         };
@@ -430,6 +436,7 @@ impl Node {
                 }
             }
         }
+        self.tick_repairs(now_ms, out);
         if now_ms >= self.next_ae_ms {
             self.next_ae_ms = now_ms + self.timing.ae_interval_ms;
             self.collect_tombstones(now_ms, out);
@@ -438,6 +445,7 @@ impl Node {
             // expired tombstone) never starves the other peers' exchanges.
             if let Some(peer) = self.ae_follow_up.take()
                 && self.rng.bool()
+                && !self.repairs.contains_key(&peer)
                 && self.membership.status(peer) == membership::Status::Alive
                 && let Some(m) = self.ae.start(peer)
             {
@@ -452,6 +460,7 @@ impl Node {
                 .members()
                 .filter(|m| m.1 == membership::Status::Alive)
                 .map(|m| m.0)
+                .filter(|p| !self.repairs.contains_key(p))
                 .collect();
             if !alive.is_empty() {
                 let peer = alive[self.rng.usize(..alive.len())];

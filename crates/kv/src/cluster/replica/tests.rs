@@ -2,6 +2,7 @@
 //! together under faults).
 
 use super::*;
+use crate::cluster::anti_entropy::Message;
 use crate::cluster::placement::NodeSpec;
 use crate::cluster::vector_clock::{Actor, VectorClock};
 
@@ -203,39 +204,146 @@ fn pump(nodes: &mut [Node; 2], mut out: Vec<(usize, Out)>, now_ms: u64) {
     }
 }
 
-#[test]
-fn anti_entropy_refills_an_empty_replica_bucket_by_bucket() {
-    let setup = setup(2, 2, 1);
+/// Ticks both nodes every 20 ms from `from_ms`, delivering their messages
+/// at once except those `drop` refuses, until their trees agree; the time.
+fn run_until_equal(
+    nodes: &mut [Node; 2],
+    from_ms: u64,
+    mut drop: impl FnMut(&Msg) -> bool,
+) -> Option<u64> {
+    let mut now_ms = from_ms;
+    while now_ms < from_ms + 600_000 {
+        now_ms += 20;
+        let mut queue: Vec<(usize, Out)> = Vec::new();
+        for (i, node) in nodes.iter_mut().enumerate() {
+            let mut out = Vec::new();
+            node.tick(now_ms, &mut out);
+            queue.extend(out.into_iter().map(|o| (i, o)));
+        }
+        while let Some((from, o)) = queue.pop() {
+            let Out::Send(to, msg) = o else { continue };
+            if drop(&msg) {
+                continue;
+            }
+            let at = usize::from(nodes[1].id == to);
+            let mut next = Vec::new();
+            nodes[at].receive(now_ms, nodes[from].id, msg, &mut next);
+            queue.extend(next.into_iter().map(|o| (at, o)));
+        }
+        let a = nodes[0].ae.tree(NodeId(2)).unwrap().root();
+        if a == nodes[1].ae.tree(NodeId(1)).unwrap().root() {
+            return Some(now_ms);
+        }
+    }
+    None
+}
+
+/// Two nodes sharing every key, where node 2 missed the writes of the
+/// keys `missed` picks (their copies to it are dropped).
+fn two_nodes(keys: u64, missed: impl Fn(u64) -> bool) -> [Node; 2] {
+    let mut setup = setup(2, 2, 1);
+    setup.timing.ae_entries_max = 64;
+    setup.timing.tree_depth = 8;
     let mut nodes = [boot(1, &setup), boot(2, &setup)];
-    let keys = 5_000;
     let mut out = Vec::new();
     for i in 0..keys {
         let op = put(&format!("key:{i}"), "v", None);
         nodes[0].coordinate(1, i, op, Consistency::default(), &mut out);
     }
-    // Node 2 missed every write (its copies are dropped, not delivered).
+    let copies: Vec<(usize, Out)> = out
+        .into_iter()
+        .filter(|o| match o {
+            Out::Send(_, Msg::Replicate { key, .. }) => {
+                let i: u64 = std::str::from_utf8(&key[4..]).unwrap().parse().unwrap();
+                !missed(i)
+            }
+            _ => false,
+        })
+        .map(|o| (0, o))
+        .collect();
+    pump(&mut nodes, copies, 1);
+    nodes
+}
+
+#[test]
+fn one_descent_refills_an_empty_replica_over_paced_chunks() {
+    let keys = 3_000;
+    let mut nodes = two_nodes(keys, |_| true);
     assert_eq!(nodes[0].disk.store.len(), keys as usize);
     assert!(nodes[1].disk.store.is_empty());
-    for round in 0..20 {
-        let Some(start) = nodes[0].ae.start(NodeId(2)) else {
-            panic!("a tree for the peer");
-        };
-        pump(
-            &mut nodes,
-            vec![(0, Out::Send(NodeId(2), Msg::Ae(start)))],
-            10 + round,
-        );
-        if nodes[1].disk.store.len() == keys as usize {
-            // Each exchange moves whole buckets of up to `ae_entries_max` keys.
-            assert!(round >= 4, "{round} rounds for {keys} keys");
-            let a = nodes[0].ae.tree(NodeId(2)).unwrap().root();
-            assert_eq!(a, nodes[1].ae.tree(NodeId(1)).unwrap().root());
-            return;
+    let mut descents = 0; // comparisons that went past the roots
+    let done_ms = run_until_equal(&mut nodes, 10, |m| {
+        descents += usize::from(matches!(m, Msg::Ae(Message::Ask { level: 1, .. })));
+        false
+    })
+    .expect("trees agree");
+    assert_eq!(nodes[1].disk.store.len(), keys as usize);
+    let (a, b) = (nodes[0].ae_progress(), nodes[1].ae_progress());
+    // One descent found the buckets and its round streamed them all (both
+    // nodes start their first exchange at once, so two descents cross;
+    // then the lower id's round goes on alone). Descending again per
+    // message, as before, would take one per 64 keys.
+    assert!(descents <= 2, "{descents} descents");
+    assert!(a.rounds_differ + b.rounds_differ <= 2, "{a:?} {b:?}");
+    let chunks = a.chunks_sent + b.chunks_sent;
+    assert!(chunks >= keys / 64, "{chunks} chunks of at most 64 keys");
+    // Each chunk lists only its own buckets: every key is listed about
+    // twice (the driver's chunk and the answer), not once per message.
+    let listed = a.keys_listed + b.keys_listed;
+    assert!(listed <= 3 * keys, "{listed} keys listed for {keys}");
+    assert!(done_ms < 60_000, "paced at AE_FOLLOW_UP_MS: {done_ms} ms");
+}
+
+#[test]
+fn a_lost_chunk_or_answer_is_resent_without_a_new_descent() {
+    let keys = 2_000;
+    let mut nodes = two_nodes(keys, |i| i % 7 == 0);
+    let (mut chunks, mut answers, mut descents) = (0, 0, 0);
+    let done = run_until_equal(&mut nodes, 10, |msg| match msg {
+        Msg::Ae(Message::Ask { level: 1, .. }) => {
+            descents += 1;
+            false
         }
-    }
-    panic!(
-        "not refilled in 20 exchanges: {} keys",
-        nodes[1].disk.store.len()
+        Msg::AeEntries { reply: true, .. } => {
+            chunks += 1;
+            chunks == 2 // the second chunk is lost
+        }
+        Msg::AeEntries { reply: false, .. } => {
+            answers += 1;
+            answers == 4 // and the fourth answer
+        }
+        _ => false,
+    });
+    assert!(done.is_some(), "trees agree despite the losses");
+    let stored = |n: &Node| -> Vec<(Bytes, Siblings)> {
+        n.disk
+            .store
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect()
+    };
+    assert_eq!(stored(&nodes[0]), stored(&nodes[1]));
+    let (a, b) = (nodes[0].ae_progress(), nodes[1].ae_progress());
+    assert!(chunks > 20, "{chunks} chunks");
+    // The two crossing first descents, nothing after: the round resumed.
+    assert!(descents <= 2, "{descents} descents");
+    assert!(a.rounds_differ + b.rounds_differ <= 2, "{a:?} {b:?}");
+}
+
+#[test]
+fn a_silent_peer_ends_the_round_and_a_later_descent_repairs() {
+    let keys = 1_000;
+    let mut nodes = two_nodes(keys, |i| i % 5 == 0);
+    // Every entries message is lost for ten minutes: rounds give up.
+    let lost = run_until_equal(&mut nodes, 10, |m| matches!(m, Msg::AeEntries { .. }));
+    assert!(lost.is_none());
+    assert!(nodes.iter().all(|n| n.repairs.len() <= 1));
+    let done = run_until_equal(&mut nodes, 600_010, |_| false);
+    assert!(done.is_some());
+    let differ = nodes[0].ae_progress().rounds_differ + nodes[1].ae_progress().rounds_differ;
+    assert!(
+        differ > 2,
+        "rounds were given up and started again: {differ}"
     );
 }
 

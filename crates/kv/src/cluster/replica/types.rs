@@ -202,9 +202,11 @@ pub enum Msg {
     AeEntries {
         /// (key, state) pairs, at most `ae_entries_max`.
         entries: Vec<(Bytes, Siblings)>,
-        /// The buckets they come from.
+        /// The buckets they cover whole (a chunk of a repair round; in an
+        /// answer, the prefix of the chunk the answer covers).
         buckets: Vec<u32>,
-        /// Whether the receiver should answer with its own entries.
+        /// Whether the receiver should answer with its own entries (a
+        /// chunk); `false`: an answer, which moves the round's cursor.
         reply: bool,
     },
     /// What the sender knows of the ring and the change in flight.
@@ -321,6 +323,11 @@ pub struct AeProgress {
     pub rounds_differ: u64,
     /// Key states received that changed this node's store.
     pub keys_repaired: u64,
+    /// Keys visited to list buckets for entries messages (the index scan
+    /// touches only the listed buckets' keys).
+    pub keys_listed: u64,
+    /// Entries messages this node sent as the driver of a repair round.
+    pub chunks_sent: u64,
     /// Tombstones purged after their grace period.
     pub tombstones_purged: u64,
 }
