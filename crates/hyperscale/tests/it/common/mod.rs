@@ -58,9 +58,24 @@ impl Lines {
 }
 
 /// Waits at most `timeout` for `child` to exit and returns what it printed;
-/// kills it and panics if it does not.
+/// kills it and panics if it does not. The pipes are drained while it runs
+/// (a child that prints more than a pipe holds would otherwise block forever).
 pub fn wait_output(child: Child, timeout: Duration) -> Output {
     let mut guard = Guard(child);
+    let stderr = guard.0.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            text
+        })
+    });
+    let stdout = guard.0.stdout.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            text
+        })
+    });
     let started = Instant::now();
     while guard.0.try_wait().expect("try_wait").is_none() {
         assert!(
@@ -69,18 +84,15 @@ pub fn wait_output(child: Child, timeout: Duration) -> Output {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut stderr = String::new();
-    if let Some(mut pipe) = guard.0.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    let mut stdout = Vec::new();
-    if let Some(mut pipe) = guard.0.stdout.take() {
-        let _ = pipe.read_to_end(&mut stdout);
-    }
+    let drained = |reader: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        reader
+            .map(|r| r.join().unwrap_or_default())
+            .unwrap_or_default()
+    };
     Output {
         status: guard.0.wait().expect("wait"),
-        stdout,
-        stderr: stderr.into_bytes(),
+        stdout: drained(stdout),
+        stderr: drained(stderr),
     }
 }
 
