@@ -395,23 +395,34 @@ fn request_memory_is_bounded_across_connections() {
     let mut hog = connect(&broker);
     hog.write_all(&(1024 * 1024i32).to_be_bytes()).unwrap();
     hog.write_all(&[0, 18, 0, 0, 0, 0, 0, 1]).unwrap();
-    // B's small request waits for budget: no answer while A holds it...
-    let mut waiting = connect(&broker);
-    request(
-        &mut waiting,
-        ApiKey::ApiVersions,
-        0,
-        &ApiVersionsRequest::default(),
-    );
-    waiting
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let mut byte = [0u8; 1];
-    let early = waiting.read(&mut byte);
-    assert!(
-        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
-        "answered while the budget was taken: {early:?}"
-    );
+    // B's small request waits for budget: no answer while A holds it. A's
+    // header reaches the broker on its own connection, in its own time, so a
+    // request sent before it took the budget is answered: probe again until
+    // one waits (a broker that never makes one wait fails at the deadline).
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut waiting = loop {
+        let mut probe = connect(&broker);
+        request(
+            &mut probe,
+            ApiKey::ApiVersions,
+            0,
+            &ApiVersionsRequest::default(),
+        );
+        probe
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let early = probe.read(&mut byte);
+        if matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+        {
+            break probe;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "answered while the budget was taken: {early:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     // ...and is served once A goes away.
     drop(hog);
     waiting.set_read_timeout(Some(WAIT)).unwrap();
