@@ -7,7 +7,10 @@ followed from a/area/link/iframe on 127.0.0.1 only, nofollow respected,
 redirects followed. Scrapy keys its per-domain slots by host name without the
 port, so all test-web hosts share one slot: the per-domain limit is set to N
 too, which lets Scrapy send several requests to one port at once (our
-crawler never does). Prints one JSON line: pages, seconds, peak RSS.
+crawler never does). Prints one JSON line: pages, body bytes, seconds, p99
+download latency (Scrapy's `download_latency`: request sent to response
+headers), peak RSS. `hyperscale bench crawler` runs this file (it is
+compiled into the binary).
 """
 import json
 import resource
@@ -22,6 +25,8 @@ from scrapy.linkextractors import LinkExtractor
 seeds = [l.strip() for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")]
 concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 32
 pages = 0
+body_bytes = 0
+latencies = []
 
 
 class TestWebSpider(scrapy.Spider):
@@ -30,8 +35,10 @@ class TestWebSpider(scrapy.Spider):
     links = LinkExtractor(tags=("a", "area", "link", "iframe"), attrs=("href", "src"), deny_extensions=[])
 
     def parse(self, response):
-        global pages
+        global pages, body_bytes
         pages += 1
+        body_bytes += len(response.body)
+        latencies.append(response.meta.get("download_latency", 0.0))
         if not hasattr(response, "text"):
             return
         for link in self.links.extract_links(response):
@@ -62,4 +69,7 @@ process.crawl(TestWebSpider)
 process.start()
 elapsed = time.time() - started
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"pages": pages, "seconds": elapsed, "peak_rss_kib": peak_kib}))
+latencies.sort()
+p99_ms = latencies[min(int(len(latencies) * 0.99), len(latencies) - 1)] * 1000 if latencies else 0.0
+print(json.dumps({"system": "scrapy", "pages": pages, "bytes": body_bytes, "seconds": elapsed,
+                  "fetch_p99_ms": p99_ms, "peak_rss_kib": peak_kib, "queued": 0}))

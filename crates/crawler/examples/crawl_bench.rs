@@ -1,77 +1,46 @@
-//! The crawl side and the test web of `bench/crawler-vs-scrapy.sh`, as one
-//! small release binary (the whole `hyperscale` binary takes far longer to
-//! build in release mode; the code paths are the same library calls).
+//! `hyperscale bench crawler` as one small release binary (the whole
+//! `hyperscale` binary takes far longer to build in release mode): the same
+//! [`crawler::bench::run`], the report printed as JSON.
 //!
 //! ```text
-//! crawl_bench testweb HOSTS PAGES SEEDS_OUT      serve until killed
-//! crawl_bench crawl SEEDS DATA_DIR CONCURRENCY   crawl, print one JSON line
+//! crawl_bench [HOSTS PAGES CONCURRENCY RUNS QUEUED,QUEUED.. QUEUED_PAGES [noscrapy]]
 //! ```
 #![allow(clippy::unwrap_used)]
 
-use std::time::Instant;
+use std::process::Command;
 
-use crawler::crawl::{CrawlConfig, Crawler};
-use crawler::state::Scope;
-use crawler::testweb::{TestWeb, WebSpec};
+use crawler::bench::{self, BenchConfig, ChildSpec};
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("VmHWM:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
-#[tokio::main]
-async fn main() {
+fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("testweb") => {
-            let spec = WebSpec {
-                hosts: args[2].parse().unwrap(),
-                pages: args[3].parse().unwrap(),
-                slow_ms: 0,
-                base_port: 0,
-                crawl_delay_ms: 0,
-            };
-            let web = TestWeb::start(spec).await.unwrap();
-            std::fs::write(&args[4], format!("{}\n", web.seed())).unwrap();
-            tokio::signal::ctrl_c().await.unwrap();
-        }
-        Some("crawl") => {
-            let seeds: Vec<String> = std::fs::read_to_string(&args[2])
-                .unwrap()
-                .lines()
-                .map(str::to_string)
-                .collect();
-            let mut cfg = CrawlConfig {
-                data_dir: args[3].clone().into(),
-                concurrency: args[4].parse().unwrap(),
-                ..CrawlConfig::default()
-            };
-            cfg.state.scope = Scope::SameDomain;
-            cfg.state.politeness.delay_ms = 0;
-            cfg.state.store_bodies = false;
-            let started = Instant::now();
-            let crawler = Crawler::open(cfg).unwrap();
-            crawler.add_seeds(&seeds).unwrap();
-            crawler.run().await.unwrap();
-            // HTTP answers (what Scrapy's parse callback counts, plus redirects).
-            let pages = crawler.stats().snapshot().pages;
-            println!(
-                "{{\"system\":\"hyperscale\",\"pages\":{pages},\"seconds\":{},\"peak_rss_kib\":{}}}",
-                started.elapsed().as_secs_f64(),
-                peak_rss_kib()
-            );
-        }
-        _ => eprintln!(
-            "usage: crawl_bench testweb HOSTS PAGES SEEDS_OUT | crawl SEEDS DIR CONCURRENCY"
-        ),
+    if args.get(1).map(String::as_str) == Some("child") {
+        let spec: ChildSpec = serde_json::from_str(&args[2])?;
+        println!("{}", serde_json::to_string(&bench::child(&spec)?)?);
+        return Ok(());
     }
+    let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.into());
+    let cfg = BenchConfig {
+        hosts: arg(1, "50").parse()?,
+        pages: arg(2, "20000").parse()?,
+        concurrency: arg(3, "32").parse()?,
+        runs: arg(4, "3").parse()?,
+        queued: arg(5, "100000,1000000")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()?,
+        queued_pages: arg(6, "20000").parse()?,
+        scrapy: arg(7, "") != "noscrapy",
+    };
+    let exe = std::env::current_exe()?;
+    let child = || {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("child");
+        cmd
+    };
+    let report = bench::run(&cfg, &child, &|r| {
+        eprintln!("{}", serde_json::to_string(r).unwrap())
+    })?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }

@@ -142,6 +142,7 @@ impl Crawler {
                 robots: self.robots.clone(),
                 stop: self.stop.clone(),
                 max_pages: self.cfg.max_pages,
+                fetch_latency: self.stats.fetch_latency.clone(),
             };
             workers.spawn(async move { worker.run().await });
         }
@@ -179,6 +180,7 @@ struct Worker {
     robots: Arc<Mutex<RobotsCache>>,
     stop: Arc<AtomicBool>,
     max_pages: u64,
+    fetch_latency: crate::stats::LatencySamples,
 }
 
 /// Longest a worker sleeps before looking again.
@@ -246,6 +248,7 @@ impl Worker {
         }
         let handlers = self.handlers.clone();
         let accept_url = url.clone();
+        let started = std::time::Instant::now();
         let fetched = self
             .fetcher
             .get(
@@ -255,6 +258,7 @@ impl Worker {
                 self.fetcher.config().body_bytes_max,
             )
             .await;
+        self.fetch_latency.record(started.elapsed());
         let handlers = self.handlers.clone();
         self.blocking(move |s| {
             let result = match fetched {

@@ -49,6 +49,7 @@
 //! progress (those pages are fetched again, never lost from the queue).
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod crawl;
 pub mod dns;
 pub mod fetch;

@@ -230,22 +230,47 @@ impl CrawlState {
             key.extend_from_slice(value.as_bytes());
             batch.put(&key, b"");
             self.scope_set.insert(value);
-            if self.url_seen.insert_if_new(&mut batch, url.as_str())? {
-                let prio = self.prioritizer.priority(&url, 0);
-                let entry = QueuedUrl {
-                    url: url.to_string(),
-                    depth: 0,
-                    redirects: 0,
-                };
-                self.frontier
-                    .push(&mut batch, &host_key(&url), prio, entry, clock::now_ms());
-                self.stats.queued.inc();
-                added += 1;
-            }
+            added += usize::from(self.queue_new(&mut batch, &url, 0)?);
         }
         self.write(batch)?;
         self.update_gauges();
         Ok(added)
+    }
+
+    /// Queues URLs at `depth` without widening the scope (what a bulk
+    /// import does, and how the benchmark fills the frontier); seen ones
+    /// are ignored. One write batch for all of them: callers bound the slice.
+    pub fn add_queued(&mut self, urls: &[String], depth: u32) -> anyhow::Result<usize> {
+        let opts = NormalizeOptions {
+            sort_query: self.cfg.sort_query,
+        };
+        let mut batch = WriteBatch::new();
+        let mut added = 0;
+        for raw in urls {
+            let url = crate::normalize::normalize_str(raw, opts)
+                .map_err(|e| anyhow::anyhow!("URL {raw:?}: {e}"))?;
+            added += usize::from(self.queue_new(&mut batch, &url, depth)?);
+        }
+        self.write(batch)?;
+        self.update_gauges();
+        Ok(added)
+    }
+
+    /// The URL-seen test and the frontier push for one normalized URL.
+    fn queue_new(&mut self, batch: &mut WriteBatch, url: &Url, depth: u32) -> lsm::Result<bool> {
+        if !self.url_seen.insert_if_new(batch, url.as_str())? {
+            return Ok(false);
+        }
+        let prio = self.prioritizer.priority(url, depth);
+        let entry = QueuedUrl {
+            url: url.to_string(),
+            depth,
+            redirects: 0,
+        };
+        self.frontier
+            .push(batch, &host_key(url), prio, entry, clock::now_ms());
+        self.stats.queued.inc();
+        Ok(true)
     }
 
     fn write(&mut self, batch: WriteBatch) -> lsm::Result<()> {

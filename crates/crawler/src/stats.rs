@@ -45,6 +45,51 @@ pub struct Stats {
     pub hosts_active: Gauge,
     /// Hosts with queued URLs.
     pub hosts_queued: Gauge,
+    /// A bounded sample of fetch latencies (for percentiles).
+    pub fetch_latency: LatencySamples,
+}
+
+/// Samples kept by [`LatencySamples`] (256 KiB at most).
+const LATENCY_SAMPLES_MAX: usize = 65_536;
+
+/// A uniform sample of fetch latencies in µs, bounded by reservoir sampling
+/// (algorithm R): memory stays fixed however long the crawl runs, and every
+/// fetch had the same chance to be kept, so percentiles of the sample
+/// estimate those of the whole crawl.
+#[derive(Clone, Default)]
+pub struct LatencySamples(std::sync::Arc<parking_lot::Mutex<Reservoir>>);
+
+#[derive(Default)]
+struct Reservoir {
+    seen: u64,
+    samples: Vec<u32>,
+}
+
+impl LatencySamples {
+    /// Records one fetch's latency.
+    pub fn record(&self, elapsed: std::time::Duration) {
+        let us = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
+        let mut r = self.0.lock();
+        r.seen += 1;
+        if r.samples.len() < LATENCY_SAMPLES_MAX {
+            r.samples.push(us);
+        } else {
+            let slot = fastrand::u64(..r.seen);
+            if let Ok(slot) = usize::try_from(slot)
+                && slot < LATENCY_SAMPLES_MAX
+            {
+                r.samples[slot] = us;
+            }
+        }
+        debug_assert!(r.samples.len() <= LATENCY_SAMPLES_MAX);
+    }
+
+    /// The `p` quantile (0..=1) of the sampled latencies, in ms.
+    pub fn quantile_ms(&self, p: f64) -> Option<f64> {
+        let mut sorted = self.0.lock().samples.clone();
+        sorted.sort_unstable();
+        clock::latency::percentile(&sorted, p).map(|us| f64::from(us) / 1000.0)
+    }
 }
 
 fn get(family: &Family<Kind, Counter>, kind: &str) -> u64 {

@@ -1,5 +1,6 @@
 //! `hyperscale bench <system>`: the built-in load generators, one module each.
 
+pub mod crawler;
 pub mod hotel;
 pub mod kv;
 pub mod lsm;
@@ -28,6 +29,8 @@ enum Target {
     Metrics(metrics::Args),
     /// Hotel bookings per concurrency mode, at low and high contention.
     Hotel(hotel::Args),
+    /// The web crawler against Scrapy on the synthetic test web, and its flat RSS.
+    Crawler(crawler::Args),
 }
 
 /// Runs the chosen benchmark.
@@ -39,5 +42,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Target::S3(args) => s3::run(args),
         Target::Metrics(args) => metrics::run(args),
         Target::Hotel(args) => hotel::run(args),
+        Target::Crawler(args) => crawler::run(args),
     }
 }
