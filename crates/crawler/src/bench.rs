@@ -284,6 +284,7 @@ pub fn run(
         slow_ms: 0,
         base_port: 0,
         crawl_delay_ms: 0,
+        change_ms: 0,
     }))?;
     let seeds = vec![web.seed()];
     let seeds_file = work.join("seeds.txt");

@@ -248,12 +248,21 @@ impl Worker {
         }
         let handlers = self.handlers.clone();
         let accept_url = url.clone();
+        let validators = lease
+            .entry
+            .revisit
+            .as_ref()
+            .map(|r| Validators {
+                etag: r.etag.clone(),
+                last_modified: r.last_modified.clone(),
+            })
+            .unwrap_or_default();
         let started = std::time::Instant::now();
         let fetched = self
             .fetcher
             .get(
                 url.as_str(),
-                &Validators::default(),
+                &validators,
                 move |media| handlers.any_accepts(media, &accept_url),
                 self.fetcher.config().body_bytes_max,
             )

@@ -46,6 +46,9 @@ pub struct QueuedUrl {
     /// Redirects followed to reach it.
     #[serde(default)]
     pub redirects: u32,
+    /// Set when this is a revisit of a fetched page ([`crate::freshness`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revisit: Option<crate::freshness::Revisit>,
 }
 
 /// What the crawl remembers of a host across restarts.
@@ -371,6 +374,7 @@ mod tests {
             url: url.into(),
             depth: 1,
             redirects: 0,
+            revisit: None,
         }
     }
 

@@ -53,6 +53,7 @@ pub mod bench;
 pub mod crawl;
 pub mod dns;
 pub mod fetch;
+pub mod freshness;
 pub mod frontier;
 pub mod normalize;
 pub mod parse;

@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::fetch::{FetchErrorKind, Response};
+use crate::freshness::{
+    Change, FreshnessConfig, REVISIT_PREFIX, Revisit, due_of, next_interval_ms, revisit_key,
+};
 use crate::frontier::{Frontier, Lease, Next, QueuedUrl};
 use crate::normalize::{NormalizeOptions, domain_of, host_key, resolve};
 use crate::parse::Extracted;
@@ -80,6 +83,8 @@ pub struct StateConfig {
     pub expected_urls: usize,
     /// Queue head kept in memory per host.
     pub buffer_per_host: usize,
+    /// Revisits of fetched pages.
+    pub freshness: FreshnessConfig,
 }
 
 impl Default for StateConfig {
@@ -93,6 +98,7 @@ impl Default for StateConfig {
             store_bodies: true,
             expected_urls: 1_000_000,
             buffer_per_host: 16,
+            freshness: FreshnessConfig::default(),
         }
     }
 }
@@ -132,6 +138,8 @@ pub struct CrawlState {
     pages_done: u64,
     retries: HashMap<String, u32>,
     now_year: u32,
+    /// Due time of the earliest scheduled revisit.
+    next_revisit_ms: Option<u64>,
 }
 
 fn scope_value(scope: Scope, url: &Url) -> String {
@@ -204,7 +212,10 @@ impl CrawlState {
             pages_done,
             retries: HashMap::new(),
             now_year: year,
+            next_revisit_ms: None,
         };
+        let mut state = state;
+        state.next_revisit_ms = state.first_revisit_due()?;
         state.update_gauges();
         Ok(state)
     }
@@ -266,6 +277,7 @@ impl CrawlState {
             url: url.to_string(),
             depth,
             redirects: 0,
+            revisit: None,
         };
         self.frontier
             .push(batch, &host_key(url), prio, entry, clock::now_ms());
@@ -300,13 +312,22 @@ impl CrawlState {
 
     /// The next URL to fetch (drops URLs of hosts over their page limit).
     pub fn next(&mut self, now_ms: u64) -> anyhow::Result<Next> {
+        if self.next_revisit_ms.is_some_and(|due| due <= now_ms) {
+            self.promote_revisits(now_ms)?;
+        }
         loop {
-            let next = self.frontier.next(now_ms)?;
+            let next = match (self.frontier.next(now_ms)?, self.next_revisit_ms) {
+                (Next::Done, Some(due)) => Next::WaitUntil(due),
+                (Next::WaitUntil(at), Some(due)) => Next::WaitUntil(at.min(due)),
+                (next, _) => next,
+            };
             let Next::Lease(lease) = &next else {
                 self.update_gauges();
                 return Ok(next);
             };
-            if self.frontier.host_fetched(&lease.host) < self.cfg.traps.pages_per_host_max {
+            if lease.entry.revisit.is_some()
+                || self.frontier.host_fetched(&lease.host) < self.cfg.traps.pages_per_host_max
+            {
                 self.update_gauges();
                 return Ok(next);
             }
@@ -321,6 +342,78 @@ impl CrawlState {
             self.write(batch)?;
             self.frontier.release(&lease.host, now_ms, 0);
         }
+    }
+
+    fn first_revisit_due(&self) -> lsm::Result<Option<u64>> {
+        match self.db.scan_prefix(REVISIT_PREFIX)?.next() {
+            Some(kv) => Ok(due_of(&kv?.key)),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves the revisits due by `now_ms` (a bounded number per call) into
+    /// the frontier, each in the batch that deletes its schedule key.
+    fn promote_revisits(&mut self, now_ms: u64) -> anyhow::Result<()> {
+        const PROMOTE_MAX: usize = 256;
+        let end = revisit_key(now_ms.saturating_add(1), "");
+        let due: Vec<(Vec<u8>, Vec<u8>)> = self
+            .db
+            .scan((
+                std::ops::Bound::Included(REVISIT_PREFIX),
+                std::ops::Bound::Excluded(end.as_slice()),
+            ))?
+            .take(PROMOTE_MAX)
+            .map(|kv| kv.map(|kv| (kv.key, kv.value)))
+            .collect::<lsm::Result<_>>()?;
+        let mut batch = WriteBatch::new();
+        for (key, value) in due {
+            batch.delete(&key);
+            let Ok(entry) = serde_json::from_slice::<QueuedUrl>(&value) else {
+                continue;
+            };
+            let Ok(url) = Url::parse(&entry.url) else {
+                continue;
+            };
+            // Revisits go first among a host's URLs; politeness still spaces them.
+            self.frontier
+                .push(&mut batch, &host_key(&url), 0, entry, now_ms);
+        }
+        self.write(batch)?;
+        self.next_revisit_ms = self.first_revisit_due()?;
+        Ok(())
+    }
+
+    /// Schedules the next visit of a page answered 2xx or 304 (in `batch`).
+    fn schedule_revisit(
+        &mut self,
+        batch: &mut WriteBatch,
+        lease: &Lease,
+        meta: &PageMeta,
+        now_ms: u64,
+    ) {
+        let last = lease.entry.revisit.as_ref().map(|r| {
+            let change = Change::of(meta.status, meta.content_hash, r);
+            Stats::inc(&self.stats.revisits, change.name());
+            (r.interval_ms, change)
+        });
+        let interval_ms = next_interval_ms(last, &self.cfg.freshness);
+        let due = now_ms.saturating_add(interval_ms);
+        let entry = QueuedUrl {
+            url: lease.entry.url.clone(),
+            depth: lease.entry.depth,
+            redirects: 0,
+            revisit: Some(Revisit {
+                etag: meta.etag.clone(),
+                last_modified: meta.last_modified.clone(),
+                content_hash: meta.content_hash,
+                interval_ms,
+            }),
+        };
+        batch.put(
+            &revisit_key(due, &entry.url),
+            &serde_json::to_vec(&entry).expect("a queued URL serializes"),
+        );
+        self.next_revisit_ms = Some(self.next_revisit_ms.map_or(due, |d| d.min(due)));
     }
 
     fn meta(&self, lease: &Lease, outcome: Outcome, now_ms: u64) -> PageMeta {
@@ -447,6 +540,11 @@ impl CrawlState {
                 }
                 self.retries.remove(&lease.entry.url);
                 self.answered(&mut batch, &lease, &mut meta, *response, extracted, now_ms)?;
+                if self.cfg.freshness.enabled
+                    && ((200..300).contains(&meta.status) || meta.status == 304)
+                {
+                    self.schedule_revisit(&mut batch, &lease, &meta, now_ms);
+                }
                 delay
             }
         };
@@ -477,6 +575,14 @@ impl CrawlState {
         meta.length = response.body.len() as u64;
         meta.etag = response.header("etag").map(str::to_string);
         meta.last_modified = response.header("last-modified").map(str::to_string);
+        if status == 304
+            && let Some(last) = &lease.entry.revisit
+        {
+            // Not modified: the page is what the last visit saw.
+            meta.content_hash = last.content_hash;
+            meta.etag = meta.etag.take().or_else(|| last.etag.clone());
+            meta.last_modified = meta.last_modified.take().or_else(|| last.last_modified.clone());
+        }
         if response.type_skipped {
             Stats::inc(&self.stats.skipped, "type");
         }
@@ -509,7 +615,8 @@ impl CrawlState {
             meta.canonical = extracted.canonical.clone();
             meta.links_found = extracted.links.len() as u32;
             let mut novel = true;
-            if (200..300).contains(&status) {
+            // A revisit is the same URL again: it is not a duplicate of itself.
+            if (200..300).contains(&status) && lease.entry.revisit.is_none() {
                 match self
                     .content_seen
                     .check(batch, &lease.entry.url, hash, fingerprint)?
@@ -609,6 +716,7 @@ impl CrawlState {
             url: url.to_string(),
             depth,
             redirects,
+            revisit: None,
         };
         self.frontier
             .push(batch, &host_key(&url), prio, entry, now_ms);

@@ -33,6 +33,8 @@ pub struct Stats {
     pub traps: Family<Kind, Counter>,
     /// URLs skipped, by reason (`robots`, `nofollow`, `scope`, `type`, `redirect_limit`, `bad_url`).
     pub skipped: Family<Kind, Counter>,
+    /// Revisits by what they found (`not_modified`, `same`, `changed`).
+    pub revisits: Family<Kind, Counter>,
     /// Links queued (new URLs).
     pub queued: Counter,
     /// robots.txt files fetched.
@@ -142,6 +144,11 @@ impl Stats {
         r.register("skipped", "URLs skipped by reason", self.skipped.clone());
         r.register("queued_urls", "New URLs queued", self.queued.clone());
         r.register(
+            "revisits",
+            "Revisits of fetched pages by what they found",
+            self.revisits.clone(),
+        );
+        r.register(
             "robots_fetched",
             "robots.txt files fetched",
             self.robots_fetched.clone(),
@@ -188,6 +195,7 @@ impl Stats {
             ),
             statuses: kinds(&self.statuses, &["2xx", "3xx", "4xx", "5xx", "1xx"]),
             duplicates: kinds(&self.duplicates, &["exact", "near"]),
+            revisits: kinds(&self.revisits, &["not_modified", "same", "changed"]),
             traps: kinds(
                 &self.traps,
                 &[
@@ -239,6 +247,9 @@ pub struct Snapshot {
     pub statuses: std::collections::BTreeMap<String, u64>,
     /// Duplicates by kind.
     pub duplicates: std::collections::BTreeMap<String, u64>,
+    /// Revisits by what they found.
+    #[serde(default)]
+    pub revisits: std::collections::BTreeMap<String, u64>,
     /// Trap drops by limit.
     pub traps: std::collections::BTreeMap<String, u64>,
     /// Skips by reason.

@@ -17,8 +17,12 @@
 //!   `i % 10 == 3` answers 500) with no robots.txt (404: allow all), host 3's
 //!   robots.txt answers 503 (RFC 9309: disallow all), host 4 asks for
 //!   `Crawl-delay` (0.1 s by default);
-//! * a request log (host, target, arrival time) to check politeness and
-//!   "fetched once" from the server's side.
+//! * validators on every page (`ETag`: a hash of the body; `Last-Modified`)
+//!   answered with `304 Not Modified` to a conditional GET that matches;
+//!   with `change_ms` > 0 every fourth page (`/p/i`, `i % 4 == 1`) changes
+//!   every `change_ms` (a version in its title), the others never do;
+//! * a request log (host, target, arrival time, conditional or not, status)
+//!   to check politeness and "fetched once" from the server's side.
 //!
 //! [`TestWeb::expected`] walks the same link graph (from the structured
 //! links, not by parsing HTML) to give the set a correct crawl must fetch.
@@ -26,11 +30,11 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 
@@ -59,6 +63,8 @@ pub struct WebSpec {
     /// `Crawl-delay` the crawl-delay host asks for, in ms (0: none, for
     /// benchmarks against crawlers that ignore it).
     pub crawl_delay_ms: u64,
+    /// Period of the changing pages (0: nothing changes).
+    pub change_ms: u64,
 }
 
 /// One request the web saw.
@@ -70,6 +76,10 @@ pub struct LogEntry {
     pub target: String,
     /// Arrival, microseconds since the web started.
     pub at_us: u64,
+    /// The request carried `If-None-Match` or `If-Modified-Since`.
+    pub conditional: bool,
+    /// The answer's status.
+    pub status: u16,
 }
 
 /// What the web answers for one target.
@@ -91,6 +101,8 @@ struct Web {
     bases: Vec<String>,
     log: Mutex<Vec<LogEntry>>,
     started: Instant,
+    /// Wall-clock start, whole seconds (the `Last-Modified` of static pages).
+    started_at: SystemTime,
 }
 
 /// A running test web.
@@ -202,6 +214,25 @@ impl Web {
         links
     }
 
+    /// Whether page `i` is one of the changing ones.
+    fn changes(&self, i: usize) -> bool {
+        self.spec.change_ms > 0 && i % 4 == 1
+    }
+
+    /// The current version of page `i` (0 for pages that never change).
+    fn version(&self, i: usize) -> u64 {
+        if self.changes(i) {
+            self.started.elapsed().as_millis() as u64 / self.spec.change_ms
+        } else {
+            0
+        }
+    }
+
+    /// `Last-Modified` of a page at `version`.
+    fn modified_at(&self, version: u64) -> SystemTime {
+        self.started_at + Duration::from_millis(version.saturating_mul(self.spec.change_ms))
+    }
+
     /// The answer for `target` (path and query) on host `h`.
     fn answer(&self, h: usize, target: &str) -> Served {
         let n = self.pages_per_host();
@@ -233,8 +264,14 @@ impl Web {
             if h == FAILING_HOST && i % 10 == 3 {
                 return Self::status(500);
             }
+            let version = self.version(i);
+            let title = if version > 0 {
+                format!("host {h} page {i} v{version}")
+            } else {
+                format!("host {h} page {i}")
+            };
             return self.html(
-                &format!("host {h} page {i}"),
+                &title,
                 &self.text(h, i),
                 self.links_of(h, i),
             );
@@ -292,29 +329,68 @@ impl Web {
     }
 }
 
-async fn serve(State((web, h)): State<(Arc<Web>, usize)>, uri: Uri) -> Response {
+/// Whether a conditional GET's validators match the current `etag` and
+/// `modified` (RFC 9110 §13.2.2: `If-None-Match` wins over `If-Modified-Since`).
+fn not_modified(headers: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
+    if let Some(tags) = headers.get(header::IF_NONE_MATCH) {
+        let tags = tags.to_str().unwrap_or("");
+        return tags.split(',').any(|t| t.trim() == etag || t.trim() == "*");
+    }
+    headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok())
+        .is_some_and(|since| modified <= since)
+}
+
+async fn serve(State((web, h)): State<(Arc<Web>, usize)>, uri: Uri, headers: HeaderMap) -> Response {
     let target = uri
         .path_and_query()
         .map(|pq| pq.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    web.log.lock().push(LogEntry {
-        host: h,
-        target: target.clone(),
-        at_us: web.started.elapsed().as_micros() as u64,
-    });
+    let at_us = web.started.elapsed().as_micros() as u64;
     if h == SLOW_HOST && web.spec.slow_ms > 0 {
         tokio::time::sleep(Duration::from_millis(web.spec.slow_ms)).await;
     }
     let served = web.answer(h, &target);
+    let conditional = headers.contains_key(header::IF_NONE_MATCH)
+        || headers.contains_key(header::IF_MODIFIED_SINCE);
+    let validators = (served.status == 200).then(|| {
+        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(served.body.as_bytes()));
+        let version = target
+            .strip_prefix("/p/")
+            .and_then(|i| i.parse::<usize>().ok())
+            .map_or(0, |i| web.version(i));
+        (etag, web.modified_at(version))
+    });
+    let unchanged = validators
+        .as_ref()
+        .is_some_and(|(etag, modified)| not_modified(&headers, etag, *modified));
+    let status = if unchanged { 304 } else { served.status };
+    web.log.lock().push(LogEntry {
+        host: h,
+        target: target.clone(),
+        at_us,
+        conditional,
+        status,
+    });
+    let body = if unchanged { String::new() } else { served.body };
     let mut response = (
-        StatusCode::from_u16(served.status).unwrap_or(StatusCode::OK),
-        served.body,
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        body,
     )
         .into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(served.content_type),
     );
+    if let Some((etag, modified)) = validators {
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
+            response.headers_mut().insert(header::LAST_MODIFIED, value);
+        }
+    }
     if let Some(location) = served.location
         && let Ok(value) = HeaderValue::from_str(&location)
     {
@@ -358,6 +434,8 @@ impl TestWeb {
             bases,
             log: Mutex::new(Vec::new()),
             started: Instant::now(),
+            started_at: SystemTime::UNIX_EPOCH
+                + Duration::from_secs(clock::now_ms() / 1000),
         });
         let mut tasks = Vec::new();
         for (h, listener) in listeners.into_iter().enumerate() {

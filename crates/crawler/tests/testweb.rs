@@ -23,6 +23,7 @@ fn spec() -> WebSpec {
         slow_ms: 30,
         base_port: 0,
         crawl_delay_ms: 100,
+        change_ms: 0,
     }
 }
 

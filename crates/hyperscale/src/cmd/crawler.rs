@@ -128,6 +128,9 @@ struct TestwebArgs {
     /// Crawl-delay host 4 asks for in its robots.txt, in ms (0: none).
     #[arg(long, default_value_t = 100)]
     crawl_delay_ms: u64,
+    /// Every fourth page changes this often, in ms (0: pages never change).
+    #[arg(long, default_value_t = 0)]
+    change_ms: u64,
     /// Write the seed URL to this file.
     #[arg(long)]
     seeds_out: Option<PathBuf>,
@@ -501,6 +504,7 @@ fn testweb(args: TestwebArgs) -> anyhow::Result<()> {
             slow_ms: args.slow_ms,
             base_port: args.base_port,
             crawl_delay_ms: args.crawl_delay_ms,
+            change_ms: args.change_ms,
         };
         let web = crawler::testweb::TestWeb::start(spec)
             .await
