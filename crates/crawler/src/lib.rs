@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod cluster;
 pub mod crawl;
 pub mod dns;
 pub mod fetch;
@@ -60,6 +61,7 @@ pub mod parse;
 pub mod politeness;
 pub mod prioritize;
 pub mod robots;
+pub mod route;
 pub mod seen;
 pub mod simhash;
 pub mod state;

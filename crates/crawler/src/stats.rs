@@ -37,6 +37,8 @@ pub struct Stats {
     pub revisits: Family<Kind, Counter>,
     /// Links queued (new URLs).
     pub queued: Counter,
+    /// New URLs handed to the node that owns their host.
+    pub forwarded: Counter,
     /// robots.txt files fetched.
     pub robots_fetched: Counter,
     /// Redirects followed.
@@ -144,6 +146,11 @@ impl Stats {
         r.register("skipped", "URLs skipped by reason", self.skipped.clone());
         r.register("queued_urls", "New URLs queued", self.queued.clone());
         r.register(
+            "forwarded_urls",
+            "New URLs forwarded to the node that owns their host",
+            self.forwarded.clone(),
+        );
+        r.register(
             "revisits",
             "Revisits of fetched pages by what they found",
             self.revisits.clone(),
@@ -184,6 +191,7 @@ impl Stats {
             pages: self.pages.get(),
             bytes: self.bytes.get(),
             queued: self.queued.get(),
+            forwarded: self.forwarded.get(),
             frontier: self.frontier.get().max(0) as u64,
             hosts_active: self.hosts_active.get().max(0) as u64,
             hosts_queued: self.hosts_queued.get().max(0) as u64,
@@ -231,6 +239,9 @@ pub struct Snapshot {
     pub bytes: u64,
     /// New URLs queued.
     pub queued: u64,
+    /// New URLs forwarded to other nodes.
+    #[serde(default)]
+    pub forwarded: u64,
     /// URLs in the frontier.
     pub frontier: u64,
     /// Hosts being fetched.
