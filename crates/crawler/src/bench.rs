@@ -89,6 +89,9 @@ pub struct RunReport {
     /// Time to fill the frontier.
     #[serde(default)]
     pub fill_seconds: f64,
+    /// Peak RSS when the fill was done (before the crawl).
+    #[serde(default)]
+    pub fill_peak_rss_kib: u64,
 }
 
 impl RunReport {
@@ -189,6 +192,7 @@ pub fn child(spec: &ChildSpec) -> anyhow::Result<RunReport> {
         next = end;
     }
     let fill_seconds = fill_started.elapsed().as_secs_f64();
+    let fill_peak_rss_kib = peak_rss_kib();
     let queued = crawler.stats().snapshot().frontier;
     let started = Instant::now();
     runtime.block_on(crawler.run())?;
@@ -207,6 +211,7 @@ pub fn child(spec: &ChildSpec) -> anyhow::Result<RunReport> {
             .unwrap_or(0.0),
         peak_rss_kib: peak_rss_kib(),
         fill_seconds,
+        fill_peak_rss_kib,
     })
 }
 
@@ -272,7 +277,8 @@ pub fn run(
     if cfg.scrapy {
         scrapy_available()?;
     }
-    let work = std::env::temp_dir().join(format!("hyperscale-crawler-bench-{}", std::process::id()));
+    let work =
+        std::env::temp_dir().join(format!("hyperscale-crawler-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let spider = work.join("spider.py");
     std::fs::write(&spider, SCRAPY_SPIDER)?;

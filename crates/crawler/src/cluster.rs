@@ -123,8 +123,11 @@ impl Node {
                 })
                 .await
         });
-        let others: Vec<(String, SocketAddr)> =
-            peers.iter().filter(|(id, _)| *id != self.id).cloned().collect();
+        let others: Vec<(String, SocketAddr)> = peers
+            .iter()
+            .filter(|(id, _)| *id != self.id)
+            .cloned()
+            .collect();
         let forwarder = tokio::spawn(forward_loop(
             self.crawler.clone(),
             self.id.clone(),
@@ -198,10 +201,9 @@ async fn forward_loop(
         for (peer, addr) in &peers {
             let state = crawler.state().clone();
             let peer_id = peer.clone();
-            let Ok(Ok(batch)) = tokio::task::spawn_blocking(move || {
-                state.lock().outbox(&peer_id, BATCH_URLS_MAX)
-            })
-            .await
+            let Ok(Ok(batch)) =
+                tokio::task::spawn_blocking(move || state.lock().outbox(&peer_id, BATCH_URLS_MAX))
+                    .await
             else {
                 continue;
             };

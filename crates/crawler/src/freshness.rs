@@ -136,7 +136,10 @@ mod tests {
         let c = cfg();
         assert_eq!(next_interval_ms(None, &c), 1000);
         assert_eq!(next_interval_ms(Some((1000, Change::Changed)), &c), 500);
-        assert_eq!(next_interval_ms(Some((1000, Change::NotModified)), &c), 2000);
+        assert_eq!(
+            next_interval_ms(Some((1000, Change::NotModified)), &c),
+            2000
+        );
         assert_eq!(next_interval_ms(Some((1000, Change::Same)), &c), 2000);
         assert_eq!(next_interval_ms(Some((150, Change::Changed)), &c), 100);
         assert_eq!(next_interval_ms(Some((6000, Change::Same)), &c), 8000);

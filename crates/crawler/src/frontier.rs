@@ -400,6 +400,17 @@ mod tests {
         f.release(&lease.host, now, 100);
     }
 
+    /// Leases and finishes everything left, one host rest (100 ms) apart; the URLs in order.
+    fn drain(f: &mut Frontier, mut now: u64) -> Vec<String> {
+        let mut order = Vec::new();
+        while let Some(lease) = take(f, now).or_else(|| take(f, now + 100)) {
+            order.push(lease.entry.url.clone());
+            finish(f, &lease, now);
+            now += 100;
+        }
+        order
+    }
+
     #[test]
     fn priority_then_fifo_per_host_and_politeness_between_fetches() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -464,12 +475,7 @@ mod tests {
         push_all(&mut f, &[("a", 1, "a/hi"), ("a", 0, "a/top")]);
         finish(&mut f, &first, 0);
         let mut order = vec![first.entry.url];
-        let mut now = 100;
-        while let Some(lease) = take(&mut f, now) {
-            order.push(lease.entry.url.clone());
-            finish(&mut f, &lease, now);
-            now += 100;
-        }
+        order.extend(drain(&mut f, 100));
         assert_eq!(order, vec!["a/1", "a/top", "a/hi", "a/2", "a/3", "a/4"]);
     }
 
@@ -494,13 +500,7 @@ mod tests {
         }
         let mut f = open(dir.path());
         assert_eq!(f.stats().queued, 3);
-        let mut left = Vec::new();
-        let mut now = 0;
-        while let Some(lease) = take(&mut f, now).or_else(|| take(&mut f, now + 100)) {
-            left.push(lease.entry.url.clone());
-            finish(&mut f, &lease, now);
-            now += 100;
-        }
+        let mut left = drain(&mut f, 0);
         left.sort();
         assert_eq!(left.len(), 3);
         // Key order differs per host, but a/1 (first out) is gone for good.

@@ -18,7 +18,9 @@ impl Router {
     /// A router for node `me` among `nodes` (which must include `me`).
     pub fn new(me: &str, nodes: &[String]) -> anyhow::Result<Self> {
         if !nodes.iter().any(|n| n == me) {
-            anyhow::bail!("node {me:?} is not among the peers {nodes:?}: list every node, this one too");
+            anyhow::bail!(
+                "node {me:?} is not among the peers {nodes:?}: list every node, this one too"
+            );
         }
         let mut ring = Ring::new();
         for node in nodes {

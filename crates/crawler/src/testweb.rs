@@ -270,11 +270,7 @@ impl Web {
             } else {
                 format!("host {h} page {i}")
             };
-            return self.html(
-                &title,
-                &self.text(h, i),
-                self.links_of(h, i),
-            );
+            return self.html(&title, &self.text(h, i), self.links_of(h, i));
         }
         if let Some(i) = num("/dup/") {
             return self.html(
@@ -342,7 +338,11 @@ fn not_modified(headers: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
         .is_some_and(|since| modified <= since)
 }
 
-async fn serve(State((web, h)): State<(Arc<Web>, usize)>, uri: Uri, headers: HeaderMap) -> Response {
+async fn serve(
+    State((web, h)): State<(Arc<Web>, usize)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let target = uri
         .path_and_query()
         .map(|pq| pq.as_str().to_string())
@@ -355,7 +355,10 @@ async fn serve(State((web, h)): State<(Arc<Web>, usize)>, uri: Uri, headers: Hea
     let conditional = headers.contains_key(header::IF_NONE_MATCH)
         || headers.contains_key(header::IF_MODIFIED_SINCE);
     let validators = (served.status == 200).then(|| {
-        let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(served.body.as_bytes()));
+        let etag = format!(
+            "\"{:016x}\"",
+            xxhash_rust::xxh3::xxh3_64(served.body.as_bytes())
+        );
         let version = target
             .strip_prefix("/p/")
             .and_then(|i| i.parse::<usize>().ok())
@@ -373,12 +376,13 @@ async fn serve(State((web, h)): State<(Arc<Web>, usize)>, uri: Uri, headers: Hea
         conditional,
         status,
     });
-    let body = if unchanged { String::new() } else { served.body };
-    let mut response = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        body,
-    )
-        .into_response();
+    let body = if unchanged {
+        String::new()
+    } else {
+        served.body
+    };
+    let mut response =
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(served.content_type),
@@ -434,8 +438,7 @@ impl TestWeb {
             bases,
             log: Mutex::new(Vec::new()),
             started: Instant::now(),
-            started_at: SystemTime::UNIX_EPOCH
-                + Duration::from_secs(clock::now_ms() / 1000),
+            started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(clock::now_ms() / 1000),
         });
         let mut tasks = Vec::new();
         for (h, listener) in listeners.into_iter().enumerate() {

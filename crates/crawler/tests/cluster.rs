@@ -18,7 +18,12 @@ use crawler::testweb::{CRAWL_DELAY_HOST, TestWeb, WebSpec, is_trap};
 
 const DELAY_MS: u64 = 15;
 
-fn node_config(dir: &std::path::Path, id: &str, peers: &[(String, std::net::SocketAddr)], seed: &str) -> NodeConfig {
+fn node_config(
+    dir: &std::path::Path,
+    id: &str,
+    peers: &[(String, std::net::SocketAddr)],
+    seed: &str,
+) -> NodeConfig {
     let mut crawl = CrawlConfig {
         data_dir: dir.join(id),
         concurrency: 4,
@@ -52,7 +57,9 @@ async fn three_nodes_fetch_each_page_once_and_hosts_stay_with_their_owner() {
     let mut listeners = Vec::new();
     let mut peers = Vec::new();
     for id in ["a", "b", "c"] {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         peers.push((id.to_string(), listener.local_addr().expect("addr")));
         listeners.push(listener);
     }
@@ -60,10 +67,13 @@ async fn three_nodes_fetch_each_page_once_and_hosts_stay_with_their_owner() {
     let mut nodes = Vec::new();
     let mut tasks = Vec::new();
     for ((id, _), listener) in peers.iter().zip(listeners) {
-        let node = Arc::new(Node::open(&node_config(dir.path(), id, &peers, &web.seed())).expect("node"));
+        let node =
+            Arc::new(Node::open(&node_config(dir.path(), id, &peers, &web.seed())).expect("node"));
         nodes.push(node.clone());
         let (peers, stop) = (peers.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move { node.run(listener, &peers, stop).await }));
+        tasks.push(tokio::spawn(async move {
+            node.run(listener, &peers, stop).await
+        }));
     }
 
     // Run until the web has served every expected page, then a little more
@@ -96,7 +106,10 @@ async fn three_nodes_fetch_each_page_once_and_hosts_stay_with_their_owner() {
         *counts.entry((e.host, e.target.clone())).or_default() += 1;
     }
     for ((h, target), n) in &counts {
-        assert_eq!(*n, 1, "host {h} {target} requested {n} times across the cluster");
+        assert_eq!(
+            *n, 1,
+            "host {h} {target} requested {n} times across the cluster"
+        );
         assert!(
             expected.pages.contains(&(*h, target.clone()))
                 || target == "/robots.txt"
@@ -110,9 +123,17 @@ async fn three_nodes_fetch_each_page_once_and_hosts_stay_with_their_owner() {
     for (node, (id, _)) in nodes.iter().zip(&peers) {
         let router = Router::new(id, &ids).expect("router");
         let pages = node.crawler().state().lock().pages().expect("pages");
-        let fetched: Vec<_> = pages.iter().filter(|p| p.outcome == Outcome::Fetched).collect();
+        let fetched: Vec<_> = pages
+            .iter()
+            .filter(|p| p.outcome == Outcome::Fetched)
+            .collect();
         for page in &fetched {
-            let host = page.url.trim_start_matches("http://").split('/').next().expect("host");
+            let host = page
+                .url
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .expect("host");
             assert!(
                 router.remote_owner(host).is_none(),
                 "node {id} fetched {} of another node's host",
@@ -121,8 +142,14 @@ async fn three_nodes_fetch_each_page_once_and_hosts_stay_with_their_owner() {
         }
         fetched_by_node.push(fetched.len());
     }
-    assert!(fetched_by_node.iter().all(|n| *n > 0), "{fetched_by_node:?}");
-    let forwarded: u64 = nodes.iter().map(|n| n.crawler().stats().snapshot().forwarded).sum();
+    assert!(
+        fetched_by_node.iter().all(|n| *n > 0),
+        "{fetched_by_node:?}"
+    );
+    let forwarded: u64 = nodes
+        .iter()
+        .map(|n| n.crawler().stats().snapshot().forwarded)
+        .sum();
     assert!(forwarded > 0, "no URL crossed nodes");
     // Per-host politeness, from the server's log.
     let mut by_host: BTreeMap<usize, Vec<u64>> = BTreeMap::new();

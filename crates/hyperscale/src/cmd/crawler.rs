@@ -6,6 +6,7 @@
 //! - `status` prints a crawl's last status (running or finished).
 //! - `robots` says which URLs a robots.txt allows for an agent.
 //! - `testweb` serves the synthetic web the tests and benchmarks crawl.
+//! - `serve` runs one node of a distributed crawl (`crawler::cluster`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,21 @@ enum Verb {
     Robots(RobotsArgs),
     /// Serve a synthetic web on 127.0.0.1 for tests, demos and benchmarks.
     Testweb(TestwebArgs),
+    /// Run one node of a distributed crawl (hosts split among nodes by the ring).
+    Serve(ServeArgs),
+}
+
+/// Flags of `serve`: the cluster, then the same flags as `crawl`.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// This node's id (one of --peers).
+    #[arg(long)]
+    node_id: String,
+    /// Every node, this one too: ID=HOST:PORT,... (this node listens on its own entry).
+    #[arg(long)]
+    peers: String,
+    #[command(flatten)]
+    crawl: CrawlArgs,
 }
 
 /// Flags of `crawl`; each overrides the same key of `--config`.
@@ -147,6 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Verb::Pages(args) => pages(args),
         Verb::Robots(args) => robots(args),
         Verb::Testweb(args) => testweb(args),
+        Verb::Serve(args) => serve(args),
     }
 }
 
@@ -214,16 +231,7 @@ pub struct Status {
     pub stats: Snapshot,
 }
 
-/// `VmHWM` of this process (0 where /proc is not there).
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|text| {
-            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
+use crawler::bench::peak_rss_kib;
 
 fn write_status(dir: &Path, status: &Status) -> anyhow::Result<()> {
     let tmp = dir.join("status.json.tmp");
@@ -249,6 +257,63 @@ fn progress_line(status: &Status) -> String {
             errors.join(",")
         },
     )
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use crawler::cluster::{Node, NodeConfig, parse_peers};
+    let cfg = load_config(&args.crawl)?;
+    let seeds = read_seeds(&args.crawl.seeds)?;
+    let peers = parse_peers(&args.peers)?;
+    let addr = peers
+        .iter()
+        .find(|(id, _)| *id == args.node_id)
+        .map(|(_, addr)| *addr)
+        .with_context(|| {
+            format!(
+                "--node-id {} is not in --peers: list every node, this one too",
+                args.node_id
+            )
+        })?;
+    service::net::prepare_data_dir(&cfg.data_dir)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let node = Node::open(&NodeConfig {
+            node_id: args.node_id.clone(),
+            peers: peers.clone(),
+            seeds,
+            crawl: cfg,
+        })?;
+        let listener = service::net::bind(addr, "crawler node").await?;
+        note(&format!(
+            "node {} on http://{} ({} nodes)\n",
+            args.node_id,
+            listener.local_addr()?,
+            peers.len()
+        ));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let shutdown = service::shutdown::on_signals();
+        tokio::spawn({
+            let stop = stop.clone();
+            let crawler = node.crawler().clone();
+            async move {
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    let s = crawler.stats().snapshot();
+                    note(&format!(
+                        "\rpages {} | frontier {} | forwarded {} | hosts active {}   ",
+                        s.pages, s.frontier, s.forwarded, s.hosts_active
+                    ));
+                }
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+        node.run(listener, &peers, stop).await?;
+        note("\nstopped; run the same command to resume\n");
+        anyhow::Ok(())
+    })
 }
 
 fn crawl(args: CrawlArgs) -> anyhow::Result<()> {

@@ -48,7 +48,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(spec) = &args.child {
         let spec: ChildSpec = serde_json::from_str(spec).context("bad --child spec")?;
-        return emit(&format!("{}\n", serde_json::to_string(&bench::child(&spec)?)?));
+        return emit(&format!(
+            "{}\n",
+            serde_json::to_string(&bench::child(&spec)?)?
+        ));
     }
     let queued = args
         .queued
@@ -104,12 +107,23 @@ fn run_row(r: &RunReport) -> [String; 8] {
 
 fn report_text(report: &Report) -> String {
     let header = [
-        "system", "queued", "pages", "seconds", "pages/s", "MB/s", "p99 ms", "peak RSS MiB",
+        "system",
+        "queued",
+        "pages",
+        "seconds",
+        "pages/s",
+        "MB/s",
+        "p99 ms",
+        "peak RSS MiB",
     ]
     .map(str::to_owned);
     let mut rows = vec![header.clone()];
     rows.extend(report.runs.iter().map(run_row));
-    let mut out = format!("load before: {}\n{}", report.load_before, table::render(&rows));
+    let mut out = format!(
+        "load before: {}\n{}",
+        report.load_before,
+        table::render(&rows)
+    );
     let mut med = vec![["median", "pages/s", "MB/s", "p99 ms", "peak RSS MiB"].map(str::to_owned)];
     for m in &report.medians {
         med.push([
