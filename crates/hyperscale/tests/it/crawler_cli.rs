@@ -340,3 +340,34 @@ fn crawler_coverage_of_nginx_served_docs_equals_wget_spider() {
     let ours = fetched_html(&dir);
     assert_eq!(ours, expected, "coverage differs from wget --spider");
 }
+
+#[test]
+fn bench_crawler_runs_child_crawls_and_reports_rates_and_rss() {
+    let (out, _) = run_ok(&[
+        "bench",
+        "crawler",
+        "--hosts",
+        "5",
+        "--pages",
+        "50",
+        "--concurrency",
+        "4",
+        "--runs",
+        "1",
+        "--queued",
+        "2000",
+        "--queued-pages",
+        "20",
+        "--no-scrapy",
+        "--json",
+    ]);
+    let report = json(&out);
+    let run = &report["runs"][0];
+    assert_eq!(run["system"], "hyperscale");
+    assert!(run["pages"].as_u64().unwrap() > 50, "{run}");
+    assert!(run["peak_rss_kib"].as_u64().unwrap() > 0);
+    assert!(run["fetch_p99_ms"].as_f64().unwrap() > 0.0);
+    let queued = &report["queued_runs"][0];
+    assert!(queued["queued"].as_u64().unwrap() >= 2000, "{queued}");
+    assert!(report["medians"][0]["pages_per_s"].as_f64().unwrap() > 0.0);
+}
