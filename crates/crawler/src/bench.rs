@@ -193,6 +193,11 @@ pub fn child(spec: &ChildSpec) -> anyhow::Result<RunReport> {
     }
     let fill_seconds = fill_started.elapsed().as_secs_f64();
     let fill_peak_rss_kib = peak_rss_kib();
+    if std::env::var_os("HYPERSCALE_BENCH_LSM_STATS").is_some() {
+        // Where the memory goes: the store's buffers and tables after the fill.
+        eprintln!("{:#?}", crawler.state().lock().db().stats());
+        eprintln!("{}", std::fs::read_to_string("/proc/self/status").unwrap_or_default());
+    }
     let queued = crawler.stats().snapshot().frontier;
     let started = Instant::now();
     runtime.block_on(crawler.run())?;
