@@ -196,7 +196,10 @@ pub fn child(spec: &ChildSpec) -> anyhow::Result<RunReport> {
     if std::env::var_os("HYPERSCALE_BENCH_LSM_STATS").is_some() {
         // Where the memory goes: the store's buffers and tables after the fill.
         eprintln!("{:#?}", crawler.state().lock().db().stats());
-        eprintln!("{}", std::fs::read_to_string("/proc/self/status").unwrap_or_default());
+        eprintln!(
+            "{}",
+            std::fs::read_to_string("/proc/self/status").unwrap_or_default()
+        );
     }
     let queued = crawler.stats().snapshot().frontier;
     let started = Instant::now();

@@ -100,7 +100,7 @@ impl Node {
         &self.crawler
     }
 
-    /// Serves `POST /urls` and `GET /status` on `listener`, forwards the
+    /// Serves `POST /urls`, `GET /status` and the console page (`/`) on `listener`, forwards the
     /// outboxes and crawls, until `stop` is set.
     pub async fn run(
         &self,
@@ -111,6 +111,10 @@ impl Node {
         let app = Http::new()
             .route("/urls", post(receive))
             .route("/status", get(status))
+            .route(
+                "/",
+                get(|| async { axum::response::Html(crate::console::CONSOLE_HTML) }),
+            )
             .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
             .with_state(self.crawler.clone());
         let server_stop = stop.clone();

@@ -51,6 +51,7 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod console;
 pub mod crawl;
 pub mod dns;
 pub mod fetch;

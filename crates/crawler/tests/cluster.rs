@@ -95,6 +95,26 @@ async fn three_nodes_fetch_each_page_once_and_hosts_stay_with_their_owner() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each node serves its live counters and the console page that shows them.
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", peers[0].1);
+    let status: serde_json::Value = client
+        .get(format!("{base}/status"))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("status JSON");
+    assert!(status["pages"].as_u64().expect("pages") > 0, "{status}");
+    let page = client.get(&base).send().await.expect("console");
+    assert!(page.status().is_success());
+    assert!(
+        page.text()
+            .await
+            .expect("body")
+            .contains("fetch(\"status\"")
+    );
     stop.store(true, Ordering::SeqCst);
     for task in tasks {
         task.await.expect("node task").expect("node run");

@@ -355,6 +355,12 @@ fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
                     }),
                 )
                 .route(
+                    "/",
+                    axum::routing::get(|| async {
+                        axum::response::Html(crawler::console::CONSOLE_HTML)
+                    }),
+                )
+                .route(
                     "/status",
                     axum::routing::get(move || {
                         let dir = status_dir.clone();
@@ -365,7 +371,7 @@ fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
                     }),
                 );
             note(&format!(
-                "metrics on http://{}/metrics\n",
+                "console on http://{0}/, metrics on http://{0}/metrics\n",
                 listener.local_addr()?
             ));
             tokio::spawn(async move {
