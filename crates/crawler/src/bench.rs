@@ -28,7 +28,7 @@ use crate::testweb::{TestWeb, WebSpec};
 pub const SCRAPY_SPIDER: &str = include_str!("../../../bench/crawler_scrapy.py");
 
 /// URLs queued per write batch while filling the frontier.
-const FILL_BATCH: u64 = 10_000;
+const FILL_BATCH: u64 = 500;
 /// Depth of the fill URLs: the lowest priority, so the crawl walks the web
 /// first and the fill stays queued.
 const FILL_DEPTH: u32 = 16;

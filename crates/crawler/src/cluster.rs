@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router as Http;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +46,9 @@ pub struct NodeConfig {
     pub seeds: Vec<String>,
     /// The crawl.
     pub crawl: CrawlConfig,
+    /// Shared secret every node sends (`Authorization: Bearer`) and requires
+    /// on `POST /urls`; `None` accepts any sender (bind to 127.0.0.1 then).
+    pub token: Option<String>,
 }
 
 /// A forwarded batch.
@@ -79,6 +82,7 @@ pub fn parse_peers(text: &str) -> anyhow::Result<Vec<(String, SocketAddr)>> {
 pub struct Node {
     crawler: Arc<Crawler>,
     id: String,
+    token: Option<Arc<str>>,
 }
 
 impl Node {
@@ -92,6 +96,7 @@ impl Node {
         Ok(Self {
             crawler: Arc::new(crawler),
             id: cfg.node_id.clone(),
+            token: cfg.token.as_deref().map(Arc::from),
         })
     }
 
@@ -116,7 +121,7 @@ impl Node {
                 get(|| async { axum::response::Html(crate::console::CONSOLE_HTML) }),
             )
             .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-            .with_state(self.crawler.clone());
+            .with_state((self.crawler.clone(), self.token.clone()));
         let server_stop = stop.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -135,6 +140,7 @@ impl Node {
         let forwarder = tokio::spawn(forward_loop(
             self.crawler.clone(),
             self.id.clone(),
+            self.token.clone(),
             others,
             stop.clone(),
         ));
@@ -166,10 +172,25 @@ impl Node {
     }
 }
 
+type AppState = (Arc<Crawler>, Option<Arc<str>>);
+
 async fn receive(
-    State(crawler): State<Arc<Crawler>>,
+    State((crawler, token)): State<AppState>,
+    headers: HeaderMap,
     Json(batch): Json<Forward>,
 ) -> (StatusCode, String) {
+    if let Some(token) = &token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if sent != Some(&**token) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "this node requires the cluster's token (Authorization: Bearer)\n".into(),
+            );
+        }
+    }
     if batch.urls.len() > BATCH_URLS_MAX {
         return (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -184,13 +205,14 @@ async fn receive(
     }
 }
 
-async fn status(State(crawler): State<Arc<Crawler>>) -> Json<Snapshot> {
+async fn status(State((crawler, _)): State<AppState>) -> Json<Snapshot> {
     Json(crawler.stats().snapshot())
 }
 
 async fn forward_loop(
     crawler: Arc<Crawler>,
     me: String,
+    token: Option<Arc<str>>,
     peers: Vec<(String, SocketAddr)>,
     stop: Arc<AtomicBool>,
 ) {
@@ -219,12 +241,11 @@ async fn forward_loop(
                 from: me.clone(),
                 urls,
             };
-            let sent = client
-                .post(format!("http://{addr}/urls"))
-                .json(&body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
+            let mut request = client.post(format!("http://{addr}/urls")).json(&body);
+            if let Some(token) = &token {
+                request = request.bearer_auth(token);
+            }
+            let sent = request.send().await.is_ok_and(|r| r.status().is_success());
             if !sent {
                 tracing::debug!(peer = %peer, "forward failed; retrying later");
                 continue;

@@ -56,6 +56,9 @@ struct ServeArgs {
     /// Every node, this one too: ID=HOST:PORT,... (this node listens on its own entry).
     #[arg(long)]
     peers: String,
+    /// Shared secret of the cluster: sent with and required on forwarded batches.
+    #[arg(long, env = "HYPERSCALE_CRAWLER_TOKEN")]
+    token: Option<String>,
     #[command(flatten)]
     crawl: CrawlArgs,
 }
@@ -282,6 +285,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             peers: peers.clone(),
             seeds,
             crawl: cfg,
+            token: args.token.clone(),
         })?;
         let listener = service::net::bind(addr, "crawler node").await?;
         note(&format!(
