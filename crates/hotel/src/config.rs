@@ -46,6 +46,15 @@ pub struct Config {
     /// Pause between the availability check and the write, in ms: 0 in
     /// production; tests and benchmarks widen the race window with it.
     pub hold_ms: u64,
+    /// The payment provider: `fake` (an in-process fake, as `hyperscale
+    /// hotel fake-payments` serves) or its `http://host:port`.
+    pub payments: String,
+    /// Bound on one call to the provider, in ms.
+    pub payment_timeout_ms: u64,
+    /// Charge calls of one payment before it is compensated.
+    pub payment_attempts_max: u32,
+    /// How often unfinished payment sagas are driven on, in ms.
+    pub saga_sweep_ms: u64,
 }
 
 impl Default for Config {
@@ -65,6 +74,10 @@ impl Default for Config {
             horizon_days: 730,
             rooms_max: 10,
             hold_ms: 0,
+            payments: "fake".into(),
+            payment_timeout_ms: 5_000,
+            payment_attempts_max: 3,
+            saga_sweep_ms: 5_000,
         }
     }
 }
@@ -118,6 +131,21 @@ impl Config {
         }
         if self.retries_max > 100 {
             return Err("retries_max must be at most 100".into());
+        }
+        if self.payments != "fake" && !self.payments.starts_with("http://") {
+            return Err(format!(
+                "payments must be `fake` or http://HOST:PORT, not `{}`",
+                self.payments
+            ));
+        }
+        if !(10..=600_000).contains(&self.payment_timeout_ms) {
+            return Err("payment_timeout_ms must be 10..=600000".into());
+        }
+        if !(1..=100).contains(&self.payment_attempts_max) {
+            return Err("payment_attempts_max must be 1..=100".into());
+        }
+        if !(10..=3_600_000).contains(&self.saga_sweep_ms) {
+            return Err("saga_sweep_ms must be 10..=3600000".into());
         }
         if self.api_key.as_deref() == Some("") {
             return Err("api_key must not be empty (leave it unset to disable auth)".into());

@@ -5,8 +5,9 @@
 //! key: a repeat returns the first result with `200` and
 //! `Idempotent-Replayed: true`; the same key with another body is `422`; no
 //! key is `400`), `GET /v1/reservations/{id}`, `POST
-//! /v1/reservations/{id}/cancel` (and `/pay`, `/check-in` until payment is a
-//! saga). Hotel staff: `PUT /v1/hotels/{id}`, `PUT
+//! /v1/reservations/{id}/cancel` (a paid one is refunded through the payment
+//! saga), `/pay` (the payment saga: 200 paid, 402 failed and rejected) and
+//! `/check-in`. Hotel staff: `PUT /v1/hotels/{id}`, `PUT
 //! /v1/hotels/{id}/room-types/{rt}`, `PUT .../inventory`, `PUT .../rates`.
 //! `GET /openapi.json` describes it all.
 //!
@@ -34,7 +35,7 @@ use serde_json::json;
 
 use crate::concurrency::{BookError, Booker, db_error};
 use crate::config::Config;
-use crate::model::{Date, Event, Overbooking, Stay, StayLimits};
+use crate::model::{Date, Event, Overbooking, Status, Stay, StayLimits};
 use crate::store::{ErrorClass, Night, classify};
 
 pub use input::{parse_body, parse_id};
@@ -43,6 +44,8 @@ pub use input::{parse_body, parse_id};
 pub struct Api {
     /// Bookings and status changes.
     pub booker: Booker,
+    /// Payments and cancellations of paid reservations.
+    pub saga: crate::saga::Saga,
     /// Stay bounds.
     pub limits: StayLimits,
     /// Applied to inventory as it is set.
@@ -501,11 +504,27 @@ async fn change(api: &Api, id: &str, event: Event) -> Result<Response, ApiError>
 }
 
 async fn cancel(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    change(&api, &id, Event::Cancel).await
+    input::reservation_id(&id)?;
+    let reservation = api.saga.cancel(&id).await.map_err(|err| book_error(&err))?;
+    Ok(Json(reservation).into_response())
 }
 
+/// Runs the payment saga: 200 with the paid reservation, or 402 when the
+/// payment failed and the reservation was rejected (rooms released).
 async fn pay(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    change(&api, &id, Event::Pay).await
+    input::reservation_id(&id)?;
+    let (reservation, saga) = api.saga.pay(&id).await.map_err(|err| book_error(&err))?;
+    if matches!(reservation.status, Status::Paid | Status::CheckedIn) {
+        return Ok(Json(reservation).into_response());
+    }
+    let reason = saga.error.unwrap_or_else(|| "payment failed".into());
+    Err(error(
+        StatusCode::PAYMENT_REQUIRED,
+        format!(
+            "payment failed ({reason}); the reservation is {} and holds no rooms",
+            reservation.status.as_str()
+        ),
+    ))
 }
 
 async fn check_in(

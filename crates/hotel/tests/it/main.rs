@@ -11,3 +11,4 @@ mod api;
 mod model_check;
 mod page;
 mod race;
+mod saga;

@@ -17,6 +17,9 @@ pub enum Db {
 pub struct Server {
     pub base: String,
     pub booker: Booker,
+    pub saga: hotel::Saga,
+    /// The in-process fake payment provider.
+    pub fake: hotel::payment::fake::FakeProvider,
     pub database_url: String,
     pub client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
@@ -55,6 +58,8 @@ impl Server {
         edit(&mut config);
         let hotel = Hotel::open(config).await.unwrap();
         let booker = hotel.booker().clone();
+        let saga = hotel.saga().clone();
+        let fake = hotel.fake_payments().unwrap().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = hotel.router();
@@ -64,6 +69,8 @@ impl Server {
         Self {
             base,
             booker,
+            saga,
+            fake,
             database_url,
             client: reqwest::Client::new(),
             task,
@@ -117,6 +124,13 @@ impl Server {
             .send()
             .await
             .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// POSTs to `path` with no body; returns (status, body).
+    pub async fn post(&self, path: &str) -> (u16, Value) {
+        let response = self.client.post(self.url(path)).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }
