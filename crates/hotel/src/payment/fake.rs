@@ -113,15 +113,19 @@ impl FakeProvider {
     }
 
     /// Takes the money for `key` once; later calls return the same charge.
-    fn take(&self, key: &str, amount_cents: i64) -> Result<(Charge, bool), Response> {
+    fn take(
+        &self,
+        key: &str,
+        amount_cents: i64,
+    ) -> Result<(Charge, bool), (StatusCode, &'static str)> {
         let mut state = self.lock();
         let count = state.charges.len();
         if let Some(charge) = state.charges.get(key) {
             if charge.status == "voided" {
-                return Err(error(StatusCode::CONFLICT, "this key was voided"));
+                return Err((StatusCode::CONFLICT, "this key was voided"));
             }
             if charge.amount_cents != amount_cents {
-                return Err(error(
+                return Err((
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "this key was charged a different amount",
                 ));
@@ -129,10 +133,10 @@ impl FakeProvider {
             return Ok((charge.clone(), false));
         }
         if state.behaviour.decline {
-            return Err(error(StatusCode::PAYMENT_REQUIRED, "card declined"));
+            return Err((StatusCode::PAYMENT_REQUIRED, "card declined"));
         }
         if count >= CHARGES_MAX {
-            return Err(error(StatusCode::INSUFFICIENT_STORAGE, "the fake is full"));
+            return Err((StatusCode::INSUFFICIENT_STORAGE, "the fake is full"));
         }
         let charge = Charge {
             charge_id: format!("ch_{}", count + 1),
@@ -171,7 +175,7 @@ async fn charge(State(fake): State<FakeProvider>, body: axum::body::Bytes) -> Re
     match taken {
         Ok((charge, true)) => (StatusCode::CREATED, Json(charge)).into_response(),
         Ok((charge, false)) => Json(charge).into_response(),
-        Err(response) => response,
+        Err((status, message)) => error(status, message),
     }
 }
 

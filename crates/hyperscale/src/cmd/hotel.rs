@@ -1,5 +1,6 @@
 //! `hyperscale hotel`: the hotel reservation service (vol. 2) — `serve` runs
-//! it, `seed` loads demo hotels into its database.
+//! it, `seed` loads demo hotels into its database, `fake-payments` runs the
+//! fake payment provider its payment saga can be pointed at.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +22,17 @@ enum Verb {
     Serve(ServeArgs),
     /// Load demo hotels (two room types each, on sale from today).
     Seed(SeedArgs),
+    /// Run a fake payment provider (in memory; `PUT /control` makes it
+    /// decline or hang) for `serve --payments http://ADDR`.
+    FakePayments(FakePaymentsArgs),
+}
+
+/// Flags of `fake-payments`.
+#[derive(clap::Args)]
+pub struct FakePaymentsArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8085")]
+    bind: SocketAddr,
 }
 
 /// What `serve` and `seed` share: where the database is.
@@ -58,6 +70,13 @@ pub struct ServeArgs {
     /// Address of `/metrics` and `/healthz` [default: none].
     #[arg(long)]
     admin_bind: Option<SocketAddr>,
+    /// The payment provider: `fake` (in process) or `http://HOST:PORT`
+    /// (e.g. `hyperscale hotel fake-payments`) [default: fake].
+    #[arg(long)]
+    payments: Option<String>,
+    /// Bound on one call to the payment provider, in ms [default: 5000].
+    #[arg(long)]
+    payment_timeout_ms: Option<u64>,
 }
 
 /// Flags of `seed`.
@@ -81,6 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
         Verb::Serve(args) => serve(args),
         Verb::Seed(args) => seed(args),
+        Verb::FakePayments(args) => fake_payments(args),
     }
 }
 
@@ -99,7 +119,12 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<hotel::Config> {
     let sources = sources(&args.db)
         .flag("bind", args.bind.map(|addr| addr.to_string()))
         .flag("concurrency", args.concurrency.clone())
-        .flag("api_key", args.api_key.clone());
+        .flag("api_key", args.api_key.clone())
+        .flag("payments", args.payments.clone())
+        .flag(
+            "payment_timeout_ms",
+            args.payment_timeout_ms.map(|ms| ms as i64),
+        );
     let config: hotel::Config = service::config::load(&sources)?;
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
@@ -127,6 +152,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ))?;
         supervisor.add(info, move |ctx| hotel.serve(listener, ctx));
         supervisor.run(admin, Duration::from_secs(3)).await
+    })
+}
+
+fn fake_payments(args: FakePaymentsArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = service::net::bind(args.bind, "the fake payment provider").await?;
+        let fake = hotel::payment::fake::FakeProvider::new();
+        crate::output::emit(&format!(
+            "fake payments listening on {}\n",
+            listener.local_addr()?
+        ))?;
+        axum::serve(listener, fake.router())
+            .with_graceful_shutdown(service::shutdown::on_signals().cancelled_owned())
+            .await
+            .context("fake payment provider failed")
     })
 }
 
