@@ -46,6 +46,9 @@ pub struct Config {
     /// Pause between the availability check and the write, in ms: 0 in
     /// production; tests and benchmarks widen the race window with it.
     pub hold_ms: u64,
+    /// Databases the hotels are spread over by hotel id (see `shard`); a
+    /// different count opens different, empty shards.
+    pub shards: usize,
     /// The payment provider: `fake` (an in-process fake, as `hyperscale
     /// hotel fake-payments` serves) or its `http://host:port`.
     pub payments: String,
@@ -74,6 +77,7 @@ impl Default for Config {
             horizon_days: 730,
             rooms_max: 10,
             hold_ms: 0,
+            shards: 1,
             payments: "fake".into(),
             payment_timeout_ms: 5_000,
             payment_attempts_max: 3,
@@ -131,6 +135,9 @@ impl Config {
         }
         if self.retries_max > 100 {
             return Err("retries_max must be at most 100".into());
+        }
+        if !(1..=256).contains(&self.shards) {
+            return Err("shards must be 1..=256".into());
         }
         if self.payments != "fake" && !self.payments.starts_with("http://") {
             return Err(format!(

@@ -51,8 +51,12 @@
 //! crash at any step is finished at the next start. `payments = "fake"`
 //! runs an in-process fake provider ([`payment::fake`]).
 //!
-//! **Not yet** (later sessions): sharding by hotel id (the notes' 16 shards
-//! for 30,000 QPS, 1,875 each), an availability cache in `kv` fed by an
+//! **Sharding** ([`shard`]): `--shards N` spreads hotels over N SQLite
+//! files or PostgreSQL schemas by hotel id (the notes' 16 shards for 30,000
+//! QPS, 1,875 each); reservation ids are claimed on the shard their hash
+//! picks, a guest's reservations fan out.
+//!
+//! **Not yet** (later sessions): an availability cache in `kv` fed by an
 //! outbox table (CDC), cold storage of old reservations.
 #![warn(missing_docs)]
 
@@ -63,6 +67,7 @@ pub mod config;
 pub mod model;
 pub mod payment;
 pub mod saga;
+pub mod shard;
 pub mod store;
 
 use std::sync::Arc;
@@ -75,6 +80,7 @@ use tokio::net::TcpListener;
 pub use concurrency::{Booker, Mode};
 pub use config::Config;
 pub use saga::Saga;
+pub use shard::{Shard, Shards};
 pub use store::{Store, StoreOptions};
 
 /// A hotel service ready to serve: database open, schema applied.
@@ -93,15 +99,16 @@ impl Hotel {
         config.validate().map_err(anyhow::Error::msg)?;
         let mode = config.mode().map_err(anyhow::Error::msg)?;
         let overbooking = config.overbooking().map_err(anyhow::Error::msg)?;
-        let url = config.database_url();
-        let store = Store::open(&StoreOptions {
-            url: url.clone(),
-            connections_max: config.db_connections,
-            timeout_ms: config.db_timeout_ms,
-        })
-        .await
-        .with_context(|| format!("cannot open the hotel database {}", redact(&url)))?;
-        let booker = Booker::new(store, mode, config.retries_max).with_hold_ms(config.hold_ms);
+        let metrics = concurrency::Metrics::default();
+        let bookers: Vec<Booker> = open_stores(&config)
+            .await?
+            .into_iter()
+            .map(|store| {
+                Booker::new(store, mode, config.retries_max)
+                    .with_hold_ms(config.hold_ms)
+                    .with_metrics(metrics.clone())
+            })
+            .collect();
         let (payments_url, fake_payments) = if config.payments == "fake" {
             let fake = payment::fake::FakeProvider::new();
             let listener = TcpListener::bind("127.0.0.1:0")
@@ -119,9 +126,19 @@ impl Hotel {
             (config.payments.clone(), None)
         };
         let payments = payment::PaymentClient::new(&payments_url, config.payment_timeout_ms)?;
+        let shards = bookers
+            .into_iter()
+            .map(|booker| Shard {
+                saga: Saga::new(
+                    booker.clone(),
+                    payments.clone(),
+                    config.payment_attempts_max,
+                ),
+                booker,
+            })
+            .collect();
         let api = api::Api {
-            saga: Saga::new(booker.clone(), payments, config.payment_attempts_max),
-            booker,
+            shards: Shards::new(shards),
             limits: config.stay_limits(),
             overbooking,
             rooms_max: config.rooms_max,
@@ -141,12 +158,12 @@ impl Hotel {
         self.fake_payments.as_ref()
     }
 
-    /// The payment saga runner.
-    pub fn saga(&self) -> &Saga {
-        &self.api.saga
+    /// The shards (one unless `shards` is set).
+    pub fn shards(&self) -> &Shards {
+        &self.api.shards
     }
 
-    /// Drives every unfinished payment saga on, then again every
+    /// Drives every unfinished payment saga of a shard on, then again every
     /// `saga_sweep_ms` (those idle for two provider timeouts: a request may
     /// still be driving a fresher one) until `shutdown`.
     pub async fn sweep_sagas(saga: Saga, config: Config, shutdown: service::Shutdown) {
@@ -169,24 +186,28 @@ impl Hotel {
     /// nights) when the database has no hotel yet, as `hyperscale up` does;
     /// returns whether it did.
     pub async fn seed_if_empty(&self, hotels: i64, days: i64) -> anyhow::Result<bool> {
-        let store = self.api.booker.store();
-        if store.hotels_count().await? > 0 {
-            return Ok(false);
+        let stores: Vec<Store> = (self.api.shards.all().iter())
+            .map(|shard| shard.booker.store().clone())
+            .collect();
+        for store in &stores {
+            if store.hotels_count().await? > 0 {
+                return Ok(false);
+            }
         }
-        seed(store, hotels, days, self.api.overbooking.percent())
+        seed(&stores, hotels, days, self.api.overbooking.percent())
             .await
             .context("cannot seed the demo hotels")?;
         Ok(true)
     }
 
-    /// The booking engine (for tests and embedding).
+    /// The booking engine of the first shard (for tests and embedding).
     pub fn booker(&self) -> &Booker {
-        &self.api.booker
+        &self.api.shards.all()[0].booker
     }
 
     /// Registers the counters under `registry` (give it a `hotel` sub-registry).
     pub fn register_metrics(&self, registry: &mut Registry) {
-        let metrics = self.api.booker.metrics();
+        let metrics = self.booker().metrics();
         let counters = [
             (
                 "reservations_created",
@@ -245,11 +266,13 @@ impl Hotel {
     /// Serves on `listener` until the context's shutdown.
     pub async fn serve(self, listener: TcpListener, ctx: SystemContext) -> anyhow::Result<()> {
         let router = self.router();
-        tokio::spawn(Self::sweep_sagas(
-            self.api.saga.clone(),
-            self.config.clone(),
-            ctx.shutdown.clone(),
-        ));
+        for shard in self.api.shards.all() {
+            tokio::spawn(Self::sweep_sagas(
+                shard.saga.clone(),
+                self.config.clone(),
+                ctx.shutdown.clone(),
+            ));
+        }
         ctx.health.set_up();
         axum::serve(listener, router)
             .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
@@ -272,11 +295,38 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Opens the `shards` databases of `config` (see [`shard::shard_location`]),
+/// applying the migrations to each.
+pub async fn open_stores(config: &Config) -> anyhow::Result<Vec<Store>> {
+    let url = config.database_url();
+    let mut stores = Vec::with_capacity(config.shards);
+    for index in 0..config.shards {
+        let (shard_url, schema) = shard::shard_location(&url, index, config.shards);
+        let options = StoreOptions {
+            url: shard_url.clone(),
+            // The pool is split, so N shards do not open N times the connections.
+            connections_max: (config.db_connections / config.shards as u32).max(2),
+            timeout_ms: config.db_timeout_ms,
+        };
+        let store = Store::open_in_schema(&options, schema.as_deref())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the hotel database {} (shard {index} of {})",
+                    redact(&shard_url),
+                    config.shards
+                )
+            })?;
+        stores.push(store);
+    }
+    Ok(stores)
+}
+
 /// Loads demo data: hotels `1..=hotels`, each with a standard room type
 /// (id 1, 100 rooms) and a suite (id 2, 10 rooms), on sale for the next
 /// `days` nights. Returns the number of inventory rows written.
 pub async fn seed(
-    store: &Store,
+    shards: &[Store],
     hotels: i64,
     days: i64,
     overbooking_pct: i64,
@@ -286,6 +336,7 @@ pub async fn seed(
     let now = clock::now_ms() as i64;
     let mut rows = 0;
     for hotel_id in 1..=hotels {
+        let store = &shards[shard::shard_of_hotel(hotel_id, shards.len())];
         store
             .put_hotel(hotel_id, &format!("Hotel {hotel_id}"), now)
             .await?;

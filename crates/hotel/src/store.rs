@@ -31,6 +31,7 @@ use crate::model::{Reservation, Status};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_payment_saga.sql")),
+    (3, include_str!("../migrations/0003_reservation_key.sql")),
 ];
 
 /// Which database is behind the pool.
@@ -138,7 +139,29 @@ impl Store {
     /// Connects and applies the migrations. A `sqlite://` file is created if
     /// missing.
     pub async fn open(options: &StoreOptions) -> Result<Self, sqlx::Error> {
+        Self::open_in_schema(options, None).await
+    }
+
+    /// As [`Store::open`]; on PostgreSQL, in `schema` (created if missing:
+    /// a shard, see [`crate::shard`]).
+    pub async fn open_in_schema(
+        options: &StoreOptions,
+        schema: Option<&str>,
+    ) -> Result<Self, sqlx::Error> {
         sqlx::any::install_default_drivers();
+        if let Some(schema) = schema {
+            assert!(
+                schema
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "schema names are ours: {schema}"
+            );
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&options.url).await?;
+            conn.execute(&*format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
+            sqlx::Connection::close(conn).await?;
+        }
+        let search_path = schema.map(|schema| format!("SET search_path TO {schema}"));
         let (backend, url) = if let Some(rest) = options.url.strip_prefix("sqlite://") {
             let url = if rest.contains('?') {
                 options.url.clone()
@@ -163,6 +186,7 @@ impl Store {
             .max_connections(options.connections_max.max(1))
             .acquire_timeout(Duration::from_millis(options.timeout_ms))
             .after_connect(move |conn, _meta| {
+                let search_path = search_path.clone();
                 Box::pin(async move {
                     match backend {
                         Backend::Sqlite => {
@@ -175,6 +199,9 @@ impl Store {
                                 .await?;
                         }
                         Backend::Postgres => {
+                            if let Some(search_path) = &search_path {
+                                conn.execute(search_path.as_str()).await?;
+                            }
                             conn.execute(&*format!("SET lock_timeout = {busy_ms}"))
                                 .await?;
                             conn.execute(&*format!("SET statement_timeout = {}", busy_ms * 2))
@@ -389,6 +416,54 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(reservation_from_row).transpose()
+    }
+
+    /// Claims `reservation_id` for `hotel_id` unless it is claimed; returns
+    /// the hotel that holds the claim (see [`crate::shard`]).
+    pub async fn claim_key(
+        &self,
+        reservation_id: &str,
+        hotel_id: i64,
+        now_ms: i64,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO reservation_key (reservation_id, hotel_id, created_ms) \
+             VALUES ($1, $2, $3) ON CONFLICT (reservation_id) DO NOTHING",
+        )
+        .bind(reservation_id)
+        .bind(hotel_id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query_scalar("SELECT hotel_id FROM reservation_key WHERE reservation_id = $1")
+            .bind(reservation_id)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// The hotel a reservation id was claimed for.
+    pub async fn key_hotel(&self, reservation_id: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT hotel_id FROM reservation_key WHERE reservation_id = $1")
+            .bind(reservation_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// A guest's reservations on this database, newest first, at most `limit`.
+    pub async fn reservations_of_guest(
+        &self,
+        guest_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Reservation>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "{RESERVATION_SQL} WHERE guest_id = $1 \
+             ORDER BY created_ms DESC, reservation_id DESC LIMIT $2"
+        ))
+        .bind(guest_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(reservation_from_row).collect()
     }
 
     /// Every reservation of a room type, for audits and tests.

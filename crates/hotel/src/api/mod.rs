@@ -33,19 +33,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::json;
 
-use crate::concurrency::{BookError, Booker, db_error};
+use crate::concurrency::{BookError, BookRequest, Booked, db_error};
 use crate::config::Config;
 use crate::model::{Date, Event, Overbooking, Status, Stay, StayLimits};
-use crate::store::{ErrorClass, Night, classify};
+use crate::shard::{Shard, Shards};
+use crate::store::{ErrorClass, Night, Store, classify};
 
 pub use input::{parse_body, parse_id};
 
 /// What every handler shares.
 pub struct Api {
-    /// Bookings and status changes.
-    pub booker: Booker,
-    /// Payments and cancellations of paid reservations.
-    pub saga: crate::saga::Saga,
+    /// The databases, by hotel id (bookings, status changes, payments).
+    pub shards: Shards,
     /// Stay bounds.
     pub limits: StayLimits,
     /// Applied to inventory as it is set.
@@ -54,6 +53,40 @@ pub struct Api {
     pub rooms_max: i64,
     /// `Bearer <key>` and the bare key, when auth is on.
     pub api_key: Option<String>,
+}
+
+impl Api {
+    /// The database of a hotel's shard.
+    pub(crate) fn store(&self, hotel_id: i64) -> &Store {
+        self.shards.of_hotel(hotel_id).booker.store()
+    }
+
+    /// The shard of a reservation, after checking its id; 404 when no shard
+    /// has it.
+    async fn reservation_shard(&self, id: &str) -> Result<&Shard, ApiError> {
+        input::reservation_id(id)?;
+        self.shards
+            .of_reservation(id)
+            .await
+            .map_err(|err| book_error(&err))?
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no reservation `{id}`")))
+    }
+
+    /// Books `request` on its hotel's shard, claiming its id first (see
+    /// [`crate::shard`]): the API's booking and the page's.
+    pub(crate) async fn book(&self, request: &BookRequest) -> Result<Booked, ApiError> {
+        let now = now_ms();
+        self.shards
+            .claim(&request.reservation_id, request.hotel_id, now)
+            .await
+            .map_err(|err| book_error(&err))?;
+        let shard = self.shards.of_hotel(request.hotel_id);
+        shard
+            .booker
+            .book(request, now)
+            .await
+            .map_err(|err| book_error(&err))
+    }
 }
 
 /// The routes.
@@ -75,6 +108,10 @@ pub fn router(api: Arc<Api>, config: &Config) -> Router {
         )
         .route("/v1/reservations", post(create_reservation))
         .route("/v1/reservations/{id}", get(get_reservation))
+        .route(
+            "/v1/guests/{guest_id}/reservations",
+            get(guest_reservations),
+        )
         .route("/v1/reservations/{id}/cancel", post(cancel))
         .route("/v1/reservations/{id}/pay", post(pay))
         .route("/v1/reservations/{id}/check-in", post(check_in))
@@ -188,7 +225,7 @@ async fn put_hotel(
     let hotel_id = parse_id("hotel_id", &hotel_id)?;
     let input: input::HotelInput = parse_body(&body_bytes(body)?)?;
     let name = input::name(&input.name)?;
-    let store = api.booker.store();
+    let store = api.store(hotel_id);
     store
         .put_hotel(hotel_id, name, now_ms())
         .await
@@ -201,7 +238,7 @@ async fn get_hotel(
     Path(hotel_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let hotel_id = parse_id("hotel_id", &hotel_id)?;
-    let store = api.booker.store();
+    let store = api.store(hotel_id);
     let name = store
         .hotel_name(hotel_id)
         .await
@@ -232,8 +269,7 @@ async fn put_room_type(
     let rate = input::cents("base_rate_cents", input.base_rate_cents)?;
     // Bounded, so an availability search over every room type is too.
     let existing = api
-        .booker
-        .store()
+        .store(hotel_id)
         .room_types(hotel_id)
         .await
         .map_err(|err| db_response(&err))?;
@@ -245,8 +281,7 @@ async fn put_room_type(
             format!("a hotel has at most {} room types", input::ROOM_TYPES_MAX),
         ));
     }
-    api.booker
-        .store()
+    api.store(hotel_id)
         .put_room_type(hotel_id, room_type_id, name, rate)
         .await
         .map_err(|err| match classify(&err) {
@@ -298,8 +333,7 @@ async fn put_inventory(
         input::INVENTORY_MAX,
     )?;
     let percent = api.overbooking.percent();
-    api.booker
-        .store()
+    api.store(hotel_id)
         .set_inventory(hotel_id, room_type_id, &dates, total, percent)
         .await
         .map_err(|err| match classify(&err) {
@@ -327,8 +361,7 @@ async fn put_rates(
     let input: input::RatesInput = parse_body(&body_bytes(body)?)?;
     let dates = date_range(&input.from, &input.to)?;
     let rate = input::cents("rate_cents", input.rate_cents)?;
-    api.booker
-        .store()
+    api.store(hotel_id)
         .set_rates(hotel_id, room_type_id, &dates, rate)
         .await
         .map_err(|err| room_type_error(hotel_id, room_type_id, &err))?;
@@ -365,7 +398,7 @@ pub(crate) async fn search(
     stay: &Stay,
     wanted: Option<i64>,
 ) -> Result<(String, Vec<RoomAvailability>), ApiError> {
-    let store = api.booker.store();
+    let store = api.store(hotel_id);
     let hotel_name = store
         .hotel_name(hotel_id)
         .await
@@ -460,11 +493,7 @@ async fn create_reservation(
 ) -> Result<Response, ApiError> {
     let input: input::ReservationInput = parse_body(&body_bytes(body)?)?;
     let request = input::book_request(input, api.rooms_max, |a, b| stay(&api, a, b))?;
-    let booked = api
-        .booker
-        .book(&request, now_ms())
-        .await
-        .map_err(|err| book_error(&err))?;
+    let booked = api.book(&request).await?;
     let mut response = Json(&booked.reservation).into_response();
     if booked.replayed {
         response.headers_mut().insert(
@@ -481,8 +510,8 @@ async fn get_reservation(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    input::reservation_id(&id)?;
-    let found = api
+    let shard = api.reservation_shard(&id).await?;
+    let found = shard
         .booker
         .store()
         .reservation(&id)
@@ -493,9 +522,27 @@ async fn get_reservation(
     Ok(Json(reservation).into_response())
 }
 
+/// A guest's reservations over every shard (a fan-out), newest first.
+async fn guest_reservations(
+    State(api): State<Arc<Api>>,
+    Path(guest_id): Path<String>,
+    query: Result<Query<input::ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    input::guest_id(&guest_id)?;
+    let Query(query) =
+        query.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    let limit = input::count("limit", query.limit.unwrap_or(100), input::LIST_MAX)?.max(1);
+    let reservations = api
+        .shards
+        .guest_reservations(&guest_id, limit)
+        .await
+        .map_err(|err| book_error(&err))?;
+    Ok(Json(json!({"guest_id": guest_id, "reservations": reservations})).into_response())
+}
+
 async fn change(api: &Api, id: &str, event: Event) -> Result<Response, ApiError> {
-    input::reservation_id(id)?;
-    let (reservation, _changed) = api
+    let shard = api.reservation_shard(id).await?;
+    let (reservation, _changed) = shard
         .booker
         .change_status(id, event, now_ms())
         .await
@@ -504,16 +551,20 @@ async fn change(api: &Api, id: &str, event: Event) -> Result<Response, ApiError>
 }
 
 async fn cancel(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    input::reservation_id(&id)?;
-    let reservation = api.saga.cancel(&id).await.map_err(|err| book_error(&err))?;
+    let shard = api.reservation_shard(&id).await?;
+    let reservation = shard
+        .saga
+        .cancel(&id)
+        .await
+        .map_err(|err| book_error(&err))?;
     Ok(Json(reservation).into_response())
 }
 
 /// Runs the payment saga: 200 with the paid reservation, or 402 when the
 /// payment failed and the reservation was rejected (rooms released).
 async fn pay(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    input::reservation_id(&id)?;
-    let (reservation, saga) = api.saga.pay(&id).await.map_err(|err| book_error(&err))?;
+    let shard = api.reservation_shard(&id).await?;
+    let (reservation, saga) = shard.saga.pay(&id).await.map_err(|err| book_error(&err))?;
     if matches!(reservation.status, Status::Paid | Status::CheckedIn) {
         return Ok(Json(reservation).into_response());
     }

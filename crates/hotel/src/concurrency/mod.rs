@@ -233,6 +233,12 @@ impl Booker {
         self
     }
 
+    /// Counts into `metrics` (shared by the shards' bookers).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

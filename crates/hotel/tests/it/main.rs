@@ -12,3 +12,4 @@ mod model_check;
 mod page;
 mod race;
 mod saga;
+mod sharding;

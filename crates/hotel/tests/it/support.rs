@@ -18,6 +18,7 @@ pub struct Server {
     pub base: String,
     pub booker: Booker,
     pub saga: hotel::Saga,
+    pub shards: hotel::Shards,
     /// The in-process fake payment provider.
     pub fake: hotel::payment::fake::FakeProvider,
     pub database_url: String,
@@ -57,8 +58,10 @@ impl Server {
         };
         edit(&mut config);
         let hotel = Hotel::open(config).await.unwrap();
-        let booker = hotel.booker().clone();
-        let saga = hotel.saga().clone();
+        // Hotel 1's shard: the tests' hotel.
+        let shards = hotel.shards().clone();
+        let booker = shards.of_hotel(1).booker.clone();
+        let saga = shards.of_hotel(1).saga.clone();
         let fake = hotel.fake_payments().unwrap().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -70,6 +73,7 @@ impl Server {
             base,
             booker,
             saga,
+            shards,
             fake,
             database_url,
             client: reqwest::Client::new(),

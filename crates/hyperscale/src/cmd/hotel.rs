@@ -50,6 +50,10 @@ pub struct DbArgs {
     /// Rooms sold per physical room, e.g. 1.10 [default: 1.0].
     #[arg(long)]
     overbooking: Option<f64>,
+    /// Spread hotels over this many databases by hotel id (SQLite files
+    /// beside the database, or PostgreSQL schemas) [default: 1].
+    #[arg(long)]
+    shards: Option<i64>,
 }
 
 /// Flags of `serve`; each overrides the same key of `--config`.
@@ -112,6 +116,7 @@ fn sources(db: &DbArgs) -> ConfigSources {
         )
         .flag("database", db.database.clone())
         .flag("overbooking", db.overbooking)
+        .flag("shards", db.shards)
 }
 
 /// Loads the hotel config from `--config`, `HYPERSCALE_HOTEL_*` and flags.
@@ -188,14 +193,8 @@ fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let started = std::time::Instant::now();
     let rows = runtime.block_on(async {
-        let store = hotel::Store::open(&hotel::StoreOptions {
-            url: url.clone(),
-            connections_max: 2,
-            timeout_ms: config.db_timeout_ms,
-        })
-        .await
-        .with_context(|| format!("cannot open the hotel database {}", hotel::redact(&url)))?;
-        hotel::seed(&store, args.hotels, args.days, percent)
+        let stores = hotel::open_stores(&config).await?;
+        hotel::seed(&stores, args.hotels, args.days, percent)
             .await
             .context("seeding failed")
     })?;
