@@ -49,6 +49,13 @@ pub struct Config {
     /// Databases the hotels are spread over by hotel id (see `shard`); a
     /// different count opens different, empty shards.
     pub shards: usize,
+    /// The inventory cache: empty for none, or `redis://HOST:PORT` (our
+    /// `kv` or any Redis); fed by the outbox relay (see `cache`).
+    pub cache: String,
+    /// How long a cached night lives, in ms.
+    pub cache_ttl_ms: u64,
+    /// How often the relay reads the outbox, in ms.
+    pub outbox_poll_ms: u64,
     /// The payment provider: `fake` (an in-process fake, as `hyperscale
     /// hotel fake-payments` serves) or its `http://host:port`.
     pub payments: String,
@@ -78,6 +85,9 @@ impl Default for Config {
             rooms_max: 10,
             hold_ms: 0,
             shards: 1,
+            cache: String::new(),
+            cache_ttl_ms: 60_000,
+            outbox_poll_ms: 50,
             payments: "fake".into(),
             payment_timeout_ms: 5_000,
             payment_attempts_max: 3,
@@ -138,6 +148,18 @@ impl Config {
         }
         if !(1..=256).contains(&self.shards) {
             return Err("shards must be 1..=256".into());
+        }
+        if !self.cache.is_empty() && !self.cache.starts_with("redis://") {
+            return Err(format!(
+                "cache must be empty (none) or redis://HOST:PORT, not `{}`",
+                self.cache
+            ));
+        }
+        if !(1_000..=86_400_000).contains(&self.cache_ttl_ms) {
+            return Err("cache_ttl_ms must be 1000..=86400000".into());
+        }
+        if !(1..=60_000).contains(&self.outbox_poll_ms) {
+            return Err("outbox_poll_ms must be 1..=60000".into());
         }
         if self.payments != "fake" && !self.payments.starts_with("http://") {
             return Err(format!(

@@ -56,12 +56,18 @@
 //! QPS, 1,875 each); reservation ids are claimed on the shard their hash
 //! picks, a guest's reservations fan out.
 //!
-//! **Not yet** (later sessions): an availability cache in `kv` fed by an
-//! outbox table (CDC), cold storage of old reservations.
+//! **Inventory cache** ([`cache`]): with `cache = "redis://..."`,
+//! availability searches read nights from our `kv` (or Redis) with a TTL,
+//! filled only by a relay that reads the `inventory_outbox` table after
+//! commit (CDC without extra infrastructure); bookings always re-check the
+//! database.
+//!
+//! **Not yet** (later sessions): cold storage of old reservations.
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod bench;
+pub mod cache;
 pub mod concurrency;
 pub mod config;
 pub mod model;
@@ -100,9 +106,27 @@ impl Hotel {
         let mode = config.mode().map_err(anyhow::Error::msg)?;
         let overbooking = config.overbooking().map_err(anyhow::Error::msg)?;
         let metrics = concurrency::Metrics::default();
+        let cache = if config.cache.is_empty() {
+            None
+        } else {
+            let ttl = std::time::Duration::from_millis(config.cache_ttl_ms);
+            let cache = cache::InventoryCache::connect(&config.cache, ttl, config.db_timeout_ms)
+                .await
+                .with_context(|| {
+                    format!("cannot reach the inventory cache {}", redact(&config.cache))
+                })?;
+            Some(cache)
+        };
         let bookers: Vec<Booker> = open_stores(&config)
             .await?
             .into_iter()
+            .map(|store| {
+                if cache.is_some() {
+                    store.with_outbox()
+                } else {
+                    store
+                }
+            })
             .map(|store| {
                 Booker::new(store, mode, config.retries_max)
                     .with_hold_ms(config.hold_ms)
@@ -139,6 +163,7 @@ impl Hotel {
             .collect();
         let api = api::Api {
             shards: Shards::new(shards),
+            cache,
             limits: config.stay_limits(),
             overbooking,
             rooms_max: config.rooms_max,
@@ -161,6 +186,32 @@ impl Hotel {
     /// The shards (one unless `shards` is set).
     pub fn shards(&self) -> &Shards {
         &self.api.shards
+    }
+
+    /// Starts the background work until `shutdown`: per shard, the payment
+    /// saga sweeper and (with a cache) the outbox relay. [`Hotel::serve`]
+    /// calls it; an embedding that serves [`Hotel::router`] itself must too.
+    pub fn start_background(&self, shutdown: &service::Shutdown) {
+        for shard in self.api.shards.all() {
+            tokio::spawn(Self::sweep_sagas(
+                shard.saga.clone(),
+                self.config.clone(),
+                shutdown.clone(),
+            ));
+            if let Some(cache) = &self.api.cache {
+                tokio::spawn(cache::relay(
+                    shard.booker.store().clone(),
+                    cache.clone(),
+                    self.config.outbox_poll_ms,
+                    shutdown.clone(),
+                ));
+            }
+        }
+    }
+
+    /// The inventory cache, when configured.
+    pub fn cache(&self) -> Option<&cache::InventoryCache> {
+        self.api.cache.as_ref()
     }
 
     /// Drives every unfinished payment saga of a shard on, then again every
@@ -266,13 +317,7 @@ impl Hotel {
     /// Serves on `listener` until the context's shutdown.
     pub async fn serve(self, listener: TcpListener, ctx: SystemContext) -> anyhow::Result<()> {
         let router = self.router();
-        for shard in self.api.shards.all() {
-            tokio::spawn(Self::sweep_sagas(
-                shard.saga.clone(),
-                self.config.clone(),
-                ctx.shutdown.clone(),
-            ));
-        }
+        self.start_background(&ctx.shutdown);
         ctx.health.set_up();
         axum::serve(listener, router)
             .with_graceful_shutdown(ctx.shutdown.cancelled_owned())

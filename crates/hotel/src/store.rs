@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_payment_saga.sql")),
     (3, include_str!("../migrations/0003_reservation_key.sql")),
+    (4, include_str!("../migrations/0004_inventory_outbox.sql")),
 ];
 
 /// Which database is behind the pool.
@@ -81,6 +82,9 @@ pub struct StoreOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Whether inventory changes are noted in `inventory_outbox` (only when
+    /// a cache consumes them, or the table would only grow).
+    outbox: bool,
 }
 
 /// What a database error means to the caller.
@@ -213,9 +217,25 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            outbox: false,
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Notes every inventory and rate change in `inventory_outbox`, in the
+    /// changing transaction (for the inventory cache's relay).
+    pub fn with_outbox(mut self) -> Self {
+        self.outbox = true;
+        self
+    }
+
+    /// Whether changes are noted in the outbox.
+    pub fn outbox(&self) -> bool {
+        self.outbox
     }
 
     /// The pool.
@@ -358,6 +378,9 @@ impl Store {
             .bind(overbooking_pct)
             .execute(&mut *tx)
             .await?;
+            if self.outbox {
+                note_change(&mut *tx, hotel_id, room_type_id, date).await?;
+            }
         }
         tx.commit().await
     }
@@ -383,6 +406,9 @@ impl Store {
             .bind(rate_cents)
             .execute(&mut *tx)
             .await?;
+            if self.outbox {
+                note_change(&mut *tx, hotel_id, room_type_id, date).await?;
+            }
         }
         tx.commit().await
     }
@@ -483,6 +509,31 @@ impl Store {
     }
 }
 
+/// Notes in the outbox that a night changed (inside the changing
+/// transaction, so the note commits exactly when the change does).
+pub(crate) async fn note_change<'c, E>(
+    executor: E,
+    hotel_id: i64,
+    room_type_id: i64,
+    date: &str,
+) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO inventory_outbox (hotel_id, room_type_id, date, changes, changed_ms) \
+         VALUES ($1, $2, $3, 1, $4) ON CONFLICT (hotel_id, room_type_id, date) \
+         DO UPDATE SET changes = inventory_outbox.changes + 1",
+    )
+    .bind(hotel_id)
+    .bind(room_type_id)
+    .bind(date)
+    .bind(clock::now_ms() as i64)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 /// Inventory, price and version of the nights of a range (the rate falls
 /// back to the room type's base rate).
 pub(crate) const NIGHTS_SQL: &str = "SELECT i.date, i.total_inventory, i.total_reserved, \
@@ -500,7 +551,7 @@ pub(crate) const RESERVATION_SQL: &str = "SELECT reservation_id, hotel_id, room_
      FROM reservation";
 
 /// One night of one room type.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Night {
     /// The date (`YYYY-MM-DD`).
     pub date: String,

@@ -45,6 +45,8 @@ pub use input::{parse_body, parse_id};
 pub struct Api {
     /// The databases, by hotel id (bookings, status changes, payments).
     pub shards: Shards,
+    /// Where availability searches read nights first.
+    pub cache: Option<crate::cache::InventoryCache>,
     /// Stay bounds.
     pub limits: StayLimits,
     /// Applied to inventory as it is set.
@@ -423,10 +425,32 @@ pub(crate) async fn search(
     let (from, to) = (stay.check_in.to_string(), stay.check_out.to_string());
     let mut out = Vec::with_capacity(room_types.len());
     for (room_type_id, name, _) in room_types {
-        let nights = store
-            .nights(hotel_id, room_type_id, &from, &to)
-            .await
-            .map_err(|err| db_response(&err))?;
+        let cached = match &api.cache {
+            Some(cache) => {
+                let hit = cache
+                    .nights(hotel_id, room_type_id, stay.check_in, stay.check_out)
+                    .await;
+                if hit.is_none() {
+                    crate::cache::request_fill(
+                        store,
+                        hotel_id,
+                        room_type_id,
+                        stay.check_in,
+                        stay.check_out,
+                    )
+                    .await;
+                }
+                hit
+            }
+            None => None,
+        };
+        let nights = match cached {
+            Some(nights) => nights,
+            None => store
+                .nights(hotel_id, room_type_id, &from, &to)
+                .await
+                .map_err(|err| db_response(&err))?,
+        };
         let complete = nights.len() as i64 == stay.nights();
         let available = if complete {
             nights.iter().map(Night::available).min().unwrap_or(0)

@@ -367,10 +367,13 @@ impl Booker {
         if lock && !self.hold.is_zero() {
             tokio::time::sleep(self.hold).await;
         }
-        let reservation = insert_and_reserve(&mut tx, request, &nights, now_ms, None)
-            .await
-            .map_err(|err| db_failure(&err, metrics))?
-            .ok_or_else(|| Failure::Final(BookError::Internal("inventory row vanished".into())))?;
+        let reservation =
+            insert_and_reserve(&mut tx, request, &nights, now_ms, None, self.store.outbox())
+                .await
+                .map_err(|err| db_failure(&err, metrics))?
+                .ok_or_else(|| {
+                    Failure::Final(BookError::Internal("inventory row vanished".into()))
+                })?;
         tx.commit().await.map_err(|err| db_failure(&err, metrics))?;
         Ok(reservation)
     }
@@ -399,7 +402,16 @@ impl Booker {
         }
         let mut tx = self.begin_write().await?;
         let versions: Vec<i64> = nights.iter().map(|night| night.version).collect();
-        match insert_and_reserve(&mut tx, request, &nights, now_ms, Some(&versions)).await {
+        match insert_and_reserve(
+            &mut tx,
+            request,
+            &nights,
+            now_ms,
+            Some(&versions),
+            self.store.outbox(),
+        )
+        .await
+        {
             Ok(Some(reservation)) => {
                 tx.commit().await.map_err(|err| db_failure(&err, metrics))?;
                 Ok(reservation)
@@ -519,7 +531,7 @@ impl Booker {
         .await
         .map_err(|err| self.failure(&err))?;
         if reservation.status.holds_rooms() && !to.holds_rooms() {
-            release(tx, &reservation)
+            release(tx, &reservation, self.store.outbox())
                 .await
                 .map_err(|err| self.failure(&err))?;
         }

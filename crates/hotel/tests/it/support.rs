@@ -24,11 +24,13 @@ pub struct Server {
     pub database_url: String,
     pub client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
+    shutdown: service::Shutdown,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.shutdown.cancel();
         self.task.abort();
     }
 }
@@ -66,6 +68,8 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = hotel.router();
+        let shutdown = service::Shutdown::new();
+        hotel.start_background(&shutdown);
         let task = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
@@ -78,6 +82,7 @@ impl Server {
             database_url,
             client: reqwest::Client::new(),
             task,
+            shutdown,
             _dir: dir,
         }
     }

@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// (e.g. `hyperscale hotel fake-payments`) [default: fake].
     #[arg(long)]
     payments: Option<String>,
+    /// Serve availability from this inventory cache, `redis://HOST:PORT`
+    /// (`hyperscale kv serve` or any Redis), fed by the outbox [default: none].
+    #[arg(long)]
+    cache: Option<String>,
     /// Bound on one call to the payment provider, in ms [default: 5000].
     #[arg(long)]
     payment_timeout_ms: Option<u64>,
@@ -126,6 +130,7 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<hotel::Config> {
         .flag("concurrency", args.concurrency.clone())
         .flag("api_key", args.api_key.clone())
         .flag("payments", args.payments.clone())
+        .flag("cache", args.cache.clone())
         .flag(
             "payment_timeout_ms",
             args.payment_timeout_ms.map(|ms| ms as i64),
