@@ -56,6 +56,9 @@ pub struct Config {
     pub cache_ttl_ms: u64,
     /// How often the relay reads the outbox, in ms.
     pub outbox_poll_ms: u64,
+    /// Move reservations whose stay ended this many days ago to the archive
+    /// table (0: never).
+    pub archive_after_days: i64,
     /// The payment provider: `fake` (an in-process fake, as `hyperscale
     /// hotel fake-payments` serves) or its `http://host:port`.
     pub payments: String,
@@ -85,6 +88,7 @@ impl Default for Config {
             rooms_max: 10,
             hold_ms: 0,
             shards: 1,
+            archive_after_days: 0,
             cache: String::new(),
             cache_ttl_ms: 60_000,
             outbox_poll_ms: 50,
@@ -148,6 +152,9 @@ impl Config {
         }
         if !(1..=256).contains(&self.shards) {
             return Err("shards must be 1..=256".into());
+        }
+        if !(0..=36_500).contains(&self.archive_after_days) {
+            return Err("archive_after_days must be 0..=36500".into());
         }
         if !self.cache.is_empty() && !self.cache.starts_with("redis://") {
             return Err(format!(

@@ -62,10 +62,13 @@
 //! commit (CDC without extra infrastructure); bookings always re-check the
 //! database.
 //!
-//! **Not yet** (later sessions): cold storage of old reservations.
+//! **Cold storage** ([`archive`]): with `archive_after_days`, settled
+//! reservations whose stay ended that long ago move to
+//! `reservation_archive` (checked hourly), still readable by id.
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod archive;
 pub mod bench;
 pub mod cache;
 pub mod concurrency;
@@ -198,6 +201,13 @@ impl Hotel {
                 self.config.clone(),
                 shutdown.clone(),
             ));
+            if self.config.archive_after_days > 0 {
+                tokio::spawn(archive_daily(
+                    shard.booker.store().clone(),
+                    self.config.archive_after_days,
+                    shutdown.clone(),
+                ));
+            }
             if let Some(cache) = &self.api.cache {
                 tokio::spawn(cache::relay(
                     shard.booker.store().clone(),
@@ -323,6 +333,25 @@ impl Hotel {
             .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
             .await
             .context("hotel server failed")
+    }
+}
+
+/// Archives reservations that checked out more than `days` days ago, once
+/// an hour (see [`archive`]), until `shutdown`.
+async fn archive_daily(store: Store, days: i64, shutdown: service::Shutdown) {
+    loop {
+        let before = archive::cutoff(model::Date::today(), days);
+        match archive::archive_before(&store, &before, clock::now_ms() as i64).await {
+            Ok(0) => {}
+            Ok(moved) => {
+                tracing::info!("archived {moved} reservation(s) that ended before {before}")
+            }
+            Err(err) => tracing::warn!("archiving reservations failed: {err}"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(3_600)) => {}
+        }
     }
 }
 

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use crate::concurrency::{BookError, Booker, db_error};
 use crate::model::Reservation;
 use crate::saga::Saga;
+use crate::store::{self, Store};
 
 /// One shard: its bookings and payments.
 #[derive(Clone)]
@@ -181,6 +182,57 @@ impl Shards {
         });
         out.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(out)
+    }
+}
+
+/// The queries sharding adds to a shard's database.
+impl Store {
+    /// Claims `reservation_id` for `hotel_id` unless it is claimed; returns
+    /// the hotel that holds the claim (see [`crate::shard`]).
+    pub async fn claim_key(
+        &self,
+        reservation_id: &str,
+        hotel_id: i64,
+        now_ms: i64,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO reservation_key (reservation_id, hotel_id, created_ms) \
+             VALUES ($1, $2, $3) ON CONFLICT (reservation_id) DO NOTHING",
+        )
+        .bind(reservation_id)
+        .bind(hotel_id)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        sqlx::query_scalar("SELECT hotel_id FROM reservation_key WHERE reservation_id = $1")
+            .bind(reservation_id)
+            .fetch_one(self.pool())
+            .await
+    }
+
+    /// The hotel a reservation id was claimed for.
+    pub async fn key_hotel(&self, reservation_id: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT hotel_id FROM reservation_key WHERE reservation_id = $1")
+            .bind(reservation_id)
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    /// A guest's reservations on this database, newest first, at most `limit`.
+    pub async fn reservations_of_guest(
+        &self,
+        guest_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Reservation>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "{} WHERE guest_id = $1 ORDER BY created_ms DESC, reservation_id DESC LIMIT $2",
+            store::RESERVATION_SQL
+        ))
+        .bind(guest_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(store::reservation_from_row).collect()
     }
 }
 

@@ -33,6 +33,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_payment_saga.sql")),
     (3, include_str!("../migrations/0003_reservation_key.sql")),
     (4, include_str!("../migrations/0004_inventory_outbox.sql")),
+    (
+        5,
+        include_str!("../migrations/0005_reservation_archive.sql"),
+    ),
 ];
 
 /// Which database is behind the pool.
@@ -441,55 +445,11 @@ impl Store {
             .bind(reservation_id)
             .fetch_optional(&self.pool)
             .await?;
+        if row.is_none() {
+            // Cold storage answers for what was archived (see `archive`).
+            return crate::archive::archived(self, reservation_id).await;
+        }
         row.as_ref().map(reservation_from_row).transpose()
-    }
-
-    /// Claims `reservation_id` for `hotel_id` unless it is claimed; returns
-    /// the hotel that holds the claim (see [`crate::shard`]).
-    pub async fn claim_key(
-        &self,
-        reservation_id: &str,
-        hotel_id: i64,
-        now_ms: i64,
-    ) -> Result<i64, sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO reservation_key (reservation_id, hotel_id, created_ms) \
-             VALUES ($1, $2, $3) ON CONFLICT (reservation_id) DO NOTHING",
-        )
-        .bind(reservation_id)
-        .bind(hotel_id)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        sqlx::query_scalar("SELECT hotel_id FROM reservation_key WHERE reservation_id = $1")
-            .bind(reservation_id)
-            .fetch_one(&self.pool)
-            .await
-    }
-
-    /// The hotel a reservation id was claimed for.
-    pub async fn key_hotel(&self, reservation_id: &str) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar("SELECT hotel_id FROM reservation_key WHERE reservation_id = $1")
-            .bind(reservation_id)
-            .fetch_optional(&self.pool)
-            .await
-    }
-
-    /// A guest's reservations on this database, newest first, at most `limit`.
-    pub async fn reservations_of_guest(
-        &self,
-        guest_id: &str,
-        limit: i64,
-    ) -> Result<Vec<Reservation>, sqlx::Error> {
-        let rows = sqlx::query(&format!(
-            "{RESERVATION_SQL} WHERE guest_id = $1 \
-             ORDER BY created_ms DESC, reservation_id DESC LIMIT $2"
-        ))
-        .bind(guest_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(reservation_from_row).collect()
     }
 
     /// Every reservation of a room type, for audits and tests.

@@ -8,6 +8,7 @@ mod postgres;
 mod support;
 
 mod api;
+mod archive;
 mod cache;
 mod model_check;
 mod page;
