@@ -4,10 +4,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
-use service::{ConfigSources, Supervisor, SystemInfo};
+use service::{ConfigSources, SystemInfo};
 
 /// Arguments of `hyperscale hotel`.
 #[derive(clap::Args)]
@@ -142,27 +141,44 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<hotel::Config> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
-    if config.database == "embedded" {
-        service::net::prepare_data_dir(&config.data_dir)?;
+    let data_dir = (config.database == "embedded").then(|| config.data_dir.clone());
+    let bind = config.bind;
+    super::serve::serve_single(
+        data_dir.as_deref(),
+        args.admin_bind,
+        bind,
+        "the hotel service",
+        "hotel",
+        |endpoint| async move {
+            let info = info(&endpoint, &endpoint);
+            let banner = format!(
+                "hotel listening on {} ({} concurrency, {}{})\n",
+                info.endpoint,
+                config.concurrency,
+                hotel::redact(&config.database_url()),
+                match config.shards {
+                    1 => String::new(),
+                    shards => format!(", {shards} shards"),
+                }
+            );
+            let hotel = hotel::Hotel::open(config).await?;
+            Ok((hotel, info, banner))
+        },
+    )
+}
+
+impl super::serve::Single for hotel::Hotel {
+    fn register_metrics(&self, registry: &mut service::metrics::Registry) {
+        hotel::Hotel::register_metrics(self, registry);
     }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let mut supervisor = Supervisor::new(service::shutdown::on_signals());
-        let admin = super::serve::bind_admin(args.admin_bind).await?;
-        let listener = service::net::bind(config.bind, "the hotel service").await?;
-        let endpoint = listener.local_addr()?.to_string();
-        let info = info(&endpoint, &endpoint);
-        let mode = config.concurrency.clone();
-        let database = hotel::redact(&config.database_url());
-        let hotel = hotel::Hotel::open(config).await?;
-        hotel.register_metrics(supervisor.registry().sub_registry_with_prefix("hotel"));
-        crate::output::emit(&format!(
-            "hotel listening on {} ({mode} concurrency, {database})\n",
-            info.endpoint
-        ))?;
-        supervisor.add(info, move |ctx| hotel.serve(listener, ctx));
-        supervisor.run(admin, Duration::from_secs(3)).await
-    })
+
+    fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        ctx: service::SystemContext,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
+        hotel::Hotel::serve(self, listener, ctx)
+    }
 }
 
 fn fake_payments(args: FakePaymentsArgs) -> anyhow::Result<()> {
