@@ -7,7 +7,7 @@
 //! key is `400`), `GET /v1/reservations/{id}`, `POST
 //! /v1/reservations/{id}/cancel` (a paid one is refunded through the payment
 //! saga), `/pay` (the payment saga: 200 paid, 402 failed and rejected) and
-//! `/check-in`. Hotel staff: `PUT /v1/hotels/{id}`, `PUT
+//! `/check-in`; `GET /v1/guests/{id}/reservations` (every shard). Hotel staff: `PUT /v1/hotels/{id}`, `PUT
 //! /v1/hotels/{id}/room-types/{rt}`, `PUT .../inventory`, `PUT .../rates`.
 //! `GET /openapi.json` describes it all.
 //!
