@@ -21,21 +21,24 @@ fn day(days: i64) -> String {
 
 /// Starts the service on `data` against the provider at `payments`.
 fn start(data: &str, payments: &str) -> (Guard, String) {
-    let (guard, _lines, banner) = serve(
-        [
-            "hotel",
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--data-dir",
-            data,
-            "--payments",
-            payments,
-            "--payment-timeout-ms",
-            "60000",
-        ],
-        Duration::from_secs(30),
-    );
+    start_with(data, payments, &["--payment-timeout-ms", "60000"])
+}
+
+/// Starts the service on `data` against the provider at `payments`, with
+/// `extra` flags.
+fn start_with(data: &str, payments: &str, extra: &[&str]) -> (Guard, String) {
+    let mut args = vec![
+        "hotel",
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--payments",
+        payments,
+    ];
+    args.extend_from_slice(extra);
+    let (guard, _lines, banner) = serve(args, Duration::from_secs(30));
     let addr = banner
         .strip_prefix("hotel listening on ")
         .and_then(|rest| rest.split_whitespace().next())
@@ -65,8 +68,12 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn book(addr: &str, id: &str) {
+    book_at(addr, id, 1);
+}
+
+fn book_at(addr: &str, id: &str, hotel: i64) {
     let body = format!(
-        r#"{{"reservation_id":"{id}","hotel_id":1,"room_type_id":2,"guest_id":"g","check_in":"{}","check_out":"{}"}}"#,
+        r#"{{"reservation_id":"{id}","hotel_id":{hotel},"room_type_id":2,"guest_id":"g","check_in":"{}","check_out":"{}"}}"#,
         day(0),
         day(2)
     );
@@ -156,8 +163,14 @@ fn payments_survive_kill_9_between_saga_steps() {
 
     fake.set(Behaviour::default());
     let (mut guard, addr) = start(data, &payments);
-    wait_for("k-3 rejected after restart", || {
+    // The restart's sweep settles k-3 (void, reject) and k-1 (void: its
+    // status was already `refunded` before the kill, the money in flight).
+    wait_for("k-3 rejected and k-1 refunded after restart", || {
         status_of(&addr, "k-3") == "rejected"
+            && fake
+                .charges()
+                .get("k-1")
+                .is_some_and(|charge| charge.status == "voided")
     });
     assert_eq!(status_of(&addr, "k-1"), "refunded");
     assert_eq!(status_of(&addr, "k-2"), "paid");
@@ -176,4 +189,68 @@ fn payments_survive_kill_9_between_saga_steps() {
     let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
     assert_eq!(reply["room_types"][0]["available"], 9, "{reply}");
     common::interrupt_and_wait(&mut guard, Duration::from_secs(10));
+}
+
+/// `seed --shards 4`, `fake-payments` and `serve --shards 4 --payments URL`
+/// as real processes: bookings land on their hotels' shards (one file per
+/// shard), pay through the separate provider, a provider told to decline
+/// (`PUT /control`) gets a 402, and the guest's reservations fan out.
+#[test]
+fn sharded_service_pays_through_the_fake_payments_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let seed = hyperscale()
+        .args([
+            "hotel", "seed", "--hotels", "8", "--days", "3", "--shards", "4",
+        ])
+        .args(["--data-dir", data])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_output(seed, Duration::from_secs(60)).status.success());
+    for shard in 0..4 {
+        let file = dir.path().join(format!("hotel-shard-{shard}-of-4.db"));
+        assert!(file.exists(), "{}", file.display());
+    }
+    let (mut provider, _lines, banner) = serve(
+        ["hotel", "fake-payments", "--bind", "127.0.0.1:0"],
+        Duration::from_secs(30),
+    );
+    let payments = format!(
+        "http://{}",
+        banner.strip_prefix("fake payments listening on ").unwrap()
+    );
+    let (mut guard, addr) = start_with(data, &payments, &["--shards", "4"]);
+    for hotel in [3, 6] {
+        book_at(&addr, &format!("s-{hotel}"), hotel);
+    }
+    let (status, reply) = post_json(&format!("http://{addr}/v1/reservations/s-3/pay"), "");
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(status_of(&addr, "s-3"), "paid");
+    let (status, reply) = common::request(
+        "PUT",
+        &format!("{payments}/control"),
+        &[("Content-Type", "application/json")],
+        r#"{"decline":true}"#,
+    );
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = post_json(&format!("http://{addr}/v1/reservations/s-6/pay"), "");
+    assert_eq!(status, 402, "{reply}");
+    assert_eq!(status_of(&addr, "s-6"), "rejected");
+    let (status, reply) = get(&format!("http://{addr}/v1/guests/g/reservations"));
+    assert_eq!(status, 200, "{reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(
+        reply["reservations"].as_array().unwrap().len(),
+        2,
+        "{reply}"
+    );
+    let (_, charges) = get(&format!("{payments}/v1/charges"));
+    assert!(charges.contains("\"s-3\""), "{charges}");
+    assert!(
+        !charges.contains("s-6\",\"amount_cents\":90000,\"status\":\"succeeded"),
+        "{charges}"
+    );
+    common::interrupt_and_wait(&mut guard, Duration::from_secs(10));
+    common::interrupt_and_wait(&mut provider, Duration::from_secs(10));
 }
