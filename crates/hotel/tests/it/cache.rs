@@ -128,6 +128,22 @@ async fn the_cache_converges_after_any_sequence_of_commits() {
         while let Some(done) = writers.join_next().await {
             done.unwrap();
         }
+        wait_converged(&server, &cache).await;
+        // Then bookings alone (each kind of commit must feed the stream by
+        // itself, not ride on a later inventory change of the same night),
+        // with rooms to spare so that they commit.
+        server
+            .put_ok(
+                "/v1/hotels/1/room-types/1/inventory",
+                json!({"from": day(1), "to": day(11), "total_inventory": 1_000}),
+            )
+            .await;
+        wait_converged(&server, &cache).await;
+        for extra in 0..4 {
+            let night = (seed as i64 * 3 + extra) % 10 + 1;
+            let body = booking(&format!("last-{seed}-{extra}"), "h", night, night + 1, 1);
+            assert_eq!(server.book(&body).await.0, 201);
+        }
         let took = wait_converged(&server, &cache).await;
         eprintln!("seed {seed}: converged {took:?} after the last commit");
     }
