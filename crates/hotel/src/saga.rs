@@ -329,47 +329,26 @@ impl Saga {
         reservation_id: &str,
         outcome: &ChargeOutcome,
     ) -> Result<(), BookError> {
-        let booker = &self.booker;
-        booker
-            .retry(|| async {
-                let mut tx = booker.begin().await?;
-                let reservation = booker.lock_reservation(&mut tx, reservation_id).await?;
-                let Some(to) = after_charge(outcome, reservation.status) else {
-                    return Ok(());
-                };
-                let (charge_id, reason) = match outcome {
-                    ChargeOutcome::Charged(id) if to == Step::Confirmed => (Some(id.as_str()), ""),
-                    ChargeOutcome::Charged(id) => (
-                        Some(id.as_str()),
-                        "the reservation was canceled while it was being paid",
-                    ),
-                    ChargeOutcome::Declined(reason) => (None, reason.as_str()),
-                    ChargeOutcome::Unknown(reason) => (None, reason.as_str()),
-                };
-                if self
-                    .move_step(
-                        &mut tx,
-                        reservation_id,
-                        Step::Charging,
-                        to,
-                        charge_id,
-                        reason,
-                    )
-                    .await?
-                    && to == Step::Confirmed
-                {
-                    booker
-                        .apply_event(&mut tx, reservation, Event::Pay, now_ms())
-                        .await?;
+        self.step_in_tx(reservation_id, Step::Charging, |reservation| {
+            let to = after_charge(outcome, reservation.status)?;
+            let (charge_id, reason) = match outcome {
+                ChargeOutcome::Charged(id) if to == Step::Confirmed => (Some(id.clone()), ""),
+                ChargeOutcome::Charged(id) => (
+                    Some(id.clone()),
+                    "the reservation was canceled while it was being paid",
+                ),
+                ChargeOutcome::Declined(reason) | ChargeOutcome::Unknown(reason) => {
+                    (None, reason.as_str())
                 }
-                tx.commit().await.map_err(|err| booker.failure(&err))?;
-                Ok(())
-            })
-            .await
+            };
+            let event = (to == Step::Confirmed).then_some(Event::Pay);
+            Some((to, charge_id, reason.to_string(), event))
+        })
+        .await
     }
 
     /// Moves `from` → `to` and applies `event` to the reservation (when it
-    /// still holds rooms), in one transaction.
+    /// is still pending), in one transaction.
     async fn settle(
         &self,
         reservation_id: &str,
@@ -378,14 +357,44 @@ impl Saga {
         event: Option<Event>,
         reason: &str,
     ) -> Result<(), BookError> {
+        self.step_in_tx(reservation_id, from, |_| {
+            Some((to, None, reason.to_string(), event))
+        })
+        .await
+    }
+
+    /// One saga step as one transaction: locks the reservation, asks
+    /// `decide` for the step to move to (with the charge id, the reason and
+    /// the event for a still-pending reservation; `None`: nothing to do),
+    /// moves the step from `from` if no one else did, applies the event.
+    async fn step_in_tx<F>(
+        &self,
+        reservation_id: &str,
+        from: Step,
+        decide: F,
+    ) -> Result<(), BookError>
+    where
+        F: Fn(&Reservation) -> Option<(Step, Option<String>, String, Option<Event>)>,
+    {
         let booker = &self.booker;
         booker
             .retry(|| async {
                 let mut tx = booker.begin().await?;
                 let reservation = booker.lock_reservation(&mut tx, reservation_id).await?;
-                if self
-                    .move_step(&mut tx, reservation_id, from, to, None, reason)
-                    .await?
+                let Some((to, charge_id, reason, event)) = decide(&reservation) else {
+                    return Ok(());
+                };
+                let moved = self
+                    .move_step(
+                        &mut tx,
+                        reservation_id,
+                        from,
+                        to,
+                        charge_id.as_deref(),
+                        &reason,
+                    )
+                    .await?;
+                if moved
                     && let Some(event) = event
                     && reservation.status == Status::Pending
                 {
