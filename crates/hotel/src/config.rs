@@ -46,6 +46,28 @@ pub struct Config {
     /// Pause between the availability check and the write, in ms: 0 in
     /// production; tests and benchmarks widen the race window with it.
     pub hold_ms: u64,
+    /// Databases the hotels are spread over by hotel id (see `shard`); a
+    /// different count opens different, empty shards.
+    pub shards: usize,
+    /// The inventory cache: empty for none, or `redis://HOST:PORT` (our
+    /// `kv` or any Redis); fed by the outbox relay (see `cache`).
+    pub cache: String,
+    /// How long a cached night lives, in ms.
+    pub cache_ttl_ms: u64,
+    /// How often the relay reads the outbox, in ms.
+    pub outbox_poll_ms: u64,
+    /// Move reservations whose stay ended this many days ago to the archive
+    /// table (0: never).
+    pub archive_after_days: i64,
+    /// The payment provider: `fake` (an in-process fake, as `hyperscale
+    /// hotel fake-payments` serves) or its `http://host:port`.
+    pub payments: String,
+    /// Bound on one call to the provider, in ms.
+    pub payment_timeout_ms: u64,
+    /// Charge calls of one payment before it is compensated.
+    pub payment_attempts_max: u32,
+    /// How often unfinished payment sagas are driven on, in ms.
+    pub saga_sweep_ms: u64,
 }
 
 impl Default for Config {
@@ -65,6 +87,15 @@ impl Default for Config {
             horizon_days: 730,
             rooms_max: 10,
             hold_ms: 0,
+            shards: 1,
+            archive_after_days: 0,
+            cache: String::new(),
+            cache_ttl_ms: 60_000,
+            outbox_poll_ms: 50,
+            payments: "fake".into(),
+            payment_timeout_ms: 5_000,
+            payment_attempts_max: 3,
+            saga_sweep_ms: 5_000,
         }
     }
 }
@@ -118,6 +149,39 @@ impl Config {
         }
         if self.retries_max > 100 {
             return Err("retries_max must be at most 100".into());
+        }
+        if !(1..=256).contains(&self.shards) {
+            return Err("shards must be 1..=256".into());
+        }
+        if !(0..=36_500).contains(&self.archive_after_days) {
+            return Err("archive_after_days must be 0..=36500".into());
+        }
+        if !self.cache.is_empty() && !self.cache.starts_with("redis://") {
+            return Err(format!(
+                "cache must be empty (none) or redis://HOST:PORT, not `{}`",
+                self.cache
+            ));
+        }
+        if !(1_000..=86_400_000).contains(&self.cache_ttl_ms) {
+            return Err("cache_ttl_ms must be 1000..=86400000".into());
+        }
+        if !(1..=60_000).contains(&self.outbox_poll_ms) {
+            return Err("outbox_poll_ms must be 1..=60000".into());
+        }
+        if self.payments != "fake" && !self.payments.starts_with("http://") {
+            return Err(format!(
+                "payments must be `fake` or http://HOST:PORT, not `{}`",
+                self.payments
+            ));
+        }
+        if !(10..=600_000).contains(&self.payment_timeout_ms) {
+            return Err("payment_timeout_ms must be 10..=600000".into());
+        }
+        if !(1..=100).contains(&self.payment_attempts_max) {
+            return Err("payment_attempts_max must be 1..=100".into());
+        }
+        if !(10..=3_600_000).contains(&self.saga_sweep_ms) {
+            return Err("saga_sweep_ms must be 10..=3600000".into());
         }
         if self.api_key.as_deref() == Some("") {
             return Err("api_key must not be empty (leave it unset to disable auth)".into());

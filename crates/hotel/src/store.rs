@@ -28,7 +28,16 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::model::{Reservation, Status};
 
 /// The schema, oldest first: (version, SQL).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_payment_saga.sql")),
+    (3, include_str!("../migrations/0003_reservation_key.sql")),
+    (4, include_str!("../migrations/0004_inventory_outbox.sql")),
+    (
+        5,
+        include_str!("../migrations/0005_reservation_archive.sql"),
+    ),
+];
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +86,9 @@ pub struct StoreOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Whether inventory changes are noted in `inventory_outbox` (only when
+    /// a cache consumes them, or the table would only grow).
+    outbox: bool,
 }
 
 /// What a database error means to the caller.
@@ -135,7 +147,29 @@ impl Store {
     /// Connects and applies the migrations. A `sqlite://` file is created if
     /// missing.
     pub async fn open(options: &StoreOptions) -> Result<Self, sqlx::Error> {
+        Self::open_in_schema(options, None).await
+    }
+
+    /// As [`Store::open`]; on PostgreSQL, in `schema` (created if missing:
+    /// a shard, see [`crate::shard`]).
+    pub async fn open_in_schema(
+        options: &StoreOptions,
+        schema: Option<&str>,
+    ) -> Result<Self, sqlx::Error> {
         sqlx::any::install_default_drivers();
+        if let Some(schema) = schema {
+            assert!(
+                schema
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "schema names are ours: {schema}"
+            );
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&options.url).await?;
+            conn.execute(&*format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
+            sqlx::Connection::close(conn).await?;
+        }
+        let search_path = schema.map(|schema| format!("SET search_path TO {schema}"));
         let (backend, url) = if let Some(rest) = options.url.strip_prefix("sqlite://") {
             let url = if rest.contains('?') {
                 options.url.clone()
@@ -160,6 +194,7 @@ impl Store {
             .max_connections(options.connections_max.max(1))
             .acquire_timeout(Duration::from_millis(options.timeout_ms))
             .after_connect(move |conn, _meta| {
+                let search_path = search_path.clone();
                 Box::pin(async move {
                     match backend {
                         Backend::Sqlite => {
@@ -172,6 +207,9 @@ impl Store {
                                 .await?;
                         }
                         Backend::Postgres => {
+                            if let Some(search_path) = &search_path {
+                                conn.execute(search_path.as_str()).await?;
+                            }
                             conn.execute(&*format!("SET lock_timeout = {busy_ms}"))
                                 .await?;
                             conn.execute(&*format!("SET statement_timeout = {}", busy_ms * 2))
@@ -183,9 +221,25 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            outbox: false,
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Notes every inventory and rate change in `inventory_outbox`, in the
+    /// changing transaction (for the inventory cache's relay).
+    pub fn with_outbox(mut self) -> Self {
+        self.outbox = true;
+        self
+    }
+
+    /// Whether changes are noted in the outbox.
+    pub fn outbox(&self) -> bool {
+        self.outbox
     }
 
     /// The pool.
@@ -328,6 +382,9 @@ impl Store {
             .bind(overbooking_pct)
             .execute(&mut *tx)
             .await?;
+            if self.outbox {
+                note_change(&mut *tx, hotel_id, room_type_id, date).await?;
+            }
         }
         tx.commit().await
     }
@@ -353,6 +410,9 @@ impl Store {
             .bind(rate_cents)
             .execute(&mut *tx)
             .await?;
+            if self.outbox {
+                note_change(&mut *tx, hotel_id, room_type_id, date).await?;
+            }
         }
         tx.commit().await
     }
@@ -385,6 +445,10 @@ impl Store {
             .bind(reservation_id)
             .fetch_optional(&self.pool)
             .await?;
+        if row.is_none() {
+            // Cold storage answers for what was archived (see `archive`).
+            return crate::archive::archived(self, reservation_id).await;
+        }
         row.as_ref().map(reservation_from_row).transpose()
     }
 
@@ -405,6 +469,31 @@ impl Store {
     }
 }
 
+/// Notes in the outbox that a night changed (inside the changing
+/// transaction, so the note commits exactly when the change does).
+pub(crate) async fn note_change<'c, E>(
+    executor: E,
+    hotel_id: i64,
+    room_type_id: i64,
+    date: &str,
+) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO inventory_outbox (hotel_id, room_type_id, date, changes, changed_ms) \
+         VALUES ($1, $2, $3, 1, $4) ON CONFLICT (hotel_id, room_type_id, date) \
+         DO UPDATE SET changes = inventory_outbox.changes + 1",
+    )
+    .bind(hotel_id)
+    .bind(room_type_id)
+    .bind(date)
+    .bind(clock::now_ms() as i64)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 /// Inventory, price and version of the nights of a range (the rate falls
 /// back to the room type's base rate).
 pub(crate) const NIGHTS_SQL: &str = "SELECT i.date, i.total_inventory, i.total_reserved, \
@@ -422,7 +511,7 @@ pub(crate) const RESERVATION_SQL: &str = "SELECT reservation_id, hotel_id, room_
      FROM reservation";
 
 /// One night of one room type.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Night {
     /// The date (`YYYY-MM-DD`).
     pub date: String,

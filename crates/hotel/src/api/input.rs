@@ -68,6 +68,22 @@ pub fn reservation_id(text: &str) -> Result<&str, ApiError> {
     key("reservation_id", text)
 }
 
+/// Checks a guest id (the alphabet of reservation ids).
+pub fn guest_id(text: &str) -> Result<&str, ApiError> {
+    key("guest_id", text)
+}
+
+/// Most reservations one guest listing returns.
+pub const LIST_MAX: i64 = 1_000;
+
+/// `?limit=` of a listing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// At most this many (default 100, at most [`LIST_MAX`]).
+    pub limit: Option<i64>,
+}
+
 /// Checks a display name.
 pub fn name(text: &str) -> Result<&str, ApiError> {
     let trimmed = text.trim();

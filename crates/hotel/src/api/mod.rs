@@ -5,8 +5,9 @@
 //! key: a repeat returns the first result with `200` and
 //! `Idempotent-Replayed: true`; the same key with another body is `422`; no
 //! key is `400`), `GET /v1/reservations/{id}`, `POST
-//! /v1/reservations/{id}/cancel` (and `/pay`, `/check-in` until payment is a
-//! saga). Hotel staff: `PUT /v1/hotels/{id}`, `PUT
+//! /v1/reservations/{id}/cancel` (a paid one is refunded through the payment
+//! saga), `/pay` (the payment saga: 200 paid, 402 failed and rejected) and
+//! `/check-in`; `GET /v1/guests/{id}/reservations` (every shard). Hotel staff: `PUT /v1/hotels/{id}`, `PUT
 //! /v1/hotels/{id}/room-types/{rt}`, `PUT .../inventory`, `PUT .../rates`.
 //! `GET /openapi.json` describes it all.
 //!
@@ -16,6 +17,7 @@
 //! unknown JSON fields rejected, every number bounded before use.
 
 mod input;
+mod manage;
 pub mod openapi;
 pub mod page;
 
@@ -32,17 +34,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::json;
 
-use crate::concurrency::{BookError, Booker, db_error};
+use crate::concurrency::{BookError, BookRequest, Booked, db_error};
 use crate::config::Config;
-use crate::model::{Date, Event, Overbooking, Stay, StayLimits};
-use crate::store::{ErrorClass, Night, classify};
+use crate::model::{Date, Event, Overbooking, Status, Stay, StayLimits};
+use crate::shard::{Shard, Shards};
+use crate::store::{Night, Store};
 
 pub use input::{parse_body, parse_id};
 
 /// What every handler shares.
 pub struct Api {
-    /// Bookings and status changes.
-    pub booker: Booker,
+    /// The databases, by hotel id (bookings, status changes, payments).
+    pub shards: Shards,
+    /// Where availability searches read nights first.
+    pub cache: Option<crate::cache::InventoryCache>,
     /// Stay bounds.
     pub limits: StayLimits,
     /// Applied to inventory as it is set.
@@ -53,25 +58,66 @@ pub struct Api {
     pub api_key: Option<String>,
 }
 
+impl Api {
+    /// The database of a hotel's shard.
+    pub(crate) fn store(&self, hotel_id: i64) -> &Store {
+        self.shards.of_hotel(hotel_id).booker.store()
+    }
+
+    /// The shard of a reservation, after checking its id; 404 when no shard
+    /// has it.
+    async fn reservation_shard(&self, id: &str) -> Result<&Shard, ApiError> {
+        input::reservation_id(id)?;
+        self.shards
+            .of_reservation(id)
+            .await
+            .map_err(|err| book_error(&err))?
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no reservation `{id}`")))
+    }
+
+    /// Books `request` on its hotel's shard, claiming its id first (see
+    /// [`crate::shard`]): the API's booking and the page's.
+    pub(crate) async fn book(&self, request: &BookRequest) -> Result<Booked, ApiError> {
+        let now = now_ms();
+        self.shards
+            .claim(&request.reservation_id, request.hotel_id, now)
+            .await
+            .map_err(|err| book_error(&err))?;
+        let shard = self.shards.of_hotel(request.hotel_id);
+        shard
+            .booker
+            .book(request, now)
+            .await
+            .map_err(|err| book_error(&err))
+    }
+}
+
 /// The routes.
 pub fn router(api: Arc<Api>, config: &Config) -> Router {
     let v1 = Router::new()
-        .route("/v1/hotels/{hotel_id}", put(put_hotel).get(get_hotel))
+        .route(
+            "/v1/hotels/{hotel_id}",
+            put(manage::put_hotel).get(manage::get_hotel),
+        )
         .route("/v1/hotels/{hotel_id}/availability", get(availability))
         .route(
             "/v1/hotels/{hotel_id}/room-types/{room_type_id}",
-            put(put_room_type),
+            put(manage::put_room_type),
         )
         .route(
             "/v1/hotels/{hotel_id}/room-types/{room_type_id}/inventory",
-            put(put_inventory),
+            put(manage::put_inventory),
         )
         .route(
             "/v1/hotels/{hotel_id}/room-types/{room_type_id}/rates",
-            put(put_rates),
+            put(manage::put_rates),
         )
         .route("/v1/reservations", post(create_reservation))
         .route("/v1/reservations/{id}", get(get_reservation))
+        .route(
+            "/v1/guests/{guest_id}/reservations",
+            get(guest_reservations),
+        )
         .route("/v1/reservations/{id}/cancel", post(cancel))
         .route("/v1/reservations/{id}/pay", post(pay))
         .route("/v1/reservations/{id}/check-in", post(check_in))
@@ -147,192 +193,12 @@ fn db_response(err: &sqlx::Error) -> ApiError {
     book_error(&db_error(err))
 }
 
-/// A write naming a room type that does not exist is a 404.
-fn room_type_error(hotel_id: i64, room_type_id: i64, err: &sqlx::Error) -> ApiError {
-    match classify(err) {
-        ErrorClass::ForeignKey => error(
-            StatusCode::NOT_FOUND,
-            format!("hotel {hotel_id} has no room type {room_type_id}"),
-        ),
-        _ => db_response(err),
-    }
-}
-
 fn now_ms() -> i64 {
     clock::now_ms() as i64
 }
 
-type Ids = Result<Path<(String, String)>, axum::extract::rejection::PathRejection>;
-
-fn two_ids(path: Ids) -> Result<(i64, i64), ApiError> {
-    let Path((hotel, room_type)) =
-        path.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
-    Ok((
-        parse_id("hotel_id", &hotel)?,
-        parse_id("room_type_id", &room_type)?,
-    ))
-}
-
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| error(rejection.status(), rejection.body_text()))
-}
-
-async fn put_hotel(
-    State(api): State<Arc<Api>>,
-    Path(hotel_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let hotel_id = parse_id("hotel_id", &hotel_id)?;
-    let input: input::HotelInput = parse_body(&body_bytes(body)?)?;
-    let name = input::name(&input.name)?;
-    let store = api.booker.store();
-    store
-        .put_hotel(hotel_id, name, now_ms())
-        .await
-        .map_err(|err| db_response(&err))?;
-    Ok(Json(json!({ "hotel_id": hotel_id, "name": name })).into_response())
-}
-
-async fn get_hotel(
-    State(api): State<Arc<Api>>,
-    Path(hotel_id): Path<String>,
-) -> Result<Response, ApiError> {
-    let hotel_id = parse_id("hotel_id", &hotel_id)?;
-    let store = api.booker.store();
-    let name = store
-        .hotel_name(hotel_id)
-        .await
-        .map_err(|err| db_response(&err))?
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")))?;
-    let room_types = store
-        .room_types(hotel_id)
-        .await
-        .map_err(|err| db_response(&err))?;
-    let room_types: Vec<_> = room_types
-        .into_iter()
-        .map(|(id, name, rate)| json!({"room_type_id": id, "name": name, "base_rate_cents": rate}))
-        .collect();
-    Ok(
-        Json(json!({ "hotel_id": hotel_id, "name": name, "room_types": room_types }))
-            .into_response(),
-    )
-}
-
-async fn put_room_type(
-    State(api): State<Arc<Api>>,
-    path: Ids,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let (hotel_id, room_type_id) = two_ids(path)?;
-    let input: input::RoomTypeInput = parse_body(&body_bytes(body)?)?;
-    let name = input::name(&input.name)?;
-    let rate = input::cents("base_rate_cents", input.base_rate_cents)?;
-    // Bounded, so an availability search over every room type is too.
-    let existing = api
-        .booker
-        .store()
-        .room_types(hotel_id)
-        .await
-        .map_err(|err| db_response(&err))?;
-    if existing.len() >= input::ROOM_TYPES_MAX
-        && !existing.iter().any(|(id, _, _)| *id == room_type_id)
-    {
-        return Err(error(
-            StatusCode::CONFLICT,
-            format!("a hotel has at most {} room types", input::ROOM_TYPES_MAX),
-        ));
-    }
-    api.booker
-        .store()
-        .put_room_type(hotel_id, room_type_id, name, rate)
-        .await
-        .map_err(|err| match classify(&err) {
-            ErrorClass::ForeignKey => error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")),
-            _ => db_response(&err),
-        })?;
-    Ok(
-        Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "name": name, "base_rate_cents": rate}))
-            .into_response(),
-    )
-}
-
-/// The dates `[from, to)` of a management range: not in the past, at most
-/// a year at once.
-fn date_range(from: &str, to: &str) -> Result<Vec<String>, ApiError> {
-    let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
-    let (from, to) = (
-        Date::parse(from).map_err(bad)?,
-        Date::parse(to).map_err(bad)?,
-    );
-    if to <= from {
-        return Err(bad(format!("`to` {to} must be after `from` {from}")));
-    }
-    if from < Date::today().plus(-1) {
-        return Err(bad(format!("`from` {from} is in the past")));
-    }
-    if to.days() - from.days() > input::RANGE_DAYS_MAX {
-        return Err(bad(format!(
-            "a range is at most {} days",
-            input::RANGE_DAYS_MAX
-        )));
-    }
-    Ok((from.days()..to.days())
-        .map(|day| Date::from_days(day).to_string())
-        .collect())
-}
-
-async fn put_inventory(
-    State(api): State<Arc<Api>>,
-    path: Ids,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let (hotel_id, room_type_id) = two_ids(path)?;
-    let input: input::InventoryInput = parse_body(&body_bytes(body)?)?;
-    let dates = date_range(&input.from, &input.to)?;
-    let total = input::count(
-        "total_inventory",
-        input.total_inventory,
-        input::INVENTORY_MAX,
-    )?;
-    let percent = api.overbooking.percent();
-    api.booker
-        .store()
-        .set_inventory(hotel_id, room_type_id, &dates, total, percent)
-        .await
-        .map_err(|err| match classify(&err) {
-            ErrorClass::Check => error(
-                StatusCode::CONFLICT,
-                format!(
-                    "cannot set total_inventory to {total}: a night already has more rooms reserved"
-                ),
-            ),
-            _ => room_type_error(hotel_id, room_type_id, &err),
-        })?;
-    Ok(Json(
-        json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(),
-            "total_inventory": total, "overbooking_pct": percent}),
-    )
-    .into_response())
-}
-
-async fn put_rates(
-    State(api): State<Arc<Api>>,
-    path: Ids,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let (hotel_id, room_type_id) = two_ids(path)?;
-    let input: input::RatesInput = parse_body(&body_bytes(body)?)?;
-    let dates = date_range(&input.from, &input.to)?;
-    let rate = input::cents("rate_cents", input.rate_cents)?;
-    api.booker
-        .store()
-        .set_rates(hotel_id, room_type_id, &dates, rate)
-        .await
-        .map_err(|err| room_type_error(hotel_id, room_type_id, &err))?;
-    Ok(
-        Json(json!({"hotel_id": hotel_id, "room_type_id": room_type_id, "nights": dates.len(), "rate_cents": rate}))
-            .into_response(),
-    )
 }
 
 /// Parses and validates a stay from two date strings.
@@ -362,16 +228,8 @@ pub(crate) async fn search(
     stay: &Stay,
     wanted: Option<i64>,
 ) -> Result<(String, Vec<RoomAvailability>), ApiError> {
-    let store = api.booker.store();
-    let hotel_name = store
-        .hotel_name(hotel_id)
-        .await
-        .map_err(|err| db_response(&err))?
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no hotel {hotel_id}")))?;
-    let room_types = store
-        .room_types(hotel_id)
-        .await
-        .map_err(|err| db_response(&err))?;
+    let store = api.store(hotel_id);
+    let (hotel_name, room_types) = manage::hotel_and_room_types(api, hotel_id).await?;
     let room_types: Vec<_> = room_types
         .into_iter()
         .filter(|(id, _, _)| wanted.is_none_or(|wanted| wanted == *id))
@@ -387,10 +245,32 @@ pub(crate) async fn search(
     let (from, to) = (stay.check_in.to_string(), stay.check_out.to_string());
     let mut out = Vec::with_capacity(room_types.len());
     for (room_type_id, name, _) in room_types {
-        let nights = store
-            .nights(hotel_id, room_type_id, &from, &to)
-            .await
-            .map_err(|err| db_response(&err))?;
+        let cached = match &api.cache {
+            Some(cache) => {
+                let hit = cache
+                    .nights(hotel_id, room_type_id, stay.check_in, stay.check_out)
+                    .await;
+                if hit.is_none() {
+                    crate::cache::request_fill(
+                        store,
+                        hotel_id,
+                        room_type_id,
+                        stay.check_in,
+                        stay.check_out,
+                    )
+                    .await;
+                }
+                hit
+            }
+            None => None,
+        };
+        let nights = match cached {
+            Some(nights) => nights,
+            None => store
+                .nights(hotel_id, room_type_id, &from, &to)
+                .await
+                .map_err(|err| db_response(&err))?,
+        };
         let complete = nights.len() as i64 == stay.nights();
         let available = if complete {
             nights.iter().map(Night::available).min().unwrap_or(0)
@@ -457,11 +337,7 @@ async fn create_reservation(
 ) -> Result<Response, ApiError> {
     let input: input::ReservationInput = parse_body(&body_bytes(body)?)?;
     let request = input::book_request(input, api.rooms_max, |a, b| stay(&api, a, b))?;
-    let booked = api
-        .booker
-        .book(&request, now_ms())
-        .await
-        .map_err(|err| book_error(&err))?;
+    let booked = api.book(&request).await?;
     let mut response = Json(&booked.reservation).into_response();
     if booked.replayed {
         response.headers_mut().insert(
@@ -478,8 +354,8 @@ async fn get_reservation(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    input::reservation_id(&id)?;
-    let found = api
+    let shard = api.reservation_shard(&id).await?;
+    let found = shard
         .booker
         .store()
         .reservation(&id)
@@ -490,9 +366,27 @@ async fn get_reservation(
     Ok(Json(reservation).into_response())
 }
 
+/// A guest's reservations over every shard (a fan-out), newest first.
+async fn guest_reservations(
+    State(api): State<Arc<Api>>,
+    Path(guest_id): Path<String>,
+    query: Result<Query<input::ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    input::guest_id(&guest_id)?;
+    let Query(query) =
+        query.map_err(|rejection| error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    let limit = input::count("limit", query.limit.unwrap_or(100), input::LIST_MAX)?.max(1);
+    let reservations = api
+        .shards
+        .guest_reservations(&guest_id, limit)
+        .await
+        .map_err(|err| book_error(&err))?;
+    Ok(Json(json!({"guest_id": guest_id, "reservations": reservations})).into_response())
+}
+
 async fn change(api: &Api, id: &str, event: Event) -> Result<Response, ApiError> {
-    input::reservation_id(id)?;
-    let (reservation, _changed) = api
+    let shard = api.reservation_shard(id).await?;
+    let (reservation, _changed) = shard
         .booker
         .change_status(id, event, now_ms())
         .await
@@ -501,11 +395,31 @@ async fn change(api: &Api, id: &str, event: Event) -> Result<Response, ApiError>
 }
 
 async fn cancel(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    change(&api, &id, Event::Cancel).await
+    let shard = api.reservation_shard(&id).await?;
+    let reservation = shard
+        .saga
+        .cancel(&id)
+        .await
+        .map_err(|err| book_error(&err))?;
+    Ok(Json(reservation).into_response())
 }
 
+/// Runs the payment saga: 200 with the paid reservation, or 402 when the
+/// payment failed and the reservation was rejected (rooms released).
 async fn pay(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    change(&api, &id, Event::Pay).await
+    let shard = api.reservation_shard(&id).await?;
+    let (reservation, saga) = shard.saga.pay(&id).await.map_err(|err| book_error(&err))?;
+    if matches!(reservation.status, Status::Paid | Status::CheckedIn) {
+        return Ok(Json(reservation).into_response());
+    }
+    let reason = saga.error.unwrap_or_else(|| "payment failed".into());
+    Err(error(
+        StatusCode::PAYMENT_REQUIRED,
+        format!(
+            "payment failed ({reason}); the reservation is {} and holds no rooms",
+            reservation.status.as_str()
+        ),
+    ))
 }
 
 async fn check_in(

@@ -76,8 +76,16 @@ pub fn document() -> Value {
             "/v1/reservations/{id}": {"get": {"summary": "A reservation",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": reservation}},
+            "/v1/guests/{guest_id}/reservations": {"get": {"summary": "A guest's reservations on every shard, newest first",
+                "parameters": [{"name": "guest_id", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                "responses": {"200": {"description": "the reservations"}, "400": error_response("bad guest id or limit")}}},
             "/v1/reservations/{id}/cancel": reservation_path("Cancel (refund if paid); releases the rooms"),
-            "/v1/reservations/{id}/pay": reservation_path("Mark paid (until payment is a saga)"),
+            "/v1/reservations/{id}/pay": {"post": {"summary": "Pay through the payment saga (charge keyed by the reservation id, then confirm; on failure the reservation is rejected and its rooms released)",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": reservation["200"].clone(), "402": error_response("payment failed; the reservation is rejected"),
+                    "404": error_response("no such reservation"), "409": error_response("not pending"),
+                    "503": error_response("database or payment provider unavailable; settled in the background")}}},
             "/v1/reservations/{id}/check-in": reservation_path("The guest arrived")
         },
         "components": {

@@ -21,7 +21,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use service::html::escape;
 
-use super::{Api, ApiError, book_error, error, input, parse_id, search, stay};
+use super::{Api, ApiError, error, input, parse_id, search, stay};
 use crate::model::{Date, Reservation};
 
 /// Where the page lives (the gateway routes this prefix to the service).
@@ -254,10 +254,6 @@ async fn booked(
         rooms: Some(rooms),
     };
     let request = input::book_request(body, api.rooms_max, |a, b| stay(api, a, b))?;
-    let booked = api
-        .booker
-        .book(&request, clock::now_ms() as i64)
-        .await
-        .map_err(|err| book_error(&err))?;
+    let booked = api.book(&request).await?;
     Ok((booked.reservation, booked.replayed))
 }

@@ -233,6 +233,12 @@ impl Booker {
         self
     }
 
+    /// Counts into `metrics` (shared by the shards' bookers).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -361,10 +367,13 @@ impl Booker {
         if lock && !self.hold.is_zero() {
             tokio::time::sleep(self.hold).await;
         }
-        let reservation = insert_and_reserve(&mut tx, request, &nights, now_ms, None)
-            .await
-            .map_err(|err| db_failure(&err, metrics))?
-            .ok_or_else(|| Failure::Final(BookError::Internal("inventory row vanished".into())))?;
+        let reservation =
+            insert_and_reserve(&mut tx, request, &nights, now_ms, None, self.store.outbox())
+                .await
+                .map_err(|err| db_failure(&err, metrics))?
+                .ok_or_else(|| {
+                    Failure::Final(BookError::Internal("inventory row vanished".into()))
+                })?;
         tx.commit().await.map_err(|err| db_failure(&err, metrics))?;
         Ok(reservation)
     }
@@ -393,7 +402,16 @@ impl Booker {
         }
         let mut tx = self.begin_write().await?;
         let versions: Vec<i64> = nights.iter().map(|night| night.version).collect();
-        match insert_and_reserve(&mut tx, request, &nights, now_ms, Some(&versions)).await {
+        match insert_and_reserve(
+            &mut tx,
+            request,
+            &nights,
+            now_ms,
+            Some(&versions),
+            self.store.outbox(),
+        )
+        .await
+        {
             Ok(Some(reservation)) => {
                 tx.commit().await.map_err(|err| db_failure(&err, metrics))?;
                 Ok(reservation)
@@ -407,19 +425,18 @@ impl Booker {
         }
     }
 
-    /// Applies `event` to a reservation; releases its rooms when it leaves a
-    /// room-holding status. Returns the reservation and whether it changed.
-    pub async fn change_status(
-        &self,
-        reservation_id: &str,
-        event: Event,
-        now_ms: i64,
-    ) -> Result<(Reservation, bool), BookError> {
-        for attempt in 0..=self.retries_max {
-            match self.try_change_status(reservation_id, event, now_ms).await {
+    /// Runs `attempt` until it succeeds or fails for good, pausing between
+    /// retries (transient database errors), at most `retries_max` times.
+    pub(crate) async fn retry<T, F, Fut>(&self, mut attempt: F) -> Result<T, BookError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
+        for round in 0..=self.retries_max {
+            match attempt().await {
                 Ok(done) => return Ok(done),
                 Err(Failure::Final(err)) => return Err(err),
-                Err(Failure::Retry | Failure::Duplicate) => pause(attempt).await,
+                Err(Failure::Retry | Failure::Duplicate) => pause(round).await,
             }
         }
         self.metrics.gave_up.inc();
@@ -428,32 +445,71 @@ impl Booker {
         ))
     }
 
-    async fn try_change_status(
+    /// Applies `event` to a reservation; releases its rooms when it leaves a
+    /// room-holding status. Returns the reservation and whether it changed.
+    pub async fn change_status(
         &self,
         reservation_id: &str,
         event: Event,
         now_ms: i64,
-    ) -> Result<(Reservation, bool), Failure> {
-        let metrics = &self.metrics;
-        let backend = self.store.backend();
-        let mut tx = self.begin_write().await?;
+    ) -> Result<(Reservation, bool), BookError> {
+        self.retry(|| async {
+            let mut tx = self.begin_write().await?;
+            let reservation = self.lock_reservation(&mut tx, reservation_id).await?;
+            let done = self
+                .apply_event(&mut tx, reservation, event, now_ms)
+                .await?;
+            tx.commit().await.map_err(|err| self.failure(&err))?;
+            Ok(done)
+        })
+        .await
+    }
+
+    /// Classifies a database error of a write, counting it.
+    pub(crate) fn failure(&self, err: &sqlx::Error) -> Failure {
+        db_failure(err, &self.metrics)
+    }
+
+    /// Begins a write transaction (for the saga's steps).
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Any>, Failure> {
+        self.begin_write().await
+    }
+
+    /// Reads a reservation inside `tx`, locking its row where the database
+    /// can; a missing one is [`BookError::NotFound`].
+    pub(crate) async fn lock_reservation(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        reservation_id: &str,
+    ) -> Result<Reservation, Failure> {
         let sql = format!(
             "{} WHERE reservation_id = $1{}",
             store::RESERVATION_SQL,
-            backend.for_update()
+            self.store.backend().for_update()
         );
         let row = sqlx::query(&sql)
             .bind(reservation_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
-            .map_err(|err| db_failure(&err, metrics))?;
+            .map_err(|err| self.failure(&err))?;
         let Some(row) = row else {
             return Err(Failure::Final(BookError::NotFound(format!(
                 "no reservation `{reservation_id}`"
             ))));
         };
-        let mut reservation =
-            store::reservation_from_row(&row).map_err(|err| db_failure(&err, metrics))?;
+        store::reservation_from_row(&row).map_err(|err| self.failure(&err))
+    }
+
+    /// Applies `event` to `reservation` (read by [`Booker::lock_reservation`]
+    /// in the same `tx`), releasing its rooms when it leaves a room-holding
+    /// status; the caller commits.
+    pub(crate) async fn apply_event(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        mut reservation: Reservation,
+        event: Event,
+        now_ms: i64,
+    ) -> Result<(Reservation, bool), Failure> {
         let to = match model::transition(reservation.status, event) {
             Transition::Already => return Ok((reservation, false)),
             Transition::Invalid => {
@@ -470,16 +526,15 @@ impl Booker {
         )
         .bind(to.as_str())
         .bind(now_ms)
-        .bind(reservation_id)
-        .execute(&mut *tx)
+        .bind(&reservation.reservation_id)
+        .execute(&mut **tx)
         .await
-        .map_err(|err| db_failure(&err, metrics))?;
+        .map_err(|err| self.failure(&err))?;
         if reservation.status.holds_rooms() && !to.holds_rooms() {
-            release(&mut tx, &reservation)
+            release(tx, &reservation, self.store.outbox())
                 .await
-                .map_err(|err| db_failure(&err, metrics))?;
+                .map_err(|err| self.failure(&err))?;
         }
-        tx.commit().await.map_err(|err| db_failure(&err, metrics))?;
         reservation.status = to;
         reservation.updated_ms = now_ms;
         Ok((reservation, true))

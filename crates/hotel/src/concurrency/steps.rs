@@ -77,6 +77,7 @@ pub(super) async fn insert_and_reserve(
     nights: &[Night],
     now_ms: i64,
     versions: Option<&[i64]>,
+    outbox: bool,
 ) -> Result<Option<Reservation>, sqlx::Error> {
     let nightly_cents: i64 = nights
         .iter()
@@ -143,6 +144,15 @@ pub(super) async fn insert_and_reserve(
         if updated.rows_affected() != 1 {
             return Ok(None);
         }
+        if outbox {
+            store::note_change(
+                &mut **tx,
+                request.hotel_id,
+                request.room_type_id,
+                &night.date,
+            )
+            .await?;
+        }
     }
     Ok(Some(reservation))
 }
@@ -151,6 +161,7 @@ pub(super) async fn insert_and_reserve(
 pub(super) async fn release(
     tx: &mut Transaction<'static, Any>,
     reservation: &Reservation,
+    outbox: bool,
 ) -> Result<(), sqlx::Error> {
     let parse = |text: &str| Date::parse(text).map_err(|err| sqlx::Error::Decode(err.into()));
     let (from, to) = (
@@ -168,6 +179,16 @@ pub(super) async fn release(
         .bind(Date::from_days(day).to_string())
         .execute(&mut **tx)
         .await?;
+        if outbox {
+            let date = Date::from_days(day).to_string();
+            store::note_change(
+                &mut **tx,
+                reservation.hotel_id,
+                reservation.room_type_id,
+                &date,
+            )
+            .await?;
+        }
     }
     Ok(())
 }

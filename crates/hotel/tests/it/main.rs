@@ -8,6 +8,10 @@ mod postgres;
 mod support;
 
 mod api;
+mod archive;
+mod cache;
 mod model_check;
 mod page;
 mod race;
+mod saga;
+mod sharding;

@@ -10,7 +10,10 @@ use hotel::Mode;
 use crate::support::{Db, Server, booking};
 
 /// Sends `bodies` all at once; returns the count of each status.
-async fn storm(server: &Arc<Server>, bodies: Vec<serde_json::Value>) -> BTreeMap<u16, usize> {
+pub(crate) async fn storm(
+    server: &Arc<Server>,
+    bodies: Vec<serde_json::Value>,
+) -> BTreeMap<u16, usize> {
     let barrier = Arc::new(tokio::sync::Barrier::new(bodies.len()));
     let mut tasks = tokio::task::JoinSet::new();
     for body in bodies {

@@ -17,14 +17,20 @@ pub enum Db {
 pub struct Server {
     pub base: String,
     pub booker: Booker,
+    pub saga: hotel::Saga,
+    pub shards: hotel::Shards,
+    /// The in-process fake payment provider.
+    pub fake: hotel::payment::fake::FakeProvider,
     pub database_url: String,
     pub client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
+    shutdown: service::Shutdown,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.shutdown.cancel();
         self.task.abort();
     }
 }
@@ -54,19 +60,29 @@ impl Server {
         };
         edit(&mut config);
         let hotel = Hotel::open(config).await.unwrap();
-        let booker = hotel.booker().clone();
+        // Hotel 1's shard: the tests' hotel.
+        let shards = hotel.shards().clone();
+        let booker = shards.of_hotel(1).booker.clone();
+        let saga = shards.of_hotel(1).saga.clone();
+        let fake = hotel.fake_payments().unwrap().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = hotel.router();
+        let shutdown = service::Shutdown::new();
+        hotel.start_background(&shutdown);
         let task = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
         Self {
             base,
             booker,
+            saga,
+            shards,
+            fake,
             database_url,
             client: reqwest::Client::new(),
             task,
+            shutdown,
             _dir: dir,
         }
     }
@@ -117,6 +133,13 @@ impl Server {
             .send()
             .await
             .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// POSTs to `path` with no body; returns (status, body).
+    pub async fn post(&self, path: &str) -> (u16, Value) {
+        let response = self.client.post(self.url(path)).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }

@@ -1,12 +1,12 @@
 //! `hyperscale hotel`: the hotel reservation service (vol. 2) — `serve` runs
-//! it, `seed` loads demo hotels into its database.
+//! it, `seed` loads demo hotels into its database, `fake-payments` runs the
+//! fake payment provider its payment saga can be pointed at.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
-use service::{ConfigSources, Supervisor, SystemInfo};
+use service::{ConfigSources, SystemInfo};
 
 /// Arguments of `hyperscale hotel`.
 #[derive(clap::Args)]
@@ -21,6 +21,17 @@ enum Verb {
     Serve(ServeArgs),
     /// Load demo hotels (two room types each, on sale from today).
     Seed(SeedArgs),
+    /// Run a fake payment provider (in memory; `PUT /control` makes it
+    /// decline or hang) for `serve --payments http://ADDR`.
+    FakePayments(FakePaymentsArgs),
+}
+
+/// Flags of `fake-payments`.
+#[derive(clap::Args)]
+pub struct FakePaymentsArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8085")]
+    bind: SocketAddr,
 }
 
 /// What `serve` and `seed` share: where the database is.
@@ -38,6 +49,10 @@ pub struct DbArgs {
     /// Rooms sold per physical room, e.g. 1.10 [default: 1.0].
     #[arg(long)]
     overbooking: Option<f64>,
+    /// Spread hotels over this many databases by hotel id (SQLite files
+    /// beside the database, or PostgreSQL schemas) [default: 1].
+    #[arg(long)]
+    shards: Option<i64>,
 }
 
 /// Flags of `serve`; each overrides the same key of `--config`.
@@ -58,6 +73,17 @@ pub struct ServeArgs {
     /// Address of `/metrics` and `/healthz` [default: none].
     #[arg(long)]
     admin_bind: Option<SocketAddr>,
+    /// The payment provider: `fake` (in process) or `http://HOST:PORT`
+    /// (e.g. `hyperscale hotel fake-payments`) [default: fake].
+    #[arg(long)]
+    payments: Option<String>,
+    /// Serve availability from this inventory cache, `redis://HOST:PORT`
+    /// (`hyperscale kv serve` or any Redis), fed by the outbox [default: none].
+    #[arg(long)]
+    cache: Option<String>,
+    /// Bound on one call to the payment provider, in ms [default: 5000].
+    #[arg(long)]
+    payment_timeout_ms: Option<u64>,
 }
 
 /// Flags of `seed`.
@@ -81,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.verb {
         Verb::Serve(args) => serve(args),
         Verb::Seed(args) => seed(args),
+        Verb::FakePayments(args) => fake_payments(args),
     }
 }
 
@@ -92,6 +119,7 @@ fn sources(db: &DbArgs) -> ConfigSources {
         )
         .flag("database", db.database.clone())
         .flag("overbooking", db.overbooking)
+        .flag("shards", db.shards)
 }
 
 /// Loads the hotel config from `--config`, `HYPERSCALE_HOTEL_*` and flags.
@@ -99,7 +127,13 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<hotel::Config> {
     let sources = sources(&args.db)
         .flag("bind", args.bind.map(|addr| addr.to_string()))
         .flag("concurrency", args.concurrency.clone())
-        .flag("api_key", args.api_key.clone());
+        .flag("api_key", args.api_key.clone())
+        .flag("payments", args.payments.clone())
+        .flag("cache", args.cache.clone())
+        .flag(
+            "payment_timeout_ms",
+            args.payment_timeout_ms.map(|ms| ms as i64),
+        );
     let config: hotel::Config = service::config::load(&sources)?;
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(config)
@@ -107,26 +141,59 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<hotel::Config> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
-    if config.database == "embedded" {
-        service::net::prepare_data_dir(&config.data_dir)?;
+    let data_dir = (config.database == "embedded").then(|| config.data_dir.clone());
+    let bind = config.bind;
+    super::serve::serve_single(
+        data_dir.as_deref(),
+        args.admin_bind,
+        bind,
+        "the hotel service",
+        "hotel",
+        |endpoint| async move {
+            let info = info(&endpoint, &endpoint);
+            let banner = format!(
+                "hotel listening on {} ({} concurrency, {}{})\n",
+                info.endpoint,
+                config.concurrency,
+                hotel::redact(&config.database_url()),
+                match config.shards {
+                    1 => String::new(),
+                    shards => format!(", {shards} shards"),
+                }
+            );
+            let hotel = hotel::Hotel::open(config).await?;
+            Ok((hotel, info, banner))
+        },
+    )
+}
+
+impl super::serve::Single for hotel::Hotel {
+    fn register_metrics(&self, registry: &mut service::metrics::Registry) {
+        hotel::Hotel::register_metrics(self, registry);
     }
+
+    fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        ctx: service::SystemContext,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
+        hotel::Hotel::serve(self, listener, ctx)
+    }
+}
+
+fn fake_payments(args: FakePaymentsArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let mut supervisor = Supervisor::new(service::shutdown::on_signals());
-        let admin = super::serve::bind_admin(args.admin_bind).await?;
-        let listener = service::net::bind(config.bind, "the hotel service").await?;
-        let endpoint = listener.local_addr()?.to_string();
-        let info = info(&endpoint, &endpoint);
-        let mode = config.concurrency.clone();
-        let database = hotel::redact(&config.database_url());
-        let hotel = hotel::Hotel::open(config).await?;
-        hotel.register_metrics(supervisor.registry().sub_registry_with_prefix("hotel"));
+        let listener = service::net::bind(args.bind, "the fake payment provider").await?;
+        let fake = hotel::payment::fake::FakeProvider::new();
         crate::output::emit(&format!(
-            "hotel listening on {} ({mode} concurrency, {database})\n",
-            info.endpoint
+            "fake payments listening on {}\n",
+            listener.local_addr()?
         ))?;
-        supervisor.add(info, move |ctx| hotel.serve(listener, ctx));
-        supervisor.run(admin, Duration::from_secs(3)).await
+        axum::serve(listener, fake.router())
+            .with_graceful_shutdown(service::shutdown::on_signals().cancelled_owned())
+            .await
+            .context("fake payment provider failed")
     })
 }
 
@@ -147,14 +214,8 @@ fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let started = std::time::Instant::now();
     let rows = runtime.block_on(async {
-        let store = hotel::Store::open(&hotel::StoreOptions {
-            url: url.clone(),
-            connections_max: 2,
-            timeout_ms: config.db_timeout_ms,
-        })
-        .await
-        .with_context(|| format!("cannot open the hotel database {}", hotel::redact(&url)))?;
-        hotel::seed(&store, args.hotels, args.days, percent)
+        let stores = hotel::open_stores(&config).await?;
+        hotel::seed(&stores, args.hotels, args.days, percent)
             .await
             .context("seeding failed")
     })?;

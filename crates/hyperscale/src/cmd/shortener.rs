@@ -2,10 +2,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::Context;
-use service::{ConfigSources, Supervisor, SystemInfo};
+use service::{ConfigSources, SystemInfo};
 
 /// Arguments of `hyperscale shortener`.
 #[derive(clap::Args)]
@@ -75,25 +73,39 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<shortener::Config> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
-    if config.store == "embedded" {
-        service::net::prepare_data_dir(&config.data_dir)?;
+    let data_dir = (config.store == "embedded").then(|| config.data_dir.clone());
+    let bind = config.bind;
+    super::serve::serve_single(
+        data_dir.as_deref(),
+        args.admin_bind,
+        bind,
+        "the shortener",
+        "shortener",
+        |endpoint| async move {
+            let info = info(&endpoint);
+            let shortener = shortener::Shortener::open(config).await?;
+            let banner = format!(
+                "shortener listening on {} ({})\n",
+                info.endpoint,
+                info.link.clone().unwrap_or_default()
+            );
+            Ok((shortener, info, banner))
+        },
+    )
+}
+
+impl super::serve::Single for shortener::Shortener {
+    fn register_metrics(&self, registry: &mut service::metrics::Registry) {
+        shortener::Shortener::register_metrics(self, registry);
     }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let mut supervisor = Supervisor::new(service::shutdown::on_signals());
-        let admin = super::serve::bind_admin(args.admin_bind).await?;
-        let listener = service::net::bind(config.bind, "the shortener").await?;
-        let info = info(&listener.local_addr()?.to_string());
-        let shortener = shortener::Shortener::open(config).await?;
-        shortener.register_metrics(supervisor.registry().sub_registry_with_prefix("shortener"));
-        crate::output::emit(&format!(
-            "shortener listening on {} ({})\n",
-            info.endpoint,
-            info.link.clone().unwrap_or_default()
-        ))?;
-        supervisor.add(info, move |ctx| shortener.serve(listener, ctx));
-        supervisor.run(admin, Duration::from_secs(3)).await
-    })
+
+    fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        ctx: service::SystemContext,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
+        shortener::Shortener::serve(self, listener, ctx)
+    }
 }
 
 /// How the shortener is listed by `up` and the console.

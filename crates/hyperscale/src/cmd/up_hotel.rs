@@ -11,7 +11,7 @@ use anyhow::Context;
 use service::Supervisor;
 
 /// Path prefixes the gateway sends to the hotel service.
-pub const PREFIXES: [&str; 3] = ["/hotel", "/v1/hotels", "/v1/reservations"];
+pub const PREFIXES: [&str; 4] = ["/hotel", "/v1/hotels", "/v1/reservations", "/v1/guests"];
 
 /// Demo data loaded into an empty database: hotels 1..=N.
 const DEMO_HOTELS: i64 = 20;

@@ -10,6 +10,7 @@ mod bench_mq;
 mod closed_pipe;
 mod crawler_cli;
 mod hotel_cli;
+mod hotel_saga;
 mod id_serve;
 mod kv_busy;
 mod kv_cluster;
