@@ -94,15 +94,19 @@ async fn system(State(console): State<Console>, Path(name): Path<String>) -> Res
 }
 
 /// One system's metrics in the exposition format (404 for an unknown name,
-/// so a scrape of a system that is gone reports `up` 0).
+/// 503 for a system that reports itself down, so a scrape of a system that
+/// is gone or stopped reports `up` 0).
 async fn system_metrics(State(console): State<Console>, Path(name): Path<String>) -> Response {
-    if !console
-        .directory
-        .list()
-        .iter()
-        .any(|(info, _)| info.name == name)
-    {
-        return (StatusCode::NOT_FOUND, format!("no system named {name}\n")).into_response();
+    let systems = console.directory.list();
+    match systems.iter().find(|(info, _)| info.name == name) {
+        None => {
+            return (StatusCode::NOT_FOUND, format!("no system named {name}\n")).into_response();
+        }
+        Some((_, service::Status::Down(reason))) => {
+            let body = format!("{name} is down: {reason}\n");
+            return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+        }
+        Some(_) => {}
     }
     let text = requests::system_exposition(&console.metrics.render(), &name);
     (
