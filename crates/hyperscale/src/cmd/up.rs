@@ -195,6 +195,8 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     let console_addr = console_listener.local_addr()?.to_string();
     let metrics_listener =
         bind_system(config.metrics.bind, "the metrics server", "metrics").await?;
+    let alerts_listener = bind_system(config.alerts.bind, "the alert manager", "alerts").await?;
+    let alertmanager = format!("http://{}", alerts_listener.local_addr()?);
     let console_requests = prometheus_client::metrics::counter::Counter::default();
     supervisor
         .registry()
@@ -208,6 +210,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         directory: supervisor.directory(),
         metrics: supervisor.metrics_view(),
         prometheus: Some(format!("http://{}", metrics_listener.local_addr()?)),
+        alertmanager: Some(alertmanager.clone()),
         requests: console_requests,
     };
     supervisor.add(console::info(&console_addr), move |ctx| {
@@ -246,8 +249,13 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     add_mq(&mut supervisor, &config).await?;
     let s3_key = add_s3(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
-    let alertmanager =
-        super::up_alerting::add(&mut supervisor, &config.alerts, &config.data_dir).await?;
+    super::up_alerting::add(
+        &mut supervisor,
+        &config.alerts,
+        &config.data_dir,
+        alerts_listener,
+    )
+    .await?;
     let metrics = super::up_metrics::Up {
         settings: &config.metrics,
         data_dir: &config.data_dir,

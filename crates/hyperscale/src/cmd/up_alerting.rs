@@ -60,13 +60,13 @@ impl Config {
     }
 }
 
-/// Adds the alert manager; returns its base URL (`http://ADDR`), where the
-/// metrics server sends its alerts.
+/// Adds the alert manager, serving `listener` (bound from `settings.bind`).
 pub async fn add(
     supervisor: &mut Supervisor,
     settings: &Config,
     data_dir: &Path,
-) -> anyhow::Result<String> {
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
     let text = match &settings.config {
         Some(path) => tokio::fs::read_to_string(path)
             .await
@@ -83,7 +83,6 @@ pub async fn add(
             name.display()
         )
     })?;
-    let listener = super::up::bind_system(settings.bind, "the alert manager", "alerts").await?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     let opts = alerting::am::AmOptions {
@@ -107,5 +106,5 @@ pub async fn add(
     })?;
     let info = super::alerts::info(&addr.to_string());
     supervisor.add(info, move |ctx| super::alerts::run_am(am, listener, ctx));
-    Ok(url)
+    Ok(())
 }

@@ -165,8 +165,12 @@ fn write_example(dir: &Path, hook_port: u16, smtp_port: u16) {
         ],
     );
     // start_up scrapes every 500 ms (its environment overrides the file).
-    edit("up.toml", &[]);
+    let tokens = format!("config = \"alertmanager.yml\"\ntokens = [\"{TOKEN}:silencer\"]");
+    edit("up.toml", &[("config = \"alertmanager.yml\"", &tokens)]);
 }
+
+/// The token that may change silences (`[alerts] tokens`).
+const TOKEN: &str = "t0ken-of-the-test";
 
 /// `amtool alert query` against our alert manager, if amtool is installed.
 fn amtool_query(alerts: &str) -> Option<String> {
@@ -201,8 +205,8 @@ fn stopping_a_system_under_up_fires_an_alert_to_webhook_and_email_then_resolves(
     write_example(config.path(), hook_port, smtp_port);
     let up_toml = config.path().join("up.toml");
     let (_dirs, mut guard, lines) = crate::up::start_up(&["--config", up_toml.to_str().unwrap()]);
-    let (mut admin, mut alerts, mut kv) = (None, None, None);
-    while admin.is_none() || alerts.is_none() || kv.is_none() {
+    let (mut admin, mut alerts, mut kv, mut console) = (None, None, None, None);
+    while admin.is_none() || alerts.is_none() || kv.is_none() || console.is_none() {
         let line = lines.next_within(Duration::from_secs(60));
         let words: Vec<&str> = line.split_whitespace().collect();
         let addr = || {
@@ -215,10 +219,12 @@ fn stopping_a_system_under_up_fires_an_alert_to_webhook_and_email_then_resolves(
             Some(&"admin") => admin = addr(),
             Some(&"alerts") => alerts = addr(),
             Some(&"kv") => kv = addr(),
+            Some(&"console") => console = addr(),
             _ => {}
         }
     }
     let (admin, alerts, kv) = (admin.unwrap(), alerts.unwrap(), kv.unwrap());
+    let console = console.unwrap();
     let ping = || TcpStream::connect(&kv).is_ok();
     assert!(ping(), "kv serves before the stop");
 
@@ -258,6 +264,7 @@ fn stopping_a_system_under_up_fires_an_alert_to_webhook_and_email_then_resolves(
             "{listed}"
         );
     }
+    console_pages_while_firing(&console);
 
     // kv returns: it serves again and the alert resolves, on both channels.
     let (status, reply) = request("POST", &format!("http://{admin}/systems/kv/start"), &[], "");
@@ -272,6 +279,71 @@ fn stopping_a_system_under_up_fires_an_alert_to_webhook_and_email_then_resolves(
         m.contains("Subject: [RESOLVED]") && m.contains("\"system\":\"kv\"")
     });
 
+    // The console's history shows both transitions and the deliveries.
+    let (status, page) = common::get(&format!("http://{console}/alerts/history"));
+    assert_eq!(status, 200);
+    for what in ["firing", "resolved", "oncall (attempt 1)", "expired"] {
+        assert!(page.contains(what), "no {what:?} in the history: {page}");
+    }
+
     let exit = interrupt_and_wait(&mut guard, Duration::from_secs(5));
     assert!(exit.success(), "exit status {exit}");
+}
+
+/// The console's alert page lists the firing alert; its silence form
+/// needs the token, creates a silence the page then lists, and its expire
+/// form expires it.
+fn console_pages_while_firing(console: &str) {
+    let page = || {
+        let (status, page) = common::get(&format!("http://{console}/alerts"));
+        assert_eq!(status, 200, "{page}");
+        page
+    };
+    let firing = page();
+    assert!(
+        firing.contains("<strong>HyperscaleSystemDown</strong>")
+            && firing.contains("system=&quot;kv&quot;")
+            && firing.contains("class=\"down\">firing"),
+        "{firing}"
+    );
+    let form = |path: &str, body: &str| {
+        request(
+            "POST",
+            &format!("http://{console}{path}"),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body,
+        )
+    };
+    let silence = "matchers=alertname%3DNotThisOne%2C+job%3D~%22k.*%22&minutes=30&author=test&comment=maintenance";
+    let (status, refused) = form("/alerts/silences", silence);
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("401"), "{refused}");
+    let (status, reply) = form("/alerts/silences", &format!("{silence}&token={TOKEN}"));
+    assert_eq!(status, 303, "{reply}");
+    let listed = page();
+    let row = listed
+        .split("<tr>")
+        .find(|row| row.contains("NotThisOne"))
+        .unwrap_or_else(|| panic!("the silence is listed: {listed}"));
+    assert!(
+        row.contains("job=~&quot;k.*&quot;") && row.contains(">active<"),
+        "{row}"
+    );
+    let id_at = row.find("/alerts/silences/").unwrap() + "/alerts/silences/".len();
+    let id = &row[id_at..id_at + row[id_at..].find('/').unwrap()];
+    let expire = format!("/alerts/silences/{id}/expire");
+    let (status, refused) = form(&expire, "token=wrong");
+    assert_eq!(status, 400, "{refused}");
+    let (status, reply) = form(&expire, &format!("token={TOKEN}"));
+    assert_eq!(status, 303, "{reply}");
+    let listed = page();
+    let row = listed.split("<tr>").find(|row| row.contains(id)).unwrap();
+    assert!(row.contains(">expired<"), "{row}");
+    // A bad matcher is the page's error, not a silence.
+    let (status, refused) = form(
+        "/alerts/silences",
+        &format!("matchers=nope&minutes=5&comment=x&token={TOKEN}"),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("no operator"), "{refused}");
 }
