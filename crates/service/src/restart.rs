@@ -164,3 +164,54 @@ fn flip(switches: &Switches, name: &str, running: bool) -> Response {
         (StatusCode::NOT_FOUND, body).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::health::Status;
+
+    /// Waits (bounded) until `done` holds.
+    async fn until(done: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("not reached in 5 s");
+    }
+
+    /// Stop ends the run and marks the system down; start runs it again;
+    /// the process's shutdown ends it; an unknown name is refused.
+    #[tokio::test]
+    async fn stop_and_start_rerun_the_system() {
+        let shutdown = Shutdown::new();
+        let health = Health::default();
+        let switches = Switches::default();
+        let switch = switches.register("kv");
+        let starts = Arc::new(AtomicUsize::new(0));
+        let counted = starts.clone();
+        let start = move |ctx: SystemContext| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                ctx.health.set_up();
+                ctx.shutdown.cancelled().await;
+                Ok(())
+            }
+        };
+        let task = tokio::spawn(run(start, shutdown.clone(), health.clone(), switch));
+        until(|| health.status() == Status::Up).await;
+        assert!(switches.set("kv", false));
+        until(|| matches!(health.status(), Status::Down(_))).await;
+        assert_eq!(health.status(), Status::Down(STOPPED.into()));
+        assert!(switches.set("kv", true));
+        until(|| starts.load(Ordering::SeqCst) == 2 && health.status() == Status::Up).await;
+        assert!(!switches.set("nope", false));
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
+    }
+}
