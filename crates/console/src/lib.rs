@@ -12,9 +12,12 @@
 //! `/systems/{name}/metrics` (that system's share of the process's metrics,
 //! in the exposition format, for the metrics server to scrape), `/metrics`
 //! (every system's request rate charted from the metrics server, and a query
-//! box), `/api/systems` (the list as JSON, for scripts).
+//! box), `/api/systems` (the list as JSON, for scripts), `/alerts` and
+//! `/alerts/history` (firing alerts, silences, history: see [`alerts`]).
 #![warn(missing_docs)]
 
+pub mod alerts;
+mod alerts_page;
 pub mod chart;
 mod page;
 pub mod requests;
@@ -37,6 +40,9 @@ pub struct Console {
     /// The metrics server's base URL (`http://127.0.0.1:9090`), which the
     /// metrics page charts from; `None` when none runs.
     pub prometheus: Option<String>,
+    /// The alert manager's base URL (`http://127.0.0.1:9093`), which the
+    /// alert pages read and change silences through; `None` when none runs.
+    pub alertmanager: Option<String>,
     /// Counts the console's own requests
     /// (`hyperscale_console_requests_total`, registered by the caller).
     pub requests: prometheus_client::metrics::counter::Counter,
@@ -63,6 +69,16 @@ pub fn router(console: Console) -> Router {
         .route("/systems/{name}", get(system))
         .route("/systems/{name}/metrics", get(system_metrics))
         .route("/api/systems", get(api_systems))
+        .route("/alerts", get(alerts::page))
+        .route("/alerts/history", get(alerts::history))
+        .route(
+            "/alerts/silences",
+            axum::routing::post(alerts::create_silence),
+        )
+        .route(
+            "/alerts/silences/{id}/expire",
+            axum::routing::post(alerts::expire_silence),
+        )
         .with_state(console);
     service::metrics::count_requests(router, requests)
 }
@@ -94,15 +110,19 @@ async fn system(State(console): State<Console>, Path(name): Path<String>) -> Res
 }
 
 /// One system's metrics in the exposition format (404 for an unknown name,
-/// so a scrape of a system that is gone reports `up` 0).
+/// 503 for a system that reports itself down, so a scrape of a system that
+/// is gone or stopped reports `up` 0).
 async fn system_metrics(State(console): State<Console>, Path(name): Path<String>) -> Response {
-    if !console
-        .directory
-        .list()
-        .iter()
-        .any(|(info, _)| info.name == name)
-    {
-        return (StatusCode::NOT_FOUND, format!("no system named {name}\n")).into_response();
+    let systems = console.directory.list();
+    match systems.iter().find(|(info, _)| info.name == name) {
+        None => {
+            return (StatusCode::NOT_FOUND, format!("no system named {name}\n")).into_response();
+        }
+        Some((_, service::Status::Down(reason))) => {
+            let body = format!("{name} is down: {reason}\n");
+            return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+        }
+        Some(_) => {}
     }
     let text = requests::system_exposition(&console.metrics.render(), &name);
     (

@@ -18,7 +18,8 @@ pre { background: #f5f7fa; padding: 1rem; overflow-x: auto; font-size: 13px; }
 a { color: #1a5fb4; }
 ";
 
-fn layout(title: &str, refresh_s: u32, body: &str) -> String {
+/// The page around `body`, reloading itself every `refresh_s` seconds.
+pub(crate) fn layout(title: &str, refresh_s: u32, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"refresh\" content=\"{refresh_s}\">\
@@ -68,6 +69,7 @@ pub fn index(systems: &[(SystemInfo, Status)]) -> String {
          <table><thead><tr><th>System</th><th>Chapter</th><th>Health</th><th>Protocol</th>\
          <th>Endpoint</th><th>Open</th></tr></thead><tbody>{rows}</tbody></table>\
          <p class=\"sub\"><a href=\"/metrics\">Metrics: request rates</a>. \
+         <a href=\"/alerts\">Alerts and silences</a>, <a href=\"/alerts/history\">alert history</a>. \
          JSON: <a href=\"/api/systems\">/api/systems</a>. This page refreshes every 5 s.</p>",
         total = systems.len()
     );

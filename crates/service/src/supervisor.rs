@@ -139,6 +139,8 @@ pub struct Supervisor {
     up: Family<SystemLabel, Gauge>,
     /// Started in order; `(name, task)`.
     pending: Vec<(String, Task)>,
+    /// The systems added with [`Self::add_restartable`].
+    switches: crate::restart::Switches,
 }
 
 impl Supervisor {
@@ -158,6 +160,7 @@ impl Supervisor {
             shutdown,
             up,
             pending: Vec::new(),
+            switches: crate::restart::Switches::default(),
         }
     }
 
@@ -187,6 +190,26 @@ impl Supervisor {
         F: FnOnce(SystemContext) -> Fut,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
+        let (name, context) = self.enter(info);
+        self.pending.push((name, Box::pin(start(context))));
+    }
+
+    /// Adds a system that the admin endpoint can stop and start again
+    /// (`POST /systems/{name}/stop|start`, see [`crate::restart`]): `start`
+    /// is called on every start, so it binds and opens what it needs itself.
+    pub fn add_restartable<F, Fut>(&mut self, info: SystemInfo, start: F)
+    where
+        F: FnMut(SystemContext) -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (name, context) = self.enter(info);
+        let switch = self.switches.register(&name);
+        let task = crate::restart::run(start, context.shutdown, context.health, switch);
+        self.pending.push((name, Box::pin(task)));
+    }
+
+    /// Lists a new system; returns its name and the context it runs with.
+    fn enter(&mut self, info: SystemInfo) -> (String, SystemContext) {
         assert!(
             self.directory
                 .list()
@@ -211,7 +234,7 @@ impl Supervisor {
             shutdown: self.shutdown.clone(),
             health,
         };
-        self.pending.push((name, Box::pin(start(context))));
+        (name, context)
     }
 
     /// Serves the admin endpoint on `admin` (if any), runs every system until
@@ -221,7 +244,8 @@ impl Supervisor {
         let _ = self.metrics_view.registry.set(registry.clone());
         let mut tasks = JoinSet::new();
         if let Some(listener) = admin {
-            let router = crate::admin::router(registry, self.directory.clone());
+            let router = crate::admin::router(registry, self.directory.clone())
+                .merge(crate::restart::router(self.switches.clone()));
             let shutdown = self.shutdown.clone();
             tasks.spawn(async move {
                 let result = axum::serve(listener, router)

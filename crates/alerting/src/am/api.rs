@@ -225,49 +225,64 @@ fn wanted(p: &[(String, String)], j: &Json) -> bool {
 }
 
 async fn get_alerts(State(am): State<AlertManager>, RawQuery(q): RawQuery) -> Response {
-    let p = params(q);
-    let f = match filters(&p) {
+    listing(&am, q, |st, query, now| {
+        listed(&am, st, st.alerts.values(), query, now)
+    })
+}
+
+/// A list request's parameters and its `filter` matchers.
+struct ListQuery {
+    params: Vec<(String, String)>,
+    filters: Vec<Matcher>,
+}
+
+/// Answers a list request: its query parsed (400 when a filter is bad),
+/// then `list` run with the state locked, at one `now`.
+fn listing(
+    am: &AlertManager,
+    q: Option<String>,
+    list: impl FnOnce(&super::state::State, &ListQuery, i64) -> Vec<Json>,
+) -> Response {
+    let params = params(q);
+    let filters = match filters(&params) {
         Ok(f) => f,
         Err(e) => return bad(e),
     };
+    let query = ListQuery { params, filters };
     let now = now_ms();
     let st = am.inner.state.lock();
-    let out: Vec<Json> = st
-        .alerts
-        .values()
-        .filter(|a| !a.resolved(now) && matcher::all(&f, &a.labels))
-        .map(|a| gettable_alert(&am, &st, a, now))
-        .filter(|j| wanted(&p, j))
-        .collect();
-    reply(StatusCode::OK, Json::Array(out))
+    reply(StatusCode::OK, Json::Array(list(&st, &query, now)))
+}
+
+/// The active `alerts` that match the query's filters and flags, as
+/// Alertmanager lists them.
+fn listed<'a>(
+    am: &AlertManager,
+    st: &super::state::State,
+    alerts: impl Iterator<Item = &'a AmAlert>,
+    query: &ListQuery,
+    now: i64,
+) -> Vec<Json> {
+    alerts
+        .filter(|a| !a.resolved(now) && matcher::all(&query.filters, &a.labels))
+        .map(|a| gettable_alert(am, st, a, now))
+        .filter(|j| wanted(&query.params, j))
+        .collect()
 }
 
 async fn get_groups(State(am): State<AlertManager>, RawQuery(q): RawQuery) -> Response {
-    let p = params(q);
-    let f = match filters(&p) {
-        Ok(f) => f,
-        Err(e) => return bad(e),
-    };
-    let now = now_ms();
-    let st = am.inner.state.lock();
-    let out: Vec<Json> = st
-        .groups
-        .values()
-        .filter_map(|g| {
-            let alerts: Vec<Json> = g
-                .alerts
-                .iter()
-                .filter_map(|fp| st.alerts.get(fp))
-                .filter(|a| !a.resolved(now) && matcher::all(&f, &a.labels))
-                .map(|a| gettable_alert(&am, &st, a, now))
-                .filter(|j| wanted(&p, j))
-                .collect();
-            (!alerts.is_empty()).then(
-                || json!({"labels": g.labels, "receiver": {"name": g.receiver}, "alerts": alerts}),
-            )
-        })
-        .collect();
-    reply(StatusCode::OK, Json::Array(out))
+    listing(&am, q, |st, query, now| {
+        st.groups
+            .values()
+            .filter_map(|g| {
+                let members = g.alerts.iter().filter_map(|fp| st.alerts.get(fp));
+                let alerts = listed(&am, st, members, query, now);
+                (!alerts.is_empty()).then(
+                    || json!({"labels": g.labels, "receiver": {"name": g.receiver}, "alerts": alerts}),
+                )
+            })
+            .collect()
+    })
 }
 
 fn silence_json(s: &Silence, now: i64) -> Json {
@@ -284,27 +299,21 @@ fn silence_json(s: &Silence, now: i64) -> Json {
 }
 
 async fn get_silences(State(am): State<AlertManager>, RawQuery(q): RawQuery) -> Response {
-    let p = params(q);
-    let f = match filters(&p) {
-        Ok(f) => f,
-        Err(e) => return bad(e),
-    };
-    let now = now_ms();
-    let st = am.inner.state.lock();
-    let out: Vec<Json> = st
-        .silences
-        .values()
-        .filter(|s| {
-            // A silence passes a filter when some matcher of it equals each filter's label.
-            f.iter().all(|m| {
-                s.matchers.iter().any(|sm| {
-                    sm.name == m.name && m.matches(&[(sm.name.clone(), sm.value.clone())].into())
+    listing(&am, q, |st, query, now| {
+        st.silences
+            .values()
+            .filter(|s| {
+                // A silence passes a filter when some matcher of it equals each filter's label.
+                query.filters.iter().all(|m| {
+                    s.matchers.iter().any(|sm| {
+                        sm.name == m.name
+                            && m.matches(&[(sm.name.clone(), sm.value.clone())].into())
+                    })
                 })
             })
-        })
-        .map(|s| silence_json(s, now))
-        .collect();
-    reply(StatusCode::OK, Json::Array(out))
+            .map(|s| silence_json(s, now))
+            .collect()
+    })
 }
 
 async fn get_silence(State(am): State<AlertManager>, Path(id): Path<String>) -> Response {
@@ -393,31 +402,42 @@ async fn post_silence(State(am): State<AlertManager>, headers: HeaderMap, body: 
             );
         }
     }
+    let what = format!(
+        "created by {}: {}",
+        s.created_by,
+        s.matchers
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    if let Some(failed) = store_silence(&am, s, what, now).await {
+        return failed;
+    }
+    reply(StatusCode::OK, json!({"silenceID": id}))
+}
+
+/// Journals silence `s` (durable before it takes effect), records `what`
+/// happened to it in the history, and applies it; the 500 to answer if the
+/// journal cannot store it.
+async fn store_silence(am: &AlertManager, s: Silence, what: String, now: i64) -> Option<Response> {
     if let Err(e) = am.inner.journal.put_silence(&s).await {
-        return reply(
+        return Some(reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             Json::String(format!("cannot store the silence: {e}")),
-        );
+        ));
     }
     am.event(Event {
         t_ms: now,
         kind: "silence".into(),
         labels: LabelSet::new(),
-        subject: id.clone(),
-        what: format!(
-            "created by {}: {}",
-            s.created_by,
-            s.matchers
-                .iter()
-                .map(|m| m.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
+        subject: s.id.clone(),
+        what,
         receiver: String::new(),
         attempt: 0,
     });
-    am.inner.state.lock().silences.insert(id.clone(), s);
-    reply(StatusCode::OK, json!({"silenceID": id}))
+    am.inner.state.lock().silences.insert(s.id.clone(), s);
+    None
 }
 
 async fn delete_silence(
@@ -449,22 +469,9 @@ async fn delete_silence(
             },
         }
     };
-    if let Err(e) = am.inner.journal.put_silence(&expired).await {
-        return reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json::String(format!("cannot store the silence: {e}")),
-        );
+    if let Some(failed) = store_silence(&am, expired, "expired".into(), now).await {
+        return failed;
     }
-    am.event(Event {
-        t_ms: now,
-        kind: "silence".into(),
-        labels: LabelSet::new(),
-        subject: id.clone(),
-        what: "expired".into(),
-        receiver: String::new(),
-        attempt: 0,
-    });
-    am.inner.state.lock().silences.insert(id, expired);
     reply(StatusCode::OK, Json::Null)
 }
 

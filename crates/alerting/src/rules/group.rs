@@ -74,6 +74,9 @@ pub struct GroupState {
     pub last_eval_ms: Option<i64>,
     /// How long that took, in seconds.
     pub eval_seconds: f64,
+    /// Whether its alerts' `for` state was restored from `ALERTS_FOR_STATE`
+    /// (after the first evaluation; see [`super::for_state`]).
+    pub restored: bool,
 }
 
 /// What evaluation needs besides the group.
@@ -86,6 +89,8 @@ pub struct EvalContext<'a> {
     pub external_labels: &'a LabelSet,
     /// External URL (templates' `$externalURL`).
     pub external_url: &'a str,
+    /// `for` grace period and outage tolerance of the restoration.
+    pub for_restore_ms: (i64, i64),
 }
 
 /// A transition of one alert of a rule.
@@ -123,6 +128,7 @@ impl GroupState {
             rules,
             last_eval_ms: None,
             eval_seconds: 0.0,
+            restored: false,
         }
     }
 
@@ -134,7 +140,7 @@ impl GroupState {
         let query_t = t_ms - self.spec.query_offset_ms;
         for rule in &mut self.rules {
             let rule_started = Instant::now();
-            let result = eval_rule(rule, &self.spec, ctx, query_t, t_ms);
+            let result = eval_rule(rule, &self.spec, ctx, (query_t, t_ms), self.restored);
             rule.eval_seconds = rule_started.elapsed().as_secs_f64();
             rule.last_eval_ms = Some(t_ms);
             match result {
@@ -152,6 +158,19 @@ impl GroupState {
                     rule.last_error = Some(e);
                 }
             }
+        }
+        if !self.restored {
+            for rule in self.rules.iter_mut().filter(|r| r.spec.alerting) {
+                let restore = ctx.for_restore_ms;
+                super::for_state::restore(
+                    ctx.db,
+                    &mut rule.alerts,
+                    rule.spec.for_ms,
+                    restore,
+                    t_ms,
+                );
+            }
+            self.restored = true;
         }
         self.last_eval_ms = Some(t_ms);
         self.eval_seconds = started.elapsed().as_secs_f64();
@@ -204,8 +223,8 @@ fn eval_rule(
     rule: &mut RuleState,
     group: &GroupSpec,
     ctx: &EvalContext<'_>,
-    query_t: i64,
-    t_ms: i64,
+    (query_t, t_ms): (i64, i64),
+    write_for_state: bool,
 ) -> Result<Vec<Transition>, String> {
     let v = vector(ctx, &rule.spec, query_t)?;
     if group.limit > 0 && v.len() > group.limit {
@@ -282,7 +301,7 @@ fn eval_rule(
         rule.spec.for_ms,
         rule.spec.keep_firing_for_ms,
     );
-    let alerts_series: Vec<(LabelSet, f64)> = rule
+    let mut alerts_series: Vec<(LabelSet, f64)> = rule
         .alerts
         .values()
         .filter(|a| a.state != AlertState::Inactive)
@@ -293,6 +312,9 @@ fn eval_rule(
             (l, 1.0)
         })
         .collect();
+    if write_for_state {
+        alerts_series.extend(super::for_state::samples(rule.alerts.values()));
+    }
     let series = with_stale(&mut rule.written, alerts_series);
     append(ctx, series, t_ms)?;
     Ok(transitions)

@@ -31,6 +31,12 @@ pub struct RuleOptions {
     pub external_labels: LabelSet,
     /// `$externalURL` of templates.
     pub external_url: String,
+    /// Rules with a `for` at least this long get their `for` state back
+    /// after a restart (`ALERTS_FOR_STATE`; Prometheus's
+    /// `--rules.alert.for-grace-period`).
+    pub for_grace_period_ms: i64,
+    /// How long a restart may take for that (`--rules.alert.for-outage-tolerance`).
+    pub outage_tolerance_ms: i64,
 }
 
 impl Default for RuleOptions {
@@ -40,6 +46,8 @@ impl Default for RuleOptions {
             limits: QueryLimits::default(),
             external_labels: LabelSet::new(),
             external_url: "http://127.0.0.1:9090".into(),
+            for_grace_period_ms: super::for_state::FOR_GRACE_PERIOD_MS,
+            outage_tolerance_ms: super::for_state::OUTAGE_TOLERANCE_MS,
         }
     }
 }
@@ -124,6 +132,7 @@ impl RuleManager {
             limits: &o.limits,
             external_labels: &o.external_labels,
             external_url: &o.external_url,
+            for_restore_ms: (o.for_grace_period_ms, o.outage_tolerance_ms),
         };
         let mut g = self.inner.groups[i].lock();
         let ts = g.eval(&ctx, t_ms);

@@ -1,9 +1,10 @@
 //! Recording and alerting rules: the file format ([`mod@file`]), the alert
-//! state machine ([`alert`]), one group's evaluation ([`group`]) and the
+//! state machine ([`alert`]), `ALERTS_FOR_STATE` ([`for_state`]), one group's evaluation ([`group`]) and the
 //! scheduler ([`manager`]).
 
 pub mod alert;
 pub mod file;
+pub mod for_state;
 pub mod group;
 pub mod manager;
 pub mod notifier;

@@ -208,3 +208,63 @@ async fn api_v1_rules_and_alerts_are_shaped_as_prometheus() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+/// `ALERTS_FOR_STATE` (Prometheus's series) carries an alert's `for` across
+/// a restart: pending 20 of 30 minutes, down 5, it fires 10 minutes after
+/// the restart (not 30), and the series holds the active-since in seconds.
+#[test]
+fn for_state_survives_a_restart() {
+    const MIN: i64 = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = std::sync::Arc::new(tsdb::Db::open(dir.path(), tsdb::Options::default()).unwrap());
+    let labels = db
+        .labels(vec![("__name__", "up"), ("job", "batch")])
+        .unwrap();
+    // The series grows with the clock (the head accepts recent samples only).
+    let at = |minute: i64| {
+        let sample = vec![(minute * MIN, 0.0)];
+        db.append(vec![(labels.clone(), sample)])
+            .unwrap()
+            .wait()
+            .unwrap();
+        minute * MIN
+    };
+    let rules = "groups:\n- name: g\n  interval: 1m\n  rules:\n  - alert: Long\n    expr: up == 0\n    for: 30m\n";
+    let manager = || {
+        let file = alerting::rules::parse_rule_file("r.yml", rules).unwrap();
+        let opts = alerting::rules::RuleOptions::default();
+        alerting::rules::RuleManager::new(db.clone(), vec![file], opts)
+    };
+    let alert = |m: &alerting::rules::RuleManager| {
+        let groups = m.groups();
+        let a = groups[0].rules[0].alerts.values().next().unwrap().clone();
+        (a.state, a.active_at_ms)
+    };
+    let first = manager();
+    for minute in 0..=20 {
+        first.eval_all_at(at(minute));
+    }
+    assert_eq!(alert(&first), (AlertState::Pending, 0));
+    let stored = db
+        .select(
+            &[
+                tsdb::Matcher::eq("__name__", "ALERTS_FOR_STATE"),
+                tsdb::Matcher::eq("alertname", "Long"),
+                tsdb::Matcher::eq("job", "batch"),
+            ],
+            0,
+            20 * MIN,
+        )
+        .unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].1.last(), Some(&(20 * MIN, 0.0)));
+
+    // Restarted 5 minutes later: the outage does not count as pending.
+    let second = manager();
+    second.eval_all_at(at(25));
+    assert_eq!(alert(&second), (AlertState::Pending, 5 * MIN));
+    second.eval_all_at(at(34));
+    assert_eq!(alert(&second).0, AlertState::Pending);
+    second.eval_all_at(at(35));
+    assert_eq!(alert(&second).0, AlertState::Firing);
+}

@@ -189,22 +189,31 @@ fn check(files: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `TOKEN:ROLE` strings (from `what`: a flag or a config key) as the
+/// alert manager's token table.
+pub(super) fn parse_tokens(
+    tokens: &[String],
+    what: &str,
+) -> anyhow::Result<BTreeMap<String, alerting::am::Role>> {
+    let mut table = BTreeMap::new();
+    for t in tokens {
+        let (tok, role) = t
+            .rsplit_once(':')
+            .with_context(|| format!("{what}: write each token as TOKEN:ROLE"))?;
+        let role = role
+            .parse::<alerting::am::Role>()
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        table.insert(tok.to_string(), role);
+    }
+    Ok(table)
+}
+
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&a.config)
         .with_context(|| format!("cannot read {}", a.config.display()))?;
     let config = alerting::am::parse_config(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.config.display()))?;
-    let mut tokens = BTreeMap::new();
-    for t in &a.tokens {
-        let (tok, role) = t
-            .rsplit_once(':')
-            .with_context(|| format!("--token {t:?}: write TOKEN:ROLE"))?;
-        tokens.insert(
-            tok.to_string(),
-            role.parse::<alerting::am::Role>()
-                .map_err(anyhow::Error::msg)?,
-        );
-    }
+    let tokens = parse_tokens(&a.tokens, "--token")?;
     service::net::prepare_data_dir(&a.data_dir)?;
     let opts = alerting::am::AmOptions {
         data_dir: a.data_dir.clone(),
@@ -227,16 +236,24 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             "alert manager listening on http://{}\n",
             info.endpoint
         ))?;
-        supervisor.add(info, move |ctx| async move {
-            ctx.health.set_up();
-            tokio::spawn(am.clone().run(ctx.shutdown.clone().cancelled_owned()));
-            axum::serve(listener, alerting::am::api::router(am))
-                .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
-                .await
-                .context("the alert manager failed")
-        });
+        supervisor.add(info, move |ctx| run_am(am, listener, ctx));
         supervisor.run(admin, Duration::from_secs(3)).await
     })
+}
+
+/// Runs the alert manager (its API on `listener`, its flushes and
+/// deliveries) until the context's shutdown.
+pub(super) async fn run_am(
+    am: alerting::am::AlertManager,
+    listener: tokio::net::TcpListener,
+    ctx: service::SystemContext,
+) -> anyhow::Result<()> {
+    ctx.health.set_up();
+    tokio::spawn(am.clone().run(ctx.shutdown.clone().cancelled_owned()));
+    axum::serve(listener, alerting::am::api::router(am))
+        .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
+        .await
+        .context("the alert manager failed")
 }
 
 fn call(

@@ -22,4 +22,6 @@ pub mod s3_cluster;
 pub mod serve;
 pub mod shortener;
 pub mod up;
+pub mod up_alerting;
 pub mod up_hotel;
+pub mod up_metrics;

@@ -81,7 +81,10 @@ struct UpConfig {
     gateway: gateway::Config,
     /// The metrics server's settings (`[metrics]`); its data directory is
     /// always `{data_dir}/metrics`.
-    metrics: MetricsConfig,
+    metrics: super::up_metrics::Config,
+    /// The alert manager's settings (`[alerts]`); its journal is always in
+    /// `{data_dir}/alerts`.
+    alerts: super::up_alerting::Config,
     /// The hotel reservation service's settings (`[hotel]`); its embedded
     /// database is always under `{data_dir}/hotel`, seeded with demo hotels
     /// when empty. Without `api_key`, one is made and kept in
@@ -93,27 +96,6 @@ struct UpConfig {
 #[serde(deny_unknown_fields)]
 struct BindConfig {
     bind: SocketAddr,
-}
-
-/// `[metrics]`: where the Prometheus API listens and how often it scrapes
-/// this process's admin `/metrics` (every system's metrics).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct MetricsConfig {
-    bind: SocketAddr,
-    /// Scrape the admin endpoint (every system of the process).
-    scrape_self: bool,
-    scrape_interval_ms: u64,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 9090)),
-            scrape_self: true,
-            scrape_interval_ms: 15_000,
-        }
-    }
 }
 
 impl Default for UpConfig {
@@ -142,7 +124,8 @@ impl Default for UpConfig {
             mq: mq::Config::default(),
             s3: objstore::s3::Config::default(),
             gateway: gateway::Config::default(),
-            metrics: MetricsConfig::default(),
+            metrics: super::up_metrics::Config::default(),
+            alerts: super::up_alerting::Config::default(),
             hotel: hotel::Config::default(),
         }
     }
@@ -159,6 +142,7 @@ impl UpConfig {
             &mut self.s3.bind,
             &mut self.metrics.bind,
             &mut self.hotel.bind,
+            &mut self.alerts.bind,
         ] {
             addr.set_port(0);
         }
@@ -193,6 +177,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Files named in the config (the gateway's rules) are relative to it.
     if let Some(dir) = args.config.as_deref().and_then(std::path::Path::parent) {
         config.gateway.resolve_paths(dir);
+        config.metrics.resolve_paths(dir);
+        config.alerts.resolve_paths(dir);
     }
     if args.ephemeral_ports {
         config.use_ephemeral_ports();
@@ -209,6 +195,8 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     let console_addr = console_listener.local_addr()?.to_string();
     let metrics_listener =
         bind_system(config.metrics.bind, "the metrics server", "metrics").await?;
+    let alerts_listener = bind_system(config.alerts.bind, "the alert manager", "alerts").await?;
+    let alertmanager = format!("http://{}", alerts_listener.local_addr()?);
     let console_requests = prometheus_client::metrics::counter::Counter::default();
     supervisor
         .registry()
@@ -222,6 +210,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         directory: supervisor.directory(),
         metrics: supervisor.metrics_view(),
         prometheus: Some(format!("http://{}", metrics_listener.local_addr()?)),
+        alertmanager: Some(alertmanager.clone()),
         requests: console_requests,
     };
     supervisor.add(console::info(&console_addr), move |ctx| {
@@ -260,7 +249,20 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
     add_mq(&mut supervisor, &config).await?;
     let s3_key = add_s3(&mut supervisor, &config).await?;
     let admin_addr = admin.local_addr()?;
-    add_metrics(&mut supervisor, &config, metrics_listener, &console_addr).await?;
+    super::up_alerting::add(
+        &mut supervisor,
+        &config.alerts,
+        &config.data_dir,
+        alerts_listener,
+    )
+    .await?;
+    let metrics = super::up_metrics::Up {
+        settings: &config.metrics,
+        data_dir: &config.data_dir,
+        console: &console_addr,
+        alertmanager: &alertmanager,
+    };
+    metrics.add(&mut supervisor, metrics_listener).await?;
     print_table(
         &supervisor.directory().list(),
         admin_addr,
@@ -355,13 +357,24 @@ async fn add_kv(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
         .parse()
         .with_context(|| format!("kv.bind {:?} is not HOST:PORT", settings.bind))?;
     let listener = bind_system(bind, "the key-value server", "kv").await?;
-    let info = kv::info(&listener.local_addr()?.to_string());
+    let addr = listener.local_addr()?;
+    let info = kv::info(&addr.to_string());
     let metrics = kv::new_metrics();
     metrics.register(supervisor.registry().sub_registry_with_prefix("kv"));
-    supervisor.add(info, move |ctx| async move {
-        kv::serve(listener, settings, metrics, ctx)
-            .await
-            .map_err(anyhow::Error::from)
+    // Restartable (admin `POST /systems/kv/stop|start`): the first run
+    // serves the listener bound above, later runs bind the same address.
+    let mut first = Some(listener);
+    supervisor.add_restartable(info, move |ctx| {
+        let (listener, settings, metrics) = (first.take(), settings.clone(), metrics.clone());
+        async move {
+            let listener = match listener {
+                Some(listener) => listener,
+                None => service::net::bind(addr, "the key-value server").await?,
+            };
+            kv::serve(listener, settings, metrics, ctx)
+                .await
+                .map_err(anyhow::Error::from)
+        }
     });
     Ok(())
 }
@@ -405,90 +418,6 @@ async fn add_s3(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
         "s3: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url http://{addr} s3 ls",
         key.id, key.secret
     ))
-}
-
-/// Adds the metrics server (the time-series database behind the Prometheus
-/// API), scraping every system of the process as a target of its own: the
-/// console serves each system's share of the metrics at
-/// `/systems/{name}/metrics`, so `up` lists each system (labelled
-/// `system`, with the system's endpoint as `instance`).
-async fn add_metrics(
-    supervisor: &mut Supervisor,
-    config: &UpConfig,
-    listener: tokio::net::TcpListener,
-    console: &str,
-) -> anyhow::Result<()> {
-    let settings = &config.metrics;
-    let info = super::metrics::info(&listener.local_addr()?.to_string());
-    let dir = config.data_dir.join("metrics");
-    // Opening replays the write-ahead log: off the workers.
-    let db = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir)?;
-        tsdb::Db::open(&dir, tsdb::Options::default())
-            .with_context(|| format!("cannot open the database in {}", dir.display()))
-    })
-    .await??;
-    let db = std::sync::Arc::new(db);
-    let scraper = if settings.scrape_self {
-        let mut systems: Vec<(String, String)> = supervisor
-            .directory()
-            .list()
-            .into_iter()
-            .map(|(info, _)| (info.name, info.endpoint))
-            .collect();
-        systems.push((info.name.clone(), info.endpoint.clone()));
-        let yaml = scrape_yaml(&systems, console, settings.scrape_interval_ms);
-        let scrape = tsdb::scrape::Config::parse(&yaml, config.data_dir.clone())?;
-        let sharding = tsdb::scrape::Sharding::single();
-        Some(tsdb::scrape::Manager::new(db.clone(), scrape, sharding)?)
-    } else {
-        None
-    };
-    let api = tsdb::http::Api {
-        db,
-        limits: tsdb::promql::QueryLimits::default(),
-    };
-    let requests = prometheus_client::metrics::counter::Counter::default();
-    supervisor
-        .registry()
-        .sub_registry_with_prefix("metrics")
-        .register(
-            "requests",
-            "HTTP requests the metrics server answered",
-            requests.clone(),
-        );
-    let router = service::metrics::count_requests(tsdb::http::router(api), requests);
-    supervisor.add(info, move |ctx| async move {
-        ctx.health.set_up();
-        if let Some(scraper) = scraper {
-            tokio::spawn(scraper.run(ctx.shutdown.clone().cancelled_owned()));
-        }
-        axum::serve(listener, router)
-            .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
-            .await
-            .context("the metrics server failed")
-    });
-    Ok(())
-}
-
-/// The scrape config of `up`: job `hyperscale`, one target per system
-/// (`(name, endpoint)`), each read from the console's per-system path.
-fn scrape_yaml(systems: &[(String, String)], console: &str, interval_ms: u64) -> String {
-    let groups: Vec<String> = systems
-        .iter()
-        .map(|(name, endpoint)| {
-            format!(
-                "{{targets: ['{console}'], labels: {{system: '{name}', instance: '{endpoint}', \
-                 __metrics_path__: '/systems/{name}/metrics'}}}}"
-            )
-        })
-        .collect();
-    format!(
-        "scrape_configs: [{{job_name: hyperscale, honor_labels: true, scrape_interval: {}ms, \
-         static_configs: [{}]}}]",
-        interval_ms.max(1),
-        groups.join(", ")
-    )
 }
 
 /// Whether the gateway fronts this process's HTTP systems (`[gateway]` sets

@@ -29,5 +29,6 @@ mod s3_datanodes;
 mod s3_harness;
 mod s3_policy;
 mod up;
+mod up_alerting;
 mod up_hotel;
 mod up_metrics;

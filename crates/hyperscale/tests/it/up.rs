@@ -10,7 +10,7 @@ use common::{Guard, Lines, get, interrupt_and_wait, post_json};
 
 /// Starts `hyperscale up --ephemeral-ports` with `extra` arguments, on a
 /// fresh data directory and lock directory (kept alive by the first item).
-fn start_up(extra: &[&str]) -> ([tempfile::TempDir; 2], Guard, Lines) {
+pub(crate) fn start_up(extra: &[&str]) -> ([tempfile::TempDir; 2], Guard, Lines) {
     let data = tempfile::tempdir().unwrap();
     let locks = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hyperscale"))
