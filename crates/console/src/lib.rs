@@ -12,12 +12,15 @@
 //! `/systems/{name}/metrics` (that system's share of the process's metrics,
 //! in the exposition format, for the metrics server to scrape), `/metrics`
 //! (every system's request rate charted from the metrics server, and a query
-//! box), `/api/systems` (the list as JSON, for scripts).
+//! box), `/api/systems` (the list as JSON, for scripts), and, when `up` runs
+//! a stage of chapter 1 (`--config examples/scale/...`), `/topology` (the
+//! stage drawn tier by tier, see [`topology`]) and `/api/topology`.
 #![warn(missing_docs)]
 
 pub mod chart;
 mod page;
 pub mod requests;
+pub mod topology;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -40,6 +43,10 @@ pub struct Console {
     /// Counts the console's own requests
     /// (`hyperscale_console_requests_total`, registered by the caller).
     pub requests: prometheus_client::metrics::counter::Counter,
+    /// The stage of chapter 1 being run, if any (`/topology`).
+    pub topology: Option<std::sync::Arc<topology::Topology>>,
+    /// What the topology sampler has read (started by [`serve`]).
+    pub sampler: std::sync::Arc<topology::Sampler>,
 }
 
 /// The description under which the console lists itself.
@@ -63,6 +70,8 @@ pub fn router(console: Console) -> Router {
         .route("/systems/{name}", get(system))
         .route("/systems/{name}/metrics", get(system_metrics))
         .route("/api/systems", get(api_systems))
+        .route("/topology", get(topology_page))
+        .route("/api/topology", get(api_topology))
         .with_state(console);
     service::metrics::count_requests(router, requests)
 }
@@ -73,6 +82,14 @@ pub async fn serve(
     console: Console,
     ctx: SystemContext,
 ) -> anyhow::Result<()> {
+    if let Some(topology) = console.topology.clone() {
+        tokio::spawn(topology::run_sampler(
+            topology,
+            console.metrics.clone(),
+            console.sampler.clone(),
+            ctx.shutdown.clone(),
+        ));
+    }
     ctx.health.set_up();
     axum::serve(listener, router(console))
         .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
@@ -185,6 +202,39 @@ async fn api_systems(State(console): State<Console>) -> Response {
         .map(|(info, status)| Listed { info, status })
         .collect();
     axum::Json(systems).into_response()
+}
+
+async fn topology_page(State(console): State<Console>) -> Response {
+    let Some(topology) = &console.topology else {
+        return (StatusCode::NOT_FOUND, Html(page::no_topology())).into_response();
+    };
+    let live = console.sampler.live();
+    Html(page::topology(topology, &live, &console.directory.list())).into_response()
+}
+
+async fn api_topology(State(console): State<Console>) -> Response {
+    let Some(topology) = &console.topology else {
+        let error =
+            "no stage runs: start one with `hyperscale up --config examples/scale/STAGE.toml`";
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({ "error": error })),
+        )
+            .into_response();
+    };
+    let live = console.sampler.live();
+    let status: std::collections::BTreeMap<String, String> = console
+        .directory
+        .list()
+        .into_iter()
+        .map(|(info, status)| (info.name, status.word().to_string()))
+        .collect();
+    axum::Json(serde_json::json!({
+        "topology": &**topology,
+        "live": live,
+        "status": status,
+    }))
+    .into_response()
 }
 
 #[derive(serde::Serialize)]

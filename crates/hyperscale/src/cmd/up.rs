@@ -223,6 +223,8 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         metrics: supervisor.metrics_view(),
         prometheus: Some(format!("http://{}", metrics_listener.local_addr()?)),
         requests: console_requests,
+        topology: None,
+        sampler: Default::default(),
     };
     supervisor.add(console::info(&console_addr), move |ctx| {
         console::serve(console_listener, console, ctx)
