@@ -29,6 +29,7 @@ pub mod html;
 pub mod logging;
 pub mod metrics;
 pub mod net;
+pub mod session;
 pub mod shutdown;
 pub mod supervisor;
 

@@ -23,3 +23,5 @@ pub mod serve;
 pub mod shortener;
 pub mod up;
 pub mod up_hotel;
+pub mod up_scale;
+pub mod up_scale_web;

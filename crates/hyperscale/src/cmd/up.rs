@@ -87,6 +87,9 @@ struct UpConfig {
     /// when empty. Without `api_key`, one is made and kept in
     /// `{data_dir}/hotel/api-key`.
     hotel: hotel::Config,
+    /// A stage of chapter 1 (`[topology]`, see `up_scale`): set, `up` runs
+    /// only that stage's boxes instead of every system.
+    topology: Option<super::up_scale::Stage>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +147,7 @@ impl Default for UpConfig {
             gateway: gateway::Config::default(),
             metrics: MetricsConfig::default(),
             hotel: hotel::Config::default(),
+            topology: None,
         }
     }
 }
@@ -199,6 +203,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     service::net::prepare_data_dir(&config.data_dir)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    if let Some(stage) = config.topology.take() {
+        let frame = super::up_scale::Frame {
+            data_dir: config.data_dir,
+            console: config.console.bind,
+            admin: config.admin.bind,
+            drain_timeout_ms: config.drain_timeout_ms,
+            ephemeral: args.ephemeral_ports,
+        };
+        return runtime.block_on(super::up_scale::up(stage, frame));
+    }
     runtime.block_on(up(config))
 }
 
