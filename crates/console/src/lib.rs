@@ -47,6 +47,8 @@ pub struct Console {
     pub topology: Option<std::sync::Arc<topology::Topology>>,
     /// What the topology sampler has read (started by [`serve`]).
     pub sampler: std::sync::Arc<topology::Sampler>,
+    /// The boxes `/topology` may stop and start.
+    pub switches: std::sync::Arc<topology::Switches>,
 }
 
 /// The description under which the console lists itself.
@@ -72,6 +74,7 @@ pub fn router(console: Console) -> Router {
         .route("/api/systems", get(api_systems))
         .route("/topology", get(topology_page))
         .route("/api/topology", get(api_topology))
+        .route("/topology/{name}/{action}", axum::routing::post(switch_box))
         .with_state(console);
     service::metrics::count_requests(router, requests)
 }
@@ -209,7 +212,45 @@ async fn topology_page(State(console): State<Console>) -> Response {
         return (StatusCode::NOT_FOUND, Html(page::no_topology())).into_response();
     };
     let live = console.sampler.live();
-    Html(page::topology(topology, &live, &console.directory.list())).into_response()
+    let switchable: Vec<&str> = console.switches.0.keys().map(String::as_str).collect();
+    Html(page::topology(
+        topology,
+        &live,
+        &console.directory.list(),
+        &switchable,
+    ))
+    .into_response()
+}
+
+/// `POST /topology/{name}/stop|start`: stops or starts a box (its port
+/// closes and reopens), then back to the page. Cross-site posts are refused:
+/// a page elsewhere must not stop the reader's boxes.
+async fn switch_box(
+    State(console): State<Console>,
+    Path((name, action)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site")
+    {
+        return (StatusCode::FORBIDDEN, "cross-site request refused\n").into_response();
+    }
+    let running = match action.as_str() {
+        "stop" => false,
+        "start" => true,
+        _ => return (StatusCode::NOT_FOUND, "use stop or start\n").into_response(),
+    };
+    if !console.switches.set(&name, running) {
+        let text = format!("no box named {name} can be stopped or started here\n");
+        return (StatusCode::NOT_FOUND, text).into_response();
+    }
+    let verb = if running { "started" } else { "stopped" };
+    console
+        .sampler
+        .note(format!("{name} {verb} from the console"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, "/topology")]).into_response()
 }
 
 async fn api_topology(State(console): State<Console>) -> Response {

@@ -154,6 +154,7 @@ pub fn topology(
     topology: &crate::topology::Topology,
     live: &crate::topology::Live,
     systems: &[(SystemInfo, Status)],
+    switchable: &[&str],
 ) -> String {
     let mut tiers = String::new();
     for tier in crate::topology::TIERS {
@@ -197,10 +198,23 @@ pub fn topology(
             } else {
                 "box down"
             };
+            let button = if switchable.contains(&b.name.as_str()) {
+                let action = if status == Status::Up {
+                    "stop"
+                } else {
+                    "start"
+                };
+                format!(
+                    "<form method=\"post\" action=\"/topology/{}/{action}\"><button>{action}</button></form>",
+                    escape(&b.name)
+                )
+            } else {
+                String::new()
+            };
             cards.push_str(&format!(
                 "<div class=\"{class}\" data-box=\"{name}\"><a href=\"/systems/{name}\"><strong>{name}</strong></a>{dc} \
                  {status}<br><small>{serves}</small><br><code>{endpoint}</code><br>\
-                 <span class=\"rate\">{rate:.1}</span> req/s{rotation}</div>",
+                 <span class=\"rate\">{rate:.1}</span> req/s{rotation}{button}</div>",
                 name = escape(&b.name),
                 status = status_cell(&status),
                 serves = escape(&b.serves),

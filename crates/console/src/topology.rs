@@ -97,6 +97,26 @@ pub struct Live {
     pub events: Vec<Event>,
 }
 
+/// The boxes the console may stop and start (web servers and kv boxes):
+/// each a `watch` channel, `true` while the box should run. The box owns
+/// the receiver and really closes its port when told to stop, so the tiers
+/// around it see what they would see of a crashed server.
+#[derive(Default)]
+pub struct Switches(pub BTreeMap<String, tokio::sync::watch::Sender<bool>>);
+
+impl Switches {
+    /// Asks box `name` to run or stop; `false` if there is no such switch.
+    pub fn set(&self, name: &str, running: bool) -> bool {
+        match self.0.get(name) {
+            Some(switch) => {
+                switch.send_replace(running);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// One parsed sample line: name, labels, value.
 struct Sample<'a> {
     name: &'a str,
@@ -261,6 +281,18 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// Records something the console did (a box stopped or started).
+    pub fn note(&self, text: String) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.push_back(Event {
+            at_ms: clock::now_ms(),
+            text,
+        });
+        while events.len() > EVENTS_KEPT {
+            events.pop_front();
+        }
+    }
+
     /// Adds a reading, recording what changed since the previous one.
     pub fn push(&self, reading: Reading) {
         let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());

@@ -228,7 +228,10 @@ mod tests {
         let sessions = store(dir.path(), b"0123456789abcdef0123");
         let data = Data::from([("user".to_string(), "ada".to_string())]);
         let (id, cookie) = sessions.create(&data).await.unwrap();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("Secure"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("Secure"),
+            "{cookie}"
+        );
         assert!(cookie.contains("SameSite=Lax") && cookie.contains("Max-Age=600"));
         let value = cookie.split(';').next().unwrap();
         let header = format!("other=1; {value}");
@@ -259,7 +262,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn short_secrets_and_huge_sessions_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let kv: Arc<dyn KvClient> = Arc::new(kvclient::embedded::Embedded::open(dir.path()).unwrap());
+        let kv: Arc<dyn KvClient> =
+            Arc::new(kvclient::embedded::Embedded::open(dir.path()).unwrap());
         let err = SessionStore::new(kv, b"short", Duration::from_secs(1), false)
             .err()
             .unwrap();

@@ -239,6 +239,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         requests: console_requests,
         topology: None,
         sampler: Default::default(),
+        switches: Default::default(),
     };
     supervisor.add(console::info(&console_addr), move |ctx| {
         console::serve(console_listener, console, ctx)

@@ -133,10 +133,7 @@ impl Stage {
             self.load_balancer || web_total == 1,
             "[topology] several web servers need `load_balancer = true`"
         );
-        anyhow::ensure!(
-            self.replicas <= 8,
-            "[topology] replicas must be at most 8"
-        );
+        anyhow::ensure!(self.replicas <= 8, "[topology] replicas must be at most 8");
         anyhow::ensure!(
             self.datacenters.len() != 1,
             "[topology] datacenters: list two or more, or none"
@@ -225,8 +222,7 @@ pub async fn up(stage: Stage, frame: Frame) -> anyhow::Result<()> {
     let boxes = plan(&stage);
     let mut supervisor = Supervisor::new(service::shutdown::on_signals());
     let admin = super::up::bind_system(frame.admin, "the admin endpoint", "admin").await?;
-    let console_listener =
-        super::up::bind_system(frame.console, "the console", "console").await?;
+    let console_listener = super::up::bind_system(frame.console, "the console", "console").await?;
     let console_addr = console_listener.local_addr()?.to_string();
     // Every listener first: a port in use fails the whole stage at once.
     let mut listeners = Vec::new();
@@ -271,6 +267,7 @@ pub async fn up(stage: Stage, frame: Frame) -> anyhow::Result<()> {
         None
     };
     let wiring = Wiring {
+        switches: Default::default(),
         session_secret,
         stage: &stage,
         boxes: &boxes,
@@ -279,6 +276,13 @@ pub async fn up(stage: Stage, frame: Frame) -> anyhow::Result<()> {
         front_door: &front_door,
     };
     let topology = Arc::new(wiring.topology());
+    for ((planned, listener), drawn) in boxes.iter().zip(listeners).zip(&topology.boxes) {
+        wiring.start(&mut supervisor, planned, listener, drawn)?;
+    }
+    let switches = wiring
+        .switches
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     let console_requests = prometheus_client::metrics::counter::Counter::default();
     supervisor
         .registry()
@@ -295,13 +299,11 @@ pub async fn up(stage: Stage, frame: Frame) -> anyhow::Result<()> {
         requests: console_requests,
         topology: Some(topology.clone()),
         sampler: Default::default(),
+        switches: Arc::new(console::topology::Switches(switches)),
     };
     supervisor.add(console::info(&console_addr), move |ctx| {
         console::serve(console_listener, console, ctx)
     });
-    for ((planned, listener), drawn) in boxes.iter().zip(listeners).zip(&topology.boxes) {
-        wiring.start(&mut supervisor, planned, listener, drawn)?;
-    }
     let admin_addr = admin.local_addr()?;
     print_stage(&topology, &console_addr, admin_addr)?;
     tracing::info!(front = %front_door, console = %console_addr, "the stage is up");
@@ -313,6 +315,8 @@ pub async fn up(stage: Stage, frame: Frame) -> anyhow::Result<()> {
 
 /// Everything a box needs to know about the others.
 struct Wiring<'a> {
+    switches:
+        std::sync::Mutex<std::collections::BTreeMap<String, tokio::sync::watch::Sender<bool>>>,
     session_secret: Option<Arc<Vec<u8>>>,
     stage: &'a Stage,
     boxes: &'a [Planned],
@@ -330,6 +334,16 @@ fn box_registry<'r>(supervisor: &'r mut Supervisor, prefix: &str, name: &str) ->
 }
 
 impl Wiring<'_> {
+    /// A new stop/start switch for box `name`, its sender kept for the console.
+    fn switch(&self, name: &str) -> tokio::sync::watch::Receiver<bool> {
+        let (sender, receiver) = tokio::sync::watch::channel(true);
+        self.switches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), sender);
+        receiver
+    }
+
     fn addr(&self, name: &str) -> SocketAddr {
         let i = self
             .boxes
@@ -471,19 +485,30 @@ impl Wiring<'_> {
                 let settings = self.kv_settings(planned);
                 let metrics = kv::new_metrics();
                 metrics.register(box_registry(supervisor, "kv", &planned.name));
-                supervisor.add(info, move |ctx| async move {
-                    kv::serve(listener, settings, metrics, ctx)
-                        .await
-                        .map_err(anyhow::Error::from)
+                let switch = self.switch(&planned.name);
+                supervisor.add(info, move |ctx| {
+                    super::up_scale_switch::restartable(listener, ctx, switch, move |l, c| {
+                        let (settings, metrics) = (settings.clone(), metrics.clone());
+                        async move {
+                            kv::serve(l, settings, metrics, c)
+                                .await
+                                .map_err(anyhow::Error::from)
+                        }
+                    })
                 });
             }
             Kind::Cdn | Kind::Balancer => {
                 let settings = self.gateway_settings(planned, listener.local_addr()?);
-                let gateway =
-                    gateway::Gateway::new(settings, box_registry(supervisor, "gateway", &planned.name))?;
+                let gateway = gateway::Gateway::new(
+                    settings,
+                    box_registry(supervisor, "gateway", &planned.name),
+                )?;
                 supervisor.add(info, move |ctx| gateway.serve(listener, ctx));
             }
-            Kind::Web { datacenter, machine } => {
+            Kind::Web {
+                datacenter,
+                machine,
+            } => {
                 let requests = prometheus_client::metrics::counter::Counter::default();
                 box_registry(supervisor, "web", &planned.name).register(
                     "requests",
@@ -496,6 +521,7 @@ impl Wiring<'_> {
                     store: self.store_spec(),
                     sessions: self.session_secret.clone(),
                     requests,
+                    switch: self.switch(&planned.name),
                 };
                 supervisor.add(info, move |ctx| web.serve(listener, ctx));
             }
@@ -599,7 +625,9 @@ impl Wiring<'_> {
                 ..Default::default()
             });
         } else if self.stage.datacenters.is_empty() {
-            settings.pools.insert("web".into(), pool(&self.web_names(None)));
+            settings
+                .pools
+                .insert("web".into(), pool(&self.web_names(None)));
             route.pool = "web".into();
         } else {
             settings.datacenters = self.stage.datacenters.clone();
@@ -607,7 +635,9 @@ impl Wiring<'_> {
             settings.datacenter_failover.up_after_ms = 5_000;
             for (i, dc) in self.stage.datacenters.iter().enumerate() {
                 let name = format!("web-{}", dc.name);
-                settings.pools.insert(name.clone(), pool(&self.web_names(Some(i))));
+                settings
+                    .pools
+                    .insert(name.clone(), pool(&self.web_names(Some(i))));
                 route.datacenter_pools.insert(dc.name.clone(), name);
             }
         }
@@ -659,7 +689,16 @@ mod tests {
         let names: Vec<String> = plan(&stage).into_iter().map(|b| b.name).collect();
         assert_eq!(
             names,
-            ["cdn", "lb", "web-1", "web-2", "cache", "db", "db-replica-1", "db-replica-2"]
+            [
+                "cdn",
+                "lb",
+                "web-1",
+                "web-2",
+                "cache",
+                "db",
+                "db-replica-1",
+                "db-replica-2"
+            ]
         );
     }
 

@@ -57,6 +57,8 @@ pub struct Web {
     pub sessions: Option<Arc<Vec<u8>>>,
     /// `hyperscale_web_requests_total{box}`.
     pub requests: prometheus_client::metrics::counter::Counter,
+    /// The console's stop/start switch.
+    pub switch: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The links' store and the sessions' store. Sessions always go to the
@@ -105,7 +107,8 @@ async fn connect(
             };
             let url = format!("redis://{cache}/");
             let cache = Arc::new(kvclient::remote::Remote::connect(&url, options).await?);
-            let cached = kvclient::cached::Cached::new(cache, store, Duration::from_millis(*ttl_ms));
+            let cached =
+                kvclient::cached::Cached::new(cache, store, Duration::from_millis(*ttl_ms));
             Ok((Arc::new(cached), primary_store))
         }
     }
@@ -166,14 +169,20 @@ impl Web {
             },
         ));
         let router = service::metrics::count_requests(router, self.requests);
-        ctx.health.set_up();
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
+        super::up_scale_switch::restartable(listener, ctx, self.switch, move |listener, ctx| {
+            let router = router.clone();
+            async move {
+                ctx.health.set_up();
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
+                .await
+                .context("web server failed")
+            }
+        })
         .await
-        .context("web server failed")
     }
 }
 
