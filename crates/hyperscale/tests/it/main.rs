@@ -30,3 +30,4 @@ mod s3_policy;
 mod up;
 mod up_hotel;
 mod up_metrics;
+mod up_scale;
