@@ -24,5 +24,6 @@ pub mod shortener;
 pub mod up;
 pub mod up_hotel;
 pub mod up_scale;
+pub mod up_scale_plan;
 pub mod up_scale_switch;
 pub mod up_scale_web;

@@ -141,7 +141,9 @@ fn raw(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, S
         .map(|(h, p)| (h, format!("/{p}")))
         .unwrap_or((rest, "/".into()));
     let mut stream = std::net::TcpStream::connect(host).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let extra: String = headers
         .iter()
         .map(|(n, v)| format!("{n}: {v}\r\n"))
@@ -204,7 +206,10 @@ fn sessions_survive_alternating_servers(front: &str) {
     );
     assert_eq!(status, 303, "{head}");
     let cookie = header(&head, "set-cookie").unwrap().to_string();
-    assert!(cookie.contains("httponly") && cookie.contains("samesite=lax"), "{cookie}");
+    assert!(
+        cookie.contains("httponly") && cookie.contains("samesite=lax"),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().unwrap().to_string();
     let mut served_by = std::collections::BTreeSet::new();
     for visit in 1..=6 {
@@ -225,7 +230,12 @@ fn sessions_survive_alternating_servers(front: &str) {
     );
     // A forged cookie is a stranger.
     let forged = format!("{}0", &pair[..pair.len() - 1]);
-    let (status, _, _) = raw("GET", &format!("{front}/account"), &[("Cookie", &forged)], "");
+    let (status, _, _) = raw(
+        "GET",
+        &format!("{front}/account"),
+        &[("Cookie", &forged)],
+        "",
+    );
     assert_eq!(status, 401);
 }
 
@@ -276,7 +286,10 @@ fn every_stage_of_chapter_one_runs_and_draws_its_topology() {
         let (status, page) = get(&format!("{}/topology", run.console));
         assert_eq!(status, 200);
         for name in *expected {
-            assert!(page.contains(&format!("data-box=\"{name}\"")), "{stage}: {page}");
+            assert!(
+                page.contains(&format!("data-box=\"{name}\"")),
+                "{stage}: {page}"
+            );
         }
         shorten_and_follow(&run.front, stage);
     }
