@@ -13,7 +13,10 @@
 //! in the exposition format, for the metrics server to scrape), `/metrics`
 //! (every system's request rate charted from the metrics server, and a query
 //! box), `/api/systems` (the list as JSON, for scripts), `/alerts` and
-//! `/alerts/history` (firing alerts, silences, history: see [`alerts`]).
+//! `/alerts/history` (firing alerts, silences, history: see [`alerts`]),
+//! and, when `up` runs a stage of chapter 1 (`--config examples/scale/...`),
+//! `/topology` (the stage drawn tier by tier, see [`topology`]) and
+//! `/api/topology`.
 #![warn(missing_docs)]
 
 pub mod alerts;
@@ -21,6 +24,7 @@ mod alerts_page;
 pub mod chart;
 mod page;
 pub mod requests;
+pub mod topology;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -46,6 +50,12 @@ pub struct Console {
     /// Counts the console's own requests
     /// (`hyperscale_console_requests_total`, registered by the caller).
     pub requests: prometheus_client::metrics::counter::Counter,
+    /// The stage of chapter 1 being run, if any (`/topology`).
+    pub topology: Option<std::sync::Arc<topology::Topology>>,
+    /// What the topology sampler has read (started by [`serve`]).
+    pub sampler: std::sync::Arc<topology::Sampler>,
+    /// The boxes `/topology` may stop and start.
+    pub switches: std::sync::Arc<topology::Switches>,
 }
 
 /// The description under which the console lists itself.
@@ -79,6 +89,9 @@ pub fn router(console: Console) -> Router {
             "/alerts/silences/{id}/expire",
             axum::routing::post(alerts::expire_silence),
         )
+        .route("/topology", get(topology_page))
+        .route("/api/topology", get(api_topology))
+        .route("/topology/{name}/{action}", axum::routing::post(switch_box))
         .with_state(console);
     service::metrics::count_requests(router, requests)
 }
@@ -89,6 +102,14 @@ pub async fn serve(
     console: Console,
     ctx: SystemContext,
 ) -> anyhow::Result<()> {
+    if let Some(topology) = console.topology.clone() {
+        tokio::spawn(topology::run_sampler(
+            topology,
+            console.metrics.clone(),
+            console.sampler.clone(),
+            ctx.shutdown.clone(),
+        ));
+    }
     ctx.health.set_up();
     axum::serve(listener, router(console))
         .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
@@ -205,6 +226,77 @@ async fn api_systems(State(console): State<Console>) -> Response {
         .map(|(info, status)| Listed { info, status })
         .collect();
     axum::Json(systems).into_response()
+}
+
+async fn topology_page(State(console): State<Console>) -> Response {
+    let Some(topology) = &console.topology else {
+        return (StatusCode::NOT_FOUND, Html(page::no_topology())).into_response();
+    };
+    let live = console.sampler.live();
+    let switchable: Vec<&str> = console.switches.0.keys().map(String::as_str).collect();
+    Html(page::topology(
+        topology,
+        &live,
+        &console.directory.list(),
+        &switchable,
+    ))
+    .into_response()
+}
+
+/// `POST /topology/{name}/stop|start`: stops or starts a box (its port
+/// closes and reopens), then back to the page. Cross-site posts are refused:
+/// a page elsewhere must not stop the reader's boxes.
+async fn switch_box(
+    State(console): State<Console>,
+    Path((name, action)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site")
+    {
+        return (StatusCode::FORBIDDEN, "cross-site request refused\n").into_response();
+    }
+    let running = match action.as_str() {
+        "stop" => false,
+        "start" => true,
+        _ => return (StatusCode::NOT_FOUND, "use stop or start\n").into_response(),
+    };
+    if !console.switches.set(&name, running) {
+        let text = format!("no box named {name} can be stopped or started here\n");
+        return (StatusCode::NOT_FOUND, text).into_response();
+    }
+    let verb = if running { "started" } else { "stopped" };
+    console
+        .sampler
+        .note(format!("{name} {verb} from the console"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, "/topology")]).into_response()
+}
+
+async fn api_topology(State(console): State<Console>) -> Response {
+    let Some(topology) = &console.topology else {
+        let error =
+            "no stage runs: start one with `hyperscale up --config examples/scale/STAGE.toml`";
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({ "error": error })),
+        )
+            .into_response();
+    };
+    let live = console.sampler.live();
+    let status: std::collections::BTreeMap<String, String> = console
+        .directory
+        .list()
+        .into_iter()
+        .map(|(info, status)| (info.name, status.word().to_string()))
+        .collect();
+    axum::Json(serde_json::json!({
+        "topology": &**topology,
+        "live": live,
+        "status": status,
+    }))
+    .into_response()
 }
 
 #[derive(serde::Serialize)]

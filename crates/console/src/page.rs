@@ -16,6 +16,11 @@ code { font: 13px ui-monospace, monospace; }
 .starting { color: #9a6700; font-weight: 600; }
 pre { background: #f5f7fa; padding: 1rem; overflow-x: auto; font-size: 13px; }
 a { color: #1a5fb4; }
+.tier { display: flex; gap: .8rem; align-items: stretch; margin: .4rem 0; flex-wrap: wrap; }
+.tier > h3 { width: 8.5rem; font-size: .8rem; text-transform: uppercase; color: #5a6473; margin: .6rem 0; }
+.box { border: 1px solid #c9d1dc; border-radius: 6px; padding: .5rem .8rem; min-width: 11rem; background: #fbfcfe; }
+.box.down { border-color: #b3261e; background: #fdf1f0; } .rate { font-size: 1.2rem; font-weight: 600; }
+.arrow { text-align: center; color: #8a93a3; margin: 0; }
 ";
 
 /// The page around `body`, reloading itself every `refresh_s` seconds.
@@ -143,6 +148,140 @@ pub fn metrics(view: &ChartView) -> String {
         query = escape(view.query),
     );
     layout("Metrics - Hyperscale", 15, &body)
+}
+
+/// The running stage of the chapter, drawn tier by tier (see
+/// [`crate::topology`]).
+pub fn topology(
+    topology: &crate::topology::Topology,
+    live: &crate::topology::Live,
+    systems: &[(SystemInfo, Status)],
+    switchable: &[&str],
+) -> String {
+    let mut tiers = String::new();
+    for tier in crate::topology::TIERS {
+        let boxes: Vec<_> = topology.boxes.iter().filter(|b| b.tier == tier).collect();
+        if boxes.is_empty() {
+            continue;
+        }
+        if !tiers.is_empty() {
+            tiers.push_str("<p class=\"arrow\">&darr;</p>");
+        }
+        let mut cards = String::new();
+        for b in boxes {
+            let status = systems
+                .iter()
+                .find(|(info, _)| info.name == b.name)
+                .map(|(_, status)| status.clone())
+                .unwrap_or(Status::Down("not running".into()));
+            let rate = live.rates.get(&b.name).copied().unwrap_or(0.0);
+            let dc = b
+                .datacenter
+                .as_deref()
+                .map(|dc| format!(" &middot; {}", escape(dc)))
+                .unwrap_or_default();
+            let rotation: Vec<String> = live
+                .rotations
+                .iter()
+                .filter(|r| r.balancer == b.name)
+                .map(|r| {
+                    let word = if r.up { "up" } else { "down" };
+                    let target = r.target.as_deref().unwrap_or(&r.upstream);
+                    format!("<span class=\"{word}\">{} {word}</span>", escape(target))
+                })
+                .collect();
+            let rotation = if rotation.is_empty() {
+                String::new()
+            } else {
+                format!("<br><small>{}</small>", rotation.join(", "))
+            };
+            let class = if status == Status::Up {
+                "box"
+            } else {
+                "box down"
+            };
+            let button = if switchable.contains(&b.name.as_str()) {
+                let action = if status == Status::Up {
+                    "stop"
+                } else {
+                    "start"
+                };
+                format!(
+                    "<form method=\"post\" action=\"/topology/{}/{action}\"><button>{action}</button></form>",
+                    escape(&b.name)
+                )
+            } else {
+                String::new()
+            };
+            cards.push_str(&format!(
+                "<div class=\"{class}\" data-box=\"{name}\"><a href=\"/systems/{name}\"><strong>{name}</strong></a>{dc} \
+                 {status}<br><small>{serves}</small><br><code>{endpoint}</code><br>\
+                 <span class=\"rate\">{rate:.1}</span> req/s{rotation}{button}</div>",
+                name = escape(&b.name),
+                status = status_cell(&status),
+                serves = escape(&b.serves),
+                endpoint = escape(&b.endpoint),
+            ));
+        }
+        tiers.push_str(&format!(
+            "<div class=\"tier\"><h3>{}</h3>{cards}</div>",
+            escape(tier)
+        ));
+    }
+    let datacenters: Vec<String> = live
+        .datacenters
+        .iter()
+        .map(|(dc, up)| {
+            let word = if *up { "up" } else { "down" };
+            format!("{} <span class=\"{word}\">{word}</span>", escape(dc))
+        })
+        .collect();
+    let datacenters = if datacenters.is_empty() {
+        String::new()
+    } else {
+        format!("<p>Data centers: {}</p>", datacenters.join(", "))
+    };
+    let events: Vec<String> = live
+        .events
+        .iter()
+        .rev()
+        .map(|e| {
+            format!(
+                "<li><code>{}</code> {}</li>",
+                time_of_day(e.at_ms),
+                escape(&e.text)
+            )
+        })
+        .collect();
+    let events = if events.is_empty() {
+        String::from("<p class=\"sub\">No failover yet: stop a box and watch.</p>")
+    } else {
+        format!("<ul>{}</ul>", events.join(""))
+    };
+    let body = format!(
+        "<p><a href=\"/\">&larr; all systems</a></p><h1>{stage}</h1>\
+         <p class=\"sub\">Clients enter at <code>{front}</code>. Rates are requests per second \
+         over the last few seconds; this page refreshes every 2 s. \
+         JSON: <a href=\"/api/topology\">/api/topology</a>.</p>{tiers}{datacenters}\
+         <h2>Failovers</h2>{events}",
+        stage = escape(&topology.stage),
+        front = escape(&topology.front_door),
+    );
+    layout(&format!("{} - Hyperscale", topology.stage), 2, &body)
+}
+
+/// `HH:MM:SS` UTC of a time in ms since the Unix epoch.
+fn time_of_day(at_ms: u64) -> String {
+    let s = (at_ms / 1000) % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `/topology` when `up` runs no stage.
+pub fn no_topology() -> String {
+    let body = "<p><a href=\"/\">&larr; all systems</a></p><h1>No stage runs</h1>\
+                <p>Start one of chapter 1's stages with \
+                <code>hyperscale up --config examples/scale/1-single-server.toml</code>.</p>";
+    layout("No stage - Hyperscale", 60, body)
 }
 
 /// The page for a name that is not running.

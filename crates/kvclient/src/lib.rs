@@ -25,6 +25,7 @@
 //! so callers can degrade instead of hanging.
 #![warn(missing_docs)]
 
+pub mod cached;
 pub mod embedded;
 pub mod remote;
 pub mod replicated;

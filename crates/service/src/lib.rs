@@ -30,6 +30,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod restart;
+pub mod session;
 pub mod shutdown;
 pub mod supervisor;
 

@@ -129,6 +129,13 @@ impl Shortener {
     /// Opens the store and starts analytics. Must run inside a tokio runtime.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let kv = open_store(&config).await?;
+        Self::with_store(config, kv)
+    }
+
+    /// A shortener on a store the caller opened (a replicated or cached one:
+    /// the stages of chapter 1 under `hyperscale up`); `config.store` is
+    /// not read. Must run inside a tokio runtime.
+    pub fn with_store(config: Config, kv: Arc<dyn KvClient>) -> anyhow::Result<Self> {
         let recorder = config.analytics.then(|| analytics::start(kv.clone()).0);
         let limiter = shorten_limiter(config.shorten_per_minute)?;
         let app = App::new(config, store::LinkStore::new(kv)).map_err(anyhow::Error::msg)?;

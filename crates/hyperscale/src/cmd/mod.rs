@@ -25,3 +25,7 @@ pub mod up;
 pub mod up_alerting;
 pub mod up_hotel;
 pub mod up_metrics;
+pub mod up_scale;
+pub mod up_scale_plan;
+pub mod up_scale_switch;
+pub mod up_scale_web;

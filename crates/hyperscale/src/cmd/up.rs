@@ -90,6 +90,9 @@ struct UpConfig {
     /// when empty. Without `api_key`, one is made and kept in
     /// `{data_dir}/hotel/api-key`.
     hotel: hotel::Config,
+    /// A stage of chapter 1 (`[topology]`, see `up_scale`): set, `up` runs
+    /// only that stage's boxes instead of every system.
+    topology: Option<super::up_scale::Stage>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +130,7 @@ impl Default for UpConfig {
             metrics: super::up_metrics::Config::default(),
             alerts: super::up_alerting::Config::default(),
             hotel: hotel::Config::default(),
+            topology: None,
         }
     }
 }
@@ -185,6 +189,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     service::net::prepare_data_dir(&config.data_dir)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    if let Some(stage) = config.topology.take() {
+        let frame = super::up_scale::Frame {
+            data_dir: config.data_dir,
+            console: config.console.bind,
+            admin: config.admin.bind,
+            drain_timeout_ms: config.drain_timeout_ms,
+            ephemeral: args.ephemeral_ports,
+        };
+        return runtime.block_on(super::up_scale::up(stage, frame));
+    }
     runtime.block_on(up(config))
 }
 
@@ -212,6 +226,9 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         prometheus: Some(format!("http://{}", metrics_listener.local_addr()?)),
         alertmanager: Some(alertmanager.clone()),
         requests: console_requests,
+        topology: None,
+        sampler: Default::default(),
+        switches: Default::default(),
     };
     supervisor.add(console::info(&console_addr), move |ctx| {
         console::serve(console_listener, console, ctx)

@@ -32,3 +32,4 @@ mod up;
 mod up_alerting;
 mod up_hotel;
 mod up_metrics;
+mod up_scale;
