@@ -70,6 +70,12 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<shortener::Config> {
         .flag("public_url", args.public_url.clone());
     let config: shortener::Config = service::config::load(&sources)?;
     config.redirect_status().map_err(anyhow::Error::msg)?;
+    if config.workers > 1024 {
+        anyhow::bail!(
+            "workers = {} is more than 1024: use 0 for one per CPU",
+            config.workers
+        );
+    }
     Ok(config)
 }
 
@@ -78,11 +84,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if config.store == "embedded" {
         service::net::prepare_data_dir(&config.data_dir)?;
     }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // Thread per core: this thread's runtime is the first worker, the
+    // shortener starts the others (see `shortener::server`).
+    let workers = service::net::worker_count(config.workers);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
         let admin = super::serve::bind_admin(args.admin_bind).await?;
-        let listener = service::net::bind(config.bind, "the shortener").await?;
+        let listener = match workers {
+            1 => service::net::bind(config.bind, "the shortener").await?,
+            _ => service::net::bind_reuseport(config.bind, "the shortener")?,
+        };
         let info = info(&listener.local_addr()?.to_string());
         let shortener = shortener::Shortener::open(config).await?;
         shortener.register_metrics(supervisor.registry().sub_registry_with_prefix("shortener"));
@@ -91,7 +106,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             info.endpoint,
             info.link.clone().unwrap_or_default()
         ))?;
-        supervisor.add(info, move |ctx| shortener.serve(listener, ctx));
+        supervisor.add(info, move |ctx| {
+            shortener.serve_workers(listener, workers, ctx)
+        });
         supervisor.run(admin, Duration::from_secs(3)).await
     })
 }
