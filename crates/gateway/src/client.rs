@@ -161,16 +161,17 @@ impl UpstreamClient {
     /// spawns its task on this thread's runtime.
     async fn connect(&self, upstream: &Upstream) -> Result<SendRequest<UpstreamBody>, SendError> {
         let address = upstream.authority.as_str();
-        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(address))
-            .await
-        {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(err)) => return Err(SendError::Connect(format!("{address}: {err}"))),
-            Err(_) => {
-                let ms = self.connect_timeout.as_millis();
-                return Err(SendError::Connect(format!("{address}: timed out after {ms} ms")));
-            }
-        };
+        let stream =
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(address)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => return Err(SendError::Connect(format!("{address}: {err}"))),
+                Err(_) => {
+                    let ms = self.connect_timeout.as_millis();
+                    return Err(SendError::Connect(format!(
+                        "{address}: timed out after {ms} ms"
+                    )));
+                }
+            };
         // Small requests and responses: Nagle's delay would add latency for nothing.
         let _ = stream.set_nodelay(true);
         let (sender, connection) = http1::handshake(TokioIo::new(stream))

@@ -23,13 +23,13 @@ use crate::balance::Pool;
 use crate::body::Payload;
 use crate::body::{self, BodyPolicy, Budget};
 use crate::cache::{self, EdgeCache};
+use crate::client::UpstreamClient;
 use crate::config::{Config, ConfigError, HealthCheck};
 use crate::datacenter::DataCenters;
 use crate::error;
 use crate::head;
 use crate::limit::Limiting;
 use crate::metrics::Metrics;
-use crate::client::UpstreamClient;
 use crate::proxy::{Forwarder, ServedBy};
 use crate::routes::Routes;
 

@@ -176,7 +176,8 @@ impl Forwarder<'_> {
             }
             // Any request may get a second attempt (after a connect error),
             // if there is another upstream to take it.
-            let attempt_headers = if attempt == 0 && self.retry_enabled && pool.upstreams.len() > 1 {
+            let attempt_headers = if attempt == 0 && self.retry_enabled && pool.upstreams.len() > 1
+            {
                 headers.clone()
             } else {
                 std::mem::take(&mut headers)

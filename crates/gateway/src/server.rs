@@ -63,7 +63,9 @@ impl Gateway {
         let others = if workers > 1 {
             let (gateway, permits, ctx) = (self.clone(), permits.clone(), ctx.clone());
             service::net::spawn_reuseport_workers(workers - 1, addr, "gateway", move |listener| {
-                gateway.clone().accept(listener, permits.clone(), ctx.clone())
+                gateway
+                    .clone()
+                    .accept(listener, permits.clone(), ctx.clone())
             })?
         } else {
             Vec::new()

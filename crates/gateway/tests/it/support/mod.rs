@@ -206,8 +206,8 @@ impl TestGateway {
     /// as `hyperscale gateway serve` runs it; call from a current-thread
     /// runtime.
     pub async fn start_workers(config: gateway::Config, workers: usize) -> Self {
-        let listener = service::net::bind_reuseport("127.0.0.1:0".parse().unwrap(), "gateway")
-            .unwrap();
+        let listener =
+            service::net::bind_reuseport("127.0.0.1:0".parse().unwrap(), "gateway").unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = service::Shutdown::new();
         let ctx = service::SystemContext::new(shutdown.clone());
