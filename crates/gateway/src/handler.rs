@@ -42,6 +42,20 @@ pub enum MetricsSource {
     View(MetricsView),
 }
 
+/// A client request body the gateway can take and forward (hyper's
+/// `Incoming` in the server, any body in tests and embeddings).
+pub trait ClientBody:
+    http_body::Body<Data = Bytes, Error: Into<body::BoxError>> + Send + 'static
+{
+}
+
+impl<B> ClientBody for B
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<body::BoxError>,
+{
+}
+
 /// A configured gateway, cheap to clone (one `Arc`).
 #[derive(Clone)]
 pub struct Gateway {
@@ -176,8 +190,7 @@ impl Gateway {
     /// becomes a JSON response with the right status.
     pub async fn handle<B>(&self, request: Request<B>, client: SocketAddr) -> Response<Body>
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: ClientBody,
     {
         let started = Instant::now();
         // Cloned only when logged: this runs per request.
@@ -217,8 +230,7 @@ impl Gateway {
         client: SocketAddr,
     ) -> (&Arc<String>, Response<Body>)
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: ClientBody,
     {
         let inner = &*self.inner;
         if let Err(err) = head::prepare(&mut request) {
@@ -278,8 +290,7 @@ impl Gateway {
         client: SocketAddr,
     ) -> Response<Body>
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: ClientBody,
     {
         let inner = &*self.inner;
         let index = route;
@@ -314,8 +325,7 @@ impl Gateway {
         client: SocketAddr,
     ) -> Response<Body>
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: ClientBody,
     {
         let inner = &*self.inner;
         let (parts, body) = request.into_parts();
