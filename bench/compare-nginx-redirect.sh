@@ -63,15 +63,20 @@ run_wrk() { # url → "requests/s p99_ms"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
+# Runs alternate between the two servers, so noise from other work on the
+# machine falls on both.
 declare -A rps p99
-for target in ours nginx; do
-    port=$ours; [ "$target" = nginx ] && port=$theirs
-    : > "$work/$target.txt"
-    for run in $(seq "$runs"); do
+: > "$work/ours.txt"
+: > "$work/nginx.txt"
+for run in $(seq "$runs"); do
+    for target in ours nginx; do
+        port=$ours; [ "$target" = nginx ] && port=$theirs
         result=$(run_wrk "http://127.0.0.1:$port/$code")
         echo "$target run $run: $result" >&2
         echo "$result" >> "$work/$target.txt"
     done
+done
+for target in ours nginx; do
     rps[$target]=$(cut -d' ' -f1 "$work/$target.txt" | median)
     p99[$target]=$(cut -d' ' -f2 "$work/$target.txt" | median)
 done

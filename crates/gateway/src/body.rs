@@ -295,7 +295,9 @@ impl Spill {
 /// A request body ready to be sent to one upstream or more.
 pub struct Payload {
     kind: Kind,
-    fault: Arc<OnceLock<BodyFault>>,
+    /// Shared with the reader of a streamed body; `None` for bodies already
+    /// read (nothing to share, nothing allocated per request).
+    fault: Option<Arc<OnceLock<BodyFault>>>,
     /// Flips to `true` once the client's body has been read to the end;
     /// `None` when nothing is left to read.
     done: Option<watch::Receiver<bool>>,
@@ -320,7 +322,7 @@ impl Payload {
     fn new(kind: Kind) -> Self {
         Self {
             kind,
-            fault: Arc::default(),
+            fault: None,
             done: None,
             deadline: None,
         }
@@ -341,7 +343,7 @@ impl Payload {
         };
         Self {
             kind: Kind::Once(Arc::new(Mutex::new(Some(stream)))),
-            fault,
+            fault: Some(fault),
             done: Some(done),
             deadline,
         }
@@ -383,7 +385,7 @@ impl Payload {
 
     /// Why reading the client's body failed, if it did.
     pub fn fault(&self) -> Option<BodyFault> {
-        self.fault.get().cloned()
+        self.fault.as_ref().and_then(|fault| fault.get().cloned())
     }
 
     /// When a streamed body must have been read by (`timeouts.body_read_ms`

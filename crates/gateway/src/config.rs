@@ -26,11 +26,12 @@ pub struct Config {
     pub metrics_path: String,
     /// One tracing line per request at target `gateway::access`.
     pub access_log: bool,
-    /// Threads serving traffic (used by `hyperscale gateway serve`): 0 = one
-    /// per CPU on tokio's work-stealing scheduler; 1 = a single-threaded
-    /// runtime, which on one core proxies ~40% more requests per second
-    /// than the work-stealing scheduler with one worker (no cross-thread
-    /// wakeups or task stealing bookkeeping; see BENCHMARKS.md).
+    /// Threads serving traffic (used by `hyperscale gateway serve`), each a
+    /// single-threaded runtime with its own `SO_REUSEPORT` listener (thread
+    /// per core, see [`crate::server`]): 0 = one per CPU the process may
+    /// run on, 1 = one thread. A single-threaded runtime proxies ~40% more
+    /// requests per second on a core than tokio's work-stealing scheduler
+    /// (no cross-thread wakeups or stealing bookkeeping; BENCHMARKS.md).
     pub workers: usize,
     /// Bounds on what one client can make the gateway hold.
     pub limits: Limits,
@@ -53,6 +54,9 @@ pub struct Config {
     /// When a data center counts as down, and as up again.
     pub datacenter_failover: Hysteresis,
 }
+
+/// The most serving threads `workers` may ask for.
+pub const WORKERS_MAX: usize = 1024;
 
 /// A data center: a name and the client networks it is nearest to.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -420,6 +424,12 @@ impl Config {
         let fail = |message: String| Err(ConfigError(message));
         if self.routes.is_empty() {
             return fail("no routes: add a `[[routes]]` table with `prefix` and `pool`".into());
+        }
+        if self.workers > WORKERS_MAX {
+            return fail(format!(
+                "workers = {} is more than {WORKERS_MAX}: use 0 for one per CPU",
+                self.workers
+            ));
         }
         for (index, route) in self.routes.iter().enumerate() {
             if !route.prefix.starts_with('/') {

@@ -16,9 +16,6 @@ use bytes::Bytes;
 use http::header::HeaderName;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use service::MetricsView;
 use service::metrics::Registry;
 
@@ -26,13 +23,14 @@ use crate::balance::Pool;
 use crate::body::Payload;
 use crate::body::{self, BodyPolicy, Budget};
 use crate::cache::{self, EdgeCache};
+use crate::client::UpstreamClient;
 use crate::config::{Config, ConfigError, HealthCheck};
 use crate::datacenter::DataCenters;
 use crate::error;
 use crate::head;
 use crate::limit::Limiting;
 use crate::metrics::Metrics;
-use crate::proxy::{Forwarder, ServedBy, UpstreamClient};
+use crate::proxy::{Forwarder, ServedBy};
 use crate::routes::Routes;
 
 /// Where `/metrics` is rendered from.
@@ -42,6 +40,20 @@ pub enum MetricsSource {
     Own(Arc<Registry>),
     /// The process-wide registry of a `service::Supervisor`.
     View(MetricsView),
+}
+
+/// A client request body the gateway can take and forward (hyper's
+/// `Incoming` in the server, any body in tests and embeddings).
+pub trait ClientBody:
+    http_body::Body<Data = Bytes, Error: Into<body::BoxError>> + Send + 'static
+{
+}
+
+impl<B> ClientBody for B
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<body::BoxError>,
+{
 }
 
 /// A configured gateway, cheap to clone (one `Arc`).
@@ -178,8 +190,7 @@ impl Gateway {
     /// becomes a JSON response with the right status.
     pub async fn handle<B>(&self, request: Request<B>, client: SocketAddr) -> Response<Body>
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: ClientBody,
     {
         let started = Instant::now();
         // Cloned only when logged: this runs per request.
@@ -219,8 +230,7 @@ impl Gateway {
         client: SocketAddr,
     ) -> (&Arc<String>, Response<Body>)
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: ClientBody,
     {
         let inner = &*self.inner;
         if let Err(err) = head::prepare(&mut request) {
@@ -280,8 +290,7 @@ impl Gateway {
         client: SocketAddr,
     ) -> Response<Body>
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: ClientBody,
     {
         let inner = &*self.inner;
         let index = route;
@@ -316,14 +325,11 @@ impl Gateway {
         client: SocketAddr,
     ) -> Response<Body>
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: ClientBody,
     {
         let inner = &*self.inner;
-        let route = inner.routes.get(route);
-        let forwarder = self.forwarder();
         let (parts, body) = request.into_parts();
-        let replayable = forwarder.replayable(&parts);
+        let replayable = self.forwarder().replayable(&parts);
         let prepared = body::prepare(
             &parts,
             body,
@@ -331,27 +337,29 @@ impl Gateway {
             &inner.body_policy,
             &inner.body_budget,
         );
-        let payload = match prepared.await {
-            Ok(payload) => payload,
+        match prepared.await {
+            Ok(payload) => self.forward(route, parts, payload, client.ip()).await,
             Err(fault) => {
                 inner.metrics.count_refusal(fault.reason());
-                return fault.response();
+                fault.response()
             }
-        };
-        let pool = self.pool_for(route, client.ip());
-        forwarder
-            .forward(pool, route, parts, payload, client.ip())
-            .await
+        }
     }
 
-    /// Forwards a body-less request along route `route` (an edge-cache fill).
-    async fn forward_empty(&self, route: usize, parts: Parts, client_ip: IpAddr) -> Response<Body> {
-        let inner = &*self.inner;
-        let route = inner.routes.get(route);
-        let forwarder = self.forwarder();
+    /// Forwards a request whose body is taken along route `route`, to the
+    /// pool serving it for `client_ip`. Edge-cache fills come here with an
+    /// empty payload.
+    async fn forward(
+        &self,
+        route: usize,
+        parts: Parts,
+        payload: Payload,
+        client_ip: IpAddr,
+    ) -> Response<Body> {
+        let route = self.inner.routes.get(route);
         let pool = self.pool_for(route, client_ip);
-        forwarder
-            .forward(pool, route, parts, Payload::empty(), client_ip)
+        self.forwarder()
+            .forward(pool, route, parts, payload, client_ip)
             .await
     }
 
@@ -378,6 +386,7 @@ impl Gateway {
             retry_statuses: &inner.retry_statuses,
             idempotent_header: inner.idempotent_header.as_ref(),
             metrics: &inner.metrics,
+            mark_served_by: inner.config.access_log,
         }
     }
 
@@ -409,22 +418,19 @@ impl cache::Origin for RouteOrigin {
         let this = self.clone();
         async move {
             this.gateway
-                .forward_empty(this.route, parts, this.client_ip)
+                .forward(this.route, parts, Payload::empty(), this.client_ip)
                 .await
         }
     }
 }
 
-/// The forwarding client: keep-alive pools per upstream, bounded connect.
+/// The forwarding client: keep-alive connections per upstream and serving
+/// thread, bounded connect.
 fn upstream_client(config: &Config) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_millis(config.timeouts.connect_ms)));
-    // Small requests and responses: Nagle's delay would add latency for nothing.
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
+    UpstreamClient::new(
+        Duration::from_millis(config.timeouts.connect_ms),
         // An idle upstream connection is reused for 30 s (nginx keepalive_timeout
         // default is 60 s on the upstream side; closing first avoids racing it).
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_timer(hyper_util::rt::TokioTimer::new())
-        .build(connector)
+        Duration::from_secs(30),
+    )
 }

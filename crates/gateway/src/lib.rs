@@ -25,8 +25,12 @@
 //! - [`proxy`]: the forwarding itself, with **failover**: a replayable
 //!   request that fails on one upstream is retried once on another, so
 //!   "server 1 goes down, traffic moves to server 2" costs clients nothing.
+//! - [`client`]: the upstream connections, kept alive in a pool per
+//!   serving thread.
 //! - [`headers`]: hop-by-hop removal, `X-Forwarded-For/Proto/Host`, `Via`.
-//! - [`server`]: connection limit, slowloris timeout, graceful drain.
+//! - [`server`]: connection limit, slowloris timeout, graceful drain, and
+//!   thread-per-core serving (one single-threaded runtime and one
+//!   `SO_REUSEPORT` listener per worker).
 //! - [`limit`]: the `ratelimit` crate's rules file, store and tower layer
 //!   (429 with `X-Ratelimit-*` headers), reloaded when the file changes.
 //! - [`metrics`]: requests by route and status, 429s by rule, upstream
@@ -67,6 +71,7 @@
 pub mod balance;
 pub mod body;
 pub mod cache;
+pub mod client;
 pub mod config;
 pub mod datacenter;
 pub mod error;

@@ -29,19 +29,15 @@ use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::balance::Pool;
 use crate::body::{Payload, UpstreamBody};
+use crate::client::{Lease, UpstreamClient};
 use crate::config::HashKey;
 use crate::error;
 use crate::headers;
 use crate::routes::{self, Compiled};
 use crate::upstream::InFlight;
-
-/// The client the proxy forwards with: pooled keep-alive connections.
-pub type UpstreamClient = Client<HttpConnector, UpstreamBody>;
 
 /// Which upstream served a response, left in its extensions for the access log.
 #[derive(Debug, Clone)]
@@ -61,6 +57,9 @@ pub struct Forwarder<'a> {
     pub idempotent_header: Option<&'a header::HeaderName>,
     /// Counts retries.
     pub metrics: &'a crate::metrics::Metrics,
+    /// Whether responses carry [`ServedBy`] (only the access log reads it;
+    /// inserting it allocates the extensions map).
+    pub mark_served_by: bool,
 }
 
 /// Whether `method` is idempotent per RFC 9110 §9.2.2.
@@ -80,23 +79,24 @@ fn request_key(key: &HashKey, parts: &Parts, client_ip: IpAddr) -> Option<Vec<u8
     }
 }
 
-/// The request line of an attempt on `authority` (the body comes later).
+/// One attempt's request to the upstream at `authority`: origin-form
+/// `target`, the prepared `headers` (with a `Host` naming the upstream if
+/// the client sent none, as HTTP/1.0 clients may).
 fn upstream_request(
     method: &Method,
     authority: &http::uri::Authority,
     target: &PathAndQuery,
-) -> Result<Request<()>, http::Error> {
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(http::uri::Scheme::HTTP);
-    uri.authority = Some(authority.clone());
-    uri.path_and_query = Some(target.clone());
-    let mut request = Request::new(());
+    mut headers: http::HeaderMap,
+    body: UpstreamBody,
+) -> Request<UpstreamBody> {
+    if !headers.contains_key(header::HOST)
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(header::HOST, host);
+    }
+    let mut request = Request::new(body);
     *request.method_mut() = method.clone();
-    *request.uri_mut() = Uri::from_parts(uri)?;
-    Ok(request)
-}
-
-fn with_headers<B>(mut request: Request<B>, headers: http::HeaderMap) -> Request<B> {
+    *request.uri_mut() = Uri::from(target.clone());
     *request.headers_mut() = headers;
     request
 }
@@ -174,8 +174,10 @@ impl Forwarder<'_> {
             if attempt > 0 {
                 self.metrics.retries.inc();
             }
-            // Any request may get a second attempt (after a connect error).
-            let attempt_headers = if attempt == 0 && self.retry_enabled {
+            // Any request may get a second attempt (after a connect error),
+            // if there is another upstream to take it.
+            let attempt_headers = if attempt == 0 && self.retry_enabled && pool.upstreams.len() > 1
+            {
                 headers.clone()
             } else {
                 std::mem::take(&mut headers)
@@ -184,14 +186,8 @@ impl Forwarder<'_> {
                 break;
             };
             let authority = &pool.upstreams[index].authority;
-            let request = match upstream_request(&parts.method, authority, &target) {
-                Ok(request) => request,
-                Err(err) => {
-                    let message = format!("bad request target: {err}");
-                    return error::json(StatusCode::BAD_REQUEST, &message);
-                }
-            };
-            let request = with_headers(request.map(|()| body), attempt_headers);
+            let request =
+                upstream_request(&parts.method, authority, &target, attempt_headers, body);
             match self.attempt(pool, index, request, &payload).await {
                 Ok(response) => return response,
                 Err(_) if payload.fault().is_some() => break,
@@ -232,7 +228,7 @@ impl Forwarder<'_> {
         let upstream = &pool.upstreams[index];
         let in_flight = upstream.start();
         let started = Instant::now();
-        let exchange = self.client.request(request);
+        let exchange = self.client.send(upstream, request);
         tokio::pin!(exchange);
         // The response timeout starts once the client's body is sent: a slow
         // upload is bounded by `body_read_ms`, not blamed on the upstream.
@@ -251,15 +247,16 @@ impl Forwarder<'_> {
             () = sleep_until(stalled) => Err(()),
         };
         let failure = match outcome {
-            Ok(Ok(response)) => {
+            Ok(Ok((response, lease))) => {
                 upstream.latency.observe(started.elapsed().as_secs_f64());
+                let served_by = self.mark_served_by.then(|| upstream.authority.clone());
                 if !self.retry_statuses.contains(&response.status()) {
                     upstream.record_success();
-                    return Ok(to_client(response, in_flight, upstream.authority.clone()));
+                    return Ok(to_client(response, lease, in_flight, served_by));
                 }
                 let status = response.status();
                 tracing::warn!(pool = %pool.name, upstream = %upstream.authority, %status, "upstream answered with a failure status");
-                Failure::Status(to_client(response, in_flight, upstream.authority.clone()))
+                Failure::Status(to_client(response, lease, in_flight, served_by))
             }
             Ok(Err(err)) => {
                 let connect = err.is_connect();
@@ -306,29 +303,44 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// The upstream's response, ready for the client: hop-by-hop headers gone,
-/// body streamed, in-flight count held until the body ends.
+/// body streamed, in-flight count and connection held until the body ends.
 fn to_client(
     response: Response<Incoming>,
+    lease: Lease,
     in_flight: InFlight,
-    upstream: http::uri::Authority,
+    served_by: Option<http::uri::Authority>,
 ) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     headers::to_client(&mut parts.headers);
-    parts.extensions.insert(ServedBy(upstream));
+    if let Some(upstream) = served_by {
+        parts.extensions.insert(ServedBy(upstream));
+    }
     Response::from_parts(
         parts,
         Body::new(Guarded {
             body,
+            lease,
             _in_flight: in_flight,
         }),
     )
 }
 
 /// A response body that holds its upstream's in-flight count until it is
-/// finished or dropped, so least-connections sees streaming responses.
+/// finished or dropped, so least-connections sees streaming responses, and
+/// gives its connection back to the pool once the body has ended.
 struct Guarded {
     body: Incoming,
+    lease: Lease,
     _in_flight: InFlight,
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        // Bodies nobody polls to the end (HEAD, 204, 304) are complete too.
+        if http_body::Body::is_end_stream(&self.body) {
+            self.lease.release();
+        }
+    }
 }
 
 impl http_body::Body for Guarded {
@@ -339,7 +351,11 @@ impl http_body::Body for Guarded {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) {
+            self.lease.release();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -9,6 +9,17 @@
 //! finish its request head within `header_read_ms` (the slowloris attack:
 //! many connections each trickling a header byte at a time) is cut off by
 //! hyper's header-read timer, which also closes idle keep-alive connections.
+//!
+//! **Thread per core.** [`Gateway::serve_workers`] runs the accept loop on
+//! N single-threaded runtimes, each with a listener of its own on the same
+//! address (`SO_REUSEPORT`: the kernel spreads new connections over them),
+//! like nginx's worker processes. A connection, its requests and the
+//! upstream connections serving them ([`crate::client`]) stay on one
+//! thread: no work stealing, no cross-thread wakeups. On one core a
+//! single-threaded runtime proxies about 40 % more than tokio's
+//! work-stealing one (BENCHMARKS.md), and N of them keep that per core.
+//! Health checks, data-center failover and rules reloading run once, on the
+//! calling runtime; the connection limit is shared by all workers.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -31,7 +42,55 @@ impl Gateway {
     /// connections (the caller bounds the drain). Starts one health checker
     /// per pool, reports `ctx.health` up once accepting.
     pub async fn serve(self, listener: TcpListener, ctx: SystemContext) -> anyhow::Result<()> {
-        let inner = self.inner.clone();
+        self.serve_workers(listener, 1, ctx).await
+    }
+
+    /// [`Gateway::serve`] on `workers` single-threaded runtimes: the calling
+    /// one on `listener`, and `workers - 1` threads of their own, each on a
+    /// new listener at `listener`'s address. With `workers > 1`, bind
+    /// `listener` with [`service::net::bind_reuseport`] (and call this on a
+    /// current-thread runtime, so that it is one worker too).
+    pub async fn serve_workers(
+        self,
+        listener: TcpListener,
+        workers: usize,
+        ctx: SystemContext,
+    ) -> anyhow::Result<()> {
+        assert!(workers >= 1, "at least the calling runtime serves");
+        self.start_background(&ctx);
+        let permits = Arc::new(Semaphore::new(self.inner.config.limits.connections_max));
+        let addr = listener.local_addr()?;
+        let others = if workers > 1 {
+            let (gateway, permits, ctx) = (self.clone(), permits.clone(), ctx.clone());
+            service::net::spawn_reuseport_workers(workers - 1, addr, "gateway", move |listener| {
+                gateway
+                    .clone()
+                    .accept(listener, permits.clone(), ctx.clone())
+            })?
+        } else {
+            Vec::new()
+        };
+        ctx.health.set_up();
+        let pools = self.inner.pools.len();
+        tracing::info!(%addr, pools, workers, "gateway listening");
+        let served = self.accept(listener, permits, ctx).await;
+        let joined = tokio::task::spawn_blocking(move || {
+            for worker in others {
+                match worker.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::warn!("gateway worker failed: {err:#}"),
+                    Err(_) => tracing::error!("gateway worker panicked"),
+                }
+            }
+        });
+        let _ = joined.await;
+        served
+    }
+
+    /// The tasks that run once per gateway, whatever the worker count:
+    /// health checks, data-center failover, rules reloading.
+    fn start_background(&self, ctx: &SystemContext) {
+        let inner = &self.inner;
         for (pool, check) in inner.pools.iter().zip(&inner.checks) {
             tokio::spawn(health::run(
                 pool.clone(),
@@ -50,14 +109,22 @@ impl Gateway {
         if let Some(limiting) = &inner.limiting {
             limiting.start_reloading(ctx.shutdown.clone());
         }
-        let permits = Arc::new(Semaphore::new(inner.config.limits.connections_max));
+    }
+
+    /// One worker's accept loop: serves connections from `listener` within
+    /// the shared `permits` until shutdown, then drains them.
+    async fn accept(
+        self,
+        listener: TcpListener,
+        permits: Arc<Semaphore>,
+        ctx: SystemContext,
+    ) -> anyhow::Result<()> {
+        let inner = self.inner.clone();
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(inner.config.timeouts.header_read_ms))
             .max_buf_size(inner.config.limits.header_bytes_max);
-        ctx.health.set_up();
-        tracing::info!(addr = %listener.local_addr()?, pools = inner.pools.len(), "gateway listening");
         loop {
             let (stream, client) = tokio::select! {
                 _ = ctx.shutdown.cancelled() => break,

@@ -17,7 +17,10 @@
 //! and written rarely.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// Source of [`Upstream::id`]s, unique in the process.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -26,6 +29,10 @@ use prometheus_client::metrics::histogram::Histogram;
 /// A server behind the gateway.
 #[derive(Debug)]
 pub struct Upstream {
+    /// Unique in the process: keys this upstream's idle connections
+    /// ([`crate::client`]), which must never serve another upstream that
+    /// happens to reuse an address or an allocation.
+    pub id: u64,
     /// `host:port`, used in upstream URIs, logs and metric labels.
     pub authority: http::uri::Authority,
     /// In rotation. Starts true so a gateway serves at once, before the
@@ -58,6 +65,7 @@ impl Upstream {
     ) -> Self {
         up_gauge.set(1);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             authority,
             healthy: AtomicBool::new(true),
             request_failures: AtomicU32::new(0),

@@ -101,7 +101,8 @@ pub struct AppMetrics {
 pub struct App {
     config: Config,
     store: LinkStore,
-    cache: Mutex<LruCache<String, Link>>,
+    /// Shared, so a hit costs a reference count, not two `String` copies.
+    cache: Mutex<LruCache<String, Arc<Link>>>,
     generator: idgen::snowflake::Generator,
     used_codes: UsedCodes,
     own: OwnAddresses,
@@ -149,6 +150,17 @@ impl App {
 
     /// The link `code` resolves to now, if any.
     pub async fn resolve(&self, code: &str, now_ms: u64) -> Result<Option<Link>, ShortenError> {
+        let link = self.resolve_shared(code, now_ms).await?;
+        Ok(link.map(|link| Link::clone(&link)))
+    }
+
+    /// [`App::resolve`] without copying the link out of the cache (the
+    /// redirect path).
+    pub async fn resolve_shared(
+        &self,
+        code: &str,
+        now_ms: u64,
+    ) -> Result<Option<Arc<Link>>, ShortenError> {
         let cached = self.cache.lock().get(code).cloned();
         if let Some(link) = cached.filter(|link| !link.expired_at(now_ms)) {
             self.metrics.cache_hits.inc();
@@ -159,7 +171,8 @@ impl App {
             .store
             .by_code(code)
             .await?
-            .filter(|link| !link.expired_at(now_ms));
+            .filter(|link| !link.expired_at(now_ms))
+            .map(Arc::new);
         if let Some(link) = &link {
             self.cache.lock().put(code.to_string(), link.clone());
         }

@@ -49,6 +49,10 @@ pub struct Config {
     /// rate limit, e.g. the gateway in front of us. Empty: the peer address
     /// is the client, whatever the header says.
     pub trusted_proxies: Vec<String>,
+    /// Threads serving HTTP under `hyperscale shortener serve`, each a
+    /// single-threaded runtime on its own `SO_REUSEPORT` listener (see
+    /// [`crate::server`]): 0 = one per CPU the process may run on.
+    pub workers: usize,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
             machine: 0,
             shorten_per_minute: 60,
             trusted_proxies: Vec::new(),
+            workers: 0,
         }
     }
 }

@@ -155,10 +155,22 @@ async fn redirect(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
+    redirect_response(&state, &code, &method, &headers).await
+}
+
+/// `GET /{code}`: the redirect to the code's long URL (the status per
+/// config), with the click recorded; a 404 page for an unknown code. Also
+/// called by [`crate::server`]'s fast path, before the router.
+pub async fn redirect_response(
+    state: &HttpState,
+    code: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response {
     let now = now_ms();
-    let link = match state.app.resolve(&code, now).await {
+    let link = match state.app.resolve_shared(code, now).await {
         Ok(Some(link)) => link,
-        Ok(None) => return (StatusCode::NOT_FOUND, Html(page::not_found(&code))).into_response(),
+        Ok(None) => return (StatusCode::NOT_FOUND, Html(page::not_found(code))).into_response(),
         Err(err) => return error_response(&err),
     };
     if let Some(recorder) = &state.recorder {
@@ -167,7 +179,7 @@ async fn redirect(
             code: link.code.clone(),
             day: now / 86_400_000,
             referrer_host: header_text(header::REFERER).and_then(analytics::referrer_host),
-            agent: analytics::classify(header_text(header::USER_AGENT), method == Method::HEAD),
+            agent: analytics::classify(header_text(header::USER_AGENT), *method == Method::HEAD),
         });
     }
     let status = StatusCode::from_u16(state.app.config().redirect_status().unwrap_or(302))

@@ -30,6 +30,11 @@
 //! bounded queue; bots and link-preview fetchers are counted apart from
 //! people.
 //!
+//! **Serving** ([`server`]): thread per core (one single-threaded runtime
+//! and `SO_REUSEPORT` listener per worker, `workers`), and `GET /{code}`
+//! answered before the router, since it is the request the chapter sizes
+//! the system for.
+//!
 //! **Limits.** Only `http`/`https` URLs up to 2,048 bytes, never one pointing
 //! back at the shortener under any spelling a browser would resolve to it
 //! (`127.1`, `0x7f000001`, `[::ffff:127.0.0.1]`, `localhost.`, ...: a
@@ -51,6 +56,7 @@ pub mod config;
 pub mod host;
 pub mod http;
 pub mod page;
+pub mod server;
 pub mod store;
 pub mod validate;
 
@@ -214,14 +220,27 @@ impl Shortener {
 
     /// Serves on `listener` until the context's shutdown.
     pub async fn serve(self, listener: TcpListener, ctx: SystemContext) -> anyhow::Result<()> {
+        self.serve_workers(listener, 1, ctx).await
+    }
+
+    /// Serves on `workers` single-threaded runtimes, thread per core (see
+    /// [`server`]): the calling one on `listener` and `workers - 1` threads
+    /// of their own on the same address. With `workers > 1`, bind
+    /// `listener` with `service::net::bind_reuseport` and call this on a
+    /// current-thread runtime.
+    pub async fn serve_workers(
+        self,
+        listener: TcpListener,
+        workers: usize,
+        ctx: SystemContext,
+    ) -> anyhow::Result<()> {
         let router = self.router()?;
-        ctx.health.set_up();
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(ctx.shutdown.cancelled_owned())
-        .await
-        .context("shortener server failed")
+        let state = http::HttpState {
+            app: self.app.clone(),
+            recorder: self.recorder.clone(),
+        };
+        server::serve_workers(listener, workers, router, state, ctx)
+            .await
+            .context("shortener server failed")
     }
 }

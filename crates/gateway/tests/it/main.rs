@@ -15,3 +15,4 @@ mod head;
 mod limits;
 mod normalize;
 mod ratelimit;
+mod workers;

@@ -86,20 +86,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// The runtime for `workers` threads: see `gateway::Config::workers`.
-fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    match workers {
-        1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        0 => tokio::runtime::Runtime::new(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-    }
-}
-
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sources = ConfigSources::new(args.config.clone(), "HYPERSCALE_GATEWAY_")
         .flag("bind", args.bind.map(|addr| addr.to_string()))
@@ -113,9 +99,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     config.resolve_paths(&base);
     config.validate()?;
-    let runtime = runtime(config.workers).context("cannot start the async runtime")?;
+    // Thread per core: this thread's runtime is the first worker, the
+    // gateway starts the others (see `gateway::server`).
+    let workers = service::net::worker_count(config.workers);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = service::net::bind(config.bind, "the gateway").await?;
+        let listener = match workers {
+            1 => service::net::bind(config.bind, "the gateway").await?,
+            _ => service::net::bind_reuseport(config.bind, "the gateway")?,
+        };
         let endpoint = listener.local_addr()?.to_string();
         let metrics_note = match config.metrics_path.as_str() {
             "" => String::new(),
@@ -128,7 +123,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )?;
         gateway.set_metrics_source(gateway::MetricsSource::View(supervisor.metrics_view()));
         supervisor.add(gateway::info(&endpoint), move |ctx| {
-            gateway.serve(listener, ctx)
+            gateway.serve_workers(listener, workers, ctx)
         });
         crate::output::note(&format!(
             "gateway listening on http://{endpoint}/{metrics_note}\n"

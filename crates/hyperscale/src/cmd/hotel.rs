@@ -147,6 +147,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir.as_deref(),
         args.admin_bind,
         bind,
+        super::serve::Runtime::Shared,
         "the hotel service",
         "hotel",
         |endpoint| async move {
@@ -175,6 +176,7 @@ impl super::serve::Single for hotel::Hotel {
     fn serve(
         self,
         listener: tokio::net::TcpListener,
+        _workers: usize,
         ctx: service::SystemContext,
     ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
         hotel::Hotel::serve(self, listener, ctx)

@@ -16,20 +16,33 @@ use service::metrics::Registry;
 use service::{Supervisor, SystemContext, SystemInfo};
 use tokio::net::TcpListener;
 
+/// The runtime a [`serve_single`] system runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Runtime {
+    /// tokio's work-stealing runtime, one listener.
+    Shared,
+    /// Thread per core: this thread's single-threaded runtime is the first
+    /// of this many workers (the system starts the others, each with its own
+    /// `SO_REUSEPORT` listener on the same address).
+    PerCore(usize),
+}
+
 /// A system a `serve` verb runs alone under a supervisor.
 pub trait Single: Send + 'static {
     /// Registers its metrics (under the prefix [`serve_single`] is given).
     fn register_metrics(&self, registry: &mut Registry);
-    /// Serves on `listener` until `ctx`'s shutdown.
+    /// Serves on `listener` (with `workers` threads in all, 1 on the shared
+    /// runtime) until `ctx`'s shutdown.
     fn serve(
         self,
         listener: TcpListener,
+        workers: usize,
         ctx: SystemContext,
     ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static;
 }
 
 /// Runs one system alone: prepares `data_dir` (when it has one), starts the
-/// runtime and a supervisor stopped by Ctrl-C or SIGTERM, binds
+/// `runtime` and a supervisor stopped by Ctrl-C or SIGTERM, binds
 /// `--admin-bind` and `bind` (`what` names it in errors), lets `open` build
 /// the system for the bound endpoint (returning it, how it is listed, and
 /// the banner line to print), registers its metrics under `prefix`, and
@@ -38,6 +51,7 @@ pub fn serve_single<S, F, Fut>(
     data_dir: Option<&Path>,
     admin_bind: Option<SocketAddr>,
     bind: SocketAddr,
+    runtime: Runtime,
     what: &str,
     prefix: &str,
     open: F,
@@ -50,16 +64,28 @@ where
     if let Some(dir) = data_dir {
         service::net::prepare_data_dir(dir)?;
     }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let (built, workers) = match runtime {
+        Runtime::Shared => (tokio::runtime::Runtime::new(), 1),
+        Runtime::PerCore(workers) => (
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+            workers,
+        ),
+    };
+    let built = built.context("cannot start the async runtime")?;
+    built.block_on(async move {
         let mut supervisor = Supervisor::new(service::shutdown::on_signals());
         let admin = bind_admin(admin_bind).await?;
-        let listener = service::net::bind(bind, what).await?;
+        let listener = match workers {
+            1 => service::net::bind(bind, what).await?,
+            _ => service::net::bind_reuseport(bind, what)?,
+        };
         let endpoint = listener.local_addr()?.to_string();
         let (system, info, banner) = open(endpoint).await?;
         system.register_metrics(supervisor.registry().sub_registry_with_prefix(prefix));
         crate::output::emit(&banner)?;
-        supervisor.add(info, move |ctx| system.serve(listener, ctx));
+        supervisor.add(info, move |ctx| system.serve(listener, workers, ctx));
         supervisor.run(admin, Duration::from_secs(3)).await
     })
 }

@@ -68,6 +68,12 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<shortener::Config> {
         .flag("public_url", args.public_url.clone());
     let config: shortener::Config = service::config::load(&sources)?;
     config.redirect_status().map_err(anyhow::Error::msg)?;
+    if config.workers > 1024 {
+        anyhow::bail!(
+            "workers = {} is more than 1024: use 0 for one per CPU",
+            config.workers
+        );
+    }
     Ok(config)
 }
 
@@ -75,10 +81,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
     let data_dir = (config.store == "embedded").then(|| config.data_dir.clone());
     let bind = config.bind;
+    // Thread per core: this thread's runtime is the first worker, the
+    // shortener starts the others (see `shortener::server`).
+    let workers = service::net::worker_count(config.workers);
     super::serve::serve_single(
         data_dir.as_deref(),
         args.admin_bind,
         bind,
+        super::serve::Runtime::PerCore(workers),
         "the shortener",
         "shortener",
         |endpoint| async move {
@@ -102,9 +112,10 @@ impl super::serve::Single for shortener::Shortener {
     fn serve(
         self,
         listener: tokio::net::TcpListener,
+        workers: usize,
         ctx: service::SystemContext,
     ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
-        shortener::Shortener::serve(self, listener, ctx)
+        shortener::Shortener::serve_workers(self, listener, workers, ctx)
     }
 }
 

@@ -121,6 +121,7 @@ pub async fn up(stage: Stage, frame: Frame) -> anyhow::Result<()> {
         directory: supervisor.directory(),
         metrics: supervisor.metrics_view(),
         prometheus: None,
+        alertmanager: None,
         requests: console_requests,
         topology: Some(topology.clone()),
         sampler: Default::default(),

@@ -37,6 +37,8 @@ pub struct Seen {
     pub bodies: Mutex<Vec<Bytes>>,
     /// When set, every request but `/health` is answered 503.
     pub fail: std::sync::atomic::AtomicBool,
+    /// TCP connections accepted.
+    pub connections: std::sync::atomic::AtomicUsize,
 }
 
 /// A test upstream: answers with its name in `x-upstream` and echoes what
@@ -116,6 +118,8 @@ async fn accept_loop(name: String, listener: TcpListener, seen: Arc<Seen>) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        seen.connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = name.clone();
         let seen = seen.clone();
         connections.spawn(async move {
@@ -198,6 +202,25 @@ pub struct TestGateway {
 }
 
 impl TestGateway {
+    /// A gateway on `workers` single-threaded runtimes (thread per core),
+    /// as `hyperscale gateway serve` runs it; call from a current-thread
+    /// runtime.
+    pub async fn start_workers(config: gateway::Config, workers: usize) -> Self {
+        let listener =
+            service::net::bind_reuseport("127.0.0.1:0".parse().unwrap(), "gateway").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = service::Shutdown::new();
+        let ctx = service::SystemContext::new(shutdown.clone());
+        let mut registry = service::metrics::Registry::default();
+        let gateway = gateway::Gateway::new(config, &mut registry).unwrap();
+        tokio::spawn(async move {
+            if let Err(err) = gateway.serve_workers(listener, workers, ctx).await {
+                panic!("gateway failed: {err:#}");
+            }
+        });
+        Self { addr, shutdown }
+    }
+
     pub async fn start(config: gateway::Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
