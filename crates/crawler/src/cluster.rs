@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router as Http;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
@@ -179,17 +179,13 @@ async fn receive(
     headers: HeaderMap,
     Json(batch): Json<Forward>,
 ) -> (StatusCode, String) {
-    if let Some(token) = &token {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if sent != Some(&**token) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                "this node requires the cluster's token (Authorization: Bearer)\n".into(),
-            );
-        }
+    if let Some(token) = &token
+        && !service::auth::bearer_matches(&headers, token)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "this node requires the cluster's token (Authorization: Bearer)\n".into(),
+        );
     }
     if batch.urls.len() > BATCH_URLS_MAX {
         return (

@@ -9,6 +9,7 @@
 //!   flags, layered in that order, with errors that name the key;
 //! - [`logging`]: `tracing` logs, human or JSON;
 //! - [`metrics`] and [`admin`]: a Prometheus `/metrics` and a `/healthz`;
+//! - [`auth`]: bearer tokens, compared in constant time;
 //! - [`shutdown`]: SIGINT/SIGTERM cancel one token; servers drain and return;
 //! - [`supervisor`]: several systems in one process (`hyperscale up`), each with
 //!   its name, endpoint and [`Health`];
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod health;
 pub mod html;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::sync::watch;
@@ -138,23 +138,50 @@ async fn wanted(switch: &mut watch::Receiver<bool>, running: bool) {
 }
 
 /// `POST /systems/{name}/stop` and `POST /systems/{name}/start`: 202 when
-/// asked, 404 (naming the systems that can) for any other name.
-pub fn router(switches: Switches) -> Router {
+/// asked, 404 (naming the systems that can) for any other name. With a
+/// `token`, both need `Authorization: Bearer <token>` (401 otherwise).
+pub fn router(switches: Switches, token: Option<String>) -> Router {
     Router::new()
         .route("/systems/{name}/stop", post(stop))
         .route("/systems/{name}/start", post(start))
-        .with_state(switches)
+        .with_state(Admin {
+            switches,
+            token: token.map(Arc::from),
+        })
 }
 
-async fn stop(State(switches): State<Switches>, Path(name): Path<String>) -> Response {
-    flip(&switches, &name, false)
+/// What the stop/start routes read.
+#[derive(Clone)]
+struct Admin {
+    switches: Switches,
+    token: Option<Arc<str>>,
 }
 
-async fn start(State(switches): State<Switches>, Path(name): Path<String>) -> Response {
-    flip(&switches, &name, true)
+async fn stop(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    flip(&admin, &headers, &name, false)
 }
 
-fn flip(switches: &Switches, name: &str, running: bool) -> Response {
+async fn start(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    flip(&admin, &headers, &name, true)
+}
+
+fn flip(admin: &Admin, headers: &HeaderMap, name: &str, running: bool) -> Response {
+    if let Some(token) = &admin.token
+        && !crate::auth::bearer_matches(headers, token)
+    {
+        let body = "stopping and starting systems needs the admin token: \
+                    Authorization: Bearer <admin.token>\n";
+        return (StatusCode::UNAUTHORIZED, body).into_response();
+    }
+    let switches = &admin.switches;
     if switches.set(name, running) {
         let verb = if running { "starting" } else { "stopping" };
         (StatusCode::ACCEPTED, format!("{verb} {name}\n")).into_response()

@@ -141,6 +141,8 @@ pub struct Supervisor {
     pending: Vec<(String, Task)>,
     /// The systems added with [`Self::add_restartable`].
     switches: crate::restart::Switches,
+    /// Required (as a bearer token) by the admin endpoint's stop/start.
+    admin_token: Option<String>,
 }
 
 impl Supervisor {
@@ -161,7 +163,15 @@ impl Supervisor {
             up,
             pending: Vec::new(),
             switches: crate::restart::Switches::default(),
+            admin_token: None,
         }
+    }
+
+    /// Makes the admin endpoint's `POST /systems/{name}/stop|start` require
+    /// `Authorization: Bearer <token>` (`None`: no token, the default; the
+    /// admin endpoint binds 127.0.0.1 unless told otherwise).
+    pub fn set_admin_token(&mut self, token: Option<String>) {
+        self.admin_token = token.filter(|token| !token.is_empty());
     }
 
     /// The registry, for systems to register metrics before [`Self::run`].
@@ -244,8 +254,9 @@ impl Supervisor {
         let _ = self.metrics_view.registry.set(registry.clone());
         let mut tasks = JoinSet::new();
         if let Some(listener) = admin {
-            let router = crate::admin::router(registry, self.directory.clone())
-                .merge(crate::restart::router(self.switches.clone()));
+            let router = crate::admin::router(registry, self.directory.clone()).merge(
+                crate::restart::router(self.switches.clone(), self.admin_token.clone()),
+            );
             let shutdown = self.shutdown.clone();
             tasks.spawn(async move {
                 let result = axum::serve(listener, router)

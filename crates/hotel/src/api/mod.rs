@@ -149,15 +149,12 @@ pub fn error(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
 async fn authenticate(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
     if let Some(key) = &api.api_key {
         let headers = request.headers();
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
+        let bearer = service::auth::bearer(headers);
         let plain = headers
             .get("x-api-key")
             .and_then(|value| value.to_str().ok());
         let given = bearer.or(plain).unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), key.as_bytes()) {
+        if !service::auth::same_secret(given.as_bytes(), key.as_bytes()) {
             return error(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong API key (Authorization: Bearer KEY or X-API-Key: KEY)",
@@ -166,11 +163,6 @@ async fn authenticate(State(api): State<Arc<Api>>, request: Request, next: Next)
         }
     }
     next.run(request).await
-}
-
-/// Compares without stopping at the first difference (no timing oracle).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub(crate) fn book_error(err: &BookError) -> ApiError {

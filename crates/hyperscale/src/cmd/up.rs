@@ -54,7 +54,7 @@ struct UpConfig {
     data_dir: PathBuf,
     drain_timeout_ms: u64,
     console: BindConfig,
-    admin: BindConfig,
+    admin: AdminConfig,
     /// The URL shortener's settings (`[shortener]`); its data directory is
     /// always `{data_dir}/shortener`.
     shortener: shortener::Config,
@@ -101,6 +101,18 @@ struct BindConfig {
     bind: SocketAddr,
 }
 
+/// `[admin]`: where `/metrics`, `/healthz` and the systems' stop/start are
+/// served, and the token stop/start then need (`admin.token`, or
+/// `HYPERSCALE_UP_ADMIN__TOKEN`; none by default, the endpoint binding
+/// 127.0.0.1).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminConfig {
+    bind: SocketAddr,
+    #[serde(default)]
+    token: Option<String>,
+}
+
 impl Default for UpConfig {
     fn default() -> Self {
         Self {
@@ -110,8 +122,9 @@ impl Default for UpConfig {
             console: BindConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             },
-            admin: BindConfig {
+            admin: AdminConfig {
                 bind: SocketAddr::from(([127, 0, 0, 1], 9100)),
+                token: None,
             },
             // Machine 1: the ID service below claims the lowest free machine
             // id by lock file (0 unless another server on this host holds
@@ -204,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn up(config: UpConfig) -> anyhow::Result<()> {
     let mut supervisor = Supervisor::new(service::shutdown::on_signals());
+    supervisor.set_admin_token(config.admin.token.clone());
     let admin = bind_system(config.admin.bind, "the admin endpoint", "admin").await?;
     let console_listener = bind_system(config.console.bind, "the console", "console").await?;
     let console_addr = console_listener.local_addr()?.to_string();

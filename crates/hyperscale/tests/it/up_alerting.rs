@@ -165,9 +165,15 @@ fn write_example(dir: &Path, hook_port: u16, smtp_port: u16) {
         ],
     );
     // start_up scrapes every 500 ms (its environment overrides the file).
-    let tokens = format!("config = \"alertmanager.yml\"\ntokens = [\"{TOKEN}:silencer\"]");
+    let tokens = format!(
+        "config = \"alertmanager.yml\"\ntokens = [\"{TOKEN}:silencer\"]\n\n\
+         [admin]\nbind = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\""
+    );
     edit("up.toml", &[("config = \"alertmanager.yml\"", &tokens)]);
 }
+
+/// The admin endpoint's token (`[admin] token`): stop/start need it.
+const ADMIN_TOKEN: &str = "admin-t0ken-of-the-test";
 
 /// The token that may change silences (`[alerts] tokens`).
 const TOKEN: &str = "t0ken-of-the-test";
@@ -232,7 +238,15 @@ fn stopping_a_system_under_up_fires_an_alert_to_webhook_and_email_then_resolves(
     std::thread::sleep(Duration::from_secs(2));
     assert!(hooks.lock().unwrap().is_empty(), "{:?}", hooks.lock());
 
-    let (status, reply) = request("POST", &format!("http://{admin}/systems/kv/stop"), &[], "");
+    let stop = format!("http://{admin}/systems/kv/stop");
+    let (status, reply) = request("POST", &stop, &[], "");
+    assert_eq!(status, 401, "stop without the admin token: {reply}");
+    let wrong = [("authorization", "Bearer not-the-token")];
+    assert_eq!(request("POST", &stop, &wrong, "").0, 401);
+    assert!(ping(), "a refused stop leaves kv serving");
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let auth = [("authorization", bearer.as_str())];
+    let (status, reply) = request("POST", &stop, &auth, "");
     assert_eq!(status, 202, "{reply}");
     let started = Instant::now();
     while ping() {
@@ -245,7 +259,7 @@ fn stopping_a_system_under_up_fires_an_alert_to_webhook_and_email_then_resolves(
     let (status, reply) = request(
         "POST",
         &format!("http://{admin}/systems/nope/stop"),
-        &[],
+        &auth,
         "",
     );
     assert_eq!(status, 404, "{reply}");
@@ -267,7 +281,8 @@ fn stopping_a_system_under_up_fires_an_alert_to_webhook_and_email_then_resolves(
     console_pages_while_firing(&console);
 
     // kv returns: it serves again and the alert resolves, on both channels.
-    let (status, reply) = request("POST", &format!("http://{admin}/systems/kv/start"), &[], "");
+    let start = format!("http://{admin}/systems/kv/start");
+    let (status, reply) = request("POST", &start, &auth, "");
     assert_eq!(status, 202, "{reply}");
     let started = Instant::now();
     while !ping() {

@@ -130,22 +130,12 @@ fn echo(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     Frame::Bulk(args[1].clone())
 }
 
-/// Compares a password; its length may leak through timing, its bytes do not.
-fn password_matches(given: &[u8], expected: &str) -> bool {
-    let expected = expected.as_bytes();
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0
-}
-
 /// Checks `AUTH`-style credentials; `Err` is the reply to send.
 fn check_credentials(ctx: &mut Ctx<'_>, user: Option<&[u8]>, password: &[u8]) -> Result<(), Frame> {
     let required = ctx.state.config.read().requirepass.clone();
     let user_ok = user.is_none_or(|u| u == b"default");
-    if user_ok && (required.is_empty() || password_matches(password, &required)) {
+    if user_ok && (required.is_empty() || service::auth::same_secret(password, required.as_bytes()))
+    {
         ctx.conn.authenticated = true;
         return Ok(());
     }
