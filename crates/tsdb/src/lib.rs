@@ -126,6 +126,7 @@ pub mod bench;
 pub mod block;
 pub mod chunk;
 mod codec;
+pub mod cold;
 pub mod compact;
 mod db;
 pub mod downsample;
