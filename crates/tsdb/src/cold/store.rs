@@ -95,10 +95,22 @@ impl ObjectStore {
             Some(t) => Credentials::new_with_token(&target.access_key, &target.secret_key, t),
             None => Credentials::new(&target.access_key, &target.secret_key),
         };
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_millis(target.timeout_ms.max(1)))
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+        let timeout = Duration::from_millis(target.timeout_ms.max(1));
+        let build = move || {
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .build()
+        };
+        // The blocking client refuses to be built on an async runtime's
+        // thread (it starts its own): build it on a plain thread there.
+        let http = if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::spawn(build)
+                .join()
+                .map_err(|_| bad("building the HTTP client panicked".into()))?
+        } else {
+            build()
+        }
+        .map_err(|e| bad(e.to_string()))?;
         Ok(Self {
             bucket,
             prefix,
