@@ -133,6 +133,9 @@ pub enum Error {
     /// The database is closed.
     #[error("the database is closed")]
     Closed,
+    /// The cold-storage object store failed or answered unexpectedly.
+    #[error("cold storage: {0}")]
+    Cold(String),
 }
 
 impl Error {
@@ -141,7 +144,11 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         !matches!(
             self,
-            Error::Io { .. } | Error::Corrupt { .. } | Error::WritesDisabled(_) | Error::Closed
+            Error::Io { .. }
+                | Error::Corrupt { .. }
+                | Error::WritesDisabled(_)
+                | Error::Closed
+                | Error::Cold(_)
         )
     }
 }

@@ -43,7 +43,9 @@
 //! resolves their [`Ticket`]s, so an acknowledged sample survives `kill -9`
 //! (`tests/it/crash.rs` kills a real process) and no fsync runs on a caller's
 //! thread. Out-of-order samples are accepted within
-//! `out_of_order_window_ms` of the newest sample.
+//! `out_of_order_window_ms` of the newest sample; in-order samples of a
+//! series may lag the newest by half a block range (as in Prometheus), so a
+//! slow writer is not refused because another is ahead.
 //!
 //! # Blocks, index and compaction ([`block`], [`index`], [`compact`])
 //!
@@ -63,7 +65,19 @@
 //! stay correct at every resolution (an average alone would not). A query
 //! picks its resolution from its step ([`Db::query`]). Retention deletes whole
 //! blocks, measured from the newest sample, and never before the next
-//! resolution covers them.
+//! resolution covers them. PromQL's range functions whose window reaches
+//! past the raw data read the 1-minute and 1-hour points there
+//! (`promql::downsampled`: `rate`, `increase`, `delta` and the
+//! `*_over_time` aggregates, with stated bounds).
+//!
+//! # Cold storage ([`cold`])
+//!
+//! Blocks whose end is `cold.after_ms` behind the newest sample move to an
+//! S3-compatible store (`hyperscale s3 serve`, MinIO, AWS): chunks, index and
+//! meta are uploaded and verified (length and MD5), a `cold.json` marker
+//! makes the move durable, and only then the local chunks go; the index
+//! stays local, chunks are read by ranged GETs through a bounded LRU cache.
+//! A crash at any step leaves each block counted once (`tests/it/cold.rs`).
 //!
 //! # Knobs ([`Options`])
 //!
@@ -76,6 +90,7 @@
 //! | `chunk_samples_max` | 120 | compression vs. decoding work per read |
 //! | `wal_segment_bytes_max` | 128 MiB | checkpoint granularity |
 //! | `maintenance_interval_ms` | 60 s (0: off) | how soon blocks are cut, compacted, expired |
+//! | `cold` | off | `after_ms` (7 d on the CLI): local disk vs. reads over the network; `cache_bytes_max` (64 MiB) |
 //!
 //! # Using it
 //!
@@ -117,15 +132,16 @@
 //! # What comes next
 //!
 //! DNS-SRV discovery and relabeling, `metadata`, dashboards (issue 14,
-//! parts 3-5); cold storage of old blocks in the object store; reading downsampled
-//! blocks from PromQL ([`Db::query`] picks the resolution, the evaluator
-//! reads raw samples only today).
+//! parts 3-5); instant selectors and the raw-only range functions
+//! (`quantile_over_time`, `irate`, ...) over ranges whose raw data expired;
+//! multipart upload of cold blocks over 5 GiB.
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod block;
 pub mod chunk;
 mod codec;
+pub mod cold;
 pub mod compact;
 mod db;
 pub mod downsample;

@@ -5,6 +5,7 @@
 //! trade-off (block length, out-of-order window, retention per resolution) is
 //! one field with its default and its reason.
 
+use crate::cold::ColdOptions;
 use crate::error::{Error, Result};
 
 /// One minute in milliseconds.
@@ -78,6 +79,8 @@ pub struct Options {
     /// Background maintenance (cut, compaction, downsampling, retention) every
     /// this many ms; 0 turns the thread off (call [`crate::Db::maintain`]).
     pub maintenance_interval_ms: u64,
+    /// Move old blocks to an S3-compatible store (`None`: keep all local).
+    pub cold: Option<ColdOptions>,
 }
 
 impl Default for Options {
@@ -94,6 +97,7 @@ impl Default for Options {
             chunk_samples_max: 120,
             wal_segment_bytes_max: 128 << 20,
             maintenance_interval_ms: 60_000,
+            cold: None,
         }
     }
 }
@@ -120,6 +124,9 @@ impl Options {
         }
         if self.downsampling && self.block_range_ms % HOUR_MS != 0 {
             return bad("with downsampling, block_range_ms must be whole hours");
+        }
+        if self.cold.as_ref().is_some_and(|c| c.after_ms <= 0) {
+            return bad("cold storage's after_ms must be positive");
         }
         if self.wal_segment_bytes_max < 4096 {
             return bad("wal_segment_bytes_max must be at least 4096");

@@ -87,6 +87,24 @@ pub struct ServeArgs {
     /// Interval of rule groups without their own `interval` [default: 1m].
     #[arg(long, default_value = "1m")]
     pub(crate) evaluation_interval: String,
+    /// Move blocks older than `--cold-after` to this S3 location,
+    /// `s3://bucket/prefix` (keys from AWS_ACCESS_KEY_ID /
+    /// AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN) [default: keep all local].
+    #[arg(long)]
+    pub(crate) cold_storage: Option<String>,
+    /// The S3 endpoint of `--cold-storage` (`hyperscale s3 serve`'s, MinIO's,
+    /// AWS's) [default: AWS_ENDPOINT_URL, else https://s3.amazonaws.com].
+    #[arg(long)]
+    pub(crate) cold_endpoint: Option<String>,
+    /// The region requests are signed for [default: AWS_REGION, else us-east-1].
+    #[arg(long)]
+    pub(crate) cold_region: Option<String>,
+    /// Blocks whose end is this far behind the newest sample move [default: 7d].
+    #[arg(long)]
+    pub(crate) cold_after: Option<String>,
+    /// Bytes of cold chunks cached in memory [default: 67108864].
+    #[arg(long)]
+    pub(crate) cold_cache_bytes: Option<u64>,
 }
 
 /// A duration as Prometheus writes them: a number and `ms`, `s`, `m`, `h`,
@@ -143,6 +161,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         raw_retention_ms: raw,
         minute_retention_ms: minute,
         hour_retention_ms: hour,
+        cold: settings.cold.clone(),
         ..tsdb::Options::default()
     };
     let db = tsdb::Db::open(&config.data_dir, opts)

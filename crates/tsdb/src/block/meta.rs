@@ -31,6 +31,10 @@ pub struct Meta {
     /// are still on disk at open (a crash before their deletion), they go.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Its chunks are in cold storage (known from the `cold.json` marker, not
+    /// stored in the meta, which is uploaded as it was written).
+    #[serde(skip)]
+    pub cold: bool,
 }
 
 impl Meta {
@@ -48,6 +52,7 @@ impl Meta {
             chunks: 1,
             samples: 1,
             sources: Vec::new(),
+            cold: false,
         }
     }
 

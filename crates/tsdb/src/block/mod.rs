@@ -9,7 +9,8 @@
 //! `meta.json` (time range, resolution). It is written under `<id>.tmp`, each
 //! file fsynced, then renamed, and deleted by a rename to `<id>.del` first: a
 //! crash leaves whole blocks, and `.tmp` / `.del` directories that open
-//! removes.
+//! removes. A block moved to cold storage ([`crate::cold`]) keeps its index
+//! here and reads its chunks from the object store.
 
 pub mod format;
 pub mod meta;
@@ -18,11 +19,13 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use format::{CHUNK_BYTES_MAX, CHUNKS_MAGIC, ChunkData, ChunkMeta, IndexSeries};
 pub use meta::Meta;
 
+use crate::cold::{ColdTier, MARKER};
 use crate::downsample::AggrPoint;
 use crate::error::{IoContext, Result, corrupt};
 use crate::head::{Sample, SeriesSamples};
@@ -40,27 +43,63 @@ pub struct Block {
     meta: Meta,
     series: Vec<IndexSeries>,
     postings: Postings,
-    chunks: File,
+    chunks: Chunks,
+}
+
+/// Where a block's chunks are read from.
+enum Chunks {
+    /// The local `chunks` file.
+    Local(File),
+    /// The object store, by the block's id.
+    Cold(Arc<ColdTier>, Arc<str>),
+}
+
+impl std::fmt::Debug for Chunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Chunks::Local(file) => f.debug_tuple("Local").field(file).finish(),
+            Chunks::Cold(_, id) => f.debug_tuple("Cold").field(id).finish(),
+        }
+    }
 }
 
 impl Block {
-    /// Opens a block directory, checking its index and the chunks file's magic.
+    /// Opens a local block directory, checking its index and the chunks file's magic.
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_in(dir, None)
+    }
+
+    /// Opens a block directory; one marked cold reads its chunks through `cold`
+    /// (an error that says so if there is none).
+    pub fn open_in(dir: &Path, cold: Option<&Arc<ColdTier>>) -> Result<Self> {
         let meta_path = dir.join("meta.json");
         let meta_bytes = std::fs::read(&meta_path).at(&meta_path)?;
-        let meta: Meta =
+        let mut meta: Meta =
             serde_json::from_slice(&meta_bytes).map_err(|e| corrupt(&meta_path, e.to_string()))?;
         let index_path = dir.join("index");
         let index = std::fs::read(&index_path).at(&index_path)?;
         let (series, postings) =
             format::decode_index(&index).map_err(|e| corrupt(&index_path, e))?;
-        let chunks_path = dir.join("chunks");
-        let mut chunks = File::open(&chunks_path).at(&chunks_path)?;
-        let mut magic = [0u8; 8];
-        chunks.read_exact(&mut magic).at(&chunks_path)?;
-        if &magic != CHUNKS_MAGIC {
-            return Err(corrupt(&chunks_path, "not a chunks file (bad magic)"));
-        }
+        let chunks = if dir.join(MARKER).exists() {
+            let Some(tier) = cold else {
+                return Err(crate::Error::InvalidArgument(format!(
+                    "block {} is in cold storage (see its {MARKER}); start with --cold-storage",
+                    dir.display()
+                )));
+            };
+            tier.adopt(dir)?;
+            meta.cold = true;
+            Chunks::Cold(tier.clone(), meta.id.as_str().into())
+        } else {
+            let chunks_path = dir.join("chunks");
+            let mut chunks = File::open(&chunks_path).at(&chunks_path)?;
+            let mut magic = [0u8; 8];
+            chunks.read_exact(&mut magic).at(&chunks_path)?;
+            if &magic != CHUNKS_MAGIC {
+                return Err(corrupt(&chunks_path, "not a chunks file (bad magic)"));
+            }
+            Chunks::Local(chunks)
+        };
         // The meta has no checksum of its own: it must agree with the index.
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
         let outside = series
@@ -108,10 +147,20 @@ impl Block {
                 format!("chunk of {} bytes at {}", c.len, c.offset),
             ));
         }
-        let mut buf = vec![0u8; c.len as usize];
-        self.chunks.read_exact_at(&mut buf, c.offset).at(&path)?;
-        format::decode_chunk(&buf)
-            .map_err(|e| corrupt(&path, format!("chunk at {}: {e}", c.offset)))
+        let cold;
+        let mut local = Vec::new();
+        let buf: &[u8] = match &self.chunks {
+            Chunks::Local(f) => {
+                local.resize(c.len as usize, 0);
+                f.read_exact_at(&mut local, c.offset).at(&path)?;
+                &local
+            }
+            Chunks::Cold(tier, id) => {
+                cold = tier.read(id, c.offset, c.len)?;
+                &cold
+            }
+        };
+        format::decode_chunk(buf).map_err(|e| corrupt(&path, format!("chunk at {}: {e}", c.offset)))
     }
 
     /// The label sets of the series matching `matchers`.
@@ -233,9 +282,9 @@ impl Block {
         Ok(())
     }
 
-    /// Bytes of the block's files.
+    /// Bytes of the block's local files.
     pub fn disk_bytes(&self) -> u64 {
-        ["chunks", "index", "meta.json"]
+        ["chunks", "index", "meta.json", MARKER]
             .iter()
             .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
             .map(|m| m.len())
@@ -296,6 +345,7 @@ impl BlockWriter {
                 chunks: 0,
                 samples: 0,
                 sources: Vec::new(),
+                cold: false,
             },
             chunk_samples_max: chunk_samples_max.max(1),
             buf: Vec::new(),

@@ -1,8 +1,10 @@
-//! Maintenance: cut the head into blocks, downsample, expire, compact.
+//! Maintenance: cut the head into blocks, downsample, expire, compact, move
+//! old blocks to cold storage.
 //!
 //! Why a module: these are the storage layer's background jobs, each a pure
 //! decision (`Head::due_range`, [`crate::downsample::plan`],
-//! [`crate::retention::expired`], [`crate::compact::plan`]) followed by I/O
+//! [`crate::retention::expired`], [`crate::compact::plan`],
+//! [`crate::cold::plan`]) followed by I/O
 //! ordered so that a crash at any point leaves a store that opens correctly:
 //! a new block is whole on disk before anything it replaces goes, and the WAL
 //! is checkpointed only after the block holding its old samples exists.
@@ -31,6 +33,8 @@ pub struct MaintainReport {
     pub expired: usize,
     /// Compactions (each merging several blocks into one).
     pub compacted: usize,
+    /// Blocks moved to cold storage.
+    pub moved_cold: usize,
 }
 
 impl Inner {
@@ -63,6 +67,12 @@ impl Inner {
             self.compact(&ids)?;
             report.compacted += 1;
         }
+        if let Some(c) = &self.opts.cold {
+            for id in crate::cold::plan(&self.metas(), newest, c.after_ms) {
+                self.move_cold(&id)?;
+                report.moved_cold += 1;
+            }
+        }
         Ok(report)
     }
 
@@ -74,7 +84,7 @@ impl Inner {
             .collect()
     }
 
-    fn find(&self, ids: &[String]) -> Vec<Arc<Block>> {
+    pub(super) fn find(&self, ids: &[String]) -> Vec<Arc<Block>> {
         self.blocks
             .read()
             .iter()
@@ -224,7 +234,7 @@ impl Inner {
             blocks.sort_by_key(|b| (b.meta().resolution_ms, b.meta().min_t));
         }
         for b in srcs {
-            crate::block::delete_dir(b.dir())?;
+            super::cold::delete_block(&b, self.cold.as_ref())?;
         }
         Ok(())
     }
@@ -234,7 +244,7 @@ impl Inner {
         let gone = self.find(ids);
         self.blocks.write().retain(|b| !ids.contains(&b.meta().id));
         for b in gone {
-            crate::block::delete_dir(b.dir())?;
+            super::cold::delete_block(&b, self.cold.as_ref())?;
         }
         Ok(())
     }

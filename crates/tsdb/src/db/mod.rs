@@ -6,6 +6,7 @@
 //! read locks (blocks before head, always in that order), and maintenance
 //! ([`maintain`]) cuts, downsamples, expires and compacts, one at a time.
 
+mod cold;
 mod maintain;
 mod query;
 
@@ -18,6 +19,7 @@ pub use maintain::MaintainReport;
 pub use query::QueryResult;
 
 use crate::block::{Block, Meta};
+use crate::cold::ColdTier;
 use crate::error::{Error, IoContext, Result, corrupt};
 use crate::head::{Head, SeriesSamples};
 use crate::labels::Labels;
@@ -44,6 +46,8 @@ pub(crate) struct Inner {
     wal: Wal,
     /// One maintenance pass at a time.
     maintaining: Mutex<()>,
+    /// The object store old blocks move to, if configured.
+    cold: Option<Arc<ColdTier>>,
 }
 
 /// Counters and sizes.
@@ -57,8 +61,10 @@ pub struct Stats {
     pub samples_appended: u64,
     /// Blocks on disk.
     pub blocks: usize,
-    /// Bytes of all blocks.
+    /// Bytes of all blocks on local disk.
     pub block_bytes: u64,
+    /// Blocks whose chunks are in cold storage.
+    pub cold_blocks: usize,
     /// Samples (raw) and points (downsampled) in blocks.
     pub block_samples: u64,
     /// Bytes of the WAL.
@@ -85,7 +91,12 @@ impl Db {
         }
         let blocks_dir = dir.join("blocks");
         std::fs::create_dir_all(&blocks_dir).at(&blocks_dir)?;
-        let blocks = load_blocks(&blocks_dir)?;
+        let cold = opts
+            .cold
+            .as_ref()
+            .map(|c| ColdTier::new(c).map(Arc::new))
+            .transpose()?;
+        let blocks = load_blocks(&blocks_dir, cold.as_ref())?;
         let mut head = Head::new();
         head.min_valid_t = blocks
             .iter()
@@ -105,6 +116,7 @@ impl Db {
             head: RwLock::new(head),
             wal,
             maintaining: Mutex::new(()),
+            cold,
         });
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let maintenance = if interval_ms > 0 {
@@ -186,6 +198,7 @@ impl Db {
             samples_appended: head.samples_appended,
             blocks: blocks.len(),
             block_bytes: blocks.iter().map(|b| b.disk_bytes()).sum(),
+            cold_blocks: blocks.iter().filter(|b| b.meta().cold).count(),
             block_samples: blocks.iter().map(|b| b.meta().samples).sum(),
             wal_bytes: self.inner.wal.disk_bytes(),
             wal_fsyncs: self.inner.wal.fsyncs(),
@@ -229,7 +242,7 @@ fn maintenance_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar), interval_ms: u
 
 /// Opens every block under `dir`, removing `.tmp` leftovers and blocks a
 /// compaction replaced; sorted by (resolution, time).
-fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
+fn load_blocks(dir: &Path, cold: Option<&Arc<ColdTier>>) -> Result<Vec<Arc<Block>>> {
     let mut blocks = Vec::new();
     for e in std::fs::read_dir(dir).at(dir)? {
         let path = e.at(dir)?.path();
@@ -238,7 +251,7 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
             continue;
         }
         if path.is_dir() {
-            blocks.push(Block::open(&path)?);
+            blocks.push(Block::open_in(&path, cold)?);
         }
     }
     let replaced: std::collections::HashSet<(String, i64)> = blocks
@@ -253,7 +266,7 @@ fn load_blocks(dir: &Path) -> Result<Vec<Arc<Block>>> {
     let mut kept = Vec::new();
     for b in blocks {
         if replaced.contains(&(b.meta().id.clone(), b.meta().resolution_ms)) {
-            crate::block::delete_dir(b.dir())?;
+            cold::delete_block(&b, cold)?;
         } else {
             kept.push(Arc::new(b));
         }

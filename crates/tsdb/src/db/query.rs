@@ -199,6 +199,26 @@ impl Db {
         })
     }
 
+    /// The oldest time data of `resolution_ms` is held from (0: raw, in
+    /// blocks or the head); `i64::MAX` if there is none. Retention deletes
+    /// the oldest blocks first, so each resolution holds a suffix of time.
+    pub fn held_from(&self, resolution_ms: i64) -> i64 {
+        let blocks = self
+            .inner
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.meta().resolution_ms == resolution_ms)
+            .map(|b| b.meta().min_t)
+            .min()
+            .unwrap_or(i64::MAX);
+        if resolution_ms == 0 {
+            blocks.min(self.inner.head.read().min_t)
+        } else {
+            blocks
+        }
+    }
+
     /// Label sets of the series matching `matchers` in the head and blocks.
     pub fn series(&self, matchers: &[Matcher]) -> Vec<Labels> {
         let list = self.inner.blocks.read();

@@ -78,14 +78,23 @@ impl Head {
         self.series.values().map(MemSeries::chunk_bytes).sum()
     }
 
-    /// The oldest timestamp an append may carry now.
-    pub fn oldest_accepted(&self, opts: &Options) -> i64 {
-        let window = if self.max_t == i64::MIN {
-            i64::MIN
-        } else {
-            self.max_t.saturating_sub(opts.out_of_order_window_ms)
-        };
-        window.max(self.min_valid_t)
+    /// The oldest timestamps an append may carry now: `(in order, out of
+    /// order)`. A sample newer than its series' newest is in order and, as in
+    /// Prometheus (`appendableMinValidTime`), may lag the head's newest by
+    /// half a block range (or the out-of-order window, if longer): a slow
+    /// writer is not refused because another writer's series are ahead. A
+    /// sample at or before its series' newest may lag by the out-of-order
+    /// window only. Neither reaches into a range already cut to a block.
+    pub fn oldest_accepted(&self, opts: &Options) -> (i64, i64) {
+        if self.max_t == i64::MIN {
+            return (self.min_valid_t, self.min_valid_t);
+        }
+        let ooo = opts.out_of_order_window_ms;
+        let lag = (opts.block_range_ms / 2).max(ooo);
+        (
+            self.max_t.saturating_sub(lag).max(self.min_valid_t),
+            self.max_t.saturating_sub(ooo).max(self.min_valid_t),
+        )
     }
 
     /// Checks a whole request, then applies it; returns the WAL frames that
@@ -97,7 +106,7 @@ impl Head {
         opts: &Options,
         now_ms: i64,
     ) -> Result<Vec<u8>> {
-        let oldest = self.oldest_accepted(opts);
+        let (oldest_in_order, oldest_ooo) = self.oldest_accepted(opts);
         // Merge entries of the same series, keeping first-seen order.
         // (hash, labels, samples, ref if the series exists)
         let mut groups: Vec<(u64, Labels, Vec<Sample>, Option<u64>)> =
@@ -129,7 +138,16 @@ impl Head {
             if let Some(t_ms) = dup {
                 return Err(Error::DuplicateSample { t_ms });
             }
+            *found = self.find(*hash, labels);
+            let series_max_t = found
+                .and_then(|r| self.series.get(&r))
+                .map_or(i64::MIN, |s| s.max_t);
             for &(t, _) in samples.iter() {
+                let oldest = if t > series_max_t {
+                    oldest_in_order
+                } else {
+                    oldest_ooo
+                };
                 if t < oldest {
                     return Err(Error::OutOfBounds {
                         t_ms: t,
@@ -142,7 +160,6 @@ impl Head {
                     return Err(Error::TooFarInFuture { t_ms: t, now_ms });
                 }
             }
-            *found = self.find(*hash, labels);
             match found.and_then(|r| self.series.get(&r)) {
                 None => new_series += 1,
                 Some(s) => {

@@ -96,15 +96,7 @@ pub fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Va
                 } else {
                     k as usize
                 };
-                let mut m = members;
-                m.sort_by(|x, y| match (x.value.is_nan(), y.value.is_nan()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    _ if op == "topk" => y.value.total_cmp(&x.value),
-                    _ => x.value.total_cmp(&y.value),
-                });
-                out.extend(m.into_iter().take(k));
+                out.extend(select_k(members, k, op == "topk"));
             }
             "count_values" => {
                 let label = label.clone().unwrap_or_default();
@@ -131,6 +123,65 @@ pub fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Va
     Ok(Value::Vector(out))
 }
 
+/// `topk`/`bottomk` of one group as Prometheus picks them, ties included:
+/// a heap of `k` with the smallest (largest for `bottomk`) on top, a later
+/// element replacing the top only if strictly better, maintained by the
+/// same sift steps as Go's `container/heap` (`engine.go`, `aggregationK`).
+/// Which of equal values survives depends on those steps, so a stable sort
+/// would pick differently; the result is sorted best first.
+fn select_k(members: Vec<Element>, k: usize, top: bool) -> Vec<Element> {
+    // Go's `Less` of vectorByValueHeap (topk) / vectorByReverseValueHeap (bottomk).
+    let less = |a: f64, b: f64| a.is_nan() || if top { a < b } else { a > b };
+    let mut h: Vec<Element> = Vec::with_capacity(k);
+    if k == 0 {
+        return h;
+    }
+    for e in members {
+        if h.len() < k {
+            h.push(e);
+            let mut j = h.len() - 1; // up
+            while j > 0 {
+                let i = (j - 1) / 2;
+                if !less(h[j].value, h[i].value) {
+                    break;
+                }
+                h.swap(i, j);
+                j = i;
+            }
+            continue;
+        }
+        let (head, v) = (h[0].value, e.value);
+        let better = if top { head < v } else { head > v };
+        if better || (head.is_nan() && !v.is_nan()) {
+            h[0] = e;
+            let mut i = 0; // down (Fix(0); `up` from the root is a no-op)
+            loop {
+                let j1 = 2 * i + 1;
+                if j1 >= h.len() {
+                    break;
+                }
+                let mut j = j1;
+                if j1 + 1 < h.len() && less(h[j1 + 1].value, h[j1].value) {
+                    j = j1 + 1;
+                }
+                if !less(h[j].value, h[i].value) {
+                    break;
+                }
+                h.swap(i, j);
+                i = j;
+            }
+        }
+    }
+    h.sort_by(|x, y| match (x.value.is_nan(), y.value.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ if top => y.value.total_cmp(&x.value),
+        _ => x.value.total_cmp(&y.value),
+    });
+    h
+}
+
 /// A float as Prometheus prints it (Go's `strconv.FormatFloat(v, 'f', -1, 64)`).
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
@@ -141,5 +192,36 @@ pub fn format_value(v: f64) -> String {
         "-Inf".into()
     } else {
         format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn el(name: &str, value: f64) -> Element {
+        Element {
+            metric: [("n".to_string(), name.to_string())].into_iter().collect(),
+            value,
+        }
+    }
+
+    fn names(v: Vec<Element>) -> Vec<String> {
+        v.into_iter().map(|e| e.metric["n"].clone()).collect()
+    }
+
+    #[test]
+    fn ties_go_as_in_prometheus_heap() {
+        // Heap after a, b: a on top (equal values do not swap); c beats it.
+        let got = select_k(vec![el("a", 3.0), el("b", 3.0), el("c", 5.0)], 2, true);
+        assert_eq!(names(got), ["c", "b"]);
+        // An equal later value never replaces the top.
+        let got = select_k(vec![el("a", 5.0), el("b", 3.0), el("c", 3.0)], 2, true);
+        assert_eq!(names(got), ["a", "b"]);
+        let got = select_k(vec![el("a", 3.0), el("b", 3.0), el("c", 1.0)], 2, false);
+        assert_eq!(names(got), ["c", "b"]);
+        // NaN loses to any number.
+        let got = select_k(vec![el("a", f64::NAN), el("b", 1.0)], 1, true);
+        assert_eq!(names(got), ["b"]);
     }
 }

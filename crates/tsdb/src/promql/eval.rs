@@ -74,7 +74,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The instant a selector reads at: `t`, or its `@`, minus its offset.
-    fn ref_time(&self, t: i64, at: &Option<AtModifier>, offset: &Option<Offset>) -> i64 {
+    pub(crate) fn ref_time(&self, t: i64, at: &Option<AtModifier>, offset: &Option<Offset>) -> i64 {
         let base = match at {
             None => t,
             Some(AtModifier::Start) => self.start_ms,
@@ -215,6 +215,16 @@ impl<'a> Evaluator<'a> {
         }
         series.retain(|s| !s.samples.is_empty());
         Ok(series)
+    }
+
+    /// Counts `n` more samples (or points) loaded at this step, refusing past
+    /// the query's limit.
+    pub(crate) fn count_loaded(&mut self, n: usize) -> Result<(), EvalError> {
+        self.loaded += n;
+        if self.loaded > self.limits.samples_max {
+            return Err(EvalError::too_many_samples());
+        }
+        Ok(())
     }
 
     /// Evaluates `expr` at instant `t`.

@@ -20,7 +20,7 @@ fn drop_name(mut m: Metric) -> Metric {
 }
 
 /// Prometheus's `extrapolatedRate`.
-fn extrapolated_rate(
+pub(crate) fn extrapolated_rate(
     s: &[(i64, f64)],
     start: i64,
     end: i64,
@@ -305,6 +305,9 @@ fn map_matrix(
 
 /// Evaluates a function call at `t`.
 pub fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> {
+    if let Some(v) = super::downsampled::call(ev, c, t)? {
+        return Ok(v);
+    }
     let name = c.func.name;
     let v = match name {
         "rate" | "increase" | "delta" => {

@@ -20,6 +20,7 @@
 pub mod aggr;
 pub mod binary;
 mod cache;
+mod downsampled;
 pub mod eval;
 pub mod functions;
 

@@ -114,6 +114,55 @@ fn each_limit_is_its_own_error_and_refuses_the_whole_request() {
     ));
 }
 
+/// A writer whose series lag another writer's by more than the
+/// out-of-order window, but write each series in order, is accepted (as
+/// Prometheus accepts in-order samples up to half a block range behind the
+/// head); its out-of-order samples and those past half a block range are not.
+#[test]
+fn a_lagging_writer_in_order_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), small_opts()).unwrap(); // 1 h blocks, 10 min window
+    let (fast, slow, new) = (ls("a", &[]), ls("b", &[]), ls("c", &[]));
+    let t0 = 100 * HOUR_MS;
+    db.append_wait(vec![(slow.clone(), vec![(t0 - 20 * MINUTE_MS, 1.0)])])
+        .unwrap();
+    db.append_wait(vec![(fast.clone(), vec![(t0, 1.0)])])
+        .unwrap();
+    // 15 min behind the newest sample, in order for its series: accepted.
+    db.append_wait(vec![(slow.clone(), vec![(t0 - 15 * MINUTE_MS, 2.0)])])
+        .unwrap();
+    // A new series 25 min behind: in order too.
+    db.append_wait(vec![(new.clone(), vec![(t0 - 25 * MINUTE_MS, 1.0)])])
+        .unwrap();
+    // Out of order for its series and past the window: refused.
+    let e = db
+        .append(vec![(slow.clone(), vec![(t0 - 16 * MINUTE_MS, 9.0)])])
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::OutOfBounds { min_ms, .. } if min_ms == t0 - 10 * MINUTE_MS),
+        "{e}"
+    );
+    // In order but more than half a block range behind: refused.
+    let e = db
+        .append(vec![(slow.clone(), vec![(t0 - 31 * MINUTE_MS, 9.0)])])
+        .unwrap_err();
+    assert!(matches!(e, Error::OutOfBounds { .. }), "{e}");
+    let e = db
+        .append(vec![(ls("d", &[]), vec![(t0 - 31 * MINUTE_MS, 9.0)])])
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::OutOfBounds { min_ms, .. } if min_ms == t0 - 30 * MINUTE_MS),
+        "{e}"
+    );
+    let got = db
+        .select(&[Matcher::eq("__name__", "b")], 0, i64::MAX)
+        .unwrap();
+    assert_eq!(
+        got[0].1,
+        vec![(t0 - 20 * MINUTE_MS, 1.0), (t0 - 15 * MINUTE_MS, 2.0)]
+    );
+}
+
 #[test]
 fn out_of_order_within_the_window_is_accepted_beyond_it_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@ mod api_errors;
 mod basic;
 mod blocks;
 mod chunk;
+mod cold;
 mod corruption;
 mod crash;
 mod downsampling;

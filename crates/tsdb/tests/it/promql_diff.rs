@@ -144,6 +144,9 @@ const INSTANT: &[&str] = &[
     "topk(3, http_requests_total)",
     "bottomk(2, node_cpu)",
     "topk by (method) (1, http_requests_total)",
+    // Ties at the k-th place: Prometheus's heap keeps the later of equal values here.
+    "topk(2, (node_cpu{cpu=\"0\"} * 0 + 3) or (node_cpu{cpu=\"1\",mode=\"idle\"} * 0 + 5))",
+    "bottomk(2, (node_cpu{cpu=\"0\"} * 0 + 3) or (node_cpu{cpu=\"1\",mode=\"idle\"} * 0 + 1))",
     "quantile(0.5, node_cpu)",
     "quantile by (mode) (0.25, node_cpu)",
     "count_values(\"value\", node_cpu)",

@@ -23,6 +23,7 @@ pub fn small_opts() -> Options {
         chunk_samples_max: 120,
         wal_segment_bytes_max: 64 << 10,
         maintenance_interval_ms: 0,
+        cold: None,
     }
 }
 
