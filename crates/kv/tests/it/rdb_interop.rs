@@ -1,9 +1,11 @@
 //! `DUMP`/`RESTORE` against a real redis-server: every type's RDB form,
 //! in the encodings Redis picks (listpack, intset, quicklist, LZF strings),
 //! moves from Redis to us and back, and both sides refuse the same bad
-//! payloads with the same errors.
+//! payloads with the same errors. Streams come in every state their RDB
+//! form carries (several nodes, deleted entries, groups, pending entries,
+//! consumers).
 
-use crate::common::dataset::{connect, fill_every_type, snapshot};
+use crate::common::dataset::{connect, fill_every_type, fill_streams, snapshot};
 use crate::common::diff::Pair;
 
 /// Moves every key of `from` to `to` by DUMP + PTTL → RESTORE.
@@ -31,8 +33,14 @@ fn every_type_round_trips_redis_to_ours_and_back() {
         let mut redis_con = connect(pair.redis_addr());
         let mut ours = connect(pair.ours_addr());
         fill_every_type(&mut redis_con, "k:");
+        fill_streams(&mut redis_con, "k:");
         let want = snapshot(&mut redis_con);
-        assert!(want.len() >= 18, "the fill wrote every type");
+        assert!(want.len() >= 22, "the fill wrote every type");
+        let big_stream = &want[b"k:stream:big".as_slice()];
+        assert!(
+            big_stream.0 == "stream" && big_stream.1.len() > 2000,
+            "{big_stream:?}"
+        );
         transfer(&mut redis_con, &mut ours);
         assert_eq!(snapshot(&mut ours), want, "Redis → ours on {engine:?}");
 

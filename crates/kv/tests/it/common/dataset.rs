@@ -38,6 +38,7 @@ pub fn snapshot(con: &mut redis::Connection) -> Dataset {
             "set" => q("SMEMBERS", &[], con),
             "zset" => q("ZRANGE", &["0", "-1", "WITHSCORES"], con),
             "hash" => q("HGETALL", &[], con),
+            "stream" => stream_items(con, &key),
             "none" => continue, // expired between KEYS and TYPE
             other => vec![other.as_bytes().to_vec()],
         };
@@ -120,4 +121,157 @@ pub fn fill_every_type(con: &mut redis::Connection, prefix: &str) {
         .arg(format!("{p}hash:ttl"))
         .arg("900000");
     pipe.query::<()>(con).expect("fill");
+}
+
+/// A stream as compared: every entry (`XRANGE - +`), then `XINFO STREAM
+/// FULL` flattened (ids, counters, groups with their pending entries'
+/// owners, delivery times and counts, consumers' seen times), minus the
+/// radix-tree figures, which depend on how nodes were split.
+fn stream_items(con: &mut redis::Connection, key: &[u8]) -> Vec<Vec<u8>> {
+    fn flat(value: redis::Value, out: &mut Vec<Vec<u8>>) {
+        match value {
+            redis::Value::BulkString(b) => out.push(b),
+            redis::Value::SimpleString(s) => out.push(s.into_bytes()),
+            redis::Value::Int(i) => out.push(i.to_string().into_bytes()),
+            redis::Value::Nil => out.push(b"(nil)".to_vec()),
+            redis::Value::Array(items) => {
+                out.push(format!("[{}", items.len()).into_bytes());
+                for item in items {
+                    flat(item, out);
+                }
+            }
+            other => out.push(format!("{other:?}").into_bytes()),
+        }
+    }
+    let mut out = Vec::new();
+    let range: redis::Value = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .expect("XRANGE");
+    flat(range, &mut out);
+    let info: redis::Value = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .arg("FULL")
+        .arg("COUNT")
+        .arg("0")
+        .query(con)
+        .expect("XINFO STREAM FULL");
+    let redis::Value::Array(fields) = info else {
+        panic!("XINFO STREAM FULL: {info:?}");
+    };
+    for pair in fields.chunks(2) {
+        let name = match &pair[0] {
+            redis::Value::BulkString(b) => b.clone(),
+            other => format!("{other:?}").into_bytes(),
+        };
+        if name.starts_with(b"radix-tree") {
+            continue;
+        }
+        out.push(name);
+        if let Some(value) = pair.get(1) {
+            flat(value.clone(), &mut out);
+        }
+    }
+    out
+}
+
+/// Fills a server with streams: several listpack nodes with varying
+/// fields, deleted entries, an emptied stream, an empty stream with a
+/// group, and consumer groups with pending entries, consumers with and
+/// without pending entries, acknowledged entries and read counters.
+pub fn fill_streams(con: &mut redis::Connection, prefix: &str) {
+    let p = prefix;
+    let key = format!("{p}stream:big");
+    let mut pipe = redis::pipe();
+    for i in 1..=250u64 {
+        let cmd = pipe
+            .cmd("XADD")
+            .arg(&key)
+            .arg(format!("{}-{}", 1000 + i / 3, i % 3));
+        if i % 7 == 0 {
+            cmd.arg("other")
+                .arg(i)
+                .arg("extra")
+                .arg("x".repeat(i as usize));
+        } else {
+            cmd.arg("n").arg(i).arg("name").arg(format!("entry {i}"));
+        }
+    }
+    pipe.cmd("XDEL")
+        .arg(&key)
+        .arg(&["1001-2", "1010-0", "1050-1", "1083-2"]);
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("g1")
+        .arg("0");
+    pipe.cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g1")
+        .arg("alice")
+        .arg("COUNT")
+        .arg("5")
+        .arg("STREAMS")
+        .arg(&key)
+        .arg(">");
+    pipe.cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g1")
+        .arg("bob")
+        .arg("COUNT")
+        .arg("120")
+        .arg("STREAMS")
+        .arg(&key)
+        .arg(">");
+    pipe.cmd("XACK")
+        .arg(&key)
+        .arg("g1")
+        .arg(&["1001-0", "1005-1", "1020-0"]);
+    pipe.cmd("XCLAIM")
+        .arg(&key)
+        .arg("g1")
+        .arg("alice")
+        .arg("0")
+        .arg("1030-0")
+        .arg("RETRYCOUNT")
+        .arg("4");
+    pipe.cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg(&key)
+        .arg("g1")
+        .arg("carol");
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("g2")
+        .arg("$");
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("g0")
+        .arg("1040-0")
+        .arg("ENTRIESREAD")
+        .arg("7");
+    let gone = format!("{p}stream:emptied");
+    pipe.cmd("XADD").arg(&gone).arg("5-1").arg("a").arg("1");
+    pipe.cmd("XADD").arg(&gone).arg("5-2").arg("b").arg("2");
+    pipe.cmd("XDEL").arg(&gone).arg(&["5-1", "5-2"]);
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(format!("{p}stream:nothing"))
+        .arg("g")
+        .arg("$")
+        .arg("MKSTREAM");
+    pipe.cmd("XADD")
+        .arg(format!("{p}stream:ttl"))
+        .arg("*")
+        .arg("f")
+        .arg("v");
+    pipe.cmd("PEXPIRE")
+        .arg(format!("{p}stream:ttl"))
+        .arg("900000");
+    pipe.query::<()>(con).expect("fill streams");
 }
