@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use kv::config::EngineKind;
 
 use crate::common::TestServer;
-use crate::common::dataset::{connect, fill_every_type, snapshot};
+use crate::common::dataset::{assert_same, connect, fill_every_type, fill_streams, snapshot};
 
 /// Our server in its own runtime (the tests below are blocking).
 struct Ours {
@@ -117,6 +117,9 @@ fn our_replica_of_redis_converges_and_resumes_partially() {
     let redis = testkit::RedisServer::start();
     let mut primary = connect(redis_addr(&redis));
     fill_every_type(&mut primary, "before:");
+    // Streams go through the full sync's RDB only: a stream's times
+    // (delivery, seen) do not yet replicate exactly by command.
+    fill_streams(&mut primary, "before:");
     let ours = Ours::start(|c| c.replicaof = format!("127.0.0.1 {}", redis.port));
     let mut replica = connect(ours.addr());
     write_load(&mut primary, 1, 3000);
@@ -124,10 +127,10 @@ fn our_replica_of_redis_converges_and_resumes_partially() {
     fill_every_type(&mut primary, "after:");
     write_load(&mut primary, 2, 3000);
     converge(&mut primary, &mut replica);
-    assert_eq!(
-        snapshot(&mut replica),
-        snapshot(&mut primary),
-        "our replica of Redis"
+    assert_same(
+        &snapshot(&mut replica),
+        &snapshot(&mut primary),
+        "our replica of Redis",
     );
 
     // Reads work, writes are refused on a read-only replica.
@@ -156,10 +159,10 @@ fn our_replica_of_redis_converges_and_resumes_partially() {
         info_field(&mut primary, "stats", "sync_partial_ok").as_deref(),
         Some("1")
     );
-    assert_eq!(
-        snapshot(&mut replica),
-        snapshot(&mut primary),
-        "after the partial resync"
+    assert_same(
+        &snapshot(&mut replica),
+        &snapshot(&mut primary),
+        "after the partial resync",
     );
 
     // REPLICAOF NO ONE: a primary again, writable, keeping the data.
@@ -184,6 +187,9 @@ fn redis_replica_of_ours_converges_and_resumes_partially() {
     let ours = Ours::start(|_| {});
     let mut primary = connect(ours.addr());
     fill_every_type(&mut primary, "before:");
+    // Streams go through the full sync's RDB only: a stream's times
+    // (delivery, seen) do not yet replicate exactly by command.
+    fill_streams(&mut primary, "before:");
     write_load(&mut primary, 4, 2000);
     let port = ours.addr().port().to_string();
     // A disk-based full sync writes a temporary file: keep it out of the repo.
@@ -196,10 +202,10 @@ fn redis_replica_of_ours_converges_and_resumes_partially() {
     fill_every_type(&mut primary, "after:");
     write_load(&mut primary, 5, 3000);
     converge(&mut primary, &mut replica);
-    assert_eq!(
-        snapshot(&mut replica),
-        snapshot(&mut primary),
-        "Redis replica of ours"
+    assert_same(
+        &snapshot(&mut replica),
+        &snapshot(&mut primary),
+        "Redis replica of ours",
     );
 
     // WAIT counts the Redis replica's acknowledgement.
@@ -238,10 +244,10 @@ fn redis_replica_of_ours_converges_and_resumes_partially() {
         info_field(&mut primary, "stats", "sync_partial_ok").as_deref(),
         Some("1")
     );
-    assert_eq!(
-        snapshot(&mut replica),
-        snapshot(&mut primary),
-        "after the partial resync"
+    assert_same(
+        &snapshot(&mut replica),
+        &snapshot(&mut primary),
+        "after the partial resync",
     );
 
     // min-replicas-to-write: one good replica is enough, two are not.

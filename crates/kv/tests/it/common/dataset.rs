@@ -275,3 +275,45 @@ pub fn fill_streams(con: &mut redis::Connection, prefix: &str) {
         .arg("900000");
     pipe.query::<()>(con).expect("fill streams");
 }
+
+/// Asserts two datasets are equal, naming the first key and item that
+/// differ (a whole dataset is too big to print).
+pub fn assert_same(got: &Dataset, want: &Dataset, what: &str) {
+    let keys = |d: &Dataset| d.keys().cloned().collect::<Vec<_>>();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if keys(got) != keys(want) {
+        let only = |a: &Dataset, b: &Dataset| {
+            a.keys()
+                .filter(|k| !b.contains_key(*k))
+                .map(|k| text(k))
+                .collect::<Vec<_>>()
+        };
+        panic!(
+            "{what}: keys differ: only in got {:?}, only in want {:?}",
+            only(got, want),
+            only(want, got)
+        );
+    }
+    for (key, (kind, items, ttl)) in want {
+        let (got_kind, got_items, got_ttl) = &got[key];
+        let at = items.iter().zip(got_items).position(|(a, b)| a != b);
+        if kind != got_kind || ttl != got_ttl || at.is_some() || items.len() != got_items.len() {
+            let at = at.unwrap_or(items.len().min(got_items.len()));
+            let window = |v: &[Vec<u8>]| {
+                v.iter()
+                    .skip(at.saturating_sub(3))
+                    .take(8)
+                    .map(|b| text(b))
+                    .collect::<Vec<_>>()
+            };
+            panic!(
+                "{what}: key {} differs ({kind}/{got_kind}, ttl {ttl}/{got_ttl}, {} / {} items) at item {at}: want {:?}, got {:?}",
+                text(key),
+                items.len(),
+                got_items.len(),
+                window(items),
+                window(got_items)
+            );
+        }
+    }
+}
