@@ -295,7 +295,7 @@ fn read_node(master: StreamId, lp: &[u8], out: &mut Vec<StreamEntry>) -> Result<
         }
         out.push(StreamEntry { id, fields });
     }
-    if live != count || dead != deleted || live == 0 {
+    if live != count || dead != deleted {
         return Err(RdbError::Format("stream node counts"));
     }
     Ok(())
@@ -390,4 +390,172 @@ pub fn decode(kind: u8, cur: &mut Cursor<'_>) -> Result<RdbStream, RdbError> {
         });
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{RdbValue, dump_payload, parse_dump_payload};
+    use super::*;
+
+    fn id(ms: u64, seq: u64) -> StreamId {
+        StreamId { ms, seq }
+    }
+
+    fn sample() -> RdbStream {
+        let entries = (0..230u64)
+            .map(|i| StreamEntry {
+                id: id(1_700_000_000_000 + i / 2, i % 2),
+                fields: if i % 9 == 0 {
+                    vec![
+                        Bytes::from("other"),
+                        Bytes::from(vec![b'v'; i as usize * 30]),
+                    ]
+                } else {
+                    vec![
+                        Bytes::from("n"),
+                        Bytes::from(i.to_string()),
+                        Bytes::from("neg"),
+                        Bytes::from(format!("-{i}")),
+                    ]
+                },
+            })
+            .collect();
+        let nack = |i: u64, consumer: &str| StreamNack {
+            id: id(1_700_000_000_000 + i / 2, i % 2),
+            delivery_time_ms: 1_800_000_000_000 + i,
+            delivery_count: i % 5 + 1,
+            consumer: Bytes::from(consumer.to_string()),
+        };
+        RdbStream {
+            entries,
+            last_id: id(1_700_000_000_200, 7),
+            first_id: id(1_700_000_000_000, 0),
+            max_deleted_id: id(1_700_000_000_150, 0),
+            entries_added: 260,
+            groups: vec![
+                StreamGroup {
+                    name: Bytes::from("g1"),
+                    last_id: id(1_700_000_000_100, 1),
+                    entries_read: 180,
+                    pending: vec![nack(3, "alice"), nack(4, "bob"), nack(150, "alice")],
+                    consumers: ["alice", "bob", "carol"]
+                        .iter()
+                        .map(|n| StreamConsumer {
+                            name: Bytes::from(n.to_string()),
+                            seen_time_ms: 1_800_000_000_500,
+                        })
+                        .collect(),
+                },
+                StreamGroup {
+                    name: Bytes::from("g2"),
+                    last_id: StreamId::default(),
+                    entries_read: -1,
+                    pending: vec![],
+                    consumers: vec![],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn streams_round_trip() {
+        for value in [sample(), RdbStream::default()] {
+            let value = RdbValue::Stream(Box::new(value));
+            assert_eq!(parse_dump_payload(&dump_payload(&value)).unwrap(), value);
+        }
+    }
+
+    /// The body with a correct footer, so a corruption reaches the decoder.
+    fn reseal(body: &[u8]) -> Vec<u8> {
+        let mut out = body.to_vec();
+        out.extend_from_slice(&super::super::RDB_VERSION.to_le_bytes());
+        let crc = super::super::crc64(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn corrupt_stream_bodies_are_refused_without_panicking() {
+        let mut small = sample();
+        small.entries.truncate(5);
+        small.groups[0].pending.truncate(2);
+        let payload = dump_payload(&RdbValue::Stream(Box::new(small)));
+        let body = &payload[..payload.len() - 10];
+        for i in 0..body.len() {
+            for flip in [0x01, 0x41, 0xff] {
+                let mut bad = body.to_vec();
+                bad[i] ^= flip;
+                // Some flips still decode (a changed value); none may panic.
+                let _ = parse_dump_payload(&reseal(&bad));
+            }
+        }
+        for cut in 0..body.len() {
+            assert!(
+                parse_dump_payload(&reseal(&body[..cut])).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_claimed_counts_allocate_nothing() {
+        for at in 0..4 {
+            // nodes, then (empty stream) groups, PEL, consumers: each claims 2^64-1.
+            let mut body = vec![TYPE_STREAM_2];
+            let mut lengths = vec![0u64; 4];
+            lengths[at] = u64::MAX;
+            put_len(&mut body, lengths[0]);
+            if at > 0 {
+                put_len(&mut body, 0); // length
+                for _ in 0..6 {
+                    put_len(&mut body, 0); // last, first, max deleted ids
+                }
+                put_len(&mut body, 0); // entries added
+                put_len(&mut body, if at == 1 { u64::MAX } else { 1 });
+                if at > 1 {
+                    put_string(&mut body, b"g");
+                    put_len(&mut body, 0);
+                    put_len(&mut body, 0);
+                    put_len(&mut body, 0); // entries read
+                    put_len(&mut body, lengths[2]);
+                    if at > 2 {
+                        put_len(&mut body, lengths[3]);
+                    }
+                }
+            }
+            assert_eq!(
+                parse_dump_payload(&reseal(&body)),
+                Err(RdbError::Format("count larger than the data")),
+                "count #{at}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_consumer_owning_an_unknown_entry_is_refused() {
+        // Alice owns an id that is then cut from the group PEL.
+        let mut forged = sample();
+        forged.groups[0].pending.remove(0);
+        forged.groups[0].pending.insert(
+            0,
+            StreamNack {
+                id: id(1_700_000_000_001, 1),
+                delivery_time_ms: 0,
+                delivery_count: 1,
+                consumer: Bytes::from("alice"),
+            },
+        );
+        let mut good = vec![TYPE_STREAM_2];
+        encode(&mut good, &forged);
+        // Drop that nack from the group PEL only: 16 + 8 + 1 bytes.
+        let needle = id(1_700_000_000_001, 1).to_be();
+        let at = good.windows(16).position(|w| w == needle).unwrap();
+        good.drain(at..at + 25);
+        let pel_len_at = good[..at].iter().rposition(|&b| b == 3).unwrap();
+        good[pel_len_at] = 2;
+        assert_eq!(
+            parse_dump_payload(&reseal(&good)),
+            Err(RdbError::Format("consumer entry not found in group PEL"))
+        );
+    }
 }
