@@ -502,7 +502,7 @@ mod tests {
         for at in 0..4 {
             // nodes, then (empty stream) groups, PEL, consumers: each claims 2^64-1.
             let mut body = vec![TYPE_STREAM_2];
-            let mut lengths = vec![0u64; 4];
+            let mut lengths = [0u64; 4];
             lengths[at] = u64::MAX;
             put_len(&mut body, lengths[0]);
             if at > 0 {
