@@ -394,8 +394,8 @@ pub fn decode(kind: u8, cur: &mut Cursor<'_>) -> Result<RdbStream, RdbError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{RdbValue, dump_payload, parse_dump_payload};
     use super::*;
+    use crate::rdb::{RDB_VERSION, RdbValue, crc64, dump_payload, parse_dump_payload};
 
     fn id(ms: u64, seq: u64) -> StreamId {
         StreamId { ms, seq }
@@ -468,8 +468,8 @@ mod tests {
     /// The body with a correct footer, so a corruption reaches the decoder.
     fn reseal(body: &[u8]) -> Vec<u8> {
         let mut out = body.to_vec();
-        out.extend_from_slice(&super::super::RDB_VERSION.to_le_bytes());
-        let crc = super::super::crc64(&out);
+        out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = crc64(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
     }
