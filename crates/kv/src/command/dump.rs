@@ -7,8 +7,8 @@
 //! context: the way Redis's AOF rewrite turns a dataset into commands. So
 //! this bridge knows no subkey layout and no engine, and every type that
 //! serializes at all follows the same rules as its commands (versions,
-//! `WRONGTYPE`, empty = deleted). Streams do not serialize here (see
-//! [`crate::rdb`]).
+//! `WRONGTYPE`, empty = deleted). Streams, whose groups' state no command
+//! sets, go through the stream store's own bridge (`stream::read_rdb`).
 
 use bytes::Bytes;
 
@@ -91,8 +91,7 @@ fn words(parts: &[&[u8]]) -> Vec<Bytes> {
     parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
 }
 
-/// The value at `key` and its expiry; `None` if absent. A stream answers
-/// an error (it has no RDB form here).
+/// The value at `key` and its expiry; `None` if absent.
 pub(crate) fn read_value(
     ctx: &mut Ctx<'_>,
     key: &Bytes,
@@ -157,11 +156,10 @@ pub(crate) fn read_value(
                 rdb::compact::pairs(flat).map_err(|_| Frame::error("ERR internal: odd hgetall"))?,
             )
         }
-        Kind::Stream => {
-            return Err(Frame::error(
-                "ERR this server cannot serialize streams in RDB format (DUMP, replication)",
-            ));
-        }
+        Kind::Stream => match super::stream::read_rdb(ctx.ks(), &k, now)? {
+            Some(s) => RdbValue::Stream(Box::new(s)),
+            None => return Ok(None),
+        },
     };
     Ok(Some((value, entry.expire_at_ms)))
 }
@@ -224,6 +222,7 @@ pub(crate) fn write_value(
                 run(ctx, args)?;
             }
         }
+        RdbValue::Stream(s) => super::stream::write_rdb(ctx.ks(), &k, s, now)?,
     }
     if let Some(at) = expire_at_ms {
         run(
@@ -440,5 +439,6 @@ fn is_empty(value: &RdbValue) -> bool {
         RdbValue::List(v) | RdbValue::Set(v) => v.is_empty(),
         RdbValue::ZSet(v) => v.is_empty(),
         RdbValue::Hash(v) => v.is_empty(),
+        RdbValue::Stream(_) => false,
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Ctx, Spec, WRITE, int_arg, is};
+use super::{Ctx, Handler, Spec, WRITE, int_arg, is};
 use crate::protocol::Frame;
 use crate::state::State;
 use crate::state::repl::Target;
@@ -23,64 +23,21 @@ use crate::state::session::{ConnState, ReplRequest};
 
 pub(super) fn specs() -> Vec<Spec> {
     let s = super::in_group("server");
-    vec![
-        s(
-            "replicaof",
-            3,
-            0,
-            (0, 0, 0),
-            "Follows a primary, or stops following (NO ONE).",
-            replicaof,
-        ),
-        s(
-            "slaveof",
-            3,
-            0,
-            (0, 0, 0),
-            "Old name of REPLICAOF.",
-            replicaof,
-        ),
-        s(
-            "replconf",
-            -1,
-            0,
-            (0, 0, 0),
-            "Replica-to-primary settings and acknowledgements.",
-            replconf,
-        ),
-        s(
-            "psync",
-            -3,
-            0,
-            (0, 0, 0),
-            "Starts the replication stream (partial or full).",
-            psync,
-        ),
-        s(
-            "sync",
-            1,
-            0,
-            (0, 0, 0),
-            "Starts the replication stream (full, old protocol).",
-            psync,
-        ),
-        s(
-            "wait",
-            3,
-            0,
-            (0, 0, 0),
-            "Waits until replicas acknowledged this client's writes.",
-            wait,
-        ),
-        s(
-            "role",
-            1,
-            0,
-            (0, 0, 0),
-            "Returns the replication role.",
-            role,
-        ),
-    ]
+    // No flags, no key arguments: (name, arity, summary, handler).
+    #[rustfmt::skip]
+    let table: [(&'static str, i32, &'static str, Handler); 7] = [
+        ("replicaof", 3, "Follows a primary, or stops (NO ONE).", replicaof),
+        ("slaveof", 3, "Old name of REPLICAOF.", replicaof),
+        ("replconf", -1, "Replica settings and acknowledgements.", replconf),
+        ("psync", -3, "Starts the replication stream (partial or full).", psync),
+        ("sync", 1, "Starts the replication stream (full, old SYNC).", psync),
+        ("wait", 3, "Waits for replicas to acknowledge this client's writes.", wait),
+        ("role", 1, "Returns the replication role.", role),
+    ];
+    table
+        .into_iter()
+        .map(|(name, arity, summary, handler)| s(name, arity, 0, (0, 0, 0), summary, handler))
+        .collect()
 }
 
 fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {

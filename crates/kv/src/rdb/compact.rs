@@ -3,8 +3,10 @@
 //! (what older servers, and so older RDB files, still carry), intsets, and
 //! LZF-compressed strings.
 //!
-//! Only decoders: [`super::encode_value`] always writes the plain RDB types,
-//! which every Redis since 2.x loads and re-encodes compactly itself. Every
+//! Decoders, and one encoder: [`super::encode_value`] writes the plain RDB
+//! types, which every Redis since 2.x loads and re-encodes compactly itself,
+//! except streams, which have no plain form and are written as listpacks
+//! ([`ListpackWriter`]). Every
 //! decoder reads a blob it was handed and checks each length against what is
 //! left of it before reading, so a corrupt blob ends in [`RdbError`], never
 //! in a panic or an allocation the blob's size does not justify.
@@ -139,6 +141,105 @@ pub fn listpack_entries(blob: &[u8]) -> Result<Vec<Bytes>, RdbError> {
         };
         at += encoded_len + backlen_bytes;
         out.push(entry);
+    }
+}
+
+/// Builds a listpack (`listpack.c`): integers in their smallest encoding,
+/// strings as they are.
+#[derive(Debug)]
+pub struct ListpackWriter {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Default for ListpackWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ListpackWriter {
+    /// An empty listpack (header reserved).
+    pub fn new() -> Self {
+        ListpackWriter {
+            buf: vec![0; 6],
+            count: 0,
+        }
+    }
+
+    fn entry(&mut self, encoded: &[u8]) {
+        self.buf.extend_from_slice(encoded);
+        // The back-length (`lpEncodeBacklen`): 7 bits a byte, high first.
+        let len = encoded.len() as u64;
+        let width = match len {
+            0..=127 => 1,
+            128..=16382 => 2,
+            16383..=2_097_150 => 3,
+            2_097_151..=268_435_454 => 4,
+            _ => 5,
+        };
+        for i in (0..width).rev() {
+            self.buf.push(((len >> (7 * i)) & 127) as u8);
+        }
+        // Every byte but the first of a multi-byte back-length has bit 7 set.
+        if width > 1 {
+            let end = self.buf.len();
+            for byte in &mut self.buf[end - width + 1..end] {
+                *byte |= 128;
+            }
+        }
+        self.count += 1;
+    }
+
+    /// Appends an integer.
+    pub fn int(&mut self, v: i64) {
+        if (0..=127).contains(&v) {
+            self.entry(&[v as u8]);
+        } else if (-4096..=4095).contains(&v) {
+            let raw = if v < 0 { (1 << 13) + v } else { v } as u16;
+            self.entry(&[0xc0 | (raw >> 8) as u8, raw as u8]);
+        } else if i16::try_from(v).is_ok() {
+            let b = (v as i16).to_le_bytes();
+            self.entry(&[0xf1, b[0], b[1]]);
+        } else if (-(1 << 23)..(1 << 23)).contains(&v) {
+            let b = (v as i32).to_le_bytes();
+            self.entry(&[0xf2, b[0], b[1], b[2]]);
+        } else if i32::try_from(v).is_ok() {
+            let mut e = vec![0xf3];
+            e.extend_from_slice(&(v as i32).to_le_bytes());
+            self.entry(&e);
+        } else {
+            let mut e = vec![0xf4];
+            e.extend_from_slice(&v.to_le_bytes());
+            self.entry(&e);
+        }
+    }
+
+    /// Appends a string.
+    pub fn string(&mut self, s: &[u8]) {
+        let len = s.len();
+        let mut e = Vec::with_capacity(len + 5);
+        if len < 64 {
+            e.push(0x80 | len as u8);
+        } else if len < 4096 {
+            e.push(0xe0 | (len >> 8) as u8);
+            e.push(len as u8);
+        } else {
+            e.push(0xf0);
+            e.extend_from_slice(&(len as u32).to_le_bytes());
+        }
+        e.extend_from_slice(s);
+        self.entry(&e);
+    }
+
+    /// The finished listpack: header (total bytes, count), entries, 0xff.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.buf.push(0xff);
+        let total = self.buf.len() as u32;
+        self.buf[..4].copy_from_slice(&total.to_le_bytes());
+        let count = self.count.min(65535) as u16;
+        self.buf[4..6].copy_from_slice(&count.to_le_bytes());
+        self.buf
     }
 }
 
@@ -297,6 +398,45 @@ mod tests {
             listpack_entries(&lp).is_err(),
             "a wrong total size is refused"
         );
+    }
+
+    #[test]
+    fn listpack_writer_round_trips_every_encoding() {
+        let ints = [
+            0i64,
+            127,
+            128,
+            -1,
+            -4096,
+            4095,
+            4096,
+            -32768,
+            32767,
+            1 << 23,
+            -(1 << 23),
+            i64::from(i32::MIN),
+            i64::MAX,
+            i64::MIN,
+        ];
+        let strings = [
+            vec![],
+            vec![b'a'; 63],
+            vec![b'b'; 64],
+            vec![b'c'; 4095],
+            vec![b'd'; 4096],
+            vec![b'e'; 20_000],
+        ];
+        let mut lp = ListpackWriter::new();
+        let mut want = Vec::new();
+        for v in ints {
+            lp.int(v);
+            want.push(Bytes::from(v.to_string()));
+        }
+        for s in &strings {
+            lp.string(s);
+            want.push(Bytes::from(s.clone()));
+        }
+        assert_eq!(listpack_entries(&lp.finish()).unwrap(), want);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! scores, hash), which every Redis since 2.x loads and re-encodes compactly
 //! itself; we read those and the compact encodings Redis writes
 //! ([`compact`]: listpacks, quicklists, ziplists, intsets, zipmaps, LZF
-//! strings). Streams (types 15 and 19) and module types are refused with
-//! [`RdbError::Unsupported`]: a stream's consumer groups have no plain form.
+//! strings). Streams have no plain form: [`stream`] reads the listpack
+//! forms of Redis 5 to 7.2 and writes Redis 7.0's. Module types are refused
+//! with [`RdbError::Unsupported`].
 //!
 //! This module is a leaf: it maps bytes to [`RdbValue`]s and back and knows
 //! nothing of the keyspace (`command::dump` and `replication` move values in
@@ -24,6 +25,7 @@
 
 pub mod compact;
 pub mod file;
+pub mod stream;
 
 use bytes::Bytes;
 
@@ -49,6 +51,8 @@ pub enum RdbValue {
     ZSet(Vec<(Bytes, f64)>),
     /// A hash's fields and values.
     Hash(Vec<(Bytes, Bytes)>),
+    /// A stream: entries, ids, counters, consumer groups.
+    Stream(Box<stream::RdbStream>),
 }
 
 /// Why RDB bytes were refused.
@@ -60,8 +64,8 @@ pub enum RdbError {
     /// The bytes do not follow the format.
     #[error("bad RDB data format: {0}")]
     Format(&'static str),
-    /// A value type this server does not load (streams, modules).
-    #[error("RDB value type {0} is not supported (streams and module types cannot be loaded)")]
+    /// A value type this server does not load (modules).
+    #[error("RDB value type {0} is not supported (module types cannot be loaded)")]
     Unsupported(u8),
     /// The CRC-64 does not match.
     #[error("RDB checksum mismatch")]
@@ -292,6 +296,10 @@ pub fn encode_value(out: &mut Vec<u8>, value: &RdbValue) {
                 put_string(out, value);
             }
         }
+        RdbValue::Stream(s) => {
+            out.push(stream::TYPE_STREAM_2);
+            stream::encode(out, s);
+        }
     }
 }
 
@@ -370,6 +378,9 @@ pub fn decode_value(kind: u8, cur: &mut Cursor<'_>) -> Result<RdbValue, RdbError
                 }
             }
             RdbValue::List(items)
+        }
+        stream::TYPE_STREAM_1 | stream::TYPE_STREAM_2 | stream::TYPE_STREAM_3 => {
+            RdbValue::Stream(Box::new(stream::decode(kind, cur)?))
         }
         other => return Err(RdbError::Unsupported(other)),
     };

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use kv::config::EngineKind;
 
 use crate::common::TestServer;
-use crate::common::dataset::{connect, fill_every_type, snapshot};
+use crate::common::dataset::{assert_same, connect, fill_every_type, fill_streams, snapshot};
 
 /// Our server in its own runtime (the tests below are blocking).
 struct Ours {
@@ -112,23 +112,82 @@ fn write_load(con: &mut redis::Connection, seed: u64, commands: usize) {
     let _ = pipe.query::<()>(con);
 }
 
+/// What the primary holds before a replica's full sync: every type,
+/// streams included. Streams go through the full sync's RDB only: a
+/// stream's times (delivery, seen) do not yet replicate exactly by command.
+fn fill_before_sync(primary: &mut redis::Connection) {
+    fill_every_type(primary, "before:");
+    fill_streams(primary, "before:");
+}
+
+/// Writes every type and a load (`seed`) through the live link, then
+/// compares the two servers key by key.
+fn write_after_sync_and_compare(
+    primary: &mut redis::Connection,
+    replica: &mut redis::Connection,
+    seed: u64,
+    what: &str,
+) {
+    fill_every_type(primary, "after:");
+    write_load(primary, seed, 3000);
+    converge(primary, replica);
+    assert_same(&snapshot(replica), &snapshot(primary), what);
+}
+
+/// Which end of a replication link drops it.
+enum Side {
+    Primary,
+    Replica,
+}
+
+/// Drops the link (`CLIENT KILL TYPE replica` on the primary, or `TYPE
+/// master` on the replica), writes more (`seed`), and checks the replica
+/// came back by a partial resync alone and holds the primary's data.
+fn drop_link_and_resume(
+    primary: &mut redis::Connection,
+    replica: &mut redis::Connection,
+    side: Side,
+    seed: u64,
+) {
+    let full_before = info_field(primary, "stats", "sync_full");
+    let (con, kind) = match side {
+        Side::Primary => (&mut *primary, "replica"),
+        Side::Replica => (&mut *replica, "master"),
+    };
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg(kind)
+        .query::<()>(con)
+        .unwrap();
+    write_load(primary, seed, 500);
+    converge(primary, replica);
+    assert_eq!(
+        info_field(primary, "stats", "sync_full"),
+        full_before,
+        "no second full sync"
+    );
+    assert_eq!(
+        info_field(primary, "stats", "sync_partial_ok").as_deref(),
+        Some("1")
+    );
+    assert_same(
+        &snapshot(replica),
+        &snapshot(primary),
+        "after the partial resync",
+    );
+}
+
 #[test]
 fn our_replica_of_redis_converges_and_resumes_partially() {
     let redis = testkit::RedisServer::start();
     let mut primary = connect(redis_addr(&redis));
-    fill_every_type(&mut primary, "before:");
+    fill_before_sync(&mut primary);
     let ours = Ours::start(|c| c.replicaof = format!("127.0.0.1 {}", redis.port));
     let mut replica = connect(ours.addr());
     write_load(&mut primary, 1, 3000);
     converge(&mut primary, &mut replica);
-    fill_every_type(&mut primary, "after:");
-    write_load(&mut primary, 2, 3000);
-    converge(&mut primary, &mut replica);
-    assert_eq!(
-        snapshot(&mut replica),
-        snapshot(&mut primary),
-        "our replica of Redis"
-    );
+    write_after_sync_and_compare(&mut primary, &mut replica, 2, "our replica of Redis");
 
     // Reads work, writes are refused on a read-only replica.
     let refused: redis::RedisResult<()> = redis::cmd("SET").arg("x").arg("1").query(&mut replica);
@@ -138,29 +197,7 @@ fn our_replica_of_redis_converges_and_resumes_partially() {
 
     // Drop the link from Redis's side: we come back with PSYNC and Redis
     // sends only what we missed.
-    let full_before = info_field(&mut primary, "stats", "sync_full");
-    redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("replica")
-        .query::<()>(&mut primary)
-        .unwrap();
-    write_load(&mut primary, 3, 500);
-    converge(&mut primary, &mut replica);
-    assert_eq!(
-        info_field(&mut primary, "stats", "sync_full"),
-        full_before,
-        "no second full sync"
-    );
-    assert_eq!(
-        info_field(&mut primary, "stats", "sync_partial_ok").as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        snapshot(&mut replica),
-        snapshot(&mut primary),
-        "after the partial resync"
-    );
+    drop_link_and_resume(&mut primary, &mut replica, Side::Primary, 3);
 
     // REPLICAOF NO ONE: a primary again, writable, keeping the data.
     redis::cmd("REPLICAOF")
@@ -183,7 +220,7 @@ fn our_replica_of_redis_converges_and_resumes_partially() {
 fn redis_replica_of_ours_converges_and_resumes_partially() {
     let ours = Ours::start(|_| {});
     let mut primary = connect(ours.addr());
-    fill_every_type(&mut primary, "before:");
+    fill_before_sync(&mut primary);
     write_load(&mut primary, 4, 2000);
     let port = ours.addr().port().to_string();
     // A disk-based full sync writes a temporary file: keep it out of the repo.
@@ -193,14 +230,7 @@ fn redis_replica_of_ours_converges_and_resumes_partially() {
         testkit::RedisServer::start_with(&["--replicaof", "127.0.0.1", &port, "--dir", dir_arg]);
     let mut replica = connect(redis_addr(&redis));
     converge(&mut primary, &mut replica);
-    fill_every_type(&mut primary, "after:");
-    write_load(&mut primary, 5, 3000);
-    converge(&mut primary, &mut replica);
-    assert_eq!(
-        snapshot(&mut replica),
-        snapshot(&mut primary),
-        "Redis replica of ours"
-    );
+    write_after_sync_and_compare(&mut primary, &mut replica, 5, "Redis replica of ours");
 
     // WAIT counts the Redis replica's acknowledgement.
     redis::cmd("SET")
@@ -222,27 +252,7 @@ fn redis_replica_of_ours_converges_and_resumes_partially() {
     );
 
     // A dropped link resumes from our backlog.
-    redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("master")
-        .query::<()>(&mut replica)
-        .unwrap();
-    write_load(&mut primary, 6, 500);
-    converge(&mut primary, &mut replica);
-    assert_eq!(
-        info_field(&mut primary, "stats", "sync_full").as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        info_field(&mut primary, "stats", "sync_partial_ok").as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        snapshot(&mut replica),
-        snapshot(&mut primary),
-        "after the partial resync"
-    );
+    drop_link_and_resume(&mut primary, &mut replica, Side::Replica, 6);
 
     // min-replicas-to-write: one good replica is enough, two are not.
     redis::cmd("CONFIG")

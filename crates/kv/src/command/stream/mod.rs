@@ -20,10 +20,13 @@ mod id;
 mod info;
 mod pel;
 mod pending;
+mod rdb;
 mod read;
 mod store;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use rdb::{read as read_rdb, write as write_rdb};
 
 use bytes::Bytes;
 

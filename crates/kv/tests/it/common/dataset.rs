@@ -38,6 +38,7 @@ pub fn snapshot(con: &mut redis::Connection) -> Dataset {
             "set" => q("SMEMBERS", &[], con),
             "zset" => q("ZRANGE", &["0", "-1", "WITHSCORES"], con),
             "hash" => q("HGETALL", &[], con),
+            "stream" => stream_items(con, &key),
             "none" => continue, // expired between KEYS and TYPE
             other => vec![other.as_bytes().to_vec()],
         };
@@ -120,4 +121,199 @@ pub fn fill_every_type(con: &mut redis::Connection, prefix: &str) {
         .arg(format!("{p}hash:ttl"))
         .arg("900000");
     pipe.query::<()>(con).expect("fill");
+}
+
+/// A stream as compared: every entry (`XRANGE - +`), then `XINFO STREAM
+/// FULL` flattened (ids, counters, groups with their pending entries'
+/// owners, delivery times and counts, consumers' seen times), minus the
+/// radix-tree figures, which depend on how nodes were split.
+fn stream_items(con: &mut redis::Connection, key: &[u8]) -> Vec<Vec<u8>> {
+    fn flat(value: redis::Value, out: &mut Vec<Vec<u8>>) {
+        match value {
+            redis::Value::BulkString(b) => out.push(b),
+            redis::Value::SimpleString(s) => out.push(s.into_bytes()),
+            redis::Value::Int(i) => out.push(i.to_string().into_bytes()),
+            redis::Value::Nil => out.push(b"(nil)".to_vec()),
+            redis::Value::Array(items) => {
+                out.push(format!("[{}", items.len()).into_bytes());
+                for item in items {
+                    flat(item, out);
+                }
+            }
+            other => out.push(format!("{other:?}").into_bytes()),
+        }
+    }
+    let mut out = Vec::new();
+    let range: redis::Value = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .expect("XRANGE");
+    flat(range, &mut out);
+    let info: redis::Value = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .arg("FULL")
+        .arg("COUNT")
+        .arg("0")
+        .query(con)
+        .expect("XINFO STREAM FULL");
+    let redis::Value::Array(fields) = info else {
+        panic!("XINFO STREAM FULL: {info:?}");
+    };
+    for pair in fields.chunks(2) {
+        let name = match &pair[0] {
+            redis::Value::BulkString(b) => b.clone(),
+            other => format!("{other:?}").into_bytes(),
+        };
+        if name.starts_with(b"radix-tree") {
+            continue;
+        }
+        out.push(name);
+        if let Some(value) = pair.get(1) {
+            flat(value.clone(), &mut out);
+        }
+    }
+    out
+}
+
+/// Fills a server with streams: several listpack nodes with varying
+/// fields, deleted entries, an emptied stream, an empty stream with a
+/// group, and consumer groups with pending entries, consumers with and
+/// without pending entries, acknowledged entries and read counters.
+pub fn fill_streams(con: &mut redis::Connection, prefix: &str) {
+    let p = prefix;
+    let key = format!("{p}stream:big");
+    let mut pipe = redis::pipe();
+    for i in 1..=250u64 {
+        let cmd = pipe
+            .cmd("XADD")
+            .arg(&key)
+            .arg(format!("{}-{}", 1000 + i / 3, i % 3));
+        if i % 7 == 0 {
+            cmd.arg("other")
+                .arg(i)
+                .arg("extra")
+                .arg("x".repeat(i as usize));
+        } else {
+            cmd.arg("n").arg(i).arg("name").arg(format!("entry {i}"));
+        }
+    }
+    pipe.cmd("XDEL")
+        .arg(&key)
+        .arg(&["1001-2", "1010-0", "1050-1", "1083-2"]);
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("g1")
+        .arg("0");
+    pipe.cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g1")
+        .arg("alice")
+        .arg("COUNT")
+        .arg("5")
+        .arg("STREAMS")
+        .arg(&key)
+        .arg(">");
+    pipe.cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g1")
+        .arg("bob")
+        .arg("COUNT")
+        .arg("120")
+        .arg("STREAMS")
+        .arg(&key)
+        .arg(">");
+    pipe.cmd("XACK")
+        .arg(&key)
+        .arg("g1")
+        .arg(&["1001-0", "1005-1", "1020-0"]);
+    pipe.cmd("XCLAIM")
+        .arg(&key)
+        .arg("g1")
+        .arg("alice")
+        .arg("0")
+        .arg("1030-0")
+        .arg("RETRYCOUNT")
+        .arg("4");
+    pipe.cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg(&key)
+        .arg("g1")
+        .arg("carol");
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("g2")
+        .arg("$");
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("g0")
+        .arg("1040-0")
+        .arg("ENTRIESREAD")
+        .arg("7");
+    let gone = format!("{p}stream:emptied");
+    pipe.cmd("XADD").arg(&gone).arg("5-1").arg("a").arg("1");
+    pipe.cmd("XADD").arg(&gone).arg("5-2").arg("b").arg("2");
+    pipe.cmd("XDEL").arg(&gone).arg(&["5-1", "5-2"]);
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(format!("{p}stream:nothing"))
+        .arg("g")
+        .arg("$")
+        .arg("MKSTREAM");
+    pipe.cmd("XADD")
+        .arg(format!("{p}stream:ttl"))
+        .arg("*")
+        .arg("f")
+        .arg("v");
+    pipe.cmd("PEXPIRE")
+        .arg(format!("{p}stream:ttl"))
+        .arg("900000");
+    pipe.query::<()>(con).expect("fill streams");
+}
+
+/// Asserts two datasets are equal, naming the first key and item that
+/// differ (a whole dataset is too big to print).
+pub fn assert_same(got: &Dataset, want: &Dataset, what: &str) {
+    let keys = |d: &Dataset| d.keys().cloned().collect::<Vec<_>>();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if keys(got) != keys(want) {
+        let only = |a: &Dataset, b: &Dataset| {
+            a.keys()
+                .filter(|k| !b.contains_key(*k))
+                .map(|k| text(k))
+                .collect::<Vec<_>>()
+        };
+        panic!(
+            "{what}: keys differ: only in got {:?}, only in want {:?}",
+            only(got, want),
+            only(want, got)
+        );
+    }
+    for (key, (kind, items, ttl)) in want {
+        let (got_kind, got_items, got_ttl) = &got[key];
+        let at = items.iter().zip(got_items).position(|(a, b)| a != b);
+        if kind != got_kind || ttl != got_ttl || at.is_some() || items.len() != got_items.len() {
+            let at = at.unwrap_or(items.len().min(got_items.len()));
+            let window = |v: &[Vec<u8>]| {
+                v.iter()
+                    .skip(at.saturating_sub(3))
+                    .take(8)
+                    .map(|b| text(b))
+                    .collect::<Vec<_>>()
+            };
+            panic!(
+                "{what}: key {} differs ({kind}/{got_kind}, ttl {ttl}/{got_ttl}, {} / {} items) at item {at}: want {:?}, got {:?}",
+                text(key),
+                items.len(),
+                got_items.len(),
+                window(items),
+                window(got_items)
+            );
+        }
+    }
 }
