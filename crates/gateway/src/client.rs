@@ -22,8 +22,7 @@
 //! left, so that is not a retry.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
 use http::{Request, Response};
@@ -33,10 +32,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::body::UpstreamBody;
+pub use crate::idle::IDLE_MAX_PER_UPSTREAM;
+use crate::idle::IdleLists;
 use crate::upstream::Upstream;
-
-/// Idle connections kept per upstream and per serving thread.
-pub const IDLE_MAX_PER_UPSTREAM: usize = 256;
 
 /// Why an exchange with an upstream failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,15 +61,10 @@ pub struct UpstreamClient {
     idle_timeout: Duration,
 }
 
-/// An idle connection and since when.
-struct Idle {
-    sender: SendRequest<UpstreamBody>,
-    since: Instant,
-}
-
 thread_local! {
     /// This thread's idle connections, by upstream id.
-    static IDLE: RefCell<Vec<(u64, VecDeque<Idle>)>> = const { RefCell::new(Vec::new()) };
+    static IDLE: RefCell<IdleLists<SendRequest<UpstreamBody>>> =
+        const { RefCell::new(IdleLists::new()) };
 }
 
 /// A connection lent to one exchange; back to the idle list on
@@ -129,23 +122,12 @@ impl UpstreamClient {
     /// closed and expired ones on the way.
     fn checkout(&self, upstream_id: u64) -> Option<SendRequest<UpstreamBody>> {
         IDLE.with(|idle| {
-            let mut idle = idle.borrow_mut();
-            let list = &mut idle.iter_mut().find(|(id, _)| *id == upstream_id)?.1;
-            let now = Instant::now();
-            while let Some(mut entry) = list.pop_back() {
-                if now.duration_since(entry.since) > self.idle_timeout {
-                    // Everything below is older still.
-                    list.clear();
-                    return None;
-                }
-                match entry.sender.ready().now_or_never() {
-                    Some(Ok(())) => return Some(entry.sender),
+            idle.borrow_mut()
+                .checkout(upstream_id, self.idle_timeout, |sender| {
                     // Closed by the upstream, or still finishing the last
                     // exchange: not usable now.
-                    Some(Err(_)) | None => continue,
-                }
-            }
-            None
+                    matches!(sender.ready().now_or_never(), Some(Ok(())))
+                })
         })
     }
 
@@ -192,27 +174,5 @@ fn checkin(upstream_id: u64, sender: SendRequest<UpstreamBody>, idle_timeout: Du
     if sender.is_closed() {
         return;
     }
-    IDLE.with(|idle| {
-        let mut idle = idle.borrow_mut();
-        let position = match idle.iter().position(|(id, _)| *id == upstream_id) {
-            Some(position) => position,
-            None => {
-                idle.push((upstream_id, VecDeque::new()));
-                idle.len() - 1
-            }
-        };
-        let list = &mut idle[position].1;
-        let now = Instant::now();
-        while list
-            .front()
-            .is_some_and(|oldest| now.duration_since(oldest.since) > idle_timeout)
-        {
-            list.pop_front();
-        }
-        if list.len() >= IDLE_MAX_PER_UPSTREAM {
-            // The oldest goes: the newest are the ones reused.
-            list.pop_front();
-        }
-        list.push_back(Idle { sender, since: now });
-    });
+    IDLE.with(|idle| idle.borrow_mut().checkin(upstream_id, sender, idle_timeout));
 }

@@ -33,6 +33,11 @@ pub struct Config {
     /// requests per second on a core than tokio's work-stealing scheduler
     /// (no cross-thread wakeups or stealing bookkeeping; BENCHMARKS.md).
     pub workers: usize,
+    /// Forward plain requests (bodiless `GET`/`HEAD` on routes without a
+    /// cache, when no rate limits are set) with the gateway's own HTTP/1.1
+    /// loop instead of hyper ([`crate::relay`]); the other requests go
+    /// through hyper either way. On by default.
+    pub relay: bool,
     /// Bounds on what one client can make the gateway hold.
     pub limits: Limits,
     /// Every wait the gateway does is bounded by one of these.
@@ -97,6 +102,7 @@ impl Default for Config {
             metrics_path: "/metrics".into(),
             access_log: true,
             workers: 0,
+            relay: true,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             retry: Retry::default(),

@@ -8,8 +8,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 /// A JSON error response with `status` and a message a human can act on.
 pub fn json(status: StatusCode, message: &str) -> Response<Body> {
-    let body = serde_json::json!({ "error": message }).to_string();
-    let mut response = Response::new(Body::from(body));
+    let mut response = Response::new(Body::from(body(message)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -18,6 +17,11 @@ pub fn json(status: StatusCode, message: &str) -> Response<Body> {
     );
     headers.insert(header::VIA, HeaderValue::from_static(crate::headers::VIA));
     response
+}
+
+/// The JSON body of an error: `{"error": message}`.
+pub fn body(message: &str) -> String {
+    serde_json::json!({ "error": message }).to_string()
 }
 
 /// The raw bytes of a 503 sent to a connection refused for `connections_max`,

@@ -64,7 +64,7 @@ pub struct Gateway {
 
 pub(crate) struct Inner {
     pub(crate) config: Config,
-    routes: Routes,
+    pub(crate) routes: Routes,
     pub(crate) pools: Vec<Arc<Pool>>,
     /// Each pool's health-check settings, by pool index.
     pub(crate) checks: Vec<HealthCheck>,
@@ -72,7 +72,7 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     /// Set once before serving; `None` serves no `/metrics`.
     metrics_source: OnceLock<MetricsSource>,
-    retry_statuses: Vec<StatusCode>,
+    pub(crate) retry_statuses: Vec<StatusCode>,
     idempotent_header: Option<HeaderName>,
     /// Route labels of requests no route serves (`none`) and of `/metrics`.
     none_label: Arc<String>,
@@ -83,7 +83,7 @@ pub(crate) struct Inner {
     body_policy: BodyPolicy,
     body_budget: Arc<Budget>,
     /// The edge cache, when a route caches.
-    edge: Option<Arc<EdgeCache>>,
+    pub(crate) edge: Option<Arc<EdgeCache>>,
     purge_label: Arc<String>,
     /// The data centers and their health.
     pub(crate) datacenters: Arc<DataCenters>,
@@ -365,7 +365,7 @@ impl Gateway {
 
     /// The pool serving `route` for `client`: its nearest healthy data
     /// center's when the route spans data centers.
-    fn pool_for(&self, route: &crate::routes::Compiled, client: IpAddr) -> &Arc<Pool> {
+    pub(crate) fn pool_for(&self, route: &crate::routes::Compiled, client: IpAddr) -> &Arc<Pool> {
         let inner = &*self.inner;
         let index = match route.datacenter_pools.as_slice() {
             [] => route.pool,
@@ -429,8 +429,11 @@ impl cache::Origin for RouteOrigin {
 fn upstream_client(config: &Config) -> UpstreamClient {
     UpstreamClient::new(
         Duration::from_millis(config.timeouts.connect_ms),
-        // An idle upstream connection is reused for 30 s (nginx keepalive_timeout
-        // default is 60 s on the upstream side; closing first avoids racing it).
-        Duration::from_secs(30),
+        UPSTREAM_IDLE,
     )
 }
+
+/// How long an idle upstream connection is kept for reuse: 30 s (nginx's
+/// `keepalive_timeout` default is 60 s on the upstream side; closing first
+/// avoids racing it).
+pub(crate) const UPSTREAM_IDLE: Duration = Duration::from_secs(30);

@@ -141,7 +141,7 @@ pub fn effective_host(
 }
 
 /// Whether `value` is `host[:port]` (no user info, no path).
-fn is_host(value: &[u8]) -> bool {
+pub(crate) fn is_host(value: &[u8]) -> bool {
     match Authority::try_from(value) {
         // The parser accepts a non-numeric port; a Host must not have one.
         Ok(authority) => {

@@ -33,6 +33,20 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// The hop-by-hop header names, lowercase: [`HOP_BY_HOP`] and `Upgrade`
+/// (for code that compares names as text, like [`crate::relay`]).
+pub const HOP_BY_HOP_NAMES: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 /// Removes hop-by-hop headers, including those listed in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Names listed in `Connection` go too (`Connection: close, X-Foo`).

@@ -25,8 +25,12 @@
 //! - [`proxy`]: the forwarding itself, with **failover**: a replayable
 //!   request that fails on one upstream is retried once on another, so
 //!   "server 1 goes down, traffic moves to server 2" costs clients nothing.
+//! - [`relay`]: the fast path, nginx's design: plain `GET`/`HEAD`
+//!   requests forwarded by our own HTTP/1.1 loop, one task per client
+//!   connection owning its upstream sockets; every other request goes
+//!   through hyper and [`proxy`] ([`hyper_conn`]).
 //! - [`client`]: the upstream connections, kept alive in a pool per
-//!   serving thread.
+//!   serving thread ([`idle`]).
 //! - [`headers`]: hop-by-hop removal, `X-Forwarded-For/Proto/Host`, `Via`.
 //! - [`server`]: connection limit, slowloris timeout, graceful drain, and
 //!   thread-per-core serving (one single-threaded runtime and one
@@ -79,10 +83,13 @@ pub mod handler;
 pub mod head;
 pub mod headers;
 pub mod health;
+pub mod hyper_conn;
+pub mod idle;
 pub mod limit;
 pub mod metrics;
 pub mod normalize;
 pub mod proxy;
+pub mod relay;
 pub mod routes;
 pub mod server;
 pub mod upstream;

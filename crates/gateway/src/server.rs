@@ -1,6 +1,7 @@
 //! The listening side: accepting connections within `connections_max`,
-//! serving HTTP/1.1 on each with hyper under the header-read timeout, and
-//! draining on shutdown.
+//! serving HTTP/1.1 on each (the relay, [`crate::relay`], handing to hyper
+//! what it does not take) under the header-read timeout, and draining on
+//! shutdown.
 //!
 //! Limits at this layer protect the gateway itself, before any request is
 //! parsed: a connection over `connections_max` gets a canned 503 and is
@@ -21,12 +22,10 @@
 //! Health checks, data-center failover and rules reloading run once, on the
 //! calling runtime; the connection limit is shared by all workers.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::graceful::GracefulShutdown;
 use service::SystemContext;
 use tokio::io::AsyncWriteExt;
@@ -36,6 +35,7 @@ use tokio::sync::Semaphore;
 use crate::error;
 use crate::handler::Gateway;
 use crate::health;
+use crate::relay::{self, HandOff};
 
 impl Gateway {
     /// Serves clients on `listener` until `ctx.shutdown`, then drains open
@@ -145,16 +145,18 @@ impl Gateway {
             };
             let _ = stream.set_nodelay(true);
             let gateway = self.clone();
-            let service = service_fn(move |request| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, Infallible>(gateway.handle(request, client).await) }
-            });
-            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let hand_off = HandOff {
+                http: http.clone(),
+                watcher: graceful.watcher(),
+            };
             let connections = inner.metrics.connections.clone();
             connections.inc();
+            let (relayed, shutdown) = (inner.config.relay, ctx.shutdown.clone());
             tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(%client, "connection ended: {err}");
+                if relayed {
+                    relay::serve(gateway, stream, client, hand_off, shutdown).await;
+                } else {
+                    crate::hyper_conn::serve(gateway, stream, client, hand_off).await;
                 }
                 connections.dec();
                 drop(permit);

@@ -15,4 +15,5 @@ mod head;
 mod limits;
 mod normalize;
 mod ratelimit;
+mod relay;
 mod workers;

@@ -284,8 +284,14 @@ mod tests {
         assert_eq!((m.booked, m.failed, m.retries), (490, 10, 900));
         assert_eq!((m.bookings_per_sec, m.p99_ms, m.p50_ms), (500.0, 60.0, 6.0));
         assert_eq!(m.seconds, 1.0);
-        assert_eq!((m.mode, m.contention, m.hotels, m.attempted), (Mode::Optimistic, Contention::Spread, 4, 500));
+        assert_eq!(
+            (m.mode, m.contention, m.hotels, m.attempted),
+            (Mode::Optimistic, Contention::Spread, 4, 500)
+        );
         let one = median(&runs[1..2]);
-        assert_eq!((one.booked, one.retries, one.bookings_per_sec), (500, 300, 400.0));
+        assert_eq!(
+            (one.booked, one.retries, one.bookings_per_sec),
+            (500, 300, 400.0)
+        );
     }
 }
