@@ -81,16 +81,17 @@ server {
 BLOCK
 }
 
-# start_gateway NAME [RULES-ALGORITHM]: our gateway on CPU 0, single
-# threaded; sets $port. (Not called in $(...): the pid must reach `pids`.)
+# start_gateway NAME [RULES-ALGORITHM] [EXTRA-TOML]: our gateway on CPU 0,
+# single threaded; sets $port. (Not called in $(...): the pid must reach `pids`.)
 start_gateway() {
-    local name=$1 algorithm=${2:-}
+    local name=$1 algorithm=${2:-} extra=${3:-}
     port=$(free_port)
     mkdir -p "$work/$name"
     cat > "$work/$name/gateway.toml" <<TOML
 bind = "127.0.0.1:$port"
 access_log = false
 workers = 1
+$extra
 [[routes]]
 prefix = "/"
 pool = "bench"
@@ -140,11 +141,19 @@ nginx_port=$(free_port)
 start_nginx proxy 0 "$(proxy_block "$nginx_port")"
 wait_port "$nginx_port"
 start_gateway plain
-curl -sf -o /dev/null "http://127.0.0.1:$port/" || true   # warm the upstream pool
+relay_port=$port
+# The same gateway with every request through hyper (`relay = false`): what
+# the relay (crate::relay) adds, in the same run.
+start_gateway hyper "" "relay = false"
+hyper_port=$port
+curl -sf -o /dev/null "http://127.0.0.1:$relay_port/" || true   # warm the upstream pools
+curl -sf -o /dev/null "http://127.0.0.1:$hyper_port/" || true
 for run in $(seq "$runs"); do
     measure nginx "http://127.0.0.1:$nginx_port/"
-    measure ours "http://127.0.0.1:$port/"
+    measure ours "http://127.0.0.1:$relay_port/"
+    measure ours_hyper "http://127.0.0.1:$hyper_port/"
 done
+stop_last
 stop_last
 stop_last
 
@@ -198,7 +207,8 @@ echo
 echo "Proxying (median of $runs runs, wrk -t1 -c$connections -d${seconds}s)"
 printf '| %-34s | %10s | %8s | %8s |\n' "proxy" "requests/s" "p50 ms" "p99 ms"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "------------" "----------" "----------"
-printf '| %-34s | %10s | %8s | %8s |\n' "hyperscale gateway" "$(col ours 1)" "$(col ours 2)" "$(col ours 3)"
+printf '| %-34s | %10s | %8s | %8s |\n' "hyperscale gateway (relay)" "$(col ours 1)" "$(col ours 2)" "$(col ours 3)"
+printf '| %-34s | %10s | %8s | %8s |\n' "hyperscale gateway (relay = false)" "$(col ours_hyper 1)" "$(col ours_hyper 2)" "$(col ours_hyper 3)"
 printf '| %-34s | %10s | %8s | %8s |\n' "nginx proxy_pass (keepalive 64)" "$(col nginx 1)" "$(col nginx 2)" "$(col nginx 3)"
 echo "ratio ours/nginx (requests/s): $ratio"
 echo
