@@ -14,6 +14,8 @@
 //! - [`supervisor`]: several systems in one process (`hyperscale up`), each with
 //!   its name, endpoint and [`Health`];
 //! - [`html`]: escaping for server-rendered pages;
+//! - [`front`]: a hand-written HTTP/1.1 loop for a system's hot request,
+//!   handing every other request to the full stack (hyper, axum);
 //! - [`net`]: binding ports and preparing data directories with actionable errors.
 //!
 //! A system plugs in by exposing an async function that takes a bound
@@ -26,6 +28,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod front;
 pub mod health;
 pub mod html;
 pub mod logging;

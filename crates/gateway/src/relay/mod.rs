@@ -14,8 +14,9 @@
 //! 2. [`request::plan`]: a head the relay can forward (a bodiless `GET` or
 //!    `HEAD` on a plain route, nothing ambiguous) becomes the upstream's
 //!    head in one buffer; any other head hands the whole connection, bytes
-//!    already read included ([`prefixed`]), to hyper and the full gateway
-//!    ([`crate::hyper_conn`]), for the rest of its life;
+//!    already read included, to hyper and the full gateway
+//!    ([`crate::hyper_conn`]), for the rest of its life (the loop is
+//!    `service::front`'s, which the shortener's redirect shares);
 //! 3. pick an upstream (same pools, balancing, data centers, health), take
 //!    an idle socket of this thread or connect, write the head, read the
 //!    response head within `upstream_response_ms` ([`response::parse`]);
@@ -36,7 +37,6 @@
 //! non-canonical paths. `relay = false` in `gateway.toml` turns it off.
 
 mod chunked;
-pub mod prefixed;
 pub mod request;
 pub mod response;
 
@@ -48,6 +48,7 @@ use bytes::{Buf, BytesMut};
 use http::StatusCode;
 use hyper_util::server::graceful::Watcher;
 use service::Shutdown;
+use service::front::{Answered, Front, Limits, Prefixed};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -80,56 +81,60 @@ pub(crate) struct HandOff {
 }
 
 /// Serves one client connection until it closes, the gateway shuts down,
-/// or it is handed to hyper.
+/// or it is handed to hyper (the loop is `service::front`'s).
 pub(crate) async fn serve(
     gateway: Gateway,
-    mut stream: TcpStream,
+    stream: TcpStream,
     client: SocketAddr,
     hand_off: HandOff,
     shutdown: Shutdown,
 ) {
-    let inner = &*gateway.inner;
-    let header_read = Duration::from_millis(inner.config.timeouts.header_read_ms);
-    let head_max = inner.config.limits.header_bytes_max;
-    let mut input = BytesMut::with_capacity(4096);
-    let mut answer = BytesMut::with_capacity(READ_BYTES);
-    loop {
-        let deadline = tokio::time::Instant::now() + header_read;
-        let fast = loop {
-            match request::plan(&input, inner, client.ip()) {
-                Plan::Fast(fast) => break fast,
-                Plan::Hyper(reason) => {
-                    tracing::trace!(%client, reason, "connection handed to hyper");
-                    let io = prefixed::Prefixed::new(input, stream);
-                    crate::hyper_conn::serve(gateway.clone(), io, client, hand_off).await;
-                    return;
-                }
-                // hyper answers an oversized head (431).
-                Plan::Partial if input.len() >= head_max => {
-                    let io = prefixed::Prefixed::new(input, stream);
-                    crate::hyper_conn::serve(gateway.clone(), io, client, hand_off).await;
-                    return;
-                }
-                Plan::Partial => {}
-            }
-            input.reserve(4096);
-            let read = tokio::select! {
-                biased;
-                () = shutdown.cancelled(), if input.is_empty() => return,
-                read = tokio::time::timeout_at(deadline, stream.read_buf(&mut input)) => read,
-            };
-            match read {
-                Ok(Ok(n)) if n > 0 => {}
-                // Closed, failed, or too slow (slowloris, or idle keep-alive).
-                _ => return,
-            }
-        };
-        input.advance(fast.head_bytes);
-        let keep = forward(&gateway, &fast, &mut stream, &mut answer, client).await;
-        if !keep || fast.close || shutdown.is_cancelled() {
-            let _ = stream.shutdown().await;
-            return;
+    let config = &gateway.inner.config;
+    let limits = Limits {
+        header_read: Duration::from_millis(config.timeouts.header_read_ms),
+        // hyper answers an oversized head (431).
+        head_bytes_max: config.limits.header_bytes_max,
+    };
+    let relay = Relay {
+        gateway,
+        client,
+        hand_off,
+        answer: BytesMut::with_capacity(READ_BYTES),
+    };
+    service::front::serve(relay, stream, limits, shutdown).await;
+}
+
+/// One client connection's relay.
+struct Relay {
+    gateway: Gateway,
+    client: SocketAddr,
+    hand_off: HandOff,
+    /// The upstream's answer being relayed (kept across requests).
+    answer: BytesMut,
+}
+
+impl Front for Relay {
+    type Request = Fast;
+
+    fn plan(&mut self, buffer: &[u8]) -> Plan {
+        request::plan(buffer, &self.gateway.inner, self.client.ip())
+    }
+
+    fn head_bytes(fast: &Fast) -> usize {
+        fast.head_bytes
+    }
+
+    async fn answer(&mut self, fast: Fast, stream: &mut TcpStream) -> Answered {
+        let keep = forward(&self.gateway, &fast, stream, &mut self.answer, self.client).await;
+        if keep && !fast.close {
+            Answered::KeepAlive
+        } else {
+            Answered::Close
         }
+    }
+
+    async fn full(self, io: Prefixed<TcpStream>) {
+        crate::hyper_conn::serve(self.gateway, io, self.client, self.hand_off).await;
     }
 }
 

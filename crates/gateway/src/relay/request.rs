@@ -6,7 +6,7 @@
 //! `HEAD` on HTTP/1.1, no body, one valid `Host`, an origin-form target
 //! already in canonical form, a `Connection` header naming nothing but
 //! `close` or `keep-alive`, and a route with no cache and no rate limit. For
-//! any other head the answer is [`Plan::Hyper`] and the connection goes to
+//! any other head the answer is `Plan::Full` and the connection goes to
 //! the full HTTP stack, which handles (or refuses, with the same errors as
 //! always) everything the gateway supports. So the relay adds speed, never
 //! a second interpretation of a request: both paths agree on every head the
@@ -41,16 +41,9 @@ pub struct Fast {
     pub logged: Option<(String, String)>,
 }
 
-/// What to do with the bytes at the start of a client's buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
-    /// The head is not complete yet: read more.
-    Partial,
-    /// Forward it here.
-    Fast(Fast),
-    /// Hand the connection to the full HTTP stack, for this reason.
-    Hyper(&'static str),
-}
+/// What to do with the bytes at the start of a client's buffer: forward
+/// it here, or hand the connection to hyper.
+pub type Plan = service::front::Plan<Fast>;
 
 /// Decides what to do with `buffer`, a client connection's unread bytes,
 /// for the gateway `inner` and the client at `client_ip`.
@@ -60,31 +53,31 @@ pub(crate) fn plan(buffer: &[u8], inner: &Inner, client_ip: IpAddr) -> Plan {
     let head_bytes = match request.parse(buffer) {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => return Plan::Partial,
-        Err(_) => return Plan::Hyper("unparsed"),
+        Err(_) => return Plan::Full("unparsed"),
     };
     let (Some(method), Some(target), Some(1)) = (request.method, request.path, request.version)
     else {
-        return Plan::Hyper("not HTTP/1.1");
+        return Plan::Full("not HTTP/1.1");
     };
     let is_head = match method {
         "GET" => false,
         "HEAD" => true,
-        _ => return Plan::Hyper("method"),
+        _ => return Plan::Full("method"),
     };
     let (path, _) = target.split_once('?').unwrap_or((target, ""));
     if !target.bytes().all(is_target_byte) {
-        return Plan::Hyper("target bytes");
+        return Plan::Full("target bytes");
     }
     match normalize::normalize_path(path) {
         Ok(normalized) if normalized.is_unchanged() => {}
-        _ => return Plan::Hyper("path not canonical"),
+        _ => return Plan::Full("path not canonical"),
     }
     let headers = &*request.headers;
     let Some(close) = check_headers(headers) else {
-        return Plan::Hyper("headers");
+        return Plan::Full("headers");
     };
     if inner.limiting.is_some() {
-        return Plan::Hyper("rate limits");
+        return Plan::Full("rate limits");
     }
     if path == inner.config.metrics_path
         || inner
@@ -92,14 +85,14 @@ pub(crate) fn plan(buffer: &[u8], inner: &Inner, client_ip: IpAddr) -> Plan {
             .as_ref()
             .is_some_and(|edge| path == edge.purge_path())
     {
-        return Plan::Hyper("gateway's own path");
+        return Plan::Full("gateway's own path");
     }
     let Some(route) = inner.routes.find(path) else {
-        return Plan::Hyper("no route");
+        return Plan::Full("no route");
     };
     let compiled = inner.routes.get(route);
     if compiled.cache.is_some() {
-        return Plan::Hyper("cached route");
+        return Plan::Full("cached route");
     }
     let key = inner.pools[compiled.pool]
         .hash_key()
