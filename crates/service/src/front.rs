@@ -134,6 +134,103 @@ pub async fn serve<F: Front>(
     }
 }
 
+/// A bodiless `GET` or `HEAD` on HTTP/1.1, parsed in place: what a front
+/// usually answers itself.
+#[derive(Debug)]
+pub struct GetHead<'h, 'b> {
+    /// `HEAD` (the answer carries no body).
+    pub is_head: bool,
+    /// The request target as sent.
+    pub target: &'b str,
+    /// The client asked to close the connection after the answer.
+    pub close: bool,
+    /// Bytes of the head.
+    pub head_bytes: usize,
+    /// Every header, as sent.
+    pub headers: &'h [httparse::Header<'b>],
+}
+
+/// Parses the head at the start of `buffer` into `storage` when it is a
+/// [`GetHead`]: `GET`/`HEAD`, HTTP/1.1, no body (`Content-Length` absent
+/// or 0, no `Transfer-Encoding`), no `Upgrade` or `Expect`, and a
+/// `Connection` naming nothing but `close` or `keep-alive` (so no other
+/// header is hop-by-hop). Anything else is [`Plan::Full`].
+pub fn parse_get<'h, 'b>(
+    buffer: &'b [u8],
+    storage: &'h mut [httparse::Header<'b>],
+) -> Plan<GetHead<'h, 'b>> {
+    let mut request = httparse::Request::new(storage);
+    let head_bytes = match request.parse(buffer) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Plan::Partial,
+        Err(_) => return Plan::Full("unparsed"),
+    };
+    let (Some(method), Some(target), Some(1)) = (request.method, request.path, request.version)
+    else {
+        return Plan::Full("not HTTP/1.1");
+    };
+    let is_head = match method {
+        "GET" => false,
+        "HEAD" => true,
+        _ => return Plan::Full("method"),
+    };
+    let headers: &'h [httparse::Header<'b>] = request.headers;
+    let mut close = false;
+    for header in headers {
+        let name = header.name;
+        if name.eq_ignore_ascii_case("connection") {
+            let Ok(tokens) = std::str::from_utf8(header.value) else {
+                return Plan::Full("connection");
+            };
+            for token in tokens.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    close = true;
+                } else if !token.is_empty() && !token.eq_ignore_ascii_case("keep-alive") {
+                    return Plan::Full("connection");
+                }
+            }
+        } else if name.eq_ignore_ascii_case("content-length") {
+            if header.value != b"0" {
+                return Plan::Full("body");
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("upgrade")
+            || name.eq_ignore_ascii_case("expect")
+        {
+            return Plan::Full("body, upgrade or expect");
+        }
+    }
+    Plan::Fast(GetHead {
+        is_head,
+        target,
+        close,
+        head_bytes,
+        headers,
+    })
+}
+
+/// Appends a `date: ...\r\n` header line for now (what hyper adds to every
+/// answer), formatted at most once a second per thread.
+pub fn push_date(out: &mut Vec<u8>) {
+    thread_local! {
+        static CACHED: std::cell::RefCell<(u64, String)> =
+            const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = std::time::SystemTime::now();
+    let second = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            *cached = (second, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(cached.1.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
+}
+
 /// A connection with bytes already read from it put back in front, so the
 /// full stack reads them first as if they had never been taken.
 pub struct Prefixed<S> {
@@ -199,6 +296,56 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+
+    fn get(text: &str) -> Option<(bool, String, bool)> {
+        let mut storage = [httparse::EMPTY_HEADER; 16];
+        match parse_get(text.as_bytes(), &mut storage) {
+            Plan::Fast(head) => Some((head.is_head, head.target.to_string(), head.close)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn only_bodiless_gets_on_http_1_1_are_get_heads() {
+        assert_eq!(
+            get("GET /a?b HTTP/1.1\r\nHost: h\r\n\r\n"),
+            Some((false, "/a?b".into(), false))
+        );
+        assert_eq!(
+            get("HEAD / HTTP/1.1\r\nConnection: Keep-Alive, close\r\nContent-Length: 0\r\n\r\n"),
+            Some((true, "/".into(), true))
+        );
+        for other in [
+            "POST / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+            "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nConnection: x-secret\r\n\r\n",
+            "GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            "GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
+            "NOT HTTP\r\n\r\n",
+        ] {
+            assert_eq!(get(other), None, "{other}");
+        }
+        let mut storage = [httparse::EMPTY_HEADER; 4];
+        assert!(matches!(
+            parse_get(b"GET / HTTP/1.1\r\nHo", &mut storage),
+            Plan::Partial
+        ));
+    }
+
+    #[test]
+    fn the_date_line_is_an_http_date() {
+        let mut out = Vec::new();
+        push_date(&mut out);
+        let line = String::from_utf8(out).unwrap();
+        let value = line
+            .strip_prefix("date: ")
+            .unwrap()
+            .strip_suffix("\r\n")
+            .unwrap();
+        assert!(httpdate::parse_http_date(value).is_ok(), "{line}");
+    }
 
     #[tokio::test]
     async fn the_prefix_comes_first_then_the_stream() {

@@ -167,36 +167,82 @@ pub async fn redirect_response(
     method: &Method,
     headers: &HeaderMap,
 ) -> Response {
+    let header_text = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    let click = ClickHeaders {
+        referer: header_text(header::REFERER),
+        user_agent: header_text(header::USER_AGENT),
+        is_head: *method == Method::HEAD,
+    };
+    match resolve_redirect(state, code, click).await {
+        Ok(Some(redirect)) => (
+            redirect.status,
+            [
+                (header::LOCATION, redirect.link.long_url.as_str()),
+                (header::CACHE_CONTROL, redirect.cache_control),
+            ],
+        )
+            .into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, Html(page::not_found(code))).into_response(),
+        Err(err) => error_response(&err),
+    }
+}
+
+/// A redirect to send: status (301 or 302 per config), `Location`, and the
+/// `Cache-Control` that goes with the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// 301 or 302.
+    pub status: StatusCode,
+    /// The link; `Location` is its long URL.
+    pub link: Arc<crate::store::Link>,
+    /// `private, max-age=0` for 302 (every click reaches us and is
+    /// counted), `public, max-age=86400` for 301.
+    pub cache_control: &'static str,
+}
+
+/// What a click's analytics read from the request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClickHeaders<'a> {
+    /// `Referer`.
+    pub referer: Option<&'a str>,
+    /// `User-Agent`.
+    pub user_agent: Option<&'a str>,
+    /// The request was `HEAD` (a link checker, not a person).
+    pub is_head: bool,
+}
+
+/// Resolves `code` and records the click: the redirect, `None` for an
+/// unknown code. Both the router and the fast paths ([`crate::server`],
+/// [`crate::front`]) answer from this.
+pub async fn resolve_redirect(
+    state: &HttpState,
+    code: &str,
+    click: ClickHeaders<'_>,
+) -> Result<Option<Redirect>, ShortenError> {
     let now = now_ms();
-    let link = match state.app.resolve_shared(code, now).await {
-        Ok(Some(link)) => link,
-        Ok(None) => return (StatusCode::NOT_FOUND, Html(page::not_found(code))).into_response(),
-        Err(err) => return error_response(&err),
+    let Some(link) = state.app.resolve_shared(code, now).await? else {
+        return Ok(None);
     };
     if let Some(recorder) = &state.recorder {
-        let header_text = |name| headers.get(name).and_then(|value| value.to_str().ok());
         recorder.record(Click {
             code: link.code.clone(),
             day: now / 86_400_000,
-            referrer_host: header_text(header::REFERER).and_then(analytics::referrer_host),
-            agent: analytics::classify(header_text(header::USER_AGENT), *method == Method::HEAD),
+            referrer_host: click.referer.and_then(analytics::referrer_host),
+            agent: analytics::classify(click.user_agent, click.is_head),
         });
     }
     let status = StatusCode::from_u16(state.app.config().redirect_status().unwrap_or(302))
         .unwrap_or(StatusCode::FOUND);
-    let cache = if status == StatusCode::FOUND {
+    let cache_control = if status == StatusCode::FOUND {
         "private, max-age=0"
     } else {
         "public, max-age=86400"
     };
-    (
+    Ok(Some(Redirect {
         status,
-        [
-            (header::LOCATION, link.long_url.as_str()),
-            (header::CACHE_CONTROL, cache),
-        ],
-    )
-        .into_response()
+        link,
+        cache_control,
+    }))
 }
 
 async fn index() -> Html<String> {

@@ -53,6 +53,7 @@ pub mod analytics;
 pub mod app;
 pub mod code;
 pub mod config;
+pub mod front;
 pub mod host;
 pub mod http;
 pub mod page;

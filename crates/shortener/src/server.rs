@@ -1,5 +1,6 @@
-//! The listening side: HTTP/1.1 connections served by hyper, thread per
-//! core, with the redirect answered before the router.
+//! The listening side: HTTP/1.1 connections, thread per core, with the
+//! redirect answered before hyper ([`crate::front`], on `service::front`'s
+//! loop) and, on connections handed to hyper, before the router (below).
 //!
 //! `GET /{code}` is the request the chapter sizes the system for (10 reads
 //! per write, ≈11,600/s), so it skips axum's router: a request whose path is
@@ -28,13 +29,22 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use service::SystemContext;
-use tokio::net::TcpListener;
+use service::front::{Limits, Prefixed};
+use tokio::net::{TcpListener, TcpStream};
 
+use crate::front::RedirectFront;
 use crate::http::{self, HttpState};
 
 /// A client that has not sent its request head within this is cut off
 /// (slowloris), which also ends idle keep-alive connections.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The front's bounds: the same head timeout; heads over 64 KiB go to
+/// hyper, which refuses them.
+const FRONT_LIMITS: Limits = Limits {
+    header_read: HEADER_READ_TIMEOUT,
+    head_bytes_max: 64 * 1024,
+};
 
 /// Serves `router` (and the redirect fast path on `state`) on `listener`
 /// and `workers - 1` more threads until `ctx.shutdown`, then drains.
@@ -99,17 +109,30 @@ async fn accept(
             },
         };
         let _ = stream.set_nodelay(true);
-        let (router, state) = (router.clone(), state.clone());
-        let service = service_fn(move |request| {
-            let (router, state) = (router.clone(), state.clone());
-            async move { Ok::<_, Infallible>(answer(request, client, router, state).await) }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
+        let (router, full_state) = (router.clone(), state.clone());
+        let (watcher, builder) = (graceful.watcher(), builder.clone());
+        // Everything the front does not answer: hyper, the redirect fast
+        // path below, then the router.
+        let full = move |io: Prefixed<TcpStream>| async move {
+            let service = service_fn(move |request| {
+                let (router, state) = (router.clone(), full_state.clone());
+                async move { Ok::<_, Infallible>(answer(request, client, router, state).await) }
+            });
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
             if let Err(err) = connection.await {
                 tracing::debug!(%client, "connection ended: {err}");
             }
-        });
+        };
+        let front = RedirectFront {
+            state: state.clone(),
+            full,
+        };
+        tokio::spawn(service::front::serve(
+            front,
+            stream,
+            FRONT_LIMITS,
+            ctx.shutdown.clone(),
+        ));
     }
     drop(listener);
     ctx.health.set_down("shutting down");

@@ -524,8 +524,7 @@ async fn write_error(
         b"content-length",
         body.len().to_string().as_bytes(),
     );
-    let now = httpdate::fmt_http_date(std::time::SystemTime::now());
-    request::push_header(&mut out, b"date", now.as_bytes());
+    service::front::push_date(&mut out);
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }

@@ -14,6 +14,8 @@
 
 use std::net::IpAddr;
 
+use service::front::Plan as FrontPlan;
+
 use crate::config::HashKey;
 use crate::handler::Inner;
 use crate::headers::{HOP_BY_HOP_NAMES, VIA};
@@ -49,21 +51,12 @@ pub type Plan = service::front::Plan<Fast>;
 /// for the gateway `inner` and the client at `client_ip`.
 pub(crate) fn plan(buffer: &[u8], inner: &Inner, client_ip: IpAddr) -> Plan {
     let mut storage = [httparse::EMPTY_HEADER; HEADERS_MAX];
-    let mut request = httparse::Request::new(&mut storage);
-    let head_bytes = match request.parse(buffer) {
-        Ok(httparse::Status::Complete(length)) => length,
-        Ok(httparse::Status::Partial) => return Plan::Partial,
-        Err(_) => return Plan::Full("unparsed"),
+    let head = match service::front::parse_get(buffer, &mut storage) {
+        FrontPlan::Fast(head) => head,
+        FrontPlan::Partial => return Plan::Partial,
+        FrontPlan::Full(reason) => return Plan::Full(reason),
     };
-    let (Some(method), Some(target), Some(1)) = (request.method, request.path, request.version)
-    else {
-        return Plan::Full("not HTTP/1.1");
-    };
-    let is_head = match method {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return Plan::Full("method"),
-    };
+    let target = head.target;
     let (path, _) = target.split_once('?').unwrap_or((target, ""));
     if !target.bytes().all(is_target_byte) {
         return Plan::Full("target bytes");
@@ -72,10 +65,10 @@ pub(crate) fn plan(buffer: &[u8], inner: &Inner, client_ip: IpAddr) -> Plan {
         Ok(normalized) if normalized.is_unchanged() => {}
         _ => return Plan::Full("path not canonical"),
     }
-    let headers = &*request.headers;
-    let Some(close) = check_headers(headers) else {
-        return Plan::Full("headers");
-    };
+    let headers = head.headers;
+    if !one_valid_host(headers) {
+        return Plan::Full("host");
+    }
     if inner.limiting.is_some() {
         return Plan::Full("rate limits");
     }
@@ -99,11 +92,12 @@ pub(crate) fn plan(buffer: &[u8], inner: &Inner, client_ip: IpAddr) -> Plan {
         .and_then(|key| hash_key(key, path, headers, client_ip));
     let upstream_target = crate::routes::upstream_path(compiled, path);
     let query = &target[path.len()..];
+    let method = if head.is_head { "HEAD" } else { "GET" };
     Plan::Fast(Fast {
         route,
-        is_head,
-        close,
-        head_bytes,
+        is_head: head.is_head,
+        close: head.close,
+        head_bytes: head.head_bytes,
         upstream_head: upstream_head(method, upstream_target, query, headers, client_ip),
         key,
         logged: inner
@@ -119,41 +113,16 @@ fn is_target_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&byte)
 }
 
-/// Checks the headers; returns whether the client asked to close, or
-/// `None` when the head needs the full stack (a body, an upgrade, a
-/// `Host` that is missing, repeated or not `host[:port]`, hop-by-hop
-/// headers named in `Connection`, `Expect`).
-fn check_headers(headers: &[httparse::Header<'_>]) -> Option<bool> {
-    let mut hosts = 0;
-    let mut close = false;
-    for header in headers {
-        let name = header.name;
-        if name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-            if header.value.is_empty() || !crate::head::is_host(header.value) {
-                return None;
-            }
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in std::str::from_utf8(header.value).ok()?.split(',') {
-                let token = token.trim();
-                if token.eq_ignore_ascii_case("close") {
-                    close = true;
-                } else if !token.eq_ignore_ascii_case("keep-alive") && !token.is_empty() {
-                    return None;
-                }
-            }
-        } else if name.eq_ignore_ascii_case("content-length") {
-            if header.value != b"0" {
-                return None;
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding")
-            || name.eq_ignore_ascii_case("upgrade")
-            || name.eq_ignore_ascii_case("expect")
-        {
-            return None;
-        }
+/// Whether there is exactly one `Host`, and it is `host[:port]` (the
+/// rules of [`crate::head`]; anything else is hyper's to refuse).
+fn one_valid_host(headers: &[httparse::Header<'_>]) -> bool {
+    let mut hosts = headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("host"));
+    match (hosts.next(), hosts.next()) {
+        (Some(host), None) => !host.value.is_empty() && crate::head::is_host(host.value),
+        _ => false,
     }
-    (hosts == 1).then_some(close)
 }
 
 /// The consistent-hashing key, as [`crate::proxy`] computes it.

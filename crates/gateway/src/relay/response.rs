@@ -147,8 +147,7 @@ pub fn parse(buffer: &[u8], is_head: bool) -> Result<Option<Head>, Invalid> {
         push_header(&mut client_head, header.name.as_bytes(), header.value);
     }
     if !has_date {
-        let now = httpdate::fmt_http_date(std::time::SystemTime::now());
-        push_header(&mut client_head, b"date", now.as_bytes());
+        service::front::push_date(&mut client_head);
     }
     push_header(&mut client_head, b"via", VIA.as_bytes());
     Ok(Some(Head {

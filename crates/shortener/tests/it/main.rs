@@ -7,4 +7,5 @@ mod support;
 
 mod api;
 mod expiry;
+mod front;
 mod url_rules;
