@@ -183,7 +183,7 @@ fn vector(ctx: &EvalContext<'_>, rule: &RuleSpec, t_ms: i64) -> Result<Vec<Eleme
     match ev.eval(&rule.expr, t_ms) {
         Ok(Value::Vector(v)) => Ok(v),
         Ok(Value::Scalar(v)) => Ok(vec![Element {
-            metric: BTreeMap::new(),
+            metric: Default::default(),
             value: v,
         }]),
         Ok(_) => Err("rule result is not a vector or scalar".into()),
@@ -242,7 +242,7 @@ fn eval_rule(
     if !rule.spec.alerting {
         let mut out: BTreeMap<LabelSet, f64> = BTreeMap::new();
         for e in v {
-            let mut labels = e.metric;
+            let mut labels = e.metric.into_map();
             labels.extend(group.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
             labels.extend(rule.spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
             labels.insert("__name__".into(), rule.spec.name.clone());
@@ -259,7 +259,7 @@ fn eval_rule(
     }
     let mut hits: BTreeMap<LabelSet, Hit> = BTreeMap::new();
     for e in v {
-        let mut sample_labels = e.metric;
+        let mut sample_labels = e.metric.into_map();
         sample_labels.remove("__name__");
         let data = Data {
             labels: &sample_labels,

@@ -117,8 +117,11 @@ async fn ingester_stopped_under_load_leaves_no_gap_and_no_duplicate() {
     }
     let up = stored(&db, "up");
     assert_eq!(up[0].1.len(), produced as usize);
+    // Paced at 50 batches/s; a loaded machine (fsync per publish, other
+    // tests in parallel) once managed fewer than 20/s, so the bound only
+    // proves that batches kept coming while the ingester was down.
     assert!(
-        produced > 20 * (gap_secs as i64),
+        produced > 5 * (gap_secs as i64),
         "the load was not steady: {produced} batches"
     );
 }

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use super::Series;
+use super::{Element, Series};
 
 /// One selector's series over `[min_t, max_t]`.
 struct Entry {
@@ -42,6 +42,31 @@ impl SelectorCache {
     ) -> Option<Vec<Series>> {
         let e = self.entries.get(key)?;
         (e.min_t <= min_t && max_t <= e.max_t).then(|| slice(&e.series, min_t, max_t, last_only))
+    }
+
+    /// Each series' newest sample in `[min_t, max_t]` for which `keep`
+    /// holds, with its labels (shared, not copied): an instant selector's
+    /// answer at one step, without building a series per step.
+    pub(crate) fn last(
+        &self,
+        key: &str,
+        min_t: i64,
+        max_t: i64,
+        keep: impl Fn(f64) -> bool,
+    ) -> Option<Vec<Element>> {
+        let e = self.entries.get(key)?;
+        if !(e.min_t <= min_t && max_t <= e.max_t) {
+            return None;
+        }
+        let elements = e.series.iter().filter_map(|s| {
+            let hi = s.samples.partition_point(|&(t, _)| t <= max_t);
+            let &(t, value) = s.samples[..hi].last()?;
+            (t >= min_t && keep(value)).then(|| Element {
+                metric: s.metric.clone(),
+                value,
+            })
+        });
+        Some(elements.collect())
     }
 
     /// Keeps `series` (loaded over `[min_t, max_t]`) if it fits in the

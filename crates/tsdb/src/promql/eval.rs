@@ -124,11 +124,7 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Vec<Series>, EvalError> {
         self.check_deadline("query preparation")?;
         let matchers = Self::matchers(vs)?;
-        let key = matchers
-            .iter()
-            .map(|m| format!("{m:?}"))
-            .collect::<Vec<_>>()
-            .join("\u{1}");
+        let key = Self::cache_key(&matchers);
         if let Some(hit) = self.cache.get(&key, min_t, max_t, last_only) {
             return Ok(hit);
         }
@@ -155,6 +151,15 @@ impl<'a> Evaluator<'a> {
                 .put(key, min_t, max_t, series.clone(), self.limits.samples_max);
         }
         Ok(series)
+    }
+
+    /// The selector cache's key for `matchers`.
+    fn cache_key(matchers: &[Matcher]) -> String {
+        matchers
+            .iter()
+            .map(|m| format!("{m:?}"))
+            .collect::<Vec<_>>()
+            .join("\u{1}")
     }
 
     fn load(&self, matchers: &[Matcher], min_t: i64, max_t: i64) -> Result<Vec<Series>, EvalError> {
@@ -185,7 +190,14 @@ impl<'a> Evaluator<'a> {
 
     fn instant_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<Element>, EvalError> {
         let rt = self.ref_time(t, &vs.at, &vs.offset);
-        let series = self.select(vs, rt.saturating_sub(self.limits.lookback_ms), rt, true)?;
+        let min_t = rt.saturating_sub(self.limits.lookback_ms);
+        // The steps after the first: straight from the query's cache.
+        let key = Self::cache_key(&Self::matchers(vs)?);
+        if let Some(elements) = self.cache.last(&key, min_t, rt, |v| !is_stale(v)) {
+            self.check_deadline("query preparation")?;
+            return Ok(elements);
+        }
+        let series = self.select(vs, min_t, rt, true)?;
         Ok(series
             .into_iter()
             .filter_map(|s| {
