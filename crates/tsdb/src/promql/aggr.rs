@@ -47,11 +47,16 @@ pub fn aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Va
     };
     let input = ev.eval_vector(&a.expr, t)?;
     let mut groups: BTreeMap<Metric, Vec<Element>> = BTreeMap::new();
+    // The grouping labels, derived once per input set for the whole query.
+    let kind = std::ptr::from_ref(&a.modifier) as usize;
     for e in input {
-        groups
-            .entry(group_key(&e.metric, &a.modifier))
-            .or_default()
-            .push(e);
+        let key = match &a.modifier {
+            None => Metric::new(),
+            Some(_) => ev
+                .labels
+                .derive(e.metric.clone(), kind, |m| group_key(m, &a.modifier)),
+        };
+        groups.entry(key).or_default().push(e);
     }
     let mut out = Vec::new();
     for (key, members) in groups {

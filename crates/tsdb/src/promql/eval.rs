@@ -30,6 +30,8 @@ pub struct Evaluator<'a> {
     loaded: usize,
     /// Selectors' series loaded once for the whole query.
     cache: SelectorCache,
+    /// Label sets derived from those series, once per query.
+    pub(crate) labels: super::memo::LabelMemo,
 }
 
 fn duration_ms(d: &std::time::Duration) -> i64 {
@@ -63,6 +65,7 @@ impl<'a> Evaluator<'a> {
             started,
             loaded: 0,
             cache: SelectorCache::default(),
+            labels: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@
 use promql_parser::parser::{Call, Expr};
 
 use super::eval::Evaluator;
+use super::memo::LabelMemo;
 use super::{Element, EvalError, Metric, Series, Value};
 use crate::labels::METRIC_NAME;
 
@@ -284,6 +285,7 @@ fn string_arg(c: &Call, i: usize) -> Result<String, EvalError> {
 }
 
 fn map_matrix(
+    labels: &mut LabelMemo,
     m: Vec<Series>,
     mut f: impl FnMut(&[(i64, f64)]) -> Option<f64>,
     keep_name: bool,
@@ -295,7 +297,7 @@ fn map_matrix(
                 metric: if keep_name {
                     s.metric
                 } else {
-                    drop_name(s.metric)
+                    labels.without_name(s.metric)
                 },
                 value,
             })
@@ -314,6 +316,7 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError
             let (m, start, end) = ev.eval_matrix(arg(c, 0)?, t)?;
             let counter = name != "delta";
             map_matrix(
+                &mut ev.labels,
                 m,
                 |s| extrapolated_rate(s, start, end, counter, name == "rate"),
                 false,
@@ -321,11 +324,17 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError
         }
         "irate" | "idelta" => {
             let (m, _, _) = ev.eval_matrix(arg(c, 0)?, t)?;
-            map_matrix(m, |s| instant_value(s, name == "irate"), false)
+            map_matrix(
+                &mut ev.labels,
+                m,
+                |s| instant_value(s, name == "irate"),
+                false,
+            )
         }
         "deriv" => {
             let (m, _, _) = ev.eval_matrix(arg(c, 0)?, t)?;
             map_matrix(
+                &mut ev.labels,
                 m,
                 |s| (s.len() >= 2).then(|| linear_regression(s, s[0].0).0),
                 false,
@@ -335,6 +344,7 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError
             let (m, _, _) = ev.eval_matrix(arg(c, 0)?, t)?;
             let d = ev.eval_scalar(arg(c, 1)?, t)?;
             map_matrix(
+                &mut ev.labels,
                 m,
                 |s| {
                     (s.len() >= 2).then(|| {
@@ -348,15 +358,15 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError
         "quantile_over_time" => {
             let q = ev.eval_scalar(arg(c, 0)?, t)?;
             let (m, _, _) = ev.eval_matrix(arg(c, 1)?, t)?;
-            map_matrix(m, |s| over_time(name, s, q), false)
+            map_matrix(&mut ev.labels, m, |s| over_time(name, s, q), false)
         }
         "last_over_time" => {
             let (m, _, _) = ev.eval_matrix(arg(c, 0)?, t)?;
-            map_matrix(m, |s| over_time(name, s, 0.0), true)
+            map_matrix(&mut ev.labels, m, |s| over_time(name, s, 0.0), true)
         }
         n if n.ends_with("_over_time") || n == "changes" || n == "resets" => {
             let (m, _, _) = ev.eval_matrix(arg(c, 0)?, t)?;
-            map_matrix(m, |s| over_time(name, s, 0.0), false)
+            map_matrix(&mut ev.labels, m, |s| over_time(name, s, 0.0), false)
         }
         "abs" | "ceil" | "floor" | "exp" | "sqrt" | "ln" | "log2" | "log10" | "sgn" | "round"
         | "clamp" | "clamp_min" | "clamp_max" => {

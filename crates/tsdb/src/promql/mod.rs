@@ -23,6 +23,7 @@ mod cache;
 mod downsampled;
 pub mod eval;
 pub mod functions;
+mod memo;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -47,6 +48,16 @@ impl Metric {
     /// No labels.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether both are the same shared set (not just equal).
+    pub fn same_as(&self, other: &Metric) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The shared set's address: its identity while it is alive.
+    pub(crate) fn identity(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.0) as usize
     }
 
     /// The labels as an owned map (copied only if shared).
