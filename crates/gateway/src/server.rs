@@ -56,35 +56,21 @@ impl Gateway {
         workers: usize,
         ctx: SystemContext,
     ) -> anyhow::Result<()> {
-        assert!(workers >= 1, "at least the calling runtime serves");
         self.start_background(&ctx);
         let permits = Arc::new(Semaphore::new(self.inner.config.limits.connections_max));
-        let addr = listener.local_addr()?;
-        let others = if workers > 1 {
-            let (gateway, permits, ctx) = (self.clone(), permits.clone(), ctx.clone());
-            service::net::spawn_reuseport_workers(workers - 1, addr, "gateway", move |listener| {
-                gateway
-                    .clone()
-                    .accept(listener, permits.clone(), ctx.clone())
-            })?
-        } else {
-            Vec::new()
-        };
-        ctx.health.set_up();
         let pools = self.inner.pools.len();
-        tracing::info!(%addr, pools, workers, "gateway listening");
-        let served = self.accept(listener, permits, ctx).await;
-        let joined = tokio::task::spawn_blocking(move || {
-            for worker in others {
-                match worker.join() {
-                    Ok(Ok(())) => {}
-                    Ok(Err(err)) => tracing::warn!("gateway worker failed: {err:#}"),
-                    Err(_) => tracing::error!("gateway worker panicked"),
-                }
-            }
-        });
-        let _ = joined.await;
-        served
+        let health = ctx.health.clone();
+        let gateway = self.clone();
+        let serve = move |listener| {
+            gateway
+                .clone()
+                .accept(listener, permits.clone(), ctx.clone())
+        };
+        service::net::serve_workers(listener, workers, "gateway", serve, |addr| {
+            health.set_up();
+            tracing::info!(%addr, pools, workers, "gateway listening");
+        })
+        .await
     }
 
     /// The tasks that run once per gateway, whatever the worker count:
@@ -125,19 +111,7 @@ impl Gateway {
         http.timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(inner.config.timeouts.header_read_ms))
             .max_buf_size(inner.config.limits.header_bytes_max);
-        loop {
-            let (stream, client) = tokio::select! {
-                _ = ctx.shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!("accept failed: {err}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
+        while let Some((stream, client)) = service::net::accept(&listener, &ctx.shutdown).await {
             let Ok(permit) = permits.clone().try_acquire_owned() else {
                 inner.metrics.count_refusal("connections_max");
                 tokio::spawn(refuse(stream));

@@ -3,7 +3,7 @@
 //! failed or what to do; these helpers do.
 //!
 //! Also the thread-per-core serving model ([`bind_reuseport`],
-//! [`spawn_reuseport_workers`]): N single-threaded runtimes, each accepting
+//! [`spawn_reuseport_workers`], [`serve_workers`], [`accept`]): N single-threaded runtimes, each accepting
 //! on a listener of its own on the same address (`SO_REUSEPORT`, the kernel
 //! spreads connections over them), the way nginx runs one event loop per
 //! worker. A connection then lives on one thread from accept to close: no
@@ -87,6 +87,67 @@ where
         }
     }
     Ok(handles)
+}
+
+/// Serves with `serve` on `listener` on the calling runtime and on
+/// `workers - 1` more threads ([`spawn_reuseport_workers`]) until every
+/// one returns; `ready` runs once all are listening. With `workers > 1`,
+/// bind `listener` with [`bind_reuseport`] and call this on a
+/// current-thread runtime, so that the caller is one worker too. A worker
+/// thread that fails or panics is logged; the result is the caller's own.
+pub async fn serve_workers<F, Fut>(
+    listener: TcpListener,
+    workers: usize,
+    what: &str,
+    serve: F,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()>
+where
+    F: Fn(TcpListener) -> Fut + Send + Clone + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    assert!(workers >= 1, "at least the calling runtime serves");
+    let addr = listener.local_addr()?;
+    let others = if workers > 1 {
+        spawn_reuseport_workers(workers - 1, addr, what, serve.clone())?
+    } else {
+        Vec::new()
+    };
+    ready(addr);
+    let served = serve(listener).await;
+    let what = what.to_string();
+    let joined = tokio::task::spawn_blocking(move || {
+        for worker in others {
+            match worker.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!("{what} worker failed: {err:#}"),
+                Err(_) => tracing::error!("{what} worker panicked"),
+            }
+        }
+    });
+    let _ = joined.await;
+    served
+}
+
+/// The next connection on `listener`, or `None` once `shutdown` is
+/// cancelled. An accept error (EMFILE and friends) is logged and retried
+/// after 50 ms instead of spinning.
+pub async fn accept(
+    listener: &TcpListener,
+    shutdown: &crate::Shutdown,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(err) => {
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
 }
 
 /// The serving threads `workers` asks for: 0 means one per CPU this

@@ -57,30 +57,13 @@ pub async fn serve_workers(
     state: HttpState,
     ctx: SystemContext,
 ) -> anyhow::Result<()> {
-    assert!(workers >= 1, "at least the calling runtime serves");
-    let addr = listener.local_addr()?;
-    let others = if workers > 1 {
-        let (router, state, ctx) = (router.clone(), state.clone(), ctx.clone());
-        service::net::spawn_reuseport_workers(workers - 1, addr, "shortener", move |listener| {
-            accept(listener, router.clone(), state.clone(), ctx.clone())
-        })?
-    } else {
-        Vec::new()
-    };
-    ctx.health.set_up();
-    tracing::info!(%addr, workers, "shortener listening");
-    let served = accept(listener, router, state, ctx).await;
-    let joined = tokio::task::spawn_blocking(move || {
-        for worker in others {
-            match worker.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => tracing::warn!("shortener worker failed: {err:#}"),
-                Err(_) => tracing::error!("shortener worker panicked"),
-            }
-        }
-    });
-    let _ = joined.await;
-    served
+    let health = ctx.health.clone();
+    let serve = move |listener| accept(listener, router.clone(), state.clone(), ctx.clone());
+    service::net::serve_workers(listener, workers, "shortener", serve, |addr| {
+        health.set_up();
+        tracing::info!(%addr, workers, "shortener listening");
+    })
+    .await
 }
 
 /// One worker's accept loop, until shutdown; then drains its connections.
@@ -95,19 +78,7 @@ async fn accept(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    loop {
-        let (stream, client) = tokio::select! {
-            _ = ctx.shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, client)) = service::net::accept(&listener, &ctx.shutdown).await {
         let _ = stream.set_nodelay(true);
         let (router, full_state) = (router.clone(), state.clone());
         let (watcher, builder) = (graceful.watcher(), builder.clone());

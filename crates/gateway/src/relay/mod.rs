@@ -100,6 +100,7 @@ pub(crate) async fn serve(
         client,
         hand_off,
         answer: BytesMut::with_capacity(READ_BYTES),
+        client_ip: client.ip().to_string(),
     };
     service::front::serve(relay, stream, limits, shutdown).await;
 }
@@ -111,13 +112,15 @@ struct Relay {
     hand_off: HandOff,
     /// The upstream's answer being relayed (kept across requests).
     answer: BytesMut,
+    /// The client's address as `X-Forwarded-For` writes it.
+    client_ip: String,
 }
 
 impl Front for Relay {
     type Request = Fast;
 
     fn plan(&mut self, buffer: &[u8]) -> Plan {
-        request::plan(buffer, &self.gateway.inner, self.client.ip())
+        request::plan(buffer, &self.gateway.inner, &self.client_ip)
     }
 
     fn head_bytes(fast: &Fast) -> usize {
@@ -164,7 +167,8 @@ async fn forward(
     peer: SocketAddr,
 ) -> bool {
     let inner = &*gateway.inner;
-    let began = Instant::now();
+    // Read only by the access log.
+    let began = fast.logged.is_some().then(Instant::now);
     let route = inner.routes.get(fast.route);
     let pool = gateway.pool_for(route, peer.ip());
     let answered = |status: u16, upstream: Option<&Upstream>| {
@@ -240,7 +244,7 @@ fn answered(
     peer: SocketAddr,
     status: u16,
     upstream: Option<&Upstream>,
-    began: Instant,
+    began: Option<Instant>,
 ) {
     gateway.inner.metrics.count_request(&route.label, status);
     if let Some((method, uri)) = &fast.logged {
@@ -252,7 +256,7 @@ fn answered(
             status,
             route = route.label.as_str(),
             upstream = upstream.map_or("-", |u| u.authority.as_str()),
-            elapsed_us = began.elapsed().as_micros() as u64,
+            elapsed_us = began.map_or(0, |b| b.elapsed().as_micros() as u64),
         );
     }
 }

@@ -12,8 +12,6 @@
 //! a second interpretation of a request: both paths agree on every head the
 //! relay accepts, and the relay accepts nothing ambiguous.
 
-use std::net::IpAddr;
-
 use service::front::Plan as FrontPlan;
 
 use crate::config::HashKey;
@@ -48,8 +46,9 @@ pub struct Fast {
 pub type Plan = service::front::Plan<Fast>;
 
 /// Decides what to do with `buffer`, a client connection's unread bytes,
-/// for the gateway `inner` and the client at `client_ip`.
-pub(crate) fn plan(buffer: &[u8], inner: &Inner, client_ip: IpAddr) -> Plan {
+/// for the gateway `inner` and the client whose address is `client_ip`
+/// (as text: formatted once per connection, not per request).
+pub(crate) fn plan(buffer: &[u8], inner: &Inner, client_ip: &str) -> Plan {
     let mut storage = [httparse::EMPTY_HEADER; HEADERS_MAX];
     let head = match service::front::parse_get(buffer, &mut storage) {
         FrontPlan::Fast(head) => head,
@@ -130,10 +129,10 @@ fn hash_key(
     key: &HashKey,
     path: &str,
     headers: &[httparse::Header<'_>],
-    client_ip: IpAddr,
+    client_ip: &str,
 ) -> Option<Vec<u8>> {
     match key {
-        HashKey::ClientIp => Some(client_ip.to_string().into_bytes()),
+        HashKey::ClientIp => Some(client_ip.as_bytes().to_vec()),
         HashKey::Path => Some(path.as_bytes().to_vec()),
         HashKey::Header(name) => headers
             .iter()
@@ -160,7 +159,7 @@ pub fn upstream_head(
     path: &str,
     query: &str,
     headers: &[httparse::Header<'_>],
-    client_ip: IpAddr,
+    client_ip: &str,
 ) -> Vec<u8> {
     let mut head = Vec::with_capacity(256);
     let mut host: &[u8] = b"";
@@ -185,13 +184,12 @@ pub fn upstream_head(
         }
         push_header(&mut head, header.name.as_bytes(), header.value);
     }
-    let client = client_ip.to_string();
     head.extend_from_slice(b"x-forwarded-for: ");
     if let Some(earlier) = forwarded_for.filter(|v| !v.trim_ascii().is_empty()) {
         head.extend_from_slice(earlier);
         head.extend_from_slice(b", ");
     }
-    head.extend_from_slice(client.as_bytes());
+    head.extend_from_slice(client_ip.as_bytes());
     head.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
     push_header(&mut head, b"x-forwarded-host", host);
     push_header(&mut head, b"via", VIA.as_bytes());

@@ -117,12 +117,11 @@ pub fn parse(buffer: &[u8], is_head: bool) -> Result<Option<Head>, Invalid> {
     let reusable = !(close || smuggled) && framing != Framing::UntilClose;
     let mut client_head = Vec::with_capacity(head_bytes + 32);
     client_head.extend_from_slice(b"HTTP/1.1 ");
-    client_head.extend_from_slice(status.to_string().as_bytes());
+    let code = http::StatusCode::from_u16(status).map_err(|_| Invalid("bad status code"))?;
+    client_head.extend_from_slice(code.as_str().as_bytes());
     client_head.push(b' ');
     let reason = response.reason.unwrap_or("");
-    let canonical = http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason());
+    let canonical = code.canonical_reason();
     client_head.extend_from_slice(
         match (reason, canonical) {
             ("", Some(canonical)) => canonical,

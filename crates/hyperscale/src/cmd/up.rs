@@ -225,15 +225,7 @@ async fn up(config: UpConfig) -> anyhow::Result<()> {
         bind_system(config.metrics.bind, "the metrics server", "metrics").await?;
     let alerts_listener = bind_system(config.alerts.bind, "the alert manager", "alerts").await?;
     let alertmanager = format!("http://{}", alerts_listener.local_addr()?);
-    let console_requests = prometheus_client::metrics::counter::Counter::default();
-    supervisor
-        .registry()
-        .sub_registry_with_prefix("console")
-        .register(
-            "requests",
-            "HTTP requests the console answered",
-            console_requests.clone(),
-        );
+    let console_requests = console_request_counter(&mut supervisor);
     let console = console::Console {
         directory: supervisor.directory(),
         metrics: supervisor.metrics_view(),
@@ -453,6 +445,22 @@ async fn add_s3(supervisor: &mut Supervisor, config: &UpConfig) -> anyhow::Resul
 
 /// Whether the gateway fronts this process's HTTP systems (`[gateway]` sets
 /// no routes of its own).
+/// The console's request counter, registered as `hyperscale_console_requests`.
+pub(super) fn console_request_counter(
+    supervisor: &mut Supervisor,
+) -> prometheus_client::metrics::counter::Counter {
+    let requests = prometheus_client::metrics::counter::Counter::default();
+    supervisor
+        .registry()
+        .sub_registry_with_prefix("console")
+        .register(
+            "requests",
+            "HTTP requests the console answered",
+            requests.clone(),
+        );
+    requests
+}
+
 fn fronted(config: &UpConfig) -> bool {
     config.gateway.routes.is_empty() && config.gateway.pools.is_empty()
 }

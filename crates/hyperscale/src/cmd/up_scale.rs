@@ -108,15 +108,7 @@ pub async fn up(stage: Stage, frame: Frame) -> anyhow::Result<()> {
         .switches
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
-    let console_requests = prometheus_client::metrics::counter::Counter::default();
-    supervisor
-        .registry()
-        .sub_registry_with_prefix("console")
-        .register(
-            "requests",
-            "HTTP requests the console answered",
-            console_requests.clone(),
-        );
+    let console_requests = super::up::console_request_counter(&mut supervisor);
     let console = console::Console {
         directory: supervisor.directory(),
         metrics: supervisor.metrics_view(),
