@@ -197,13 +197,12 @@ async fn forward(
                     upstream: upstream.clone(),
                     _in_flight: in_flight,
                 };
-                let status = StatusCode::from_u16(exchange.head.status).ok();
-                if !status.is_some_and(|s| inner.retry_statuses.contains(&s)) {
+                if !inner.retry_statuses.contains(&exchange.head.status) {
                     upstream.record_success();
-                    answered(exchange.head.status, Some(upstream));
+                    answered(exchange.head.status.as_u16(), Some(upstream));
                     return relay(fast, exchange, client, answer).await;
                 }
-                tracing::warn!(pool = %pool.name, upstream = %upstream.authority, status = exchange.head.status, "upstream answered with a failure status");
+                tracing::warn!(pool = %pool.name, upstream = %upstream.authority, status = %exchange.head.status, "upstream answered with a failure status");
                 Failure::Status(exchange)
             }
             Err(failure) => failure,
@@ -219,7 +218,7 @@ async fn forward(
     }
     match last {
         Some(Failure::Status(exchange)) => {
-            answered(exchange.head.status, Some(&exchange.upstream));
+            answered(exchange.head.status.as_u16(), Some(&exchange.upstream));
             relay(fast, exchange, client, answer).await
         }
         Some(Failure::Error(status, message)) => {
@@ -367,7 +366,7 @@ async fn exchange_head(
     let mut received = false;
     loop {
         match response::parse(answer, is_head) {
-            Ok(Some(parsed)) if parsed.status < 200 => {
+            Ok(Some(parsed)) if parsed.status.is_informational() => {
                 answer.advance(parsed.head_bytes);
                 continue;
             }

@@ -34,7 +34,7 @@ pub enum Framing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     /// The status code.
-    pub status: u16,
+    pub status: http::StatusCode,
     /// Bytes of the head in the upstream buffer.
     pub head_bytes: usize,
     /// How the body ends.
@@ -150,7 +150,7 @@ pub fn parse(buffer: &[u8], is_head: bool) -> Result<Option<Head>, Invalid> {
     }
     push_header(&mut client_head, b"via", VIA.as_bytes());
     Ok(Some(Head {
-        status,
+        status: code,
         head_bytes,
         framing,
         reusable,
